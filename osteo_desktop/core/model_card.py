@@ -1,0 +1,119 @@
+"""The model card: what a shipped model is, how to run it, and how it was evaluated.
+
+The card (``model_card.json`` beside the model files) is the single record of the preprocessing a model was trained
+with, its decision threshold and calibration, and the SHA-256 of every file it needs. Files are verified against
+those checksums before anything is loaded; no pickle or other code-executing format is ever read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ModelFormatError, ModelIntegrityError
+from .preprocessing import PreprocessConfig
+
+log = logging.getLogger(__name__)
+
+CARD_FILENAME = "model_card.json"
+CARD_FORMAT = "osteo-desktop-model/1"
+
+
+def sha256_of(path: Path, chunk_size: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(chunk_size), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@dataclass
+class ModelCard:
+    """The parsed card. ``raw`` keeps every field, including the evaluation, for display."""
+
+    directory: Path
+    name: str
+    version: str
+    date: str
+    preprocessing: PreprocessConfig
+    threshold: float
+    threshold_rule: str
+    temperature: float
+    hflip_tta: bool
+    labels: tuple[str, str]
+    files: dict[str, dict[str, str]]
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    def file_path(self, role: str) -> Path:
+        try:
+            return self.directory / self.files[role]["path"]
+        except KeyError as exc:
+            raise ModelFormatError(f"the model card lists no '{role}' file") from exc
+
+    def verified_path(self, role: str) -> Path:
+        """Path of a model file after checking it exists and matches the card's checksum."""
+        path = self.file_path(role)
+        if not path.is_file():
+            raise ModelIntegrityError(f"model file missing: {path}")
+        expected = self.files[role].get("sha256", "")
+        actual = sha256_of(path)
+        if actual != expected:
+            raise ModelIntegrityError(
+                f"model file {path.name} does not match its checksum in the model card "
+                f"(expected {expected[:12]}…, found {actual[:12]}…); it may be damaged or tampered with"
+            )
+        return path
+
+    @property
+    def summary_metrics(self) -> dict[str, Any]:
+        return dict(self.raw.get("metrics", {}).get("shipped", {}))
+
+
+def load_model_card(directory: Path) -> ModelCard:
+    """Read and validate ``model_card.json`` in ``directory``."""
+    path = Path(directory) / CARD_FILENAME
+    if not path.is_file():
+        raise ModelIntegrityError(f"no model card at {path}; the model is missing")
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelFormatError(f"the model card {path} cannot be read: {exc}") from exc
+    if raw.get("format") != CARD_FORMAT:
+        raise ModelFormatError(f"model card format {raw.get('format')!r} is not {CARD_FORMAT!r}")
+    try:
+        labels = raw["labels"]
+        return ModelCard(
+            directory=Path(directory),
+            name=str(raw["name"]),
+            version=str(raw["version"]),
+            date=str(raw["date"]),
+            preprocessing=PreprocessConfig.from_dict(raw["preprocessing"]),
+            threshold=float(raw["threshold"]),
+            threshold_rule=str(raw.get("threshold_rule", "")),
+            temperature=float(raw.get("calibration", {}).get("temperature", 1.0)),
+            hflip_tta=bool(raw.get("hflip_tta", False)),
+            labels=(str(labels["negative"]), str(labels["positive"])),
+            files={str(k): dict(v) for k, v in raw["files"].items()},
+            raw=raw,
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelFormatError(f"the model card {path} is incomplete or invalid: {exc}") from exc
+
+
+def write_model_card(directory: Path, card: dict[str, Any]) -> Path:
+    """Write a card dict (used by training), filling in the checksum of each listed file."""
+    directory = Path(directory)
+    card = dict(card)
+    card["format"] = CARD_FORMAT
+    for role, entry in card["files"].items():
+        entry["sha256"] = sha256_of(directory / entry["path"])
+        entry["bytes"] = (directory / entry["path"]).stat().st_size
+    path = directory / CARD_FILENAME
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(card, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    tmp.replace(path)
+    return path

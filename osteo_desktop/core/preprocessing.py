@@ -1,0 +1,154 @@
+"""The one preprocessing function: radiograph pixels to model input.
+
+Training, inference and the on-screen preview all go through :func:`preprocess`. The preview is derived from the
+returned array by :func:`model_input_to_preview`, so what the clinician sees is the model's input itself, not a
+re-creation of it. Augmentation is not done here: it belongs to training only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Literal
+
+import numpy as np
+from PIL import Image
+
+AspectMode = Literal["pad", "squash"]
+ContrastMode = Literal["none", "equalize"]
+
+
+@dataclass(frozen=True)
+class PreprocessConfig:
+    """Settings recorded with a model in its card and read back at load time.
+
+    ``border_threshold`` is the intensity (0..1) below which a whole edge row/column counts as black border;
+    ``border_min_fraction`` is how much of a row or column must be brighter than that for it to count as content.
+    """
+
+    input_size: int = 224
+    trim_borders: bool = True
+    border_threshold: float = 0.06
+    border_min_fraction: float = 0.02
+    aspect: AspectMode = "pad"
+    contrast: ContrastMode = "equalize"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "PreprocessConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            # A model trained with a setting this version does not implement must not run silently without it.
+            raise ValueError(f"unknown preprocessing settings: {sorted(unknown)}")
+        config = cls(**data)
+        if config.aspect not in ("pad", "squash"):
+            raise ValueError(f"unknown aspect mode {config.aspect!r}")
+        if config.contrast not in ("none", "equalize"):
+            raise ValueError(f"unknown contrast mode {config.contrast!r}")
+        if not 32 <= config.input_size <= 1024:
+            raise ValueError(f"input size {config.input_size} out of range")
+        return config
+
+
+def content_box(pixels: np.ndarray, threshold: float, min_fraction: float) -> tuple[int, int, int, int]:
+    """Return (top, bottom, left, right) of the region inside black borders; the whole image if all is dark."""
+    bright = pixels > threshold
+    rows = np.flatnonzero(bright.mean(axis=1) > min_fraction)
+    cols = np.flatnonzero(bright.mean(axis=0) > min_fraction)
+    if rows.size == 0 or cols.size == 0:
+        return 0, pixels.shape[0], 0, pixels.shape[1]
+    return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+
+
+def _resize(pixels: np.ndarray, width: int, height: int) -> np.ndarray:
+    # Pillow's resampling is antialiased when shrinking, which a plain bilinear zoom is not.
+    image = Image.fromarray(np.ascontiguousarray(pixels, dtype=np.float32), mode="F")
+    return np.asarray(image.resize((width, height), Image.Resampling.BILINEAR), dtype=np.float32)
+
+
+def equalize_histogram(pixels: np.ndarray, bins: int = 256) -> np.ndarray:
+    """Global histogram equalisation of values in [0, 1], returning values in [0, 1]."""
+    flat = np.clip(pixels, 0.0, 1.0).ravel()
+    histogram, edges = np.histogram(flat, bins=bins, range=(0.0, 1.0))
+    cdf = np.cumsum(histogram).astype(np.float64)
+    if cdf[-1] == 0:
+        return pixels.astype(np.float32)
+    cdf_min = cdf[np.flatnonzero(histogram)[0]]
+    span = cdf[-1] - cdf_min
+    if span <= 0:
+        return np.zeros_like(pixels, dtype=np.float32)
+    lut = np.clip((cdf - cdf_min) / span, 0.0, 1.0)
+    index = np.minimum((flat * bins).astype(np.int64), bins - 1)
+    return lut[index].reshape(pixels.shape).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class InputGeometry:
+    """Where the model input came from: the crop taken from the original and where it sits on the square canvas."""
+
+    original_shape: tuple[int, int]
+    crop: tuple[int, int, int, int]  # top, bottom, left, right in the original
+    placed: tuple[int, int, int, int]  # top, left, height, width of the content on the input canvas
+    input_size: int
+
+
+def preprocess(pixels: np.ndarray, config: PreprocessConfig | None = None) -> np.ndarray:
+    """Turn radiograph pixels (2-D, float in [0, 1], bone bright) into the model input.
+
+    Returns a float32 array of shape (size, size, 3) scaled as MobileNetV2 expects, in [-1, 1].
+    """
+    return preprocess_with_geometry(pixels, config)[0]
+
+
+def preprocess_with_geometry(pixels: np.ndarray, config: PreprocessConfig | None = None) -> tuple[np.ndarray, InputGeometry]:
+    """:func:`preprocess`, also returning the geometry needed to map input positions back onto the original."""
+    config = config or PreprocessConfig()
+    if pixels.ndim != 2:
+        raise ValueError(f"expected a 2-D greyscale image, got shape {pixels.shape}")
+    image = np.clip(np.asarray(pixels, dtype=np.float32), 0.0, 1.0)
+    crop = (0, image.shape[0], 0, image.shape[1])
+    if config.trim_borders:
+        crop = content_box(image, config.border_threshold, config.border_min_fraction)
+        image = image[crop[0] : crop[1], crop[2] : crop[3]]
+    size = config.input_size
+    height, width = image.shape
+    if config.aspect == "squash":
+        content = _resize(image, size, size)
+    else:
+        scale = size / max(height, width)
+        content = _resize(image, max(1, round(width * scale)), max(1, round(height * scale)))
+    content = np.clip(content, 0.0, 1.0)
+    if config.contrast == "equalize":
+        content = equalize_histogram(content)
+    canvas = np.zeros((size, size), dtype=np.float32)
+    ch, cw = content.shape
+    top, left = (size - ch) // 2, (size - cw) // 2
+    canvas[top : top + ch, left : left + cw] = content
+    scaled = canvas * 2.0 - 1.0
+    geometry = InputGeometry(tuple(pixels.shape[:2]), crop, (top, left, ch, cw), size)
+    return np.repeat(scaled[:, :, None], 3, axis=2), geometry
+
+
+def map_to_original(values: np.ndarray, geometry: InputGeometry) -> np.ndarray:
+    """Project a map over the model input (any square resolution) back onto the original image grid.
+
+    Areas of the original that were trimmed away get 0.
+    """
+    size = geometry.input_size
+    if values.shape != (size, size):
+        values = _resize(values.astype(np.float32), size, size)
+    top, left, ch, cw = geometry.placed
+    content = values[top : top + ch, left : left + cw]
+    c_top, c_bottom, c_left, c_right = geometry.crop
+    out = np.zeros(geometry.original_shape, dtype=np.float32)
+    out[c_top:c_bottom, c_left:c_right] = _resize(content, c_right - c_left, c_bottom - c_top)
+    return out
+
+
+def model_input_to_preview(model_input: np.ndarray) -> np.ndarray:
+    """The model input as an 8-bit greyscale image, for display. Inverse of the final scaling in :func:`preprocess`."""
+    if model_input.ndim != 3 or model_input.shape[2] != 3:
+        raise ValueError(f"expected a (size, size, 3) model input, got shape {model_input.shape}")
+    return np.clip(np.rint((model_input[:, :, 0] + 1.0) * 127.5), 0, 255).astype(np.uint8)

@@ -1,0 +1,152 @@
+"""Inference with LiteRT: the shipped ``.tflite`` model, with no TensorFlow at run time.
+
+The exported model takes a batch of preprocessed inputs and returns two tensors: the last convolutional block's
+activations (for the explanation) and the head's logit. Temperature scaling and the decision threshold come from
+the model card, so recalibrating a model never needs a new export.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .errors import ModelFormatError
+from .explain import HeadWeights, grad_cam
+from .model_card import ModelCard, load_model_card
+from .paths import default_model_dir
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Prediction:
+    """One image's result, in the shape the command line prints and the GUI shows."""
+
+    label: str
+    probability: float
+    confidence: float
+    threshold: float
+    model_version: str
+    logit: float
+    warnings: list[str] = field(default_factory=list)
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def _default_threads() -> int:
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+class Classifier:
+    """The shipped model, verified against its card and ready to predict.
+
+    One LiteRT interpreter is not safe to call from two threads at once, so calls are serialised by a lock.
+    """
+
+    def __init__(self, card: ModelCard, num_threads: int | None = None) -> None:
+        from ai_edge_litert.interpreter import Interpreter  # imported late: a heavy native module
+
+        self.card = card
+        self.config = card.preprocessing
+        self.head = HeadWeights.load(card.verified_path("head"))
+        model_path = card.verified_path("tflite")
+        self._num_threads = num_threads or _default_threads()
+        self._interpreter = Interpreter(model_path=str(model_path), num_threads=self._num_threads)
+        self._lock = threading.Lock()
+        self._batch_size = 0
+        self._resize(1)
+        details = self._interpreter.get_output_details()
+        by_rank = {len(d["shape"]): d["index"] for d in details}
+        if set(by_rank) != {2, 4}:
+            raise ModelFormatError(f"unexpected model outputs: {[d['shape'].tolist() for d in details]}")
+        self._features_index = by_rank[4]
+        self._logit_index = by_rank[2]
+
+    @classmethod
+    def load(cls, model_dir: Path | None = None, num_threads: int | None = None) -> "Classifier":
+        return cls(load_model_card(model_dir or default_model_dir()), num_threads=num_threads)
+
+    @property
+    def version(self) -> str:
+        return self.card.version
+
+    @property
+    def input_size(self) -> int:
+        return self.config.input_size
+
+    def _resize(self, batch_size: int) -> None:
+        if batch_size == self._batch_size:
+            return
+        size = self.config.input_size
+        input_index = self._interpreter.get_input_details()[0]["index"]
+        self._interpreter.resize_tensor_input(input_index, [batch_size, size, size, 3], strict=False)
+        self._interpreter.allocate_tensors()
+        self._batch_size = batch_size
+
+    def run(self, inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Raw model outputs for a batch (N, S, S, 3): logits (N,) and last-block activations (N, h, w, C)."""
+        if inputs.ndim != 4 or inputs.shape[1:] != (self.input_size, self.input_size, 3):
+            raise ValueError(f"expected inputs of shape (N, {self.input_size}, {self.input_size}, 3), got {inputs.shape}")
+        with self._lock:
+            self._resize(inputs.shape[0])
+            interpreter = self._interpreter
+            interpreter.set_tensor(interpreter.get_input_details()[0]["index"], np.ascontiguousarray(inputs, np.float32))
+            interpreter.invoke()
+            logits = interpreter.get_tensor(self._logit_index).reshape(-1).copy()
+            features = interpreter.get_tensor(self._features_index).copy()
+        return logits, features
+
+    def logits(self, inputs: np.ndarray) -> np.ndarray:
+        """Model logits for a batch, averaged with the mirrored image when the card asks for flip averaging."""
+        logits, _ = self.run(inputs)
+        if self.card.hflip_tta:
+            mirrored, _ = self.run(inputs[:, :, ::-1, :])
+            logits = (logits + mirrored) / 2.0
+        return logits
+
+    def probabilities(self, inputs: np.ndarray) -> np.ndarray:
+        """Calibrated probability of the positive class (osteoporosis) for a batch."""
+        return sigmoid(self.logits(inputs) / self.card.temperature)
+
+    def to_prediction(self, logit: float, warnings: list[str] | None = None, timings_ms: dict[str, float] | None = None) -> Prediction:
+        probability = float(sigmoid(np.float64(logit) / self.card.temperature))
+        threshold = self.card.threshold
+        positive = probability >= threshold
+        negative_label, positive_label = self.card.labels
+        return Prediction(
+            label=positive_label if positive else negative_label,
+            probability=probability,
+            confidence=probability if positive else 1.0 - probability,
+            threshold=threshold,
+            model_version=self.card.version,
+            logit=float(logit),
+            warnings=list(warnings or []),
+            timings_ms=dict(timings_ms or {}),
+        )
+
+    def predict_inputs(self, inputs: np.ndarray) -> list[Prediction]:
+        """Predictions for a batch of preprocessed inputs; ``timings_ms['inference']`` is the per-image share."""
+        start = time.perf_counter()
+        logits = self.logits(inputs)
+        per_image = (time.perf_counter() - start) * 1000.0 / max(1, len(inputs))
+        return [self.to_prediction(float(z), timings_ms={"inference": per_image}) for z in logits]
+
+    def explain(self, model_input: np.ndarray, positive: bool | None = None) -> np.ndarray:
+        """Grad-CAM map at the model's feature resolution (h, w), in [0, 1], for one preprocessed input.
+
+        By default it explains the label the model gives; ``positive`` forces the osteoporosis (True) or the normal
+        (False) side.
+        """
+        logits, features = self.run(model_input[None])
+        if positive is None:
+            positive = bool(sigmoid(logits[0] / self.card.temperature) >= self.card.threshold)
+        return grad_cam(features[0], self.head, positive=positive)

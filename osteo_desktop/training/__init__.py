@@ -1,0 +1,1 @@
+"""Training, evaluation and export. The only package that needs TensorFlow (``pip install -e .[train]``)."""

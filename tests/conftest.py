@@ -1,0 +1,63 @@
+"""Shared fixtures. Tests read the data in ../shared in place; nothing from there is copied into the repository."""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("OSTEO_SHARED_DIR", REPO_ROOT.parent / "shared"))
+KNEE_DIR = SHARED / "data" / "knee-xray"
+DICOM_DIR = SHARED / "data" / "dicom"
+IMAGENET_WEIGHTS = SHARED / "weights" / "imagenet" / "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5"
+
+
+def _manifest() -> list[dict[str, str]]:
+    with open(KNEE_DIR / "manifest.csv", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+@pytest.fixture(scope="session")
+def knee_manifest() -> list[dict[str, str]]:
+    if not (KNEE_DIR / "manifest.csv").is_file():
+        pytest.skip(f"shared knee data not found at {KNEE_DIR}")
+    return _manifest()
+
+
+@pytest.fixture(scope="session")
+def knee_images(knee_manifest) -> dict[str, list[Path]]:
+    """A few real knee radiographs per label, chosen deterministically (first rows of fold 0)."""
+    picked: dict[str, list[Path]] = {}
+    for row in knee_manifest:
+        if row["fold"] == "0" and len(picked.setdefault(row["label"], [])) < 3:
+            picked[row["label"]].append(KNEE_DIR / row["file"])
+    return picked
+
+
+@pytest.fixture(scope="session")
+def knee_png(knee_manifest) -> Path:
+    return next(KNEE_DIR / r["file"] for r in knee_manifest if r["file"].endswith(".png"))
+
+
+@pytest.fixture(scope="session")
+def knee_jpeg(knee_manifest) -> Path:
+    return next(KNEE_DIR / r["file"] for r in knee_manifest if r["file"].endswith(".jpg"))
+
+
+@pytest.fixture(scope="session")
+def dicom_dir() -> Path:
+    if not DICOM_DIR.is_dir():
+        pytest.skip(f"shared DICOM samples not found at {DICOM_DIR}")
+    return DICOM_DIR
+
+
+@pytest.fixture(scope="session")
+def classifier():
+    from osteo_desktop.core.runtime import Classifier
+
+    return Classifier.load()
