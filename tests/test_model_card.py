@@ -1,0 +1,36 @@
+"""Model card parsing and checksum verification of the shipped model."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from osteo_desktop.core.errors import ModelFormatError, ModelIntegrityError
+from osteo_desktop.core.model_card import load_model_card
+from osteo_desktop.core.paths import default_model_dir
+from osteo_desktop.core.runtime import Classifier
+
+
+def test_shipped_card_loads_and_every_file_verifies():
+    card = load_model_card(default_model_dir())
+    assert card.labels == ("normal", "osteoporosis")
+    assert 0.0 < card.threshold < 1.0 and card.temperature > 0
+    for role in card.files:
+        assert card.verified_path(role).is_file()
+
+
+def test_card_with_unknown_format_is_refused(tmp_path):
+    shutil.copytree(default_model_dir(), tmp_path / "m")
+    card_path = tmp_path / "m" / "model_card.json"
+    raw = json.loads(card_path.read_text())
+    raw["format"] = "something-else/9"
+    card_path.write_text(json.dumps(raw))
+    with pytest.raises(ModelFormatError):
+        load_model_card(tmp_path / "m")
+
+
+def test_missing_card_is_a_clear_integrity_error(tmp_path):
+    with pytest.raises(ModelIntegrityError, match="model card"):
+        Classifier.load(tmp_path)
