@@ -1,22 +1,137 @@
-"""Reading radiographs from disk. PLACEHOLDER: the raster path only; the full reader (DICOM, content sniffing,
-warnings, limits) replaces this module."""
+"""Reading radiographs from disk: the one entry point, :func:`read_radiograph`.
+
+The file is read once into memory (so a file that changes or vanishes mid-read cannot tear the result), its kind
+is decided from its content, and the DICOM or raster reader turns it into a :class:`Radiograph`. Every failure is
+an :class:`~osteo_desktop.core.errors.ImageReadError` naming the file and the cause; nothing else escapes.
+"""
 
 from __future__ import annotations
 
+import errno
+import logging
+import stat
 from pathlib import Path
+from typing import Any
 
-import numpy as np
-from PIL import Image
-
-from .errors import ImageReadError
+from .dicom_reader import read_dicom
+from .errors import ImageReadError, ImageTooLargeError, NotAnImageError
+from .image_limits import MAX_FILE_BYTES, MAX_PIXELS, MIN_SIDE, brief
 from .radiograph import Radiograph
+from .raster_reader import RASTER_FORMATS, read_raster
+from .sniffing import SNIFF_BYTES, describe_content, looks_like_damaged_dicom, sniff_format
+
+log = logging.getLogger(__name__)
+
+SUPPORTED_FORMATS = ("DICOM", *RASTER_FORMATS)
+_IMAGE_SUFFIXES = frozenset({".dcm", ".dicom", ".dic", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"})
+
+__all__ = ["read_radiograph", "describe_radiograph", "SUPPORTED_FORMATS", "MAX_PIXELS", "MAX_FILE_BYTES"]
 
 
 def read_radiograph(path: str | Path, *, target_size: int | None = None) -> Radiograph:
+    """Read a DICOM, PNG, JPEG, TIFF or BMP radiograph.
+
+    ``target_size`` is a speed hint: the caller only needs about that many pixels a side (the model input). A large
+    JPEG may then be decoded at a reduced scale, keeping its longer side at least twice ``target_size``.
+
+    Raises :class:`NotAnImageError` for content that is neither an image nor DICOM, :class:`ImageTooLargeError`
+    for files or declared sizes beyond the limits in :mod:`image_limits`, and :class:`ImageReadError` otherwise.
+    """
     path = Path(path)
     try:
-        with Image.open(path) as image:
-            grey = np.asarray(image.convert("L"), dtype=np.float32) / 255.0
-    except Exception as exc:  # noqa: BLE001 - placeholder
-        raise ImageReadError(path, str(exc)) from exc
-    return Radiograph(path=path, pixels=grey, source_format="raster")
+        data = _read_bytes(path)
+        kind = sniff_format(data[:SNIFF_BYTES])
+        if kind is None:
+            _refuse_unknown(path, data[:SNIFF_BYTES])
+        if kind == "DICOM":
+            radiograph = read_dicom(path, data, target_size)
+        else:
+            radiograph = read_raster(path, data, kind, target_size)
+    except ImageReadError as exc:
+        log.info("could not read %s: %s", path.name, exc.cause)
+        raise
+    except MemoryError as exc:
+        raise ImageTooLargeError(path, "not enough memory to read this image") from exc
+    except Exception as exc:  # noqa: BLE001 - last line of defence: third-party decoders can raise anything
+        log.warning("unexpected %s while reading %s", type(exc).__name__, path.name, exc_info=True)
+        raise ImageReadError(path, f"could not be decoded ({type(exc).__name__}: {brief(exc)})") from exc
+    _add_size_warning(radiograph)
+    return radiograph
+
+
+def describe_radiograph(radiograph: Radiograph) -> dict[str, Any]:
+    """A JSON-serialisable summary of what was read (for ``osteo info``). Patient fields are never included."""
+    metadata = radiograph.metadata
+    summary: dict[str, Any] = {
+        "path": str(radiograph.path),
+        "format": metadata.get("format", radiograph.source_format.upper()),
+        "width": radiograph.width,
+        "height": radiograph.height,
+    }
+    if metadata.get("original_width") and (metadata["original_width"], metadata["original_height"]) != (radiograph.width, radiograph.height):
+        summary["original_size"] = [metadata["original_width"], metadata["original_height"]]
+    for key in ("bits_stored", "bits_allocated", "signed", "photometric", "mode", "transfer_syntax", "sop_class",
+                "frames", "modality", "body_part", "view_position", "laterality", "study_date", "manufacturer",
+                "manufacturer_model", "pixel_spacing", "imager_pixel_spacing", "rescale_slope", "rescale_intercept",
+                "exif_orientation", "window_source", "voi_lut_function"):
+        if key in metadata:
+            summary[key] = metadata[key]
+    if radiograph.window is not None:
+        summary["window"] = {"center": round(float(radiograph.window[0]), 3), "width": round(float(radiograph.window[1]), 3)}
+    summary["inverted_monochrome1"] = radiograph.invert_for_display
+    summary["warnings"] = list(radiograph.warnings)
+    return summary
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        info = path.stat()
+        if stat.S_ISDIR(info.st_mode):
+            raise NotAnImageError(path, "a folder, not an image file")
+        if not stat.S_ISREG(info.st_mode):
+            # Reading a FIFO or a device could block for ever.
+            raise NotAnImageError(path, "not a regular file (a device, pipe or socket), not an image")
+        if info.st_size > MAX_FILE_BYTES:
+            raise ImageTooLargeError(path, f"file is {info.st_size / 2**20:.0f} MiB, more than the {MAX_FILE_BYTES // 2**20} MiB this reader accepts")
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        raise ImageReadError(path, _os_error_cause(exc)) from exc
+    if len(data) > MAX_FILE_BYTES:
+        raise ImageTooLargeError(path, f"file grew past {MAX_FILE_BYTES // 2**20} MiB while being read")
+    return data
+
+
+def _os_error_cause(exc: OSError) -> str:
+    causes = {
+        errno.ENOENT: "file not found (it may have been moved or deleted)",
+        errno.EACCES: "permission denied: the file cannot be read",
+        errno.EPERM: "permission denied: the file cannot be read",
+        errno.ELOOP: "symbolic link loop: the link points back to itself",
+        errno.EISDIR: "a folder, not an image file",
+        errno.ENAMETOOLONG: "file name too long",
+        errno.EIO: "input/output error while reading (damaged disk or disconnected drive?)",
+    }
+    return causes.get(exc.errno, f"cannot be read ({exc.strerror or type(exc).__name__})")
+
+
+def _refuse_unknown(path: Path, head: bytes) -> None:
+    if head and looks_like_damaged_dicom(head):
+        raise ImageReadError(
+            path,
+            "damaged DICOM: no file meta header ('DICM' marker at byte 128) and the data does not start at a DICOM "
+            "element, so it cannot be parsed",
+        )
+    kind = describe_content(head)
+    hint = f" despite its {path.suffix} extension" if path.suffix.lower() in _IMAGE_SUFFIXES else ""
+    raise NotAnImageError(path, f"not an image: the content is {kind}{hint}")
+
+
+def _add_size_warning(radiograph: Radiograph) -> None:
+    width = radiograph.metadata.get("original_width") or radiograph.width
+    height = radiograph.metadata.get("original_height") or radiograph.height
+    if min(width, height) < MIN_SIDE:
+        radiograph.warnings.append(
+            f"the image is only {width} x {height} pixels; the model needs at least {MIN_SIDE} pixels a side, "
+            "so the result is unreliable"
+        )

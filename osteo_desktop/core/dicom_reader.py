@@ -1,0 +1,448 @@
+"""DICOM to :class:`Radiograph` with pydicom 3: modality LUT, VOI LUT or window, MONOCHROME1, colour, first frame.
+
+Everything a hostile file declares (rows, columns, the size inside a compressed codestream, the inflated size of a
+deflated dataset) is checked before anything is decoded. Any failure becomes an :class:`ImageReadError` whose cause
+says which step failed.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import struct
+import zlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pydicom
+from pydicom.dataset import Dataset
+from pydicom.encaps import generate_fragments
+from pydicom.multival import MultiValue
+from pydicom.pixels import apply_color_lut, apply_modality_lut, get_decoder, pixel_array
+from pydicom.uid import UID, DeflatedExplicitVRLittleEndian, ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+
+from .errors import ImageReadError, ImageTooLargeError, NotAnImageError
+from .image_limits import MAX_INFLATED_BYTES, brief, check_dimensions
+from .radiograph import Radiograph
+
+log = logging.getLogger(__name__)
+
+RADIOGRAPH_MODALITIES = frozenset({"CR", "DX", "DR", "RG", "OT", "SC"})
+PERCENTILE_WINDOW = (0.5, 99.5)
+
+_PATIENT_TAGS = {
+    "name": "PatientName",
+    "id": "PatientID",
+    "birth_date": "PatientBirthDate",
+    "sex": "PatientSex",
+    "age": "PatientAge",
+    "accession_number": "AccessionNumber",
+    "institution": "InstitutionName",
+}
+# Tags safe to show and log: they describe the acquisition, not the person.
+_METADATA_TAGS = {
+    "modality": "Modality",
+    "body_part": "BodyPartExamined",
+    "view_position": "ViewPosition",
+    "laterality": "ImageLaterality",
+    "study_date": "StudyDate",
+    "manufacturer": "Manufacturer",
+    "manufacturer_model": "ManufacturerModelName",
+    "pixel_spacing": "PixelSpacing",
+    "imager_pixel_spacing": "ImagerPixelSpacing",
+}
+_LONG_VRS = {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"}
+_JPEG_SOF = set(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC} | {0xF7}  # baseline..lossless, and JPEG-LS
+
+
+def read_dicom(path: Path, data: bytes, target_size: int | None = None) -> Radiograph:
+    """Decode the DICOM file ``path`` whose bytes are ``data`` (already read, so the file is touched once).
+
+    ``target_size`` is accepted for symmetry with the raster reader; DICOM is always decoded at full resolution.
+    """
+    ds = _parse(path, data)
+    warnings: list[str] = []
+    frame = _decode_first_frame(path, ds, warnings)
+    metadata = _metadata(ds)
+    metadata.update(width=int(frame.shape[1]), height=int(frame.shape[0]))
+    photometric = metadata["photometric"]
+    if frame.ndim == 3 or photometric == "PALETTE COLOR":
+        pixels, is_colour = _colour_to_grey(path, ds, frame, photometric)
+        if is_colour:
+            warnings.append(f"colour DICOM ({photometric}) converted to greyscale; the model was trained on greyscale radiographs")
+        metadata["window_source"] = "none (colour image)"
+        radiograph = Radiograph(path, pixels, "dicom", metadata, warnings)
+    else:
+        radiograph = _monochrome(path, ds, frame, metadata, warnings)
+    warnings.extend(_content_warnings(metadata))
+    radiograph.patient = {key: str(ds.get(tag, "") or "") for key, tag in _PATIENT_TAGS.items() if ds.get(tag)}
+    return radiograph
+
+
+# --- parsing ---------------------------------------------------------------------------------------------------
+
+
+def _parse(path: Path, data: bytes) -> Dataset:
+    _check_deflated_size(path, data)
+    try:
+        ds = pydicom.dcmread(io.BytesIO(data), force=True)
+    except Exception as exc:  # noqa: BLE001 - pydicom raises many types for damaged headers
+        raise ImageReadError(path, f"damaged DICOM header ({brief(exc)})") from exc
+    try:
+        has_pixels = "PixelData" in ds
+    except Exception as exc:  # noqa: BLE001
+        raise ImageReadError(path, f"damaged DICOM header ({brief(exc)})") from exc
+    if not has_pixels:
+        kind = _sop_class_name(ds)
+        raise NotAnImageError(path, f"DICOM file without pixel data ({kind}), not an image")
+    if not _transfer_syntax(ds):
+        # A bare dataset without a file meta header: record the encoding pydicom found so the decoders know it.
+        implicit, little = ds.original_encoding
+        ds.file_meta = getattr(ds, "file_meta", None) or pydicom.dataset.FileMetaDataset()
+        ds.file_meta.TransferSyntaxUID = (
+            ImplicitVRLittleEndian if implicit else ExplicitVRLittleEndian if little else ExplicitVRBigEndian
+        )
+    return ds
+
+
+def _check_deflated_size(path: Path, data: bytes) -> None:
+    """pydicom inflates a deflated dataset whole; make sure that cannot be a zip bomb."""
+    if str(DeflatedExplicitVRLittleEndian).encode() not in data[:4096]:
+        return
+    start = _end_of_file_meta(data)
+    if start is None:
+        return
+    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    pending, total = data[start:], 0
+    try:
+        while pending:
+            total += len(inflater.decompress(pending, 1 << 20))
+            if total > MAX_INFLATED_BYTES:
+                raise ImageTooLargeError(
+                    path, f"deflated DICOM inflates to more than {MAX_INFLATED_BYTES // 2**20} MiB; refused"
+                )
+            if inflater.eof:
+                break
+            pending = inflater.unconsumed_tail
+    except zlib.error as exc:
+        raise ImageReadError(path, f"deflated DICOM data is corrupt ({exc})") from exc
+
+
+def _end_of_file_meta(data: bytes) -> int | None:
+    """Offset of the first byte after the (explicit VR little endian) file meta group, or None if there is none."""
+    offset = 132 if data[128:132] == b"DICM" else 0
+    while offset + 8 <= len(data):
+        group, _element = struct.unpack_from("<HH", data, offset)
+        if group != 0x0002:
+            return offset
+        vr = data[offset + 4 : offset + 6]
+        if vr in _LONG_VRS:
+            if offset + 12 > len(data):
+                return None
+            offset += 12 + struct.unpack_from("<I", data, offset + 8)[0]
+        else:
+            offset += 8 + struct.unpack_from("<H", data, offset + 6)[0]
+    return None
+
+
+def _transfer_syntax(ds: Dataset) -> UID | None:
+    meta = getattr(ds, "file_meta", None)
+    value = meta.get("TransferSyntaxUID") if meta is not None else None
+    return UID(str(value)) if value else None
+
+
+def _sop_class_name(ds: Dataset) -> str:
+    try:
+        uid = ds.get("SOPClassUID") or getattr(ds, "file_meta", Dataset()).get("MediaStorageSOPClassUID")
+        return UID(str(uid)).name if uid else "unknown SOP class"
+    except Exception:  # noqa: BLE001 - only used to word a message
+        return "unknown SOP class"
+
+
+# --- pixel data ------------------------------------------------------------------------------------------------
+
+
+def _decode_first_frame(path: Path, ds: Dataset, warnings: list[str]) -> np.ndarray:
+    try:
+        rows, columns = int(ds.Rows), int(ds.Columns)
+        samples = int(ds.get("SamplesPerPixel", 1) or 1)
+        bits_allocated = int(ds.BitsAllocated)
+        frames = int(ds.get("NumberOfFrames", 1) or 1)
+        pixel_data = ds.PixelData
+    except Exception as exc:  # noqa: BLE001 - a missing or malformed attribute in the image pixel module
+        raise ImageReadError(path, f"DICOM image attributes missing or invalid ({brief(exc)})") from exc
+    check_dimensions(path, columns, rows, what="DICOM image")
+    if samples not in (1, 3) or bits_allocated not in (1, 8, 16, 32, 64) or frames < 1:
+        raise ImageReadError(
+            path, f"unsupported DICOM pixel layout ({samples} samples per pixel, {bits_allocated} bits allocated, {frames} frames)"
+        )
+    if not pixel_data:
+        raise ImageReadError(path, "DICOM pixel data element is empty (0 bytes)")
+    syntax = _transfer_syntax(ds)
+    if syntax is None:
+        raise ImageReadError(path, "DICOM file has no transfer syntax")
+    if syntax.is_encapsulated:
+        _check_codestream(path, syntax, pixel_data)
+    else:
+        frame_bytes = (rows * columns * samples * bits_allocated + 7) // 8
+        if len(pixel_data) < frame_bytes:
+            raise ImageReadError(
+                path, f"DICOM pixel data is truncated: {len(pixel_data)} of the {frame_bytes} bytes of the first frame are present"
+            )
+        if frames > 1 and len(pixel_data) < frame_bytes * frames:
+            warnings.append(f"DICOM pixel data holds fewer frames than the {frames} declared")
+            ds.NumberOfFrames = len(pixel_data) // frame_bytes
+            frames = int(ds.NumberOfFrames)
+    if frames > 1:
+        warnings.append(f"multi-frame DICOM ({frames} frames): only the first frame is shown and analysed")
+    try:
+        decoder = get_decoder(syntax)
+    except NotImplementedError as exc:
+        raise ImageReadError(path, f"DICOM transfer syntax {syntax.name or syntax} is not supported") from exc
+    if not decoder.is_available:
+        raise ImageReadError(path, f"no decoder installed for {syntax.name} (install the pylibjpeg plugins)")
+    try:
+        frame = pixel_array(ds, index=0)
+    except MemoryError as exc:
+        raise ImageTooLargeError(path, "not enough memory to decode the DICOM pixel data") from exc
+    except Exception as exc:  # noqa: BLE001 - decoders raise anything from ValueError to RuntimeError
+        raise ImageReadError(path, f"DICOM pixel data could not be decoded ({syntax.name}): {brief(exc)}") from exc
+    if frame.ndim not in (2, 3) or frame.shape[:2] != (rows, columns):
+        raise ImageReadError(path, f"decoded DICOM frame has shape {frame.shape}, expected {rows} x {columns}")
+    return frame
+
+
+def _check_codestream(path: Path, syntax: UID, pixel_data: bytes) -> None:
+    """Read the size a compressed first frame declares, so a small file cannot make a decoder allocate gigabytes."""
+    try:
+        fragments = generate_fragments(pixel_data)
+        next(fragments)  # the basic offset table
+        first = next((fragment for fragment in fragments if fragment), b"")
+    except Exception as exc:  # noqa: BLE001 - malformed encapsulation
+        raise ImageReadError(path, f"DICOM encapsulated pixel data is malformed ({brief(exc)})") from exc
+    if not first:
+        raise ImageReadError(path, "DICOM encapsulated pixel data holds no fragments")
+    size = _codestream_size(first[:65536])
+    if size is not None:
+        check_dimensions(path, size[0], size[1], what=f"{syntax.name} codestream")
+
+
+def _codestream_size(head: bytes) -> tuple[int, int] | None:
+    """(width, height) from a JPEG 2000 SIZ or JPEG / JPEG-LS SOF marker, or None if not found."""
+    siz = head.find(b"\xff\x4f\xff\x51")
+    if siz >= 0 and len(head) >= siz + 24:
+        x_size, y_size, x_offset, y_offset = struct.unpack_from(">IIII", head, siz + 8)
+        return max(0, x_size - x_offset), max(0, y_size - y_offset)
+    if head[:2] == b"\xff\xd8":
+        offset = 2
+        while offset + 4 <= len(head) and head[offset] == 0xFF:
+            marker = head[offset + 1]
+            length = struct.unpack_from(">H", head, offset + 2)[0]
+            if marker in _JPEG_SOF and offset + 9 <= len(head):
+                height, width = struct.unpack_from(">HH", head, offset + 5)
+                return width, height
+            offset += 2 + length
+    return None
+
+
+# --- grey values -----------------------------------------------------------------------------------------------
+
+
+def _monochrome(path: Path, ds: Dataset, frame: np.ndarray, metadata: dict[str, Any], warnings: list[str]) -> Radiograph:
+    values = _modality_values(ds, frame, warnings)
+    voi = _voi_lut(ds, warnings)
+    if voi is not None:
+        first_map, lut = voi
+        index = np.clip(np.rint(values) - first_map, 0, lut.size - 1).astype(np.int64)
+        low, high = float(lut.min()), float(lut.max())
+        # Normalised by the table's own range: some tables declare 16 bits but hold 12-bit values.
+        pixels = (lut[index] - low) / max(high - low, 1.0)
+        window = (first_map + lut.size / 2.0, float(lut.size))
+        metadata["window_source"] = "VOI LUT sequence"
+    else:
+        window, function, source = _window(ds, values, warnings)
+        pixels = apply_window(values, window, function)
+        metadata["window_source"] = source
+        metadata["voi_lut_function"] = function
+    metadata["window_center"], metadata["window_width"] = round(window[0], 3), round(window[1], 3)
+    invert = metadata["photometric"] == "MONOCHROME1"
+    if invert:
+        pixels = 1.0 - pixels
+    pixels = np.nan_to_num(pixels, nan=0.0).astype(np.float32, copy=False)
+    return Radiograph(
+        path, pixels, "dicom", metadata, warnings, modality_values=values, window=window, invert_for_display=invert
+    )
+
+
+def _modality_values(ds: Dataset, frame: np.ndarray, warnings: list[str]) -> np.ndarray:
+    if _lut_item(ds, "ModalityLUTSequence") is not None:
+        try:
+            return apply_modality_lut(frame, ds).astype(np.float32)
+        except Exception as exc:  # noqa: BLE001 - a malformed table is ignored, not fatal
+            warnings.append(f"DICOM modality LUT could not be applied ({brief(exc)}); stored values used")
+    values = frame.astype(np.float32)
+    try:
+        slope = float(ds.get("RescaleSlope", 1) or 1)
+        intercept = float(ds.get("RescaleIntercept", 0) or 0)
+    except (TypeError, ValueError):
+        warnings.append("DICOM rescale slope/intercept invalid; stored values used")
+        return values
+    if not (np.isfinite(slope) and np.isfinite(intercept)):
+        warnings.append("DICOM rescale slope/intercept not finite; stored values used")
+        return values
+    if slope != 1.0 or intercept != 0.0:
+        values = values * np.float32(slope) + np.float32(intercept)
+    return values
+
+
+def _lut_item(ds: Dataset, sequence: str) -> Dataset | None:
+    """The first item of a LUT sequence if it holds a usable descriptor and data (some files carry empty items)."""
+    try:
+        items = ds.get(sequence)
+        item = items[0] if items else None
+        if item is None or not item.get("LUTData") or len(item.get("LUTDescriptor") or []) != 3:
+            return None
+        return item
+    except Exception:  # noqa: BLE001 - treated as absent
+        return None
+
+
+def _voi_lut(ds: Dataset, warnings: list[str]) -> tuple[int, np.ndarray] | None:
+    item = _lut_item(ds, "VOILUTSequence")
+    if item is None:
+        if ds.get("VOILUTSequence"):
+            warnings.append("DICOM VOI LUT sequence is empty; ignored")
+        return None
+    try:
+        entries, first_map, _bits = (int(v) for v in item.LUTDescriptor)
+        raw = item.LUTData
+        if isinstance(raw, (bytes, bytearray)):
+            little = ds.original_encoding[1] is not False
+            lut = np.frombuffer(bytes(raw)[: len(raw) // 2 * 2], dtype="<u2" if little else ">u2")
+        else:
+            lut = np.asarray(list(raw) if not isinstance(raw, int) else [raw], dtype=np.float64)
+        lut = lut[: entries or 65536].astype(np.float32)
+    except Exception as exc:  # noqa: BLE001
+        warnings.append(f"DICOM VOI LUT could not be read ({brief(exc)}); ignored")
+        return None
+    if lut.size < 2:
+        warnings.append("DICOM VOI LUT has fewer than two entries; ignored")
+        return None
+    return first_map, lut
+
+
+def _window(ds: Dataset, values: np.ndarray, warnings: list[str]) -> tuple[tuple[float, float], str, str]:
+    """(centre, width), VOI LUT function and where the window came from."""
+    function = str(ds.get("VOILUTFunction", "LINEAR") or "LINEAR").strip().upper()
+    if function not in ("LINEAR", "LINEAR_EXACT", "SIGMOID"):
+        function = "LINEAR"
+    centre, width = _first_number(ds, "WindowCenter"), _first_number(ds, "WindowWidth")
+    if centre is not None and width is not None:
+        if width < (1.0 if function == "LINEAR" else np.finfo(np.float32).tiny):
+            warnings.append(f"DICOM window width {width:g} is invalid; a percentile window was used")
+        elif _covers_too_little(values, centre, width):
+            warnings.append(
+                f"DICOM window (centre {centre:g}, width {width:g}) misses almost all pixel values; a percentile window was used"
+            )
+        else:
+            return (centre, width), function, "window centre/width"
+    low, high = (float(v) for v in np.percentile(_sample(values), PERCENTILE_WINDOW))
+    width = max(high - low, 1e-6)
+    return ((low + high) / 2.0, width), "LINEAR_EXACT", f"percentile {PERCENTILE_WINDOW[0]}-{PERCENTILE_WINDOW[1]}"
+
+
+def apply_window(values: np.ndarray, window: tuple[float, float], function: str = "LINEAR") -> np.ndarray:
+    """Map modality values to [0, 1] with a DICOM window (PS3.3 C.11.2.1.2). Used by the viewer to re-window too."""
+    centre, width = window
+    values = np.asarray(values, dtype=np.float32)
+    if function == "SIGMOID":
+        with np.errstate(over="ignore"):  # exp overflows to inf far outside the window, which gives exactly 0
+            return (1.0 / (1.0 + np.exp(-4.0 * (values - centre) / width))).astype(np.float32)
+    if function == "LINEAR_EXACT":
+        scaled = (values - (centre - width / 2.0)) / width
+    else:
+        scaled = (values - (centre - 0.5)) / max(width - 1.0, 1e-6) + 0.5
+    return np.clip(scaled, 0.0, 1.0).astype(np.float32)
+
+
+def _covers_too_little(values: np.ndarray, centre: float, width: float) -> bool:
+    sample = _sample(values)
+    inside = np.count_nonzero((sample > centre - width / 2.0) & (sample < centre + width / 2.0))
+    return inside < 0.01 * sample.size
+
+
+def _sample(values: np.ndarray, target: int = 1_000_000) -> np.ndarray:
+    step = max(1, int(np.sqrt(values.size / target)))
+    return values[::step, ::step]
+
+
+def _first_number(ds: Dataset, keyword: str) -> float | None:
+    try:
+        value = ds.get(keyword)
+        if value is None or value == "":
+            return None
+        if isinstance(value, (MultiValue, list, tuple)):
+            value = value[0]
+        number = float(value)
+        return number if np.isfinite(number) else None
+    except Exception:  # noqa: BLE001 - an unreadable window is treated as absent
+        return None
+
+
+def _colour_to_grey(path: Path, ds: Dataset, frame: np.ndarray, photometric: str) -> tuple[np.ndarray, bool]:
+    try:
+        if photometric == "PALETTE COLOR":
+            rgb = apply_color_lut(frame, ds)
+            bits = int(ds.RedPaletteColorLookupTableDescriptor[2])
+        else:
+            # pydicom converts YBR to RGB while decoding.
+            rgb = frame
+            bits = int(ds.get("BitsStored", 8 * frame.dtype.itemsize) or 8)
+    except Exception as exc:  # noqa: BLE001
+        raise ImageReadError(path, f"DICOM colour ({photometric}) could not be converted ({brief(exc)})") from exc
+    rgb = rgb.astype(np.float32) / float(max(2 ** min(bits, 16) - 1, 1))
+    is_colour = not (np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 1], rgb[..., 2]))
+    grey = rgb[..., 0] if not is_colour else rgb @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    return np.clip(grey, 0.0, 1.0).astype(np.float32), is_colour
+
+
+# --- metadata and warnings -------------------------------------------------------------------------------------
+
+
+def _metadata(ds: Dataset) -> dict[str, Any]:
+    metadata: dict[str, Any] = {"format": "DICOM"}
+    for key, keyword in _METADATA_TAGS.items():
+        try:
+            value = ds.get(keyword)
+            if value not in (None, ""):
+                metadata[key] = [float(v) for v in value] if "spacing" in key else str(value).strip()
+        except Exception:  # noqa: BLE001 - a malformed descriptive tag is left out, not fatal
+            continue
+    syntax = _transfer_syntax(ds)
+    metadata["transfer_syntax"] = syntax.name if syntax else "unknown"
+    metadata["sop_class"] = _sop_class_name(ds)
+    metadata["photometric"] = str(ds.get("PhotometricInterpretation", "MONOCHROME2") or "MONOCHROME2").strip().upper()
+    for key, keyword in (("bits_allocated", "BitsAllocated"), ("bits_stored", "BitsStored"), ("frames", "NumberOfFrames"),
+                         ("original_width", "Columns"), ("original_height", "Rows")):
+        try:
+            metadata[key] = int(ds.get(keyword, 1 if key == "frames" else 0) or 0)
+        except (TypeError, ValueError):
+            pass
+    try:
+        metadata["signed"] = bool(int(ds.get("PixelRepresentation", 0) or 0))
+    except (TypeError, ValueError):
+        pass
+    return metadata
+
+
+def _content_warnings(metadata: dict[str, Any]) -> list[str]:
+    warnings = []
+    modality = str(metadata.get("modality", "")).upper()
+    if modality and modality not in RADIOGRAPH_MODALITIES:
+        warnings.append(f"DICOM modality {modality} is not a plain radiograph (CR, DX, DR, RG, OT or SC)")
+    body_part = str(metadata.get("body_part", ""))
+    if body_part and "KNEE" not in body_part.upper():
+        warnings.append(f"body part is {body_part}, not a knee; the model was trained on knee radiographs only")
+    return warnings
+

@@ -1,0 +1,123 @@
+"""PNG, JPEG, TIFF and BMP to :class:`Radiograph` with Pillow: 8/16-bit, greyscale stored as RGB(A), EXIF orientation.
+
+The declared size is checked before any pixel is decoded (Pillow opens lazily), so bombs are refused cheaply.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from .errors import ImageReadError, ImageTooLargeError
+from .image_limits import MAX_PIXELS, brief, check_dimensions, reduction_factor
+from .radiograph import Radiograph
+
+log = logging.getLogger(__name__)
+
+RASTER_FORMATS = ("PNG", "JPEG", "TIFF", "BMP")
+_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R BT.601, as Pillow's own "L" conversion
+_EXIF_ORIENTATION = 0x0112
+
+
+def read_raster(path: Path, data: bytes, image_format: str, target_size: int | None = None) -> Radiograph:
+    """Decode ``data`` (the bytes of ``path``), which content sniffing found to be ``image_format``."""
+    warnings: list[str] = []
+    image = _open(path, data, image_format)
+    with image:
+        width, height = image.size
+        check_dimensions(path, width, height, what=f"{image_format} image")
+        metadata: dict[str, Any] = {"format": image_format, "mode": image.mode, "original_width": width, "original_height": height}
+        if getattr(image, "is_animated", False):
+            warnings.append(f"{image_format} file holds several images; only the first is read")
+        factor = reduction_factor(height, width, target_size)
+        if image_format == "JPEG" and factor > 1:
+            # DCT scaling decodes straight to the smaller size, which is both faster and lighter.
+            image.draft(image.mode, (width // factor, height // factor))
+        image = _load_upright(path, image, image_format, metadata, warnings)
+    grey, bits, is_colour, transparent = _to_grey(image)
+    if is_colour:
+        warnings.append(f"colour {image_format} image ({image.mode}) converted to greyscale; the model was trained on greyscale radiographs")
+    if transparent:
+        warnings.append("transparent areas of the image are shown as black")
+    metadata.update(width=int(grey.shape[1]), height=int(grey.shape[0]), bits_stored=bits, window_source="full range")
+    return Radiograph(path, grey, image_format.lower(), metadata, warnings)
+
+
+def _open(path: Path, data: bytes, image_format: str) -> Image.Image:
+    try:
+        return Image.open(io.BytesIO(data), formats=[image_format])
+    except Image.DecompressionBombError as exc:
+        raise ImageTooLargeError(path, f"{image_format} image declares more than {MAX_PIXELS / 1e6:.0f} megapixels; refused") from exc
+    except Exception as exc:  # noqa: BLE001 - Pillow raises OSError, SyntaxError, ValueError, struct.error...
+        raise ImageReadError(path, f"damaged {image_format} header ({brief(exc)})") from exc
+
+
+def _load_upright(path: Path, image: Image.Image, image_format: str, metadata: dict[str, Any], warnings: list[str]) -> Image.Image:
+    try:
+        image.load()
+    except MemoryError as exc:
+        raise ImageTooLargeError(path, f"not enough memory to decode the {image_format} image") from exc
+    except Exception as exc:  # noqa: BLE001 - truncated or corrupt compressed data
+        raise ImageReadError(path, f"truncated or damaged {image_format} data ({brief(exc)})") from exc
+    try:
+        orientation = int(image.getexif().get(_EXIF_ORIENTATION, 1) or 1)
+    except Exception:  # noqa: BLE001 - unreadable EXIF is ignored, as viewers do
+        orientation = 1
+        warnings.append("EXIF data could not be read; orientation taken as stored")
+    if orientation != 1:
+        metadata["exif_orientation"] = orientation
+        try:
+            image = ImageOps.exif_transpose(image)
+        except Exception as exc:  # noqa: BLE001
+            warnings.append(f"EXIF orientation {orientation} could not be applied ({brief(exc)}); shown as stored")
+    return image
+
+
+def _to_grey(image: Image.Image) -> tuple[np.ndarray, int, bool, bool]:
+    """(grey in [0, 1] float32, bits per sample, whether it was really colour, whether it had transparency)."""
+    mode = image.mode
+    if mode == "1":
+        return np.asarray(image, dtype=np.float32), 1, False, False
+    if mode == "L":
+        return np.asarray(image, dtype=np.float32) / 255.0, 8, False, False
+    if mode.startswith("I;16") or mode == "I":
+        values = np.asarray(image).astype(np.float32)
+        return _scale_high_bit_depth(values), _bits_for(values), False, False
+    if mode == "F":
+        values = np.nan_to_num(np.asarray(image, dtype=np.float32))
+        low, high = float(values.min()), float(values.max())
+        if low < 0.0 or high > 1.0:
+            values = (values - low) / max(high - low, 1e-6)
+        return values, 32, False, False
+    rgba = np.asarray(image.convert("RGBA"), dtype=np.float32) / 255.0
+    rgb, alpha = rgba[..., :3], rgba[..., 3]
+    is_colour = not (np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 1], rgb[..., 2]))
+    grey = rgb @ _LUMA if is_colour else np.ascontiguousarray(rgb[..., 0])
+    transparent = bool((alpha < 1.0).any())
+    if transparent:
+        # Radiograph backgrounds are dark, so see-through areas become background.
+        grey = grey * alpha
+    return grey.astype(np.float32), 8, is_colour, transparent
+
+
+def _bits_for(values: np.ndarray) -> int:
+    """The smallest usual sample depth (8, 10, 12, 14, 16 bits) holding the largest value."""
+    top = int(max(values.max(initial=0.0), 0.0))
+    for bits in (8, 10, 12, 14, 16):
+        if top < 2**bits:
+            return bits
+    return 32
+
+
+def _scale_high_bit_depth(values: np.ndarray) -> np.ndarray:
+    # Scaling by the sample depth (not min/max) keeps a 16-bit copy of an 8-bit image identical to the original.
+    if values.size and values.min() < 0:
+        low, high = float(values.min()), float(values.max())
+        return (values - low) / max(high - low, 1.0)
+    return np.clip(values / float(2 ** _bits_for(values) - 1), 0.0, 1.0)
+
