@@ -1,0 +1,208 @@
+"""The history of predictions: an SQLite database in the user's data folder.
+
+Results are committed (one transaction per result, or per inference batch in a folder scan) with WAL journaling
+and full disk syncs, so a crash, a kill or a power cut never loses a result that was reported as recorded and never
+leaves a corrupt database. A result is keyed by the file's content (SHA-256) and the model
+version: recording the same file again with the same model updates its entry instead of adding a second one, which
+is what lets an interrupted folder scan be re-run without duplicating anything. No patient identifier is stored.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from .errors import OsteoError
+from .model_card import sha256_of
+from .paths import user_data_dir
+
+log = logging.getLogger(__name__)
+
+HISTORY_FILENAME = "history.sqlite3"
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS predictions (
+    id            INTEGER PRIMARY KEY,
+    recorded_at   TEXT    NOT NULL,
+    path          TEXT    NOT NULL,
+    file_sha256   TEXT    NOT NULL,
+    label         TEXT    NOT NULL,
+    probability   REAL    NOT NULL,
+    confidence    REAL    NOT NULL,
+    threshold     REAL    NOT NULL,
+    model_version TEXT    NOT NULL,
+    warnings      TEXT    NOT NULL DEFAULT '[]',
+    UNIQUE (file_sha256, model_version)
+);
+CREATE INDEX IF NOT EXISTS predictions_recorded_at ON predictions (recorded_at);
+"""
+
+_COLUMNS = "id, recorded_at, path, file_sha256, label, probability, confidence, threshold, model_version, warnings"
+
+
+_UPSERT = f"""
+INSERT INTO predictions (recorded_at, path, file_sha256, label, probability, confidence, threshold, model_version, warnings)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (file_sha256, model_version) DO UPDATE SET
+    recorded_at = excluded.recorded_at, path = excluded.path, label = excluded.label, probability = excluded.probability,
+    confidence = excluded.confidence, threshold = excluded.threshold, warnings = excluded.warnings
+RETURNING {_COLUMNS}
+"""
+
+
+class HistoryError(OsteoError):
+    """The history database cannot be opened or written."""
+
+
+@dataclass
+class HistoryEntry:
+    id: int
+    recorded_at: str
+    path: str
+    file_sha256: str
+    label: str
+    probability: float
+    confidence: float
+    threshold: float
+    model_version: str
+    warnings: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_row(cls, row: tuple[Any, ...]) -> "HistoryEntry":
+        values = list(row)
+        try:
+            warnings = [str(w) for w in json.loads(values[9])]
+        except (TypeError, ValueError):
+            warnings = []
+        return cls(int(values[0]), str(values[1]), str(values[2]), str(values[3]), str(values[4]), float(values[5]),
+                   float(values[6]), float(values[7]), str(values[8]), warnings)
+
+
+def default_history_path() -> Path:
+    return user_data_dir() / HISTORY_FILENAME
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
+
+
+class History:
+    """The prediction history. Safe to share between threads; several processes may use one database at once."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = Path(path) if path is not None else default_history_path()
+        self._lock = threading.Lock()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._connection = self._open()
+        except sqlite3.DatabaseError as exc:
+            # A damaged file must not lock the user out of the app: keep it aside for inspection and start afresh.
+            self._connection = self._open_after_setting_aside(exc)
+        except OSError as exc:
+            raise HistoryError(f"cannot open the history database {self.path}: {exc.strerror or exc}") from exc
+
+    def _open(self) -> sqlite3.Connection:
+        connection = sqlite3.connect(self.path, timeout=10.0, isolation_level=None, check_same_thread=False)
+        try:
+            connection.execute("PRAGMA journal_mode=WAL")
+            # FULL: a committed result survives a power cut too, not only a crash of this process.
+            connection.execute("PRAGMA synchronous=FULL")
+            connection.execute("PRAGMA foreign_keys=ON")
+            version = connection.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise HistoryError(f"the history database {self.path} was written by a newer version of osteo-desktop")
+            connection.executescript(_SCHEMA)
+            connection.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            connection.execute("SELECT count(*) FROM predictions").fetchone()
+        except BaseException:
+            connection.close()
+            raise
+        return connection
+
+    def _open_after_setting_aside(self, cause: Exception) -> sqlite3.Connection:
+        aside = self.path.with_name(f"{self.path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
+        log.warning("history database %s is damaged (%s); moved it to %s and started a new one", self.path, cause, aside)
+        try:
+            self.path.replace(aside)
+            for suffix in ("-wal", "-shm"):
+                with contextlib.suppress(FileNotFoundError):
+                    Path(f"{self.path}{suffix}").replace(Path(f"{aside}{suffix}"))
+            return self._open()
+        except (OSError, sqlite3.DatabaseError) as exc:
+            raise HistoryError(f"the history database {self.path} is damaged and cannot be replaced: {exc}") from exc
+
+    def record(self, path: str | Path, prediction_or_row: Any, file_sha256: str | None = None) -> HistoryEntry:
+        """Commit one result (a :class:`~osteo_desktop.core.runtime.Prediction` or a successful ScanRow)."""
+        return self.record_many([(path, prediction_or_row, file_sha256)])[0]
+
+    def record_many(self, results: list[tuple[str | Path, Any, str | None]]) -> list[HistoryEntry]:
+        """Commit several results (path, result, sha256 or None) in one transaction: all of them or none.
+
+        A folder scan commits each inference batch this way before it reports any row of it: one disk sync per
+        batch instead of one per file, with the same guarantee that a reported result is a recorded one.
+        """
+        values = [self._values(path, result, sha) for path, result, sha in results]
+        entries = []
+        with self._lock:
+            try:
+                self._connection.execute("BEGIN IMMEDIATE")
+                try:
+                    for value in values:
+                        row = self._connection.execute(_UPSERT, value).fetchone()
+                        entries.append(HistoryEntry.from_row(row))
+                    self._connection.execute("COMMIT")
+                except BaseException:
+                    self._connection.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as exc:
+                raise HistoryError(f"cannot write to the history database {self.path}: {exc}") from exc
+        return entries
+
+    @staticmethod
+    def _values(path: str | Path, result: Any, file_sha256: str | None) -> tuple[Any, ...]:
+        if getattr(result, "error", None) is not None or getattr(result, "label", None) is None:
+            raise ValueError("only a successful result can be recorded")
+        if file_sha256 is None:
+            file_sha256 = sha256_of(Path(path))
+        return (
+            _now(), str(path), file_sha256, str(result.label), float(result.probability), float(result.confidence),
+            float(result.threshold), str(result.model_version), json.dumps([str(w) for w in result.warnings]),
+        )
+
+    def entries(self, limit: int = 500) -> list[HistoryEntry]:
+        """The most recent entries, newest first."""
+        with self._lock:
+            rows = self._connection.execute(
+                f"SELECT {_COLUMNS} FROM predictions ORDER BY recorded_at DESC, id DESC LIMIT ?", (int(limit),)
+            ).fetchall()
+        return [HistoryEntry.from_row(row) for row in rows]
+
+    def find(self, file_sha256: str, model_version: str) -> HistoryEntry | None:
+        with self._lock:
+            row = self._connection.execute(
+                f"SELECT {_COLUMNS} FROM predictions WHERE file_sha256 = ? AND model_version = ?", (file_sha256, model_version)
+            ).fetchone()
+        return HistoryEntry.from_row(row) if row else None
+
+    def count(self) -> int:
+        with self._lock:
+            return int(self._connection.execute("SELECT count(*) FROM predictions").fetchone()[0])
+
+    def close(self) -> None:
+        with self._lock:
+            self._connection.close()
+
+    def __enter__(self) -> "History":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

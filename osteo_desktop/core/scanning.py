@@ -1,0 +1,366 @@
+"""Batch prediction over many files: the engine of ``osteo predict``, ``osteo scan`` and the batch dialog.
+
+A small thread pool reads and preprocesses files (Pillow, pydicom and NumPy release the GIL while they decode)
+while the calling thread runs batched inference, so decoding and inference overlap. At most a few batches of
+files are in flight at any time, whatever the number of files, so memory stays flat on a folder of thousands.
+Every path gets exactly one row, in input order: a result, or an error that names the file and the cause. A file
+that vanishes, turns unreadable or is not an image mid-scan gets its row and the scan goes on.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import os
+import stat
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .errors import ImageReadError
+from .imaging import read_radiograph
+from .model_card import sha256_of
+from .preprocessing import preprocess
+
+if TYPE_CHECKING:
+    from .history import History
+    from .runtime import Classifier, Prediction
+
+log = logging.getLogger(__name__)
+
+# A directory with one of these names is almost certainly a mistake worth a row, not a folder to ignore.
+IMAGE_LIKE_SUFFIXES = frozenset({".dcm", ".dicom", ".dic", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"})
+
+ROW_KEYS = ("path", "label", "probability", "confidence", "threshold", "model_version", "warnings", "error", "timings_ms")
+
+# How long the consumer waits on a decode before looking at the cancel flag again.
+_CANCEL_POLL_S = 0.1
+
+
+@dataclass
+class ScanRow:
+    """One file's outcome: a result (label, probability, confidence, threshold) or an ``error``; never both.
+
+    ``model_version`` is set on every row, failed ones included: it says which model the row was meant for.
+    """
+
+    path: str
+    label: str | None = None
+    probability: float | None = None
+    confidence: float | None = None
+    threshold: float | None = None
+    model_version: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    error: str | None = None
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    # Not part of the exported row: the content hash (when a history is used), whether the result was reused from
+    # the history, and the patient identifiers (only when the caller asked for them).
+    file_sha256: str | None = None
+    from_history: bool = False
+    patient: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.label is not None
+
+    def to_dict(self, include_patient: bool = False) -> dict[str, Any]:
+        """The row with exactly the command line's JSON keys, in order (plus ``patient`` only on request)."""
+        data: dict[str, Any] = {
+            "path": self.path,
+            "label": self.label,
+            "probability": self.probability,
+            "confidence": self.confidence,
+            "threshold": self.threshold,
+            "model_version": self.model_version,
+            "warnings": list(self.warnings),
+            "error": self.error,
+            "timings_ms": {k: round(float(v), 3) for k, v in self.timings_ms.items()},
+        }
+        if include_patient:
+            data["patient"] = dict(self.patient)
+        return data
+
+    def apply_prediction(self, prediction: "Prediction") -> None:
+        self.label = prediction.label
+        self.probability = float(prediction.probability)
+        self.confidence = float(prediction.confidence)
+        self.threshold = float(prediction.threshold)
+        self.model_version = prediction.model_version
+
+
+@dataclass
+class ScanProgress:
+    done: int
+    total: int | None
+    failed: int
+    elapsed_s: float
+    eta_s: float | None
+    reused: int = 0
+
+    @property
+    def rate_per_s(self) -> float:
+        return self.done / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+
+def list_files(root: Path, recursive: bool = False) -> Iterator[Path]:
+    """Every entry under ``root`` that should get a row, sorted by path.
+
+    That is every regular file, and also every entry a scan must report rather than silently skip: broken
+    symlinks, symlink loops, devices and pipes, and (without ``recursive``) directories named like an image file
+    such as ``x.dcm``. Ordinary sub-folders are descended only with ``recursive``; a folder reached twice (a
+    symlink cycle) is descended once.
+    """
+    yield from _walk(Path(root), recursive, set())
+
+
+def _walk(directory: Path, recursive: bool, visited: set[tuple[int, int]]) -> Iterator[Path]:
+    try:
+        info = directory.stat()
+        key = (info.st_dev, info.st_ino)
+        if key in visited:
+            log.info("skipping %s: folder already scanned (symlink cycle)", directory)
+            return
+        visited.add(key)
+        with os.scandir(directory) as scan:
+            entries = sorted(scan, key=lambda entry: entry.name)
+    except OSError as exc:
+        log.warning("cannot list folder %s: %s", directory, exc.strerror or exc)
+        return
+    for entry in entries:
+        try:
+            is_dir = entry.is_dir()  # follows symlinks; False for a loop or a dangling link
+        except OSError:
+            is_dir = False
+        path = Path(entry.path)
+        if not is_dir:
+            yield path
+        elif recursive:
+            yield from _walk(path, recursive, visited)
+        elif path.suffix.lower() in IMAGE_LIKE_SUFFIXES:
+            yield path
+
+
+def _failure(path: Path, cause: str) -> str:
+    return f"{path.name}: {cause}"
+
+
+def _os_cause(exc: OSError) -> str:
+    return f"cannot be read ({exc.strerror or exc})"
+
+
+class _Prepared:
+    """What a worker hands back: the row so far and, when the file was read, the model input."""
+
+    __slots__ = ("row", "model_input")
+
+    def __init__(self, row: ScanRow, model_input: np.ndarray | None = None) -> None:
+        self.row = row
+        self.model_input = model_input
+
+
+class _Preparer:
+    """Read, hash and preprocess one file in a worker thread. Never raises: every failure becomes the row's error."""
+
+    def __init__(self, classifier: "Classifier", history: "History | None", include_patient: bool, cancel: threading.Event) -> None:
+        self.input_size = classifier.input_size
+        self.config = classifier.config
+        self.model_version = classifier.version
+        self.history = history
+        self.include_patient = include_patient
+        self.cancel = cancel
+
+    def __call__(self, path: Path) -> _Prepared:
+        # Every row names the model it was meant for, even a failed one, so each output shows the model version.
+        row = ScanRow(path=str(path), model_version=self.model_version)
+        if self.cancel.is_set():
+            row.error = _failure(path, "not read: the scan was cancelled")
+            return _Prepared(row)
+        try:
+            return self._prepare(path, row)
+        except Exception as exc:  # noqa: BLE001 - one bad file must never stop a scan; the reader's bugs are logged
+            log.exception("unexpected error while reading %s", path.name)
+            row.error = _failure(path, f"unexpected error while reading ({type(exc).__name__}: {exc})")
+            return _Prepared(row)
+
+    def _prepare(self, path: Path, row: ScanRow) -> _Prepared:
+        start = time.perf_counter()
+        try:
+            mode = os.stat(path).st_mode
+        except OSError as exc:
+            row.error = _failure(path, _os_cause(exc))
+            return _Prepared(row)
+        if stat.S_ISDIR(mode):
+            row.error = _failure(path, "is a folder, not an image file")
+            return _Prepared(row)
+        if not stat.S_ISREG(mode):
+            # Opening a pipe would block the scan forever; a device is never an image.
+            row.error = _failure(path, "not a regular file (a pipe, socket or device); not read")
+            return _Prepared(row)
+        if self.history is not None:
+            try:
+                row.file_sha256 = sha256_of(path)
+            except OSError as exc:
+                row.error = _failure(path, _os_cause(exc))
+                return _Prepared(row)
+            entry = self.history.find(row.file_sha256, self.model_version)
+            if entry is not None:
+                row.label, row.probability, row.confidence = entry.label, entry.probability, entry.confidence
+                row.threshold, row.model_version = entry.threshold, entry.model_version
+                row.warnings = list(entry.warnings)
+                row.from_history = True
+                row.timings_ms = {"read": (time.perf_counter() - start) * 1000.0, "preprocess": 0.0, "inference": 0.0}
+                return _Prepared(row)
+        try:
+            radiograph = read_radiograph(path, target_size=self.input_size)
+        except ImageReadError as exc:
+            row.error = str(exc)
+            return _Prepared(row)
+        except OSError as exc:
+            row.error = _failure(path, _os_cause(exc))
+            return _Prepared(row)
+        except MemoryError:
+            row.error = _failure(path, "too large to decode in the memory available")
+            return _Prepared(row)
+        read_ms = (time.perf_counter() - start) * 1000.0
+        start = time.perf_counter()
+        model_input = preprocess(radiograph.pixels, self.config)
+        row.timings_ms = {"read": read_ms, "preprocess": (time.perf_counter() - start) * 1000.0}
+        row.warnings = list(radiograph.warnings)
+        if self.include_patient:
+            row.patient = {str(k): str(v) for k, v in radiograph.patient.items()}
+        return _Prepared(row, model_input)
+
+
+def default_workers() -> int:
+    # Two decoders keep a two-core machine's inference fed; more only adds contention.
+    return max(1, min(4, (os.cpu_count() or 2)))
+
+
+def scan_files(
+    paths: Iterable[Path],
+    classifier: "Classifier",
+    *,
+    batch_size: int = 16,
+    cancel: threading.Event | None = None,
+    on_progress: Callable[[ScanProgress], None] | None = None,
+    history: "History | None" = None,
+    include_patient: bool = False,
+    workers: int | None = None,
+) -> Iterator[ScanRow]:
+    """Yield one :class:`ScanRow` per path, in input order.
+
+    ``cancel`` stops the scan within about a second: no further rows are yielded. With ``history``, a file whose
+    content (SHA-256) already has a result for this model version reuses it (``row.from_history``), and every new
+    result is committed to the history before its row is yielded, so a killed scan loses nothing and a re-run
+    neither repeats the work nor duplicates entries. ``on_progress`` is called in the caller's thread after each
+    row. ``include_patient`` keeps the reader's patient identifiers in ``row.patient`` (never exported unless asked).
+    """
+    if batch_size < 1:
+        raise ValueError("batch_size must be at least 1")
+    cancel = cancel or threading.Event()
+    total = len(paths) if hasattr(paths, "__len__") else None  # type: ignore[arg-type]
+    workers = workers or default_workers()
+    preparer = _Preparer(classifier, history, include_patient, cancel)
+    # Enough decodes in flight to fill the next batch while the current one runs, and no more.
+    max_in_flight = 2 * batch_size + workers
+    source = iter(paths)
+    in_flight: collections.deque[Future[_Prepared]] = collections.deque()
+    executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="osteo-scan")
+    started = time.perf_counter()
+    done = failed = reused = 0
+
+    def refill() -> None:
+        while len(in_flight) < max_in_flight and not cancel.is_set():
+            path = next(source, None)
+            if path is None:
+                return
+            in_flight.append(executor.submit(preparer, Path(path)))
+
+    def report() -> None:
+        if on_progress is None:
+            return
+        elapsed = time.perf_counter() - started
+        eta = elapsed / done * (total - done) if total is not None and done else None
+        on_progress(ScanProgress(done=done, total=total, failed=failed, elapsed_s=elapsed, eta_s=eta, reused=reused))
+
+    try:
+        refill()
+        waiting: list[_Prepared] = []  # rows in order, some still waiting for their batch's inference
+        while in_flight or waiting:
+            if cancel.is_set():
+                return
+            if in_flight:
+                prepared = _next_result(in_flight[0], cancel)
+                if prepared is None:
+                    return
+                in_flight.popleft()
+                refill()
+                waiting.append(prepared)
+            pending_inputs = sum(1 for item in waiting if item.model_input is not None)
+            if pending_inputs and not (pending_inputs >= batch_size or not in_flight or len(waiting) >= 4 * batch_size):
+                continue
+            if pending_inputs:
+                _infer(classifier, waiting)
+                if history is not None:
+                    _record(history, waiting)
+            for item in waiting:
+                row = item.row
+                done += 1
+                failed += row.error is not None
+                reused += row.from_history
+                yield row
+                report()
+                if cancel.is_set():
+                    return
+            waiting = []
+    finally:
+        for future in in_flight:
+            future.cancel()
+        executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _next_result(future: Future[_Prepared], cancel: threading.Event) -> _Prepared | None:
+    while True:
+        try:
+            return future.result(timeout=_CANCEL_POLL_S)
+        except FutureTimeout:
+            if cancel.is_set():
+                return None
+
+
+def _infer(classifier: "Classifier", items: list[_Prepared]) -> None:
+    batch = [item for item in items if item.model_input is not None]
+    try:
+        predictions = classifier.predict_inputs(np.stack([item.model_input for item in batch]))
+    except Exception as exc:  # noqa: BLE001 - a runtime failure is reported on each row of the batch, not raised
+        log.exception("inference failed on a batch of %d images", len(batch))
+        for item in batch:
+            item.row.error = _failure(Path(item.row.path), f"inference failed ({type(exc).__name__}: {exc})")
+            item.model_input = None
+        return
+    for item, prediction in zip(batch, predictions):
+        item.row.apply_prediction(prediction)
+        item.row.timings_ms["inference"] = prediction.timings_ms.get("inference", 0.0)
+        item.model_input = None  # the input is 600 kB; drop it as soon as it is used
+
+
+def _record(history: "History", items: list[_Prepared]) -> None:
+    new = [item.row for item in items if item.row.ok and not item.row.from_history and item.row.file_sha256]
+    if not new:
+        return
+    try:
+        history.record_many([(row.path, row, row.file_sha256) for row in new])
+    except Exception:  # noqa: BLE001 - failing to remember results must not lose the results themselves
+        log.exception("could not record %d results in the history", len(new))
+
+
+def scan_folder(root: Path, classifier: "Classifier", *, recursive: bool = False, **kwargs: Any) -> Iterator[ScanRow]:
+    """:func:`scan_files` over :func:`list_files` of ``root`` (listed first, so progress knows the total)."""
+    return scan_files(list(list_files(Path(root), recursive=recursive)), classifier, **kwargs)
