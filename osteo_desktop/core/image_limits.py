@@ -24,11 +24,6 @@ MAX_INFLATED_BYTES = 512 * 1024 * 1024
 # Below this the model input is mostly upsampling, which the model never saw in training.
 MIN_SIDE = 128
 
-# With a target size a JPEG may be decoded at a reduced scale, but never below this multiple of the target, so
-# preprocessing's own antialiased resize still does the real work and the model input barely changes.
-TARGET_SIZE_MARGIN = 2
-
-
 def check_dimensions(path: str | Path, width: int, height: int, *, what: str = "image") -> None:
     """Refuse a declared size that is empty or larger than :data:`MAX_PIXELS`."""
     if width <= 0 or height <= 0:
@@ -39,13 +34,6 @@ def check_dimensions(path: str | Path, width: int, height: int, *, what: str = "
             f"{what} declares {width} x {height} pixels ({width * height / 1e6:.0f} megapixels), more than the "
             f"{MAX_PIXELS / 1e6:.0f} megapixels this reader decodes; refused before decoding",
         )
-
-
-def reduction_factor(height: int, width: int, target_size: int | None) -> int:
-    """The integer factor a ``height`` x ``width`` image may be shrunk by when only ``target_size`` is needed."""
-    if not target_size or target_size <= 0:
-        return 1
-    return max(1, max(height, width) // (TARGET_SIZE_MARGIN * target_size))
 
 
 def brief(exc: BaseException, limit: int = 160) -> str:

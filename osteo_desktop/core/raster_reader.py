@@ -14,7 +14,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from .errors import ImageReadError, ImageTooLargeError
-from .image_limits import MAX_PIXELS, brief, check_dimensions, reduction_factor
+from .image_limits import MAX_PIXELS, brief, check_dimensions
 from .radiograph import Radiograph
 
 log = logging.getLogger(__name__)
@@ -25,7 +25,10 @@ _EXIF_ORIENTATION = 0x0112
 
 
 def read_raster(path: Path, data: bytes, image_format: str, target_size: int | None = None) -> Radiograph:
-    """Decode ``data`` (the bytes of ``path``), which content sniffing found to be ``image_format``."""
+    """Decode ``data`` (the bytes of ``path``), which content sniffing found to be ``image_format``.
+
+    ``target_size`` is accepted but not used to decode at a reduced scale: see :func:`imaging.read_radiograph`.
+    """
     warnings: list[str] = []
     image = _open(path, data, image_format)
     with image:
@@ -34,10 +37,6 @@ def read_raster(path: Path, data: bytes, image_format: str, target_size: int | N
         metadata: dict[str, Any] = {"format": image_format, "mode": image.mode, "original_width": width, "original_height": height}
         if getattr(image, "is_animated", False):
             warnings.append(f"{image_format} file holds several images; only the first is read")
-        factor = reduction_factor(height, width, target_size)
-        if image_format == "JPEG" and factor > 1:
-            # DCT scaling decodes straight to the smaller size, which is both faster and lighter.
-            image.draft(image.mode, (width // factor, height // factor))
         image = _load_upright(path, image, image_format, metadata, warnings)
     grey, bits, is_colour, transparent = _to_grey(image)
     if is_colour:

@@ -1,0 +1,149 @@
+"""The raster reader (PNG, JPEG, TIFF, BMP) on the shared knee radiographs and on variants written here."""
+
+from __future__ import annotations
+
+import io
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from osteo_desktop.core.imaging import read_radiograph
+from osteo_desktop.core.preprocessing import preprocess
+
+
+def _grey(path) -> np.ndarray:
+    with Image.open(path) as image:
+        return np.asarray(image.convert("L"), dtype=np.float32) / 255.0
+
+
+def test_knee_png_and_jpeg_read_as_pillow_decodes_them(knee_png, knee_jpeg):
+    for path, image_format in ((knee_png, "PNG"), (knee_jpeg, "JPEG")):
+        radiograph = read_radiograph(path)
+        assert radiograph.metadata["format"] == image_format and radiograph.source_format == image_format.lower()
+        assert radiograph.pixels.dtype == np.float32
+        np.testing.assert_array_equal(radiograph.pixels, _grey(path))
+        assert radiograph.warnings == [] and radiograph.modality_values is None
+
+
+def test_16_bit_png_of_an_8_bit_image_gives_the_same_pixels(knee_png, tmp_path):
+    eight = _grey(knee_png)
+    sixteen = (np.rint(eight * 255).astype(np.uint16) * 257)
+    Image.fromarray(sixteen).save(tmp_path / "k16.png")
+    with Image.open(tmp_path / "k16.png") as check:
+        assert check.mode.startswith("I")
+    radiograph = read_radiograph(tmp_path / "k16.png")
+    assert radiograph.metadata["bits_stored"] == 16
+    np.testing.assert_allclose(radiograph.pixels, eight, atol=1e-6)
+
+
+def test_12_bit_values_in_a_16_bit_png_use_the_12_bit_range(tmp_path):
+    values = (np.arange(200 * 256).reshape(200, 256) % 4096).astype(np.uint16)
+    Image.fromarray(values).save(tmp_path / "k12.png")
+    radiograph = read_radiograph(tmp_path / "k12.png")
+    assert radiograph.metadata["bits_stored"] == 12
+    np.testing.assert_allclose(radiograph.pixels, values / 4095.0, atol=1e-6)
+
+
+@pytest.mark.parametrize("mode", ["RGB", "RGBA"])
+def test_greyscale_stored_as_colour_has_no_colour_warning(knee_png, tmp_path, mode):
+    grey = _grey(knee_png)
+    with Image.open(knee_png) as image:
+        image.convert(mode).save(tmp_path / "stored.png")
+    radiograph = read_radiograph(tmp_path / "stored.png")
+    assert radiograph.warnings == []
+    np.testing.assert_array_equal(radiograph.pixels, grey)
+
+
+def test_true_colour_image_is_converted_with_a_warning(knee_png, tmp_path):
+    grey = np.rint(_grey(knee_png) * 255).astype(np.uint8)
+    tinted = np.stack([grey, grey // 2, grey // 3], axis=2)
+    Image.fromarray(tinted).save(tmp_path / "tinted.png")
+    radiograph = read_radiograph(tmp_path / "tinted.png")
+    assert any("colour" in w for w in radiograph.warnings)
+    expected = (tinted.astype(np.float32) / 255.0) @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    np.testing.assert_allclose(radiograph.pixels, expected, atol=1e-5)
+
+
+def test_transparent_areas_become_background(tmp_path):
+    rgba = np.full((150, 150, 4), 200, dtype=np.uint8)
+    rgba[:, :, 3] = 255
+    rgba[:, :75, 3] = 0
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "alpha.png")
+    radiograph = read_radiograph(tmp_path / "alpha.png")
+    assert (radiograph.pixels[:, :75] == 0).all() and np.allclose(radiograph.pixels[:, 75:], 200 / 255)
+    assert any("transparent" in w for w in radiograph.warnings)
+
+
+@pytest.mark.parametrize(("orientation", "turn"), [(3, Image.Transpose.ROTATE_180), (6, Image.Transpose.ROTATE_270), (8, Image.Transpose.ROTATE_90)])
+def test_exif_orientation_is_applied(knee_png, tmp_path, orientation, turn):
+    with Image.open(knee_png) as image:
+        stored = image.convert("L")
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    stored.save(tmp_path / "rotated.jpg", quality=95, exif=exif)
+    with Image.open(tmp_path / "rotated.jpg") as decoded:
+        expected = np.asarray(decoded.convert("L").transpose(turn), dtype=np.float32) / 255.0
+    radiograph = read_radiograph(tmp_path / "rotated.jpg")
+    assert radiograph.metadata["exif_orientation"] == orientation
+    assert radiograph.pixels.shape == expected.shape
+    np.testing.assert_array_equal(radiograph.pixels, expected)
+
+
+@pytest.mark.parametrize(("suffix", "mode"), [(".tif", "L"), (".tif", "I;16"), (".bmp", "L"), (".bmp", "RGB")])
+def test_tiff_and_bmp(knee_png, tmp_path, suffix, mode):
+    grey = _grey(knee_png)
+    eight = np.rint(grey * 255).astype(np.uint8)
+    image = Image.fromarray(eight.astype(np.uint16) * 257) if mode == "I;16" else Image.fromarray(eight).convert(mode)
+    image.save(tmp_path / f"knee{suffix}")
+    radiograph = read_radiograph(tmp_path / f"knee{suffix}")
+    assert radiograph.metadata["format"] == {".tif": "TIFF", ".bmp": "BMP"}[suffix]
+    np.testing.assert_allclose(radiograph.pixels, grey, atol=1e-6)
+    assert radiograph.warnings == []
+
+
+def test_kind_is_decided_by_content_not_extension(knee_png, knee_jpeg, tmp_path):
+    shutil.copy(knee_png, tmp_path / "really_a_png.dcm")
+    shutil.copy(knee_jpeg, tmp_path / "really_a_jpeg.png")
+    shutil.copy(knee_jpeg, tmp_path / "no_extension")
+    assert read_radiograph(tmp_path / "really_a_png.dcm").metadata["format"] == "PNG"
+    assert read_radiograph(tmp_path / "really_a_jpeg.png").metadata["format"] == "JPEG"
+    assert read_radiograph(tmp_path / "no_extension").metadata["format"] == "JPEG"
+
+
+def test_small_image_gets_a_warning_not_a_refusal(tmp_path):
+    Image.fromarray(np.full((100, 300), 128, dtype=np.uint8)).save(tmp_path / "small.png")
+    radiograph = read_radiograph(tmp_path / "small.png")
+    assert radiograph.pixels.shape == (100, 300)
+    assert any("300 x 100 pixels" in w and "128" in w for w in radiograph.warnings)
+
+
+def test_target_size_hint_leaves_the_pixels_and_the_probability_unchanged(knee_images, classifier):
+    # Reduced-scale decoding moved the probability by up to 0.04 (see read_radiograph), so the hint must not alter
+    # what the model sees; if reduced decoding is brought back, this holds it to the 0.01 budget.
+    jpegs = [p for paths in knee_images.values() for p in paths if p.suffix == ".jpg"]
+    assert jpegs
+    config, size = classifier.config, classifier.input_size
+    full = np.stack([preprocess(read_radiograph(p).pixels, config) for p in jpegs])
+    hinted = np.stack([preprocess(read_radiograph(p, target_size=size).pixels, config) for p in jpegs])
+    difference = np.abs(classifier.probabilities(full) - classifier.probabilities(hinted))
+    assert difference.max() < 0.01, difference
+
+
+def test_multi_page_tiff_reads_the_first_page_with_a_warning(tmp_path):
+    first = Image.fromarray(np.full((140, 140), 10, dtype=np.uint8))
+    second = Image.fromarray(np.full((140, 140), 250, dtype=np.uint8))
+    first.save(tmp_path / "pages.tif", save_all=True, append_images=[second])
+    radiograph = read_radiograph(tmp_path / "pages.tif")
+    assert np.allclose(radiograph.pixels, 10 / 255)
+    assert any("several images" in w for w in radiograph.warnings)
+
+
+def test_bytes_are_read_once_so_the_reader_needs_no_file_handle(knee_png, tmp_path):
+    data = knee_png.read_bytes()
+    target = tmp_path / "copy.png"
+    target.write_bytes(data)
+    radiograph = read_radiograph(target)
+    target.unlink()  # nothing is read lazily after read_radiograph returns
+    assert radiograph.pixels.shape == Image.open(io.BytesIO(data)).size[::-1]
