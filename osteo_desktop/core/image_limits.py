@@ -19,7 +19,7 @@ MAX_PIXELS = 50_000_000
 MAX_FILE_BYTES = 512 * 1024 * 1024
 
 # Deflated DICOM is inflated before parsing; this bounds the inflated dataset.
-MAX_INFLATED_BYTES = 512 * 1024 * 1024
+MAX_INFLATED_BYTES = 256 * 1024 * 1024
 
 # Below this the model input is mostly upsampling, which the model never saw in training.
 MIN_SIDE = 128
