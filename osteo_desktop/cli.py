@@ -18,6 +18,7 @@ import os
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -52,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Offline osteoporosis screening of knee radiographs (DICOM, PNG, JPEG, TIFF, BMP). " + DISCLAIMER,
     )
     parser.add_argument("--version", action="version", version=f"osteo {__version__} (model {_model_description()})")
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log messages on stderr (-vv: debug)")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log messages on stderr (-vv: debug, -vvv: also third-party libraries)")
     parser.add_argument("--model-dir", type=Path, default=None, help="use the model in this folder instead of the shipped one")
 
     # The same options after the command; SUPPRESS keeps a value given before the command.
@@ -118,7 +119,16 @@ def _training_command(argv: list[str]) -> tuple[int, str, list[str]] | None:
 
 def configure_logging(verbosity: int) -> None:
     level = logging.WARNING if verbosity <= 0 else logging.INFO if verbosity == 1 else logging.DEBUG
-    logging.basicConfig(level=level, format="osteo: %(levelname)s: %(message)s", stream=sys.stderr, force=True)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("osteo: %(levelname)s: %(message)s"))
+    # pydicom's complaints about odd headers quote raw element values, which may be a patient's name; the reader
+    # reports what matters in its own errors and warnings, so pydicom's messages are never shown. A handler filter
+    # holds even though pydicom resets its logger's level when it is first imported.
+    handler.addFilter(lambda record: not record.name.startswith("pydicom"))
+    # -v and -vv are about this program; third-party debug chatter (Pillow, pylibjpeg) only with -vvv.
+    logging.basicConfig(level=logging.DEBUG if verbosity >= 3 else logging.WARNING, handlers=[handler], force=True)
+    logging.getLogger("osteo_desktop").setLevel(level)
+    warnings.filterwarnings("ignore", module=r"pydicom(\..*)?")
 
 
 # ------------------------------------------------------------------------------------------------------------ main

@@ -1,0 +1,191 @@
+"""The prediction history: durable, de-duplicated by file content and model version, and resumable scans."""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from osteo_desktop.core.history import History, HistoryEntry, default_history_path
+from osteo_desktop.core.model_card import sha256_of
+from osteo_desktop.core.runtime import Prediction
+from osteo_desktop.core.scanning import ScanRow, scan_files
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _prediction(probability: float, version: str = "test-1", warnings: list[str] | None = None) -> Prediction:
+    label = "osteoporosis" if probability >= 0.5 else "normal"
+    return Prediction(label=label, probability=probability, confidence=max(probability, 1 - probability), threshold=0.5,
+                      model_version=version, logit=0.0, warnings=list(warnings or []))
+
+
+@pytest.fixture
+def history(tmp_path):
+    with History(tmp_path / "history.sqlite3") as opened:
+        yield opened
+
+
+def test_default_location_follows_osteo_data_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("OSTEO_DATA_DIR", str(tmp_path / "data"))
+    assert default_history_path() == tmp_path / "data" / "history.sqlite3"
+    with History() as opened:
+        assert opened.path == tmp_path / "data" / "history.sqlite3"
+    assert (tmp_path / "data" / "history.sqlite3").is_file()
+
+
+def test_record_find_and_list_newest_first(history, knee_png, knee_jpeg):
+    first = history.record(knee_png, _prediction(0.8, warnings=["small image"]))
+    second = history.record(knee_jpeg, _prediction(0.2))
+    assert isinstance(first, HistoryEntry)
+    assert first.file_sha256 == sha256_of(knee_png)
+    assert (first.label, first.probability, first.warnings) == ("osteoporosis", 0.8, ["small image"])
+    assert [e.id for e in history.entries()] == [second.id, first.id]
+    assert history.find(first.file_sha256, "test-1") == first
+    assert history.find(first.file_sha256, "another-model") is None
+
+
+def test_same_content_and_model_updates_instead_of_duplicating(history, knee_png):
+    sha = sha256_of(knee_png)
+    history.record("/old/place.png", _prediction(0.3), file_sha256=sha)
+    updated = history.record("/new/place.png", _prediction(0.7), file_sha256=sha)
+    other_model = history.record("/new/place.png", _prediction(0.6, version="test-2"), file_sha256=sha)
+    assert history.count() == 2
+    assert history.find(sha, "test-1") == updated
+    assert (updated.path, updated.label) == ("/new/place.png", "osteoporosis")
+    assert other_model.id != updated.id
+
+
+def test_failed_rows_are_not_recorded(history):
+    with pytest.raises(ValueError):
+        history.record("x.png", ScanRow(path="x.png", error="x.png: not an image"), file_sha256="0" * 64)
+    assert history.count() == 0
+
+
+def test_database_is_in_wal_mode_and_survives_reopening(tmp_path):
+    path = tmp_path / "history.sqlite3"
+    with History(path) as opened:
+        opened.record("a.png", _prediction(0.9), file_sha256="a" * 64)
+    with sqlite3.connect(path) as connection:
+        assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    with History(path) as reopened:
+        assert reopened.count() == 1
+
+
+def test_a_batch_is_all_or_nothing(history):
+    good = ("a.png", _prediction(0.9), "a" * 64)
+    with pytest.raises(ValueError):
+        history.record_many([good, ("b.png", ScanRow(path="b.png", error="broken"), "b" * 64)])
+    assert history.count() == 0
+
+
+def test_threads_can_record_at_once(history):
+    def worker(offset: int) -> None:
+        for index in range(25):
+            history.record(f"{offset}-{index}.png", _prediction(0.4), file_sha256=f"{offset:02d}{index:062d}")
+
+    threads = [threading.Thread(target=worker, args=(offset,)) for offset in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert history.count() == 100
+
+
+def test_a_damaged_database_is_set_aside_not_fatal(tmp_path):
+    path = tmp_path / "history.sqlite3"
+    path.write_bytes(b"this is not an SQLite database" * 100)
+    with History(path) as opened:
+        opened.record("a.png", _prediction(0.9), file_sha256="a" * 64)
+        assert opened.count() == 1
+    aside = [p for p in tmp_path.iterdir() if ".damaged-" in p.name]
+    assert len(aside) == 1 and aside[0].read_bytes().startswith(b"this is not an SQLite database")
+
+
+def test_scan_with_history_reuses_results_without_inference(tmp_path, classifier, knee_images, monkeypatch):
+    paths = knee_images["normal"][:2] + knee_images["osteoporosis"][:2]
+    with History(tmp_path / "history.sqlite3") as history:
+        first = list(scan_files(paths, classifier, batch_size=3, history=history))
+        assert all(row.ok and not row.from_history for row in first)
+        assert history.count() == len(paths)
+
+        def no_inference(inputs):
+            raise AssertionError("a recorded result must be reused, not recomputed")
+
+        monkeypatch.setattr(classifier, "predict_inputs", no_inference)
+        second = list(scan_files(paths, classifier, batch_size=3, history=history))
+        assert history.count() == len(paths)
+    assert all(row.from_history for row in second)
+    for before, after in zip(first, second):
+        assert (after.path, after.label, after.model_version) == (before.path, before.label, before.model_version)
+        assert after.probability == pytest.approx(before.probability, abs=1e-9)
+
+
+def _read_entries(db: Path) -> dict[str, tuple]:
+    connection = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
+    try:
+        rows = connection.execute("SELECT file_sha256, id, recorded_at, probability FROM predictions").fetchall()
+    finally:
+        connection.close()
+    return {sha: rest for sha, *rest in rows}
+
+
+@pytest.mark.slow
+def test_scan_killed_mid_way_resumes_without_losing_or_duplicating(tmp_path, knee_manifest):
+    from conftest import KNEE_DIR
+
+    folder = tmp_path / "scan"
+    folder.mkdir()
+    for row in knee_manifest:
+        os.symlink(KNEE_DIR / row["file"], folder / Path(row["file"]).name)
+    total = len(knee_manifest)
+    out = tmp_path / "out.csv"
+    out.write_text("earlier export\n")
+    data_dir = tmp_path / "data"
+    db = data_dir / "history.sqlite3"
+    env = dict(os.environ, OSTEO_DATA_DIR=str(data_dir), PYTHONPATH=str(REPO_ROOT))
+    command = [sys.executable, "-m", "osteo_desktop", "scan", str(folder), "--csv", str(out), "--batch-size", "8"]
+
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=tmp_path)
+    deadline = time.monotonic() + 120
+    recorded_before_kill: dict[str, tuple] = {}
+    while time.monotonic() < deadline and process.poll() is None:
+        if db.exists():
+            try:
+                if len(_read_entries(db)) >= 40:
+                    break
+            except sqlite3.OperationalError:
+                pass  # the schema is being created
+        time.sleep(0.02)  # waiting for a condition, not timing anything
+    assert process.poll() is None, "the scan finished before it could be killed; the test needs a slower scan"
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    recorded_before_kill = _read_entries(db)
+    print(f"killed after {len(recorded_before_kill)} of {total} results were recorded")
+    assert 40 <= len(recorded_before_kill) < total
+    assert out.read_text() == "earlier export\n", "a killed scan must not leave a half-written export"
+
+    rerun = subprocess.run(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+                           timeout=600)
+    assert rerun.returncode == 0, rerun.stderr
+    after = _read_entries(db)
+    content_sha = {Path(row["file"]).name: sha256_of(KNEE_DIR / row["file"]) for row in knee_manifest}
+    assert len(after) == total == len(set(content_sha.values()))
+    for sha, entry in recorded_before_kill.items():
+        assert after[sha] == entry, "a result recorded before the kill was changed or recomputed"
+    assert f"({len(recorded_before_kill)} reused from the history)" in rerun.stderr, rerun.stderr
+    with open(out, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == total and all(row["error"] == "" and row["label"] for row in rows)
+    by_name = {Path(row["path"]).name: row for row in rows}
+    for name, sha in content_sha.items():
+        if sha in recorded_before_kill:
+            assert float(by_name[name]["probability"]) == pytest.approx(recorded_before_kill[sha][2], abs=1e-6)

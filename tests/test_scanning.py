@@ -1,0 +1,216 @@
+"""The folder scan engine: one row per file in input order, overlapped decoding, bounded work, cancel, progress."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from hostile_files import make_hostile_files
+from osteo_desktop.core import scanning
+from osteo_desktop.core.analysis import analyse_file
+from osteo_desktop.core.scanning import ROW_KEYS, ScanRow, list_files, scan_files, scan_folder
+
+
+@pytest.fixture(scope="module")
+def knee_files(knee_manifest) -> list[Path]:
+    from conftest import KNEE_DIR
+
+    return [KNEE_DIR / row["file"] for row in knee_manifest[:12]]
+
+
+def test_row_dict_has_exactly_the_cli_keys_in_order():
+    row = ScanRow(path="x.png", error="x.png: not an image")
+    assert tuple(row.to_dict()) == ROW_KEYS
+    assert tuple(row.to_dict(include_patient=True)) == ROW_KEYS + ("patient",)
+
+
+def test_list_files_sorted_flat_and_recursive(tmp_path):
+    for name in ("b.png", "a.dcm", "sub/c.jpg", "sub/deeper/d.png", "z.txt"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"x")
+    flat = [p.relative_to(tmp_path).as_posix() for p in list_files(tmp_path)]
+    assert flat == ["a.dcm", "b.png", "z.txt"]
+    deep = [p.relative_to(tmp_path).as_posix() for p in list_files(tmp_path, recursive=True)]
+    assert deep == ["a.dcm", "b.png", "sub/c.jpg", "sub/deeper/d.png", "z.txt"]
+
+
+def test_list_files_survives_symlink_cycles_and_reports_odd_entries(tmp_path):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "image.png").write_bytes(b"x")
+    os.symlink(tmp_path, tmp_path / "sub" / "back_to_top")  # a folder cycle
+    os.symlink(tmp_path / "loop2.png", tmp_path / "loop1.png")
+    os.symlink(tmp_path / "loop1.png", tmp_path / "loop2.png")
+    (tmp_path / "named.dcm").mkdir()
+    (tmp_path / "plain_folder").mkdir()
+    flat = {p.name for p in list_files(tmp_path)}
+    # Loops and a folder named like a DICOM file get rows; an ordinary folder is not a file.
+    assert flat == {"loop1.png", "loop2.png", "named.dcm"}
+    deep = [p.relative_to(tmp_path).as_posix() for p in list_files(tmp_path, recursive=True)]
+    assert deep.count("sub/image.png") == 1
+    assert "loop1.png" in deep and "loop2.png" in deep
+
+
+def test_scan_gives_the_same_results_as_single_file_analysis_in_input_order(tmp_path, classifier, knee_files, knee_png, knee_jpeg):
+    hostile = make_hostile_files(tmp_path / "bad", knee_png, knee_jpeg)
+    bad = sorted(tmp_path / "bad" / name for name in hostile)
+    # Interleave failures with images so that order is really tested across batches.
+    paths = [p for pair in zip(knee_files, bad) for p in pair] + knee_files[len(bad):] + bad[len(knee_files):]
+    rows = list(scan_files(paths, classifier, batch_size=3))
+    assert [row.path for row in rows] == [str(p) for p in paths]
+    for path, row in zip(paths, rows):
+        assert row.model_version == classifier.version
+        if path in knee_files:
+            assert row.error is None, row.error
+            expected = analyse_file(path, classifier, explain=False).prediction
+            assert row.label == expected.label
+            assert row.probability == pytest.approx(expected.probability, abs=1e-5)
+            assert row.confidence == pytest.approx(expected.confidence, abs=1e-5)
+            assert set(row.timings_ms) == {"read", "preprocess", "inference"}
+            assert all(v >= 0 for v in row.timings_ms.values())
+        else:
+            assert row.error and row.label is None and row.probability is None
+            assert row.error.startswith(path.name + ":"), row.error  # names the file
+            phrase = hostile[path.name]
+            if phrase:
+                assert phrase in row.error
+
+
+def test_scan_folder_reports_every_entry(tmp_path, classifier, knee_png, knee_jpeg):
+    hostile = make_hostile_files(tmp_path, knee_png, knee_jpeg)
+    shutil.copy(knee_png, tmp_path / "knee.png")
+    rows = {Path(row.path).name: row for row in scan_folder(tmp_path, classifier)}
+    assert set(rows) == set(hostile) | {"knee.png"}
+    assert rows["knee.png"].ok
+    assert all(rows[name].error for name in hostile)
+
+
+def test_progress_counts_failures_and_estimates_time(tmp_path, classifier, knee_files):
+    paths = knee_files[:5] + [tmp_path / "missing.png"]
+    seen: list[scanning.ScanProgress] = []
+    rows = list(scan_files(paths, classifier, batch_size=2, on_progress=seen.append))
+    assert len(rows) == len(paths)
+    assert [p.done for p in seen] == list(range(1, len(paths) + 1))
+    assert all(p.total == len(paths) for p in seen)
+    assert seen[-1].failed == 1 and seen[-1].eta_s == 0
+    assert all(p.eta_s is not None and p.eta_s >= 0 for p in seen)
+
+
+def test_work_in_flight_is_bounded_whatever_the_number_of_files(classifier, knee_files):
+    pulled = 0
+
+    def endless():
+        nonlocal pulled
+        while True:
+            for path in knee_files:
+                pulled += 1
+                yield path
+
+    batch_size, workers = 4, 2
+    rows = scan_files(endless(), classifier, batch_size=batch_size, workers=workers)
+    taken = [next(rows) for _ in range(3 * batch_size)]
+    rows.close()
+    assert len(taken) == 3 * batch_size
+    # Only the rows handed out plus a fixed window ahead have been read, not the (infinite) input.
+    assert pulled <= len(taken) + 2 * batch_size + workers + batch_size
+
+
+def test_cancel_stops_the_scan_promptly(classifier, knee_files):
+    cancel = threading.Event()
+    paths = knee_files * 20
+    cancelled_at: list[float] = []
+
+    def on_progress(progress):
+        if progress.done == 10 and not cancel.is_set():
+            cancel.set()
+            cancelled_at.append(time.perf_counter())
+
+    rows = list(scan_files(paths, classifier, batch_size=8, cancel=cancel, on_progress=on_progress))
+    stopped = time.perf_counter() - cancelled_at[0]
+    print(f"scan stopped {stopped * 1000:.0f} ms after cancel, after {len(rows)} of {len(paths)} rows")
+    assert len(rows) == 10
+    assert stopped < 1.0
+
+
+def test_cancel_returns_even_while_a_read_hangs(monkeypatch, classifier, knee_files):
+    """A read stuck on a dead network share must not keep a cancelled scan from ending."""
+    real_reader = scanning.read_radiograph
+    hung, release, cancel = knee_files[1], threading.Event(), threading.Event()
+    cancelled_at: list[float] = []
+
+    def reader(path, *, target_size=None):
+        if Path(path) == hung:
+            release.wait(timeout=60)
+        return real_reader(path, target_size=target_size)
+
+    def cancel_from_another_thread():
+        cancelled_at.append(time.perf_counter())
+        cancel.set()
+
+    def on_progress(progress):
+        if progress.done == 1:
+            threading.Timer(0.25, cancel_from_another_thread).start()
+
+    monkeypatch.setattr(scanning, "read_radiograph", reader)
+    try:
+        rows = list(scan_files(knee_files[:4], classifier, batch_size=1, workers=1, cancel=cancel, on_progress=on_progress))
+        stopped = time.perf_counter() - cancelled_at[0]
+    finally:
+        release.set()
+    print(f"scan ended {stopped * 1000:.1f} ms after cancel while a read was hung")
+    assert [row.path for row in rows] == [str(knee_files[0])]
+    assert stopped < 1.0
+
+
+def test_files_that_vanish_or_turn_unreadable_mid_scan_get_rows(tmp_path, classifier, knee_files):
+    for index, source in enumerate(knee_files * 3):
+        shutil.copy(source, tmp_path / f"img_{index:03d}{source.suffix}")
+    paths = sorted(tmp_path.iterdir())
+    victims = {"deleted": paths[-3], "emptied": paths[-2], "replaced": paths[-1]}
+
+    def on_progress(progress):
+        if progress.done == 4:
+            victims["deleted"].unlink()
+            victims["emptied"].write_bytes(b"")  # truncated to nothing while the scan runs
+            victims["replaced"].unlink()
+            os.symlink(tmp_path / "gone", victims["replaced"])  # now a dangling link: unreadable
+
+    rows = list(scan_files(paths, classifier, batch_size=4, on_progress=on_progress))
+    assert [row.path for row in rows] == [str(p) for p in paths]
+    by_path = {Path(row.path): row for row in rows}
+    for victim in victims.values():
+        assert by_path[victim].error and by_path[victim].error.startswith(victim.name), by_path[victim]
+    assert "No such file" in by_path[victims["deleted"]].error
+    assert sum(row.ok for row in rows) == len(paths) - 3
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root reads files whatever their permissions")
+def test_permission_denied_file_gets_a_row(tmp_path, classifier, knee_png):
+    locked = tmp_path / "locked.png"
+    shutil.copy(knee_png, locked)
+    locked.chmod(0)
+    try:
+        rows = list(scan_files([locked, knee_png], classifier))
+    finally:
+        locked.chmod(0o644)
+    assert rows[0].error and "locked.png" in rows[0].error
+    assert rows[1].ok
+
+
+def test_an_unexpected_reader_exception_becomes_a_row_error(monkeypatch, classifier, knee_files):
+    real_reader = scanning.read_radiograph
+    victim = knee_files[1]
+
+    def flaky_reader(path, *, target_size=None):
+        if Path(path) == victim:
+            raise RuntimeError("decoder bug")
+        return real_reader(path, target_size=target_size)
+
+    monkeypatch.setattr(scanning, "read_radiograph", flaky_reader)
+    rows = list(scan_files(knee_files[:4], classifier, batch_size=2))
+    assert [row.ok for row in rows] == [True, False, True, True]
+    assert "decoder bug" in rows[1].error and rows[1].error.startswith(victim.name)
