@@ -1,0 +1,99 @@
+"""What the model is and how it was evaluated, straight from its model card; and the application's About box."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QMessageBox, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
+
+from .. import DISCLAIMER, __version__
+from ..core.model_card import ModelCard
+
+# Checksums and file lists are for the software, not for the reader of this dialog.
+_HIDDEN_KEYS = {"files", "format"}
+
+
+def _fill(parent: QTreeWidgetItem | QTreeWidget, key: str, value: Any) -> None:
+    item = QTreeWidgetItem([key.replace("_", " "), "" if isinstance(value, (dict, list)) else _text(value)])
+    if isinstance(parent, QTreeWidget):
+        parent.addTopLevelItem(item)
+    else:
+        parent.addChild(item)
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _fill(item, str(k), v)
+    elif isinstance(value, list):
+        if all(not isinstance(v, (dict, list)) for v in value):
+            item.setText(1, ", ".join(_text(v) for v in value))
+        else:
+            for i, v in enumerate(value):
+                _fill(item, str(i + 1), v)
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def model_summary(card: ModelCard) -> str:
+    return (
+        f"<h3>{card.name} — version {card.version}</h3>"
+        f"<p>Dated {card.date}. Decision threshold {card.threshold:.3f}"
+        + (f" ({card.threshold_rule})" if card.threshold_rule else "")
+        + f". Input {card.preprocessing.input_size}×{card.preprocessing.input_size} pixels.</p>"
+    )
+
+
+class ModelDialog(QDialog):
+    def __init__(self, card: ModelCard, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("About the model")
+        self.resize(640, 560)
+        layout = QVBoxLayout(self)
+        summary = QLabel(model_summary(card))
+        summary.setWordWrap(True)
+        layout.addWidget(summary)
+        self.tree = QTreeWidget()
+        self.tree.setHeaderLabels(["Item", "Value"])
+        self.tree.setColumnWidth(0, 260)
+        raw = card.raw
+        # The evaluation first: it is what a reader of this dialog most wants to know.
+        ordered = [k for k in ("metrics", "evaluation", "status", "training", "data") if k in raw]
+        ordered += [k for k in raw if k not in ordered and k not in _HIDDEN_KEYS]
+        for key in ordered:
+            _fill(self.tree, key, raw[key])
+        for i in range(self.tree.topLevelItemCount()):
+            item = self.tree.topLevelItem(i)
+            if item.text(0) in ("metrics", "evaluation"):
+                item.setExpanded(True)
+        layout.addWidget(self.tree, 1)
+        note = QLabel(DISCLAIMER)
+        note.setWordWrap(True)
+        note.setObjectName("disclaimer")
+        layout.addWidget(note)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.reject)
+        layout.addWidget(buttons)
+
+    def items(self) -> list[tuple[str, str]]:
+        """Every (item, value) row of the tree, depth first; for tests and accessibility tools."""
+        rows: list[tuple[str, str]] = []
+
+        def walk(item: QTreeWidgetItem) -> None:
+            rows.append((item.text(0), item.text(1)))
+            for i in range(item.childCount()):
+                walk(item.child(i))
+
+        for i in range(self.tree.topLevelItemCount()):
+            walk(self.tree.topLevelItem(i))
+        return rows
+
+
+def show_about(parent: QWidget) -> None:
+    QMessageBox.about(
+        parent,
+        "About Osteo Desktop",
+        f"<h3>Osteo Desktop {__version__}</h3><p>Offline screening of knee radiographs for osteoporosis with a "
+        f"MobileNetV2 model. Nothing leaves this computer.</p><p><i>{DISCLAIMER}</i></p>",
+    )

@@ -1,0 +1,292 @@
+"""Screen every image in a folder: progress, cancel, a sortable results table, a summary and a CSV export."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from pathlib import Path
+
+from PySide6.QtCore import QSettings, QSortFilterProxyModel, Qt, Signal
+from PySide6.QtGui import QBrush, QColor, QStandardItem, QStandardItemModel
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QDialog,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..core.exports import write_rows_csv
+from ..core.history import History
+from ..core.runtime import Classifier
+from ..core.scanning import ScanProgress, ScanRow
+from .workers import ScanWorker
+
+COLUMNS = ["File", "Result", "Probability", "Confidence", "Warnings", "Error"]
+SORT_ROLE = Qt.ItemDataRole.UserRole + 1
+ROW_ROLE = Qt.ItemDataRole.UserRole + 2
+ERROR_COLOUR = QColor("#e05a5a")
+
+
+def format_duration(seconds: float) -> str:
+    seconds = max(0, round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {seconds:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def _item(text: str, sort_value: object = None, tooltip: str = "") -> QStandardItem:
+    item = QStandardItem(text)
+    item.setEditable(False)
+    item.setData(text.lower() if sort_value is None else sort_value, SORT_ROLE)
+    if tooltip:
+        item.setToolTip(tooltip)
+    return item
+
+
+class BatchDialog(QDialog):
+    open_requested = Signal(str)
+    scan_finished = Signal(bool)  # True when it was cancelled
+
+    def __init__(self, classifier: Classifier, *, history: History | None = None, settings: QSettings | None = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.classifier = classifier
+        self.history = history
+        self.settings = settings or QSettings()
+        self.rows: list[ScanRow] = []
+        self.worker: ScanWorker | None = None
+        self.root: Path | None = None
+        self._started = 0.0
+        self.setWindowTitle("Scan a folder")
+        self.resize(1100, 680)
+        self._build_ui()
+
+    def _build_ui(self) -> None:
+        layout = QVBoxLayout(self)
+        folder_row = QHBoxLayout()
+        self.folder_edit = QLineEdit(str(self.settings.value("batch_folder", "")))
+        self.folder_edit.setPlaceholderText("Folder with radiographs")
+        browse = QPushButton("Choose…")
+        browse.clicked.connect(self.choose_folder)
+        self.recursive = QCheckBox("Include subfolders")
+        self.recursive.setChecked(self.settings.value("batch_recursive", "false") in (True, "true"))
+        self.start_button = QPushButton("Start scan")
+        self.start_button.setDefault(True)
+        self.start_button.clicked.connect(lambda: self.start_scan())
+        self.cancel_button = QPushButton("Cancel scan")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(self.cancel_scan)
+        folder_row.addWidget(QLabel("Folder"))
+        folder_row.addWidget(self.folder_edit, 1)
+        folder_row.addWidget(browse)
+        folder_row.addWidget(self.recursive)
+        folder_row.addWidget(self.start_button)
+        folder_row.addWidget(self.cancel_button)
+        layout.addLayout(folder_row)
+
+        progress_row = QHBoxLayout()
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.progress.setTextVisible(False)
+        self.progress_label = QLabel("Choose a folder and start the scan.")
+        self.progress_label.setMinimumWidth(320)
+        progress_row.addWidget(self.progress, 1)
+        progress_row.addWidget(self.progress_label)
+        layout.addLayout(progress_row)
+
+        self.model = QStandardItemModel(0, len(COLUMNS), self)
+        self.model.setHorizontalHeaderLabels(COLUMNS)
+        self.proxy = QSortFilterProxyModel(self)
+        self.proxy.setSourceModel(self.model)
+        self.proxy.setSortRole(SORT_ROLE)
+        self.table = QTableView()
+        self.table.setModel(self.proxy)
+        self.table.setSortingEnabled(True)
+        self.table.sortByColumn(-1, Qt.SortOrder.AscendingOrder)  # input order until the user picks a column
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setAlternatingRowColors(True)
+        self.table.verticalHeader().hide()
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        header.setStretchLastSection(True)
+        for column, width in enumerate((330, 130, 100, 100, 220)):
+            self.table.setColumnWidth(column, width)
+        self.table.doubleClicked.connect(self._open_index)
+        layout.addWidget(self.table, 1)
+
+        bottom = QHBoxLayout()
+        self.summary = QLabel()
+        self.summary.setObjectName("summary")
+        self.export_button = QPushButton("Export CSV…")
+        self.export_button.setEnabled(False)
+        self.export_button.clicked.connect(self.choose_csv_path)
+        close = QPushButton("Close")
+        close.clicked.connect(self.close)
+        bottom.addWidget(self.summary, 1)
+        bottom.addWidget(self.export_button)
+        bottom.addWidget(close)
+        layout.addLayout(bottom)
+
+    # --- running -------------------------------------------------------------------------------------------------
+    def choose_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Folder to scan", self.folder_edit.text() or str(Path.home()))
+        if folder:
+            self.folder_edit.setText(folder)
+
+    def is_running(self) -> bool:
+        return self.worker is not None and self.worker.isRunning()
+
+    def start_scan(self, folder: str | Path | None = None, recursive: bool | None = None) -> bool:
+        if self.is_running():
+            return False
+        if folder is not None:
+            self.folder_edit.setText(str(folder))
+        if recursive is not None:
+            self.recursive.setChecked(recursive)
+        root = Path(self.folder_edit.text().strip()).expanduser()
+        if not self.folder_edit.text().strip() or not root.is_dir():
+            self.progress_label.setText(f"{root} is not a folder." if self.folder_edit.text().strip() else "Choose a folder first.")
+            return False
+        self.settings.setValue("batch_folder", str(root))
+        self.settings.setValue("batch_recursive", self.recursive.isChecked())
+        self.root = root
+        self.rows = []
+        self.model.removeRows(0, self.model.rowCount())
+        self.progress.setRange(0, 0)
+        self.progress_label.setText("Listing files…")
+        self.summary.clear()
+        self._started = time.perf_counter()
+        self.worker = ScanWorker(root, self.classifier, self.recursive.isChecked(), history=self.history, parent=self)
+        self.worker.row_ready.connect(self._add_row)
+        self.worker.progress.connect(self._on_progress)
+        self.worker.failed.connect(self._on_failed)
+        self.worker.finished.connect(self._on_finished)
+        self._set_running(True)
+        self.worker.start()
+        return True
+
+    def cancel_scan(self) -> None:
+        if self.worker is not None:
+            self.worker.cancel()
+            self.cancel_button.setEnabled(False)
+            self.progress_label.setText("Stopping…")
+
+    def stop_scan(self, wait_ms: int = 3000) -> None:
+        """Cancel and wait for the worker thread (used when the dialog or the application closes)."""
+        if self.worker is not None:
+            self.worker.cancel()
+            self.worker.wait(wait_ms)
+
+    def _set_running(self, running: bool) -> None:
+        self.start_button.setEnabled(not running)
+        self.cancel_button.setEnabled(running)
+        self.folder_edit.setEnabled(not running)
+        self.recursive.setEnabled(not running)
+        self.export_button.setEnabled(not running and bool(self.rows))
+
+    def _add_row(self, row: ScanRow) -> None:
+        self.rows.append(row)
+        path = Path(row.path)
+        try:
+            shown = str(path.relative_to(self.root)) if self.root else path.name
+        except ValueError:
+            shown = path.name
+        ok = row.error is None and row.label is not None
+        items = [
+            _item(shown, tooltip=row.path),
+            _item(row.label or "—"),
+            _item(f"{row.probability:.3f}" if ok else "—", row.probability if ok else -1.0),
+            _item(f"{row.confidence * 100:.0f} %" if ok else "—", row.confidence if ok else -1.0),
+            _item("; ".join(row.warnings), tooltip="\n".join(row.warnings)),
+            _item(row.error or "", tooltip=row.error or ""),
+        ]
+        items[0].setData(len(self.rows) - 1, ROW_ROLE)
+        for column in (2, 3):
+            items[column].setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if not ok:
+            for item in items:
+                item.setForeground(QBrush(ERROR_COLOUR))
+        self.model.appendRow(items)
+        self._update_summary()
+
+    def _on_progress(self, progress: ScanProgress) -> None:
+        if progress.total:
+            self.progress.setRange(0, progress.total)
+            self.progress.setValue(progress.done)
+            left = f" · about {format_duration(progress.eta_s)} left" if progress.eta_s is not None and progress.done < progress.total else ""
+            self.progress_label.setText(f"{progress.done} of {progress.total} files{left}")
+        else:
+            self.progress_label.setText(f"{progress.done} files")
+
+    def _on_failed(self, message: str) -> None:
+        QMessageBox.warning(self, "Scan a folder", message)
+
+    def _on_finished(self) -> None:
+        cancelled = self.worker.was_cancelled() if self.worker else False
+        elapsed = format_duration(time.perf_counter() - self._started)
+        if self.progress.maximum() == 0:
+            self.progress.setRange(0, 1)
+            self.progress.setValue(0 if cancelled else 1)
+        if cancelled:
+            self.progress_label.setText(f"Cancelled after {len(self.rows)} files ({elapsed}); their results are kept.")
+        elif not self.rows:
+            self.progress_label.setText("No files in this folder.")
+        else:
+            self.progress_label.setText(f"Done: {len(self.rows)} files in {elapsed}.")
+        self._set_running(False)
+        self._update_summary()
+        self.scan_finished.emit(cancelled)
+
+    def summary_counts(self) -> dict[str, int]:
+        counts = Counter(row.label for row in self.rows if row.error is None and row.label is not None)
+        failed = sum(1 for row in self.rows if row.error is not None or row.label is None)
+        return {**dict(sorted(counts.items())), "could not be read": failed}
+
+    def _update_summary(self) -> None:
+        parts = [f"{label}: <b>{count}</b>" for label, count in self.summary_counts().items()]
+        self.summary.setText(f"{len(self.rows)} files  ·  " + "  ·  ".join(parts))
+
+    # --- results -------------------------------------------------------------------------------------------------
+    def row_at(self, proxy_row: int) -> ScanRow:
+        source = self.proxy.mapToSource(self.proxy.index(proxy_row, 0))
+        return self.rows[int(self.model.item(source.row(), 0).data(ROW_ROLE))]
+
+    def _open_index(self, index) -> None:
+        self.open_requested.emit(self.row_at(index.row()).path)
+
+    def choose_csv_path(self) -> None:
+        default = (self.root / "osteo-scan.csv") if self.root else Path.home() / "osteo-scan.csv"
+        path, _ = QFileDialog.getSaveFileName(self, "Export results as CSV", str(default), "CSV (*.csv)")
+        if path:
+            try:
+                written = self.export_csv(path)
+            except OSError as exc:
+                QMessageBox.warning(self, "Export CSV", f"The results could not be saved: {exc.strerror or exc}")
+                return
+            self.progress_label.setText(f"Saved {len(self.rows)} rows to {written.name}.")
+
+    def export_csv(self, path: str | Path) -> Path:
+        return write_rows_csv(self.rows, Path(path))
+
+    # --- closing -------------------------------------------------------------------------------------------------
+    def reject(self) -> None:
+        # Esc or the window's close button during a scan cancels the scan first; the rows done so far stay.
+        if self.is_running():
+            self.cancel_scan()
+        else:
+            super().reject()

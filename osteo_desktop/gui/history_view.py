@@ -1,0 +1,118 @@
+"""The list of results recorded so far; any of them can be reopened."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..core.history import History, HistoryEntry
+
+COLUMNS = ["Recorded", "File", "Result", "Probability", "Confidence", "Model", "Folder"]
+
+
+def _local_time(iso: str) -> str:
+    try:
+        return datetime.fromisoformat(iso).astimezone().strftime("%Y-%m-%d %H:%M")
+    except ValueError:
+        return iso
+
+
+class _NumberItem(QTableWidgetItem):
+    """Sorts by number, not by text."""
+
+    def __init__(self, value: float, text: str) -> None:
+        super().__init__(text)
+        self.setData(Qt.ItemDataRole.UserRole, value)
+        self.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+
+    def __lt__(self, other: QTableWidgetItem) -> bool:
+        return float(self.data(Qt.ItemDataRole.UserRole)) < float(other.data(Qt.ItemDataRole.UserRole))
+
+
+class HistoryDialog(QDialog):
+    open_requested = Signal(str)
+
+    def __init__(self, history: History, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.history = history
+        self.entries: list[HistoryEntry] = []
+        self.setWindowTitle("History")
+        self.resize(980, 560)
+        layout = QVBoxLayout(self)
+        self.summary = QLabel()
+        layout.addWidget(self.summary)
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.verticalHeader().hide()
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setSortingEnabled(True)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.doubleClicked.connect(lambda index: self.open_row(index.row()))
+        layout.addWidget(self.table, 1)
+        buttons = QHBoxLayout()
+        self.open_button = QPushButton("Open")
+        self.open_button.clicked.connect(lambda: self.open_row(self.table.currentRow()))
+        refresh = QPushButton("Refresh")
+        refresh.clicked.connect(self.refresh)
+        close = QPushButton("Close")
+        close.clicked.connect(self.close)
+        buttons.addWidget(self.open_button)
+        buttons.addStretch(1)
+        buttons.addWidget(refresh)
+        buttons.addWidget(close)
+        layout.addLayout(buttons)
+
+    def refresh(self) -> None:
+        self.entries = self.history.entries()
+        self.table.setSortingEnabled(False)
+        self.table.setRowCount(len(self.entries))
+        for row, entry in enumerate(self.entries):
+            path = Path(entry.path)
+            first = QTableWidgetItem(_local_time(entry.recorded_at))
+            first.setData(Qt.ItemDataRole.UserRole, entry.path)  # the row's file, whatever the sort order
+            first.setToolTip(entry.path)
+            cells = [
+                first,
+                QTableWidgetItem(path.name),
+                QTableWidgetItem(entry.label + ("  ⚠" if entry.warnings else "")),
+                _NumberItem(entry.probability, f"{entry.probability:.3f}"),
+                _NumberItem(entry.confidence, f"{entry.confidence * 100:.0f} %"),
+                QTableWidgetItem(entry.model_version),
+                QTableWidgetItem(str(path.parent)),
+            ]
+            if entry.warnings:
+                cells[2].setToolTip("\n".join(entry.warnings))
+            for column, item in enumerate(cells):
+                self.table.setItem(row, column, item)
+        self.table.setSortingEnabled(True)
+        self.summary.setText(f"{len(self.entries)} recorded results, newest first. Double-click a row to open it again.")
+
+    def path_at(self, row: int) -> str | None:
+        item = self.table.item(row, 0)
+        return None if item is None else str(item.data(Qt.ItemDataRole.UserRole))
+
+    def open_row(self, row: int) -> None:
+        path = self.path_at(row)
+        if not path:
+            return
+        if not Path(path).is_file():
+            self.summary.setText(f"{Path(path).name} is no longer at {Path(path).parent}; it may have been moved or deleted.")
+            return
+        self.open_requested.emit(path)

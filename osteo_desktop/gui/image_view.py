@@ -1,0 +1,320 @@
+"""The radiograph viewer: fit, zoom, pan, 1:1, window/level by right-drag, invert, explanation overlay."""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import QPoint, QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QImage, QMouseEvent, QPainter, QPixmap, QTransform, QWheelEvent
+from PySide6.QtWidgets import QGraphicsPixmapItem, QGraphicsScene, QGraphicsView, QWidget
+
+from .dropping import local_file_from_mime
+from .qimages import apply_window, grey_qimage, heat_qimage
+
+BACKGROUND = QColor(12, 12, 14)
+ZOOM_STEP = 1.25
+MIN_SCALE, MAX_SCALE = 0.02, 40.0
+
+
+class ImageView(QGraphicsView):
+    """Shows one greyscale image, optionally with a heat-map overlay on the same grid.
+
+    The default display is exactly the pixels the reader produced (what the model sees). Window/level is a viewing
+    aid only: it re-renders ``values`` (DICOM values after the modality LUT, or the pixels of a raster image)
+    and never changes what is analysed.
+    """
+
+    pixel_hovered = Signal(str)  # a short "x, y, value" text, or "" when the cursor leaves the image
+    window_changed = Signal(str)  # a short description of the current window, or "" at the default
+    file_dropped = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None, *, adjustable: bool = True, placeholder: str = "") -> None:
+        super().__init__(parent)
+        self._adjustable = adjustable
+        self._placeholder = placeholder
+        self.setScene(QGraphicsScene(self))
+        self.setBackgroundBrush(BACKGROUND)
+        self.setFrameShape(QGraphicsView.Shape.NoFrame)
+        self.setRenderHints(QPainter.RenderHint.SmoothPixmapTransform | QPainter.RenderHint.Antialiasing)
+        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorUnderMouse)
+        self.setResizeAnchor(QGraphicsView.ViewportAnchor.AnchorViewCenter)
+        self.setDragMode(QGraphicsView.DragMode.ScrollHandDrag)
+        self.setContextMenuPolicy(Qt.ContextMenuPolicy.NoContextMenu)
+        self.setMouseTracking(True)
+        self.setAcceptDrops(True)
+        self._image_item = QGraphicsPixmapItem()
+        self._image_item.setTransformationMode(Qt.TransformationMode.SmoothTransformation)
+        self._overlay_item = QGraphicsPixmapItem(self._image_item)
+        self._overlay_item.setTransformationMode(Qt.TransformationMode.SmoothTransformation)
+        self._overlay_item.setOpacity(0.5)
+        self.scene().addItem(self._image_item)
+        self._image_item.setVisible(False)
+        self._pixels: np.ndarray | None = None
+        self._values: np.ndarray | None = None
+        self._is_raster = True
+        self._start_window: tuple[float, float] | None = None
+        self._window: tuple[float, float] | None = None  # None: show the reader's own rendering
+        self._base_invert = False
+        self._invert = False
+        self._fit = True
+        self._drag_origin: QPoint | None = None
+        self._drag_window: tuple[float, float] = (0.5, 1.0)
+
+    # --- content -------------------------------------------------------------------------------------------------
+    def has_image(self) -> bool:
+        return self._pixels is not None
+
+    def set_image(
+        self,
+        pixels: np.ndarray,
+        *,
+        modality_values: np.ndarray | None = None,
+        window: tuple[float, float] | None = None,
+        invert_for_display: bool = False,
+    ) -> None:
+        """Show new pixels (2-D, [0, 1] or uint8); the view is fitted and any overlay and adjustment cleared."""
+        self._pixels = pixels
+        self._is_raster = modality_values is None
+        if modality_values is not None and modality_values.ndim == 2 and modality_values.shape == pixels.shape:
+            self._values = modality_values
+            self._start_window = window
+        else:
+            self._values = pixels.astype(np.float32) / 255.0 if pixels.dtype == np.uint8 else pixels
+            self._start_window = (0.5, 1.0)
+            self._is_raster = True
+        self._base_invert = bool(invert_for_display) and not self._is_raster
+        self._window = None
+        self._invert = False
+        self.clear_overlay()
+        self._render()
+        self._image_item.setVisible(True)
+        self.scene().setSceneRect(QRectF(self._image_item.pixmap().rect()))
+        self.fit_to_window()
+        self.window_changed.emit("")
+
+    def clear(self) -> None:
+        self._pixels = self._values = None
+        self._window = None
+        self._image_item.setPixmap(QPixmap())
+        self._image_item.setVisible(False)
+        self.clear_overlay()
+        self.viewport().update()
+        self.window_changed.emit("")
+
+    def set_overlay(self, values: np.ndarray | None) -> None:
+        """A heat map in [0, 1] over the image; it is stretched to the image size if its grid differs."""
+        if values is None or self._pixels is None:
+            self.clear_overlay()
+            return
+        pixmap = QPixmap.fromImage(heat_qimage(values))
+        self._overlay_item.setPixmap(pixmap)
+        height, width = self._pixels.shape[:2]
+        self._overlay_item.setTransform(QTransform.fromScale(width / pixmap.width(), height / pixmap.height()))
+
+    def clear_overlay(self) -> None:
+        self._overlay_item.setPixmap(QPixmap())
+
+    def has_overlay(self) -> bool:
+        return not self._overlay_item.pixmap().isNull()
+
+    def set_overlay_visible(self, visible: bool) -> None:
+        self._overlay_item.setVisible(visible)
+
+    def overlay_visible(self) -> bool:
+        return self._overlay_item.isVisible() and self.has_overlay()
+
+    def set_overlay_opacity(self, opacity: float) -> None:
+        self._overlay_item.setOpacity(max(0.0, min(1.0, opacity)))
+
+    def overlay_opacity(self) -> float:
+        return self._overlay_item.opacity()
+
+    def rendered_image(self) -> np.ndarray | None:
+        """The greyscale image as currently displayed (after window and invert), as uint8."""
+        if self._pixels is None:
+            return None
+        image = self._image_item.pixmap().toImage().convertToFormat(QImage.Format.Format_Grayscale8)
+        buffer = np.frombuffer(image.constBits(), dtype=np.uint8).reshape(image.height(), image.bytesPerLine())
+        return buffer[:, : image.width()].copy()
+
+    # --- display adjustments -------------------------------------------------------------------------------------
+    @property
+    def window(self) -> tuple[float, float] | None:
+        return self._window
+
+    @property
+    def inverted(self) -> bool:
+        return self._invert
+
+    def set_window(self, center: float, width: float) -> None:
+        if self._pixels is None or not self._adjustable:
+            return
+        self._window = (float(center), max(float(width), self._minimum_width()))
+        self._render()
+        self.window_changed.emit(self._describe_window())
+
+    def reset_window(self) -> None:
+        """Back to the reader's own rendering (the DICOM file's window, or the raw raster) and no inversion."""
+        if self._pixels is None:
+            return
+        self._window = None
+        self._invert = False
+        self._render()
+        self.window_changed.emit("")
+
+    def set_inverted(self, inverted: bool) -> None:
+        if self._pixels is None or not self._adjustable:
+            return
+        self._invert = bool(inverted)
+        self._render()
+
+    def _initial_window(self) -> tuple[float, float]:
+        if self._start_window is not None:
+            return self._start_window
+        low, high = np.percentile(self._values, [0.5, 99.5])
+        self._start_window = (float(low + high) / 2.0, float(max(high - low, self._minimum_width())))
+        return self._start_window
+
+    def _value_span(self) -> float:
+        return 1.0 if self._is_raster else max(self._initial_window()[1], 1.0)
+
+    def _minimum_width(self) -> float:
+        return 1e-3 if self._is_raster else 1.0
+
+    def _describe_window(self) -> str:
+        if self._window is None:
+            return ""
+        center, width = self._window
+        if self._is_raster:
+            return f"Window {center * 255:.0f} / {width * 255:.0f}"
+        return f"Window {center:.0f} / {width:.0f}"
+
+    def _render(self) -> None:
+        if self._pixels is None:
+            return
+        if self._window is None:
+            grey = self._pixels.astype(np.float32) / 255.0 if self._pixels.dtype == np.uint8 else self._pixels
+            grey = 1.0 - grey if self._invert else grey
+        else:
+            grey = apply_window(self._values, *self._window, invert=self._base_invert != self._invert)
+        self._image_item.setPixmap(QPixmap.fromImage(grey_qimage(grey)))
+
+    # --- zoom ----------------------------------------------------------------------------------------------------
+    def fit_to_window(self) -> None:
+        self._fit = True
+        if self._pixels is not None:
+            self.fitInView(self._image_item, Qt.AspectRatioMode.KeepAspectRatio)
+
+    def actual_size(self) -> None:
+        self._fit = False
+        self.setTransform(QTransform())
+
+    def zoom_in(self) -> None:
+        self._zoom(ZOOM_STEP)
+
+    def zoom_out(self) -> None:
+        self._zoom(1.0 / ZOOM_STEP)
+
+    def scale_factor(self) -> float:
+        return self.transform().m11()
+
+    def _zoom(self, factor: float) -> None:
+        if self._pixels is None:
+            return
+        target = self.scale_factor() * factor
+        if not MIN_SCALE <= target <= MAX_SCALE:
+            return
+        self._fit = False
+        self.scale(factor, factor)
+
+    # --- events --------------------------------------------------------------------------------------------------
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        if self._fit:
+            self.fit_to_window()
+
+    def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802
+        steps = event.angleDelta().y() / 120.0
+        if steps:
+            self._zoom(ZOOM_STEP ** (steps * 0.5))
+        event.accept()
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+        if event.button() == Qt.MouseButton.RightButton and self._adjustable and self._pixels is not None:
+            self._drag_origin = event.position().toPoint()
+            self._drag_window = self._window or self._initial_window()
+            self.viewport().setCursor(Qt.CursorShape.SizeAllCursor)
+            event.accept()
+            return
+        super().mousePressEvent(event)
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+        if self._drag_origin is not None:
+            delta = event.position().toPoint() - self._drag_origin
+            # A drag across the whole view spans about twice the value range: fine control, still quick.
+            per_pixel = 2.0 * self._value_span() / max(1, self.viewport().width())
+            center, width = self._drag_window
+            self.set_window(center - delta.y() * per_pixel, width + delta.x() * per_pixel)
+            event.accept()
+        else:
+            super().mouseMoveEvent(event)
+        self._report_pixel(event.position().toPoint())
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+        if event.button() == Qt.MouseButton.RightButton and self._drag_origin is not None:
+            self._drag_origin = None
+            self.viewport().unsetCursor()
+            event.accept()
+            return
+        super().mouseReleaseEvent(event)
+
+    def leaveEvent(self, event) -> None:  # noqa: N802
+        self.pixel_hovered.emit("")
+        super().leaveEvent(event)
+
+    def pixel_text_at(self, view_pos: QPoint) -> str:
+        """'x 12  y 40  value 187' for the image pixel under a viewport position, or '' outside the image."""
+        if self._pixels is None:
+            return ""
+        point = self._image_item.mapFromScene(self.mapToScene(view_pos))
+        x, y = int(np.floor(point.x())), int(np.floor(point.y()))
+        height, width = self._pixels.shape[:2]
+        if not (0 <= x < width and 0 <= y < height):
+            return ""
+        if self._is_raster:
+            value = self._values[y, x]
+            shown = f"{value * 255:.0f}" if self._pixels.dtype != np.uint8 else f"{self._pixels[y, x]}"
+        else:
+            value = float(self._values[y, x])
+            shown = f"{value:.0f}" if abs(value - round(value)) < 1e-6 else f"{value:.2f}"
+        return f"x {x}   y {y}   value {shown}"
+
+    def _report_pixel(self, view_pos: QPoint) -> None:
+        self.pixel_hovered.emit(self.pixel_text_at(view_pos))
+
+    def drawForeground(self, painter: QPainter, rect: QRectF) -> None:  # noqa: N802
+        super().drawForeground(painter, rect)
+        if self._pixels is not None or not self._placeholder:
+            return
+        painter.save()
+        painter.resetTransform()
+        painter.setPen(QColor(150, 150, 155))
+        font = painter.font()
+        font.setPointSizeF(font.pointSizeF() * 1.15)
+        painter.setFont(font)
+        painter.drawText(self.viewport().rect(), Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self._placeholder)
+        painter.restore()
+
+    def dragEnterEvent(self, event) -> None:  # noqa: N802
+        if local_file_from_mime(event.mimeData()):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dragMoveEvent(self, event) -> None:  # noqa: N802
+        self.dragEnterEvent(event)
+
+    def dropEvent(self, event) -> None:  # noqa: N802
+        path = local_file_from_mime(event.mimeData())
+        if path:
+            event.acceptProposedAction()
+            self.file_dropped.emit(path)

@@ -1,0 +1,83 @@
+"""Key facts and DICOM tags of the open image; patient identifiers only when the user asks to see them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtWidgets import QAbstractItemView, QCheckBox, QHeaderView, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
+
+from ..core.radiograph import Radiograph
+
+
+def _format_value(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, (list, tuple)):
+        return " \\ ".join(_format_value(v) for v in value)
+    if isinstance(value, dict):
+        return ", ".join(f"{k}: {_format_value(v)}" for k, v in value.items())
+    return str(value)
+
+
+def _split_camel(name: str) -> str:
+    """'BodyPartExamined' -> 'Body part examined'; snake_case too. Tag names are easier to scan as words."""
+    words, current = [], ""
+    for ch in name.replace("_", " "):
+        if ch.isupper() and current and not current[-1].isupper() and current[-1] != " ":
+            words.append(current)
+            current = ch
+        else:
+            current += ch
+    words.append(current)
+    text = " ".join(w.strip() for w in words if w.strip())
+    return text[:1].upper() + text[1:].lower() if text else name
+
+
+class MetadataPanel(QWidget):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.table = QTableWidget(0, 2)
+        self.table.setHorizontalHeaderLabels(["Field", "Value"])
+        self.table.verticalHeader().hide()
+        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setWordWrap(False)
+        self.show_patient = QCheckBox("Show patient details")
+        self.show_patient.setToolTip("Patient name, ID and birth date are hidden unless you ask for them.")
+        self.show_patient.toggled.connect(self._refill)
+        layout.addWidget(self.table)
+        layout.addWidget(self.show_patient)
+        self._radiograph: Radiograph | None = None
+        self._refill()
+
+    def set_radiograph(self, radiograph: Radiograph | None) -> None:
+        self._radiograph = radiograph
+        self._refill()
+
+    def rows(self) -> list[tuple[str, str]]:
+        """What the table shows, top to bottom (patient rows only when the box is ticked)."""
+        r = self._radiograph
+        if r is None:
+            return []
+        rows = [("File", r.path.name), ("Size", f"{r.width} × {r.height} pixels")]
+        if not any(str(k).lower() == "format" for k in r.metadata):
+            rows.insert(1, ("Format", r.source_format.upper()))
+        rows += [(_split_camel(str(k)), _format_value(v)) for k, v in r.metadata.items() if v not in (None, "", [])]
+        if self.show_patient.isChecked():
+            rows += [(f"Patient: {_split_camel(str(k))}", _format_value(v)) for k, v in r.patient.items()]
+        return rows
+
+    def _refill(self) -> None:
+        r = self._radiograph
+        self.show_patient.setEnabled(bool(r and r.patient))
+        rows = self.rows()
+        self.table.setRowCount(len(rows))
+        for i, (field, value) in enumerate(rows):
+            self.table.setItem(i, 0, QTableWidgetItem(field))
+            item = QTableWidgetItem(value)
+            item.setToolTip(value)
+            self.table.setItem(i, 1, item)

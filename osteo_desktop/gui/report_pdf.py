@@ -1,0 +1,125 @@
+"""A one-page PDF report of the current result, drawn with Qt's own PDF writer (no extra dependency)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from datetime import datetime
+from pathlib import Path
+
+from PySide6.QtCore import QMarginsF, QRectF, Qt
+from PySide6.QtGui import QColor, QFont, QImage, QPageLayout, QPageSize, QPainter, QPdfWriter, QPen
+
+from .. import DISCLAIMER, __version__
+from ..core.analysis import Analysis
+from ..core.preprocessing import model_input_to_preview
+from .qimages import grey_qimage, heat_qimage
+from .result_panel import label_in_words
+
+TITLE = "Knee radiograph screening report"
+
+
+def report_lines(analysis: Analysis, positive_label: str, include_patient: bool, created: datetime) -> list[tuple[str, str]]:
+    """The report's text as (field, value) pairs, in print order. Patient fields appear only when asked for."""
+    p = analysis.prediction
+    lines = [("Result", label_in_words(p.label, positive_label)), ("Confidence", f"{p.confidence * 100:.0f} %")]
+    lines += [(f"Probability of {positive_label}", f"{p.probability:.3f}"), ("Decision threshold", f"{p.threshold:.3f}")]
+    lines += [("Model version", p.model_version), ("File", analysis.radiograph.path.name), ("Date", created.strftime("%Y-%m-%d %H:%M"))]
+    if include_patient:
+        lines += [(f"Patient {k}", str(v)) for k, v in analysis.radiograph.patient.items()]
+    for warning in p.warnings:
+        lines.append(("Warning", warning))
+    return lines
+
+
+def _draw_image(painter: QPainter, box: QRectF, image: QImage, overlay: QImage | None = None, opacity: float = 0.5) -> None:
+    painter.fillRect(box, QColor(12, 12, 14))
+    size = image.size().scaled(int(box.width()), int(box.height()), Qt.AspectRatioMode.KeepAspectRatio)
+    target = QRectF(box.x() + (box.width() - size.width()) / 2, box.y() + (box.height() - size.height()) / 2, size.width(), size.height())
+    painter.drawImage(target, image)
+    if overlay is not None:
+        painter.setOpacity(opacity)
+        painter.drawImage(target, overlay)
+        painter.setOpacity(1.0)
+
+
+def _paint(painter: QPainter, page: QRectF, analysis: Analysis, lines: list[tuple[str, str]], dpi: int) -> None:
+    mm = dpi / 25.4
+    y = page.top()
+    painter.setPen(QColor(20, 20, 20))
+    painter.setFont(QFont("Sans Serif", 18, QFont.Weight.Bold))
+    painter.drawText(QRectF(page.left(), y, page.width(), 12 * mm), Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, TITLE)
+    y += 12 * mm
+    painter.setFont(QFont("Sans Serif", 9))
+    painter.setPen(QColor(90, 90, 90))
+    painter.drawText(QRectF(page.left(), y, page.width(), 6 * mm), Qt.AlignmentFlag.AlignLeft, f"osteo-desktop {__version__}")
+    y += 9 * mm
+
+    gap = 4 * mm
+    box_w = (page.width() - 2 * gap) / 3
+    box_h = 85 * mm
+    preview = grey_qimage(model_input_to_preview(analysis.model_input))
+    heat = heat_qimage(analysis.explanation) if analysis.explanation is not None else None
+    panels = [("Radiograph", grey_qimage(analysis.radiograph.pixels), None), ("Model input", preview, None), ("Explanation", preview, heat)]
+    painter.setFont(QFont("Sans Serif", 9, QFont.Weight.DemiBold))
+    for i, (caption, image, overlay) in enumerate(panels):
+        x = page.left() + i * (box_w + gap)
+        painter.setPen(QColor(40, 40, 40))
+        painter.drawText(QRectF(x, y, box_w, 6 * mm), Qt.AlignmentFlag.AlignLeft, caption)
+        _draw_image(painter, QRectF(x, y + 6 * mm, box_w, box_h), image, overlay)
+    y += box_h + 14 * mm
+
+    label_w = 62 * mm
+    row_h = 7.5 * mm
+    for i, (field, value) in enumerate(lines):
+        bold = i == 0
+        painter.setFont(QFont("Sans Serif", 14 if bold else 10, QFont.Weight.Bold if bold else QFont.Weight.Normal))
+        height = 11 * mm if bold else row_h
+        painter.setPen(QColor(90, 90, 90))
+        painter.drawText(QRectF(page.left(), y, label_w, height), Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, field)
+        painter.setPen(QColor(20, 20, 20))
+        painter.drawText(QRectF(page.left() + label_w, y, page.width() - label_w, height), Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter | Qt.TextFlag.TextWordWrap, value)
+        y += height
+
+    box = QRectF(page.left(), page.bottom() - 24 * mm, page.width(), 24 * mm)
+    painter.setPen(QPen(QColor(180, 180, 180), 0.3 * mm))
+    painter.setBrush(QColor(245, 245, 245))
+    painter.drawRect(box)
+    painter.setPen(QColor(40, 40, 40))
+    painter.setFont(QFont("Sans Serif", 10))
+    painter.drawText(box.adjusted(4 * mm, 3 * mm, -4 * mm, -3 * mm), Qt.AlignmentFlag.AlignVCenter | Qt.TextFlag.TextWordWrap, DISCLAIMER)
+
+
+def write_report_pdf(
+    path: str | Path,
+    analysis: Analysis,
+    *,
+    positive_label: str = "osteoporosis",
+    include_patient: bool = False,
+    created: datetime | None = None,
+    dpi: int = 200,
+) -> Path:
+    """Write the report to ``path`` atomically (a temporary file in the same folder, then a rename)."""
+    target = Path(path)
+    created = created or datetime.now()
+    lines = report_lines(analysis, positive_label, include_patient, created)
+    handle, temp_name = tempfile.mkstemp(prefix=f".{target.stem}-", suffix=".pdf.part", dir=target.parent)
+    os.close(handle)
+    try:
+        writer = QPdfWriter(temp_name)
+        writer.setResolution(dpi)
+        writer.setTitle(TITLE)
+        writer.setCreator(f"osteo-desktop {__version__}")
+        writer.setPageLayout(QPageLayout(QPageSize(QPageSize.PageSizeId.A4), QPageLayout.Orientation.Portrait, QMarginsF(15, 15, 15, 15), QPageLayout.Unit.Millimeter))
+        painter = QPainter()
+        if not painter.begin(writer):
+            raise OSError(f"cannot write a PDF to {target.parent}")
+        try:
+            _paint(painter, QRectF(writer.pageLayout().paintRectPixels(dpi)).translated(-writer.pageLayout().paintRectPixels(dpi).topLeft()), analysis, lines, dpi)
+        finally:
+            painter.end()
+        os.replace(temp_name, target)
+    except BaseException:
+        Path(temp_name).unlink(missing_ok=True)
+        raise
+    return target

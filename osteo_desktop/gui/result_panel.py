@@ -1,0 +1,100 @@
+"""The result of one image in words: label, confidence, probability, threshold, model version, warnings."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QFrame, QLabel, QProgressBar, QVBoxLayout, QWidget
+
+from .. import DISCLAIMER
+from ..core.runtime import Prediction
+
+POSITIVE_COLOUR = "#e8873a"
+NEGATIVE_COLOUR = "#4caf7a"
+ERROR_COLOUR = "#e05a5a"
+
+
+def label_in_words(label: str, positive_label: str) -> str:
+    if label == positive_label:
+        return "Osteoporosis likely" if label == "osteoporosis" else f"{label.capitalize()} likely"
+    return "No sign of osteoporosis" if positive_label == "osteoporosis" else f"{label.capitalize()}"
+
+
+class ResultPanel(QFrame):
+    """Shows exactly one state at a time (empty, busy, error or result), so a stale result cannot linger."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("resultPanel")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(14, 12, 14, 12)
+        layout.setSpacing(6)
+        self.headline = QLabel()
+        self.headline.setObjectName("headline")
+        self.headline.setWordWrap(True)
+        self.confidence_text = QLabel()
+        self.confidence_bar = QProgressBar()
+        self.confidence_bar.setRange(0, 100)
+        self.confidence_bar.setTextVisible(False)
+        self.confidence_bar.setFixedHeight(10)
+        self.details = QLabel()
+        self.details.setTextFormat(Qt.TextFormat.RichText)
+        self.details.setWordWrap(True)
+        self.warnings = QLabel()
+        self.warnings.setObjectName("warnings")
+        self.warnings.setWordWrap(True)
+        self.disclaimer = QLabel(DISCLAIMER)
+        self.disclaimer.setObjectName("disclaimer")
+        self.disclaimer.setWordWrap(True)
+        for widget in (self.headline, self.confidence_text, self.confidence_bar, self.details, self.warnings, self.disclaimer):
+            layout.addWidget(widget)
+        self.prediction: Prediction | None = None
+        self.state = ""
+        self.show_empty()
+
+    def _reset(self) -> None:
+        self.prediction = None
+        self.confidence_text.hide()
+        self.confidence_bar.hide()
+        self.details.hide()
+        self.warnings.hide()
+        self.headline.setStyleSheet("")
+
+    def show_empty(self, text: str = "Open a knee radiograph to screen it.") -> None:
+        self._reset()
+        self.state = "empty"
+        self.headline.setText(text)
+
+    def show_busy(self, name: str) -> None:
+        self._reset()
+        self.state = "busy"
+        self.headline.setText(f"Analysing {name}…")
+
+    def show_error(self, message: str) -> None:
+        self._reset()
+        self.state = "error"
+        self.headline.setText(message)
+        self.headline.setStyleSheet(f"color: {ERROR_COLOUR}; font-size: 11pt; font-weight: 600;")
+
+    def show_result(self, prediction: Prediction, positive_label: str) -> None:
+        self._reset()
+        self.state = "result"
+        self.prediction = prediction
+        positive = prediction.label == positive_label
+        colour = POSITIVE_COLOUR if positive else NEGATIVE_COLOUR
+        self.headline.setText(label_in_words(prediction.label, positive_label))
+        self.headline.setStyleSheet(f"color: {colour};")
+        self.confidence_text.setText(f"Confidence {prediction.confidence * 100:.0f} %")
+        self.confidence_bar.setValue(round(prediction.confidence * 100))
+        self.confidence_bar.setStyleSheet(f"QProgressBar::chunk {{ background: {colour}; border-radius: 4px; }}")
+        self.details.setText(
+            "<table cellspacing='0' cellpadding='2'>"
+            f"<tr><td>Probability of {positive_label}&nbsp;&nbsp;</td><td><b>{prediction.probability:.3f}</b></td></tr>"
+            f"<tr><td>Decision threshold</td><td>{prediction.threshold:.3f}</td></tr>"
+            f"<tr><td>Model version</td><td>{prediction.model_version}</td></tr>"
+            "</table>"
+        )
+        for widget in (self.confidence_text, self.confidence_bar, self.details):
+            widget.show()
+        if prediction.warnings:
+            self.warnings.setText("\n".join(f"⚠ {w}" for w in prediction.warnings))
+            self.warnings.show()

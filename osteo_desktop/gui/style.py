@@ -1,0 +1,57 @@
+"""A calm dark theme: radiographs are read on dark surroundings, and the result colours must stand out."""
+
+from __future__ import annotations
+
+from PySide6.QtGui import QColor, QPalette
+from PySide6.QtWidgets import QApplication
+
+from ..core.paths import resources_dir
+
+STYLE_SHEET = """
+QFrame#resultPanel { background: #24262b; border: 1px solid #3a3d44; border-radius: 6px; }
+QLabel#headline { font-size: 17pt; font-weight: 600; }
+QLabel#warnings { color: #f0c060; background: #3a3222; border-radius: 4px; padding: 6px; }
+QLabel#disclaimer { color: #a0a4ab; font-size: 8.5pt; font-style: italic; }
+QProgressBar { border: 1px solid #3a3d44; border-radius: 5px; background: #1a1b1e; }
+QProgressBar::chunk { background: #4a90d9; border-radius: 4px; }
+QGroupBox { border: 1px solid #3a3d44; border-radius: 6px; margin-top: 1.2em; padding-top: 4px; }
+QGroupBox::title { subcontrol-origin: margin; left: 10px; padding: 0 4px; color: #c8ccd2; }
+QToolBar { spacing: 4px; border: none; padding: 3px; }
+QToolButton { padding: 4px 8px; border-radius: 4px; }
+QToolButton:hover { background: #34373d; }
+QToolButton:checked { background: #2f4a66; }
+QTableView { gridline-color: #34373d; }
+QStatusBar QLabel { padding: 0 8px; color: #c8ccd2; }
+QCheckBox::indicator { width: 14px; height: 14px; border: 1px solid #8a8f98; border-radius: 3px; background: #17181b; }
+QCheckBox::indicator:checked { background: #3d6fa5; border-color: #6aa9ec; image: url(CHECK_ICON); }
+QCheckBox::indicator:disabled { border-color: #4a4d54; }
+QCheckBox:disabled { color: #6b6f76; }
+"""
+
+
+def apply_theme(app: QApplication) -> None:
+    app.setStyle("Fusion")
+    palette = QPalette()
+    colours = {
+        QPalette.ColorRole.Window: "#1e1f23",
+        QPalette.ColorRole.WindowText: "#e6e8eb",
+        QPalette.ColorRole.Base: "#17181b",
+        QPalette.ColorRole.AlternateBase: "#202227",
+        QPalette.ColorRole.ToolTipBase: "#2b2d33",
+        QPalette.ColorRole.ToolTipText: "#e6e8eb",
+        QPalette.ColorRole.Text: "#e6e8eb",
+        QPalette.ColorRole.Button: "#2a2c31",
+        QPalette.ColorRole.ButtonText: "#e6e8eb",
+        QPalette.ColorRole.BrightText: "#ffffff",
+        QPalette.ColorRole.Highlight: "#3d6fa5",
+        QPalette.ColorRole.HighlightedText: "#ffffff",
+        QPalette.ColorRole.Link: "#6aa9ec",
+        QPalette.ColorRole.PlaceholderText: "#80848b",
+    }
+    for role, colour in colours.items():
+        palette.setColor(role, QColor(colour))
+    for role in (QPalette.ColorRole.WindowText, QPalette.ColorRole.Text, QPalette.ColorRole.ButtonText):
+        palette.setColor(QPalette.ColorGroup.Disabled, role, QColor("#6b6f76"))
+    app.setPalette(palette)
+    check = (resources_dir() / "icons" / "check.svg").as_posix()
+    app.setStyleSheet(STYLE_SHEET.replace("CHECK_ICON", check))

@@ -1,0 +1,221 @@
+"""The main window's flows on real radiographs: open, predict, preview, explanation, errors, workers."""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import QMimeData, QPointF, Qt, QTimer, QUrl
+from PySide6.QtGui import QDropEvent
+
+from osteo_desktop.core.analysis import analyse_file
+from osteo_desktop.core.preprocessing import model_input_to_preview
+from osteo_desktop.gui.result_panel import label_in_words
+
+
+def open_and_wait(qtbot, window, path):
+    with qtbot.waitSignal(window.analysis_shown, timeout=60000) as blocker:
+        window.open_file(path)
+    return blocker.args[0]
+
+
+def test_open_shows_the_same_result_as_the_core(qtbot, window, classifier, knee_png):
+    outcome = open_and_wait(qtbot, window, knee_png)
+    expected = analyse_file(knee_png, classifier).prediction
+    shown = window.result_panel.prediction
+    assert window.result_panel.state == "result"
+    assert shown.label == expected.label
+    assert abs(shown.probability - expected.probability) < 1e-6
+    assert window.result_panel.headline.text() == label_in_words(expected.label, classifier.card.labels[1])
+    assert f"{expected.probability:.3f}" in window.result_panel.details.text()
+    assert classifier.version in window.result_panel.details.text()
+    assert window.result_panel.confidence_bar.value() == round(expected.confidence * 100)
+    assert not window.result_panel.disclaimer.isHidden()
+    assert outcome.path == str(knee_png)
+    assert knee_png.name in window.windowTitle()
+    assert window.export_action.isEnabled()
+
+
+def test_preview_is_exactly_the_model_input(qtbot, window, classifier, knee_jpeg):
+    outcome = open_and_wait(qtbot, window, knee_jpeg)
+    shown = window.preview.rendered_image()
+    assert shown.shape == (classifier.input_size, classifier.input_size)
+    np.testing.assert_array_equal(shown, model_input_to_preview(outcome.analysis.model_input))
+    # and that input is what the core itself feeds the model for this file
+    np.testing.assert_allclose(outcome.analysis.model_input, analyse_file(knee_jpeg, classifier).model_input, atol=1e-6)
+
+
+def test_explanation_overlay_toggle_and_opacity(qtbot, window, knee_png):
+    outcome = open_and_wait(qtbot, window, knee_png)
+    assert outcome.analysis.explanation is not None
+    assert window.view.has_overlay() and window.preview.has_overlay()
+    assert window.view.overlay_visible() and window.preview.overlay_visible()
+    window.show_explanation.setChecked(False)
+    assert not window.view.overlay_visible() and not window.preview.overlay_visible()
+    window.explain_action.trigger()
+    assert window.view.overlay_visible()
+    window.opacity.setValue(80)
+    assert abs(window.view.overlay_opacity() - 0.8) < 1e-6
+    assert abs(window.preview.overlay_opacity() - 0.8) < 1e-6
+
+
+def test_a_bad_file_shows_a_plain_error_and_the_app_goes_on(qtbot, window, bad_file, knee_png):
+    with qtbot.waitSignal(window.analysis_failed, timeout=30000) as blocker:
+        window.open_file(bad_file)
+    message = blocker.args[0]
+    assert bad_file.name in message
+    assert "Traceback" not in message and "Error" not in message.split(":")[0]
+    assert window.result_panel.state == "error"
+    assert window.result_panel.headline.text() == message
+    assert not window.view.has_image()
+    assert not window.export_action.isEnabled()
+    open_and_wait(qtbot, window, knee_png)
+    assert window.result_panel.state == "result"
+
+
+def test_a_missing_file_is_reported_by_name(qtbot, window, tmp_path):
+    missing = tmp_path / "gone.png"
+    with qtbot.waitSignal(window.analysis_failed, timeout=30000) as blocker:
+        window.open_file(missing)
+    assert "gone.png" in blocker.args[0]
+
+
+def test_event_loop_keeps_running_while_the_worker_predicts(qtbot, make_window, make_gated, knee_png):
+    gated = make_gated({1})
+    window = make_window(gated)
+    ticks = []
+    timer = QTimer()
+    timer.setInterval(5)
+    timer.timeout.connect(lambda: ticks.append(window.runner.is_busy()))
+
+    def release_after_ticks():
+        # the worker is parked inside the prediction; the GUI thread must still be serving timers
+        if gated.entered.is_set() and sum(ticks) >= 5:
+            gated.gate.set()
+
+    timer.timeout.connect(release_after_ticks)
+    timer.start()
+    try:
+        with qtbot.waitSignal(window.analysis_shown, timeout=60000):
+            window.open_file(knee_png)
+            assert not window.busy.isHidden()  # the busy indicator is up while the job runs
+    finally:
+        timer.stop()
+        gated.gate.set()
+    assert sum(ticks) >= 5  # timer ticks counted while the job was still busy
+    assert window.busy.isHidden()
+
+
+def test_opening_another_image_supersedes_the_running_job(qtbot, make_window, make_gated, history, knee_images):
+    first, second = knee_images["normal"][0], knee_images["osteoporosis"][0]
+    gated = make_gated({1})
+    window = make_window(gated)
+    shown = []
+    window.analysis_shown.connect(lambda outcome: shown.append(outcome.path))
+    try:
+        window.open_file(first)
+        qtbot.waitUntil(gated.entered.is_set, timeout=30000)
+        window.open_file(second)
+        # nothing from the first image may sit beside the second one
+        assert window.current is None
+        assert window.result_panel.state == "busy"
+        assert second.name in window.result_panel.headline.text()
+        with qtbot.waitSignal(window.analysis_shown, timeout=60000):
+            gated.gate.set()
+    finally:
+        gated.gate.set()
+    window.runner.wait_for_done()
+    qtbot.wait(50)  # let any late queued signal of the first job arrive, so that dropping it is tested
+    assert shown == [str(second)]
+    assert window.current.path == str(second)
+    assert window.current_radiograph.path == second
+    assert [entry.path for entry in history.entries()] == [str(second)]
+
+
+def test_drop_a_file_on_the_view_opens_it(qtbot, window, knee_png):
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(knee_png))])
+    event = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    with qtbot.waitSignal(window.analysis_shown, timeout=60000):
+        window.view.dropEvent(event)
+    assert window.current.path == str(knee_png)
+
+
+def test_recent_files_are_remembered_and_reopen(qtbot, window, knee_images):
+    a, b = knee_images["normal"][0], knee_images["normal"][1]
+    open_and_wait(qtbot, window, a)
+    open_and_wait(qtbot, window, b)
+    assert window.recent_files()[:2] == [str(b), str(a)]
+    actions = [action for action in window.recent_menu.actions() if action.toolTip() == str(a)]
+    assert len(actions) == 1
+    with qtbot.waitSignal(window.analysis_shown, timeout=60000):
+        actions[0].trigger()
+    assert window.current.path == str(a)
+    assert window.recent_files()[0] == str(a)
+
+
+def test_input_warnings_are_shown(qtbot, window, dicom_dir):
+    chest = dicom_dir / "CR_chest_RG1_J2KI_MONO1_15bit_j2k-lossy.dcm"
+    outcome = open_and_wait(qtbot, window, chest)
+    warnings = outcome.analysis.prediction.warnings
+    assert warnings, "the reader should warn that a chest radiograph is not a knee"
+    assert not window.result_panel.warnings.isHidden()
+    for warning in warnings:
+        assert warning in window.result_panel.warnings.text()
+
+
+def test_dicom_metadata_and_hidden_patient_fields(qtbot, window, dicom_dir):
+    path = dicom_dir / "CR_hip_RG2_JLSL_MONO2_10bit_jpegls-lossless.dcm"
+    outcome = open_and_wait(qtbot, window, path)
+    radiograph = outcome.analysis.radiograph
+    rows = dict(window.metadata.rows())
+    assert rows["File"] == path.name
+    assert len(rows) >= 3
+    assert not any(field.startswith("Patient:") for field in rows)
+    identifiers = [str(v) for v in radiograph.patient.values() if len(str(v)) >= 4]  # 'M' occurs in any text
+    for value in identifiers:
+        assert all(value not in shown for shown in rows.values())
+    if radiograph.patient:
+        window.metadata.show_patient.setChecked(True)
+        assert any(field.startswith("Patient:") for field, _ in window.metadata.rows())
+
+
+def test_the_model_is_loaded_off_the_gui_thread(qtbot, settings, history, classifier):
+    import threading
+
+    from osteo_desktop.gui.main_window import MainWindow
+
+    loaded_in = []
+
+    def load():
+        loaded_in.append(threading.current_thread())
+        return classifier
+
+    window = MainWindow(settings=settings, history=history, load_classifier=load)
+    qtbot.addWidget(window)
+    qtbot.waitUntil(lambda: window.classifier is not None, timeout=30000)
+    assert loaded_in and loaded_in[0] is not threading.main_thread()
+    window.close()
+
+
+def test_a_file_opened_before_the_model_is_ready_is_analysed_when_it_is(qtbot, settings, history, classifier, knee_png):
+    import threading
+
+    from osteo_desktop.gui.main_window import MainWindow
+
+    ready = threading.Event()
+
+    def slow_load():
+        if not ready.wait(60):
+            raise TimeoutError("never released")
+        return classifier
+
+    window = MainWindow(settings=settings, history=history, load_classifier=slow_load)
+    qtbot.addWidget(window)
+    try:
+        window.open_file(knee_png)
+        assert window.result_panel.state == "busy"
+        with qtbot.waitSignal(window.analysis_shown, timeout=60000):
+            ready.set()
+    finally:
+        ready.set()
+    assert window.current.path == str(knee_png)
+    window.close()
