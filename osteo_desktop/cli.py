@@ -210,8 +210,8 @@ def _load_classifier(model_dir: Path | None) -> Any:
 class Progress:
     """Progress on stderr: a line redrawn in place on a terminal, else a line every few seconds."""
 
-    def __init__(self, stream: IO[str] = sys.stderr, interval_s: float | None = None) -> None:
-        self.stream = stream
+    def __init__(self, stream: IO[str] | None = None, interval_s: float | None = None) -> None:
+        self.stream = stream or sys.stderr
         self.tty = bool(getattr(stream, "isatty", lambda: False)())
         self.interval_s = interval_s if interval_s is not None else (0.2 if self.tty else 5.0)
         self._last = 0.0
