@@ -1,0 +1,122 @@
+"""A damaged, tampered or missing model gives a clear error, never predictions; nothing executable is loaded."""
+
+from __future__ import annotations
+
+import json
+import logging
+import pickle
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from osteo_desktop.cli import main
+from osteo_desktop.core.errors import ModelFormatError, ModelIntegrityError
+from osteo_desktop.core.model_card import sha256_of
+from osteo_desktop.core.paths import default_model_dir
+from osteo_desktop.core.runtime import Classifier
+
+
+@pytest.fixture
+def model_copy(tmp_path) -> Path:
+    target = tmp_path / "model"
+    shutil.copytree(default_model_dir(), target)
+    return target
+
+
+@pytest.fixture(autouse=True)
+def restore_logging():
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    yield
+    root.handlers[:] = saved[0]
+    root.setLevel(saved[1])
+
+
+def _card(model_dir: Path) -> dict:
+    return json.loads((model_dir / "model_card.json").read_text())
+
+
+def _flip_one_byte(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+def _predict_via_cli(capsys, model_dir: Path, image: Path) -> tuple[int, str, str]:
+    code = main(["predict", "--json", "--model-dir", str(model_dir), str(image)])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.mark.parametrize("role", ["tflite", "head"])
+def test_a_single_flipped_byte_is_refused(model_copy, role, capsys, knee_png):
+    name = _card(model_copy)["files"][role]["path"]
+    _flip_one_byte(model_copy / name)
+    with pytest.raises(ModelIntegrityError) as error:
+        Classifier.load(model_copy)
+    assert name in str(error.value) and "checksum" in str(error.value)
+    code, out, err = _predict_via_cli(capsys, model_copy, knee_png)
+    assert code == 1 and out == ""
+    assert err.startswith("osteo: error: cannot use the model") and name in err and "checksum" in err
+
+
+@pytest.mark.parametrize("role", ["tflite", "head"])
+def test_a_missing_model_file_is_refused(model_copy, role, capsys, knee_png):
+    name = _card(model_copy)["files"][role]["path"]
+    (model_copy / name).unlink()
+    with pytest.raises(ModelIntegrityError, match="missing"):
+        Classifier.load(model_copy)
+    code, out, err = _predict_via_cli(capsys, model_copy, knee_png)
+    assert code == 1 and out == "" and "missing" in err and name in err
+
+
+def test_a_missing_or_garbled_card_is_refused(model_copy, capsys, knee_png):
+    (model_copy / "model_card.json").write_text("{ not json")
+    with pytest.raises(ModelFormatError):
+        Classifier.load(model_copy)
+    (model_copy / "model_card.json").unlink()
+    with pytest.raises(ModelIntegrityError, match="model card"):
+        Classifier.load(model_copy)
+    code, out, err = _predict_via_cli(capsys, model_copy, knee_png)
+    assert code == 1 and out == "" and "model card" in err
+
+
+class _Payload:
+    """Unpickling this creates a marker file: proof that code ran."""
+
+    marker: Path
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+def test_a_pickle_inside_the_head_weights_is_never_executed(model_copy, tmp_path, capsys, knee_png):
+    """Even with a matching checksum (an attacker who can rewrite the card), a pickled object is not loaded."""
+    marker = tmp_path / "code_ran"
+    _Payload.marker = marker
+    head = model_copy / _card(model_copy)["files"]["head"]["path"]
+    with np.load(head, allow_pickle=False) as data:
+        arrays = {name: data[name] for name in data.files}
+    evil = np.empty(1, dtype=object)
+    evil[0] = _Payload()
+    arrays["w1"] = evil
+    with open(head, "wb") as handle:
+        np.savez(handle, **arrays)
+    assert pickle.dumps(_Payload())  # the payload really is a working pickle
+    card = _card(model_copy)
+    card["files"]["head"]["sha256"] = sha256_of(head)
+    (model_copy / "model_card.json").write_text(json.dumps(card))
+    with pytest.raises(Exception) as error:
+        Classifier.load(model_copy)
+    assert "pickle" in str(error.value).lower()
+    code, out, err = _predict_via_cli(capsys, model_copy, knee_png)
+    assert code == 1 and out == "" and err.startswith("osteo: error: cannot use the model")
+    assert not marker.exists()
+
+
+def test_the_shipped_model_passes_its_own_checks(classifier):
+    card = classifier.card
+    for role in ("tflite", "head"):
+        assert sha256_of(card.file_path(role)) == card.files[role]["sha256"]
