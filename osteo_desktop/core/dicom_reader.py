@@ -95,6 +95,9 @@ def _parse(path: Path, data: bytes) -> Dataset:
         raise ImageReadError(path, f"damaged DICOM header ({brief(exc)})") from exc
     if not has_pixels:
         kind = _sop_class_name(ds)
+        if "Image" in kind:
+            # An image storage class without pixels is a file cut short or damaged, not a report.
+            raise ImageReadError(path, f"DICOM image ({kind}) has no pixel data: the file is truncated or damaged")
         raise NotAnImageError(path, f"DICOM file without pixel data ({kind}), not an image")
     if not _transfer_syntax(ds):
         # A bare dataset without a file meta header: record the encoding pydicom found so the decoders know it.
@@ -182,6 +185,8 @@ def _decode_first_frame(path: Path, ds: Dataset, warnings: list[str]) -> np.ndar
     syntax = _transfer_syntax(ds)
     if syntax is None:
         raise ImageReadError(path, "DICOM file has no transfer syntax")
+    if not syntax.is_transfer_syntax:
+        raise ImageReadError(path, f"DICOM transfer syntax {str(syntax)[:64]!r} is not a known transfer syntax")
     if syntax.is_encapsulated:
         _check_codestream(path, syntax, pixel_data)
     else:
