@@ -1,0 +1,97 @@
+"""Shared helpers of the benchmarks: where things are, the machine description, timing, and the JSON results.
+
+Benchmarks are not tests: they print what they measured and write it to ``benchmarks/results/<name>.json``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "benchmarks" / "results"
+SHARED = Path(os.environ.get("OSTEO_SHARED_DIR", REPO.parent / "shared"))
+KNEE_DIR = SHARED / "data" / "knee-xray"
+DICOM_DIR = SHARED / "data" / "dicom"
+IMAGENET_WEIGHTS = SHARED / "weights" / "imagenet" / "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5"
+
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "cpu": cpu_model(),
+        "cores": usable_cores(),
+        "os": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+        "load_avg_1m": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
+    }
+
+
+def knee_images(suffixes: tuple[str, ...] = (".png", ".jpg", ".jpeg")) -> list[Path]:
+    """The shared knee radiographs, in a stable order (empty when ../shared is not there)."""
+    if not KNEE_DIR.is_dir():
+        return []
+    return sorted(p for p in KNEE_DIR.rglob("*") if p.suffix.lower() in suffixes)
+
+
+def time_repeated(fn: Callable[[], Any], repeats: int, warmup: int = 1) -> list[float]:
+    """Wall-clock milliseconds of ``repeats`` calls after ``warmup`` untimed calls."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - start) * 1000.0)
+    return times
+
+
+def summary_ms(times: list[float]) -> dict[str, float]:
+    ordered = sorted(times)
+    return {
+        "median": round(statistics.median(ordered), 2),
+        "min": round(ordered[0], 2),
+        "p90": round(ordered[min(len(ordered) - 1, int(0.9 * len(ordered)))], 2),
+        "n": len(ordered),
+    }
+
+
+def write_result(name: str, data: dict[str, Any]) -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "benchmark": name,
+        "when_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "machine": machine(),
+        **data,
+    }
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+    print(f"-> {path.relative_to(REPO)}")
+    return path
