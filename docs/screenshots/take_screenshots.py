@@ -1,6 +1,6 @@
 """Screenshots of the real application for the README. Run under a virtual X server:
 
-    xvfb-run -s "-screen 0 1920x1080x24" .venv/bin/python docs/screenshots/take_screenshots.py [KNEE_DIR]
+    xvfb-run -s "-screen 0 1920x1080x24" .venv/bin/python docs/screenshots/take_screenshots.py [KNEE_DIR [OUT_DIR]]
 
 It opens a knee radiograph from the shared data set in the main window and scans a small folder (a copy of a few
 shared radiographs plus one damaged file) in the batch dialog, then grabs both from the X server's screen.
@@ -57,6 +57,7 @@ def save_small_png(image, path: Path) -> None:
 
 def main() -> int:
     knee_dir = Path(sys.argv[1]) if len(sys.argv) > 1 else REPO.parent / "shared" / "data" / "knee-xray"
+    out = Path(sys.argv[2]) if len(sys.argv) > 2 else OUT
     with open(knee_dir / "manifest.csv", newline="") as handle:
         manifest = list(csv.DictReader(handle))
     app = create_application()
@@ -72,7 +73,7 @@ def main() -> int:
         window.open_file(knee_dir / shown["file"])
         wait_for(window.analysis_shown)
         settle()
-        save_small_png(app.primaryScreen().grabWindow(window.winId()), OUT / "main-window.png")
+        save_small_png(app.primaryScreen().grabWindow(window.winId()), out / "main-window.png")
 
         folder = scratch / "knee-study"
         folder.mkdir()
@@ -88,7 +89,7 @@ def main() -> int:
         wait_for(dialog.scan_finished)
         dialog.table.sortByColumn(2, dialog.table.horizontalHeader().sortIndicatorOrder().DescendingOrder)
         settle()
-        save_small_png(app.primaryScreen().grabWindow(dialog.winId()), OUT / "batch-scan.png")
+        save_small_png(app.primaryScreen().grabWindow(dialog.winId()), out / "batch-scan.png")
         dialog.close()
         window.close()
         history.close()

@@ -61,6 +61,8 @@ class ModelDialog(QDialog):
         # The evaluation first: it is what a reader of this dialog most wants to know.
         ordered = [k for k in ("metrics", "evaluation", "status", "training", "data") if k in raw]
         ordered += [k for k in raw if k not in ordered and k not in _HIDDEN_KEYS]
+        if not any(k in raw for k in ("metrics", "evaluation")):
+            _fill(self.tree, "evaluation", "not recorded in the model card: treat every result with extra caution")
         for key in ordered:
             _fill(self.tree, key, raw[key])
         for i in range(self.tree.topLevelItemCount()):

@@ -51,6 +51,17 @@ def create_application(argv0: str = "osteo-desktop"):
     return app
 
 
+def open_main_window(file: str | None = None, *, settings=None, history=None):
+    """Show the main window, opening ``file`` (from the command line) as soon as the model is ready."""
+    from .main_window import MainWindow
+
+    window = MainWindow(settings=settings, history=history)
+    window.show()
+    if file:
+        window.open_file(file)
+    return window
+
+
 def _no_display() -> bool:
     if os.environ.get("QT_QPA_PLATFORM") or not sys.platform.startswith("linux"):
         return False
@@ -71,17 +82,13 @@ def main(argv: list[str] | None = None) -> int:
         return run_self_test(app, Path(target) if target else None, launched=LAUNCHED, output=args.self_test_output, timeout_s=args.self_test_timeout)
 
     from ..core.history import History, HistoryError
-    from .main_window import MainWindow
 
     try:
-        history: History | None = History()
+        history = History()
     except HistoryError as exc:
         logging.getLogger(__name__).error("%s", exc)
         history = None
-    window = MainWindow(history=history)
-    window.show()
-    if args.file:
-        window.open_file(args.file)
+    window = open_main_window(args.file, history=history)  # noqa: F841 - keeps the window alive
     code = app.exec()
     if history is not None:
         history.close()

@@ -43,6 +43,19 @@ class _NumberItem(QTableWidgetItem):
         return float(self.data(Qt.ItemDataRole.UserRole)) < float(other.data(Qt.ItemDataRole.UserRole))
 
 
+class _TimeItem(QTableWidgetItem):
+    """Shows the local time to the minute, sorts by the full recorded timestamp; carries the row's file path."""
+
+    def __init__(self, entry: HistoryEntry) -> None:
+        super().__init__(_local_time(entry.recorded_at))
+        self.sort_key = (entry.recorded_at, entry.id)
+        self.setData(Qt.ItemDataRole.UserRole, entry.path)
+        self.setToolTip(entry.path)
+
+    def __lt__(self, other: QTableWidgetItem) -> bool:
+        return self.sort_key < getattr(other, "sort_key", ("", 0))
+
+
 class HistoryDialog(QDialog):
     open_requested = Signal(str)
 
@@ -61,6 +74,7 @@ class HistoryDialog(QDialog):
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.horizontalHeader().setSortIndicator(0, Qt.SortOrder.DescendingOrder)
         self.table.setSortingEnabled(True)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.table.horizontalHeader().setStretchLastSection(True)
@@ -85,9 +99,7 @@ class HistoryDialog(QDialog):
         self.table.setRowCount(len(self.entries))
         for row, entry in enumerate(self.entries):
             path = Path(entry.path)
-            first = QTableWidgetItem(_local_time(entry.recorded_at))
-            first.setData(Qt.ItemDataRole.UserRole, entry.path)  # the row's file, whatever the sort order
-            first.setToolTip(entry.path)
+            first = _TimeItem(entry)
             cells = [
                 first,
                 QTableWidgetItem(path.name),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Callable
 
@@ -102,7 +103,7 @@ class MainWindow(QMainWindow):
         self.show_explanation.toggled.connect(self._apply_overlay_settings)
         self.opacity = QSlider(Qt.Orientation.Horizontal)
         self.opacity.setRange(0, 100)
-        self.opacity.setValue(45)
+        self.opacity.setValue(40)
         self.opacity.setToolTip("Opacity of the explanation map")
         self.opacity.valueChanged.connect(self._apply_overlay_settings)
         opacity_row = QHBoxLayout()
@@ -230,7 +231,7 @@ class MainWindow(QMainWindow):
 
     def open_file(self, path: str | Path) -> None:
         """Show ``path`` and analyse it in the background; whatever was shown before is cleared first."""
-        path = str(path)
+        path = os.path.abspath(os.path.expanduser(str(path)))  # the history must reopen it from anywhere
         self.current = None
         self.current_radiograph = None
         self.view.clear()
@@ -296,6 +297,9 @@ class MainWindow(QMainWindow):
         except Exception as exc:  # noqa: BLE001 - the result on screen matters more than its copy in the history
             log.exception("could not record %s in the history", outcome.path)
             self.statusBar().showMessage(f"The result is shown but could not be saved to the history: {plain_error(exc)}", 15000)
+        self._refresh_history_view()
+
+    def _refresh_history_view(self) -> None:
         if self._history_dialog is not None and self._history_dialog.isVisible():
             self._history_dialog.refresh()
 
@@ -397,6 +401,7 @@ class MainWindow(QMainWindow):
         if self._batch_dialog is None:
             self._batch_dialog = BatchDialog(self.classifier, history=self.history, settings=self.settings, parent=self)
             self._batch_dialog.open_requested.connect(self._open_from_elsewhere)
+            self._batch_dialog.scan_finished.connect(self._refresh_history_view)  # the scan records its results too
         self._batch_dialog.show()
         self._batch_dialog.raise_()
         self._batch_dialog.activateWindow()

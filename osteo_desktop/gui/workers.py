@@ -15,13 +15,12 @@ from typing import TYPE_CHECKING, Callable
 
 from PySide6.QtCore import QObject, QRunnable, QThread, QThreadPool, Signal
 
-from ..core.analysis import Analysis, analyse_radiograph
 from ..core.errors import ImageReadError, OsteoError
-from ..core.imaging import read_radiograph
 from ..core.model_card import sha256_of
 from ..core.runtime import Classifier
 
 if TYPE_CHECKING:
+    from ..core.analysis import Analysis
     from ..core.history import History
 
 log = logging.getLogger(__name__)
@@ -44,7 +43,7 @@ def plain_error(exc: BaseException, path: str | Path | None = None) -> str:
 class AnalysisOutcome:
     job_id: int
     path: str
-    analysis: Analysis
+    analysis: "Analysis"
     file_sha256: str | None
     elapsed_ms: float
 
@@ -68,6 +67,10 @@ class _AnalysisTask(QRunnable):
             return
         start = time.perf_counter()
         try:
+            # Imported here, not at the top: the readers pull in pydicom, which would delay the first window.
+            from ..core.analysis import analyse_radiograph
+            from ..core.imaging import read_radiograph
+
             radiograph = read_radiograph(self.path, target_size=self.classifier.input_size)
             read_ms = (time.perf_counter() - start) * 1000.0
             self.signals.image_read.emit(self.job_id, radiograph)
@@ -170,7 +173,10 @@ class _LoadTask(QRunnable):
 
     def run(self) -> None:
         try:
-            self.signals.loaded.emit(self.loader())
+            classifier = self.loader()
+            import osteo_desktop.core.analysis  # noqa: F401 - warms up the image readers while the user looks around
+
+            self.signals.loaded.emit(classifier)
         except BaseException as exc:  # noqa: BLE001
             self.signals.failed.emit(f"The screening model could not be loaded. {plain_error(exc)}")
 

@@ -219,3 +219,41 @@ def test_a_file_opened_before_the_model_is_ready_is_analysed_when_it_is(qtbot, s
         ready.set()
     assert window.current.path == str(knee_png)
     window.close()
+
+
+def test_a_path_on_the_command_line_is_opened(qtbot, settings, history, knee_png):
+    from osteo_desktop.gui.app import open_main_window, parse_args
+
+    args = parse_args([str(knee_png)])
+    assert args.file == str(knee_png) and args.self_test is None
+    window = open_main_window(args.file, settings=settings, history=history)
+    qtbot.addWidget(window)
+    with qtbot.waitSignal(window.analysis_shown, timeout=60000) as blocker:
+        pass
+    assert blocker.args[0].path == str(knee_png)
+    window.close()
+
+
+def test_self_test_option_takes_an_optional_file():
+    from osteo_desktop.gui.app import parse_args
+
+    assert parse_args(["--self-test"]).self_test == ""
+    assert parse_args(["--self-test", "knee.dcm"]).self_test == "knee.dcm"
+
+
+def test_a_model_that_cannot_load_is_explained(qtbot, settings, history):
+    from osteo_desktop.core.errors import ModelIntegrityError
+    from osteo_desktop.gui.main_window import MainWindow
+
+    def broken():
+        raise ModelIntegrityError("model file osteo.tflite does not match its checksum in the model card")
+
+    window = MainWindow(settings=settings, history=history, load_classifier=broken)
+    qtbot.addWidget(window)
+    with qtbot.waitSignal(window.model_failed, timeout=30000) as blocker:
+        pass
+    assert blocker.args[0].startswith("The screening model could not be loaded.")
+    assert "checksum" in blocker.args[0]
+    assert window.result_panel.state == "error"
+    assert not window.batch_action.isEnabled()
+    window.close()

@@ -1,0 +1,117 @@
+"""The batch folder scan dialog on real radiographs plus a damaged file."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+
+import pytest
+
+from osteo_desktop.core.analysis import analyse_file
+from osteo_desktop.core.scanning import ROW_KEYS
+from osteo_desktop.gui.batch_dialog import BatchDialog, format_duration
+
+
+@pytest.fixture
+def dialog(qtbot, classifier, settings, history):
+    widget = BatchDialog(classifier, history=history, settings=settings)
+    qtbot.addWidget(widget)
+    yield widget
+    widget.stop_scan()
+
+
+def run_scan(qtbot, dialog, folder, recursive=False):
+    with qtbot.waitSignal(dialog.scan_finished, timeout=120000) as blocker:
+        assert dialog.start_scan(folder, recursive=recursive)
+    return blocker.args[0]
+
+
+def test_scan_with_a_bad_file_keeps_going(qtbot, dialog, classifier, knee_folder):
+    cancelled = run_scan(qtbot, dialog, knee_folder)
+    assert cancelled is False
+    names = sorted(p.name for p in knee_folder.iterdir() if p.is_file())
+    assert sorted(row.path.split("/")[-1] for row in dialog.rows) == names
+    assert dialog.model.rowCount() == len(names)
+    broken = [row for row in dialog.rows if row.path.endswith("broken.dcm")]
+    assert len(broken) == 1 and broken[0].error and "broken.dcm" in broken[0].error
+    broken_cells = [dialog.model.item(r, 5).text() for r in range(dialog.model.rowCount()) if dialog.model.item(r, 0).text() == "broken.dcm"]
+    assert broken_cells == [broken[0].error]
+    for row in dialog.rows:
+        if row.error is None:
+            assert abs(row.probability - analyse_file(row.path, classifier).prediction.probability) < 1e-4
+    counts = dialog.summary_counts()
+    assert counts["could not be read"] == 1
+    assert sum(counts.values()) == len(names)
+    assert "could not be read: <b>1</b>" in dialog.summary.text()
+    assert "Done" in dialog.progress_label.text()
+
+
+def test_subfolders_are_included_on_request(qtbot, dialog, knee_folder):
+    run_scan(qtbot, dialog, knee_folder, recursive=True)
+    assert any("/more/" in row.path for row in dialog.rows)
+    assert len(dialog.rows) == sum(1 for p in knee_folder.rglob("*") if p.is_file())
+
+
+def test_sorting_by_probability_is_numeric(qtbot, dialog, knee_folder):
+    run_scan(qtbot, dialog, knee_folder, recursive=True)
+    dialog.table.sortByColumn(2, dialog.table.horizontalHeader().sortIndicatorOrder().DescendingOrder)
+    shown = [dialog.row_at(r) for r in range(dialog.proxy.rowCount())]
+    probabilities = [row.probability for row in shown if row.error is None]
+    assert probabilities == sorted(probabilities, reverse=True)
+    assert shown[-1].error is not None  # rows without a probability go last
+
+
+def test_double_click_asks_to_open_the_row(qtbot, dialog, knee_folder):
+    run_scan(qtbot, dialog, knee_folder)
+    index = dialog.proxy.index(0, 0)
+    with qtbot.waitSignal(dialog.open_requested, timeout=5000) as blocker:
+        dialog.table.doubleClicked.emit(index)
+    assert blocker.args[0] == dialog.row_at(0).path
+
+
+def test_csv_export_has_every_row(qtbot, dialog, knee_folder, tmp_path):
+    run_scan(qtbot, dialog, knee_folder)
+    written = dialog.export_csv(tmp_path / "scan.csv")
+    with open(written, newline="") as handle:
+        reader = csv.DictReader(handle)
+        assert tuple(reader.fieldnames) == ROW_KEYS
+        rows = list(reader)
+    assert sorted(r["path"] for r in rows) == sorted(row.path for row in dialog.rows)
+    assert sum(1 for r in rows if r["error"]) == 1
+
+
+def test_a_folder_that_is_not_there_is_refused_plainly(dialog, tmp_path):
+    assert not dialog.start_scan(tmp_path / "nowhere")
+    assert "is not a folder" in dialog.progress_label.text()
+    assert not dialog.is_running()
+
+
+def test_cancel_stops_and_keeps_the_rows(qtbot, make_gated, settings, knee_images, tmp_path):
+    folder = tmp_path / "many"
+    folder.mkdir()
+    sources = knee_images["normal"][:2]
+    for i in range(40):
+        shutil.copy(sources[i % 2], folder / f"knee_{i:02d}{sources[i % 2].suffix}")
+    gated = make_gated({2})  # the first batch goes through, the second waits inside the model
+    dialog = BatchDialog(gated, settings=settings)
+    qtbot.addWidget(dialog)
+    try:
+        dialog.start_scan(folder)
+        qtbot.waitUntil(lambda: gated.entered.is_set() and len(dialog.rows) > 0, timeout=60000)
+        with qtbot.waitSignal(dialog.scan_finished, timeout=10000) as blocker:
+            dialog.cancel_scan()
+            gated.gate.set()
+    finally:
+        gated.gate.set()
+        dialog.stop_scan()
+    assert blocker.args[0] is True
+    assert 0 < len(dialog.rows) < 40
+    assert dialog.model.rowCount() == len(dialog.rows)
+    assert "Cancelled" in dialog.progress_label.text()
+    assert dialog.export_button.isEnabled()
+
+
+def test_durations_read_naturally():
+    assert format_duration(4.4) == "4 s"
+    assert format_duration(125) == "2 min 05 s"
+    assert format_duration(3 * 3600 + 60) == "3 h 01 min"

@@ -1,0 +1,130 @@
+"""PDF report, history view, model dialog, batch-to-window hand-over."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from datetime import datetime
+
+from osteo_desktop.core.model_card import sha256_of
+from osteo_desktop.gui.about_dialog import ModelDialog
+from osteo_desktop.gui.report_pdf import report_lines, write_report_pdf
+
+
+def open_and_wait(qtbot, window, path):
+    with qtbot.waitSignal(window.analysis_shown, timeout=60000) as blocker:
+        window.open_file(path)
+    return blocker.args[0]
+
+
+def pdf_pages(data: bytes) -> int:
+    return len(re.findall(rb"/Type\s*/Page(?![s\w])", data))
+
+
+def test_export_writes_a_one_page_pdf_atomically(qtbot, window, knee_png, tmp_path):
+    open_and_wait(qtbot, window, knee_png)
+    target = tmp_path / "reports" / "knee.pdf"
+    target.parent.mkdir()
+    target.write_bytes(b"an older report")
+    written = window.export_report(target)
+    data = written.read_bytes()
+    assert written == target
+    assert data.startswith(b"%PDF") and data.rstrip().endswith(b"%%EOF")
+    assert pdf_pages(data) == 1
+    assert len(data) > 20_000  # three images are embedded, not just text
+    assert sorted(p.name for p in target.parent.iterdir()) == ["knee.pdf"]  # no temporary file left behind
+
+
+def test_report_text_has_the_result_and_the_patient_only_on_request(qtbot, window, knee_png, classifier):
+    outcome = open_and_wait(qtbot, window, knee_png)
+    analysis = outcome.analysis
+    analysis = dataclasses.replace(analysis, radiograph=dataclasses.replace(analysis.radiograph, patient={"name": "DOE^JANE"}))
+    when = datetime(2026, 11, 26, 10, 30)
+    positive = classifier.card.labels[1]
+    without = dict(report_lines(analysis, positive, include_patient=False, created=when))
+    assert without["Model version"] == analysis.prediction.model_version
+    assert without["Date"] == "2026-11-26 10:30"
+    assert without[f"Probability of {positive}"] == f"{analysis.prediction.probability:.3f}"
+    assert not any("DOE^JANE" in value for value in without.values())
+    with_patient = report_lines(analysis, positive, include_patient=True, created=when)
+    assert ("Patient name", "DOE^JANE") in with_patient
+
+
+def test_a_failed_export_leaves_the_old_report(qtbot, window, knee_png, tmp_path):
+    outcome = open_and_wait(qtbot, window, knee_png)
+    target = tmp_path / "knee.pdf"
+    target.write_bytes(b"keep me")
+    broken = dataclasses.replace(outcome.analysis, model_input=None)  # painting fails half-way
+    try:
+        write_report_pdf(target, broken)
+    except Exception:  # noqa: BLE001 - any failure will do; what matters is what is left on disk
+        pass
+    assert target.read_bytes() == b"keep me"
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".part")] == []
+
+
+def test_every_prediction_is_recorded_and_reopens_from_the_history(qtbot, window, history, knee_images, classifier):
+    a, b = knee_images["normal"][0], knee_images["osteoporosis"][0]
+    open_and_wait(qtbot, window, a)
+    shown_b = open_and_wait(qtbot, window, b)
+    entries = history.entries()
+    assert [e.path for e in entries] == [str(b), str(a)]
+    assert entries[0].file_sha256 == sha256_of(b)
+    assert entries[0].model_version == classifier.version
+    assert abs(entries[0].probability - shown_b.analysis.prediction.probability) < 1e-9
+
+    window.show_history()
+    dialog = window._history_dialog
+    assert dialog.table.rowCount() == 2
+    row_of_a = next(r for r in range(2) if dialog.path_at(r) == str(a))
+    with qtbot.waitSignal(window.analysis_shown, timeout=60000):
+        dialog.open_row(row_of_a)
+    assert window.current.path == str(a)
+
+
+def test_history_says_so_when_a_file_has_moved(qtbot, window, history, knee_png, tmp_path):
+    moved = tmp_path / "moved.png"
+    moved.write_bytes(knee_png.read_bytes())
+    open_and_wait(qtbot, window, moved)
+    moved.unlink()
+    window.show_history()
+    dialog = window._history_dialog
+    requests = []
+    dialog.open_requested.connect(requests.append)
+    dialog.open_row(0)
+    assert requests == []
+    assert "moved.png is no longer" in dialog.summary.text()
+
+
+def test_batch_double_click_opens_in_the_main_window(qtbot, window, knee_folder):
+    window.show_batch_dialog()
+    dialog = window._batch_dialog
+    with qtbot.waitSignal(dialog.scan_finished, timeout=120000):
+        dialog.start_scan(knee_folder)
+    good = next(r for r in range(dialog.proxy.rowCount()) if dialog.row_at(r).error is None)
+    with qtbot.waitSignal(window.analysis_shown, timeout=60000):
+        dialog.table.doubleClicked.emit(dialog.proxy.index(good, 0))
+    assert window.current.path == dialog.row_at(good).path
+
+
+def test_model_dialog_shows_the_card(qtbot, classifier):
+    dialog = ModelDialog(classifier.card)
+    qtbot.addWidget(dialog)
+    rows = dialog.items()
+    top = [dialog.tree.topLevelItem(i).text(0) for i in range(dialog.tree.topLevelItemCount())]
+    for key in classifier.card.raw:
+        if key not in ("files", "format"):
+            assert key.replace("_", " ") in top
+    assert ("version", classifier.version) in rows
+    assert not any("sha256" in item for item, _ in rows)
+
+
+def test_history_lists_newest_first_and_sorts_by_time(qtbot, window, history, knee_images):
+    paths = knee_images["normal"][:3]
+    for path in paths:
+        open_and_wait(qtbot, window, path)
+    window.show_history()
+    dialog = window._history_dialog
+    assert [dialog.path_at(r) for r in range(3)] == [str(p) for p in reversed(paths)]
+    dialog.table.sortItems(0, dialog.table.horizontalHeader().sortIndicatorOrder().AscendingOrder)
+    assert [dialog.path_at(r) for r in range(3)] == [str(p) for p in paths]

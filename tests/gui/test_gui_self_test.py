@@ -1,0 +1,83 @@
+"""`osteo-desktop --self-test`: the real window in a fresh process, and no TensorFlow anywhere in the GUI."""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import osteo_desktop.gui
+from osteo_desktop.core.analysis import analyse_file
+
+GUI_DIR = Path(osteo_desktop.gui.__file__).parent
+FORBIDDEN = ("tensorflow", "keras", "osteo_desktop.training")
+
+
+def run_self_test(*args: str, tmp_path: Path) -> tuple[int, dict]:
+    output = tmp_path / "self-test.json"
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "OSTEO_DATA_DIR": str(tmp_path / "data")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "osteo_desktop.gui.app", "--self-test", *args, "--self-test-output", str(output)],
+        capture_output=True, text=True, timeout=180, env=env,
+    )
+    printed = json.loads(proc.stdout[proc.stdout.index("{"):])
+    assert json.loads(output.read_text()) == printed
+    return proc.returncode, printed
+
+
+def test_self_test_prints_the_result_of_the_real_window(tmp_path, classifier, knee_png):
+    code, report = run_self_test(str(knee_png), tmp_path=tmp_path)
+    assert code == 0, report
+    expected = analyse_file(knee_png, classifier).prediction
+    assert report["ok"] is True and report["error"] is None
+    assert report["path"] == str(knee_png)
+    assert report["label"] == expected.label
+    assert abs(report["probability"] - expected.probability) < 1e-6
+    assert report["model_version"] == classifier.version
+    assert report["threshold"] == expected.threshold
+    for key in ("confidence", "warnings", "timings_ms"):
+        assert key in report
+    startup = report["startup_ms"]
+    assert 0 < startup["window_ready"] <= startup["first_result"]
+    assert startup["model_loaded"] <= startup["first_result"]
+    assert report["history_recorded"] is True
+    assert not (tmp_path / "data").exists()  # a self-test never touches the user's own history
+
+
+def test_self_test_fails_with_a_clear_message_on_a_bad_file(tmp_path):
+    bad = tmp_path / "notes.png"
+    bad.write_text("not an image")
+    code, report = run_self_test(str(bad), tmp_path=tmp_path)
+    assert code != 0
+    assert report["ok"] is False
+    assert "notes.png" in report["error"]
+
+
+def test_gui_code_never_imports_tensorflow():
+    for path in sorted(GUI_DIR.glob("*.py")):
+        tree = ast.parse(path.read_text(), filename=str(path))
+        for node in ast.walk(tree):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                module = node.module or ""
+                names = [module] + ([f"osteo_desktop.{module}"] if node.level else [])
+                names += [f"{module}.{alias.name}" for alias in node.names]
+            for name in names:
+                assert not any(name == f or name.startswith(f + ".") or name.startswith("training") for f in FORBIDDEN), f"{path.name}: {name}"
+
+
+def test_the_whole_gui_loads_without_tensorflow():
+    code = (
+        "import sys, osteo_desktop.gui.app, osteo_desktop.gui.main_window, osteo_desktop.gui.batch_dialog, "
+        "osteo_desktop.gui.history_view, osteo_desktop.gui.report_pdf, osteo_desktop.gui.about_dialog, "
+        "osteo_desktop.gui.self_test; print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
