@@ -158,6 +158,13 @@ def main(argv: list[str] | None = None) -> int:
         # The reader of our stdout went away (e.g. `| head`); nothing left to say to it.
         _silence_stdout()
         return EXIT_FAILED
+    except OsteoError as exc:
+        print(f"osteo: error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except Exception as exc:  # noqa: BLE001 - a bug gets one clear line (the traceback with -v), not a crash dump
+        log.debug("internal error", exc_info=True)
+        print(f"osteo: internal error: {type(exc).__name__}: {exc} (run with -vv for details)", file=sys.stderr)
+        return EXIT_FAILED
 
 
 def _silence_stdout() -> None:
@@ -380,8 +387,9 @@ def _cmd_scan(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     paths = list(list_files(args.folder, recursive=args.recursive))
     if args.csv is not None:
         # The export itself, if it sits in the scanned folder from an earlier run, is not an image to report.
-        out = args.csv.resolve()
-        paths = [p for p in paths if p.resolve() != out]
+        # realpath, unlike Path.resolve, does not raise on the symlink loops a scan must report.
+        out = os.path.realpath(args.csv)
+        paths = [p for p in paths if os.path.realpath(p) != out]
     print(f"osteo: {len(paths)} files in {args.folder}", file=sys.stderr)
     return _run_rows(paths, args, history_enabled=args.history, csv_out=args.csv, show_progress=True)
 

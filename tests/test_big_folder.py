@@ -1,0 +1,115 @@
+"""A clinic-sized folder: 1,000 entries with a few percent hostile ones. Every file gets a row, memory stays flat
+(peak RSS of the real `osteo scan` process on 200 vs 1,000 files), and a cancel on the big folder is prompt."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from hostile_files import make_hostile_files
+from osteo_desktop.core.scanning import ROW_KEYS, scan_folder
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow
+
+
+def _build_folder(folder: Path, size: int, knee_files: list[Path], png: Path, jpeg: Path) -> set[str]:
+    """``size`` entries: real knee radiographs (symbolic links to the shared set) and ~3 % broken ones.
+
+    Returns the names of the broken entries.
+    """
+    broken = set(make_hostile_files(folder, png, jpeg))
+    extra_broken = max(0, size * 3 // 100 - len(broken))
+    for index in range(extra_broken):
+        source = knee_files[index % len(knee_files)]
+        name = f"cut_{index:03d}{source.suffix}"
+        (folder / name).write_bytes(source.read_bytes()[: 2000 + index])
+        broken.add(name)
+    for index in range(size - len(broken)):
+        source = knee_files[index % len(knee_files)]
+        os.symlink(source, folder / f"img_{index:04d}{source.suffix}")
+    assert len(os.listdir(folder)) == size
+    return broken
+
+
+@pytest.fixture(scope="module")
+def knee_files(knee_manifest) -> list[Path]:
+    from conftest import KNEE_DIR
+
+    return [KNEE_DIR / row["file"] for row in knee_manifest]
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory, knee_files, knee_png, knee_jpeg) -> dict[int, tuple[Path, set[str]]]:
+    built = {}
+    for size in (200, 1000):
+        folder = tmp_path_factory.mktemp(f"folder_{size}")
+        built[size] = folder, _build_folder(folder, size, knee_files, knee_png, knee_jpeg)
+    return built
+
+
+def _scan_in_subprocess(folder: Path, out_csv: Path, data_dir: Path) -> tuple[int, float, int, str]:
+    """Run `osteo scan` and return (exit status, wall seconds, peak RSS in MiB, stderr)."""
+    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), OSTEO_DATA_DIR=str(data_dir))
+    command = [sys.executable, "-m", "osteo_desktop", "scan", str(folder), "--csv", str(out_csv), "--no-history"]
+    stderr_path = out_csv.with_suffix(".stderr")
+    started = time.perf_counter()
+    with open(stderr_path, "w") as stderr:
+        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
+        _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    elapsed = time.perf_counter() - started
+    # ru_maxrss is KiB on Linux and bytes on macOS.
+    peak_mib = usage.ru_maxrss / (1024 * 1024) if sys.platform == "darwin" else usage.ru_maxrss / 1024
+    return process.returncode, elapsed, int(peak_mib), stderr_path.read_text()
+
+
+@pytest.mark.skipif(not hasattr(os, "wait4"), reason="peak RSS of a child process needs os.wait4 (POSIX)")
+def test_every_file_gets_a_row_and_memory_stays_flat(folders, tmp_path):
+    figures = {}
+    for size, (folder, broken) in sorted(folders.items()):
+        out_csv = tmp_path / f"scan_{size}.csv"
+        code, elapsed, peak_mib, stderr = _scan_in_subprocess(folder, out_csv, tmp_path / "data")
+        assert code == 1, stderr  # some files are broken, so the status says so
+        with open(out_csv, newline="") as handle:
+            reader = csv.DictReader(handle)
+            assert tuple(reader.fieldnames) == ROW_KEYS
+            rows = list(reader)
+        names = [Path(row["path"]).name for row in rows]
+        assert names == sorted(os.listdir(folder)), "one row per entry, in sorted order"
+        failed = {Path(row["path"]).name for row in rows if row["error"]}
+        assert failed == broken
+        assert all(row["label"] in ("normal", "osteoporosis") for row in rows if not row["error"])
+        figures[size] = (peak_mib, elapsed)
+        print(f"osteo scan, {size} files ({len(broken)} broken): peak RSS {peak_mib} MiB, {elapsed:.1f} s wall "
+              f"({size / elapsed:.1f} files/s including start-up)")
+    growth = figures[1000][0] - figures[200][0]
+    print(f"peak RSS growth from 200 to 1000 files: {growth} MiB")
+    # Flat means independent of the file count: five times the files may not cost more than noise.
+    assert growth < 64, f"peak RSS grew by {growth} MiB from 200 to 1000 files"
+
+
+def test_cancel_on_the_big_folder_is_prompt(folders, classifier):
+    folder, _ = folders[1000]
+    cancel = threading.Event()
+    cancelled_at: list[float] = []
+
+    def on_progress(progress):
+        if progress.done == 100:
+            threading.Thread(target=lambda: (cancelled_at.append(time.perf_counter()), cancel.set())).start()
+
+    rows = []
+    for row in scan_folder(folder, classifier, cancel=cancel, on_progress=on_progress):
+        rows.append(row)
+    stopped = time.perf_counter() - cancelled_at[0]
+    print(f"cancel after 100 of 1000 files: scan ended {stopped * 1000:.0f} ms later with {len(rows)} rows")
+    assert 100 <= len(rows) < 1000
+    assert [Path(row.path).name for row in rows] == sorted(os.listdir(folder))[: len(rows)]
+    assert stopped < 1.0
