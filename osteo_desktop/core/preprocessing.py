@@ -23,6 +23,9 @@ class PreprocessConfig:
 
     ``border_threshold`` is the intensity (0..1) below which a whole edge row/column counts as black border;
     ``border_min_fraction`` is how much of a row or column must be brighter than that for it to count as content.
+    ``knee_crop_aspect`` (0 = off): when the content is taller than this many widths (a long-leg or full-shin view),
+    keep a window of that height centred on the knee joint (see :func:`knee_window`), so the joint fills more of
+    the input instead of the shaft and the margins.
     """
 
     input_size: int = 224
@@ -31,6 +34,7 @@ class PreprocessConfig:
     border_min_fraction: float = 0.02
     aspect: AspectMode = "pad"
     contrast: ContrastMode = "equalize"
+    knee_crop_aspect: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -47,6 +51,8 @@ class PreprocessConfig:
             raise ValueError(f"unknown aspect mode {config.aspect!r}")
         if config.contrast not in ("none", "equalize"):
             raise ValueError(f"unknown contrast mode {config.contrast!r}")
+        if config.knee_crop_aspect != 0 and not 0.5 <= config.knee_crop_aspect <= 4.0:
+            raise ValueError(f"knee crop aspect {config.knee_crop_aspect} out of range (0 or 0.5-4)")
         if not 32 <= config.input_size <= 1024:
             raise ValueError(f"input size {config.input_size} out of range")
         return config
@@ -60,6 +66,27 @@ def content_box(pixels: np.ndarray, threshold: float, min_fraction: float) -> tu
     if rows.size == 0 or cols.size == 0:
         return 0, pixels.shape[0], 0, pixels.shape[1]
     return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+
+
+def knee_window(pixels: np.ndarray, aspect: float) -> tuple[int, int]:
+    """Rows (top, bottom) of a window ``aspect`` widths tall around the knee joint of a tall image.
+
+    The femoral condyles and tibial plateau are the widest bone in a frontal knee view, so the window is centred
+    on the rows where the bright (bone) part is widest, smoothed over an eighth of the height; an image that is not
+    taller than the window is left whole.
+    """
+    height, width = pixels.shape
+    window = int(round(aspect * width))
+    if height <= window:
+        return 0, height
+    bone = pixels > np.percentile(pixels, 85)
+    profile = bone.mean(axis=1)
+    span = max(3, height // 8)
+    smoothed = np.convolve(profile, np.ones(span) / span, mode="same")
+    # The middle of the (often flat-topped) maximum, not its first row.
+    centre = int(round(np.flatnonzero(smoothed >= smoothed.max() - 1e-9).mean()))
+    top = int(np.clip(centre - window // 2, 0, height - window))
+    return top, top + window
 
 
 def _resize(pixels: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -112,6 +139,10 @@ def preprocess_with_geometry(pixels: np.ndarray, config: PreprocessConfig | None
     if config.trim_borders:
         crop = content_box(image, config.border_threshold, config.border_min_fraction)
         image = image[crop[0] : crop[1], crop[2] : crop[3]]
+    if config.knee_crop_aspect:
+        top, bottom = knee_window(image, config.knee_crop_aspect)
+        image = image[top:bottom]
+        crop = (crop[0] + top, crop[0] + bottom, crop[2], crop[3])
     size = config.input_size
     height, width = image.shape
     if config.aspect == "squash":
