@@ -13,7 +13,8 @@ from pydicom.pixels import apply_modality_lut, apply_voi_lut, apply_windowing
 from pydicom.uid import BasicTextSRStorage, ExplicitVRLittleEndian, generate_uid
 
 from imaging_factories import PATIENT, dicom_bytes, gradient, make_dicom, write
-from osteo_desktop.core.dicom_reader import RADIOGRAPH_MODALITIES, apply_window
+from osteo_desktop.core.dicom_reader import RADIOGRAPH_MODALITIES
+from osteo_desktop.core.dicom_window import apply_window
 from osteo_desktop.core.errors import ImageReadError, NotAnImageError
 from osteo_desktop.core.imaging import describe_radiograph, read_radiograph
 

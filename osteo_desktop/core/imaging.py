@@ -51,7 +51,8 @@ def read_radiograph(path: str | Path, *, target_size: int | None = None) -> Radi
         else:
             radiograph = read_raster(path, data, kind, target_size)
     except ImageReadError as exc:
-        log.info("could not read %s: %s", path.name, exc.cause)
+        # The third-party exception behind the cause is kept for debugging only.
+        log.info("could not read %s: %s", path.name, exc.cause, exc_info=log.isEnabledFor(logging.DEBUG))
         raise
     except MemoryError as exc:
         raise ImageTooLargeError(path, "not enough memory to read this image") from exc

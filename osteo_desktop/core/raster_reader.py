@@ -83,7 +83,9 @@ def _to_grey(image: Image.Image) -> tuple[np.ndarray, int, bool, bool]:
     if mode == "1":
         return np.asarray(image, dtype=np.float32), 1, False, False
     if mode == "L":
-        return np.asarray(image, dtype=np.float32) / 255.0, 8, False, False
+        grey = np.asarray(image).astype(np.float32)  # one float copy, scaled in place: the scan's hot path
+        grey /= 255.0
+        return grey, 8, False, False
     if mode.startswith("I;16") or mode == "I":
         values = np.asarray(image).astype(np.float32)
         return _scale_high_bit_depth(values), _bits_for(values), False, False
