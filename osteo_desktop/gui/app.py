@@ -88,8 +88,9 @@ def main(argv: list[str] | None = None) -> int:
     except HistoryError as exc:
         logging.getLogger(__name__).error("%s", exc)
         history = None
-    window = open_main_window(args.file, history=history)  # noqa: F841 - keeps the window alive
+    window = open_main_window(args.file, history=history)
     code = app.exec()
+    window.deleteLater()
     if history is not None:
         history.close()
     return code

@@ -157,8 +157,10 @@ class MainWindow(QMainWindow):
             action.setShortcuts([QKeySequence(s) for s in shortcut])
         elif shortcut is not None:
             action.setShortcut(QKeySequence(shortcut))
+        keys = action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
+        label = tip or text.replace("&", "").rstrip("…")
+        action.setToolTip(f"{label}  ({keys})" if keys else label)
         if tip:
-            action.setToolTip(tip)
             action.setStatusTip(tip)
         action.triggered.connect(slot)
         self.addAction(action)
@@ -363,22 +365,17 @@ class MainWindow(QMainWindow):
 
     # --- other windows -------------------------------------------------------------------------------------------
     def choose_report_path(self) -> None:
+        from .export_dialog import ExportDialog
+
         if self.current is None:
             return
         radiograph = self.current.analysis.radiograph
-        suggested = Path(self.settings.value("last_report_folder", str(radiograph.path.parent))) / f"{radiograph.path.stem}-report.pdf"
-        path, _ = QFileDialog.getSaveFileName(self, "Export report", str(suggested), "PDF (*.pdf)")
-        if not path:
+        folder = Path(str(self.settings.value("last_report_folder", str(radiograph.path.parent))))
+        dialog = ExportDialog(folder / f"{radiograph.path.stem}-report.pdf", radiograph.patient, self)
+        if dialog.exec() != ExportDialog.DialogCode.Accepted:
             return
-        include_patient = False
-        if radiograph.patient:
-            answer = QMessageBox.question(
-                self, "Patient name", "Print the patient's name in the report?",
-                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No,
-            )
-            include_patient = answer == QMessageBox.StandardButton.Yes
         try:
-            written = self.export_report(path, include_patient=include_patient)
+            written = self.export_report(dialog.target(), include_patient=dialog.include_patient.isChecked())
         except OSError as exc:
             QMessageBox.warning(self, "Export report", f"The report could not be saved: {exc.strerror or exc}")
             return

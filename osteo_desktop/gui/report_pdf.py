@@ -17,6 +17,12 @@ from .qimages import grey_qimage, heat_qimage
 from .result_panel import label_in_words
 
 TITLE = "Knee radiograph screening report"
+_NAME_KEYS = ("name", "patient_name", "PatientName")
+
+
+def patient_name(patient: dict[str, str]) -> str:
+    """The patient's name from the reader's patient fields, or '' when the file carries none."""
+    return next((str(patient[k]) for k in _NAME_KEYS if patient.get(k)), "")
 
 
 def report_lines(analysis: Analysis, positive_label: str, include_patient: bool, created: datetime) -> list[tuple[str, str]]:
@@ -25,8 +31,9 @@ def report_lines(analysis: Analysis, positive_label: str, include_patient: bool,
     lines = [("Result", label_in_words(p.label, positive_label)), ("Confidence", f"{p.confidence * 100:.0f} %")]
     lines += [(f"Probability of {positive_label}", f"{p.probability:.3f}"), ("Decision threshold", f"{p.threshold:.3f}")]
     lines += [("Model version", p.model_version), ("File", analysis.radiograph.path.name), ("Date", created.strftime("%Y-%m-%d %H:%M"))]
-    if include_patient:
-        lines += [(f"Patient {k}", str(v)) for k, v in analysis.radiograph.patient.items()]
+    name = patient_name(analysis.radiograph.patient) if include_patient else ""
+    if name:
+        lines.insert(0, ("Patient name", name))
     for warning in p.warnings:
         lines.append(("Warning", warning))
     return lines

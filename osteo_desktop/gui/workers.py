@@ -6,6 +6,7 @@ latest job's results are delivered, so opening another image never shows a stale
 
 from __future__ import annotations
 
+import importlib
 import logging
 import threading
 import time
@@ -174,7 +175,7 @@ class _LoadTask(QRunnable):
     def run(self) -> None:
         try:
             classifier = self.loader()
-            import osteo_desktop.core.analysis  # noqa: F401 - warms up the image readers while the user looks around
+            importlib.import_module("osteo_desktop.core.analysis")  # warms up the image readers meanwhile
 
             self.signals.loaded.emit(classifier)
         except BaseException as exc:  # noqa: BLE001

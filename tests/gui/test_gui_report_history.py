@@ -38,7 +38,7 @@ def test_export_writes_a_one_page_pdf_atomically(qtbot, window, knee_png, tmp_pa
 def test_report_text_has_the_result_and_the_patient_only_on_request(qtbot, window, knee_png, classifier):
     outcome = open_and_wait(qtbot, window, knee_png)
     analysis = outcome.analysis
-    analysis = dataclasses.replace(analysis, radiograph=dataclasses.replace(analysis.radiograph, patient={"name": "DOE^JANE"}))
+    analysis = dataclasses.replace(analysis, radiograph=dataclasses.replace(analysis.radiograph, patient={"name": "DOE^JANE", "id": "PID-12345"}))
     when = datetime(2026, 11, 26, 10, 30)
     positive = classifier.card.labels[1]
     without = dict(report_lines(analysis, positive, include_patient=False, created=when))
@@ -48,6 +48,20 @@ def test_report_text_has_the_result_and_the_patient_only_on_request(qtbot, windo
     assert not any("DOE^JANE" in value for value in without.values())
     with_patient = report_lines(analysis, positive, include_patient=True, created=when)
     assert ("Patient name", "DOE^JANE") in with_patient
+    assert not any("PID-12345" in value for _, value in with_patient)  # the name only, nothing else
+
+
+def test_export_dialog_leaves_the_patient_name_out_unless_ticked(qtbot, tmp_path):
+    from osteo_desktop.gui.export_dialog import ExportDialog
+
+    with_name = ExportDialog(tmp_path / "r.pdf", {"name": "DOE^JANE"})
+    qtbot.addWidget(with_name)
+    assert with_name.include_patient.isEnabled() and not with_name.include_patient.isChecked()
+    without_name = ExportDialog(tmp_path / "r.pdf", {})
+    qtbot.addWidget(without_name)
+    assert not without_name.include_patient.isEnabled()
+    without_name.path_edit.setText(str(tmp_path / "report"))
+    assert without_name.target() == tmp_path / "report.pdf"
 
 
 def test_a_failed_export_leaves_the_old_report(qtbot, window, knee_png, tmp_path):
