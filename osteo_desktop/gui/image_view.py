@@ -51,6 +51,7 @@ class ImageView(QGraphicsView):
         self._pixels: np.ndarray | None = None
         self._values: np.ndarray | None = None
         self._is_raster = True
+        self._window_function = "LINEAR"
         self._start_window: tuple[float, float] | None = None
         self._window: tuple[float, float] | None = None  # None: show the reader's own rendering
         self._base_invert = False
@@ -70,6 +71,7 @@ class ImageView(QGraphicsView):
         modality_values: np.ndarray | None = None,
         window: tuple[float, float] | None = None,
         invert_for_display: bool = False,
+        window_function: str = "LINEAR",
     ) -> None:
         """Show new pixels (2-D, [0, 1] or uint8); the view is fitted and any overlay and adjustment cleared."""
         self._pixels = pixels
@@ -82,6 +84,7 @@ class ImageView(QGraphicsView):
             self._start_window = (0.5, 1.0)
             self._is_raster = True
         self._base_invert = bool(invert_for_display) and not self._is_raster
+        self._window_function = window_function if window_function in ("LINEAR", "LINEAR_EXACT", "SIGMOID") else "LINEAR"
         self._window = None
         self._invert = False
         self.clear_overlay()
@@ -194,8 +197,14 @@ class ImageView(QGraphicsView):
         if self._window is None:
             grey = self._pixels.astype(np.float32) / 255.0 if self._pixels.dtype == np.uint8 else self._pixels
             grey = 1.0 - grey if self._invert else grey
+        elif self._is_raster:
+            grey = apply_window(self._values, *self._window, invert=self._invert)
         else:
-            grey = apply_window(self._values, *self._window, invert=self._base_invert != self._invert)
+            # The reader's own DICOM mapping, so a re-window behaves exactly like the file's window would.
+            from ..core.dicom_window import apply_window as dicom_window
+
+            grey = dicom_window(self._values, self._window, self._window_function)
+            grey = 1.0 - grey if self._base_invert != self._invert else grey
         self._image_item.setPixmap(QPixmap.fromImage(grey_qimage(grey)))
 
     # --- zoom ----------------------------------------------------------------------------------------------------

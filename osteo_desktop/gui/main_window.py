@@ -258,6 +258,7 @@ class MainWindow(QMainWindow):
             modality_values=radiograph.modality_values,
             window=radiograph.window,
             invert_for_display=radiograph.invert_for_display,
+            window_function=str(radiograph.metadata.get("voi_lut_function", "LINEAR")),
         )
         self.metadata.set_radiograph(radiograph)
         self._remember_recent(str(radiograph.path))

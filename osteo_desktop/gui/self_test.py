@@ -81,7 +81,7 @@ def run_self_test(app: QApplication, path: Path | None, *, launched: float, outp
     if outcome is not None:
         p = outcome.analysis.prediction
         report.update(
-            label=p.label, probability=p.probability, confidence=p.confidence, threshold=p.threshold,
+            path=outcome.path, label=p.label, probability=p.probability, confidence=p.confidence, threshold=p.threshold,
             model_version=p.model_version, warnings=list(p.warnings),
             timings_ms={k: round(v, 1) for k, v in p.timings_ms.items()},
             explanation=outcome.analysis.explanation is not None, history_recorded=recorded == 1,

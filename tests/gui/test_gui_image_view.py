@@ -10,6 +10,7 @@ from PySide6.QtWidgets import QApplication
 
 from osteo_desktop.core.imaging import read_radiograph
 from osteo_desktop.gui.image_view import ImageView
+from osteo_desktop.core.dicom_window import apply_window as dicom_window
 from osteo_desktop.gui.qimages import apply_window, to_grey8
 
 
@@ -59,6 +60,8 @@ def test_raster_shows_its_pixels_and_reports_values(view):
         pos = view.mapFromScene(QPointF(x + 0.5, y + 0.5))
         assert view.pixel_text_at(pos) == f"x {x}   y {y}   value {expected}"
     assert view.pixel_text_at(view.mapFromScene(QPointF(-5, -5))) == ""
+    view.set_window(0.25, 0.5)  # window/level works on raster images too, on their 0..1 grey values
+    np.testing.assert_array_equal(view.rendered_image(), to_grey8(apply_window(pixels, 0.25, 0.5)))
 
 
 def test_dicom_window_level_drag_reset_and_invert(view, dicom_dir):
@@ -75,11 +78,17 @@ def test_dicom_window_level_drag_reset_and_invert(view, dicom_dir):
     assert view.window is not None
     center, width = view.window
     assert width > radiograph.window[1] and center > radiograph.window[0]
-    np.testing.assert_array_equal(view.rendered_image(), to_grey8(apply_window(radiograph.modality_values, center, width, radiograph.invert_for_display)))
+    windowed = dicom_window(radiograph.modality_values, (center, width), radiograph.metadata.get("voi_lut_function", "LINEAR"))
+    np.testing.assert_array_equal(view.rendered_image(), to_grey8(1.0 - windowed if radiograph.invert_for_display else windowed))
     assert changes and changes[-1].startswith("Window")
 
     view.set_inverted(True)
-    np.testing.assert_array_equal(view.rendered_image(), to_grey8(apply_window(radiograph.modality_values, center, width, not radiograph.invert_for_display)))
+    np.testing.assert_array_equal(view.rendered_image(), to_grey8(windowed if radiograph.invert_for_display else 1.0 - windowed))
+
+    # the file's own window through the viewer's path gives the reader's rendering
+    view.set_window(*radiograph.window)
+    view.set_inverted(False)
+    assert np.abs(view.rendered_image().astype(int) - default.astype(int)).max() <= 1
 
     view.reset_window()
     assert view.window is None and not view.inverted
