@@ -189,3 +189,26 @@ def test_scan_killed_mid_way_resumes_without_losing_or_duplicating(tmp_path, kne
     for name, sha in content_sha.items():
         if sha in recorded_before_kill:
             assert float(by_name[name]["probability"]) == pytest.approx(recorded_before_kill[sha][2], abs=1e-6)
+
+
+def test_a_locked_database_is_reported_not_set_aside(tmp_path, monkeypatch):
+    from osteo_desktop.core.history import HistoryError
+
+    path = tmp_path / "history.sqlite3"
+    with History(path) as opened:
+        opened.record("a.png", _prediction(0.9), file_sha256="a" * 64)
+    blocker = sqlite3.connect(path, isolation_level=None)
+    blocker.execute("PRAGMA locking_mode=EXCLUSIVE")
+    blocker.execute("BEGIN EXCLUSIVE")
+    connect = sqlite3.connect
+    monkeypatch.setattr(sqlite3, "connect", lambda *args, **kwargs: connect(*args, **dict(kwargs, timeout=0.1)))
+    try:
+        with pytest.raises(HistoryError, match="locked"):
+            History(path)
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+        monkeypatch.undo()
+    assert not [p for p in tmp_path.iterdir() if ".damaged-" in p.name]
+    with History(path) as reopened:
+        assert reopened.count() == 1

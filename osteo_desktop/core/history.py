@@ -46,6 +46,9 @@ CREATE TABLE IF NOT EXISTS predictions (
 CREATE INDEX IF NOT EXISTS predictions_recorded_at ON predictions (recorded_at);
 """
 
+# SQLite result codes that mean the file itself is damaged (SQLITE_CORRUPT, SQLITE_NOTADB).
+_DAMAGED = (11, 26)
+
 _COLUMNS = "id, recorded_at, path, file_sha256, label, probability, confidence, threshold, model_version, warnings"
 
 
@@ -105,6 +108,9 @@ class History:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._connection = self._open()
         except sqlite3.DatabaseError as exc:
+            if getattr(exc, "sqlite_errorcode", None) not in _DAMAGED and "not a database" not in str(exc):
+                # Locked by another program, read-only, out of space: not damage, so leave the file alone.
+                raise HistoryError(f"cannot open the history database {self.path}: {exc}") from exc
             # A damaged file must not lock the user out of the app: keep it aside for inspection and start afresh.
             self._connection = self._open_after_setting_aside(exc)
         except OSError as exc:
