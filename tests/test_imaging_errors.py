@@ -115,3 +115,24 @@ def test_unsupported_image_format_says_what_it_is(tmp_path):
     path = tmp_path / "knee.gif"
     Image.new("L", (200, 200), 90).save(path)
     assert "GIF" in str(_error(path))
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (PermissionError(13, "Permission denied"), "permission denied"),
+        (FileNotFoundError(2, "No such file or directory"), "not found"),
+        (OSError(5, "Input/output error"), "input/output error"),
+    ],
+)
+def test_file_that_vanishes_or_locks_between_listing_and_reading(knee_png, tmp_path, monkeypatch, error, expected):
+    from osteo_desktop.core import imaging
+
+    path = tmp_path / "moving.png"
+    path.write_bytes(knee_png.read_bytes())  # stat() still sees it; the open that follows fails
+
+    def failing_open(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(imaging, "open", failing_open, raising=False)
+    assert expected in str(_error(path))
