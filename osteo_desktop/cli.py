@@ -222,7 +222,7 @@ class Progress:
 
     def __init__(self, stream: IO[str] | None = None, interval_s: float | None = None) -> None:
         self.stream = stream or sys.stderr
-        self.tty = bool(getattr(stream, "isatty", lambda: False)())
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
         self.interval_s = interval_s if interval_s is not None else (0.2 if self.tty else 5.0)
         self._last = 0.0
         self._shown = False
@@ -319,8 +319,9 @@ def _run_rows(paths: list[Path], args: argparse.Namespace, *, history_enabled: b
         if progress is not None:
             progress.update(update, force=update.done == update.total)
 
-    rows = scan_files(paths, classifier, batch_size=args.batch_size, cancel=cancel, on_progress=on_progress,
+    scan = scan_files(paths, classifier, batch_size=args.batch_size, cancel=cancel, on_progress=on_progress,
                       history=history, include_patient=args.include_patient)
+    rows: Iterable[Any] = scan
     try:
         if not args.json:
             print(_model_header(classifier))
@@ -333,7 +334,9 @@ def _run_rows(paths: list[Path], args: argparse.Namespace, *, history_enabled: b
         else:
             _emit(rows, args)
     finally:
+        # Stop the decoders before the history they consult is closed (Ctrl-C, a broken pipe, a write error).
         cancel.set()
+        scan.close()
         if progress is not None:
             progress.clear()
         if history is not None:

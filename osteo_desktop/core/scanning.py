@@ -185,6 +185,9 @@ class _Preparer:
         try:
             return self._prepare(path, row)
         except Exception as exc:  # noqa: BLE001 - one bad file must never stop a scan; the reader's bugs are logged
+            if self.cancel.is_set():  # e.g. the history was closed under a cancelled scan: nobody wants this row
+                row.error = _failure(path, "not read: the scan was cancelled")
+                return _Prepared(row)
             log.exception("unexpected error while reading %s", path.name)
             row.error = _failure(path, f"unexpected error while reading ({type(exc).__name__}: {exc})")
             return _Prepared(row)
