@@ -29,6 +29,7 @@ from ..core.exports import write_rows_csv
 from ..core.history import History
 from ..core.runtime import Classifier
 from ..core.scanning import ScanProgress, ScanRow
+from .signals import emit
 from .workers import ScanWorker
 
 COLUMNS = ["File", "Result", "Probability", "Confidence", "Warnings", "Error"]
@@ -250,7 +251,7 @@ class BatchDialog(QDialog):
             self.progress_label.setText(f"Done: {len(self.rows)} files in {elapsed}.")
         self._set_running(False)
         self._update_summary()
-        self.scan_finished.emit(cancelled)
+        emit(self.scan_finished, cancelled)
 
     def summary_counts(self) -> dict[str, int]:
         counts = Counter(row.label for row in self.rows if row.error is None and row.label is not None)
@@ -267,7 +268,7 @@ class BatchDialog(QDialog):
         return self.rows[int(self.model.item(source.row(), 0).data(ROW_ROLE))]
 
     def _open_index(self, index) -> None:
-        self.open_requested.emit(self.row_at(index.row()).path)
+        emit(self.open_requested, self.row_at(index.row()).path)
 
     def choose_csv_path(self) -> None:
         default = (self.root / "osteo-scan.csv") if self.root else Path.home() / "osteo-scan.csv"

@@ -6,7 +6,7 @@ from PySide6.QtCore import QMimeData
 
 
 def local_file_from_mime(mime: QMimeData) -> str | None:
-    """The first local file (not folder) in a drop, or None: web links and text are not images to open."""
+    """The first local path (file or folder) in a drop, or None: web links and text are not images to open."""
     if not mime.hasUrls():
         return None
     for url in mime.urls():

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..core.history import History, HistoryEntry
+from .signals import emit
 
 COLUMNS = ["Recorded", "File", "Result", "Probability", "Confidence", "Model", "Folder"]
 
@@ -127,4 +128,4 @@ class HistoryDialog(QDialog):
         if not Path(path).is_file():
             self.summary.setText(f"{Path(path).name} is no longer at {Path(path).parent}; it may have been moved or deleted.")
             return
-        self.open_requested.emit(path)
+        emit(self.open_requested, path)

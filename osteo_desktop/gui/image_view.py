@@ -9,6 +9,7 @@ from PySide6.QtWidgets import QGraphicsPixmapItem, QGraphicsScene, QGraphicsView
 
 from .dropping import local_file_from_mime
 from .qimages import apply_window, grey_qimage, heat_qimage
+from .signals import emit
 
 BACKGROUND = QColor(12, 12, 14)
 ZOOM_STEP = 1.25
@@ -92,7 +93,7 @@ class ImageView(QGraphicsView):
         self._image_item.setVisible(True)
         self.scene().setSceneRect(QRectF(self._image_item.pixmap().rect()))
         self.fit_to_window()
-        self.window_changed.emit("")
+        emit(self.window_changed, "")
 
     def clear(self) -> None:
         self._pixels = self._values = None
@@ -101,7 +102,7 @@ class ImageView(QGraphicsView):
         self._image_item.setVisible(False)
         self.clear_overlay()
         self.viewport().update()
-        self.window_changed.emit("")
+        emit(self.window_changed, "")
 
     def set_overlay(self, values: np.ndarray | None) -> None:
         """A heat map in [0, 1] over the image; it is stretched to the image size if its grid differs."""
@@ -153,7 +154,7 @@ class ImageView(QGraphicsView):
             return
         self._window = (float(center), max(float(width), self._minimum_width()))
         self._render()
-        self.window_changed.emit(self._describe_window())
+        emit(self.window_changed, self._describe_window())
 
     def reset_window(self) -> None:
         """Back to the reader's own rendering (the DICOM file's window, or the raw raster) and no inversion."""
@@ -162,7 +163,7 @@ class ImageView(QGraphicsView):
         self._window = None
         self._invert = False
         self._render()
-        self.window_changed.emit("")
+        emit(self.window_changed, "")
 
     def set_inverted(self, inverted: bool) -> None:
         if self._pixels is None or not self._adjustable:
@@ -277,7 +278,7 @@ class ImageView(QGraphicsView):
         super().mouseReleaseEvent(event)
 
     def leaveEvent(self, event) -> None:  # noqa: N802
-        self.pixel_hovered.emit("")
+        emit(self.pixel_hovered, "")
         super().leaveEvent(event)
 
     def pixel_text_at(self, view_pos: QPoint) -> str:
@@ -298,7 +299,7 @@ class ImageView(QGraphicsView):
         return f"x {x}   y {y}   value {shown}"
 
     def _report_pixel(self, view_pos: QPoint) -> None:
-        self.pixel_hovered.emit(self.pixel_text_at(view_pos))
+        emit(self.pixel_hovered, self.pixel_text_at(view_pos))
 
     def drawForeground(self, painter: QPainter, rect: QRectF) -> None:  # noqa: N802
         super().drawForeground(painter, rect)
@@ -326,4 +327,4 @@ class ImageView(QGraphicsView):
         path = local_file_from_mime(event.mimeData())
         if path:
             event.acceptProposedAction()
-            self.file_dropped.emit(path)
+            emit(self.file_dropped, path)

@@ -33,6 +33,7 @@ from .dropping import local_file_from_mime
 from .image_view import ImageView
 from .metadata_panel import MetadataPanel
 from .result_panel import ResultPanel
+from .signals import emit
 from .workers import AnalysisOutcome, AnalysisRunner, ModelLoader, plain_error
 
 log = logging.getLogger(__name__)
@@ -88,7 +89,7 @@ class MainWindow(QMainWindow):
     # --- layout --------------------------------------------------------------------------------------------------
     def _build_ui(self) -> None:
         self.view = ImageView(placeholder="Open a knee radiograph\n\nFile ▸ Open (Ctrl+O), or drop a file here")
-        self.view.file_dropped.connect(self.open_file)
+        self.view.file_dropped.connect(self.open_dropped)
         self.view.pixel_hovered.connect(lambda text: self.pixel_label.setText(text))
         self.view.window_changed.connect(lambda text: self.window_label.setText(text))
 
@@ -96,7 +97,7 @@ class MainWindow(QMainWindow):
         self.preview = ImageView(adjustable=False)
         self.preview.setMinimumSize(260, 260)
         self.preview.setToolTip("Exactly what the model was given: cropped, resized and contrast-equalised.")
-        self.preview.file_dropped.connect(self.open_file)
+        self.preview.file_dropped.connect(self.open_dropped)
         self.show_explanation = QCheckBox("Show explanation map")
         self.show_explanation.setChecked(True)
         self.show_explanation.setToolTip("Highlights the regions that weighed most in the result (Grad-CAM).  Shortcut: X")
@@ -276,7 +277,7 @@ class MainWindow(QMainWindow):
         self._record(outcome)
         self.statusBar().showMessage(f"{Path(outcome.path).name}: analysed in {outcome.elapsed_ms:.0f} ms", 8000)
         self._update_actions()
-        self.analysis_shown.emit(outcome)
+        emit(self.analysis_shown, outcome)
 
     def _on_failed(self, job_id: int, message: str) -> None:
         self.current = None
@@ -287,7 +288,7 @@ class MainWindow(QMainWindow):
         self.result_panel.show_error(message)
         self.statusBar().showMessage(message, 15000)
         self._update_actions()
-        self.analysis_failed.emit(message)
+        emit(self.analysis_failed, message)
 
     def _on_busy(self, busy: bool) -> None:
         self.busy.setVisible(busy or self.classifier is None)
@@ -312,7 +313,7 @@ class MainWindow(QMainWindow):
         self.busy.hide()
         self.statusBar().showMessage(f"Model {classifier.version} ready", 5000)
         self._update_actions()
-        self.model_ready.emit()
+        emit(self.model_ready)
         if self._pending_path:
             path, self._pending_path = self._pending_path, None
             self.open_file(path)
@@ -321,7 +322,7 @@ class MainWindow(QMainWindow):
         self.busy.hide()
         self.result_panel.show_error(message)
         self.statusBar().showMessage(message)
-        self.model_failed.emit(message)
+        emit(self.model_failed, message)
 
     # --- overlay and display -------------------------------------------------------------------------------------
     def _apply_overlay_settings(self) -> None:
@@ -441,6 +442,14 @@ class MainWindow(QMainWindow):
         path = local_file_from_mime(event.mimeData())
         if path:
             event.acceptProposedAction()
+            self.open_dropped(path)
+
+    def open_dropped(self, path: str) -> None:
+        """A dropped file is opened; a dropped folder is offered for a batch scan."""
+        if Path(path).is_dir() and self.classifier is not None:
+            self.show_batch_dialog()
+            self._batch_dialog.folder_edit.setText(path)
+        else:
             self.open_file(path)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802

@@ -11,6 +11,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
@@ -19,6 +20,7 @@ from PySide6.QtCore import QObject, QRunnable, QThread, QThreadPool, Signal
 from ..core.errors import ImageReadError, OsteoError
 from ..core.model_card import sha256_of
 from ..core.runtime import Classifier
+from .signals import emit
 
 if TYPE_CHECKING:
     from ..core.analysis import Analysis
@@ -64,7 +66,7 @@ class _AnalysisTask(QRunnable):
     def run(self) -> None:
         # A job superseded while waiting in the queue is skipped; one superseded mid-way stops at the next step.
         if not self.is_current(self.job_id):
-            self.signals.failed.emit(self.job_id, "")
+            emit(self.signals.failed, self.job_id, "")
             return
         start = time.perf_counter()
         try:
@@ -74,9 +76,9 @@ class _AnalysisTask(QRunnable):
 
             radiograph = read_radiograph(self.path, target_size=self.classifier.input_size)
             read_ms = (time.perf_counter() - start) * 1000.0
-            self.signals.image_read.emit(self.job_id, radiograph)
+            emit(self.signals.image_read, self.job_id, radiograph)
             if not self.is_current(self.job_id):
-                self.signals.failed.emit(self.job_id, "")
+                emit(self.signals.failed, self.job_id, "")
                 return
             analysis = analyse_radiograph(radiograph, self.classifier, read_ms=read_ms)
             try:
@@ -84,9 +86,9 @@ class _AnalysisTask(QRunnable):
             except OSError:
                 digest = None
             elapsed = (time.perf_counter() - start) * 1000.0
-            self.signals.finished.emit(self.job_id, AnalysisOutcome(self.job_id, self.path, analysis, digest, elapsed))
+            emit(self.signals.finished, self.job_id, AnalysisOutcome(self.job_id, self.path, analysis, digest, elapsed))
         except BaseException as exc:  # noqa: BLE001 - a worker must always report back, never die silently
-            self.signals.failed.emit(self.job_id, plain_error(exc, self.path))
+            emit(self.signals.failed, self.job_id, plain_error(exc, self.path))
 
 
 class AnalysisRunner(QObject):
@@ -138,7 +140,7 @@ class AnalysisRunner(QObject):
 
     def _on_image_read(self, job_id: int, radiograph: object) -> None:
         if job_id == self._current:
-            self.image_ready.emit(job_id, radiograph)
+            emit(self.image_ready, job_id, radiograph)
 
     def _on_finished(self, job_id: int, outcome: AnalysisOutcome) -> None:
         self._pending.pop(job_id, None)
@@ -146,19 +148,19 @@ class AnalysisRunner(QObject):
             log.debug("dropping the result of superseded job %d", job_id)
             return
         self._set_busy(False)
-        self.result_ready.emit(outcome)
+        emit(self.result_ready, outcome)
 
     def _on_failed(self, job_id: int, message: str) -> None:
         self._pending.pop(job_id, None)
         if job_id != self._current:
             return
         self._set_busy(False)
-        self.failed.emit(job_id, message)
+        emit(self.failed, job_id, message)
 
     def _set_busy(self, busy: bool) -> None:
         if busy != self._busy:
             self._busy = busy
-            self.busy_changed.emit(busy)
+            emit(self.busy_changed, busy)
 
 
 class _LoadSignals(QObject):
@@ -177,9 +179,9 @@ class _LoadTask(QRunnable):
             classifier = self.loader()
             importlib.import_module("osteo_desktop.core.analysis")  # warms up the image readers meanwhile
 
-            self.signals.loaded.emit(classifier)
+            emit(self.signals.loaded, classifier)
         except BaseException as exc:  # noqa: BLE001
-            self.signals.failed.emit(f"The screening model could not be loaded. {plain_error(exc)}")
+            emit(self.signals.failed, f"The screening model could not be loaded. {plain_error(exc)}")
 
 
 class ModelLoader(QObject):
@@ -224,13 +226,13 @@ class ScanWorker(QThread):
 
         try:
             rows = scan_folder(
-                self.root, self.classifier, recursive=self.recursive, cancel=self._cancel, on_progress=self.progress.emit, history=self.history
+                self.root, self.classifier, recursive=self.recursive, cancel=self._cancel, on_progress=partial(emit, self.progress), history=self.history
             )
             for row in rows:
-                self.row_ready.emit(row)
+                emit(self.row_ready, row)
                 if self._cancel.is_set():
                     break
         except ImageReadError as exc:
-            self.failed.emit(str(exc))
+            emit(self.failed, str(exc))
         except BaseException as exc:  # noqa: BLE001
-            self.failed.emit(f"The scan of {self.root} stopped: {plain_error(exc)}")
+            emit(self.failed, f"The scan of {self.root} stopped: {plain_error(exc)}")

@@ -257,3 +257,12 @@ def test_a_model_that_cannot_load_is_explained(qtbot, settings, history):
     assert window.result_panel.state == "error"
     assert not window.batch_action.isEnabled()
     window.close()
+
+
+def test_a_dropped_folder_is_offered_for_a_batch_scan(qtbot, window, tmp_path):
+    window.open_dropped(str(tmp_path))
+    dialog = window._batch_dialog
+    assert dialog is not None and dialog.isVisible()
+    assert dialog.folder_edit.text() == str(tmp_path)
+    assert not dialog.is_running()  # nothing starts until the user says so
+    dialog.close()
