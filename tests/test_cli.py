@@ -212,3 +212,27 @@ def test_training_commands_without_the_training_extra(monkeypatch, capsys):
     monkeypatch.delattr(training_package, "commands", raising=False)
     code, out, err = _run(capsys, "train")
     assert code == 1 and "training extra" in err
+
+
+def test_ctrl_c_leaves_the_earlier_export_intact(tmp_path, knee_manifest):
+    import os
+    import signal
+    import subprocess
+
+    from conftest import KNEE_DIR
+
+    out = tmp_path / "report.csv"
+    out.write_text("earlier export\n")
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]), OSTEO_DATA_DIR=str(tmp_path / "data"))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "osteo_desktop", "scan", "--recursive", str(KNEE_DIR), "--csv", str(out), "--no-history"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    for line in process.stderr:
+        if line.startswith("scanned "):  # rows are being written to the temporary export
+            break
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    assert "interrupted" in err
+    assert out.read_text() == "earlier export\n"
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == ["report.csv"]  # no temporary left behind
