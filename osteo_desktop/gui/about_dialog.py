@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from html import escape
 from typing import Any
 
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QMessageBox, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
@@ -13,8 +14,19 @@ from ..core.model_card import ModelCard
 _HIDDEN_KEYS = {"files", "format"}
 
 
+def _is_estimate(value: Any) -> bool:
+    return isinstance(value, dict) and {"value", "ci_low", "ci_high"} <= set(value)
+
+
+def _estimate(value: dict) -> str:
+    return f"{value['value']:.3f}  (95% CI {value['ci_low']:.3f}–{value['ci_high']:.3f})"
+
+
 def _fill(parent: QTreeWidgetItem | QTreeWidget, key: str, value: Any) -> None:
+    if _is_estimate(value):
+        value = _estimate(value)
     item = QTreeWidgetItem([key.replace("_", " "), "" if isinstance(value, (dict, list)) else _text(value)])
+    item.setToolTip(1, item.text(1))
     if isinstance(parent, QTreeWidget):
         parent.addTopLevelItem(item)
     else:
@@ -23,7 +35,7 @@ def _fill(parent: QTreeWidgetItem | QTreeWidget, key: str, value: Any) -> None:
         for k, v in value.items():
             _fill(item, str(k), v)
     elif isinstance(value, list):
-        if all(not isinstance(v, (dict, list)) for v in value):
+        if all(not isinstance(v, (dict, list)) for v in value) and sum(len(_text(v)) for v in value) < 80:
             item.setText(1, ", ".join(_text(v) for v in value))
         else:
             for i, v in enumerate(value):
@@ -36,20 +48,34 @@ def _text(value: Any) -> str:
     return str(value)
 
 
+_HEADLINE_METRICS = (("roc_auc", "ROC AUC"), ("recall", "Sensitivity"), ("specificity", "Specificity"), ("accuracy", "Accuracy"))
+
+
 def model_summary(card: ModelCard) -> str:
-    return (
-        f"<h3>{card.name} — version {card.version}</h3>"
-        f"<p>Dated {card.date}. Decision threshold {card.threshold:.3f}"
-        + (f" ({card.threshold_rule})" if card.threshold_rule else "")
+    """The card's essentials in a few lines: identity, decision rule, evaluation, intended use."""
+    html = (
+        f"<h3>{escape(card.name)} — version {escape(card.version)}</h3>"
+        f"<p>Dated {escape(card.date)}. Decision threshold {card.threshold:.3f}"
+        + (f" ({escape(card.threshold_rule)})" if card.threshold_rule else "")
         + f". Input {card.preprocessing.input_size}×{card.preprocessing.input_size} pixels.</p>"
     )
+    shipped = card.summary_metrics
+    figures = [f"{label} <b>{_estimate(shipped[key])}</b>" for key, label in _HEADLINE_METRICS if _is_estimate(shipped.get(key))]
+    if figures:
+        protocol = card.raw.get("metrics", {}).get("protocol", "")
+        html += "<p>Evaluation: " + "<br>".join(figures) + (f"<br><i>{escape(str(protocol))}</i>" if protocol else "") + "</p>"
+    else:
+        html += "<p><b>No evaluation is recorded for this model.</b></p>"
+    if card.raw.get("intended_use"):
+        html += f"<p>Intended use: {escape(str(card.raw['intended_use']))}</p>"
+    return html
 
 
 class ModelDialog(QDialog):
     def __init__(self, card: ModelCard, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("About the model")
-        self.resize(640, 560)
+        self.resize(760, 720)
         layout = QVBoxLayout(self)
         summary = QLabel(model_summary(card))
         summary.setWordWrap(True)
@@ -69,6 +95,9 @@ class ModelDialog(QDialog):
             item = self.tree.topLevelItem(i)
             if item.text(0) in ("metrics", "evaluation"):
                 item.setExpanded(True)
+                for j in range(item.childCount()):
+                    if item.child(j).text(0) == "shipped":
+                        item.child(j).setExpanded(True)
         layout.addWidget(self.tree, 1)
         note = QLabel(DISCLAIMER)
         note.setWordWrap(True)

@@ -130,7 +130,8 @@ def test_model_dialog_shows_the_card(qtbot, classifier):
         if key not in ("files", "format"):
             assert key.replace("_", " ") in top
     assert ("version", classifier.version) in rows
-    assert not any("sha256" in item for item, _ in rows)
+    checksums = [entry["sha256"] for entry in classifier.card.files.values()]
+    assert not any(checksum in value for _, value in rows for checksum in checksums)  # software details stay out
 
 
 def test_history_lists_newest_first_and_sorts_by_time(qtbot, window, history, knee_images):
@@ -142,3 +143,19 @@ def test_history_lists_newest_first_and_sorts_by_time(qtbot, window, history, kn
     assert [dialog.path_at(r) for r in range(3)] == [str(p) for p in reversed(paths)]
     dialog.table.sortItems(0, dialog.table.horizontalHeader().sortIndicatorOrder().AscendingOrder)
     assert [dialog.path_at(r) for r in range(3)] == [str(p) for p in paths]
+
+
+def test_model_summary_states_the_evaluation_or_its_absence(classifier):
+    import copy
+
+    from osteo_desktop.gui.about_dialog import model_summary
+
+    card = classifier.card
+    text = model_summary(card)
+    assert card.version in text and f"{card.threshold:.3f}" in text
+    shipped = card.summary_metrics
+    if "roc_auc" in shipped:
+        assert f"{shipped['roc_auc']['value']:.3f}" in text
+    bare = copy.copy(card)
+    bare.raw = {k: v for k, v in card.raw.items() if k != "metrics"}
+    assert "No evaluation is recorded" in model_summary(bare)
