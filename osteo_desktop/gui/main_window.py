@@ -66,6 +66,7 @@ class MainWindow(QMainWindow):
         self.current: AnalysisOutcome | None = None
         self.current_radiograph: Radiograph | None = None
         self._pending_path: str | None = None
+        self._model_error: str | None = None
         self._batch_dialog = None
         self._history_dialog = None
         self.setWindowTitle(APP_TITLE)
@@ -245,6 +246,9 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"{Path(path).name} — {APP_TITLE}")
         self.settings.setValue("last_folder", str(Path(path).parent))
         self._update_actions()
+        if self._model_error is not None:
+            self.result_panel.show_error(self._model_error)
+            return
         if self.classifier is None:
             self.runner.supersede()
             self._pending_path = path
@@ -319,6 +323,8 @@ class MainWindow(QMainWindow):
             self.open_file(path)
 
     def _on_model_failed(self, message: str) -> None:
+        self._model_error = message
+        self._pending_path = None
         self.busy.hide()
         self.result_panel.show_error(message)
         self.statusBar().showMessage(message)

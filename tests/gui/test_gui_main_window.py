@@ -256,6 +256,9 @@ def test_a_model_that_cannot_load_is_explained(qtbot, settings, history):
     assert "checksum" in blocker.args[0]
     assert window.result_panel.state == "error"
     assert not window.batch_action.isEnabled()
+    window.open_file(__file__)  # opening an image afterwards says why nothing can be analysed
+    assert window.result_panel.state == "error"
+    assert window.result_panel.headline.text() == blocker.args[0]
     window.close()
 
 
