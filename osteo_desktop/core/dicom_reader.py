@@ -106,6 +106,8 @@ def _parse(path: Path, data: bytes) -> Dataset:
         raise ImageReadError(path, f"damaged DICOM header ({brief(exc)})") from exc
     if not has_pixels:
         kind = _sop_class_name(ds)
+        if kind == "unknown SOP class":
+            raise ImageReadError(path, "DICOM file with neither pixel data nor a SOP class: damaged, or not an image")
         if "Image" in kind:
             # An image storage class without pixels is a file cut short or damaged, not a report.
             raise ImageReadError(path, f"DICOM image ({kind}) has no pixel data: the file is truncated or damaged")
