@@ -32,6 +32,7 @@ from ..core.runtime import Classifier
 from .dropping import local_file_from_mime
 from .image_view import ImageView
 from .metadata_panel import MetadataPanel
+from .recent_files import RecentFiles
 from .result_panel import ResultPanel
 from .signals import emit
 from .workers import AnalysisOutcome, AnalysisRunner, ModelLoader, plain_error
@@ -39,7 +40,6 @@ from .workers import AnalysisOutcome, AnalysisRunner, ModelLoader, plain_error
 log = logging.getLogger(__name__)
 
 APP_TITLE = "Osteo Desktop"
-MAX_RECENT = 10
 IMAGE_FILTER = "Radiographs (*.dcm *.dicom *.png *.jpg *.jpeg *.tif *.tiff *.bmp);;All files (*)"
 
 
@@ -215,7 +215,7 @@ class MainWindow(QMainWindow):
                 toolbar.addSeparator()
             else:
                 toolbar.addAction(action)
-        self._rebuild_recent_menu()
+        self.recent = RecentFiles(self.settings, self.recent_menu, self.open_file)
 
     def _update_actions(self) -> None:
         has_image = self.view.has_image()
@@ -266,7 +266,7 @@ class MainWindow(QMainWindow):
             window_function=str(radiograph.metadata.get("voi_lut_function", "LINEAR")),
         )
         self.metadata.set_radiograph(radiograph)
-        self._remember_recent(str(radiograph.path))
+        self.recent.add(str(radiograph.path))
         self._update_actions()
 
     def _on_result(self, outcome: AnalysisOutcome) -> None:
@@ -342,34 +342,8 @@ class MainWindow(QMainWindow):
         self.view.reset_window()
         self.invert_action.setChecked(False)
 
-    # --- recent files --------------------------------------------------------------------------------------------
     def recent_files(self) -> list[str]:
-        value = self.settings.value("recent_files", [])
-        if isinstance(value, str):  # QSettings flattens a one-item list to a string on some platforms
-            value = [value]
-        return [str(v) for v in (value or [])]
-
-    def _remember_recent(self, path: str) -> None:
-        recent = [path] + [p for p in self.recent_files() if p != path]
-        self.settings.setValue("recent_files", recent[:MAX_RECENT])
-        self._rebuild_recent_menu()
-
-    def _rebuild_recent_menu(self) -> None:
-        self.recent_menu.clear()
-        recent = self.recent_files()
-        for index, path in enumerate(recent):
-            action = self.recent_menu.addAction(f"&{index + 1}  {Path(path).name}" if index < 9 else Path(path).name)
-            action.setToolTip(path)
-            action.setStatusTip(path)
-            action.triggered.connect(lambda checked=False, p=path: self.open_file(p))
-        if recent:
-            self.recent_menu.addSeparator()
-            self.recent_menu.addAction("Clear list", self._clear_recent)
-        self.recent_menu.setEnabled(bool(recent))
-
-    def _clear_recent(self) -> None:
-        self.settings.setValue("recent_files", [])
-        self._rebuild_recent_menu()
+        return self.recent.paths()
 
     # --- other windows -------------------------------------------------------------------------------------------
     def choose_report_path(self) -> None:

@@ -269,3 +269,26 @@ def test_a_dropped_folder_is_offered_for_a_batch_scan(qtbot, window, tmp_path):
     assert dialog.folder_edit.text() == str(tmp_path)
     assert not dialog.is_running()  # nothing starts until the user says so
     dialog.close()
+
+
+def test_keyboard_shortcuts_drive_the_viewer(qtbot, window, knee_png):
+    from PySide6.QtCore import Qt
+
+    window.show()
+    qtbot.waitExposed(window)
+    window.activateWindow()
+    window.view.setFocus()
+    open_and_wait(qtbot, window, knee_png)
+    fitted = window.view.scale_factor()
+    qtbot.keyClick(window.view, Qt.Key.Key_Plus)
+    assert window.view.scale_factor() > fitted
+    qtbot.keyClick(window.view, Qt.Key.Key_1)
+    assert window.view.scale_factor() == 1.0
+    qtbot.keyClick(window.view, Qt.Key.Key_F)
+    assert abs(window.view.scale_factor() - fitted) < 1e-9
+    qtbot.keyClick(window.view, Qt.Key.Key_I)
+    assert window.view.inverted
+    qtbot.keyClick(window.view, Qt.Key.Key_R)
+    assert not window.view.inverted
+    qtbot.keyClick(window.view, Qt.Key.Key_X)
+    assert not window.show_explanation.isChecked()
