@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtCore import QMimeData, QPointF, Qt, QTimer, QUrl
 from PySide6.QtGui import QDropEvent
+from PySide6.QtWidgets import QApplication
 
 from osteo_desktop.core.analysis import analyse_file
 from osteo_desktop.core.preprocessing import model_input_to_preview
@@ -122,8 +123,8 @@ def test_opening_another_image_supersedes_the_running_job(qtbot, make_window, ma
             gated.gate.set()
     finally:
         gated.gate.set()
-    window.runner.wait_for_done()
-    qtbot.wait(50)  # let any late queued signal of the first job arrive, so that dropping it is tested
+    assert window.runner.wait_for_done()
+    QApplication.processEvents()  # deliver every signal the first job queued, so that dropping it is tested
     assert shown == [str(second)]
     assert window.current.path == str(second)
     assert window.current_radiograph.path == second
