@@ -8,7 +8,6 @@ says which step failed.
 from __future__ import annotations
 
 import io
-import logging
 import struct
 import zlib
 from pathlib import Path
@@ -26,7 +25,6 @@ from .errors import ImageReadError, ImageTooLargeError, NotAnImageError
 from .image_limits import MAX_INFLATED_BYTES, brief, check_dimensions
 from .radiograph import Radiograph
 
-log = logging.getLogger(__name__)
 
 RADIOGRAPH_MODALITIES = frozenset({"CR", "DX", "DR", "RG", "OT", "SC"})
 

@@ -6,7 +6,6 @@ The declared size is checked before any pixel is decoded (Pillow opens lazily), 
 from __future__ import annotations
 
 import io
-import logging
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,6 @@ from .errors import ImageReadError, ImageTooLargeError
 from .image_limits import MAX_PIXELS, brief, check_dimensions
 from .radiograph import Radiograph
 
-log = logging.getLogger(__name__)
 
 RASTER_FORMATS = ("PNG", "JPEG", "TIFF", "BMP")
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R BT.601, as Pillow's own "L" conversion
