@@ -215,8 +215,10 @@ class ImageView(QGraphicsView):
             self.fitInView(self._image_item, Qt.AspectRatioMode.KeepAspectRatio)
 
     def actual_size(self) -> None:
+        """One image pixel on one screen pixel, also on a high-DPI screen (where Qt's unit is larger)."""
         self._fit = False
-        self.setTransform(QTransform())
+        scale = 1.0 / self.devicePixelRatioF()
+        self.setTransform(QTransform.fromScale(scale, scale))
 
     def zoom_in(self) -> None:
         self._zoom(ZOOM_STEP)
