@@ -16,6 +16,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+# As the frozen app does (packaging/launchers): one BLAS thread for the small NumPy products of the explanation.
+# Benchmarks import this module before NumPy; inference.py sets its own thread count for the matmul floor first.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
 SHARED = Path(os.environ.get("OSTEO_SHARED_DIR", REPO.parent / "shared"))

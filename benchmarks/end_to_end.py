@@ -20,11 +20,11 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-from PIL import Image
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import knee_images, write_result  # noqa: E402
+from common import knee_images, write_result  # noqa: E402 - before NumPy: sets its thread count
+
+import numpy as np  # noqa: E402
+from PIL import Image  # noqa: E402
 
 SIDE = 2000
 

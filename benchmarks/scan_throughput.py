@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import IMAGENET_WEIGHTS, REPO, knee_images, write_result  # noqa: E402
+from common import IMAGENET_WEIGHTS, REPO, knee_images, write_result  # noqa: E402 - before NumPy: sets its thread count
 
 
 def scan_rate(paths: list[Path]) -> dict:

@@ -73,6 +73,9 @@ class Classifier:
         self._num_threads = num_threads or _default_threads()
         self._interpreter = Interpreter(model_path=str(model_path), num_threads=self._num_threads)
         self._lock = threading.Lock()
+        # The last single-image runs (input, logit, features): analysing one file predicts and then explains the
+        # same input, and explain() reuses the activations instead of running the network a second time.
+        self._recent: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self._input_index = self._interpreter.get_input_details()[0]["index"]
         self._batch_size = 0
         self._resize(1)
@@ -124,7 +127,17 @@ class Classifier:
                 # get_tensor returns a copy already; writing it into the preallocated arrays is the only other one.
                 logits[start : start + chunk.shape[0]] = interpreter.get_tensor(self._logit_index).reshape(-1)
                 features[start : start + chunk.shape[0]] = interpreter.get_tensor(self._features_index)
+            if count == 1:
+                self._recent = [(inputs[0].copy(), logits.copy(), features.copy()), *self._recent[:1]]
         return logits, features
+
+    def _run_one(self, model_input: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`run` on one input, answered from the last single-image runs when the input is the same."""
+        with self._lock:
+            for recent_input, logits, features in self._recent:
+                if recent_input.shape == model_input.shape and np.array_equal(recent_input, model_input):
+                    return logits.copy(), features.copy()
+        return self.run(model_input[None])
 
     def logits(self, inputs: np.ndarray) -> np.ndarray:
         """Model logits for a batch, averaged with the mirrored image when the card asks for flip averaging."""
@@ -167,7 +180,7 @@ class Classifier:
         By default it explains the label the model gives; ``positive`` forces the osteoporosis (True) or the normal
         (False) side.
         """
-        logits, features = self.run(model_input[None])
+        logits, features = self._run_one(model_input)
         if positive is None:
             positive = bool(sigmoid(logits[0] / self.card.temperature) >= self.card.threshold)
         return grad_cam(features[0], self.head, positive=positive)
