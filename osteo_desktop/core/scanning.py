@@ -242,7 +242,7 @@ class _Preparer:
 
 
 def default_workers() -> int:
-    # Two decoders keep a two-core machine's inference fed; more only adds contention.
+    # One decoder per core (at most four) keeps inference fed; more would only contend with it for the CPU.
     return max(1, min(4, (os.cpu_count() or 2)))
 
 
