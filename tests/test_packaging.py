@@ -1,0 +1,99 @@
+"""What the installer ships besides the code: the synthetic sample, the licence texts, the install script.
+
+The bundle itself is built and checked by scripts/build-installer.sh and scripts/check-bundle.sh (CI runs them after
+the tests); these checks are the fast part that needs no build.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from osteo_desktop.core.paths import resources_dir, sample_image_path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _load_make_sample():
+    spec = importlib.util.spec_from_file_location("make_sample", REPO / "scripts" / "make_sample.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_sample_is_the_synthetic_phantom_drawn_by_the_script():
+    with Image.open(sample_image_path()) as image:
+        assert image.mode == "L"
+        shipped = np.asarray(image)
+    redrawn = _load_make_sample().draw_phantom()
+    assert np.array_equal(shipped, redrawn), "resources/samples/knee_sample.png differs from scripts/make_sample.py's drawing"
+
+
+def test_sample_is_not_a_copy_of_a_shared_radiograph(knee_manifest):
+    digest = hashlib.sha256(sample_image_path().read_bytes()).hexdigest()
+    assert digest not in {row["sha256"] for row in knee_manifest}
+
+
+def test_sample_looks_like_a_radiograph_to_the_reader():
+    from osteo_desktop.core.imaging import read_radiograph
+
+    radiograph = read_radiograph(sample_image_path())
+    pixels = radiograph.pixels
+    assert pixels.shape == (640, 512)
+    # A dark background at the edges, bright bone in the middle.
+    assert pixels[:, :20].mean() < 0.1 < 0.5 < pixels[100:500, 230:280].mean()
+
+
+def test_every_licence_file_named_in_the_index_exists():
+    licences = resources_dir() / "licenses"
+    index = (licences / "THIRD_PARTY.md").read_text(encoding="utf-8")
+    named = set(re.findall(r"`([\w.-]+\.txt)`", index))
+    assert named, "THIRD_PARTY.md names no licence files"
+    missing = sorted(name for name in named if not (licences / name).is_file())
+    assert not missing, f"THIRD_PARTY.md names licence files that are not there: {missing}"
+    assert "GPL" in (licences / "pylibjpeg-libjpeg-GPL-3.0.txt").read_text(encoding="utf-8")
+
+
+def test_model_files_listed_by_the_card_exist_for_the_bundle():
+    import json
+
+    card = json.loads((REPO / "model_weights" / "model_card.json").read_text())
+    for entry in card["files"].values():
+        assert (REPO / "model_weights" / entry["path"]).is_file(), f"build.spec would fail: {entry['path']} missing"
+
+
+@pytest.mark.skipif(shutil.which("sh") is None, reason="needs a POSIX shell")
+def test_install_script_parses_and_installs_into_a_prefix(tmp_path):
+    script = REPO / "packaging" / "linux" / "install.sh"
+    assert subprocess.run(["sh", "-n", str(script)]).returncode == 0
+    # A fake unpacked archive: the install script only copies files and writes the menu entry.
+    archive = tmp_path / "archive"
+    app = archive / "osteo-desktop"
+    (app / "_internal" / "resources" / "icons").mkdir(parents=True)
+    for name in ("osteo-desktop", "osteo"):
+        (app / name).write_text("#!/bin/sh\necho fake\n")
+        (app / name).chmod(0o755)
+    shutil.copy(resources_dir() / "icons" / "osteo-desktop.png", app / "_internal" / "resources" / "icons")
+    shutil.copy(script, archive)
+    shutil.copy(REPO / "packaging" / "linux" / "osteo-desktop.desktop.in", archive)
+    home = tmp_path / "home"
+    env = {"HOME": str(home), "PATH": "/usr/bin:/bin", "XDG_DATA_HOME": str(home / "share")}
+    done = subprocess.run(["sh", str(archive / "install.sh"), "--user"], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    installed = home / ".local" / "opt" / "osteo-desktop"
+    desktop = (home / "share" / "applications" / "osteo-desktop.desktop").read_text()
+    assert f"Exec=\"{installed}/osteo-desktop\" %f" in desktop
+    assert (home / ".local" / "bin" / "osteo").resolve() == installed / "osteo"
+    assert (home / "share" / "icons" / "hicolor" / "256x256" / "apps" / "osteo-desktop.png").is_file()
+    removed = subprocess.run(["sh", str(installed / "uninstall.sh")], env=env, capture_output=True, text=True)
+    assert removed.returncode == 0, removed.stderr
+    assert not installed.exists() and not (home / ".local" / "bin" / "osteo").exists()
+    assert not (home / "share" / "applications" / "osteo-desktop.desktop").exists()
