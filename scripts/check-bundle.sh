@@ -10,7 +10,7 @@
 #   1. osteo-desktop --self-test on the bundled sample (real window, offscreen) -> JSON with "ok": true
 #   2. osteo-desktop --self-test on a shared knee radiograph (when ../shared exists)
 #   3. osteo predict --json on the sample, a shared knee JPEG and PNG and shared JPEG 2000 / JPEG-lossless DICOMs
-#   4. osteo info --json on a DICOM, osteo --version
+#   4. osteo scan --csv on a folder of those files, osteo info --json on a DICOM, osteo --version
 #   5. nothing of TensorFlow/Keras is in the bundle
 # Each runs with an empty environment (no PYTHONPATH/PYTHONHOME, PATH without the venv or any Python), and inside
 # a network namespace with no interfaces (unshare -n) where the kernel allows it.
@@ -119,6 +119,16 @@ json_check "$scratch/predict.json" \
   "osteo predict --json did not give a result for every file"
 step "osteo predict --json: ${#files[@]} files ok in $(( ($(date +%s%N) - start) / 1000000 )) ms"
 "$checker_py" -c 'import json,sys,os; [print("    %-13s %.3f  %s" % (r["label"], r["probability"], os.path.basename(r["path"]))) for r in json.load(open(sys.argv[1]))]' "$scratch/predict.json"
+
+mkdir -p "$scratch/folder"
+for f in "${files[@]}"; do ln -s "$f" "$scratch/folder/"; done
+if ! run_clean "$bundle/osteo" scan --no-history --csv "$scratch/scan.csv" "$scratch/folder" >"$scratch/scan.log" 2>&1; then
+  cat "$scratch/scan.log" >&2
+  fail "osteo scan exited non-zero"
+fi
+rows=$("$checker_py" -c 'import csv,sys; print(sum(1 for _ in csv.DictReader(open(sys.argv[1], newline="", encoding="utf-8"))))' "$scratch/scan.csv")
+[ "$rows" = "${#files[@]}" ] || fail "osteo scan wrote $rows rows for ${#files[@]} files"
+step "osteo scan --csv: $rows rows"
 
 if [ ${#dicoms[@]} -gt 0 ]; then
   run_clean "$bundle/osteo" info --json "${dicoms[0]}" >"$scratch/info.json" 2>"$scratch/info.log" \
