@@ -169,6 +169,8 @@ def test_scan_killed_mid_way_resumes_without_losing_or_duplicating(tmp_path, kne
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=30)
     recorded_before_kill = _read_entries(db)
+    with sqlite3.connect(db) as connection:  # the kill left a consistent database (WAL recovery included)
+        assert connection.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     print(f"killed after {len(recorded_before_kill)} of {total} results were recorded")
     assert 40 <= len(recorded_before_kill) < total
     assert out.read_text() == "earlier export\n", "a killed scan must not leave a half-written export"
