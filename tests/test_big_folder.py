@@ -55,23 +55,30 @@ def folders(tmp_path_factory, knee_files, knee_png, knee_jpeg) -> dict[int, tupl
     return built
 
 
+# Runs `osteo scan` and reports the process's own peak RSS. VmHWM belongs to the new process image; the rusage
+# ru_maxrss of a child would also count the parent's memory at fork time (the test process, hundreds of MiB).
+_SCAN_AND_REPORT_PEAK = """
+import sys
+from osteo_desktop.cli import main
+code = main(sys.argv[1:])
+with open("/proc/self/status") as status:
+    peak = next(line.split()[1] for line in status if line.startswith("VmHWM:"))
+sys.stderr.write(f"PEAK_RSS_KIB {peak}\\n")
+sys.exit(code)
+"""
+
+
 def _scan_in_subprocess(folder: Path, out_csv: Path, data_dir: Path) -> tuple[int, float, int, str]:
     """Run `osteo scan` and return (exit status, wall seconds, peak RSS in MiB, stderr)."""
     env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), OSTEO_DATA_DIR=str(data_dir))
-    command = [sys.executable, "-m", "osteo_desktop", "scan", str(folder), "--csv", str(out_csv), "--no-history"]
-    stderr_path = out_csv.with_suffix(".stderr")
+    command = [sys.executable, "-c", _SCAN_AND_REPORT_PEAK, "scan", str(folder), "--csv", str(out_csv), "--no-history"]
     started = time.perf_counter()
-    with open(stderr_path, "w") as stderr:
-        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
-        _, status, usage = os.wait4(process.pid, 0)
-    process.returncode = os.waitstatus_to_exitcode(status)
+    result = subprocess.run(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, timeout=600)
     elapsed = time.perf_counter() - started
-    # ru_maxrss is KiB on Linux and bytes on macOS.
-    peak_mib = usage.ru_maxrss / (1024 * 1024) if sys.platform == "darwin" else usage.ru_maxrss / 1024
-    return process.returncode, elapsed, int(peak_mib), stderr_path.read_text()
+    peak_kib = int(result.stderr.rsplit("PEAK_RSS_KIB ", 1)[1].split()[0])
+    return result.returncode, elapsed, peak_kib // 1024, result.stderr
 
 
-@pytest.mark.skipif(not hasattr(os, "wait4"), reason="peak RSS of a child process needs os.wait4 (POSIX)")
 def test_every_file_gets_a_row_and_memory_stays_flat(folders, tmp_path):
     figures = {}
     for size, (folder, broken) in sorted(folders.items()):
