@@ -95,6 +95,7 @@ def train_main(argv: list[str]) -> int:
     _common(parser)
     parser.add_argument("--variant", choices=["model1", "model2", "shipped"], default="shipped")
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "model_weights", help="output folder for the model files and card")
+    parser.add_argument("--version", default=None, help="version string for the model card (default: the package's model version)")
     parser.add_argument("--skip-cv", action="store_true", help="no cross-validation: threshold 0.5, temperature 1, no metrics in the card")
     args = parser.parse_args(argv)
     _setup(args)
@@ -120,7 +121,7 @@ def train_main(argv: list[str]) -> int:
     log.info("final model: best epoch %d of %d", fitted.history["best_epoch"], len(fitted.history["loss"]))
     files = export_model(fitted.backbone or store.backbone(size), [fitted.head], args.out)
     wall = time.perf_counter() - start
-    write_card(args.out, build_card(devset, recipe, files, summary, args.seed, wall))
+    write_card(args.out, build_card(devset, recipe, files, summary, args.seed, wall, args.version))
     _check_export(args.out)
     log.info("wrote the model to %s in %.0f s", args.out, time.perf_counter() - start)
     return 0
@@ -140,11 +141,12 @@ def _check_export(out_dir: Path) -> None:
 def evaluate_main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="osteo evaluate", description="Cross-validate the paper's models and ours; write the report.")
     _common(parser)
-    parser.add_argument("--variants", default="model1,model2,shipped", help="comma-separated recipes to cross-validate")
+    parser.add_argument("--variants", default="model1,model2,shipped", help="comma-separated recipes to cross-validate ('' for none)")
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "reports", help="report folder")
     parser.add_argument("--levers", action="store_true", help="also run the lever study (each change measured out-of-fold)")
     parser.add_argument("--lever-seeds", type=int, default=2, help="seeds per lever")
     parser.add_argument("--only-levers", nargs="*", default=None, help="names of levers to run (default: all)")
+    parser.add_argument("--no-lever-base", action="store_true", help="skip re-running the base recipe in the lever study")
     args = parser.parse_args(argv)
     _setup(args)
     from .crossval import FeatureStore
@@ -155,11 +157,12 @@ def evaluate_main(argv: list[str]) -> int:
     store = FeatureStore(devset, _weights_file(args.imagenet_weights), args.cache_dir, args.seed)
     args.out.mkdir(parents=True, exist_ok=True)
     recipes = [_recipe(args, name.strip()) for name in args.variants.split(",") if name.strip()]
-    evaluate_variants(devset, store, recipes, args.out, args.seed, args.resamples)
+    if recipes:
+        evaluate_variants(devset, store, recipes, args.out, args.seed, args.resamples)
     if args.levers:
         from .levers import run_levers
 
         seeds = [args.seed + i for i in range(args.lever_seeds)]
-        write_lever_report(run_levers(devset, store, seeds, args.only_levers), args.out)
+        write_lever_report(run_levers(devset, store, seeds, args.only_levers, include_base=not args.no_lever_base), args.out)
     log.info("evaluation finished in %.0f s; report in %s", time.perf_counter() - start, args.out)
     return 0

@@ -41,6 +41,7 @@ class Example:
     fold: int
     source: str
     t_score: float | None
+    aspect: float = 1.0  # width / height of the stored image, for the framing-shortcut check
 
     @property
     def target(self) -> int:
@@ -85,9 +86,19 @@ def load_devset(root: Path) -> DevSet:
             raise FileNotFoundError(f"{root / row['file']} is listed in {manifest} but missing")
         t_score = row.get("dxa_t_score", "").strip()
         examples.append(
-            Example(row["file"], row["label"], int(row.get("fold", 0) or 0), row.get("source_repo", ""), float(t_score) if t_score else None)
+            Example(
+                row["file"], row["label"], int(row.get("fold", 0) or 0), row.get("source_repo", ""),
+                float(t_score) if t_score else None, _aspect(row),
+            )
         )
     return DevSet(root, examples, sha256_of(manifest))
+
+
+def _aspect(row: dict[str, str]) -> float:
+    try:
+        return int(row["width"]) / int(row["height"])
+    except (KeyError, ValueError, ZeroDivisionError):
+        return float("nan")
 
 
 def cache_key(*parts: object) -> str:

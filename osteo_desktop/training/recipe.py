@@ -45,7 +45,9 @@ class Recipe:
 
 MODEL1 = Recipe(name="model1")
 MODEL2 = Recipe(name="model2", class_weights=True)
-# Filled in from the lever study (reports/levers.md); every change from Model_2 is measured there.
-SHIPPED = Recipe(name="shipped", class_weights=True, train_on_mirrors=True, hflip_tta=True, dropout=0.3)
+# Chosen by the lever study (reports/levers.md), every change from Model_2 measured there out-of-fold: the
+# geometric augmentation hurt this head (it overfits within an epoch either way, and 6x the rows per epoch made
+# early stopping coarser), while mirrored images in training plus flip averaging at test time helped.
+SHIPPED = Recipe(name="shipped", class_weights=True, augment=False, train_on_mirrors=True, hflip_tta=True)
 
 VARIANTS = {"model1": MODEL1, "model2": MODEL2, "shipped": SHIPPED}

@@ -40,6 +40,8 @@ def export_model(backbone, heads: list, out_dir: Path) -> dict[str, dict[str, st
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    # Uncompiled copies: a compiled head would drag its optimiser state into the Keras file (2x its weights).
+    heads = [_uncompiled(head) for head in heads]
     model = build_inference_model(backbone, heads)
     files = {"tflite": {"path": TFLITE_NAME}, "head": {"path": HEAD_NAME}}
     export_tflite(model, out_dir / TFLITE_NAME)
@@ -59,11 +61,22 @@ def export_model(backbone, heads: list, out_dir: Path) -> dict[str, dict[str, st
     return files
 
 
-def build_card(devset: DevSet, recipe: Recipe, files: dict, summary: dict[str, Any] | None, seed: int, wall_s: float) -> dict[str, Any]:
+def _uncompiled(head):
+    """A fresh, never-compiled head with the trained weights (dropout has none, so the architecture matches)."""
+    from .architecture import build_head
+
+    copy = build_head(name=head.name)
+    copy.set_weights(head.get_weights())
+    return copy
+
+
+def build_card(
+    devset: DevSet, recipe: Recipe, files: dict, summary: dict[str, Any] | None, seed: int, wall_s: float, version: str | None = None
+) -> dict[str, Any]:
     binary = [e for e in devset.examples if e.target >= 0]
     card: dict[str, Any] = {
         "name": "osteo-mobilenetv2",
-        "version": MODEL_VERSION,
+        "version": version or MODEL_VERSION,
         "date": datetime.date.today().isoformat(),
         "status": "cross-validated (5 folds, out-of-fold)" if summary else "not cross-validated (smoke or quick run)",
         "preprocessing": recipe.preprocessing.to_dict(),
@@ -72,7 +85,9 @@ def build_card(devset: DevSet, recipe: Recipe, files: dict, summary: dict[str, A
         "threshold_rule": summary["threshold_rule"] if summary else "fixed 0.5 (no cross-validation run)",
         "calibration": {
             "temperature": summary["temperature"] if summary else 1.0,
-            "method": "temperature scaling fitted on out-of-fold logits when their ECE exceeds 0.05" if summary else "none",
+            "method": summary["calibration_rule"] if summary else "none",
+            "fitted_temperature": summary["fitted_temperature"] if summary else None,
+            "fitted_temperature_ece": summary["fitted_temperature_ece"] if summary else None,
             "ece_uncalibrated": summary["ece_uncalibrated"] if summary else None,
             "ece": summary["ece"] if summary else None,
         },
@@ -84,7 +99,7 @@ def build_card(devset: DevSet, recipe: Recipe, files: dict, summary: dict[str, A
             "binary_images_used": len(binary),
             "sources": sorted({e.source for e in devset.examples}),
         },
-        "recipe": {**recipe.to_dict(), "seed": seed, "backbone": "MobileNetV2 alpha 1.0, ImageNet, frozen", "head": "GAP-Dense1024-Dense512-Dense1"},
+        "recipe": {**recipe.to_dict(), "seed": seed, "backbone": "MobileNetV2 alpha 1.0, ImageNet, " + ("block_16 + Conv_1 fine-tuned (BN frozen)" if recipe.fine_tune else "frozen"), "head": "GAP-Dense1024-Dense512-Dense1"},
         "training_wall_s": round(wall_s, 1),
         "intended_use": INTENDED_USE,
         "limitations": LIMITATIONS,
@@ -104,6 +119,10 @@ def build_card(devset: DevSet, recipe: Recipe, files: dict, summary: dict[str, A
 def write_card(out_dir: Path, card: dict[str, Any]) -> None:
     write_model_card(out_dir, card)
     (Path(out_dir) / "MODEL_CARD.md").write_text(card_markdown(card), encoding="utf-8")
+
+
+def _number(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
 
 
 def card_markdown(card: dict[str, Any]) -> str:
@@ -130,7 +149,8 @@ def card_markdown(card: dict[str, Any]) -> str:
         "",
         "## Decision threshold and calibration",
         f"Threshold {card['threshold']:.3f}: {card['threshold_rule']}. Temperature {card['calibration']['temperature']:.3f} "
-        f"({card['calibration']['method']}); ECE {card['calibration'].get('ece_uncalibrated')} before, {card['calibration'].get('ece')} after.",
+        f"({card['calibration']['method']}); ECE {_number(card['calibration'].get('ece_uncalibrated'))} before, "
+        f"{_number(card['calibration'].get('ece'))} after (10 equal-width bins, out-of-fold).",
         "",
     ]
     if "metrics" in card:

@@ -1,0 +1,70 @@
+"""Pins the shipped model's outputs on fixed shared radiographs.
+
+A change in reading, preprocessing, export or the card's calibration moves these numbers and fails here. After a
+deliberate retraining, regenerate the pins with ``python tests/test_model_regression.py`` and update
+``PINNED_VERSION`` with the card's new version.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from osteo_desktop.core.imaging import read_radiograph
+from osteo_desktop.core.preprocessing import preprocess
+
+PINNED_VERSION = "1.0.0"
+PINNED = {
+    "normal/normal_a37ea09879fd.jpg": 0.113216,
+    "normal/normal_0856ae6ce4fd.jpg": 0.282679,
+    "osteopenia/osteopenia_119cd3d93a6c.jpg": 0.592613,
+    "osteoporosis/osteoporosis_5a3a99f1eee5.jpg": 0.632585,
+    "osteoporosis/osteoporosis_5c8fd5877ae7.jpg": 0.721563,
+}
+TOLERANCE = 1e-4
+
+
+def probabilities(classifier, files: list[str]) -> np.ndarray:
+    from conftest import KNEE_DIR
+
+    inputs = np.stack([
+        preprocess(read_radiograph(KNEE_DIR / name, target_size=classifier.input_size).pixels, classifier.config) for name in files
+    ])
+    return classifier.probabilities(inputs)
+
+
+def test_shipped_model_outputs_are_pinned(classifier, knee_manifest):
+    version = classifier.card.version
+    assert version == PINNED_VERSION, (
+        f"the shipped model is version {version} but the pins are for {PINNED_VERSION}; regenerate them after retraining"
+    )
+    files = list(PINNED)
+    actual = probabilities(classifier, files)
+    for name, expected, got in zip(files, PINNED.values(), actual):
+        assert abs(got - expected) < TOLERANCE, f"model {version}: {name} gives p={got:.6f}, pinned {expected:.6f}"
+
+
+def test_end_to_end_analysis_gives_the_pinned_probability_and_label(classifier):
+    # The path the GUI and `osteo predict` take (read at target size, preprocess, flip averaging, calibration).
+    from conftest import KNEE_DIR
+    from osteo_desktop.core.analysis import analyse_file
+
+    if classifier.card.version != PINNED_VERSION:
+        pytest.skip("pins are for another model version")
+    name = "osteoporosis/osteoporosis_5c8fd5877ae7.jpg"
+    prediction = analyse_file(KNEE_DIR / name, classifier, explain=False).prediction
+    assert abs(prediction.probability - PINNED[name]) < TOLERANCE, f"model {classifier.card.version}: {prediction.probability}"
+    assert prediction.label == ("osteoporosis" if PINNED[name] >= classifier.card.threshold else "normal")
+
+
+if __name__ == "__main__":  # regenerate the pins for the model now in model_weights/
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from osteo_desktop.core.runtime import Classifier
+
+    model = Classifier.load()
+    for name, p in zip(PINNED, probabilities(model, list(PINNED))):
+        print(f'    "{name}": {p:.6f},')
+    print("version", model.card.version)
