@@ -10,11 +10,7 @@ import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("OSTEO_SHARED_DIR", REPO_ROOT.parent / "shared"))
-KNEE_DIR = SHARED / "data" / "knee-xray"
-DICOM_DIR = SHARED / "data" / "dicom"
-IMAGENET_WEIGHTS = SHARED / "weights" / "imagenet" / "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5"
+from shared_paths import DICOM_DIR, IMAGENET_WEIGHTS, KNEE_DIR, REPO_ROOT, SHARED  # noqa: F401 - re-exported
 
 
 def _manifest() -> list[dict[str, str]]:

@@ -41,7 +41,7 @@ def _build_folder(folder: Path, size: int, knee_files: list[Path], png: Path, jp
 
 @pytest.fixture(scope="module")
 def knee_files(knee_manifest) -> list[Path]:
-    from conftest import KNEE_DIR
+    from shared_paths import KNEE_DIR
 
     return [KNEE_DIR / row["file"] for row in knee_manifest]
 

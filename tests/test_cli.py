@@ -219,7 +219,7 @@ def test_ctrl_c_leaves_the_earlier_export_intact(tmp_path, knee_manifest):
     import signal
     import subprocess
 
-    from conftest import KNEE_DIR
+    from shared_paths import KNEE_DIR
 
     out = tmp_path / "report.csv"
     out.write_text("earlier export\n")

@@ -140,7 +140,7 @@ def _read_entries(db: Path) -> dict[str, tuple]:
 
 @pytest.mark.slow
 def test_scan_killed_mid_way_resumes_without_losing_or_duplicating(tmp_path, knee_manifest):
-    from conftest import KNEE_DIR
+    from shared_paths import KNEE_DIR
 
     folder = tmp_path / "scan"
     folder.mkdir()

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
 
 def _shared_dicoms() -> list[str]:
-    from conftest import DICOM_DIR
+    from shared_paths import DICOM_DIR
 
     return sorted(p.name for p in DICOM_DIR.glob("*.dcm")) if DICOM_DIR.is_dir() else []
 

@@ -25,7 +25,7 @@ TOLERANCE = 1e-4
 
 
 def probabilities(classifier, files: list[str]) -> np.ndarray:
-    from conftest import KNEE_DIR
+    from shared_paths import KNEE_DIR
 
     inputs = np.stack([
         preprocess(read_radiograph(KNEE_DIR / name, target_size=classifier.input_size).pixels, classifier.config) for name in files
@@ -46,7 +46,7 @@ def test_shipped_model_outputs_are_pinned(classifier, knee_manifest):
 
 def test_end_to_end_analysis_gives_the_pinned_probability_and_label(classifier):
     # The path the GUI and `osteo predict` take (read at target size, preprocess, flip averaging, calibration).
-    from conftest import KNEE_DIR
+    from shared_paths import KNEE_DIR
     from osteo_desktop.core.analysis import analyse_file
 
     if classifier.card.version != PINNED_VERSION:

@@ -25,7 +25,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
-from conftest import DICOM_DIR
+from shared_paths import DICOM_DIR
 
 FUZZ_SECONDS = float(os.environ.get("OSTEO_FUZZ_SECONDS", "60"))
 FUZZ_EXAMPLES = int(os.environ.get("OSTEO_FUZZ_EXAMPLES", "2000"))

@@ -18,7 +18,7 @@ from osteo_desktop.core.scanning import ROW_KEYS, ScanRow, list_files, scan_file
 
 @pytest.fixture(scope="module")
 def knee_files(knee_manifest) -> list[Path]:
-    from conftest import KNEE_DIR
+    from shared_paths import KNEE_DIR
 
     return [KNEE_DIR / row["file"] for row in knee_manifest[:12]]
 

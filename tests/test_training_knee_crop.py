@@ -52,7 +52,7 @@ def test_crop_geometry_maps_back_onto_the_joint():
 
 
 def test_tall_real_radiograph_gets_a_square_input_without_padding(knee_manifest):
-    from conftest import KNEE_DIR
+    from shared_paths import KNEE_DIR
 
     row = next(r for r in knee_manifest if int(r["height"]) > 2 * int(r["width"]))
     config = PreprocessConfig(knee_crop_aspect=1.0)

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest import IMAGENET_WEIGHTS, KNEE_DIR
+from shared_paths import IMAGENET_WEIGHTS, KNEE_DIR
 
 pytestmark = [pytest.mark.tensorflow, pytest.mark.slow]
 
