@@ -107,6 +107,9 @@ def train_main(argv: list[str]) -> int:
     start = time.perf_counter()
     devset = _devset(args)
     recipe = _recipe(args, args.variant)
+    if recipe.ensemble != 1:
+        # Each full-width head is 7.4 MB; two would push the .tflite past the 20 MB limit on shipped files.
+        raise SystemExit("osteo train ships a single head; ensembles are for measurement in the lever study")
     store = FeatureStore(devset, _weights_file(args.imagenet_weights), args.cache_dir, args.seed)
     bank = store.bank_for(recipe)
     summary = None
@@ -146,6 +149,8 @@ def evaluate_main(argv: list[str]) -> int:
     parser.add_argument("--levers", action="store_true", help="also run the lever study (each change measured out-of-fold)")
     parser.add_argument("--lever-seeds", type=int, default=2, help="seeds per lever")
     parser.add_argument("--only-levers", nargs="*", default=None, help="names of levers to run (default: all)")
+    parser.add_argument("--lever-base", choices=["model2", "shipped"], default="model2", help="recipe the levers change")
+    parser.add_argument("--lever-report", default="levers", help="file stem of the lever report (levers.md/.json)")
     parser.add_argument("--no-lever-base", action="store_true", help="skip re-running the base recipe in the lever study")
     args = parser.parse_args(argv)
     _setup(args)
@@ -162,7 +167,9 @@ def evaluate_main(argv: list[str]) -> int:
     if args.levers:
         from .levers import run_levers
 
+        from .recipe import VARIANTS
+
         seeds = [args.seed + i for i in range(args.lever_seeds)]
-        write_lever_report(run_levers(devset, store, seeds, args.only_levers, include_base=not args.no_lever_base), args.out)
+        write_lever_report(run_levers(devset, store, seeds, args.only_levers, base=VARIANTS[args.lever_base], include_base=not args.no_lever_base), args.out, args.lever_report)
     log.info("evaluation finished in %.0f s; report in %s", time.perf_counter() - start, args.out)
     return 0

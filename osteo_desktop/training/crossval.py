@@ -80,8 +80,11 @@ def cross_validate(devset: DevSet, bank: FeatureBank, recipe: Recipe, seed: int,
     for done, fold in enumerate(fold_ids, start=1):
         train = np.flatnonzero((targets >= 0) & (folds != fold))
         test = np.flatnonzero(folds == fold)
-        fitted = fit_head(bank, train, targets, recipe, seed + fold, fresh_backbone)
-        logits[test] = head_logits(fitted.scorer, bank, test, recipe.hflip_tta)
+        members = []
+        for member in range(recipe.ensemble):
+            fitted = fit_head(bank, train, targets, recipe, seed + fold + 1000 * member, fresh_backbone)
+            members.append(head_logits(fitted.scorer, bank, test, recipe.hflip_tta))
+        logits[test] = np.mean(members, axis=0)
         history = fitted.history
         history["fold"] = fold
         histories.append(history)

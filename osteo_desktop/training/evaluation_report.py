@@ -120,12 +120,13 @@ def evaluation_markdown(results: dict[str, dict[str, Any]], devset: DevSet, main
     return "\n".join(lines)
 
 
-def write_lever_report(results: dict[str, dict[str, Any]], out: Path) -> None:
-    write_json(out / "levers.json", results)
+def write_lever_report(results: dict[str, dict[str, Any]], out: Path, stem: str = "levers") -> None:
+    write_json(out / f"{stem}.json", results)
+    base = next((name for name in results if name.startswith("base")), "the base recipe")
     lines = [
-        "# Levers: each change measured out-of-fold against Model_2",
+        f"# Levers: each change measured out-of-fold against {base}",
         "",
-        "Each row changes one thing from the base recipe and reports the out-of-fold ROC AUC (mean over seeds, with the "
+        "Each row changes one thing from the base recipe (combinations are named as such) and reports the out-of-fold ROC AUC (mean over seeds, with the "
         "spread), the accuracy at the Youden threshold, and the AUC on the 46 DXA-labelled binary images.",
         "",
         "Seed-to-seed spread of one recipe's AUC is about 0.01, so single-seed differences under ~0.02 are noise.",
@@ -138,4 +139,4 @@ def write_lever_report(results: dict[str, dict[str, Any]], out: Path) -> None:
             f"| {name} | {r['description']} | {len(r['runs'])} | {r['roc_auc']:.3f} | {r['roc_auc_sd']:.3f} | {r['delta_roc_auc']:+.3f} | "
             f"{r['accuracy_youden']:.3f} | {r['roc_auc_dxa']:.3f} |"
         )
-    (out / "levers.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (out / f"{stem}.md").write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -41,6 +41,8 @@ LEVERS: dict[str, tuple[str, Callable[[Recipe], Recipe]]] = {
     "LR 1e-4": ("lower initial learning rate", lambda r: replace(r, learning_rate=1e-4)),
     "combo: no aug + mirrors + flip TTA": ("no augmentation; mirrors in training; flip TTA", lambda r: replace(r, augment=False, train_on_mirrors=True, hflip_tta=True)),
     "combo: no aug + mirrors + flip TTA + dropout 0.3": ("the above plus dropout 0.3", lambda r: replace(r, augment=False, train_on_mirrors=True, hflip_tta=True, dropout=0.3)),
+    "dropout 0.5": ("dropout 0.5 before each dense layer", lambda r: replace(r, dropout=0.5)),
+    "ensemble of 3 heads": ("3 heads with different seeds, logits averaged (25 MB of head weights: over the 20 MB file limit, measured for information)", lambda r: replace(r, ensemble=3)),
     "fine-tune top block": ("block_16 + Conv_1 trained too (BN frozen), LR 1e-4", lambda r: replace(r, fine_tune=True, learning_rate=1e-4)),
 }
 
@@ -62,7 +64,8 @@ def run_levers(
     devset: DevSet, store: FeatureStore, seeds: list[int], names: list[str] | None = None, base: Recipe = MODEL2, include_base: bool = True
 ) -> dict:
     """Out-of-fold scores of the base and of each lever, mean and spread over ``seeds``."""
-    chosen = {"base (Model_2)": ("the paper's Model_2 recipe", lambda r: r)} if include_base else {}
+    base_name = f"base ({base.name})"
+    chosen = {base_name: (f"the {base.name} recipe", lambda r: r)} if include_base else {}
     chosen.update({k: v for k, v in LEVERS.items() if names is None or k in names})
     results = {}
     for index, (name, (description, change)) in enumerate(chosen.items(), start=1):
@@ -75,7 +78,7 @@ def run_levers(
             "runs": runs,
         }
         log.info("lever %d/%d %s: AUC %.3f (DXA %.3f)", index, len(chosen), name, results[name]["roc_auc"], results[name]["roc_auc_dxa"])
-    base_auc = results["base (Model_2)"]["roc_auc"] if include_base else float("nan")
+    base_auc = results[base_name]["roc_auc"] if include_base else float("nan")
     for result in results.values():
         result["delta_roc_auc"] = result["roc_auc"] - base_auc
     return results

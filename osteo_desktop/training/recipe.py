@@ -32,6 +32,7 @@ class Recipe:
     inner_validation: float = 0.15  # fraction of the training images held out for early stopping
     hflip_tta: bool = False  # average the logits of the image and its mirror at test time
     fine_tune: bool = False  # also train the backbone's last block and Conv_1 (on cached block_15 activations)
+    ensemble: int = 1  # heads with different seeds, logits averaged (each full-width head adds 7.4 MB to the files)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
