@@ -25,7 +25,9 @@ INTENDED_USE = (
 )
 LIMITATIONS = [
     "Trained on 228 de-duplicated public radiographs (normal vs osteoporosis) from two public copies of the Kaggle knee sets, with labels of uneven quality; no external validation.",
-    "Only 46 training images carry a DXA T-score; on that trustworthy subset the ranking is much weaker than overall (see metrics.dxa).",
+    "Only 46 training images carry a DXA T-score; on that trustworthy subset the model ranks at chance (see metrics.dxa) and its probability barely tracks the T-score.",
+    "Much of the overall score comes from how the larger source framed its classes (close-up joints for osteoporosis, long-leg views for normal): the image's aspect ratio alone scores ROC AUC 0.72. Expect weaker results on radiographs framed differently.",
+    "Images with a grey (not black) background around the leg are scored too high: border trimming only removes dark margins.",
     "Osteopenia is not a class: such images get intermediate or either-side scores.",
     "Cross-validated figures come from fold models; the shipped model is retrained on all images with the same recipe, and the recipe was chosen on the same out-of-fold predictions (slightly optimistic).",
     "Frontal knee views only; other projections, children, implants and post-operative knees were not in the data.",
