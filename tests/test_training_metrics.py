@@ -92,3 +92,25 @@ def test_augmentation_identity_reproducible_and_black_fill():
     shifted = np.stack([random_affine(np.ones((64, 64), np.float32), rng, AugmentConfig(0, 0, 0.25, 0)) for _ in range(8)])
     assert shifted.min() == pytest.approx(-1.0) and shifted.max() == pytest.approx(1.0)
     assert np.isin(shifted[:, 5:-5, 5:-5].round(3), [-1.0, 1.0]).mean() > 0.9
+
+
+def test_recipe_overrides_switch_each_part_of_the_paper_recipe():
+    import importlib.util
+
+    if importlib.util.find_spec("tensorflow") is None:
+        pytest.skip("the training commands need the training extra")
+    from osteo_desktop.training.commands import apply_override
+    from osteo_desktop.training.recipe import MODEL2
+
+    recipe = apply_override(MODEL2, "augment=false")
+    recipe = apply_override(recipe, "class_weights=false")
+    recipe = apply_override(recipe, "lr_schedule=false")
+    recipe = apply_override(recipe, "preprocessing.input_size=320")
+    recipe = apply_override(recipe, "preprocessing.aspect=squash")
+    recipe = apply_override(recipe, "augment_config.rotation_deg=5")
+    assert (recipe.augment, recipe.class_weights, recipe.lr_schedule) == (False, False, False)
+    assert recipe.preprocessing.input_size == 320 and recipe.preprocessing.aspect == "squash"
+    assert recipe.augment_config.rotation_deg == 5
+    for bad in ("nonsense=1", "preprocessing.aspect=diagonal", "augment", "other.field=1"):
+        with pytest.raises(SystemExit):
+            apply_override(MODEL2, bad)

@@ -42,6 +42,9 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE, help="where cached inputs and features go")
     parser.add_argument("--threads", type=int, default=2, help="TensorFlow CPU threads")
     parser.add_argument("--resamples", type=int, default=2000, help="bootstrap resamples for the intervals")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE",
+                        help="change one recipe field, e.g. augment=false, class_weights=true, lr_schedule=false, "
+                             "dropout=0.3, preprocessing.input_size=320, augment_config.rotation_deg=5 (repeatable)")
     parser.add_argument("-v", "--verbose", action="store_true")
 
 
@@ -87,7 +90,39 @@ def _recipe(args: argparse.Namespace, name: str):
         recipe = replace(recipe, max_epochs=args.epochs, patience=min(recipe.patience, args.epochs))
     if args.copies is not None:
         recipe = replace(recipe, augment_copies=args.copies)
+    for override in args.overrides:
+        recipe = apply_override(recipe, override)
     return recipe
+
+
+def apply_override(recipe, override: str):
+    """``field=value`` or ``preprocessing.field=value`` / ``augment_config.field=value``; values parsed as JSON."""
+    import dataclasses
+    import json
+
+    from ..core.preprocessing import PreprocessConfig
+
+    key, sep, text = override.partition("=")
+    if not sep:
+        raise SystemExit(f"--set {override!r}: expected FIELD=VALUE")
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        value = text  # a bare word such as squash
+    owner, _, field = key.rpartition(".")
+    if owner not in ("", "preprocessing", "augment_config"):
+        raise SystemExit(f"--set {override!r}: unknown group {owner!r}")
+    target = getattr(recipe, owner) if owner else recipe
+    if field not in {f.name for f in dataclasses.fields(target)}:
+        raise SystemExit(f"--set {override!r}: {type(target).__name__} has no field {field!r}")
+    if owner == "preprocessing":
+        try:
+            return replace(recipe, preprocessing=PreprocessConfig.from_dict({**recipe.preprocessing.to_dict(), field: value}))
+        except (TypeError, ValueError) as exc:
+            raise SystemExit(f"--set {override!r}: {exc}") from exc
+    if owner == "augment_config":
+        return replace(recipe, augment_config=replace(recipe.augment_config, **{field: value}))
+    return replace(recipe, **{field: value})
 
 
 def train_main(argv: list[str]) -> int:
