@@ -85,7 +85,10 @@ def fit_head(
         loss=keras.losses.BinaryCrossentropy(from_logits=True),
         metrics=[keras.metrics.AUC(from_logits=True, name="auc")],
     )
-    callbacks = [keras.callbacks.EarlyStopping("val_loss", patience=recipe.patience, restore_best_weights=True)]
+    if recipe.stop_on not in ("loss", "auc"):
+        raise ValueError(f"stop_on must be 'loss' or 'auc', not {recipe.stop_on!r}")
+    monitor, mode = ("val_auc", "max") if recipe.stop_on == "auc" else ("val_loss", "min")
+    callbacks = [keras.callbacks.EarlyStopping(monitor, mode=mode, patience=recipe.patience, restore_best_weights=True)]
     if recipe.lr_schedule:
         callbacks.append(keras.callbacks.ReduceLROnPlateau("val_loss", factor=0.5, patience=4, min_lr=1e-6))
     history = scorer.fit(
@@ -93,7 +96,8 @@ def fit_head(
         validation_data=(bank.plain[val_idx], targets[val_idx].astype(np.float32)), callbacks=callbacks,
     )
     record = {k: [float(v) for v in values] for k, values in history.history.items()}
-    record["best_epoch"] = int(np.argmin(record["val_loss"])) + 1
+    watched = np.asarray(record[monitor])
+    record["best_epoch"] = int(np.argmax(watched) if mode == "max" else np.argmin(watched)) + 1
     return Fitted(scorer, head, backbone, record)
 
 

@@ -41,6 +41,7 @@ LEVERS: dict[str, tuple[str, Callable[[Recipe], Recipe]]] = {
     "LR 1e-4": ("lower initial learning rate", lambda r: replace(r, learning_rate=1e-4)),
     "combo: no aug + mirrors + flip TTA": ("no augmentation; mirrors in training; flip TTA", lambda r: replace(r, augment=False, train_on_mirrors=True, hflip_tta=True)),
     "combo: no aug + mirrors + flip TTA + dropout 0.3": ("the above plus dropout 0.3", lambda r: replace(r, augment=False, train_on_mirrors=True, hflip_tta=True, dropout=0.3)),
+    "early stop on AUC": ("early stopping keeps the epoch with the best inner-validation AUC, not loss", lambda r: replace(r, stop_on="auc")),
     "dropout 0.5": ("dropout 0.5 before each dense layer", lambda r: replace(r, dropout=0.5)),
     "ensemble of 3 heads": ("3 heads with different seeds, logits averaged (25 MB of head weights: over the 20 MB file limit, measured for information)", lambda r: replace(r, ensemble=3)),
     "fine-tune top block": ("block_16 + Conv_1 trained too (BN frozen), LR 1e-4", lambda r: replace(r, fine_tune=True, learning_rate=1e-4)),

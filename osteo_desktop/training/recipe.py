@@ -26,6 +26,7 @@ class Recipe:
     learning_rate: float = 3e-4
     max_epochs: int = 80
     patience: int = 12  # early stopping on the inner validation split, best weights restored
+    stop_on: str = "loss"  # what early stopping watches on the inner split: "loss" (minimum) or "auc" (maximum)
     batch_size: int = 32
     dropout: float = 0.0
     l2: float = 0.0
