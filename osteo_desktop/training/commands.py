@@ -56,8 +56,13 @@ def _setup(args: argparse.Namespace) -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow as tf
 
-    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    except RuntimeError:
+        # TensorFlow fixes its thread pools when it first runs an op; a caller that already used it (a test
+        # session, a notebook) keeps its own settings.
+        logging.getLogger(__name__).info("TensorFlow already initialised; keeping its thread settings")
     if args.data is None:
         raise SystemExit("no data folder: pass --data DIR (a folder laid out by class with manifest.csv)")
 
