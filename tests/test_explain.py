@@ -64,3 +64,17 @@ def test_shipped_head_reproduces_the_tflite_logit(classifier, knee_images):
         assert numpy_logit == pytest.approx(float(logits[0]), abs=1e-3)
         cam = classifier.explain(model_input)
         assert cam.shape == features.shape[1:3] and cam.max() == pytest.approx(1.0)
+
+
+def test_flip_averaged_explanation_is_mirror_symmetric(classifier, knee_images):
+    """Explaining an image and its mirror must give mirrored maps when the decision averages both."""
+    if not classifier.card.hflip_tta:
+        pytest.skip("the shipped model does not average over flips")
+    from osteo_desktop.core.imaging import read_radiograph
+    from osteo_desktop.core.preprocessing import preprocess
+
+    model_input = preprocess(read_radiograph(knee_images["osteoporosis"][0]).pixels, classifier.config)
+    mirrored = np.ascontiguousarray(model_input[:, ::-1, :])
+    cam = classifier.explain(model_input, positive=True)
+    cam_of_mirror = classifier.explain(mirrored, positive=True)
+    np.testing.assert_allclose(cam, cam_of_mirror[:, ::-1], atol=1e-5)

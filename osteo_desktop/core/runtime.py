@@ -178,9 +178,20 @@ class Classifier:
         """Grad-CAM map at the model's feature resolution (h, w), in [0, 1], for one preprocessed input.
 
         By default it explains the label the model gives; ``positive`` forces the osteoporosis (True) or the normal
-        (False) side.
+        (False) side. With flip averaging the decision is the mean of the image's and its mirror's logits, so the
+        map is the mean of both Grad-CAMs, the mirror's flipped back onto the image.
         """
         logits, features = self._run_one(model_input)
+        logit = float(logits[0])
+        mirrored_features = None
+        if self.card.hflip_tta:
+            mirrored_logits, mirrored_features = self._run_one(np.ascontiguousarray(model_input[:, ::-1, :]))
+            logit = (logit + float(mirrored_logits[0])) / 2.0
         if positive is None:
-            positive = bool(sigmoid(logits[0] / self.card.temperature) >= self.card.threshold)
-        return grad_cam(features[0], self.head, positive=positive)
+            positive = bool(sigmoid(logit / self.card.temperature) >= self.card.threshold)
+        cam = grad_cam(features[0], self.head, positive=positive)
+        if mirrored_features is not None:
+            cam = (cam + grad_cam(mirrored_features[0], self.head, positive=positive)[:, ::-1]) / 2.0
+            peak = float(cam.max())
+            cam = cam / peak if peak > 0 else cam
+        return cam.astype(np.float32)
