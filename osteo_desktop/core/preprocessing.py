@@ -61,8 +61,9 @@ class PreprocessConfig:
 def content_box(pixels: np.ndarray, threshold: float, min_fraction: float) -> tuple[int, int, int, int]:
     """Return (top, bottom, left, right) of the region inside black borders; the whole image if all is dark."""
     bright = pixels > threshold
-    rows = np.flatnonzero(bright.mean(axis=1) > min_fraction)
-    cols = np.flatnonzero(bright.mean(axis=0) > min_fraction)
+    # count_nonzero / length is the same fraction as bright.mean() without a float64 pass over the whole image.
+    rows = np.flatnonzero(np.count_nonzero(bright, axis=1) / pixels.shape[1] > min_fraction)
+    cols = np.flatnonzero(np.count_nonzero(bright, axis=0) / pixels.shape[0] > min_fraction)
     if rows.size == 0 or cols.size == 0:
         return 0, pixels.shape[0], 0, pixels.shape[1]
     return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
@@ -134,11 +135,13 @@ def preprocess_with_geometry(pixels: np.ndarray, config: PreprocessConfig | None
     config = config or PreprocessConfig()
     if pixels.ndim != 2:
         raise ValueError(f"expected a 2-D greyscale image, got shape {pixels.shape}")
-    image = np.clip(np.asarray(pixels, dtype=np.float32), 0.0, 1.0)
+    image = np.asarray(pixels, dtype=np.float32)
     crop = (0, image.shape[0], 0, image.shape[1])
     if config.trim_borders:
         crop = content_box(image, config.border_threshold, config.border_min_fraction)
         image = image[crop[0] : crop[1], crop[2] : crop[3]]
+    # Clipped after the crop, which finds the same box either way, so only the kept pixels are copied.
+    image = np.clip(image, 0.0, 1.0)
     if config.knee_crop_aspect:
         top, bottom = knee_window(image, config.knee_crop_aspect)
         image = image[top:bottom]
