@@ -13,13 +13,13 @@ import pytest
 from osteo_desktop.core.imaging import read_radiograph
 from osteo_desktop.core.preprocessing import preprocess
 
-PINNED_VERSION = "1.0.0"
+PINNED_VERSION = "1.1.0"
 PINNED = {
-    "normal/normal_a37ea09879fd.jpg": 0.113216,
-    "normal/normal_0856ae6ce4fd.jpg": 0.282679,
-    "osteopenia/osteopenia_119cd3d93a6c.jpg": 0.592613,
-    "osteoporosis/osteoporosis_5a3a99f1eee5.jpg": 0.632585,
-    "osteoporosis/osteoporosis_5c8fd5877ae7.jpg": 0.721563,
+    "normal/normal_a37ea09879fd.jpg": 0.154136,
+    "normal/normal_0856ae6ce4fd.jpg": 0.301198,
+    "osteopenia/osteopenia_119cd3d93a6c.jpg": 0.608291,
+    "osteoporosis/osteoporosis_5a3a99f1eee5.jpg": 0.642490,
+    "osteoporosis/osteoporosis_5c8fd5877ae7.jpg": 0.716469,
 }
 TOLERANCE = 1e-4
 
