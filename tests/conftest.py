@@ -57,3 +57,14 @@ def classifier():
     from osteo_desktop.core.runtime import Classifier
 
     return Classifier.load()
+
+
+@pytest.fixture(scope="session")
+def keras_model(classifier):
+    """The shipped Keras model the .tflite was exported from (needs the training extra)."""
+    pytest.importorskip("tensorflow")
+    import keras
+
+    if "keras" not in classifier.card.files:
+        pytest.skip("the shipped model has no Keras file")
+    return keras.models.load_model(classifier.card.verified_path("keras"), compile=False)

@@ -31,16 +31,6 @@ def _tf_grad_cam(model, image: np.ndarray, positive: bool) -> np.ndarray:
     return cam / cam.max() if cam.max() > 0 else cam, features[0].numpy()
 
 
-@pytest.fixture(scope="module")
-def keras_model(classifier):
-    pytest.importorskip("tensorflow")
-    import keras
-
-    if "keras" not in classifier.card.files:
-        pytest.skip("the shipped model has no Keras file")
-    return keras.models.load_model(classifier.card.verified_path("keras"), compile=False)
-
-
 @pytest.mark.parametrize("label", ["normal", "osteoporosis"])
 @pytest.mark.parametrize("positive", [True, False])
 def test_numpy_grad_cam_equals_tensorflow(classifier, keras_model, knee_images, label, positive):

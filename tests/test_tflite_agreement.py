@@ -12,16 +12,6 @@ pytestmark = [pytest.mark.tensorflow, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
-def keras_model(classifier):
-    pytest.importorskip("tensorflow")
-    import keras
-
-    if "keras" not in classifier.card.files:
-        pytest.skip("the shipped model has no Keras file")
-    return keras.models.load_model(classifier.card.verified_path("keras"), compile=False)
-
-
-@pytest.fixture(scope="module")
 def inputs(classifier, knee_images):
     paths = [p for label in sorted(knee_images) for p in knee_images[label][:2]]
     return np.stack([preprocess(read_radiograph(p, target_size=classifier.input_size).pixels, classifier.config) for p in paths])
