@@ -236,11 +236,7 @@ class MainWindow(QMainWindow):
     def open_file(self, path: str | Path) -> None:
         """Show ``path`` and analyse it in the background; whatever was shown before is cleared first."""
         path = os.path.abspath(os.path.expanduser(str(path)))  # the history must reopen it from anywhere
-        self.current = None
-        self.current_radiograph = None
-        self.view.clear()
-        self.preview.clear()
-        self.metadata.set_radiograph(None)
+        self._clear_shown_image()
         self.invert_action.setChecked(False)
         self.result_panel.show_busy(Path(path).name)
         self.setWindowTitle(f"{Path(path).name} — {APP_TITLE}")
@@ -283,12 +279,16 @@ class MainWindow(QMainWindow):
         self._update_actions()
         emit(self.analysis_shown, outcome)
 
-    def _on_failed(self, job_id: int, message: str) -> None:
+    def _clear_shown_image(self) -> None:
+        """Forget the image and result on screen, so nothing stale stays beside what comes next."""
         self.current = None
         self.current_radiograph = None
         self.view.clear()
         self.preview.clear()
         self.metadata.set_radiograph(None)
+
+    def _on_failed(self, job_id: int, message: str) -> None:
+        self._clear_shown_image()
         self.result_panel.show_error(message)
         self.statusBar().showMessage(message, 15000)
         self._update_actions()
