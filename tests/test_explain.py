@@ -66,15 +66,29 @@ def test_shipped_head_reproduces_the_tflite_logit(classifier, knee_images):
         assert cam.shape == features.shape[1:3] and cam.max() == pytest.approx(1.0)
 
 
-def test_flip_averaged_explanation_is_mirror_symmetric(classifier, knee_images):
-    """Explaining an image and its mirror must give mirrored maps when the decision averages both."""
-    if not classifier.card.hflip_tta:
-        pytest.skip("the shipped model does not average over flips")
+def test_flip_averaged_explanation_is_mirror_symmetric(tmp_path, knee_images):
+    """With flip averaging in the card, explaining an image and its mirror must give mirrored maps."""
+    import json
+
     from osteo_desktop.core.imaging import read_radiograph
+    from osteo_desktop.core.model_card import CARD_FILENAME
+    from osteo_desktop.core.paths import default_model_dir
     from osteo_desktop.core.preprocessing import preprocess
+    from osteo_desktop.core.runtime import Classifier
+
+    shipped = default_model_dir()
+    card = json.loads((shipped / CARD_FILENAME).read_text())
+    for entry in card["files"].values():
+        (tmp_path / entry["path"]).symlink_to(shipped / entry["path"])
+    card["hflip_tta"] = True
+    (tmp_path / CARD_FILENAME).write_text(json.dumps(card))
+    classifier = Classifier.load(tmp_path)
 
     model_input = preprocess(read_radiograph(knee_images["osteoporosis"][0]).pixels, classifier.config)
     mirrored = np.ascontiguousarray(model_input[:, ::-1, :])
     cam = classifier.explain(model_input, positive=True)
     cam_of_mirror = classifier.explain(mirrored, positive=True)
     np.testing.assert_allclose(cam, cam_of_mirror[:, ::-1], atol=1e-5)
+    # and the flip-averaged decision is the mean of the two logits
+    plain, flipped = classifier.run(np.stack([model_input, mirrored]))[0]
+    assert classifier.logits(model_input[None])[0] == pytest.approx((plain + flipped) / 2, abs=1e-5)
