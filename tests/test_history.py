@@ -214,3 +214,16 @@ def test_a_locked_database_is_reported_not_set_aside(tmp_path, monkeypatch):
     assert not [p for p in tmp_path.iterdir() if ".damaged-" in p.name]
     with History(path) as reopened:
         assert reopened.count() == 1
+
+
+def test_read_and_record_failures_are_history_errors(tmp_path):
+    from osteo_desktop.core.history import HistoryError
+
+    history = History(tmp_path / "history.sqlite3")
+    with pytest.raises(HistoryError, match="vanished.png"):
+        history.record(tmp_path / "vanished.png", _prediction(0.9))  # no hash given and the file is gone
+    assert history.count() == 0
+    history.close()
+    for read in (history.count, history.entries, lambda: history.find("a" * 64, "test-1")):
+        with pytest.raises(HistoryError, match="cannot read the history database"):
+            read()

@@ -156,7 +156,11 @@ class History:
         A folder scan commits each inference batch this way before it reports any row of it: one disk sync per
         batch instead of one per file, with the same guarantee that a reported result is a recorded one.
         """
-        values = [self._values(path, result, sha) for path, result, sha in results]
+        try:
+            values = [self._values(path, result, sha) for path, result, sha in results]
+        except OSError as exc:  # the file was moved or emptied since it was read: its hash is the key, so say so
+            raise HistoryError(f"cannot record {Path(exc.filename or '').name or 'a file'} in the history: "
+                               f"its content cannot be read to identify it ({exc.strerror or exc})") from exc
         entries = []
         with self._lock:
             try:
@@ -186,22 +190,24 @@ class History:
 
     def entries(self, limit: int = 500) -> list[HistoryEntry]:
         """The most recent entries, newest first."""
-        with self._lock:
-            rows = self._connection.execute(
-                f"SELECT {_COLUMNS} FROM predictions ORDER BY recorded_at DESC, id DESC LIMIT ?", (int(limit),)
-            ).fetchall()
+        rows = self._fetch(f"SELECT {_COLUMNS} FROM predictions ORDER BY recorded_at DESC, id DESC LIMIT ?", (int(limit),))
         return [HistoryEntry.from_row(row) for row in rows]
 
     def find(self, file_sha256: str, model_version: str) -> HistoryEntry | None:
-        with self._lock:
-            row = self._connection.execute(
-                f"SELECT {_COLUMNS} FROM predictions WHERE file_sha256 = ? AND model_version = ?", (file_sha256, model_version)
-            ).fetchone()
-        return HistoryEntry.from_row(row) if row else None
+        rows = self._fetch(f"SELECT {_COLUMNS} FROM predictions WHERE file_sha256 = ? AND model_version = ?",
+                           (file_sha256, model_version))
+        return HistoryEntry.from_row(rows[0]) if rows else None
 
     def count(self) -> int:
+        return int(self._fetch("SELECT count(*) FROM predictions", ())[0][0])
+
+    def _fetch(self, query: str, parameters: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        # A locked, vanished or closed database is a HistoryError like any other, never a raw sqlite3 exception.
         with self._lock:
-            return int(self._connection.execute("SELECT count(*) FROM predictions").fetchone()[0])
+            try:
+                return self._connection.execute(query, parameters).fetchall()
+            except sqlite3.Error as exc:
+                raise HistoryError(f"cannot read the history database {self.path}: {exc}") from exc
 
     def close(self) -> None:
         with self._lock:
