@@ -214,3 +214,17 @@ def test_an_unexpected_reader_exception_becomes_a_row_error(monkeypatch, classif
     rows = list(scan_files(knee_files[:4], classifier, batch_size=2))
     assert [row.ok for row in rows] == [True, False, True, True]
     assert "decoder bug" in rows[1].error and rows[1].error.startswith(victim.name)
+
+
+def test_an_unreadable_history_costs_only_the_reuse_not_the_results(tmp_path, classifier, knee_files):
+    from osteo_desktop.core.history import History, HistoryError
+
+    class BrokenHistory(History):
+        def find(self, file_sha256, model_version):
+            raise HistoryError("cannot read the history database: disk I/O error")
+
+    with BrokenHistory(tmp_path / "history.sqlite3") as history:
+        rows = list(scan_files(knee_files[:3], classifier, batch_size=2, history=history))
+        assert [row.ok for row in rows] == [True, True, True]
+        assert not any(row.from_history for row in rows)
+        assert history.count() == 3  # recording still works

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .errors import ImageReadError
+from .history import HistoryError
 from .imaging import read_radiograph
 from .model_card import sha256_of
 from .preprocessing import preprocess
@@ -212,7 +213,12 @@ class _Preparer:
             except OSError as exc:
                 row.error = _failure(path, _os_cause(exc))
                 return _Prepared(row)
-            entry = self.history.find(row.file_sha256, self.model_version)
+            try:
+                entry = self.history.find(row.file_sha256, self.model_version)
+            except HistoryError as exc:
+                # An unreadable history only costs the reuse of an earlier result; the file is still analysed.
+                log.warning("history lookup failed for %s: %s", path.name, exc)
+                entry = None
             if entry is not None:
                 row.label, row.probability, row.confidence = entry.label, entry.probability, entry.confidence
                 row.threshold, row.model_version = entry.threshold, entry.model_version
