@@ -14,8 +14,10 @@ ERROR_COLOUR = "#e05a5a"
 
 
 def label_in_words(label: str, positive_label: str) -> str:
+    # "Suspected", not "likely": the threshold (0.339) sits well below 0.5, so a positive result can carry a
+    # probability under one half, and "likely" beside "Confidence 38 %" reads as a contradiction.
     if label == positive_label:
-        return "Osteoporosis likely" if label == "osteoporosis" else f"{label.capitalize()} likely"
+        return "Osteoporosis suspected" if label == "osteoporosis" else f"{label.capitalize()} suspected"
     return "No sign of osteoporosis" if positive_label == "osteoporosis" else f"{label.capitalize()}"
 
 
@@ -32,6 +34,10 @@ class ResultPanel(QFrame):
         self.headline.setObjectName("headline")
         self.headline.setWordWrap(True)
         self.confidence_text = QLabel()
+        self.confidence_text.setToolTip(
+            "How sure the model is of the result shown: the probability of osteoporosis when the result is positive, "
+            "one minus it when negative. A result is positive from the decision threshold up, so it can be below 50 %."
+        )
         self.confidence_bar = QProgressBar()
         self.confidence_bar.setRange(0, 100)
         self.confidence_bar.setTextVisible(False)
