@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .atomic import atomic_write_text
 from .errors import ModelFormatError, ModelIntegrityError
 from .preprocessing import PreprocessConfig
-
-log = logging.getLogger(__name__)
 
 CARD_FILENAME = "model_card.json"
 CARD_FORMAT = "osteo-desktop-model/1"
@@ -60,7 +58,10 @@ class ModelCard:
         if not path.is_file():
             raise ModelIntegrityError(f"model file missing: {path}")
         expected = self.files[role].get("sha256", "")
-        actual = sha256_of(path)
+        try:
+            actual = sha256_of(path)
+        except OSError as exc:  # e.g. no read permission: still a model that cannot be trusted, not a crash
+            raise ModelIntegrityError(f"model file {path} cannot be read to check it: {exc.strerror or exc}") from exc
         if actual != expected:
             raise ModelIntegrityError(
                 f"model file {path.name} does not match its checksum in the model card "
@@ -105,15 +106,14 @@ def load_model_card(directory: Path) -> ModelCard:
 
 
 def write_model_card(directory: Path, card: dict[str, Any]) -> Path:
-    """Write a card dict (used by training), filling in the checksum of each listed file."""
+    """Write a card dict (used by training) atomically, filling in the checksum and size of each listed file.
+
+    The checksums are written into the caller's ``card["files"]`` entries too: training quotes them in MODEL_CARD.md.
+    """
     directory = Path(directory)
     card = dict(card)
     card["format"] = CARD_FORMAT
-    for role, entry in card["files"].items():
+    for entry in card["files"].values():
         entry["sha256"] = sha256_of(directory / entry["path"])
         entry["bytes"] = (directory / entry["path"]).stat().st_size
-    path = directory / CARD_FILENAME
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(card, indent=2, sort_keys=False) + "\n", encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return atomic_write_text(directory / CARD_FILENAME, json.dumps(card, indent=2, sort_keys=False) + "\n")
