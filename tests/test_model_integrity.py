@@ -108,7 +108,7 @@ def test_a_pickle_inside_the_head_weights_is_never_executed(model_copy, tmp_path
     card = _card(model_copy)
     card["files"]["head"]["sha256"] = sha256_of(head)
     (model_copy / "model_card.json").write_text(json.dumps(card))
-    with pytest.raises(Exception) as error:
+    with pytest.raises(ModelFormatError) as error:
         Classifier.load(model_copy)
     assert "pickle" in str(error.value).lower()
     code, out, err = _predict_via_cli(capsys, model_copy, knee_png)
@@ -120,3 +120,24 @@ def test_the_shipped_model_passes_its_own_checks(classifier):
     card = classifier.card
     for role in ("tflite", "head"):
         assert sha256_of(card.file_path(role)) == card.files[role]["sha256"]
+
+
+def test_an_unreadable_model_file_is_an_integrity_error(model_copy, monkeypatch):
+    from osteo_desktop.core import model_card
+
+    def unreadable(path, chunk_size=1 << 20):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(model_card, "sha256_of", unreadable)
+    with pytest.raises(ModelIntegrityError, match="cannot be read to check it: Permission denied"):
+        Classifier.load(model_copy)
+
+
+def test_a_tflite_that_litert_cannot_load_is_a_format_error(model_copy):
+    tflite = model_copy / _card(model_copy)["files"]["tflite"]["path"]
+    tflite.write_bytes(b"not a flatbuffer at all" * 100)
+    card = _card(model_copy)
+    card["files"]["tflite"]["sha256"] = sha256_of(tflite)
+    (model_copy / "model_card.json").write_text(json.dumps(card))
+    with pytest.raises(ModelFormatError, match="cannot be loaded by LiteRT"):
+        Classifier.load(model_copy)

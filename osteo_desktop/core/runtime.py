@@ -68,10 +68,17 @@ class Classifier:
 
         self.card = card
         self.config = card.preprocessing
-        self.head = HeadWeights.load(card.verified_path("head"))
+        head_path = card.verified_path("head")
+        try:
+            self.head = HeadWeights.load(head_path)
+        except (OSError, KeyError, ValueError) as exc:  # np.load: not an .npz, a missing array, or a pickle refused
+            raise ModelFormatError(f"the head weights {head_path.name} cannot be loaded: {exc}") from exc
         model_path = card.verified_path("tflite")
         self._num_threads = num_threads or _default_threads()
-        self._interpreter = Interpreter(model_path=str(model_path), num_threads=self._num_threads)
+        try:
+            self._interpreter = Interpreter(model_path=str(model_path), num_threads=self._num_threads)
+        except (RuntimeError, ValueError) as exc:  # LiteRT's ways of saying the file is not a model it can run
+            raise ModelFormatError(f"the model {model_path.name} cannot be loaded by LiteRT: {exc}") from exc
         self._lock = threading.Lock()
         # The last single-image runs (input, logit, features): analysing one file predicts and then explains the
         # same input, and explain() reuses the activations instead of running the network a second time.
