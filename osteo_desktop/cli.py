@@ -408,16 +408,7 @@ def _cmd_info(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     except ImageReadError as exc:
         print(f"osteo: error: {exc}", file=sys.stderr)
         return EXIT_FAILED
-    describe = getattr(imaging, "describe_radiograph", None)
-    if describe is not None:
-        description = dict(describe(radiograph))
-    else:
-        description = {
-            "path": str(radiograph.path), "format": radiograph.source_format,
-            "width": radiograph.width, "height": radiograph.height, "window": radiograph.window,
-            "metadata": radiograph.metadata, "warnings": list(radiograph.warnings),
-        }
-    description.setdefault("path", str(args.file))
+    description = imaging.describe_radiograph(radiograph)
     description["model"] = _model_description(getattr(args, "model_dir", None))
     if args.include_patient:
         description["patient"] = dict(radiograph.patient)
@@ -433,9 +424,9 @@ def _cmd_info(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                 print(f"  {sub_key}: {sub_value}")
         else:
             print(f"{key}: {value}")
-    warnings = description.get("warnings") or []
-    print("warnings: " + ("none" if not warnings else ""))
-    for warning in warnings:
+    input_warnings = description["warnings"]
+    print("warnings: " + ("none" if not input_warnings else ""))
+    for warning in input_warnings:
         print(f"  - {warning}")
     print(DISCLAIMER)
     return EXIT_OK
