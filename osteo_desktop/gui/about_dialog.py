@@ -68,6 +68,11 @@ def model_summary(card: ModelCard) -> str:
         html += "<p><b>No evaluation is recorded for this model.</b></p>"
     if card.raw.get("intended_use"):
         html += f"<p>Intended use: {escape(str(card.raw['intended_use']))}</p>"
+    limits = card.raw.get("limitations")
+    if isinstance(limits, list) and limits:
+        # The limits (e.g. chance-level results on the DXA-labelled images) matter as much as the headline figures,
+        # so they are shown here rather than left in a collapsed branch at the bottom of the tree.
+        html += "<p><b>Limits</b></p><ul style='margin-left: -20px'>" + "".join(f"<li>{escape(str(x))}</li>" for x in limits) + "</ul>"
     return html
 
 
@@ -75,7 +80,9 @@ class ModelDialog(QDialog):
     def __init__(self, card: ModelCard, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("About the model")
-        self.resize(760, 720)
+        # Fits the screen also when Qt scales the interface (QT_SCALE_FACTOR=1.5 on 1920x1080 leaves 1280x720).
+        available = (parent.screen() if parent is not None else self.screen()).availableGeometry()
+        self.resize(min(820, available.width() - 40), min(860, available.height() - 60))
         layout = QVBoxLayout(self)
         summary = QLabel(model_summary(card))
         summary.setWordWrap(True)

@@ -159,3 +159,13 @@ def test_model_summary_states_the_evaluation_or_its_absence(classifier):
     bare = copy.copy(card)
     bare.raw = {k: v for k, v in card.raw.items() if k != "metrics"}
     assert "No evaluation is recorded" in model_summary(bare)
+
+
+def test_model_summary_states_the_limits(classifier):
+    from html import escape
+
+    from osteo_desktop.gui.about_dialog import model_summary
+
+    text = model_summary(classifier.card)
+    for limit in classifier.card.raw.get("limitations", []):
+        assert escape(str(limit)) in text
