@@ -23,7 +23,9 @@ from .sniffing import SNIFF_BYTES, describe_content, looks_like_damaged_dicom, s
 log = logging.getLogger(__name__)
 
 SUPPORTED_FORMATS = ("DICOM", *RASTER_FORMATS)
-_IMAGE_SUFFIXES = frozenset({".dcm", ".dicom", ".dic", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"})
+# File name endings of the formats read here. Never used to decide how to read a file (its content does that), only
+# to word errors and to spot a folder named like an image.
+IMAGE_SUFFIXES = frozenset({".dcm", ".dicom", ".dic", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"})
 
 __all__ = ["read_radiograph", "describe_radiograph", "SUPPORTED_FORMATS", "MAX_PIXELS", "MAX_FILE_BYTES"]
 
@@ -127,7 +129,7 @@ def _refuse_unknown(path: Path, head: bytes) -> None:
             "element, so it cannot be parsed",
         )
     kind = describe_content(head)
-    hint = f" despite its {path.suffix} extension" if path.suffix.lower() in _IMAGE_SUFFIXES else ""
+    hint = f" despite its {path.suffix} extension" if path.suffix.lower() in IMAGE_SUFFIXES else ""
     raise NotAnImageError(path, f"not an image: the content is {kind}{hint}")
 
 

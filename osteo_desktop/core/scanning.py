@@ -26,7 +26,7 @@ import numpy as np
 
 from .errors import ImageReadError
 from .history import HistoryError
-from .imaging import read_radiograph
+from .imaging import IMAGE_SUFFIXES, read_radiograph
 from .model_card import sha256_of
 from .preprocessing import preprocess
 
@@ -35,9 +35,6 @@ if TYPE_CHECKING:
     from .runtime import Classifier, Prediction
 
 log = logging.getLogger(__name__)
-
-# A directory with one of these names is almost certainly a mistake worth a row, not a folder to ignore.
-IMAGE_LIKE_SUFFIXES = frozenset({".dcm", ".dicom", ".dic", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"})
 
 ROW_KEYS = ("path", "label", "probability", "confidence", "threshold", "model_version", "warnings", "error", "timings_ms")
 
@@ -144,7 +141,7 @@ def _walk(directory: Path, recursive: bool, visited: set[tuple[int, int]]) -> It
             yield path
         elif recursive:
             yield from _walk(path, recursive, visited)
-        elif path.suffix.lower() in IMAGE_LIKE_SUFFIXES:
+        elif path.suffix.lower() in IMAGE_SUFFIXES:  # a folder named x.dcm is a mistake worth a row
             yield path
 
 
