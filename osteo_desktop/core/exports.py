@@ -39,17 +39,14 @@ def patient_cells(patient: dict[str, str]) -> dict[str, str]:
 
 
 def csv_record(row: ScanRow, include_patient: bool = False) -> dict[str, Any]:
+    """One CSV row: numbers to 6 decimals, lists and timings as JSON text, an empty cell for a missing value."""
     data = row.to_dict()
-    record: dict[str, Any] = {key: data[key] for key in ROW_KEYS}
+    record: dict[str, Any] = {key: "" if data[key] is None else data[key] for key in ROW_KEYS}
     for key in ("probability", "confidence", "threshold"):
-        if record[key] is not None:
-            record[key] = f"{record[key]:.6f}"
+        if data[key] is not None:
+            record[key] = f"{data[key]:.6f}"
     record["warnings"] = json.dumps(data["warnings"], ensure_ascii=False)
     record["timings_ms"] = json.dumps(data["timings_ms"])
-    for key in ("label", "model_version", "error"):
-        record[key] = "" if record[key] is None else record[key]
-    for key in ("probability", "confidence", "threshold"):
-        record[key] = "" if record[key] is None else record[key]
     if include_patient:
         record.update(patient_cells(row.patient))
     return record
