@@ -213,6 +213,9 @@ class _Preparer:
             try:
                 entry = self.history.find(row.file_sha256, self.model_version)
             except HistoryError as exc:
+                if self.cancel.is_set():  # the history was closed under a cancelled scan: nobody wants this row
+                    row.error = _failure(path, "not read: the scan was cancelled")
+                    return _Prepared(row)
                 # An unreadable history only costs the reuse of an earlier result; the file is still analysed.
                 log.warning("history lookup failed for %s: %s", path.name, exc)
                 entry = None
