@@ -79,7 +79,10 @@ class MainWindow(QMainWindow):
         self._build_ui()
         self._build_actions()
         self._update_actions()
-        self.resize(1440, 900)
+        # Never larger than the screen: at 150 % scaling a 1920x1080 screen is 1280x720, and a 1440x900 window would
+        # put the result panel off-screen.
+        available = self.screen().availableGeometry()
+        self.resize(min(1440, available.width()), min(900, available.height()))
         self.loader = ModelLoader(load_classifier, self)
         self.loader.loaded.connect(self._on_model_loaded)
         self.loader.failed.connect(self._on_model_failed)
