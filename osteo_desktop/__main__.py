@@ -4,4 +4,6 @@ import sys
 
 from .cli import main
 
-sys.exit(main())
+# Guarded so that importing the module (documentation tools, PyInstaller's analysis) does not run the program.
+if __name__ == "__main__":
+    sys.exit(main())
