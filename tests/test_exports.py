@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 
 import pytest
 
@@ -89,3 +90,24 @@ def test_atomic_writer_replaces_only_when_complete(tmp_path):
             raise KeyboardInterrupt
     assert target.read_text() == "second, partially"
     assert [p.name for p in tmp_path.iterdir()] == ["report.txt"]
+
+
+def test_a_replaced_export_keeps_its_permissions_and_a_new_one_follows_the_umask(tmp_path):
+    private = tmp_path / "private.csv"
+    private.write_text("earlier export\n")
+    private.chmod(0o600)
+    write_rows_csv(_rows(), private)
+    assert private.stat().st_mode & 0o777 == 0o600
+    umask = os.umask(0o022)
+    try:
+        fresh = write_rows_csv(_rows(), tmp_path / "fresh.csv")
+    finally:
+        os.umask(umask)
+    assert fresh.stat().st_mode & 0o777 == 0o644
+
+
+def test_a_writer_that_cannot_open_leaves_no_temporary(tmp_path):
+    with pytest.raises(LookupError):
+        with atomic_writer(tmp_path / "out.txt", encoding="no-such-encoding"):
+            pass
+    assert list(tmp_path.iterdir()) == []

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
+import secrets
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
@@ -31,23 +32,35 @@ def _fsync_directory(directory: Path) -> None:
         os.close(fd)
 
 
+def _create_temporary(directory: Path, name: str) -> tuple[int, Path]:
+    # Created like any new file of the user's (0666 less the umask, applied by the kernel), unlike mkstemp's 0600.
+    # Reading the umask instead would mean setting it for a moment, which races with files other threads create.
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+    for _ in range(100):
+        temp = directory / f".{name}.{secrets.token_hex(4)}.tmp"
+        try:
+            return os.open(temp, flags, 0o666), temp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary file name for {name} in {directory}")
+
+
 @contextlib.contextmanager
 def atomic_writer(path: str | Path, *, newline: str | None = None, encoding: str = "utf-8") -> Iterator[IO[str]]:
     """Open a text stream whose content replaces ``path`` atomically when the ``with`` block ends without error."""
     target = Path(path)
     directory = target.parent if str(target.parent) else Path(".")
-    fd, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
-    temp = Path(temp_name)
+    fd, temp = _create_temporary(directory, target.name)
     try:
+        # os.fdopen closes the descriptor itself if it fails (an unknown encoding, say).
         with os.fdopen(fd, "w", encoding=encoding, newline=newline) as handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
-        # mkstemp creates the file 0600; an export should get the permissions any new file of the user's gets.
-        umask = os.umask(0)
-        os.umask(umask)
+        # A file being replaced keeps its permissions: an export the user made private (it may name patients)
+        # must not become readable by others on the next write.
         with contextlib.suppress(OSError):
-            os.chmod(temp, 0o666 & ~umask)
+            os.chmod(temp, stat.S_IMODE(os.stat(target).st_mode))
         os.replace(temp, target)
     except BaseException:
         with contextlib.suppress(OSError):
