@@ -11,7 +11,8 @@ from ..core.radiograph import Radiograph
 
 def _format_value(value: Any) -> str:
     if isinstance(value, float):
-        return f"{value:.4g}"
+        # A window centre of 15000.0 reads "15000", not "1.5e+04".
+        return str(int(value)) if value.is_integer() and abs(value) < 1e12 else f"{value:.4g}"
     if isinstance(value, (list, tuple)):
         return " \\ ".join(_format_value(v) for v in value)
     if isinstance(value, dict):
@@ -31,6 +32,54 @@ def _split_camel(name: str) -> str:
     words.append(current)
     text = " ".join(w.strip() for w in words if w.strip())
     return text[:1].upper() + text[1:].lower() if text else name
+
+
+# Plain names for the reader's keys where splitting the key is not enough; everything else keeps _split_camel.
+_LABELS = {
+    "mode": "Colour mode",
+    "body_part": "Body part",
+    "view_position": "View",
+    "manufacturer_model": "Device model",
+    "photometric": "Photometric interpretation",
+    "sop_class": "Image type",
+    "voi_lut_function": "Window function",
+    "window_center": "Window centre",
+    "window_source": "Brightness/contrast from",
+    "signed": "Signed pixel values",
+}
+_IMAGE_MODES = {"1": "black and white", "L": "greyscale", "I": "greyscale (32-bit)", "I;16": "greyscale (16-bit)",
+                "F": "greyscale (floating point)", "P": "palette colour", "LA": "greyscale with transparency",
+                "RGB": "colour (RGB)", "RGBA": "colour with transparency (RGBA)", "CMYK": "colour (CMYK)"}
+
+
+def _metadata_rows(metadata: dict[str, Any]) -> list[tuple[str, str]]:
+    """The reader's metadata in words: width and height are already in 'Size', the original size only when it
+    differs, dates as YYYY-MM-DD, yes/no for flags, and a pixel spacing of zero (not recorded) left out."""
+    rows = []
+    size = (metadata.get("width"), metadata.get("height"))
+    for key, value in metadata.items():
+        key = str(key)
+        if value in (None, "", []) or key in ("width", "height"):
+            continue
+        if key in ("original_width", "original_height"):
+            original = (metadata.get("original_width"), metadata.get("original_height"))
+            if key == "original_width" and None not in original and original != size:
+                rows.append(("Original size", f"{original[0]} × {original[1]} pixels"))
+            continue
+        if key == "pixel_spacing" and isinstance(value, (list, tuple)):
+            if not value or not all(isinstance(v, (int, float)) and v > 0 for v in value):
+                continue
+            text = " × ".join(f"{v:.4g}" for v in value) + " mm"
+        elif key == "mode":
+            text = _IMAGE_MODES.get(str(value), str(value))
+        elif key.endswith("_date") and isinstance(value, str) and len(value) == 8 and value.isdigit():
+            text = f"{value[:4]}-{value[4:6]}-{value[6:]}"
+        elif isinstance(value, bool):
+            text = "yes" if value else "no"
+        else:
+            text = _format_value(value)
+        rows.append((_LABELS.get(key, _split_camel(key)), text))
+    return rows
 
 
 class MetadataPanel(QWidget):
@@ -66,7 +115,7 @@ class MetadataPanel(QWidget):
         rows = [("File", r.path.name), ("Size", f"{r.width} × {r.height} pixels")]
         if not any(str(k).lower() == "format" for k in r.metadata):
             rows.insert(1, ("Format", r.source_format.upper()))
-        rows += [(_split_camel(str(k)), _format_value(v)) for k, v in r.metadata.items() if v not in (None, "", [])]
+        rows += _metadata_rows(r.metadata)
         if self.show_patient.isChecked():
             rows += [(f"Patient: {_split_camel(str(k))}", _format_value(v)) for k, v in r.patient.items()]
         return rows

@@ -293,3 +293,14 @@ def test_keyboard_shortcuts_drive_the_viewer(qtbot, window, knee_png):
     assert not window.view.inverted
     qtbot.keyClick(window.view, Qt.Key.Key_X)
     assert not window.show_explanation.isChecked()
+
+
+def test_image_details_are_in_words():
+    from osteo_desktop.gui.metadata_panel import _metadata_rows
+
+    rows = dict(_metadata_rows({"format": "JPEG", "mode": "L", "original_width": 839, "original_height": 1024,
+                                "width": 839, "height": 1024, "study_date": "20040826", "signed": False,
+                                "pixel_spacing": [0.0, 0.0], "window_center": 15000.0}))
+    assert rows == {"Format": "JPEG", "Colour mode": "greyscale", "Study date": "2004-08-26",
+                    "Signed pixel values": "no", "Window centre": "15000"}
+    assert dict(_metadata_rows({"original_width": 2000, "original_height": 1000, "width": 1000, "height": 500}))["Original size"] == "2000 × 1000 pixels"
