@@ -162,7 +162,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"osteo: error: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except OSError as exc:  # e.g. the CSV cannot be written: the folder is read-only or the file is open elsewhere
-        print(f"osteo: error: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"osteo: error: {where}{exc.strerror or exc}", file=sys.stderr)
         return EXIT_FAILED
     except Exception as exc:  # noqa: BLE001 - a bug gets one clear line (the traceback with -v), not a crash dump
         log.debug("internal error", exc_info=True)

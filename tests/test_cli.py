@@ -236,3 +236,22 @@ def test_ctrl_c_leaves_the_earlier_export_intact(tmp_path, knee_manifest):
     assert "interrupted" in err
     assert out.read_text() == "earlier export\n"
     assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == ["report.csv"]  # no temporary left behind
+
+
+@pytest.mark.parametrize("error, expected", [
+    (OSError(28, "No space left on device"), "osteo: error: No space left on device\n"),
+    (PermissionError(13, "Permission denied", "/exports/out.csv"), "osteo: error: /exports/out.csv: Permission denied\n"),
+])
+def test_an_export_that_cannot_be_written_is_one_clear_line(tmp_path, capsys, monkeypatch, knee_png, error, expected):
+    from osteo_desktop.core import exports
+
+    def refuse(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(exports, "open_csv_export", refuse)
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    shutil.copy(knee_png, folder / knee_png.name)
+    code, _out, err = _run(capsys, "scan", folder, "--csv", tmp_path / "out.csv", "--no-history")
+    assert code == 1
+    assert err.endswith(expected)
