@@ -227,3 +227,22 @@ def test_read_and_record_failures_are_history_errors(tmp_path):
     for read in (history.count, history.entries, lambda: history.find("a" * 64, "test-1")):
         with pytest.raises(HistoryError, match="cannot read the history database"):
             read()
+
+
+def test_damage_is_recognised_by_its_message_where_sqlite_gives_no_error_code(tmp_path, monkeypatch):
+    """Python 3.10's sqlite3 exceptions carry no sqlite_errorcode: the message alone must identify damage."""
+    path = tmp_path / "history.sqlite3"
+    path.write_bytes(b"damaged")
+    real_open = History._open
+    calls = []
+
+    def open_once_malformed(self):
+        calls.append(1)
+        if len(calls) == 1:
+            raise sqlite3.DatabaseError("database disk image is malformed")  # no error code attached
+        return real_open(self)
+
+    monkeypatch.setattr(History, "_open", open_once_malformed)
+    with History(path) as opened:
+        assert opened.count() == 0
+    assert len([p for p in tmp_path.iterdir() if ".damaged-" in p.name]) == 1

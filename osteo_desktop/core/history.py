@@ -46,8 +46,10 @@ CREATE TABLE IF NOT EXISTS predictions (
 CREATE INDEX IF NOT EXISTS predictions_recorded_at ON predictions (recorded_at);
 """
 
-# SQLite result codes that mean the file itself is damaged (SQLITE_CORRUPT, SQLITE_NOTADB).
+# SQLite result codes that mean the file itself is damaged (SQLITE_CORRUPT, SQLITE_NOTADB), and their messages:
+# Python 3.10 has no sqlite_errorcode on the exception, only the text.
 _DAMAGED = (11, 26)
+_DAMAGED_MESSAGES = ("file is not a database", "database disk image is malformed")
 
 _COLUMNS = "id, recorded_at, path, file_sha256, label, probability, confidence, threshold, model_version, warnings"
 
@@ -108,7 +110,8 @@ class History:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._connection = self._open()
         except sqlite3.DatabaseError as exc:
-            if getattr(exc, "sqlite_errorcode", None) not in _DAMAGED and "not a database" not in str(exc):
+            damaged = getattr(exc, "sqlite_errorcode", None) in _DAMAGED or any(m in str(exc) for m in _DAMAGED_MESSAGES)
+            if not damaged:
                 # Locked by another program, read-only, out of space: not damage, so leave the file alone.
                 raise HistoryError(f"cannot open the history database {self.path}: {exc}") from exc
             # A damaged file must not lock the user out of the app: keep it aside for inspection and start afresh.
