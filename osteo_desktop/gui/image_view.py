@@ -188,9 +188,10 @@ class ImageView(QGraphicsView):
         if self._window is None:
             return ""
         center, width = self._window
+        # Spelled out: "Window 10276 / 21142" leaves the reader guessing between centre/width and width/level.
         if self._is_raster:
-            return f"Window {center * 255:.0f} / {width * 255:.0f}"
-        return f"Window {center:.0f} / {width:.0f}"
+            return f"Window centre {center * 255:.0f}, width {width * 255:.0f}"
+        return f"Window centre {center:.0f}, width {width:.0f}"
 
     def _render(self) -> None:
         if self._pixels is None:

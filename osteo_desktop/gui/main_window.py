@@ -148,6 +148,7 @@ class MainWindow(QMainWindow):
 
         self.pixel_label = QLabel()
         self.window_label = QLabel()
+        self.window_label.setToolTip("Right-drag on the image: up/down moves the centre, left/right the width. R resets.")
         self.busy = QProgressBar()
         self.busy.setRange(0, 0)
         self.busy.setMaximumWidth(140)
