@@ -115,7 +115,13 @@ class HistoryDialog(QDialog):
             for column, item in enumerate(cells):
                 self.table.setItem(row, column, item)
         self.table.setSortingEnabled(True)
-        self.summary.setText(f"{len(self.entries)} recorded results, newest first. Double-click a row to open it again.")
+        count = len(self.entries)
+        if count == 0:
+            self.summary.setText("No results recorded yet: every radiograph you open or scan is listed here.")
+        else:
+            noun = "result" if count == 1 else "results"
+            self.summary.setText(f"{count} recorded {noun}, newest first. Double-click a row to open it again.")
+        self.open_button.setEnabled(count > 0)
 
     def path_at(self, row: int) -> str | None:
         item = self.table.item(row, 0)

@@ -169,3 +169,11 @@ def test_model_summary_states_the_limits(classifier):
     text = model_summary(classifier.card)
     for limit in classifier.card.raw.get("limitations", []):
         assert escape(str(limit)) in text
+
+
+def test_empty_history_says_so(qtbot, window):
+    window.show_history()
+    dialog = window._history_dialog
+    assert dialog.table.rowCount() == 0
+    assert "No results recorded yet" in dialog.summary.text()
+    assert not dialog.open_button.isEnabled()
