@@ -4,7 +4,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtWidgets import QCheckBox, QDialog, QDialogButtonBox, QFileDialog, QHBoxLayout, QLabel, QLineEdit, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QMessageBox,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from .report_pdf import patient_name
 
@@ -34,6 +46,21 @@ class ExportDialog(QDialog):
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         layout.addWidget(buttons)
+
+    def accept(self) -> None:
+        """Refuses an empty name, and asks before replacing an earlier report (it would otherwise go silently)."""
+        if not self.path_edit.text().strip():
+            self.path_edit.setFocus()
+            return
+        target = self.target()
+        if target.is_dir():
+            QMessageBox.warning(self, "Export report", f"{target} is a folder; type a file name for the report.")
+            return
+        if target.exists():
+            answer = QMessageBox.question(self, "Export report", f"{target.name} already exists in {target.parent}. Replace it?")
+            if answer != QMessageBox.StandardButton.Yes:
+                return
+        super().accept()
 
     def _browse(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Export report", self.path_edit.text(), "PDF (*.pdf)")
