@@ -210,16 +210,26 @@ class ImageView(QGraphicsView):
         self._image_item.setPixmap(QPixmap.fromImage(grey_qimage(grey)))
 
     # --- zoom ----------------------------------------------------------------------------------------------------
+    def _update_sampling(self) -> None:
+        """Smooth when an image pixel covers less than 3 screen pixels; beyond that, sharp pixels, as a reading
+        viewer shows them (smoothing a magnified 16×16 image turns it into a blur that the file does not contain)."""
+        magnified = self.scale_factor() * self.devicePixelRatioF() >= 3.0
+        mode = Qt.TransformationMode.FastTransformation if magnified else Qt.TransformationMode.SmoothTransformation
+        if self._image_item.transformationMode() != mode:
+            self._image_item.setTransformationMode(mode)
+
     def fit_to_window(self) -> None:
         self._fit = True
         if self._pixels is not None:
             self.fitInView(self._image_item, Qt.AspectRatioMode.KeepAspectRatio)
+            self._update_sampling()
 
     def actual_size(self) -> None:
         """One image pixel on one screen pixel, also on a high-DPI screen (where Qt's unit is larger)."""
         self._fit = False
         scale = 1.0 / self.devicePixelRatioF()
         self.setTransform(QTransform.fromScale(scale, scale))
+        self._update_sampling()
 
     def zoom_in(self) -> None:
         self._zoom(ZOOM_STEP)
@@ -238,6 +248,7 @@ class ImageView(QGraphicsView):
             return
         self._fit = False
         self.scale(factor, factor)
+        self._update_sampling()
 
     # --- events --------------------------------------------------------------------------------------------------
     def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override

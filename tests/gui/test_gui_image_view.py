@@ -109,3 +109,15 @@ def test_overlay_is_stretched_to_the_image(view):
     assert item.mapRectToParent(item.boundingRect()).width() == pytest.approx(448)
     view.clear()
     assert not view.has_image() and not view.has_overlay()
+
+
+def test_magnified_pixels_stay_sharp(view):
+    view.set_image(np.linspace(0, 1, 16 * 16, dtype=np.float32).reshape(16, 16))
+    view.fit_to_window()  # 16 px into a 400x300 view: each image pixel covers many screen pixels
+    assert view._image_item.transformationMode() == Qt.TransformationMode.FastTransformation
+    view.set_image(np.linspace(0, 1, 600 * 800, dtype=np.float32).reshape(600, 800))
+    view.fit_to_window()  # shrunk: smoothed
+    assert view._image_item.transformationMode() == Qt.TransformationMode.SmoothTransformation
+    for _ in range(20):
+        view.zoom_in()
+    assert view._image_item.transformationMode() == Qt.TransformationMode.FastTransformation
