@@ -40,7 +40,9 @@ from .workers import AnalysisOutcome, AnalysisRunner, ModelLoader, plain_error
 log = logging.getLogger(__name__)
 
 APP_TITLE = "Osteo Desktop"
-IMAGE_FILTER = "Radiographs (*.dcm *.dicom *.png *.jpg *.jpeg *.tif *.tiff *.bmp);;All files (*)"
+# DICOM from a PACS export or a CD often has no extension at all (IM0001, I0000123): the second filter says so, and
+# the dialog remembers the one last used.
+IMAGE_FILTER = "Radiographs (*.dcm *.dicom *.png *.jpg *.jpeg *.tif *.tiff *.bmp);;All files, e.g. DICOM without an extension (*)"
 
 
 class MainWindow(QMainWindow):
@@ -233,8 +235,10 @@ class MainWindow(QMainWindow):
     # --- opening -------------------------------------------------------------------------------------------------
     def choose_file(self) -> None:
         start = self.settings.value("last_folder", str(Path.home()))
-        path, _ = QFileDialog.getOpenFileName(self, "Open a radiograph", str(start), IMAGE_FILTER)
+        last_filter = str(self.settings.value("open_filter", ""))
+        path, chosen = QFileDialog.getOpenFileName(self, "Open a radiograph", str(start), IMAGE_FILTER, last_filter)
         if path:
+            self.settings.setValue("open_filter", chosen)
             self.open_file(path)
 
     def open_file(self, path: str | Path) -> None:
