@@ -140,27 +140,31 @@ def test_cancel_returns_even_while_a_read_hangs(monkeypatch, classifier, knee_fi
     """A read stuck on a dead network share must not keep a cancelled scan from ending."""
     real_reader = scanning.read_radiograph
     hung, release, cancel = knee_files[1], threading.Event(), threading.Event()
+    read_is_hung, first_row_out = threading.Event(), threading.Event()
     cancelled_at: list[float] = []
 
     def reader(path, *, target_size=None):
         if Path(path) == hung:
+            read_is_hung.set()
             release.wait(timeout=60)
         return real_reader(path, target_size=target_size)
 
-    def cancel_from_another_thread():
+    def cancel_once_the_read_hangs():
+        # Cancels when the read is known to be stuck and the row before it is out, not after a guessed delay.
+        assert read_is_hung.wait(timeout=60) and first_row_out.wait(timeout=60)
         cancelled_at.append(time.perf_counter())
         cancel.set()
 
-    def on_progress(progress):
-        if progress.done == 1:
-            threading.Timer(0.25, cancel_from_another_thread).start()
-
+    canceller = threading.Thread(target=cancel_once_the_read_hangs)
     monkeypatch.setattr(scanning, "read_radiograph", reader)
     try:
-        rows = list(scan_files(knee_files[:4], classifier, batch_size=1, workers=1, cancel=cancel, on_progress=on_progress))
+        canceller.start()
+        rows = list(scan_files(knee_files[:4], classifier, batch_size=1, workers=1, cancel=cancel,
+                               on_progress=lambda progress: first_row_out.set()))
         stopped = time.perf_counter() - cancelled_at[0]
     finally:
         release.set()
+        canceller.join(timeout=60)
     print(f"scan ended {stopped * 1000:.1f} ms after cancel while a read was hung")
     assert [row.path for row in rows] == [str(knee_files[0])]
     assert stopped < 1.0
