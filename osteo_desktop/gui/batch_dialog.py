@@ -72,7 +72,8 @@ class BatchDialog(QDialog):
         self.root: Path | None = None
         self._started = 0.0
         self.setWindowTitle("Scan a folder")
-        self.resize(1100, 680)
+        available = (parent.screen() if parent is not None else self.screen()).availableGeometry()
+        self.resize(min(1100, available.width() - 40), min(680, available.height() - 60))  # also at 150 % scaling
         self._build_ui()
 
     def _build_ui(self) -> None:

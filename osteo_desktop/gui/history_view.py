@@ -65,7 +65,8 @@ class HistoryDialog(QDialog):
         self.history = history
         self.entries: list[HistoryEntry] = []
         self.setWindowTitle("History")
-        self.resize(980, 560)
+        available = (parent.screen() if parent is not None else self.screen()).availableGeometry()
+        self.resize(min(980, available.width() - 40), min(560, available.height() - 60))  # also at 150 % scaling
         layout = QVBoxLayout(self)
         self.summary = QLabel()
         layout.addWidget(self.summary)
