@@ -34,3 +34,17 @@ def test_card_with_unknown_format_is_refused(tmp_path):
 def test_missing_card_is_a_clear_integrity_error(tmp_path):
     with pytest.raises(ModelIntegrityError, match="model card"):
         Classifier.load(tmp_path)
+
+
+@pytest.mark.parametrize("change", [
+    lambda raw: [raw],  # an array instead of an object
+    lambda raw: dict(raw, calibration=[2.25]),
+    lambda raw: dict(raw, files=[raw["files"]]),
+    lambda raw: dict(raw, preprocessing=[raw["preprocessing"]]),
+])
+def test_a_card_with_the_wrong_json_shapes_is_a_format_error(tmp_path, change):
+    shutil.copytree(default_model_dir(), tmp_path / "m")
+    card_path = tmp_path / "m" / "model_card.json"
+    card_path.write_text(json.dumps(change(json.loads(card_path.read_text()))))
+    with pytest.raises(ModelFormatError, match="model_card.json"):
+        load_model_card(tmp_path / "m")

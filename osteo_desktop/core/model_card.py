@@ -83,6 +83,8 @@ def load_model_card(directory: Path) -> ModelCard:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ModelFormatError(f"the model card {path} cannot be read: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ModelFormatError(f"the model card {path} is not a JSON object")
     if raw.get("format") != CARD_FORMAT:
         raise ModelFormatError(f"model card format {raw.get('format')!r} is not {CARD_FORMAT!r}")
     try:
@@ -101,7 +103,7 @@ def load_model_card(directory: Path) -> ModelCard:
             files={str(k): dict(v) for k, v in raw["files"].items()},
             raw=raw,
         )
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:  # AttributeError: e.g. a list where an object belongs
         raise ModelFormatError(f"the model card {path} is incomplete or invalid: {exc}") from exc
 
 
