@@ -48,3 +48,17 @@ def test_a_card_with_the_wrong_json_shapes_is_a_format_error(tmp_path, change):
     card_path.write_text(json.dumps(change(json.loads(card_path.read_text()))))
     with pytest.raises(ModelFormatError, match="model_card.json"):
         load_model_card(tmp_path / "m")
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda raw: dict(raw, calibration={"temperature": 0}), "temperature"),
+    (lambda raw: dict(raw, calibration={"temperature": "nan"}), "temperature"),
+    (lambda raw: dict(raw, threshold=1.5), "threshold"),
+    (lambda raw: dict(raw, threshold="nan"), "threshold"),
+])
+def test_a_card_with_an_unusable_temperature_or_threshold_is_refused(tmp_path, change, message):
+    shutil.copytree(default_model_dir(), tmp_path / "m")
+    card_path = tmp_path / "m" / "model_card.json"
+    card_path.write_text(json.dumps(change(json.loads(card_path.read_text()))))
+    with pytest.raises(ModelFormatError, match=message):
+        load_model_card(tmp_path / "m")

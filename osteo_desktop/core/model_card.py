@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -89,7 +90,7 @@ def load_model_card(directory: Path) -> ModelCard:
         raise ModelFormatError(f"model card format {raw.get('format')!r} is not {CARD_FORMAT!r}")
     try:
         labels = raw["labels"]
-        return ModelCard(
+        card = ModelCard(
             directory=Path(directory),
             name=str(raw["name"]),
             version=str(raw["version"]),
@@ -105,6 +106,12 @@ def load_model_card(directory: Path) -> ModelCard:
         )
     except (KeyError, TypeError, ValueError, AttributeError) as exc:  # AttributeError: e.g. a list where an object belongs
         raise ModelFormatError(f"the model card {path} is incomplete or invalid: {exc}") from exc
+    # Checked here because a zero or NaN temperature or threshold gives every image a meaningless label, silently.
+    if not (math.isfinite(card.temperature) and card.temperature > 0):
+        raise ModelFormatError(f"the model card {path} has an invalid calibration temperature {card.temperature!r}")
+    if not 0.0 <= card.threshold <= 1.0:
+        raise ModelFormatError(f"the model card {path} has a threshold {card.threshold!r} outside [0, 1]")
+    return card
 
 
 def write_model_card(directory: Path, card: dict[str, Any]) -> Path:
