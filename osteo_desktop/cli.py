@@ -165,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         where = f"{exc.filename}: " if exc.filename else ""
         print(f"osteo: error: {where}{exc.strerror or exc}", file=sys.stderr)
         return EXIT_FAILED
-    except Exception as exc:  # noqa: BLE001 - a bug gets one clear line (the traceback with -v), not a crash dump
+    except Exception as exc:  # noqa: BLE001 - a bug gets one clear line (the traceback with -vv), not a crash dump
         log.debug("internal error", exc_info=True)
         print(f"osteo: internal error: {type(exc).__name__}: {exc} (run with -vv for details)", file=sys.stderr)
         return EXIT_FAILED
