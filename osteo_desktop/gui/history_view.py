@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..core.history import History, HistoryEntry
+from ..core.history import History, HistoryEntry, HistoryError
 from .signals import emit
 
 COLUMNS = ["Recorded", "File", "Result", "Probability", "Confidence", "Model", "Folder"]
@@ -96,7 +96,15 @@ class HistoryDialog(QDialog):
         layout.addLayout(buttons)
 
     def refresh(self) -> None:
-        self.entries = self.history.entries()
+        try:
+            self.entries = self.history.entries()
+        except HistoryError as exc:
+            # A locked or damaged database must not take the window down; the message says what is wrong.
+            self.entries = []
+            self.table.setRowCount(0)
+            self.summary.setText(f"The history cannot be read: {exc}")
+            self.open_button.setEnabled(False)
+            return
         self.table.setSortingEnabled(False)
         self.table.setRowCount(len(self.entries))
         for row, entry in enumerate(self.entries):

@@ -198,3 +198,16 @@ def test_export_dialog_refuses_an_empty_name_and_asks_before_replacing(qtbot, tm
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
     dialog.accept()
     assert dialog.result() == ExportDialog.DialogCode.Accepted
+
+
+def test_history_view_reports_an_unreadable_database_instead_of_failing(qtbot, tmp_path):
+    from osteo_desktop.core.history import History
+    from osteo_desktop.gui.history_view import HistoryDialog
+
+    history = History(tmp_path / "history.sqlite3")
+    dialog = HistoryDialog(history)
+    qtbot.addWidget(dialog)
+    history.close()  # a closed (or locked, or damaged) database makes every read fail
+    dialog.refresh()
+    assert dialog.summary.text().startswith("The history cannot be read")
+    assert dialog.table.rowCount() == 0 and not dialog.open_button.isEnabled()
