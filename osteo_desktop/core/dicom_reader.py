@@ -344,9 +344,9 @@ def _content_warnings(metadata: dict[str, Any]) -> list[str]:
     warnings = []
     modality = str(metadata.get("modality", "")).upper()
     if modality and modality not in RADIOGRAPH_MODALITIES:
-        warnings.append(f"DICOM modality {modality} is not a plain radiograph (CR, DX, DR, RG, OT or SC)")
+        warnings.append(f"Not a plain X-ray: the DICOM modality is {modality}; the model was trained on knee X-rays (CR/DX) only")
     body_part = str(metadata.get("body_part", ""))
     if body_part and "KNEE" not in body_part.upper():
-        warnings.append(f"body part is {body_part}, not a knee; the model was trained on knee radiographs only")
+        warnings.append(f"Not a knee: the DICOM body part is {body_part}; the model was trained on knee radiographs only")
     return warnings
 
