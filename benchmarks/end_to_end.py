@@ -3,7 +3,7 @@
 
 The test files are made here from a shared knee radiograph, upscaled onto a 2000x2000 detector-sized canvas:
 a JPEG (quality 95), an 8-bit PNG, and a 12-bit MONOCHROME2 DICOM compressed as JPEG 2000 (lossless) with pydicom.
-Each is analysed several times with :func:`osteo_desktop.core.analysis.analyse_file`; the medians of its own
+Each is analysed several times with :func:`osteo_desktop.core.pipeline.analysis.analyse_file`; the medians of its own
 per-stage timings are reported. Files go to a temporary folder and are deleted afterwards.
 
     .venv/bin/python benchmarks/end_to_end.py [--repeats 5]
@@ -71,9 +71,9 @@ def main() -> int:
         print("no shared knee images (../shared/data/knee-xray); nothing to measure", file=sys.stderr)
         return 1
 
-    from osteo_desktop.core.analysis import analyse_file
-    from osteo_desktop.core.imaging import read_radiograph
-    from osteo_desktop.core.runtime import Classifier
+    from osteo_desktop.core.pipeline.analysis import analyse_file
+    from osteo_desktop.core.reading.reader import read_radiograph
+    from osteo_desktop.core.model.runtime import Classifier
 
     classifier = Classifier.load()
     results = {}

@@ -46,7 +46,7 @@ def bench(threads: int, rounds: int, matmul_size: int = 2048) -> dict:
     value."""
     from ai_edge_litert.interpreter import Interpreter
 
-    from osteo_desktop.core.runtime import MICRO_BATCH, Classifier
+    from osteo_desktop.core.model.runtime import MICRO_BATCH, Classifier
 
     classifier = Classifier.load(num_threads=threads)
     size = classifier.input_size

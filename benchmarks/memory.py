@@ -27,8 +27,8 @@ from common import knee_images, write_result  # noqa: E402
 CHILD = r"""
 import json, resource, sys, time
 sys.path.insert(0, sys.argv[2])
-from osteo_desktop.core.runtime import Classifier
-from osteo_desktop.core.scanning import scan_folder
+from osteo_desktop.core.model.runtime import Classifier
+from osteo_desktop.core.pipeline.scanning import scan_folder
 classifier = Classifier.load()
 after_load = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 start = time.perf_counter()

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Folder-scan throughput on the shared knee radiographs, against a naive loop, in the same run.
 
-- the app's scan: :func:`osteo_desktop.core.scanning.scan_files` (decoding and preprocessing in a thread pool,
+- the app's scan: :func:`osteo_desktop.core.pipeline.scanning.scan_files` (decoding and preprocessing in a thread pool,
   overlapped with batched LiteRT inference), over every PNG/JPEG of ../shared/data/knee-xray (288 files);
 - the naive loop: for each file, a full-size decode, the same preprocessing, and Keras ``model.predict`` on that one
   image (TensorFlow from the venv, run in a child process so it never shares a process with LiteRT), over the first
@@ -30,8 +30,8 @@ from common import IMAGENET_WEIGHTS, REPO, knee_images, write_result  # noqa: E4
 
 
 def scan_rate(paths: list[Path]) -> dict:
-    from osteo_desktop.core.runtime import Classifier
-    from osteo_desktop.core.scanning import scan_files
+    from osteo_desktop.core.model.runtime import Classifier
+    from osteo_desktop.core.pipeline.scanning import scan_files
 
     classifier = Classifier.load()
     list(scan_files(paths[:8], classifier))  # warm-up: first allocations, page cache
@@ -49,11 +49,11 @@ def naive_rate(paths: list[Path]) -> dict:
     import keras
     import numpy as np
 
-    from osteo_desktop.core.explain import HeadWeights
-    from osteo_desktop.core.imaging import read_radiograph
-    from osteo_desktop.core.model_card import load_model_card
+    from osteo_desktop.core.model.explain import HeadWeights
+    from osteo_desktop.core.reading.reader import read_radiograph
+    from osteo_desktop.core.model.card import load_model_card
     from osteo_desktop.core.paths import default_model_dir
-    from osteo_desktop.core.preprocessing import preprocess
+    from osteo_desktop.core.model.preprocessing import preprocess
     from osteo_desktop.training.architecture import build_backbone, build_head, build_inference_model
 
     card = load_model_card(default_model_dir())

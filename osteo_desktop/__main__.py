@@ -2,7 +2,7 @@
 
 import sys
 
-from .cli import main
+from osteo_desktop.cli import main
 
 # Guarded so that importing the module (documentation tools, PyInstaller's analysis) does not run the program.
 if __name__ == "__main__":

@@ -23,8 +23,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from . import DISCLAIMER, __version__
-from .core.errors import ImageReadError, OsteoError
+from osteo_desktop import DISCLAIMER, __version__
+from osteo_desktop.core.errors import ImageReadError, OsteoError
 
 log = logging.getLogger("osteo_desktop.cli")
 
@@ -37,8 +37,8 @@ TRAINING_COMMANDS = ("train", "evaluate")
 
 def _model_description(model_dir: Path | None = None) -> str:
     """'name version' from the model card, read without loading the model (for --version and info)."""
-    from .core.model_card import load_model_card
-    from .core.paths import default_model_dir
+    from osteo_desktop.core.model.card import load_model_card
+    from osteo_desktop.core.paths import default_model_dir
 
     try:
         card = load_model_card(model_dir or default_model_dir())
@@ -189,7 +189,7 @@ def _usage_error(parser: argparse.ArgumentParser, message: str) -> int:
 
 def _run_training(command: str, argv: list[str]) -> int:
     try:
-        from .training import commands  # imports TensorFlow: only ever here
+        from osteo_desktop.training import commands  # imports TensorFlow: only ever here
     except ImportError as exc:
         print(f"osteo: error: 'osteo {command}' needs the training extra (TensorFlow); install it with "
               f"pip install 'osteo-desktop[train]' ({exc})", file=sys.stderr)
@@ -199,7 +199,7 @@ def _run_training(command: str, argv: list[str]) -> int:
 
 
 def _load_classifier(model_dir: Path | None) -> Any:
-    from .core.runtime import Classifier
+    from osteo_desktop.core.model.runtime import Classifier
 
     try:
         classifier = Classifier.load(model_dir)
@@ -291,7 +291,7 @@ def _summary(rows_done: int, failed: int, reused: int, elapsed_s: float) -> str:
 def _open_history(enabled: bool) -> Any:
     if not enabled:
         return None
-    from .core.history import History
+    from osteo_desktop.core.results.history import History
 
     try:
         return History()
@@ -303,8 +303,8 @@ def _open_history(enabled: bool) -> Any:
 
 def _run_rows(paths: list[Path], args: argparse.Namespace, *, history_enabled: bool, csv_out: Path | None,
               show_progress: bool) -> int:
-    from .core.exports import open_csv_export
-    from .core.scanning import scan_files
+    from osteo_desktop.core.results.exports import open_csv_export
+    from osteo_desktop.core.pipeline.scanning import scan_files
 
     classifier = _load_classifier(getattr(args, "model_dir", None))
     if classifier is None:
@@ -368,7 +368,7 @@ def _tee_table(rows: Iterable[Any], progress: Progress | None, include_patient: 
 
 
 def _emit(rows: Iterable[Any], args: argparse.Namespace) -> None:
-    from .core.exports import write_json_array
+    from osteo_desktop.core.results.exports import write_json_array
 
     if args.json:
         write_json_array(rows, sys.stdout, include_patient=args.include_patient)
@@ -383,7 +383,7 @@ def _cmd_predict(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
 
 
 def _cmd_scan(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from .core.scanning import list_files
+    from osteo_desktop.core.pipeline.scanning import list_files
 
     if not args.folder.is_dir():
         return _usage_error(parser, f"{args.folder} is not a folder")
@@ -402,7 +402,7 @@ def _cmd_scan(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
 
 def _cmd_info(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from .core import imaging
+    from osteo_desktop.core.reading import reader as imaging
 
     try:
         radiograph = imaging.read_radiograph(args.file)

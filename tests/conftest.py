@@ -54,7 +54,7 @@ def dicom_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def classifier():
-    from osteo_desktop.core.runtime import Classifier
+    from osteo_desktop.core.model.runtime import Classifier
 
     return Classifier.load()
 

@@ -14,9 +14,9 @@ import pytest
 
 from osteo_desktop import DISCLAIMER
 from osteo_desktop.cli import main
-from osteo_desktop.core.analysis import analyse_file
+from osteo_desktop.core.pipeline.analysis import analyse_file
 from osteo_desktop.core.paths import default_model_dir
-from osteo_desktop.core.scanning import ROW_KEYS
+from osteo_desktop.core.pipeline.scanning import ROW_KEYS
 
 # The two files of the shared DICOM set that are damaged on purpose (see its README); every other one must load.
 BROKEN_SHARED_DICOM = {"MR_truncated_pixeldata.dcm", "no_file_meta.dcm"}
@@ -243,7 +243,7 @@ def test_ctrl_c_leaves_the_earlier_export_intact(tmp_path, knee_manifest):
     (PermissionError(13, "Permission denied", "/exports/out.csv"), "osteo: error: /exports/out.csv: Permission denied\n"),
 ])
 def test_an_export_that_cannot_be_written_is_one_clear_line(tmp_path, capsys, monkeypatch, knee_png, error, expected):
-    from osteo_desktop.core import exports
+    from osteo_desktop.core.results import exports
 
     def refuse(*args, **kwargs):
         raise error

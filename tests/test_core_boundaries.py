@@ -13,7 +13,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 PROBE = r"""
 import contextlib, io, json, pkgutil, importlib, sys
 import osteo_desktop.core as core
-modules = [f"osteo_desktop.core.{m.name}" for m in pkgutil.iter_modules(core.__path__)]
+modules = [m.name for m in pkgutil.walk_packages(core.__path__, "osteo_desktop.core.")]
 for name in modules:
     importlib.import_module(name)
 from osteo_desktop import cli
@@ -36,7 +36,7 @@ def test_core_and_cli_never_import_qt_or_tensorflow(tmp_path, knee_png, knee_jpe
                             capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout.strip().splitlines()[-1])
-    assert "osteo_desktop.core.scanning" in report["modules"] and "osteo_desktop.core.history" in report["modules"]
+    assert "osteo_desktop.core.pipeline.scanning" in report["modules"] and "osteo_desktop.core.results.history" in report["modules"]
     assert report["predict"] == 0 and report["scan"] == 0 and report["rows"] == 2
     assert report["heavy"] == [], f"imported {report['heavy']}"
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from hostile_files import write_knee_dicom
-from osteo_desktop.core.history import History
-from osteo_desktop.core.scanning import scan_files
+from osteo_desktop.core.results.history import History
+from osteo_desktop.core.pipeline.scanning import scan_files
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 NAME, PATIENT_ID, BIRTH_DATE = "Kowalczyk^Wanda^Maria^Dr^PhD^Extra", "PID-73519-XQ", "19380417"
@@ -47,7 +47,7 @@ def _osteo(args: list[str], data_dir: Path) -> subprocess.CompletedProcess:
 
 
 def test_reader_keeps_identifiers_only_in_the_patient_field(identified_folder):
-    from osteo_desktop.core.imaging import read_radiograph
+    from osteo_desktop.core.reading.reader import read_radiograph
 
     radiograph = read_radiograph(identified_folder / "knee.dcm")
     assert PATIENT_ID in json.dumps(radiograph.patient)  # the test file really carries them

@@ -8,7 +8,7 @@ from PIL import Image
 from pydicom.uid import JPEG2000Lossless
 
 from imaging_factories import dicom_bytes, make_dicom, write
-from osteo_desktop.core.analysis import analyse_file
+from osteo_desktop.core.pipeline.analysis import analyse_file
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 

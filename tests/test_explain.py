@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from osteo_desktop.core.explain import HeadWeights, grad_cam, upsample_map
+from osteo_desktop.core.model.explain import HeadWeights, grad_cam, upsample_map
 
 
 def _random_head(rng: np.random.Generator, heads: int = 2, channels: int = 16) -> HeadWeights:
@@ -53,8 +53,8 @@ def test_upsample_keeps_range():
 
 def test_shipped_head_reproduces_the_tflite_logit(classifier, knee_images):
     """head.npz and the .tflite must describe the same network, or the explanation explains another model."""
-    from osteo_desktop.core.imaging import read_radiograph
-    from osteo_desktop.core.preprocessing import preprocess
+    from osteo_desktop.core.reading.reader import read_radiograph
+    from osteo_desktop.core.model.preprocessing import preprocess
 
     for path in knee_images["osteoporosis"][:2] + knee_images["normal"][:2]:
         model_input = preprocess(read_radiograph(path).pixels, classifier.config)
@@ -70,11 +70,11 @@ def test_flip_averaged_explanation_is_mirror_symmetric(tmp_path, knee_images):
     """With flip averaging in the card, explaining an image and its mirror must give mirrored maps."""
     import json
 
-    from osteo_desktop.core.imaging import read_radiograph
-    from osteo_desktop.core.model_card import CARD_FILENAME
+    from osteo_desktop.core.reading.reader import read_radiograph
+    from osteo_desktop.core.model.card import CARD_FILENAME
     from osteo_desktop.core.paths import default_model_dir
-    from osteo_desktop.core.preprocessing import preprocess
-    from osteo_desktop.core.runtime import Classifier
+    from osteo_desktop.core.model.preprocessing import preprocess
+    from osteo_desktop.core.model.runtime import Classifier
 
     shipped = default_model_dir()
     card = json.loads((shipped / CARD_FILENAME).read_text())

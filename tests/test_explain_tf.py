@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from osteo_desktop.core.explain import grad_cam
-from osteo_desktop.core.imaging import read_radiograph
-from osteo_desktop.core.preprocessing import preprocess
+from osteo_desktop.core.model.explain import grad_cam
+from osteo_desktop.core.reading.reader import read_radiograph
+from osteo_desktop.core.model.preprocessing import preprocess
 
 pytestmark = [pytest.mark.tensorflow, pytest.mark.slow]
 

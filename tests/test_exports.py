@@ -9,8 +9,8 @@ import os
 import pytest
 
 from osteo_desktop.core.atomic import atomic_write_text, atomic_writer
-from osteo_desktop.core.exports import PATIENT_COLUMNS, csv_columns, write_rows_csv, write_rows_json
-from osteo_desktop.core.scanning import ROW_KEYS, ScanRow
+from osteo_desktop.core.results.exports import PATIENT_COLUMNS, csv_columns, write_rows_csv, write_rows_json
+from osteo_desktop.core.pipeline.scanning import ROW_KEYS, ScanRow
 
 PATIENT = {"name": "Doe^Jane", "id": "PID-73519", "birth_date": "19380417"}
 

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from osteo_desktop.core.history import History, HistoryEntry, default_history_path
-from osteo_desktop.core.model_card import sha256_of
-from osteo_desktop.core.runtime import Prediction
-from osteo_desktop.core.scanning import ScanRow, scan_files
+from osteo_desktop.core.results.history import History, HistoryEntry, default_history_path
+from osteo_desktop.core.model.card import sha256_of
+from osteo_desktop.core.model.runtime import Prediction
+from osteo_desktop.core.pipeline.scanning import ScanRow, scan_files
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -194,7 +194,7 @@ def test_scan_killed_mid_way_resumes_without_losing_or_duplicating(tmp_path, kne
 
 
 def test_a_locked_database_is_reported_not_set_aside(tmp_path, monkeypatch):
-    from osteo_desktop.core.history import HistoryError
+    from osteo_desktop.core.results.history import HistoryError
 
     path = tmp_path / "history.sqlite3"
     with History(path) as opened:
@@ -217,7 +217,7 @@ def test_a_locked_database_is_reported_not_set_aside(tmp_path, monkeypatch):
 
 
 def test_read_and_record_failures_are_history_errors(tmp_path):
-    from osteo_desktop.core.history import HistoryError
+    from osteo_desktop.core.results.history import HistoryError
 
     history = History(tmp_path / "history.sqlite3")
     with pytest.raises(HistoryError, match="vanished.png"):

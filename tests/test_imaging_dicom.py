@@ -13,10 +13,10 @@ from pydicom.pixels import apply_modality_lut, apply_voi_lut, apply_windowing
 from pydicom.uid import BasicTextSRStorage, ExplicitVRLittleEndian, generate_uid
 
 from imaging_factories import PATIENT, dicom_bytes, gradient, make_dicom, write
-from osteo_desktop.core.dicom_reader import RADIOGRAPH_MODALITIES
-from osteo_desktop.core.dicom_window import apply_window
+from osteo_desktop.core.reading.dicom import RADIOGRAPH_MODALITIES
+from osteo_desktop.core.reading.window import apply_window
 from osteo_desktop.core.errors import ImageReadError, NotAnImageError
-from osteo_desktop.core.imaging import describe_radiograph, read_radiograph
+from osteo_desktop.core.reading.reader import describe_radiograph, read_radiograph
 
 BROKEN = {"MR_truncated_pixeldata.dcm", "no_file_meta.dcm"}
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")

@@ -9,7 +9,7 @@ import zipfile
 import pytest
 
 from osteo_desktop.core.errors import ImageReadError, NotAnImageError
-from osteo_desktop.core.imaging import read_radiograph
+from osteo_desktop.core.reading.reader import read_radiograph
 
 
 def _error(path) -> ImageReadError:
@@ -126,7 +126,7 @@ def test_unsupported_image_format_says_what_it_is(tmp_path):
     ],
 )
 def test_file_that_vanishes_or_locks_between_listing_and_reading(knee_png, tmp_path, monkeypatch, error, expected):
-    from osteo_desktop.core import imaging
+    from osteo_desktop.core.reading import reader as imaging
 
     path = tmp_path / "moving.png"
     path.write_bytes(knee_png.read_bytes())  # stat() still sees it; the open that follows fails

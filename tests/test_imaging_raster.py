@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from osteo_desktop.core.imaging import read_radiograph
-from osteo_desktop.core.preprocessing import preprocess
+from osteo_desktop.core.reading.reader import read_radiograph
+from osteo_desktop.core.model.preprocessing import preprocess
 
 
 def _grey(path) -> np.ndarray:

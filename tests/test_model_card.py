@@ -8,9 +8,9 @@ import shutil
 import pytest
 
 from osteo_desktop.core.errors import ModelFormatError, ModelIntegrityError
-from osteo_desktop.core.model_card import load_model_card
+from osteo_desktop.core.model.card import load_model_card
 from osteo_desktop.core.paths import default_model_dir
-from osteo_desktop.core.runtime import Classifier
+from osteo_desktop.core.model.runtime import Classifier
 
 
 def test_shipped_card_loads_and_every_file_verifies():

@@ -13,9 +13,9 @@ import pytest
 
 from osteo_desktop.cli import main
 from osteo_desktop.core.errors import ModelFormatError, ModelIntegrityError
-from osteo_desktop.core.model_card import sha256_of
+from osteo_desktop.core.model.card import sha256_of
 from osteo_desktop.core.paths import default_model_dir
-from osteo_desktop.core.runtime import Classifier
+from osteo_desktop.core.model.runtime import Classifier
 
 
 @pytest.fixture
@@ -123,7 +123,7 @@ def test_the_shipped_model_passes_its_own_checks(classifier):
 
 
 def test_an_unreadable_model_file_is_an_integrity_error(model_copy, monkeypatch):
-    from osteo_desktop.core import model_card
+    from osteo_desktop.core.model import card as model_card
 
     def unreadable(path, chunk_size=1 << 20):
         raise PermissionError(13, "Permission denied", str(path))

@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from osteo_desktop.core.imaging import read_radiograph
-from osteo_desktop.core.preprocessing import preprocess
+from osteo_desktop.core.reading.reader import read_radiograph
+from osteo_desktop.core.model.preprocessing import preprocess
 
 PINNED_VERSION = "1.1.0"
 PINNED = {
@@ -47,7 +47,7 @@ def test_shipped_model_outputs_are_pinned(classifier, knee_manifest):
 def test_end_to_end_analysis_gives_the_pinned_probability_and_label(classifier):
     # The path the GUI and `osteo predict` take (read at target size, preprocess, flip averaging, calibration).
     from shared_paths import KNEE_DIR
-    from osteo_desktop.core.analysis import analyse_file
+    from osteo_desktop.core.pipeline.analysis import analyse_file
 
     if classifier.card.version != PINNED_VERSION:
         pytest.skip("pins are for another model version")
@@ -62,7 +62,7 @@ if __name__ == "__main__":  # regenerate the pins for the model now in model_wei
     from pathlib import Path
 
     sys.path.insert(0, str(Path(__file__).parent))
-    from osteo_desktop.core.runtime import Classifier
+    from osteo_desktop.core.model.runtime import Classifier
 
     model = Classifier.load()
     for name, p in zip(PINNED, probabilities(model, list(PINNED))):

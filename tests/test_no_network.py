@@ -53,12 +53,12 @@ def test_open_predict_scan_record_and_export_stay_offline(no_network, tmp_path, 
     monkeypatch.setenv("OSTEO_DATA_DIR", str(tmp_path / "data"))
     root = logging.getLogger()
     saved_handlers, saved_level = root.handlers[:], root.level
-    from osteo_desktop.core.analysis import analyse_file
-    from osteo_desktop.core.exports import write_rows_csv, write_rows_json
-    from osteo_desktop.core.history import History
-    from osteo_desktop.core.imaging import read_radiograph
-    from osteo_desktop.core.runtime import Classifier
-    from osteo_desktop.core.scanning import scan_folder
+    from osteo_desktop.core.pipeline.analysis import analyse_file
+    from osteo_desktop.core.results.exports import write_rows_csv, write_rows_json
+    from osteo_desktop.core.results.history import History
+    from osteo_desktop.core.reading.reader import read_radiograph
+    from osteo_desktop.core.model.runtime import Classifier
+    from osteo_desktop.core.pipeline.scanning import scan_folder
 
     try:
         read_radiograph(dicom_dir / "CR_tibia_RG3_J2KR_MONO1_10bit_j2k-lossless.dcm")  # open

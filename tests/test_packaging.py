@@ -43,7 +43,7 @@ def test_sample_is_not_a_copy_of_a_shared_radiograph(knee_manifest):
 
 
 def test_sample_looks_like_a_radiograph_to_the_reader():
-    from osteo_desktop.core.imaging import read_radiograph
+    from osteo_desktop.core.reading.reader import read_radiograph
 
     radiograph = read_radiograph(sample_image_path())
     pixels = radiograph.pixels

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from osteo_desktop.core.imaging import read_radiograph
-from osteo_desktop.core.preprocessing import (
+from osteo_desktop.core.reading.reader import read_radiograph
+from osteo_desktop.core.model.preprocessing import (
     PreprocessConfig,
     content_box,
     equalize_histogram,

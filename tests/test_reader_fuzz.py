@@ -64,7 +64,7 @@ def _worker(connection) -> None:
     import numpy as np
 
     from osteo_desktop.core.errors import ImageReadError
-    from osteo_desktop.core.imaging import read_radiograph
+    from osteo_desktop.core.reading.reader import read_radiograph
 
     warnings.simplefilter("ignore")
     unexpected = _Unexpected()

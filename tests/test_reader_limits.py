@@ -15,10 +15,10 @@ import pytest
 from pydicom.uid import DeflatedExplicitVRLittleEndian, JPEG2000Lossless
 
 from imaging_factories import dicom_bytes, gradient, make_dicom, write
-from osteo_desktop.core.dicom_reader import _end_of_file_meta
+from osteo_desktop.core.reading.dicom import _end_of_file_meta
 from osteo_desktop.core.errors import ImageReadError, ImageTooLargeError
-from osteo_desktop.core.image_limits import MAX_FILE_BYTES, MAX_INFLATED_BYTES, MAX_PIXELS
-from osteo_desktop.core.imaging import read_radiograph
+from osteo_desktop.core.reading.limits import MAX_FILE_BYTES, MAX_INFLATED_BYTES, MAX_PIXELS
+from osteo_desktop.core.reading.reader import read_radiograph
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -139,7 +139,7 @@ _MEASURE = textwrap.dedent(
     """
     import json, resource, sys, warnings
     warnings.simplefilter("ignore")
-    from osteo_desktop.core.imaging import read_radiograph
+    from osteo_desktop.core.reading.reader import read_radiograph
     from osteo_desktop.core.errors import ImageReadError
     read_radiograph(sys.argv[1])  # warm up imports and decoders on a real file
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from hostile_files import make_hostile_files
-from osteo_desktop.core import scanning
-from osteo_desktop.core.analysis import analyse_file
-from osteo_desktop.core.scanning import ROW_KEYS, ScanRow, list_files, scan_files, scan_folder
+from osteo_desktop.core.pipeline import scanning
+from osteo_desktop.core.pipeline.analysis import analyse_file
+from osteo_desktop.core.pipeline.scanning import ROW_KEYS, ScanRow, list_files, scan_files, scan_folder
 
 
 @pytest.fixture(scope="module")
@@ -221,7 +221,7 @@ def test_an_unexpected_reader_exception_becomes_a_row_error(monkeypatch, classif
 
 
 def test_an_unreadable_history_costs_only_the_reuse_not_the_results(tmp_path, classifier, knee_files):
-    from osteo_desktop.core.history import History, HistoryError
+    from osteo_desktop.core.results.history import History, HistoryError
 
     class BrokenHistory(History):
         def find(self, file_sha256, model_version):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from osteo_desktop.core.imaging import read_radiograph
-from osteo_desktop.core.preprocessing import PreprocessConfig, knee_window, map_to_original, preprocess, preprocess_with_geometry
+from osteo_desktop.core.reading.reader import read_radiograph
+from osteo_desktop.core.model.preprocessing import PreprocessConfig, knee_window, map_to_original, preprocess, preprocess_with_geometry
 
 
 def _long_leg(height: int = 900, width: int = 300, joint_row: int = 250) -> np.ndarray:

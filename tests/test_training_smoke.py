@@ -17,8 +17,8 @@ def test_train_one_epoch_export_and_predict(tmp_path, knee_manifest, knee_images
     pytest.importorskip("tensorflow")
     if not IMAGENET_WEIGHTS.is_file():
         pytest.skip(f"ImageNet weights not found at {IMAGENET_WEIGHTS}")
-    from osteo_desktop.core.analysis import analyse_file
-    from osteo_desktop.core.runtime import Classifier
+    from osteo_desktop.core.pipeline.analysis import analyse_file
+    from osteo_desktop.core.model.runtime import Classifier
     from osteo_desktop.training.commands import train_main
 
     out = tmp_path / "model"

@@ -20,7 +20,7 @@ from PySide6.QtCore import QEventLoop, QSettings, QTimer
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from osteo_desktop.core.history import History  # noqa: E402
+from osteo_desktop.core.results.history import History  # noqa: E402
 from osteo_desktop.gui.app import create_application  # noqa: E402
 from osteo_desktop.gui.main_window import MainWindow  # noqa: E402
 

@@ -7,8 +7,8 @@ from typing import Any
 
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QMessageBox, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
 
-from .. import DISCLAIMER, __version__
-from ..core.model_card import ModelCard
+from osteo_desktop import DISCLAIMER, __version__
+from osteo_desktop.core.model.card import ModelCard
 
 # Checksums and file lists are for the software, not for the reader of this dialog.
 _HIDDEN_KEYS = {"files", "format"}

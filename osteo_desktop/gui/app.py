@@ -12,7 +12,7 @@ import os  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from .. import __version__  # noqa: E402
+from osteo_desktop import __version__  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -33,8 +33,8 @@ def create_application(argv0: str = "osteo-desktop"):
     from PySide6.QtGui import QGuiApplication, QIcon
     from PySide6.QtWidgets import QApplication
 
-    from ..core.paths import resources_dir
-    from .style import apply_theme
+    from osteo_desktop.core.paths import resources_dir
+    from osteo_desktop.gui.style import apply_theme
 
     app = QApplication.instance()
     if app is None:
@@ -53,7 +53,7 @@ def create_application(argv0: str = "osteo-desktop"):
 
 def open_main_window(file: str | None = None, *, settings=None, history=None):
     """Show the main window, opening ``file`` (from the command line) as soon as the model is ready."""
-    from .main_window import MainWindow
+    from osteo_desktop.gui.main_window import MainWindow
 
     window = MainWindow(settings=settings, history=history)
     window.show()
@@ -76,12 +76,12 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
     app = create_application()
     if args.self_test is not None:
-        from .self_test import run_self_test
+        from osteo_desktop.gui.self_test import run_self_test
 
         target = args.self_test or args.file
         return run_self_test(app, Path(target) if target else None, launched=LAUNCHED, output=args.self_test_output, timeout_s=args.self_test_timeout)
 
-    from ..core.history import History, HistoryError
+    from osteo_desktop.core.results.history import History, HistoryError
 
     try:
         history = History()

@@ -25,12 +25,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..core.exports import write_rows_csv
-from ..core.history import History
-from ..core.runtime import Classifier
-from ..core.scanning import ScanProgress, ScanRow
-from .signals import emit
-from .workers import ScanWorker
+from osteo_desktop.core.results.exports import write_rows_csv
+from osteo_desktop.core.results.history import History
+from osteo_desktop.core.model.runtime import Classifier
+from osteo_desktop.core.pipeline.scanning import ScanProgress, ScanRow
+from osteo_desktop.gui.signals import emit
+from osteo_desktop.gui.workers import ScanWorker
 
 COLUMNS = ["File", "Result", "Probability", "Confidence", "Warnings", "Error"]
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1

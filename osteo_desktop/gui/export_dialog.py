@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from .report_pdf import patient_name
+from osteo_desktop.gui.report_pdf import patient_name
 
 
 class ExportDialog(QDialog):

@@ -19,8 +19,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..core.history import History, HistoryEntry, HistoryError
-from .signals import emit
+from osteo_desktop.core.results.history import History, HistoryEntry, HistoryError
+from osteo_desktop.gui.signals import emit
 
 COLUMNS = ["Recorded", "File", "Result", "Probability", "Confidence", "Model", "Folder"]
 

@@ -7,9 +7,9 @@ from PySide6.QtCore import QPoint, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QMouseEvent, QPainter, QPixmap, QTransform, QWheelEvent
 from PySide6.QtWidgets import QGraphicsPixmapItem, QGraphicsScene, QGraphicsView, QWidget
 
-from .dropping import local_file_from_mime
-from .qimages import apply_window, grey_qimage, heat_qimage
-from .signals import emit
+from osteo_desktop.gui.dropping import local_file_from_mime
+from osteo_desktop.gui.qimages import apply_window, grey_qimage, heat_qimage
+from osteo_desktop.gui.signals import emit
 
 BACKGROUND = QColor(12, 12, 14)
 ZOOM_STEP = 1.25
@@ -203,7 +203,7 @@ class ImageView(QGraphicsView):
             grey = apply_window(self._values, *self._window, invert=self._invert)
         else:
             # The reader's own DICOM mapping, so a re-window behaves exactly like the file's window would.
-            from ..core.dicom_window import apply_window as dicom_window
+            from osteo_desktop.core.reading.window import apply_window as dicom_window
 
             grey = dicom_window(self._values, self._window, self._window_function)
             grey = 1.0 - grey if self._base_invert != self._invert else grey

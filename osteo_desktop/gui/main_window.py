@@ -25,17 +25,17 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..core.history import History
-from ..core.preprocessing import model_input_to_preview
-from ..core.radiograph import Radiograph
-from ..core.runtime import Classifier
-from .dropping import local_file_from_mime
-from .image_view import ImageView
-from .metadata_panel import MetadataPanel
-from .recent_files import RecentFiles
-from .result_panel import ResultPanel
-from .signals import emit
-from .workers import AnalysisOutcome, AnalysisRunner, ModelLoader, plain_error
+from osteo_desktop.core.results.history import History
+from osteo_desktop.core.model.preprocessing import model_input_to_preview
+from osteo_desktop.core.reading.radiograph import Radiograph
+from osteo_desktop.core.model.runtime import Classifier
+from osteo_desktop.gui.dropping import local_file_from_mime
+from osteo_desktop.gui.image_view import ImageView
+from osteo_desktop.gui.metadata_panel import MetadataPanel
+from osteo_desktop.gui.recent_files import RecentFiles
+from osteo_desktop.gui.result_panel import ResultPanel
+from osteo_desktop.gui.signals import emit
+from osteo_desktop.gui.workers import AnalysisOutcome, AnalysisRunner, ModelLoader, plain_error
 
 log = logging.getLogger(__name__)
 
@@ -355,7 +355,7 @@ class MainWindow(QMainWindow):
 
     # --- other windows -------------------------------------------------------------------------------------------
     def choose_report_path(self) -> None:
-        from .export_dialog import ExportDialog
+        from osteo_desktop.gui.export_dialog import ExportDialog
 
         if self.current is None:
             return
@@ -373,7 +373,7 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"Report saved to {written}", 10000)
 
     def export_report(self, path: str | Path, *, include_patient: bool = False) -> Path:
-        from .report_pdf import write_report_pdf
+        from osteo_desktop.gui.report_pdf import write_report_pdf
 
         if self.current is None:
             raise RuntimeError("no result to export")
@@ -381,7 +381,7 @@ class MainWindow(QMainWindow):
         return write_report_pdf(path, self.current.analysis, positive_label=positive, include_patient=include_patient)
 
     def show_batch_dialog(self) -> None:
-        from .batch_dialog import BatchDialog
+        from osteo_desktop.gui.batch_dialog import BatchDialog
 
         if self.classifier is None:
             return
@@ -394,7 +394,7 @@ class MainWindow(QMainWindow):
         self._batch_dialog.activateWindow()
 
     def show_history(self) -> None:
-        from .history_view import HistoryDialog
+        from osteo_desktop.gui.history_view import HistoryDialog
 
         if self.history is None:
             return
@@ -411,13 +411,13 @@ class MainWindow(QMainWindow):
         self.activateWindow()
 
     def show_model_info(self) -> None:
-        from .about_dialog import ModelDialog
+        from osteo_desktop.gui.about_dialog import ModelDialog
 
         if self.classifier is not None:
             ModelDialog(self.classifier.card, self).exec()
 
     def show_about(self) -> None:
-        from .about_dialog import show_about
+        from osteo_desktop.gui.about_dialog import show_about
 
         show_about(self)
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from PySide6.QtWidgets import QAbstractItemView, QCheckBox, QHeaderView, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
 
-from ..core.radiograph import Radiograph
+from osteo_desktop.core.reading.radiograph import Radiograph
 
 
 def _format_value(value: Any) -> str:

@@ -10,11 +10,11 @@ from pathlib import Path
 from PySide6.QtCore import QMarginsF, QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QImage, QPageLayout, QPageSize, QPainter, QPdfWriter, QPen
 
-from .. import DISCLAIMER, __version__
-from ..core.analysis import Analysis
-from ..core.preprocessing import model_input_to_preview
-from .qimages import grey_qimage, heat_qimage
-from .result_panel import label_in_words
+from osteo_desktop import DISCLAIMER, __version__
+from osteo_desktop.core.pipeline.analysis import Analysis
+from osteo_desktop.core.model.preprocessing import model_input_to_preview
+from osteo_desktop.gui.qimages import grey_qimage, heat_qimage
+from osteo_desktop.gui.result_panel import label_in_words
 
 TITLE = "Knee radiograph screening report"
 _NAME_KEYS = ("name", "patient_name", "PatientName")

@@ -5,8 +5,8 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFrame, QLabel, QProgressBar, QVBoxLayout, QWidget
 
-from .. import DISCLAIMER
-from ..core.runtime import Prediction
+from osteo_desktop import DISCLAIMER
+from osteo_desktop.core.model.runtime import Prediction
 
 POSITIVE_COLOUR = "#e8873a"
 NEGATIVE_COLOUR = "#4caf7a"

@@ -18,10 +18,10 @@ from typing import Any
 from PySide6.QtCore import QSettings, QTimer
 from PySide6.QtWidgets import QApplication
 
-from ..core.history import History
-from ..core.paths import sample_image_path
-from .main_window import MainWindow
-from .workers import AnalysisOutcome
+from osteo_desktop.core.results.history import History
+from osteo_desktop.core.paths import sample_image_path
+from osteo_desktop.gui.main_window import MainWindow
+from osteo_desktop.gui.workers import AnalysisOutcome
 
 log = logging.getLogger(__name__)
 

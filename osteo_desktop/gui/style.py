@@ -5,7 +5,7 @@ from __future__ import annotations
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication
 
-from ..core.paths import resources_dir
+from osteo_desktop.core.paths import resources_dir
 
 STYLE_SHEET = """
 QFrame#resultPanel { background: #24262b; border: 1px solid #3a3d44; border-radius: 6px; }

@@ -17,14 +17,14 @@ from typing import TYPE_CHECKING, Callable
 
 from PySide6.QtCore import QObject, QRunnable, QThread, QThreadPool, Signal
 
-from ..core.errors import ImageReadError, OsteoError
-from ..core.model_card import sha256_of
-from ..core.runtime import Classifier
-from .signals import emit
+from osteo_desktop.core.errors import ImageReadError, OsteoError
+from osteo_desktop.core.model.card import sha256_of
+from osteo_desktop.core.model.runtime import Classifier
+from osteo_desktop.gui.signals import emit
 
 if TYPE_CHECKING:
-    from ..core.analysis import Analysis
-    from ..core.history import History
+    from osteo_desktop.core.pipeline.analysis import Analysis
+    from osteo_desktop.core.results.history import History
 
 log = logging.getLogger(__name__)
 
@@ -71,8 +71,8 @@ class _AnalysisTask(QRunnable):
         start = time.perf_counter()
         try:
             # Imported here, not at the top: the readers pull in pydicom, which would delay the first window.
-            from ..core.analysis import analyse_radiograph
-            from ..core.imaging import read_radiograph
+            from osteo_desktop.core.pipeline.analysis import analyse_radiograph
+            from osteo_desktop.core.reading.reader import read_radiograph
 
             radiograph = read_radiograph(self.path, target_size=self.classifier.input_size)
             read_ms = (time.perf_counter() - start) * 1000.0
@@ -177,7 +177,7 @@ class _LoadTask(QRunnable):
     def run(self) -> None:
         try:
             classifier = self.loader()
-            importlib.import_module("osteo_desktop.core.analysis")  # warms up the image readers meanwhile
+            importlib.import_module("osteo_desktop.core.pipeline.analysis")  # warms up the image readers meanwhile
 
             emit(self.signals.loaded, classifier)
         except BaseException as exc:  # noqa: BLE001
@@ -204,7 +204,7 @@ class ModelLoader(QObject):
 
 
 class ScanWorker(QThread):
-    """Runs :func:`osteo_desktop.core.scanning.scan_folder` and streams its rows and progress to the dialog."""
+    """Runs :func:`osteo_desktop.core.pipeline.scanning.scan_folder` and streams its rows and progress to the dialog."""
 
     row_ready = Signal(object)  # ScanRow
     progress = Signal(object)  # ScanProgress
@@ -222,7 +222,7 @@ class ScanWorker(QThread):
         return self._cancel.is_set()
 
     def run(self) -> None:
-        from ..core.scanning import scan_folder
+        from osteo_desktop.core.pipeline.scanning import scan_folder
 
         try:
             rows = scan_folder(

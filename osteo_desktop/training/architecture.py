@@ -76,7 +76,7 @@ def build_inference_model(backbone, heads: list):
 
 
 def head_weight_arrays(heads: list) -> dict:
-    """The heads' Dense weights stacked for ``osteo_desktop.core.explain.HeadWeights`` (saved as .npz)."""
+    """The heads' Dense weights stacked for ``osteo_desktop.core.model.explain.HeadWeights`` (saved as .npz)."""
     import numpy as np
 
     stacks: dict[str, list] = {k: [] for k in ("w1", "b1", "w2", "b2", "w3", "b3")}

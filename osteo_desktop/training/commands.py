@@ -74,7 +74,7 @@ def _weights_file(path: Path | None) -> Path | None:
 
 
 def _devset(args: argparse.Namespace):
-    from .dataset import load_devset
+    from osteo_desktop.training.dataset import load_devset
 
     devset = load_devset(args.data)
     if args.subset:
@@ -88,7 +88,7 @@ def _devset(args: argparse.Namespace):
 
 
 def _recipe(args: argparse.Namespace, name: str):
-    from .recipe import VARIANTS
+    from osteo_desktop.training.recipe import VARIANTS
 
     recipe = VARIANTS[name]
     if args.epochs is not None:
@@ -105,7 +105,7 @@ def apply_override(recipe, override: str):
     import dataclasses
     import json
 
-    from ..core.preprocessing import PreprocessConfig
+    from osteo_desktop.core.model.preprocessing import PreprocessConfig
 
     key, sep, text = override.partition("=")
     if not sep:
@@ -139,10 +139,10 @@ def train_main(argv: list[str]) -> int:
     parser.add_argument("--skip-cv", action="store_true", help="no cross-validation: threshold 0.5, temperature 1, no metrics in the card")
     args = parser.parse_args(argv)
     _setup(args)
-    from .crossval import FeatureStore
-    from .evaluation import summarise
-    from .heads import fit_head
-    from .shipping import build_card, export_model, write_card
+    from osteo_desktop.training.crossval import FeatureStore
+    from osteo_desktop.training.evaluation import summarise
+    from osteo_desktop.training.heads import fit_head
+    from osteo_desktop.training.shipping import build_card, export_model, write_card
 
     start = time.perf_counter()
     devset = _devset(args)
@@ -172,7 +172,7 @@ def train_main(argv: list[str]) -> int:
 
 def _check_export(out_dir: Path) -> None:
     """Load the export as the app does and predict one input, so a broken export fails the training run."""
-    from ..core.runtime import Classifier
+    from osteo_desktop.core.model.runtime import Classifier
 
     classifier = Classifier.load(out_dir, num_threads=1)
     size = classifier.input_size
@@ -194,8 +194,8 @@ def evaluate_main(argv: list[str]) -> int:
     parser.add_argument("--no-lever-base", action="store_true", help="skip re-running the base recipe in the lever study")
     args = parser.parse_args(argv)
     _setup(args)
-    from .crossval import FeatureStore
-    from .evaluation_report import evaluate_variants, write_lever_report
+    from osteo_desktop.training.crossval import FeatureStore
+    from osteo_desktop.training.evaluation_report import evaluate_variants, write_lever_report
 
     start = time.perf_counter()
     devset = _devset(args)
@@ -205,9 +205,9 @@ def evaluate_main(argv: list[str]) -> int:
     if recipes:
         evaluate_variants(devset, store, recipes, args.out, args.seed, args.resamples)
     if args.levers:
-        from .levers import run_levers
+        from osteo_desktop.training.levers import run_levers
 
-        from .recipe import VARIANTS
+        from osteo_desktop.training.recipe import VARIANTS
 
         seeds = [args.seed + i for i in range(args.lever_seeds)]
         write_lever_report(run_levers(devset, store, seeds, args.only_levers, base=VARIANTS[args.lever_base], include_base=not args.no_lever_base), args.out, args.lever_report)

@@ -14,13 +14,13 @@ from typing import Callable
 
 import numpy as np
 
-from ..core.preprocessing import PreprocessConfig
-from .augment import AugmentConfig
-from .dataset import DevSet, config_identity, load_inputs
-from .features import FeatureBank, Progress, extract_features, pooled_model, weights_identity
-from .finetune import CUT_LAYER, lower_model
-from .heads import fit_head, head_logits
-from .recipe import Recipe
+from osteo_desktop.core.model.preprocessing import PreprocessConfig
+from osteo_desktop.training.augment import AugmentConfig
+from osteo_desktop.training.dataset import DevSet, config_identity, load_inputs
+from osteo_desktop.training.features import FeatureBank, Progress, extract_features, pooled_model, weights_identity
+from osteo_desktop.training.finetune import CUT_LAYER, lower_model
+from osteo_desktop.training.heads import fit_head, head_logits
+from osteo_desktop.training.recipe import Recipe
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ class FeatureStore:
         return self._backbones[input_size]
 
     def fresh_backbone(self, input_size: int):
-        from .architecture import build_backbone
+        from osteo_desktop.training.architecture import build_backbone
 
         return build_backbone(input_size, self.imagenet_weights)
 

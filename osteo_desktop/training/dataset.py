@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.imaging import read_radiograph
-from ..core.model_card import sha256_of
-from ..core.preprocessing import PreprocessConfig, preprocess
+from osteo_desktop.core.reading.reader import read_radiograph
+from osteo_desktop.core.model.card import sha256_of
+from osteo_desktop.core.model.preprocessing import PreprocessConfig, preprocess
 
 log = logging.getLogger(__name__)
 

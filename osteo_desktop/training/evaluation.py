@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from .dataset import DevSet
-from .metrics import (
+from osteo_desktop.training.dataset import DevSet
+from osteo_desktop.training.metrics import (
     bootstrap_auc_interval,
     bootstrap_intervals,
     confusion,

@@ -9,12 +9,12 @@ from typing import Any
 
 import numpy as np
 
-from .crossval import FeatureStore
-from .dataset import DevSet, load_inputs
-from .metrics import sigmoid
-from .recipe import Recipe
-from .report import PAPER, fmt, plot_confusions, plot_dxa, plot_mistakes, plot_reliability, plot_roc, plot_training_curves, write_json
-from .evaluation import framing_shortcut, summarise
+from osteo_desktop.training.crossval import FeatureStore
+from osteo_desktop.training.dataset import DevSet, load_inputs
+from osteo_desktop.training.metrics import sigmoid
+from osteo_desktop.training.recipe import Recipe
+from osteo_desktop.training.report import PAPER, fmt, plot_confusions, plot_dxa, plot_mistakes, plot_reliability, plot_roc, plot_training_curves, write_json
+from osteo_desktop.training.evaluation import framing_shortcut, summarise
 
 log = logging.getLogger(__name__)
 

@@ -34,7 +34,7 @@ def export_tflite(model, path: Path) -> Path:
 
 
 def export_head(heads: list, path: Path) -> Path:
-    from .architecture import head_weight_arrays
+    from osteo_desktop.training.architecture import head_weight_arrays
 
     np.savez(path, **head_weight_arrays(heads))
     return Path(path)

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.model_card import sha256_of
-from .augment import AugmentConfig, augmented_copies
-from .dataset import cache_key, to_rgb
+from osteo_desktop.core.model.card import sha256_of
+from osteo_desktop.training.augment import AugmentConfig, augmented_copies
+from osteo_desktop.training.dataset import cache_key, to_rgb
 
 log = logging.getLogger(__name__)
 

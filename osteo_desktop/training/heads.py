@@ -8,10 +8,10 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .architecture import build_head
-from .features import FeatureBank
-from .finetune import trainable_top
-from .recipe import Recipe
+from osteo_desktop.training.architecture import build_head
+from osteo_desktop.training.features import FeatureBank
+from osteo_desktop.training.finetune import trainable_top
+from osteo_desktop.training.recipe import Recipe
 
 log = logging.getLogger(__name__)
 

@@ -13,10 +13,10 @@ from typing import Callable
 
 import numpy as np
 
-from .crossval import FeatureStore
-from .dataset import DevSet
-from .metrics import roc_auc, sigmoid, youden_threshold
-from .recipe import MODEL2, Recipe
+from osteo_desktop.training.crossval import FeatureStore
+from osteo_desktop.training.dataset import DevSet
+from osteo_desktop.training.metrics import roc_auc, sigmoid, youden_threshold
+from osteo_desktop.training.recipe import MODEL2, Recipe
 
 log = logging.getLogger(__name__)
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from ..core.preprocessing import PreprocessConfig
-from .augment import AugmentConfig
+from osteo_desktop.core.model.preprocessing import PreprocessConfig
+from osteo_desktop.training.augment import AugmentConfig
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,9 @@ from typing import Any
 
 import numpy as np
 
-from ..core.preprocessing import model_input_to_preview
-from .dataset import DevSet, to_rgb
-from .metrics import reliability, roc_curve, sigmoid
+from osteo_desktop.core.model.preprocessing import model_input_to_preview
+from osteo_desktop.training.dataset import DevSet, to_rgb
+from osteo_desktop.training.metrics import reliability, roc_curve, sigmoid
 
 log = logging.getLogger(__name__)
 

@@ -9,10 +9,10 @@ from typing import Any
 
 import numpy as np
 
-from ..core.model_card import write_model_card
-from .dataset import DevSet
-from .export import HEAD_NAME, KERAS_NAME, TFLITE_NAME, export_head, export_tflite
-from .recipe import Recipe
+from osteo_desktop.core.model.card import write_model_card
+from osteo_desktop.training.dataset import DevSet
+from osteo_desktop.training.export import HEAD_NAME, KERAS_NAME, TFLITE_NAME, export_head, export_tflite
+from osteo_desktop.training.recipe import Recipe
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ def export_model(backbone, heads: list, out_dir: Path) -> dict[str, dict[str, st
     """Write the model files; returns the card's ``files`` entry. The Keras file is kept only under 20 MB."""
     import keras
 
-    from .architecture import build_inference_model
+    from osteo_desktop.training.architecture import build_inference_model
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -65,7 +65,7 @@ def export_model(backbone, heads: list, out_dir: Path) -> dict[str, dict[str, st
 
 def _uncompiled(head):
     """A fresh, never-compiled head with the trained weights (dropout has none, so the architecture matches)."""
-    from .architecture import build_head
+    from osteo_desktop.training.architecture import build_head
 
     copy = build_head(name=head.name)
     copy.set_weights(head.get_weights())
@@ -170,7 +170,7 @@ def card_markdown(card: dict[str, Any]) -> str:
 
 def max_probability_difference(keras_model, classifier, inputs: np.ndarray) -> float:
     """Largest |p_keras - p_tflite| over ``inputs`` (no flip, temperature 1): the export check."""
-    from .metrics import sigmoid
+    from osteo_desktop.training.metrics import sigmoid
 
     keras_logits = np.asarray(keras_model(inputs, training=False)[1]).reshape(-1)
     tflite_logits, _ = classifier.run(inputs)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import QSettings
 
-from osteo_desktop.core.history import History
+from osteo_desktop.core.results.history import History
 
 
 class GatedClassifier:

@@ -7,8 +7,8 @@ import shutil
 
 import pytest
 
-from osteo_desktop.core.analysis import analyse_file
-from osteo_desktop.core.scanning import ROW_KEYS
+from osteo_desktop.core.pipeline.analysis import analyse_file
+from osteo_desktop.core.pipeline.scanning import ROW_KEYS
 from osteo_desktop.gui.batch_dialog import BatchDialog, format_duration
 
 

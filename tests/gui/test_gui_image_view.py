@@ -8,9 +8,9 @@ from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
 from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QApplication
 
-from osteo_desktop.core.imaging import read_radiograph
+from osteo_desktop.core.reading.reader import read_radiograph
 from osteo_desktop.gui.image_view import ImageView
-from osteo_desktop.core.dicom_window import apply_window as dicom_window
+from osteo_desktop.core.reading.window import apply_window as dicom_window
 from osteo_desktop.gui.qimages import apply_window, to_grey8
 
 

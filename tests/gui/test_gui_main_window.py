@@ -7,8 +7,8 @@ from PySide6.QtCore import QMimeData, QPointF, Qt, QTimer, QUrl
 from PySide6.QtGui import QDropEvent
 from PySide6.QtWidgets import QApplication
 
-from osteo_desktop.core.analysis import analyse_file
-from osteo_desktop.core.preprocessing import model_input_to_preview
+from osteo_desktop.core.pipeline.analysis import analyse_file
+from osteo_desktop.core.model.preprocessing import model_input_to_preview
 from osteo_desktop.gui.result_panel import label_in_words
 
 

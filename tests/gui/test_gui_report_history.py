@@ -6,7 +6,7 @@ import dataclasses
 import re
 from datetime import datetime
 
-from osteo_desktop.core.model_card import sha256_of
+from osteo_desktop.core.model.card import sha256_of
 from osteo_desktop.gui.about_dialog import ModelDialog
 from osteo_desktop.gui.report_pdf import report_lines, write_report_pdf
 
@@ -201,7 +201,7 @@ def test_export_dialog_refuses_an_empty_name_and_asks_before_replacing(qtbot, tm
 
 
 def test_history_view_reports_an_unreadable_database_instead_of_failing(qtbot, tmp_path):
-    from osteo_desktop.core.history import History
+    from osteo_desktop.core.results.history import History
     from osteo_desktop.gui.history_view import HistoryDialog
 
     history = History(tmp_path / "history.sqlite3")

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import osteo_desktop.gui
-from osteo_desktop.core.analysis import analyse_file
+from osteo_desktop.core.pipeline.analysis import analyse_file
 
 GUI_DIR = Path(osteo_desktop.gui.__file__).parent
 FORBIDDEN = ("tensorflow", "keras", "osteo_desktop.training")

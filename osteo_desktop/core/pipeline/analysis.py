@@ -8,11 +8,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .explain import upsample_map
-from .imaging import read_radiograph
-from .preprocessing import InputGeometry, map_to_original, preprocess_with_geometry
-from .radiograph import Radiograph
-from .runtime import Classifier, Prediction
+from osteo_desktop.core.model.explain import upsample_map
+from osteo_desktop.core.reading.reader import read_radiograph
+from osteo_desktop.core.model.preprocessing import InputGeometry, map_to_original, preprocess_with_geometry
+from osteo_desktop.core.reading.radiograph import Radiograph
+from osteo_desktop.core.model.runtime import Classifier, Prediction
 
 
 @dataclass

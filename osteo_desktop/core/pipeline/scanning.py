@@ -24,15 +24,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .errors import ImageReadError
-from .history import HistoryError
-from .imaging import IMAGE_SUFFIXES, read_radiograph
-from .model_card import sha256_of
-from .preprocessing import preprocess
+from osteo_desktop.core.errors import ImageReadError
+from osteo_desktop.core.results.history import HistoryError
+from osteo_desktop.core.reading.reader import IMAGE_SUFFIXES, read_radiograph
+from osteo_desktop.core.model.card import sha256_of
+from osteo_desktop.core.model.preprocessing import preprocess
 
 if TYPE_CHECKING:
-    from .history import History
-    from .runtime import Classifier, Prediction
+    from osteo_desktop.core.results.history import History
+    from osteo_desktop.core.model.runtime import Classifier, Prediction
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 from pydicom.pixels import apply_modality_lut
 
-from .image_limits import brief
+from osteo_desktop.core.reading.limits import brief
 
 PERCENTILE_WINDOW = (0.5, 99.5)
 

@@ -20,9 +20,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .errors import OsteoError
-from .model_card import sha256_of
-from .paths import user_data_dir
+from osteo_desktop.core.errors import OsteoError
+from osteo_desktop.core.model.card import sha256_of
+from osteo_desktop.core.paths import user_data_dir
 
 log = logging.getLogger(__name__)
 
@@ -150,7 +150,7 @@ class History:
             raise HistoryError(f"the history database {self.path} is damaged and cannot be replaced: {exc}") from exc
 
     def record(self, path: str | Path, prediction_or_row: Any, file_sha256: str | None = None) -> HistoryEntry:
-        """Commit one result (a :class:`~osteo_desktop.core.runtime.Prediction` or a successful ScanRow)."""
+        """Commit one result (a :class:`~osteo_desktop.core.model.runtime.Prediction` or a successful ScanRow)."""
         return self.record_many([(path, prediction_or_row, file_sha256)])[0]
 
     def record_many(self, results: list[tuple[str | Path, Any, str | None]]) -> list[HistoryEntry]:

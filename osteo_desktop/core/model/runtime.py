@@ -16,10 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ModelFormatError
-from .explain import HeadWeights, grad_cam
-from .model_card import ModelCard, load_model_card
-from .paths import default_model_dir
+from osteo_desktop.core.errors import ModelFormatError
+from osteo_desktop.core.model.explain import HeadWeights, grad_cam
+from osteo_desktop.core.model.card import ModelCard, load_model_card
+from osteo_desktop.core.paths import default_model_dir
 
 log = logging.getLogger(__name__)
 

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .atomic import atomic_write_text
-from .errors import ModelFormatError, ModelIntegrityError
-from .preprocessing import PreprocessConfig
+from osteo_desktop.core.atomic import atomic_write_text
+from osteo_desktop.core.errors import ModelFormatError, ModelIntegrityError
+from osteo_desktop.core.model.preprocessing import PreprocessConfig
 
 CARD_FILENAME = "model_card.json"
 CARD_FORMAT = "osteo-desktop-model/1"

@@ -15,8 +15,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
-from .atomic import atomic_writer
-from .scanning import ROW_KEYS, ScanRow
+from osteo_desktop.core.atomic import atomic_writer
+from osteo_desktop.core.pipeline.scanning import ROW_KEYS, ScanRow
 
 PATIENT_COLUMNS = ("patient_name", "patient_id", "patient_birth_date")
 # Accepted spellings of the reader's patient keys, so the export does not depend on one naming.

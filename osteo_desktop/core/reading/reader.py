@@ -13,12 +13,12 @@ import stat
 from pathlib import Path
 from typing import Any
 
-from .dicom_reader import read_dicom
-from .errors import ImageReadError, ImageTooLargeError, NotAnImageError
-from .image_limits import MAX_FILE_BYTES, MAX_PIXELS, MIN_SIDE, brief
-from .radiograph import Radiograph
-from .raster_reader import RASTER_FORMATS, read_raster
-from .sniffing import SNIFF_BYTES, describe_content, looks_like_damaged_dicom, sniff_format
+from osteo_desktop.core.reading.dicom import read_dicom
+from osteo_desktop.core.errors import ImageReadError, ImageTooLargeError, NotAnImageError
+from osteo_desktop.core.reading.limits import MAX_FILE_BYTES, MAX_PIXELS, MIN_SIDE, brief
+from osteo_desktop.core.reading.radiograph import Radiograph
+from osteo_desktop.core.reading.raster import RASTER_FORMATS, read_raster
+from osteo_desktop.core.reading.sniffing import SNIFF_BYTES, describe_content, looks_like_damaged_dicom, sniff_format
 
 log = logging.getLogger(__name__)
 

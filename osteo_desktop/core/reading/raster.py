@@ -12,9 +12,9 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageOps
 
-from .errors import ImageReadError, ImageTooLargeError
-from .image_limits import MAX_PIXELS, brief, check_dimensions
-from .radiograph import Radiograph
+from osteo_desktop.core.errors import ImageReadError, ImageTooLargeError
+from osteo_desktop.core.reading.limits import MAX_PIXELS, brief, check_dimensions
+from osteo_desktop.core.reading.radiograph import Radiograph
 
 
 RASTER_FORMATS = ("PNG", "JPEG", "TIFF", "BMP")

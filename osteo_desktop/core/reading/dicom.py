@@ -20,10 +20,10 @@ from pydicom.encaps import generate_fragments
 from pydicom.pixels import apply_color_lut, get_decoder, pixel_array
 from pydicom.uid import UID, DeflatedExplicitVRLittleEndian, ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
-from .dicom_window import apply_window, choose_window, modality_values, voi_lut
-from .errors import ImageReadError, ImageTooLargeError, NotAnImageError
-from .image_limits import MAX_INFLATED_BYTES, brief, check_dimensions
-from .radiograph import Radiograph
+from osteo_desktop.core.reading.window import apply_window, choose_window, modality_values, voi_lut
+from osteo_desktop.core.errors import ImageReadError, ImageTooLargeError, NotAnImageError
+from osteo_desktop.core.reading.limits import MAX_INFLATED_BYTES, brief, check_dimensions
+from osteo_desktop.core.reading.radiograph import Radiograph
 
 
 RADIOGRAPH_MODALITIES = frozenset({"CR", "DX", "DR", "RG", "OT", "SC"})

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .errors import ImageReadError, ImageTooLargeError
+from osteo_desktop.core.errors import ImageReadError, ImageTooLargeError
 
 # The largest radiographs in use (43 x 43 cm at 100 um, stitched long-leg views) are under 30 megapixels; 50 leaves
 # headroom while keeping the float32 working copies of one image under a gigabyte.
