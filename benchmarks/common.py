@@ -22,13 +22,16 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
-SHARED = Path(os.environ.get("OSTEO_SHARED_DIR", REPO.parent / "shared"))
-KNEE_DIR = SHARED / "data" / "knee-xray"
-DICOM_DIR = SHARED / "data" / "dicom"
-IMAGENET_WEIGHTS = SHARED / "weights" / "imagenet" / "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5"
 
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
+
+from osteo_desktop.core.paths import shared_data_dir, shared_dicom_dir, shared_imagenet_dir, shared_knee_dir  # noqa: E402
+
+SHARED = shared_data_dir()  # OSTEO_SHARED_DIR, else ../shared: decided in one place, core.paths
+KNEE_DIR = shared_knee_dir()
+DICOM_DIR = shared_dicom_dir()
+IMAGENET_WEIGHTS = shared_imagenet_dir() / "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5"
 
 
 def cpu_model() -> str:

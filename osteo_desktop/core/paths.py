@@ -28,6 +28,28 @@ def sample_image_path() -> Path:
     return resources_dir() / "samples" / "knee_sample.png"
 
 
+def shared_data_dir() -> Path:
+    """The read-only shared data (knee radiographs, DICOM samples, ImageNet weights): ``OSTEO_SHARED_DIR``, else the
+    ``shared`` folder beside the source checkout. The one place that location is decided (tests, benchmarks and
+    ``osteo train`` all ask here); it may not exist, so callers check before use."""
+    override = os.environ.get("OSTEO_SHARED_DIR")
+    return Path(override) if override else Path(__file__).resolve().parents[2].parent / "shared"
+
+
+def shared_knee_dir() -> Path:
+    """The knee radiograph dataset (class folders and ``manifest.csv``) inside :func:`shared_data_dir`."""
+    return shared_data_dir() / "data" / "knee-xray"
+
+
+def shared_dicom_dir() -> Path:
+    return shared_data_dir() / "data" / "dicom"
+
+
+def shared_imagenet_dir() -> Path:
+    """The Keras MobileNetV2 ImageNet weights (Keras cannot download them on an offline machine)."""
+    return shared_data_dir() / "weights" / "imagenet"
+
+
 def user_data_dir() -> Path:
     """Per-user writable folder (history database, settings), following each platform's convention."""
     override = os.environ.get("OSTEO_DATA_DIR")

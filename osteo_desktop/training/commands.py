@@ -18,23 +18,26 @@ from pathlib import Path
 
 import numpy as np
 
+from osteo_desktop.core.paths import shared_imagenet_dir, shared_knee_dir
+
 if importlib.util.find_spec("tensorflow") is None:  # the command line turns this into an install hint
     raise ImportError("TensorFlow is not installed")
 
 log = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data" / "knee-xray"
-DEFAULT_WEIGHTS = REPO_ROOT.parent / "shared" / "weights" / "imagenet"
+# OSTEO_SHARED_DIR, else ../shared, as for the tests and benchmarks (core.paths decides).
+DEFAULT_DATA = shared_knee_dir()
+DEFAULT_WEIGHTS = shared_imagenet_dir()
 DEFAULT_CACHE = REPO_ROOT / ".cache" / "osteo-training"
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA if DEFAULT_DATA.is_dir() else None,
-                        help="folder laid out by class with manifest.csv (default: ../shared/data/knee-xray if present)")
+                        help="folder laid out by class with manifest.csv (default: data/knee-xray of the shared folder, $OSTEO_SHARED_DIR or ../shared, if present)")
     parser.add_argument("--imagenet-weights", type=Path, default=DEFAULT_WEIGHTS if DEFAULT_WEIGHTS.exists() else None,
-                        help="MobileNetV2 ImageNet no-top .h5 file or its folder (default: ../shared/weights/imagenet if "
-                             "present, else Keras downloads it)")
+                        help="MobileNetV2 ImageNet no-top .h5 file or its folder (default: weights/imagenet of the shared "
+                             "folder if present, else Keras downloads it)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--epochs", type=int, default=None, help="maximum epochs per head (default: the recipe's)")
     parser.add_argument("--copies", type=int, default=None, help="augmented copies per training image (default: the recipe's)")
