@@ -201,3 +201,15 @@ def test_patient_identifiers_stay_in_patient_only(tmp_path, caplog):
     visible += " ".join(radiograph.warnings) + caplog.text
     for value in PATIENT.values():
         assert value not in visible and value.split("^")[0] not in visible
+
+
+def test_viewer_window_to_grey_levels_by_hand():
+    from osteo_desktop.core.reading.window import window_to_uint8
+
+    values = np.array([[-10.0, 0.0, 50.0, 100.0, 200.0, 300.0]], dtype=np.float32)
+    # Centre 100, width 200: 0 is black, 200 white, linearly between (LINEAR_EXACT); 127.5 and 63.75 round half-even up.
+    shown = window_to_uint8(values, 100, 200)
+    assert shown.dtype == np.uint8 and shown.flags.c_contiguous
+    assert shown.tolist() == [[0, 0, 64, 128, 255, 255]]
+    assert window_to_uint8(values, 100, 200, invert=True).tolist() == [[255, 255, 191, 128, 0, 0]]
+    assert window_to_uint8(values, 100, 0).tolist() == [[0, 0, 0, 0, 255, 255]]  # a zero width is a threshold, not NaN

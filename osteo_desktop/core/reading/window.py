@@ -108,6 +108,20 @@ def apply_window(values: np.ndarray, window: tuple[float, float], function: str 
     return np.clip(scaled, 0.0, 1.0).astype(np.float32)
 
 
+def window_to_uint8(values: np.ndarray, centre: float, width: float, *, invert: bool = False,
+                    function: str = "LINEAR_EXACT") -> np.ndarray:
+    """Modality values through a window (centre, width) to display grey levels (uint8, contiguous).
+
+    The viewer's window/level: the same mapping as :func:`apply_window` (``LINEAR_EXACT`` by default: the window's
+    edges map exactly to black and white, as a user dragging the level expects). ``invert`` flips it (MONOCHROME1,
+    or the user's choice). A width of zero or less is treated as the narrowest window, never a division by zero.
+    """
+    grey = apply_window(values, (float(centre), max(float(width), 1e-6)), function)
+    if invert:
+        grey = 1.0 - grey
+    return np.ascontiguousarray(np.clip(np.rint(grey * 255.0), 0, 255).astype(np.uint8))
+
+
 def _covers_too_little(values: np.ndarray, centre: float, width: float) -> bool:
     sample = _sample(values)
     inside = np.count_nonzero((sample > centre - width / 2.0) & (sample < centre + width / 2.0))
