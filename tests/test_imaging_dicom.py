@@ -213,3 +213,30 @@ def test_viewer_window_to_grey_levels_by_hand():
     assert shown.tolist() == [[0, 0, 64, 128, 255, 255]]
     assert window_to_uint8(values, 100, 200, invert=True).tolist() == [[255, 255, 191, 128, 0, 0]]
     assert window_to_uint8(values, 100, 0).tolist() == [[0, 0, 0, 0, 255, 255]]  # a zero width is a threshold, not NaN
+
+
+def test_dicom_identity_is_read_from_the_header(tmp_path, knee_png):
+    study, series = generate_uid(), generate_uid()
+    ds = make_dicom(gradient(), bits_stored=12, modality="DX", body_part="KNEE", StudyInstanceUID=study,
+                    SeriesInstanceUID=series, AccessionNumber="ACC-20931", StudyDate="20240611", StudyID="S7",
+                    ReferringPhysicianName="House^Gregory", ViewPosition="AP", ImageLaterality="R",
+                    PatientOrientation=["L", "F"], PatientSex="F")
+    radiograph = read_radiograph(write(tmp_path / "identity.dcm", dicom_bytes(ds)))
+    identity = radiograph.dicom
+    assert (identity.study_instance_uid, identity.series_instance_uid) == (study, series)
+    assert identity.sop_instance_uid == ds.SOPInstanceUID and identity.sop_class_uid == ds.SOPClassUID
+    assert (identity.accession_number, identity.study_date, identity.study_id) == ("ACC-20931", "20240611", "S7")
+    assert identity.referring_physician_name == "House^Gregory"
+    assert (identity.modality, identity.body_part_examined, identity.view_position) == ("DX", "KNEE", "AP")
+    assert (identity.image_laterality, identity.patient_orientation) == ("R", "L\\F")
+    patient = identity.patient
+    assert (patient.name, patient.id, patient.birth_date, patient.sex) == (
+        PATIENT["PatientName"], PATIENT["PatientID"], PATIENT["PatientBirthDate"], "F")
+    # The identity's text form (as a log line or a debugger would show it) names no person.
+    for value in (*PATIENT.values(), "House", "ACC-20931"):
+        assert value not in repr(radiograph) and value not in repr(identity)
+    assert study in repr(identity)
+    # Absent tags are None, not empty strings; a raster file has no DICOM identity at all.
+    bare = read_radiograph(write(tmp_path / "bare.dcm", dicom_bytes(make_dicom(gradient(), bits_stored=12))))
+    assert bare.dicom.study_instance_uid is None and bare.dicom.accession_number is None
+    assert read_radiograph(knee_png).dicom is None

@@ -17,13 +17,14 @@ import numpy as np
 import pydicom
 from pydicom.dataset import Dataset
 from pydicom.encaps import generate_fragments
+from pydicom.multival import MultiValue
 from pydicom.pixels import apply_color_lut, get_decoder, pixel_array
 from pydicom.uid import UID, DeflatedExplicitVRLittleEndian, ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from osteo_desktop.core.reading.window import apply_window, choose_window, modality_values, voi_lut
 from osteo_desktop.core.errors import ImageReadError, ImageTooLargeError, NotAnImageError
 from osteo_desktop.core.reading.limits import MAX_INFLATED_BYTES, brief, check_dimensions
-from osteo_desktop.core.reading.radiograph import Radiograph
+from osteo_desktop.core.reading.radiograph import DicomIdentity, PatientIdentity, Radiograph, dicom_keywords
 
 
 RADIOGRAPH_MODALITIES = frozenset({"CR", "DX", "DR", "RG", "OT", "SC"})
@@ -74,6 +75,7 @@ def read_dicom(path: Path, data: bytes, target_size: int | None = None) -> Radio
         radiograph = _monochrome(path, ds, frame, metadata, warnings)
     warnings.extend(_content_warnings(metadata))
     radiograph.patient = _patient(ds)
+    radiograph.dicom = _identity(ds)
     return radiograph
 
 
@@ -87,6 +89,27 @@ def _patient(ds: Dataset) -> dict[str, str]:
         except Exception:  # noqa: BLE001 - an undecodable name is left out, never fatal
             continue
     return patient
+
+
+def _identity(ds: Dataset) -> DicomIdentity:
+    patient = PatientIdentity(**{name: _text(ds, keyword) for name, keyword in dicom_keywords(PatientIdentity).items()})
+    values = {name: _text(ds, keyword) for name, keyword in dicom_keywords(DicomIdentity).items()}
+    return DicomIdentity(patient=patient, **values)
+
+
+def _text(ds: Dataset, keyword: str) -> str | None:
+    """A tag's value as text (multi-valued joined by a backslash, as DICOM writes them), or None."""
+    try:
+        value = ds.get(keyword)
+        if value is None:
+            return None
+        if isinstance(value, (list, tuple, MultiValue)):
+            text = "\\".join(str(item).strip() for item in value)
+        else:
+            text = str(value).strip()
+    except Exception:  # noqa: BLE001 - an undecodable value is left out, never fatal
+        return None
+    return text or None
 
 
 # --- parsing ---------------------------------------------------------------------------------------------------

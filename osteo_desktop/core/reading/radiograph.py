@@ -1,12 +1,57 @@
-"""The in-memory radiograph every reader returns and every consumer takes."""
+"""The in-memory radiograph every reader returns and every consumer takes, with the DICOM identity it came with."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+
+def _tag(keyword: str, *, identifying: bool = False) -> Any:
+    # The DICOM keyword each field is read from is declared beside the field, so the reader fills it generically.
+    # Identifying values are kept out of repr(), so a logged or printed identity never shows them.
+    return field(default=None, repr=not identifying, metadata={"dicom": keyword})
+
+
+@dataclass(frozen=True)
+class PatientIdentity:
+    """Who the image is of. Never logged, shown or exported unless the user asks (``--include-patient``)."""
+
+    name: str | None = _tag("PatientName", identifying=True)
+    id: str | None = _tag("PatientID", identifying=True)
+    birth_date: str | None = _tag("PatientBirthDate", identifying=True)
+    sex: str | None = _tag("PatientSex", identifying=True)
+
+
+@dataclass(frozen=True)
+class DicomIdentity:
+    """Which study, series and instance a DICOM radiograph is, as DICOM output (reports, SR, PACS) must cite it.
+
+    Every value is the header's text (stripped; multi-valued ones such as PatientOrientation joined by a
+    backslash, as DICOM writes them), or None when the tag is absent or cannot be decoded.
+    """
+
+    patient: PatientIdentity = field(default_factory=PatientIdentity, repr=False)
+    study_instance_uid: str | None = _tag("StudyInstanceUID")
+    series_instance_uid: str | None = _tag("SeriesInstanceUID")
+    sop_instance_uid: str | None = _tag("SOPInstanceUID")
+    sop_class_uid: str | None = _tag("SOPClassUID")
+    accession_number: str | None = _tag("AccessionNumber", identifying=True)
+    study_date: str | None = _tag("StudyDate")
+    study_id: str | None = _tag("StudyID")
+    referring_physician_name: str | None = _tag("ReferringPhysicianName", identifying=True)
+    modality: str | None = _tag("Modality")
+    body_part_examined: str | None = _tag("BodyPartExamined")
+    view_position: str | None = _tag("ViewPosition")
+    image_laterality: str | None = _tag("ImageLaterality")
+    patient_orientation: str | None = _tag("PatientOrientation")
+
+
+def dicom_keywords(identity_type: type) -> dict[str, str]:
+    """{field name: DICOM keyword} of a :class:`DicomIdentity` or :class:`PatientIdentity` (nested patient excluded)."""
+    return {f.name: f.metadata["dicom"] for f in fields(identity_type) if "dicom" in f.metadata}
 
 
 @dataclass
@@ -16,8 +61,9 @@ class Radiograph:
     ``pixels`` is what the display shows by default and what preprocessing turns into the model input: a 2-D
     float32 array in [0, 1], bright bone on a dark background (MONOCHROME1 already inverted, DICOM already
     windowed). ``modality_values`` keeps the DICOM values after the modality LUT so the viewer can re-window;
-    it is None for raster images. Patient identifiers live in ``patient`` only, so that code which logs or
-    exports ``metadata`` never leaks them by accident.
+    it is None for raster images. Patient identifiers live in ``patient`` (and ``dicom.patient``) only, so that
+    code which logs or exports ``metadata`` never leaks them by accident. ``dicom`` is the study/series/instance
+    identity of a DICOM file, None for raster files.
     """
 
     path: Path
@@ -28,7 +74,8 @@ class Radiograph:
     modality_values: np.ndarray | None = None
     window: tuple[float, float] | None = None
     invert_for_display: bool = False
-    patient: dict[str, str] = field(default_factory=dict)
+    patient: dict[str, str] = field(default_factory=dict, repr=False)
+    dicom: DicomIdentity | None = None
 
     @property
     def height(self) -> int:
