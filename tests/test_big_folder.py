@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from hostile_files import make_hostile_files
-from osteo_desktop.core.pipeline.scanning import ROW_KEYS, scan_folder
+from osteo_desktop.core.pipeline.scanning import scan_folder
+from osteo_desktop.core.results.result import ROW_KEYS
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow

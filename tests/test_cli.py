@@ -16,7 +16,7 @@ from osteo_desktop import DISCLAIMER
 from osteo_desktop.cli import main
 from osteo_desktop.core.pipeline.analysis import analyse_file
 from osteo_desktop.core.paths import default_model_dir
-from osteo_desktop.core.pipeline.scanning import ROW_KEYS
+from osteo_desktop.core.results.result import ROW_KEYS
 
 # The two files of the shared DICOM set that are damaged on purpose (see its README); every other one must load.
 BROKEN_SHARED_DICOM = {"MR_truncated_pixeldata.dcm", "no_file_meta.dcm"}

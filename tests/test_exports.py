@@ -10,17 +10,17 @@ import pytest
 
 from osteo_desktop.core.atomic import atomic_write_text, atomic_writer
 from osteo_desktop.core.results.exports import PATIENT_COLUMNS, csv_columns, write_rows_csv, write_rows_json
-from osteo_desktop.core.pipeline.scanning import ROW_KEYS, ScanRow
+from osteo_desktop.core.results.result import ROW_KEYS, FileResult
 
 PATIENT = {"name": "Doe^Jane", "id": "PID-73519", "birth_date": "19380417"}
 
 
-def _rows() -> list[ScanRow]:
+def _rows() -> list[FileResult]:
     return [
-        ScanRow(path="/data/a, b.png", label="normal", probability=0.125, confidence=0.875, threshold=0.5,
+        FileResult(path="/data/a, b.png", label="normal", probability=0.125, confidence=0.875, threshold=0.5,
                 model_version="m-1", warnings=['body part is "CHEST"; not a knee', "small image"],
                 timings_ms={"read": 1.5, "preprocess": 2.25, "inference": 3.0}, patient=dict(PATIENT)),
-        ScanRow(path="/data/broken.dcm", model_version="m-1", error="broken.dcm: pixel data is truncated\nat byte 7"),
+        FileResult(path="/data/broken.dcm", model_version="m-1", error="broken.dcm: pixel data is truncated\nat byte 7"),
     ]
 
 

@@ -17,7 +17,8 @@ import pytest
 from osteo_desktop.core.results.history import History, HistoryEntry, default_history_path
 from osteo_desktop.core.model.card import sha256_of
 from osteo_desktop.core.model.runtime import Prediction
-from osteo_desktop.core.pipeline.scanning import ScanRow, scan_files
+from osteo_desktop.core.pipeline.scanning import scan_files
+from osteo_desktop.core.results.result import FileResult
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -66,7 +67,7 @@ def test_same_content_and_model_updates_instead_of_duplicating(history, knee_png
 
 def test_failed_rows_are_not_recorded(history):
     with pytest.raises(ValueError):
-        history.record("x.png", ScanRow(path="x.png", error="x.png: not an image"), file_sha256="0" * 64)
+        history.record("x.png", FileResult(path="x.png", error="x.png: not an image"), file_sha256="0" * 64)
     assert history.count() == 0
 
 
@@ -83,7 +84,7 @@ def test_database_is_in_wal_mode_and_survives_reopening(tmp_path):
 def test_a_batch_is_all_or_nothing(history):
     good = ("a.png", _prediction(0.9), "a" * 64)
     with pytest.raises(ValueError):
-        history.record_many([good, ("b.png", ScanRow(path="b.png", error="broken"), "b" * 64)])
+        history.record_many([good, ("b.png", FileResult(path="b.png", error="broken"), "b" * 64)])
     assert history.count() == 0
 
 

@@ -13,7 +13,8 @@ import pytest
 from hostile_files import make_hostile_files
 from osteo_desktop.core.pipeline import scanning
 from osteo_desktop.core.pipeline.analysis import analyse_file
-from osteo_desktop.core.pipeline.scanning import ROW_KEYS, ScanRow, list_files, scan_files, scan_folder
+from osteo_desktop.core.pipeline.scanning import list_files, scan_files, scan_folder
+from osteo_desktop.core.results.result import ROW_KEYS, FileResult
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +25,7 @@ def knee_files(knee_manifest) -> list[Path]:
 
 
 def test_row_dict_has_exactly_the_cli_keys_in_order():
-    row = ScanRow(path="x.png", error="x.png: not an image")
+    row = FileResult(path="x.png", error="x.png: not an image")
     assert tuple(row.to_dict()) == ROW_KEYS
     assert tuple(row.to_dict(include_patient=True)) == ROW_KEYS + ("patient",)
 

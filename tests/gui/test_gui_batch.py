@@ -8,7 +8,7 @@ import shutil
 import pytest
 
 from osteo_desktop.core.pipeline.analysis import analyse_file
-from osteo_desktop.core.pipeline.scanning import ROW_KEYS
+from osteo_desktop.core.results.result import ROW_KEYS
 from osteo_desktop.gui.batch_dialog import BatchDialog, format_duration
 
 

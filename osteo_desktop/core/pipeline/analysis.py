@@ -13,6 +13,7 @@ from osteo_desktop.core.reading.reader import read_radiograph
 from osteo_desktop.core.model.preprocessing import InputGeometry, map_to_original, preprocess_with_geometry
 from osteo_desktop.core.reading.radiograph import Radiograph
 from osteo_desktop.core.model.runtime import Classifier, Prediction
+from osteo_desktop.core.results.result import FileResult
 
 
 @dataclass
@@ -24,6 +25,11 @@ class Analysis:
     geometry: InputGeometry
     prediction: Prediction
     explanation: np.ndarray | None = None  # on the model input grid, (size, size), in [0, 1]
+
+    @property
+    def result(self) -> FileResult:
+        """The analysis as a result record: what the history stores and the words in :mod:`~osteo_desktop.core.results.text` describe."""
+        return FileResult.from_prediction(self.radiograph.path, self.prediction)
 
     def explanation_on_original(self) -> np.ndarray | None:
         if self.explanation is None:

@@ -1,7 +1,8 @@
 """Batch prediction over many files: the engine of ``osteo predict``, ``osteo scan`` and the batch dialog.
 
-A small thread pool reads and preprocesses files (Pillow, pydicom and NumPy release the GIL while they decode)
-while the calling thread runs batched inference, so decoding and inference overlap. At most a few batches of
+A backend (:mod:`~osteo_desktop.core.pipeline.backends`; by default a small thread pool: Pillow, pydicom and NumPy
+release the GIL while they decode) reads and preprocesses files while the calling thread runs batched inference,
+so decoding and inference overlap. At most a few batches of
 files are in flight at any time, whatever the number of files, so memory stays flat on a folder of thousands.
 Every path gets exactly one row, in input order: a result, or an error that names the file and the cause. A file
 that vanishes, turns unreadable or is not an image mid-scan gets its row and the scan goes on.
@@ -16,81 +17,37 @@ import stat
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from osteo_desktop.core.errors import ImageReadError
-from osteo_desktop.core.results.history import HistoryError
-from osteo_desktop.core.reading.reader import IMAGE_SUFFIXES, read_radiograph
 from osteo_desktop.core.model.card import sha256_of
 from osteo_desktop.core.model.preprocessing import preprocess
+from osteo_desktop.core.pipeline.backends import ScanBackend, ThreadBackend, get_backend
+from osteo_desktop.core.pipeline.listing import list_files
+from osteo_desktop.core.reading.reader import read_radiograph
+from osteo_desktop.core.results.history import HistoryError
+from osteo_desktop.core.results.result import ROW_KEYS, FileResult
+
+__all__ = ["ROW_KEYS", "ScanProgress", "ScanRow", "default_workers", "list_files", "scan_files", "scan_folder"]
 
 if TYPE_CHECKING:
     from osteo_desktop.core.results.history import History
-    from osteo_desktop.core.model.runtime import Classifier, Prediction
+    from osteo_desktop.core.model.runtime import Classifier
 
 log = logging.getLogger(__name__)
-
-ROW_KEYS = ("path", "label", "probability", "confidence", "threshold", "model_version", "warnings", "error", "timings_ms")
 
 # How long the consumer waits on a decode before looking at the cancel flag again.
 _CANCEL_POLL_S = 0.1
 
 
-@dataclass
-class ScanRow:
-    """One file's outcome: a result (label, probability, confidence, threshold) or an ``error``; never both.
-
-    ``model_version`` is set on every row, failed ones included: it says which model the row was meant for.
-    """
-
-    path: str
-    label: str | None = None
-    probability: float | None = None
-    confidence: float | None = None
-    threshold: float | None = None
-    model_version: str | None = None
-    warnings: list[str] = field(default_factory=list)
-    error: str | None = None
-    timings_ms: dict[str, float] = field(default_factory=dict)
-    # Not part of the exported row: the content hash (when a history is used), whether the result was reused from
-    # the history, and the patient identifiers (only when the caller asked for them).
-    file_sha256: str | None = None
-    from_history: bool = False
-    patient: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None and self.label is not None
-
-    def to_dict(self, include_patient: bool = False) -> dict[str, Any]:
-        """The row with exactly the command line's JSON keys, in order (plus ``patient`` only on request)."""
-        data: dict[str, Any] = {
-            "path": self.path,
-            "label": self.label,
-            "probability": self.probability,
-            "confidence": self.confidence,
-            "threshold": self.threshold,
-            "model_version": self.model_version,
-            "warnings": list(self.warnings),
-            "error": self.error,
-            "timings_ms": {k: round(float(v), 3) for k, v in self.timings_ms.items()},
-        }
-        if include_patient:
-            data["patient"] = dict(self.patient)
-        return data
-
-    def apply_prediction(self, prediction: "Prediction") -> None:
-        self.label = prediction.label
-        self.probability = float(prediction.probability)
-        self.confidence = float(prediction.confidence)
-        self.threshold = float(prediction.threshold)
-        self.model_version = prediction.model_version
+# The row type of a scan is the one result type; the old name stays for the batch dialog.
+ScanRow = FileResult
 
 
 @dataclass
@@ -107,44 +64,6 @@ class ScanProgress:
         return self.done / self.elapsed_s if self.elapsed_s > 0 else 0.0
 
 
-def list_files(root: Path, recursive: bool = False) -> Iterator[Path]:
-    """Every entry under ``root`` that should get a row, sorted by path.
-
-    That is every regular file, and also every entry a scan must report rather than silently skip: broken
-    symlinks, symlink loops, devices and pipes, and (without ``recursive``) directories named like an image file
-    such as ``x.dcm``. Ordinary sub-folders are descended only with ``recursive``; a folder reached twice (a
-    symlink cycle) is descended once.
-    """
-    yield from _walk(Path(root), recursive, set())
-
-
-def _walk(directory: Path, recursive: bool, visited: set[tuple[int, int]]) -> Iterator[Path]:
-    try:
-        info = directory.stat()
-        key = (info.st_dev, info.st_ino)
-        if key in visited:
-            log.info("skipping %s: folder already scanned (symlink cycle)", directory)
-            return
-        visited.add(key)
-        with os.scandir(directory) as scan:
-            entries = sorted(scan, key=lambda entry: entry.name)
-    except OSError as exc:
-        log.warning("cannot list folder %s: %s", directory, exc.strerror or exc)
-        return
-    for entry in entries:
-        try:
-            is_dir = entry.is_dir()  # follows symlinks; False for a loop or a dangling link
-        except OSError:
-            is_dir = False
-        path = Path(entry.path)
-        if not is_dir:
-            yield path
-        elif recursive:
-            yield from _walk(path, recursive, visited)
-        elif path.suffix.lower() in IMAGE_SUFFIXES:  # a folder named x.dcm is a mistake worth a row
-            yield path
-
-
 def _failure(path: Path, cause: str) -> str:
     return f"{path.name}: {cause}"
 
@@ -158,7 +77,7 @@ class _Prepared:
 
     __slots__ = ("row", "model_input")
 
-    def __init__(self, row: ScanRow, model_input: np.ndarray | None = None) -> None:
+    def __init__(self, row: FileResult, model_input: np.ndarray | None = None) -> None:
         self.row = row
         self.model_input = model_input
 
@@ -176,7 +95,7 @@ class _Preparer:
 
     def __call__(self, path: Path) -> _Prepared:
         # Every row names the model it was meant for, even a failed one, so each output shows the model version.
-        row = ScanRow(path=str(path), model_version=self.model_version)
+        row = FileResult(path=str(path), model_version=self.model_version)
         if self.cancel.is_set():
             row.error = _failure(path, "not read: the scan was cancelled")
             return _Prepared(row)
@@ -190,7 +109,7 @@ class _Preparer:
             row.error = _failure(path, f"unexpected error while reading ({type(exc).__name__}: {exc})")
             return _Prepared(row)
 
-    def _prepare(self, path: Path, row: ScanRow) -> _Prepared:
+    def _prepare(self, path: Path, row: FileResult) -> _Prepared:
         start = time.perf_counter()
         try:
             mode = os.stat(path).st_mode
@@ -220,10 +139,7 @@ class _Preparer:
                 log.warning("history lookup failed for %s: %s", path.name, exc)
                 entry = None
             if entry is not None:
-                row.label, row.probability, row.confidence = entry.label, entry.probability, entry.confidence
-                row.threshold, row.model_version = entry.threshold, entry.model_version
-                row.warnings = list(entry.warnings)
-                row.from_history = True
+                row.reuse(entry)
                 row.timings_ms = {"read": (time.perf_counter() - start) * 1000.0, "preprocess": 0.0, "inference": 0.0}
                 return _Prepared(row)
         try:
@@ -248,8 +164,8 @@ class _Preparer:
 
 
 def default_workers() -> int:
-    # One decoder per core (at most four) keeps inference fed; more would only contend with it for the CPU.
-    return max(1, min(4, (os.cpu_count() or 2)))
+    """How many files the default (thread) backend reads at once."""
+    return ThreadBackend().default_workers()
 
 
 def scan_files(
@@ -262,26 +178,29 @@ def scan_files(
     history: "History | None" = None,
     include_patient: bool = False,
     workers: int | None = None,
-) -> Iterator[ScanRow]:
-    """Yield one :class:`ScanRow` per path, in input order.
+    backend: str | ScanBackend | None = None,
+) -> Iterator[FileResult]:
+    """Yield one :class:`FileResult` per path, in input order.
 
     ``cancel`` stops the scan within about a second: no further rows are yielded. With ``history``, a file whose
     content (SHA-256) already has a result for this model version reuses it (``row.from_history``), and every new
     result is committed to the history before its row is yielded, so a killed scan loses nothing and a re-run
     neither repeats the work nor duplicates entries. ``on_progress`` is called in the caller's thread after each
     row. ``include_patient`` keeps the reader's patient identifiers in ``row.patient`` (never exported unless asked).
+    ``backend`` says where files are read and preprocessed (a name or a :class:`ScanBackend`; default: threads).
     """
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
     cancel = cancel or threading.Event()
     total = len(paths) if hasattr(paths, "__len__") else None  # type: ignore[arg-type]
-    workers = workers or default_workers()
+    backend = get_backend(backend)
+    workers = workers or backend.default_workers()
     preparer = _Preparer(classifier, history, include_patient, cancel)
     # Enough decodes in flight to fill the next batch while the current one runs, and no more.
     max_in_flight = 2 * batch_size + workers
     source = iter(paths)
     in_flight: collections.deque[Future[_Prepared]] = collections.deque()
-    executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="osteo-scan")
+    executor = backend.executor(workers)
     started = time.perf_counter()
     done = failed = reused = 0
 
@@ -370,6 +289,6 @@ def _record(history: "History", items: list[_Prepared]) -> None:
         log.exception("could not record %d results in the history", len(new))
 
 
-def scan_folder(root: Path, classifier: "Classifier", *, recursive: bool = False, **kwargs: Any) -> Iterator[ScanRow]:
+def scan_folder(root: Path, classifier: "Classifier", *, recursive: bool = False, **kwargs: Any) -> Iterator[FileResult]:
     """:func:`scan_files` over :func:`list_files` of ``root`` (listed first, so progress knows the total)."""
     return scan_files(list(list_files(Path(root), recursive=recursive)), classifier, **kwargs)

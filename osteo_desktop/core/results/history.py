@@ -15,7 +15,7 @@ import logging
 import sqlite3
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -23,25 +23,27 @@ from typing import Any
 from osteo_desktop.core.errors import OsteoError
 from osteo_desktop.core.model.card import sha256_of
 from osteo_desktop.core.paths import user_data_dir
+from osteo_desktop.core.results import columns
+from osteo_desktop.core.results.result import FileResult
 
 log = logging.getLogger(__name__)
 
 HISTORY_FILENAME = "history.sqlite3"
 SCHEMA_VERSION = 1
 
-_SCHEMA = """
+# The result's own columns come from its declaration (FileResult); the table adds where each row sits. A column
+# added to FileResult later is added to an existing table when it is opened (ALTER TABLE ADD COLUMN).
+_RESULT_COLUMNS = columns.history_columns(FileResult)
+_NAMES = [name for name, _ in _RESULT_COLUMNS]
+_KEY = ("file_sha256", "model_version")
+_COLUMNS = ", ".join(["id", "recorded_at", *_NAMES])
+
+_SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS predictions (
     id            INTEGER PRIMARY KEY,
     recorded_at   TEXT    NOT NULL,
-    path          TEXT    NOT NULL,
-    file_sha256   TEXT    NOT NULL,
-    label         TEXT    NOT NULL,
-    probability   REAL    NOT NULL,
-    confidence    REAL    NOT NULL,
-    threshold     REAL    NOT NULL,
-    model_version TEXT    NOT NULL,
-    warnings      TEXT    NOT NULL DEFAULT '[]',
-    UNIQUE (file_sha256, model_version)
+    {", ".join(f"{name} {declaration}" for name, declaration in _RESULT_COLUMNS)},
+    UNIQUE ({", ".join(_KEY)})
 );
 CREATE INDEX IF NOT EXISTS predictions_recorded_at ON predictions (recorded_at);
 """
@@ -51,15 +53,11 @@ CREATE INDEX IF NOT EXISTS predictions_recorded_at ON predictions (recorded_at);
 _DAMAGED = (11, 26)
 _DAMAGED_MESSAGES = ("file is not a database", "database disk image is malformed")
 
-_COLUMNS = "id, recorded_at, path, file_sha256, label, probability, confidence, threshold, model_version, warnings"
-
-
 _UPSERT = f"""
-INSERT INTO predictions (recorded_at, path, file_sha256, label, probability, confidence, threshold, model_version, warnings)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (file_sha256, model_version) DO UPDATE SET
-    recorded_at = excluded.recorded_at, path = excluded.path, label = excluded.label, probability = excluded.probability,
-    confidence = excluded.confidence, threshold = excluded.threshold, warnings = excluded.warnings
+INSERT INTO predictions (recorded_at, {", ".join(_NAMES)})
+VALUES ({", ".join("?" * (len(_NAMES) + 1))})
+ON CONFLICT ({", ".join(_KEY)}) DO UPDATE SET
+    {", ".join(f"{name} = excluded.{name}" for name in ["recorded_at", *_NAMES] if name not in _KEY)}
 RETURNING {_COLUMNS}
 """
 
@@ -69,31 +67,34 @@ class HistoryError(OsteoError):
 
 
 @dataclass
-class HistoryEntry:
-    id: int
-    recorded_at: str
-    path: str
-    file_sha256: str
-    label: str
-    probability: float
-    confidence: float
-    threshold: float
-    model_version: str
-    warnings: list[str] = field(default_factory=list)
+class HistoryEntry(FileResult):
+    """A recorded result, and where it sits in the history: its row ``id`` and ``recorded_at`` (UTC, ISO 8601)."""
+
+    id: int = 0
+    recorded_at: str = ""
 
     @classmethod
     def from_row(cls, row: tuple[Any, ...]) -> "HistoryEntry":
-        values = list(row)
-        try:
-            warnings = [str(w) for w in json.loads(values[9])]
-        except (TypeError, ValueError):
-            warnings = []
-        return cls(int(values[0]), str(values[1]), str(values[2]), str(values[3]), str(values[4]), float(values[5]),
-                   float(values[6]), float(values[7]), str(values[8]), warnings)
+        """An entry from a row selected as ``_COLUMNS`` (id, recorded_at, then the result's stored fields)."""
+        values = dict(zip(["id", "recorded_at", *_NAMES], row))
+        return cls(id=int(values["id"]), recorded_at=str(values["recorded_at"]), **columns.from_history(FileResult, values))
 
 
 def default_history_path() -> Path:
     return user_data_dir() / HISTORY_FILENAME
+
+
+def _add_missing_columns(connection: sqlite3.Connection) -> None:
+    """Bring a database written before a result field existed up to date: the new column, NULL in earlier rows."""
+    present = {row[1] for row in connection.execute("PRAGMA table_info(predictions)")}
+    for name, declaration in _RESULT_COLUMNS:
+        if name not in present:
+            log.info("history database: adding column %s", name)
+            try:
+                connection.execute(f"ALTER TABLE predictions ADD COLUMN {name} {declaration}")
+            except sqlite3.OperationalError as exc:
+                if "duplicate column" not in str(exc):  # another process added it a moment ago: fine
+                    raise
 
 
 def _now() -> str:
@@ -130,6 +131,7 @@ class History:
             if version > SCHEMA_VERSION:
                 raise HistoryError(f"the history database {self.path} was written by a newer version of osteo-desktop")
             connection.executescript(_SCHEMA)
+            _add_missing_columns(connection)
             connection.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             connection.execute("SELECT count(*) FROM predictions").fetchone()
         except BaseException:
@@ -150,7 +152,8 @@ class History:
             raise HistoryError(f"the history database {self.path} is damaged and cannot be replaced: {exc}") from exc
 
     def record(self, path: str | Path, prediction_or_row: Any, file_sha256: str | None = None) -> HistoryEntry:
-        """Commit one result (a :class:`~osteo_desktop.core.model.runtime.Prediction` or a successful ScanRow)."""
+        """Commit one result (a successful :class:`FileResult`, or a model's
+        :class:`~osteo_desktop.core.model.runtime.Prediction` of the file at ``path``)."""
         return self.record_many([(path, prediction_or_row, file_sha256)])[0]
 
     def record_many(self, results: list[tuple[str | Path, Any, str | None]]) -> list[HistoryEntry]:
@@ -186,10 +189,11 @@ class History:
             raise ValueError("only a successful result can be recorded")
         if file_sha256 is None:
             file_sha256 = sha256_of(Path(path))
-        return (
-            _now(), str(path), file_sha256, str(result.label), float(result.probability), float(result.confidence),
-            float(result.threshold), str(result.model_version), json.dumps([str(w) for w in result.warnings]),
-        )
+        if isinstance(result, FileResult):
+            result = replace(result, path=str(path), file_sha256=file_sha256)
+        else:
+            result = FileResult.from_prediction(path, result, file_sha256)
+        return (_now(), *columns.to_history(result))
 
     def entries(self, limit: int = 500) -> list[HistoryEntry]:
         """The most recent entries, newest first."""

@@ -1,0 +1,80 @@
+"""One knee's result, for radiographs that show both knees (issue 11): where it is and what the model says of it.
+
+Not emitted yet. :data:`KNEES_OUTPUT` is how a ``knees`` field of
+:class:`~osteo_desktop.core.results.result.FileResult` will appear once knee detection lands: a JSON array of
+objects; in CSV a group of columns per side (``knee_right_label`` ... ``knee_left_box``), empty when that knee was
+not found; in the history the JSON text. Adding the field is then one line in ``FileResult``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from osteo_desktop.core.results.columns import Output
+
+SIDES = ("right", "left")  # the patient's right and left, in the order radiologists read a bilateral film
+_KNEE_CELLS = ("label", "probability", "confidence", "box")
+KNEE_CSV_COLUMNS = tuple(f"knee_{side}_{name}" for side in SIDES for name in _KNEE_CELLS)
+
+
+@dataclass(frozen=True)
+class KneeResult:
+    """``box`` is (x0, y0, x1, y1) in the file's own pixels, x1 and y1 exclusive; ``side`` is the patient's side."""
+
+    side: str
+    box: tuple[int, int, int, int]
+    label: str
+    probability: float
+    confidence: float
+
+    def __post_init__(self) -> None:
+        if self.side not in SIDES:
+            raise ValueError(f"a knee's side is one of {SIDES}, not {self.side!r}")
+        x0, y0, x1, y1 = self.box
+        if not (x1 > x0 and y1 > y0):
+            raise ValueError(f"a knee's box must have x1 > x0 and y1 > y0, got {self.box}")
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["box"] = [int(v) for v in self.box]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "KneeResult":
+        return cls(str(data["side"]), tuple(int(v) for v in data["box"]), str(data["label"]),  # type: ignore[arg-type]
+                   float(data["probability"]), float(data["confidence"]))
+
+
+def knee_cells(knees: list[KneeResult]) -> dict[str, str]:
+    """The CSV column group: one set of cells per side, empty for a side without a knee."""
+    cells = dict.fromkeys(KNEE_CSV_COLUMNS, "")
+    seen: set[str] = set()
+    for knee in knees:
+        if knee.side in seen:
+            raise ValueError(f"two knees on the {knee.side} side cannot share one CSV column group")
+        seen.add(knee.side)
+        prefix = f"knee_{knee.side}_"
+        cells[prefix + "label"] = knee.label
+        cells[prefix + "probability"] = f"{knee.probability:.6f}"
+        cells[prefix + "confidence"] = f"{knee.confidence:.6f}"
+        cells[prefix + "box"] = json.dumps([int(v) for v in knee.box])
+    return cells
+
+
+def _knees_from_sql(value: Any) -> list[KneeResult]:
+    try:
+        return [KneeResult.from_dict(item) for item in json.loads(value)]
+    except (TypeError, ValueError, KeyError):  # NULL (recorded before knees existed) or damaged: no knees
+        return []
+
+
+KNEES_OUTPUT = Output(
+    to_json=lambda knees: [knee.to_dict() for knee in knees],
+    csv_names=KNEE_CSV_COLUMNS,
+    to_csv=knee_cells,
+    sql="TEXT",
+    to_sql=lambda knees: json.dumps([knee.to_dict() for knee in knees]),
+    from_sql=_knees_from_sql,
+)

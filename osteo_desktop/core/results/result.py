@@ -1,0 +1,122 @@
+"""The result of one file: declared once, here; the JSON keys, CSV columns and history columns derive from it.
+
+Each field says how it appears in the outputs (see :mod:`osteo_desktop.core.results.columns`). The exported fields,
+in this order, are the public JSON/CSV contract of ``osteo predict``/``osteo scan`` and the batch export: keys may
+be added (at the end), never renamed or dropped. Fields planned by other issues and how each is added, in one line
+here (plus the code that fills it):
+
+- ``out_of_scope: str | None = declared(text(sql="TEXT"), None)``: why the image is outside what the model was
+  trained on (the scope gate), or None;
+- ``model_sha256: str | None = declared(text(sql="TEXT"), None)``: the model file's content hash;
+- ``knees: list[KneeResult] = declared(KNEES_OUTPUT, default_factory=list)``: per-knee results
+  (:mod:`osteo_desktop.core.results.knee`), a CSV column group per side.
+
+A stored field added later must accept NULL (no ``NOT NULL`` without a default): the history adds the column to an
+existing database, whose earlier rows then read back as None.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from osteo_desktop.core.results import columns
+from osteo_desktop.core.results.columns import Output, declared, internal, number, text, text_list, timings
+
+PATIENT_COLUMNS = ("patient_name", "patient_id", "patient_birth_date")
+# Accepted spellings of the reader's patient keys, so the export does not depend on one naming.
+_PATIENT_KEYS = {
+    "patient_name": ("name", "patient_name", "PatientName"),
+    "patient_id": ("id", "patient_id", "PatientID"),
+    "patient_birth_date": ("birth_date", "patient_birth_date", "PatientBirthDate"),
+}
+
+
+def patient_cells(patient: dict[str, str]) -> dict[str, str]:
+    """The opt-in patient columns of a CSV row, empty when the file carries no such identifier."""
+    cells = {}
+    for column, keys in _PATIENT_KEYS.items():
+        cells[column] = next((str(patient[k]) for k in keys if patient.get(k)), "")
+    return cells
+
+
+class ModelVerdict(Protocol):
+    """What the model says of one image (:class:`~osteo_desktop.core.model.runtime.Prediction` is one)."""
+
+    label: str
+    probability: float
+    confidence: float
+    threshold: float
+    model_version: str
+    warnings: list[str]
+    timings_ms: dict[str, float]
+
+
+_STORED_NOT_NULL = "TEXT NOT NULL"
+
+
+@dataclass
+class FileResult:
+    """One file's outcome: a result (label, probability, confidence, threshold) or an ``error``; never both.
+
+    ``model_version`` is set on every row of a scan, failed ones included: it says which model the row was meant
+    for. ``file_sha256`` (when a history is used) and ``from_history`` are not exported; ``patient`` holds the
+    reader's patient identifiers only when the caller asked for them and is exported only on request.
+    """
+
+    path: str = declared(text(sql=_STORED_NOT_NULL))
+    file_sha256: str | None = declared(internal(sql=_STORED_NOT_NULL), None)
+    label: str | None = declared(text(sql=_STORED_NOT_NULL, from_model=True), None)
+    probability: float | None = declared(number(sql="REAL NOT NULL", from_model=True), None)
+    confidence: float | None = declared(number(sql="REAL NOT NULL", from_model=True), None)
+    threshold: float | None = declared(number(sql="REAL NOT NULL", from_model=True), None)
+    model_version: str | None = declared(text(sql=_STORED_NOT_NULL, from_model=True), None)
+    warnings: list[str] = declared(text_list(sql="TEXT NOT NULL DEFAULT '[]'"), default_factory=list)
+    error: str | None = declared(text(), None)
+    timings_ms: dict[str, float] = declared(timings(), default_factory=dict)
+    patient: dict[str, str] = declared(
+        Output(identifying=True, to_json=dict, csv_names=PATIENT_COLUMNS, to_csv=patient_cells),
+        default_factory=dict,
+    )
+    from_history: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.label is not None
+
+    def to_dict(self, include_patient: bool = False) -> dict[str, Any]:
+        """The JSON object: exactly the contract's keys, in order (plus ``patient`` only on request)."""
+        return columns.to_json(self, include_patient)
+
+    def csv_record(self, include_patient: bool = False) -> dict[str, Any]:
+        """The CSV row: numbers to 6 decimals, lists and timings as JSON text, an empty cell for a missing value."""
+        return columns.to_csv(self, include_patient)
+
+    def apply_prediction(self, prediction: ModelVerdict) -> None:
+        """Take the model's verdict (label, probability, confidence, threshold, model version)."""
+        for name in columns.model_fields(type(self)):
+            setattr(self, name, getattr(prediction, name))
+
+    def reuse(self, recorded: "FileResult") -> None:
+        """Take an earlier recorded result for the same content and model: every stored field but the path."""
+        for name, _ in columns.history_columns(type(recorded)):
+            if name != "path":
+                setattr(self, name, getattr(recorded, name))
+        self.warnings = list(self.warnings)
+        self.from_history = True
+
+    @classmethod
+    def from_prediction(cls, path: Any, prediction: ModelVerdict, file_sha256: str | None = None) -> "FileResult":
+        """The result of one analysed file (the app's single-image path): the verdict, its warnings and timings."""
+        result = cls(path=str(path), file_sha256=file_sha256, warnings=list(prediction.warnings),
+                     timings_ms=dict(prediction.timings_ms))
+        result.apply_prediction(prediction)
+        return result
+
+
+ROW_KEYS: tuple[str, ...] = columns.json_keys(FileResult)
+"""The JSON keys of a result, in order; the CSV columns are the same (README, "Command line")."""
+
+
+def csv_columns(include_patient: bool = False) -> list[str]:
+    return list(columns.csv_columns(FileResult, include_patient))

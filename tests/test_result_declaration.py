@@ -1,0 +1,144 @@
+"""One declaration of a result: JSON keys, CSV columns and history columns all derive from FileResult.
+
+The expectations here are written out by hand from the public contract (README, "Command line") and from the
+history database that earlier versions wrote, not read back from the declaration under test.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from osteo_desktop.core.results import columns
+from osteo_desktop.core.results.history import History
+from osteo_desktop.core.results.knee import KNEE_CSV_COLUMNS, KNEES_OUTPUT, KneeResult, knee_cells
+from osteo_desktop.core.results.columns import declared, text
+from osteo_desktop.core.results.result import ROW_KEYS, FileResult, csv_columns
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+CONTRACT_KEYS = ("path", "label", "probability", "confidence", "threshold", "model_version", "warnings", "error",
+                 "timings_ms")
+# The table as version 0.1.0 created it (copied from the schema that was written out by hand before the declaration).
+OLD_SCHEMA = """
+CREATE TABLE predictions (
+    id INTEGER PRIMARY KEY, recorded_at TEXT NOT NULL, path TEXT NOT NULL, file_sha256 TEXT NOT NULL,
+    label TEXT NOT NULL, probability REAL NOT NULL, confidence REAL NOT NULL, threshold REAL NOT NULL,
+    model_version TEXT NOT NULL, warnings TEXT NOT NULL DEFAULT '[]', UNIQUE (file_sha256, model_version));
+"""
+OLD_COLUMNS = ["id", "recorded_at", "path", "file_sha256", "label", "probability", "confidence", "threshold",
+               "model_version", "warnings"]
+
+
+def test_json_keys_and_csv_columns_are_the_readme_contract_in_order():
+    assert ROW_KEYS == CONTRACT_KEYS
+    assert tuple(csv_columns()) == CONTRACT_KEYS
+    assert tuple(csv_columns(include_patient=True)) == CONTRACT_KEYS + ("patient_name", "patient_id", "patient_birth_date")
+    readme = (REPO_ROOT / "README.md").read_text()
+    paragraph = readme[readme.index("Each JSON object has"):readme.index("The\nCSV has the same columns")]
+    named = [key for key in re.findall(r"`([a-z_]+)`", paragraph) if key in CONTRACT_KEYS]
+    assert tuple(named) == CONTRACT_KEYS
+
+
+def test_history_columns_are_the_earlier_table_and_each_is_a_result_field(tmp_path):
+    stored = [name for name, _ in columns.history_columns(FileResult)]
+    assert ["id", "recorded_at", *stored] == OLD_COLUMNS
+    assert set(stored) - set(ROW_KEYS) == {"file_sha256"}  # the key; everything else stored is also exported
+    with History(tmp_path / "new.sqlite3"):
+        pass
+    connection = sqlite3.connect(tmp_path / "new.sqlite3")
+    assert [row[1] for row in connection.execute("PRAGMA table_info(predictions)")] == OLD_COLUMNS
+    connection.close()
+
+
+def test_a_result_round_trips_through_every_output(tmp_path):
+    result = FileResult(path="/d/a.png", label="osteoporosis", probability=0.4375, confidence=0.4375, threshold=0.339,
+                        model_version="m-2", warnings=["Not a knee: the DICOM body part is CHEST"],
+                        timings_ms={"read": 1.23449, "inference": 2.0})
+    assert result.to_dict() == {
+        "path": "/d/a.png", "label": "osteoporosis", "probability": 0.4375, "confidence": 0.4375, "threshold": 0.339,
+        "model_version": "m-2", "warnings": ["Not a knee: the DICOM body part is CHEST"], "error": None,
+        "timings_ms": {"read": 1.234, "inference": 2.0}}
+    assert result.csv_record() == {
+        "path": "/d/a.png", "label": "osteoporosis", "probability": "0.437500", "confidence": "0.437500",
+        "threshold": "0.339000", "model_version": "m-2", "warnings": '["Not a knee: the DICOM body part is CHEST"]',
+        "error": "", "timings_ms": '{"read": 1.234, "inference": 2.0}'}
+    with History(tmp_path / "h.sqlite3") as history:
+        entry = history.record(result.path, result, file_sha256="ab" * 32)
+    assert (entry.path, entry.file_sha256, entry.label, entry.warnings) == (result.path, "ab" * 32, result.label, result.warnings)
+    assert (entry.probability, entry.confidence, entry.threshold) == (0.4375, 0.4375, 0.339)
+    assert entry.error is None and entry.timings_ms == {}  # not stored
+
+
+def test_an_earlier_database_gains_a_newly_declared_column(tmp_path):
+    path = tmp_path / "old.sqlite3"
+    connection = sqlite3.connect(path)
+    # An older table without the warnings column: opening it must add the column, not fail or lose the row.
+    connection.executescript(OLD_SCHEMA.replace(", warnings TEXT NOT NULL DEFAULT '[]'", ""))
+    connection.execute("INSERT INTO predictions VALUES (1, '2026-01-01T00:00:00+00:00', 'a.png', ?, 'normal', 0.1, 0.9,"
+                       " 0.5, 'm-1')", ("c" * 64,))
+    connection.commit()
+    connection.close()
+    with History(path) as history:
+        (entry,) = history.entries()
+        assert (entry.id, entry.label, entry.warnings) == (1, "normal", [])
+        history.record("b.png", FileResult(path="b.png", label="normal", probability=0.2, confidence=0.8,
+                                           threshold=0.5, model_version="m-1", warnings=["w"]), file_sha256="d" * 64)
+        assert history.find("d" * 64, "m-1").warnings == ["w"]
+
+
+@dataclass
+class _WithPlannedFields(FileResult):
+    """What FileResult becomes when issues 11 and 12 add their fields: one declaration each."""
+
+    out_of_scope: str | None = declared(text(sql="TEXT"), None)
+    knees: list[KneeResult] = declared(KNEES_OUTPUT, default_factory=list)
+
+
+def test_a_planned_field_is_a_one_place_addition():
+    assert columns.json_keys(_WithPlannedFields) == CONTRACT_KEYS + ("out_of_scope", "knees")
+    assert columns.csv_columns(_WithPlannedFields, include_patient=True) == (
+        CONTRACT_KEYS + ("out_of_scope",) + KNEE_CSV_COLUMNS + ("patient_name", "patient_id", "patient_birth_date"))
+    assert [name for name, _ in columns.history_columns(_WithPlannedFields)][-2:] == ["out_of_scope", "knees"]
+    right = KneeResult("right", (10, 20, 110, 220), "osteoporosis", 0.75, 0.75)
+    result = _WithPlannedFields(path="b.png", label="osteoporosis", probability=0.75, confidence=0.75, threshold=0.5,
+                                model_version="m", out_of_scope=None, knees=[right])
+    data = result.to_dict()
+    assert data["knees"] == [{"side": "right", "box": [10, 20, 110, 220], "label": "osteoporosis",
+                              "probability": 0.75, "confidence": 0.75}]
+    handle = io.StringIO()
+    writer = csv.DictWriter(handle, fieldnames=columns.csv_columns(_WithPlannedFields), lineterminator="\n")
+    writer.writeheader()
+    writer.writerow(columns.to_csv(result))
+    row = next(csv.DictReader(io.StringIO(handle.getvalue())))
+    assert (row["knee_right_label"], row["knee_right_probability"], row["knee_right_box"]) == (
+        "osteoporosis", "0.750000", "[10, 20, 110, 220]")
+    assert row["knee_left_label"] == row["knee_left_box"] == "" and row["out_of_scope"] == ""
+    stored = dict(zip([n for n, _ in columns.history_columns(_WithPlannedFields)], columns.to_history(result)))
+    assert columns.from_history(_WithPlannedFields, stored)["knees"] == [right]
+
+
+def test_knee_results_are_checked_and_one_per_side():
+    with pytest.raises(ValueError):
+        KneeResult("middle", (0, 0, 1, 1), "normal", 0.1, 0.9)
+    with pytest.raises(ValueError):
+        KneeResult("left", (5, 0, 5, 1), "normal", 0.1, 0.9)  # empty box
+    left = KneeResult("left", (0, 0, 4, 4), "normal", 0.125, 0.875)
+    assert knee_cells([left])["knee_left_confidence"] == "0.875000"
+    with pytest.raises(ValueError):
+        knee_cells([left, left])
+    assert json.loads(json.dumps(left.to_dict())) == left.to_dict()
+    assert KneeResult.from_dict(left.to_dict()) == left
+
+
+def test_patient_identifiers_stay_out_of_repr_and_default_outputs():
+    result = FileResult(path="k.dcm", label="normal", patient={"name": "Doe^Jane", "id": "PID-1"})
+    assert "Doe" not in repr(result) and "PID-1" not in repr(result)
+    assert "patient" not in result.to_dict() and "patient_name" not in result.csv_record()
+    assert result.csv_record(include_patient=True)["patient_name"] == "Doe^Jane"
