@@ -8,7 +8,7 @@ _os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 __version__ = "0.1.0"
 
-DISCLAIMER = (
-    "Research tool, not a diagnostic device. The result is a screening estimate from a machine-learning model "
-    "and must not be used on its own to diagnose or treat a patient."
-)
+# The words of a result live in core.results.text; the disclaimer is re-exported here, where the app has always had it.
+from osteo_desktop.core.results.text import DISCLAIMER  # noqa: E402
+
+__all__ = ["DISCLAIMER", "__version__"]

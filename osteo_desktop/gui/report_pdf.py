@@ -10,11 +10,11 @@ from pathlib import Path
 from PySide6.QtCore import QMarginsF, QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QImage, QPageLayout, QPageSize, QPainter, QPdfWriter, QPen
 
-from osteo_desktop import DISCLAIMER, __version__
+from osteo_desktop import __version__
 from osteo_desktop.core.pipeline.analysis import Analysis
 from osteo_desktop.core.model.preprocessing import model_input_to_preview
+from osteo_desktop.core.results import text
 from osteo_desktop.gui.qimages import grey_qimage, heat_qimage
-from osteo_desktop.gui.result_panel import label_in_words
 
 TITLE = "Knee radiograph screening report"
 _NAME_KEYS = ("name", "patient_name", "PatientName")
@@ -27,16 +27,9 @@ def patient_name(patient: dict[str, str]) -> str:
 
 def report_lines(analysis: Analysis, positive_label: str, include_patient: bool, created: datetime) -> list[tuple[str, str]]:
     """The report's text as (field, value) pairs, in print order. Patient fields appear only when asked for."""
-    p = analysis.prediction
-    lines = [("Result", label_in_words(p.label, positive_label)), ("Confidence", f"{p.confidence * 100:.0f} %")]
-    lines += [(f"Probability of {positive_label}", f"{p.probability:.3f}"), ("Decision threshold", f"{p.threshold:.3f}")]
-    lines += [("Model version", p.model_version), ("File", analysis.radiograph.path.name), ("Date", created.strftime("%Y-%m-%d %H:%M"))]
     name = patient_name(analysis.radiograph.patient) if include_patient else ""
-    if name:
-        lines.insert(0, ("Patient name", name))
-    for warning in p.warnings:
-        lines.append(("Warning", warning))
-    return lines
+    return text.report_lines(analysis.prediction, positive_label, file_name=analysis.radiograph.path.name,
+                             created=created, patient_name=name)
 
 
 def _draw_image(painter: QPainter, box: QRectF, image: QImage, overlay: QImage | None = None, opacity: float = 0.5) -> None:
@@ -94,7 +87,7 @@ def _paint(painter: QPainter, page: QRectF, analysis: Analysis, lines: list[tupl
     painter.drawRect(box)
     painter.setPen(QColor(40, 40, 40))
     painter.setFont(QFont("Sans Serif", 10))
-    painter.drawText(box.adjusted(4 * mm, 3 * mm, -4 * mm, -3 * mm), Qt.AlignmentFlag.AlignVCenter | Qt.TextFlag.TextWordWrap, DISCLAIMER)
+    painter.drawText(box.adjusted(4 * mm, 3 * mm, -4 * mm, -3 * mm), Qt.AlignmentFlag.AlignVCenter | Qt.TextFlag.TextWordWrap, text.DISCLAIMER)
 
 
 def write_report_pdf(

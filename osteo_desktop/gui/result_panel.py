@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
+import html
+
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFrame, QLabel, QProgressBar, QVBoxLayout, QWidget
 
-from osteo_desktop import DISCLAIMER
 from osteo_desktop.core.model.runtime import Prediction
+from osteo_desktop.core.results import text
 
 POSITIVE_COLOUR = "#e8873a"
 NEGATIVE_COLOUR = "#4caf7a"
 ERROR_COLOUR = "#e05a5a"
-
-
-def label_in_words(label: str, positive_label: str) -> str:
-    # "Suspected", not "likely": the threshold (0.339) sits well below 0.5, so a positive result can carry a
-    # probability under one half, and "likely" beside "Confidence 38 %" reads as a contradiction.
-    if label == positive_label:
-        return "Osteoporosis suspected" if label == "osteoporosis" else f"{label.capitalize()} suspected"
-    return "No sign of osteoporosis" if positive_label == "osteoporosis" else f"{label.capitalize()}"
 
 
 class ResultPanel(QFrame):
@@ -34,10 +28,7 @@ class ResultPanel(QFrame):
         self.headline.setObjectName("headline")
         self.headline.setWordWrap(True)
         self.confidence_text = QLabel()
-        self.confidence_text.setToolTip(
-            "How sure the model is of the result shown: the probability of osteoporosis when the result is positive, "
-            "one minus it when negative. A result is positive from the decision threshold up, so it can be below 50 %."
-        )
+        self.confidence_text.setToolTip(text.CONFIDENCE_EXPLAINED)
         self.confidence_bar = QProgressBar()
         self.confidence_bar.setRange(0, 100)
         self.confidence_bar.setTextVisible(False)
@@ -48,7 +39,7 @@ class ResultPanel(QFrame):
         self.warnings = QLabel()
         self.warnings.setObjectName("warnings")
         self.warnings.setWordWrap(True)
-        self.disclaimer = QLabel(DISCLAIMER)
+        self.disclaimer = QLabel(text.DISCLAIMER)
         self.disclaimer.setObjectName("disclaimer")
         self.disclaimer.setWordWrap(True)
         for widget in (self.headline, self.confidence_text, self.confidence_bar, self.details, self.warnings, self.disclaimer):
@@ -87,20 +78,22 @@ class ResultPanel(QFrame):
         self.prediction = prediction
         positive = prediction.label == positive_label
         colour = POSITIVE_COLOUR if positive else NEGATIVE_COLOUR
-        self.headline.setText(label_in_words(prediction.label, positive_label))
+        self.headline.setText(text.headline(prediction.label, positive_label))
         self.headline.setStyleSheet(f"color: {colour};")
-        self.confidence_text.setText(f"Confidence {prediction.confidence * 100:.0f} %")
+        self.confidence_text.setText(text.confidence_line(prediction.confidence))
         self.confidence_bar.setValue(round(prediction.confidence * 100))
         self.confidence_bar.setStyleSheet(f"QProgressBar::chunk {{ background: {colour}; border-radius: 4px; }}")
-        self.details.setText(
-            "<table cellspacing='0' cellpadding='2'>"
-            f"<tr><td>Probability of {positive_label}&nbsp;&nbsp;</td><td><b>{prediction.probability:.3f}</b></td></tr>"
-            f"<tr><td>Decision threshold</td><td>{prediction.threshold:.3f}</td></tr>"
-            f"<tr><td>Model version</td><td>{prediction.model_version}</td></tr>"
-            "</table>"
-        )
+        # The words come from core; here they are only laid out (escaped: a model version is text from a file).
+        rows = []
+        for index, (name, value) in enumerate(text.result_facts(prediction, positive_label)):
+            shown = html.escape(value)
+            if index == 0:  # the probability: the number the headline rests on
+                shown = f"<b>{shown}</b>"
+            rows.append(f"<tr><td>{html.escape(name)}&nbsp;&nbsp;</td><td>{shown}</td></tr>")
+        self.details.setText(f"<table cellspacing='0' cellpadding='2'>{''.join(rows)}</table>")
         for widget in (self.confidence_text, self.confidence_bar, self.details):
             widget.show()
-        if prediction.warnings:
-            self.warnings.setText("\n".join(f"⚠ {w}" for w in prediction.warnings))
+        sentences = text.warning_sentences(prediction)
+        if sentences:
+            self.warnings.setText("\n".join(f"⚠ {w}" for w in sentences))
             self.warnings.show()

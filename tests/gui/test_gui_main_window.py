@@ -9,7 +9,7 @@ from PySide6.QtWidgets import QApplication
 
 from osteo_desktop.core.pipeline.analysis import analyse_file
 from osteo_desktop.core.model.preprocessing import model_input_to_preview
-from osteo_desktop.gui.result_panel import label_in_words
+from osteo_desktop.core.results.text import headline
 
 
 def open_and_wait(qtbot, window, path):
@@ -25,7 +25,7 @@ def test_open_shows_the_same_result_as_the_core(qtbot, window, classifier, knee_
     assert window.result_panel.state == "result"
     assert shown.label == expected.label
     assert abs(shown.probability - expected.probability) < 1e-6
-    assert window.result_panel.headline.text() == label_in_words(expected.label, classifier.card.labels[1])
+    assert window.result_panel.headline.text() == headline(expected.label, classifier.card.labels[1])
     assert f"{expected.probability:.3f}" in window.result_panel.details.text()
     assert classifier.version in window.result_panel.details.text()
     assert window.result_panel.confidence_bar.value() == round(expected.confidence * 100)

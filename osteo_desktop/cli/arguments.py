@@ -1,0 +1,104 @@
+"""The ``osteo`` command line's arguments and logging setup: what the user may type, and where messages go."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import warnings
+from pathlib import Path
+
+from osteo_desktop import __version__
+from osteo_desktop.cli import batch, info
+from osteo_desktop.cli.common import model_description
+from osteo_desktop.core.results.text import DISCLAIMER
+
+TRAINING_COMMANDS = ("train", "evaluate")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="osteo",
+        description="Offline osteoporosis screening of knee radiographs (DICOM, PNG, JPEG, TIFF, BMP). " + DISCLAIMER,
+    )
+    parser.add_argument("--version", action="version", version=f"osteo {__version__} (model {model_description()})")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log messages on stderr (-vv: debug, -vvv: also third-party libraries)")
+    parser.add_argument("--model-dir", type=Path, default=None, help="use the model in this folder instead of the shipped one")
+
+    # The same options after the command; SUPPRESS keeps a value given before the command.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS, help="more log messages on stderr")
+    common.add_argument("--model-dir", type=Path, default=argparse.SUPPRESS, help="use the model in this folder")
+    common.add_argument("--include-patient", action="store_true",
+                        help="include patient name, ID and birth date from DICOM headers (off by default)")
+    many = argparse.ArgumentParser(add_help=False)
+    many.add_argument("--batch-size", type=positive_int, default=16, help="images per inference batch (default 16)")
+
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.required = True
+
+    predict = commands.add_parser("predict", parents=[common, many], help="predict one or more image files",
+                                  description="Predict each FILE; a file that cannot be read gets an error and the others still run.")
+    predict.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    predict.add_argument("--json", action="store_true", help="print one JSON array, an object per file")
+    predict.add_argument("--history", action="store_true", help="also record the results in the history database")
+    predict.set_defaults(handler=batch.predict_command)
+
+    scan = commands.add_parser("scan", parents=[common, many], help="predict every file in a folder",
+                               description="A row for every file in DIR: a result, or an error naming the cause. "
+                               "Results are recorded in the history database as they come, so an interrupted scan "
+                               "resumes where it stopped; --no-history turns that off.")
+    scan.add_argument("folder", type=Path, metavar="DIR")
+    scan.add_argument("-r", "--recursive", action="store_true", help="include sub-folders")
+    scan.add_argument("--csv", type=Path, metavar="OUT", help="write the rows to this CSV file (written atomically)")
+    scan.add_argument("--json", action="store_true", help="print the rows as one JSON array")
+    scan.add_argument("--no-history", dest="history", action="store_false",
+                      help="neither reuse nor record results in the history database")
+    scan.set_defaults(handler=batch.scan_command)
+
+    describe = commands.add_parser("info", parents=[common], help="describe what is read from an image file")
+    describe.add_argument("file", type=Path, metavar="FILE")
+    describe.add_argument("--json", action="store_true", help="print a JSON object")
+    describe.set_defaults(handler=info.info_command)
+
+    for name in TRAINING_COMMANDS:
+        commands.add_parser(name, help=f"{name} a model (needs the training extra; see 'osteo {name} --help')", add_help=False)
+    return parser
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def training_command(argv: list[str]) -> tuple[int, str, list[str]] | None:
+    """(verbosity, command, its arguments) when argv runs a training command, else None.
+
+    The training commands have their own parser (in the training package, which needs TensorFlow), so their
+    arguments are passed on untouched; only -v flags before the command are ours.
+    """
+    verbosity = 0
+    for index, token in enumerate(argv):
+        if token in TRAINING_COMMANDS:
+            return verbosity, token, argv[index + 1:]
+        if token in ("-v", "--verbose") or (token.startswith("-v") and set(token[1:]) == {"v"}):
+            verbosity += 1 if token == "--verbose" else len(token) - 1
+            continue
+        return None
+    return None
+
+
+def configure_logging(verbosity: int) -> None:
+    level = logging.WARNING if verbosity <= 0 else logging.INFO if verbosity == 1 else logging.DEBUG
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("osteo: %(levelname)s: %(message)s"))
+    # pydicom's complaints about odd headers quote raw element values, which may be a patient's name; the reader
+    # reports what matters in its own errors and warnings, so pydicom's messages are never shown. A handler filter
+    # holds even though pydicom resets its logger's level when it is first imported.
+    handler.addFilter(lambda record: not record.name.startswith("pydicom"))
+    # -v and -vv are about this program; third-party debug chatter (Pillow, pylibjpeg) only with -vvv.
+    logging.basicConfig(level=logging.DEBUG if verbosity >= 3 else logging.WARNING, handlers=[handler], force=True)
+    logging.getLogger("osteo_desktop").setLevel(level)
+    warnings.filterwarnings("ignore", module=r"pydicom(\..*)?")

@@ -1,0 +1,16 @@
+"""``osteo train`` and ``osteo evaluate``: handed to the training package, which alone imports TensorFlow."""
+
+from __future__ import annotations
+
+from osteo_desktop.cli.common import EXIT_FAILED, say
+
+
+def run_training(command: str, argv: list[str]) -> int:
+    try:
+        from osteo_desktop.training import commands  # imports TensorFlow: only ever here
+    except ImportError as exc:
+        say(f"error: 'osteo {command}' needs the training extra (TensorFlow); install it with "
+            f"pip install 'osteo-desktop[train]' ({exc})")
+        return EXIT_FAILED
+    entry = commands.train_main if command == "train" else commands.evaluate_main
+    return int(entry(argv) or 0)

@@ -1,0 +1,89 @@
+"""The words of a result, written once: the result panel, the PDF report, the command line and a future DICOM report
+all say the same thing the same way.
+
+Plain text only (no markup): each face escapes or lays it out as its medium needs. The functions take any result
+with the model's verdict fields (:class:`~osteo_desktop.core.results.result.FileResult`, a history entry, or the
+model's :class:`~osteo_desktop.core.model.runtime.Prediction`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Protocol
+
+DISCLAIMER = (
+    "Research tool, not a diagnostic device. The result is a screening estimate from a machine-learning model "
+    "and must not be used on its own to diagnose or treat a patient."
+)
+
+CONFIDENCE_EXPLAINED = (
+    "How sure the model is of the result shown: the probability of osteoporosis when the result is positive, "
+    "one minus it when negative. A result is positive from the decision threshold up, so it can be below 50 %."
+)
+
+
+class Verdict(Protocol):
+    label: str
+    probability: float
+    confidence: float
+    threshold: float
+    model_version: str
+    warnings: list[str]
+
+
+def headline(label: str, positive_label: str) -> str:
+    """The result in a few words: "Osteoporosis suspected" or "No sign of osteoporosis"."""
+    # "Suspected", not "likely": the threshold (0.339) sits well below 0.5, so a positive result can carry a
+    # probability under one half, and "likely" beside "Confidence 38 %" reads as a contradiction.
+    if label == positive_label:
+        return "Osteoporosis suspected" if label == "osteoporosis" else f"{label.capitalize()} suspected"
+    return "No sign of osteoporosis" if positive_label == "osteoporosis" else f"{label.capitalize()}"
+
+
+def confidence_percent(confidence: float) -> str:
+    """Confidence as a whole percentage, "38 %"."""
+    return f"{confidence * 100:.0f} %"
+
+
+def confidence_line(confidence: float) -> str:
+    return f"Confidence {confidence_percent(confidence)}"
+
+
+def result_facts(result: Verdict, positive_label: str) -> list[tuple[str, str]]:
+    """The numbers behind the headline, as (name, value): probability, decision threshold, model version."""
+    return [
+        (f"Probability of {positive_label}", f"{result.probability:.3f}"),
+        ("Decision threshold", f"{result.threshold:.3f}"),
+        ("Model version", str(result.model_version)),
+    ]
+
+
+def warning_sentences(result: Verdict) -> list[str]:
+    """Why the result may not hold for this image (not a knee, too small, colour, ...), one sentence each."""
+    return [str(warning) for warning in result.warnings]
+
+
+def report_lines(result: Verdict, positive_label: str, *, file_name: str, created: datetime,
+                 patient_name: str = "") -> list[tuple[str, str]]:
+    """A report's text as (field, value) pairs in reading order, the headline first (after the patient's name,
+    which is given only when the user chose to include it)."""
+    lines = [("Result", headline(result.label, positive_label)), ("Confidence", confidence_percent(result.confidence))]
+    lines += result_facts(result, positive_label)
+    lines += [("File", file_name), ("Date", created.strftime("%Y-%m-%d %H:%M"))]
+    if patient_name:
+        lines.insert(0, ("Patient name", patient_name))
+    lines += [("Warning", warning) for warning in warning_sentences(result)]
+    return lines
+
+
+def model_line(name: str, version: str, threshold: float) -> str:
+    """Which model gave the results: "Model NAME VERSION (threshold 0.339)"."""
+    return f"Model {name} {version} (threshold {threshold:.3f})"
+
+
+def scan_summary(done: int, failed: int, reused: int, elapsed_s: float) -> str:
+    """One line on a finished scan: counts, reuse from the history, time and rate."""
+    text = f"{done} file{'s' if done != 1 else ''}: {done - failed} results, {failed} failed"
+    if reused:
+        text += f" ({reused} reused from the history)"
+    return text + f", in {elapsed_s:.1f} s ({done / elapsed_s if elapsed_s > 0 else 0.0:.1f} files/s)"

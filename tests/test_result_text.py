@@ -1,0 +1,59 @@
+"""The words of a result, written once in core.results.text and used by every face (panel, PDF, command line)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import osteo_desktop
+from osteo_desktop.core.results import text
+from osteo_desktop.core.results.result import FileResult
+
+PACKAGE = Path(osteo_desktop.__file__).parent
+
+
+def _result(**changes) -> FileResult:
+    values = dict(path="/d/knee.png", label="osteoporosis", probability=0.3804, confidence=0.3804, threshold=0.339,
+                  model_version="2.1.0", warnings=["the image is only 120 x 90 pixels"])
+    values.update(changes)
+    return FileResult(**values)
+
+
+def test_headlines_by_hand():
+    assert text.headline("osteoporosis", "osteoporosis") == "Osteoporosis suspected"
+    assert text.headline("normal", "osteoporosis") == "No sign of osteoporosis"
+    assert text.headline("osteopenia", "osteopenia") == "Osteopenia suspected"
+    assert text.headline("normal", "osteopenia") == "Normal"
+
+
+def test_report_lines_in_reading_order():
+    when = datetime(2026, 3, 4, 9, 7)
+    assert text.report_lines(_result(), "osteoporosis", file_name="knee.png", created=when, patient_name="Doe^Jane") == [
+        ("Patient name", "Doe^Jane"),
+        ("Result", "Osteoporosis suspected"),
+        ("Confidence", "38 %"),
+        ("Probability of osteoporosis", "0.380"),
+        ("Decision threshold", "0.339"),
+        ("Model version", "2.1.0"),
+        ("File", "knee.png"),
+        ("Date", "2026-03-04 09:07"),
+        ("Warning", "the image is only 120 x 90 pixels"),
+    ]
+    plain = text.report_lines(_result(warnings=[]), "osteoporosis", file_name="knee.png", created=when)
+    assert plain[0] == ("Result", "Osteoporosis suspected") and not any(name == "Warning" for name, _ in plain)
+
+
+def test_command_line_lines_by_hand():
+    assert text.model_line("osteo-mnv2", "2.1.0", 0.33912) == "Model osteo-mnv2 2.1.0 (threshold 0.339)"
+    assert text.scan_summary(1, 0, 0, 0.5) == "1 file: 1 results, 0 failed, in 0.5 s (2.0 files/s)"
+    assert text.scan_summary(4, 1, 2, 2.0) == "4 files: 3 results, 1 failed (2 reused from the history), in 2.0 s (2.0 files/s)"
+    assert text.confidence_line(0.875) == "Confidence 88 %"
+
+
+def test_each_sentence_is_written_in_one_module_only():
+    sentences = ("Osteoporosis suspected", "No sign of osteoporosis", "Research tool, not a diagnostic device",
+                 "reused from the history")
+    for sentence in sentences:
+        holders = [p.relative_to(PACKAGE).as_posix() for p in PACKAGE.rglob("*.py") if sentence in p.read_text()]
+        assert holders == ["core/results/text.py"], f"{sentence!r} is written in {holders}"
+    assert osteo_desktop.DISCLAIMER is text.DISCLAIMER
