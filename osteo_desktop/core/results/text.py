@@ -9,7 +9,10 @@ model's :class:`~osteo_desktop.core.model.runtime.Prediction`).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # for the annotations only: this module is imported with the package and stays light
+    from osteo_desktop.core.results.result import ModelVerdict as Verdict
 
 DISCLAIMER = (
     "Research tool, not a diagnostic device. The result is a screening estimate from a machine-learning model "
@@ -20,15 +23,6 @@ CONFIDENCE_EXPLAINED = (
     "How sure the model is of the result shown: the probability of osteoporosis when the result is positive, "
     "one minus it when negative. A result is positive from the decision threshold up, so it can be below 50 %."
 )
-
-
-class Verdict(Protocol):
-    label: str
-    probability: float
-    confidence: float
-    threshold: float
-    model_version: str
-    warnings: list[str]
 
 
 def headline(label: str, positive_label: str) -> str:
