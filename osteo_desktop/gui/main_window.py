@@ -218,17 +218,6 @@ class MainWindow(QMainWindow):
         self.raise_()
         self.activateWindow()
 
-    def show_model_info(self) -> None:
-        from osteo_desktop.gui.about_dialog import ModelDialog
-
-        if self.logic.classifier is not None:
-            ModelDialog(self.logic.classifier.card, self).exec()
-
-    def show_about(self) -> None:
-        from osteo_desktop.gui.about_dialog import show_about
-
-        show_about(self)
-
     # --- drag and drop, closing ----------------------------------------------------------------------------------
     def dragEnterEvent(self, event) -> None:  # noqa: N802
         if local_file_from_mime(event.mimeData()):

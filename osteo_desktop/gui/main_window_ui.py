@@ -109,6 +109,19 @@ def _action(window: "MainWindow", text: str, slot: Callable, shortcut: QKeySeque
     return action
 
 
+def _show_model_card(window: "MainWindow") -> None:
+    from osteo_desktop.gui.about_dialog import ModelDialog  # imported when asked for: keeps start-up short
+
+    if window.logic.classifier is not None:
+        ModelDialog(window.logic.classifier.card, window).exec()
+
+
+def _show_about(window: "MainWindow") -> None:
+    from osteo_desktop.gui.about_dialog import show_about
+
+    show_about(window)
+
+
 def build_actions(window: "MainWindow") -> None:
     """Every command once, as an action with its shortcut; the menus and the toolbar show the same actions."""
     w, view = window, window.view
@@ -125,8 +138,8 @@ def build_actions(window: "MainWindow") -> None:
     w.invert_action.setCheckable(True)
     w.reset_action = _action(w, "&Reset window/level", w.reset_window, "R", "Back to the file's own brightness and contrast")
     w.explain_action = _action(w, "Show e&xplanation", lambda: w.show_explanation.toggle(), "X")
-    w.model_action = _action(w, "About the &model…", w.show_model_info, "F1")
-    w.about_action = _action(w, "&About Osteo Desktop…", w.show_about)
+    w.model_action = _action(w, "About the &model…", lambda: _show_model_card(w), "F1")
+    w.about_action = _action(w, "&About Osteo Desktop…", lambda: _show_about(w))
 
     menu = w.menuBar()
     file_menu = menu.addMenu("&File")
