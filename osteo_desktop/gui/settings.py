@@ -57,6 +57,7 @@ class AppSettings:
                 raise AttributeError(f"{name!r} is not a setting the user can change")
             setattr(self, name, value)
             self.store.setValue(name, value)
+        self.store.sync()  # QSettings would otherwise write later, and a crash before then would lose the change
 
     def remember_recent(self, path: str) -> None:
         self.update(recent_files=([path] + [p for p in self.recent_files if p != path])[:MAX_RECENT_FILES])

@@ -74,6 +74,8 @@ def test_settings_come_back_typed_and_are_written_at_once(tmp_path):
     assert first.batch_recursive is False and first.recent_files == [] and first.last_folder == str(Path.home())
     first.update(batch_recursive=True, batch_folder="/data/study")
     first.remember_recent("/a/only.dcm")  # one item: INI files give it back as a plain string
+    on_disk = Path(path).read_text()  # written at once, not when the store is destroyed
+    assert "batch_recursive=true" in on_disk and "only.dcm" in on_disk
     again = AppSettings.load(QSettings(path, QSettings.Format.IniFormat))  # a new store: what is on disk
     assert again.batch_recursive is True and again.batch_folder == "/data/study"
     assert again.recent_files == ["/a/only.dcm"]
