@@ -65,9 +65,8 @@ class BatchDialog(QDialog):
     open_requested = Signal(str)
     scan_finished = Signal(bool)  # True when it was cancelled
 
-    def __init__(
-        self, classifier: Classifier, *, history: History | None = None, settings: AppSettings | QSettings | None = None, parent: QWidget | None = None
-    ) -> None:
+    def __init__(self, classifier: Classifier, *, history: History | None = None,
+                 settings: AppSettings | QSettings | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.classifier = classifier
         self.history = history
@@ -75,8 +74,7 @@ class BatchDialog(QDialog):
         self.rows: list[ScanRow] = []
         self.worker: Worker | None = None
         self.root: Path | None = None
-        self._started = 0.0
-        self._running = False
+        self._started, self._running = 0.0, False
         self.setWindowTitle("Scan a folder")
         available = (parent.screen() if parent is not None else self.screen()).availableGeometry()
         self.resize(min(1100, available.width() - 40), min(680, available.height() - 60))  # also at 150 % scaling
