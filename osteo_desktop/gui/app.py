@@ -81,14 +81,16 @@ def main(argv: list[str] | None = None) -> int:
         target = args.self_test or args.file
         return run_self_test(app, Path(target) if target else None, launched=LAUNCHED, output=args.self_test_output, timeout_s=args.self_test_timeout)
 
-    from osteo_desktop.core.results.history import History, HistoryError
+    from osteo_desktop.core.results.history import HISTORY_FILENAME, History, HistoryError
+    from osteo_desktop.gui.settings import AppSettings
 
+    settings = AppSettings.load()
     try:
-        history = History()
+        history = History(settings.data_dir / HISTORY_FILENAME)
     except HistoryError as exc:
         logging.getLogger(__name__).error("%s", exc)
         history = None
-    window = open_main_window(args.file, history=history)
+    window = open_main_window(args.file, settings=settings, history=history)
     code = app.exec()
     window.deleteLater()
     if history is not None:

@@ -28,9 +28,12 @@ from PySide6.QtWidgets import (
 from osteo_desktop.core.results.exports import write_rows_csv
 from osteo_desktop.core.results.history import History
 from osteo_desktop.core.model.runtime import Classifier
+from osteo_desktop.core.errors import ImageReadError
 from osteo_desktop.core.pipeline.scanning import ScanProgress, ScanRow
-from osteo_desktop.gui.signals import emit
-from osteo_desktop.gui.workers import ScanWorker
+from osteo_desktop.gui.jobs import plain_error
+from osteo_desktop.gui.logic import start_folder_scan
+from osteo_desktop.gui.settings import AppSettings
+from osteo_desktop.gui.worker import Worker
 
 COLUMNS = ["File", "Result", "Probability", "Confidence", "Warnings", "Error"]
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -62,15 +65,16 @@ class BatchDialog(QDialog):
     open_requested = Signal(str)
     scan_finished = Signal(bool)  # True when it was cancelled
 
-    def __init__(self, classifier: Classifier, *, history: History | None = None, settings: QSettings | None = None, parent: QWidget | None = None) -> None:
+    def __init__(self, classifier: Classifier, *, history: History | None = None,
+                 settings: AppSettings | QSettings | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.classifier = classifier
         self.history = history
-        self.settings = settings or QSettings()
+        self.settings = AppSettings.coerce(settings)
         self.rows: list[ScanRow] = []
-        self.worker: ScanWorker | None = None
+        self.worker: Worker | None = None
         self.root: Path | None = None
-        self._started = 0.0
+        self._started, self._running = 0.0, False
         self.setWindowTitle("Scan a folder")
         available = (parent.screen() if parent is not None else self.screen()).availableGeometry()
         self.resize(min(1100, available.width() - 40), min(680, available.height() - 60))  # also at 150 % scaling
@@ -79,12 +83,12 @@ class BatchDialog(QDialog):
     def _build_ui(self) -> None:
         layout = QVBoxLayout(self)
         folder_row = QHBoxLayout()
-        self.folder_edit = QLineEdit(str(self.settings.value("batch_folder", "")))
+        self.folder_edit = QLineEdit(self.settings.batch_folder)
         self.folder_edit.setPlaceholderText("Folder with radiographs")
         browse = QPushButton("Choose…")
         browse.clicked.connect(self.choose_folder)
         self.recursive = QCheckBox("Include subfolders")
-        self.recursive.setChecked(self.settings.value("batch_recursive", "false") in (True, "true"))
+        self.recursive.setChecked(self.settings.batch_recursive)
         self.start_button = QPushButton("Start scan")
         self.start_button.setDefault(True)
         self.start_button.clicked.connect(lambda: self.start_scan())
@@ -151,7 +155,7 @@ class BatchDialog(QDialog):
             self.folder_edit.setText(folder)
 
     def is_running(self) -> bool:
-        return self.worker is not None and self.worker.isRunning()
+        return self.worker is not None and self._running
 
     def start_scan(self, folder: str | Path | None = None, recursive: bool | None = None) -> bool:
         if self.is_running():
@@ -164,8 +168,7 @@ class BatchDialog(QDialog):
         if not self.folder_edit.text().strip() or not root.is_dir():
             self.progress_label.setText(f"{root} is not a folder." if self.folder_edit.text().strip() else "Choose a folder first.")
             return False
-        self.settings.setValue("batch_folder", str(root))
-        self.settings.setValue("batch_recursive", self.recursive.isChecked())
+        self.settings.update(batch_folder=str(root), batch_recursive=self.recursive.isChecked())
         self.root = root
         self.rows = []
         self.model.removeRows(0, self.model.rowCount())
@@ -173,28 +176,27 @@ class BatchDialog(QDialog):
         self.progress_label.setText("Listing files…")
         self.summary.clear()
         self._started = time.perf_counter()
-        self.worker = ScanWorker(root, self.classifier, self.recursive.isChecked(), history=self.history, parent=self)
-        self.worker.row_ready.connect(self._add_row)
-        self.worker.progress.connect(self._on_progress)
-        self.worker.failed.connect(self._on_failed)
-        self.worker.finished.connect(self._on_finished)
         self._set_running(True)
-        self.worker.start()
+        self.worker = start_folder_scan(
+            root, self.classifier, recursive=self.recursive.isChecked(), history=self.history,
+            progress=self._on_progress, errored=self._on_failed, finished=self._on_finished,
+        )
         return True
 
     def cancel_scan(self) -> None:
         if self.worker is not None:
-            self.worker.cancel()
+            self.worker.request_stop()  # the rows done so far stay
             self.cancel_button.setEnabled(False)
             self.progress_label.setText("Stopping…")
 
     def stop_scan(self, wait_ms: int = 3000) -> None:
         """Cancel and wait for the worker thread (used when the dialog or the application closes)."""
         if self.worker is not None:
-            self.worker.cancel()
-            self.worker.wait(wait_ms)
+            self.worker.request_stop()
+            self.worker.wait(wait_ms / 1000.0)
 
     def _set_running(self, running: bool) -> None:
+        self._running = running
         self.start_button.setEnabled(not running)
         self.cancel_button.setEnabled(running)
         self.folder_edit.setEnabled(not running)
@@ -226,8 +228,10 @@ class BatchDialog(QDialog):
         self.model.appendRow(items)
         self._update_summary()
 
-    def _on_progress(self, progress: ScanProgress) -> None:
-        if progress.total:
+    def _on_progress(self, progress: ScanRow | ScanProgress) -> None:
+        if isinstance(progress, ScanRow):
+            self._add_row(progress)
+        elif progress.total:
             self.progress.setRange(0, progress.total)
             self.progress.setValue(progress.done)
             left = f" · about {format_duration(progress.eta_s)} left" if progress.eta_s is not None and progress.done < progress.total else ""
@@ -235,11 +239,12 @@ class BatchDialog(QDialog):
         else:
             self.progress_label.setText(f"{progress.done} files")
 
-    def _on_failed(self, message: str) -> None:
+    def _on_failed(self, exc: BaseException) -> None:
+        message = str(exc) if isinstance(exc, ImageReadError) else f"The scan of {self.root} stopped: {plain_error(exc)}"
         QMessageBox.warning(self, "Scan a folder", message)
 
     def _on_finished(self) -> None:
-        cancelled = self.worker.was_cancelled() if self.worker else False
+        cancelled = self.worker.stop_was_requested() if self.worker else False
         elapsed = format_duration(time.perf_counter() - self._started)
         if self.progress.maximum() == 0:
             self.progress.setRange(0, 1)
@@ -252,7 +257,7 @@ class BatchDialog(QDialog):
             self.progress_label.setText(f"Done: {len(self.rows)} files in {elapsed}.")
         self._set_running(False)
         self._update_summary()
-        emit(self.scan_finished, cancelled)
+        self.scan_finished.emit(cancelled)
 
     def summary_counts(self) -> dict[str, int]:
         counts = Counter(row.label for row in self.rows if row.error is None and row.label is not None)
@@ -269,7 +274,7 @@ class BatchDialog(QDialog):
         return self.rows[int(self.model.item(source.row(), 0).data(ROW_ROLE))]
 
     def _open_index(self, index) -> None:
-        emit(self.open_requested, self.row_at(index.row()).path)
+        self.open_requested.emit(self.row_at(index.row()).path)
 
     def choose_csv_path(self) -> None:
         default = (self.root / "osteo-scan.csv") if self.root else Path.home() / "osteo-scan.csv"

@@ -20,7 +20,6 @@ from PySide6.QtWidgets import (
 )
 
 from osteo_desktop.core.results.history import History, HistoryEntry, HistoryError
-from osteo_desktop.gui.signals import emit
 
 COLUMNS = ["Recorded", "File", "Result", "Probability", "Confidence", "Model", "Folder"]
 
@@ -143,4 +142,4 @@ class HistoryDialog(QDialog):
         if not Path(path).is_file():
             self.summary.setText(f"{Path(path).name} is no longer at {Path(path).parent}; it may have been moved or deleted.")
             return
-        emit(self.open_requested, path)
+        self.open_requested.emit(path)

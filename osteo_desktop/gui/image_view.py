@@ -8,8 +8,8 @@ from PySide6.QtGui import QColor, QImage, QMouseEvent, QPainter, QPixmap, QTrans
 from PySide6.QtWidgets import QGraphicsPixmapItem, QGraphicsScene, QGraphicsView, QWidget
 
 from osteo_desktop.gui.dropping import local_file_from_mime
-from osteo_desktop.gui.qimages import apply_window, grey_qimage, heat_qimage
-from osteo_desktop.gui.signals import emit
+from osteo_desktop.core.reading.window import apply_window
+from osteo_desktop.gui.qimages import grey_qimage, heat_qimage
 
 BACKGROUND = QColor(12, 12, 14)
 ZOOM_STEP = 1.25
@@ -93,7 +93,7 @@ class ImageView(QGraphicsView):
         self._image_item.setVisible(True)
         self.scene().setSceneRect(QRectF(self._image_item.pixmap().rect()))
         self.fit_to_window()
-        emit(self.window_changed, "")
+        self.window_changed.emit("")
 
     def clear(self) -> None:
         self._pixels = self._values = None
@@ -102,7 +102,7 @@ class ImageView(QGraphicsView):
         self._image_item.setVisible(False)
         self.clear_overlay()
         self.viewport().update()
-        emit(self.window_changed, "")
+        self.window_changed.emit("")
 
     def set_overlay(self, values: np.ndarray | None) -> None:
         """A heat map in [0, 1] over the image; it is stretched to the image size if its grid differs."""
@@ -154,7 +154,7 @@ class ImageView(QGraphicsView):
             return
         self._window = (float(center), max(float(width), self._minimum_width()))
         self._render()
-        emit(self.window_changed, self._describe_window())
+        self.window_changed.emit(self._describe_window())
 
     def reset_window(self) -> None:
         """Back to the reader's own rendering (the DICOM file's window, or the raw raster) and no inversion."""
@@ -163,7 +163,7 @@ class ImageView(QGraphicsView):
         self._window = None
         self._invert = False
         self._render()
-        emit(self.window_changed, "")
+        self.window_changed.emit("")
 
     def set_inverted(self, inverted: bool) -> None:
         if self._pixels is None or not self._adjustable:
@@ -199,13 +199,11 @@ class ImageView(QGraphicsView):
         if self._window is None:
             grey = self._pixels.astype(np.float32) / 255.0 if self._pixels.dtype == np.uint8 else self._pixels
             grey = 1.0 - grey if self._invert else grey
-        elif self._is_raster:
-            grey = apply_window(self._values, *self._window, invert=self._invert)
         else:
-            # The reader's own DICOM mapping, so a re-window behaves exactly like the file's window would.
-            from osteo_desktop.core.reading.window import apply_window as dicom_window
-
-            grey = dicom_window(self._values, self._window, self._window_function)
+            # The reader's own mapping (core/reading/window.py), so a re-window behaves exactly like the file's window
+            # would. A raster image's 0..1 grey values take the plain linear window, edge to edge (LINEAR_EXACT).
+            function = "LINEAR_EXACT" if self._is_raster else self._window_function
+            grey = apply_window(self._values, self._window, function)
             grey = 1.0 - grey if self._base_invert != self._invert else grey
         self._image_item.setPixmap(QPixmap.fromImage(grey_qimage(grey)))
 
@@ -292,7 +290,7 @@ class ImageView(QGraphicsView):
         super().mouseReleaseEvent(event)
 
     def leaveEvent(self, event) -> None:  # noqa: N802
-        emit(self.pixel_hovered, "")
+        self.pixel_hovered.emit("")
         super().leaveEvent(event)
 
     def pixel_text_at(self, view_pos: QPoint) -> str:
@@ -313,7 +311,7 @@ class ImageView(QGraphicsView):
         return f"x {x}   y {y}   value {shown}"
 
     def _report_pixel(self, view_pos: QPoint) -> None:
-        emit(self.pixel_hovered, self.pixel_text_at(view_pos))
+        self.pixel_hovered.emit(self.pixel_text_at(view_pos))
 
     def drawForeground(self, painter: QPainter, rect: QRectF) -> None:  # noqa: N802
         super().drawForeground(painter, rect)
@@ -341,4 +339,4 @@ class ImageView(QGraphicsView):
         path = local_file_from_mime(event.mimeData())
         if path:
             event.acceptProposedAction()
-            emit(self.file_dropped, path)
+            self.file_dropped.emit(path)

@@ -1,4 +1,5 @@
-"""NumPy arrays to QImages: greyscale radiographs, DICOM re-windowing and the explanation heat map."""
+"""NumPy arrays to QImages: greyscale radiographs and the explanation heat map (window/level is the core's:
+:func:`osteo_desktop.core.reading.window.apply_window`)."""
 
 from __future__ import annotations
 
@@ -24,14 +25,6 @@ def to_grey8(pixels: np.ndarray) -> np.ndarray:
     if pixels.dtype == np.uint8:
         return np.ascontiguousarray(pixels)
     return np.ascontiguousarray(np.clip(np.rint(pixels * 255.0), 0, 255).astype(np.uint8))
-
-
-def apply_window(values: np.ndarray, center: float, width: float, invert: bool = False) -> np.ndarray:
-    """Linear window/level of DICOM values to [0, 1]; ``invert`` flips it (MONOCHROME1 or the user's choice)."""
-    width = max(float(width), 1e-6)
-    low = center - width / 2.0
-    out = np.clip((values.astype(np.float32) - np.float32(low)) / np.float32(width), 0.0, 1.0)
-    return 1.0 - out if invert else out
 
 
 def grey_qimage(pixels: np.ndarray) -> QImage:

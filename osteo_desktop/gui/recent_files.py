@@ -1,35 +1,29 @@
-"""The File ▸ Open recent menu, kept in the user's settings (QSettings)."""
+"""The File ▸ Open recent menu, drawn from the recent files kept in :class:`~osteo_desktop.gui.settings.AppSettings`."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Callable
 
-from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QMenu
 
-MAX_RECENT = 10
-KEY = "recent_files"
+from osteo_desktop.gui.settings import AppSettings
 
 
 class RecentFiles:
-    def __init__(self, settings: QSettings, menu: QMenu, open_file: Callable[[str], None]) -> None:
+    def __init__(self, settings: AppSettings, menu: QMenu, open_file: Callable[[str], None]) -> None:
         self.settings, self.menu, self.open_file = settings, menu, open_file
         self.rebuild()
 
     def paths(self) -> list[str]:
-        value = self.settings.value(KEY, [])
-        if isinstance(value, str):  # QSettings flattens a one-item list to a string on some platforms
-            value = [value]
-        return [str(v) for v in (value or [])]
+        return list(self.settings.recent_files)
 
     def add(self, path: str) -> None:
-        recent = [path] + [p for p in self.paths() if p != path]
-        self.settings.setValue(KEY, recent[:MAX_RECENT])
+        self.settings.remember_recent(path)
         self.rebuild()
 
     def clear(self) -> None:
-        self.settings.setValue(KEY, [])
+        self.settings.forget_recent()
         self.rebuild()
 
     def rebuild(self) -> None:

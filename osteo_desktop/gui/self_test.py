@@ -21,7 +21,7 @@ from PySide6.QtWidgets import QApplication
 from osteo_desktop.core.results.history import History
 from osteo_desktop.core.paths import sample_image_path
 from osteo_desktop.gui.main_window import MainWindow
-from osteo_desktop.gui.workers import AnalysisOutcome
+from osteo_desktop.gui.jobs import AnalysisOutcome
 
 log = logging.getLogger(__name__)
 

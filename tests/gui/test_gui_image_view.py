@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QApplication
 from osteo_desktop.core.reading.reader import read_radiograph
 from osteo_desktop.gui.image_view import ImageView
 from osteo_desktop.core.reading.window import apply_window as dicom_window
-from osteo_desktop.gui.qimages import apply_window, to_grey8
+from osteo_desktop.gui.qimages import to_grey8
 
 
 @pytest.fixture
@@ -61,7 +61,10 @@ def test_raster_shows_its_pixels_and_reports_values(view):
         assert view.pixel_text_at(pos) == f"x {x}   y {y}   value {expected}"
     assert view.pixel_text_at(view.mapFromScene(QPointF(-5, -5))) == ""
     view.set_window(0.25, 0.5)  # window/level works on raster images too, on their 0..1 grey values
-    np.testing.assert_array_equal(view.rendered_image(), to_grey8(apply_window(pixels, 0.25, 0.5)))
+    # centre 0.25, width 0.5 spans grey 0 to 0.5: 0 stays black, 0.5 and above turn white
+    expected = np.zeros((5, 8), dtype=np.uint8)
+    expected[1, 2] = expected[3, 6] = 255
+    np.testing.assert_array_equal(view.rendered_image(), expected)
 
 
 def test_dicom_window_level_drag_reset_and_invert(view, dicom_dir):

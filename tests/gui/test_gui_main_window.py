@@ -85,7 +85,7 @@ def test_event_loop_keeps_running_while_the_worker_predicts(qtbot, make_window, 
     ticks = []
     timer = QTimer()
     timer.setInterval(5)
-    timer.timeout.connect(lambda: ticks.append(window.runner.is_busy()))
+    timer.timeout.connect(lambda: ticks.append(window.logic.runner.is_busy()))
 
     def release_after_ticks():
         # the worker is parked inside the prediction; the GUI thread must still be serving timers
@@ -123,7 +123,7 @@ def test_opening_another_image_supersedes_the_running_job(qtbot, make_window, ma
             gated.gate.set()
     finally:
         gated.gate.set()
-    assert window.runner.wait_for_done()
+    assert window.logic.runner.wait_for_done()
     QApplication.processEvents()  # deliver every signal the first job queued, so that dropping it is tested
     assert shown == [str(second)]
     assert window.current.path == str(second)

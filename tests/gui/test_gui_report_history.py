@@ -26,7 +26,9 @@ def test_export_writes_a_one_page_pdf_atomically(qtbot, window, knee_png, tmp_pa
     target = tmp_path / "reports" / "knee.pdf"
     target.parent.mkdir()
     target.write_bytes(b"an older report")
-    written = window.export_report(target)
+    with qtbot.waitSignal(window.logic.report_saved, timeout=60000) as saved:
+        window.logic.export_report(target)  # written in a worker thread
+    written = saved.args[0]
     data = written.read_bytes()
     assert written == target
     assert data.startswith(b"%PDF") and data.rstrip().endswith(b"%%EOF")

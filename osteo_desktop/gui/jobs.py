@@ -1,0 +1,123 @@
+"""The work functions the desktop app runs off the GUI thread, each through a :class:`~osteo_desktop.gui.worker.Worker`.
+
+Each ``*_job`` returns a work function (it takes the worker's :class:`~osteo_desktop.gui.worker.Job`). They hold no
+widgets and emit nothing themselves: what they return, raise or yield is what the GUI is told.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Iterator
+
+from osteo_desktop.core.errors import OsteoError
+from osteo_desktop.core.model.card import sha256_of
+from osteo_desktop.gui.worker import Job, WorkFunction
+
+if TYPE_CHECKING:
+    from osteo_desktop.core.model.runtime import Classifier
+    from osteo_desktop.core.pipeline.analysis import Analysis
+    from osteo_desktop.core.reading.radiograph import Radiograph
+    from osteo_desktop.core.results.history import History
+
+log = logging.getLogger(__name__)
+
+
+def plain_error(exc: BaseException, path: str | Path | None = None) -> str:
+    """A message fit for a clinician. The core's own errors already are; anything else is logged in full."""
+    if isinstance(exc, OsteoError):
+        return str(exc)
+    name = f"{Path(path).name}: " if path else ""
+    if isinstance(exc, MemoryError):
+        return f"{name}there is not enough memory to process this image."
+    if isinstance(exc, OSError):
+        return f"{name}the file could not be read ({exc.strerror or exc})."
+    log.error("unexpected error", exc_info=exc)
+    return f"{name}the image could not be analysed because of an unexpected problem (details are in the log)."
+
+
+@dataclass
+class AnalysisOutcome:
+    """One analysed file, as shown: the path it was opened by, the analysis, and whether the history has it."""
+
+    path: str
+    analysis: "Analysis"
+    file_sha256: str | None
+    elapsed_ms: float
+    history_error: str | None = None  # why it could not be recorded, when it could not
+
+
+def load_model_job(load: Callable[[], "Classifier"]) -> WorkFunction:
+    def work(job: Job) -> "Classifier":
+        classifier = load()
+        importlib.import_module("osteo_desktop.core.pipeline.analysis")  # warms up the image readers meanwhile
+        return classifier
+
+    return work
+
+
+def analyse_job(path: str, classifier: "Classifier", history: "History | None") -> WorkFunction:
+    """Read (the image is yielded, to be shown while the model runs), analyse, record in the history, return.
+
+    The history is written here, off the GUI thread, before the result is handed over: a result that was shown has
+    been recorded. A job stopped after reading ends there and records nothing.
+    """
+
+    def work(job: Job) -> Iterator["Radiograph"]:
+        # Imported here, not at the top: the readers pull in pydicom, which would delay the first window.
+        from osteo_desktop.core.pipeline.analysis import analyse_radiograph
+        from osteo_desktop.core.reading.reader import read_radiograph
+
+        start = time.perf_counter()
+        radiograph = read_radiograph(path, target_size=classifier.input_size)
+        read_ms = (time.perf_counter() - start) * 1000.0
+        yield radiograph
+        analysis = analyse_radiograph(radiograph, classifier, read_ms=read_ms)
+        try:
+            digest: str | None = sha256_of(Path(path))
+        except OSError:
+            digest = None
+        elapsed = (time.perf_counter() - start) * 1000.0
+        if job.stop_requested():
+            return None
+        return AnalysisOutcome(path, analysis, digest, elapsed, _record(history, path, analysis, digest))
+
+    return work
+
+
+def _record(history: "History | None", path: str, analysis: "Analysis", digest: str | None) -> str | None:
+    if history is None:
+        return None
+    try:
+        history.record(path, analysis.prediction, file_sha256=digest)
+    except Exception as exc:  # noqa: BLE001 - the result matters more than its copy in the history
+        log.exception("could not record %s in the history", path)
+        return f"The result is shown but could not be saved to the history: {plain_error(exc)}"
+    return None
+
+
+def export_report_job(target: Path, analysis: "Analysis", positive_label: str, include_patient: bool) -> WorkFunction:
+    def work(job: Job) -> Path:
+        from osteo_desktop.gui.report_pdf import write_report_pdf
+
+        return write_report_pdf(target, analysis, positive_label=positive_label, include_patient=include_patient)
+
+    return work
+
+
+def scan_folder_job(root: Path, classifier: "Classifier", recursive: bool, history: "History | None") -> WorkFunction:
+    """Every row (ScanRow) and every progress note (ScanProgress) is reported as it comes; stopping keeps them."""
+
+    def work(job: Job) -> None:
+        from osteo_desktop.core.pipeline.scanning import scan_folder
+
+        rows = scan_folder(root, classifier, recursive=recursive, cancel=job.stop_event, on_progress=job.report, history=history)
+        for row in rows:
+            job.report(row)
+            if job.stop_requested():
+                break
+
+    return work

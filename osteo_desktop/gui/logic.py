@@ -1,0 +1,168 @@
+"""What the desktop app does, without any widget: the Logic half of a Widget/Logic split (3D Slicer's pattern).
+
+:class:`AppLogic` owns the classifier, the file being looked at and its analysis, the history and the settings. It
+offers operations (open a file, export its report, scan a folder) that run through
+:mod:`~osteo_desktop.gui.worker`, and tells the window what happened with signals. Windows lay out and connect.
+
+A result always belongs to a path: :attr:`AppLogic.current_path` is the file on screen, and only the analysis of
+that path, from the job started for it, is ever handed out (opening another file cancels the job before).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Callable
+
+from PySide6.QtCore import QObject, QThreadPool, Signal
+
+from osteo_desktop.core.model.runtime import Classifier
+from osteo_desktop.core.reading.radiograph import Radiograph
+from osteo_desktop.core.results.history import History
+from osteo_desktop.gui.jobs import AnalysisOutcome, analyse_job, export_report_job, load_model_job, plain_error, scan_folder_job
+from osteo_desktop.gui.settings import AppSettings
+from osteo_desktop.gui.worker import LatestOnlyRunner, Worker, start_worker
+
+log = logging.getLogger(__name__)
+
+
+def start_folder_scan(root: Path, classifier: Classifier, *, recursive: bool, history: History | None, **connect: Callable) -> Worker:
+    """Scan ``root`` in a worker: ``progress`` carries each ScanRow and ScanProgress; ``request_stop`` keeps the rows."""
+    return start_worker(scan_folder_job(Path(root), classifier, recursive, history), **connect)
+
+
+class AppLogic(QObject):
+    model_ready = Signal(object)  # Classifier
+    model_failed = Signal(str)  # the model cannot be used; sent when loading fails and again on each later open
+    opening = Signal(str)  # absolute path: whatever was shown before is gone; its analysis has started
+    image_ready = Signal(object)  # Radiograph of the current path, shown while the model runs
+    analysis_ready = Signal(object)  # AnalysisOutcome of the current path (already in the history)
+    analysis_failed = Signal(str)  # plain words; nothing of the current path can be shown
+    busy_changed = Signal(bool)  # the model is loading or the current path is being analysed
+    history_changed = Signal()
+    notice = Signal(str, int)  # a status message and how long to show it (ms)
+    report_saved = Signal(object)  # Path of the written PDF
+    report_failed = Signal(str)
+
+    def __init__(
+        self,
+        settings: AppSettings,
+        history: History | None = None,
+        load_classifier: Callable[[], Classifier] | None = None,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.settings = settings
+        self.history = history
+        self._load_classifier = load_classifier or (lambda: Classifier.load(settings.model_dir))
+        self.classifier: Classifier | None = None
+        self.model_error: str | None = None
+        self.current_path: str | None = None
+        self.current_radiograph: Radiograph | None = None
+        self.current: AnalysisOutcome | None = None
+        self._pending_path: str | None = None
+        self._busy = False
+        self.runner = LatestOnlyRunner(self)  # the analysis of the file on screen
+        self.runner.busy_changed.connect(self._update_busy)
+        self._pool = QThreadPool(self)  # everything else: loading the model, writing reports
+
+    # --- the model -----------------------------------------------------------------------------------------------
+    def load_model(self) -> Worker:
+        self._update_busy()
+        return start_worker(load_model_job(self._load_classifier), pool=self._pool, returned=self._on_model_loaded, errored=self._on_model_failed)
+
+    def positive_label(self) -> str:
+        return self.classifier.card.labels[1] if self.classifier else "osteoporosis"
+
+    def _on_model_loaded(self, classifier: Classifier) -> None:
+        self.classifier = classifier
+        self._update_busy()
+        self.model_ready.emit(classifier)
+        if self._pending_path:
+            path, self._pending_path = self._pending_path, None
+            self.open(path)
+
+    def _on_model_failed(self, exc: BaseException) -> None:
+        self.model_error = f"The screening model could not be loaded. {plain_error(exc)}"
+        self._pending_path = None
+        self._update_busy()
+        self.model_failed.emit(self.model_error)
+
+    # --- the file on screen --------------------------------------------------------------------------------------
+    def open(self, path: str | Path) -> str:
+        """Forget what was shown, and analyse ``path`` in the background (once the model is there)."""
+        path = os.path.abspath(os.path.expanduser(str(path)))  # the history must reopen it from anywhere
+        self.runner.cancel()
+        self.current_path, self.current_radiograph, self.current = path, None, None
+        self.settings.update(last_folder=str(Path(path).parent))
+        self.opening.emit(path)
+        if self.model_error is not None:
+            self.model_failed.emit(self.model_error)
+        elif self.classifier is None:
+            self._pending_path = path
+        else:
+            self.runner.start(
+                analyse_job(path, self.classifier, self.history),
+                progress=self._on_image_read,
+                returned=self._on_analysed,
+                errored=lambda exc: self._on_analysis_failed(exc, path),
+            )
+        return path
+
+    def is_busy(self) -> bool:
+        return self._busy
+
+    def _on_image_read(self, radiograph: Radiograph) -> None:
+        self.current_radiograph = radiograph
+        self.image_ready.emit(radiograph)
+
+    def _on_analysed(self, outcome: AnalysisOutcome | None) -> None:
+        if outcome is None:
+            return
+        self.current = outcome
+        self.analysis_ready.emit(outcome)
+        if self.history is not None:
+            self.history_changed.emit()
+        if outcome.history_error:
+            self.notice.emit(outcome.history_error, 15000)
+
+    def _on_analysis_failed(self, exc: BaseException, path: str) -> None:
+        self.current_radiograph = self.current = None
+        self.analysis_failed.emit(plain_error(exc, path))
+
+    def _update_busy(self) -> None:
+        busy = self.runner.is_busy() or (self.classifier is None and self.model_error is None)
+        if busy != self._busy:
+            self._busy = busy
+            self.busy_changed.emit(busy)
+
+    # --- reports and scans ---------------------------------------------------------------------------------------
+    def suggested_report_path(self) -> Path | None:
+        if self.current is None:
+            return None
+        radiograph = self.current.analysis.radiograph
+        folder = Path(self.settings.last_report_folder or radiograph.path.parent)
+        return folder / f"{radiograph.path.stem}-report.pdf"
+
+    def export_report(self, target: str | Path, *, include_patient: bool = False) -> Worker:
+        """Write the current result's PDF in the background; ``report_saved`` or ``report_failed`` follows."""
+        if self.current is None:
+            raise RuntimeError("no result to export")
+        job = export_report_job(Path(target), self.current.analysis, self.positive_label(), include_patient)
+        return start_worker(job, pool=self._pool, returned=self._on_report_saved, errored=self._on_report_failed)
+
+    def _on_report_saved(self, written: Path) -> None:
+        self.settings.update(last_report_folder=str(written.parent))
+        self.report_saved.emit(written)
+
+    def _on_report_failed(self, exc: BaseException) -> None:
+        reason = (exc.strerror or str(exc)) if isinstance(exc, OSError) else plain_error(exc)
+        self.report_failed.emit(f"The report could not be saved: {reason}")
+
+    # --- closing -------------------------------------------------------------------------------------------------
+    def shutdown(self, wait_ms: int = 5000) -> None:
+        """Drop the running analysis and let reports being written finish (a user's report is never cut short)."""
+        self.runner.cancel()
+        self.runner.wait_for_done(wait_ms)
+        self._pool.waitForDone(wait_ms)

@@ -1,0 +1,172 @@
+"""The main window's widgets, actions, menus and toolbar, built onto the window (as Qt Designer's ``setupUi`` does).
+
+Nothing here decides anything: :mod:`osteo_desktop.gui.main_window` connects these to :class:`AppLogic`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Callable
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QScrollArea,
+    QSlider,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from osteo_desktop.gui.image_view import ImageView
+from osteo_desktop.gui.metadata_panel import MetadataPanel
+from osteo_desktop.gui.result_panel import ResultPanel
+
+if TYPE_CHECKING:
+    from osteo_desktop.gui.main_window import MainWindow
+
+DEFAULT_OPACITY_PERCENT = 40
+
+
+def build_widgets(window: "MainWindow") -> None:
+    """The image on the left; result, model input with its explanation, and image details on the right."""
+    window.view = ImageView(placeholder="Open a knee radiograph\n\nFile ▸ Open (Ctrl+O), or drop a file here")
+    window.result_panel = ResultPanel()
+    window.preview = ImageView(adjustable=False)
+    window.preview.setMinimumSize(260, 260)
+    window.preview.setToolTip("Exactly what the model was given: cropped, resized and contrast-equalised.")
+    window.show_explanation = QCheckBox("Show explanation map")
+    window.show_explanation.setChecked(True)
+    window.show_explanation.setToolTip("Highlights the regions that weighed most in the result (Grad-CAM).  Shortcut: X")
+    window.opacity = QSlider(Qt.Orientation.Horizontal)
+    window.opacity.setRange(0, 100)
+    window.opacity.setValue(DEFAULT_OPACITY_PERCENT)
+    window.opacity.setToolTip("Opacity of the explanation map")
+    opacity_row = QHBoxLayout()
+    opacity_row.addWidget(QLabel("Opacity"))
+    opacity_row.addWidget(window.opacity, 1)
+    preview_box = QGroupBox("Model input and explanation")
+    preview_layout = QVBoxLayout(preview_box)
+    preview_layout.addWidget(window.preview, 1)
+    preview_layout.addWidget(window.show_explanation)
+    preview_layout.addLayout(opacity_row)
+
+    window.metadata = MetadataPanel()
+    metadata_box = QGroupBox("Image details")
+    QVBoxLayout(metadata_box).addWidget(window.metadata)
+
+    side = QWidget()
+    side_layout = QVBoxLayout(side)
+    side_layout.setContentsMargins(8, 8, 8, 8)
+    side_layout.setSpacing(10)
+    side_layout.addWidget(window.result_panel)
+    side_layout.addWidget(preview_box, 3)
+    side_layout.addWidget(metadata_box, 2)
+    scroll = QScrollArea()
+    scroll.setWidget(side)
+    scroll.setWidgetResizable(True)
+    scroll.setMinimumWidth(380)
+    scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+
+    splitter = QSplitter(Qt.Orientation.Horizontal)
+    splitter.addWidget(window.view)
+    splitter.addWidget(scroll)
+    splitter.setStretchFactor(0, 1)
+    splitter.setStretchFactor(1, 0)
+    splitter.setSizes([1000, 420])
+    splitter.setChildrenCollapsible(False)
+    window.setCentralWidget(splitter)
+
+    window.pixel_label = QLabel()
+    window.window_label = QLabel()
+    window.window_label.setToolTip("Right-drag on the image: up/down moves the centre, left/right the width. R resets.")
+    window.busy = QProgressBar()
+    window.busy.setRange(0, 0)
+    window.busy.setMaximumWidth(140)
+    window.busy.setMaximumHeight(14)
+    window.busy.hide()
+    for widget in (window.window_label, window.pixel_label, window.busy):
+        window.statusBar().addPermanentWidget(widget)
+
+
+def _action(window: "MainWindow", text: str, slot: Callable, shortcut: QKeySequence | str | list | None = None, tip: str = "") -> QAction:
+    action = QAction(text, window)
+    if isinstance(shortcut, list):
+        action.setShortcuts([QKeySequence(s) for s in shortcut])
+    elif shortcut is not None:
+        action.setShortcut(QKeySequence(shortcut))
+    keys = action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
+    label = tip or text.replace("&", "").rstrip("…")
+    action.setToolTip(f"{label}  ({keys})" if keys else label)
+    if tip:
+        action.setStatusTip(tip)
+    action.triggered.connect(slot)
+    window.addAction(action)
+    return action
+
+
+def _show_model_card(window: "MainWindow") -> None:
+    from osteo_desktop.gui.about_dialog import ModelDialog  # imported when asked for: keeps start-up short
+
+    if window.logic.classifier is not None:
+        ModelDialog(window.logic.classifier.card, window).exec()
+
+
+def _show_about(window: "MainWindow") -> None:
+    from osteo_desktop.gui.about_dialog import show_about
+
+    show_about(window)
+
+
+def build_actions(window: "MainWindow") -> None:
+    """Every command once, as an action with its shortcut; the menus and the toolbar show the same actions."""
+    w, view = window, window.view
+    w.open_action = _action(w, "&Open…", w.choose_file, QKeySequence.StandardKey.Open, "Open a radiograph (DICOM, PNG, JPEG)")
+    w.batch_action = _action(w, "Scan &folder…", w.show_batch_dialog, "Ctrl+B", "Screen every image in a folder")
+    w.export_action = _action(w, "&Export report…", w.choose_report_path, "Ctrl+E", "Save this result as a one-page PDF")
+    w.history_action = _action(w, "&History", w.show_history, "Ctrl+H", "Results recorded so far")
+    w.quit_action = _action(w, "&Quit", w.close, QKeySequence.StandardKey.Quit)
+    w.fit_action = _action(w, "&Fit to window", view.fit_to_window, ["F", "Ctrl+0"])
+    w.actual_action = _action(w, "&Actual size (1:1)", view.actual_size, ["1", "Ctrl+1"])
+    w.zoom_in_action = _action(w, "Zoom &in", view.zoom_in, ["+", "=", "Ctrl++"])
+    w.zoom_out_action = _action(w, "Zoom &out", view.zoom_out, ["-", "Ctrl+-"])
+    w.invert_action = _action(w, "&Invert", lambda checked: view.set_inverted(checked), "I", "Show the image inverted")
+    w.invert_action.setCheckable(True)
+    w.reset_action = _action(w, "&Reset window/level", w.reset_window, "R", "Back to the file's own brightness and contrast")
+    w.explain_action = _action(w, "Show e&xplanation", lambda: w.show_explanation.toggle(), "X")
+    w.model_action = _action(w, "About the &model…", lambda: _show_model_card(w), "F1")
+    w.about_action = _action(w, "&About Osteo Desktop…", lambda: _show_about(w))
+
+    menu = w.menuBar()
+    file_menu = menu.addMenu("&File")
+    file_menu.addAction(w.open_action)
+    w.recent_menu = file_menu.addMenu("Open &recent")
+    file_menu.addAction(w.batch_action)
+    file_menu.addSeparator()
+    file_menu.addAction(w.export_action)
+    file_menu.addAction(w.history_action)
+    file_menu.addSeparator()
+    file_menu.addAction(w.quit_action)
+    view_menu = menu.addMenu("&View")
+    for action in (w.fit_action, w.actual_action, w.zoom_in_action, w.zoom_out_action):
+        view_menu.addAction(action)
+    view_menu.addSeparator()
+    for action in (w.invert_action, w.reset_action, w.explain_action):
+        view_menu.addAction(action)
+    help_menu = menu.addMenu("&Help")
+    help_menu.addAction(w.model_action)
+    help_menu.addAction(w.about_action)
+
+    toolbar = w.addToolBar("Main")
+    toolbar.setObjectName("mainToolbar")
+    toolbar.setMovable(False)
+    for action in (w.open_action, w.batch_action, None, w.fit_action, w.actual_action, w.zoom_in_action,
+                   w.zoom_out_action, None, w.invert_action, w.reset_action, None, w.export_action, w.history_action):
+        if action is None:
+            toolbar.addSeparator()
+        else:
+            toolbar.addAction(action)

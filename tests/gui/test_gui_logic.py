@@ -1,0 +1,95 @@
+"""AppLogic and AppSettings without the window: slow work off the GUI thread, results tied to their file, settings typed."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QSettings
+
+from osteo_desktop.gui.logic import AppLogic
+from osteo_desktop.gui.settings import MAX_RECENT_FILES, AppSettings
+
+
+@pytest.fixture
+def app_settings(settings) -> AppSettings:
+    return AppSettings.load(settings)
+
+
+@pytest.fixture
+def logic(qtbot, app_settings, history, classifier):
+    made = AppLogic(app_settings, history, lambda: classifier)
+    with qtbot.waitSignal(made.model_ready, timeout=30000):
+        made.load_model()
+    yield made
+    made.shutdown()
+
+
+def test_history_and_report_are_written_off_the_gui_thread(qtbot, logic, history, knee_png, tmp_path, monkeypatch):
+    import osteo_desktop.gui.report_pdf as report_pdf
+
+    threads = {}
+    record, write = history.record, report_pdf.write_report_pdf
+    monkeypatch.setattr(history, "record", lambda *a, **k: (threads.setdefault("history", threading.current_thread()), record(*a, **k))[1])
+    monkeypatch.setattr(report_pdf, "write_report_pdf", lambda *a, **k: (threads.setdefault("pdf", threading.current_thread()), write(*a, **k))[1])
+    with qtbot.waitSignal(logic.analysis_ready, timeout=60000) as shown:
+        logic.open(knee_png)
+    assert history.count() == 1  # recorded before it was handed over
+    with qtbot.waitSignal(logic.report_saved, timeout=60000) as saved:
+        logic.export_report(tmp_path / "r.pdf")
+    assert saved.args[0] == tmp_path / "r.pdf" and saved.args[0].read_bytes().startswith(b"%PDF")
+    assert set(threads) == {"history", "pdf"}
+    assert all(thread is not threading.main_thread() for thread in threads.values())
+    assert shown.args[0].path == logic.current_path == str(knee_png)
+    assert logic.settings.last_report_folder == str(tmp_path)
+
+
+def test_a_result_only_ever_belongs_to_the_current_path(qtbot, logic, knee_images):
+    paths = [knee_images["normal"][0], knee_images["osteoporosis"][0], knee_images["normal"][1]]
+    delivered = []
+    logic.image_ready.connect(lambda radiograph: delivered.append(("image", str(radiograph.path), logic.current_path)))
+    logic.analysis_ready.connect(lambda outcome: delivered.append(("result", outcome.path, logic.current_path)))
+    with qtbot.waitSignal(logic.analysis_ready, timeout=60000):
+        for path in paths:  # opened in quick succession: the first two are superseded
+            logic.open(path)
+    assert logic.runner.wait_for_done(30000)
+    qtbot.waitUntil(lambda: not logic.is_busy(), timeout=5000)
+    assert all(item == current for _, item, current in delivered)
+    assert delivered[-1] == ("result", str(paths[-1]), str(paths[-1]))
+
+
+def test_a_failed_export_says_why_in_words(qtbot, logic, knee_png, tmp_path):
+    with qtbot.waitSignal(logic.analysis_ready, timeout=60000):
+        logic.open(knee_png)
+    with qtbot.waitSignal(logic.report_failed, timeout=60000) as failed:
+        logic.export_report(tmp_path / "no such folder" / "r.pdf")
+    assert failed.args[0].startswith("The report could not be saved: ")
+    assert "Traceback" not in failed.args[0]
+
+
+def test_settings_come_back_typed_and_are_written_at_once(tmp_path):
+    path = str(tmp_path / "settings.ini")
+    first = AppSettings.load(QSettings(path, QSettings.Format.IniFormat))
+    assert first.batch_recursive is False and first.recent_files == [] and first.last_folder == str(Path.home())
+    first.update(batch_recursive=True, batch_folder="/data/study")
+    first.remember_recent("/a/only.dcm")  # one item: INI files give it back as a plain string
+    on_disk = Path(path).read_text()  # written at once, not when the store is destroyed
+    assert "batch_recursive=true" in on_disk and "only.dcm" in on_disk
+    again = AppSettings.load(QSettings(path, QSettings.Format.IniFormat))  # a new store: what is on disk
+    assert again.batch_recursive is True and again.batch_folder == "/data/study"
+    assert again.recent_files == ["/a/only.dcm"]
+    for i in range(MAX_RECENT_FILES + 3):
+        again.remember_recent(f"/a/{i}.png")
+    again.remember_recent("/a/3.png")  # reopened: moves to the front, not listed twice
+    assert again.recent_files[0] == "/a/3.png" and len(again.recent_files) == MAX_RECENT_FILES
+    assert again.recent_files.count("/a/3.png") == 1
+    with pytest.raises(AttributeError):
+        again.update(data_dir=tmp_path)  # from the environment only
+
+
+def test_folders_come_from_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("OSTEO_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("OSTEO_MODEL_DIR", str(tmp_path / "model"))
+    settings = AppSettings.load(QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
+    assert settings.data_dir == tmp_path / "data" and settings.model_dir == tmp_path / "model"
