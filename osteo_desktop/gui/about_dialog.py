@@ -70,7 +70,7 @@ def model_summary(card: ModelCard) -> str:
         html += f"<p>Intended use: {escape(str(card.raw['intended_use']))}</p>"
     limits = card.raw.get("limitations")
     if isinstance(limits, list) and limits:
-        # The limits (e.g. chance-level results on the DXA-labelled images) matter as much as the headline figures,
+        # The limits (e.g. chance-level results on the QUS-labelled images) matter as much as the headline figures,
         # so they are shown here rather than left in a collapsed branch at the bottom of the tree.
         html += "<p><b>Limits</b></p><ul style='margin-left: -20px'>" + "".join(f"<li>{escape(str(x))}</li>" for x in limits) + "</ul>"
     return html

@@ -84,7 +84,7 @@ def load_devset(root: Path) -> DevSet:
     for row in rows:
         if not (root / row["file"]).is_file():
             raise FileNotFoundError(f"{root / row['file']} is listed in {manifest} but missing")
-        t_score = row.get("dxa_t_score", "").strip()
+        t_score = row.get("qus_t_score", "").strip()
         examples.append(
             Example(
                 row["file"], row["label"], int(row.get("fold", 0) or 0), row.get("source_repo", ""),

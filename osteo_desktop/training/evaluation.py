@@ -1,5 +1,5 @@
 """Turning out-of-fold logits into the numbers a reviewer asks for: calibration, threshold, metrics with
-intervals, per-source and DXA-subset results, and how osteopenia images are scored."""
+intervals, per-source and QUS-subset results, and how osteopenia images are scored."""
 
 from __future__ import annotations
 
@@ -72,7 +72,7 @@ def per_source(devset: DevSet, probabilities: np.ndarray, threshold: float) -> d
     groups = {
         "all binary": np.ones(len(targets), bool),
         "without T-score": np.array([e.t_score is None for e in devset.examples]),
-        "with DXA T-score": np.array([e.t_score is not None for e in devset.examples]),
+        "with QUS T-score": np.array([e.t_score is not None for e in devset.examples]),
     }
     for source in sorted({e.source for e in devset.examples}):
         groups[source] = np.array([e.source == source for e in devset.examples])
@@ -117,12 +117,12 @@ def framing_shortcut(devset: DevSet) -> dict[str, Any]:
     """ROC AUC of the image's aspect ratio alone, per subset: how much a model could score without looking at bone.
 
     In the larger source, osteoporosis images are mostly close-ups of the joint and normal ones long-leg views, so
-    the shape of the picture predicts the label there; in the DXA-labelled images it does not.
+    the shape of the picture predicts the label there; in the QUS-labelled images it does not.
     """
     targets = devset.targets
     aspect = np.array([e.aspect for e in devset.examples])
     has_t = np.array([e.t_score is not None for e in devset.examples])
-    subsets = {"all binary": targets >= 0, "without T-score": (targets >= 0) & ~has_t, "with DXA T-score": (targets >= 0) & has_t}
+    subsets = {"all binary": targets >= 0, "without T-score": (targets >= 0) & ~has_t, "with QUS T-score": (targets >= 0) & has_t}
     return {name: {"n": int(m.sum()), "aspect_roc_auc": roc_auc(targets[m], aspect[m])} for name, m in subsets.items()}
 
 

@@ -101,7 +101,7 @@ def evaluation_markdown(results: dict[str, dict[str, Any]], devset: DevSet, main
     for name, result in results.items():
         for subset, r in result["summary"]["per_source"].items():
             lines.append(f"| {name} | {subset} | {r['n']} | {r['positives']} | {r['roc_auc']:.3f} | {r['accuracy']:.3f} |")
-    lines += ["", "## DXA T-score subset", "", "| model | n binary | ROC AUC (95% CI) | Spearman p vs T (all with T) | Spearman (binary) |", "|---|---|---|---|---|"]
+    lines += ["", "## QUS T-score subset", "", "| model | n binary | ROC AUC (95% CI) | Spearman p vs T (all with T) | Spearman (binary) |", "|---|---|---|---|---|"]
     for name, result in results.items():
         d = result["summary"]["dxa"]
         lines.append(
@@ -111,7 +111,7 @@ def evaluation_markdown(results: dict[str, dict[str, Any]], devset: DevSet, main
     shortcut = framing_shortcut(devset)
     lines += ["", "Framing shortcut: ROC AUC of the image's width/height ratio alone (no pixels) — "
               + ", ".join(f"{k} {v['aspect_roc_auc']:.3f} (n={v['n']})" for k, v in shortcut.items()) + ".", ""]
-    lines += ["", "![DXA](dxa_t_score.png)", "", "## Osteopenia (not a training class), scored for information", "",
+    lines += ["", "![QUS](dxa_t_score.png)", "", "## Osteopenia (not a training class), scored for information", "",
               "| model | label | n | median probability | IQR | called osteoporosis |", "|---|---|---|---|---|---|"]
     for name, result in results.items():
         for label, r in result["summary"]["osteopenia"].items():
@@ -127,11 +127,11 @@ def write_lever_report(results: dict[str, dict[str, Any]], out: Path, stem: str 
         f"# Levers: each change measured out-of-fold against {base}",
         "",
         "Each row changes one thing from the base recipe (combinations are named as such) and reports the out-of-fold ROC AUC (mean over seeds, with the "
-        "spread), the accuracy at the Youden threshold, and the AUC on the 46 DXA-labelled binary images.",
+        "spread), the accuracy at the Youden threshold, and the AUC on the 46 QUS-labelled binary images.",
         "",
         "Seed-to-seed spread of one recipe's AUC is about 0.01, so single-seed differences under ~0.02 are noise.",
         "",
-        "| lever | what | seeds | ROC AUC | ± sd | Δ AUC | accuracy | DXA AUC |",
+        "| lever | what | seeds | ROC AUC | ± sd | Δ AUC | accuracy | QUS AUC |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for name, r in results.items():

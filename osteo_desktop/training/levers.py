@@ -78,7 +78,7 @@ def run_levers(
             "roc_auc_sd": float(np.std([r["roc_auc"] for r in runs])),
             "runs": runs,
         }
-        log.info("lever %d/%d %s: AUC %.3f (DXA %.3f)", index, len(chosen), name, results[name]["roc_auc"], results[name]["roc_auc_dxa"])
+        log.info("lever %d/%d %s: AUC %.3f (QUS %.3f)", index, len(chosen), name, results[name]["roc_auc"], results[name]["roc_auc_dxa"])
     base_auc = results[base_name]["roc_auc"] if include_base else float("nan")
     for result in results.values():
         result["delta_roc_auc"] = result["roc_auc"] - base_auc

@@ -115,7 +115,7 @@ def plot_dxa(points: list[dict], path: Path) -> None:
         ax.scatter([p["t_score"] for p in chosen], [p["probability"] for p in chosen], s=14, color=colour, label=label)
     for x in (-1.0, -2.5):
         ax.axvline(x, color="grey", ls=":")
-    ax.set(xlabel="DXA T-score", ylabel="out-of-fold probability", title="Probability vs DXA T-score")
+    ax.set(xlabel="QUS T-score", ylabel="out-of-fold probability", title="Probability vs QUS T-score")
     ax.legend(fontsize=7)
     _save(fig, path)
 

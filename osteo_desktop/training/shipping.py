@@ -25,7 +25,7 @@ INTENDED_USE = (
 )
 LIMITATIONS = [
     "Trained on 228 de-duplicated public radiographs (normal vs osteoporosis) from two public copies of the Kaggle knee sets, with labels of uneven quality; no external validation.",
-    "Only 46 training images carry a DXA T-score; on that trustworthy subset the model ranks at chance (see metrics.dxa) and its probability barely tracks the T-score.",
+    "Only 46 training images carry a QUS T-score; on that trustworthy subset the model ranks at chance (see metrics.dxa) and its probability barely tracks the T-score.",
     "Much of the overall score comes from how the larger source framed its classes (close-up joints for osteoporosis, long-leg views for normal): the image's aspect ratio alone scores ROC AUC 0.72. Expect weaker results on radiographs framed differently.",
     "Images with a grey (not black) background around the leg are scored too high: border trimming only removes dark margins.",
     "Osteopenia is not a class: such images get intermediate or either-side scores.",
@@ -160,7 +160,7 @@ def card_markdown(card: dict[str, Any]) -> str:
         for name, m in card["metrics"]["shipped"].items():
             lines.append(f"| {name} | {m['value']:.3f} ({m['ci_low']:.3f}-{m['ci_high']:.3f}) |")
         dxa = card["metrics"]["dxa"]
-        lines += ["", f"DXA-labelled subset ({dxa['n_binary']} binary images): ROC AUC {dxa['roc_auc']:.3f} "
+        lines += ["", f"QUS-labelled subset ({dxa['n_binary']} binary images): ROC AUC {dxa['roc_auc']:.3f} "
                   f"({dxa['roc_auc_ci'][0]:.3f}-{dxa['roc_auc_ci'][1]:.3f}); Spearman(probability, T-score) over all "
                   f"{dxa['n_with_t_score']} with a T-score: {dxa['spearman_probability_vs_t_score_all']:.3f}.", ""]
     lines += ["## Limitations", *[f"- {item}" for item in card["limitations"]], "",

@@ -1,0 +1,139 @@
+"""Scope gate: is this input a frontal knee radiograph?
+
+The model only reads frontal knee radiographs; anything else gets no result, with a reason in words. DICOM tags
+inform the decision (a non-radiograph modality or a lateral view is declined on the tag alone, because the pixels
+cannot overrule what the device recorded), and the pixels decide when tags are missing (PNG/JPEG) or say a body
+part other than the knee (exports often carry a wrong or default BodyPartExamined): then the image must look like
+a knee with a stricter margin.
+
+The pixel part is a multinomial logistic regression over the mean-pooled ``out_relu`` activations of the shipped
+backbone on the whole film (the same pass the classifier makes, so it costs nothing extra when the caller passes
+the features) plus a few image statistics. Weights live in an .npz read with ``allow_pickle=False``.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+GATE_FILE = "scope_gate.npz"
+IN_SCOPE = "knee"
+# Modalities that are never a radiograph; the words are what the reason says.
+NON_RADIOGRAPH_MODALITIES = {
+    "MR": "MR image", "CT": "CT image", "US": "ultrasound image", "NM": "nuclear-medicine image",
+    "PT": "PET image", "XA": "angiography image", "RF": "fluoroscopy image", "MG": "mammogram",
+    "IO": "intra-oral dental radiograph", "PX": "panoramic dental radiograph", "ES": "endoscopy image",
+    "XC": "photograph", "OP": "ophthalmic photograph", "SM": "microscopy image", "SR": "structured report",
+    "DOC": "document", "ECG": "ECG", "SEG": "segmentation", "RTSTRUCT": "radiotherapy structure set",
+}
+KNEE_BODY_PARTS = {"KNEE", "LEG", "LOWER LIMB", "LOWERLIMB", "LOW_EXM", "EXTREMITY", "TIBIA", "FEMUR", "PATELLA"}
+LATERAL_VIEWS = {"LAT", "LATERAL", "LL", "RL", "RLD", "LLD", "XTABLE", "CROSS-TABLE LATERAL"}
+# Words for the reason, per out-of-scope category the pixel model knows.
+CATEGORY_WORDS = {
+    "chest": "not a knee radiograph: looks like a chest radiograph",
+    "hand": "not a knee radiograph: looks like a hand or wrist radiograph",
+    "other-msk": "not a knee radiograph: looks like a radiograph of another bone or joint",
+    "dental-skull": "not a knee radiograph: looks like a dental or skull radiograph",
+    "other-modality": "not a radiograph: looks like an MR, CT or ultrasound image",
+    "non-medical": "not a radiograph: looks like a photograph, drawing or document",
+    "synthetic": "not a radiograph: looks like a test pattern or graphic",
+}
+BLANK_STD = 0.01
+
+
+@dataclass(frozen=True)
+class ScopeDecision:
+    """The gate's answer: ``reason`` is None when in scope; ``category`` names what the input looks like."""
+
+    in_scope: bool
+    reason: str | None
+    category: str
+    score: float | None  # probability that the pixels show a knee radiograph; None when tags alone decided
+
+    def to_dict(self) -> dict[str, object]:
+        return {"in_scope": self.in_scope, "reason": self.reason, "category": self.category, "score": self.score}
+
+
+def image_statistics(pixels: np.ndarray) -> np.ndarray:
+    """Cheap shape and intensity statistics of the grey film (aspect, spread, histogram shape)."""
+    height, width = pixels.shape[:2]
+    values = pixels[:: max(1, height // 256), :: max(1, width // 256)].astype(np.float32).ravel()
+    histogram, _ = np.histogram(values, bins=8, range=(0.0, 1.0))
+    histogram = histogram / max(1, values.size)
+    return np.array([np.log(width / height), values.mean(), values.std(), *histogram], dtype=np.float32)
+
+
+def pooled_features(backbone_activations: np.ndarray) -> np.ndarray:
+    """Mean-pool ``out_relu`` activations (h, w, C) or (1, h, w, C) to (C,)."""
+    activations = np.asarray(backbone_activations, dtype=np.float32)
+    return activations.reshape(-1, activations.shape[-1]).mean(axis=0)
+
+
+def gate_features(pixels: np.ndarray, backbone_activations: np.ndarray) -> np.ndarray:
+    return np.concatenate([np.log1p(pooled_features(backbone_activations)), image_statistics(pixels)])
+
+
+def _tag(metadata: dict, key: str) -> str:
+    return str(metadata.get(key, "") or "").strip().upper()
+
+
+def decide_from_tags(metadata: dict) -> ScopeDecision | None:
+    """A decision the DICOM header makes on its own, or None when the pixels must decide."""
+    modality = _tag(metadata, "modality")
+    if modality in NON_RADIOGRAPH_MODALITIES:
+        return ScopeDecision(False, f"not a radiograph: {NON_RADIOGRAPH_MODALITIES[modality]}", "other-modality", None)
+    view = _tag(metadata, "view_position")
+    if view in LATERAL_VIEWS and _tag(metadata, "body_part") in KNEE_BODY_PARTS | {""}:
+        return ScopeDecision(False, "lateral knee view: the model reads frontal views", "knee-lateral", None)
+    return None
+
+
+class ScopeGate:
+    """Decides from tags and pixels whether a radiograph is a frontal knee radiograph."""
+
+    def __init__(self, weights: np.ndarray, bias: np.ndarray, mean: np.ndarray, scale: np.ndarray,
+                 categories: list[str], threshold: float, strict_threshold: float) -> None:
+        self.weights, self.bias, self.mean, self.scale = weights, bias, mean, scale
+        self.categories = categories
+        self.threshold, self.strict_threshold = threshold, strict_threshold
+        self.knee_index = categories.index(IN_SCOPE)
+
+    @classmethod
+    def load(cls, path: Path) -> "ScopeGate":
+        """Load the gate from its .npz (a directory means ``<dir>/scope_gate.npz``); no pickle."""
+        path = Path(path)
+        if path.is_dir():
+            path = path / GATE_FILE
+        with np.load(path, allow_pickle=False) as data:
+            return cls(data["weights"], data["bias"], data["mean"], data["scale"],
+                       [str(c) for c in data["categories"]], float(data["threshold"]), float(data["strict_threshold"]))
+
+    def probabilities(self, features: np.ndarray) -> np.ndarray:
+        """Category probabilities for features (N, D) -> (N, K)."""
+        z = (np.atleast_2d(features) - self.mean) / self.scale
+        logits = z @ self.weights + self.bias
+        logits -= logits.max(axis=1, keepdims=True)
+        expo = np.exp(logits)
+        return expo / expo.sum(axis=1, keepdims=True)
+
+    def decide(self, pixels: np.ndarray, metadata: dict, backbone_activations: np.ndarray) -> ScopeDecision:
+        """Decide for one film: ``pixels`` as read, its metadata, and the backbone's ``out_relu`` on the model input."""
+        tagged = decide_from_tags(metadata)
+        if tagged is not None:
+            return tagged
+        if float(np.std(pixels)) < BLANK_STD:
+            return ScopeDecision(False, "not a radiograph: the image is blank", "synthetic", None)
+        probs = self.probabilities(gate_features(pixels, backbone_activations))[0]
+        score = float(probs[self.knee_index])
+        body_part = _tag(metadata, "body_part")
+        # A body part other than the knee in the header: the pixels may overrule it, but only with a wide margin.
+        threshold = self.strict_threshold if body_part and body_part not in KNEE_BODY_PARTS else self.threshold
+        if score >= threshold:
+            return ScopeDecision(True, None, IN_SCOPE, score)
+        others = [(p, c) for p, c in zip(probs, self.categories) if c != IN_SCOPE]
+        category = max(others)[1]
+        return ScopeDecision(False, CATEGORY_WORDS.get(category, "not a knee radiograph"), category, score)
