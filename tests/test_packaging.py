@@ -97,3 +97,13 @@ def test_install_script_parses_and_installs_into_a_prefix(tmp_path):
     assert removed.returncode == 0, removed.stderr
     assert not installed.exists() and not (home / ".local" / "bin" / "osteo").exists()
     assert not (home / "share" / "applications" / "osteo-desktop.desktop").exists()
+
+
+def test_pyproject_licence_is_an_spdx_string_so_pip_does_not_warn() -> None:
+    """setuptools>=77 warns on the table form ``license = {text = ...}``; PEP 639 wants an SPDX string."""
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    from pathlib import Path
+
+    project = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text(encoding="utf-8"))
+    assert project["project"]["license"] == "MIT"
+    assert any(req.replace(" ", "").startswith("setuptools>=77") for req in project["build-system"]["requires"])

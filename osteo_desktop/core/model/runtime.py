@@ -7,12 +7,14 @@ the model card, so recalibrating a model never needs a new export.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
@@ -49,6 +51,31 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
 MICRO_BATCH = 4
 
 
+@contextlib.contextmanager
+def _quiet_native_stderr() -> Iterator[None]:
+    """Silence file descriptor 2 while LiteRT sets up, unless INFO logging (-v) is on.
+
+    The native library prints "INFO: Created TensorFlow Lite XNNPACK delegate for CPU" straight to fd 2 (not through
+    Python's sys.stderr or logging), so every command printed it. Python-level errors are raised, not printed, so
+    nothing a user needs is hidden; the window is a few milliseconds.
+    """
+    if log.isEnabledFor(logging.INFO):
+        yield
+        return
+    try:
+        saved = os.dup(2)
+    except OSError:  # no fd 2 at all (a detached GUI process): nothing to silence
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as devnull:
+            os.dup2(devnull.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def _default_threads() -> int:
     try:
         available = len(os.sched_getaffinity(0))  # the cores this process may use (containers, taskset)
@@ -76,7 +103,8 @@ class Classifier:
         model_path = card.verified_path("tflite")
         self._num_threads = num_threads or _default_threads()
         try:
-            self._interpreter = Interpreter(model_path=str(model_path), num_threads=self._num_threads)
+            with _quiet_native_stderr():
+                self._interpreter = Interpreter(model_path=str(model_path), num_threads=self._num_threads)
         except (RuntimeError, ValueError) as exc:  # LiteRT's ways of saying the file is not a model it can run
             raise ModelFormatError(f"the model {model_path.name} cannot be loaded by LiteRT: {exc}") from exc
         self._lock = threading.Lock()
@@ -113,7 +141,8 @@ class Classifier:
         # Cheap (well under a millisecond) unless the batch grows beyond any size seen before: XNNPACK reshapes in place.
         size = self.config.input_size
         self._interpreter.resize_tensor_input(self._input_index, [batch_size, size, size, 3], strict=False)
-        self._interpreter.allocate_tensors()
+        with _quiet_native_stderr():
+            self._interpreter.allocate_tensors()
         self._batch_size = batch_size
 
     def run(self, inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -1,0 +1,31 @@
+"""LiteRT's native "INFO: Created TensorFlow Lite XNNPACK delegate" line must not reach stderr unless -v is given."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _predict(image: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    return subprocess.run([sys.executable, "-m", "osteo_desktop", *extra, "predict", "--json", str(image)],
+                          cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_predict_json_writes_nothing_native_to_stderr(knee_png):
+    result = _predict(knee_png)
+    assert result.returncode == 0, result.stderr
+    # The only stderr line is the CLI's own research-tool notice (deliberate, on stderr so stdout stays pure JSON).
+    assert "XNNPACK" not in result.stderr
+    assert [line for line in result.stderr.splitlines() if not line.startswith("osteo: ")] == []
+    assert json.loads(result.stdout)  # the answer itself still comes out
+
+
+def test_verbose_predict_still_shows_the_native_message(knee_png):
+    result = _predict(knee_png, "-v")
+    assert result.returncode == 0, result.stderr
+    assert "XNNPACK" in result.stderr
