@@ -35,10 +35,14 @@ def _card() -> dict:
     return json.loads((MODEL_DIR / "model_card.json").read_text())
 
 
-def run_osteo(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), OSTEO_HOME=os.environ.get("OSTEO_HOME", ""))
-    result = subprocess.run([sys.executable, "-m", "osteo_desktop", *args], capture_output=True, text=True, env=env,
-                            cwd=REPO_ROOT, timeout=300)
+def run_osteo(*args: str, check: bool = True, data_dir: Path | None = None, **popen) -> subprocess.CompletedProcess:
+    """The `osteo` command in a child process, as a script would run it; the history goes to ``data_dir``."""
+    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
+    if data_dir is not None:
+        env["OSTEO_DATA_DIR"] = str(data_dir)
+    popen.setdefault("capture_output", True)
+    result = subprocess.run([sys.executable, "-m", "osteo_desktop", *args], text=True, env=env, cwd=REPO_ROOT,
+                            timeout=300, **popen)
     if check:
         assert result.returncode == 0, result.stderr
     return result
