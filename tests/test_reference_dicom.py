@@ -45,7 +45,10 @@ def test_display_values_follow_pydicom_luts(path):
         pytest.skip("refused by the reader (tested elsewhere)")
     if radiograph.modality_values is None or radiograph.modality_values.shape != stored.shape:
         pytest.skip("resized or not kept at stored size")
-    modality = apply_modality_lut(stored, ds).astype(np.float64)
+    try:
+        modality = apply_modality_lut(stored, ds).astype(np.float64)
+    except (TypeError, ValueError, KeyError):  # pydicom cannot apply this file's LUT: no reference to compare with
+        pytest.skip("pydicom's apply_modality_lut refuses this file")
     np.testing.assert_allclose(radiograph.modality_values.astype(np.float64), modality, rtol=1e-5, atol=1e-3)
     pixels = radiograph.pixels.astype(np.float64)
     assert pixels.min() >= 0.0 and pixels.max() <= 1.0
