@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Mutation testing of the decision and contract code with mutmut 3, one module at a time, each against the fast
+# tests that cover it (issue 15). Every module runs in its own scratch copy of the tree, so the repository's own
+# configuration is untouched and the runs cannot see each other's mutants.
+#
+#   OSTEO_SHARED_DIR=/work/shared scripts/mutation-test.sh [MODULE_KEY ...]    (default: every module below)
+#
+# Needs the `mutation` extra (pip install -e '.[mutation]'). Results: reports/mutation/<key>.txt (mutmut's list of
+# survivors) and one summary line per module on stdout; reports/mutation.md is written from them by hand, with the
+# survivors judged equivalent. Run it niced on a shared machine: nice -n 19 scripts/mutation-test.sh
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+python=${PYTHON:-$repo/.venv/bin/python}
+[ -x "$python" ] || python=$(command -v python3)
+mutmut="$(dirname "$python")/mutmut"
+: "${OSTEO_SHARED_DIR:=$repo/../shared}"
+export OSTEO_SHARED_DIR QT_QPA_PLATFORM=offscreen
+jobs=${MUTATION_JOBS:-2}
+
+# key | files to mutate (comma-separated) | the fast tests that cover them
+MODULES=(
+  "card|osteo_desktop/core/model/card.py|tests/test_model_card.py tests/test_model_integrity.py tests/test_reference_contract.py"
+  "preprocessing|osteo_desktop/core/model/preprocessing.py|tests/test_preprocessing.py tests/test_reference_preprocess.py"
+  "reading|osteo_desktop/core/reading/|tests/test_imaging_raster.py tests/test_imaging_dicom.py tests/test_imaging_errors.py tests/test_reader_limits.py tests/test_reference_dicom.py"
+  "results|osteo_desktop/core/results/|tests/test_history.py tests/test_exports.py tests/test_reference_contract.py"
+  "pipeline|osteo_desktop/core/pipeline/|tests/test_scanning.py tests/test_reference_contract.py"
+  "cli|osteo_desktop/cli.py,osteo_desktop/cli/|tests/test_cli.py tests/test_reference_contract.py tests/test_reference_cli_gaps.py"
+)
+wanted=("$@")
+mkdir -p "$repo/reports/mutation"
+for entry in "${MODULES[@]}"; do
+    IFS='|' read -r key paths tests <<<"$entry"
+    if [ ${#wanted[@]} -gt 0 ] && [[ ! " ${wanted[*]} " =~ " $key " ]]; then continue; fi
+    existing=()
+    for p in ${paths//,/ }; do [ -e "$repo/$p" ] && existing+=("$p"); done
+    selected=()
+    for t in $tests; do [ -e "$repo/$t" ] && selected+=("$t"); done
+    [ ${#existing[@]} -gt 0 ] || { echo "$key: nothing to mutate (moved?)"; continue; }
+    scratch=$(mktemp -d)
+    (cd "$repo" && git ls-files -z --cached --others --exclude-standard | xargs -0 cp --parents -t "$scratch" 2>/dev/null || true)
+    rm -rf "$scratch/model_weights" && cp -rs "$repo/model_weights" "$scratch/model_weights"
+    {
+        echo "[mutmut]"
+        # The whole package is copied and instrumented (the mutated module needs its neighbours); only the
+        # module's own mutants are run, selected by name below.
+        echo "source_paths = osteo_desktop/"
+        echo "do_not_mutate ="; printf '    %s\n' 'osteo_desktop/gui/*' 'osteo_desktop/training/*'
+        echo "also_copy ="; printf '    %s\n' model_weights/ resources/ tests/
+        echo "pytest_add_cli_args ="; printf '    %s\n' -p no:cacheprovider
+        echo "pytest_add_cli_args_test_selection ="; printf '    %s\n' "${selected[@]}"
+    } >"$scratch/setup.cfg"
+    started=$(date +%s)
+    names=()
+    for p in "${existing[@]}"; do
+        module=${p%.py}; module=${module%/}; names+=("${module//\//.}.*")
+    done
+    (cd "$scratch" && PYTHONPATH=. "$mutmut" run --max-children "$jobs" "${names[@]}" >"$scratch/run.log" 2>&1) || true
+    prefixes=$(printf '%s\n' "${names[@]}" | sed 's/\*$//; s/\./\\./g' | paste -sd'|')
+    (cd "$scratch" && PYTHONPATH=. "$mutmut" results --all true 2>&1) | grep -E "^\s*($prefixes)" >"$repo/reports/mutation/$key.txt" || true
+    killed=$(grep -c ': killed' "$repo/reports/mutation/$key.txt" || true)
+    survived=$(grep -c ': survived' "$repo/reports/mutation/$key.txt" || true)
+    other=$(grep -vc -e ': killed' -e ': survived' "$repo/reports/mutation/$key.txt" || true)
+    total=$((killed + survived))
+    echo "$key: $killed killed, $survived survived, $other other (timeout/no tests/suspicious), $((total ? 100 * killed / total : 0))% killed, $(( $(date +%s) - started )) s"
+    tail -3 "$scratch/run.log" | sed "s/^/  $key: /"
+    [ -n "${MUTATION_KEEP:-}" ] && echo "  kept $scratch" || rm -rf "$scratch"
+done
