@@ -72,11 +72,31 @@ def main(out_csv: str, sheet_dir: str) -> None:
                              "knee_count": len(found), "position": position,
                              "x0": round(x0 / scale), "y0": round(y0 / scale), "x1": round(x1 / scale), "y1": round(y1 / scale),
                              "checked_by_eye": "no", "note": "heuristic proposal"})
+    rows = _map_fullsize(rows)
     with open(out_csv, "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
     render_sheets(rows, Path(sheet_dir))
+
+
+def _map_fullsize(rows: list[dict]) -> list[dict]:
+    """Full-size films are the same radiographs as knee-xray files: their boxes are those boxes scaled by the size ratio."""
+    with open(SETS["knee-xray-fullsize"] / "manifest.csv", newline="") as handle:
+        shared_name = {row["file"]: row["shared_file"] for row in csv.DictReader(handle)}
+    small = {}
+    for row in rows:
+        if row["source"] == "knee-xray":
+            small.setdefault(row["file"], []).append(row)
+    mapped = [row for row in rows if row["source"] != "knee-xray-fullsize"]
+    for film in dict.fromkeys(row["file"] for row in rows if row["source"] == "knee-xray-fullsize"):
+        size = next(row for row in rows if row["source"] == "knee-xray-fullsize" and row["file"] == film)
+        for box in small[shared_name[film]]:
+            sx, sy = size["width"] / box["width"], size["height"] / box["height"]
+            mapped.append({**box, "source": "knee-xray-fullsize", "file": film, "width": size["width"], "height": size["height"],
+                           "x0": round(box["x0"] * sx), "y0": round(box["y0"] * sy), "x1": round(box["x1"] * sx), "y1": round(box["y1"] * sy),
+                           "note": f"scaled from {shared_name[film]}"})
+    return mapped
 
 
 def render_sheets(rows: list[dict], sheet_dir: Path, per_sheet: int = 16, cell: int = 200) -> None:
