@@ -87,6 +87,11 @@ def build_parser() -> argparse.ArgumentParser:
                       help="neither reuse nor record results in the history database")
     scan.set_defaults(handler=_cmd_scan)
 
+    from osteo_desktop import dicom_export  # noqa: PLC0415 - DICOM out and the node register themselves
+    from osteo_desktop.dicomnet import commands as dicomnet_commands  # noqa: PLC0415
+
+    dicom_export.add_parser(commands, [common])
+    dicomnet_commands.add_parsers(commands, [common])
     info = commands.add_parser("info", parents=[common], help="describe what is read from an image file")
     info.add_argument("file", type=Path, metavar="FILE")
     info.add_argument("--json", action="store_true", help="print a JSON object")

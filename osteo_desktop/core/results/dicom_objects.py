@@ -85,8 +85,8 @@ def _region(inp: DicomExportInput, box: tuple[float, float, float, float]) -> hd
 
 
 def _knee_group(inp: DicomExportInput, index: int, finding: KneeFinding) -> hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations:
-    side = codes.SCT.Right if finding.side.upper().startswith("R") else codes.SCT.Left
-    site = hd.sr.FindingSite(anatomic_location=codes.SCT.Knee, laterality=side)
+    side = {"R": codes.SCT.Right, "L": codes.SCT.Left}.get(finding.side.upper()[:1])
+    site = hd.sr.FindingSite(anatomic_location=codes.SCT.Knee, laterality=side)  # None: side unknown
     algorithm = _algorithm(inp)
     measurements = [
         hd.sr.Measurement(name=PROBABILITY, value=float(finding.probability), unit=UNITLESS, algorithm_id=algorithm),
@@ -94,7 +94,7 @@ def _knee_group(inp: DicomExportInput, index: int, finding: KneeFinding) -> hd.s
     ]
     label = hd.sr.CodedConcept(f"osteo-label-{finding.label}"[:16], _SCHEME, finding.label[:64])
     return hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations(
-        tracking_identifier=hd.sr.TrackingIdentifier(uid=generate_uid(), identifier=f"knee {index + 1} {finding.side}"),
+        tracking_identifier=hd.sr.TrackingIdentifier(uid=generate_uid(), identifier=f"knee {index + 1} {finding.side or 'side unknown'}".strip()),
         referenced_region=_region(inp, finding.box), finding_type=codes.SCT.Knee, algorithm_id=algorithm,
         finding_sites=[site], measurements=measurements,
         qualitative_evaluations=[hd.sr.QualitativeEvaluation(name=RESULT, value=label)])
@@ -145,7 +145,7 @@ def _series_laterality(inp: DicomExportInput) -> str | None:
         if str(inp.source.get(keyword, "")).upper() in ("R", "L"):
             return str(inp.source.get(keyword)).upper()
     sides = {f.side.upper()[:1] for f in inp.findings}
-    return sides.pop() if len(sides) == 1 else None
+    return sides.pop() if len(sides) == 1 and sides <= {"R", "L"} else None
 
 
 def build_encapsulated_pdf(inp: DicomExportInput) -> Dataset:
