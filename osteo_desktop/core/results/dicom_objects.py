@@ -131,12 +131,15 @@ def build_sr(inp: DicomExportInput) -> hd.sr.Comprehensive3DSR:
 def build_secondary_capture(inp: DicomExportInput) -> hd.sc.SCImage:
     if inp.annotated_rgb is None:
         raise ValueError("no annotated image to capture")
-    return hd.sc.SCImage.from_ref_dataset(
+    image = hd.sc.SCImage.from_ref_dataset(
         inp.source, np.ascontiguousarray(inp.annotated_rgb, dtype=np.uint8), photometric_interpretation="RGB",
         bits_allocated=8, coordinate_system="PATIENT", series_instance_uid=generate_uid(), series_number=SC_SERIES,
         sop_instance_uid=generate_uid(), instance_number=1, manufacturer=MANUFACTURER,
         patient_orientation=("L", "F"), laterality=_series_laterality(inp),
         series_description="osteo-desktop annotated (research use)")
+    if "Laterality" not in image:
+        image.Laterality = ""  # Type 2C: present but empty when the side is not known (dciodvfy asks for it)
+    return image
 
 
 def _series_laterality(inp: DicomExportInput) -> str | None:
