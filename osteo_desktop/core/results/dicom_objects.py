@@ -52,6 +52,15 @@ class DicomExportInput:
     pdf_bytes: bytes | None = None
 
 
+def _with_study_defaults(source: Dataset) -> Dataset:
+    """A copy where missing Type 2 patient/study attributes are present and empty (highdicom copies them)."""
+    copy = Dataset(source)
+    for keyword in _STUDY_TAGS:
+        if keyword not in copy:
+            setattr(copy, keyword, "")
+    return copy
+
+
 def read_source_header(path: str | Path) -> Dataset:
     return dcmread(str(path), stop_before_pixels=True)
 
@@ -123,7 +132,7 @@ def build_sr(inp: DicomExportInput) -> hd.sr.Comprehensive3DSR:
     report = hd.sr.MeasurementReport(observation_context=context,
                                      procedure_reported=hd.sr.CodedConcept("osteo-screen", _SCHEME, "Osteoporosis screening"),
                                      imaging_measurements=groups)
-    return hd.sr.Comprehensive3DSR(evidence=[inp.source], content=report[0], series_instance_uid=generate_uid(),
+    return hd.sr.Comprehensive3DSR(evidence=[_with_study_defaults(inp.source)], content=report[0], series_instance_uid=generate_uid(),
                                    series_number=SR_SERIES, sop_instance_uid=generate_uid(), instance_number=1,
                                    manufacturer=MANUFACTURER, is_complete=True, series_description="osteo-desktop SR")
 
@@ -132,7 +141,7 @@ def build_secondary_capture(inp: DicomExportInput) -> hd.sc.SCImage:
     if inp.annotated_rgb is None:
         raise ValueError("no annotated image to capture")
     image = hd.sc.SCImage.from_ref_dataset(
-        inp.source, np.ascontiguousarray(inp.annotated_rgb, dtype=np.uint8), photometric_interpretation="RGB",
+        _with_study_defaults(inp.source), np.ascontiguousarray(inp.annotated_rgb, dtype=np.uint8), photometric_interpretation="RGB",
         bits_allocated=8, coordinate_system="PATIENT", series_instance_uid=generate_uid(), series_number=SC_SERIES,
         sop_instance_uid=generate_uid(), instance_number=1, manufacturer=MANUFACTURER,
         patient_orientation=("L", "F"), laterality=_series_laterality(inp),
