@@ -70,7 +70,7 @@ def cr_radiograph(sop_class: str = ComputedRadiographyImageStorage) -> pydicom.D
 def store(ds: pydicom.Dataset, port: int, calling: str, called: str = "OSTEO") -> tuple[bool, int | None]:
     """Send one dataset; (association established, C-STORE status or None)."""
     ae = AE(ae_title=calling)
-    ae.add_requested_context(ds.SOPClassUID, ExplicitVRLittleEndian)
+    ae.add_requested_context(ds.SOPClassUID, ds.file_meta.TransferSyntaxUID)
     assoc = ae.associate(LOOPBACK, port, ae_title=called)
     if not assoc.is_established:
         return False, None

@@ -29,6 +29,12 @@ def add_parsers(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
     watch.set_defaults(handler=run_watch)
 
 
+def _log_activity() -> None:
+    """A service says what came in, went out and failed without -v: INFO for this package unless -vv asked for more."""
+    package = logging.getLogger("osteo_desktop.dicomnet")
+    package.setLevel(min(package.getEffectiveLevel(), logging.INFO))
+
+
 def _stop_on_signals(stopping: threading.Event) -> None:
     def handler(signum: int, _frame: Any) -> None:
         log.info("signal %d: stopping", signum)
@@ -76,6 +82,7 @@ def run_serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     node = Node(config, _analyser(classifier, _history(args.no_history)))
     stopping = threading.Event()
     _stop_on_signals(stopping)
+    _log_activity()
     node.start()
     while not stopping.wait(0.2):
         pass
@@ -103,5 +110,6 @@ def run_watch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             export_analysis(analysis, classifier, args.out, with_pdf=False)
     stopping = threading.Event()
     _stop_on_signals(stopping)
+    _log_activity()
     FolderWatch(args.folder, handle).run(stopping)
     return 0

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from pynetdicom import AE, evt
+from pynetdicom import ALL_TRANSFER_SYNTAXES, AE, evt
 from pynetdicom.sop_class import (ComputedRadiographyImageStorage, DigitalXRayImageStorageForPresentation,
                                   SecondaryCaptureImageStorage, Verification)
 
@@ -77,8 +77,8 @@ class Node:
     def _ae(self) -> AE:
         ae = AE(ae_title=self.config.ae_title)
         ae.add_supported_context(Verification)
-        for sop_class in ACCEPTED_CLASSES:
-            ae.add_supported_context(sop_class)
+        for sop_class in ACCEPTED_CLASSES:  # modalities send compressed too (JPEG 2000, JPEG-LS ...); pydicom decodes them
+            ae.add_supported_context(sop_class, ALL_TRANSFER_SYNTAXES)
         if self.config.allowed_callers:
             ae.require_calling_aet = list(self.config.allowed_callers)
         ae.network_timeout = ae.acse_timeout = ae.dimse_timeout = 10
