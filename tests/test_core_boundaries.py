@@ -1,4 +1,4 @@
-"""The core and the command line import neither Qt nor TensorFlow, even while predicting and scanning."""
+"""The core and the command line import neither Qt, TensorFlow nor pynetdicom, even while predicting and scanning."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ out = io.StringIO()
 with contextlib.redirect_stdout(out):
     predict = cli.main(["predict", "--json", *sys.argv[1:3]])
     scan = cli.main(["scan", "--no-history", sys.argv[3]])
-heavy = sorted({m.split(".")[0] for m in sys.modules} & {"PySide6", "shiboken6", "tensorflow", "keras", "tf_keras"})
+heavy = sorted({m.split(".")[0] for m in sys.modules} & {"PySide6", "shiboken6", "tensorflow", "keras", "tf_keras", "pynetdicom"})
 print(json.dumps({"modules": modules, "predict": predict, "scan": scan, "heavy": heavy,
                   "rows": len(json.loads(out.getvalue().split("\n]\n")[0] + "\n]"))}))
 """

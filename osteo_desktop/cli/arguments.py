@@ -56,6 +56,11 @@ def build_parser() -> argparse.ArgumentParser:
                       help="neither reuse nor record results in the history database")
     scan.set_defaults(handler=batch.scan_command)
 
+    from osteo_desktop.cli import dicom_export  # DICOM out and the node register their own commands
+    from osteo_desktop.dicomnet import commands as dicomnet_commands
+
+    dicom_export.add_parser(commands, [common])
+    dicomnet_commands.add_parsers(commands, [common])
     describe = commands.add_parser("info", parents=[common], help="describe what is read from an image file")
     describe.add_argument("file", type=Path, metavar="FILE")
     describe.add_argument("--json", action="store_true", help="print a JSON object")

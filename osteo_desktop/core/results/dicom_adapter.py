@@ -1,0 +1,77 @@
+"""Thin adapter: an :class:`Analysis` (today's one-result-per-image shape) to :class:`DicomExportInput`.
+
+When per-knee results and the Radiograph DICOM identity land, only this module changes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydicom import Dataset
+from pydicom.uid import SecondaryCaptureImageStorage, generate_uid
+
+from osteo_desktop.core.errors import OsteoError
+from osteo_desktop.core.results.dicom_objects import DicomExportInput, KneeFinding, annotate, read_source_header
+
+
+class NoStudyError(OsteoError):
+    """A raster image has no study to join and the user gave no patient and study details."""
+
+
+@dataclass
+class StudyDetails:
+    """What the user types for a PNG/JPEG so its results can join (or start) a study."""
+
+    patient_id: str
+    patient_name: str
+    study_date: str = ""  # YYYYMMDD
+    accession_number: str = ""
+    study_instance_uid: str = ""
+    patient_birth_date: str = ""
+    patient_sex: str = ""
+    study_id: str = ""
+    referring_physician: str = ""
+
+
+def synthetic_source(details: StudyDetails, rows: int, columns: int) -> Dataset:
+    """A header standing in for a raster image: the patient and study the user named, a fresh image UID."""
+    ds = Dataset()
+    ds.PatientID, ds.PatientName = details.patient_id, details.patient_name
+    ds.PatientBirthDate, ds.PatientSex = details.patient_birth_date, details.patient_sex
+    ds.StudyInstanceUID = details.study_instance_uid or generate_uid()
+    ds.StudyDate, ds.StudyTime, ds.StudyID = details.study_date, "", details.study_id
+    ds.AccessionNumber, ds.ReferringPhysicianName = details.accession_number, details.referring_physician
+    ds.SeriesInstanceUID, ds.SOPInstanceUID = generate_uid(), generate_uid()
+    ds.SOPClassUID, ds.Modality = SecondaryCaptureImageStorage, "OT"
+    ds.Rows, ds.Columns = rows, columns
+    return ds
+
+
+def source_for(path: Path, source_format: str, rows: int, columns: int, details: StudyDetails | None) -> Dataset:
+    if source_format.lower() == "dicom":
+        return read_source_header(path)
+    if details is None or not details.patient_id or not details.patient_name:
+        raise NoStudyError(f"{path.name} is a {source_format.upper()} image with no DICOM study to join; give the "
+                           "patient ID and name (and study date/accession) to export it as DICOM")
+    return synthetic_source(details, rows, columns)
+
+
+def export_input(analysis, model_sha256: str, pdf_bytes: bytes | None, algorithm_name: str,
+                 details: StudyDetails | None = None, out_of_scope_reason: str | None = None) -> DicomExportInput:
+    """Today: the whole image is one finding; its side comes from the header's laterality when it has one."""
+    radiograph, prediction = analysis.radiograph, analysis.prediction
+    height, width = radiograph.pixels.shape[:2]
+    source = source_for(Path(radiograph.path), radiograph.source_format, height, width, details)
+    rows, columns = int(source.get("Rows", height)), int(source.get("Columns", width))
+    side = str(source.get("ImageLaterality", source.get("Laterality", ""))).upper()
+    findings = [] if out_of_scope_reason else [KneeFinding(side if side in ("R", "L") else "", (0.0, 0.0, columns - 1.0, rows - 1.0),
+                                                           prediction.label, prediction.probability, prediction.threshold)]
+    scale_x, scale_y = width / columns, height / rows
+    drawn = [KneeFinding(f.side, (f.box[0] * scale_x, f.box[1] * scale_y, f.box[2] * scale_x, f.box[3] * scale_y),
+                         f.label, f.probability, f.threshold) for f in findings]
+    headline = out_of_scope_reason or f"{prediction.label} (p={prediction.probability:.2f}, threshold {prediction.threshold:.2f})"
+    return DicomExportInput(source=source, findings=findings, out_of_scope_reason=out_of_scope_reason,
+                            algorithm_name=algorithm_name, algorithm_version=prediction.model_version,
+                            model_sha256=model_sha256, annotated_rgb=annotate(radiograph.pixels, drawn, headline),
+                            pdf_bytes=pdf_bytes)

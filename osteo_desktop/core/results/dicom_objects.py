@@ -1,0 +1,211 @@
+"""Results as DICOM objects a PACS viewer shows: a TID 1500 SR, an annotated Secondary Capture, an Encapsulated PDF.
+
+Pure pydicom/highdicom: no network, no Qt. Input is :class:`DicomExportInput`, a small shape of our own so this module
+does not depend on the result types being restructured elsewhere; a thin adapter builds it from an analysis.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import highdicom as hd
+import numpy as np
+from PIL import Image, ImageDraw
+from pydicom import Dataset, dcmread
+from pydicom.sr.codedict import codes
+from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+MANUFACTURER = "osteo-desktop"
+RESEARCH_NOTICE = "RESEARCH USE, NOT FOR DIAGNOSIS"
+_SCHEME = "99OSTEO"  # private coding scheme for concepts without a standard code
+PROBABILITY = hd.sr.CodedConcept("osteo-probability", _SCHEME, "Osteoporosis probability")
+THRESHOLD = hd.sr.CodedConcept("osteo-threshold", _SCHEME, "Decision threshold")
+RESULT = hd.sr.CodedConcept("osteo-result", _SCHEME, "Screening result")
+SCOPE = hd.sr.CodedConcept("osteo-scope", _SCHEME, "Out of scope")
+UNITLESS = hd.sr.CodedConcept("1", "UCUM", "no units")
+SR_SERIES, SC_SERIES, PDF_SERIES = 9901, 9902, 9903
+ENCAPSULATED_PDF = "1.2.840.10008.5.1.4.1.1.104.1"
+_STUDY_TAGS = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyInstanceUID", "StudyDate",
+               "StudyTime", "StudyID", "AccessionNumber", "ReferringPhysicianName")
+
+
+@dataclass
+class KneeFinding:
+    side: str  # "R" or "L"
+    box: tuple[float, float, float, float]  # x0, y0, x1, y1 in source pixels
+    label: str
+    probability: float
+    threshold: float
+
+
+@dataclass
+class DicomExportInput:
+    source: Dataset  # the source header (pixels not needed)
+    findings: list[KneeFinding] = field(default_factory=list)
+    out_of_scope_reason: str | None = None
+    algorithm_name: str = "osteo-desktop"
+    algorithm_version: str = ""
+    model_sha256: str = ""
+    annotated_rgb: np.ndarray | None = None  # (rows, cols, 3) uint8, already annotated
+    pdf_bytes: bytes | None = None
+
+
+def _with_study_defaults(source: Dataset) -> Dataset:
+    """A copy where missing Type 2 patient/study attributes are present and empty (highdicom copies them)."""
+    copy = Dataset(source)
+    for keyword in _STUDY_TAGS:
+        if keyword not in copy:
+            setattr(copy, keyword, "")
+    return copy
+
+
+def read_source_header(path: str | Path) -> Dataset:
+    return dcmread(str(path), stop_before_pixels=True)
+
+
+def annotate(gray: np.ndarray, findings: list[KneeFinding], headline: str) -> np.ndarray:
+    """Burn boxes, sides, the result and the research notice into an RGB copy of ``gray`` (float in [0, 1])."""
+    image = Image.fromarray((np.clip(gray, 0.0, 1.0) * 255).astype(np.uint8)).convert("RGB")
+    draw = ImageDraw.Draw(image)
+    width = max(2, image.width // 300)
+    for finding in findings:
+        draw.rectangle(finding.box, outline=(255, 200, 0), width=width)
+        draw.text((finding.box[0] + 4, finding.box[1] + 4),
+                  f"{finding.side}: {finding.label} p={finding.probability:.2f}", fill=(255, 200, 0))
+    draw.rectangle((0, 0, image.width, 28), fill=(0, 0, 0))
+    draw.text((6, 2), headline, fill=(255, 255, 255))
+    draw.text((6, 15), RESEARCH_NOTICE, fill=(255, 80, 80))
+    return np.asarray(image, dtype=np.uint8)
+
+
+def _algorithm(inp: DicomExportInput) -> hd.sr.AlgorithmIdentification:
+    params = [f"model_sha256={inp.model_sha256}"] if inp.model_sha256 else None
+    return hd.sr.AlgorithmIdentification(name=inp.algorithm_name, version=inp.algorithm_version or "unknown",
+                                         parameters=params)
+
+
+def _region(inp: DicomExportInput, box: tuple[float, float, float, float]) -> hd.sr.ImageRegion:
+    x0, y0, x1, y1 = box
+    corners = np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]], dtype=float)
+    source = hd.sr.SourceImageForRegion.from_source_image(inp.source)
+    return hd.sr.ImageRegion(graphic_type=hd.sr.GraphicTypeValues.POLYLINE, graphic_data=corners, source_image=source)
+
+
+def _knee_group(inp: DicomExportInput, index: int, finding: KneeFinding) -> hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations:
+    side = {"R": codes.SCT.Right, "L": codes.SCT.Left}.get(finding.side.upper()[:1])
+    site = hd.sr.FindingSite(anatomic_location=codes.SCT.Knee, laterality=side)  # None: side unknown
+    algorithm = _algorithm(inp)
+    measurements = [
+        hd.sr.Measurement(name=PROBABILITY, value=float(finding.probability), unit=UNITLESS, algorithm_id=algorithm),
+        hd.sr.Measurement(name=THRESHOLD, value=float(finding.threshold), unit=UNITLESS, algorithm_id=algorithm),
+    ]
+    label = hd.sr.CodedConcept(f"osteo-label-{finding.label}"[:16], _SCHEME, finding.label[:64])
+    return hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations(
+        tracking_identifier=hd.sr.TrackingIdentifier(uid=generate_uid(), identifier=f"knee {index + 1} {finding.side or 'side unknown'}".strip()),
+        referenced_region=_region(inp, finding.box), finding_type=codes.SCT.Knee, algorithm_id=algorithm,
+        finding_sites=[site], measurements=measurements,
+        qualitative_evaluations=[hd.sr.QualitativeEvaluation(name=RESULT, value=label)])
+
+
+def _scope_group(inp: DicomExportInput) -> hd.sr.MeasurementsAndQualitativeEvaluations:
+    reason = (inp.out_of_scope_reason or "out of scope")[:64]
+    value = hd.sr.CodedConcept("osteo-out-of-scope", _SCHEME, reason)
+    source = hd.sr.SourceImageForMeasurementGroup.from_source_image(inp.source)
+    return hd.sr.MeasurementsAndQualitativeEvaluations(
+        tracking_identifier=hd.sr.TrackingIdentifier(uid=generate_uid(), identifier="scope"),
+        algorithm_id=_algorithm(inp), qualitative_evaluations=[hd.sr.QualitativeEvaluation(name=SCOPE, value=value)],
+        source_images=[source])
+
+
+def build_sr(inp: DicomExportInput) -> hd.sr.Comprehensive3DSR:
+    if inp.findings:
+        groups = [_knee_group(inp, i, f) for i, f in enumerate(inp.findings)]
+    else:
+        groups = [_scope_group(inp)]
+    context = hd.sr.ObservationContext(observer_person_context=None, observer_device_context=hd.sr.ObserverContext(
+        observer_type=codes.DCM.Device,
+        observer_identifying_attributes=hd.sr.DeviceObserverIdentifyingAttributes(
+            uid=generate_uid(), name=inp.algorithm_name, manufacturer_name=MANUFACTURER,
+            model_name=inp.algorithm_version or "unknown")))
+    report = hd.sr.MeasurementReport(observation_context=context,
+                                     procedure_reported=hd.sr.CodedConcept("osteo-screen", _SCHEME, "Osteoporosis screening"),
+                                     imaging_measurements=groups)
+    return hd.sr.Comprehensive3DSR(evidence=[_with_study_defaults(inp.source)], content=report[0], series_instance_uid=generate_uid(),
+                                   series_number=SR_SERIES, sop_instance_uid=generate_uid(), instance_number=1,
+                                   manufacturer=MANUFACTURER, is_complete=True, series_description="osteo-desktop SR")
+
+
+def build_secondary_capture(inp: DicomExportInput) -> hd.sc.SCImage:
+    if inp.annotated_rgb is None:
+        raise ValueError("no annotated image to capture")
+    image = hd.sc.SCImage.from_ref_dataset(
+        _with_study_defaults(inp.source), np.ascontiguousarray(inp.annotated_rgb, dtype=np.uint8), photometric_interpretation="RGB",
+        bits_allocated=8, coordinate_system="PATIENT", series_instance_uid=generate_uid(), series_number=SC_SERIES,
+        sop_instance_uid=generate_uid(), instance_number=1, manufacturer=MANUFACTURER,
+        patient_orientation=("L", "F"), laterality=_series_laterality(inp),
+        series_description="osteo-desktop annotated (research use)")
+    if "Laterality" not in image:
+        image.Laterality = ""  # Type 2C: present but empty when the side is not known (dciodvfy asks for it)
+    return image
+
+
+def _series_laterality(inp: DicomExportInput) -> str | None:
+    """General Series Laterality is R or L only: the source's, else the side when exactly one knee was found."""
+    for keyword in ("Laterality", "ImageLaterality"):
+        if str(inp.source.get(keyword, "")).upper() in ("R", "L"):
+            return str(inp.source.get(keyword)).upper()
+    sides = {f.side.upper()[:1] for f in inp.findings}
+    return sides.pop() if len(sides) == 1 and sides <= {"R", "L"} else None
+
+
+def build_encapsulated_pdf(inp: DicomExportInput) -> Dataset:
+    """Encapsulated PDF IOD built with pydicom (highdicom has no PDF class)."""
+    if not inp.pdf_bytes:
+        raise ValueError("no PDF to encapsulate")
+    ds = Dataset()
+    for keyword in _STUDY_TAGS:
+        ds.__setattr__(keyword, inp.source.get(keyword, ""))
+    now = _dt.datetime.now()
+    ds.SOPClassUID = ENCAPSULATED_PDF
+    ds.SOPInstanceUID = generate_uid()
+    ds.Modality = "DOC"
+    ds.SeriesInstanceUID = generate_uid()
+    ds.SeriesNumber = PDF_SERIES
+    ds.InstanceNumber = 1
+    ds.Manufacturer = MANUFACTURER
+    ds.ContentDate = ds.AcquisitionDateTime = now.strftime("%Y%m%d")
+    ds.AcquisitionDateTime = now.strftime("%Y%m%d%H%M%S")
+    ds.ContentTime = now.strftime("%H%M%S")
+    ds.ConversionType = "WSD"
+    ds.BurnedInAnnotation = "YES"
+    ds.DocumentTitle = "osteo-desktop report (research use, not for diagnosis)"
+    ds.ConceptNameCodeSequence = []
+    ds.MIMETypeOfEncapsulatedDocument = "application/pdf"
+    data = inp.pdf_bytes + (b"\0" if len(inp.pdf_bytes) % 2 else b"")
+    ds.EncapsulatedDocument = data
+    ds.EncapsulatedDocumentLength = len(inp.pdf_bytes)
+    ds.ensure_file_meta()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    return ds
+
+
+def write_all(inp: DicomExportInput, out_dir: Path, stem: str) -> list[Path]:
+    """Write every object the input allows; return the paths written."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    objects = [("sr", build_sr(inp))]
+    if inp.annotated_rgb is not None:
+        objects.append(("annotated", build_secondary_capture(inp)))
+    if inp.pdf_bytes:
+        objects.append(("report", build_encapsulated_pdf(inp)))
+    for suffix, dataset in objects:
+        path = out_dir / f"{stem}.{suffix}.dcm"
+        tmp = path.with_suffix(".tmp")
+        dataset.save_as(tmp, enforce_file_format=True)
+        tmp.replace(path)
+        written.append(path)
+    return written

@@ -1,0 +1,115 @@
+"""`osteo serve` and `osteo watch`: argument parsing and wiring; the work is in node.py and watch.py."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import threading
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+def add_parsers(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
+    serve = commands.add_parser("serve", parents=parents, help="DICOM node: receive radiographs, analyse, forward results")
+    serve.add_argument("--port", type=int, required=True)
+    serve.add_argument("--ae-title", default="OSTEO")
+    serve.add_argument("--forward", required=True, metavar="AET@HOST:PORT", help="where SR and annotated images go")
+    serve.add_argument("--allow-ae", action="append", default=[], metavar="AET", help="accept only these callers (repeatable)")
+    serve.add_argument("--bind", default="127.0.0.1", help="address to listen on (default loopback only)")
+    serve.add_argument("--work-dir", type=Path, default=None, help="queue folders (default: the app data folder)")
+    serve.add_argument("--no-history", action="store_true")
+    serve.set_defaults(handler=run_serve)
+    watch = commands.add_parser("watch", parents=parents, help="analyse each new file in a folder")
+    watch.add_argument("folder", type=Path)
+    watch.add_argument("--out", type=Path, default=None, help="also write DICOM results here")
+    watch.add_argument("--no-history", action="store_true")
+    watch.set_defaults(handler=run_watch)
+
+
+def _log_activity() -> None:
+    """A service says what came in, went out and failed without -v: INFO for this package unless -vv asked for more."""
+    package = logging.getLogger("osteo_desktop.dicomnet")
+    package.setLevel(min(package.getEffectiveLevel(), logging.INFO))
+
+
+def _stop_on_signals(stopping: threading.Event) -> None:
+    def handler(signum: int, _frame: Any) -> None:
+        log.info("signal %d: stopping", signum)
+        stopping.set()
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+
+
+def _analyser(classifier: Any, history: Any):
+    from osteo_desktop.core.pipeline.analysis import analyse_file
+    from osteo_desktop.core.results.dicom_adapter import export_input
+    from osteo_desktop.core.results.dicom_objects import build_secondary_capture, build_sr
+    from osteo_desktop.cli.dicom_export import model_sha256
+
+    def analyse(path: Path) -> list[Any]:
+        analysis = analyse_file(path, classifier, explain=False)
+        if history is not None:
+            history.record(path, analysis.prediction)
+        log.info("%s: %s p=%.3f", path.name, analysis.prediction.label, analysis.prediction.probability)
+        inp = export_input(analysis, model_sha256(classifier), None, classifier.card.name)
+        return [build_sr(inp), build_secondary_capture(inp)]
+    return analyse
+
+
+def _history(disabled: bool) -> Any:
+    if disabled:
+        return None
+    from osteo_desktop.core.results.history import History
+    return History()
+
+
+def run_serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from osteo_desktop.core.model.runtime import Classifier
+    from osteo_desktop.core.paths import user_data_dir
+    from osteo_desktop.dicomnet.forward import Destination
+    from osteo_desktop.dicomnet.node import Node, NodeConfig
+
+    try:
+        destination = Destination.parse(args.forward)
+    except ValueError as exc:
+        parser.error(str(exc))
+    classifier = Classifier.load(getattr(args, "model_dir", None))
+    config = NodeConfig(args.port, args.ae_title, destination, args.work_dir or user_data_dir() / "node",
+                        args.allow_ae, host=args.bind)
+    node = Node(config, _analyser(classifier, _history(args.no_history)))
+    stopping = threading.Event()
+    _stop_on_signals(stopping)
+    _log_activity()
+    node.start()
+    while not stopping.wait(0.2):
+        pass
+    node.stop()
+    return 0
+
+
+def run_watch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from osteo_desktop.core.model.runtime import Classifier
+    from osteo_desktop.core.pipeline.analysis import analyse_file
+    from osteo_desktop.cli.dicom_export import export_analysis
+    from osteo_desktop.dicomnet.watch import FolderWatch
+
+    if not args.folder.is_dir():
+        parser.error(f"{args.folder} is not a folder")
+    classifier = Classifier.load(getattr(args, "model_dir", None))
+    history = _history(args.no_history)
+
+    def handle(path: Path) -> None:
+        analysis = analyse_file(path, classifier, explain=False)
+        log.info("%s: %s p=%.3f", path.name, analysis.prediction.label, analysis.prediction.probability)
+        if history is not None:
+            history.record(path, analysis.prediction)
+        if args.out is not None and analysis.radiograph.source_format.lower() == "dicom":
+            export_analysis(analysis, classifier, args.out, with_pdf=False)
+    stopping = threading.Event()
+    _stop_on_signals(stopping)
+    _log_activity()
+    FolderWatch(args.folder, handle).run(stopping)
+    return 0

@@ -1,0 +1,144 @@
+"""`osteo serve`: a storage SCP that analyses each radiograph as it arrives and forwards the results.
+
+Three stages, each with its own folder so a restart resumes: ``incoming/`` (received, not yet analysed),
+``outbox/pending`` (results not yet confirmed by the destination), ``outbox/sent``. Received files are analysed on
+one worker thread through the same pipeline as `osteo predict`; a sender thread drains the outbox with backoff.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from pynetdicom import ALL_TRANSFER_SYNTAXES, AE, evt
+from pynetdicom.sop_class import (ComputedRadiographyImageStorage, DigitalXRayImageStorageForPresentation,
+                                  SecondaryCaptureImageStorage, Verification)
+
+from osteo_desktop.dicomnet.forward import Destination, send_files
+from osteo_desktop.dicomnet.outbox import Outbox
+
+log = logging.getLogger(__name__)
+ACCEPTED_CLASSES = (ComputedRadiographyImageStorage, DigitalXRayImageStorageForPresentation, SecondaryCaptureImageStorage)
+OUT_OF_RESOURCES = 0xA700
+
+
+@dataclass
+class NodeConfig:
+    port: int
+    ae_title: str
+    destination: Destination
+    work_dir: Path
+    allowed_callers: list[str] = field(default_factory=list)
+    host: str = "127.0.0.1"
+    first_backoff_s: float = 1.0
+
+
+# analyse(path) -> list of pydicom Datasets to forward (SR, annotated image); raises on failure
+Analyser = Callable[[Path], list[Any]]
+
+
+class Node:
+    def __init__(self, config: NodeConfig, analyse: Analyser) -> None:
+        self.config = config
+        self.analyse = analyse
+        self.incoming = config.work_dir / "incoming"
+        self.done = config.work_dir / "done"
+        self.failed = config.work_dir / "failed"
+        for folder in (self.incoming, self.done, self.failed):
+            folder.mkdir(parents=True, exist_ok=True)
+        self.outbox = Outbox(config.work_dir / "outbox", first_backoff_s=config.first_backoff_s)
+        self.stopping = threading.Event()
+        self._work = threading.Condition()
+        self._server: Any = None
+        self._threads: list[threading.Thread] = []
+
+    # -------------------------------------------------------------------------------------------- receiving
+    def _on_store(self, event: Any) -> int:
+        calling = event.assoc.requestor.ae_title
+        try:
+            dataset = event.dataset
+            dataset.file_meta = event.file_meta
+            uid = str(dataset.SOPInstanceUID)
+            temp = self.incoming / f".{uid}.part"
+            dataset.save_as(temp, enforce_file_format=True)
+            os.replace(temp, self.incoming / f"{uid}.dcm")
+        except Exception as exc:  # noqa: BLE001 - tell the sender, keep serving
+            log.error("could not keep an image from %s: %s", calling, exc)
+            return OUT_OF_RESOURCES
+        log.info("received %s (%s) from %s", uid, dataset.get("Modality", "?"), calling)
+        with self._work:
+            self._work.notify_all()
+        return 0x0000
+
+    def _ae(self) -> AE:
+        ae = AE(ae_title=self.config.ae_title)
+        ae.add_supported_context(Verification)
+        for sop_class in ACCEPTED_CLASSES:  # modalities send compressed too (JPEG 2000, JPEG-LS ...); pydicom decodes them
+            ae.add_supported_context(sop_class, ALL_TRANSFER_SYNTAXES)
+        if self.config.allowed_callers:
+            ae.require_calling_aet = list(self.config.allowed_callers)
+        ae.network_timeout = ae.acse_timeout = ae.dimse_timeout = 10
+        return ae
+
+    # -------------------------------------------------------------------------------------------- workers
+    def _analyse_loop(self) -> None:
+        while not self.stopping.is_set():
+            files = sorted(self.incoming.glob("*.dcm"), key=lambda p: p.stat().st_mtime)
+            if not files:
+                with self._work:
+                    self._work.wait(0.5)
+                continue
+            self._analyse_one(files[0])
+
+    def _analyse_one(self, path: Path) -> None:
+        try:
+            results = self.analyse(path)
+        except Exception as exc:  # noqa: BLE001 - one bad image must not stop the node
+            log.error("analysis of %s failed: %s", path.name, exc)
+            os.replace(path, self.failed / path.name)
+            return
+        for dataset in results:
+            self.outbox.put(dataset)
+        os.replace(path, self.done / path.name)  # after the outbox holds the results: a crash re-analyses, loses nothing
+        log.info("analysed %s: %d objects queued", path.name, len(results))
+        with self._work:
+            self._work.notify_all()
+
+    def _send_loop(self) -> None:
+        while not self.stopping.is_set():
+            due = self.outbox.due()
+            if due:
+                confirmed = send_files(due, self.config.destination, self.config.ae_title)
+                for path in confirmed:
+                    self.outbox.mark_sent(path)
+                for path in set(due) - set(confirmed):
+                    delay = self.outbox.mark_failed(path)
+                    log.warning("will retry %s in %.0f s", path.name, delay)
+            with self._work:
+                self._work.wait(0.5)
+
+    # -------------------------------------------------------------------------------------------- life cycle
+    def start(self) -> None:
+        self._server = self._ae().start_server((self.config.host, self.config.port), block=False,
+                                               evt_handlers=[(evt.EVT_C_STORE, self._on_store)])
+        log.info("listening as %s on %s:%d, forwarding to %s@%s:%d", self.config.ae_title, self.config.host,
+                 self.config.port, self.config.destination.ae_title, self.config.destination.host,
+                 self.config.destination.port)
+        for target in (self._analyse_loop, self._send_loop):
+            thread = threading.Thread(target=target, daemon=True, name=target.__name__)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self) -> None:
+        self.stopping.set()
+        with self._work:
+            self._work.notify_all()
+        if self._server is not None:
+            self._server.shutdown()
+        for thread in self._threads:
+            thread.join(timeout=8)
+        log.info("stopped")

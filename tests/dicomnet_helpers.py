@@ -1,0 +1,81 @@
+"""Loopback-only helpers for the DICOM node tests: free ports, a receiving storage SCP, a test radiograph."""
+
+from __future__ import annotations
+
+import socket
+import threading
+
+import numpy as np
+import pydicom
+from pydicom.dataset import FileMetaDataset
+from pydicom.uid import ComputedRadiographyImageStorage, ExplicitVRLittleEndian, generate_uid
+from pynetdicom import AE, AllStoragePresentationContexts, evt
+
+LOOPBACK = "127.0.0.1"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((LOOPBACK, 0))
+        return sock.getsockname()[1]
+
+
+class Receiver:
+    """A storage SCP standing in for a PACS: keeps every dataset it is sent."""
+
+    def __init__(self, ae_title: str = "DEST") -> None:
+        self.ae_title, self.port = ae_title, free_port()
+        self.received: list[pydicom.Dataset] = []
+        self.arrived = threading.Condition()
+        self._server = None
+
+    def _on_store(self, event):
+        with self.arrived:
+            self.received.append(event.dataset)
+            self.arrived.notify_all()
+        return 0x0000
+
+    def start(self) -> "Receiver":
+        ae = AE(ae_title=self.ae_title)
+        ae.supported_contexts = AllStoragePresentationContexts
+        self._server = ae.start_server((LOOPBACK, self.port), block=False, evt_handlers=[(evt.EVT_C_STORE, self._on_store)])
+        return self
+
+    def wait_for(self, count: int, timeout_s: float = 10.0) -> list[pydicom.Dataset]:
+        with self.arrived:
+            self.arrived.wait_for(lambda: len(self.received) >= count, timeout=timeout_s)
+            return list(self.received)
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+
+
+def cr_radiograph(sop_class: str = ComputedRadiographyImageStorage) -> pydicom.Dataset:
+    ds = pydicom.Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.SOPClassUID, ds.SOPInstanceUID = sop_class, generate_uid()
+    ds.file_meta.MediaStorageSOPClassUID, ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPClassUID, ds.SOPInstanceUID
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
+    ds.PatientName, ds.PatientID, ds.Modality, ds.BodyPartExamined = "Doe^Jane", "P-1", "CR", "KNEE"
+    ds.StudyDate, ds.StudyID, ds.AccessionNumber, ds.ReferringPhysicianName = "20250301", "S1", "A1", ""
+    ds.PatientBirthDate, ds.PatientSex, ds.ImageLaterality = "", "F", "R"
+    ds.Rows, ds.Columns, ds.SamplesPerPixel, ds.PhotometricInterpretation = 64, 48, 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
+    ds.PixelData = (np.arange(64 * 48, dtype=np.uint16) % 4096).tobytes()
+    return ds
+
+
+def store(ds: pydicom.Dataset, port: int, calling: str, called: str = "OSTEO") -> tuple[bool, int | None]:
+    """Send one dataset; (association established, C-STORE status or None)."""
+    ae = AE(ae_title=calling)
+    ae.add_requested_context(ds.SOPClassUID, ds.file_meta.TransferSyntaxUID)
+    assoc = ae.associate(LOOPBACK, port, ae_title=called)
+    if not assoc.is_established:
+        return False, None
+    try:
+        status = assoc.send_c_store(ds)
+        return True, (int(status.Status) if status else None)
+    finally:
+        assoc.release()

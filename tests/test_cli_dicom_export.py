@@ -1,0 +1,34 @@
+"""`osteo dicom-export`: DICOM in gives three objects in the source study; PNG/JPEG without study details says why not."""
+
+from __future__ import annotations
+
+import highdicom as hd
+import pydicom
+import pytest
+
+from osteo_desktop.cli import main
+from shared_paths import DICOM_DIR, KNEE_DIR
+
+SOURCE = DICOM_DIR / "CR_tibia_RG3_J2KR_MONO1_10bit_j2k-lossless.dcm"
+
+
+@pytest.mark.skipif(not SOURCE.is_file(), reason="shared DICOM test image missing")
+def test_dicom_export_writes_sr_capture_and_pdf_in_the_source_study(tmp_path, capsys):
+    assert main(["dicom-export", str(SOURCE), "--out", str(tmp_path)]) == 0
+    written = sorted(tmp_path.glob("*.dcm"))
+    assert [p.name.split(".")[-2] for p in written] == ["annotated", "report", "sr"]
+    study = pydicom.dcmread(SOURCE, stop_before_pixels=True).StudyInstanceUID
+    assert {pydicom.dcmread(p).StudyInstanceUID for p in written} == {study}
+    assert isinstance(hd.sr.srread(tmp_path / f"{SOURCE.stem}.sr.dcm"), hd.sr.Comprehensive3DSR)
+
+
+def test_jpeg_without_study_details_is_refused_with_a_reason(tmp_path, capsys):
+    jpeg = next(iter(sorted(KNEE_DIR.rglob("*.jpg"))), None)
+    if jpeg is None:
+        pytest.skip("shared knee JPEGs missing")
+    assert main(["dicom-export", str(jpeg), "--out", str(tmp_path), "--no-pdf"]) == 1
+    assert "no DICOM study to join" in capsys.readouterr().err
+    assert list(tmp_path.glob("*.dcm")) == []
+    assert main(["dicom-export", str(jpeg), "--out", str(tmp_path), "--no-pdf", "--patient-id", "P-1",
+                 "--patient-name", "Doe^Jane", "--study-date", "20250301"]) == 0
+    assert {pydicom.dcmread(p).PatientID for p in tmp_path.glob("*.dcm")} == {"P-1"}

@@ -1,0 +1,116 @@
+"""DICOM objects out: each object reads back through highdicom/pydicom, joins the source's study, carries the
+numbers it was given, and (where dicom3tools is installed) passes dciodvfy without errors."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import highdicom as hd
+import numpy as np
+import pydicom
+import pytest
+from pydicom.uid import ComputedRadiographyImageStorage, generate_uid
+
+from osteo_desktop.core.results.dicom_adapter import NoStudyError, StudyDetails, source_for
+from osteo_desktop.core.results.dicom_objects import DicomExportInput, KneeFinding, annotate, write_all
+
+SHA = "0123456789abcdef" * 4
+
+
+def _source() -> pydicom.Dataset:
+    ds = pydicom.Dataset()
+    ds.SpecificCharacterSet = "ISO_IR 100"
+    ds.PatientName, ds.PatientID, ds.PatientBirthDate, ds.PatientSex = "Doe^Jane", "P-17", "19500102", "F"
+    ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID = generate_uid(), generate_uid(), generate_uid()
+    ds.SOPClassUID, ds.Modality = ComputedRadiographyImageStorage, "CR"
+    ds.StudyDate, ds.StudyTime, ds.StudyID, ds.AccessionNumber = "20250301", "101500", "S1", "ACC-9"
+    ds.ReferringPhysicianName = "Who^Doctor"
+    ds.Rows, ds.Columns, ds.BodyPartExamined = 400, 600, "KNEE"
+    return ds
+
+
+def _input(findings, reason=None) -> DicomExportInput:
+    gray = np.linspace(0, 1, 200 * 300, dtype=np.float32).reshape(200, 300)
+    return DicomExportInput(_source(), findings, reason, "osteo-mobilenetv2", "2.1", SHA,
+                            annotate(gray, [], "headline"), b"%PDF-1.4\n%%EOF\n")
+
+
+KNEES = [KneeFinding("R", (10, 20, 250, 380), "osteoporosis", 0.81, 0.42),
+         KneeFinding("L", (330, 20, 590, 380), "normal", 0.12, 0.42)]
+
+
+def _texts(ds: pydicom.Dataset) -> set[str]:
+    """Every string value anywhere in the dataset (code meanings, text values, parameters)."""
+    return {str(e.value) for e in ds.iterall() if isinstance(e.value, str)}
+
+
+def _dciodvfy_errors(path) -> list[str]:
+    result = subprocess.run(["dciodvfy", str(path)], capture_output=True, timeout=30)
+    text = (result.stdout + result.stderr).decode("latin-1")
+    return [line for line in text.splitlines() if line.startswith("Error")]
+
+
+def test_sr_has_one_group_per_knee_with_side_probability_threshold_and_region(tmp_path):
+    inp = _input(KNEES)
+    sr_path, sc_path, pdf_path = write_all(inp, tmp_path, "knee")
+    sr = hd.sr.srread(sr_path)
+    assert isinstance(sr, hd.sr.Comprehensive3DSR)
+    groups = sr.content.get_planar_roi_measurement_groups()
+    assert len(groups) == 2
+    by_side = {}
+    for group in groups:
+        site = group.finding_sites[0]
+        by_side[site.laterality.meaning] = {m.name.meaning: m.value for m in group.get_measurements()}
+        assert group.roi is not None and group.roi.value.shape == (5, 2)  # closed rectangle on the source image
+        assert group.roi.ContentSequence[0].ReferencedSOPSequence[0].ReferencedSOPInstanceUID == inp.source.SOPInstanceUID
+    assert by_side == {"Right": {"Osteoporosis probability": 0.81, "Decision threshold": 0.42},
+                       "Left": {"Osteoporosis probability": 0.12, "Decision threshold": 0.42}}
+    assert f"model_sha256={SHA}" in _texts(sr)  # algorithm parameters carry the model checksum
+
+
+def test_all_objects_join_the_source_study_in_new_series_with_patient_copied(tmp_path):
+    inp = _input(KNEES)
+    paths = write_all(inp, tmp_path, "knee")
+    datasets = [pydicom.dcmread(p) for p in paths]
+    assert [d.SOPClassUID for d in datasets] == ["1.2.840.10008.5.1.4.1.1.88.34", "1.2.840.10008.5.1.4.1.1.7",
+                                                "1.2.840.10008.5.1.4.1.1.104.1"]
+    for ds in datasets:
+        assert ds.StudyInstanceUID == inp.source.StudyInstanceUID
+        assert ds.SeriesInstanceUID != inp.source.SeriesInstanceUID
+        for keyword in ("PatientID", "PatientName", "PatientBirthDate", "PatientSex", "AccessionNumber", "StudyDate",
+                        "StudyID", "ReferringPhysicianName"):
+            assert str(ds.get(keyword)) == str(inp.source.get(keyword)), keyword
+    assert len({d.SeriesInstanceUID for d in datasets}) == 3
+    sc = hd.imread(paths[1])  # highdicom's own image reader
+    assert sc.get_frame(1).shape == (200, 300, 3)
+    assert datasets[2].EncapsulatedDocument.startswith(b"%PDF")
+
+
+def test_out_of_scope_reason_is_the_finding(tmp_path):
+    sr_path, *_ = write_all(_input([], reason="Not a knee: the DICOM body part is CHEST"), tmp_path, "chest")
+    sr = hd.sr.srread(sr_path)
+    assert sr.content.get_planar_roi_measurement_groups() == []
+    assert "Not a knee: the DICOM body part is CHEST" in _texts(sr)
+
+
+def test_burnt_in_annotation_changes_pixels_inside_the_box_outline():
+    gray = np.zeros((200, 300), dtype=np.float32)
+    rgb = annotate(gray, [KneeFinding("R", (50, 60, 150, 160), "normal", 0.1, 0.4)], "normal")
+    assert rgb[100, 50].tolist() == [255, 200, 0]  # left edge of the box
+    assert rgb[100, 100].tolist() == [0, 0, 0]  # inside untouched
+    assert rgb[5:28].any()  # headline banner with the research notice
+
+
+def test_raster_input_needs_patient_and_study_details(tmp_path):
+    with pytest.raises(NoStudyError, match="patient ID and name"):
+        source_for(tmp_path / "knee.png", "png", 10, 10, None)
+    ds = source_for(tmp_path / "knee.png", "png", 10, 10, StudyDetails("P-1", "Doe^J", "20250101", "A1"))
+    assert (ds.PatientID, ds.AccessionNumber, ds.Rows) == ("P-1", "A1", 10)
+
+
+@pytest.mark.skipif(shutil.which("dciodvfy") is None, reason="dciodvfy not installed (apt-get install dicom3tools)")
+@pytest.mark.parametrize("findings", [KNEES, [KNEES[0]], []])
+def test_dciodvfy_finds_no_errors(tmp_path, findings):
+    for path in write_all(_input(findings, None if findings else "out of scope"), tmp_path, "x"):
+        assert _dciodvfy_errors(path) == [], path.name

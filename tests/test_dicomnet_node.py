@@ -1,0 +1,123 @@
+"""The DICOM node with pynetdicom's own SCPs on loopback: echo, store, forward, refuse strangers, queue and resume."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from pydicom.uid import MRImageStorage
+from pynetdicom import AE
+from pynetdicom.sop_class import Verification
+
+from dicomnet_helpers import LOOPBACK, Receiver, cr_radiograph, free_port, store
+from osteo_desktop.core.results.dicom_objects import (DicomExportInput, KneeFinding, build_secondary_capture, build_sr,
+                                                      read_source_header)
+from osteo_desktop.dicomnet.forward import Destination
+from osteo_desktop.dicomnet.node import Node, NodeConfig
+
+
+def fake_analyse(path: Path):
+    """Stands in for the model: a fixed finding, so the test checks the plumbing, not the classifier."""
+    source = read_source_header(path)
+    inp = DicomExportInput(source, [KneeFinding("R", (0, 0, 47, 63), "normal", 0.25, 0.5)], model_sha256="ab" * 32,
+                           algorithm_version="t", annotated_rgb=np.zeros((64, 48, 3), np.uint8))
+    return [build_sr(inp), build_secondary_capture(inp)]
+
+
+def make_node(tmp_path, dest_port, allowed=(), backoff=0.05):
+    config = NodeConfig(free_port(), "OSTEO", Destination("DEST", LOOPBACK, dest_port), tmp_path / "node",
+                        list(allowed), first_backoff_s=backoff)
+    return Node(config, fake_analyse)
+
+
+@pytest.fixture
+def receiver():
+    rx = Receiver().start()
+    yield rx
+    rx.stop()
+
+
+def test_echo_store_and_forward_into_the_same_study(tmp_path, receiver):
+    node = make_node(tmp_path, receiver.port, allowed=["MODALITY"])
+    node.start()
+    try:
+        ae = AE(ae_title="MODALITY")
+        ae.add_requested_context(Verification)
+        assoc = ae.associate(LOOPBACK, node.config.port, ae_title="OSTEO")
+        assert assoc.is_established and assoc.send_c_echo().Status == 0
+        assoc.release()
+        image = cr_radiograph()
+        assert store(image, node.config.port, "MODALITY") == (True, 0)
+        got = receiver.wait_for(2)
+    finally:
+        node.stop()
+    assert sorted(d.SOPClassUID.name for d in got) == ["Comprehensive 3D SR Storage", "Secondary Capture Image Storage"]
+    assert {d.StudyInstanceUID for d in got} == {image.StudyInstanceUID}
+    assert len(list((node.config.work_dir / "outbox" / "sent").glob("*.dcm"))) == 2
+
+
+def test_a_stranger_ae_is_refused(tmp_path, receiver):
+    node = make_node(tmp_path, receiver.port, allowed=["MODALITY"])
+    node.start()
+    try:
+        assert store(cr_radiograph(), node.config.port, "STRANGER") == (False, None)
+    finally:
+        node.stop()
+    assert list(node.incoming.glob("*.dcm")) == [] and list(node.done.glob("*.dcm")) == []
+
+
+def test_other_sop_classes_are_not_accepted(tmp_path, receiver):
+    node = make_node(tmp_path, receiver.port)
+    node.start()
+    try:
+        established, status = store(cr_radiograph(MRImageStorage), node.config.port, "ANY")
+    finally:
+        node.stop()
+    assert not established or status is None  # no presentation context for MR
+
+
+def test_results_wait_while_the_destination_is_down_then_go_exactly_once(tmp_path):
+    dest_port = free_port()
+    node = make_node(tmp_path, dest_port)
+    node.start()
+    try:
+        assert store(cr_radiograph(), node.config.port, "ANY") == (True, 0)
+        pending = node.outbox.pending
+        with node._work:  # wait until the analysis queued its two results (no sleep: a condition with a deadline)
+            node._work.wait_for(lambda: len(list(pending.glob("*.dcm"))) == 2, timeout=10)
+    finally:
+        node.stop()
+    assert len(list(pending.glob("*.dcm"))) == 2  # destination down: nothing lost
+    receiver = Receiver()
+    receiver.port = dest_port
+    receiver.start()
+    try:
+        restarted = make_node(tmp_path, dest_port)  # a restart over the same folders
+        restarted.start()
+        got = receiver.wait_for(2)
+        restarted.stop()
+        again = make_node(tmp_path, dest_port)  # and another: everything was confirmed, nothing goes twice
+        again.start()
+        again.stop()
+    finally:
+        receiver.stop()
+    assert len(got) == 2 and len(receiver.received) == 2
+    assert list(pending.glob("*.dcm")) == []
+
+
+def test_backoff_doubles_up_to_a_minute(tmp_path):
+    from osteo_desktop.dicomnet.outbox import Outbox
+
+    outbox = Outbox(tmp_path, first_backoff_s=1.0)
+    path = tmp_path / "pending" / "x.dcm"
+    path.write_bytes(b"")
+    delays = [outbox.mark_failed(path, now=0.0) for _ in range(8)]
+    assert delays == [1, 2, 4, 8, 16, 32, 60, 60]
+    assert outbox.due(now=59.0) == [] and outbox.due(now=60.0) == [path]
+
+
+def test_destination_parse():
+    assert Destination.parse("PACS@127.0.0.1:4242") == Destination("PACS", "127.0.0.1", 4242)
+    with pytest.raises(ValueError):
+        Destination.parse("PACS:4242")
