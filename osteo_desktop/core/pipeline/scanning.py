@@ -2,8 +2,8 @@
 
 A backend (:mod:`~osteo_desktop.core.pipeline.backends`; by default a small thread pool: Pillow, pydicom and NumPy
 release the GIL while they decode) reads and preprocesses files while the calling thread runs batched inference,
-so decoding and inference overlap. At most a few batches of
-files are in flight at any time, whatever the number of files, so memory stays flat on a folder of thousands.
+so decoding and inference overlap. At most a few batches of files are in flight at any time, whatever the number
+of files, so memory stays flat on a folder of thousands.
 Every path gets exactly one row, in input order: a result, or an error that names the file and the cause. A file
 that vanishes, turns unreadable or is not an image mid-scan gets its row and the scan goes on.
 """

@@ -10,7 +10,6 @@ is what lets an interrupted folder scan be re-run without duplicating anything. 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import sqlite3
 import threading
