@@ -12,10 +12,13 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from typing import TYPE_CHECKING
+
 from osteo_desktop.core.errors import OsteoError
-from osteo_desktop.core.pipeline.analysis import Analysis, analyse_file
-from osteo_desktop.core.results.dicom_adapter import NoStudyError, StudyDetails, export_input
-from osteo_desktop.core.results.dicom_objects import write_all
+
+if TYPE_CHECKING:  # highdicom costs ~0.1 s to import: only `osteo dicom-export` itself pays for it
+    from osteo_desktop.core.pipeline.analysis import Analysis
+    from osteo_desktop.core.results.dicom_adapter import StudyDetails
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +29,7 @@ def model_sha256(classifier: Any) -> str:
     return str(entry.get("sha256", ""))
 
 
-def report_pdf_bytes(analysis: Analysis, positive_label: str) -> bytes | None:
+def report_pdf_bytes(analysis: "Analysis", positive_label: str) -> bytes | None:
     try:
         from PySide6.QtGui import QGuiApplication
 
@@ -41,10 +44,13 @@ def report_pdf_bytes(analysis: Analysis, positive_label: str) -> bytes | None:
         return None
 
 
-def export_analysis(analysis: Analysis, classifier: Any, out_dir: Path, details: StudyDetails | None = None,
+def export_analysis(analysis: "Analysis", classifier: Any, out_dir: Path, details: "StudyDetails | None" = None,
                     with_pdf: bool = True) -> list[Path]:
     """Write the SR, the annotated image and (when Qt can paint it) the PDF. Raises NoStudyError for raster input
     without study details."""
+    from osteo_desktop.core.results.dicom_adapter import export_input
+    from osteo_desktop.core.results.dicom_objects import write_all
+
     positive = classifier.card.labels[1]
     pdf = report_pdf_bytes(analysis, positive) if with_pdf else None
     inp = export_input(analysis, model_sha256(classifier), pdf, classifier.card.name, details)
@@ -67,6 +73,8 @@ def add_parser(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
 
 def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from osteo_desktop.core.model.runtime import Classifier
+    from osteo_desktop.core.pipeline.analysis import analyse_file
+    from osteo_desktop.core.results.dicom_adapter import NoStudyError, StudyDetails
 
     classifier = Classifier.load(getattr(args, "model_dir", None))
     details = None
