@@ -42,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("files", nargs="+", type=Path, metavar="FILE")
     predict.add_argument("--json", action="store_true", help="print one JSON array, an object per file")
     predict.add_argument("--history", action="store_true", help="also record the results in the history database")
+    predict.add_argument("--csv", type=Path, metavar="OUT", help="also write the rows to this CSV file (written atomically)")
     predict.set_defaults(handler=batch.predict_command)
 
     scan = commands.add_parser("scan", parents=[common, many], help="predict every file in a folder",

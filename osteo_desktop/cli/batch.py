@@ -12,22 +12,37 @@ from osteo_desktop.cli.output import Progress, Table
 from osteo_desktop.core.errors import OsteoError
 from osteo_desktop.core.pipeline.batch import BatchScan, files_to_scan, tee
 from osteo_desktop.core.results import exports, text
+from osteo_desktop.core.results.output_target import UnsafeOutputError, check_output_target, is_previous_csv_export
 
 
 def predict_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    return run_rows(list(args.files), args, history_enabled=args.history, csv_out=None, show_progress=False)
+    paths = list(args.files)
+    if args.csv is not None and (refusal := _refuse_output(args.csv, paths)) is not None:
+        return usage_error(parser, refusal)
+    return run_rows(paths, args, history_enabled=args.history, csv_out=args.csv, show_progress=False)
 
 
 def scan_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if not args.folder.is_dir():
         return usage_error(parser, f"{args.folder} is not a folder")
-    if args.csv is not None and args.csv.is_dir():
-        return usage_error(parser, f"--csv {args.csv} is a folder, not a file name")
-    if args.csv is not None and not args.csv.parent.is_dir():
-        return usage_error(parser, f"--csv {args.csv}: folder {args.csv.parent} does not exist")
-    paths = files_to_scan(args.folder, recursive=args.recursive, exclude=args.csv)
+    # An earlier export of this scan left in the folder is not an input; any other file there is.
+    exclude = args.csv if args.csv is not None and is_previous_csv_export(args.csv) else None
+    paths = files_to_scan(args.folder, recursive=args.recursive, exclude=exclude)
+    if args.csv is not None and (refusal := _refuse_output(args.csv, paths)) is not None:
+        return usage_error(parser, refusal)
     say(f"{len(paths)} files in {args.folder}")
     return run_rows(paths, args, history_enabled=args.history, csv_out=args.csv, show_progress=True)
+
+
+def _refuse_output(target: Path, inputs: list[Path]) -> str | None:
+    """Why ``--csv target`` must not be written (one line), or None when it may."""
+    from osteo_desktop.core.results.history import default_history_path
+
+    try:
+        check_output_target(target, inputs=inputs, protected=[default_history_path()])
+    except UnsafeOutputError as exc:
+        return f"--csv {exc}"
+    return None
 
 
 def _open_history(enabled: bool) -> Any:
