@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from osteo_desktop.core.errors import OsteoError
+from osteo_desktop.core.results.names import for_terminal
 
 if TYPE_CHECKING:
     from osteo_desktop.core.model.runtime import Classifier
@@ -20,7 +21,8 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 def say(message: str) -> None:
     """A line for the user on stderr, where progress, log messages and errors go (results go to stdout)."""
-    print(f"osteo: {message}", file=sys.stderr)
+    # Messages quote file names and tags: printed escaped, so that they cannot drive the terminal.
+    print(f"osteo: {for_terminal(message)}", file=sys.stderr)
 
 
 def usage_error(parser: argparse.ArgumentParser, message: str) -> int:

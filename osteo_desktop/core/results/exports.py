@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from osteo_desktop.core.atomic import atomic_writer
+from osteo_desktop.core.results.names import escape_undecodable_in
 from osteo_desktop.core.results.result import PATIENT_COLUMNS, FileResult, csv_columns, patient_cells
 
 __all__ = ["PATIENT_COLUMNS", "CsvRowWriter", "csv_columns", "csv_record", "open_csv_export", "patient_cells",
@@ -48,7 +49,8 @@ def neutralise_cell(value: Any) -> Any:
 def csv_record(row: FileResult, include_patient: bool = False) -> dict[str, Any]:
     """One CSV row: numbers to 6 decimals, lists and timings as JSON text, an empty cell for a missing value, and
     every text cell that a spreadsheet would run as a formula neutralised (:func:`neutralise_cell`)."""
-    return {key: neutralise_cell(value) for key, value in row.csv_record(include_patient).items()}
+    return {key: neutralise_cell(escape_undecodable_in(value)) for key, value in row.csv_record(include_patient).items()}
+
 
 
 class CsvRowWriter:
@@ -93,7 +95,7 @@ def write_json_array(rows: Iterable[FileResult], handle: IO[str], include_patien
     handle.write("[")
     for row in rows:
         handle.write(",\n  " if count else "\n  ")
-        handle.write(json.dumps(row.to_dict(include_patient=include_patient), ensure_ascii=False))
+        handle.write(json.dumps(escape_undecodable_in(row.to_dict(include_patient=include_patient)), ensure_ascii=False))
         count += 1
     handle.write("\n]\n" if count else "]\n")
     return count
