@@ -89,3 +89,11 @@ def test_table_cannot_be_faked_by_a_name(tmp_path, capsys, classifier):
     table = out.splitlines()
     assert not any(line.startswith("normal") for line in table)  # the newline did not make a row
     assert any("x.png\\nnormal" in line for line in table)
+
+
+def test_scan_csv_to_a_250_byte_name(tmp_path, capsys, folder, classifier):
+    out = tmp_path / ("r" * 246 + ".csv")
+    assert main(["scan", str(folder), "--csv", str(out), "--no-history"]) == 1  # 1: the text file; no crash
+    capsys.readouterr()
+    assert len(out.read_text().splitlines()) == 3
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
