@@ -78,5 +78,7 @@ EOF
     ;;
 esac
 
-"$PY" benchmarks/bundle_size.py "$bundle" --top 12 || true
+# Into build/ (ignored): a build never modifies a tracked file. The committed record in benchmarks/results/ is
+# updated only by benchmarks/run_all.py.
+"$PY" benchmarks/bundle_size.py "$bundle" --top 12 --out build/bundle_size.json || true
 echo "build-installer: $artifact ($(du -sh "$artifact" | cut -f1)) built in $(( $(date +%s) - started )) s"
