@@ -45,7 +45,7 @@ osteo-desktop $version for Linux ($arch): offline osteoporosis screening of knee
 Research tool, not a diagnostic device.
 
 Install for yourself:   ./install.sh          (into ~/.local/opt/osteo-desktop, commands in ~/.local/bin)
-Install for everyone:   sudo ./install.sh     (into /opt/osteo-desktop, commands in /usr/local/bin)
+Install for everyone:   sudo ./install.sh --system   (into /opt/osteo-desktop, commands in /usr/local/bin)
 Or run it in place:     ./osteo-desktop/osteo-desktop      and      ./osteo-desktop/osteo --help
 Check it works:         ./osteo-desktop/osteo-desktop --self-test
 Remove it:              ~/.local/opt/osteo-desktop/uninstall.sh   (or /opt/osteo-desktop/uninstall.sh)

@@ -130,3 +130,24 @@ def test_the_bundle_size_report_of_a_build_goes_to_build_not_to_a_tracked_file(t
     assert done.returncode == 0, done.stderr
     assert json.loads(out.read_text())["total_mb"] == 2.0
     assert record.read_bytes() == before
+
+
+def _fake_root_path(tmp_path: Path) -> str:
+    fake_bin = tmp_path / "fake-bin"
+    fake_bin.mkdir()
+    (fake_bin / "id").write_text('#!/bin/sh\n[ "$1" = -u ] && echo 0 && exit 0\nexec /usr/bin/id "$@"\n')
+    (fake_bin / "id").chmod(0o755)
+    return f"{fake_bin}:/usr/bin:/bin"
+
+
+def test_install_as_root_without_system_refuses_and_says_how(tmp_path):
+    script = REPO / "packaging" / "linux" / "install.sh"
+    prefix = tmp_path / "opt"
+    env = {"HOME": str(tmp_path / "home"), "PATH": _fake_root_path(tmp_path)}
+    done = subprocess.run(["sh", str(script), "--prefix", str(prefix)], env=env, capture_output=True, text=True)
+    assert done.returncode == 2
+    assert "every user" in done.stderr and "sudo ./install.sh --system" in done.stderr
+    assert "without sudo" in done.stderr
+    assert not prefix.exists()  # nothing was installed
+    plain = subprocess.run(["sh", str(script)], env=env, capture_output=True, text=True)
+    assert plain.returncode == 2 and "/opt/osteo-desktop" in plain.stderr
