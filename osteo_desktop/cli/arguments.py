@@ -51,6 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
                                "resumes where it stopped; --no-history turns that off.")
     scan.add_argument("folder", type=Path, metavar="DIR")
     scan.add_argument("-r", "--recursive", action="store_true", help="include sub-folders")
+    scan.add_argument("--include-hidden", action="store_true",
+                      help="also scan dot files and dot folders (.DS_Store, ._name, .complete; skipped by default)")
     scan.add_argument("--csv", type=Path, metavar="OUT", help="write the rows to this CSV file (written atomically)")
     scan.add_argument("--json", action="store_true", help="print the rows as one JSON array")
     scan.add_argument("--no-history", dest="history", action="store_false",

@@ -27,7 +27,7 @@ def scan_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
         return usage_error(parser, f"{args.folder} is not a folder")
     # An earlier export of this scan left in the folder is not an input; any other file there is.
     exclude = args.csv if args.csv is not None and is_previous_csv_export(args.csv) else None
-    paths = files_to_scan(args.folder, recursive=args.recursive, exclude=exclude)
+    paths = files_to_scan(args.folder, recursive=args.recursive, exclude=exclude, include_hidden=args.include_hidden)
     if args.csv is not None and (refusal := _refuse_output(args.csv, paths)) is not None:
         return usage_error(parser, refusal)
     say(f"{len(paths)} files in {args.folder}")
