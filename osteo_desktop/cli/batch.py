@@ -7,7 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from osteo_desktop.cli.common import EXIT_FAILED, EXIT_OK, load_classifier, say, usage_error
+from osteo_desktop.cli.common import (EXIT_FAILED, EXIT_OK, EXIT_TERMINATED, StopOnSignal, load_classifier, say,
+                                     usage_error)
 from osteo_desktop.cli.output import Progress, Table
 from osteo_desktop.core.errors import OsteoError
 from osteo_desktop.core.pipeline.batch import BatchScan, files_to_scan, tee
@@ -72,8 +73,9 @@ def run_rows(paths: list[Path], args: argparse.Namespace, *, history_enabled: bo
 
     scan = BatchScan(paths, classifier, history=_open_history(history_enabled), close_history=True,
                      batch_size=args.batch_size, include_patient=args.include_patient, on_progress=on_progress)
+    signals = StopOnSignal(scan.cancel)
     try:
-        with scan:
+        with scan, signals:
             if not args.json:
                 card = classifier.card
                 print(text.model_line(card.name, card.version, card.threshold))
@@ -90,6 +92,12 @@ def run_rows(paths: list[Path], args: argparse.Namespace, *, history_enabled: bo
         if progress is not None:
             progress.clear()
     tally = scan.tally
+    if signals.exit_status is not None:
+        # Ctrl-C or SIGTERM: the rows done so far were written (and recorded), the CSV closed; say how far it got.
+        total = f" of {tally.total}" if tally.total is not None else ""
+        say(f"{'terminated' if signals.exit_status == EXIT_TERMINATED else 'interrupted'}: "
+            f"stopped after {tally.done}{total} files; their rows were written")
+        return signals.exit_status
     if show_progress or tally.failed:
         say(text.scan_summary(tally.done, tally.failed, tally.reused, tally.elapsed_s))
     if args.json:
