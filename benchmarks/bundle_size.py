@@ -4,7 +4,8 @@
     .venv/bin/python benchmarks/bundle_size.py [dist/osteo-desktop] [--top 25]
 
 Symbolic links are not counted (PyInstaller links top-level Qt libraries to PySide6/Qt/lib). Prints a table and
-writes benchmarks/results/bundle_size.json. Run after scripts/build-installer.sh.
+writes benchmarks/results/bundle_size.json (the committed record; benchmarks/run_all.py), or ``--out PATH``:
+scripts/build-installer.sh writes build/bundle_size.json, so that a build never modifies a tracked file.
 """
 
 from __future__ import annotations
@@ -60,6 +61,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("bundle", nargs="?", type=Path, default=REPO / "dist" / "osteo-desktop")
     parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--out", type=Path, default=None,
+                        help="write the JSON here instead of benchmarks/results/bundle_size.json")
     args = parser.parse_args()
     if not args.bundle.is_dir():
         print(f"no bundle at {args.bundle}: run scripts/build-installer.sh first", file=sys.stderr)
@@ -72,7 +75,7 @@ def main() -> int:
     print(f"\nlargest {args.top} files:")
     for rel, mb in result["largest_files_mb"]:
         print(f"  {mb:8.2f} MB  {rel}")
-    write_result("bundle_size", result)
+    write_result("bundle_size", result, args.out)
     return 0
 
 

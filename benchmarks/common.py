@@ -90,15 +90,17 @@ def summary_ms(times: list[float]) -> dict[str, float]:
     }
 
 
-def write_result(name: str, data: dict[str, Any]) -> Path:
-    RESULTS.mkdir(parents=True, exist_ok=True)
+def write_result(name: str, data: dict[str, Any], path: Path | None = None) -> Path:
+    """Write the result to ``path`` (default: the committed record, benchmarks/results/<name>.json)."""
+    path = Path(path) if path is not None else RESULTS / f"{name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "benchmark": name,
         "when_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "machine": machine(),
         **data,
     }
-    path = RESULTS / f"{name}.json"
     path.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
-    print(f"-> {path.relative_to(REPO)}")
+    shown = path.resolve().relative_to(REPO) if path.resolve().is_relative_to(REPO) else path
+    print(f"-> {shown}")
     return path

@@ -13,7 +13,11 @@ if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
   fi
 fi
 if [ ! -x .venv/bin/python ]; then
-  "$PYTHON" -m venv .venv
+  if ! "$PYTHON" -m venv .venv; then
+    rm -rf .venv
+    echo "run-tests.sh: '$PYTHON -m venv' failed; on Debian/Ubuntu install it with: apt install python3-venv" >&2
+    exit 2
+  fi
 fi
 .venv/bin/python -m pip install --upgrade pip >/dev/null
 .venv/bin/python -m pip install -e ".[train,dev]"

@@ -214,7 +214,7 @@ def test_training_commands_without_the_training_extra(monkeypatch, capsys):
     assert code == 1 and "training extra" in err
 
 
-def test_ctrl_c_leaves_the_earlier_export_intact(tmp_path, knee_manifest):
+def test_ctrl_c_writes_a_complete_export_of_the_rows_done_so_far(tmp_path, knee_manifest):
     import os
     import signal
     import subprocess
@@ -233,8 +233,12 @@ def test_ctrl_c_leaves_the_earlier_export_intact(tmp_path, knee_manifest):
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=120)
     assert process.returncode == 130, err
-    assert "interrupted" in err
-    assert out.read_text() == "earlier export\n"
+    assert "interrupted: stopped after" in err
+    # The earlier export is replaced by a complete one holding the rows done before Ctrl-C (issue 12).
+    with open(out, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert 0 < len(rows) < len(knee_manifest)
+    assert all(row["model_version"] and (row["label"] or row["error"]) for row in rows)
     assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == ["report.csv"]  # no temporary left behind
 
 

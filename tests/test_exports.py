@@ -111,3 +111,17 @@ def test_a_writer_that_cannot_open_leaves_no_temporary(tmp_path):
         with atomic_writer(tmp_path / "out.txt", encoding="no-such-encoding"):
             pass
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("name", ["a" * 250 + ".csv", "é" * 125 + ".csv"])  # 254 and 254 bytes: at the limit
+def test_a_target_name_near_the_limit_gets_a_short_temporary_name(tmp_path, name):
+    target = tmp_path / name
+    assert len(os.fsencode(target.name)) <= 255
+    seen = []
+    with atomic_writer(target, newline="") as handle:
+        seen = [p.name for p in tmp_path.iterdir()]
+        handle.write("complete")
+    assert target.read_text() == "complete"
+    assert len(seen) == 1 and seen[0].startswith(".") and seen[0].endswith(".tmp")
+    assert len(os.fsencode(seen[0])) <= 120
+    assert [p.name for p in tmp_path.iterdir()] == [name]

@@ -147,3 +147,55 @@ def test_bytes_are_read_once_so_the_reader_needs_no_file_handle(knee_png, tmp_pa
     radiograph = read_radiograph(target)
     target.unlink()  # nothing is read lazily after read_radiograph returns
     assert radiograph.pixels.shape == Image.open(io.BytesIO(data)).size[::-1]
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
+def test_grey_film_stored_as_rgb_with_channel_noise_has_no_colour_warning(knee_png, tmp_path, fmt):
+    """JPEG chroma noise (and a few grey levels of channel difference) is not colour (issue 12: 48 of 83 films)."""
+    grey = np.rint(_grey(knee_png) * 255).astype(np.int16)
+    noise = np.random.default_rng(0).integers(-5, 6, size=grey.shape + (3,))
+    rgb = np.clip(grey[..., None] + noise, 0, 255).astype(np.uint8)
+    Image.fromarray(rgb, "RGB").save(tmp_path / f"noisy.{fmt.lower()}", format=fmt, quality=90)
+    radiograph = read_radiograph(tmp_path / f"noisy.{fmt.lower()}")
+    assert not any("colour" in w for w in radiograph.warnings)
+    # Still converted as a colour image would be (luma), so nothing of the film is lost.
+    assert abs(float(radiograph.pixels.mean()) - float(grey.mean()) / 255.0) < 0.01
+
+
+def test_a_coloured_region_over_a_few_percent_of_the_film_warns(knee_png, tmp_path):
+    grey = np.rint(_grey(knee_png) * 255).astype(np.uint8)
+    rgb = np.repeat(grey[..., None], 3, axis=2)
+    rows = max(1, grey.shape[0] // 20)  # a red band over 5 % of the image: an overlay, a photograph's label...
+    rgb[:rows, :, 0], rgb[:rows, :, 1:] = 255, 0
+    Image.fromarray(rgb, "RGB").save(tmp_path / "overlay.png")
+    assert any("colour" in w for w in read_radiograph(tmp_path / "overlay.png").warnings)
+
+
+def test_channel_spread_is_the_99th_percentile_of_the_largest_channel_distance():
+    from osteo_desktop.core.reading.colour import COLOUR_SPREAD, channel_spread, is_colour
+
+    rgb = np.zeros((100, 100, 3), dtype=np.float32)
+    rgb[:2, :, 0] = 0.9  # 2 % of pixels: (0.9, 0, 0) -> mean 0.3, largest distance 0.6
+    assert channel_spread(rgb) == pytest.approx(0.6, abs=1e-6) and is_colour(rgb)
+    rgb[:2, :, 0] = 0.0
+    rgb[:1, :, 0] = 0.9  # 1 %: the 99th percentile is still 0 -> not colour
+    assert channel_spread(rgb) < COLOUR_SPREAD and not is_colour(rgb)
+
+
+def test_grey_films_stored_as_rgb_in_the_shared_full_size_set_do_not_warn():
+    """Real films: the first RGB-stored JPEGs of knee-xray-fullsize (all 60 RGB films: 48 warned before, 0 now)."""
+    from shared_paths import SHARED
+
+    folder = SHARED / "data" / "knee-xray-fullsize"
+    if not folder.is_dir():
+        pytest.skip("shared knee-xray-fullsize not available")
+    films = []
+    for path in sorted(folder.glob("*.jp*g")):
+        with Image.open(path) as image:
+            if image.mode == "RGB":
+                films.append(path)
+        if len(films) == 4:
+            break
+    assert films
+    for path in films:
+        assert not any("colour" in w for w in read_radiograph(path).warnings), path.name

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import json
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -107,3 +109,45 @@ def test_pyproject_licence_is_an_spdx_string_so_pip_does_not_warn() -> None:
     project = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text(encoding="utf-8"))
     assert project["project"]["license"] == "MIT"
     assert any(req.replace(" ", "").startswith("setuptools>=77") for req in project["build-system"]["requires"])
+
+
+def test_the_bundle_size_report_of_a_build_goes_to_build_not_to_a_tracked_file(tmp_path):
+    """scripts/build-installer.sh must leave the checkout clean: its size report goes to build/ (ignored)."""
+    script = (REPO / "scripts" / "build-installer.sh").read_text()
+    calls = [line for line in script.splitlines() if "bundle_size.py" in line and not line.lstrip().startswith("#")]
+    assert calls and all("--out build/bundle_size.json" in line for line in calls)
+    ignored = subprocess.run(["git", "check-ignore", "-q", "build/bundle_size.json"], cwd=REPO)
+    assert ignored.returncode == 0
+    # The script honours --out and leaves the committed record alone.
+    bundle = tmp_path / "osteo-desktop"
+    (bundle / "_internal" / "model_weights").mkdir(parents=True)
+    (bundle / "_internal" / "model_weights" / "m.tflite").write_bytes(b"\0" * 2_000_000)
+    record = REPO / "benchmarks" / "results" / "bundle_size.json"
+    before = record.read_bytes()
+    out = tmp_path / "size.json"
+    done = subprocess.run([sys.executable, str(REPO / "benchmarks" / "bundle_size.py"), str(bundle), "--out", str(out)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(out.read_text())["total_mb"] == 2.0
+    assert record.read_bytes() == before
+
+
+def _fake_root_path(tmp_path: Path) -> str:
+    fake_bin = tmp_path / "fake-bin"
+    fake_bin.mkdir()
+    (fake_bin / "id").write_text('#!/bin/sh\n[ "$1" = -u ] && echo 0 && exit 0\nexec /usr/bin/id "$@"\n')
+    (fake_bin / "id").chmod(0o755)
+    return f"{fake_bin}:/usr/bin:/bin"
+
+
+def test_install_as_root_without_system_refuses_and_says_how(tmp_path):
+    script = REPO / "packaging" / "linux" / "install.sh"
+    prefix = tmp_path / "opt"
+    env = {"HOME": str(tmp_path / "home"), "PATH": _fake_root_path(tmp_path)}
+    done = subprocess.run(["sh", str(script), "--prefix", str(prefix)], env=env, capture_output=True, text=True)
+    assert done.returncode == 2
+    assert "every user" in done.stderr and "sudo ./install.sh --system" in done.stderr
+    assert "without sudo" in done.stderr
+    assert not prefix.exists()  # nothing was installed
+    plain = subprocess.run(["sh", str(script)], env=env, capture_output=True, text=True)
+    assert plain.returncode == 2 and "/opt/osteo-desktop" in plain.stderr

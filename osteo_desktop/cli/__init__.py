@@ -2,8 +2,8 @@
 
 Its output is a contract that scripts rely on: the JSON keys, the CSV columns and the exit status (0 when every file
 gave a result, 1 when any file failed, the model cannot be used or something unexpected went wrong, 2 on a usage
-error, 130 when interrupted). Progress, log messages and errors go to stderr; results go to stdout (or to the CSV
-file). Patient name, ID and birth date are never printed, logged or exported unless ``--include-patient`` is given.
+error, 130 when interrupted by Ctrl-C, 143 by SIGTERM; the rows done by then are written). Progress, log messages
+and errors go to stderr; results go to stdout (or to the CSV file). Patient name, ID and birth date are never printed, logged or exported unless ``--include-patient`` is given.
 When the reader of stdout goes away (``osteo predict ... | head``) the program stops quietly.
 
 This package only parses arguments and prints (:mod:`.arguments`, :mod:`.output`, one module per command); the
@@ -18,7 +18,8 @@ import sys
 from collections.abc import Callable
 
 from osteo_desktop.cli.arguments import build_parser, configure_logging, training_command
-from osteo_desktop.cli.common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, log, say, usage_error
+from osteo_desktop.cli.common import (EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, EXIT_USAGE, Terminated, log,
+                                     say, usage_error)
 from osteo_desktop.cli.training import run_training
 from osteo_desktop.core.errors import OsteoError
 
@@ -54,6 +55,9 @@ def _guarded(run: Callable[[], int]) -> int:
         status = run()
         sys.stdout.flush()  # a reader that went away shows here, not as a traceback at interpreter exit
         return status
+    except Terminated:
+        say("terminated")
+        return EXIT_TERMINATED
     except KeyboardInterrupt:
         say("interrupted")
         return EXIT_INTERRUPTED

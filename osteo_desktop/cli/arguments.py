@@ -42,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("files", nargs="+", type=Path, metavar="FILE")
     predict.add_argument("--json", action="store_true", help="print one JSON array, an object per file")
     predict.add_argument("--history", action="store_true", help="also record the results in the history database")
+    predict.add_argument("--csv", type=Path, metavar="OUT", help="also write the rows to this CSV file (written atomically)")
     predict.set_defaults(handler=batch.predict_command)
 
     scan = commands.add_parser("scan", parents=[common, many], help="predict every file in a folder",
@@ -50,6 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
                                "resumes where it stopped; --no-history turns that off.")
     scan.add_argument("folder", type=Path, metavar="DIR")
     scan.add_argument("-r", "--recursive", action="store_true", help="include sub-folders")
+    scan.add_argument("--include-hidden", action="store_true",
+                      help="also scan dot files and dot folders (.DS_Store, ._name, .complete; skipped by default)")
     scan.add_argument("--csv", type=Path, metavar="OUT", help="write the rows to this CSV file (written atomically)")
     scan.add_argument("--json", action="store_true", help="print the rows as one JSON array")
     scan.add_argument("--no-history", dest="history", action="store_false",

@@ -7,27 +7,43 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from osteo_desktop.cli.common import EXIT_FAILED, EXIT_OK, load_classifier, say, usage_error
+from osteo_desktop.cli.common import (EXIT_FAILED, EXIT_OK, EXIT_TERMINATED, StopOnSignal, load_classifier, say,
+                                     usage_error)
 from osteo_desktop.cli.output import Progress, Table
 from osteo_desktop.core.errors import OsteoError
 from osteo_desktop.core.pipeline.batch import BatchScan, files_to_scan, tee
 from osteo_desktop.core.results import exports, text
+from osteo_desktop.core.results.output_target import UnsafeOutputError, check_output_target, is_previous_csv_export
 
 
 def predict_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    return run_rows(list(args.files), args, history_enabled=args.history, csv_out=None, show_progress=False)
+    paths = list(args.files)
+    if args.csv is not None and (refusal := _refuse_output(args.csv, paths)) is not None:
+        return usage_error(parser, refusal)
+    return run_rows(paths, args, history_enabled=args.history, csv_out=args.csv, show_progress=False)
 
 
 def scan_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if not args.folder.is_dir():
         return usage_error(parser, f"{args.folder} is not a folder")
-    if args.csv is not None and args.csv.is_dir():
-        return usage_error(parser, f"--csv {args.csv} is a folder, not a file name")
-    if args.csv is not None and not args.csv.parent.is_dir():
-        return usage_error(parser, f"--csv {args.csv}: folder {args.csv.parent} does not exist")
-    paths = files_to_scan(args.folder, recursive=args.recursive, exclude=args.csv)
+    # An earlier export of this scan left in the folder is not an input; any other file there is.
+    exclude = args.csv if args.csv is not None and is_previous_csv_export(args.csv) else None
+    paths = files_to_scan(args.folder, recursive=args.recursive, exclude=exclude, include_hidden=args.include_hidden)
+    if args.csv is not None and (refusal := _refuse_output(args.csv, paths)) is not None:
+        return usage_error(parser, refusal)
     say(f"{len(paths)} files in {args.folder}")
     return run_rows(paths, args, history_enabled=args.history, csv_out=args.csv, show_progress=True)
+
+
+def _refuse_output(target: Path, inputs: list[Path]) -> str | None:
+    """Why ``--csv target`` must not be written (one line), or None when it may."""
+    from osteo_desktop.core.results.history import default_history_path
+
+    try:
+        check_output_target(target, inputs=inputs, protected=[default_history_path()])
+    except UnsafeOutputError as exc:
+        return f"--csv {exc}"
+    return None
 
 
 def _open_history(enabled: bool) -> Any:
@@ -57,8 +73,9 @@ def run_rows(paths: list[Path], args: argparse.Namespace, *, history_enabled: bo
 
     scan = BatchScan(paths, classifier, history=_open_history(history_enabled), close_history=True,
                      batch_size=args.batch_size, include_patient=args.include_patient, on_progress=on_progress)
+    signals = StopOnSignal(scan.cancel)
     try:
-        with scan:
+        with scan, signals:
             if not args.json:
                 card = classifier.card
                 print(text.model_line(card.name, card.version, card.threshold))
@@ -75,6 +92,12 @@ def run_rows(paths: list[Path], args: argparse.Namespace, *, history_enabled: bo
         if progress is not None:
             progress.clear()
     tally = scan.tally
+    if signals.exit_status is not None:
+        # Ctrl-C or SIGTERM: the rows done so far were written (and recorded), the CSV closed; say how far it got.
+        total = f" of {tally.total}" if tally.total is not None else ""
+        say(f"{'terminated' if signals.exit_status == EXIT_TERMINATED else 'interrupted'}: "
+            f"stopped after {tally.done}{total} files; their rows were written")
+        return signals.exit_status
     if show_progress or tally.failed:
         say(text.scan_summary(tally.done, tally.failed, tally.reused, tally.elapsed_s))
     if args.json:

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
+import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from osteo_desktop.core.errors import OsteoError
+from osteo_desktop.core.results.names import for_terminal
 
 if TYPE_CHECKING:
     from osteo_desktop.core.model.runtime import Classifier
@@ -16,11 +20,52 @@ if TYPE_CHECKING:
 log = logging.getLogger("osteo_desktop.cli")
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_TERMINATED = 143  # 128 + SIGTERM, as a shell reports a process ended by it
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C's KeyboardInterrupt so that every ``finally`` and atomic write cleans up."""
+
+
+class StopOnSignal:
+    """While active (a ``with`` block in the main thread), SIGINT and SIGTERM ask ``stop()`` to end the work
+    gracefully: the rows done so far are written and the exports closed. A second signal stops at once (as
+    KeyboardInterrupt or :class:`Terminated`; atomic writes then remove their temporary files)."""
+
+    def __init__(self, stop: Callable[[], None]) -> None:
+        self._stop = stop
+        self.signum: int | None = None
+        self._saved: dict[int, Any] = {}
+
+    @property
+    def exit_status(self) -> int | None:
+        """130 after SIGINT, 143 after SIGTERM, None when no signal came."""
+        if self.signum is None:
+            return None
+        return EXIT_TERMINATED if self.signum == signal.SIGTERM else EXIT_INTERRUPTED
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.signum is not None:
+            raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+        self.signum = signum
+        self._stop()
+
+    def __enter__(self) -> "StopOnSignal":
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                self._saved[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        for signum, handler in self._saved.items():
+            signal.signal(signum, handler)
+        self._saved.clear()
 
 
 def say(message: str) -> None:
     """A line for the user on stderr, where progress, log messages and errors go (results go to stdout)."""
-    print(f"osteo: {message}", file=sys.stderr)
+    # Messages quote file names and tags: printed escaped, so that they cannot drive the terminal.
+    print(f"osteo: {for_terminal(message)}", file=sys.stderr)
 
 
 def usage_error(parser: argparse.ArgumentParser, message: str) -> int:

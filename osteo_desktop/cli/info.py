@@ -7,6 +7,7 @@ import json
 
 from osteo_desktop.cli.common import EXIT_FAILED, EXIT_OK, model_description, say
 from osteo_desktop.core.errors import ImageReadError
+from osteo_desktop.core.results.names import escape_undecodable_in, for_terminal
 from osteo_desktop.core.results.text import DISCLAIMER
 
 
@@ -23,7 +24,7 @@ def info_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
     if args.include_patient:
         description["patient"] = dict(radiograph.patient)
     if args.json:
-        print(json.dumps(description, indent=2, default=str, ensure_ascii=False))
+        print(json.dumps(escape_undecodable_in(description), indent=2, default=str, ensure_ascii=False))
         return EXIT_OK
     for key, value in description.items():
         if key == "warnings":
@@ -31,12 +32,12 @@ def info_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
         if isinstance(value, dict):
             print(f"{key}:")
             for sub_key, sub_value in value.items():
-                print(f"  {sub_key}: {sub_value}")
+                print(f"  {for_terminal(sub_key)}: {for_terminal(sub_value)}")
         else:
-            print(f"{key}: {value}")
+            print(f"{key}: {for_terminal(value)}")
     input_warnings = description["warnings"]
     print("warnings: " + ("none" if not input_warnings else ""))
     for warning in input_warnings:
-        print(f"  - {warning}")
+        print(f"  - {for_terminal(warning)}")
     print(DISCLAIMER)
     return EXIT_OK

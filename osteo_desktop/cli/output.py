@@ -8,6 +8,7 @@ from typing import IO
 
 from osteo_desktop.core.pipeline.scanning import ScanProgress
 from osteo_desktop.core.results import text
+from osteo_desktop.core.results.names import for_terminal
 from osteo_desktop.core.results.result import FileResult
 
 
@@ -57,13 +58,16 @@ class Table:
     def write(self, row: FileResult) -> None:
         if self.progress is not None:
             self.progress.clear()  # a progress line redrawn in place must not run into the table
+        # Names, tags and messages quoting them are printed escaped: an escape sequence or a newline in a file
+        # name must not recolour the terminal or fake a row.
+        path = for_terminal(row.path)
         if row.error is not None:
-            line = f"{'ERROR':<13} {'':>8} {'':>6}  {row.path}\n{'':<32}{row.error}"
+            line = f"{'ERROR':<13} {'':>8} {'':>6}  {path}\n{'':<32}{for_terminal(row.error)}"
         else:
-            line = f"{row.label:<13} {row.probability:>8.3f} {row.confidence:>6.3f}  {row.path}"
+            line = f"{row.label:<13} {row.probability:>8.3f} {row.confidence:>6.3f}  {path}"
             for warning in text.warning_sentences(row):
-                line += f"\n{'':<32}warning: {warning}"
+                line += f"\n{'':<32}warning: {for_terminal(warning)}"
         if self.include_patient and row.patient:
-            line += f"\n{'':<32}patient: " + ", ".join(f"{k}={v}" for k, v in row.patient.items())
+            line += f"\n{'':<32}patient: " + ", ".join(f"{k}={for_terminal(v)}" for k, v in row.patient.items())
         self.stream.write(line + "\n")
         self.stream.flush()

@@ -16,6 +16,9 @@ from pathlib import Path
 from typing import IO
 
 
+_TEMP_STEM_BYTES = 100
+
+
 def _fsync_directory(directory: Path) -> None:
     # Makes the rename itself durable on POSIX; Windows cannot open a directory and does not need it.
     if os.name != "posix":
@@ -36,8 +39,11 @@ def _create_temporary(directory: Path, name: str) -> tuple[int, Path]:
     # Created like any new file of the user's (0666 less the umask, applied by the kernel), unlike mkstemp's 0600.
     # Reading the umask instead would mean setting it for a moment, which races with files other threads create.
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+    # The temporary name adds 14 bytes to (at most) the first 100 bytes of the target's: a target name near the
+    # 255-byte limit of most file systems must not make its temporary name too long (ENAMETOOLONG).
+    stem = os.fsdecode(os.fsencode(name)[:_TEMP_STEM_BYTES])
     for _ in range(100):
-        temp = directory / f".{name}.{secrets.token_hex(4)}.tmp"
+        temp = directory / f".{stem}.{secrets.token_hex(4)}.tmp"
         try:
             return os.open(temp, flags, 0o666), temp
         except FileExistsError:

@@ -26,7 +26,8 @@ from PySide6.QtWidgets import (
 )
 
 from osteo_desktop.core.results.exports import write_rows_csv
-from osteo_desktop.core.results.history import History
+from osteo_desktop.core.results.history import History, default_history_path
+from osteo_desktop.core.results.output_target import UnsafeOutputError, check_output_target
 from osteo_desktop.core.model.runtime import Classifier
 from osteo_desktop.core.errors import ImageReadError
 from osteo_desktop.core.pipeline.scanning import ScanProgress, ScanRow
@@ -285,10 +286,16 @@ class BatchDialog(QDialog):
             except OSError as exc:
                 QMessageBox.warning(self, "Export CSV", f"The results could not be saved: {exc.strerror or exc}")
                 return
+            except UnsafeOutputError as exc:
+                QMessageBox.warning(self, "Export CSV", f"The results were not saved: {exc}")
+                return
             self.progress_label.setText(f"Saved {len(self.rows)} rows to {written.name}.")
 
     def export_csv(self, path: str | Path) -> Path:
-        return write_rows_csv(self.rows, Path(path))
+        """Write the rows as CSV; :class:`UnsafeOutputError` when ``path`` is an input, the history or not a file."""
+        protected = [self.history.path if self.history is not None else default_history_path()]
+        target = check_output_target(path, inputs=[row.path for row in self.rows], protected=protected)
+        return write_rows_csv(self.rows, target)
 
     # --- closing -------------------------------------------------------------------------------------------------
     def reject(self) -> None:

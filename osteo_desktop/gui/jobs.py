@@ -101,8 +101,11 @@ def _record(history: "History | None", path: str, analysis: "Analysis", digest: 
 
 def export_report_job(target: Path, analysis: "Analysis", positive_label: str, include_patient: bool) -> WorkFunction:
     def work(job: Job) -> Path:
+        from osteo_desktop.core.results.history import default_history_path
+        from osteo_desktop.core.results.output_target import check_output_target
         from osteo_desktop.gui.report_pdf import write_report_pdf
 
+        check_output_target(target, inputs=[analysis.radiograph.path], protected=[default_history_path()])
         return write_report_pdf(target, analysis, positive_label=positive_label, include_patient=include_patient)
 
     return work

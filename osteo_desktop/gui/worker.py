@@ -55,6 +55,16 @@ class Job:
         self._report(value)
 
 
+def _emit(signal: Any, *args: Any) -> None:
+    """Emit from the pool thread unless the relay is gone: when the app quits while a job still runs (a self-test
+    of a missing file ends before the model has loaded), teardown deletes the relay's C++ side, and emitting then
+    raised "Signal source has been deleted" as a traceback on the way out. Nobody is left to tell; say so in the log."""
+    try:
+        signal.emit(*args)
+    except RuntimeError:
+        log.debug("a job finished after its receiver was deleted (the app was quitting); its result is dropped")
+
+
 class _Relay(QObject):
     """Emitted from the pool thread; lives on the GUI thread, so Qt queues every emission across."""
 
@@ -93,7 +103,8 @@ class Worker(QObject):
         super().__init__()
         self._work = work
         self._relay = _Relay()
-        self.job = Job(self._relay.progress.emit)
+        relay = self._relay  # not through self: a cycle through shiboken objects is never collected
+        self.job = Job(lambda value: _emit(relay.progress, value))
         self._cancelled = False
         self._done = threading.Event()
         self._runnable = _Runnable(self)
@@ -136,19 +147,19 @@ class Worker(QObject):
     # --- the pool thread -----------------------------------------------------------------------------------------
     def _run(self) -> None:
         relay = self._relay
-        relay.started.emit()
+        _emit(relay.started)
         try:
             if self._cancelled:  # cancelled while it waited in the pool's queue: nobody wants it any more
                 return
             result = self._work(self.job)
             if inspect.isgenerator(result):
                 result = self._drain(result)
-            relay.returned.emit(result)
+            _emit(relay.returned, result)
         except BaseException as exc:  # noqa: BLE001 - a worker always reports back; it never dies silently
-            relay.errored.emit(exc)
+            _emit(relay.errored, exc)
         finally:
             self._done.set()
-            relay.finished.emit()
+            _emit(relay.finished)
 
     def _drain(self, generator: Any) -> Any:
         """Each yielded value is progress; between yields the job may stop. The generator's return is the result."""

@@ -2,8 +2,8 @@
 # Install osteo-desktop from this unpacked archive. No network, no Python, no root needed.
 #
 #   ./install.sh                  per user: ~/.local/opt/osteo-desktop, commands in ~/.local/bin
-#   sudo ./install.sh             for everyone: /opt/osteo-desktop, commands in /usr/local/bin (same: --system;
-#                                 --user installs into root's own home instead)
+#   sudo ./install.sh --system    for everyone: /opt/osteo-desktop, commands in /usr/local/bin (as root --system
+#                                 or --user must be given; --user installs into root's own home)
 #   ./install.sh --prefix DIR     into DIR (commands in DIR/bin; desktop entry per user, or system-wide as root)
 #   ./install.sh --uninstall [--system|--prefix DIR]   remove it again (or run DIR/uninstall.sh)
 #
@@ -25,7 +25,16 @@ while [ $# -gt 0 ]; do
   shift
 done
 if [ -z "$mode" ]; then
-  if [ "$(id -u)" = 0 ]; then mode=system; else mode=user; fi
+  if [ "$(id -u)" = 0 ]; then
+    # As root the natural default would change the machine for every user; that must be asked for, not implied.
+    if [ "$action" = uninstall ]; then again="sudo ./install.sh --uninstall --system"; else again="sudo ./install.sh --system"; fi
+    echo "install.sh: run as root, this would install osteo-desktop for every user of this machine" >&2
+    echo "  (into ${prefix:-/opt/osteo-desktop}, commands in ${prefix:+the folder's bin/}${prefix:-/usr/local/bin}, a menu entry for everyone)." >&2
+    echo "  For every user, say so: $again" >&2
+    echo "  Just for yourself, run it without sudo: ./install.sh" >&2
+    exit 2
+  fi
+  mode=user
 fi
 
 if [ "$mode" = system ]; then

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import csv
 import shutil
+from pathlib import Path
 
 import pytest
 
 from osteo_desktop.core.pipeline.analysis import analyse_file
+from osteo_desktop.core.results.output_target import UnsafeOutputError
 from osteo_desktop.core.results.result import ROW_KEYS
 from osteo_desktop.gui.batch_dialog import BatchDialog, format_duration
 
@@ -78,6 +80,17 @@ def test_csv_export_has_every_row(qtbot, dialog, knee_folder, tmp_path):
         rows = list(reader)
     assert sorted(r["path"] for r in rows) == sorted(row.path for row in dialog.rows)
     assert sum(1 for r in rows if r["error"]) == 1
+
+
+def test_csv_export_never_overwrites_a_scanned_image_or_the_history(qtbot, dialog, knee_folder, history):
+    run_scan(qtbot, dialog, knee_folder)
+    image = next(Path(row.path) for row in dialog.rows if row.ok)
+    before = image.read_bytes()
+    with pytest.raises(UnsafeOutputError, match="one of the files being analysed"):
+        dialog.export_csv(image)
+    assert image.read_bytes() == before
+    with pytest.raises(UnsafeOutputError, match="history database"):
+        dialog.export_csv(history.path)
 
 
 def test_a_folder_that_is_not_there_is_refused_plainly(dialog, tmp_path):

@@ -185,3 +185,25 @@ def test_finished_workers_are_released(qtbot):
     runner.cancel()  # the runner no longer holds its last job either
     gc.collect()
     assert [r() for r in refs] == [None] * len(refs)
+
+
+def test_a_job_that_ends_after_its_receiver_was_deleted_ends_quietly(qtbot, capfd):
+    """At quit, teardown may delete a running worker's relay; the job then ended with a "Signal source has been
+    deleted" traceback (seen on a self-test of a missing file) instead of ending quietly."""
+    import shiboken6
+
+    gate, reached = threading.Event(), threading.Event()
+
+    def work(job):
+        reached.set()
+        gate.wait(10)
+        job.report("late progress")
+        return "late result"
+
+    worker = Worker(work).start()
+    assert reached.wait(10)
+    shiboken6.delete(worker._relay)  # what the app's teardown does to it
+    gate.set()
+    assert worker.wait(10)  # the work ran to its end
+    QThreadPool.globalInstance().waitForDone(10000)
+    assert "Signal source has been deleted" not in capfd.readouterr().err

@@ -48,10 +48,11 @@ class ScanTally:
         return self.failed == 0
 
 
-def files_to_scan(folder: Path, *, recursive: bool = False, exclude: Path | None = None) -> list[Path]:
-    """Every entry of ``folder`` a scan reports (:func:`list_files`), without ``exclude`` (the scan's own export,
-    left in the folder by an earlier run, is not an image to report)."""
-    paths = list(list_files(Path(folder), recursive=recursive))
+def files_to_scan(folder: Path, *, recursive: bool = False, exclude: Path | None = None,
+                  include_hidden: bool = False) -> list[Path]:
+    """Every entry of ``folder`` a scan reports (:func:`list_files`; dot files only with ``include_hidden``),
+    without ``exclude`` (the scan's own export, left in the folder by an earlier run, is not an image to report)."""
+    paths = list(list_files(Path(folder), recursive=recursive, include_hidden=include_hidden))
     if exclude is not None:
         # realpath, unlike Path.resolve, does not raise on the symlink loops a scan must report.
         out = os.path.realpath(exclude)

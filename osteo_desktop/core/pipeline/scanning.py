@@ -289,6 +289,8 @@ def _record(history: "History", items: list[_Prepared]) -> None:
         log.exception("could not record %d results in the history", len(new))
 
 
-def scan_folder(root: Path, classifier: "Classifier", *, recursive: bool = False, **kwargs: Any) -> Iterator[FileResult]:
+def scan_folder(root: Path, classifier: "Classifier", *, recursive: bool = False, include_hidden: bool = False,
+                **kwargs: Any) -> Iterator[FileResult]:
     """:func:`scan_files` over :func:`list_files` of ``root`` (listed first, so progress knows the total)."""
-    return scan_files(list(list_files(Path(root), recursive=recursive)), classifier, **kwargs)
+    paths = list(list_files(Path(root), recursive=recursive, include_hidden=include_hidden))
+    return scan_files(paths, classifier, **kwargs)

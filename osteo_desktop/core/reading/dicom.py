@@ -21,6 +21,7 @@ from pydicom.multival import MultiValue
 from pydicom.pixels import apply_color_lut, get_decoder, pixel_array
 from pydicom.uid import UID, DeflatedExplicitVRLittleEndian, ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
+from osteo_desktop.core.reading import colour
 from osteo_desktop.core.reading.window import apply_window, choose_window, modality_values, voi_lut
 from osteo_desktop.core.errors import ImageReadError, ImageTooLargeError, NotAnImageError
 from osteo_desktop.core.reading.limits import MAX_INFLATED_BYTES, brief, check_dimensions
@@ -326,9 +327,10 @@ def _colour_to_grey(path: Path, ds: Dataset, frame: np.ndarray, photometric: str
     except Exception as exc:  # noqa: BLE001
         raise ImageReadError(path, f"DICOM colour ({photometric}) could not be converted ({brief(exc)})") from exc
     rgb = rgb.astype(np.float32) / float(max(2 ** min(bits, 16) - 1, 1))
-    is_colour = not (np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 1], rgb[..., 2]))
-    grey = rgb[..., 0] if not is_colour else rgb @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
-    return np.clip(grey, 0.0, 1.0).astype(np.float32), is_colour
+    identical = np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 1], rgb[..., 2])
+    grey = rgb[..., 0] if identical else rgb @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    # Grey pixels stored as RGB/YBR (with JPEG chroma noise) are not "colour": only a real difference warns.
+    return np.clip(grey, 0.0, 1.0).astype(np.float32), not identical and colour.is_colour(np.clip(rgb, 0.0, 1.0))
 
 
 # --- metadata and warnings -------------------------------------------------------------------------------------

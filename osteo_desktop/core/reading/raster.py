@@ -13,6 +13,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from osteo_desktop.core.errors import ImageReadError, ImageTooLargeError
+from osteo_desktop.core.reading import colour
 from osteo_desktop.core.reading.limits import MAX_PIXELS, brief, check_dimensions
 from osteo_desktop.core.reading.radiograph import Radiograph
 
@@ -95,8 +96,10 @@ def _to_grey(image: Image.Image) -> tuple[np.ndarray, int, bool, bool]:
         return values, 32, False, False
     rgba = np.asarray(image.convert("RGBA"), dtype=np.float32) / 255.0
     rgb, alpha = rgba[..., :3], rgba[..., 3]
-    is_colour = not (np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 1], rgb[..., 2]))
-    grey = rgb @ _LUMA if is_colour else np.ascontiguousarray(rgb[..., 0])
+    identical = np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 1], rgb[..., 2])
+    grey = np.ascontiguousarray(rgb[..., 0]) if identical else rgb @ _LUMA
+    # A grey film stored as RGB (JPEG chroma noise) is not "colour": only a real difference earns the warning.
+    is_colour = not identical and colour.is_colour(rgb)
     transparent = bool((alpha < 1.0).any())
     if transparent:
         # Radiograph backgrounds are dark, so see-through areas become background.

@@ -17,15 +17,40 @@ from pathlib import Path
 from typing import IO, Any
 
 from osteo_desktop.core.atomic import atomic_writer
+from osteo_desktop.core.results.names import escape_undecodable_in
 from osteo_desktop.core.results.result import PATIENT_COLUMNS, FileResult, csv_columns, patient_cells
 
 __all__ = ["PATIENT_COLUMNS", "CsvRowWriter", "csv_columns", "csv_record", "open_csv_export", "patient_cells",
            "write_json_array", "write_rows_csv", "write_rows_json"]
 
 
+# A spreadsheet takes a cell starting with one of these as a formula (OWASP "CSV injection"); tab and carriage
+# return are on OWASP's list because some programs strip them and then see the formula behind.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise_cell(value: Any) -> Any:
+    """``value`` made inert for a spreadsheet: a text cell that would start a formula gets a leading apostrophe.
+
+    Numbers (``-0.5``, ``+3``) are left as they are; a file named ``=HYPERLINK(...).png`` or an error message
+    quoting it becomes ``'=HYPERLINK(...).png``, shown as text. The apostrophe is the only change, so a script
+    reading the CSV recovers the original by removing it from cells that start with ``'`` followed by one of
+    ``= + - @``, tab or carriage return.
+    """
+    if not isinstance(value, str) or not value.startswith(_FORMULA_STARTS):
+        return value
+    try:
+        float(value)
+    except ValueError:
+        return "'" + value
+    return value
+
+
 def csv_record(row: FileResult, include_patient: bool = False) -> dict[str, Any]:
-    """One CSV row: numbers to 6 decimals, lists and timings as JSON text, an empty cell for a missing value."""
-    return row.csv_record(include_patient)
+    """One CSV row: numbers to 6 decimals, lists and timings as JSON text, an empty cell for a missing value, and
+    every text cell that a spreadsheet would run as a formula neutralised (:func:`neutralise_cell`)."""
+    return {key: neutralise_cell(escape_undecodable_in(value)) for key, value in row.csv_record(include_patient).items()}
+
 
 
 class CsvRowWriter:
@@ -70,7 +95,7 @@ def write_json_array(rows: Iterable[FileResult], handle: IO[str], include_patien
     handle.write("[")
     for row in rows:
         handle.write(",\n  " if count else "\n  ")
-        handle.write(json.dumps(row.to_dict(include_patient=include_patient), ensure_ascii=False))
+        handle.write(json.dumps(escape_undecodable_in(row.to_dict(include_patient=include_patient)), ensure_ascii=False))
         count += 1
     handle.write("\n]\n" if count else "]\n")
     return count

@@ -22,6 +22,7 @@ from typing import Any
 from osteo_desktop.core.errors import OsteoError
 from osteo_desktop.core.model.card import sha256_of
 from osteo_desktop.core.paths import user_data_dir
+from osteo_desktop.core.results.names import escape_undecodable
 from osteo_desktop.core.results import columns
 from osteo_desktop.core.results.result import FileResult
 
@@ -192,7 +193,8 @@ class History:
             result = replace(result, path=str(path), file_sha256=file_sha256)
         else:
             result = FileResult.from_prediction(path, result, file_sha256)
-        return (_now(), *columns.to_history(result))
+        # SQLite stores UTF-8: a file name that is not (Linux names are bytes) is kept with its bytes escaped.
+        return (_now(), *(escape_undecodable(v) if isinstance(v, str) else v for v in columns.to_history(result)))
 
     def entries(self, limit: int = 500) -> list[HistoryEntry]:
         """The most recent entries, newest first."""
