@@ -59,6 +59,8 @@ class Table:
             self.progress.clear()  # a progress line redrawn in place must not run into the table
         if row.error is not None:
             line = f"{'ERROR':<13} {'':>8} {'':>6}  {row.path}\n{'':<32}{row.error}"
+        elif row.declined:  # no result: no probability, and the reason where the number would be read
+            line = f"{'NO RESULT':<13} {'':>8} {'':>6}  {row.path}\n{'':<32}{text.no_result_headline(row.out_of_scope)}"
         else:
             line = f"{row.label:<13} {row.probability:>8.3f} {row.confidence:>6.3f}  {row.path}"
             for warning in text.warning_sentences(row):
