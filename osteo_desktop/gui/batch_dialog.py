@@ -76,8 +76,13 @@ class _RowFilter(QSortFilterProxyModel):
         self.show_declined = True
 
     def set_show_declined(self, shown: bool) -> None:
-        self.show_declined = shown
-        self.invalidateFilter()
+        if hasattr(self, "beginFilterChange"):  # Qt 6.9+: invalidateFilter() is deprecated there
+            self.beginFilterChange()
+            self.show_declined = shown
+            self.endFilterChange()
+        else:  # the oldest PySide6 the project supports (6.6)
+            self.show_declined = shown
+            self.invalidateFilter()
 
     def filterAcceptsRow(self, source_row: int, source_parent) -> bool:  # noqa: N802 - Qt's name
         if self.show_declined:
