@@ -255,3 +255,21 @@ def test_dicom_export_of_a_declined_film_has_no_finding(tmp_path, capsys):
     assert sr.content.get_planar_roi_measurement_groups() == []  # no knee finding, no probability
     dumped = str(sr)
     assert "chest radiograph" in dumped and "Osteoporosis probability" not in dumped
+
+
+@pytest.mark.parametrize(("tags", "expected"), [
+    ({"modality": "DX", "body_part": "KNEE", "ViewPosition": "LATERAL"}, "lateral knee view: the model reads frontal views"),
+    ({"modality": "CT", "body_part": "KNEE"}, "not a radiograph: CT image"),
+    ({"modality": "DX", "body_part": "KNEE", "ViewPosition": "AP"}, None),
+], ids=["lateral", "ct", "frontal"])
+def test_dicom_tags_read_from_the_file_reach_the_gate(tmp_path, classifier, knee_png, tags, expected):
+    """The header as the reader gives it (its metadata keys) is what the gate reads: a knee film's pixels wrapped
+    with a lateral ViewPosition or a CT Modality are declined by the tag; with AP they are in scope."""
+    from imaging_factories import dicom_bytes, make_dicom, write
+
+    with Image.open(knee_png) as image:
+        pixels = np.asarray(image.convert("L"), dtype=np.uint8)
+    path = write(tmp_path / "knee.dcm", dicom_bytes(make_dicom(pixels, **tags)))
+    analysis = analyse_file(path, classifier, explain=False)
+    assert analysis.out_of_scope == expected
+    assert (analysis.prediction is None) == (expected is not None)
