@@ -87,9 +87,10 @@ self_test() {  # self_test NAME [FILE]
     cat "$scratch/self-test-$1.log" >&2
     fail "osteo-desktop --self-test ${2:-(bundled sample)} exited non-zero"
   fi
-  json_check "$out" 'data.get("ok") is True and data.get("label") and 0.0 <= data["probability"] <= 1.0' \
+  # An answer either way: a result, or (a file the scope gate declines) no result with its reason and no numbers.
+  json_check "$out" 'data.get("ok") is True and ((data.get("label") and 0.0 <= data["probability"] <= 1.0) or (data.get("out_of_scope") and data.get("label") is None and data.get("probability") is None))' \
     "self-test ${2:-(bundled sample)} did not report a result"
-  step "self-test $1 ok in $(( ($(date +%s%N) - start) / 1000000 )) ms: $("$checker_py" -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["label"], round(d["probability"], 3), "startup_ms", d.get("startup_ms"))' "$out")"
+  step "self-test $1 ok in $(( ($(date +%s%N) - start) / 1000000 )) ms: $("$checker_py" -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["label"] or "no result: %s" % d.get("out_of_scope"), d["probability"] if d["probability"] is None else round(d["probability"], 3), "startup_ms", d.get("startup_ms"))' "$out")"
 }
 self_test sample
 if [ -d "$shared/data/knee-xray" ]; then
@@ -114,11 +115,13 @@ if ! run_clean "$bundle/osteo" predict --json "${files[@]}" >"$scratch/predict.j
   cat "$scratch/predict.log" "$scratch/predict.json" >&2
   fail "osteo predict --json exited non-zero"
 fi
+# Every file answered: a result, or no result with the scope gate's reason (the tibia and hip DICOMs are not knees).
+# The knee radiographs from the shared set must get a result.
 json_check "$scratch/predict.json" \
-  "len(data) == ${#files[@]} and all(r.get('error') is None and r.get('label') and 0.0 <= r['probability'] <= 1.0 for r in data)" \
-  "osteo predict --json did not give a result for every file"
+  "len(data) == ${#files[@]} and all(r.get('error') is None and ((r.get('label') and 0.0 <= r['probability'] <= 1.0) or (r.get('out_of_scope') and r.get('probability') is None)) for r in data) and all(r.get('label') for r in data if '/knee-xray/' in r['path'])" \
+  "osteo predict --json did not answer every file (or declined a knee radiograph)"
 step "osteo predict --json: ${#files[@]} files ok in $(( ($(date +%s%N) - start) / 1000000 )) ms"
-"$checker_py" -c 'import json,sys,os; [print("    %-13s %.3f  %s" % (r["label"], r["probability"], os.path.basename(r["path"]))) for r in json.load(open(sys.argv[1]))]' "$scratch/predict.json"
+"$checker_py" -c 'import json,sys,os; [print("    %-13s %s  %s" % (r["label"] or "no result", "%.3f" % r["probability"] if r["probability"] is not None else r["out_of_scope"], os.path.basename(r["path"]))) for r in json.load(open(sys.argv[1]))]' "$scratch/predict.json"
 
 mkdir -p "$scratch/folder"
 for f in "${files[@]}"; do ln -s "$f" "$scratch/folder/"; done

@@ -50,7 +50,7 @@ def _predict_via_cli(capsys, model_dir: Path, image: Path) -> tuple[int, str, st
     return code, captured.out, captured.err
 
 
-@pytest.mark.parametrize("role", ["tflite", "head"])
+@pytest.mark.parametrize("role", ["tflite", "head", "scope_gate"])
 def test_a_single_flipped_byte_is_refused(model_copy, role, capsys, knee_png):
     name = _card(model_copy)["files"][role]["path"]
     _flip_one_byte(model_copy / name)
@@ -62,7 +62,7 @@ def test_a_single_flipped_byte_is_refused(model_copy, role, capsys, knee_png):
     assert err.startswith("osteo: error: cannot use the model") and name in err and "checksum" in err
 
 
-@pytest.mark.parametrize("role", ["tflite", "head"])
+@pytest.mark.parametrize("role", ["tflite", "head", "scope_gate"])
 def test_a_missing_model_file_is_refused(model_copy, role, capsys, knee_png):
     name = _card(model_copy)["files"][role]["path"]
     (model_copy / name).unlink()
@@ -118,7 +118,7 @@ def test_a_pickle_inside_the_head_weights_is_never_executed(model_copy, tmp_path
 
 def test_the_shipped_model_passes_its_own_checks(classifier):
     card = classifier.card
-    for role in ("tflite", "head"):
+    for role in ("tflite", "head", "scope_gate"):
         assert sha256_of(card.file_path(role)) == card.files[role]["sha256"]
 
 
@@ -140,4 +140,34 @@ def test_a_tflite_that_litert_cannot_load_is_a_format_error(model_copy):
     card["files"]["tflite"]["sha256"] = sha256_of(tflite)
     (model_copy / "model_card.json").write_text(json.dumps(card))
     with pytest.raises(ModelFormatError, match="cannot be loaded by LiteRT"):
+        Classifier.load(model_copy)
+
+
+def test_a_pickle_inside_the_scope_gate_is_refused_not_executed(model_copy, tmp_path):
+    """The gate is loaded like the head: NumPy arrays only, whatever the card's checksum says."""
+    marker = tmp_path / "gate_code_ran"
+    _Payload.marker = marker
+    gate = model_copy / _card(model_copy)["files"]["scope_gate"]["path"]
+    with np.load(gate, allow_pickle=False) as data:
+        arrays = {name: data[name] for name in data.files}
+    evil = np.empty(1, dtype=object)
+    evil[0] = _Payload()
+    arrays["weights"] = evil
+    with open(gate, "wb") as handle:
+        np.savez(handle, **arrays)
+    card = _card(model_copy)
+    card["files"]["scope_gate"]["sha256"] = sha256_of(gate)
+    (model_copy / "model_card.json").write_text(json.dumps(card))
+    with pytest.raises(ModelFormatError, match="scope gate") as error:
+        Classifier.load(model_copy)
+    assert "pickle" in str(error.value).lower()
+    assert not marker.exists()
+
+
+def test_a_card_without_a_scope_gate_is_refused(model_copy):
+    """No gate, no results: without it every readable image would get a call (issue 11)."""
+    card = _card(model_copy)
+    del card["files"]["scope_gate"]
+    (model_copy / "model_card.json").write_text(json.dumps(card))
+    with pytest.raises(ModelFormatError, match="scope_gate"):
         Classifier.load(model_copy)

@@ -49,9 +49,9 @@ def test_sample_looks_like_a_radiograph_to_the_reader():
 
     radiograph = read_radiograph(sample_image_path())
     pixels = radiograph.pixels
-    assert pixels.shape == (640, 512)
-    # A dark background at the edges, bright bone in the middle.
-    assert pixels[:, :20].mean() < 0.1 < 0.5 < pixels[100:500, 230:280].mean()
+    assert pixels.shape == (960, 420)  # tall and narrow, like the long-leg knee films of the public sources
+    # A dark background at the edges, grey soft tissue, bright bone in the middle (femur, joint, tibia).
+    assert pixels[:, :20].mean() < 0.1 < pixels[100:800, 60:120].mean() < 0.5 < pixels[100:800, 190:240].mean()
 
 
 def test_every_licence_file_named_in_the_index_exists():

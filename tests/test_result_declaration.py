@@ -19,12 +19,12 @@ import pytest
 from osteo_desktop.core.results import columns
 from osteo_desktop.core.results.history import History
 from osteo_desktop.core.results.knee import KNEE_CSV_COLUMNS, KNEES_OUTPUT, KneeResult, knee_cells
-from osteo_desktop.core.results.columns import declared, text
+from osteo_desktop.core.results.columns import declared
 from osteo_desktop.core.results.result import ROW_KEYS, FileResult, csv_columns
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CONTRACT_KEYS = ("path", "label", "probability", "confidence", "threshold", "model_version", "warnings", "error",
-                 "timings_ms")
+                 "timings_ms", "out_of_scope")  # out_of_scope: added at the end by issue 11 (the scope gate)
 # The table as version 0.1.0 created it (copied from the schema that was written out by hand before the declaration).
 OLD_SCHEMA = """
 CREATE TABLE predictions (
@@ -46,14 +46,20 @@ def test_json_keys_and_csv_columns_are_the_readme_contract_in_order():
     assert tuple(named) == CONTRACT_KEYS
 
 
+# Added since: scope_gate (issue 11), which gate let a recorded result through; nullable, so old rows read NULL.
+ADDED_COLUMNS = ["scope_gate"]
+
+
 def test_history_columns_are_the_earlier_table_and_each_is_a_result_field(tmp_path):
     stored = [name for name, _ in columns.history_columns(FileResult)]
-    assert ["id", "recorded_at", *stored] == OLD_COLUMNS
-    assert set(stored) - set(ROW_KEYS) == {"file_sha256"}  # the key; everything else stored is also exported
+    assert ["id", "recorded_at", *stored] == OLD_COLUMNS + ADDED_COLUMNS
+    # The key and the gate's identity are internal; everything else stored is also exported.
+    assert set(stored) - set(ROW_KEYS) == {"file_sha256", "scope_gate"}
+    assert "out_of_scope" not in stored  # declined files are not recorded (README, "History")
     with History(tmp_path / "new.sqlite3"):
         pass
     connection = sqlite3.connect(tmp_path / "new.sqlite3")
-    assert [row[1] for row in connection.execute("PRAGMA table_info(predictions)")] == OLD_COLUMNS
+    assert [row[1] for row in connection.execute("PRAGMA table_info(predictions)")] == OLD_COLUMNS + ADDED_COLUMNS
     connection.close()
 
 
@@ -64,11 +70,11 @@ def test_a_result_round_trips_through_every_output(tmp_path):
     assert result.to_dict() == {
         "path": "/d/a.png", "label": "osteoporosis", "probability": 0.4375, "confidence": 0.4375, "threshold": 0.339,
         "model_version": "m-2", "warnings": ["Not a knee: the DICOM body part is CHEST"], "error": None,
-        "timings_ms": {"read": 1.234, "inference": 2.0}}
+        "timings_ms": {"read": 1.234, "inference": 2.0}, "out_of_scope": None}
     assert result.csv_record() == {
         "path": "/d/a.png", "label": "osteoporosis", "probability": "0.437500", "confidence": "0.437500",
         "threshold": "0.339000", "model_version": "m-2", "warnings": '["Not a knee: the DICOM body part is CHEST"]',
-        "error": "", "timings_ms": '{"read": 1.234, "inference": 2.0}'}
+        "error": "", "timings_ms": '{"read": 1.234, "inference": 2.0}', "out_of_scope": ""}
     with History(tmp_path / "h.sqlite3") as history:
         entry = history.record(result.path, result, file_sha256="ab" * 32)
     assert (entry.path, entry.file_sha256, entry.label, entry.warnings) == (result.path, "ab" * 32, result.label, result.warnings)
@@ -95,17 +101,16 @@ def test_an_earlier_database_gains_a_newly_declared_column(tmp_path):
 
 @dataclass
 class _WithPlannedFields(FileResult):
-    """What FileResult becomes when issues 11 and 12 add their fields: one declaration each."""
+    """What FileResult becomes when issue 11 adds its per-knee field: one declaration (out_of_scope is there now)."""
 
-    out_of_scope: str | None = declared(text(sql="TEXT"), None)
     knees: list[KneeResult] = declared(KNEES_OUTPUT, default_factory=list)
 
 
 def test_a_planned_field_is_a_one_place_addition():
-    assert columns.json_keys(_WithPlannedFields) == CONTRACT_KEYS + ("out_of_scope", "knees")
+    assert columns.json_keys(_WithPlannedFields) == CONTRACT_KEYS + ("knees",)
     assert columns.csv_columns(_WithPlannedFields, include_patient=True) == (
-        CONTRACT_KEYS + ("out_of_scope",) + KNEE_CSV_COLUMNS + ("patient_name", "patient_id", "patient_birth_date"))
-    assert [name for name, _ in columns.history_columns(_WithPlannedFields)][-2:] == ["out_of_scope", "knees"]
+        CONTRACT_KEYS + KNEE_CSV_COLUMNS + ("patient_name", "patient_id", "patient_birth_date"))
+    assert [name for name, _ in columns.history_columns(_WithPlannedFields)][-1:] == ["knees"]
     right = KneeResult("right", (10, 20, 110, 220), "osteoporosis", 0.75, 0.75)
     result = _WithPlannedFields(path="b.png", label="osteoporosis", probability=0.75, confidence=0.75, threshold=0.5,
                                 model_version="m", out_of_scope=None, knees=[right])

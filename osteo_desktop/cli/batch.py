@@ -99,12 +99,12 @@ def run_rows(paths: list[Path], args: argparse.Namespace, *, history_enabled: bo
             f"stopped after {tally.done}{total} files; their rows were written")
         return signals.exit_status
     if show_progress or tally.failed:
-        say(text.scan_summary(tally.done, tally.failed, tally.reused, tally.elapsed_s))
+        say(text.scan_summary(tally.done, tally.failed, tally.reused, tally.elapsed_s, tally.declined))
     if args.json:
         say(f"model {classifier.version}. {text.DISCLAIMER}")
     else:
         print(text.DISCLAIMER)
-    return EXIT_OK if tally.all_succeeded else EXIT_FAILED
+    return EXIT_OK if tally.all_succeeded else EXIT_FAILED  # a declined file (no result) is not a failure
 
 
 def _emit(rows: Any, args: argparse.Namespace) -> None:

@@ -63,6 +63,8 @@ class Table:
         path = for_terminal(row.path)
         if row.error is not None:
             line = f"{'ERROR':<13} {'':>8} {'':>6}  {path}\n{'':<32}{for_terminal(row.error)}"
+        elif row.declined:  # no result: no probability, and the reason where the number would be read
+            line = f"{'NO RESULT':<13} {'':>8} {'':>6}  {path}\n{'':<32}{for_terminal(text.no_result_headline(row.out_of_scope))}"
         else:
             line = f"{row.label:<13} {row.probability:>8.3f} {row.confidence:>6.3f}  {path}"
             for warning in text.warning_sentences(row):

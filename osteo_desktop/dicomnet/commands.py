@@ -51,12 +51,20 @@ def _analyser(classifier: Any, history: Any):
 
     def analyse(path: Path) -> list[Any]:
         analysis = analyse_file(path, classifier, explain=False)
-        if history is not None:
-            history.record(path, analysis.prediction)
-        log.info("%s: %s p=%.3f", path.name, analysis.prediction.label, analysis.prediction.probability)
+        _remember(history, path, analysis)
         inp = export_input(analysis, model_sha256(classifier), None, classifier.card.name)
         return [build_sr(inp), build_secondary_capture(inp)]
     return analyse
+
+
+def _remember(history: Any, path: Path, analysis: Any) -> None:
+    """Log the outcome and record a result in the history (a declined file, out of scope, has none to record)."""
+    if analysis.declined:
+        log.info("%s: no result: %s", path.name, analysis.out_of_scope)
+        return
+    log.info("%s: %s p=%.3f", path.name, analysis.prediction.label, analysis.prediction.probability)
+    if history is not None:
+        history.record(path, analysis.result)
 
 
 def _history(disabled: bool) -> Any:
@@ -103,9 +111,7 @@ def run_watch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
     def handle(path: Path) -> None:
         analysis = analyse_file(path, classifier, explain=False)
-        log.info("%s: %s p=%.3f", path.name, analysis.prediction.label, analysis.prediction.probability)
-        if history is not None:
-            history.record(path, analysis.prediction)
+        _remember(history, path, analysis)
         if args.out is not None and analysis.radiograph.source_format.lower() == "dicom":
             export_analysis(analysis, classifier, args.out, with_pdf=False)
     stopping = threading.Event()

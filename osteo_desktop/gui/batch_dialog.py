@@ -1,4 +1,8 @@
-"""Screen every image in a folder: progress, cancel, a sortable results table, a summary and a CSV export."""
+"""Screen every image in a folder: progress, cancel, a sortable results table, a summary and a CSV export.
+
+Files the scope gate declined (not a frontal knee radiograph) are rows of their own kind: "No result: <reason>" in
+grey, no numbers, counted apart in the summary, and hidden with the "Show out-of-scope rows" box.
+"""
 
 from __future__ import annotations
 
@@ -25,6 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from osteo_desktop.core.results import text
 from osteo_desktop.core.results.exports import write_rows_csv
 from osteo_desktop.core.results.history import History, default_history_path
 from osteo_desktop.core.results.output_target import UnsafeOutputError, check_output_target
@@ -40,6 +45,8 @@ COLUMNS = ["File", "Result", "Probability", "Confidence", "Warnings", "Error"]
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 ROW_ROLE = Qt.ItemDataRole.UserRole + 2
 ERROR_COLOUR = QColor("#e05a5a")
+NO_RESULT_COLOUR = QColor("#8a939c")  # declined: neither a finding nor a failure
+DECLINED_ROLE = Qt.ItemDataRole.UserRole + 3
 
 
 def format_duration(seconds: float) -> str:
@@ -60,6 +67,29 @@ def _item(text: str, sort_value: object = None, tooltip: str = "") -> QStandardI
     if tooltip:
         item.setToolTip(tooltip)
     return item
+
+
+class _RowFilter(QSortFilterProxyModel):
+    """Sorts as the table asks, and hides declined (out-of-scope) rows unless they are to be shown."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.show_declined = True
+
+    def set_show_declined(self, shown: bool) -> None:
+        if hasattr(self, "beginFilterChange"):  # Qt 6.9+: invalidateFilter() is deprecated there
+            self.beginFilterChange()
+            self.show_declined = shown
+            self.endFilterChange()
+        else:  # the oldest PySide6 the project supports (6.6)
+            self.show_declined = shown
+            self.invalidateFilter()
+
+    def filterAcceptsRow(self, source_row: int, source_parent) -> bool:  # noqa: N802 - Qt's name
+        if self.show_declined:
+            return True
+        item = self.sourceModel().index(source_row, 0, source_parent)
+        return not bool(item.data(DECLINED_ROLE))
 
 
 class BatchDialog(QDialog):
@@ -117,7 +147,7 @@ class BatchDialog(QDialog):
 
         self.model = QStandardItemModel(0, len(COLUMNS), self)
         self.model.setHorizontalHeaderLabels(COLUMNS)
-        self.proxy = QSortFilterProxyModel(self)
+        self.proxy = _RowFilter(self)
         self.proxy.setSourceModel(self.model)
         self.proxy.setSortRole(SORT_ROLE)
         self.table = QTableView()
@@ -137,6 +167,11 @@ class BatchDialog(QDialog):
         layout.addWidget(self.table, 1)
 
         bottom = QHBoxLayout()
+        self.show_declined = QCheckBox("Show out-of-scope rows")
+        self.show_declined.setToolTip("Files that are not frontal knee radiographs get no result; untick to hide them.")
+        self.show_declined.setChecked(True)
+        self.show_declined.toggled.connect(self.proxy.set_show_declined)
+        bottom.addWidget(self.show_declined)
         self.summary = QLabel()
         self.summary.setObjectName("summary")
         self.export_button = QPushButton("Export CSV…")
@@ -211,21 +246,24 @@ class BatchDialog(QDialog):
             shown = str(path.relative_to(self.root)) if self.root else path.name
         except ValueError:
             shown = path.name
-        ok = row.error is None and row.label is not None
+        ok = row.ok
+        result = text.no_result_headline(row.out_of_scope) if row.declined else (row.label or "—")
         items = [
             _item(shown, tooltip=row.path),
-            _item(row.label or "—"),
+            _item(result, tooltip=result if row.declined else ""),
             _item(f"{row.probability:.3f}" if ok else "—", row.probability if ok else -1.0),
             _item(f"{row.confidence * 100:.0f} %" if ok else "—", row.confidence if ok else -1.0),
             _item("; ".join(row.warnings), tooltip="\n".join(row.warnings)),
             _item(row.error or "", tooltip=row.error or ""),
         ]
         items[0].setData(len(self.rows) - 1, ROW_ROLE)
+        items[0].setData(row.declined, DECLINED_ROLE)
         for column in (2, 3):
             items[column].setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if not ok:
+            colour = NO_RESULT_COLOUR if row.declined else ERROR_COLOUR
             for item in items:
-                item.setForeground(QBrush(ERROR_COLOUR))
+                item.setForeground(QBrush(colour))
         self.model.appendRow(items)
         self._update_summary()
 
@@ -261,9 +299,10 @@ class BatchDialog(QDialog):
         self.scan_finished.emit(cancelled)
 
     def summary_counts(self) -> dict[str, int]:
-        counts = Counter(row.label for row in self.rows if row.error is None and row.label is not None)
-        failed = sum(1 for row in self.rows if row.error is not None or row.label is None)
-        return {**dict(sorted(counts.items())), "could not be read": failed}
+        counts = Counter(row.label for row in self.rows if row.ok)
+        declined = sum(1 for row in self.rows if row.declined)
+        failed = sum(1 for row in self.rows if not row.ok and not row.declined)
+        return {**dict(sorted(counts.items())), "out of scope (no result)": declined, "could not be read": failed}
 
     def _update_summary(self) -> None:
         parts = [f"{label}: <b>{count}</b>" for label, count in self.summary_counts().items()]

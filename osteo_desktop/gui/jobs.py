@@ -89,10 +89,10 @@ def analyse_job(path: str, classifier: "Classifier", history: "History | None") 
 
 
 def _record(history: "History | None", path: str, analysis: "Analysis", digest: str | None) -> str | None:
-    if history is None:
+    if history is None or analysis.declined:  # a file out of the model's scope has no result to remember
         return None
     try:
-        history.record(path, analysis.prediction, file_sha256=digest)
+        history.record(path, analysis.result, file_sha256=digest)
     except Exception as exc:  # noqa: BLE001 - the result matters more than its copy in the history
         log.exception("could not record %s in the history", path)
         return f"The result is shown but could not be saved to the history: {plain_error(exc)}"

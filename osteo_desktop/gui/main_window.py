@@ -129,7 +129,10 @@ class MainWindow(QMainWindow):
 
     def _on_result(self, outcome: AnalysisOutcome) -> None:
         analysis = outcome.analysis
-        self.result_panel.show_result(analysis.prediction, self.logic.positive_label())
+        if analysis.prediction is None:  # out of the model's scope: no result, so no heat map either
+            self.result_panel.show_no_result(analysis.out_of_scope, analysis.warnings)
+        else:
+            self.result_panel.show_result(analysis.prediction, self.logic.positive_label())
         self.preview.set_image(model_input_to_preview(analysis.model_input))
         self.preview.set_overlay(analysis.explanation)
         self.view.set_overlay(analysis.explanation_on_original())

@@ -28,7 +28,7 @@ def patient_name(patient: dict[str, str]) -> str:
 def report_lines(analysis: Analysis, positive_label: str, include_patient: bool, created: datetime) -> list[tuple[str, str]]:
     """The report's text as (field, value) pairs, in print order. Patient fields appear only when asked for."""
     name = patient_name(analysis.radiograph.patient) if include_patient else ""
-    return text.report_lines(analysis.prediction, positive_label, file_name=analysis.radiograph.path.name,
+    return text.report_lines(analysis.result, positive_label, file_name=analysis.radiograph.path.name,
                              created=created, patient_name=name)
 
 
@@ -60,7 +60,9 @@ def _paint(painter: QPainter, page: QRectF, analysis: Analysis, lines: list[tupl
     box_h = 85 * mm
     preview = grey_qimage(model_input_to_preview(analysis.model_input))
     heat = heat_qimage(analysis.explanation) if analysis.explanation is not None else None
-    panels = [("Radiograph", grey_qimage(analysis.radiograph.pixels), None), ("Model input", preview, None), ("Explanation", preview, heat)]
+    panels = [("Radiograph", grey_qimage(analysis.radiograph.pixels), None), ("Model input", preview, None)]
+    if analysis.prediction is not None:  # a declined file (no result) has nothing to explain
+        panels.append(("Explanation", preview, heat))
     painter.setFont(QFont("Sans Serif", 9, QFont.Weight.DemiBold))
     for i, (caption, image, overlay) in enumerate(panels):
         x = page.left() + i * (box_w + gap)

@@ -13,10 +13,11 @@ from osteo_desktop.core.results import text
 POSITIVE_COLOUR = "#e8873a"
 NEGATIVE_COLOUR = "#4caf7a"
 ERROR_COLOUR = "#e05a5a"
+NO_RESULT_COLOUR = "#9aa3ad"  # neutral: neither a finding nor a failure
 
 
 class ResultPanel(QFrame):
-    """Shows exactly one state at a time (empty, busy, error or result), so a stale result cannot linger."""
+    """Shows exactly one state at a time (empty, busy, error, no result or result), so a stale result cannot linger."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -71,6 +72,16 @@ class ResultPanel(QFrame):
         self.state = "error"
         self.headline.setText(message)
         self.headline.setStyleSheet(f"color: {ERROR_COLOUR}; font-size: 11pt; font-weight: 600;")
+
+    def show_no_result(self, reason: str | None, warnings: list[str] | None = None) -> None:
+        """A file outside the model's scope: the "No result: <reason>" headline, and no number at all."""
+        self._reset()
+        self.state = "no result"
+        self.headline.setText(text.no_result_headline(reason))
+        self.headline.setStyleSheet(f"color: {NO_RESULT_COLOUR};")
+        if warnings:
+            self.warnings.setText("\n".join(f"⚠ {w}" for w in warnings))
+            self.warnings.show()
 
     def show_result(self, prediction: Prediction, positive_label: str) -> None:
         self._reset()

@@ -78,16 +78,21 @@ def run_self_test(app: QApplication, path: Path | None, *, launched: float, outp
         history.close()
 
     outcome: AnalysisOutcome | None = state.get("outcome")
+    declined = False
     if outcome is not None:
-        p = outcome.analysis.prediction
+        analysis = outcome.analysis
+        row = analysis.result  # the same fields as `osteo predict --json`; a declined file has no label or numbers
+        declined = row.declined
         report.update(
-            path=outcome.path, label=p.label, probability=p.probability, confidence=p.confidence, threshold=p.threshold,
-            model_version=p.model_version, warnings=list(p.warnings),
-            timings_ms={k: round(v, 1) for k, v in p.timings_ms.items()},
-            explanation=outcome.analysis.explanation is not None, history_recorded=recorded == 1,
+            path=outcome.path, label=row.label, probability=row.probability, confidence=row.confidence,
+            threshold=row.threshold, model_version=row.model_version, warnings=list(row.warnings),
+            timings_ms={k: round(v, 1) for k, v in analysis.timings_ms.items()},
+            explanation=analysis.explanation is not None, history_recorded=recorded == 1, out_of_scope=row.out_of_scope,
         )
     report["startup_ms"] = {**marks, "process_start_to_launch": None if process_offset is None else round(process_offset, 1)}
-    report["ok"] = outcome is not None and recorded == 1
+    # The app worked end to end when it answered: with a result (recorded in the history) or, for a file out of
+    # the model's scope, with "no result" (nothing to record). Either answer passes the self-test.
+    report["ok"] = outcome is not None and (recorded == 1 or (declined and recorded == 0))
     report["error"] = state.get("error") or (None if report["ok"] else "the result was not recorded in the history")
     text = json.dumps(report, indent=2)
     if sys.stdout is not None:  # a windowed (no console) frozen build has no stdout

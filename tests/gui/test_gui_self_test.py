@@ -81,3 +81,23 @@ def test_the_whole_gui_loads_without_tensorflow():
                           env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
+
+
+def test_self_test_passes_on_a_file_out_of_scope_and_on_the_bundled_sample(tmp_path):
+    """Either answer passes: no result with a reason (nothing recorded), or a result (recorded). The bundled
+    phantom must give a result: it is what a new user opens first."""
+    import numpy as np
+    from PIL import Image
+
+    bars = tmp_path / "bars.png"
+    colours = np.array([[255, 255, 255], [255, 255, 0], [0, 255, 255], [0, 255, 0], [255, 0, 255], [255, 0, 0]])
+    Image.fromarray(np.repeat(colours, 80, axis=0)[None].repeat(360, axis=0).astype(np.uint8)).save(bars)
+    code, report = run_self_test(str(bars), tmp_path=tmp_path)
+    assert code == 0 and report["ok"] is True and report["error"] is None, report
+    assert report["label"] is None and report["probability"] is None
+    assert report["out_of_scope"].startswith("not a radiograph")
+    assert report["explanation"] is False and report["history_recorded"] is False
+
+    code, report = run_self_test(tmp_path=tmp_path)  # no file: the bundled sample
+    assert code == 0 and report["ok"] is True, report
+    assert report["label"] and report["out_of_scope"] is None and report["history_recorded"] is True

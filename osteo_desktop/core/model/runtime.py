@@ -1,8 +1,9 @@
 """Inference with LiteRT: the shipped ``.tflite`` model, with no TensorFlow at run time.
 
 The exported model takes a batch of preprocessed inputs and returns two tensors: the last convolutional block's
-activations (for the explanation) and the head's logit. Temperature scaling and the decision threshold come from
-the model card, so recalibrating a model never needs a new export.
+activations (for the explanation and the scope gate) and the head's logit. The scope gate
+(:mod:`~osteo_desktop.core.model.scope`) is part of the shipped model, loaded and checked with it. Temperature
+scaling and the decision threshold come from the model card, so recalibrating a model never needs a new export.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import numpy as np
 from osteo_desktop.core.errors import ModelFormatError
 from osteo_desktop.core.model.explain import HeadWeights, grad_cam
 from osteo_desktop.core.model.card import ModelCard, load_model_card
+from osteo_desktop.core.model.scope import ScopeGate
 from osteo_desktop.core.paths import default_model_dir
 
 log = logging.getLogger(__name__)
@@ -38,6 +40,9 @@ class Prediction:
     logit: float
     warnings: list[str] = field(default_factory=list)
     timings_ms: dict[str, float] = field(default_factory=dict)
+    # The backbone's out_relu on the (unmirrored) input, mean-pooled to (C,): what the scope gate reads. It comes
+    # from the same interpreter pass as the logit, so the gate costs no second run of the network.
+    backbone: np.ndarray | None = field(default=None, repr=False, compare=False)
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
@@ -100,6 +105,11 @@ class Classifier:
             self.head = HeadWeights.load(head_path)
         except (OSError, KeyError, ValueError) as exc:  # np.load: not an .npz, a missing array, or a pickle refused
             raise ModelFormatError(f"the head weights {head_path.name} cannot be loaded: {exc}") from exc
+        gate_path = card.verified_path("scope_gate")
+        try:
+            self.scope_gate = ScopeGate.load(gate_path)
+        except (OSError, KeyError, ValueError) as exc:  # as for the head: not an .npz, an array missing, a pickle refused
+            raise ModelFormatError(f"the scope gate {gate_path.name} cannot be loaded: {exc}") from exc
         model_path = card.verified_path("tflite")
         self._num_threads = num_threads or _default_threads()
         try:
@@ -130,6 +140,11 @@ class Classifier:
     @property
     def version(self) -> str:
         return self.card.version
+
+    @property
+    def scope_gate_id(self) -> str:
+        """Which gate decided (its checksum): a result recorded before this gate judged the file is not reused."""
+        return str(self.card.files["scope_gate"].get("sha256", ""))[:16]
 
     @property
     def input_size(self) -> int:
@@ -177,11 +192,16 @@ class Classifier:
 
     def logits(self, inputs: np.ndarray) -> np.ndarray:
         """Model logits for a batch, averaged with the mirrored image when the card asks for flip averaging."""
-        logits, _ = self.run(inputs)
+        return self._logits_and_backbone(inputs)[0]
+
+    def _logits_and_backbone(self, inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Logits as :meth:`logits`, and the unmirrored input's out_relu mean-pooled to (N, C), from the same pass."""
+        logits, features = self.run(inputs)
+        pooled = features.reshape(features.shape[0], -1, features.shape[-1]).astype(np.float32).mean(axis=1)
         if self.card.hflip_tta:
             mirrored, _ = self.run(inputs[:, :, ::-1, :])
             logits = (logits + mirrored) / 2.0
-        return logits
+        return logits, pooled
 
     def probabilities(self, inputs: np.ndarray) -> np.ndarray:
         """Calibrated probability of the positive class (osteoporosis) for a batch."""
@@ -204,11 +224,17 @@ class Classifier:
         )
 
     def predict_inputs(self, inputs: np.ndarray) -> list[Prediction]:
-        """Predictions for a batch of preprocessed inputs; ``timings_ms['inference']`` is the per-image share."""
+        """Predictions for a batch of preprocessed inputs; ``timings_ms['inference']`` is the per-image share.
+
+        Each prediction carries its input's pooled backbone activations (``backbone``) for the scope gate.
+        """
         start = time.perf_counter()
-        logits = self.logits(inputs)
+        logits, pooled = self._logits_and_backbone(inputs)
         per_image = (time.perf_counter() - start) * 1000.0 / max(1, len(inputs))
-        return [self.to_prediction(float(z), timings_ms={"inference": per_image}) for z in logits]
+        predictions = [self.to_prediction(float(z), timings_ms={"inference": per_image}) for z in logits]
+        for prediction, backbone in zip(predictions, pooled):
+            prediction.backbone = backbone
+        return predictions
 
     def explain(self, model_input: np.ndarray, positive: bool | None = None) -> np.ndarray:
         """Grad-CAM map at the model's feature resolution (h, w), in [0, 1], for one preprocessed input.

@@ -58,6 +58,20 @@ class ScopeDecision:
         return {"in_scope": self.in_scope, "reason": self.reason, "category": self.category, "score": self.score}
 
 
+@dataclass(frozen=True)
+class ScopeEvidence:
+    """What the gate takes from a film before the backbone runs (:func:`look`).
+
+    ``decided`` is a decision the header or a blank image already makes (then the model need not run at all);
+    otherwise ``statistics`` are the film's image statistics and ``body_part`` the header's BodyPartExamined.
+    Small on purpose: a folder scan keeps it for each file in flight instead of the full-size pixels.
+    """
+
+    decided: ScopeDecision | None
+    statistics: np.ndarray | None = None
+    body_part: str = ""
+
+
 def image_statistics(pixels: np.ndarray) -> np.ndarray:
     """Cheap shape and intensity statistics of the grey film (aspect, spread, histogram shape)."""
     height, width = pixels.shape[:2]
@@ -74,7 +88,11 @@ def pooled_features(backbone_activations: np.ndarray) -> np.ndarray:
 
 
 def gate_features(pixels: np.ndarray, backbone_activations: np.ndarray) -> np.ndarray:
-    return np.concatenate([np.log1p(pooled_features(backbone_activations)), image_statistics(pixels)])
+    return _features(image_statistics(pixels), backbone_activations)
+
+
+def _features(statistics: np.ndarray, backbone_activations: np.ndarray) -> np.ndarray:
+    return np.concatenate([np.log1p(pooled_features(backbone_activations)), statistics])
 
 
 def _tag(metadata: dict, key: str) -> str:
@@ -90,6 +108,16 @@ def decide_from_tags(metadata: dict) -> ScopeDecision | None:
     if view in LATERAL_VIEWS and _tag(metadata, "body_part") in KNEE_BODY_PARTS | {""}:
         return ScopeDecision(False, "lateral knee view: the model reads frontal views", "knee-lateral", None)
     return None
+
+
+def look(pixels: np.ndarray, metadata: dict) -> ScopeEvidence:
+    """The part of the decision that needs no model: the header's verdict, a blank image, else the statistics."""
+    tagged = decide_from_tags(metadata)
+    if tagged is not None:
+        return ScopeEvidence(tagged)
+    if float(np.std(pixels)) < BLANK_STD:
+        return ScopeEvidence(ScopeDecision(False, "not a radiograph: the image is blank", "synthetic", None))
+    return ScopeEvidence(None, image_statistics(pixels), _tag(metadata, "body_part"))
 
 
 class ScopeGate:
@@ -122,14 +150,18 @@ class ScopeGate:
 
     def decide(self, pixels: np.ndarray, metadata: dict, backbone_activations: np.ndarray) -> ScopeDecision:
         """Decide for one film: ``pixels`` as read, its metadata, and the backbone's ``out_relu`` on the model input."""
-        tagged = decide_from_tags(metadata)
-        if tagged is not None:
-            return tagged
-        if float(np.std(pixels)) < BLANK_STD:
-            return ScopeDecision(False, "not a radiograph: the image is blank", "synthetic", None)
-        probs = self.probabilities(gate_features(pixels, backbone_activations))[0]
+        return self.judge(look(pixels, metadata), backbone_activations)
+
+    def judge(self, evidence: ScopeEvidence, backbone_activations: np.ndarray | None) -> ScopeDecision:
+        """Finish the decision :func:`look` began, with the backbone's ``out_relu`` on the film's model input
+        ((h, w, C), or already mean-pooled to (C,)); ``None`` only when ``evidence`` has already decided."""
+        if evidence.decided is not None:
+            return evidence.decided
+        if backbone_activations is None or evidence.statistics is None:
+            raise ValueError("the scope gate needs the backbone's activations for an undecided film")
+        probs = self.probabilities(_features(evidence.statistics, backbone_activations))[0]
         score = float(probs[self.knee_index])
-        body_part = _tag(metadata, "body_part")
+        body_part = evidence.body_part
         # A body part other than the knee in the header: the pixels may overrule it, but only with a wide margin.
         threshold = self.strict_threshold if body_part and body_part not in KNEE_BODY_PARTS else self.threshold
         if score >= threshold:

@@ -37,6 +37,7 @@ class ScanTally:
     done: int = 0
     failed: int = 0
     reused: int = 0
+    declined: int = 0  # no result (out of scope): an answer, so not counted as failed
     started: float = field(default_factory=time.perf_counter)
 
     @property
@@ -94,6 +95,7 @@ class BatchScan:
 
     def _count(self, progress: ScanProgress) -> None:
         self.tally.done, self.tally.failed, self.tally.reused = progress.done, progress.failed, progress.reused
+        self.tally.declined = progress.declined
         if self._on_progress is not None:
             self._on_progress(progress)
 

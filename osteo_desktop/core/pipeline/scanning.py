@@ -4,8 +4,11 @@ A backend (:mod:`~osteo_desktop.core.pipeline.backends`; by default a small thre
 release the GIL while they decode) reads and preprocesses files while the calling thread runs batched inference,
 so decoding and inference overlap. At most a few batches of files are in flight at any time, whatever the number
 of files, so memory stays flat on a folder of thousands.
-Every path gets exactly one row, in input order: a result, or an error that names the file and the cause. A file
-that vanishes, turns unreadable or is not an image mid-scan gets its row and the scan goes on.
+Every path gets exactly one row, in input order: a result, no result because the scope gate declined the file (not
+a frontal knee radiograph: ``out_of_scope``), or an error that names the file and the cause. A file that vanishes,
+turns unreadable or is not an image mid-scan gets its row and the scan goes on. The gate takes the same steps as
+the single-file analysis (:func:`~osteo_desktop.core.pipeline.analysis.scope_evidence` in the reader's thread,
+:func:`~osteo_desktop.core.pipeline.analysis.settle` after the batch's inference).
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ import numpy as np
 from osteo_desktop.core.errors import ImageReadError
 from osteo_desktop.core.model.card import sha256_of
 from osteo_desktop.core.model.preprocessing import preprocess
+from osteo_desktop.core.model.scope import ScopeEvidence
+from osteo_desktop.core.pipeline.analysis import scope_evidence, settle
 from osteo_desktop.core.pipeline.backends import ScanBackend, ThreadBackend, get_backend
 from osteo_desktop.core.pipeline.listing import list_files
 from osteo_desktop.core.reading.reader import read_radiograph
@@ -58,6 +63,7 @@ class ScanProgress:
     elapsed_s: float
     eta_s: float | None
     reused: int = 0
+    declined: int = 0  # answered with no result: out of the model's scope (not failures)
 
     @property
     def rate_per_s(self) -> float:
@@ -73,13 +79,15 @@ def _os_cause(exc: OSError) -> str:
 
 
 class _Prepared:
-    """What a worker hands back: the row so far and, when the file was read, the model input."""
+    """What a worker hands back: the row so far and, when the file was read and may be in scope, the model input
+    and what the scope gate took from the film."""
 
-    __slots__ = ("row", "model_input")
+    __slots__ = ("row", "model_input", "evidence")
 
-    def __init__(self, row: FileResult, model_input: np.ndarray | None = None) -> None:
+    def __init__(self, row: FileResult, model_input: np.ndarray | None = None, evidence: ScopeEvidence | None = None) -> None:
         self.row = row
         self.model_input = model_input
+        self.evidence = evidence
 
 
 class _Preparer:
@@ -92,6 +100,8 @@ class _Preparer:
         self.history = history
         self.include_patient = include_patient
         self.cancel = cancel
+        self.classifier = classifier
+        self.scope_gate_id = classifier.scope_gate_id
 
     def __call__(self, path: Path) -> _Prepared:
         # Every row names the model it was meant for, even a failed one, so each output shows the model version.
@@ -138,7 +148,9 @@ class _Preparer:
                 # An unreadable history only costs the reuse of an earlier result; the file is still analysed.
                 log.warning("history lookup failed for %s: %s", path.name, exc)
                 entry = None
-            if entry is not None:
+            # Reused only when the current scope gate let it through: a result recorded before the gate existed
+            # (or by another gate) may be of a file the gate now declines.
+            if entry is not None and entry.scope_gate == self.scope_gate_id:
                 row.reuse(entry)
                 row.timings_ms = {"read": (time.perf_counter() - start) * 1000.0, "preprocess": 0.0, "inference": 0.0}
                 return _Prepared(row)
@@ -155,12 +167,17 @@ class _Preparer:
             return _Prepared(row)
         read_ms = (time.perf_counter() - start) * 1000.0
         start = time.perf_counter()
-        model_input = preprocess(radiograph.pixels, self.config)
-        row.timings_ms = {"read": read_ms, "preprocess": (time.perf_counter() - start) * 1000.0}
+        evidence = scope_evidence(radiograph)
         row.warnings = list(radiograph.warnings)
         if self.include_patient:
             row.patient = {str(k): str(v) for k, v in radiograph.patient.items()}
-        return _Prepared(row, model_input)
+        if evidence.decided is not None:  # declined by the header or as blank: the model need not run
+            settle(row, self.classifier, evidence, None)
+            row.timings_ms = {"read": read_ms, "preprocess": (time.perf_counter() - start) * 1000.0}
+            return _Prepared(row)
+        model_input = preprocess(radiograph.pixels, self.config)
+        row.timings_ms = {"read": read_ms, "preprocess": (time.perf_counter() - start) * 1000.0}
+        return _Prepared(row, model_input, evidence)
 
 
 def default_workers() -> int:
@@ -202,7 +219,7 @@ def scan_files(
     in_flight: collections.deque[Future[_Prepared]] = collections.deque()
     executor = backend.executor(workers)
     started = time.perf_counter()
-    done = failed = reused = 0
+    done = failed = reused = declined = 0
 
     def refill() -> None:
         while len(in_flight) < max_in_flight and not cancel.is_set():
@@ -216,7 +233,8 @@ def scan_files(
             return
         elapsed = time.perf_counter() - started
         eta = elapsed / done * (total - done) if total is not None and done else None
-        on_progress(ScanProgress(done=done, total=total, failed=failed, elapsed_s=elapsed, eta_s=eta, reused=reused))
+        on_progress(ScanProgress(done=done, total=total, failed=failed, elapsed_s=elapsed, eta_s=eta, reused=reused,
+                                 declined=declined))
 
     try:
         refill()
@@ -243,6 +261,7 @@ def scan_files(
                 done += 1
                 failed += row.error is not None
                 reused += row.from_history
+                declined += row.declined
                 yield row
                 report()
                 if cancel.is_set():
@@ -274,9 +293,9 @@ def _infer(classifier: "Classifier", items: list[_Prepared]) -> None:
             item.model_input = None
         return
     for item, prediction in zip(batch, predictions):
-        item.row.apply_prediction(prediction)
+        settle(item.row, classifier, item.evidence, prediction)
         item.row.timings_ms["inference"] = prediction.timings_ms.get("inference", 0.0)
-        item.model_input = None  # the input is 600 kB; drop it as soon as it is used
+        item.model_input = item.evidence = None  # the input is 600 kB; drop it as soon as it is used
 
 
 def _record(history: "History", items: list[_Prepared]) -> None:

@@ -12,6 +12,7 @@ from pydicom import Dataset
 from pydicom.uid import SecondaryCaptureImageStorage, generate_uid
 
 from osteo_desktop.core.errors import OsteoError
+from osteo_desktop.core.results.text import no_result_headline
 from osteo_desktop.core.results.dicom_objects import DicomExportInput, KneeFinding, annotate, read_source_header
 
 
@@ -59,8 +60,15 @@ def source_for(path: Path, source_format: str, rows: int, columns: int, details:
 
 def export_input(analysis, model_sha256: str, pdf_bytes: bytes | None, algorithm_name: str,
                  details: StudyDetails | None = None, out_of_scope_reason: str | None = None) -> DicomExportInput:
-    """Today: the whole image is one finding; its side comes from the header's laterality when it has one."""
+    """Today: the whole image is one finding; its side comes from the header's laterality when it has one.
+
+    A file the scope gate declined (``analysis.out_of_scope``) has no finding: the SR carries only the "out of
+    scope" evaluation with the reason, and the annotated image the "No result: <reason>" headline.
+    """
     radiograph, prediction = analysis.radiograph, analysis.prediction
+    out_of_scope_reason = out_of_scope_reason or getattr(analysis, "out_of_scope", None)
+    if prediction is None and out_of_scope_reason is None:
+        raise ValueError("an analysis without a prediction must say why (out_of_scope)")
     height, width = radiograph.pixels.shape[:2]
     source = source_for(Path(radiograph.path), radiograph.source_format, height, width, details)
     rows, columns = int(source.get("Rows", height)), int(source.get("Columns", width))
@@ -70,8 +78,12 @@ def export_input(analysis, model_sha256: str, pdf_bytes: bytes | None, algorithm
     scale_x, scale_y = width / columns, height / rows
     drawn = [KneeFinding(f.side, (f.box[0] * scale_x, f.box[1] * scale_y, f.box[2] * scale_x, f.box[3] * scale_y),
                          f.label, f.probability, f.threshold) for f in findings]
-    headline = out_of_scope_reason or f"{prediction.label} (p={prediction.probability:.2f}, threshold {prediction.threshold:.2f})"
+    if out_of_scope_reason:
+        headline = no_result_headline(out_of_scope_reason)
+    else:
+        headline = f"{prediction.label} (p={prediction.probability:.2f}, threshold {prediction.threshold:.2f})"
+    version = prediction.model_version if prediction is not None else getattr(analysis, "model_version", "")
     return DicomExportInput(source=source, findings=findings, out_of_scope_reason=out_of_scope_reason,
-                            algorithm_name=algorithm_name, algorithm_version=prediction.model_version,
+                            algorithm_name=algorithm_name, algorithm_version=version,
                             model_sha256=model_sha256, annotated_rgb=annotate(radiograph.pixels, drawn, headline),
                             pdf_bytes=pdf_bytes)

@@ -57,10 +57,15 @@ _STORED_NOT_NULL = "TEXT NOT NULL"
 
 @dataclass
 class FileResult:
-    """One file's outcome: a result (label, probability, confidence, threshold) or an ``error``; never both.
+    """One file's outcome: a result (label, probability, confidence, threshold), an ``error``, or no result because
+    the file is outside what the model reads (``out_of_scope``, the scope gate's reason in words); one of the three.
 
-    ``model_version`` is set on every row of a scan, failed ones included: it says which model the row was meant
-    for. ``file_sha256`` (when a history is used) and ``from_history`` are not exported; ``patient`` holds the
+    A declined file (:attr:`declined`) is an answer, not a failure: ``error`` stays None, and label, probability,
+    confidence and threshold are None, because no result was given (the threshold belongs to a result).
+    ``model_version`` is set on every row of a scan, failed and declined ones included: it says which model the
+    row was meant for (the gate ships with the model). Declined rows are not recorded in the history (its result
+    columns are NOT NULL); ``scope_gate`` (stored, not exported) names the gate that let a recorded result through,
+    so that a result recorded before that gate judged the file is analysed again rather than reused. ``file_sha256`` (when a history is used) and ``from_history`` are not exported; ``patient`` holds the
     reader's patient identifiers only when the caller asked for them and is exported only on request.
     """
 
@@ -74,6 +79,8 @@ class FileResult:
     warnings: list[str] = declared(text_list(sql="TEXT NOT NULL DEFAULT '[]'"), default_factory=list)
     error: str | None = declared(text(), None)
     timings_ms: dict[str, float] = declared(timings(), default_factory=dict)
+    out_of_scope: str | None = declared(text(), None)
+    scope_gate: str | None = declared(internal(sql="TEXT"), None)
     patient: dict[str, str] = declared(
         Output(identifying=True, to_json=dict, csv_names=PATIENT_COLUMNS, to_csv=patient_cells),
         default_factory=dict,
@@ -82,7 +89,20 @@ class FileResult:
 
     @property
     def ok(self) -> bool:
-        return self.error is None and self.label is not None
+        """A result was given: not failed, not declined."""
+        return self.error is None and self.out_of_scope is None and self.label is not None
+
+    @property
+    def declined(self) -> bool:
+        """The scope gate said the file is not a frontal knee radiograph: no result, and no failure either."""
+        return self.error is None and self.out_of_scope is not None
+
+    def decline(self, reason: str) -> None:
+        """No result for this file, with the gate's reason: the model's verdict, if any was taken, is dropped."""
+        for name in columns.model_fields(type(self)):
+            if name != "model_version":
+                setattr(self, name, None)
+        self.out_of_scope = reason
 
     def to_dict(self, include_patient: bool = False) -> dict[str, Any]:
         """The JSON object: exactly the contract's keys, in order (plus ``patient`` only on request)."""

@@ -34,6 +34,22 @@ def headline(label: str, positive_label: str) -> str:
     return "No sign of osteoporosis" if positive_label == "osteoporosis" else f"{label.capitalize()}"
 
 
+def no_result_headline(reason: str | None) -> str:
+    """The headline of a file the scope gate declined: "No result: not a knee radiograph: looks like a chest ..."."""
+    return f"No result: {reason or 'not a knee radiograph'}"
+
+
+def out_of_scope(result: object) -> str | None:
+    """The scope gate's reason when ``result`` was declined (a FileResult or history entry), else None."""
+    return getattr(result, "out_of_scope", None)
+
+
+def result_headline(result: Verdict, positive_label: str) -> str:
+    """The headline of any result: :func:`no_result_headline` for a declined file, else :func:`headline`."""
+    reason = out_of_scope(result)
+    return no_result_headline(reason) if reason is not None else headline(result.label, positive_label)
+
+
 def confidence_percent(confidence: float) -> str:
     """Confidence as a whole percentage, "38 %"."""
     return f"{confidence * 100:.0f} %"
@@ -60,9 +76,13 @@ def warning_sentences(result: Verdict) -> list[str]:
 def report_lines(result: Verdict, positive_label: str, *, file_name: str, created: datetime,
                  patient_name: str = "") -> list[tuple[str, str]]:
     """A report's text as (field, value) pairs in reading order, the headline first (after the patient's name,
-    which is given only when the user chose to include it)."""
-    lines = [("Result", headline(result.label, positive_label)), ("Confidence", confidence_percent(result.confidence))]
-    lines += result_facts(result, positive_label)
+    which is given only when the user chose to include it). A declined file's report has the "No result" headline
+    and the model version, and no confidence, probability or threshold."""
+    if out_of_scope(result) is not None:
+        lines = [("Result", result_headline(result, positive_label)), ("Model version", str(result.model_version))]
+    else:
+        lines = [("Result", headline(result.label, positive_label)), ("Confidence", confidence_percent(result.confidence))]
+        lines += result_facts(result, positive_label)
     lines += [("File", file_name), ("Date", created.strftime("%Y-%m-%d %H:%M"))]
     if patient_name:
         lines.insert(0, ("Patient name", patient_name))
@@ -75,9 +95,12 @@ def model_line(name: str, version: str, threshold: float) -> str:
     return f"Model {name} {version} (threshold {threshold:.3f})"
 
 
-def scan_summary(done: int, failed: int, reused: int, elapsed_s: float) -> str:
-    """One line on a finished scan: counts, reuse from the history, time and rate."""
-    text = f"{done} file{'s' if done != 1 else ''}: {done - failed} results, {failed} failed"
+def scan_summary(done: int, failed: int, reused: int, elapsed_s: float, declined: int = 0) -> str:
+    """One line on a finished scan: counts (results, out of scope, failed), reuse from the history, time and rate."""
+    text = f"{done} file{'s' if done != 1 else ''}: {done - failed - declined} results, "
+    if declined:
+        text += f"{declined} out of scope (no result), "
+    text += f"{failed} failed"
     if reused:
         text += f" ({reused} reused from the history)"
     return text + f", in {elapsed_s:.1f} s ({done / elapsed_s if elapsed_s > 0 else 0.0:.1f} files/s)"
