@@ -11,20 +11,22 @@ import io
 import json
 import re
 import sqlite3
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from osteo_desktop.core.results import columns
 from osteo_desktop.core.results.history import History
-from osteo_desktop.core.results.knee import KNEE_CSV_COLUMNS, KNEES_OUTPUT, KneeResult, knee_cells
-from osteo_desktop.core.results.columns import declared
+from osteo_desktop.core.results.knee import KNEE_CSV_COLUMNS, KneeResult, knee_cells
 from osteo_desktop.core.results.result import ROW_KEYS, FileResult, csv_columns
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CONTRACT_KEYS = ("path", "label", "probability", "confidence", "threshold", "model_version", "warnings", "error",
-                 "timings_ms", "out_of_scope")  # out_of_scope: added at the end by issue 11 (the scope gate)
+                 "timings_ms", "out_of_scope", "knees")  # out_of_scope, then knees: added at the end by issue 11
+# The CSV spreads knees over a column group per side (README, "Command line"), written out here by hand.
+KNEE_COLUMNS = tuple(f"knee_{side}_{cell}" for side in ("right", "left", "unknown")
+                     for cell in ("label", "probability", "confidence", "box"))
+CSV_CONTRACT = CONTRACT_KEYS[:-1] + KNEE_COLUMNS
 # The table as version 0.1.0 created it (copied from the schema that was written out by hand before the declaration).
 OLD_SCHEMA = """
 CREATE TABLE predictions (
@@ -38,16 +40,18 @@ OLD_COLUMNS = ["id", "recorded_at", "path", "file_sha256", "label", "probability
 
 def test_json_keys_and_csv_columns_are_the_readme_contract_in_order():
     assert ROW_KEYS == CONTRACT_KEYS
-    assert tuple(csv_columns()) == CONTRACT_KEYS
-    assert tuple(csv_columns(include_patient=True)) == CONTRACT_KEYS + ("patient_name", "patient_id", "patient_birth_date")
+    assert tuple(csv_columns()) == CSV_CONTRACT
+    assert KNEE_CSV_COLUMNS == KNEE_COLUMNS
+    assert tuple(csv_columns(include_patient=True)) == CSV_CONTRACT + ("patient_name", "patient_id", "patient_birth_date")
     readme = (REPO_ROOT / "README.md").read_text()
     paragraph = readme[readme.index("Each JSON object has"):readme.index("The\nCSV has the same columns")]
     named = [key for key in re.findall(r"`([a-z_]+)`", paragraph) if key in CONTRACT_KEYS]
     assert tuple(named) == CONTRACT_KEYS
 
 
-# Added since: scope_gate (issue 11), which gate let a recorded result through; nullable, so old rows read NULL.
-ADDED_COLUMNS = ["scope_gate"]
+# Added since (issue 11): scope_gate, which gate let a recorded result through, and knees (JSON text); nullable, so
+# old rows read NULL (no knees).
+ADDED_COLUMNS = ["scope_gate", "knees"]
 
 
 def test_history_columns_are_the_earlier_table_and_each_is_a_result_field(tmp_path):
@@ -70,11 +74,12 @@ def test_a_result_round_trips_through_every_output(tmp_path):
     assert result.to_dict() == {
         "path": "/d/a.png", "label": "osteoporosis", "probability": 0.4375, "confidence": 0.4375, "threshold": 0.339,
         "model_version": "m-2", "warnings": ["Not a knee: the DICOM body part is CHEST"], "error": None,
-        "timings_ms": {"read": 1.234, "inference": 2.0}, "out_of_scope": None}
+        "timings_ms": {"read": 1.234, "inference": 2.0}, "out_of_scope": None, "knees": []}
     assert result.csv_record() == {
         "path": "/d/a.png", "label": "osteoporosis", "probability": "0.437500", "confidence": "0.437500",
         "threshold": "0.339000", "model_version": "m-2", "warnings": '["Not a knee: the DICOM body part is CHEST"]',
-        "error": "", "timings_ms": '{"read": 1.234, "inference": 2.0}', "out_of_scope": ""}
+        "error": "", "timings_ms": '{"read": 1.234, "inference": 2.0}', "out_of_scope": "",
+        **dict.fromkeys(KNEE_COLUMNS, "")}
     with History(tmp_path / "h.sqlite3") as history:
         entry = history.record(result.path, result, file_sha256="ab" * 32)
     assert (entry.path, entry.file_sha256, entry.label, entry.warnings) == (result.path, "ab" * 32, result.label, result.warnings)
@@ -99,34 +104,50 @@ def test_an_earlier_database_gains_a_newly_declared_column(tmp_path):
         assert history.find("d" * 64, "m-1").warnings == ["w"]
 
 
-@dataclass
-class _WithPlannedFields(FileResult):
-    """What FileResult becomes when issue 11 adds its per-knee field: one declaration (out_of_scope is there now)."""
-
-    knees: list[KneeResult] = declared(KNEES_OUTPUT, default_factory=list)
-
-
-def test_a_planned_field_is_a_one_place_addition():
-    assert columns.json_keys(_WithPlannedFields) == CONTRACT_KEYS + ("knees",)
-    assert columns.csv_columns(_WithPlannedFields, include_patient=True) == (
-        CONTRACT_KEYS + KNEE_CSV_COLUMNS + ("patient_name", "patient_id", "patient_birth_date"))
-    assert [name for name, _ in columns.history_columns(_WithPlannedFields)][-1:] == ["knees"]
+def test_knees_go_to_json_csv_and_history_and_an_earlier_database_reads_none(tmp_path):
     right = KneeResult("right", (10, 20, 110, 220), "osteoporosis", 0.75, 0.75)
-    result = _WithPlannedFields(path="b.png", label="osteoporosis", probability=0.75, confidence=0.75, threshold=0.5,
-                                model_version="m", out_of_scope=None, knees=[right])
+    left = KneeResult("left", (300, 25, 398, 221), "normal", 0.125, 0.875)
+    result = FileResult(path="b.png", label="osteoporosis", probability=0.75, confidence=0.75, threshold=0.5,
+                        model_version="m", knees=[right, left])
     data = result.to_dict()
-    assert data["knees"] == [{"side": "right", "box": [10, 20, 110, 220], "label": "osteoporosis",
-                              "probability": 0.75, "confidence": 0.75}]
+    assert list(data)[-1] == "knees"
+    assert data["knees"] == [{"side": "right", "box": [10, 20, 110, 220], "label": "osteoporosis", "probability": 0.75,
+                              "confidence": 0.75},
+                             {"side": "left", "box": [300, 25, 398, 221], "label": "normal", "probability": 0.125,
+                              "confidence": 0.875}]
     handle = io.StringIO()
-    writer = csv.DictWriter(handle, fieldnames=columns.csv_columns(_WithPlannedFields), lineterminator="\n")
+    writer = csv.DictWriter(handle, fieldnames=csv_columns(), lineterminator="\n")
     writer.writeheader()
-    writer.writerow(columns.to_csv(result))
+    writer.writerow(result.csv_record())
     row = next(csv.DictReader(io.StringIO(handle.getvalue())))
     assert (row["knee_right_label"], row["knee_right_probability"], row["knee_right_box"]) == (
         "osteoporosis", "0.750000", "[10, 20, 110, 220]")
-    assert row["knee_left_label"] == row["knee_left_box"] == "" and row["out_of_scope"] == ""
-    stored = dict(zip([n for n, _ in columns.history_columns(_WithPlannedFields)], columns.to_history(result)))
-    assert columns.from_history(_WithPlannedFields, stored)["knees"] == [right]
+    assert (row["knee_left_label"], row["knee_left_confidence"], row["knee_left_box"]) == (
+        "normal", "0.875000", "[300, 25, 398, 221]")
+    assert row["knee_unknown_label"] == row["knee_unknown_box"] == "" and row["out_of_scope"] == ""
+    with History(tmp_path / "h.sqlite3") as history:
+        entry = history.record(result.path, result, file_sha256="ab" * 32)
+        assert entry.knees == [right, left]
+        assert history.find("ab" * 32, "m").knees == [right, left]
+    # A database written before knees existed: the column is added and its rows read back with no knees.
+    path = tmp_path / "old.sqlite3"
+    connection = sqlite3.connect(path)
+    connection.executescript(OLD_SCHEMA)
+    connection.execute("INSERT INTO predictions VALUES (1, '2026-01-01T00:00:00+00:00', 'a.png', ?, 'normal', 0.1, 0.9,"
+                       " 0.5, 'm-1', '[]')", ("c" * 64,))
+    connection.commit()
+    connection.close()
+    with History(path) as history:
+        (entry,) = history.entries()
+        assert entry.knees == [] and entry.label == "normal"
+
+
+def test_a_declined_file_has_no_knees():
+    result = FileResult(path="c.png", label="normal", probability=0.2, confidence=0.8, threshold=0.5, model_version="m",
+                        knees=[KneeResult("unknown", (0, 0, 9, 9), "normal", 0.2, 0.8)])
+    result.decline("no knee joint found on the film")
+    assert result.to_dict()["knees"] == [] and result.to_dict()["label"] is None
+    assert result.csv_record()["knee_unknown_label"] == ""
 
 
 def test_knee_results_are_checked_and_one_per_side():
@@ -136,8 +157,11 @@ def test_knee_results_are_checked_and_one_per_side():
         KneeResult("left", (5, 0, 5, 1), "normal", 0.1, 0.9)  # empty box
     left = KneeResult("left", (0, 0, 4, 4), "normal", 0.125, 0.875)
     assert knee_cells([left])["knee_left_confidence"] == "0.875000"
-    with pytest.raises(ValueError):
-        knee_cells([left, left])
+    # A lone knee whose side nothing tells has its own group; two such knees share it: the more suspicious is shown.
+    lone = KneeResult("unknown", (0, 0, 4, 4), "osteoporosis", 0.5, 0.5)
+    other = KneeResult("unknown", (8, 0, 12, 4), "normal", 0.25, 0.75)
+    assert knee_cells([lone])["knee_unknown_probability"] == "0.500000"
+    assert knee_cells([other, lone])["knee_unknown_box"] == "[0, 0, 4, 4]"
     assert json.loads(json.dumps(left.to_dict())) == left.to_dict()
     assert KneeResult.from_dict(left.to_dict()) == left
 

@@ -1,9 +1,10 @@
-"""One knee's result, for radiographs that show both knees (issue 11): where it is and what the model says of it.
+"""One knee's result (issue 11): where the knee is on the film, its side, and what the model says of it.
 
-Not emitted yet. :data:`KNEES_OUTPUT` is how a ``knees`` field of
-:class:`~osteo_desktop.core.results.result.FileResult` will appear once knee detection lands: a JSON array of
-objects; in CSV a group of columns per side (``knee_right_label`` ... ``knee_left_box``), empty when that knee was
-not found; in the history the JSON text. Adding the field is then one line in ``FileResult``.
+:data:`KNEES_OUTPUT` is how the ``knees`` field of :class:`~osteo_desktop.core.results.result.FileResult` appears:
+a JSON array of objects ``{side, box, label, probability, confidence}``; in CSV a group of columns per side
+(``knee_right_*``, ``knee_left_*``, then ``knee_unknown_*`` for a knee whose side nothing on the film or in its
+header tells), empty when there is no such knee; in the history the JSON text (NULL, in a database written before
+knees existed, reads back as no knees).
 """
 
 from __future__ import annotations
@@ -14,7 +15,10 @@ from typing import Any
 
 from osteo_desktop.core.results.columns import Output
 
-SIDES = ("right", "left")  # the patient's right and left, in the order radiologists read a bilateral film
+# The patient's right and left, in the order radiologists read a bilateral film; "unknown" for a lone knee whose
+# side neither the DICOM header nor the film tells (the detector never guesses one). New sides go at the end: the
+# CSV column groups follow this order and columns are only ever added.
+SIDES = ("right", "left", "unknown")
 _KNEE_CELLS = ("label", "probability", "confidence", "box")
 KNEE_CSV_COLUMNS = tuple(f"knee_{side}_{name}" for side in SIDES for name in _KNEE_CELLS)
 
@@ -48,13 +52,17 @@ class KneeResult:
 
 
 def knee_cells(knees: list[KneeResult]) -> dict[str, str]:
-    """The CSV column group: one set of cells per side, empty for a side without a knee."""
+    """The CSV column group: one set of cells per side, empty for a side without a knee.
+
+    Two knees of one side (two knees whose sides cannot be told apart: both "unknown") share a group: it holds the
+    more suspicious of them, the one the file's result is about; the JSON lists both. A CSV row must never fail.
+    """
     cells = dict.fromkeys(KNEE_CSV_COLUMNS, "")
-    seen: set[str] = set()
+    shown: dict[str, KneeResult] = {}
     for knee in knees:
-        if knee.side in seen:
-            raise ValueError(f"two knees on the {knee.side} side cannot share one CSV column group")
-        seen.add(knee.side)
+        if knee.side not in shown or knee.probability > shown[knee.side].probability:
+            shown[knee.side] = knee
+    for knee in shown.values():
         prefix = f"knee_{knee.side}_"
         cells[prefix + "label"] = knee.label
         cells[prefix + "probability"] = f"{knee.probability:.6f}"

@@ -7,9 +7,10 @@ here (plus the code that fills it):
 
 - ``out_of_scope: str | None = declared(text(sql="TEXT"), None)``: why the image is outside what the model was
   trained on (the scope gate), or None;
-- ``model_sha256: str | None = declared(text(sql="TEXT"), None)``: the model file's content hash;
-- ``knees: list[KneeResult] = declared(KNEES_OUTPUT, default_factory=list)``: per-knee results
-  (:mod:`osteo_desktop.core.results.knee`), a CSV column group per side.
+- ``model_sha256: str | None = declared(text(sql="TEXT"), None)``: the model file's content hash.
+
+``knees`` (issue 11) lists every knee found on the film (:mod:`osteo_desktop.core.results.knee`), a CSV column group
+per side; the file's ``label``, ``probability`` and ``confidence`` are those of its most suspicious knee.
 
 A stored field added later must accept NULL (no ``NOT NULL`` without a default): the history adds the column to an
 existing database, whose earlier rows then read back as None.
@@ -22,6 +23,7 @@ from typing import Any, Protocol
 
 from osteo_desktop.core.results import columns
 from osteo_desktop.core.results.columns import Output, declared, internal, number, text, text_list, timings
+from osteo_desktop.core.results.knee import KNEES_OUTPUT, KneeResult
 
 PATIENT_COLUMNS = ("patient_name", "patient_id", "patient_birth_date")
 # Accepted spellings of the reader's patient keys, so the export does not depend on one naming.
@@ -81,6 +83,7 @@ class FileResult:
     timings_ms: dict[str, float] = declared(timings(), default_factory=dict)
     out_of_scope: str | None = declared(text(), None)
     scope_gate: str | None = declared(internal(sql="TEXT"), None)
+    knees: list[KneeResult] = declared(KNEES_OUTPUT, default_factory=list)
     patient: dict[str, str] = declared(
         Output(identifying=True, to_json=dict, csv_names=PATIENT_COLUMNS, to_csv=patient_cells),
         default_factory=dict,
@@ -102,6 +105,7 @@ class FileResult:
         for name in columns.model_fields(type(self)):
             if name != "model_version":
                 setattr(self, name, None)
+        self.knees = []
         self.out_of_scope = reason
 
     def to_dict(self, include_patient: bool = False) -> dict[str, Any]:
@@ -117,12 +121,18 @@ class FileResult:
         for name in columns.model_fields(type(self)):
             setattr(self, name, getattr(prediction, name))
 
+    def apply_knees(self, knees: list[KneeResult], verdict: ModelVerdict) -> None:
+        """Take the knees found on the film and the verdict on the file: that of its most suspicious knee."""
+        self.apply_prediction(verdict)
+        self.knees = list(knees)
+
     def reuse(self, recorded: "FileResult") -> None:
         """Take an earlier recorded result for the same content and model: every stored field but the path."""
         for name, _ in columns.history_columns(type(recorded)):
             if name != "path":
                 setattr(self, name, getattr(recorded, name))
         self.warnings = list(self.warnings)
+        self.knees = list(self.knees)
         self.from_history = True
 
     @classmethod
