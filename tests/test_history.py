@@ -121,13 +121,14 @@ def test_scan_with_history_reuses_results_without_inference(tmp_path, classifier
         def no_inference(inputs):
             raise AssertionError("a recorded result must be reused, not recomputed")
 
-        monkeypatch.setattr(classifier, "predict_inputs", no_inference)
+        monkeypatch.setattr(classifier, "run", no_inference)
         second = list(scan_files(paths, classifier, batch_size=3, history=history))
         assert history.count() == len(paths)
     assert all(row.from_history for row in second)
     for before, after in zip(first, second):
         assert (after.path, after.label, after.model_version) == (before.path, before.label, before.model_version)
         assert after.probability == pytest.approx(before.probability, abs=1e-9)
+        assert after.knees == before.knees and after.knees  # every knee comes back from the history too
 
 
 def _read_entries(db: Path) -> dict[str, tuple]:

@@ -50,7 +50,7 @@ def _predict_via_cli(capsys, model_dir: Path, image: Path) -> tuple[int, str, st
     return code, captured.out, captured.err
 
 
-@pytest.mark.parametrize("role", ["tflite", "head", "scope_gate"])
+@pytest.mark.parametrize("role", ["tflite", "head", "scope_gate", "knee_detector", "knee_head"])
 def test_a_single_flipped_byte_is_refused(model_copy, role, capsys, knee_png):
     name = _card(model_copy)["files"][role]["path"]
     _flip_one_byte(model_copy / name)
@@ -62,7 +62,7 @@ def test_a_single_flipped_byte_is_refused(model_copy, role, capsys, knee_png):
     assert err.startswith("osteo: error: cannot use the model") and name in err and "checksum" in err
 
 
-@pytest.mark.parametrize("role", ["tflite", "head", "scope_gate"])
+@pytest.mark.parametrize("role", ["tflite", "head", "scope_gate", "knee_detector", "knee_head"])
 def test_a_missing_model_file_is_refused(model_copy, role, capsys, knee_png):
     name = _card(model_copy)["files"][role]["path"]
     (model_copy / name).unlink()
@@ -170,4 +170,17 @@ def test_a_card_without_a_scope_gate_is_refused(model_copy):
     del card["files"]["scope_gate"]
     (model_copy / "model_card.json").write_text(json.dumps(card))
     with pytest.raises(ModelFormatError, match="scope_gate"):
+        Classifier.load(model_copy)
+
+
+@pytest.mark.parametrize("part", ["knee_detector", "knee_model"])
+def test_a_card_without_the_knee_detector_or_knee_model_is_refused(model_copy, part):
+    """Results are per knee (issue 11): a model without its knee detector or knee head gives none at all."""
+    card = _card(model_copy)
+    if part == "knee_detector":
+        del card["files"]["knee_detector"]
+    else:
+        del card["knee_model"]
+    (model_copy / "model_card.json").write_text(json.dumps(card))
+    with pytest.raises(ModelFormatError, match=part):
         Classifier.load(model_copy)

@@ -175,7 +175,7 @@ def test_an_mr_header_declines_without_running_the_model(classifier, monkeypatch
     def no_inference(inputs):
         raise AssertionError("a file the header already declines must not reach the model")
 
-    monkeypatch.setattr(classifier, "predict_inputs", no_inference)
+    monkeypatch.setattr(classifier, "run", no_inference)
     mr = DICOM_DIR / "MR_emri_small_multiframe10_j2k-lossless.dcm"
     assert analyse_file(mr, classifier).out_of_scope == "not a radiograph: MR image"
     (row,) = scan_files([mr], classifier)

@@ -47,7 +47,8 @@ class Progress:
 
 
 class Table:
-    """The human-readable result table, one line per file (and one per warning), printed as rows arrive."""
+    """The human-readable result table, printed as rows arrive: a line per file, under it a line per knee (label,
+    probability, confidence, side) and one per warning."""
 
     def __init__(self, stream: IO[str], include_patient: bool = False, progress: Progress | None = None) -> None:
         self.stream = stream
@@ -67,6 +68,9 @@ class Table:
             line = f"{'NO RESULT':<13} {'':>8} {'':>6}  {path}\n{'':<32}{for_terminal(text.no_result_headline(row.out_of_scope))}"
         else:
             line = f"{row.label:<13} {row.probability:>8.3f} {row.confidence:>6.3f}  {path}"
+            # One line per knee under the file's (whose result is its most suspicious knee's), numbers aligned.
+            for knee in row.knees:
+                line += f"\n  {knee.label:<11} {knee.probability:>8.3f} {knee.confidence:>6.3f}    {text.knee_name(knee.side)}"
             for warning in text.warning_sentences(row):
                 line += f"\n{'':<32}warning: {for_terminal(warning)}"
         if self.include_patient and row.patient:

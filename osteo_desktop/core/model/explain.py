@@ -74,3 +74,31 @@ def upsample_map(cam: np.ndarray, width: int, height: int) -> np.ndarray:
     """Bilinear upsampling of a coarse map to an image size, values kept in [0, 1]."""
     image = Image.fromarray(cam.astype(np.float32), mode="F").resize((width, height), Image.Resampling.BILINEAR)
     return np.clip(np.asarray(image, dtype=np.float32), 0.0, 1.0)
+
+
+def otsu_threshold(values: np.ndarray, bins: int = 256) -> float:
+    """Otsu's threshold of grey values in [0, 1]: the level that best splits them into two classes (max between-class
+    variance). Used to tell bone (bright on a radiograph) from soft tissue and background inside a knee's region."""
+    histogram, edges = np.histogram(np.clip(values, 0.0, 1.0), bins=bins, range=(0.0, 1.0))
+    weights = histogram.astype(np.float64)
+    total = weights.sum()
+    if total == 0:
+        return 0.5
+    centres = (edges[:-1] + edges[1:]) / 2.0
+    below = np.cumsum(weights)
+    below_sum = np.cumsum(weights * centres)
+    above = total - below
+    mean_below = np.divide(below_sum, below, out=np.zeros_like(below_sum), where=below > 0)
+    mean_above = np.divide(below_sum[-1] - below_sum, above, out=np.zeros_like(below_sum), where=above > 0)
+    between = below * above * (mean_below - mean_above) ** 2
+    return float(edges[int(np.argmax(between)) + 1])
+
+
+def share_on_bone(heat: np.ndarray, pixels: np.ndarray) -> float | None:
+    """The fraction of a heat map's weight that lies on bone, "bone" being the pixels above the Otsu threshold of
+    ``pixels`` (the film's pixels under the map: a knee's region, bone bright). None when the map is empty."""
+    weight = float(np.sum(heat, dtype=np.float64))
+    if weight <= 0:
+        return None
+    bone = pixels > otsu_threshold(pixels)
+    return float(np.sum(heat[bone], dtype=np.float64)) / weight

@@ -2,7 +2,9 @@
 
 The exported model takes a batch of preprocessed inputs and returns two tensors: the last convolutional block's
 activations (for the explanation and the scope gate) and the head's logit. The scope gate
-(:mod:`~osteo_desktop.core.model.scope`) is part of the shipped model, loaded and checked with it. Temperature
+(:mod:`~osteo_desktop.core.model.scope`), the knee detector (:mod:`~osteo_desktop.core.model.knee_detector`) and
+the per-knee head (:mod:`~osteo_desktop.core.model.knee_model`) are part of the shipped model, loaded and checked
+with it. Temperature
 scaling and the decision threshold come from the model card, so recalibrating a model never needs a new export.
 """
 
@@ -22,6 +24,9 @@ import numpy as np
 from osteo_desktop.core.errors import ModelFormatError
 from osteo_desktop.core.model.explain import HeadWeights, grad_cam
 from osteo_desktop.core.model.card import ModelCard, load_model_card
+from osteo_desktop.core.model.knee_detector import CARD_ROLE as DETECTOR_ROLE
+from osteo_desktop.core.model.knee_detector import KneeDetector
+from osteo_desktop.core.model.knee_model import KneeHead
 from osteo_desktop.core.model.scope import ScopeGate
 from osteo_desktop.core.paths import default_model_dir
 
@@ -110,6 +115,10 @@ class Classifier:
             self.scope_gate = ScopeGate.load(gate_path)
         except (OSError, KeyError, ValueError) as exc:  # as for the head: not an .npz, an array missing, a pickle refused
             raise ModelFormatError(f"the scope gate {gate_path.name} cannot be loaded: {exc}") from exc
+        # The knee detector and the per-knee head (model 2.0.0) are part of the model too: a card without them, or a
+        # missing or changed file, is a model this version cannot use (ModelIntegrityError / ModelFormatError).
+        self.knee_detector = KneeDetector.load(card.verified_path(DETECTOR_ROLE))
+        self.knee_head = KneeHead.from_card(card)
         model_path = card.verified_path("tflite")
         self._num_threads = num_threads or _default_threads()
         try:

@@ -6,9 +6,10 @@ so decoding and inference overlap. At most a few batches of files are in flight 
 of files, so memory stays flat on a folder of thousands.
 Every path gets exactly one row, in input order: a result, no result because the scope gate declined the file (not
 a frontal knee radiograph: ``out_of_scope``), or an error that names the file and the cause. A file that vanishes,
-turns unreadable or is not an image mid-scan gets its row and the scan goes on. The gate takes the same steps as
-the single-file analysis (:func:`~osteo_desktop.core.pipeline.analysis.scope_evidence` in the reader's thread,
-:func:`~osteo_desktop.core.pipeline.analysis.settle` after the batch's inference).
+turns unreadable or is not an image mid-scan gets its row and the scan goes on. Each file takes the same steps as the
+single-file analysis (:mod:`~osteo_desktop.core.pipeline.film`): :func:`prepare_film` in the reader's thread (the
+gate's look, the film input, the knees found and their regions), :func:`run_films` over the batch in one interpreter
+call, then :func:`judge_film` and :func:`settle` (no result, or every knee and the most suspicious knee's result).
 """
 
 from __future__ import annotations
@@ -26,13 +27,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 
 from osteo_desktop.core.errors import ImageReadError
 from osteo_desktop.core.model.card import sha256_of
-from osteo_desktop.core.model.preprocessing import preprocess
-from osteo_desktop.core.model.scope import ScopeEvidence
-from osteo_desktop.core.pipeline.analysis import scope_evidence, settle
+from osteo_desktop.core.pipeline.film import FilmWork, judge_film, prepare_film, run_films, settle
 from osteo_desktop.core.pipeline.backends import ScanBackend, ThreadBackend, get_backend
 from osteo_desktop.core.pipeline.listing import list_files
 from osteo_desktop.core.reading.reader import read_radiograph
@@ -79,15 +77,14 @@ def _os_cause(exc: OSError) -> str:
 
 
 class _Prepared:
-    """What a worker hands back: the row so far and, when the file was read and may be in scope, the model input
-    and what the scope gate took from the film."""
+    """What a worker hands back: the row so far and, when the file was read and the model must run, the film's
+    inputs (the whole film for the gate, each knee's region) and what the gate took from the film."""
 
-    __slots__ = ("row", "model_input", "evidence")
+    __slots__ = ("row", "work")
 
-    def __init__(self, row: FileResult, model_input: np.ndarray | None = None, evidence: ScopeEvidence | None = None) -> None:
+    def __init__(self, row: FileResult, work: FilmWork | None = None) -> None:
         self.row = row
-        self.model_input = model_input
-        self.evidence = evidence
+        self.work = work
 
 
 class _Preparer:
@@ -95,7 +92,6 @@ class _Preparer:
 
     def __init__(self, classifier: "Classifier", history: "History | None", include_patient: bool, cancel: threading.Event) -> None:
         self.input_size = classifier.input_size
-        self.config = classifier.config
         self.model_version = classifier.version
         self.history = history
         self.include_patient = include_patient
@@ -166,18 +162,15 @@ class _Preparer:
             row.error = _failure(path, "too large to decode in the memory available")
             return _Prepared(row)
         read_ms = (time.perf_counter() - start) * 1000.0
-        start = time.perf_counter()
-        evidence = scope_evidence(radiograph)
+        work = prepare_film(radiograph, self.classifier)
         row.warnings = list(radiograph.warnings)
         if self.include_patient:
             row.patient = {str(k): str(v) for k, v in radiograph.patient.items()}
-        if evidence.decided is not None:  # declined by the header or as blank: the model need not run
-            settle(row, self.classifier, evidence, None)
-            row.timings_ms = {"read": read_ms, "preprocess": (time.perf_counter() - start) * 1000.0}
+        row.timings_ms = {"read": read_ms, **work.timings_ms}
+        if work.film_input is None:  # declined by the header or as blank: the model need not run
+            settle(row, self.classifier, judge_film(self.classifier, work, None))
             return _Prepared(row)
-        model_input = preprocess(radiograph.pixels, self.config)
-        row.timings_ms = {"read": read_ms, "preprocess": (time.perf_counter() - start) * 1000.0}
-        return _Prepared(row, model_input, evidence)
+        return _Prepared(row, work)  # only the small model inputs are kept, never the full-size pixels
 
 
 def default_workers() -> int:
@@ -249,7 +242,7 @@ def scan_files(
                 in_flight.popleft()
                 refill()
                 waiting.append(prepared)
-            pending_inputs = sum(1 for item in waiting if item.model_input is not None)
+            pending_inputs = sum(1 for item in waiting if item.work is not None)
             if pending_inputs and not (pending_inputs >= batch_size or not in_flight or len(waiting) >= 4 * batch_size):
                 continue
             if pending_inputs:
@@ -283,19 +276,19 @@ def _next_result(future: Future[_Prepared], cancel: threading.Event) -> _Prepare
 
 
 def _infer(classifier: "Classifier", items: list[_Prepared]) -> None:
-    batch = [item for item in items if item.model_input is not None]
+    batch = [item for item in items if item.work is not None]
     try:
-        predictions = classifier.predict_inputs(np.stack([item.model_input for item in batch]))
+        outputs = run_films(classifier, [item.work for item in batch])  # type: ignore[misc]
     except Exception as exc:  # noqa: BLE001 - a runtime failure is reported on each row of the batch, not raised
         log.exception("inference failed on a batch of %d images", len(batch))
         for item in batch:
             item.row.error = _failure(Path(item.row.path), f"inference failed ({type(exc).__name__}: {exc})")
-            item.model_input = None
+            item.work = None
         return
-    for item, prediction in zip(batch, predictions):
-        settle(item.row, classifier, item.evidence, prediction)
-        item.row.timings_ms["inference"] = prediction.timings_ms.get("inference", 0.0)
-        item.model_input = item.evidence = None  # the input is 600 kB; drop it as soon as it is used
+    for item, output in zip(batch, outputs):
+        settle(item.row, classifier, judge_film(classifier, item.work, output))  # type: ignore[arg-type]
+        item.row.timings_ms["inference"] = item.work.timings_ms.get("inference", 0.0)  # type: ignore[union-attr]
+        item.work = None  # the inputs are 600 kB each; drop them as soon as they are used
 
 
 def _record(history: "History", items: list[_Prepared]) -> None:

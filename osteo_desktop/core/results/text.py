@@ -68,6 +68,33 @@ def result_facts(result: Verdict, positive_label: str) -> list[tuple[str, str]]:
     ]
 
 
+def knee_name(side: str) -> str:
+    """How a knee is called: "Right knee", "Left knee" (the patient's side), "Knee (side unknown)"."""
+    return {"right": "Right knee", "left": "Left knee"}.get(side, "Knee (side unknown)")
+
+
+def knee_short(side: str) -> str:
+    """The side as marked on the image beside a knee's box: "R", "L", or "?" when nothing tells the side."""
+    return {"right": "R", "left": "L"}.get(side, "?")
+
+
+def knee_summary(knee: object, positive_label: str) -> str:
+    """One knee's result after its name: "Osteoporosis suspected, probability 0.412, confidence 41 %"."""
+    return (f"{headline(knee.label, positive_label)}, probability {knee.probability:.3f}, "  # type: ignore[attr-defined]
+            f"confidence {confidence_percent(knee.confidence)}")  # type: ignore[attr-defined]
+
+
+def knee_line(knee: object, positive_label: str) -> str:
+    """One knee's result in a line: "Right knee: Osteoporosis suspected, probability 0.412, confidence 41 %"."""
+    return f"{knee_name(knee.side)}: {knee_summary(knee, positive_label)}"  # type: ignore[attr-defined]
+
+
+def off_bone_warning(side: str, share_on_bone: float) -> str:
+    """The warning for a knee whose heat map lies mostly off bone (bone: pixels above the region's Otsu threshold)."""
+    return (f"{knee_name(side)}: most of the heat map ({(1.0 - share_on_bone) * 100:.0f} %) lies outside bone; "
+            "the result may rest on soft tissue, background or markers rather than on the bone")
+
+
 def warning_sentences(result: Verdict) -> list[str]:
     """Why the result may not hold for this image (not a knee, too small, colour, ...), one sentence each."""
     return [str(warning) for warning in result.warnings]
@@ -83,6 +110,7 @@ def report_lines(result: Verdict, positive_label: str, *, file_name: str, create
     else:
         lines = [("Result", headline(result.label, positive_label)), ("Confidence", confidence_percent(result.confidence))]
         lines += result_facts(result, positive_label)
+        lines += [(knee_name(knee.side), knee_summary(knee, positive_label)) for knee in getattr(result, "knees", [])]
     lines += [("File", file_name), ("Date", created.strftime("%Y-%m-%d %H:%M"))]
     if patient_name:
         lines.insert(0, ("Patient name", patient_name))
