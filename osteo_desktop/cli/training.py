@@ -6,6 +6,10 @@ from osteo_desktop.cli.common import EXIT_FAILED, say
 
 
 def run_training(command: str, argv: list[str]) -> int:
+    if command == "train-knee":  # LiteRT features and a NumPy head: no TensorFlow needed
+        from osteo_desktop.training import knee_commands
+
+        return int(knee_commands.train_knee_main(argv) or 0)
     try:
         from osteo_desktop.training import commands  # imports TensorFlow: only ever here
     except ImportError as exc:
