@@ -16,7 +16,7 @@ from osteo_desktop import DISCLAIMER
 from osteo_desktop.cli import main
 from osteo_desktop.core.pipeline.analysis import analyse_file
 from osteo_desktop.core.paths import default_model_dir
-from osteo_desktop.core.results.result import ROW_KEYS
+from osteo_desktop.core.results.result import ROW_KEYS, csv_columns
 
 # The two files of the shared DICOM set that are damaged on purpose (see its README); every other one must load.
 BROKEN_SHARED_DICOM = {"MR_truncated_pixeldata.dcm", "no_file_meta.dcm"}
@@ -117,7 +117,7 @@ def test_scan_csv_and_json_agree_and_report_every_file(tmp_path, capsys, classif
     assert "scanned 4/4 (2 failed" in err  # progress on stderr
     with open(out_csv, newline="") as handle:
         reader = csv.DictReader(handle)
-        assert tuple(reader.fieldnames) == ROW_KEYS
+        assert tuple(reader.fieldnames) == tuple(csv_columns())  # knees spread over a column group per side
         records = list(reader)
     assert [r["path"] for r in records] == [row["path"] for row in rows]
     for record, row in zip(records, rows):

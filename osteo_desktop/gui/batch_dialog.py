@@ -41,7 +41,8 @@ from osteo_desktop.gui.logic import start_folder_scan
 from osteo_desktop.gui.settings import AppSettings
 from osteo_desktop.gui.worker import Worker
 
-COLUMNS = ["File", "Result", "Probability", "Confidence", "Warnings", "Error"]
+COLUMNS = ["File", "Result", "Probability", "Confidence", "Right knee", "Left knee", "Knee (side ?)", "Warnings", "Error"]
+KNEE_SIDES = ("right", "left", "unknown")  # the per-side probability columns, in COLUMNS order
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 ROW_ROLE = Qt.ItemDataRole.UserRole + 2
 ERROR_COLOUR = QColor("#e05a5a")
@@ -58,6 +59,15 @@ def format_duration(seconds: float) -> str:
         return f"{minutes} min {seconds:02d} s"
     hours, minutes = divmod(minutes, 60)
     return f"{hours} h {minutes:02d} min"
+
+
+def _knee_item(row: ScanRow, side: str) -> QStandardItem:
+    """The probability of the row's knee on ``side`` (the more suspicious of two), or empty when there is none."""
+    knees = [knee for knee in row.knees if knee.side == side]
+    if not knees:
+        return _item("", -1.0)
+    knee = max(knees, key=lambda k: k.probability)
+    return _item(f"{knee.probability:.3f}", knee.probability, tooltip=text.knee_line(knee, "osteoporosis"))
 
 
 def _item(text: str, sort_value: object = None, tooltip: str = "") -> QStandardItem:
@@ -161,7 +171,7 @@ class BatchDialog(QDialog):
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(True)
-        for column, width in enumerate((330, 130, 100, 100, 220)):
+        for column, width in enumerate((330, 130, 90, 90, 85, 85, 95, 220)):
             self.table.setColumnWidth(column, width)
         self.table.doubleClicked.connect(self._open_index)
         layout.addWidget(self.table, 1)
@@ -253,12 +263,13 @@ class BatchDialog(QDialog):
             _item(result, tooltip=result if row.declined else ""),
             _item(f"{row.probability:.3f}" if ok else "—", row.probability if ok else -1.0),
             _item(f"{row.confidence * 100:.0f} %" if ok else "—", row.confidence if ok else -1.0),
+            *(_knee_item(row, side) for side in KNEE_SIDES),
             _item("; ".join(row.warnings), tooltip="\n".join(row.warnings)),
             _item(row.error or "", tooltip=row.error or ""),
         ]
         items[0].setData(len(self.rows) - 1, ROW_ROLE)
         items[0].setData(row.declined, DECLINED_ROLE)
-        for column in (2, 3):
+        for column in (2, 3, 4, 5, 6):
             items[column].setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if not ok:
             colour = NO_RESULT_COLOUR if row.declined else ERROR_COLOUR

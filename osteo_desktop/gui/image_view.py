@@ -1,11 +1,12 @@
-"""The radiograph viewer: fit, zoom, pan, 1:1, window/level by right-drag, invert, explanation overlay."""
+"""The radiograph viewer: fit, zoom, pan, 1:1, window/level by right-drag, invert, explanation overlay, knee boxes."""
 
 from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import QPoint, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QImage, QMouseEvent, QPainter, QPixmap, QTransform, QWheelEvent
-from PySide6.QtWidgets import QGraphicsPixmapItem, QGraphicsScene, QGraphicsView, QWidget
+from PySide6.QtGui import QBrush, QColor, QFont, QImage, QMouseEvent, QPainter, QPen, QPixmap, QTransform, QWheelEvent
+from PySide6.QtWidgets import (QGraphicsItem, QGraphicsPixmapItem, QGraphicsRectItem, QGraphicsScene,
+                               QGraphicsSimpleTextItem, QGraphicsView, QWidget)
 
 from osteo_desktop.gui.dropping import local_file_from_mime
 from osteo_desktop.core.reading.window import apply_window
@@ -49,6 +50,7 @@ class ImageView(QGraphicsView):
         self._overlay_item.setOpacity(0.5)
         self.scene().addItem(self._image_item)
         self._image_item.setVisible(False)
+        self._marks: list[QGraphicsItem] = []  # knee boxes and their captions, children of the image
         self._pixels: np.ndarray | None = None
         self._values: np.ndarray | None = None
         self._is_raster = True
@@ -89,6 +91,7 @@ class ImageView(QGraphicsView):
         self._window = None
         self._invert = False
         self.clear_overlay()
+        self.set_marks([])
         self._render()
         self._image_item.setVisible(True)
         self.scene().setSceneRect(QRectF(self._image_item.pixmap().rect()))
@@ -101,6 +104,7 @@ class ImageView(QGraphicsView):
         self._image_item.setPixmap(QPixmap())
         self._image_item.setVisible(False)
         self.clear_overlay()
+        self.set_marks([])
         self.viewport().update()
         self.window_changed.emit("")
 
@@ -116,6 +120,40 @@ class ImageView(QGraphicsView):
 
     def clear_overlay(self) -> None:
         self._overlay_item.setPixmap(QPixmap())
+
+    def set_marks(self, marks: list[tuple[tuple[int, int, int, int], str, str]]) -> None:
+        """Boxes (x0, y0, x1, y1 in image pixels) with a caption and a colour ("#rrggbb"): the knees found.
+
+        The line and the caption keep their size on screen whatever the zoom (cosmetic pen, caption untransformed).
+        """
+        for item in self._marks:
+            item.setParentItem(None)
+            if item.scene() is not None:
+                item.scene().removeItem(item)
+        self._marks = []
+        if self._pixels is None:
+            return
+        for (x0, y0, x1, y1), caption, colour in marks:
+            pen = QPen(QColor(colour), 2)
+            pen.setCosmetic(True)
+            box = QGraphicsRectItem(QRectF(x0, y0, x1 - x0, y1 - y0), self._image_item)
+            box.setPen(pen)
+            label = QGraphicsSimpleTextItem(caption, self._image_item)
+            font = QFont(self.font())
+            font.setBold(True)
+            label.setFont(font)
+            label.setBrush(QBrush(QColor(colour)))
+            label.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations, True)
+            label.setPos(x0 + 2, y0 + 2)
+            backdrop = QGraphicsRectItem(label.boundingRect().adjusted(-3, -1, 3, 1), label)
+            backdrop.setBrush(QBrush(QColor(0, 0, 0, 170)))
+            backdrop.setPen(QPen(Qt.PenStyle.NoPen))
+            backdrop.setFlag(QGraphicsItem.GraphicsItemFlag.ItemStacksBehindParent, True)
+            self._marks += [box, label]
+
+    def mark_captions(self) -> list[str]:
+        """The captions of the boxes drawn (what a test or the self-test can check)."""
+        return [item.text() for item in self._marks if isinstance(item, QGraphicsSimpleTextItem)]
 
     def has_overlay(self) -> bool:
         return not self._overlay_item.pixmap().isNull()

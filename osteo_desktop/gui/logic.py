@@ -12,19 +12,76 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
+import numpy as np
 from PySide6.QtCore import QObject, QThreadPool, Signal
 
+from osteo_desktop.core.model.preprocessing import model_input_to_preview
 from osteo_desktop.core.model.runtime import Classifier
+from osteo_desktop.core.results import text
+from osteo_desktop.core.results.knee import KneeResult
 from osteo_desktop.core.reading.radiograph import Radiograph
 from osteo_desktop.core.results.history import History
 from osteo_desktop.gui.jobs import AnalysisOutcome, analyse_job, export_report_job, load_model_job, plain_error, scan_folder_job
+from osteo_desktop.gui.result_panel import NEGATIVE_COLOUR, POSITIVE_COLOUR
 from osteo_desktop.gui.settings import AppSettings
 from osteo_desktop.gui.worker import LatestOnlyRunner, Worker, start_worker
 
+if TYPE_CHECKING:
+    from osteo_desktop.core.pipeline.analysis import Analysis
+
 log = logging.getLogger(__name__)
+
+PREVIEW_GAP = 8  # pixels of black between two knees' model inputs in the preview
+MAX_OVERLAY_SIDE = 1024  # the heat map over the original is smooth: drawn from at most this many pixels a side
+
+
+@dataclass
+class ResultDisplay:
+    """What the window draws for one analysis, prepared off the widgets.
+
+    ``preview``: the image the model saw (each knee's input side by side, from the viewer's left; the whole film's
+    input when there is no knee); ``preview_heat``: each knee's heat map over its input; ``heat``: every knee's heat
+    map in place over the original; ``marks``: each knee's box, caption ("R 0.61") and colour, and
+    ``preview_marks`` the same for each knee's input in the preview; ``knees``: the per-knee results for the panel.
+    """
+
+    preview: np.ndarray | None = None
+    preview_heat: np.ndarray | None = None
+    heat: np.ndarray | None = None
+    marks: list[tuple[tuple[int, int, int, int], str, str]] = field(default_factory=list)
+    knees: list[KneeResult] = field(default_factory=list)
+    preview_marks: list[tuple[tuple[int, int, int, int], str, str]] = field(default_factory=list)
+
+
+def result_display(analysis: "Analysis", positive_label: str) -> ResultDisplay:
+    """Everything the window shows of ``analysis`` (see :class:`ResultDisplay`); no heat map when there is no result."""
+    if not analysis.knees:
+        preview = None if analysis.model_input is None else model_input_to_preview(analysis.model_input)
+        return ResultDisplay(preview=preview)
+    size = analysis.knees[0].model_input.shape[0]
+    width = len(analysis.knees) * (size + PREVIEW_GAP) - PREVIEW_GAP
+    preview = np.zeros((size, width), np.uint8)
+    preview_heat = np.zeros((size, width), np.float32)
+    for i, knee in enumerate(analysis.knees):
+        left = i * (size + PREVIEW_GAP)
+        preview[:, left : left + size] = model_input_to_preview(knee.model_input)
+        if knee.explanation is not None:
+            preview_heat[:, left : left + size] = knee.explanation
+    heat = analysis.explanation_on_original()
+    if heat is not None:
+        step = max(1, -(-max(heat.shape) // MAX_OVERLAY_SIDE))
+        heat = heat[::step, ::step]
+    knees = analysis.result.knees
+    marks = [(knee.box, f"{text.knee_short(knee.side)} {knee.probability:.2f}",
+              POSITIVE_COLOUR if knee.label == positive_label else NEGATIVE_COLOUR) for knee in knees]
+    tiles = [(i * (size + PREVIEW_GAP), 0, i * (size + PREVIEW_GAP) + size, size) for i in range(len(knees))]
+    preview_marks = [(tile, caption, colour) for tile, (_, caption, colour) in zip(tiles, marks)]
+    explained = any(knee.explanation is not None for knee in analysis.knees)
+    return ResultDisplay(preview, preview_heat if explained else None, heat, marks, knees, preview_marks)
 
 
 def start_folder_scan(root: Path, classifier: Classifier, *, recursive: bool, history: History | None, **connect: Callable) -> Worker:
@@ -74,6 +131,10 @@ class AppLogic(QObject):
 
     def positive_label(self) -> str:
         return self.classifier.card.labels[1] if self.classifier else "osteoporosis"
+
+    def display(self, outcome: AnalysisOutcome) -> ResultDisplay:
+        """What the window draws for ``outcome``: knee boxes, heat maps in place, the knees' model inputs."""
+        return result_display(outcome.analysis, self.positive_label())
 
     def _on_model_loaded(self, classifier: Classifier) -> None:
         self.classifier = classifier

@@ -14,7 +14,6 @@ from PySide6.QtCore import QSettings, Signal
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox
 
-from osteo_desktop.core.model.preprocessing import model_input_to_preview
 from osteo_desktop.core.model.runtime import Classifier
 from osteo_desktop.core.reading.radiograph import Radiograph
 from osteo_desktop.core.results.history import History
@@ -128,14 +127,16 @@ class MainWindow(QMainWindow):
         self._update_actions()
 
     def _on_result(self, outcome: AnalysisOutcome) -> None:
-        analysis = outcome.analysis
+        analysis, shown = outcome.analysis, self.logic.display(outcome)  # knee boxes, heat maps, what the model saw
         if analysis.prediction is None:  # out of the model's scope: no result, so no heat map either
             self.result_panel.show_no_result(analysis.out_of_scope, analysis.warnings)
         else:
-            self.result_panel.show_result(analysis.prediction, self.logic.positive_label())
-        self.preview.set_image(model_input_to_preview(analysis.model_input))
-        self.preview.set_overlay(analysis.explanation)
-        self.view.set_overlay(analysis.explanation_on_original())
+            self.result_panel.show_result(analysis.prediction, self.logic.positive_label(), shown.knees)
+        self.preview.set_image(shown.preview) if shown.preview is not None else self.preview.clear()
+        self.preview.set_overlay(shown.preview_heat)
+        self.preview.set_marks(shown.preview_marks)
+        self.view.set_overlay(shown.heat)
+        self.view.set_marks(shown.marks)
         self._apply_overlay_settings()
         self.statusBar().showMessage(f"{Path(outcome.path).name}: analysed in {outcome.elapsed_ms:.0f} ms", 8000)
         self._update_actions()

@@ -38,7 +38,8 @@ def build_widgets(window: "MainWindow") -> None:
     window.result_panel = ResultPanel()
     window.preview = ImageView(adjustable=False)
     window.preview.setMinimumSize(260, 260)
-    window.preview.setToolTip("Exactly what the model was given: cropped, resized and contrast-equalised.")
+    window.preview.setToolTip("Exactly what the model was given for each knee, from the viewer's left: the region "
+                              "around the joint at the film's own resolution, resized and contrast-equalised.")
     window.show_explanation = QCheckBox("Show explanation map")
     window.show_explanation.setChecked(True)
     window.show_explanation.setToolTip("Highlights the regions that weighed most in the result (Grad-CAM).  Shortcut: X")

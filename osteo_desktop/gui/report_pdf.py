@@ -14,6 +14,7 @@ from osteo_desktop import __version__
 from osteo_desktop.core.pipeline.analysis import Analysis
 from osteo_desktop.core.model.preprocessing import model_input_to_preview
 from osteo_desktop.core.results import text
+from osteo_desktop.gui.logic import result_display
 from osteo_desktop.gui.qimages import grey_qimage, heat_qimage
 
 TITLE = "Knee radiograph screening report"
@@ -32,7 +33,8 @@ def report_lines(analysis: Analysis, positive_label: str, include_patient: bool,
                              created=created, patient_name=name)
 
 
-def _draw_image(painter: QPainter, box: QRectF, image: QImage, overlay: QImage | None = None, opacity: float = 0.5) -> None:
+def _draw_image(painter: QPainter, box: QRectF, image: QImage, overlay: QImage | None = None, opacity: float = 0.5,
+                marks: list | None = None) -> None:
     painter.fillRect(box, QColor(12, 12, 14))
     size = image.size().scaled(int(box.width()), int(box.height()), Qt.AspectRatioMode.KeepAspectRatio)
     target = QRectF(box.x() + (box.width() - size.width()) / 2, box.y() + (box.height() - size.height()) / 2, size.width(), size.height())
@@ -41,9 +43,34 @@ def _draw_image(painter: QPainter, box: QRectF, image: QImage, overlay: QImage |
         painter.setOpacity(opacity)
         painter.drawImage(target, overlay)
         painter.setOpacity(1.0)
+    scale = target.width() / max(1, image.width())
+    for (x0, y0, x1, y1), caption, colour in marks or []:  # the knees found: box and side, as in the app
+        painter.setPen(QPen(QColor(colour), max(1.0, box.width() / 300)))
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        painter.drawRect(QRectF(target.x() + x0 * scale, target.y() + y0 * scale, (x1 - x0) * scale, (y1 - y0) * scale))
+        painter.drawText(QRectF(target.x() + x0 * scale + 4, target.y() + y0 * scale + 2, box.width(), box.height() / 8),
+                         Qt.AlignmentFlag.AlignLeft, caption)
 
 
-def _paint(painter: QPainter, page: QRectF, analysis: Analysis, lines: list[tuple[str, str]], dpi: int) -> None:
+def _panels(analysis: Analysis, positive_label: str) -> list[tuple[str, QImage, QImage | None, list]]:
+    """The report's images: the radiograph with each knee's box and heat map in place, then each knee's model input
+    with its heat map (the whole film's input when there is no result)."""
+    shown = result_display(analysis, positive_label)
+    heat = heat_qimage(shown.heat) if shown.heat is not None else None
+    panels = [("Radiograph", grey_qimage(analysis.radiograph.pixels), heat, shown.marks)]
+    if not analysis.knees:
+        if analysis.model_input is not None:
+            panels.append(("Model input", grey_qimage(model_input_to_preview(analysis.model_input)), None, []))
+        return panels
+    for knee in analysis.knees[:2]:
+        overlay = heat_qimage(knee.explanation) if knee.explanation is not None else None
+        panels.append((f"{text.knee_name(knee.side)}: model input", grey_qimage(model_input_to_preview(knee.model_input)),
+                       overlay, []))
+    return panels
+
+
+def _paint(painter: QPainter, page: QRectF, analysis: Analysis, lines: list[tuple[str, str]], dpi: int,
+           positive_label: str = "osteoporosis") -> None:
     mm = dpi / 25.4
     y = page.top()
     painter.setPen(QColor(20, 20, 20))
@@ -58,17 +85,12 @@ def _paint(painter: QPainter, page: QRectF, analysis: Analysis, lines: list[tupl
     gap = 4 * mm
     box_w = (page.width() - 2 * gap) / 3
     box_h = 85 * mm
-    preview = grey_qimage(model_input_to_preview(analysis.model_input))
-    heat = heat_qimage(analysis.explanation) if analysis.explanation is not None else None
-    panels = [("Radiograph", grey_qimage(analysis.radiograph.pixels), None), ("Model input", preview, None)]
-    if analysis.prediction is not None:  # a declined file (no result) has nothing to explain
-        panels.append(("Explanation", preview, heat))
     painter.setFont(QFont("Sans Serif", 9, QFont.Weight.DemiBold))
-    for i, (caption, image, overlay) in enumerate(panels):
+    for i, (caption, image, overlay, marks) in enumerate(_panels(analysis, positive_label)):
         x = page.left() + i * (box_w + gap)
         painter.setPen(QColor(40, 40, 40))
         painter.drawText(QRectF(x, y, box_w, 6 * mm), Qt.AlignmentFlag.AlignLeft, caption)
-        _draw_image(painter, QRectF(x, y + 6 * mm, box_w, box_h), image, overlay)
+        _draw_image(painter, QRectF(x, y + 6 * mm, box_w, box_h), image, overlay, marks=marks)
     y += box_h + 14 * mm
 
     label_w = 62 * mm
@@ -117,7 +139,7 @@ def write_report_pdf(
         if not painter.begin(writer):
             raise OSError(f"cannot write a PDF to {target.parent}")
         try:
-            _paint(painter, QRectF(writer.pageLayout().paintRectPixels(dpi)).translated(-writer.pageLayout().paintRectPixels(dpi).topLeft()), analysis, lines, dpi)
+            _paint(painter, QRectF(writer.pageLayout().paintRectPixels(dpi)).translated(-writer.pageLayout().paintRectPixels(dpi).topLeft()), analysis, lines, dpi, positive_label)
         finally:
             painter.end()
         os.replace(temp_name, target)

@@ -1,4 +1,5 @@
-"""The result of one image in words: label, confidence, probability, threshold, model version, warnings."""
+"""The result of one image in words: label, confidence, a line per knee, the probability on a scale with the
+threshold marked, probability, threshold, model version, warnings."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from PySide6.QtWidgets import QFrame, QLabel, QProgressBar, QVBoxLayout, QWidget
 
 from osteo_desktop.core.model.runtime import Prediction
 from osteo_desktop.core.results import text
+from osteo_desktop.core.results.knee import KneeResult
+from osteo_desktop.gui.probability_scale import ProbabilityScale
 
 POSITIVE_COLOUR = "#e8873a"
 NEGATIVE_COLOUR = "#4caf7a"
@@ -34,6 +37,11 @@ class ResultPanel(QFrame):
         self.confidence_bar.setRange(0, 100)
         self.confidence_bar.setTextVisible(False)
         self.confidence_bar.setFixedHeight(10)
+        self.knee_lines = QLabel()  # one line per knee: side, label, probability, confidence
+        self.knee_lines.setObjectName("kneeLines")
+        self.knee_lines.setTextFormat(Qt.TextFormat.RichText)
+        self.knee_lines.setWordWrap(True)
+        self.scale = ProbabilityScale()
         self.details = QLabel()
         self.details.setTextFormat(Qt.TextFormat.RichText)
         self.details.setWordWrap(True)
@@ -43,17 +51,20 @@ class ResultPanel(QFrame):
         self.disclaimer = QLabel(text.DISCLAIMER)
         self.disclaimer.setObjectName("disclaimer")
         self.disclaimer.setWordWrap(True)
-        for widget in (self.headline, self.confidence_text, self.confidence_bar, self.details, self.warnings, self.disclaimer):
+        for widget in (self.headline, self.confidence_text, self.confidence_bar, self.knee_lines, self.scale, self.details,
+                       self.warnings, self.disclaimer):
             layout.addWidget(widget)
         self.prediction: Prediction | None = None
+        self.knees: list[KneeResult] = []
         self.state = ""
         self.show_empty()
 
     def _reset(self) -> None:
         self.prediction = None
-        self.confidence_text.hide()
-        self.confidence_bar.hide()
-        self.details.hide()
+        self.knees = []
+        for widget in (self.confidence_text, self.confidence_bar, self.knee_lines, self.scale, self.details):
+            widget.hide()
+        self.scale.clear()
         self.warnings.hide()
         self.headline.setStyleSheet("")
 
@@ -83,10 +94,12 @@ class ResultPanel(QFrame):
             self.warnings.setText("\n".join(f"⚠ {w}" for w in warnings))
             self.warnings.show()
 
-    def show_result(self, prediction: Prediction, positive_label: str) -> None:
+    def show_result(self, prediction: Prediction, positive_label: str, knees: list[KneeResult] | None = None) -> None:
+        """The file's result (its most suspicious knee's) and, under it, one line per knee and the scale."""
         self._reset()
         self.state = "result"
         self.prediction = prediction
+        self.knees = list(knees or [])
         positive = prediction.label == positive_label
         colour = POSITIVE_COLOUR if positive else NEGATIVE_COLOUR
         self.headline.setText(text.headline(prediction.label, positive_label))
@@ -102,8 +115,18 @@ class ResultPanel(QFrame):
                 shown = f"<b>{shown}</b>"
             rows.append(f"<tr><td>{html.escape(name)}&nbsp;&nbsp;</td><td>{shown}</td></tr>")
         self.details.setText(f"<table cellspacing='0' cellpadding='2'>{''.join(rows)}</table>")
-        for widget in (self.confidence_text, self.confidence_bar, self.details):
+        lines = []
+        for knee in self.knees:
+            shade = POSITIVE_COLOUR if knee.label == positive_label else NEGATIVE_COLOUR
+            lines.append(f"<span style='color:{shade}'>■</span> <b>{html.escape(text.knee_name(knee.side))}</b>: "
+                         f"{html.escape(text.knee_summary(knee, positive_label))}")
+        self.knee_lines.setText("<br>".join(lines))
+        self.scale.set_values(prediction.threshold, [
+            (text.knee_short(k.side), k.probability, POSITIVE_COLOUR if k.label == positive_label else NEGATIVE_COLOUR)
+            for k in self.knees] or [("", prediction.probability, colour)])
+        for widget in (self.confidence_text, self.confidence_bar, self.knee_lines, self.scale, self.details):
             widget.show()
+        self.knee_lines.setVisible(bool(self.knees))
         sentences = text.warning_sentences(prediction)
         if sentences:
             self.warnings.setText("\n".join(f"⚠ {w}" for w in sentences))

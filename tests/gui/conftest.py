@@ -13,7 +13,8 @@ from osteo_desktop.core.results.history import History
 
 
 class GatedClassifier:
-    """The real classifier, except that chosen calls to ``predict_inputs`` wait until the test opens a gate.
+    """The real classifier, except that chosen calls to ``run`` (the interpreter: one call per analysed film, the
+    film and its knees together) wait until the test opens a gate.
 
     This holds a worker inside a prediction for as long as a test needs, without any sleep or timing guess.
     """
@@ -28,14 +29,14 @@ class GatedClassifier:
     def __getattr__(self, name):
         return getattr(self._classifier, name)
 
-    def predict_inputs(self, inputs):
+    def run(self, inputs):
         self.calls += 1
         if self.calls in self._block_calls:
             self.entered.set()
             # A bound, not a timing: a broken test must not hang the suite.
             if not self.gate.wait(60):
                 raise TimeoutError("test gate never opened")
-        return self._classifier.predict_inputs(inputs)
+        return self._classifier.run(inputs)
 
 
 @pytest.fixture

@@ -10,8 +10,8 @@ import pytest
 
 from osteo_desktop.core.pipeline.analysis import analyse_file
 from osteo_desktop.core.results.output_target import UnsafeOutputError
-from osteo_desktop.core.results.result import ROW_KEYS
-from osteo_desktop.gui.batch_dialog import BatchDialog, format_duration
+from osteo_desktop.core.results.result import csv_columns
+from osteo_desktop.gui.batch_dialog import COLUMNS, BatchDialog, format_duration
 
 
 @pytest.fixture
@@ -36,7 +36,7 @@ def test_scan_with_a_bad_file_keeps_going(qtbot, dialog, classifier, knee_folder
     assert dialog.model.rowCount() == len(names)
     broken = [row for row in dialog.rows if row.path.endswith("broken.dcm")]
     assert len(broken) == 1 and broken[0].error and "broken.dcm" in broken[0].error
-    broken_cells = [dialog.model.item(r, 5).text() for r in range(dialog.model.rowCount()) if dialog.model.item(r, 0).text() == "broken.dcm"]
+    broken_cells = [dialog.model.item(r, COLUMNS.index("Error")).text() for r in range(dialog.model.rowCount()) if dialog.model.item(r, 0).text() == "broken.dcm"]
     assert broken_cells == [broken[0].error]
     for row in dialog.rows:
         if row.error is None:
@@ -76,7 +76,7 @@ def test_csv_export_has_every_row(qtbot, dialog, knee_folder, tmp_path):
     written = dialog.export_csv(tmp_path / "scan.csv")
     with open(written, newline="") as handle:
         reader = csv.DictReader(handle)
-        assert tuple(reader.fieldnames) == ROW_KEYS
+        assert tuple(reader.fieldnames) == tuple(csv_columns())  # knees spread over a column group per side
         rows = list(reader)
     assert sorted(r["path"] for r in rows) == sorted(row.path for row in dialog.rows)
     assert sum(1 for r in rows if r["error"]) == 1

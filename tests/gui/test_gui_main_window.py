@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from PySide6.QtCore import QMimeData, QPointF, Qt, QTimer, QUrl
 from PySide6.QtGui import QDropEvent
 from PySide6.QtWidgets import QApplication
 
 from osteo_desktop.core.pipeline.analysis import analyse_file
-from osteo_desktop.core.model.preprocessing import model_input_to_preview
+from osteo_desktop.core.model.preprocessing import knee_region, model_input_to_preview
 from osteo_desktop.core.results.text import headline
 
 
@@ -35,13 +36,36 @@ def test_open_shows_the_same_result_as_the_core(qtbot, window, classifier, knee_
     assert window.export_action.isEnabled()
 
 
-def test_preview_is_exactly_the_model_input(qtbot, window, classifier, knee_jpeg):
+def test_preview_is_exactly_each_knees_model_input(qtbot, window, classifier, knee_jpeg):
     outcome = open_and_wait(qtbot, window, knee_jpeg)
+    knees = outcome.analysis.knees
+    assert knees
     shown = window.preview.rendered_image()
-    assert shown.shape == (classifier.input_size, classifier.input_size)
-    np.testing.assert_array_equal(shown, model_input_to_preview(outcome.analysis.model_input))
-    # and that input is what the core itself feeds the model for this file
-    np.testing.assert_allclose(outcome.analysis.model_input, analyse_file(knee_jpeg, classifier).model_input, atol=1e-6)
+    size = classifier.input_size
+    gap = (shown.shape[1] - len(knees) * size) // max(1, len(knees) - 1) if len(knees) > 1 else 0
+    assert shown.shape == (size, len(knees) * size + (len(knees) - 1) * gap)
+    for i, knee in enumerate(knees):  # side by side, from the viewer's left, as on the film
+        tile = shown[:, i * (size + gap) : i * (size + gap) + size]
+        np.testing.assert_array_equal(tile, model_input_to_preview(knee.model_input))
+        # and that input is the knee's region as the core's one preprocessing path cuts it from the film
+        expected, _ = knee_region(outcome.analysis.radiograph.pixels, knee.prediction.box, classifier.knee_head.region)
+        np.testing.assert_allclose(knee.model_input, expected, atol=1e-6)
+    assert window.preview.mark_captions() == [c for _, c, _ in window.logic.display(outcome).marks]
+
+
+def test_knee_boxes_and_one_line_per_knee_are_shown(qtbot, window, classifier, knee_jpeg):
+    outcome = open_and_wait(qtbot, window, knee_jpeg)
+    knees = outcome.analysis.result.knees
+    sides = {"right": "R", "left": "L", "unknown": "?"}
+    assert window.view.mark_captions() == [f"{sides[k.side]} {k.probability:.2f}" for k in knees]
+    panel = window.result_panel
+    assert panel.knees == knees and not panel.knee_lines.isHidden() and not panel.scale.isHidden()
+    lines = panel.knee_lines.text().split("<br>")
+    assert len(lines) == len(knees)
+    for line, knee in zip(lines, knees):
+        assert f"probability {knee.probability:.3f}" in line
+    assert panel.scale.threshold == classifier.knee_head.threshold
+    assert [p for _, p, _ in panel.scale.markers] == pytest.approx([k.probability for k in knees])
 
 
 def test_explanation_overlay_toggle_and_opacity(qtbot, window, knee_png):

@@ -42,6 +42,8 @@ def test_a_test_pattern_shows_no_result_and_no_heat_map(qtbot, window, history, 
     assert panel.confidence_bar.isHidden() and panel.confidence_text.isHidden() and panel.details.isHidden()
     assert not window.view.has_overlay() and not window.preview.has_overlay()
     assert not window.view.overlay_visible() and not window.preview.overlay_visible()
+    assert window.view.mark_captions() == [] and window.preview.mark_captions() == []  # no knee boxes either
+    assert panel.scale.isHidden() and panel.knee_lines.isHidden() and panel.knees == []
     assert history.count() == entries_before  # nothing recorded for a file with no result
     assert not panel.disclaimer.isHidden()
 
@@ -70,7 +72,8 @@ def test_batch_dialog_shows_declined_rows_apart_and_can_hide_them(qtbot, classif
     declined = [r for r in range(dialog.model.rowCount()) if dialog.model.item(r, 0).text() == "bars.png"]
     assert len(declined) == 1
     cells = [dialog.model.item(declined[0], c).text() for c in range(dialog.model.columnCount())]
-    assert cells[1].startswith("No result: not a radiograph") and cells[2] == cells[3] == "—" and cells[5] == ""
+    assert cells[1].startswith("No result: not a radiograph") and cells[2] == cells[3] == "—"
+    assert cells[4] == cells[5] == cells[6] == "" and cells[8] == ""  # no knee probabilities, no error
     counts = dialog.summary_counts()
     assert counts["out of scope (no result)"] == 1 and counts["could not be read"] == 0
     assert "out of scope (no result): <b>1</b>" in dialog.summary.text()

@@ -66,13 +66,19 @@ def test_export_dialog_leaves_the_patient_name_out_unless_ticked(qtbot, tmp_path
     assert without_name.target() == tmp_path / "report.pdf"
 
 
-def test_a_failed_export_leaves_the_old_report(qtbot, window, knee_png, tmp_path):
+def test_a_failed_export_leaves_the_old_report(qtbot, window, knee_png, tmp_path, monkeypatch):
+    from osteo_desktop.gui import report_pdf
+
     outcome = open_and_wait(qtbot, window, knee_png)
     target = tmp_path / "knee.pdf"
     target.write_bytes(b"keep me")
-    broken = dataclasses.replace(outcome.analysis, model_input=None)  # painting fails half-way
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("painting fails half-way")
+
+    monkeypatch.setattr(report_pdf, "_draw_image", broken)
     try:
-        write_report_pdf(target, broken)
+        write_report_pdf(target, outcome.analysis)
     except Exception:  # noqa: BLE001 - any failure will do; what matters is what is left on disk
         pass
     assert target.read_bytes() == b"keep me"
@@ -213,3 +219,22 @@ def test_history_view_reports_an_unreadable_database_instead_of_failing(qtbot, t
     dialog.refresh()
     assert dialog.summary.text().startswith("The history cannot be read")
     assert dialog.table.rowCount() == 0 and not dialog.open_button.isEnabled()
+
+
+def test_the_report_has_a_line_per_knee_and_writes(qtbot, window, knee_jpeg, tmp_path):
+    from datetime import datetime
+
+    from osteo_desktop.gui.report_pdf import _panels, report_lines
+
+    outcome = open_and_wait(qtbot, window, knee_jpeg)
+    knees = outcome.analysis.result.knees
+    lines = report_lines(outcome.analysis, "osteoporosis", include_patient=False, created=datetime(2026, 12, 2))
+    names = {"right": "Right knee", "left": "Left knee", "unknown": "Knee (side unknown)"}
+    per_knee = [(field, value) for field, value in lines if field in names.values()]
+    assert [field for field, _ in per_knee] == [names[k.side] for k in knees]
+    for (_, value), knee in zip(per_knee, knees):
+        assert f"probability {knee.probability:.3f}" in value
+    panels = _panels(outcome.analysis, "osteoporosis")
+    assert [caption for caption, *_ in panels] == ["Radiograph"] + [f"{names[k.side]}: model input" for k in knees][:2]
+    assert len(panels[0][3]) == len(knees)  # every knee's box on the radiograph
+    assert write_report_pdf(tmp_path / "knees.pdf", outcome.analysis).read_bytes().startswith(b"%PDF")
