@@ -53,10 +53,11 @@ def test_predict_json_contract(tmp_path, capsys, classifier, knee_png, knee_jpeg
         expected = analyse_file(image, classifier, explain=False).prediction
         assert row["error"] is None and row["label"] == expected.label
         assert row["probability"] == pytest.approx(expected.probability, abs=1e-5)
-        assert row["threshold"] == classifier.card.threshold
+        assert row["threshold"] == classifier.card.raw["knee_model"]["threshold"]  # results are per knee
         assert row["model_version"] == classifier.version
-        assert set(row["timings_ms"]) == {"read", "preprocess", "inference"}
+        assert set(row["timings_ms"]) == {"read", "preprocess", "detect", "inference"}
         assert isinstance(row["warnings"], list)
+        assert row["knees"] and max(k["probability"] for k in row["knees"]) == row["probability"]
     assert "not an image" in rows[1]["error"] and rows[1]["error"].startswith("notes.png")
     assert rows[3]["error"].startswith("missing.jpg") and rows[3]["label"] is None
     assert classifier.version in err
@@ -72,6 +73,21 @@ def test_predict_table_shows_model_version_and_disclaimer(capsys, classifier, kn
         line = next(line for line in out.splitlines() if line.endswith(str(path)))
         assert line.split()[0] == expected.label
         assert float(line.split()[1]) == pytest.approx(expected.probability, abs=1e-3)
+
+
+def test_predict_table_has_a_line_per_knee_under_the_file(capsys, classifier, knee_images):
+    path = knee_images["normal"][0]
+    code, out, _ = _run(capsys, "predict", path)
+    assert code == 0
+    knees = analyse_file(path, classifier, explain=False).result.knees
+    lines = out.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.endswith(str(path)))
+    names = {"right": "Right knee", "left": "Left knee", "unknown": "Knee (side unknown)"}
+    for line, knee in zip(lines[at + 1 : at + 1 + len(knees)], knees):
+        # "  <label> <probability> <confidence>    <side>", the numbers under the file's own columns
+        assert line.startswith("  ") and line.endswith(names[knee.side])
+        label, probability, confidence = line.split()[:3]
+        assert (label, float(probability), float(confidence)) == (knee.label, round(knee.probability, 3), round(knee.confidence, 3))
 
 
 def test_predict_every_readable_shared_dicom(capsys, dicom_dir):

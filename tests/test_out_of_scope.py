@@ -92,8 +92,9 @@ def test_a_declined_result_has_no_verdict_and_is_neither_ok_nor_failed():
     assert (row.label, row.probability, row.confidence, row.threshold) == (None, None, None, None)
     assert row.model_version == "m" and row.error is None
     assert row.declined and not row.ok
-    assert list(row.to_dict())[-1] == "out_of_scope" == ROW_KEYS[-1]
-    assert csv_columns()[-1] == "out_of_scope"
+    assert list(row.to_dict())[-2:] == ["out_of_scope", "knees"] == list(ROW_KEYS[-2:])  # knees added after it
+    assert row.to_dict()["knees"] == []
+    assert csv_columns()[csv_columns().index("out_of_scope") + 1] == "knee_right_label"
     assert FileResult(path="y.png", error="y.png: unreadable").declined is False
 
 
@@ -205,12 +206,14 @@ def test_csv_has_the_out_of_scope_column_and_empty_numbers(tmp_path, capsys, col
     assert "1 out of scope (no result)" in err
     with open(out, newline="") as handle:
         reader = csv.DictReader(handle)
-        assert reader.fieldnames[-1] == "out_of_scope"
+        # out_of_scope, then the knees' column groups (added after it, issue 11)
+        assert reader.fieldnames[reader.fieldnames.index("out_of_scope") + 1] == "knee_right_label"
         table = {Path(r["path"]).name: r for r in reader}
     assert table["a_knee.png"]["out_of_scope"] == "" and table["a_knee.png"]["label"]
     bars = table["b_bars.png"]
     assert bars["out_of_scope"].startswith("not a radiograph")
     assert bars["label"] == bars["probability"] == bars["confidence"] == bars["threshold"] == bars["error"] == ""
+    assert all(bars[c] == "" for c in bars if c.startswith("knee_"))  # no knees on a declined file
 
 
 def test_declined_files_are_not_recorded_and_old_results_are_not_reused(tmp_path, classifier, colour_bars, knee_png):

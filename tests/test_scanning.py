@@ -71,7 +71,7 @@ def test_scan_gives_the_same_results_as_single_file_analysis_in_input_order(tmp_
             assert row.label == expected.label
             assert row.probability == pytest.approx(expected.probability, abs=1e-5)
             assert row.confidence == pytest.approx(expected.confidence, abs=1e-5)
-            assert set(row.timings_ms) == {"read", "preprocess", "inference"}
+            assert set(row.timings_ms) == {"read", "preprocess", "detect", "inference"}
             assert all(v >= 0 for v in row.timings_ms.values())
         else:
             assert row.error and row.label is None and row.probability is None

@@ -78,7 +78,7 @@ def run_rows(paths: list[Path], args: argparse.Namespace, *, history_enabled: bo
         with scan, signals:
             if not args.json:
                 card = classifier.card
-                print(text.model_line(card.name, card.version, card.threshold))
+                print(text.model_line(card.name, card.version, classifier.threshold))
                 rows = tee(scan, Table(sys.stdout, args.include_patient, progress).write)
             else:
                 rows = iter(scan)

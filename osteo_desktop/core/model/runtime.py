@@ -151,6 +151,11 @@ class Classifier:
         return self.card.version
 
     @property
+    def threshold(self) -> float:
+        """The decision threshold of the results given (per knee, model 2.0.0): the knee head's, not the film head's."""
+        return self.knee_head.threshold
+
+    @property
     def scope_gate_id(self) -> str:
         """Which gate decided (its checksum): a result recorded before this gate judged the file is not reused."""
         return str(self.card.files["scope_gate"].get("sha256", ""))[:16]
