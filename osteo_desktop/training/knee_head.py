@@ -27,7 +27,7 @@ from osteo_desktop.training.knee_features import KneeBank
 log = logging.getLogger(__name__)
 
 TARGETS = ("binary", "ordinal", "qus")
-LAMBDAS = (10.0, 100.0, 1000.0, 10000.0)  # L2 strength on standardised features, per training row's unit weight
+LAMBDAS = (100.0, 1000.0, 10000.0, 100000.0)  # L2 strength on standardised features, per training row's unit weight
 CONSISTENCY = 0.0  # strength of the framing-consistency penalty (consistency_penalty)
 QUS_SCALE = 0.5  # T-score units over which the soft target goes from 0.27 to 0.73 around -2.5
 
