@@ -131,6 +131,17 @@ def test_scan_with_history_reuses_results_without_inference(tmp_path, classifier
         assert after.knees == before.knees and after.knees  # every knee comes back from the history too
 
 
+def test_a_result_recorded_before_knees_is_analysed_again(tmp_path, classifier, knee_images):
+    """Same content, model version and gate, but recorded without knees (a whole-film result): not reused."""
+    path = knee_images["normal"][0]
+    with History(tmp_path / "history.sqlite3") as history:
+        old = FileResult(path=str(path), label="osteoporosis", probability=0.9, confidence=0.9, threshold=0.5,
+                         model_version=classifier.version, scope_gate=classifier.scope_gate_id)
+        history.record(str(path), old, file_sha256=sha256_of(path))
+        (row,) = scan_files([path], classifier, history=history)
+    assert not row.from_history and row.knees and row.probability == max(k.probability for k in row.knees)
+
+
 def _read_entries(db: Path) -> dict[str, tuple]:
     connection = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
     try:

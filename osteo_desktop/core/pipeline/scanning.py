@@ -145,8 +145,9 @@ class _Preparer:
                 log.warning("history lookup failed for %s: %s", path.name, exc)
                 entry = None
             # Reused only when the current scope gate let it through: a result recorded before the gate existed
-            # (or by another gate) may be of a file the gate now declines.
-            if entry is not None and entry.scope_gate == self.scope_gate_id:
+            # (or by another gate) may be of a file the gate now declines. And only a result per knee: one recorded
+            # before knees were found (no knees stored) is of the whole film, so the file is analysed again.
+            if entry is not None and entry.scope_gate == self.scope_gate_id and entry.knees:
                 row.reuse(entry)
                 row.timings_ms = {"read": (time.perf_counter() - start) * 1000.0, "preprocess": 0.0, "inference": 0.0}
                 return _Prepared(row)
