@@ -29,6 +29,10 @@ MODEL_DIR = REPO_ROOT / "model_weights"
 NORMAL_FILM = KNEE_DIR / "normal" / "normal_019228cb8ecd.jpg"
 POSITIVE_FILM = KNEE_DIR / "osteoporosis" / "osteoporosis_09fce290e4a3.jpg"
 PUBLIC_KEYS = {"path", "label", "probability", "confidence", "threshold", "model_version", "warnings", "error", "timings_ms"}
+# The JSON keys in order (README, "Command line"): keys are only ever added at the end.
+KEY_ORDER = ["path", "label", "probability", "confidence", "threshold", "model_version", "warnings", "error",
+             "timings_ms", "out_of_scope", "knees"]
+KNEE_KEYS = ["side", "box", "label", "probability", "confidence"]
 
 
 def _card() -> dict:
@@ -61,19 +65,32 @@ def test_every_public_field_means_what_it_says(two_results, which):
     row = two_results[which]
     card = _card()
     assert PUBLIC_KEYS <= set(row)
+    assert list(row) == KEY_ORDER
     probability = row["probability"]
     assert 0.0 <= probability <= 1.0
-    assert row["threshold"] == pytest.approx(card["threshold"], abs=0)
+    threshold = card["knee_model"]["threshold"]  # results are per knee: the knee model's threshold
+    assert row["threshold"] == pytest.approx(threshold, abs=0)
     assert row["model_version"] == card["version"]
-    positive = probability >= card["threshold"]
+    positive = probability >= threshold
     assert row["label"] == (card["labels"]["positive"] if positive else card["labels"]["negative"])
     # Confidence is the probability of the label given: P(osteoporosis) for a positive, 1 - that for a normal.
     assert row["confidence"] == pytest.approx(probability if positive else 1.0 - probability, abs=1e-12)
     assert row["confidence"] >= 0.5 or positive  # a normal label is only given when P(osteoporosis) < threshold < 0.5
     assert isinstance(row["warnings"], list) and all(isinstance(w, str) for w in row["warnings"])
     assert row["error"] is None
-    assert set(row["timings_ms"]) == {"read", "preprocess", "inference"}
+    assert set(row["timings_ms"]) == {"read", "preprocess", "detect", "inference"}
     assert all(isinstance(v, (int, float)) and v >= 0 for v in row["timings_ms"].values())
+    assert row["out_of_scope"] is None and row["knees"]
+    for knee in row["knees"]:
+        assert list(knee) == KNEE_KEYS and knee["side"] in ("right", "left", "unknown")
+        x0, y0, x1, y1 = knee["box"]
+        assert all(isinstance(v, int) for v in knee["box"]) and x1 > x0 and y1 > y0
+        knee_positive = knee["probability"] >= threshold
+        assert knee["label"] == (card["labels"]["positive"] if knee_positive else card["labels"]["negative"])
+        assert knee["confidence"] == pytest.approx(knee["probability"] if knee_positive else 1 - knee["probability"], abs=1e-12)
+    # The file's result is its most suspicious knee's.
+    worst = max(row["knees"], key=lambda k: k["probability"])
+    assert (row["label"], row["probability"], row["confidence"]) == (worst["label"], worst["probability"], worst["confidence"])
 
 
 def test_the_pair_covers_both_labels(two_results):
@@ -83,30 +100,40 @@ def test_the_pair_covers_both_labels(two_results):
     assert two_results["normal"]["probability"] < 0.5 < two_results["normal"]["confidence"]
 
 
-def _litert_probability(path: Path) -> float:
-    """P(osteoporosis) computed without the project's runtime: LiteRT on the .tflite, sigmoid(logit / T) by hand."""
+def _litert_knee_probability(path: Path, box: list[int]) -> float:
+    """P(osteoporosis) of one knee computed without the project's runtime or knee model: the knee's region cut by the
+    one preprocessing function, LiteRT on the .tflite, the knee head's dense layers and sigmoid(logit / T) by hand."""
     from ai_edge_litert.interpreter import Interpreter
 
-    from osteo_desktop.core.model.preprocessing import PreprocessConfig, preprocess
+    from osteo_desktop.core.model.preprocessing import KneeRegionConfig, knee_region
     from osteo_desktop.core.reading.reader import read_radiograph
 
     card = _card()
-    config = PreprocessConfig.from_dict(card["preprocessing"])
-    model_input = preprocess(read_radiograph(path).pixels, config).astype(np.float32)
+    section = card["knee_model"]
+    region, _ = knee_region(read_radiograph(path).pixels, tuple(box), KneeRegionConfig.from_dict(section["region"]))
+    inputs = [region] + ([region[:, ::-1]] if section.get("hflip_tta") else [])
     interpreter = Interpreter(model_path=str(MODEL_DIR / card["files"]["tflite"]["path"]))
     interpreter.allocate_tensors()
-    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], model_input[None])
-    interpreter.invoke()
-    # The logit is the output with one value per image; the other output is the feature map.
-    logit_detail = next(d for d in interpreter.get_output_details() if int(np.prod(d["shape"])) == 1)
-    logit = float(interpreter.get_tensor(logit_detail["index"]).reshape(-1)[0])
-    assert not card.get("hflip_tta"), "flip averaging would need the mirrored logit too"
-    return 1.0 / (1.0 + math.exp(-logit / card["calibration"]["temperature"]))
+    features_detail = next(d for d in interpreter.get_output_details() if len(d["shape"]) == 4)
+    with np.load(MODEL_DIR / card["files"]["knee_head"]["path"], allow_pickle=False) as data:
+        w1, b1, w2, b2, w3, b3 = (np.asarray(data[k], np.float64) for k in ("w1", "b1", "w2", "b2", "w3", "b3"))
+    logits = []
+    for model_input in inputs:
+        interpreter.set_tensor(interpreter.get_input_details()[0]["index"], np.ascontiguousarray(model_input, np.float32)[None])
+        interpreter.invoke()
+        pooled = interpreter.get_tensor(features_detail["index"])[0].astype(np.float64).mean(axis=(0, 1))
+        heads = []
+        for k in range(w1.shape[0]):  # ReLU(x W1 + b1) -> ReLU(. W2 + b2) -> . w3 + b3, averaged over the heads
+            hidden = np.maximum(np.maximum(pooled @ w1[k] + b1[k], 0) @ w2[k] + b2[k], 0)
+            heads.append(float(hidden @ w3[k].reshape(-1) + b3.reshape(w1.shape[0], -1)[k, 0]))
+        logits.append(np.mean(heads))
+    return 1.0 / (1.0 + math.exp(-float(np.mean(logits)) / section["temperature"]))
 
 
 @pytest.mark.parametrize("which,path", [("normal", NORMAL_FILM), ("positive", POSITIVE_FILM)])
-def test_probability_matches_an_independent_litert_run(two_results, which, path):
-    assert two_results[which]["probability"] == pytest.approx(_litert_probability(path), abs=2e-3)
+def test_each_knees_probability_matches_an_independent_litert_run(two_results, which, path):
+    for knee in two_results[which]["knees"]:
+        assert knee["probability"] == pytest.approx(_litert_knee_probability(path, knee["box"]), abs=2e-3)
 
 
 def test_batch_inference_time_is_reported_per_image(tmp_path):
@@ -158,3 +185,14 @@ def test_csv_columns_carry_the_json_values(tmp_path):
                 assert line[key] == ""
             else:
                 assert float(line[key]) == pytest.approx(row[key], abs=1e-6), key
+        # knees: a column group per side (right, left, unknown), empty for a side without a knee
+        by_side = {knee["side"]: knee for knee in row["knees"] or []}
+        for side in ("right", "left", "unknown"):
+            cells = [line[f"knee_{side}_{c}"] for c in ("label", "probability", "confidence", "box")]
+            if side not in by_side:
+                assert cells == ["", "", "", ""], side
+            else:
+                knee = by_side[side]
+                assert cells[0] == knee["label"] and json.loads(cells[3]) == knee["box"]
+                assert float(cells[1]) == pytest.approx(knee["probability"], abs=1e-6)
+                assert float(cells[2]) == pytest.approx(knee["confidence"], abs=1e-6)

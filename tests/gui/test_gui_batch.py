@@ -11,7 +11,7 @@ import pytest
 from osteo_desktop.core.pipeline.analysis import analyse_file
 from osteo_desktop.core.results.output_target import UnsafeOutputError
 from osteo_desktop.core.results.result import csv_columns
-from osteo_desktop.gui.batch_dialog import COLUMNS, BatchDialog, format_duration
+from osteo_desktop.gui.batch_dialog import COLUMNS, ROW_ROLE, BatchDialog, format_duration
 
 
 @pytest.fixture
@@ -46,6 +46,19 @@ def test_scan_with_a_bad_file_keeps_going(qtbot, dialog, classifier, knee_folder
     assert sum(counts.values()) == len(names)
     assert "could not be read: <b>1</b>" in dialog.summary.text()
     assert "Done" in dialog.progress_label.text()
+
+
+def test_the_table_has_a_probability_column_per_side(qtbot, dialog, knee_folder):
+    run_scan(qtbot, dialog, knee_folder)
+    columns = {side: COLUMNS.index(name) for side, name in
+               (("right", "Right knee"), ("left", "Left knee"), ("unknown", "Knee (side ?)"))}
+    for r in range(dialog.model.rowCount()):
+        row = dialog.rows[dialog.model.item(r, 0).data(ROW_ROLE)]
+        by_side = {knee.side: knee for knee in row.knees}
+        for side, column in columns.items():
+            cell = dialog.model.item(r, column).text()
+            assert cell == (f"{by_side[side].probability:.3f}" if side in by_side else ""), (row.path, side)
+    assert any(row.knees for row in dialog.rows)
 
 
 def test_subfolders_are_included_on_request(qtbot, dialog, knee_folder):
