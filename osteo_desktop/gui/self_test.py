@@ -88,6 +88,7 @@ def run_self_test(app: QApplication, path: Path | None, *, launched: float, outp
             threshold=row.threshold, model_version=row.model_version, warnings=list(row.warnings),
             timings_ms={k: round(v, 1) for k, v in analysis.timings_ms.items()},
             explanation=analysis.explanation is not None, history_recorded=recorded == 1, out_of_scope=row.out_of_scope,
+            knees=[knee.to_dict() for knee in row.knees],
         )
     report["startup_ms"] = {**marks, "process_start_to_launch": None if process_offset is None else round(process_offset, 1)}
     # The app worked end to end when it answered: with a result (recorded in the history) or, for a file out of
