@@ -63,6 +63,12 @@ def _hash_fold(name: str) -> int:
     return int(hashlib.sha256(name.encode()).hexdigest()[:8], 16) % 5
 
 
+def is_test_holdout(key: str) -> bool:
+    """About 1 film in 40 (by a hash of ``source/file``) is kept out of the SHIPPED detector's training, so that
+    tests/test_knee_detector.py can check it on films it never saw. Cross-validation still uses every film."""
+    return int(hashlib.sha256(key.encode()).hexdigest()[:8], 16) % 40 == 0
+
+
 def load_films(box_files: list[Path], shared: Path, checked_only: bool = True) -> list[Film]:
     """Films with their boxes; rows of later files replace a film's rows of earlier ones (corrections win)."""
     rows_by_film: dict[tuple[str, str], list[dict]] = {}
@@ -302,24 +308,22 @@ def choose_thresholds(outcomes: list[Outcome], detector: KneeDetector) -> tuple[
     return min_score, float(np.median(winners))
 
 
-def film_candidates(detector: KneeDetector, image: np.ndarray) -> Windows:
-    return detector.candidates(image)
-
-
-def cross_validate(films: list[Film], cache_dir: Path, seed: int = 0, rounds: int = 2) -> list[Outcome]:
-    """Out-of-fold candidates for every film (fullsize films use their knee-xray twin's fold model)."""
-    outcomes = []
+def cross_validate(films: list[Film], cache_dir: Path, seed: int = 0,
+                   rounds: int = 2) -> tuple[list[Outcome], dict[int, tuple[np.ndarray, float]]]:
+    """Out-of-fold candidates for every film (fullsize films use their knee-xray twin's fold model), and the fold
+    models (weights, bias) by fold."""
+    outcomes, models = [], {}
     for fold in range(5):
         start = time.perf_counter()
         train = [f for f in films if f.fold != fold and f.source in TRAIN_SOURCES]
-        weights, bias = train_classifier(train, cache_dir, seed + fold, rounds)
+        weights, bias = models[fold] = train_classifier(train, cache_dir, seed + fold, rounds)
         detector = KneeDetector(weights, bias, min_score=-1e9, pair_score=-1e9)
         held = [f for f in films if f.fold == fold]
         for film in held:
             image, scale = working_image(film, cache_dir)
             outcomes.append(Outcome(film, detector.candidates(image), scale))
         log.info("fold %d: trained on %d films, %d held out (%.0f s)", fold, len(train), len(held), time.perf_counter() - start)
-    return outcomes
+    return outcomes, models
 
 
 def file_boxes(found: Windows, picks: list[tuple[np.ndarray, float]], scale: float, width: int, height: int) -> list[tuple[int, int, int, int]]:
