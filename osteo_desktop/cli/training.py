@@ -1,6 +1,6 @@
-"""``osteo train``, ``osteo evaluate``, ``osteo train-knee`` and ``osteo train-knee-detector``: handed to the training package.
+"""``osteo train``, ``osteo evaluate``, ``osteo train-knee``, ``osteo train-knee-detector``: handed to training.
 
-``train`` and ``evaluate`` need TensorFlow; the knee detector's training is numpy only, so it runs without it."""
+``train`` and ``evaluate`` need TensorFlow; the knee head's and the knee detector's training run without it."""
 
 from __future__ import annotations
 
