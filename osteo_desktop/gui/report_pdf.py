@@ -48,8 +48,9 @@ def _draw_image(painter: QPainter, box: QRectF, image: QImage, overlay: QImage |
         painter.setPen(QPen(QColor(colour), max(1.0, box.width() / 300)))
         painter.setBrush(Qt.BrushStyle.NoBrush)
         painter.drawRect(QRectF(target.x() + x0 * scale, target.y() + y0 * scale, (x1 - x0) * scale, (y1 - y0) * scale))
-        painter.drawText(QRectF(target.x() + x0 * scale + 4, target.y() + y0 * scale + 2, box.width(), box.height() / 8),
-                         Qt.AlignmentFlag.AlignLeft, caption)
+        line = painter.fontMetrics().height()  # the caption sits just above its box, clear of the bone
+        painter.drawText(QRectF(target.x() + x0 * scale, target.y() + y0 * scale - line, box.width(), line),
+                         Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignBottom, caption)
 
 
 def _panels(analysis: Analysis, positive_label: str) -> list[tuple[str, QImage, QImage | None, list]]:
