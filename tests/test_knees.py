@@ -164,3 +164,36 @@ def test_a_knee_whose_heat_map_lies_off_bone_is_warned_about(films, classifier, 
            "background or markers rather than on the bone" in row.warnings
     monkeypatch.setattr(analysis_module, "share_on_bone", lambda heat, pixels: 0.75)
     assert not any("outside bone" in w for w in analyse_file(films["single"], classifier).result.warnings)
+
+
+def _accept_every_film(monkeypatch, classifier):
+    """The scope gate (rightly) declines a drawing; these tests are about the knees, so it lets every film through."""
+    from osteo_desktop.core.model.scope import ScopeDecision
+
+    monkeypatch.setattr(classifier.scope_gate, "judge", lambda evidence, activations: ScopeDecision(True, None, "knee", 1.0))
+
+
+def _save(pixels, path):
+    Image.fromarray((np.clip(pixels, 0, 1) * 255).astype(np.uint8)).save(path)
+    return path
+
+
+def test_a_drawn_two_knee_phantom_gives_right_at_the_viewers_left_and_a_mirror_swaps(classifier, tmp_path, monkeypatch):
+    from knee_phantom import one_knee_phantom, two_knee_phantom
+
+    pixels, drawn = two_knee_phantom()
+    film = _save(pixels, tmp_path / "phantom.png")
+    assert analyse_file(film, classifier).result.knees == []  # the gate declines a drawing: no knees either
+    _accept_every_film(monkeypatch, classifier)
+    row = analyse_file(film, classifier).result
+    assert [k.side for k in row.knees] == ["right", "left"]  # viewer-left first: the patient's right
+    for knee, box in zip(row.knees, drawn):
+        assert _iou(knee.box, box) >= 0.5, (knee.box, box)
+    width = pixels.shape[1]
+    mirrored = analyse_file(_save(pixels[:, ::-1], tmp_path / "mirrored.png"), classifier).result
+    assert [k.side for k in mirrored.knees] == ["right", "left"]
+    for knee, box in zip(mirrored.knees, drawn[::-1]):  # the viewer-left knee is now the drawn right-hand one
+        assert _iou(knee.box, (width - box[2], box[1], width - box[0], box[3])) >= 0.5
+    pixels, (box,) = one_knee_phantom()
+    lone = analyse_file(_save(pixels, tmp_path / "lone.png"), classifier).result
+    assert [k.side for k in lone.knees] == ["unknown"] and _iou(lone.knees[0].box, box) >= 0.5
