@@ -21,7 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import REPO, RESULTS, machine  # noqa: E402
 
-BENCHMARKS = ["inference", "end_to_end", "scan_throughput", "memory", "startup", "bundle_size"]
+BENCHMARKS = ["inference", "end_to_end", "film_analysis", "scan_throughput", "memory", "startup", "bundle_size"]
 NEEDS_BUNDLE = {"startup", "bundle_size"}
 
 
@@ -49,6 +49,12 @@ def table(results: dict[str, dict | None]) -> str:
             rows.append((f"One file end to end, 2000x2000 {label}",
                          f"{r['total_ms']:.0f} ms (read {s.get('read', 0):.0f}, preprocess {s.get('preprocess', 0):.0f}, "
                          f"predict {s.get('inference', 0):.0f}, explain {s.get('explain', 0):.0f})", ""))
+    film = results.get("film_analysis")
+    if film:
+        for group, r in film["summary"].items():
+            rows.append((f"Whole analysis of a film ({group}, {r['films']} films: gate, knees, per-knee model; no explanation)",
+                         f"{r['median_before_ms']:.0f} ms before -> {r['median_now_ms']:.0f} ms now (median); "
+                         f"ratio median {r['median_ratio']:.2f}x, max {r['max_ratio']:.2f}x", "<= 2x before"))
     scan = results.get("scan_throughput")
     if scan:
         naive = scan.get("naive")
