@@ -220,3 +220,12 @@ def test_real_films_mirror_and_pad_like_the_phantom(detector, name):
     for original, shifted in zip(knees, padded):
         moved = (original.box[0] + 150, original.box[1] + 80, original.box[2] + 150, original.box[3] + 80)
         assert iou(moved, shifted.box) >= 0.75
+
+
+def test_odd_inputs_do_not_break_detection(detector):
+    pixels, _ = two_knee_phantom()
+    damaged = pixels.copy()
+    damaged[100:120, 100:120] = np.nan
+    assert len(detector.detect(damaged)) == 2
+    assert detector.detect(np.stack([pixels] * 3, axis=-1)) == []  # not a 2-D grey film: nothing claimed
+    assert len(detector.detect(pixels.astype(np.float64))) == 2

@@ -76,7 +76,8 @@ def working_copy(pixels: np.ndarray, side: int = WORK_SIDE) -> tuple[np.ndarray,
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
     # reducing_gap: box-average by an integer factor first (cheap), then filter the last step properly.
     small = Image.fromarray(np.ascontiguousarray(pixels)).resize(size, Image.BILINEAR, reducing_gap=2.0)
-    return np.asarray(small, dtype=np.float32), scale
+    # Readers never give NaN, but a NaN here would become a garbage orientation bin index downstream.
+    return np.nan_to_num(np.asarray(small, dtype=np.float32), nan=0.0, posinf=1.0, neginf=0.0), scale
 
 
 def orientation_integral(image: np.ndarray) -> np.ndarray:
