@@ -199,3 +199,33 @@ def test_train_knee_detector_command_is_dispatched_without_tensorflow(monkeypatc
     monkeypatch.setitem(sys.modules, "osteo_desktop.training.commands", None)  # TensorFlow's side: unavailable
     assert main(["train-knee-detector", "--skip-cv"]) == 0
     assert calls == [["--skip-cv"]]
+
+
+@pytest.mark.skipif(not (SHARED / "data" / "knee-xray").is_dir(), reason="shared knee data not found (OSTEO_SHARED_DIR)")
+@pytest.mark.parametrize("name", ["normal/normal_033406ac8904.jpg", "osteopenia/osteopenia_102eefe339b1.jpg",
+                                  "normal/normal_019228cb8ecd.jpg"])
+def test_real_films_mirror_and_pad_like_the_phantom(detector, name):
+    from osteo_desktop.core.reading.reader import read_radiograph
+
+    pixels = read_radiograph(SHARED / "data" / "knee-xray" / name).pixels
+    width = pixels.shape[1]
+    knees = detector.detect(pixels)
+    assert knees
+    flipped = detector.detect(pixels[:, ::-1].copy())
+    assert len(flipped) == len(knees)
+    for original, mirror in zip(knees, flipped[::-1]):
+        assert iou(mirrored(original.box, width), mirror.box) >= 0.9
+    padded = detector.detect(np.pad(pixels, ((80, 0), (150, 0))))
+    assert len(padded) == len(knees)
+    for original, shifted in zip(knees, padded):
+        moved = (original.box[0] + 150, original.box[1] + 80, original.box[2] + 150, original.box[3] + 80)
+        assert iou(moved, shifted.box) >= 0.75
+
+
+def test_odd_inputs_do_not_break_detection(detector):
+    pixels, _ = two_knee_phantom()
+    damaged = pixels.copy()
+    damaged[100:120, 100:120] = np.nan
+    assert len(detector.detect(damaged)) == 2
+    assert detector.detect(np.stack([pixels] * 3, axis=-1)) == []  # not a 2-D grey film: nothing claimed
+    assert len(detector.detect(pixels.astype(np.float64))) == 2

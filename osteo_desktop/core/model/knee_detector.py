@@ -10,7 +10,8 @@ radiographs": HOG windows scored by a linear classifier), reworked for films wit
    window sides from 1/8 of the long side to all of it (4 per octave), stride one cell, on a grid centred on the
    film, and may overhang the film by a quarter of their side (joints at the film edge). A linear classifier scores
    each; its weights are mirror-symmetric and the grid is centred, so a mirrored film gets mirrored boxes.
-4. Greedy non-maximum suppression. The best window is a knee when it clears ``min_score``; a second, disjoint one
+4. Greedy non-maximum suppression; each kept box is refined by the score-weighted mean of its overlapping
+   neighbours (centre and log side). The best window is a knee when it clears ``min_score``; a second, disjoint one
    beside it (similar size and height) is the other knee when it clears ``pair_score``.
 5. Boxes are mapped back to the input's pixels and clipped; sides come from :mod:`knee_sides`.
 
@@ -42,6 +43,7 @@ CELLS = 8  # window side in cells
 BLOCKS = CELLS - 1
 FEATURES = 4 * NBINS
 OVERHANG = 0.25  # how far (fraction of its side) a window may reach beyond the film
+FUSE_IOU = 0.5  # windows this close to a kept one refine its box
 # Window sides on the working copy: 1/8 of the long side up to the whole of it, 4 per octave.
 WINDOW_SIDES = tuple(float(WORK_SIDE / 8 * 2 ** (k / 4)) for k in range(13))
 
@@ -74,7 +76,8 @@ def working_copy(pixels: np.ndarray, side: int = WORK_SIDE) -> tuple[np.ndarray,
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
     # reducing_gap: box-average by an integer factor first (cheap), then filter the last step properly.
     small = Image.fromarray(np.ascontiguousarray(pixels)).resize(size, Image.BILINEAR, reducing_gap=2.0)
-    return np.asarray(small, dtype=np.float32), scale
+    # Readers never give NaN, but a NaN here would become a garbage orientation bin index downstream.
+    return np.nan_to_num(np.asarray(small, dtype=np.float32), nan=0.0, posinf=1.0, neginf=0.0), scale
 
 
 def orientation_integral(image: np.ndarray) -> np.ndarray:
@@ -195,8 +198,24 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return inter / (a[2] ** 2 + b[:, 2] ** 2 - inter)
 
 
+def fuse(boxes: np.ndarray, scores: np.ndarray, best: int, near: float = FUSE_IOU) -> np.ndarray:
+    """The box of window ``best`` refined by its neighbours (IoU >= ``near``): centre and log-side averaged with
+    weights exp(score - best score). The pyramid samples sides 2^(1/4) apart; without this, a film padded by a
+    border (which shifts the sampled sides) can get a box a whole step larger or smaller."""
+    near_mask = box_iou(boxes[best], boxes) >= near
+    weights = np.exp(np.minimum(scores[near_mask] - scores[best], 0.0)).astype(np.float64)
+    chosen = boxes[near_mask]
+    centre_x = chosen[:, 0] + chosen[:, 2] / 2
+    centre_y = chosen[:, 1] + chosen[:, 2] / 2
+    total = weights.sum()
+    side = float(np.exp((weights * np.log(chosen[:, 2])).sum() / total))
+    cx, cy = (weights * centre_x).sum() / total, (weights * centre_y).sum() / total
+    return np.array([cx - side / 2, cy - side / 2, side])
+
+
 def non_maximum(windows: Windows, overlap: float = 0.3, keep: int = 20) -> Windows:
-    """Greedy NMS: the best windows, none overlapping a better one by more than ``overlap`` IoU."""
+    """Greedy NMS: the best windows, none overlapping a better one by more than ``overlap`` IoU, each refined by
+    :func:`fuse`."""
     order = np.argsort(-windows.scores, kind="stable")
     scores, boxes = windows.scores[order], windows.boxes[order]
     kept: list[int] = []
@@ -208,7 +227,8 @@ def non_maximum(windows: Windows, overlap: float = 0.3, keep: int = 20) -> Windo
         if len(kept) >= keep:
             break
         alive[i + 1:] &= box_iou(boxes[i], boxes[i + 1:]) <= overlap
-    return Windows(scores[kept], boxes[kept])
+    fused = np.array([fuse(boxes, scores, i) for i in kept]).reshape(-1, 3)
+    return Windows(scores[kept], fused)
 
 
 def partner_mask(first: np.ndarray, others: np.ndarray, ratio: float, height: float, gap: float) -> np.ndarray:
