@@ -193,13 +193,17 @@ def test_scan_killed_mid_way_resumes_without_losing_or_duplicating(tmp_path, kne
     assert rerun.returncode == 0, rerun.stderr
     after = _read_entries(db)
     content_sha = {Path(row["file"]).name: sha256_of(KNEE_DIR / row["file"]) for row in knee_manifest}
-    assert len(after) == total == len(set(content_sha.values()))
+    assert total == len(set(content_sha.values()))
     for sha, entry in recorded_before_kill.items():
         assert after[sha] == entry, "a result recorded before the kill was changed or recomputed"
     assert f"({len(recorded_before_kill)} reused from the history)" in rerun.stderr, rerun.stderr
     with open(out, newline="") as handle:
         rows = list(csv.DictReader(handle))
-    assert len(rows) == total and all(row["error"] == "" and row["label"] for row in rows)
+    # Every film is answered, none fails: a result, or (a film on which no knee joint is found, e.g. a partial
+    # exposure of the femur) no result, which the history does not record. The history holds exactly the results.
+    assert len(rows) == total and all(row["error"] == "" and (row["label"] or row["out_of_scope"]) for row in rows)
+    answered = {content_sha[Path(row["path"]).name] for row in rows if row["label"]}
+    assert set(after) == answered and len(answered) >= total - 3
     by_name = {Path(row["path"]).name: row for row in rows}
     for name, sha in content_sha.items():
         if sha in recorded_before_kill:
