@@ -94,7 +94,10 @@ def test_every_file_gets_a_row_and_memory_stays_flat(folders, tmp_path):
         assert names == sorted(os.listdir(folder)), "one row per entry, in sorted order"
         failed = {Path(row["path"]).name for row in rows if row["error"]}
         assert failed == broken
-        assert all(row["label"] in ("normal", "osteoporosis") for row in rows if not row["error"])
+        # Every readable file is answered: a result, or no result with its reason (the shared set has a partial
+        # femur exposure on which no knee joint is found).
+        assert all(row["label"] in ("normal", "osteoporosis") or row["out_of_scope"] for row in rows if not row["error"])
+        assert sum(1 for row in rows if row["label"]) >= 0.98 * sum(1 for row in rows if not row["error"])
         figures[size] = (peak_mib, elapsed)
         print(f"osteo scan, {size} files ({len(broken)} broken): peak RSS {peak_mib} MiB, {elapsed:.1f} s wall "
               f"({size / elapsed:.1f} files/s including start-up)")

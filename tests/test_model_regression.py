@@ -44,17 +44,29 @@ def test_shipped_model_outputs_are_pinned(classifier, knee_manifest):
         assert abs(got - expected) < TOLERANCE, f"model {version}: {name} gives p={got:.6f}, pinned {expected:.6f}"
 
 
-def test_end_to_end_analysis_gives_the_pinned_probability_and_label(classifier):
-    # The path the GUI and `osteo predict` take (read at target size, preprocess, flip averaging, calibration).
+# The per-knee path (issue 11) pinned on its own: the knee detector's boxes and sides, each knee's region, the knee
+# head and its calibration. Pinned for knee model 2.0.0 with the knee detector shipped beside it (2026-12-02).
+PINNED_KNEE_VERSION = "2.0.0"
+PINNED_KNEES = {
+    "normal/normal_0856ae6ce4fd.jpg": {"right": 0.316237, "left": 0.360366},
+    "osteoporosis/osteoporosis_5c8fd5877ae7.jpg": {"right": 0.819028, "left": 0.689419},
+    "normal/normal_a37ea09879fd.jpg": {"unknown": 0.299610},
+}
+
+
+def test_end_to_end_analysis_gives_the_pinned_knees_and_label(classifier):
+    # The path the GUI and `osteo predict` take: read, gate, knees, each knee's region, knee head, calibration.
     from shared_paths import KNEE_DIR
     from osteo_desktop.core.pipeline.analysis import analyse_file
 
-    if classifier.card.version != PINNED_VERSION:
-        pytest.skip("pins are for another model version")
-    name = "osteoporosis/osteoporosis_5c8fd5877ae7.jpg"
-    prediction = analyse_file(KNEE_DIR / name, classifier, explain=False).prediction
-    assert abs(prediction.probability - PINNED[name]) < TOLERANCE, f"model {classifier.card.version}: {prediction.probability}"
-    assert prediction.label == ("osteoporosis" if PINNED[name] >= classifier.card.threshold else "normal")
+    if classifier.knee_head.version != PINNED_KNEE_VERSION:
+        pytest.skip("pins are for another knee model version")
+    for name, pinned in PINNED_KNEES.items():
+        row = analyse_file(KNEE_DIR / name, classifier, explain=False).result
+        assert {k.side: round(k.probability, 6) for k in row.knees} == pytest.approx(pinned, abs=TOLERANCE), name
+        worst = max(pinned.values())  # the file's result is its most suspicious knee's
+        assert abs(row.probability - worst) < TOLERANCE
+        assert row.label == ("osteoporosis" if worst >= classifier.knee_head.threshold else "normal")
 
 
 if __name__ == "__main__":  # regenerate the pins for the model now in model_weights/
