@@ -164,7 +164,7 @@ def held_out_films() -> list[tuple[Path, list[tuple[int, int, int, int]]]]:
         for row in csv.DictReader(handle):
             key = f"{row['source']}/{row['file']}"
             if row["checked_by_eye"] == "yes" and row["source"] in ("knee-xray", "knee-other") and is_test_holdout(key):
-                box = tuple(int(row[k]) for k in ("x0", "y0", "x1", "y1")) if row["x0"] else None
+                box = tuple(int(float(row[k])) for k in ("x0", "y0", "x1", "y1")) if row["x0"].strip() else None
                 films.setdefault((row["source"], row["file"]), []).extend([box] if box else [])
     return [(SHARED / SET_FOLDERS[source] / name, boxes) for (source, name), boxes in sorted(films.items())]
 

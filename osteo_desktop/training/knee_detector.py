@@ -341,9 +341,10 @@ def iou_xyxy(a, b) -> float:
     return ix * iy / union if union > 0 else 0.0
 
 
-def match(truth: list, predicted: list) -> list[tuple[float, bool]]:
-    """Per annotated knee: (IoU with its matched prediction, whether its centre is inside that prediction); one-to-one,
-    best pairs first; (0, False) when unmatched."""
+def match(truth: list, predicted: list) -> list[tuple[float, bool, float, float]]:
+    """Per annotated knee: (IoU with its matched prediction, whether its centre is inside that prediction, size ratio
+    found/checked (square root of the area ratio), centre distance in checked-box sides); one-to-one, best pairs
+    first; (0, False, nan, nan) when unmatched."""
     pairs = sorted(((iou_xyxy(t, p), i, j) for i, t in enumerate(truth) for j, p in enumerate(predicted)), reverse=True)
     used_t, used_p, result = set(), set(), {}
     for iou, i, j in pairs:
@@ -353,8 +354,10 @@ def match(truth: list, predicted: list) -> list[tuple[float, bool]]:
         used_p.add(j)
         t, p = truth[i], predicted[j]
         cx, cy = (t[0] + t[2]) / 2, (t[1] + t[3]) / 2
-        result[i] = (iou, p[0] <= cx < p[2] and p[1] <= cy < p[3])
-    return [result.get(i, (0.0, False)) for i in range(len(truth))]
+        area_t, area_p = (t[2] - t[0]) * (t[3] - t[1]), (p[2] - p[0]) * (p[3] - p[1])
+        offset = np.hypot((p[0] + p[2]) / 2 - cx, (p[1] + p[3]) / 2 - cy) / max(t[2] - t[0], t[3] - t[1])
+        result[i] = (iou, p[0] <= cx < p[2] and p[1] <= cy < p[3], float(np.sqrt(area_p / area_t)), float(offset))
+    return [result.get(i, (0.0, False, float("nan"), float("nan"))) for i in range(len(truth))]
 
 
 def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -393,19 +396,24 @@ def summarise(per_film: list[dict]) -> dict:
     table = {}
     for name, items in sorted(groups.items()):
         knees = [m for item in items for m in item["matches"]]
-        hits = sum(iou >= 0.5 for iou, _ in knees)
-        inside = sum(c for _, c in knees)
+        hits = sum(m[0] >= 0.5 for m in knees)
+        inside = sum(m[1] for m in knees)
+        ratios = [m[2] for m in knees if m[0] >= 0.5]
+        offsets = [m[3] for m in knees if m[0] >= 0.5]
         extra = sum(max(0, len(item["predicted"]) - len(item["film"].boxes)) for item in items)
         count_ok = sum(len(item["predicted"]) == item["film"].count for item in items)
         confusion: dict[str, int] = defaultdict(int)
         for item in items:
             confusion[f"{item['film'].count}->{len(item['predicted'])}"] += 1
-        ious = [iou for iou, _ in knees]
+        ious = [m[0] for m in knees]
         table[name] = {
             "films": len(items), "knees": len(knees),
             "hit_iou50": hits, "hit_iou50_ci": wilson(hits, len(knees)),
             "centre_inside": inside, "centre_inside_ci": wilson(inside, len(knees)),
             "median_iou": float(np.median(ious)) if ious else float("nan"),
+            # Of the hits: found/checked size (median, quartiles) and centre distance in sides (median, 90th pct).
+            "size_ratio": [float(v) for v in np.percentile(ratios, [50, 25, 75])] if ratios else None,
+            "centre_offset": [float(v) for v in np.percentile(offsets, [50, 90])] if offsets else None,
             "extra_boxes": extra, "count_correct": count_ok, "count_ci": wilson(count_ok, len(items)),
             "confusion": dict(sorted(confusion.items())),
         }

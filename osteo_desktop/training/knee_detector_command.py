@@ -118,10 +118,16 @@ def tables(summary: dict, timing: dict | None, not_knee: dict | None, final: Kne
                      f"{_rate(row['centre_inside'], row['knees'])} | {row['median_iou']:.3f} | {row['extra_boxes']} | "
                      f"{_rate(row['count_correct'], row['films'])} | {confusion} |")
     misses = [item for item in summary["per_film"]
-              if len(item["predicted"]) != item["film"].count or any(iou < 0.5 for iou, _ in item["matches"])]
+              if len(item["predicted"]) != item["film"].count or any(m[0] < 0.5 for m in item["matches"])]
+    lines += ["", "Box geometry of the hits: found/checked size (median, quartiles); centre distance in checked-box "
+                  "sides (median, 90th percentile):", ""]
+    for name, row in summary["table"].items():
+        if row["size_ratio"]:
+            r, o = row["size_ratio"], row["centre_offset"]
+            lines.append(f"- {name}: size {r[0]:.2f} ({r[1]:.2f}-{r[2]:.2f}); centre {o[0]:.3f} (90%: {o[1]:.3f})")
     lines += ["", "Films with a wrong count or a knee missed (IoU < 0.5):", ""]
     for item in misses:
-        ious = ", ".join(f"{iou:.2f}" for iou, _ in item["matches"])
+        ious = ", ".join(f"{m[0]:.2f}" for m in item["matches"])
         lines.append(f"- {item['film'].key}: {item['film'].count} knee(s), found {len(item['predicted'])}; IoU {ious or '-'}")
     if timing:
         lines += ["", f"Time of `detect` per full-size film ({timing['films']} files, "
