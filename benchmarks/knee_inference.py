@@ -32,8 +32,9 @@ from common import REPO, summary_ms, write_result  # noqa: E402
 from osteo_desktop.core.paths import shared_knee_dir  # noqa: E402
 
 
-def checked_films(box_files: list[Path], limit: int) -> list[tuple[Path, list[tuple[float, ...]]]]:
-    """Full-size films (both sources, one and two knees) with their checked boxes scaled to the full-size file."""
+def checked_films(box_files: list[Path], limit: int, fullsize: bool = True) -> list[tuple[Path, list[tuple[float, ...]]]]:
+    """Full-size films (both sources, one and two knees) with their checked boxes scaled to the full-size file, or
+    (``fullsize`` False) the same films as stored in knee-xray (at most 1024 pixels a side)."""
     knee_dir = shared_knee_dir()
     full = knee_dir.parent / "knee-xray-fullsize"
     boxes: dict[str, list] = {}
@@ -47,7 +48,10 @@ def checked_films(box_files: list[Path], limit: int) -> list[tuple[Path, list[tu
         for row in csv.DictReader(handle):
             if row["shared_file"] in boxes:
                 ratio = int(row["width"]) / boxes[row["shared_file"]][0][1]
-                films.append((full / row["file"], [tuple(v * ratio for v in b) for b, _ in boxes[row["shared_file"]]]))
+                if fullsize:
+                    films.append((full / row["file"], [tuple(v * ratio for v in b) for b, _ in boxes[row["shared_file"]]]))
+                else:
+                    films.append((knee_dir / row["shared_file"], [b for b, _ in boxes[row["shared_file"]]]))
     singles = [f for f in films if len(f[1]) == 1][: limit // 2]
     doubles = [f for f in films if len(f[1]) == 2][: limit - len(singles)]
     return singles + doubles
@@ -59,6 +63,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--films", type=int, default=12)
     parser.add_argument("--boxes", type=Path, action="append", default=None)
+    parser.add_argument("--stored", action="store_true", help="the knee-xray copies (<= 1024 px) instead of the full-size files")
     args = parser.parse_args()
 
     from osteo_desktop.core.model.knee_model import KneeHead, analyse_film
@@ -68,7 +73,7 @@ def main() -> int:
 
     classifier = Classifier.load(num_threads=args.threads)
     head = KneeHead.from_card(classifier.card)
-    films = checked_films(args.boxes or [REPO / "annotations" / "knee_boxes.csv"], args.films)
+    films = checked_films(args.boxes or [REPO / "annotations" / "knee_boxes.csv"], args.films, not args.stored)
     if not films:
         print("no full-size films with hand-checked boxes found")
         return 1
@@ -97,6 +102,7 @@ def main() -> int:
     per_film = {m: {name: min(values) for name, values in t.items()} for m, t in times.items()}
     ratios = {m: [per_film[m][n] / per_film["today"][n] for n in per_film["today"]] for m in ("knee_model", "knee_model_single_pass")}
     result = {
+        "files": "knee-xray (<= 1024 px)" if args.stored else "knee-xray-fullsize",
         "threads": args.threads, "rounds": args.rounds, "films": len(films),
         "knees": sum(len(b) for _, b in films), "two_knee_films": sum(len(b) == 2 for _, b in films),
         "ms_per_film": {m: summary_ms(list(v.values())) for m, v in per_film.items()},
@@ -108,7 +114,7 @@ def main() -> int:
         print(f"{mode:24s} median {stats['median']:7.1f} ms/film (min {stats['min']:.1f})")
     for mode, r in result["ratio_to_today"].items():
         print(f"{mode:24s} {r['median']:.2f}x today (worst film {r['max']:.2f}x)")
-    write_result("knee_inference", result)
+    write_result("knee_inference_stored" if args.stored else "knee_inference", result)
     return 0
 
 

@@ -44,6 +44,9 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         "## Before / after (per film, same films, same folds)",
         "",
+        "1.1.0: its out-of-fold logits and temperature from reports/evaluation.json (the same 288 files, in the same order, "
+        "scored by its 5-fold cross-validation), so both columns score every film with a model that did not see it.",
+        "",
         "| subset | n | 1.1.0 ROC AUC | 2.0.0 ROC AUC | difference (paired) |",
         "|---|---|---|---|---|",
     ]

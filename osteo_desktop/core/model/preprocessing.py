@@ -199,12 +199,13 @@ class KneeRegionConfig:
     """How a knee's region is cut from the film; recorded in the card's ``knee_model`` section.
 
     ``margin`` is added on every side as a fraction of the box's side (a knee box is about 1.2 tibial-plateau widths,
-    see annotations/README.md): the region's side is ``(1 + 2 * margin) * box side``. ``edge_fraction`` is the width
+    see annotations/README.md): the region's side is ``(1 + 2 * margin) * box side``. 0: the region is the box made
+    square; out-of-fold per-film ROC AUC fell as the margin grew (0.835 at 0, 0.819 at 0.1, 0.799 at 0.25). ``edge_fraction`` is the width
     of the film's outer frame (a fraction of its shorter side) whose median brightness counts as its background.
     """
 
     input_size: int = 224
-    margin: float = 0.1
+    margin: float = 0.0
     contrast: ContrastMode = "equalize"
     edge_fraction: float = 0.01
 
