@@ -73,6 +73,11 @@ def warning_sentences(result: Verdict) -> list[str]:
     return [str(warning) for warning in result.warnings]
 
 
+def warnings_line(warnings: list[str] | tuple[str, ...]) -> str:
+    """Warnings as one line of plain text, for a table cell or a spreadsheet: "first warning; second warning"."""
+    return "; ".join(str(warning) for warning in warnings)
+
+
 def report_lines(result: Verdict, positive_label: str, *, file_name: str, created: datetime,
                  patient_name: str = "") -> list[tuple[str, str]]:
     """A report's text as (field, value) pairs in reading order, the headline first (after the patient's name,

@@ -1,0 +1,77 @@
+"""The main window's companions: the folder scan (a worklist) and the history, made when first asked for.
+
+Kept apart from :mod:`~osteo_desktop.gui.main_window` so that the window stays a layout and its connections; the
+worklist's order and rules are the batch dialog's and :mod:`~osteo_desktop.gui.worklist`'s.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from osteo_desktop.gui.batch_dialog import BatchDialog
+    from osteo_desktop.gui.history_view import HistoryDialog
+    from osteo_desktop.gui.main_window import MainWindow
+
+
+class SideWindows:
+    def __init__(self, window: "MainWindow") -> None:
+        self.window = window
+        self.batch: "BatchDialog | None" = None
+        self.history: "HistoryDialog | None" = None
+
+    def show_batch(self) -> None:
+        from osteo_desktop.gui.batch_dialog import BatchDialog  # imported when asked for: keeps start-up short
+
+        logic = self.window.logic
+        if logic.classifier is None:
+            return
+        if self.batch is None:
+            self.batch = BatchDialog(logic.classifier, history=logic.history, settings=self.window.settings, parent=self.window)
+            self.batch.open_requested.connect(self.open_from_elsewhere)
+            self.batch.scan_finished.connect(self.refresh_history)  # the scan records its results too
+            self.batch.scan_finished.connect(lambda _: self.window.update_actions())
+        self.batch.show()
+        self.batch.raise_()
+        self.batch.activateWindow()
+
+    def show_history(self) -> None:
+        from osteo_desktop.gui.history_view import HistoryDialog
+
+        if self.window.logic.history is None:
+            return
+        if self.history is None:
+            self.history = HistoryDialog(self.window.logic.history, parent=self.window)
+            self.history.open_requested.connect(self.open_from_elsewhere)
+        self.history.refresh()
+        self.history.show()
+        self.history.raise_()
+
+    def refresh_history(self) -> None:
+        if self.history is not None and self.history.isVisible():
+            self.history.refresh()
+
+    def open_from_elsewhere(self, path: str) -> None:
+        self.window.open_file(path)
+        self.window.raise_()
+        self.window.activateWindow()
+
+    def has_worklist(self) -> bool:
+        return self.batch is not None and bool(self.batch.rows)
+
+    def step(self, delta: int) -> str | None:
+        """Open the next (``delta`` 1) or previous (-1) file of the scanned folder, in the order the table shows;
+        the main window keeps the focus, so N/P (Page Down/Up) go on stepping."""
+        if not self.has_worklist():
+            self.window.statusBar().showMessage("Scan a folder first (Ctrl+B): next and previous step through it.", 5000)
+            return None
+        target = self.batch.step(self.window.logic.current_path, delta)
+        if target is None:
+            self.window.statusBar().showMessage("End of the list." if delta > 0 else "Start of the list.", 5000)
+            return None
+        self.window.open_file(target)
+        return target
+
+    def stop(self) -> None:
+        if self.batch is not None:
+            self.batch.stop_scan()
