@@ -57,3 +57,20 @@ def test_each_sentence_is_written_in_one_module_only():
         holders = [p.relative_to(PACKAGE).as_posix() for p in PACKAGE.rglob("*.py") if sentence in p.read_text()]
         assert holders == ["core/results/text.py"], f"{sentence!r} is written in {holders}"
     assert osteo_desktop.DISCLAIMER is text.DISCLAIMER
+
+
+def test_person_names_read_as_names_by_hand():
+    assert text.person_name("Doe^John") == "Doe, John"
+    assert text.person_name("DOE^JANE^^^") == "DOE, JANE"
+    assert text.person_name("Doe^John^A^Dr^Jr") == "Doe, Dr John A, Jr"
+    assert text.person_name("Doe") == "Doe"  # no ^: a family name alone, or a name already written out
+    assert text.person_name("^John") == "John"
+    assert text.person_name("=山田^太郎=やまだ^たろう") == "山田, 太郎"  # the first group that is not empty
+    assert text.person_name("Yamada^Tarou=山田^太郎") == "Yamada, Tarou"
+    assert text.person_name(None) == text.person_name("") == text.person_name("^^^") == ""
+    assert text.person_name("  Jane Doe ") == "Jane Doe"
+
+
+def test_dicom_dates_read_as_dates():
+    assert text.dicom_date("20261202") == "2026-12-02"
+    assert text.dicom_date("2026-12-02") == "2026-12-02" and text.dicom_date(None) == "" and text.dicom_date("1999") == "1999"

@@ -73,6 +73,29 @@ def warning_sentences(result: Verdict) -> list[str]:
     return [str(warning) for warning in result.warnings]
 
 
+def person_name(value: object) -> str:
+    """A DICOM person name (PN) as people write it: "Doe^John" -> "Doe, John".
+
+    PN is ``family^given^middle^prefix^suffix``, in up to three groups split by ``=`` (alphabetic, ideographic,
+    phonetic); the first group that is not empty is shown: "Doe^John^A^Dr^Jr" -> "Doe, Dr John A, Jr". A value
+    without ``^`` (a raster file's name, a name already written out) is returned stripped, as it is.
+    """
+    raw = "" if value is None else str(value).strip()
+    if "^" not in raw and "=" not in raw:
+        return raw
+    group = next((g for g in raw.split("=") if g.strip("^ ")), "")
+    family, given, middle, prefix, suffix = ([part.strip() for part in group.split("^")] + [""] * 5)[:5]
+    first = " ".join(part for part in (prefix, given, middle) if part)
+    name = ", ".join(part for part in (family, first) if part)
+    return f"{name}, {suffix}" if suffix and name else (name or suffix)
+
+
+def dicom_date(value: object) -> str:
+    """A DICOM date (DA, "20261202") as "2026-12-02"; anything else is returned as text, unchanged."""
+    raw = "" if value is None else str(value).strip()
+    return f"{raw[:4]}-{raw[4:6]}-{raw[6:]}" if len(raw) == 8 and raw.isdigit() else raw
+
+
 def warnings_line(warnings: list[str] | tuple[str, ...]) -> str:
     """Warnings as one line of plain text, for a table cell or a spreadsheet: "first warning; second warning"."""
     return "; ".join(str(warning) for warning in warnings)
