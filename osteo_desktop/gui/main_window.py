@@ -181,11 +181,12 @@ class MainWindow(QMainWindow):
     # --- other windows -------------------------------------------------------------------------------------------
     def choose_report_path(self) -> None:
         from osteo_desktop.gui.export_dialog import ExportDialog
+        from osteo_desktop.gui.report_pdf import patient_lines
 
         suggested = self.logic.suggested_report_path()
         if suggested is None:
             return
-        dialog = ExportDialog(suggested, self.logic.current.analysis.radiograph.patient, self)
+        dialog = ExportDialog(suggested, patient_lines(self.logic.current.analysis.radiograph), self)
         if dialog.exec() == ExportDialog.DialogCode.Accepted:
             self.logic.export_report(dialog.target(), include_patient=dialog.include_patient.isChecked())
 

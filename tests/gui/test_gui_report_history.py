@@ -48,18 +48,20 @@ def test_report_text_has_the_result_and_the_patient_only_on_request(qtbot, windo
     assert without["Date"] == "2026-11-26 10:30"
     assert without[f"Probability of {positive}"] == f"{analysis.prediction.probability:.3f}"
     assert not any("DOE^JANE" in value for value in without.values())
+    assert not any("PID-12345" in value for value in without.values())
     with_patient = report_lines(analysis, positive, include_patient=True, created=when)
-    assert ("Patient name", "DOE^JANE") in with_patient
-    assert not any("PID-12345" in value for _, value in with_patient)  # the name only, nothing else
+    assert with_patient[0][0] == "Result"  # the result heads the report, never the patient's name
+    assert ("Patient name", "DOE, JANE") in with_patient  # a name, not DICOM's DOE^JANE
+    assert ("Patient ID", "PID-12345") in with_patient
 
 
 def test_export_dialog_leaves_the_patient_name_out_unless_ticked(qtbot, tmp_path):
     from osteo_desktop.gui.export_dialog import ExportDialog
 
-    with_name = ExportDialog(tmp_path / "r.pdf", {"name": "DOE^JANE"})
+    with_name = ExportDialog(tmp_path / "r.pdf", [("Patient name", "Doe, Jane")])
     qtbot.addWidget(with_name)
     assert with_name.include_patient.isEnabled() and not with_name.include_patient.isChecked()
-    without_name = ExportDialog(tmp_path / "r.pdf", {})
+    without_name = ExportDialog(tmp_path / "r.pdf", [])
     qtbot.addWidget(without_name)
     assert not without_name.include_patient.isEnabled()
     without_name.path_edit.setText(str(tmp_path / "report"))

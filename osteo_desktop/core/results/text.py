@@ -101,19 +101,25 @@ def warnings_line(warnings: list[str] | tuple[str, ...]) -> str:
     return "; ".join(str(warning) for warning in warnings)
 
 
+def report_title(result: Verdict) -> str:
+    """What a report is of, as its title: the screening of a knee radiograph only when the file was one (in scope);
+    a file the scope gate declined is not called a knee report ("Screening: no result")."""
+    return "Screening: no result" if out_of_scope(result) is not None else "Knee radiograph screening"
+
+
 def report_lines(result: Verdict, positive_label: str, *, file_name: str, created: datetime,
-                 patient_name: str = "") -> list[tuple[str, str]]:
-    """A report's text as (field, value) pairs in reading order, the headline first (after the patient's name,
-    which is given only when the user chose to include it). A declined file's report has the "No result" headline
-    and the model version, and no confidence, probability or threshold."""
+                 patient: list[tuple[str, str]] | tuple[tuple[str, str], ...] = ()) -> list[tuple[str, str]]:
+    """A report's text as (field, value) pairs in reading order, the result first: nothing, not even the patient's
+    name, takes the headline's place. ``patient`` (given only when the user chose to include it: name, ID, study
+    date) follows the result's numbers. A declined file's report has the "No result" headline and the model version,
+    and no confidence, probability or threshold."""
     if out_of_scope(result) is not None:
         lines = [("Result", result_headline(result, positive_label)), ("Model version", str(result.model_version))]
     else:
         lines = [("Result", headline(result.label, positive_label)), ("Confidence", confidence_percent(result.confidence))]
         lines += result_facts(result, positive_label)
+    lines += list(patient)
     lines += [("File", file_name), ("Date", created.strftime("%Y-%m-%d %H:%M"))]
-    if patient_name:
-        lines.insert(0, ("Patient name", patient_name))
     lines += [("Warning", warning) for warning in warning_sentences(result)]
     return lines
 
