@@ -59,26 +59,32 @@ def build_widgets(window: "MainWindow") -> None:
     metadata_box = QGroupBox("Image details")
     QVBoxLayout(metadata_box).addWidget(window.metadata)
 
+    # The right-hand panel is resizable both ways: its width against the image (the outer splitter), and the share of
+    # the model input against the image details (this one), e.g. to read a long DICOM header.
+    window.side_splitter = QSplitter(Qt.Orientation.Vertical)
+    for widget, stretch in ((window.result_panel, 0), (preview_box, 3), (metadata_box, 2)):
+        window.side_splitter.addWidget(widget)
+        window.side_splitter.setStretchFactor(window.side_splitter.count() - 1, stretch)
+    window.side_splitter.setChildrenCollapsible(False)
+    window.side_splitter.setHandleWidth(8)
     side = QWidget()
     side_layout = QVBoxLayout(side)
     side_layout.setContentsMargins(8, 8, 8, 8)
-    side_layout.setSpacing(10)
-    side_layout.addWidget(window.result_panel)
-    side_layout.addWidget(preview_box, 3)
-    side_layout.addWidget(metadata_box, 2)
+    side_layout.addWidget(window.side_splitter)
     scroll = QScrollArea()
     scroll.setWidget(side)
     scroll.setWidgetResizable(True)
     scroll.setMinimumWidth(380)
     scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
 
-    splitter = QSplitter(Qt.Orientation.Horizontal)
+    window.splitter = splitter = QSplitter(Qt.Orientation.Horizontal)
     splitter.addWidget(window.view)
     splitter.addWidget(scroll)
     splitter.setStretchFactor(0, 1)
     splitter.setStretchFactor(1, 0)
     splitter.setSizes([1000, 420])
     splitter.setChildrenCollapsible(False)
+    splitter.setHandleWidth(8)  # wide enough to find with the mouse
     window.setCentralWidget(splitter)
 
     window.pixel_label = QLabel()
