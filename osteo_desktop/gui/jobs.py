@@ -111,6 +111,17 @@ def export_report_job(target: Path, analysis: "Analysis", positive_label: str, i
     return work
 
 
+def export_dicom_job(out_dir: Path, analysis: "Analysis", classifier: "Classifier", details: object | None) -> WorkFunction:
+    """The SR, the annotated image and the PDF of ``analysis`` into ``out_dir``, as ``osteo dicom-export`` does."""
+
+    def work(job: Job) -> list[Path]:
+        from osteo_desktop.cli.dicom_export import export_analysis
+
+        return export_analysis(analysis, classifier, out_dir, details)
+
+    return work
+
+
 def scan_folder_job(root: Path, classifier: "Classifier", recursive: bool, history: "History | None") -> WorkFunction:
     """Every row (ScanRow) and every progress note (ScanProgress) is reported as it comes; stopping keeps them."""
 

@@ -86,6 +86,8 @@ class MainWindow(QMainWindow):
         logic.notice.connect(status.showMessage)
         logic.report_saved.connect(lambda path: status.showMessage(f"Report saved to {path}", 10000))
         logic.report_failed.connect(lambda message: QMessageBox.warning(self, "Export report", message))
+        logic.dicom_exported.connect(lambda paths: status.showMessage(f"{len(paths)} DICOM objects saved to {paths[0].parent}", 10000))
+        logic.dicom_export_failed.connect(lambda message: QMessageBox.warning(self, "Export DICOM results", message))
 
     # What the tests and the self-test read; the state itself lives in the logic.
     classifier = property(lambda self: self.logic.classifier)
@@ -96,7 +98,8 @@ class MainWindow(QMainWindow):
         has_image = self.view.has_image()
         for action in (self.fit_action, self.actual_action, self.zoom_in_action, self.zoom_out_action, self.invert_action, self.reset_action):
             action.setEnabled(has_image)
-        self.export_action.setEnabled(self.logic.current is not None)
+        for action in (self.export_action, self.dicom_export_action):
+            action.setEnabled(self.logic.current is not None)
         self.batch_action.setEnabled(self.logic.classifier is not None)
         self.history_action.setEnabled(self.logic.history is not None)
         self.model_action.setEnabled(self.logic.classifier is not None)

@@ -122,6 +122,12 @@ def _show_model_card(window: "MainWindow") -> None:
         ModelDialog(window.logic.classifier.card, window).exec()
 
 
+def _export_dicom(window: "MainWindow") -> None:
+    from osteo_desktop.gui.dicom_export_dialog import export_dicom_results
+
+    export_dicom_results(window)
+
+
 def _show_about(window: "MainWindow") -> None:
     from osteo_desktop.gui.about_dialog import show_about
 
@@ -134,6 +140,8 @@ def build_actions(window: "MainWindow") -> None:
     w.open_action = _action(w, "&Open…", w.choose_file, QKeySequence.StandardKey.Open, "Open a radiograph (DICOM, PNG, JPEG)")
     w.batch_action = _action(w, "Scan &folder…", w.show_batch_dialog, "Ctrl+B", "Screen every image in a folder")
     w.export_action = _action(w, "&Export report…", w.choose_report_path, "Ctrl+E", "Save this result as a one-page PDF")
+    w.dicom_export_action = _action(w, "Export &DICOM results…", lambda: _export_dicom(w), None,
+                                    "Save this result as DICOM: structured report, annotated image and PDF")
     w.history_action = _action(w, "&History", w.show_history, "Ctrl+H", "Results recorded so far")
     w.next_action = _action(w, "&Next file", w.next_file, ["N", "PgDown"], "Open the next file of the scanned folder, in the table's order")
     w.previous_action = _action(w, "&Previous file", w.previous_file, ["P", "PgUp"], "Open the previous file of the scanned folder")
@@ -158,6 +166,7 @@ def build_actions(window: "MainWindow") -> None:
     file_menu.addAction(w.previous_action)
     file_menu.addSeparator()
     file_menu.addAction(w.export_action)
+    file_menu.addAction(w.dicom_export_action)
     file_menu.addAction(w.history_action)
     file_menu.addSeparator()
     file_menu.addAction(w.quit_action)
