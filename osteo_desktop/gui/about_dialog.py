@@ -136,5 +136,5 @@ def show_about(parent: QWidget) -> None:
         parent,
         "About Osteo Desktop",
         f"<h3>Osteo Desktop {__version__}</h3><p>Offline screening of knee radiographs for osteoporosis with a "
-        f"MobileNetV2 model. Nothing leaves this computer.</p><p><i>{DISCLAIMER}</i></p>",
+        f"MobileNetV2 model. Nothing leaves this computer unless you configure a PACS (File ▸ PACS…).</p><p><i>{DISCLAIMER}</i></p>",
     )

@@ -143,6 +143,8 @@ def build_actions(window: "MainWindow") -> None:
     w.dicom_export_action = _action(w, "Export &DICOM results…", lambda: _export_dicom(w), None,
                                     "Save this result as DICOM: structured report, annotated image and PDF")
     w.history_action = _action(w, "&History", w.show_history, "Ctrl+H", "Results recorded so far")
+    w.pacs_action = _action(w, "&PACS…", lambda: w.side.show_pacs(), None,
+                            "Find studies in a PACS, fetch and analyse them, send the results back")
     w.next_action = _action(w, "&Next file", w.next_file, ["N", "PgDown"], "Open the next file of the scanned folder, in the table's order")
     w.previous_action = _action(w, "&Previous file", w.previous_file, ["P", "PgUp"], "Open the previous file of the scanned folder")
     w.quit_action = _action(w, "&Quit", w.close, QKeySequence.StandardKey.Quit)
@@ -168,6 +170,7 @@ def build_actions(window: "MainWindow") -> None:
     file_menu.addAction(w.export_action)
     file_menu.addAction(w.dicom_export_action)
     file_menu.addAction(w.history_action)
+    file_menu.addAction(w.pacs_action)
     file_menu.addSeparator()
     file_menu.addAction(w.quit_action)
     view_menu = menu.addMenu("&View")

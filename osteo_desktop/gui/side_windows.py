@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from osteo_desktop.gui.batch_dialog import BatchDialog
     from osteo_desktop.gui.history_view import HistoryDialog
     from osteo_desktop.gui.main_window import MainWindow
+    from osteo_desktop.gui.pacs_dialog import PacsDialog
 
 
 class SideWindows:
@@ -19,6 +20,7 @@ class SideWindows:
         self.window = window
         self.batch: "BatchDialog | None" = None
         self.history: "HistoryDialog | None" = None
+        self.pacs: "PacsDialog | None" = None
 
     def show_batch(self) -> None:
         from osteo_desktop.gui.batch_dialog import BatchDialog  # imported when asked for: keeps start-up short
@@ -46,6 +48,21 @@ class SideWindows:
         self.history.refresh()
         self.history.show()
         self.history.raise_()
+
+    def show_pacs(self) -> None:
+        from osteo_desktop.gui.pacs_dialog import PacsDialog
+
+        if self.pacs is None:
+            self.pacs = PacsDialog(self.window.logic, parent=self.window)
+            self.pacs.study_fetched.connect(self.scan_folder)
+        self.pacs.show()
+        self.pacs.raise_()
+
+    def scan_folder(self, folder: str) -> None:
+        """Scan ``folder`` in the scan dialog (a fetched study): it becomes the worklist."""
+        self.show_batch()
+        if self.batch is not None and not self.batch.is_running():
+            self.batch.start_scan(folder, recursive=False)
 
     def refresh_history(self) -> None:
         if self.history is not None and self.history.isVisible():
@@ -75,3 +92,5 @@ class SideWindows:
     def stop(self) -> None:
         if self.batch is not None:
             self.batch.stop_scan()
+        if self.pacs is not None:
+            self.pacs.wait()
