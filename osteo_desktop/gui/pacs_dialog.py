@@ -111,7 +111,8 @@ class PacsDialog(QDialog):
         self.settings_problem = QLabel()
         self.settings_problem.setObjectName("warnings")
         row.addWidget(self.settings_problem, 1)
-        row.addWidget(self.save_button)
+        row.addStretch(0)
+        row.addWidget(self.save_button, 0)
         form.addRow(row)
         for edit in (self.ae_title, self.host, self.port, self.calling_ae):
             edit.textChanged.connect(self._update)
@@ -124,7 +125,8 @@ class PacsDialog(QDialog):
         self.patient_id, self.accession, self.study_date = QLineEdit(), QLineEdit(), QLineEdit()
         self.patient_id.setPlaceholderText("Patient ID")
         self.accession.setPlaceholderText("Accession number")
-        self.study_date.setPlaceholderText("Study date YYYY-MM-DD (or YYYYMMDD-YYYYMMDD)")
+        self.study_date.setPlaceholderText("Study date YYYY-MM-DD")
+        self.study_date.setToolTip("One day (YYYY-MM-DD), or a range as DICOM writes it: 20250101-20250131")
         self.find_button = QPushButton("Find")
         self.find_button.clicked.connect(self.find)
         for widget in (self.patient_id, self.accession, self.study_date):
@@ -140,6 +142,8 @@ class PacsDialog(QDialog):
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         self.table.horizontalHeader().setStretchLastSection(True)
+        for column, width in enumerate((160, 110, 95, 130, 150, 90)):
+            self.table.setColumnWidth(column, width)
         self.table.itemSelectionChanged.connect(self._update)
         layout.addWidget(self.table, 1)
         buttons = QHBoxLayout()
@@ -163,6 +167,7 @@ class PacsDialog(QDialog):
     def _update(self) -> None:
         problem = self._typed_problem()
         self.settings_problem.setText(problem or "")
+        self.settings_problem.setVisible(problem is not None)
         self.save_button.setEnabled(problem is None)
         configured = pacs_from_settings(self.settings) is not None
         idle = self.worker is None
