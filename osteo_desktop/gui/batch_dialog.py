@@ -18,7 +18,6 @@ from PySide6.QtCore import QSettings, QSortFilterProxyModel, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QApplication,
     QCheckBox,
     QComboBox,
     QDialog,
@@ -29,11 +28,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QMessageBox,
     QProgressBar,
-    QProxyStyle,
     QPushButton,
-    QStyle,
-    QStyleFactory,
-    QStyleOptionHeader,
     QTableView,
     QVBoxLayout,
     QWidget,
@@ -50,6 +45,7 @@ from osteo_desktop.gui.jobs import plain_error
 from osteo_desktop.gui import worklist
 from osteo_desktop.gui.logic import start_folder_scan
 from osteo_desktop.gui.settings import AppSettings
+from osteo_desktop.gui.style import arrows_as_readers_expect
 from osteo_desktop.gui.worker import Worker
 
 COLUMNS = ["File", "Result", "Probability", "Confidence", "Warnings", "Error", "Reading"]
@@ -79,21 +75,6 @@ def _item(text: str, sort_value: object = None, tooltip: str = "") -> QStandardI
     if tooltip:
         item.setToolTip(tooltip)
     return item
-
-
-class _SortArrowStyle(QProxyStyle):
-    """Header arrows the way readers expect: up for ascending (smallest first), down for descending.
-
-    Qt's header asks for the opposite indicator (ascending draws a downward arrow in Fusion, Windows' convention),
-    which read as "sorted the wrong way" beside a table whose smallest value is at the top.
-    """
-
-    def drawPrimitive(self, element, option, painter, widget=None) -> None:  # noqa: N802 - Qt's name
-        if element == QStyle.PrimitiveElement.PE_IndicatorHeaderArrow and isinstance(option, QStyleOptionHeader):
-            option = QStyleOptionHeader(option)
-            up, down = QStyleOptionHeader.SortIndicator.SortUp, QStyleOptionHeader.SortIndicator.SortDown
-            option.sortIndicator = {up: down, down: up}.get(option.sortIndicator, option.sortIndicator)
-        super().drawPrimitive(element, option, painter, widget)
 
 
 class _RowFilter(QSortFilterProxyModel):
@@ -227,9 +208,7 @@ class BatchDialog(QDialog):
         self.table.setWordWrap(False)
         self.table.setTextElideMode(Qt.TextElideMode.ElideRight)
         header = self.table.horizontalHeader()
-        self._header_style = _SortArrowStyle(QStyleFactory.create(QApplication.style().name()))
-        self._header_style.setParent(self)
-        header.setStyle(self._header_style)
+        arrows_as_readers_expect(header)
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(True)
         for column, width in enumerate((300, 130, 90, 90, 300, 220)):

@@ -230,3 +230,16 @@ def test_n_and_p_step_through_the_scan_in_the_tables_order(qtbot, window, knee_f
     assert window.logic.current_path == order[0]
     assert window.previous_file() is None  # the start: nothing opened, the file stays
     assert window.logic.current_path == order[0] and "Start of the list" in window.statusBar().currentMessage()
+
+
+def test_the_history_table_arrows_follow_the_same_convention(qtbot, history):
+    from osteo_desktop.gui.history_view import HistoryDialog
+
+    dialog = HistoryDialog(history)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    assert dialog.table.horizontalHeader().sortIndicatorOrder() == Qt.SortOrder.DescendingOrder  # newest first
+    assert _arrow_direction(dialog, 0) == "down"
+    dialog.table.sortItems(0, Qt.SortOrder.AscendingOrder)
+    assert _arrow_direction(dialog, 0) == "up"
