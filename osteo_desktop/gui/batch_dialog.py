@@ -396,17 +396,18 @@ class BatchDialog(QDialog):
         chosen = self.table.selectionModel().selectedRows()
         return self.row_at(chosen[0].row()) if chosen else None
 
-    def mark_selected(self, agreement: str | None) -> None:
-        """The reader agrees or disagrees with the selected result (None clears the mark)."""
+    def mark_selected(self, agreement: str | None) -> str | None:
+        """The reader agrees or disagrees with the selected result (None clears the mark); why not, or None."""
         row = self.selected_row()
         if row is None:
             self.progress_label.setText("Select a row to mark it.")
-            return
+            return "Select a row to mark it."
         problem = worklist.mark(row, agreement, self.history)
         if problem is None or row.reader_agreement == agreement:
             source_row = self.rows.index(row)
             self.model.item(source_row, READING_COLUMN).setText(worklist.AGREEMENT_WORDS[row.reader_agreement])
         self.progress_label.setText(problem or f"{Path(row.path).name}: {worklist.AGREEMENT_WORDS[agreement] or 'mark cleared'}.")
+        return problem
 
     def _open_index(self, index) -> None:
         self.open_requested.emit(self.row_at(index.row()).path)

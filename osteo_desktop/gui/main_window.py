@@ -100,6 +100,8 @@ class MainWindow(QMainWindow):
             action.setEnabled(has_image)
         for action in (self.export_action, self.dicom_export_action):
             action.setEnabled(self.logic.current is not None)
+        for action in (self.agree_action, self.disagree_action):
+            action.setEnabled(self.logic.current is not None and self.logic.current.analysis.prediction is not None)
         self.batch_action.setEnabled(self.logic.classifier is not None)
         self.history_action.setEnabled(self.logic.history is not None)
         self.model_action.setEnabled(self.logic.classifier is not None)

@@ -147,6 +147,10 @@ def build_actions(window: "MainWindow") -> None:
                             "Find studies in a PACS, fetch and analyse them, send the results back")
     w.next_action = _action(w, "&Next file", w.next_file, ["N", "PgDown"], "Open the next file of the scanned folder, in the table's order")
     w.previous_action = _action(w, "&Previous file", w.previous_file, ["P", "PgUp"], "Open the previous file of the scanned folder")
+    w.agree_action = _action(w, "&Agree with the result", lambda: w.side.mark("agree"), "A",
+                             "Record that you agree with the result on screen (kept in the history)")
+    w.disagree_action = _action(w, "&Disagree with the result", lambda: w.side.mark("disagree"), "D",
+                                "Record that you disagree with the result on screen (kept in the history)")
     w.quit_action = _action(w, "&Quit", w.close, QKeySequence.StandardKey.Quit)
     w.fit_action = _action(w, "&Fit to window", view.fit_to_window, ["F", "Ctrl+0"])
     w.actual_action = _action(w, "&Actual size (1:1)", view.actual_size, ["1", "Ctrl+1"])
@@ -166,6 +170,8 @@ def build_actions(window: "MainWindow") -> None:
     file_menu.addAction(w.batch_action)
     file_menu.addAction(w.next_action)
     file_menu.addAction(w.previous_action)
+    file_menu.addAction(w.agree_action)
+    file_menu.addAction(w.disagree_action)
     file_menu.addSeparator()
     file_menu.addAction(w.export_action)
     file_menu.addAction(w.dicom_export_action)

@@ -6,6 +6,7 @@ worklist's order and rules are the batch dialog's and :mod:`~osteo_desktop.gui.w
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -88,6 +89,28 @@ class SideWindows:
             return None
         self.window.open_file(target)
         return target
+
+    def mark(self, agreement: str | None) -> None:
+        """The reader agrees or disagrees with the result on screen: in the worklist's row when the file is one of
+        the scan's (the table shows it), and in the history either way."""
+        from dataclasses import replace
+
+        from osteo_desktop.gui import worklist
+
+        logic, status = self.window.logic, self.window.statusBar()
+        if logic.current is None:
+            status.showMessage("Open a file with a result to mark it.", 5000)
+            return
+        path = logic.current.path
+        if self.batch is not None and any(row.path == path for row in self.batch.rows):
+            self.batch.select_path(path)
+            problem = self.batch.mark_selected(agreement)
+        else:
+            result = replace(logic.current.analysis.result, file_sha256=logic.current.file_sha256)
+            problem = worklist.mark(result, agreement, logic.history)
+        words = worklist.AGREEMENT_WORDS[agreement] or "Mark cleared"
+        status.showMessage(problem or f"{words}: {Path(path).name}", 8000)
+        self.refresh_history()
 
     def stop(self) -> None:
         if self.batch is not None:

@@ -243,3 +243,30 @@ def test_the_history_table_arrows_follow_the_same_convention(qtbot, history):
     assert _arrow_direction(dialog, 0) == "down"
     dialog.table.sortItems(0, Qt.SortOrder.AscendingOrder)
     assert _arrow_direction(dialog, 0) == "up"
+
+
+def test_a_and_d_mark_the_file_on_screen_in_the_worklist_and_the_history(qtbot, window, history, knee_folder, knee_png):
+    window.show_batch_dialog()
+    dialog = window._batch_dialog
+    with qtbot.waitSignal(dialog.scan_finished, timeout=120000):
+        assert dialog.start_scan(knee_folder)
+    dialog.hide()
+    window.show()
+    qtbot.waitExposed(window)
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow, timeout=5000)
+    window.view.setFocus()
+    first_ok = next(row for row in dialog.shown_rows() if row.ok)
+    with qtbot.waitSignal(window.analysis_shown, timeout=60000):
+        window.open_file(first_ok.path)
+    qtbot.keyClick(window.view, Qt.Key.Key_D)
+    assert first_ok.reader_agreement == "disagree"
+    source_row = dialog.rows.index(first_ok)
+    assert dialog.model.item(source_row, 6).text() == "Disagree"
+    assert {e.path: e.reader_agreement for e in history.entries()}[first_ok.path] == "disagree"
+    # A file outside the scan: marked in the history only.
+    with qtbot.waitSignal(window.analysis_shown, timeout=60000):
+        window.open_file(knee_png)
+    qtbot.keyClick(window.view, Qt.Key.Key_A)
+    assert {e.path: e.reader_agreement for e in history.entries()}[str(knee_png)] == "agree"
+    assert "Agree" in window.statusBar().currentMessage()
