@@ -311,7 +311,7 @@ class BatchDialog(QDialog):
             _item(f"{row.confidence * 100:.0f} %" if ok else "—", row.confidence if ok else -1.0),
             _item(text.warnings_line(row.warnings), tooltip=worklist.wrapped_tooltip(row.warnings)),
             _item(row.error or "", tooltip=worklist.wrapped_tooltip([row.error] if row.error else [])),
-            _item(worklist.AGREEMENT_WORDS[row.reader_agreement]),
+            _item(worklist.agreement_words(row.reader_agreement)),
         ]
         items[0].setData(len(self.rows) - 1, ROW_ROLE)
         items[0].setData(row.declined, DECLINED_ROLE)
@@ -405,8 +405,8 @@ class BatchDialog(QDialog):
         problem = worklist.mark(row, agreement, self.history)
         if problem is None or row.reader_agreement == agreement:
             source_row = self.rows.index(row)
-            self.model.item(source_row, READING_COLUMN).setText(worklist.AGREEMENT_WORDS[row.reader_agreement])
-        self.progress_label.setText(problem or f"{Path(row.path).name}: {worklist.AGREEMENT_WORDS[agreement] or 'mark cleared'}.")
+            self.model.item(source_row, READING_COLUMN).setText(worklist.agreement_words(row.reader_agreement))
+        self.progress_label.setText(problem or f"{Path(row.path).name}: {worklist.agreement_words(agreement) or 'mark cleared'}.")
         return problem
 
     def _open_index(self, index) -> None:

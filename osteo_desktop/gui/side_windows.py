@@ -108,7 +108,7 @@ class SideWindows:
         else:
             result = replace(logic.current.analysis.result, file_sha256=logic.current.file_sha256)
             problem = worklist.mark(result, agreement, logic.history)
-        words = worklist.AGREEMENT_WORDS[agreement] or "Mark cleared"
+        words = worklist.agreement_words(agreement) or "Mark cleared"
         status.showMessage(problem or f"{words}: {Path(path).name}", 8000)
         self.refresh_history()
 

@@ -30,6 +30,11 @@ FILTERS: tuple[tuple[str, str], ...] = (
 AGREEMENT_WORDS = {"agree": "Agree", "disagree": "Disagree", None: ""}
 
 
+def agreement_words(agreement: str | None) -> str:
+    """The reader's mark in a cell: "Agree", "Disagree", or "" (an unknown stored value is shown as it is)."""
+    return AGREEMENT_WORDS.get(agreement, str(agreement))
+
+
 def category(row: FileResult) -> str:
     """What a row is for the reader: a suspected finding, a normal result, no result (declined) or an error.
 
