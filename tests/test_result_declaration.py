@@ -24,7 +24,8 @@ from osteo_desktop.core.results.result import ROW_KEYS, FileResult, csv_columns
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CONTRACT_KEYS = ("path", "label", "probability", "confidence", "threshold", "model_version", "warnings", "error",
-                 "timings_ms", "out_of_scope")  # out_of_scope: added at the end by issue 11 (the scope gate)
+                 "timings_ms", "out_of_scope",  # out_of_scope: added at the end by issue 11 (the scope gate)
+                 "reader_agreement")  # the reader's agree/disagree from the worklist: added at the end by issue 14
 # The table as version 0.1.0 created it (copied from the schema that was written out by hand before the declaration).
 OLD_SCHEMA = """
 CREATE TABLE predictions (
@@ -47,7 +48,8 @@ def test_json_keys_and_csv_columns_are_the_readme_contract_in_order():
 
 
 # Added since: scope_gate (issue 11), which gate let a recorded result through; nullable, so old rows read NULL.
-ADDED_COLUMNS = ["scope_gate"]
+# reader_agreement (issue 14), the reader's verdict from the worklist.
+ADDED_COLUMNS = ["scope_gate", "reader_agreement"]
 
 
 def test_history_columns_are_the_earlier_table_and_each_is_a_result_field(tmp_path):
@@ -70,11 +72,11 @@ def test_a_result_round_trips_through_every_output(tmp_path):
     assert result.to_dict() == {
         "path": "/d/a.png", "label": "osteoporosis", "probability": 0.4375, "confidence": 0.4375, "threshold": 0.339,
         "model_version": "m-2", "warnings": ["Not a knee: the DICOM body part is CHEST"], "error": None,
-        "timings_ms": {"read": 1.234, "inference": 2.0}, "out_of_scope": None}
+        "timings_ms": {"read": 1.234, "inference": 2.0}, "out_of_scope": None, "reader_agreement": None}
     assert result.csv_record() == {
         "path": "/d/a.png", "label": "osteoporosis", "probability": "0.437500", "confidence": "0.437500",
         "threshold": "0.339000", "model_version": "m-2", "warnings": '["Not a knee: the DICOM body part is CHEST"]',
-        "error": "", "timings_ms": '{"read": 1.234, "inference": 2.0}', "out_of_scope": ""}
+        "error": "", "timings_ms": '{"read": 1.234, "inference": 2.0}', "out_of_scope": "", "reader_agreement": ""}
     with History(tmp_path / "h.sqlite3") as history:
         entry = history.record(result.path, result, file_sha256="ab" * 32)
     assert (entry.path, entry.file_sha256, entry.label, entry.warnings) == (result.path, "ab" * 32, result.label, result.warnings)
