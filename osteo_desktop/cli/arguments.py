@@ -13,7 +13,7 @@ from osteo_desktop.cli import batch, info
 from osteo_desktop.cli.common import model_description
 from osteo_desktop.core.results.text import DISCLAIMER
 
-TRAINING_COMMANDS = ("train", "evaluate")
+TRAINING_COMMANDS = ("train", "evaluate", "train-knee-detector")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -70,7 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     describe.set_defaults(handler=info.info_command)
 
     for name in TRAINING_COMMANDS:
-        commands.add_parser(name, help=f"{name} a model (needs the training extra; see 'osteo {name} --help')", add_help=False)
+        words = ("train the knee detector on the checked boxes (see 'osteo train-knee-detector --help')"
+                 if name == "train-knee-detector" else f"{name} a model (needs the training extra; see 'osteo {name} --help')")
+        commands.add_parser(name, help=words, add_help=False)
     return parser
 
 

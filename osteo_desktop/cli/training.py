@@ -1,4 +1,6 @@
-"""``osteo train`` and ``osteo evaluate``: handed to the training package, which alone imports TensorFlow."""
+"""``osteo train``, ``osteo evaluate`` and ``osteo train-knee-detector``: handed to the training package.
+
+``train`` and ``evaluate`` need TensorFlow; the knee detector's training is numpy only, so it runs without it."""
 
 from __future__ import annotations
 
@@ -6,6 +8,10 @@ from osteo_desktop.cli.common import EXIT_FAILED, say
 
 
 def run_training(command: str, argv: list[str]) -> int:
+    if command == "train-knee-detector":
+        from osteo_desktop.training.knee_detector_command import train_knee_detector_main
+
+        return int(train_knee_detector_main(argv) or 0)
     try:
         from osteo_desktop.training import commands  # imports TensorFlow: only ever here
     except ImportError as exc:

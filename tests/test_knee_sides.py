@@ -1,0 +1,83 @@
+"""Patient sides of detected knees, worked out by hand from DICOM PS3.3 C.7.6.1.1.1 (Patient Orientation).
+
+The first value of Patient Orientation is where the row axis points (x growing, left to right on screen), the second
+where the column axis points (y growing, downwards). "L" = towards the patient's left.
+"""
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from osteo_desktop.core.model.knee_sides import assign_sides, orientation_from_identity
+
+VIEWER_LEFT, VIEWER_RIGHT = (100.0, 500.0), (700.0, 500.0)
+TOP, BOTTOM = (400.0, 100.0), (400.0, 900.0)
+
+
+def header(orientation=None, laterality=None, view=None) -> dict:
+    return {"patient_orientation": orientation, "image_laterality": laterality, "view_position": view}
+
+
+@pytest.mark.parametrize("orientation, expected", [
+    # Standard frontal hanging: x runs towards the patient's left, so the viewer's left knee is the RIGHT knee.
+    ("L\\F", ["right", "left"]),
+    ("L\\H", ["right", "left"]),  # upside down: still x towards patient left
+    # Stored mirrored (x towards the patient's right): the viewer's left knee is the patient's LEFT knee.
+    ("R\\F", ["left", "right"]),
+    ("R\\H", ["left", "right"]),
+    # Oblique row direction with an L component ("LP": left and posterior): x still towards the patient's left.
+    ("LP\\F", ["right", "left"]),
+    # No row direction in R/L and none in the columns either (a lateral-like header): nothing tells.
+    ("A\\F", ["unknown", "unknown"]),
+    ("P\\H", ["unknown", "unknown"]),
+])
+def test_two_side_by_side_knees(orientation, expected):
+    assert assign_sides([VIEWER_LEFT, VIEWER_RIGHT], header(orientation)) == expected
+    # The answer belongs to the knee, not to the list position.
+    assert assign_sides([VIEWER_RIGHT, VIEWER_LEFT], header(orientation)) == expected[::-1]
+
+
+@pytest.mark.parametrize("orientation, expected", [
+    # Rotated by 90 degrees: rows run foot-wards, columns towards the patient's left -> the top knee is the RIGHT one.
+    ("F\\L", ["right", "left"]),
+    ("H\\R", ["left", "right"]),
+])
+def test_rotated_film_orders_knees_top_to_bottom(orientation, expected):
+    assert assign_sides([TOP, BOTTOM], header(orientation)) == expected
+
+
+def test_without_any_header_the_hanging_convention_applies_to_two_knees():
+    assert assign_sides([VIEWER_LEFT, VIEWER_RIGHT], None) == ["right", "left"]
+    assert assign_sides([VIEWER_LEFT, VIEWER_RIGHT], header("")) == ["right", "left"]  # Type 2C, empty = unknown
+
+
+@pytest.mark.parametrize("laterality, orientation, expected", [
+    ("R", None, "right"), ("L", None, "left"),
+    ("R", "R\\F", "right"),  # orientation does not place a lone knee: laterality alone decides
+    ("B", "L\\F", "unknown"), ("U", None, "unknown"), (None, "L\\F", "unknown"), (None, None, "unknown"),
+    (" l ", None, "left"),  # header text as stored: padded, any case
+])
+def test_lone_knee_side_comes_only_from_image_laterality(laterality, orientation, expected):
+    assert assign_sides([VIEWER_LEFT], header(orientation, laterality)) == [expected]
+    assert assign_sides([VIEWER_RIGHT], header(orientation, laterality)) == [expected]
+
+
+def test_lateral_view_does_not_order_knees():
+    assert assign_sides([VIEWER_LEFT, VIEWER_RIGHT], header("L\\F", None, "LAT")) == ["unknown", "unknown"]
+    assert assign_sides([VIEWER_LEFT], header("A\\F", "L", "LATERAL")) == ["left"]
+
+
+def test_unreadable_orientation_tells_nothing():
+    assert assign_sides([VIEWER_LEFT, VIEWER_RIGHT], header("L")) == ["unknown", "unknown"]
+    assert assign_sides([VIEWER_LEFT, VIEWER_RIGHT], header("RL\\F")) == ["unknown", "unknown"]
+
+
+def test_no_knees_no_sides():
+    assert assign_sides([], header("L\\F", "R")) == []
+
+
+def test_orientation_dict_from_a_dicom_identity():
+    identity = SimpleNamespace(patient_orientation="L\\F", image_laterality="R", view_position="AP", modality="DX")
+    assert orientation_from_identity(identity) == header("L\\F", "R", "AP")
+    assert orientation_from_identity(None) == header()
