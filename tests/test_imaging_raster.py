@@ -199,3 +199,58 @@ def test_grey_films_stored_as_rgb_in_the_shared_full_size_set_do_not_warn():
     assert films
     for path in films:
         assert not any("colour" in w for w in read_radiograph(path).warnings), path.name
+
+
+def _reference_grey(path) -> np.ndarray:
+    """The reader's grey before the banded conversion (issue 13): a float copy of RGBA, luma by matrix product."""
+    with Image.open(path) as image:
+        rgba = np.asarray(image.convert("RGBA"), dtype=np.float32) / 255.0
+    rgb, alpha = rgba[..., :3], rgba[..., 3]
+    if np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 1], rgb[..., 2]):
+        grey = rgb[..., 0]
+    else:
+        grey = rgb @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    return (grey * alpha).astype(np.float32)
+
+
+def test_full_size_rgb_films_read_to_the_same_grey_as_the_float_matrix_product():
+    """The fast RGB path (uint8 bands) gives what a float64-free matrix product over the whole image gave."""
+    from shared_paths import SHARED
+
+    folder = SHARED / "data" / "knee-xray-fullsize"
+    if not folder.is_dir():
+        pytest.skip("shared knee-xray-fullsize not available")
+    films = []
+    for path in sorted(folder.glob("*.*")):
+        if path.suffix.lower() in (".png", ".jpg", ".jpeg"):
+            with Image.open(path) as image:
+                if image.mode == "RGB":
+                    films.append(path)
+    films = films[:: max(1, len(films) // 5)][:5]  # JPEG and PNG, five of the RGB films
+    assert films
+    for path in films:
+        pixels = read_radiograph(path).pixels
+        assert pixels.dtype == np.float32
+        np.testing.assert_allclose(pixels, _reference_grey(path), atol=1e-6, rtol=0, err_msg=path.name)
+
+
+@pytest.mark.parametrize("mode", ["RGB", "RGBA"])
+def test_colour_and_translucent_images_read_as_the_float_matrix_product(tmp_path, mode):
+    rng = np.random.default_rng(3)
+    pixels = rng.integers(0, 256, size=(301, 517, 4), dtype=np.uint8)  # odd sizes: bands do not divide the height
+    pixels[..., 3] = np.where(rng.random((301, 517)) < 0.3, pixels[..., 3], 255)
+    Image.fromarray(pixels, "RGBA").convert(mode).save(tmp_path / "c.png")
+    radiograph = read_radiograph(tmp_path / "c.png")
+    np.testing.assert_allclose(radiograph.pixels, _reference_grey(tmp_path / "c.png"), atol=1e-6, rtol=0)
+    assert any("colour" in w for w in radiograph.warnings)
+    assert any("transparent" in w for w in radiograph.warnings) == (mode == "RGBA")
+
+
+def test_channel_spread_of_8_bit_pixels_is_that_of_the_same_pixels_in_0_1():
+    from osteo_desktop.core.reading.colour import channel_spread
+
+    rgb = np.random.default_rng(4).integers(0, 256, size=(700, 900, 3), dtype=np.uint8)
+    assert channel_spread(rgb) == pytest.approx(channel_spread(rgb.astype(np.float32) / 255.0), abs=1e-6)
+    sample = rgb.astype(np.float32)[::4, ::4] / 255.0  # the grid channel_spread uses at this size (step 4)
+    expected = np.percentile(np.abs(sample - sample.mean(axis=2, keepdims=True)).max(axis=2), 99)
+    assert channel_spread(rgb) == pytest.approx(float(expected), abs=1e-6)
