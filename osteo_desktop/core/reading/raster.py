@@ -38,7 +38,7 @@ def read_raster(path: Path, data: bytes, image_format: str, target_size: int | N
         metadata: dict[str, Any] = {"format": image_format, "mode": image.mode, "original_width": width, "original_height": height}
         if getattr(image, "is_animated", False):
             warnings.append(f"{image_format} file holds several images; only the first is read")
-        image = _load_upright(path, image, image_format, metadata, warnings)
+        image = _load_upright(path, _ycbcr_jpeg(path, data, image), image_format, metadata, warnings)
     grey, bits, is_colour, transparent = _to_grey(image)
     if is_colour:
         warnings.append(f"colour {image_format} image ({image.mode}) converted to greyscale; the model was trained on greyscale radiographs")
@@ -55,6 +55,28 @@ def _open(path: Path, data: bytes, image_format: str) -> Image.Image:
         raise ImageTooLargeError(path, f"{image_format} image declares more than {MAX_PIXELS / 1e6:.0f} megapixels; refused") from exc
     except Exception as exc:  # noqa: BLE001 - Pillow raises OSError, SyntaxError, ValueError, struct.error...
         raise ImageReadError(path, f"damaged {image_format} header ({brief(exc)})") from exc
+
+
+def _ycbcr_jpeg(path: Path, data: bytes, image: Image.Image) -> Image.Image:
+    """A colour JPEG set to decode as YCbCr: its Y plane is the grey image, with no colour conversion at all.
+
+    JPEG stores luma (Y, BT.601, the weights of :data:`_LUMA`) and chroma; decoding to RGB and weighing the
+    channels back to grey costs about as much again as the decode itself. Y differs from the luma of the decoded RGB
+    only by that RGB's rounding to 8 bits: at most 0.9 grey levels on the 54 colour-stored JPEG films of
+    knee-xray-fullsize, and at most 0.0006 in probability (tests/test_imaging_raster.py). Full resolution always.
+    A JPEG whose components are coded as RGB (no YCbCr) cannot be decoded so; it is opened again and read as RGB.
+    """
+    if image.format != "JPEG" or image.mode != "RGB":
+        return image
+    image.draft("YCbCr", None)
+    if image.mode != "YCbCr":
+        return image
+    try:
+        image.load()
+    except Exception:  # noqa: BLE001 - libjpeg refuses YCbCr output for RGB-coded components; read them as RGB
+        image.close()
+        return _open(path, data, "JPEG")
+    return image
 
 
 def _load_upright(path: Path, image: Image.Image, image_format: str, metadata: dict[str, Any], warnings: list[str]) -> Image.Image:
@@ -96,6 +118,10 @@ def _to_grey(image: Image.Image) -> tuple[np.ndarray, int, bool, bool]:
         if low < 0.0 or high > 1.0:
             values = (values - low) / max(high - low, 1e-6)
         return values, 32, False, False
+    if mode == "YCbCr":
+        grey = np.asarray(image.getchannel(0)).astype(np.float32)
+        grey /= 255.0
+        return grey, 8, _ycbcr_is_colour(image), False
     if mode == "RGB":
         rgb = np.asarray(image)  # uint8: the float image is made once, by the luma below, never for three channels
         grey, is_colour = grey_from_rgb8(rgb)
@@ -140,6 +166,14 @@ def grey_from_rgb8(rgb: np.ndarray) -> tuple[np.ndarray, bool]:
         np.multiply(rows[..., 2], weights[2], out=tmp, dtype=np.float32)
         out += tmp
     return grey, is_colour
+
+
+def _ycbcr_is_colour(image: Image.Image) -> bool:
+    """The colour check of :func:`colour.is_colour` on an even grid of the YCbCr image, converted to RGB there only."""
+    step = max(1, int(np.ceil(np.sqrt(image.width * image.height / (1 << 16)))))
+    # Nearest-neighbour shrinking picks an even grid of pixels (no averaging), as colour.channel_spread samples.
+    sample = image.resize((max(1, image.width // step), max(1, image.height // step)), Image.Resampling.NEAREST)
+    return colour.is_colour(np.asarray(sample.convert("RGB")))
 
 
 def _channels_identical(rgb: np.ndarray) -> bool:
