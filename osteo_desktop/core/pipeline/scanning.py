@@ -30,6 +30,7 @@ from osteo_desktop.core.model.card import sha256_of
 from osteo_desktop.core.model.preprocessing import preprocess
 from osteo_desktop.core.pipeline.backends import ScanBackend, ThreadBackend, get_backend
 from osteo_desktop.core.pipeline.listing import list_files
+from osteo_desktop.core.pipeline.memory import DecodeBudget, batch_limit, decode_cost, return_freed_memory
 from osteo_desktop.core.reading.reader import read_radiograph
 from osteo_desktop.core.results.history import HistoryError
 from osteo_desktop.core.results.result import ROW_KEYS, FileResult
@@ -85,7 +86,9 @@ class _Prepared:
 class _Preparer:
     """Read, hash and preprocess one file in a worker thread. Never raises: every failure becomes the row's error."""
 
-    def __init__(self, classifier: "Classifier", history: "History | None", include_patient: bool, cancel: threading.Event) -> None:
+    def __init__(self, classifier: "Classifier", history: "History | None", include_patient: bool, cancel: threading.Event,
+                 budget: DecodeBudget | None = None) -> None:
+        self.budget = budget
         self.input_size = classifier.input_size
         self.config = classifier.config
         self.model_version = classifier.version
@@ -142,6 +145,17 @@ class _Preparer:
                 row.reuse(entry)
                 row.timings_ms = {"read": (time.perf_counter() - start) * 1000.0, "preprocess": 0.0, "inference": 0.0}
                 return _Prepared(row)
+        held = self.budget.acquire(decode_cost(path), self.cancel) if self.budget is not None else 0
+        if held is None:
+            row.error = _failure(path, "not read: the scan was cancelled")
+            return _Prepared(row)
+        try:
+            return self._read_and_preprocess(path, row, start)
+        finally:
+            if self.budget is not None:
+                self.budget.release(held)
+
+    def _read_and_preprocess(self, path: Path, row: FileResult, start: float) -> _Prepared:
         try:
             radiograph = read_radiograph(path, target_size=self.input_size)
         except ImageReadError as exc:
@@ -195,7 +209,10 @@ def scan_files(
     total = len(paths) if hasattr(paths, "__len__") else None  # type: ignore[arg-type]
     backend = get_backend(backend)
     workers = workers or backend.default_workers()
-    preparer = _Preparer(classifier, history, include_patient, cancel)
+    return_freed_memory()
+    # Memory is bounded in bytes, not files (core.pipeline.memory): model inputs per batch, decoded pixels in flight.
+    batch_size = batch_limit(batch_size, classifier.input_size**2 * 3 * 4)
+    preparer = _Preparer(classifier, history, include_patient, cancel, DecodeBudget())
     # Enough decodes in flight to fill the next batch while the current one runs, and no more.
     max_in_flight = 2 * batch_size + workers
     source = iter(paths)
