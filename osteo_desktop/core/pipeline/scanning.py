@@ -35,7 +35,8 @@ from osteo_desktop.core.reading.reader import read_radiograph
 from osteo_desktop.core.results.history import HistoryError
 from osteo_desktop.core.results.result import ROW_KEYS, FileResult
 
-__all__ = ["ROW_KEYS", "ScanProgress", "ScanRow", "default_workers", "list_files", "scan_files", "scan_folder"]
+__all__ = ["ROW_KEYS", "ScanProgress", "ScanRow", "analyse_paths", "default_workers", "list_files", "scan_files",
+           "scan_folder"]
 
 if TYPE_CHECKING:
     from osteo_desktop.core.results.history import History
@@ -212,6 +213,10 @@ def scan_files(
     return_freed_memory()
     # Memory is bounded in bytes, not files (core.pipeline.memory): model inputs per batch, decoded pixels in flight.
     batch_size = batch_limit(batch_size, classifier.input_size**2 * 3 * 4)
+    if type(backend).scan_rows is not ScanBackend.scan_rows:
+        yield from _relay_rows(backend, list(paths), classifier, batch_size=batch_size, cancel=cancel,
+                               on_progress=on_progress, history=history, include_patient=include_patient)
+        return
     preparer = _Preparer(classifier, history, include_patient, cancel, DecodeBudget())
     # Enough decodes in flight to fill the next batch while the current one runs, and no more.
     max_in_flight = 2 * batch_size + workers
@@ -269,6 +274,55 @@ def scan_files(
         for future in in_flight:
             future.cancel()
         executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _relay_rows(backend: ScanBackend, paths: list[Path], classifier: "Classifier", *, batch_size: int,
+                cancel: threading.Event, on_progress: Callable[[ScanProgress], None] | None,
+                history: "History | None", include_patient: bool) -> Iterator[FileResult]:
+    """The rows of a backend that runs the whole per-file work itself: recorded, counted and stopped like ours."""
+    started = time.perf_counter()
+    done = failed = 0
+    rows = backend.scan_rows(paths, classifier, batch_size=batch_size, include_patient=include_patient,
+                             hash_files=history is not None, cancel=cancel)
+    assert rows is not None
+    try:
+        for row in rows:
+            if cancel.is_set():
+                return
+            if history is not None:
+                _record(history, [_Prepared(row)])
+            done += 1
+            failed += row.error is not None
+            yield row
+            if on_progress is not None:
+                elapsed = time.perf_counter() - started
+                eta = elapsed / done * (len(paths) - done)
+                on_progress(ScanProgress(done=done, total=len(paths), failed=failed, elapsed_s=elapsed, eta_s=eta))
+            if cancel.is_set():
+                return
+    finally:
+        close = getattr(rows, "close", None)
+        if close is not None:
+            close()
+
+
+def analyse_paths(paths: Iterable[Path], classifier: "Classifier", *, include_patient: bool = False,
+                  hash_files: bool = False) -> list[FileResult]:
+    """One row per path, in order, read, preprocessed and predicted in this thread: what a cluster worker runs on
+    its share of a scan (one batch of inference over the files that could be read)."""
+    preparer = _Preparer(classifier, None, include_patient, threading.Event())
+    prepared = []
+    for path in paths:
+        item = preparer(Path(path))
+        if hash_files and item.row.error is None:
+            try:
+                item.row.file_sha256 = sha256_of(Path(path))
+            except OSError as exc:
+                item.row.error, item.model_input = _failure(Path(path), _os_cause(exc)), None
+        prepared.append(item)
+    if any(item.model_input is not None for item in prepared):
+        _infer(classifier, prepared)
+    return [item.row for item in prepared]
 
 
 def _next_result(future: Future[_Prepared], cancel: threading.Event) -> _Prepared | None:
