@@ -72,6 +72,8 @@ class RayBackend(ScanBackend):
         return self.workers or 1
 
     def _connect(self) -> None:
+        # Ray Data logs each dataset's plan and timing at INFO on stderr; the scan reports its own progress.
+        logging.getLogger("ray.data").setLevel(max(logging.WARNING, logging.getLogger().level))
         if not ray.is_initialized():
             ray.init(address=self.address, logging_level=logging.WARNING, log_to_driver=False,
                      include_dashboard=False, configure_logging=False)
@@ -91,7 +93,7 @@ class RayBackend(ScanBackend):
             _ScanActor,
             fn_constructor_kwargs={"model_dir": str(classifier.card.directory), "include_patient": include_patient,
                                    "hash_files": hash_files},
-            batch_size=batch_size, batch_format="numpy", concurrency=workers, num_cpus=1,
+            batch_size=batch_size, batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=workers), num_cpus=1,
         )
         log.info("ray scan: %d files, %d actors, batches of %d", len(paths), workers, batch_size)
         return self._iterate(rows, cancel)
