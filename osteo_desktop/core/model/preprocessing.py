@@ -140,8 +140,10 @@ def preprocess_with_geometry(pixels: np.ndarray, config: PreprocessConfig | None
     if config.trim_borders:
         crop = content_box(image, config.border_threshold, config.border_min_fraction)
         image = image[crop[0] : crop[1], crop[2] : crop[3]]
-    # Clipped after the crop, which finds the same box either way, so only the kept pixels are copied.
-    image = np.clip(image, 0.0, 1.0)
+    # Clipped after the crop, which finds the same box either way, so only the kept pixels are copied; and only
+    # when needed: readers give [0, 1] already, and a full-size float copy is 23 MB at 6 megapixels (issue 13).
+    if image.size and (float(image.min()) < 0.0 or float(image.max()) > 1.0):
+        image = np.clip(image, 0.0, 1.0)
     if config.knee_crop_aspect:
         top, bottom = knee_window(image, config.knee_crop_aspect)
         image = image[top:bottom]
