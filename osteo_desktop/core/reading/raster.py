@@ -106,9 +106,7 @@ def _to_grey(image: Image.Image) -> tuple[np.ndarray, int, bool, bool]:
     if mode == "1":
         return np.asarray(image, dtype=np.float32), 1, False, False
     if mode == "L":
-        grey = np.asarray(image).astype(np.float32)  # one float copy, scaled in place: the scan's hot path
-        grey /= 255.0
-        return grey, 8, False, False
+        return _scaled_8_bit(np.asarray(image)), 8, False, False
     if mode.startswith("I;16") or mode == "I":
         values = np.asarray(image).astype(np.float32)
         return _scale_high_bit_depth(values), _bits_for(values), False, False
@@ -119,9 +117,7 @@ def _to_grey(image: Image.Image) -> tuple[np.ndarray, int, bool, bool]:
             values = (values - low) / max(high - low, 1e-6)
         return values, 32, False, False
     if mode == "YCbCr":
-        grey = np.asarray(image.getchannel(0)).astype(np.float32)
-        grey /= 255.0
-        return grey, 8, _ycbcr_is_colour(image), False
+        return _scaled_8_bit(np.asarray(image.getchannel(0))), 8, _ycbcr_is_colour(image), False
     if mode == "RGB":
         rgb = np.asarray(image)  # uint8: the float image is made once, by the luma below, never for three channels
         grey, is_colour = grey_from_rgb8(rgb)
@@ -135,6 +131,11 @@ def _to_grey(image: Image.Image) -> tuple[np.ndarray, int, bool, bool]:
         grey *= alpha
         grey /= np.float32(255.0)
     return grey, 8, is_colour, transparent
+
+
+def _scaled_8_bit(values: np.ndarray) -> np.ndarray:
+    # One pass, the float copy and the scaling together (the scan's hot path); the same float32 division, bit for bit.
+    return np.divide(values, np.float32(255.0), dtype=np.float32)
 
 
 def grey_from_rgb8(rgb: np.ndarray) -> tuple[np.ndarray, bool]:
