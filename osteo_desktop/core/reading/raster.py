@@ -106,7 +106,7 @@ def _to_grey(image: Image.Image) -> tuple[np.ndarray, int, bool, bool]:
     if mode == "1":
         return np.asarray(image, dtype=np.float32), 1, False, False
     if mode == "L":
-        return _scaled_8_bit(np.asarray(image)), 8, False, False
+        return _scaled_8_bit(image), 8, False, False
     if mode.startswith("I;16") or mode == "I":
         values = np.asarray(image).astype(np.float32)
         return _scale_high_bit_depth(values), _bits_for(values), False, False
@@ -117,7 +117,7 @@ def _to_grey(image: Image.Image) -> tuple[np.ndarray, int, bool, bool]:
             values = (values - low) / max(high - low, 1e-6)
         return values, 32, False, False
     if mode == "YCbCr":
-        return _scaled_8_bit(np.asarray(image.getchannel(0))), 8, _ycbcr_is_colour(image), False
+        return _scaled_8_bit(image.getchannel(0)), 8, _ycbcr_is_colour(image), False
     if mode == "RGB":
         rgb = np.asarray(image)  # uint8: the float image is made once, by the luma below, never for three channels
         grey, is_colour = grey_from_rgb8(rgb)
@@ -133,9 +133,16 @@ def _to_grey(image: Image.Image) -> tuple[np.ndarray, int, bool, bool]:
     return grey, 8, is_colour, transparent
 
 
-def _scaled_8_bit(values: np.ndarray) -> np.ndarray:
-    # One pass, the float copy and the scaling together (the scan's hot path); the same float32 division, bit for bit.
-    return np.divide(values, np.float32(255.0), dtype=np.float32)
+def _scaled_8_bit(image: Image.Image) -> np.ndarray:
+    """An 8-bit ("L") image as float32 in [0, 1], in bands of rows: no full-size 8-bit copy (np.asarray of the whole
+    image goes through two), and about half the time at 6 megapixels. The same float32 division, bit for bit."""
+    width, height = image.size
+    grey = np.empty((height, width), dtype=np.float32)
+    band = max(1, _BAND_PIXELS * 2 // max(width, 1))
+    for top in range(0, height, band):
+        rows = np.asarray(image.crop((0, top, width, min(height, top + band))))
+        np.divide(rows, np.float32(255.0), out=grey[top : top + rows.shape[0]], dtype=np.float32)
+    return grey
 
 
 def grey_from_rgb8(rgb: np.ndarray) -> tuple[np.ndarray, bool]:
