@@ -117,7 +117,11 @@ def _to_grey(image: Image.Image) -> tuple[np.ndarray, int, bool, bool]:
             values = (values - low) / max(high - low, 1e-6)
         return values, 32, False, False
     if mode == "YCbCr":
-        return _scaled_8_bit(image.getchannel(0)), 8, _ycbcr_is_colour(image), False
+        is_colour = _ycbcr_is_colour(image)
+        luma = image.getchannel(0)
+        # The YCbCr image holds 4 bytes a pixel (192 MB at 48 megapixels); free it before the float image is made.
+        image.close()
+        return _scaled_8_bit(luma), 8, is_colour, False
     if mode == "RGB":
         rgb = np.asarray(image)  # uint8: the float image is made once, by the luma below, never for three channels
         grey, is_colour = grey_from_rgb8(rgb)
