@@ -20,6 +20,7 @@ if [ ! -x .venv/bin/python ]; then
   fi
 fi
 .venv/bin/python -m pip install --upgrade pip >/dev/null
-.venv/bin/python -m pip install -e ".[train,dev]"
+# cluster: Ray, for tests/test_ray_backend.py (a local 2-CPU Ray cluster, about a minute).
+.venv/bin/python -m pip install -e ".[train,dev,cluster]"
 export QT_QPA_PLATFORM=offscreen
 exec .venv/bin/python -m pytest "$@"

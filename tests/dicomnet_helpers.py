@@ -79,3 +79,65 @@ def store(ds: pydicom.Dataset, port: int, calling: str, called: str = "OSTEO") -
         return True, (int(status.Status) if status else None)
     finally:
         assoc.release()
+
+
+class Orthanc:
+    """A real PACS for the tests: Debian's Orthanc on loopback, with its own configuration and storage in ``folder``.
+
+    It accepts C-ECHO, C-STORE, C-FIND and C-GET from any calling AE; its REST API (``rest``, ``upload``) lets a test
+    put studies in and look at what arrived without going through the code under test.
+    """
+
+    def __init__(self, folder, ae_title: str = "ORTHANC") -> None:
+        import json
+        import subprocess
+
+        self.ae_title, self.port, self.http_port = ae_title, free_port(), free_port()
+        config = {"Name": "osteo-test", "StorageDirectory": str(folder / "db"), "IndexDirectory": str(folder / "db"),
+                  "DicomAet": ae_title, "DicomPort": self.port, "HttpPort": self.http_port,
+                  "RemoteAccessAllowed": False, "AuthenticationEnabled": False, "DicomCheckCalledAet": False,
+                  "Plugins": [], "HttpServerEnabled": True, "DicomAlwaysAllowEcho": True, "DicomAlwaysAllowStore": True,
+                  "DicomAlwaysAllowFind": True, "DicomAlwaysAllowGet": True, "DicomAlwaysAllowMove": True,
+                  "DicomModalities": {}}
+        (folder / "orthanc.json").write_text(json.dumps(config))
+        self.process = subprocess.Popen(["Orthanc", str(folder / "orthanc.json")], stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.DEVNULL)
+        import time
+
+        deadline = time.monotonic() + 20
+        while not self._up():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError("Orthanc did not start")
+            time.sleep(0.1)
+
+    def _up(self) -> bool:
+        try:
+            self.rest("/system")
+            return True
+        except OSError:
+            return False
+
+    def rest(self, path: str, data: bytes | None = None) -> bytes:
+        import urllib.request
+
+        request = urllib.request.Request(f"http://{LOOPBACK}:{self.http_port}{path}", data=data)
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.read()
+
+    def upload(self, ds: pydicom.Dataset) -> None:
+        import io
+
+        buffer = io.BytesIO()
+        ds.save_as(buffer, enforce_file_format=True)
+        self.rest("/instances", buffer.getvalue())
+
+    def instances(self) -> list[pydicom.Dataset]:
+        import io
+        import json
+
+        return [pydicom.dcmread(io.BytesIO(self.rest(f"/instances/{i}/file"))) for i in json.loads(self.rest("/instances"))]
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=10)

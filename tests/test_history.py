@@ -263,3 +263,37 @@ def test_damage_is_recognised_by_its_message_where_sqlite_gives_no_error_code(tm
     with History(path) as opened:
         assert opened.count() == 0
     assert len([p for p in tmp_path.iterdir() if ".damaged-" in p.name]) == 1
+
+
+def test_the_readers_agreement_is_stored_kept_on_re_recording_and_cleared_on_request(history, knee_png):
+    sha = sha256_of(knee_png)
+    history.record(knee_png, _prediction(0.8), file_sha256=sha)
+    assert history.find(sha, "test-1").reader_agreement is None
+    assert history.set_agreement(sha, "test-1", "disagree") is True
+    assert history.find(sha, "test-1").reader_agreement == "disagree"
+    # Analysing the same file with the same model again (opening it from the worklist) keeps the reader's verdict.
+    history.record(knee_png, _prediction(0.8), file_sha256=sha)
+    assert history.find(sha, "test-1").reader_agreement == "disagree"
+    assert history.set_agreement(sha, "test-1", None) is True
+    assert history.find(sha, "test-1").reader_agreement is None
+    assert history.set_agreement(sha, "another-model", "agree") is False  # nothing recorded to agree with
+    with pytest.raises(ValueError):
+        history.set_agreement(sha, "test-1", "maybe")
+
+
+def test_a_database_from_before_the_agreement_gains_the_column_empty(tmp_path, knee_png):
+    path = tmp_path / "old.sqlite3"
+    connection = sqlite3.connect(path)
+    connection.executescript("""
+        CREATE TABLE predictions (id INTEGER PRIMARY KEY, recorded_at TEXT NOT NULL, path TEXT NOT NULL,
+            file_sha256 TEXT NOT NULL, label TEXT NOT NULL, probability REAL NOT NULL, confidence REAL NOT NULL,
+            threshold REAL NOT NULL, model_version TEXT NOT NULL, warnings TEXT NOT NULL DEFAULT '[]',
+            scope_gate TEXT, UNIQUE (file_sha256, model_version));
+        INSERT INTO predictions VALUES (1, '2026-01-01T00:00:00+00:00', '/a.png', 'ab', 'normal', 0.1, 0.9, 0.339, 'm',
+            '[]', NULL);
+        PRAGMA user_version=1;""")
+    connection.close()
+    with History(path) as opened:
+        assert opened.find("ab", "m").reader_agreement is None
+        assert opened.set_agreement("ab", "m", "agree")
+        assert opened.find("ab", "m").reader_agreement == "agree"

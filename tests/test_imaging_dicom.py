@@ -240,3 +240,18 @@ def test_dicom_identity_is_read_from_the_header(tmp_path, knee_png):
     bare = read_radiograph(write(tmp_path / "bare.dcm", dicom_bytes(make_dicom(gradient(), bits_stored=12))))
     assert bare.dicom.study_instance_uid is None and bare.dicom.accession_number is None
     assert read_radiograph(knee_png).dicom is None
+
+
+@pytest.mark.parametrize("function", ["LINEAR", "LINEAR_EXACT"])
+def test_apply_window_in_place_is_bit_for_bit_the_plain_formula(function):
+    """The window is computed in place (issue 13: no full-size temporaries) with exactly PS3.3 C.11.2.1.2's result."""
+    values = np.random.default_rng(7).uniform(-500, 5000, size=(333, 257)).astype(np.float32)
+    centre, width = 1800.0, 2300.0
+    if function == "LINEAR_EXACT":
+        expected = np.clip((values - (centre - width / 2.0)) / width, 0.0, 1.0)
+    else:
+        expected = np.clip((values - (centre - 0.5)) / (width - 1.0) + 0.5, 0.0, 1.0)
+    got = apply_window(values, (centre, width), function)
+    assert got.dtype == np.float32 and got is not values
+    np.testing.assert_array_equal(got, expected.astype(np.float32))
+    assert float(values.min()) < 0  # the input (the viewer's modality values) is left as it was

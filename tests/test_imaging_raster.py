@@ -199,3 +199,100 @@ def test_grey_films_stored_as_rgb_in_the_shared_full_size_set_do_not_warn():
     assert films
     for path in films:
         assert not any("colour" in w for w in read_radiograph(path).warnings), path.name
+
+
+def _reference_grey(path) -> np.ndarray:
+    """The reader's grey before the banded conversion (issue 13): a float copy of RGBA, luma by matrix product."""
+    with Image.open(path) as image:
+        rgba = np.asarray(image.convert("RGBA"), dtype=np.float32) / 255.0
+    rgb, alpha = rgba[..., :3], rgba[..., 3]
+    if np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 1], rgb[..., 2]):
+        grey = rgb[..., 0]
+    else:
+        grey = rgb @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    return (grey * alpha).astype(np.float32)
+
+
+def _fullsize_rgb_films(suffixes: tuple[str, ...], count: int) -> list:
+    from shared_paths import SHARED
+
+    folder = SHARED / "data" / "knee-xray-fullsize"
+    if not folder.is_dir():
+        pytest.skip("shared knee-xray-fullsize not available")
+    films = []
+    for path in sorted(folder.iterdir()):
+        if path.suffix.lower() in suffixes:
+            with Image.open(path) as image:
+                if image.mode == "RGB":
+                    films.append(path)
+    assert films
+    return films[:: max(1, len(films) // count)][:count]
+
+
+def test_full_size_rgb_pngs_read_to_the_same_grey_as_the_float_matrix_product():
+    """The fast RGB path (uint8 bands) gives what a float matrix product over the whole image gave."""
+    for path in _fullsize_rgb_films((".png",), 3):
+        pixels = read_radiograph(path).pixels
+        assert pixels.dtype == np.float32
+        np.testing.assert_allclose(pixels, _reference_grey(path), atol=1e-6, rtol=0, err_msg=path.name)
+
+
+def test_full_size_colour_jpegs_read_as_their_luma_plane_within_a_grey_level(classifier):
+    """Colour-stored JPEGs are read as their Y plane (no RGB conversion): within one grey level (0.9 measured on
+    all 54) of the luma of Pillow's RGB decode, and the probability within 0.001 (0.0006 measured on all 54)."""
+    from osteo_desktop.core.model.preprocessing import preprocess
+
+    for path in _fullsize_rgb_films((".jpg", ".jpeg"), 6):
+        radiograph = read_radiograph(path)
+        reference = _reference_grey(path)
+        assert radiograph.pixels.shape == reference.shape  # full resolution
+        np.testing.assert_allclose(radiograph.pixels, reference, atol=1.0 / 255.0, rtol=0, err_msg=path.name)
+        assert not any("colour" in w for w in radiograph.warnings)
+        ours, theirs = (classifier.probabilities(preprocess(p, classifier.config)[None])[0]
+                        for p in (radiograph.pixels, reference))
+        assert abs(float(ours) - float(theirs)) < 0.001, path.name
+
+
+def test_a_colour_photograph_stored_as_jpeg_still_warns(tmp_path):
+    rng = np.random.default_rng(5)
+    rgb = np.zeros((400, 600, 3), dtype=np.uint8)
+    rgb[..., 0] = np.linspace(0, 255, 600, dtype=np.uint8)[None, :]  # a red-to-blue ramp: real colour everywhere
+    rgb[..., 2] = 255 - rgb[..., 0]
+    rgb[..., 1] = rng.integers(0, 60, size=(400, 600))
+    Image.fromarray(rgb, "RGB").save(tmp_path / "photo.jpg", quality=90)
+    radiograph = read_radiograph(tmp_path / "photo.jpg")
+    assert any("colour" in w for w in radiograph.warnings)
+    # Saturated colours clip when decoded to RGB, so there the Y plane and the luma of RGB part by up to ~10 levels;
+    # on average they agree (and the colour warning says the grey is a conversion anyway).
+    difference = np.abs(radiograph.pixels - _reference_grey(tmp_path / "photo.jpg"))
+    assert float(difference.mean()) < 1.0 / 255.0 and float(difference.max()) < 16.0 / 255.0
+
+
+def test_a_jpeg_with_rgb_coded_components_is_still_read(tmp_path):
+    """Pillow writes RGB-coded JPEG (no YCbCr) with keep_rgb: the Y-plane shortcut does not apply, the RGB path does."""
+    rgb = np.random.default_rng(6).integers(0, 256, size=(200, 300, 3), dtype=np.uint8)
+    Image.fromarray(rgb, "RGB").save(tmp_path / "rgb.jpg", quality=95, keep_rgb=True)
+    radiograph = read_radiograph(tmp_path / "rgb.jpg")
+    np.testing.assert_allclose(radiograph.pixels, _reference_grey(tmp_path / "rgb.jpg"), atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("mode", ["RGB", "RGBA"])
+def test_colour_and_translucent_images_read_as_the_float_matrix_product(tmp_path, mode):
+    rng = np.random.default_rng(3)
+    pixels = rng.integers(0, 256, size=(301, 517, 4), dtype=np.uint8)  # odd sizes: bands do not divide the height
+    pixels[..., 3] = np.where(rng.random((301, 517)) < 0.3, pixels[..., 3], 255)
+    Image.fromarray(pixels, "RGBA").convert(mode).save(tmp_path / "c.png")
+    radiograph = read_radiograph(tmp_path / "c.png")
+    np.testing.assert_allclose(radiograph.pixels, _reference_grey(tmp_path / "c.png"), atol=1e-6, rtol=0)
+    assert any("colour" in w for w in radiograph.warnings)
+    assert any("transparent" in w for w in radiograph.warnings) == (mode == "RGBA")
+
+
+def test_channel_spread_of_8_bit_pixels_is_that_of_the_same_pixels_in_0_1():
+    from osteo_desktop.core.reading.colour import channel_spread
+
+    rgb = np.random.default_rng(4).integers(0, 256, size=(700, 900, 3), dtype=np.uint8)
+    assert channel_spread(rgb) == pytest.approx(channel_spread(rgb.astype(np.float32) / 255.0), abs=1e-6)
+    sample = rgb.astype(np.float32)[::4, ::4] / 255.0  # the grid channel_spread uses at this size (step 4)
+    expected = np.percentile(np.abs(sample - sample.mean(axis=2, keepdims=True)).max(axis=2), 99)
+    assert channel_spread(rgb) == pytest.approx(float(expected), abs=1e-6)

@@ -83,3 +83,30 @@ def test_open_predict_scan_record_and_export_stay_offline(no_network, tmp_path, 
     assert all(row.error is None for row in rows)  # two knee results; the photo-like SC DICOM declined, not failed
     assert sorted(row.declined for row in rows) == [False, False, True]
     assert no_network == [], f"network access attempted: {no_network}"
+
+
+def test_the_window_opens_no_connection_unless_a_pacs_is_configured(no_network, qtbot, tmp_path, monkeypatch,
+                                                                      classifier, knee_png):
+    """Networking is opt-in (issue 14): with no PACS configured, opening, analysing and the PACS window itself
+    connect nowhere, and its buttons cannot ask to."""
+    from PySide6.QtCore import QSettings
+
+    from osteo_desktop.gui.main_window import MainWindow
+
+    monkeypatch.setenv("OSTEO_DATA_DIR", str(tmp_path / "data"))
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    window = MainWindow(settings=settings, load_classifier=lambda: classifier)
+    qtbot.addWidget(window)
+    qtbot.waitUntil(lambda: window.classifier is not None, timeout=30000)
+    with qtbot.waitSignal(window.analysis_shown, timeout=60000):
+        window.open_file(knee_png)
+    window.side.show_pacs()
+    dialog = window.side.pacs
+    dialog.patient_id.setText("P-1")
+    for button in (dialog.find_button, dialog.fetch_button, dialog.send_button):
+        assert not button.isEnabled()
+        button.click()
+    dialog.find()
+    assert dialog.worker is None
+    window.close()
+    assert no_network == [], f"network access attempted: {no_network}"

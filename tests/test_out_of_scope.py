@@ -92,9 +92,10 @@ def test_a_declined_result_has_no_verdict_and_is_neither_ok_nor_failed():
     assert (row.label, row.probability, row.confidence, row.threshold) == (None, None, None, None)
     assert row.model_version == "m" and row.error is None
     assert row.declined and not row.ok
-    assert list(row.to_dict())[-2:] == ["out_of_scope", "knees"] == list(ROW_KEYS[-2:])  # knees added after it
-    assert row.to_dict()["knees"] == []
-    assert csv_columns()[csv_columns().index("out_of_scope") + 1] == "knee_right_label"
+    # out_of_scope follows the original keys (issue 11); only later additions (reader_agreement, knees) come after it.
+    assert list(row.to_dict()).index("out_of_scope") == ROW_KEYS.index("out_of_scope") == 9
+    assert csv_columns()[9] == "out_of_scope"
+    assert list(row.to_dict())[-1] == "knees" and row.to_dict()["knees"] == []  # a declined file has no knees
     assert FileResult(path="y.png", error="y.png: unreadable").declined is False
 
 
@@ -206,8 +207,7 @@ def test_csv_has_the_out_of_scope_column_and_empty_numbers(tmp_path, capsys, col
     assert "1 out of scope (no result)" in err
     with open(out, newline="") as handle:
         reader = csv.DictReader(handle)
-        # out_of_scope, then the knees' column groups (added after it, issue 11)
-        assert reader.fieldnames[reader.fieldnames.index("out_of_scope") + 1] == "knee_right_label"
+        assert reader.fieldnames[9] == "out_of_scope"
         table = {Path(r["path"]).name: r for r in reader}
     assert table["a_knee.png"]["out_of_scope"] == "" and table["a_knee.png"]["label"]
     bars = table["b_bars.png"]

@@ -22,7 +22,9 @@ from osteo_desktop.core.results.result import ROW_KEYS, FileResult, csv_columns
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CONTRACT_KEYS = ("path", "label", "probability", "confidence", "threshold", "model_version", "warnings", "error",
-                 "timings_ms", "out_of_scope", "knees")  # out_of_scope, then knees: added at the end by issue 11
+                 "timings_ms", "out_of_scope",  # out_of_scope: added at the end by issue 11 (the scope gate)
+                 "reader_agreement",  # the reader's agree/disagree from the worklist: added at the end by issue 14
+                 "knees")  # every knee found on the film: added at the end by issue 11 (per-knee results)
 # The CSV spreads knees over a column group per side (README, "Command line"), written out here by hand.
 KNEE_COLUMNS = tuple(f"knee_{side}_{cell}" for side in ("right", "left", "unknown")
                      for cell in ("label", "probability", "confidence", "box"))
@@ -49,9 +51,9 @@ def test_json_keys_and_csv_columns_are_the_readme_contract_in_order():
     assert tuple(named) == CONTRACT_KEYS
 
 
-# Added since (issue 11): scope_gate, which gate let a recorded result through, and knees (JSON text); nullable, so
-# old rows read NULL (no knees).
-ADDED_COLUMNS = ["scope_gate", "knees"]
+# Added since: scope_gate (issue 11), which gate let a recorded result through; reader_agreement (issue 14), the
+# reader's verdict from the worklist; knees (issue 11, JSON text). All nullable, so old rows read NULL (no knees).
+ADDED_COLUMNS = ["scope_gate", "reader_agreement", "knees"]
 
 
 def test_history_columns_are_the_earlier_table_and_each_is_a_result_field(tmp_path):
@@ -74,11 +76,11 @@ def test_a_result_round_trips_through_every_output(tmp_path):
     assert result.to_dict() == {
         "path": "/d/a.png", "label": "osteoporosis", "probability": 0.4375, "confidence": 0.4375, "threshold": 0.339,
         "model_version": "m-2", "warnings": ["Not a knee: the DICOM body part is CHEST"], "error": None,
-        "timings_ms": {"read": 1.234, "inference": 2.0}, "out_of_scope": None, "knees": []}
+        "timings_ms": {"read": 1.234, "inference": 2.0}, "out_of_scope": None, "reader_agreement": None, "knees": []}
     assert result.csv_record() == {
         "path": "/d/a.png", "label": "osteoporosis", "probability": "0.437500", "confidence": "0.437500",
         "threshold": "0.339000", "model_version": "m-2", "warnings": '["Not a knee: the DICOM body part is CHEST"]',
-        "error": "", "timings_ms": '{"read": 1.234, "inference": 2.0}', "out_of_scope": "",
+        "error": "", "timings_ms": '{"read": 1.234, "inference": 2.0}', "out_of_scope": "", "reader_agreement": "",
         **dict.fromkeys(KNEE_COLUMNS, "")}
     with History(tmp_path / "h.sqlite3") as history:
         entry = history.record(result.path, result, file_sha256="ab" * 32)

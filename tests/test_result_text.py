@@ -28,13 +28,15 @@ def test_headlines_by_hand():
 
 def test_report_lines_in_reading_order():
     when = datetime(2026, 3, 4, 9, 7)
-    assert text.report_lines(_result(), "osteoporosis", file_name="knee.png", created=when, patient_name="Doe^Jane") == [
-        ("Patient name", "Doe^Jane"),
-        ("Result", "Osteoporosis suspected"),
+    patient = [("Patient name", "Doe, Jane"), ("Patient ID", "P-1")]
+    assert text.report_lines(_result(), "osteoporosis", file_name="knee.png", created=when, patient=patient) == [
+        ("Result", "Osteoporosis suspected"),  # the result heads the report, never the patient's name
         ("Confidence", "38 %"),
         ("Probability of osteoporosis", "0.380"),
         ("Decision threshold", "0.339"),
         ("Model version", "2.1.0"),
+        ("Patient name", "Doe, Jane"),
+        ("Patient ID", "P-1"),
         ("File", "knee.png"),
         ("Date", "2026-03-04 09:07"),
         ("Warning", "the image is only 120 x 90 pixels"),
@@ -57,3 +59,28 @@ def test_each_sentence_is_written_in_one_module_only():
         holders = [p.relative_to(PACKAGE).as_posix() for p in PACKAGE.rglob("*.py") if sentence in p.read_text()]
         assert holders == ["core/results/text.py"], f"{sentence!r} is written in {holders}"
     assert osteo_desktop.DISCLAIMER is text.DISCLAIMER
+
+
+def test_person_names_read_as_names_by_hand():
+    assert text.person_name("Doe^John") == "Doe, John"
+    assert text.person_name("DOE^JANE^^^") == "DOE, JANE"
+    assert text.person_name("Doe^John^A^Dr^Jr") == "Doe, Dr John A, Jr"
+    assert text.person_name("Doe") == "Doe"  # no ^: a family name alone, or a name already written out
+    assert text.person_name("^John") == "John"
+    assert text.person_name("=山田^太郎=やまだ^たろう") == "山田, 太郎"  # the first group that is not empty
+    assert text.person_name("Yamada^Tarou=山田^太郎") == "Yamada, Tarou"
+    assert text.person_name(None) == text.person_name("") == text.person_name("^^^") == ""
+    assert text.person_name("  Jane Doe ") == "Jane Doe"
+
+
+def test_dicom_dates_read_as_dates():
+    assert text.dicom_date("20261202") == "2026-12-02"
+    assert text.dicom_date("2026-12-02") == "2026-12-02" and text.dicom_date(None) == "" and text.dicom_date("1999") == "1999"
+
+
+def test_a_report_is_titled_by_what_was_analysed():
+    assert text.report_title(_result()) == "Knee radiograph screening"
+    declined = _result(label=None, probability=None, confidence=None, threshold=None,
+                       out_of_scope="not a knee radiograph: looks like a hip radiograph")
+    assert text.report_title(declined) == "Screening: no result"
+    assert "knee" not in text.report_title(declined).lower()

@@ -150,3 +150,49 @@ def test_batch_scan_tallies_and_leaves_out_its_own_export(tmp_path, classifier, 
         rows = list(scan)
     assert (scan.tally.total, scan.tally.done, scan.tally.failed) == (3, 3, 1)
     assert not scan.tally.all_succeeded and sum(not row.ok for row in rows) == 1
+
+
+class _WholeScanBackend(ScanBackend):
+    """A stand-in for a cluster backend that runs read, preprocess and inference itself (scan_rows)."""
+
+    name = "test-whole-scan"
+
+    def __init__(self) -> None:
+        self.calls: list[dict] = []
+
+    def executor(self, workers: int) -> Executor:
+        raise AssertionError("a backend with scan_rows is never asked for an executor")
+
+    def scan_rows(self, paths, classifier, *, batch_size, include_patient, hash_files, cancel):
+        from osteo_desktop.core.pipeline.scanning import analyse_paths
+
+        self.calls.append({"batch_size": batch_size, "hash_files": hash_files})
+        for start in range(0, len(paths), batch_size):
+            yield from analyse_paths(paths[start : start + batch_size], classifier, hash_files=hash_files)
+
+
+def test_a_backend_running_whole_scans_gives_the_local_rows_and_fills_the_history(tmp_path, classifier, knee_files):
+    from osteo_desktop.core.results.history import History
+
+    text = tmp_path / "notes.png"
+    text.write_text("not a picture")
+    paths = [*knee_files[:3], text, tmp_path / "missing.jpg", *knee_files[3:5]]
+    expected = list(scan_files(paths, classifier, batch_size=3))
+    backend = _WholeScanBackend()
+    with History(tmp_path / "history.sqlite3") as history:
+        rows = list(scan_files(paths, classifier, batch_size=3, backend=backend, history=history))
+        assert [_comparable(row) for row in rows] == [_comparable(row) for row in expected]
+        assert backend.calls == [{"batch_size": 3, "hash_files": True}]
+        assert all(row.file_sha256 for row in rows if row.ok)
+        # Recorded: a second (local) scan reuses every successful row.
+        again = list(scan_files(paths, classifier, batch_size=3, history=history))
+    assert [row.from_history for row in again] == [row.ok for row in expected]
+
+
+def test_osteo_scan_refuses_an_unknown_backend_and_an_address_without_ray(tmp_path, capsys):
+    from osteo_desktop.cli import main
+
+    assert main(["scan", str(tmp_path), "--backend", "no-such", "--no-history"]) == 2
+    assert "unknown scan backend" in capsys.readouterr().err
+    assert main(["scan", str(tmp_path), "--backend", "threads", "--address", "auto", "--no-history"]) == 2
+    assert "--address is for --backend ray" in capsys.readouterr().err

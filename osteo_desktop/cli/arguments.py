@@ -57,6 +57,14 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("--json", action="store_true", help="print the rows as one JSON array")
     scan.add_argument("--no-history", dest="history", action="store_false",
                       help="neither reuse nor record results in the history database")
+    scan.add_argument("--backend", default=None, metavar="NAME",
+                      help="where files are read and analysed: threads (default, this machine) or ray (a Ray cluster; "
+                           "needs pip install 'osteo-desktop[cluster]')")
+    scan.add_argument("--address", default=None, metavar="auto|HOST:PORT",
+                      help="with --backend ray: the cluster to join (auto: the one this machine belongs to; default: "
+                           "start one here)")
+    scan.add_argument("--workers", type=positive_int, default=None,
+                      help="files read at once (threads), or model actors (ray); default: one per core")
     scan.set_defaults(handler=batch.scan_command)
 
     from osteo_desktop.cli import dicom_export  # DICOM out and the node register their own commands

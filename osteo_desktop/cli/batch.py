@@ -46,6 +46,23 @@ def _refuse_output(target: Path, inputs: list[Path]) -> str | None:
     return None
 
 
+def _backend(args: argparse.Namespace) -> Any:
+    """The scan backend the arguments name (None: the local pool), or the exit status after saying why not."""
+    name, address = getattr(args, "backend", None), getattr(args, "address", None)
+    if name is None and address is None:
+        return None
+    from osteo_desktop.core.pipeline.backends import get_backend
+
+    try:
+        if address is not None and name not in (None, "ray"):
+            raise ValueError("--address is for --backend ray")
+        return get_backend(name or "ray", **({"address": address} if address is not None else {}),
+                           **({"workers": args.workers} if (name or "ray") == "ray" and args.workers else {}))
+    except ValueError as exc:
+        say(f"error: {exc}")
+        return 2
+
+
 def _open_history(enabled: bool) -> Any:
     if not enabled:
         return None
@@ -71,7 +88,11 @@ def run_rows(paths: list[Path], args: argparse.Namespace, *, history_enabled: bo
         if progress is not None:
             progress.update(update, force=update.done == update.total)
 
+    backend = _backend(args)
+    if isinstance(backend, int):
+        return backend
     scan = BatchScan(paths, classifier, history=_open_history(history_enabled), close_history=True,
+                     backend=backend, workers=getattr(args, "workers", None),
                      batch_size=args.batch_size, include_patient=args.include_patient, on_progress=on_progress)
     signals = StopOnSignal(scan.cancel)
     try:

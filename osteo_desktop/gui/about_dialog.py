@@ -1,17 +1,22 @@
-"""What the model is and how it was evaluated, straight from its model card; and the application's About box."""
+"""What the model is and how it was evaluated, read from its model card and written as a short document; and the
+application's About box.
+
+The card's raw JSON is for software; a reader wants its version and identity (the model file's SHA-256), what it
+was trained on, how well it did with 95 % intervals, and where it fails. :func:`model_summary` writes exactly that.
+"""
 
 from __future__ import annotations
 
 from html import escape
 from typing import Any
 
-from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QMessageBox, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QMessageBox, QTextBrowser, QVBoxLayout, QWidget
 
 from osteo_desktop import DISCLAIMER, __version__
 from osteo_desktop.core.model.card import ModelCard
 
-# Checksums and file lists are for the software, not for the reader of this dialog.
-_HIDDEN_KEYS = {"files", "format"}
+_METRICS = (("roc_auc", "ROC AUC"), ("recall", "Sensitivity"), ("specificity", "Specificity"),
+            ("precision", "Positive predictive value"), ("accuracy", "Accuracy"), ("f1", "F1 score"))
 
 
 def _is_estimate(value: Any) -> bool:
@@ -22,57 +27,82 @@ def _estimate(value: dict) -> str:
     return f"{value['value']:.3f}  (95% CI {value['ci_low']:.3f}–{value['ci_high']:.3f})"
 
 
-def _fill(parent: QTreeWidgetItem | QTreeWidget, key: str, value: Any) -> None:
-    if _is_estimate(value):
-        value = _estimate(value)
-    item = QTreeWidgetItem([key.replace("_", " "), "" if isinstance(value, (dict, list)) else _text(value)])
-    item.setToolTip(1, item.text(1))
-    if isinstance(parent, QTreeWidget):
-        parent.addTopLevelItem(item)
-    else:
-        parent.addChild(item)
-    if isinstance(value, dict):
-        for k, v in value.items():
-            _fill(item, str(k), v)
-    elif isinstance(value, list):
-        if all(not isinstance(v, (dict, list)) for v in value) and sum(len(_text(v)) for v in value) < 80:
-            item.setText(1, ", ".join(_text(v) for v in value))
-        else:
-            for i, v in enumerate(value):
-                _fill(item, str(i + 1), v)
+def _section(title: str, body: str) -> str:
+    return f"<h4 style='margin-bottom: 2px'>{escape(title)}</h4>{body}"
 
 
-def _text(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
+def _rows(rows: list[tuple[str, str]]) -> str:
+    cells = "".join(f"<tr><td style='padding-right: 14px; color: #a0a4ab'>{escape(k)}</td><td>{v}</td></tr>" for k, v in rows)
+    return f"<table cellspacing='0' cellpadding='2'>{cells}</table>"
 
 
-_HEADLINE_METRICS = (("roc_auc", "ROC AUC"), ("recall", "Sensitivity"), ("specificity", "Specificity"), ("accuracy", "Accuracy"))
+def _identity(card: ModelCard) -> str:
+    rows = [("Version", escape(card.version)), ("Dated", escape(card.date))]
+    if card.raw.get("status"):
+        rows.append(("Status", escape(str(card.raw["status"]))))
+    rows.append(("Model file SHA-256", f"<code>{escape(card.model_sha256) or 'not recorded'}</code>"))
+    rule = f" ({escape(card.threshold_rule)})" if card.threshold_rule else ""
+    rows.append(("Decision threshold", f"{card.threshold:.3f}{rule}"))
+    size = card.preprocessing.input_size
+    rows.append(("Input", f"{size}×{size} pixels; labels {escape(card.labels[0])} / {escape(card.labels[1])}"))
+    recipe = card.raw.get("recipe", {})
+    if isinstance(recipe, dict) and recipe.get("backbone"):
+        rows.append(("Network", escape(f"{recipe['backbone']}; head {recipe.get('head', '?')}")))
+    return _rows(rows)
+
+
+def _training(card: ModelCard) -> str:
+    data = card.raw.get("training_data")
+    if not isinstance(data, dict):
+        return "<p>Not recorded in the model card.</p>"
+    rows = []
+    counts = data.get("counts")
+    if isinstance(counts, dict):
+        rows.append(("Images by label", escape(", ".join(f"{label} {n}" for label, n in counts.items()))))
+    if data.get("binary_images_used"):
+        rows.append(("Used for training", f"{data['binary_images_used']} images ({escape(card.labels[0])} and {escape(card.labels[1])})"))
+    if data.get("sources"):
+        rows.append(("Sources", escape(", ".join(str(s) for s in data["sources"]))))
+    return _rows(rows)
+
+
+def _evaluation(card: ModelCard) -> str:
+    metrics = card.raw.get("metrics", {})
+    shipped = card.summary_metrics
+    figures = [(label, f"<b>{_estimate(shipped[key])}</b>") for key, label in _METRICS if _is_estimate(shipped.get(key))]
+    if not figures:
+        return "<p><b>No evaluation is recorded for this model.</b> Treat every result with extra caution.</p>"
+    html = f"<p><i>{escape(str(metrics['protocol']))}</i></p>" if metrics.get("protocol") else ""
+    html += _rows(figures)
+    confusion = metrics.get("confusion")
+    if isinstance(confusion, dict) and {"tp", "fp", "tn", "fn"} <= set(confusion):
+        html += (f"<p>At the threshold: {confusion['tp']} true positives, {confusion['fn']} missed, "
+                 f"{confusion['fp']} false alarms, {confusion['tn']} true negatives.</p>")
+    per_source = metrics.get("per_source")
+    if isinstance(per_source, dict) and per_source:
+        rows = [(str(name), f"ROC AUC {v['roc_auc']:.3f} on {v['n']} images") for name, v in per_source.items()
+                if isinstance(v, dict) and "roc_auc" in v and "n" in v]
+        html += "<p>By subset:</p>" + _rows(rows)
+    dxa = metrics.get("dxa")
+    if isinstance(dxa, dict) and "roc_auc" in dxa and isinstance(dxa.get("roc_auc_ci"), list):
+        low, high = dxa["roc_auc_ci"]
+        html += (f"<p>On the {dxa.get('n_binary', '?')} images with a measured T-score: ROC AUC "
+                 f"<b>{dxa['roc_auc']:.3f} (95% CI {low:.3f}–{high:.3f})</b>.</p>")
+    return html
 
 
 def model_summary(card: ModelCard) -> str:
-    """The card's essentials in a few lines: identity, decision rule, evaluation, intended use."""
-    html = (
-        f"<h3>{escape(card.name)} — version {escape(card.version)}</h3>"
-        f"<p>Dated {escape(card.date)}. Decision threshold {card.threshold:.3f}"
-        + (f" ({escape(card.threshold_rule)})" if card.threshold_rule else "")
-        + f". Input {card.preprocessing.input_size}×{card.preprocessing.input_size} pixels.</p>"
-    )
-    shipped = card.summary_metrics
-    figures = [f"{label} <b>{_estimate(shipped[key])}</b>" for key, label in _HEADLINE_METRICS if _is_estimate(shipped.get(key))]
-    if figures:
-        protocol = card.raw.get("metrics", {}).get("protocol", "")
-        html += "<p>Evaluation: " + "<br>".join(figures) + (f"<br><i>{escape(str(protocol))}</i>" if protocol else "") + "</p>"
-    else:
-        html += "<p><b>No evaluation is recorded for this model.</b></p>"
+    """The model card as a reader wants it: identity, training data, evaluation with intervals, use and limits."""
+    html = f"<h3>{escape(card.name)} — version {escape(card.version)}</h3>"
+    html += _section("Identity", _identity(card))
+    html += _section("Training data", _training(card))
+    html += _section("Evaluation", _evaluation(card))
     if card.raw.get("intended_use"):
-        html += f"<p>Intended use: {escape(str(card.raw['intended_use']))}</p>"
+        html += _section("Intended use", f"<p>{escape(str(card.raw['intended_use']))}</p>")
     limits = card.raw.get("limitations")
     if isinstance(limits, list) and limits:
-        # The limits (e.g. chance-level results on the QUS-labelled images) matter as much as the headline figures,
-        # so they are shown here rather than left in a collapsed branch at the bottom of the tree.
-        html += "<p><b>Limits</b></p><ul style='margin-left: -20px'>" + "".join(f"<li>{escape(str(x))}</li>" for x in limits) + "</ul>"
+        # The limits (e.g. chance-level results on the T-score subset) matter as much as the headline figures.
+        html += _section("Limits", "<ul style='margin-left: -20px'>" + "".join(f"<li>{escape(str(x))}</li>" for x in limits) + "</ul>")
     return html
 
 
@@ -84,28 +114,10 @@ class ModelDialog(QDialog):
         available = (parent.screen() if parent is not None else self.screen()).availableGeometry()
         self.resize(min(820, available.width() - 40), min(860, available.height() - 60))
         layout = QVBoxLayout(self)
-        summary = QLabel(model_summary(card))
-        summary.setWordWrap(True)
-        layout.addWidget(summary)
-        self.tree = QTreeWidget()
-        self.tree.setHeaderLabels(["Item", "Value"])
-        self.tree.setColumnWidth(0, 260)
-        raw = card.raw
-        # The evaluation first: it is what a reader of this dialog most wants to know.
-        ordered = [k for k in ("metrics", "evaluation", "status", "training", "data") if k in raw]
-        ordered += [k for k in raw if k not in ordered and k not in _HIDDEN_KEYS]
-        if not any(k in raw for k in ("metrics", "evaluation")):
-            _fill(self.tree, "evaluation", "not recorded in the model card: treat every result with extra caution")
-        for key in ordered:
-            _fill(self.tree, key, raw[key])
-        for i in range(self.tree.topLevelItemCount()):
-            item = self.tree.topLevelItem(i)
-            if item.text(0) in ("metrics", "evaluation"):
-                item.setExpanded(True)
-                for j in range(item.childCount()):
-                    if item.child(j).text(0) == "shipped":
-                        item.child(j).setExpanded(True)
-        layout.addWidget(self.tree, 1)
+        self.summary = QTextBrowser()  # scrolls, and its text can be selected and copied (the SHA-256, a figure)
+        self.summary.setOpenLinks(False)
+        self.summary.setHtml(model_summary(card))
+        layout.addWidget(self.summary, 1)
         note = QLabel(DISCLAIMER)
         note.setWordWrap(True)
         note.setObjectName("disclaimer")
@@ -114,18 +126,9 @@ class ModelDialog(QDialog):
         buttons.rejected.connect(self.reject)
         layout.addWidget(buttons)
 
-    def items(self) -> list[tuple[str, str]]:
-        """Every (item, value) row of the tree, depth first; for tests and accessibility tools."""
-        rows: list[tuple[str, str]] = []
-
-        def walk(item: QTreeWidgetItem) -> None:
-            rows.append((item.text(0), item.text(1)))
-            for i in range(item.childCount()):
-                walk(item.child(i))
-
-        for i in range(self.tree.topLevelItemCount()):
-            walk(self.tree.topLevelItem(i))
-        return rows
+    def text(self) -> str:
+        """What the dialog says, as plain text (for tests and accessibility tools)."""
+        return self.summary.toPlainText()
 
 
 def show_about(parent: QWidget) -> None:
@@ -133,5 +136,5 @@ def show_about(parent: QWidget) -> None:
         parent,
         "About Osteo Desktop",
         f"<h3>Osteo Desktop {__version__}</h3><p>Offline screening of knee radiographs for osteoporosis with a "
-        f"MobileNetV2 model. Nothing leaves this computer.</p><p><i>{DISCLAIMER}</i></p>",
+        f"MobileNetV2 model. Nothing leaves this computer unless you configure a PACS (File ▸ PACS…).</p><p><i>{DISCLAIMER}</i></p>",
     )

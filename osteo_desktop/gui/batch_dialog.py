@@ -2,6 +2,10 @@
 
 Files the scope gate declined (not a frontal knee radiograph) are rows of their own kind: "No result: <reason>" in
 grey, no numbers, counted apart in the summary, and hidden with the "Show out-of-scope rows" box.
+
+The table is also a worklist (rules in :mod:`osteo_desktop.gui.worklist`): sorted most suspicious first on request,
+filtered by kind, stepped through from the main window (N/P, Page Down/Up) in the order shown, and each result
+marked agree or disagree (kept in the history, exported in the CSV).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from PySide6.QtGui import QBrush, QColor, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
+    QComboBox,
     QDialog,
     QFileDialog,
     QHBoxLayout,
@@ -37,12 +42,16 @@ from osteo_desktop.core.model.runtime import Classifier
 from osteo_desktop.core.errors import ImageReadError
 from osteo_desktop.core.pipeline.scanning import ScanProgress, ScanRow
 from osteo_desktop.gui.jobs import plain_error
+from osteo_desktop.gui import worklist
 from osteo_desktop.gui.logic import start_folder_scan
 from osteo_desktop.gui.settings import AppSettings
+from osteo_desktop.gui.style import arrows_as_readers_expect
 from osteo_desktop.gui.worker import Worker
 
-COLUMNS = ["File", "Result", "Probability", "Confidence", "Right knee", "Left knee", "Knee (side ?)", "Warnings", "Error"]
-KNEE_SIDES = ("right", "left", "unknown")  # the per-side probability columns, in COLUMNS order
+COLUMNS = ["File", "Result", "Probability", "Confidence", "Right knee", "Left knee", "Knee (side ?)", "Warnings", "Error",
+           "Reading"]
+PROBABILITY_COLUMN, CONFIDENCE_COLUMN, READING_COLUMN = 2, 3, 9
+KNEE_SIDES = ("right", "left", "unknown")  # the per-side probability columns (4, 5, 6), in COLUMNS order
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 ROW_ROLE = Qt.ItemDataRole.UserRole + 2
 ERROR_COLOUR = QColor("#e05a5a")
@@ -80,26 +89,39 @@ def _item(text: str, sort_value: object = None, tooltip: str = "") -> QStandardI
 
 
 class _RowFilter(QSortFilterProxyModel):
-    """Sorts as the table asks, and hides declined (out-of-scope) rows unless they are to be shown."""
+    """Sorts as the table asks; hides declined (out-of-scope) rows unless they are to be shown, and rows of other
+    kinds than the chosen filter (:data:`worklist.FILTERS`)."""
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, rows: list[ScanRow], parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.rows = rows
         self.show_declined = True
+        self.choice = worklist.ALL
 
-    def set_show_declined(self, shown: bool) -> None:
+    def _change(self, **values: object) -> None:
         if hasattr(self, "beginFilterChange"):  # Qt 6.9+: invalidateFilter() is deprecated there
             self.beginFilterChange()
-            self.show_declined = shown
+            self._set(values)
             self.endFilterChange()
         else:  # the oldest PySide6 the project supports (6.6)
-            self.show_declined = shown
+            self._set(values)
             self.invalidateFilter()
 
+    def _set(self, values: dict[str, object]) -> None:
+        for name, value in values.items():
+            setattr(self, name, value)
+
+    def set_show_declined(self, shown: bool) -> None:
+        self._change(show_declined=shown)
+
+    def set_choice(self, choice: str) -> None:
+        self._change(choice=choice)
+
     def filterAcceptsRow(self, source_row: int, source_parent) -> bool:  # noqa: N802 - Qt's name
-        if self.show_declined:
-            return True
         item = self.sourceModel().index(source_row, 0, source_parent)
-        return not bool(item.data(DECLINED_ROLE))
+        if not self.show_declined and bool(item.data(DECLINED_ROLE)):
+            return False
+        return worklist.accepts(self.rows[int(item.data(ROW_ROLE))], self.choice)
 
 
 class BatchDialog(QDialog):
@@ -131,7 +153,6 @@ class BatchDialog(QDialog):
         self.recursive = QCheckBox("Include subfolders")
         self.recursive.setChecked(self.settings.batch_recursive)
         self.start_button = QPushButton("Start scan")
-        self.start_button.setDefault(True)
         self.start_button.clicked.connect(lambda: self.start_scan())
         self.cancel_button = QPushButton("Cancel scan")
         self.cancel_button.setEnabled(False)
@@ -155,9 +176,34 @@ class BatchDialog(QDialog):
         progress_row.addWidget(self.progress_label)
         layout.addLayout(progress_row)
 
+        filter_row = QHBoxLayout()
+        self.filter_choice = QComboBox()
+        for key, words in worklist.FILTERS:
+            self.filter_choice.addItem(words, key)
+        self.filter_choice.setToolTip("Show only files of one kind")
+        self.suspicious_first = QPushButton("Most suspicious first")
+        self.suspicious_first.setToolTip("Sort by probability, highest first")
+        self.suspicious_first.clicked.connect(self.sort_most_suspicious_first)
+        self.agree_button = QPushButton("Agree")
+        self.disagree_button = QPushButton("Disagree")
+        self.clear_mark_button = QPushButton("Clear mark")
+        for button, agreement in ((self.agree_button, "agree"), (self.disagree_button, "disagree"), (self.clear_mark_button, None)):
+            button.setToolTip("Your reading of the selected result, kept in the history and exported in the CSV")
+            button.clicked.connect(lambda _=False, a=agreement: self.mark_selected(a))
+        filter_row.addWidget(QLabel("Show"))
+        filter_row.addWidget(self.filter_choice)
+        filter_row.addWidget(self.suspicious_first)
+        filter_row.addStretch(1)
+        filter_row.addWidget(QLabel("Your reading:"))
+        for button in (self.agree_button, self.disagree_button, self.clear_mark_button):
+            filter_row.addWidget(button)
+        layout.addLayout(filter_row)
+
         self.model = QStandardItemModel(0, len(COLUMNS), self)
         self.model.setHorizontalHeaderLabels(COLUMNS)
-        self.proxy = _RowFilter(self)
+        for column in (PROBABILITY_COLUMN, CONFIDENCE_COLUMN):  # a first click on these puts the highest first
+            self.model.setHeaderData(column, Qt.Orientation.Horizontal, Qt.SortOrder.DescendingOrder, Qt.ItemDataRole.InitialSortOrderRole)
+        self.proxy = _RowFilter(self.rows, self)
         self.proxy.setSourceModel(self.model)
         self.proxy.setSortRole(SORT_ROLE)
         self.table = QTableView()
@@ -168,10 +214,15 @@ class BatchDialog(QDialog):
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setAlternatingRowColors(True)
         self.table.verticalHeader().hide()
+        # One line a row, and a cut cell ends in "…" with its whole text in a wrapping tooltip: wrapping inside a
+        # fixed row height cut long errors off with no sign, and rows sized to their text are slow on big folders.
+        self.table.setWordWrap(False)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideRight)
         header = self.table.horizontalHeader()
+        arrows_as_readers_expect(header)
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(True)
-        for column, width in enumerate((330, 130, 90, 90, 85, 85, 95, 220)):
+        for column, width in enumerate((300, 130, 90, 90, 85, 85, 95, 300, 220)):
             self.table.setColumnWidth(column, width)
         self.table.doubleClicked.connect(self._open_index)
         layout.addWidget(self.table, 1)
@@ -184,6 +235,7 @@ class BatchDialog(QDialog):
         bottom.addWidget(self.show_declined)
         self.summary = QLabel()
         self.summary.setObjectName("summary")
+        self.summary.setContentsMargins(16, 0, 0, 0)
         self.export_button = QPushButton("Export CSV…")
         self.export_button.setEnabled(False)
         self.export_button.clicked.connect(self.choose_csv_path)
@@ -193,6 +245,11 @@ class BatchDialog(QDialog):
         bottom.addWidget(self.export_button)
         bottom.addWidget(close)
         layout.addLayout(bottom)
+        self.filter_choice.currentIndexChanged.connect(lambda _: self.proxy.set_choice(self.filter_choice.currentData()))
+        # No default button: Enter after a finished scan must not start it again (a scan can take an hour).
+        for button in self.findChildren(QPushButton):
+            button.setAutoDefault(False)
+            button.setDefault(False)
 
     # --- running -------------------------------------------------------------------------------------------------
     def choose_folder(self) -> None:
@@ -216,8 +273,8 @@ class BatchDialog(QDialog):
             return False
         self.settings.update(batch_folder=str(root), batch_recursive=self.recursive.isChecked())
         self.root = root
-        self.rows = []
         self.model.removeRows(0, self.model.rowCount())
+        self.rows.clear()  # the same list the filter reads
         self.progress.setRange(0, 0)
         self.progress_label.setText("Listing files…")
         self.summary.clear()
@@ -260,12 +317,13 @@ class BatchDialog(QDialog):
         result = text.no_result_headline(row.out_of_scope) if row.declined else (row.label or "—")
         items = [
             _item(shown, tooltip=row.path),
-            _item(result, tooltip=result if row.declined else ""),
+            _item(result, tooltip=worklist.wrapped_tooltip([result]) if row.declined else ""),
             _item(f"{row.probability:.3f}" if ok else "—", row.probability if ok else -1.0),
             _item(f"{row.confidence * 100:.0f} %" if ok else "—", row.confidence if ok else -1.0),
             *(_knee_item(row, side) for side in KNEE_SIDES),
-            _item("; ".join(row.warnings), tooltip="\n".join(row.warnings)),
-            _item(row.error or "", tooltip=row.error or ""),
+            _item(text.warnings_line(row.warnings), tooltip=worklist.wrapped_tooltip(row.warnings)),
+            _item(row.error or "", tooltip=worklist.wrapped_tooltip([row.error] if row.error else [])),
+            _item(worklist.agreement_words(row.reader_agreement)),
         ]
         items[0].setData(len(self.rows) - 1, ROW_ROLE)
         items[0].setData(row.declined, DECLINED_ROLE)
@@ -324,6 +382,45 @@ class BatchDialog(QDialog):
         source = self.proxy.mapToSource(self.proxy.index(proxy_row, 0))
         return self.rows[int(self.model.item(source.row(), 0).data(ROW_ROLE))]
 
+    def shown_rows(self) -> list[ScanRow]:
+        """The rows as the table shows them: its sort, its filter."""
+        return [self.row_at(r) for r in range(self.proxy.rowCount())]
+
+    def sort_most_suspicious_first(self) -> None:
+        self.table.sortByColumn(PROBABILITY_COLUMN, Qt.SortOrder.DescendingOrder)
+
+    def step(self, current: str | None, delta: int) -> str | None:
+        """The path ``delta`` rows from ``current`` in the table's order, selected in the table; None past the end."""
+        paths = [row.path for row in self.shown_rows()]
+        target = worklist.step(paths, current, delta)
+        if target is not None:
+            self.select_path(target)
+        return target
+
+    def select_path(self, path: str) -> None:
+        for proxy_row in range(self.proxy.rowCount()):
+            if self.row_at(proxy_row).path == path:
+                self.table.selectRow(proxy_row)
+                self.table.scrollTo(self.proxy.index(proxy_row, 0))
+                return
+
+    def selected_row(self) -> ScanRow | None:
+        chosen = self.table.selectionModel().selectedRows()
+        return self.row_at(chosen[0].row()) if chosen else None
+
+    def mark_selected(self, agreement: str | None) -> str | None:
+        """The reader agrees or disagrees with the selected result (None clears the mark); why not, or None."""
+        row = self.selected_row()
+        if row is None:
+            self.progress_label.setText("Select a row to mark it.")
+            return "Select a row to mark it."
+        problem = worklist.mark(row, agreement, self.history)
+        if problem is None or row.reader_agreement == agreement:
+            source_row = self.rows.index(row)
+            self.model.item(source_row, READING_COLUMN).setText(worklist.agreement_words(row.reader_agreement))
+        self.progress_label.setText(problem or f"{Path(row.path).name}: {worklist.agreement_words(agreement) or 'mark cleared'}.")
+        return problem
+
     def _open_index(self, index) -> None:
         self.open_requested.emit(self.row_at(index.row()).path)
 
@@ -339,13 +436,16 @@ class BatchDialog(QDialog):
             except UnsafeOutputError as exc:
                 QMessageBox.warning(self, "Export CSV", f"The results were not saved: {exc}")
                 return
-            self.progress_label.setText(f"Saved {len(self.rows)} rows to {written.name}.")
+            shown = self.proxy.rowCount()
+            hidden = f" ({len(self.rows) - shown} hidden by the filter not saved)" if shown < len(self.rows) else ""
+            self.progress_label.setText(f"Saved {shown} rows to {written.name}{hidden}.")
 
     def export_csv(self, path: str | Path) -> Path:
-        """Write the rows as CSV; :class:`UnsafeOutputError` when ``path`` is an input, the history or not a file."""
+        """Write the rows the table shows, in its order, as CSV, warnings as words; :class:`UnsafeOutputError` when
+        ``path`` is an input, the history or not a file."""
         protected = [self.history.path if self.history is not None else default_history_path()]
         target = check_output_target(path, inputs=[row.path for row in self.rows], protected=protected)
-        return write_rows_csv(self.rows, target)
+        return write_rows_csv(self.shown_rows(), target, warnings_as_text=True)
 
     # --- closing -------------------------------------------------------------------------------------------------
     def reject(self) -> None:

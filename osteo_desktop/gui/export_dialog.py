@@ -1,4 +1,4 @@
-"""Where to save the PDF report, and whether the patient's name goes into it (off unless the user ticks it)."""
+"""Where to save the PDF report, and whether the patient's name, ID and study date go into it (off unless ticked)."""
 
 from __future__ import annotations
 
@@ -18,11 +18,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from osteo_desktop.gui.report_pdf import patient_name
-
-
 class ExportDialog(QDialog):
-    def __init__(self, suggested: Path, patient: dict[str, str], parent: QWidget | None = None) -> None:
+    def __init__(self, suggested: Path, patient: list[tuple[str, str]], parent: QWidget | None = None) -> None:
+        """``patient``: the lines the report would print when ticked (:func:`report_pdf.patient_lines`)."""
         super().__init__(parent)
         self.setWindowTitle("Export report")
         self.setMinimumWidth(560)
@@ -35,12 +33,11 @@ class ExportDialog(QDialog):
         row.addWidget(self.path_edit, 1)
         row.addWidget(browse)
         layout.addLayout(row)
-        self.include_patient = QCheckBox("Include the patient's name")
+        self.include_patient = QCheckBox("Include the patient's name, ID and study date")
         self.include_patient.setChecked(False)
-        has_name = bool(patient_name(patient))
-        self.include_patient.setEnabled(has_name)
-        if not has_name:
-            self.include_patient.setToolTip("This image carries no patient name.")
+        self.include_patient.setEnabled(bool(patient))
+        self.include_patient.setToolTip("Prints: " + ", ".join(field for field, _ in patient) if patient
+                                        else "This image carries no patient name, ID or study date.")
         layout.addWidget(self.include_patient)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)

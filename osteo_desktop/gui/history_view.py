@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from osteo_desktop.core.results.history import History, HistoryEntry, HistoryError
+from osteo_desktop.gui.style import arrows_as_readers_expect
 
 COLUMNS = ["Recorded", "File", "Result", "Probability", "Confidence", "Model", "Folder"]
 
@@ -75,6 +76,7 @@ class HistoryDialog(QDialog):
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        arrows_as_readers_expect(self.table.horizontalHeader())
         self.table.horizontalHeader().setSortIndicator(0, Qt.SortOrder.DescendingOrder)
         self.table.setSortingEnabled(True)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)

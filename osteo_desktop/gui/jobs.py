@@ -111,6 +111,61 @@ def export_report_job(target: Path, analysis: "Analysis", positive_label: str, i
     return work
 
 
+def export_dicom_job(out_dir: Path, analysis: "Analysis", classifier: "Classifier", details: object | None) -> WorkFunction:
+    """The SR, the annotated image and the PDF of ``analysis`` into ``out_dir``, as ``osteo dicom-export`` does."""
+
+    def work(job: Job) -> list[Path]:
+        from osteo_desktop.cli.dicom_export import export_analysis
+
+        return export_analysis(analysis, classifier, out_dir, details)
+
+    return work
+
+
+def pacs_find_job(pacs: object, patient_id: str, accession_number: str, study_date: str) -> WorkFunction:
+    """C-FIND the studies matching the criteria (network code in :mod:`osteo_desktop.dicomnet.pacs`)."""
+
+    def work(job: Job) -> list:
+        from osteo_desktop.dicomnet.pacs import find_studies
+
+        return find_studies(pacs, patient_id=patient_id, accession_number=accession_number, study_date=study_date)
+
+    return work
+
+
+def pacs_fetch_job(pacs: object, study_instance_uid: str, folder: Path) -> WorkFunction:
+    """C-GET a study's radiographs into ``folder``; returns the folder and the files."""
+
+    def work(job: Job) -> tuple[Path, list[Path]]:
+        from osteo_desktop.dicomnet.pacs import fetch_study
+
+        return folder, fetch_study(pacs, study_instance_uid, folder)
+
+    return work
+
+
+def pacs_send_job(pacs: object, sources: list[Path], classifier: "Classifier") -> WorkFunction:
+    """Analyse each source, write its DICOM results (as ``osteo dicom-export``) and C-STORE them to the PACS."""
+
+    def work(job: Job) -> list[Path]:
+        import tempfile
+
+        from osteo_desktop.cli.dicom_export import export_analysis
+        from osteo_desktop.core.pipeline.analysis import analyse_file
+        from osteo_desktop.dicomnet.pacs import send_results
+
+        with tempfile.TemporaryDirectory(prefix="osteo-pacs-") as scratch:
+            objects: list[Path] = []
+            for source in sources:
+                if job.stop_requested():
+                    return []
+                analysis = analyse_file(source, classifier, explain=False)
+                objects += export_analysis(analysis, classifier, Path(scratch) / Path(source).stem)
+            return send_results(pacs, objects)
+
+    return work
+
+
 def scan_folder_job(root: Path, classifier: "Classifier", recursive: bool, history: "History | None") -> WorkFunction:
     """Every row (ScanRow) and every progress note (ScanProgress) is reported as it comes; stopping keeps them."""
 

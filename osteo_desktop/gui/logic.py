@@ -25,7 +25,8 @@ from osteo_desktop.core.results import text
 from osteo_desktop.core.results.knee import KneeResult
 from osteo_desktop.core.reading.radiograph import Radiograph
 from osteo_desktop.core.results.history import History
-from osteo_desktop.gui.jobs import AnalysisOutcome, analyse_job, export_report_job, load_model_job, plain_error, scan_folder_job
+from osteo_desktop.gui.jobs import (AnalysisOutcome, analyse_job, export_dicom_job, export_report_job, load_model_job,
+                                    plain_error, scan_folder_job)
 from osteo_desktop.gui.result_panel import NEGATIVE_COLOUR, POSITIVE_COLOUR
 from osteo_desktop.gui.settings import AppSettings
 from osteo_desktop.gui.worker import LatestOnlyRunner, Worker, start_worker
@@ -101,6 +102,8 @@ class AppLogic(QObject):
     notice = Signal(str, int)  # a status message and how long to show it (ms)
     report_saved = Signal(object)  # Path of the written PDF
     report_failed = Signal(str)
+    dicom_exported = Signal(object)  # list of the Paths written
+    dicom_export_failed = Signal(str)
 
     def __init__(
         self,
@@ -212,6 +215,19 @@ class AppLogic(QObject):
             raise RuntimeError("no result to export")
         job = export_report_job(Path(target), self.current.analysis, self.positive_label(), include_patient)
         return start_worker(job, pool=self._pool, returned=self._on_report_saved, errored=self._on_report_failed)
+
+    def export_dicom(self, out_dir: Path, details: object | None = None) -> Worker:
+        """Write the current result as DICOM objects in the background; ``dicom_exported`` or ``dicom_export_failed``."""
+        if self.current is None or self.classifier is None:
+            raise RuntimeError("no result to export")
+        job = export_dicom_job(Path(out_dir), self.current.analysis, self.classifier, details)
+        return start_worker(job, pool=self._pool, returned=self.dicom_exported.emit,
+                            errored=lambda exc: self.dicom_export_failed.emit(
+                                f"The DICOM results could not be written: {self._reason(exc)}"))
+
+    @staticmethod
+    def _reason(exc: BaseException) -> str:
+        return (exc.strerror or str(exc)) if isinstance(exc, OSError) else plain_error(exc)
 
     def _on_report_saved(self, written: Path) -> None:
         self.settings.update(last_report_folder=str(written.parent))

@@ -23,6 +23,7 @@ from osteo_desktop.gui.logic import AppLogic
 from osteo_desktop.gui.main_window_ui import build_actions, build_widgets
 from osteo_desktop.gui.recent_files import RecentFiles
 from osteo_desktop.gui.settings import AppSettings
+from osteo_desktop.gui.side_windows import SideWindows
 
 log = logging.getLogger(__name__)
 
@@ -50,15 +51,14 @@ class MainWindow(QMainWindow):
         super().__init__()
         self.settings = AppSettings.coerce(settings)
         self.logic = AppLogic(self.settings, history, load_classifier, self)
-        self._batch_dialog = None
-        self._history_dialog = None
+        self.side = SideWindows(self)
         self.setWindowTitle(APP_TITLE)
         self.setAcceptDrops(True)
         build_widgets(self)
         build_actions(self)
         self.recent = RecentFiles(self.settings, self.recent_menu, self.open_file)
         self._connect()
-        self._update_actions()
+        self.update_actions()
         # Never larger than the screen: at 150 % scaling a 1920x1080 screen is 1280x720, and a 1440x900 window would
         # put the result panel off-screen.
         available = self.screen().availableGeometry()
@@ -81,24 +81,31 @@ class MainWindow(QMainWindow):
         logic.analysis_failed.connect(self._on_failed)
         logic.model_ready.connect(self._on_model_ready)
         logic.model_failed.connect(self._on_model_failed)
-        logic.history_changed.connect(self._refresh_history_view)
+        logic.history_changed.connect(self.side.refresh_history)
         logic.notice.connect(status.showMessage)
         logic.report_saved.connect(lambda path: status.showMessage(f"Report saved to {path}", 10000))
         logic.report_failed.connect(lambda message: QMessageBox.warning(self, "Export report", message))
+        logic.dicom_exported.connect(lambda paths: status.showMessage(f"{len(paths)} DICOM objects saved to {paths[0].parent}", 10000))
+        logic.dicom_export_failed.connect(lambda message: QMessageBox.warning(self, "Export DICOM results", message))
 
     # What the tests and the self-test read; the state itself lives in the logic.
     classifier = property(lambda self: self.logic.classifier)
     current = property(lambda self: self.logic.current)
     current_radiograph = property(lambda self: self.logic.current_radiograph)
 
-    def _update_actions(self) -> None:
+    def update_actions(self) -> None:
         has_image = self.view.has_image()
         for action in (self.fit_action, self.actual_action, self.zoom_in_action, self.zoom_out_action, self.invert_action, self.reset_action):
             action.setEnabled(has_image)
-        self.export_action.setEnabled(self.logic.current is not None)
+        for action in (self.export_action, self.dicom_export_action):
+            action.setEnabled(self.logic.current is not None)
+        for action in (self.agree_action, self.disagree_action):
+            action.setEnabled(self.logic.current is not None and self.logic.current.analysis.prediction is not None)
         self.batch_action.setEnabled(self.logic.classifier is not None)
         self.history_action.setEnabled(self.logic.history is not None)
         self.model_action.setEnabled(self.logic.classifier is not None)
+        for action in (self.next_action, self.previous_action):
+            action.setEnabled(self.side.has_worklist())
 
     # --- opening and showing -------------------------------------------------------------------------------------
     def choose_file(self) -> None:
@@ -116,7 +123,7 @@ class MainWindow(QMainWindow):
         self.invert_action.setChecked(False)
         self.result_panel.show_busy(Path(path).name)
         self.setWindowTitle(f"{Path(path).name} — {APP_TITLE}")
-        self._update_actions()
+        self.update_actions()
 
     def _on_image_ready(self, radiograph: Radiograph) -> None:
         window_function = str(radiograph.metadata.get("voi_lut_function", "LINEAR"))
@@ -124,7 +131,7 @@ class MainWindow(QMainWindow):
                             invert_for_display=radiograph.invert_for_display, window_function=window_function)
         self.metadata.set_radiograph(radiograph)
         self.recent.add(str(radiograph.path))
-        self._update_actions()
+        self.update_actions()
 
     def _on_result(self, outcome: AnalysisOutcome) -> None:
         analysis, shown = outcome.analysis, self.logic.display(outcome)  # knee boxes, heat maps, what the model saw
@@ -139,7 +146,7 @@ class MainWindow(QMainWindow):
         self.view.set_marks(shown.marks)
         self._apply_overlay_settings()
         self.statusBar().showMessage(f"{Path(outcome.path).name}: analysed in {outcome.elapsed_ms:.0f} ms", 8000)
-        self._update_actions()
+        self.update_actions()
         self.analysis_shown.emit(outcome)
 
     def _clear_shown_image(self) -> None:
@@ -152,12 +159,12 @@ class MainWindow(QMainWindow):
         self._clear_shown_image()
         self.result_panel.show_error(message)
         self.statusBar().showMessage(message, 15000)
-        self._update_actions()
+        self.update_actions()
         self.analysis_failed.emit(message)
 
     def _on_model_ready(self, classifier: Classifier) -> None:
         self.statusBar().showMessage(f"Model {classifier.version} ready", 5000)
-        self._update_actions()
+        self.update_actions()
         self.model_ready.emit()
 
     def _on_model_failed(self, message: str) -> None:
@@ -180,47 +187,22 @@ class MainWindow(QMainWindow):
     # --- other windows -------------------------------------------------------------------------------------------
     def choose_report_path(self) -> None:
         from osteo_desktop.gui.export_dialog import ExportDialog
+        from osteo_desktop.gui.report_pdf import patient_lines
 
         suggested = self.logic.suggested_report_path()
         if suggested is None:
             return
-        dialog = ExportDialog(suggested, self.logic.current.analysis.radiograph.patient, self)
+        dialog = ExportDialog(suggested, patient_lines(self.logic.current.analysis.radiograph), self)
         if dialog.exec() == ExportDialog.DialogCode.Accepted:
             self.logic.export_report(dialog.target(), include_patient=dialog.include_patient.isChecked())
 
-    def show_batch_dialog(self) -> None:
-        from osteo_desktop.gui.batch_dialog import BatchDialog
-
-        if self.logic.classifier is None:
-            return
-        if self._batch_dialog is None:
-            self._batch_dialog = BatchDialog(self.logic.classifier, history=self.logic.history, settings=self.settings, parent=self)
-            self._batch_dialog.open_requested.connect(self._open_from_elsewhere)
-            self._batch_dialog.scan_finished.connect(self._refresh_history_view)  # the scan records its results too
-        self._batch_dialog.show()
-        self._batch_dialog.raise_()
-        self._batch_dialog.activateWindow()
-
-    def show_history(self) -> None:
-        from osteo_desktop.gui.history_view import HistoryDialog
-
-        if self.logic.history is None:
-            return
-        if self._history_dialog is None:
-            self._history_dialog = HistoryDialog(self.logic.history, parent=self)
-            self._history_dialog.open_requested.connect(self._open_from_elsewhere)
-        self._history_dialog.refresh()
-        self._history_dialog.show()
-        self._history_dialog.raise_()
-
-    def _refresh_history_view(self) -> None:
-        if self._history_dialog is not None and self._history_dialog.isVisible():
-            self._history_dialog.refresh()
-
-    def _open_from_elsewhere(self, path: str) -> None:
-        self.open_file(path)
-        self.raise_()
-        self.activateWindow()
+    # The scan (a worklist) and the history live in SideWindows; these names are what the actions and tests call.
+    show_batch_dialog = lambda self: self.side.show_batch()  # noqa: E731
+    show_history = lambda self: self.side.show_history()  # noqa: E731
+    next_file = lambda self: self.side.step(1)  # noqa: E731
+    previous_file = lambda self: self.side.step(-1)  # noqa: E731
+    _batch_dialog = property(lambda self: self.side.batch)
+    _history_dialog = property(lambda self: self.side.history)
 
     # --- drag and drop, closing ----------------------------------------------------------------------------------
     def dragEnterEvent(self, event) -> None:  # noqa: N802
@@ -237,12 +219,11 @@ class MainWindow(QMainWindow):
         """A dropped file is opened; a dropped folder is offered for a batch scan."""
         if Path(path).is_dir() and self.logic.classifier is not None:
             self.show_batch_dialog()
-            self._batch_dialog.folder_edit.setText(path)
+            self.side.batch.folder_edit.setText(path)
         else:
             self.open_file(path)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
-        if self._batch_dialog is not None:
-            self._batch_dialog.stop_scan()
+        self.side.stop()
         self.logic.shutdown(5000)
         super().closeEvent(event)

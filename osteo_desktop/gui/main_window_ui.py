@@ -60,26 +60,32 @@ def build_widgets(window: "MainWindow") -> None:
     metadata_box = QGroupBox("Image details")
     QVBoxLayout(metadata_box).addWidget(window.metadata)
 
+    # The right-hand panel is resizable both ways: its width against the image (the outer splitter), and the share of
+    # the model input against the image details (this one), e.g. to read a long DICOM header.
+    window.side_splitter = QSplitter(Qt.Orientation.Vertical)
+    for widget, stretch in ((window.result_panel, 0), (preview_box, 3), (metadata_box, 2)):
+        window.side_splitter.addWidget(widget)
+        window.side_splitter.setStretchFactor(window.side_splitter.count() - 1, stretch)
+    window.side_splitter.setChildrenCollapsible(False)
+    window.side_splitter.setHandleWidth(8)
     side = QWidget()
     side_layout = QVBoxLayout(side)
     side_layout.setContentsMargins(8, 8, 8, 8)
-    side_layout.setSpacing(10)
-    side_layout.addWidget(window.result_panel)
-    side_layout.addWidget(preview_box, 3)
-    side_layout.addWidget(metadata_box, 2)
+    side_layout.addWidget(window.side_splitter)
     scroll = QScrollArea()
     scroll.setWidget(side)
     scroll.setWidgetResizable(True)
     scroll.setMinimumWidth(380)
     scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
 
-    splitter = QSplitter(Qt.Orientation.Horizontal)
+    window.splitter = splitter = QSplitter(Qt.Orientation.Horizontal)
     splitter.addWidget(window.view)
     splitter.addWidget(scroll)
     splitter.setStretchFactor(0, 1)
     splitter.setStretchFactor(1, 0)
     splitter.setSizes([1000, 420])
     splitter.setChildrenCollapsible(False)
+    splitter.setHandleWidth(8)  # wide enough to find with the mouse
     window.setCentralWidget(splitter)
 
     window.pixel_label = QLabel()
@@ -117,6 +123,12 @@ def _show_model_card(window: "MainWindow") -> None:
         ModelDialog(window.logic.classifier.card, window).exec()
 
 
+def _export_dicom(window: "MainWindow") -> None:
+    from osteo_desktop.gui.dicom_export_dialog import export_dicom_results
+
+    export_dicom_results(window)
+
+
 def _show_about(window: "MainWindow") -> None:
     from osteo_desktop.gui.about_dialog import show_about
 
@@ -129,7 +141,17 @@ def build_actions(window: "MainWindow") -> None:
     w.open_action = _action(w, "&Open…", w.choose_file, QKeySequence.StandardKey.Open, "Open a radiograph (DICOM, PNG, JPEG)")
     w.batch_action = _action(w, "Scan &folder…", w.show_batch_dialog, "Ctrl+B", "Screen every image in a folder")
     w.export_action = _action(w, "&Export report…", w.choose_report_path, "Ctrl+E", "Save this result as a one-page PDF")
+    w.dicom_export_action = _action(w, "Export &DICOM results…", lambda: _export_dicom(w), None,
+                                    "Save this result as DICOM: structured report, annotated image and PDF")
     w.history_action = _action(w, "&History", w.show_history, "Ctrl+H", "Results recorded so far")
+    w.pacs_action = _action(w, "&PACS…", lambda: w.side.show_pacs(), None,
+                            "Find studies in a PACS, fetch and analyse them, send the results back")
+    w.next_action = _action(w, "&Next file", w.next_file, ["N", "PgDown"], "Open the next file of the scanned folder, in the table's order")
+    w.previous_action = _action(w, "&Previous file", w.previous_file, ["P", "PgUp"], "Open the previous file of the scanned folder")
+    w.agree_action = _action(w, "&Agree with the result", lambda: w.side.mark("agree"), "A",
+                             "Record that you agree with the result on screen (kept in the history)")
+    w.disagree_action = _action(w, "&Disagree with the result", lambda: w.side.mark("disagree"), "D",
+                                "Record that you disagree with the result on screen (kept in the history)")
     w.quit_action = _action(w, "&Quit", w.close, QKeySequence.StandardKey.Quit)
     w.fit_action = _action(w, "&Fit to window", view.fit_to_window, ["F", "Ctrl+0"])
     w.actual_action = _action(w, "&Actual size (1:1)", view.actual_size, ["1", "Ctrl+1"])
@@ -147,9 +169,15 @@ def build_actions(window: "MainWindow") -> None:
     file_menu.addAction(w.open_action)
     w.recent_menu = file_menu.addMenu("Open &recent")
     file_menu.addAction(w.batch_action)
+    file_menu.addAction(w.next_action)
+    file_menu.addAction(w.previous_action)
+    file_menu.addAction(w.agree_action)
+    file_menu.addAction(w.disagree_action)
     file_menu.addSeparator()
     file_menu.addAction(w.export_action)
+    file_menu.addAction(w.dicom_export_action)
     file_menu.addAction(w.history_action)
+    file_menu.addAction(w.pacs_action)
     file_menu.addSeparator()
     file_menu.addAction(w.quit_action)
     view_menu = menu.addMenu("&View")

@@ -7,6 +7,7 @@ from typing import Any
 from PySide6.QtWidgets import QAbstractItemView, QCheckBox, QHeaderView, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
 
 from osteo_desktop.core.reading.radiograph import Radiograph
+from osteo_desktop.core.results import text
 
 
 def _format_value(value: Any) -> str:
@@ -52,6 +53,34 @@ _IMAGE_MODES = {"1": "black and white", "L": "greyscale", "I": "greyscale (32-bi
                 "RGB": "colour (RGB)", "RGBA": "colour with transparency (RGBA)", "CMYK": "colour (CMYK)"}
 
 
+# Shown only with "Show patient details": who the image is of, and what would find the study (its date and accession
+# number point to one visit of one person). Reader key, label, and how the value is written.
+_PATIENT_ROWS = (
+    ("name", "Patient name", text.person_name),
+    ("id", "Patient ID", str),
+    ("birth_date", "Birth date", text.dicom_date),
+    ("sex", "Sex", str),
+    ("age", "Age", str),
+    ("accession_number", "Accession number", str),
+    ("institution", "Institution", str),
+)
+_BEHIND_TOGGLE = ("study_date",)  # in the reader's metadata, but shown with the patient details
+
+
+def patient_rows(radiograph: Radiograph) -> list[tuple[str, str]]:
+    """The patient-details rows: name (as a name, not DICOM's Doe^John), ID, birth date, sex, age, accession number,
+    institution, study date and referring physician, each only when the file carries it."""
+    patient, dicom = radiograph.patient, radiograph.dicom
+    rows = [(label, write(patient[key])) for key, label, write in _PATIENT_ROWS if patient.get(key)]
+    study_date = radiograph.metadata.get("study_date") or (dicom.study_date if dicom else None)
+    if study_date:
+        rows.insert(next((i for i, (label, _) in enumerate(rows) if label == "Institution"), len(rows)),
+                    ("Study date", text.dicom_date(study_date)))
+    if dicom is not None and dicom.referring_physician_name:
+        rows.append(("Referring physician", text.person_name(dicom.referring_physician_name)))
+    return rows
+
+
 def _metadata_rows(metadata: dict[str, Any]) -> list[tuple[str, str]]:
     """The reader's metadata in words: width and height are already in 'Size', the original size only when it
     differs, dates as YYYY-MM-DD, yes/no for flags, and a pixel spacing of zero (not recorded) left out."""
@@ -59,7 +88,7 @@ def _metadata_rows(metadata: dict[str, Any]) -> list[tuple[str, str]]:
     size = (metadata.get("width"), metadata.get("height"))
     for key, value in metadata.items():
         key = str(key)
-        if value in (None, "", []) or key in ("width", "height"):
+        if value in (None, "", []) or key in ("width", "height") or key in _BEHIND_TOGGLE:
             continue
         if key in ("original_width", "original_height"):
             original = (metadata.get("original_width"), metadata.get("original_height"))
@@ -96,7 +125,8 @@ class MetadataPanel(QWidget):
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setWordWrap(False)
         self.show_patient = QCheckBox("Show patient details")
-        self.show_patient.setToolTip("Patient name, ID and birth date are hidden unless you ask for them.")
+        self.show_patient.setToolTip("Patient name, ID, birth date, study date and accession number are hidden unless "
+                                     "you ask for them.")
         self.show_patient.toggled.connect(self._refill)
         layout.addWidget(self.table)
         layout.addWidget(self.show_patient)
@@ -117,12 +147,12 @@ class MetadataPanel(QWidget):
             rows.insert(1, ("Format", r.source_format.upper()))
         rows += _metadata_rows(r.metadata)
         if self.show_patient.isChecked():
-            rows += [(f"Patient: {_split_camel(str(k))}", _format_value(v)) for k, v in r.patient.items()]
+            rows += patient_rows(r)
         return rows
 
     def _refill(self) -> None:
         r = self._radiograph
-        self.show_patient.setEnabled(bool(r and r.patient))
+        self.show_patient.setEnabled(bool(r and patient_rows(r)))
         rows = self.rows()
         self.table.setRowCount(len(rows))
         for i, (field, value) in enumerate(rows):

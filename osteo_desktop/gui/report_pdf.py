@@ -13,24 +13,35 @@ from PySide6.QtGui import QColor, QFont, QImage, QPageLayout, QPageSize, QPainte
 from osteo_desktop import __version__
 from osteo_desktop.core.pipeline.analysis import Analysis
 from osteo_desktop.core.model.preprocessing import model_input_to_preview
+from osteo_desktop.core.reading.radiograph import Radiograph
 from osteo_desktop.core.results import text
 from osteo_desktop.gui.logic import result_display
 from osteo_desktop.gui.qimages import grey_qimage, heat_qimage
 
-TITLE = "Knee radiograph screening report"
 _NAME_KEYS = ("name", "patient_name", "PatientName")
+_ID_KEYS = ("id", "patient_id", "PatientID")
 
 
 def patient_name(patient: dict[str, str]) -> str:
-    """The patient's name from the reader's patient fields, or '' when the file carries none."""
-    return next((str(patient[k]) for k in _NAME_KEYS if patient.get(k)), "")
+    """The patient's name from the reader's patient fields, written as a name ("Doe, Jane"), or ''."""
+    return text.person_name(next((str(patient[k]) for k in _NAME_KEYS if patient.get(k)), ""))
+
+
+def patient_lines(radiograph: Radiograph) -> list[tuple[str, str]]:
+    """What the report prints when the user ticks the patient box: name, patient ID and study date, where present."""
+    patient = radiograph.patient
+    study_date = radiograph.metadata.get("study_date") or (radiograph.dicom.study_date if radiograph.dicom else None)
+    lines = [("Patient name", patient_name(patient)),
+             ("Patient ID", next((str(patient[k]) for k in _ID_KEYS if patient.get(k)), "")),
+             ("Study date", text.dicom_date(study_date))]
+    return [(field, value) for field, value in lines if value]
 
 
 def report_lines(analysis: Analysis, positive_label: str, include_patient: bool, created: datetime) -> list[tuple[str, str]]:
     """The report's text as (field, value) pairs, in print order. Patient fields appear only when asked for."""
-    name = patient_name(analysis.radiograph.patient) if include_patient else ""
+    patient = patient_lines(analysis.radiograph) if include_patient else []
     return text.report_lines(analysis.result, positive_label, file_name=analysis.radiograph.path.name,
-                             created=created, patient_name=name)
+                             created=created, patient=patient)
 
 
 def _draw_image(painter: QPainter, box: QRectF, image: QImage, overlay: QImage | None = None, opacity: float = 0.5,
@@ -76,7 +87,8 @@ def _paint(painter: QPainter, page: QRectF, analysis: Analysis, lines: list[tupl
     y = page.top()
     painter.setPen(QColor(20, 20, 20))
     painter.setFont(QFont("Sans Serif", 18, QFont.Weight.Bold))
-    painter.drawText(QRectF(page.left(), y, page.width(), 12 * mm), Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, TITLE)
+    painter.drawText(QRectF(page.left(), y, page.width(), 12 * mm), Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
+                     text.report_title(analysis.result))
     y += 12 * mm
     painter.setFont(QFont("Sans Serif", 9))
     painter.setPen(QColor(90, 90, 90))
@@ -94,25 +106,38 @@ def _paint(painter: QPainter, page: QRectF, analysis: Analysis, lines: list[tupl
         _draw_image(painter, QRectF(x, y + 6 * mm, box_w, box_h), image, overlay, marks=marks)
     y += box_h + 14 * mm
 
-    label_w = 62 * mm
-    row_h = 7.5 * mm
-    for i, (field, value) in enumerate(lines):
-        bold = i == 0
-        painter.setFont(QFont("Sans Serif", 14 if bold else 10, QFont.Weight.Bold if bold else QFont.Weight.Normal))
-        height = 11 * mm if bold else row_h
-        painter.setPen(QColor(90, 90, 90))
-        painter.drawText(QRectF(page.left(), y, label_w, height), Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, field)
-        painter.setPen(QColor(20, 20, 20))
-        painter.drawText(QRectF(page.left() + label_w, y, page.width() - label_w, height), Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter | Qt.TextFlag.TextWordWrap, value)
-        y += height
-
     box = QRectF(page.left(), page.bottom() - 24 * mm, page.width(), 24 * mm)
+    _paint_lines(painter, QRectF(page.left(), y, page.width(), box.top() - 3 * mm - y), lines, mm)
     painter.setPen(QPen(QColor(180, 180, 180), 0.3 * mm))
     painter.setBrush(QColor(245, 245, 245))
     painter.drawRect(box)
     painter.setPen(QColor(40, 40, 40))
     painter.setFont(QFont("Sans Serif", 10))
     painter.drawText(box.adjusted(4 * mm, 3 * mm, -4 * mm, -3 * mm), Qt.AlignmentFlag.AlignVCenter | Qt.TextFlag.TextWordWrap, text.DISCLAIMER)
+
+
+def _paint_lines(painter: QPainter, area: QRectF, lines: list[tuple[str, str]], mm: float) -> None:
+    """The (field, value) lines, the first (the result) large; each as tall as its wrapped value, so a long warning
+    is printed whole. Lines that would run into the disclaimer are replaced by one saying so."""
+    label_w = 62 * mm
+    wrap = Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop | Qt.TextFlag.TextWordWrap
+    y = area.top()
+    for i, (field, value) in enumerate(lines):
+        bold = i == 0
+        painter.setFont(QFont("Sans Serif", 14 if bold else 10, QFont.Weight.Bold if bold else QFont.Weight.Normal))
+        value_box = QRectF(area.left() + label_w, y + 1.5 * mm, area.width() - label_w, area.bottom() - y)
+        needed = painter.boundingRect(value_box, wrap, value).height()
+        height = max(11 * mm if bold else 7.5 * mm, needed + 3 * mm)
+        if y + height > area.bottom():
+            painter.setPen(QColor(90, 90, 90))
+            painter.drawText(QRectF(area.left(), y, area.width(), 7.5 * mm), wrap,
+                             f"{len(lines) - i} more line(s) did not fit on this page; the app shows them all.")
+            return
+        painter.setPen(QColor(90, 90, 90))
+        painter.drawText(QRectF(area.left(), y + 1.5 * mm, label_w, height), wrap, field)
+        painter.setPen(QColor(20, 20, 20))
+        painter.drawText(QRectF(value_box.left(), value_box.top(), value_box.width(), height), wrap, value)
+        y += height
 
 
 def write_report_pdf(
@@ -133,7 +158,7 @@ def write_report_pdf(
     try:
         writer = QPdfWriter(temp_name)
         writer.setResolution(dpi)
-        writer.setTitle(TITLE)
+        writer.setTitle(text.report_title(analysis.result))
         writer.setCreator(f"osteo-desktop {__version__}")
         writer.setPageLayout(QPageLayout(QPageSize(QPageSize.PageSizeId.A4), QPageLayout.Orientation.Portrait, QMarginsF(15, 15, 15, 15), QPageLayout.Unit.Millimeter))
         painter = QPainter()

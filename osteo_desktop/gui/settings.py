@@ -30,6 +30,11 @@ class AppSettings:
     last_report_folder: str = ""  # where the last PDF report went ('' : beside the image)
     batch_folder: str = ""  # the folder last scanned
     batch_recursive: bool = False  # whether the last scan included subfolders
+    # The PACS the user configured (File > PACS…); empty until then, and nothing connects anywhere while empty.
+    pacs_ae_title: str = ""
+    pacs_host: str = ""
+    pacs_port: str = ""  # text, as QSettings stores it; checked when used
+    pacs_calling_ae: str = "OSTEO"  # this app's AE title towards the PACS
     data_dir: Path = field(default_factory=user_data_dir)  # history database (OSTEO_DATA_DIR)
     model_dir: Path = field(default_factory=default_model_dir)  # the model and its card (OSTEO_MODEL_DIR)
 

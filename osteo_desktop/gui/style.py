@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtGui import QColor, QPalette
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QHeaderView, QProxyStyle, QStyle, QStyleFactory, QStyleOptionHeader
 
 from osteo_desktop.core.paths import resources_dir
 
@@ -27,6 +27,28 @@ QCheckBox::indicator:checked { background: #3d6fa5; border-color: #6aa9ec; image
 QCheckBox::indicator:disabled { border-color: #4a4d54; }
 QCheckBox:disabled { color: #6b6f76; }
 """
+
+
+class _SortArrowStyle(QProxyStyle):
+    """Header arrows the way readers expect: up for ascending (smallest first), down for descending.
+
+    Qt's header asks for the opposite indicator (ascending draws a downward arrow in Fusion, Windows' convention),
+    which read as "sorted the wrong way" beside a table whose smallest value is at the top.
+    """
+
+    def drawPrimitive(self, element, option, painter, widget=None) -> None:  # noqa: N802 - Qt's name
+        if element == QStyle.PrimitiveElement.PE_IndicatorHeaderArrow and isinstance(option, QStyleOptionHeader):
+            option = QStyleOptionHeader(option)
+            up, down = QStyleOptionHeader.SortIndicator.SortUp, QStyleOptionHeader.SortIndicator.SortDown
+            option.sortIndicator = {up: down, down: up}.get(option.sortIndicator, option.sortIndicator)
+        super().drawPrimitive(element, option, painter, widget)
+
+
+def arrows_as_readers_expect(header: QHeaderView) -> None:
+    """Give a sortable table's header the reader's sort arrows (over a fresh copy of the application's style)."""
+    style = _SortArrowStyle(QStyleFactory.create(QApplication.style().name()))
+    style.setParent(header)  # lives as long as the header; the application's own style is left alone
+    header.setStyle(style)
 
 
 def apply_theme(app: QApplication) -> None:

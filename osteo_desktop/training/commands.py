@@ -140,8 +140,12 @@ def train_main(argv: list[str]) -> int:
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "model_weights", help="output folder for the model files and card")
     parser.add_argument("--version", default=None, help="version string for the model card (default: the package's model version)")
     parser.add_argument("--skip-cv", action="store_true", help="no cross-validation: threshold 0.5, temperature 1, no metrics in the card")
+    parser.add_argument("--companions-from", type=Path, default=None,
+                        help="model folder whose scope gate (and knee files) the new model ships with (default: the shipped model)")
     args = parser.parse_args(argv)
     _setup(args)
+    from osteo_desktop.core.paths import default_model_dir
+    from osteo_desktop.training.companions import carry_companions, read_companions, refuse_stale
     from osteo_desktop.training.crossval import FeatureStore
     from osteo_desktop.training.evaluation import summarise
     from osteo_desktop.training.heads import fit_head
@@ -150,6 +154,9 @@ def train_main(argv: list[str]) -> int:
     start = time.perf_counter()
     devset = _devset(args)
     recipe = _recipe(args, args.variant)
+    # Read before the export: --out may be the reference folder itself.
+    companions = read_companions(args.companions_from or default_model_dir())
+    refuse_stale(companions, recipe.fine_tune)
     if recipe.ensemble != 1:
         # Each full-width head is 7.4 MB; two would push the .tflite past the 20 MB limit on shipped files.
         raise SystemExit("osteo train ships a single head; ensembles are for measurement in the lever study")
@@ -166,8 +173,9 @@ def train_main(argv: list[str]) -> int:
     fitted = fit_head(bank, all_binary, devset.targets, recipe, args.seed, lambda: store.fresh_backbone(size))
     log.info("final model: best epoch %d of %d", fitted.history["best_epoch"], len(fitted.history["loss"]))
     files = export_model(fitted.backbone or store.backbone(size), [fitted.head], args.out)
+    sections = carry_companions(companions, args.out, files, fine_tuned=recipe.fine_tune)
     wall = time.perf_counter() - start
-    write_card(args.out, build_card(devset, recipe, files, summary, args.seed, wall, args.version))
+    write_card(args.out, {**build_card(devset, recipe, files, summary, args.seed, wall, args.version), **sections})
     _check_export(args.out)
     log.info("wrote the model to %s in %.0f s", args.out, time.perf_counter() - start)
     return 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QMimeData, QPointF, Qt, QTimer, QUrl
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QTimer, QUrl
 from PySide6.QtGui import QDropEvent
 from PySide6.QtWidgets import QApplication
 
@@ -195,13 +195,13 @@ def test_dicom_metadata_and_hidden_patient_fields(qtbot, window, dicom_dir):
     rows = dict(window.metadata.rows())
     assert rows["File"] == path.name
     assert len(rows) >= 3
-    assert not any(field.startswith("Patient:") for field in rows)
+    assert not any(field.startswith("Patient") or field in ("Study date", "Accession number") for field in rows)
     identifiers = [str(v) for v in radiograph.patient.values() if len(str(v)) >= 4]  # 'M' occurs in any text
     for value in identifiers:
         assert all(value not in shown for shown in rows.values())
     if radiograph.patient:
         window.metadata.show_patient.setChecked(True)
-        assert any(field.startswith("Patient:") for field, _ in window.metadata.rows())
+        assert any(field.startswith("Patient ") for field, _ in window.metadata.rows())
 
 
 def test_the_model_is_loaded_off_the_gui_thread(qtbot, settings, history, classifier):
@@ -326,6 +326,26 @@ def test_image_details_are_in_words():
     rows = dict(_metadata_rows({"format": "JPEG", "mode": "L", "original_width": 839, "original_height": 1024,
                                 "width": 839, "height": 1024, "study_date": "20040826", "signed": False,
                                 "pixel_spacing": [0.0, 0.0], "window_center": 15000.0}))
-    assert rows == {"Format": "JPEG", "Colour mode": "greyscale", "Study date": "2004-08-26",
-                    "Signed pixel values": "no", "Window centre": "15000"}
+    # The study date is shown with the patient details only (issue 14): with the accession number it finds the visit.
+    assert rows == {"Format": "JPEG", "Colour mode": "greyscale", "Signed pixel values": "no", "Window centre": "15000"}
     assert dict(_metadata_rows({"original_width": 2000, "original_height": 1000, "width": 1000, "height": 500}))["Original size"] == "2000 × 1000 pixels"
+
+
+def test_the_right_hand_panel_can_be_resized_both_ways(qtbot, window):
+    window.resize(1400, 900)
+    window.show()
+    qtbot.waitExposed(window)
+    splitter, side = window.splitter, window.splitter.widget(1)
+    before = side.width()
+    # Drag the handle 200 px to the left, as a user would: the panel widens by that much.
+    handle = splitter.handle(1)
+    start = handle.rect().center()
+    qtbot.mousePress(handle, Qt.MouseButton.LeftButton, pos=start)
+    qtbot.mouseMove(handle, start - QPoint(200, 0))
+    qtbot.mouseRelease(handle, Qt.MouseButton.LeftButton, pos=start - QPoint(200, 0))
+    qtbot.waitUntil(lambda: side.width() >= before + 150, timeout=3000)
+    # Inside it, the image details can be given the model input's room.
+    details_before = window.side_splitter.widget(2).height()
+    sizes = window.side_splitter.sizes()
+    window.side_splitter.setSizes([sizes[0], sizes[1] - 150, sizes[2] + 150])
+    assert window.side_splitter.widget(2).height() > details_before

@@ -48,18 +48,20 @@ def test_report_text_has_the_result_and_the_patient_only_on_request(qtbot, windo
     assert without["Date"] == "2026-11-26 10:30"
     assert without[f"Probability of {positive}"] == f"{analysis.prediction.probability:.3f}"
     assert not any("DOE^JANE" in value for value in without.values())
+    assert not any("PID-12345" in value for value in without.values())
     with_patient = report_lines(analysis, positive, include_patient=True, created=when)
-    assert ("Patient name", "DOE^JANE") in with_patient
-    assert not any("PID-12345" in value for _, value in with_patient)  # the name only, nothing else
+    assert with_patient[0][0] == "Result"  # the result heads the report, never the patient's name
+    assert ("Patient name", "DOE, JANE") in with_patient  # a name, not DICOM's DOE^JANE
+    assert ("Patient ID", "PID-12345") in with_patient
 
 
 def test_export_dialog_leaves_the_patient_name_out_unless_ticked(qtbot, tmp_path):
     from osteo_desktop.gui.export_dialog import ExportDialog
 
-    with_name = ExportDialog(tmp_path / "r.pdf", {"name": "DOE^JANE"})
+    with_name = ExportDialog(tmp_path / "r.pdf", [("Patient name", "Doe, Jane")])
     qtbot.addWidget(with_name)
     assert with_name.include_patient.isEnabled() and not with_name.include_patient.isChecked()
-    without_name = ExportDialog(tmp_path / "r.pdf", {})
+    without_name = ExportDialog(tmp_path / "r.pdf", [])
     qtbot.addWidget(without_name)
     assert not without_name.include_patient.isEnabled()
     without_name.path_edit.setText(str(tmp_path / "report"))
@@ -129,17 +131,28 @@ def test_batch_double_click_opens_in_the_main_window(qtbot, window, knee_folder)
     assert window.current.path == dialog.row_at(good).path
 
 
-def test_model_dialog_shows_the_card(qtbot, classifier):
-    dialog = ModelDialog(classifier.card)
+def test_model_dialog_is_a_readable_summary_not_the_raw_card(qtbot, classifier):
+    from osteo_desktop.core.model.card import sha256_of
+
+    card = classifier.card
+    dialog = ModelDialog(card)
     qtbot.addWidget(dialog)
-    rows = dialog.items()
-    top = [dialog.tree.topLevelItem(i).text(0) for i in range(dialog.tree.topLevelItemCount())]
-    for key in classifier.card.raw:
-        if key not in ("files", "format"):
-            assert key.replace("_", " ") in top
-    assert ("version", classifier.version) in rows
-    checksums = [entry["sha256"] for entry in classifier.card.files.values()]
-    assert not any(checksum in value for _, value in rows for checksum in checksums)  # software details stay out
+    shown = " ".join(dialog.text().split())
+    assert f"version {card.version}" in shown
+    # The identity is the file that runs: its hash computed here, not read back from the card.
+    assert sha256_of(card.directory / card.files["tflite"]["path"]) in shown
+    shipped = card.raw["metrics"]["shipped"]
+    auc, sens = shipped["roc_auc"], shipped["recall"]
+    assert f"ROC AUC {auc['value']:.3f} (95% CI {auc['ci_low']:.3f}–{auc['ci_high']:.3f})" in shown
+    assert f"Sensitivity {sens['value']:.3f} (95% CI {sens['ci_low']:.3f}–{sens['ci_high']:.3f})" in shown
+    counts = card.raw["training_data"]["counts"]
+    assert f"normal {counts['normal']}" in shown and f"osteoporosis {counts['osteoporosis']}" in shown
+    for limit in card.raw["limitations"]:
+        assert " ".join(limit.split()) in shown
+    for raw_key in ("ci_low", "roc_auc", "binary_images_used", "{", "manifest_sha256"):
+        assert raw_key not in shown, raw_key  # no JSON keys or braces: words for a reader
+    other = [entry["sha256"] for role, entry in card.files.items() if role != "tflite"]
+    assert not any(checksum in shown for checksum in other)  # only the model's identity, not every file's
 
 
 def test_history_lists_newest_first_and_sorts_by_time(qtbot, window, history, knee_images):

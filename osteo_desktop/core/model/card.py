@@ -71,6 +71,13 @@ class ModelCard:
         return path
 
     @property
+    def model_sha256(self) -> str:
+        """SHA-256 of the model file that runs (the .tflite), as the card records it and the loader checks it: the
+        model's identity in DICOM output and in the About box."""
+        entry = self.files.get("tflite") or self.files.get("model") or next(iter(self.files.values()), {})
+        return str(entry.get("sha256", ""))
+
+    @property
     def summary_metrics(self) -> dict[str, Any]:
         return dict(self.raw.get("metrics", {}).get("shipped", {}))
 

@@ -92,8 +92,21 @@ def knee_window(pixels: np.ndarray, aspect: float) -> tuple[int, int]:
 
 def _resize(pixels: np.ndarray, width: int, height: int) -> np.ndarray:
     # Pillow's resampling is antialiased when shrinking, which a plain bilinear zoom is not.
-    image = Image.fromarray(np.ascontiguousarray(pixels, dtype=np.float32), mode="F")
-    return np.asarray(image.resize((width, height), Image.Resampling.BILINEAR), dtype=np.float32)
+    return np.asarray(_float_image(pixels).resize((width, height), Image.Resampling.BILINEAR), dtype=np.float32)
+
+
+def _float_image(pixels: np.ndarray) -> Image.Image:
+    """A Pillow "F" image of a 2-D array. A crop (not contiguous) is pasted in bands of rows instead of being copied
+    whole first: at 24 megapixels that copy alone was 96 MB of a scan's peak memory (issue 13). Same pixels."""
+    if pixels.dtype == np.float32 and pixels.flags.c_contiguous:
+        return Image.fromarray(pixels, mode="F")
+    height, width = pixels.shape
+    image = Image.new("F", (width, height))
+    band = max(1, (1 << 17) // max(width, 1))
+    for top in range(0, height, band):
+        rows = np.ascontiguousarray(pixels[top : top + band], dtype=np.float32)
+        image.paste(Image.fromarray(rows, mode="F"), (0, top))
+    return image
 
 
 def equalize_histogram(pixels: np.ndarray, bins: int = 256) -> np.ndarray:
@@ -140,8 +153,10 @@ def preprocess_with_geometry(pixels: np.ndarray, config: PreprocessConfig | None
     if config.trim_borders:
         crop = content_box(image, config.border_threshold, config.border_min_fraction)
         image = image[crop[0] : crop[1], crop[2] : crop[3]]
-    # Clipped after the crop, which finds the same box either way, so only the kept pixels are copied.
-    image = np.clip(image, 0.0, 1.0)
+    # Clipped after the crop, which finds the same box either way, so only the kept pixels are copied; and only
+    # when needed: readers give [0, 1] already, and a full-size float copy is 23 MB at 6 megapixels (issue 13).
+    if image.size and (float(image.min()) < 0.0 or float(image.max()) > 1.0):
+        image = np.clip(image, 0.0, 1.0)
     if config.knee_crop_aspect:
         top, bottom = knee_window(image, config.knee_crop_aspect)
         image = image[top:bottom]

@@ -18,9 +18,16 @@ from __future__ import annotations
 import importlib
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
-from typing import ClassVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    import threading
+
+    from osteo_desktop.core.model.runtime import Classifier
+    from osteo_desktop.core.results.result import FileResult
 
 DEFAULT_BACKEND = "threads"
 
@@ -43,6 +50,17 @@ class ScanBackend(ABC):
         # One decoder per core (at most four) keeps inference fed; more would only contend with it for the CPU.
         return max(1, min(4, os.cpu_count() or 2))
 
+    def scan_rows(self, paths: Sequence[Path], classifier: "Classifier", *, batch_size: int, include_patient: bool,
+                  hash_files: bool, cancel: "threading.Event") -> Iterator["FileResult"] | None:
+        """Run the whole per-file work (read, preprocess and inference) elsewhere, or None (the default) to have
+        the scan run inference here on what :meth:`executor` prepares.
+
+        A backend that returns rows (a cluster: each worker loads the model once, issue 13) must yield exactly one
+        :class:`FileResult` per path, in input order, errors as rows, ``file_sha256`` set when ``hash_files``;
+        the scan records them in the history and reports progress as for the local pool.
+        """
+        return None
+
 
 class ThreadBackend(ScanBackend):
     """A thread pool in this process. Pillow, pydicom and NumPy release the GIL while they decode."""
@@ -55,7 +73,7 @@ class ThreadBackend(ScanBackend):
 
 _REGISTERED: dict[str, Callable[[], ScanBackend]] = {ThreadBackend.name: ThreadBackend}
 # Backends behind an optional extra: "name": "module:attribute", imported on first use only.
-_OPTIONAL: dict[str, str] = {}
+_OPTIONAL: dict[str, str] = {"ray": "osteo_desktop.cluster.ray_backend:RayBackend"}
 
 
 def register_backend(name: str, factory: Callable[[], ScanBackend]) -> None:
@@ -67,8 +85,9 @@ def backend_names() -> list[str]:
     return sorted({*_REGISTERED, *_OPTIONAL})
 
 
-def get_backend(backend: str | ScanBackend | None = None) -> ScanBackend:
-    """A backend by name (None: the default thread pool), or the given instance unchanged.
+def get_backend(backend: str | ScanBackend | None = None, **options: Any) -> ScanBackend:
+    """A backend by name (None: the default thread pool), or the given instance unchanged. ``options`` go to the
+    backend's constructor (e.g. ``address`` for a cluster).
 
     An unknown name, or an optional backend whose package is not installed, raises ValueError naming the choices.
     """
@@ -83,4 +102,4 @@ def get_backend(backend: str | ScanBackend | None = None) -> ScanBackend:
             raise ValueError(f"scan backend {name!r} needs a package that is not installed ({exc})") from exc
     if name not in _REGISTERED:
         raise ValueError(f"unknown scan backend {name!r}; available: {', '.join(backend_names())}")
-    return _REGISTERED[name]()
+    return _REGISTERED[name](**options)

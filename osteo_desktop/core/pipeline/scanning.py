@@ -33,11 +33,13 @@ from osteo_desktop.core.model.card import sha256_of
 from osteo_desktop.core.pipeline.film import FilmWork, judge_film, prepare_film, run_films, settle
 from osteo_desktop.core.pipeline.backends import ScanBackend, ThreadBackend, get_backend
 from osteo_desktop.core.pipeline.listing import list_files
+from osteo_desktop.core.pipeline.memory import DecodeBudget, batch_limit, decode_cost, return_freed_memory
 from osteo_desktop.core.reading.reader import read_radiograph
 from osteo_desktop.core.results.history import HistoryError
 from osteo_desktop.core.results.result import ROW_KEYS, FileResult
 
-__all__ = ["ROW_KEYS", "ScanProgress", "ScanRow", "default_workers", "list_files", "scan_files", "scan_folder"]
+__all__ = ["ROW_KEYS", "ScanProgress", "ScanRow", "analyse_paths", "default_workers", "list_files", "scan_files",
+           "scan_folder"]
 
 if TYPE_CHECKING:
     from osteo_desktop.core.results.history import History
@@ -90,7 +92,9 @@ class _Prepared:
 class _Preparer:
     """Read, hash and preprocess one file in a worker thread. Never raises: every failure becomes the row's error."""
 
-    def __init__(self, classifier: "Classifier", history: "History | None", include_patient: bool, cancel: threading.Event) -> None:
+    def __init__(self, classifier: "Classifier", history: "History | None", include_patient: bool, cancel: threading.Event,
+                 budget: DecodeBudget | None = None) -> None:
+        self.budget = budget
         self.input_size = classifier.input_size
         self.model_version = classifier.version
         self.history = history
@@ -151,6 +155,17 @@ class _Preparer:
                 row.reuse(entry)
                 row.timings_ms = {"read": (time.perf_counter() - start) * 1000.0, "preprocess": 0.0, "inference": 0.0}
                 return _Prepared(row)
+        held = self.budget.acquire(decode_cost(path), self.cancel) if self.budget is not None else 0
+        if held is None:
+            row.error = _failure(path, "not read: the scan was cancelled")
+            return _Prepared(row)
+        try:
+            return self._read_and_preprocess(path, row, start)
+        finally:
+            if self.budget is not None:
+                self.budget.release(held)
+
+    def _read_and_preprocess(self, path: Path, row: FileResult, start: float) -> _Prepared:
         try:
             radiograph = read_radiograph(path, target_size=self.input_size)
         except ImageReadError as exc:
@@ -206,7 +221,14 @@ def scan_files(
     total = len(paths) if hasattr(paths, "__len__") else None  # type: ignore[arg-type]
     backend = get_backend(backend)
     workers = workers or backend.default_workers()
-    preparer = _Preparer(classifier, history, include_patient, cancel)
+    return_freed_memory()
+    # Memory is bounded in bytes, not files (core.pipeline.memory): model inputs per batch, decoded pixels in flight.
+    batch_size = batch_limit(batch_size, classifier.input_size**2 * 3 * 4)
+    if type(backend).scan_rows is not ScanBackend.scan_rows:
+        yield from _relay_rows(backend, list(paths), classifier, batch_size=batch_size, cancel=cancel,
+                               on_progress=on_progress, history=history, include_patient=include_patient)
+        return
+    preparer = _Preparer(classifier, history, include_patient, cancel, DecodeBudget())
     # Enough decodes in flight to fill the next batch while the current one runs, and no more.
     max_in_flight = 2 * batch_size + workers
     source = iter(paths)
@@ -265,6 +287,55 @@ def scan_files(
         for future in in_flight:
             future.cancel()
         executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _relay_rows(backend: ScanBackend, paths: list[Path], classifier: "Classifier", *, batch_size: int,
+                cancel: threading.Event, on_progress: Callable[[ScanProgress], None] | None,
+                history: "History | None", include_patient: bool) -> Iterator[FileResult]:
+    """The rows of a backend that runs the whole per-file work itself: recorded, counted and stopped like ours."""
+    started = time.perf_counter()
+    done = failed = 0
+    rows = backend.scan_rows(paths, classifier, batch_size=batch_size, include_patient=include_patient,
+                             hash_files=history is not None, cancel=cancel)
+    assert rows is not None
+    try:
+        for row in rows:
+            if cancel.is_set():
+                return
+            if history is not None:
+                _record(history, [_Prepared(row)])
+            done += 1
+            failed += row.error is not None
+            yield row
+            if on_progress is not None:
+                elapsed = time.perf_counter() - started
+                eta = elapsed / done * (len(paths) - done)
+                on_progress(ScanProgress(done=done, total=len(paths), failed=failed, elapsed_s=elapsed, eta_s=eta))
+            if cancel.is_set():
+                return
+    finally:
+        close = getattr(rows, "close", None)
+        if close is not None:
+            close()
+
+
+def analyse_paths(paths: Iterable[Path], classifier: "Classifier", *, include_patient: bool = False,
+                  hash_files: bool = False) -> list[FileResult]:
+    """One row per path, in order, read, preprocessed and predicted in this thread: what a cluster worker runs on
+    its share of a scan (one batch of inference over the files that could be read)."""
+    preparer = _Preparer(classifier, None, include_patient, threading.Event())
+    prepared = []
+    for path in paths:
+        item = preparer(Path(path))
+        if hash_files and item.row.error is None:
+            try:
+                item.row.file_sha256 = sha256_of(Path(path))
+            except OSError as exc:
+                item.row.error, item.work = _failure(Path(path), _os_cause(exc)), None
+        prepared.append(item)
+    if any(item.work is not None for item in prepared):
+        _infer(classifier, prepared)
+    return [item.row for item in prepared]
 
 
 def _next_result(future: Future[_Prepared], cancel: threading.Event) -> _Prepared | None:

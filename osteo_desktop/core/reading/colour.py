@@ -14,23 +14,34 @@ import numpy as np
 # The 99th percentile of max_c |channel_c - mean| above which an image counts as colour (scale: 0..1).
 COLOUR_SPREAD = 24.0 / 255.0
 # Measuring on about this many pixels (an even grid) is plenty for a percentile and keeps a scan fast.
-_SAMPLE_PIXELS = 1 << 18
+_SAMPLE_PIXELS = 1 << 16
 
 
 def channel_spread(rgb: np.ndarray) -> float:
     """The 99th percentile over pixels of the largest distance of a channel from the pixel's channel mean.
 
-    ``rgb``: (height, width, 3) in [0, 1]. Measured on an even grid of at most about 262,000 pixels.
+    ``rgb``: (height, width, 3), floats in [0, 1] or 8-bit integers (0..255, scaled here). Measured on an even
+    grid of at most about 65,000 pixels, so the cost does not grow with the image.
     """
     height, width = rgb.shape[:2]
     step = max(1, int(np.ceil(np.sqrt(height * width / _SAMPLE_PIXELS))))
     sample = np.asarray(rgb[::step, ::step, :3], dtype=np.float32)
     if sample.size == 0:
         return 0.0
-    spread = np.abs(sample - sample.mean(axis=2, keepdims=True)).max(axis=2)
-    return float(np.percentile(spread, 99))
+    if rgb.dtype == np.uint8:
+        sample *= np.float32(1.0 / 255.0)
+    # Channel by channel: a reduction along the short last axis is several times slower than these plane operations.
+    red, green, blue = sample[..., 0], sample[..., 1], sample[..., 2]
+    mean = (red + green + blue) / np.float32(3.0)
+    spread = np.maximum(np.maximum(np.abs(red - mean), np.abs(green - mean)), np.abs(blue - mean)).ravel()
+    # The 99th percentile by partition (as np.percentile's "linear" method, without sorting all of the sample).
+    position = 0.99 * (spread.size - 1)
+    low = int(np.floor(position))
+    high = min(low + 1, spread.size - 1)
+    part = np.partition(spread, (low, high))
+    return float(part[low] + (part[high] - part[low]) * (position - low))
 
 
 def is_colour(rgb: np.ndarray) -> bool:
-    """Whether an RGB image in [0, 1] is really colour (see the module's note), not grey with channel noise."""
+    """Whether an RGB image (in [0, 1], or 8-bit) is really colour (see the module's note), not grey with channel noise."""
     return channel_spread(rgb) > COLOUR_SPREAD

@@ -307,9 +307,11 @@ def _monochrome(path: Path, ds: Dataset, frame: np.ndarray, metadata: dict[str, 
         metadata["voi_lut_function"] = function
     metadata["window_center"], metadata["window_width"] = round(window[0], 3), round(window[1], 3)
     invert = metadata["photometric"] == "MONOCHROME1"
+    pixels = pixels.astype(np.float32, copy=False)
     if invert:
-        pixels = 1.0 - pixels
-    pixels = np.nan_to_num(pixels, nan=0.0).astype(np.float32, copy=False)
+        np.subtract(np.float32(1.0), pixels, out=pixels)
+    if np.isnan(np.min(pixels)):  # one pass without a copy; only a NaN in a float image or table gets here
+        np.nan_to_num(pixels, copy=False, nan=0.0)
     return Radiograph(
         path, pixels, "dicom", metadata, warnings, modality_values=values, window=window, invert_for_display=invert
     )

@@ -21,6 +21,8 @@ from osteo_desktop.core.reading.radiograph import Radiograph
 RASTER_FORMATS = ("PNG", "JPEG", "TIFF", "BMP")
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R BT.601, as Pillow's own "L" conversion
 _EXIF_ORIENTATION = 0x0112
+# Pixels per band of the RGB-to-grey conversion: 4 float32 bands of this size stay in a 1 MiB L2 cache.
+_BAND_PIXELS = 1 << 16
 
 
 def read_raster(path: Path, data: bytes, image_format: str, target_size: int | None = None) -> Radiograph:
@@ -36,7 +38,7 @@ def read_raster(path: Path, data: bytes, image_format: str, target_size: int | N
         metadata: dict[str, Any] = {"format": image_format, "mode": image.mode, "original_width": width, "original_height": height}
         if getattr(image, "is_animated", False):
             warnings.append(f"{image_format} file holds several images; only the first is read")
-        image = _load_upright(path, image, image_format, metadata, warnings)
+        image = _load_upright(path, _ycbcr_jpeg(path, data, image), image_format, metadata, warnings)
     grey, bits, is_colour, transparent = _to_grey(image)
     if is_colour:
         warnings.append(f"colour {image_format} image ({image.mode}) converted to greyscale; the model was trained on greyscale radiographs")
@@ -53,6 +55,28 @@ def _open(path: Path, data: bytes, image_format: str) -> Image.Image:
         raise ImageTooLargeError(path, f"{image_format} image declares more than {MAX_PIXELS / 1e6:.0f} megapixels; refused") from exc
     except Exception as exc:  # noqa: BLE001 - Pillow raises OSError, SyntaxError, ValueError, struct.error...
         raise ImageReadError(path, f"damaged {image_format} header ({brief(exc)})") from exc
+
+
+def _ycbcr_jpeg(path: Path, data: bytes, image: Image.Image) -> Image.Image:
+    """A colour JPEG set to decode as YCbCr: its Y plane is the grey image, with no colour conversion at all.
+
+    JPEG stores luma (Y, BT.601, the weights of :data:`_LUMA`) and chroma; decoding to RGB and weighing the
+    channels back to grey costs about as much again as the decode itself. Y differs from the luma of the decoded RGB
+    only by that RGB's rounding to 8 bits: at most 0.9 grey levels on the 54 colour-stored JPEG films of
+    knee-xray-fullsize, and at most 0.0006 in probability (tests/test_imaging_raster.py). Full resolution always.
+    A JPEG whose components are coded as RGB (no YCbCr) cannot be decoded so; it is opened again and read as RGB.
+    """
+    if image.format != "JPEG" or image.mode != "RGB":
+        return image
+    image.draft("YCbCr", None)
+    if image.mode != "YCbCr":
+        return image
+    try:
+        image.load()
+    except Exception:  # noqa: BLE001 - libjpeg refuses YCbCr output for RGB-coded components; read them as RGB
+        image.close()
+        return _open(path, data, "JPEG")
+    return image
 
 
 def _load_upright(path: Path, image: Image.Image, image_format: str, metadata: dict[str, Any], warnings: list[str]) -> Image.Image:
@@ -82,9 +106,7 @@ def _to_grey(image: Image.Image) -> tuple[np.ndarray, int, bool, bool]:
     if mode == "1":
         return np.asarray(image, dtype=np.float32), 1, False, False
     if mode == "L":
-        grey = np.asarray(image).astype(np.float32)  # one float copy, scaled in place: the scan's hot path
-        grey /= 255.0
-        return grey, 8, False, False
+        return _scaled_8_bit(image), 8, False, False
     if mode.startswith("I;16") or mode == "I":
         values = np.asarray(image).astype(np.float32)
         return _scale_high_bit_depth(values), _bits_for(values), False, False
@@ -94,17 +116,86 @@ def _to_grey(image: Image.Image) -> tuple[np.ndarray, int, bool, bool]:
         if low < 0.0 or high > 1.0:
             values = (values - low) / max(high - low, 1e-6)
         return values, 32, False, False
-    rgba = np.asarray(image.convert("RGBA"), dtype=np.float32) / 255.0
-    rgb, alpha = rgba[..., :3], rgba[..., 3]
-    identical = np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 1], rgb[..., 2])
-    grey = np.ascontiguousarray(rgb[..., 0]) if identical else rgb @ _LUMA
-    # A grey film stored as RGB (JPEG chroma noise) is not "colour": only a real difference earns the warning.
-    is_colour = not identical and colour.is_colour(rgb)
-    transparent = bool((alpha < 1.0).any())
+    if mode == "YCbCr":
+        is_colour = _ycbcr_is_colour(image)
+        luma = image.getchannel(0)
+        # The YCbCr image holds 4 bytes a pixel (192 MB at 48 megapixels); free it before the float image is made.
+        image.close()
+        return _scaled_8_bit(luma), 8, is_colour, False
+    if mode == "RGB":
+        rgb = np.asarray(image)  # uint8: the float image is made once, by the luma below, never for three channels
+        grey, is_colour = grey_from_rgb8(rgb)
+        return grey, 8, is_colour, False
+    rgba = np.asarray(image.convert("RGBA"))
+    grey, is_colour = grey_from_rgb8(rgba[..., :3])
+    alpha = rgba[..., 3]
+    transparent = bool((alpha < 255).any())
     if transparent:
         # Radiograph backgrounds are dark, so see-through areas become background.
-        grey = grey * alpha
-    return grey.astype(np.float32), 8, is_colour, transparent
+        grey *= alpha
+        grey /= np.float32(255.0)
+    return grey, 8, is_colour, transparent
+
+
+def _scaled_8_bit(image: Image.Image) -> np.ndarray:
+    """An 8-bit ("L") image as float32 in [0, 1], in bands of rows: no full-size 8-bit copy (np.asarray of the whole
+    image goes through two), and about half the time at 6 megapixels. The same float32 division, bit for bit."""
+    width, height = image.size
+    grey = np.empty((height, width), dtype=np.float32)
+    band = max(1, _BAND_PIXELS * 2 // max(width, 1))
+    for top in range(0, height, band):
+        rows = np.asarray(image.crop((0, top, width, min(height, top + band))))
+        np.divide(rows, np.float32(255.0), out=grey[top : top + rows.shape[0]], dtype=np.float32)
+    return grey
+
+
+def grey_from_rgb8(rgb: np.ndarray) -> tuple[np.ndarray, bool]:
+    """(grey in [0, 1] float32, whether it is really colour) of an 8-bit (height, width, 3) array.
+
+    A grey film stored as RGB (identical channels) gives its one channel; otherwise the BT.601 luma, as Pillow's
+    "L" conversion weighs it but without rounding to 8 bits. Done in bands of rows so that the float temporaries
+    stay in the cache: on a 5.8-megapixel film this is about 10 ms instead of about 100 ms for a float copy of the
+    whole RGB(A) array (benchmarks/read_fullsize.py).
+    """
+    identical = _channels_identical(rgb)
+    # A grey film stored as RGB (JPEG chroma noise) is not "colour": only a real difference earns the warning.
+    is_colour = not identical and colour.is_colour(rgb)
+    height, width = rgb.shape[:2]
+    grey = np.empty((height, width), dtype=np.float32)
+    band = max(1, _BAND_PIXELS // max(width, 1))
+    scratch = np.empty((band, width), dtype=np.float32)
+    weights = _LUMA / np.float32(255.0)
+    for top in range(0, height, band):
+        rows = rgb[top : top + band]
+        out = grey[top : top + band]
+        if identical:
+            np.divide(rows[..., 0], np.float32(255.0), out=out, dtype=np.float32)  # as the "L" path: bit for bit
+            continue
+        tmp = scratch[: rows.shape[0]]
+        np.multiply(rows[..., 0], weights[0], out=out, dtype=np.float32)
+        np.multiply(rows[..., 1], weights[1], out=tmp, dtype=np.float32)
+        out += tmp
+        np.multiply(rows[..., 2], weights[2], out=tmp, dtype=np.float32)
+        out += tmp
+    return grey, is_colour
+
+
+def _ycbcr_is_colour(image: Image.Image) -> bool:
+    """The colour check of :func:`colour.is_colour` on an even grid of the YCbCr image, converted to RGB there only."""
+    step = max(1, int(np.ceil(np.sqrt(image.width * image.height / (1 << 16)))))
+    # Nearest-neighbour shrinking picks an even grid of pixels (no averaging), as colour.channel_spread samples.
+    sample = image.resize((max(1, image.width // step), max(1, image.height // step)), Image.Resampling.NEAREST)
+    return colour.is_colour(np.asarray(sample.convert("RGB")))
+
+
+def _channels_identical(rgb: np.ndarray) -> bool:
+    # An even grid of pixels first: a colour or JPEG-compressed RGB image differs there, and the full comparison
+    # (two passes over the image) is left for files that really are grey stored as RGB.
+    step = max(1, int(np.sqrt(rgb.shape[0] * rgb.shape[1] / 65536)))
+    sample = rgb[::step, ::step]
+    if not (np.array_equal(sample[..., 0], sample[..., 1]) and np.array_equal(sample[..., 1], sample[..., 2])):
+        return False
+    return bool(np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 1], rgb[..., 2]))
 
 
 def _bits_for(values: np.ndarray) -> int:

@@ -101,11 +101,16 @@ def apply_window(values: np.ndarray, window: tuple[float, float], function: str 
     if function == "SIGMOID":
         with np.errstate(over="ignore"):  # exp overflows to inf far outside the window, which gives exactly 0
             return (1.0 / (1.0 + np.exp(-4.0 * (values - centre) / width))).astype(np.float32)
+    # One new array, then in place: the same arithmetic in the same order as the plain expression, without its
+    # three full-size temporaries (a 6-megapixel film is 23 MB of float32 each).
     if function == "LINEAR_EXACT":
-        scaled = (values - (centre - width / 2.0)) / width
+        scaled = np.subtract(values, np.float32(centre - width / 2.0), dtype=np.float32)
+        scaled /= np.float32(width)
     else:
-        scaled = (values - (centre - 0.5)) / max(width - 1.0, 1e-6) + 0.5
-    return np.clip(scaled, 0.0, 1.0).astype(np.float32)
+        scaled = np.subtract(values, np.float32(centre - 0.5), dtype=np.float32)
+        scaled /= np.float32(max(width - 1.0, 1e-6))
+        scaled += np.float32(0.5)
+    return np.clip(scaled, 0.0, 1.0, out=scaled)
 
 
 def window_to_uint8(values: np.ndarray, centre: float, width: float, *, invert: bool = False,
@@ -128,7 +133,9 @@ def _covers_too_little(values: np.ndarray, centre: float, width: float) -> bool:
     return inside < 0.01 * sample.size
 
 
-def _sample(values: np.ndarray, target: int = 1_000_000) -> np.ndarray:
+def _sample(values: np.ndarray, target: int = 1 << 18) -> np.ndarray:
+    # An even grid of about 262,000 values: a 0.5 % tail is still 1,300 of them, and the partition behind the
+    # percentiles costs a quarter of what a million cost (the largest step in reading an uncompressed film).
     step = max(1, int(np.sqrt(values.size / target)))
     return values[::step, ::step]
 

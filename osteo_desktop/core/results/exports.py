@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from osteo_desktop.core.atomic import atomic_writer
+from osteo_desktop.core.results import text
 from osteo_desktop.core.results.names import escape_undecodable_in
 from osteo_desktop.core.results.result import PATIENT_COLUMNS, FileResult, csv_columns, patient_cells
 
@@ -46,37 +47,47 @@ def neutralise_cell(value: Any) -> Any:
     return value
 
 
-def csv_record(row: FileResult, include_patient: bool = False) -> dict[str, Any]:
+def csv_record(row: FileResult, include_patient: bool = False, warnings_as_text: bool = False) -> dict[str, Any]:
     """One CSV row: numbers to 6 decimals, lists and timings as JSON text, an empty cell for a missing value, and
-    every text cell that a spreadsheet would run as a formula neutralised (:func:`neutralise_cell`)."""
-    return {key: neutralise_cell(escape_undecodable_in(value)) for key, value in row.csv_record(include_patient).items()}
+    every text cell that a spreadsheet would run as a formula neutralised (:func:`neutralise_cell`).
+
+    ``warnings_as_text``: the warnings cell as words joined by "; " (the window's export, read by people in a
+    spreadsheet) instead of the JSON list the command line writes for scripts.
+    """
+    record = row.csv_record(include_patient)
+    if warnings_as_text:
+        record["warnings"] = text.warnings_line(row.warnings)
+    return {key: neutralise_cell(escape_undecodable_in(value)) for key, value in record.items()}
 
 
 
 class CsvRowWriter:
     """Streams rows into an open CSV text stream."""
 
-    def __init__(self, handle: IO[str], include_patient: bool = False) -> None:
+    def __init__(self, handle: IO[str], include_patient: bool = False, warnings_as_text: bool = False) -> None:
         self.include_patient = include_patient
+        self.warnings_as_text = warnings_as_text
         self._writer = csv.DictWriter(handle, fieldnames=csv_columns(include_patient), lineterminator="\n")
         self._writer.writeheader()
         self.count = 0
 
     def write(self, row: FileResult) -> None:
-        self._writer.writerow(csv_record(row, self.include_patient))
+        self._writer.writerow(csv_record(row, self.include_patient, self.warnings_as_text))
         self.count += 1
 
 
 @contextmanager
-def open_csv_export(path: Path, include_patient: bool = False) -> Iterator[CsvRowWriter]:
+def open_csv_export(path: Path, include_patient: bool = False, warnings_as_text: bool = False) -> Iterator[CsvRowWriter]:
     """A CSV writer whose file appears at ``path`` only, and completely, when the block ends without error."""
     with atomic_writer(path, newline="") as handle:
-        yield CsvRowWriter(handle, include_patient)
+        yield CsvRowWriter(handle, include_patient, warnings_as_text)
 
 
-def write_rows_csv(rows: Iterable[FileResult], path: Path, include_patient: bool = False) -> Path:
-    """Write rows as CSV, atomically: a crash or an exception mid-way leaves any earlier file at ``path`` intact."""
-    with open_csv_export(Path(path), include_patient) as writer:
+def write_rows_csv(rows: Iterable[FileResult], path: Path, include_patient: bool = False, *,
+                   warnings_as_text: bool = False) -> Path:
+    """Write rows as CSV, in the order given, atomically: a crash or an exception mid-way leaves any earlier file at
+    ``path`` intact."""
+    with open_csv_export(Path(path), include_patient, warnings_as_text) as writer:
         for row in rows:
             writer.write(row)
     return Path(path)

@@ -53,13 +53,25 @@ CREATE INDEX IF NOT EXISTS predictions_recorded_at ON predictions (recorded_at);
 _DAMAGED = (11, 26)
 _DAMAGED_MESSAGES = ("file is not a database", "database disk image is malformed")
 
+# Columns a new record leaves as they were when it brings no value: the reader's agreement belongs to the file and
+# model (the key), so analysing the same file again with the same model keeps it.
+_KEPT_WHEN_NULL = ("reader_agreement",)
+
+
+def _update(name: str) -> str:
+    if name in _KEPT_WHEN_NULL:
+        return f"{name} = COALESCE(excluded.{name}, predictions.{name})"
+    return f"{name} = excluded.{name}"
+
+
 _UPSERT = f"""
 INSERT INTO predictions (recorded_at, {", ".join(_NAMES)})
 VALUES ({", ".join("?" * (len(_NAMES) + 1))})
 ON CONFLICT ({", ".join(_KEY)}) DO UPDATE SET
-    {", ".join(f"{name} = excluded.{name}" for name in ["recorded_at", *_NAMES] if name not in _KEY)}
+    {", ".join(_update(name) for name in ["recorded_at", *_NAMES] if name not in _KEY)}
 RETURNING {_COLUMNS}
 """
+AGREEMENTS = ("agree", "disagree")
 
 
 class HistoryError(OsteoError):
@@ -195,6 +207,22 @@ class History:
             result = FileResult.from_prediction(path, result, file_sha256)
         # SQLite stores UTF-8: a file name that is not (Linux names are bytes) is kept with its bytes escaped.
         return (_now(), *(escape_undecodable(v) if isinstance(v, str) else v for v in columns.to_history(result)))
+
+    def set_agreement(self, file_sha256: str, model_version: str, agreement: str | None) -> bool:
+        """Store the reader's verdict on a recorded result ("agree", "disagree", or None to clear it).
+
+        Returns False when no result of that file and model is recorded (nothing to agree with).
+        """
+        if agreement is not None and agreement not in AGREEMENTS:
+            raise ValueError(f"agreement must be one of {AGREEMENTS} or None, not {agreement!r}")
+        with self._lock:
+            try:
+                cursor = self._connection.execute(
+                    "UPDATE predictions SET reader_agreement = ? WHERE file_sha256 = ? AND model_version = ?",
+                    (agreement, file_sha256, model_version))
+            except sqlite3.Error as exc:
+                raise HistoryError(f"cannot write to the history database {self.path}: {exc}") from exc
+        return cursor.rowcount > 0
 
     def entries(self, limit: int = 500) -> list[HistoryEntry]:
         """The most recent entries, newest first."""

@@ -83,6 +83,10 @@ class FileResult:
     timings_ms: dict[str, float] = declared(timings(), default_factory=dict)
     out_of_scope: str | None = declared(text(), None)
     scope_gate: str | None = declared(internal(sql="TEXT"), None)
+    # The reader's verdict on the result ("agree" or "disagree"; None: not marked), set in the window's worklist.
+    # Stored (nullable: earlier databases gain the column) and exported after out_of_scope; re-recording the same file and model
+    # keeps it (see History.record_many).
+    reader_agreement: str | None = declared(text(sql="TEXT"), None)
     knees: list[KneeResult] = declared(KNEES_OUTPUT, default_factory=list)
     patient: dict[str, str] = declared(
         Output(identifying=True, to_json=dict, csv_names=PATIENT_COLUMNS, to_csv=patient_cells),

@@ -100,20 +100,54 @@ def warning_sentences(result: Verdict) -> list[str]:
     return [str(warning) for warning in result.warnings]
 
 
+def person_name(value: object) -> str:
+    """A DICOM person name (PN) as people write it: "Doe^John" -> "Doe, John".
+
+    PN is ``family^given^middle^prefix^suffix``, in up to three groups split by ``=`` (alphabetic, ideographic,
+    phonetic); the first group that is not empty is shown: "Doe^John^A^Dr^Jr" -> "Doe, Dr John A, Jr". A value
+    without ``^`` (a raster file's name, a name already written out) is returned stripped, as it is.
+    """
+    raw = "" if value is None else str(value).strip()
+    if "^" not in raw and "=" not in raw:
+        return raw
+    group = next((g for g in raw.split("=") if g.strip("^ ")), "")
+    family, given, middle, prefix, suffix = ([part.strip() for part in group.split("^")] + [""] * 5)[:5]
+    first = " ".join(part for part in (prefix, given, middle) if part)
+    name = ", ".join(part for part in (family, first) if part)
+    return f"{name}, {suffix}" if suffix and name else (name or suffix)
+
+
+def dicom_date(value: object) -> str:
+    """A DICOM date (DA, "20261202") as "2026-12-02"; anything else is returned as text, unchanged."""
+    raw = "" if value is None else str(value).strip()
+    return f"{raw[:4]}-{raw[4:6]}-{raw[6:]}" if len(raw) == 8 and raw.isdigit() else raw
+
+
+def warnings_line(warnings: list[str] | tuple[str, ...]) -> str:
+    """Warnings as one line of plain text, for a table cell or a spreadsheet: "first warning; second warning"."""
+    return "; ".join(str(warning) for warning in warnings)
+
+
+def report_title(result: Verdict) -> str:
+    """What a report is of, as its title: the screening of a knee radiograph only when the file was one (in scope);
+    a file the scope gate declined is not called a knee report ("Screening: no result")."""
+    return "Screening: no result" if out_of_scope(result) is not None else "Knee radiograph screening"
+
+
 def report_lines(result: Verdict, positive_label: str, *, file_name: str, created: datetime,
-                 patient_name: str = "") -> list[tuple[str, str]]:
-    """A report's text as (field, value) pairs in reading order, the headline first (after the patient's name,
-    which is given only when the user chose to include it). A declined file's report has the "No result" headline
-    and the model version, and no confidence, probability or threshold."""
+                 patient: list[tuple[str, str]] | tuple[tuple[str, str], ...] = ()) -> list[tuple[str, str]]:
+    """A report's text as (field, value) pairs in reading order, the result first: nothing, not even the patient's
+    name, takes the headline's place. ``patient`` (given only when the user chose to include it: name, ID, study
+    date) follows the result's numbers. A declined file's report has the "No result" headline and the model version,
+    and no confidence, probability or threshold."""
     if out_of_scope(result) is not None:
         lines = [("Result", result_headline(result, positive_label)), ("Model version", str(result.model_version))]
     else:
         lines = [("Result", headline(result.label, positive_label)), ("Confidence", confidence_percent(result.confidence))]
         lines += result_facts(result, positive_label)
         lines += [(knee_name(knee.side), knee_summary(knee, positive_label)) for knee in getattr(result, "knees", [])]
+    lines += list(patient)
     lines += [("File", file_name), ("Date", created.strftime("%Y-%m-%d %H:%M"))]
-    if patient_name:
-        lines.insert(0, ("Patient name", patient_name))
     lines += [("Warning", warning) for warning in warning_sentences(result)]
     return lines
 

@@ -1,0 +1,119 @@
+"""The main window's companions: the folder scan (a worklist) and the history, made when first asked for.
+
+Kept apart from :mod:`~osteo_desktop.gui.main_window` so that the window stays a layout and its connections; the
+worklist's order and rules are the batch dialog's and :mod:`~osteo_desktop.gui.worklist`'s.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from osteo_desktop.gui.batch_dialog import BatchDialog
+    from osteo_desktop.gui.history_view import HistoryDialog
+    from osteo_desktop.gui.main_window import MainWindow
+    from osteo_desktop.gui.pacs_dialog import PacsDialog
+
+
+class SideWindows:
+    def __init__(self, window: "MainWindow") -> None:
+        self.window = window
+        self.batch: "BatchDialog | None" = None
+        self.history: "HistoryDialog | None" = None
+        self.pacs: "PacsDialog | None" = None
+
+    def show_batch(self) -> None:
+        from osteo_desktop.gui.batch_dialog import BatchDialog  # imported when asked for: keeps start-up short
+
+        logic = self.window.logic
+        if logic.classifier is None:
+            return
+        if self.batch is None:
+            self.batch = BatchDialog(logic.classifier, history=logic.history, settings=self.window.settings, parent=self.window)
+            self.batch.open_requested.connect(self.open_from_elsewhere)
+            self.batch.scan_finished.connect(self.refresh_history)  # the scan records its results too
+            self.batch.scan_finished.connect(lambda _: self.window.update_actions())
+        self.batch.show()
+        self.batch.raise_()
+        self.batch.activateWindow()
+
+    def show_history(self) -> None:
+        from osteo_desktop.gui.history_view import HistoryDialog
+
+        if self.window.logic.history is None:
+            return
+        if self.history is None:
+            self.history = HistoryDialog(self.window.logic.history, parent=self.window)
+            self.history.open_requested.connect(self.open_from_elsewhere)
+        self.history.refresh()
+        self.history.show()
+        self.history.raise_()
+
+    def show_pacs(self) -> None:
+        from osteo_desktop.gui.pacs_dialog import PacsDialog
+
+        if self.pacs is None:
+            self.pacs = PacsDialog(self.window.logic, parent=self.window)
+            self.pacs.study_fetched.connect(self.scan_folder)
+        self.pacs.show()
+        self.pacs.raise_()
+
+    def scan_folder(self, folder: str) -> None:
+        """Scan ``folder`` in the scan dialog (a fetched study): it becomes the worklist."""
+        self.show_batch()
+        if self.batch is not None and not self.batch.is_running():
+            self.batch.start_scan(folder, recursive=False)
+
+    def refresh_history(self) -> None:
+        if self.history is not None and self.history.isVisible():
+            self.history.refresh()
+
+    def open_from_elsewhere(self, path: str) -> None:
+        self.window.open_file(path)
+        self.window.raise_()
+        self.window.activateWindow()
+
+    def has_worklist(self) -> bool:
+        return self.batch is not None and bool(self.batch.rows)
+
+    def step(self, delta: int) -> str | None:
+        """Open the next (``delta`` 1) or previous (-1) file of the scanned folder, in the order the table shows;
+        the main window keeps the focus, so N/P (Page Down/Up) go on stepping."""
+        if not self.has_worklist():
+            self.window.statusBar().showMessage("Scan a folder first (Ctrl+B): next and previous step through it.", 5000)
+            return None
+        target = self.batch.step(self.window.logic.current_path, delta)
+        if target is None:
+            self.window.statusBar().showMessage("End of the list." if delta > 0 else "Start of the list.", 5000)
+            return None
+        self.window.open_file(target)
+        return target
+
+    def mark(self, agreement: str | None) -> None:
+        """The reader agrees or disagrees with the result on screen: in the worklist's row when the file is one of
+        the scan's (the table shows it), and in the history either way."""
+        from dataclasses import replace
+
+        from osteo_desktop.gui import worklist
+
+        logic, status = self.window.logic, self.window.statusBar()
+        if logic.current is None:
+            status.showMessage("Open a file with a result to mark it.", 5000)
+            return
+        path = logic.current.path
+        if self.batch is not None and any(row.path == path for row in self.batch.rows):
+            self.batch.select_path(path)
+            problem = self.batch.mark_selected(agreement)
+        else:
+            result = replace(logic.current.analysis.result, file_sha256=logic.current.file_sha256)
+            problem = worklist.mark(result, agreement, logic.history)
+        words = worklist.agreement_words(agreement) or "Mark cleared"
+        status.showMessage(problem or f"{words}: {Path(path).name}", 8000)
+        self.refresh_history()
+
+    def stop(self) -> None:
+        if self.batch is not None:
+            self.batch.stop_scan()
+        if self.pacs is not None:
+            self.pacs.wait()

@@ -1,0 +1,100 @@
+"""The scanned folder as a worklist, without widgets: what kind each row is, which rows a filter keeps, the next and
+previous file, the reader's agree/disagree, and the words of the warnings.
+
+The batch dialog (:mod:`osteo_desktop.gui.batch_dialog`) shows these; the main window steps through them with N/P
+(Page Down/Up). Nothing here imports a widget, so each rule is tested on plain rows.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+from osteo_desktop.core.model.card import sha256_of
+from osteo_desktop.core.results.history import AGREEMENTS, History, HistoryError
+from osteo_desktop.core.results.result import FileResult
+
+log = logging.getLogger(__name__)
+
+SUSPECTED, NORMAL, NO_RESULT, ERROR = "suspected", "normal", "no result", "error"
+ALL = "all"
+FILTERS: tuple[tuple[str, str], ...] = (
+    (ALL, "All files"),
+    (SUSPECTED, "Suspected"),
+    (NORMAL, "Normal"),
+    (NO_RESULT, "No result (out of scope)"),
+    (ERROR, "Could not be read"),
+)
+AGREEMENT_WORDS = {"agree": "Agree", "disagree": "Disagree", None: ""}
+
+
+def agreement_words(agreement: str | None) -> str:
+    """The reader's mark in a cell: "Agree", "Disagree", or "" (an unknown stored value is shown as it is)."""
+    return AGREEMENT_WORDS.get(agreement, str(agreement))
+
+
+def category(row: FileResult) -> str:
+    """What a row is for the reader: a suspected finding, a normal result, no result (declined) or an error.
+
+    A result is suspected when its probability reaches the threshold it was given with: the label says so.
+    """
+    if row.declined:
+        return NO_RESULT
+    if not row.ok:
+        return ERROR
+    return SUSPECTED if row.probability is not None and row.threshold is not None and row.probability >= row.threshold else NORMAL
+
+
+def accepts(row: FileResult, choice: str) -> bool:
+    """Whether the filter ``choice`` (a key of :data:`FILTERS`) keeps ``row``."""
+    return choice == ALL or category(row) == choice
+
+
+def step(paths: Sequence[str], current: str | None, delta: int) -> str | None:
+    """The file ``delta`` places from ``current`` in the table's order (sorted and filtered as shown).
+
+    From a file not in the list (none open yet, or one the filter hides), next is the first and previous the last.
+    None past either end: the worklist does not wrap round, so the reader knows when it is done.
+    """
+    if not paths:
+        return None
+    try:
+        index = list(paths).index(current) + delta if current is not None else None
+    except ValueError:
+        index = None
+    if index is None:
+        return paths[0] if delta > 0 else paths[-1]
+    return paths[index] if 0 <= index < len(paths) else None
+
+
+def mark(row: FileResult, agreement: str | None, history: History | None) -> str | None:
+    """Set the reader's ``agreement`` ("agree", "disagree" or None) on a row with a result, and in the history.
+
+    Returns None when done, else why not in plain words (a row with no result has nothing to agree with; an
+    unwritable history keeps the mark on the row only and says so).
+    """
+    if agreement is not None and agreement not in AGREEMENTS:
+        raise ValueError(f"agreement must be one of {AGREEMENTS} or None")
+    if not row.ok:
+        return f"{Path(row.path).name} has no result to agree or disagree with."
+    row.reader_agreement = agreement
+    if history is None or row.model_version is None:
+        return None
+    try:
+        if row.file_sha256 is None:
+            row.file_sha256 = sha256_of(Path(row.path))
+        if not history.set_agreement(row.file_sha256, row.model_version, agreement):
+            history.record(row.path, row, row.file_sha256)  # scanned without a history entry: record it now
+    except (HistoryError, OSError) as exc:
+        log.warning("could not store the reader's agreement for %s: %s", row.path, exc)
+        return f"Marked, but not saved in the history: {exc}"
+    return None
+
+
+def wrapped_tooltip(lines: Sequence[str]) -> str:
+    """A tooltip that wraps: Qt shows rich text at a readable width, while plain text runs off the screen."""
+    if not lines:
+        return ""
+    return "<p style='white-space:pre-wrap'>" + "<br>".join(html.escape(str(line)) for line in lines) + "</p>"

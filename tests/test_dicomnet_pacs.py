@@ -1,0 +1,87 @@
+"""The PACS client (issue 14) against a real Orthanc on loopback: find studies by patient ID, accession number and
+date (C-FIND, study root), fetch a study's radiographs (C-GET), send results back (C-STORE); an unreachable PACS is
+an error in words."""
+
+from __future__ import annotations
+
+import shutil
+
+import pydicom
+import pytest
+from pydicom.uid import generate_uid
+
+from dicomnet_helpers import LOOPBACK, Orthanc, cr_radiograph, free_port
+from osteo_desktop.dicomnet.forward import Destination
+from osteo_desktop.dicomnet.pacs import Pacs, PacsError, date_query, echo, fetch_study, find_studies, send_results
+
+pytestmark = pytest.mark.skipif(shutil.which("Orthanc") is None, reason="Orthanc not installed (apt-get install -y orthanc)")
+
+
+def _study(patient_id: str, accession: str, date: str, images: int = 1) -> list[pydicom.Dataset]:
+    study, series = generate_uid(), generate_uid()
+    out = []
+    for _ in range(images):
+        ds = cr_radiograph()
+        ds.StudyInstanceUID, ds.SeriesInstanceUID = study, series
+        ds.PatientID, ds.AccessionNumber, ds.StudyDate = patient_id, accession, date
+        out.append(ds)
+    return out
+
+
+@pytest.fixture
+def orthanc(tmp_path):
+    server = Orthanc(tmp_path)
+    yield server
+    server.stop()
+
+
+def test_find_fetch_and_send_back(orthanc, tmp_path):
+    first = _study("P-1", "ACC-1", "20250301", images=2)
+    second = _study("P-2", "ACC-2", "20250415")
+    for ds in first + second:
+        orthanc.upload(ds)
+    # A report already in the first study: not a radiograph, so not fetched.
+    sr_like = cr_radiograph("1.2.840.10008.5.1.4.1.1.104.1")  # Encapsulated PDF storage class, as stored by a PACS
+    sr_like.StudyInstanceUID, sr_like.PatientID = first[0].StudyInstanceUID, "P-1"
+    sr_like.MIMETypeOfEncapsulatedDocument, sr_like.EncapsulatedDocument = "application/pdf", b"%PDF-1.4\n%%EOF\n"
+    del sr_like.PixelData
+    orthanc.upload(sr_like)
+    pacs = Pacs(Destination(orthanc.ae_title, LOOPBACK, orthanc.port), "OSTEOTEST")
+    echo(pacs)
+
+    by_patient = find_studies(pacs, patient_id="P-1")
+    assert [m.study_instance_uid for m in by_patient] == [first[0].StudyInstanceUID]
+    assert (by_patient[0].patient_name, by_patient[0].accession_number, by_patient[0].study_date) == ("Doe^Jane", "ACC-1", "20250301")
+    assert [m.study_instance_uid for m in find_studies(pacs, accession_number="ACC-2")] == [second[0].StudyInstanceUID]
+    assert [m.study_instance_uid for m in find_studies(pacs, study_date="2025-04-15")] == [second[0].StudyInstanceUID]
+    assert {m.study_instance_uid for m in find_studies(pacs, study_date="20250101-20251231")} == {
+        first[0].StudyInstanceUID, second[0].StudyInstanceUID}
+    assert find_studies(pacs, patient_id="nobody") == []
+
+    files = fetch_study(pacs, first[0].StudyInstanceUID, tmp_path / "fetched")
+    assert sorted(pydicom.dcmread(p).SOPInstanceUID for p in files) == sorted(ds.SOPInstanceUID for ds in first)
+    assert all(p.parent == tmp_path / "fetched" for p in files)
+
+    before = len(orthanc.instances())
+    result = second[0].copy()
+    result.SOPInstanceUID = result.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    result.SOPClassUID = result.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.7"  # secondary capture
+    path = tmp_path / "result.dcm"
+    result.save_as(path, enforce_file_format=True)
+    assert send_results(pacs, [path]) == [path]
+    assert len(orthanc.instances()) == before + 1
+
+
+def test_an_unreachable_pacs_is_an_error_in_words(tmp_path):
+    pacs = Pacs(Destination("NOBODY", LOOPBACK, free_port()), "OSTEOTEST", timeout_s=2)
+    with pytest.raises(PacsError, match="did not accept a connection"):
+        find_studies(pacs, patient_id="P-1")
+
+
+def test_a_search_needs_a_criterion_and_dates_are_checked():
+    pacs = Pacs(Destination("X", LOOPBACK, 1))
+    with pytest.raises(ValueError, match="patient ID"):
+        find_studies(pacs)
+    assert date_query("2025-03-01") == "20250301" and date_query("20250301-20250331") == "20250301-20250331"
+    with pytest.raises(ValueError):
+        date_query("March 2025")
