@@ -99,6 +99,8 @@ def test_ray_backend_gives_the_rows_of_the_local_pool(ray_cluster, folder, class
     for row, reference in zip(rows, expected):
         if reference.ok:
             assert row.probability == pytest.approx(reference.probability, abs=1e-6)
+            # every knee comes back from the cluster as a knee (side, box), not as a plain dict
+            assert [(k.side, k.box, k.label) for k in row.knees] == [(k.side, k.box, k.label) for k in reference.knees]
 
 
 def test_osteo_scan_backend_ray_writes_the_same_csv(ray_cluster, folder, tmp_path):
