@@ -131,3 +131,17 @@ class ResultPanel(QFrame):
         if sentences:
             self.warnings.setText("\n".join(f"⚠ {w}" for w in sentences))
             self.warnings.show()
+        self.fit_height()
+
+    def fit_height(self) -> None:
+        """Claim the height the shown lines need at the panel's width: a result with a line per knee and the scale is
+        taller than the panel was when the window was laid out, and the side splitter would otherwise clip it."""
+        layout = self.layout()
+        width = max(self.width(), 340)
+        needed = layout.heightForWidth(width) if layout.hasHeightForWidth() else layout.sizeHint().height()
+        self.setMinimumHeight(max(needed, layout.minimumSize().height()))
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        super().resizeEvent(event)
+        if self.state == "result":  # narrower means more wrapped lines, so more height
+            self.fit_height()
