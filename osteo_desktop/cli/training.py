@@ -1,6 +1,8 @@
-"""``osteo train``, ``osteo evaluate`` and ``osteo train-knee-detector``: handed to the training package.
+"""``osteo train``, ``osteo evaluate``, ``osteo train-knee-detector`` and ``osteo train-knee``: handed to the training
+package.
 
-``train`` and ``evaluate`` need TensorFlow; the knee detector's training is numpy only, so it runs without it."""
+``train`` and ``evaluate`` need TensorFlow; the knee detector (numpy) and the knee head (LiteRT features, a NumPy
+head) train without it."""
 
 from __future__ import annotations
 
@@ -12,6 +14,10 @@ def run_training(command: str, argv: list[str]) -> int:
         from osteo_desktop.training.knee_detector_command import train_knee_detector_main
 
         return int(train_knee_detector_main(argv) or 0)
+    if command == "train-knee":  # LiteRT features and a NumPy head: no TensorFlow needed
+        from osteo_desktop.training import knee_commands
+
+        return int(knee_commands.train_knee_main(argv) or 0)
     try:
         from osteo_desktop.training import commands  # imports TensorFlow: only ever here
     except ImportError as exc:
