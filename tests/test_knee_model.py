@@ -243,10 +243,18 @@ def test_knee_heat_map_lies_on_its_knee(classifier, knee_model, checked_films):
 
 @pytest.mark.slow
 @pytest.mark.tensorflow
-def test_tensorflow_backbone_gives_the_tflite_knee_features(classifier, keras_model, checked_films):
-    # The knee head is trained on LiteRT features; the Keras model it was exported from must agree on knee regions.
-    films, two, one = checked_films
-    inputs = np.stack([knee_region(films[f][0], films[f][1][0])[0] for f in two[:2] + one[:2]])
+def test_tensorflow_backbone_gives_the_tflite_knee_features(classifier, keras_model, knee_images):
+    # The knee head is trained on LiteRT features; the Keras model it was exported from must agree on knee regions
+    # (here a square in the middle of real films, cut at their own resolution: a region, not a whole film).
+    from osteo_desktop.core.reading.reader import read_radiograph
+
+    inputs = []
+    for path in [p for label in sorted(knee_images) for p in knee_images[label][:2]]:
+        pixels = read_radiograph(path).pixels
+        height, width = pixels.shape
+        side = min(height, width) // 2
+        inputs.append(knee_region(pixels, ((width - side) / 2, (height - side) / 2, (width + side) / 2, (height + side) / 2))[0])
+    inputs = np.stack(inputs)
     keras_features = np.asarray(keras_model(inputs, training=False)[0]).mean(axis=(1, 2))
     _, tflite_features = classifier.run(inputs)
     assert np.allclose(tflite_features.mean(axis=(1, 2)), keras_features, atol=1e-3)

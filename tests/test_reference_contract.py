@@ -21,6 +21,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from osteo_desktop.core.pipeline.memory import batch_limit
+
 from shared_paths import KNEE_DIR, REPO_ROOT
 
 MODEL_DIR = REPO_ROOT / "model_weights"
@@ -140,13 +142,13 @@ def test_batch_inference_time_is_reported_per_image(tmp_path):
     """With N images in one batch each row reports batch time / N, so the rows' sum cannot exceed the wall time.
 
     Reporting the whole batch time on every row makes the sum about N times the batch time, far beyond the wall
-    clock for N = 32, however busy the machine.
+    clock for 64 images (the scan's byte budget for model inputs cuts them into batches of about 20, each taking
+    ~100 ms, so the wrong sum is ~6 s against a wall time of ~3 s), however busy the machine.
     """
-    from osteo_desktop.core.pipeline.memory import batch_limit
-
     if not NORMAL_FILM.is_file():
         pytest.skip("shared knee films not found")
-    count = batch_limit(32, 224 * 224 * 3 * 4)  # as many files as one batch takes (memory bound), so one batch
+    count = 64
+    per_batch = batch_limit(count, 224 * 224 * 3 * 4)
     folder = tmp_path / "batch"
     folder.mkdir()
     for i in range(count):
@@ -157,7 +159,8 @@ def test_batch_inference_time_is_reported_per_image(tmp_path):
     assert len(rows) == count and all(r["error"] is None for r in rows)
     inference = [r["timings_ms"]["inference"] for r in rows]
     assert sum(inference) <= wall_ms, (sum(inference), wall_ms)
-    assert max(inference) == pytest.approx(min(inference), rel=1e-6)  # one batch: the same share for every image
+    # Every image of a batch gets the same share: at most as many distinct values as batches.
+    assert len(set(inference)) <= math.ceil(count / per_batch)
 
 
 def test_csv_columns_carry_the_json_values(tmp_path):

@@ -13,7 +13,7 @@ from osteo_desktop.cli import batch, info
 from osteo_desktop.cli.common import model_description
 from osteo_desktop.core.results.text import DISCLAIMER
 
-TRAINING_COMMANDS = ("train", "evaluate", "train-knee", "train-knee-detector")
+TRAINING_COMMANDS = ("train", "evaluate", "train-knee-detector", "train-knee")
 
 
 def build_parser() -> argparse.ArgumentParser:
