@@ -21,7 +21,6 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QLineEdit,
-    QMessageBox,
     QProgressBar,
     QPushButton,
     QTableView,
@@ -40,6 +39,7 @@ from osteo_desktop.gui.jobs import plain_error
 from osteo_desktop.gui.logic import start_folder_scan
 from osteo_desktop.gui.settings import AppSettings
 from osteo_desktop.gui.worker import Worker
+from osteo_desktop.gui import plain
 
 COLUMNS = ["File", "Result", "Probability", "Confidence", "Warnings", "Error"]
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -65,7 +65,7 @@ def _item(text: str, sort_value: object = None, tooltip: str = "") -> QStandardI
     item.setEditable(False)
     item.setData(text.lower() if sort_value is None else sort_value, SORT_ROLE)
     if tooltip:
-        item.setToolTip(tooltip)
+        item.setToolTip(plain.tooltip(tooltip))
     return item
 
 
@@ -139,7 +139,7 @@ class BatchDialog(QDialog):
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
         self.progress.setTextVisible(False)
-        self.progress_label = QLabel("Choose a folder and start the scan.")
+        self.progress_label = plain.PlainLabel("Choose a folder and start the scan.")
         self.progress_label.setMinimumWidth(320)
         progress_row.addWidget(self.progress, 1)
         progress_row.addWidget(self.progress_label)
@@ -172,7 +172,7 @@ class BatchDialog(QDialog):
         self.show_declined.setChecked(True)
         self.show_declined.toggled.connect(self.proxy.set_show_declined)
         bottom.addWidget(self.show_declined)
-        self.summary = QLabel()
+        self.summary = plain.PlainLabel()
         self.summary.setObjectName("summary")
         self.export_button = QPushButton("Export CSV…")
         self.export_button.setEnabled(False)
@@ -280,7 +280,7 @@ class BatchDialog(QDialog):
 
     def _on_failed(self, exc: BaseException) -> None:
         message = str(exc) if isinstance(exc, ImageReadError) else f"The scan of {self.root} stopped: {plain_error(exc)}"
-        QMessageBox.warning(self, "Scan a folder", message)
+        plain.message(self, "Scan a folder", message)
 
     def _on_finished(self) -> None:
         cancelled = self.worker.stop_was_requested() if self.worker else False
@@ -323,10 +323,10 @@ class BatchDialog(QDialog):
             try:
                 written = self.export_csv(path)
             except OSError as exc:
-                QMessageBox.warning(self, "Export CSV", f"The results could not be saved: {exc.strerror or exc}")
+                plain.message(self, "Export CSV", f"The results could not be saved: {exc.strerror or exc}")
                 return
             except UnsafeOutputError as exc:
-                QMessageBox.warning(self, "Export CSV", f"The results were not saved: {exc}")
+                plain.message(self, "Export CSV", f"The results were not saved: {exc}")
                 return
             self.progress_label.setText(f"Saved {len(self.rows)} rows to {written.name}.")
 

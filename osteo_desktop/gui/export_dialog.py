@@ -10,7 +10,6 @@ from PySide6.QtWidgets import (
     QDialogButtonBox,
     QFileDialog,
     QHBoxLayout,
-    QLabel,
     QLineEdit,
     QMessageBox,
     QPushButton,
@@ -19,6 +18,7 @@ from PySide6.QtWidgets import (
 )
 
 from osteo_desktop.gui.report_pdf import patient_name
+from osteo_desktop.gui import plain
 
 
 class ExportDialog(QDialog):
@@ -27,7 +27,7 @@ class ExportDialog(QDialog):
         self.setWindowTitle("Export report")
         self.setMinimumWidth(560)
         layout = QVBoxLayout(self)
-        layout.addWidget(QLabel("A one-page PDF with the images, the result, the model version and the date."))
+        layout.addWidget(plain.PlainLabel("A one-page PDF with the images, the result, the model version and the date."))
         row = QHBoxLayout()
         self.path_edit = QLineEdit(str(suggested))
         browse = QPushButton("Choose…")
@@ -54,10 +54,10 @@ class ExportDialog(QDialog):
             return
         target = self.target()
         if target.is_dir():
-            QMessageBox.warning(self, "Export report", f"{target} is a folder; type a file name for the report.")
+            plain.message(self, "Export report", f"{target} is a folder; type a file name for the report.")
             return
         if target.exists():
-            answer = QMessageBox.question(self, "Export report", f"{target.name} already exists in {target.parent}. Replace it?")
+            answer = plain.question(self, "Export report", f"{target.name} already exists in {target.parent}. Replace it?")
             if answer != QMessageBox.StandardButton.Yes:
                 return
         super().accept()

@@ -12,7 +12,7 @@ from typing import Callable
 
 from PySide6.QtCore import QSettings, Signal
 from PySide6.QtGui import QCloseEvent
-from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox
+from PySide6.QtWidgets import QFileDialog, QMainWindow
 
 from osteo_desktop.core.model.preprocessing import model_input_to_preview
 from osteo_desktop.core.model.runtime import Classifier
@@ -24,6 +24,7 @@ from osteo_desktop.gui.logic import AppLogic
 from osteo_desktop.gui.main_window_ui import build_actions, build_widgets
 from osteo_desktop.gui.recent_files import RecentFiles
 from osteo_desktop.gui.settings import AppSettings
+from osteo_desktop.gui import plain
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +86,7 @@ class MainWindow(QMainWindow):
         logic.history_changed.connect(self._refresh_history_view)
         logic.notice.connect(status.showMessage)
         logic.report_saved.connect(lambda path: status.showMessage(f"Report saved to {path}", 10000))
-        logic.report_failed.connect(lambda message: QMessageBox.warning(self, "Export report", message))
+        logic.report_failed.connect(lambda text: plain.message(self, "Export report", text))
 
     # What the tests and the self-test read; the state itself lives in the logic.
     classifier = property(lambda self: self.logic.classifier)

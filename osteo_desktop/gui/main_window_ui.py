@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 from osteo_desktop.gui.image_view import ImageView
 from osteo_desktop.gui.metadata_panel import MetadataPanel
 from osteo_desktop.gui.result_panel import ResultPanel
+from osteo_desktop.gui.plain import PlainLabel
 
 if TYPE_CHECKING:
     from osteo_desktop.gui.main_window import MainWindow
@@ -81,8 +82,8 @@ def build_widgets(window: "MainWindow") -> None:
     splitter.setChildrenCollapsible(False)
     window.setCentralWidget(splitter)
 
-    window.pixel_label = QLabel()
-    window.window_label = QLabel()
+    window.pixel_label = PlainLabel()
+    window.window_label = PlainLabel()
     window.window_label.setToolTip("Right-drag on the image: up/down moves the centre, left/right the width. R resets.")
     window.busy = QProgressBar()
     window.busy.setRange(0, 0)

@@ -7,6 +7,7 @@ from typing import Any
 from PySide6.QtWidgets import QAbstractItemView, QCheckBox, QHeaderView, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
 
 from osteo_desktop.core.reading.radiograph import Radiograph
+from osteo_desktop.gui.plain import tooltip
 
 
 def _format_value(value: Any) -> str:
@@ -128,5 +129,5 @@ class MetadataPanel(QWidget):
         for i, (field, value) in enumerate(rows):
             self.table.setItem(i, 0, QTableWidgetItem(field))
             item = QTableWidgetItem(value)
-            item.setToolTip(value)
+            item.setToolTip(tooltip(value))  # a tag value is text from a file: never rich text
             self.table.setItem(i, 1, item)

@@ -184,6 +184,7 @@ def test_empty_history_says_so(qtbot, window):
 def test_export_dialog_refuses_an_empty_name_and_asks_before_replacing(qtbot, tmp_path, monkeypatch):
     from PySide6.QtWidgets import QMessageBox
 
+    from osteo_desktop.gui import plain
     from osteo_desktop.gui.export_dialog import ExportDialog
 
     dialog = ExportDialog(tmp_path / "r.pdf", {})
@@ -194,10 +195,10 @@ def test_export_dialog_refuses_an_empty_name_and_asks_before_replacing(qtbot, tm
     (tmp_path / "r.pdf").write_bytes(b"%PDF earlier report")
     dialog.path_edit.setText(str(tmp_path / "r.pdf"))
     asked = []
-    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: asked.append(a) or QMessageBox.StandardButton.No)
+    monkeypatch.setattr(plain, "question", lambda *a, **k: asked.append(a) or QMessageBox.StandardButton.No)
     dialog.accept()
     assert asked and dialog.result() != ExportDialog.DialogCode.Accepted
-    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+    monkeypatch.setattr(plain, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
     dialog.accept()
     assert dialog.result() == ExportDialog.DialogCode.Accepted
 
