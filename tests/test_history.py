@@ -26,7 +26,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 def _prediction(probability: float, version: str = "test-1", warnings: list[str] | None = None) -> Prediction:
     label = "osteoporosis" if probability >= 0.5 else "normal"
     return Prediction(label=label, probability=probability, confidence=max(probability, 1 - probability), threshold=0.5,
-                      model_version=version, logit=0.0, warnings=list(warnings or []))
+                      model_version=version, logit=0.0, warnings=list(warnings or []), model_sha256=f"sha-of-{version}")
 
 
 @pytest.fixture
@@ -50,8 +50,8 @@ def test_record_find_and_list_newest_first(history, knee_png, knee_jpeg):
     assert first.file_sha256 == sha256_of(knee_png)
     assert (first.label, first.probability, first.warnings) == ("osteoporosis", 0.8, ["small image"])
     assert [e.id for e in history.entries()] == [second.id, first.id]
-    assert history.find(first.file_sha256, "test-1") == first
-    assert history.find(first.file_sha256, "another-model") is None
+    assert history.find(first.file_sha256, "sha-of-test-1") == first
+    assert history.find(first.file_sha256, "sha-of-another-model") is None
 
 
 def test_same_content_and_model_updates_instead_of_duplicating(history, knee_png):
@@ -60,7 +60,7 @@ def test_same_content_and_model_updates_instead_of_duplicating(history, knee_png
     updated = history.record("/new/place.png", _prediction(0.7), file_sha256=sha)
     other_model = history.record("/new/place.png", _prediction(0.6, version="test-2"), file_sha256=sha)
     assert history.count() == 2
-    assert history.find(sha, "test-1") == updated
+    assert history.find(sha, "sha-of-test-1") == updated
     assert (updated.path, updated.label) == ("/new/place.png", "osteoporosis")
     assert other_model.id != updated.id
 
@@ -225,7 +225,7 @@ def test_read_and_record_failures_are_history_errors(tmp_path):
         history.record(tmp_path / "vanished.png", _prediction(0.9))  # no hash given and the file is gone
     assert history.count() == 0
     history.close()
-    for read in (history.count, history.entries, lambda: history.find("a" * 64, "test-1")):
+    for read in (history.count, history.entries, lambda: history.find("a" * 64, "sha-of-test-1")):
         with pytest.raises(HistoryError, match="cannot read the history database"):
             read()
 

@@ -8,7 +8,8 @@ from typing import Any
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QMessageBox, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
 
 from osteo_desktop import DISCLAIMER, __version__
-from osteo_desktop.core.model.card import ModelCard
+from osteo_desktop.core.model.card import ModelCard, model_sha256
+from osteo_desktop.gui.plain import PlainLabel, tooltip
 
 # Checksums and file lists are for the software, not for the reader of this dialog.
 _HIDDEN_KEYS = {"files", "format"}
@@ -26,7 +27,7 @@ def _fill(parent: QTreeWidgetItem | QTreeWidget, key: str, value: Any) -> None:
     if _is_estimate(value):
         value = _estimate(value)
     item = QTreeWidgetItem([key.replace("_", " "), "" if isinstance(value, (dict, list)) else _text(value)])
-    item.setToolTip(1, item.text(1))
+    item.setToolTip(1, tooltip(item.text(1)))
     if isinstance(parent, QTreeWidget):
         parent.addTopLevelItem(item)
     else:
@@ -58,6 +59,7 @@ def model_summary(card: ModelCard) -> str:
         f"<p>Dated {escape(card.date)}. Decision threshold {card.threshold:.3f}"
         + (f" ({escape(card.threshold_rule)})" if card.threshold_rule else "")
         + f". Input {card.preprocessing.input_size}×{card.preprocessing.input_size} pixels.</p>"
+        f"<p>Model SHA-256 (card and files): <code>{escape(model_sha256(card))}</code></p>"
     )
     shipped = card.summary_metrics
     figures = [f"{label} <b>{_estimate(shipped[key])}</b>" for key, label in _HEADLINE_METRICS if _is_estimate(shipped.get(key))]
@@ -106,7 +108,7 @@ class ModelDialog(QDialog):
                     if item.child(j).text(0) == "shipped":
                         item.child(j).setExpanded(True)
         layout.addWidget(self.tree, 1)
-        note = QLabel(DISCLAIMER)
+        note = PlainLabel(DISCLAIMER)
         note.setWordWrap(True)
         note.setObjectName("disclaimer")
         layout.addWidget(note)

@@ -80,6 +80,8 @@ def _paint(painter: QPainter, page: QRectF, analysis: Analysis, lines: list[tupl
         painter.setPen(QColor(90, 90, 90))
         painter.drawText(QRectF(page.left(), y, label_w, height), Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, field)
         painter.setPen(QColor(20, 20, 20))
+        if " " not in value and painter.fontMetrics().horizontalAdvance(value) > page.width() - label_w:
+            painter.setFont(QFont("Sans Serif", 8))  # one long word (the model's SHA-256) cannot wrap: keep it whole
         painter.drawText(QRectF(page.left() + label_w, y, page.width() - label_w, height), Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter | Qt.TextFlag.TextWordWrap, value)
         y += height
 

@@ -2,8 +2,9 @@
 
 Results are committed (one transaction per result, or per inference batch in a folder scan) with WAL journaling
 and full disk syncs, so a crash, a kill or a power cut never loses a result that was reported as recorded and never
-leaves a corrupt database. A result is keyed by the file's content (SHA-256) and the model
-version: recording the same file again with the same model updates its entry instead of adding a second one, which
+leaves a corrupt database. A result is keyed by the file's content (SHA-256) and the exact model (``model_sha256``,
+a digest of the card and every model file: a card edited by hand is another model and never inherits rows):
+recording the same file again with the same model updates its entry instead of adding a second one, which
 is what lets an interrupted folder scan be re-run without duplicating anything. No patient identifier is stored.
 """
 
@@ -29,24 +30,29 @@ from osteo_desktop.core.results.result import FileResult
 log = logging.getLogger(__name__)
 
 HISTORY_FILENAME = "history.sqlite3"
-SCHEMA_VERSION = 1
+# 2: keyed on (file_sha256, model_sha256) instead of (file_sha256, model_version); rows of version 1 are kept with
+# no model digest, so they are listed but never reused (which card computed them cannot be known).
+SCHEMA_VERSION = 2
 
 # The result's own columns come from its declaration (FileResult); the table adds where each row sits. A column
 # added to FileResult later is added to an existing table when it is opened (ALTER TABLE ADD COLUMN).
 _RESULT_COLUMNS = columns.history_columns(FileResult)
 _NAMES = [name for name, _ in _RESULT_COLUMNS]
-_KEY = ("file_sha256", "model_version")
+_KEY = ("file_sha256", "model_sha256")
 _COLUMNS = ", ".join(["id", "recorded_at", *_NAMES])
 
-_SCHEMA = f"""
-CREATE TABLE IF NOT EXISTS predictions (
+_TABLE = """
+CREATE TABLE IF NOT EXISTS {table} (
     id            INTEGER PRIMARY KEY,
     recorded_at   TEXT    NOT NULL,
-    {", ".join(f"{name} {declaration}" for name, declaration in _RESULT_COLUMNS)},
-    UNIQUE ({", ".join(_KEY)})
+    {columns},
+    UNIQUE ({key})
 );
-CREATE INDEX IF NOT EXISTS predictions_recorded_at ON predictions (recorded_at);
 """
+_TABLE_ARGUMENTS = {"columns": ", ".join(f"{name} {declaration}" for name, declaration in _RESULT_COLUMNS),
+                    "key": ", ".join(_KEY)}
+_INDEX = "CREATE INDEX IF NOT EXISTS predictions_recorded_at ON predictions (recorded_at);"
+_SCHEMA = _TABLE.format(table="predictions", **_TABLE_ARGUMENTS) + _INDEX
 
 # SQLite result codes that mean the file itself is damaged (SQLITE_CORRUPT, SQLITE_NOTADB), and their messages:
 # Python 3.10 has no sqlite_errorcode on the exception, only the text.
@@ -97,6 +103,36 @@ def _add_missing_columns(connection: sqlite3.Connection) -> None:
                     raise
 
 
+def _has_current_key(connection: sqlite3.Connection) -> bool:
+    for index in connection.execute("PRAGMA index_list(predictions)").fetchall():
+        unique, name = index[2], index[1]
+        if unique and tuple(row[2] for row in connection.execute(f"PRAGMA index_info('{name}')")) == _KEY:
+            return True
+    return False
+
+
+def _rekey(connection: sqlite3.Connection) -> None:
+    """Rebuild a table keyed on an older key (SQLite cannot drop a UNIQUE constraint in place), keeping every row.
+
+    Rows written before ``model_sha256`` existed have none (NULL): they stay listed and are never reused.
+    """
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        if not _has_current_key(connection):  # another process may have done it while this one waited
+            log.info("history database: re-keying on %s", ", ".join(_KEY))
+            present = [row[1] for row in connection.execute("PRAGMA table_info(predictions)")]
+            kept = ", ".join(name for name in ["id", "recorded_at", *_NAMES] if name in present)
+            connection.execute(_TABLE.format(table="predictions_rekeyed", **_TABLE_ARGUMENTS))
+            connection.execute(f"INSERT INTO predictions_rekeyed ({kept}) SELECT {kept} FROM predictions")
+            connection.execute("DROP TABLE predictions")
+            connection.execute("ALTER TABLE predictions_rekeyed RENAME TO predictions")
+            connection.execute(_INDEX)
+        connection.execute("COMMIT")
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+
+
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="microseconds")
 
@@ -132,6 +168,8 @@ class History:
                 raise HistoryError(f"the history database {self.path} was written by a newer version of osteo-desktop")
             connection.executescript(_SCHEMA)
             _add_missing_columns(connection)
+            if not _has_current_key(connection):
+                _rekey(connection)
             connection.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             connection.execute("SELECT count(*) FROM predictions").fetchone()
         except BaseException:
@@ -187,8 +225,10 @@ class History:
     def _values(path: str | Path, result: Any, file_sha256: str | None) -> tuple[Any, ...]:
         if getattr(result, "error", None) is not None or getattr(result, "label", None) is None:
             raise ValueError("only a successful result can be recorded")
-        if file_sha256 is None:
-            file_sha256 = sha256_of(Path(path))
+        if not getattr(result, "model_sha256", None):
+            raise ValueError("a result without its model's digest (model_sha256) cannot be recorded")
+        if file_sha256 is None:  # the hash of the bytes that were analysed, when the caller kept it
+            file_sha256 = getattr(result, "file_sha256", None) or sha256_of(Path(path))
         if isinstance(result, FileResult):
             result = replace(result, path=str(path), file_sha256=file_sha256)
         else:
@@ -201,9 +241,10 @@ class History:
         rows = self._fetch(f"SELECT {_COLUMNS} FROM predictions ORDER BY recorded_at DESC, id DESC LIMIT ?", (int(limit),))
         return [HistoryEntry.from_row(row) for row in rows]
 
-    def find(self, file_sha256: str, model_version: str) -> HistoryEntry | None:
-        rows = self._fetch(f"SELECT {_COLUMNS} FROM predictions WHERE file_sha256 = ? AND model_version = ?",
-                           (file_sha256, model_version))
+    def find(self, file_sha256: str, model_sha256: str) -> HistoryEntry | None:
+        """The result recorded for this content by exactly this model (card and files), if any."""
+        rows = self._fetch(f"SELECT {_COLUMNS} FROM predictions WHERE file_sha256 = ? AND model_sha256 = ?",
+                           (file_sha256, model_sha256))
         return HistoryEntry.from_row(rows[0]) if rows else None
 
     def count(self) -> int:
