@@ -149,11 +149,11 @@ def test_cancel_returns_even_while_a_read_hangs(monkeypatch, classifier, knee_fi
     read_is_hung, first_row_out = threading.Event(), threading.Event()
     cancelled_at: list[float] = []
 
-    def reader(path, *, target_size=None):
+    def reader(path, **kwargs):
         if Path(path) == hung:
             read_is_hung.set()
             release.wait(timeout=60)
-        return real_reader(path, target_size=target_size)
+        return real_reader(path, **kwargs)
 
     def cancel_once_the_read_hangs():
         # Cancels when the read is known to be stuck and the row before it is out, not after a guessed delay.
@@ -215,10 +215,10 @@ def test_an_unexpected_reader_exception_becomes_a_row_error(monkeypatch, classif
     real_reader = scanning.read_radiograph
     victim = knee_files[1]
 
-    def flaky_reader(path, *, target_size=None):
+    def flaky_reader(path, **kwargs):
         if Path(path) == victim:
             raise RuntimeError("decoder bug")
-        return real_reader(path, target_size=target_size)
+        return real_reader(path, **kwargs)
 
     monkeypatch.setattr(scanning, "read_radiograph", flaky_reader)
     rows = list(scan_files(knee_files[:4], classifier, batch_size=2))

@@ -14,6 +14,7 @@ the single-file analysis (:func:`~osteo_desktop.core.pipeline.analysis.scope_evi
 from __future__ import annotations
 
 import collections
+import hashlib
 import logging
 import os
 import stat
@@ -29,13 +30,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from osteo_desktop.core.errors import ImageReadError
-from osteo_desktop.core.model.card import sha256_of
 from osteo_desktop.core.model.preprocessing import preprocess
 from osteo_desktop.core.model.scope import ScopeEvidence
 from osteo_desktop.core.pipeline.analysis import scope_evidence, settle
 from osteo_desktop.core.pipeline.backends import ScanBackend, ThreadBackend, get_backend
 from osteo_desktop.core.pipeline.listing import list_files
-from osteo_desktop.core.reading.reader import read_radiograph
+from osteo_desktop.core.reading.reader import read_file_bytes, read_radiograph
 from osteo_desktop.core.results.history import HistoryError
 from osteo_desktop.core.results.result import ROW_KEYS, FileResult
 
@@ -97,6 +97,7 @@ class _Preparer:
         self.input_size = classifier.input_size
         self.config = classifier.config
         self.model_version = classifier.version
+        self.model_sha256 = classifier.model_sha256
         self.history = history
         self.include_patient = include_patient
         self.cancel = cancel
@@ -105,7 +106,7 @@ class _Preparer:
 
     def __call__(self, path: Path) -> _Prepared:
         # Every row names the model it was meant for, even a failed one, so each output shows the model version.
-        row = FileResult(path=str(path), model_version=self.model_version)
+        row = FileResult(path=str(path), model_version=self.model_version, model_sha256=self.model_sha256)
         if self.cancel.is_set():
             row.error = _failure(path, "not read: the scan was cancelled")
             return _Prepared(row)
@@ -133,14 +134,18 @@ class _Preparer:
             # Opening a pipe would block the scan forever; a device is never an image.
             row.error = _failure(path, "not a regular file (a pipe, socket or device); not read")
             return _Prepared(row)
+        # Read once, after the size check (a huge or sparse file is refused here, before any byte is hashed), and
+        # both hashed and decoded from these bytes: a file replaced in between cannot be recorded under the hash
+        # of another content.
+        try:
+            data = read_file_bytes(path)
+        except ImageReadError as exc:
+            row.error = str(exc)
+            return _Prepared(row)
         if self.history is not None:
+            row.file_sha256 = hashlib.sha256(data).hexdigest()
             try:
-                row.file_sha256 = sha256_of(path)
-            except OSError as exc:
-                row.error = _failure(path, _os_cause(exc))
-                return _Prepared(row)
-            try:
-                entry = self.history.find(row.file_sha256, self.model_version)
+                entry = self.history.find(row.file_sha256, self.model_sha256)
             except HistoryError as exc:
                 if self.cancel.is_set():  # the history was closed under a cancelled scan: nobody wants this row
                     row.error = _failure(path, "not read: the scan was cancelled")
@@ -155,7 +160,7 @@ class _Preparer:
                 row.timings_ms = {"read": (time.perf_counter() - start) * 1000.0, "preprocess": 0.0, "inference": 0.0}
                 return _Prepared(row)
         try:
-            radiograph = read_radiograph(path, target_size=self.input_size)
+            radiograph = read_radiograph(path, target_size=self.input_size, data=data)
         except ImageReadError as exc:
             row.error = str(exc)
             return _Prepared(row)

@@ -27,10 +27,10 @@ SUPPORTED_FORMATS = ("DICOM", *RASTER_FORMATS)
 # to word errors and to spot a folder named like an image.
 IMAGE_SUFFIXES = frozenset({".dcm", ".dicom", ".dic", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"})
 
-__all__ = ["read_radiograph", "describe_radiograph", "SUPPORTED_FORMATS", "MAX_PIXELS", "MAX_FILE_BYTES"]
+__all__ = ["read_radiograph", "read_file_bytes", "describe_radiograph", "SUPPORTED_FORMATS", "MAX_PIXELS", "MAX_FILE_BYTES"]
 
 
-def read_radiograph(path: str | Path, *, target_size: int | None = None) -> Radiograph:
+def read_radiograph(path: str | Path, *, target_size: int | None = None, data: bytes | None = None) -> Radiograph:
     """Read a DICOM, PNG, JPEG, TIFF or BMP radiograph.
 
     ``target_size`` says how many pixels a side the caller needs (the model input). It is accepted but, for now,
@@ -39,12 +39,16 @@ def read_radiograph(path: str | Path, *, target_size: int | None = None) -> Radi
     (bootstrap model) and 0.10 (model 0.2.0-model2; 34 of 60 knee JPEGs moved by more than 0.01), far beyond what
     a speed hint may cost. A full-size knee JPEG decodes in about 5 ms, so the hint is not needed for speed.
 
+    ``data`` is the file's content when the caller has already read it (:func:`read_file_bytes`), so that what is
+    hashed and what is analysed are the same bytes: a file replaced in between is not read a second time.
+
     Raises :class:`NotAnImageError` for content that is neither an image nor DICOM, :class:`ImageTooLargeError`
     for files or declared sizes beyond the limits in :mod:`image_limits`, and :class:`ImageReadError` otherwise.
     """
     path = Path(path)
     try:
-        data = _read_bytes(path)
+        if data is None:
+            data = read_file_bytes(path)
         kind = sniff_format(data[:SNIFF_BYTES])
         if kind is None:
             _refuse_unknown(path, data[:SNIFF_BYTES])
@@ -89,7 +93,13 @@ def describe_radiograph(radiograph: Radiograph) -> dict[str, Any]:
     return summary
 
 
-def _read_bytes(path: Path) -> bytes:
+def read_file_bytes(path: str | Path) -> bytes:
+    """The whole file, read once, after checking it is a regular file within :data:`MAX_FILE_BYTES`.
+
+    The size is checked before a byte is read, so a huge (or sparse) file is refused at once; a file that grows
+    while it is read is refused too. Raises :class:`ImageReadError` (and its subclasses) for every failure.
+    """
+    path = Path(path)
     try:
         info = path.stat()
         if stat.S_ISDIR(info.st_mode):
@@ -98,13 +108,13 @@ def _read_bytes(path: Path) -> bytes:
             # Reading a FIFO or a device could block for ever.
             raise NotAnImageError(path, "not a regular file (a device, pipe or socket), not an image")
         if info.st_size > MAX_FILE_BYTES:
-            raise ImageTooLargeError(path, f"file is {info.st_size / 2**20:.0f} MiB, more than the {MAX_FILE_BYTES // 2**20} MiB this reader accepts")
+            raise ImageTooLargeError(path, f"too large: the file is {info.st_size / 2**20:.0f} MiB, more than the {MAX_FILE_BYTES // 2**20} MiB this reader accepts; not read")
         with open(path, "rb") as handle:
             data = handle.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         raise ImageReadError(path, _os_error_cause(exc)) from exc
     if len(data) > MAX_FILE_BYTES:
-        raise ImageTooLargeError(path, f"file grew past {MAX_FILE_BYTES // 2**20} MiB while being read")
+        raise ImageTooLargeError(path, f"too large: the file grew past {MAX_FILE_BYTES // 2**20} MiB while being read")
     return data
 
 
