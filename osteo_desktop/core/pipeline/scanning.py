@@ -33,6 +33,7 @@ from osteo_desktop.core.errors import ImageReadError
 from osteo_desktop.core.model.preprocessing import preprocess
 from osteo_desktop.core.model.scope import ScopeEvidence
 from osteo_desktop.core.pipeline.analysis import scope_evidence, settle
+from osteo_desktop.core.pipeline.eta import TimeLeft
 from osteo_desktop.core.pipeline.backends import ScanBackend, ThreadBackend, get_backend
 from osteo_desktop.core.pipeline.listing import list_files
 from osteo_desktop.core.reading.reader import read_file_bytes, read_radiograph
@@ -64,6 +65,8 @@ class ScanProgress:
     eta_s: float | None
     reused: int = 0
     declined: int = 0  # answered with no result: out of the model's scope (not failures)
+    unrecorded: int = 0  # results given but not recorded in the history (it could not be written)
+    history_error: str | None = None  # why, in one line
 
     @property
     def rate_per_s(self) -> float:
@@ -225,6 +228,9 @@ def scan_files(
     executor = backend.executor(workers)
     started = time.perf_counter()
     done = failed = reused = declined = 0
+    unrecorded: list[int] = [0]
+    history_error: list[str | None] = [None]
+    time_left = TimeLeft()
 
     def refill() -> None:
         while len(in_flight) < max_in_flight and not cancel.is_set():
@@ -237,9 +243,9 @@ def scan_files(
         if on_progress is None:
             return
         elapsed = time.perf_counter() - started
-        eta = elapsed / done * (total - done) if total is not None and done else None
-        on_progress(ScanProgress(done=done, total=total, failed=failed, elapsed_s=elapsed, eta_s=eta, reused=reused,
-                                 declined=declined))
+        on_progress(ScanProgress(done=done, total=total, failed=failed, elapsed_s=elapsed,
+                                 eta_s=time_left.update(done, total), reused=reused, declined=declined,
+                                 unrecorded=unrecorded[0], history_error=history_error[0]))
 
     try:
         refill()
@@ -260,7 +266,10 @@ def scan_files(
             if pending_inputs:
                 _infer(classifier, waiting)
                 if history is not None:
-                    _record(history, waiting)
+                    failure = _record(history, waiting)
+                    if failure is not None:
+                        unrecorded[0] += failure[0]
+                        history_error[0] = failure[1]
             for item in waiting:
                 row = item.row
                 done += 1
@@ -303,14 +312,24 @@ def _infer(classifier: "Classifier", items: list[_Prepared]) -> None:
         item.model_input = item.evidence = None  # the input is 600 kB; drop it as soon as it is used
 
 
-def _record(history: "History", items: list[_Prepared]) -> None:
+def _record(history: "History", items: list[_Prepared]) -> tuple[int, str] | None:
+    """Commit the batch's new results; on failure (a full disk, say) how many were not recorded and why.
+
+    The results themselves are still given (on screen, in the CSV): failing to remember them must not lose them.
+    The caller reports the failure (the command line exits non-zero); the rows recorded before stay in the history.
+    """
     new = [item.row for item in items if item.row.ok and not item.row.from_history and item.row.file_sha256]
     if not new:
-        return
+        return None
     try:
         history.record_many([(row.path, row, row.file_sha256) for row in new])
-    except Exception:  # noqa: BLE001 - failing to remember results must not lose the results themselves
+    except HistoryError as exc:  # expected (full disk, locked, read-only): the caller says it once, at the end
+        log.debug("could not record %d results in the history: %s", len(new), exc)
+        return len(new), str(exc)
+    except Exception as exc:  # noqa: BLE001 - a bug here must not lose the results either
         log.exception("could not record %d results in the history", len(new))
+        return len(new), f"{type(exc).__name__}: {exc}"
+    return None
 
 
 def scan_folder(root: Path, classifier: "Classifier", *, recursive: bool = False, include_hidden: bool = False,

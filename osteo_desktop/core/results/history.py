@@ -129,7 +129,8 @@ def _rekey(connection: sqlite3.Connection) -> None:
             connection.execute(_INDEX)
         connection.execute("COMMIT")
     except BaseException:
-        connection.execute("ROLLBACK")
+        if connection.in_transaction:  # SQLite may have rolled back already (a full disk)
+            connection.execute("ROLLBACK")
         raise
 
 
@@ -215,7 +216,10 @@ class History:
                         entries.append(HistoryEntry.from_row(row))
                     self._connection.execute("COMMIT")
                 except BaseException:
-                    self._connection.execute("ROLLBACK")
+                    # SQLite has already rolled back after some errors (SQLITE_FULL: a full disk), and then ROLLBACK
+                    # itself fails ("no transaction is active"), which would hide the real cause.
+                    if self._connection.in_transaction:
+                        self._connection.execute("ROLLBACK")
                     raise
             except sqlite3.Error as exc:
                 raise HistoryError(f"cannot write to the history database {self.path}: {exc}") from exc
