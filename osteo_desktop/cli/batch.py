@@ -53,11 +53,14 @@ def _open_history(enabled: bool) -> tuple[Any, str | None]:
     from osteo_desktop.core.results.history import History
 
     try:
-        return History(), None
+        history = History()
     except OsteoError as exc:
         # The results still count; say so and go on without remembering them.
         say(f"warning: history not used: {exc}")
         return None, str(exc)
+    if (notice := history.damage_notice()) is not None:
+        say(f"warning: {notice}")
+    return history, None
 
 
 def run_rows(paths: list[Path], args: argparse.Namespace, *, history_enabled: bool, csv_out: Path | None,

@@ -66,3 +66,11 @@ def question(parent: QWidget | None, title: str, text: str) -> QMessageBox.Stand
     box = _box(parent, QMessageBox.Icon.Question, title, text,
                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No)
     return QMessageBox.StandardButton(box.exec())
+
+
+def notify(parent: QWidget | None, title: str, text: str) -> QMessageBox:
+    """An information box with ``text`` as plain text that does not block (shown with ``open()``)."""
+    box = _box(parent, QMessageBox.Icon.Information, title, text, QMessageBox.StandardButton.Ok)
+    box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    box.open()
+    return box

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -144,6 +145,9 @@ class History:
     def __init__(self, path: Path | None = None) -> None:
         self.path = Path(path) if path is not None else default_history_path()
         self._lock = threading.Lock()
+        # Where a damaged database was moved when this one was opened (None: it was sound). Every face tells the
+        # user (the command line prints a line, the app shows a message), from this attribute.
+        self.set_aside: Path | None = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._connection = self._open()
@@ -173,10 +177,22 @@ class History:
                 _rekey(connection)
             connection.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             connection.execute("SELECT count(*) FROM predictions").fetchone()
+            # A damaged page that the queries above do not touch (an index, a page deep in the table) would only
+            # show, as "malformed", in the middle of some later scan: check the whole file once, here.
+            problems = connection.execute("PRAGMA quick_check").fetchall()
+            if problems != [("ok",)]:
+                raise sqlite3.DatabaseError(f"database disk image is malformed ({problems[0][0]})")
         except BaseException:
             connection.close()
             raise
         return connection
+
+    def damage_notice(self) -> str | None:
+        """What to tell the user when a damaged database was set aside on opening (None when it was sound)."""
+        if self.set_aside is None:
+            return None
+        return (f"the history database was damaged: it was moved to {self.set_aside} (the earlier results are "
+                f"there) and a new, empty history was started")
 
     def _open_after_setting_aside(self, cause: Exception) -> sqlite3.Connection:
         aside = self.path.with_name(f"{self.path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
@@ -186,6 +202,7 @@ class History:
             for suffix in ("-wal", "-shm"):
                 with contextlib.suppress(FileNotFoundError):
                     Path(f"{self.path}{suffix}").replace(Path(f"{aside}{suffix}"))
+            self.set_aside = aside
             return self._open()
         except (OSError, sqlite3.DatabaseError) as exc:
             raise HistoryError(f"the history database {self.path} is damaged and cannot be replaced: {exc}") from exc
@@ -233,6 +250,8 @@ class History:
             raise ValueError("a result without its model's digest (model_sha256) cannot be recorded")
         if file_sha256 is None:  # the hash of the bytes that were analysed, when the caller kept it
             file_sha256 = getattr(result, "file_sha256", None) or sha256_of(Path(path))
+        # Stored absolute: a relative path means nothing once the history is read from another working folder.
+        path = os.path.abspath(path)
         if isinstance(result, FileResult):
             result = replace(result, path=str(path), file_sha256=file_sha256)
         else:
