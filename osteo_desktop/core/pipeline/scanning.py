@@ -36,7 +36,7 @@ from osteo_desktop.core.pipeline.analysis import scope_evidence, settle
 from osteo_desktop.core.pipeline.eta import TimeLeft
 from osteo_desktop.core.pipeline.backends import ScanBackend, ThreadBackend, get_backend
 from osteo_desktop.core.pipeline.listing import list_files
-from osteo_desktop.core.reading.reader import read_file_bytes, read_radiograph
+from osteo_desktop.core.reading.reader import read_file_bytes, read_patient, read_radiograph
 from osteo_desktop.core.results.history import HistoryError
 from osteo_desktop.core.results.result import ROW_KEYS, FileResult
 
@@ -160,6 +160,11 @@ class _Preparer:
             # (or by another gate) may be of a file the gate now declines.
             if entry is not None and entry.scope_gate == self.scope_gate_id:
                 row.reuse(entry)
+                if self.include_patient:  # the history keeps no patient identifier: they come from the file
+                    try:
+                        row.patient = read_patient(path, data)
+                    except ImageReadError as exc:
+                        row.warnings.append(f"patient fields not exported: the file could not be parsed ({exc.cause})")
                 row.timings_ms = {"read": (time.perf_counter() - start) * 1000.0, "preprocess": 0.0, "inference": 0.0}
                 return _Prepared(row)
         try:

@@ -80,6 +80,11 @@ def read_dicom(path: Path, data: bytes, target_size: int | None = None) -> Radio
     return radiograph
 
 
+def read_dicom_patient(path: Path, data: bytes) -> dict[str, str]:
+    """The patient identifiers of the DICOM file ``path`` (bytes ``data``), without decoding its pixels."""
+    return _patient(_parse(path, data))
+
+
 def _patient(ds: Dataset) -> dict[str, str]:
     patient = {}
     for key, keyword in _PATIENT_TAGS.items():

@@ -13,7 +13,7 @@ import stat
 from pathlib import Path
 from typing import Any
 
-from osteo_desktop.core.reading.dicom import read_dicom
+from osteo_desktop.core.reading.dicom import read_dicom, read_dicom_patient
 from osteo_desktop.core.errors import ImageReadError, ImageTooLargeError, NotAnImageError
 from osteo_desktop.core.reading.limits import MAX_FILE_BYTES, MAX_PIXELS, MIN_SIDE, brief
 from osteo_desktop.core.reading.radiograph import Radiograph
@@ -27,7 +27,7 @@ SUPPORTED_FORMATS = ("DICOM", *RASTER_FORMATS)
 # to word errors and to spot a folder named like an image.
 IMAGE_SUFFIXES = frozenset({".dcm", ".dicom", ".dic", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"})
 
-__all__ = ["read_radiograph", "read_file_bytes", "describe_radiograph", "SUPPORTED_FORMATS", "MAX_PIXELS", "MAX_FILE_BYTES"]
+__all__ = ["read_radiograph", "read_file_bytes", "read_patient", "describe_radiograph", "SUPPORTED_FORMATS", "MAX_PIXELS", "MAX_FILE_BYTES"]
 
 
 def read_radiograph(path: str | Path, *, target_size: int | None = None, data: bytes | None = None) -> Radiograph:
@@ -67,6 +67,23 @@ def read_radiograph(path: str | Path, *, target_size: int | None = None, data: b
         raise ImageReadError(path, f"could not be decoded ({type(exc).__name__}: {brief(exc)})") from exc
     _add_size_warning(radiograph)
     return radiograph
+
+
+def read_patient(path: str | Path, data: bytes) -> dict[str, str]:
+    """The patient identifiers a file carries (only DICOM does; {} for any other format), pixels not decoded.
+
+    For a result taken from the history, which keeps no patient identifier, when the user asked to export them.
+    Raises :class:`ImageReadError` when the file cannot be parsed.
+    """
+    path = Path(path)
+    if sniff_format(data[:SNIFF_BYTES]) != "DICOM":
+        return {}
+    try:
+        return read_dicom_patient(path, data)
+    except ImageReadError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - as in read_radiograph: a parser's own exception is a read error
+        raise ImageReadError(path, f"could not be parsed ({type(exc).__name__}: {brief(exc)})") from exc
 
 
 def describe_radiograph(radiograph: Radiograph) -> dict[str, Any]:
