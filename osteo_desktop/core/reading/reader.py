@@ -13,6 +13,8 @@ import stat
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from osteo_desktop.core.reading.dicom import read_dicom, read_dicom_patient
 from osteo_desktop.core.errors import ImageReadError, ImageTooLargeError, NotAnImageError
 from osteo_desktop.core.reading.limits import MAX_FILE_BYTES, MAX_PIXELS, MIN_SIDE, brief
@@ -66,7 +68,43 @@ def read_radiograph(path: str | Path, *, target_size: int | None = None, data: b
         log.warning("unexpected %s while reading %s", type(exc).__name__, path.name, exc_info=True)
         raise ImageReadError(path, f"could not be decoded ({type(exc).__name__}: {brief(exc)})") from exc
     _add_size_warning(radiograph)
+    if _finer_than_grey_levels(radiograph):
+        radiograph.pixels = on_grey_levels(radiograph.pixels)
     return radiograph
+
+
+def _finer_than_grey_levels(radiograph: Radiograph) -> bool:
+    """DICOM (windowed onto any value) and rasters of more than 8 bits a sample. An 8-bit raster, grey or colour,
+    is left exactly as decoded: that is what the model was trained on (its training reads go through here too)."""
+    try:
+        bits = int(radiograph.metadata.get("bits_stored") or 8)
+    except (TypeError, ValueError):
+        bits = 8
+    return radiograph.source_format == "dicom" or bits > 8
+
+
+GREY_LEVELS = 255
+"""The grid every reader's output is rounded to: the 256 grey levels of the 8-bit films the model was trained on."""
+
+
+def on_grey_levels(pixels: np.ndarray) -> np.ndarray:
+    """``pixels`` rounded to the nearest of the 256 grey levels k / 255 (float32, in place when possible).
+
+    The same radiograph must give the same answer however it is stored. A knee film wrapped as 12-bit DICOM holds
+    rint(k x 4095 / 255), which is k / 255 only to within 1.2e-4; the model's contrast equalisation bins the
+    resized image at 1/256 and turns that into moves of the probability of up to 0.11 (benchmarks/stored_forms.py,
+    before this step). Rounded here, every stored form of an 8-bit film (12-bit MONOCHROME1 with a window, 16-bit
+    JPEG 2000 with a rescale, 16-bit PNG) reads as exactly the film's grey levels. Nothing the model can use is
+    lost: it was trained on 8-bit films and its preprocessing resolves 256 levels; the viewer re-windows from
+    ``modality_values``, which keep the full precision. Applied to DICOM and to rasters deeper than 8 bits only.
+    """
+    pixels = np.asarray(pixels, dtype=np.float32)
+    if not pixels.flags.writeable:
+        pixels = pixels.copy()
+    np.multiply(pixels, GREY_LEVELS, out=pixels)
+    np.rint(pixels, out=pixels)
+    np.divide(pixels, GREY_LEVELS, out=pixels)
+    return pixels
 
 
 def read_patient(path: str | Path, data: bytes) -> dict[str, str]:
