@@ -92,8 +92,9 @@ def test_a_declined_result_has_no_verdict_and_is_neither_ok_nor_failed():
     assert (row.label, row.probability, row.confidence, row.threshold) == (None, None, None, None)
     assert row.model_version == "m" and row.error is None
     assert row.declined and not row.ok
-    assert list(row.to_dict())[-1] == "out_of_scope" == ROW_KEYS[-1]
-    assert csv_columns()[-1] == "out_of_scope"
+    # out_of_scope was added at the end (issue 11), model_sha256 after it (issue 12).
+    assert list(row.to_dict())[-2:] == ["out_of_scope", "model_sha256"] == list(ROW_KEYS[-2:])
+    assert csv_columns()[-2:] == ["out_of_scope", "model_sha256"]
     assert FileResult(path="y.png", error="y.png: unreadable").declined is False
 
 
@@ -205,7 +206,7 @@ def test_csv_has_the_out_of_scope_column_and_empty_numbers(tmp_path, capsys, col
     assert "1 out of scope (no result)" in err
     with open(out, newline="") as handle:
         reader = csv.DictReader(handle)
-        assert reader.fieldnames[-1] == "out_of_scope"
+        assert reader.fieldnames[-2:] == ["out_of_scope", "model_sha256"]
         table = {Path(r["path"]).name: r for r in reader}
     assert table["a_knee.png"]["out_of_scope"] == "" and table["a_knee.png"]["label"]
     bars = table["b_bars.png"]
@@ -221,7 +222,7 @@ def test_declined_files_are_not_recorded_and_old_results_are_not_reused(tmp_path
         assert history.count() == 1  # only the knee's result
         # A history written before the gate: a result for the test pattern, with no gate named.
         old = FileResult(path=str(colour_bars), label="osteoporosis", probability=0.62, confidence=0.62,
-                         threshold=0.339, model_version=classifier.version)
+                         threshold=0.339, model_version=classifier.version, model_sha256=classifier.model_sha256)
         history.record(colour_bars, old)
         again = list(scan_files([colour_bars, knee_png], classifier, history=history))
     assert again[0].declined and not again[0].from_history  # analysed again, not the stale "osteoporosis"
