@@ -117,7 +117,7 @@ class MainWindow(QMainWindow):
         self._clear_shown_image()
         self.invert_action.setChecked(False)
         self.result_panel.show_busy(Path(path).name)
-        self.setWindowTitle(f"{Path(path).name} — {APP_TITLE}")
+        self.setWindowTitle(plain.window_title(f"{Path(path).name} — {APP_TITLE}"))
         self._update_actions()
 
     def _on_image_ready(self, radiograph: Radiograph) -> None:

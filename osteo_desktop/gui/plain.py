@@ -10,9 +10,10 @@ So the GUI never lets Qt guess:
 - tooltips cannot be told to be plain, so :func:`tooltip` escapes the text and marks it as rich text, which Qt then
   shows literally;
 - message boxes go through :func:`message` / :func:`question` (``Qt.PlainText``);
-- menu entries go through :func:`action_text` (a ``&`` in a file name is not a keyboard mnemonic).
+- menu entries go through :func:`action_text` (a ``&`` in a file name is not a keyboard mnemonic), window titles
+  through :func:`window_title` (a ``[*]`` in a file name is not the "modified" placeholder).
 
-Item views (table and tree cells), window titles, the status bar and the PDF (``QPainter.drawText``) draw plain
+Item views (table and tree cells), the status bar and the PDF (``QPainter.drawText``) draw plain
 text already.
 """
 
@@ -46,6 +47,12 @@ def tooltip(text: str) -> str:
 def action_text(text: str) -> str:
     """Menu text showing ``text`` literally: ``&`` doubled, so it is not taken as a keyboard mnemonic."""
     return str(text).replace("&", "&&")
+
+
+def window_title(text: str) -> str:
+    """A window title showing ``text`` literally: Qt takes ``[*]`` as the "modified" placeholder and drops it
+    unless it is doubled."""
+    return str(text).replace("[*]", "[*][*]")
 
 
 def _box(parent: QWidget | None, icon: QMessageBox.Icon, title: str, text: str,

@@ -90,6 +90,14 @@ def test_message_boxes_and_menus_show_text_literally(qtbot, monkeypatch):
     assert plain.action_text("R&D knee.png") == "R&&D knee.png"
 
 
+def test_a_window_title_shows_a_file_name_literally(qtbot, window, knee_png, tmp_path):
+    path = tmp_path / "knee [*] <b>right.png"
+    shutil.copy(knee_png, path)
+    open_and_wait(qtbot, window, path)
+    window.show()
+    assert window.windowHandle().title().startswith(path.name)  # what the window system is given
+
+
 def test_the_pdf_draws_names_and_tags_as_plain_text_and_names_the_exact_model(qtbot, classifier, knee_png, tmp_path, monkeypatch):
     from PySide6.QtGui import QPainter
 
