@@ -37,6 +37,7 @@ def test_self_test_prints_the_result_of_the_real_window(tmp_path, classifier, kn
     assert report["label"] == expected.label
     assert abs(report["probability"] - expected.probability) < 1e-6
     assert report["model_version"] == classifier.version
+    assert report["model_sha256"] == classifier.model_sha256  # the exact model (issue 12)
     assert report["threshold"] == expected.threshold
     for key in ("confidence", "warnings", "timings_ms"):
         assert key in report
