@@ -21,7 +21,7 @@ import numpy as np
 
 from osteo_desktop.core.errors import ModelFormatError
 from osteo_desktop.core.model.explain import HeadWeights, grad_cam
-from osteo_desktop.core.model.card import ModelCard, load_model_card
+from osteo_desktop.core.model.card import ModelCard, load_model_card, model_sha256
 from osteo_desktop.core.model.scope import ScopeGate
 from osteo_desktop.core.paths import default_model_dir
 
@@ -39,6 +39,7 @@ class Prediction:
     model_version: str
     logit: float
     warnings: list[str] = field(default_factory=list)
+    model_sha256: str | None = None  # the exact model (card and files): :func:`~osteo_desktop.core.model.card.model_sha256`
     timings_ms: dict[str, float] = field(default_factory=dict)
     # The backbone's out_relu on the (unmirrored) input, mean-pooled to (C,): what the scope gate reads. It comes
     # from the same interpreter pass as the logit, so the gate costs no second run of the network.
@@ -111,6 +112,8 @@ class Classifier:
         except (OSError, KeyError, ValueError) as exc:  # as for the head: not an .npz, an array missing, a pickle refused
             raise ModelFormatError(f"the scope gate {gate_path.name} cannot be loaded: {exc}") from exc
         model_path = card.verified_path("tflite")
+        # Computed once, from the files as loaded: every result names the exact model that produced it.
+        self.model_sha256 = model_sha256(card)
         self._num_threads = num_threads or _default_threads()
         try:
             with _quiet_native_stderr():
@@ -218,6 +221,7 @@ class Classifier:
             confidence=probability if positive else 1.0 - probability,
             threshold=threshold,
             model_version=self.card.version,
+            model_sha256=self.model_sha256,
             logit=float(logit),
             warnings=list(warnings or []),
             timings_ms=dict(timings_ms or {}),
