@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -91,3 +92,33 @@ def test_library_logs_carry_no_identifiers(tmp_path, identified_folder, classifi
     assert rows[0].patient == {}  # not even kept in memory unless asked for
     ours = "\n".join(record.getMessage() for record in caplog.records if record.name.startswith("osteo_desktop"))
     assert not _leaks(ours)
+
+
+def test_include_patient_on_a_rescan_fills_the_patient_columns_from_the_file(tmp_path, knee_png, capsys, monkeypatch):
+    """Issue 12: a rescan takes its results from the history, which keeps no patient identifier; the patient
+    columns asked for still come from the file, never blank when the file has them."""
+    import csv as csv_module
+
+    from hostile_files import write_knee_dicom
+    from osteo_desktop.cli import main
+
+    monkeypatch.setenv("OSTEO_DATA_DIR", str(tmp_path / "data"))
+    folder = tmp_path / "study"
+    folder.mkdir()
+    write_knee_dicom(folder / "knee.dcm", knee_png, patient_name="Doe^Jane", patient_id="P-12", birth_date="19500102")
+    shutil.copy(knee_png, folder / "knee.png")  # a PNG carries no patient fields: its cells stay empty
+    rows = {}
+    for run in ("first", "rescan"):
+        out = tmp_path / f"{run}.csv"
+        assert main(["scan", str(folder), "--include-patient", "--csv", str(out)]) == 0
+        with open(out, newline="") as handle:
+            rows[run] = {Path(r["path"]).name: r for r in csv_module.DictReader(handle)}
+    capsys.readouterr()
+    from osteo_desktop.core.results.history import History
+
+    with History(tmp_path / "data" / "history.sqlite3") as history:
+        assert history.count() == 2  # the rescan reused both results
+    for run in ("first", "rescan"):
+        dicom, png = rows[run]["knee.dcm"], rows[run]["knee.png"]
+        assert (dicom["patient_name"], dicom["patient_id"], dicom["patient_birth_date"]) == ("Doe^Jane", "P-12", "19500102")
+        assert (png["patient_name"], png["patient_id"], png["patient_birth_date"]) == ("", "", "")

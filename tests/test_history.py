@@ -26,7 +26,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 def _prediction(probability: float, version: str = "test-1", warnings: list[str] | None = None) -> Prediction:
     label = "osteoporosis" if probability >= 0.5 else "normal"
     return Prediction(label=label, probability=probability, confidence=max(probability, 1 - probability), threshold=0.5,
-                      model_version=version, logit=0.0, warnings=list(warnings or []))
+                      model_version=version, logit=0.0, warnings=list(warnings or []), model_sha256=f"sha-of-{version}")
 
 
 @pytest.fixture
@@ -50,8 +50,8 @@ def test_record_find_and_list_newest_first(history, knee_png, knee_jpeg):
     assert first.file_sha256 == sha256_of(knee_png)
     assert (first.label, first.probability, first.warnings) == ("osteoporosis", 0.8, ["small image"])
     assert [e.id for e in history.entries()] == [second.id, first.id]
-    assert history.find(first.file_sha256, "test-1") == first
-    assert history.find(first.file_sha256, "another-model") is None
+    assert history.find(first.file_sha256, "sha-of-test-1") == first
+    assert history.find(first.file_sha256, "sha-of-another-model") is None
 
 
 def test_same_content_and_model_updates_instead_of_duplicating(history, knee_png):
@@ -60,7 +60,7 @@ def test_same_content_and_model_updates_instead_of_duplicating(history, knee_png
     updated = history.record("/new/place.png", _prediction(0.7), file_sha256=sha)
     other_model = history.record("/new/place.png", _prediction(0.6, version="test-2"), file_sha256=sha)
     assert history.count() == 2
-    assert history.find(sha, "test-1") == updated
+    assert history.find(sha, "sha-of-test-1") == updated
     assert (updated.path, updated.label) == ("/new/place.png", "osteoporosis")
     assert other_model.id != updated.id
 
@@ -136,7 +136,8 @@ def test_a_result_recorded_before_knees_is_analysed_again(tmp_path, classifier, 
     path = knee_images["normal"][0]
     with History(tmp_path / "history.sqlite3") as history:
         old = FileResult(path=str(path), label="osteoporosis", probability=0.9, confidence=0.9, threshold=0.5,
-                         model_version=classifier.version, scope_gate=classifier.scope_gate_id)
+                         model_version=classifier.version, scope_gate=classifier.scope_gate_id,
+                         model_sha256=classifier.model_sha256)
         history.record(str(path), old, file_sha256=sha256_of(path))
         (row,) = scan_files([path], classifier, history=history)
     assert not row.from_history and row.knees and row.probability == max(k.probability for k in row.knees)
@@ -241,7 +242,7 @@ def test_read_and_record_failures_are_history_errors(tmp_path):
         history.record(tmp_path / "vanished.png", _prediction(0.9))  # no hash given and the file is gone
     assert history.count() == 0
     history.close()
-    for read in (history.count, history.entries, lambda: history.find("a" * 64, "test-1")):
+    for read in (history.count, history.entries, lambda: history.find("a" * 64, "sha-of-test-1")):
         with pytest.raises(HistoryError, match="cannot read the history database"):
             read()
 
@@ -268,17 +269,20 @@ def test_damage_is_recognised_by_its_message_where_sqlite_gives_no_error_code(tm
 def test_the_readers_agreement_is_stored_kept_on_re_recording_and_cleared_on_request(history, knee_png):
     sha = sha256_of(knee_png)
     history.record(knee_png, _prediction(0.8), file_sha256=sha)
-    assert history.find(sha, "test-1").reader_agreement is None
-    assert history.set_agreement(sha, "test-1", "disagree") is True
-    assert history.find(sha, "test-1").reader_agreement == "disagree"
+    assert history.find(sha, "sha-of-test-1").reader_agreement is None
+    assert history.set_agreement(sha, "sha-of-test-1", "disagree") is True
+    assert history.find(sha, "sha-of-test-1").reader_agreement == "disagree"
     # Analysing the same file with the same model again (opening it from the worklist) keeps the reader's verdict.
     history.record(knee_png, _prediction(0.8), file_sha256=sha)
-    assert history.find(sha, "test-1").reader_agreement == "disagree"
-    assert history.set_agreement(sha, "test-1", None) is True
-    assert history.find(sha, "test-1").reader_agreement is None
+    assert history.find(sha, "sha-of-test-1").reader_agreement == "disagree"
+    assert history.set_agreement(sha, "sha-of-test-1", None) is True
+    assert history.find(sha, "sha-of-test-1").reader_agreement is None
     assert history.set_agreement(sha, "another-model", "agree") is False  # nothing recorded to agree with
+    # Keyed on the exact model (card and files), not its version: a hand-edited card with the same version string
+    # is another model, and the reader's verdict on one model's result is not given to it.
+    assert history.set_agreement(sha, "sha-of-an-edited-card", "agree") is False
     with pytest.raises(ValueError):
-        history.set_agreement(sha, "test-1", "maybe")
+        history.set_agreement(sha, "sha-of-test-1", "maybe")
 
 
 def test_a_database_from_before_the_agreement_gains_the_column_empty(tmp_path, knee_png):
@@ -294,6 +298,10 @@ def test_a_database_from_before_the_agreement_gains_the_column_empty(tmp_path, k
         PRAGMA user_version=1;""")
     connection.close()
     with History(path) as opened:
-        assert opened.find("ab", "m").reader_agreement is None
-        assert opened.set_agreement("ab", "m", "agree")
-        assert opened.find("ab", "m").reader_agreement == "agree"
+        (old,) = opened.entries()  # kept and listed, with neither a verdict nor a model digest (never reused)
+        assert (old.path, old.reader_agreement, old.model_sha256) == ("/a.png", None, None)
+        assert opened.set_agreement("ab", "m", "agree") is False  # "m" is a version, not the exact model
+        opened.record(knee_png, _prediction(0.8), file_sha256="ab")  # the same content analysed by a known model
+        assert opened.set_agreement("ab", "sha-of-test-1", "agree")
+        assert opened.find("ab", "sha-of-test-1").reader_agreement == "agree"
+        assert opened.count() == 2

@@ -92,10 +92,13 @@ def test_a_declined_result_has_no_verdict_and_is_neither_ok_nor_failed():
     assert (row.label, row.probability, row.confidence, row.threshold) == (None, None, None, None)
     assert row.model_version == "m" and row.error is None
     assert row.declined and not row.ok
-    # out_of_scope follows the original keys (issue 11); only later additions (reader_agreement, knees) come after it.
+    # out_of_scope follows the original keys (issue 11); only later additions come after it, in the order they came:
+    # reader_agreement (issue 14, published first), then model_sha256 (issue 12), then knees (issue 11).
     assert list(row.to_dict()).index("out_of_scope") == ROW_KEYS.index("out_of_scope") == 9
+    assert list(row.to_dict())[-4:] == ["out_of_scope", "reader_agreement", "model_sha256", "knees"] == list(ROW_KEYS[-4:])
     assert csv_columns()[9] == "out_of_scope"
-    assert list(row.to_dict())[-1] == "knees" and row.to_dict()["knees"] == []  # a declined file has no knees
+    assert csv_columns()[9:12] == ["out_of_scope", "reader_agreement", "model_sha256"]
+    assert row.to_dict()["knees"] == []  # a declined file has no knees
     assert FileResult(path="y.png", error="y.png: unreadable").declined is False
 
 
@@ -208,6 +211,7 @@ def test_csv_has_the_out_of_scope_column_and_empty_numbers(tmp_path, capsys, col
     with open(out, newline="") as handle:
         reader = csv.DictReader(handle)
         assert reader.fieldnames[9] == "out_of_scope"
+        assert reader.fieldnames[9:12] == ["out_of_scope", "reader_agreement", "model_sha256"]  # then the knee groups
         table = {Path(r["path"]).name: r for r in reader}
     assert table["a_knee.png"]["out_of_scope"] == "" and table["a_knee.png"]["label"]
     bars = table["b_bars.png"]
@@ -224,7 +228,7 @@ def test_declined_files_are_not_recorded_and_old_results_are_not_reused(tmp_path
         assert history.count() == 1  # only the knee's result
         # A history written before the gate: a result for the test pattern, with no gate named.
         old = FileResult(path=str(colour_bars), label="osteoporosis", probability=0.62, confidence=0.62,
-                         threshold=0.339, model_version=classifier.version)
+                         threshold=0.339, model_version=classifier.version, model_sha256=classifier.model_sha256)
         history.record(colour_bars, old)
         again = list(scan_files([colour_bars, knee_png], classifier, history=history))
     assert again[0].declined and not again[0].from_history  # analysed again, not the stale "osteoporosis"

@@ -11,13 +11,11 @@ OSTEO_FUZZ_RANDOM=1 draws new cases instead of the fixed sequence (seeds 0, 1, 2
 
 from __future__ import annotations
 
-import logging
 import multiprocessing
 import os
 import random
 import tempfile
 import time
-import traceback
 from collections import Counter
 from pathlib import Path
 
@@ -25,6 +23,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
+from reader_cases import serve
 from shared_paths import DICOM_DIR
 
 FUZZ_SECONDS = float(os.environ.get("OSTEO_FUZZ_SECONDS", "60"))
@@ -48,50 +47,13 @@ INTERESTING_INTS = (0, 1, 2, 7, 8, 0x7F, 0x80, 0xFF, 0x100, 0x7FFF, 0x8000, 0xFF
 # --- the worker process ----------------------------------------------------------------------------------------
 
 
-class _Unexpected(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.messages: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if record.getMessage().startswith("unexpected"):
-            self.messages.append(record.getMessage() + "\n" + (self.format(record) if record.exc_info else ""))
-
-
 def _worker(connection) -> None:
     import warnings
 
-    import numpy as np
-
     from osteo_desktop.core.errors import ImageReadError
-    from osteo_desktop.core.reading.reader import read_radiograph
 
     warnings.simplefilter("ignore")
-    unexpected = _Unexpected()
-    unexpected.setFormatter(logging.Formatter())
-    logging.getLogger("osteo_desktop").addHandler(unexpected)
-    folder = Path(tempfile.mkdtemp(prefix="osteo-fuzz-"))
-    while True:
-        job = connection.recv()
-        if job is None:
-            return
-        data, suffix = job
-        path = folder / f"case{suffix}"
-        path.write_bytes(data)
-        unexpected.messages.clear()
-        try:
-            radiograph = read_radiograph(path)
-            pixels = radiograph.pixels
-            sane = pixels.ndim == 2 and pixels.dtype == np.float32 and np.isfinite(pixels).all()
-            sane = sane and pixels.size > 0 and 0.0 <= pixels.min() and pixels.max() <= 1.0
-            outcome = ("read", "") if sane else ("bug", f"insane pixels {pixels.shape} {pixels.dtype}")
-        except ImageReadError as exc:
-            outcome = (type(exc).__name__, str(exc))
-        except BaseException:  # noqa: BLE001 - exactly what the fuzz test looks for
-            outcome = ("bug", traceback.format_exc())
-        if unexpected.messages:
-            outcome = ("bug", "reader needed its last-resort conversion:\n" + unexpected.messages[0])
-        connection.send(outcome)
+    serve(connection, ImageReadError, Path(tempfile.mkdtemp(prefix="osteo-fuzz-")))
 
 
 class ReaderProcess:

@@ -24,6 +24,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 CONTRACT_KEYS = ("path", "label", "probability", "confidence", "threshold", "model_version", "warnings", "error",
                  "timings_ms", "out_of_scope",  # out_of_scope: added at the end by issue 11 (the scope gate)
                  "reader_agreement",  # the reader's agree/disagree from the worklist: added at the end by issue 14
+                 "model_sha256",  # the exact model (card and files): added at the end by issue 12, after issue 14's
                  "knees")  # every knee found on the film: added at the end by issue 11 (per-knee results)
 # The CSV spreads knees over a column group per side (README, "Command line"), written out here by hand.
 KNEE_COLUMNS = tuple(f"knee_{side}_{cell}" for side in ("right", "left", "unknown")
@@ -47,13 +48,14 @@ def test_json_keys_and_csv_columns_are_the_readme_contract_in_order():
     assert tuple(csv_columns(include_patient=True)) == CSV_CONTRACT + ("patient_name", "patient_id", "patient_birth_date")
     readme = (REPO_ROOT / "README.md").read_text()
     paragraph = readme[readme.index("Each JSON object has"):readme.index("The\nCSV has the same columns")]
-    named = [key for key in re.findall(r"`([a-z_]+)`", paragraph) if key in CONTRACT_KEYS]
+    named = [key for key in re.findall(r"`([a-z0-9_]+)`", paragraph) if key in CONTRACT_KEYS]
     assert tuple(named) == CONTRACT_KEYS
 
 
-# Added since: scope_gate (issue 11), which gate let a recorded result through; reader_agreement (issue 14), the
-# reader's verdict from the worklist; knees (issue 11, JSON text). All nullable, so old rows read NULL (no knees).
-ADDED_COLUMNS = ["scope_gate", "reader_agreement", "knees"]
+# Added since: scope_gate (issue 11), which gate let a recorded result through; nullable, so old rows read NULL.
+# reader_agreement (issue 14), the reader's verdict from the worklist; model_sha256 (issue 12), the exact model;
+# knees (issue 11, JSON text; NULL reads back as no knees).
+ADDED_COLUMNS = ["scope_gate", "reader_agreement", "model_sha256", "knees"]
 
 
 def test_history_columns_are_the_earlier_table_and_each_is_a_result_field(tmp_path):
@@ -72,16 +74,17 @@ def test_history_columns_are_the_earlier_table_and_each_is_a_result_field(tmp_pa
 def test_a_result_round_trips_through_every_output(tmp_path):
     result = FileResult(path="/d/a.png", label="osteoporosis", probability=0.4375, confidence=0.4375, threshold=0.339,
                         model_version="m-2", warnings=["Not a knee: the DICOM body part is CHEST"],
-                        timings_ms={"read": 1.23449, "inference": 2.0})
+                        timings_ms={"read": 1.23449, "inference": 2.0}, model_sha256="5e" * 32)
     assert result.to_dict() == {
         "path": "/d/a.png", "label": "osteoporosis", "probability": 0.4375, "confidence": 0.4375, "threshold": 0.339,
         "model_version": "m-2", "warnings": ["Not a knee: the DICOM body part is CHEST"], "error": None,
-        "timings_ms": {"read": 1.234, "inference": 2.0}, "out_of_scope": None, "reader_agreement": None, "knees": []}
+        "timings_ms": {"read": 1.234, "inference": 2.0}, "out_of_scope": None, "reader_agreement": None,
+        "model_sha256": "5e" * 32, "knees": []}
     assert result.csv_record() == {
         "path": "/d/a.png", "label": "osteoporosis", "probability": "0.437500", "confidence": "0.437500",
         "threshold": "0.339000", "model_version": "m-2", "warnings": '["Not a knee: the DICOM body part is CHEST"]',
         "error": "", "timings_ms": '{"read": 1.234, "inference": 2.0}', "out_of_scope": "", "reader_agreement": "",
-        **dict.fromkeys(KNEE_COLUMNS, "")}
+        "model_sha256": "5e" * 32, **dict.fromkeys(KNEE_COLUMNS, "")}
     with History(tmp_path / "h.sqlite3") as history:
         entry = history.record(result.path, result, file_sha256="ab" * 32)
     assert (entry.path, entry.file_sha256, entry.label, entry.warnings) == (result.path, "ab" * 32, result.label, result.warnings)
@@ -102,15 +105,18 @@ def test_an_earlier_database_gains_a_newly_declared_column(tmp_path):
         (entry,) = history.entries()
         assert (entry.id, entry.label, entry.warnings) == (1, "normal", [])
         history.record("b.png", FileResult(path="b.png", label="normal", probability=0.2, confidence=0.8,
-                                           threshold=0.5, model_version="m-1", warnings=["w"]), file_sha256="d" * 64)
-        assert history.find("d" * 64, "m-1").warnings == ["w"]
+                                           threshold=0.5, model_version="m-1", warnings=["w"], model_sha256="e" * 64),
+                       file_sha256="d" * 64)
+        assert history.find("d" * 64, "e" * 64).warnings == ["w"]
+        # The row written before model digests existed is kept, but no model can claim it (its card is unknown).
+        assert history.find("c" * 64, "e" * 64) is None and history.count() == 2
 
 
 def test_knees_go_to_json_csv_and_history_and_an_earlier_database_reads_none(tmp_path):
     right = KneeResult("right", (10, 20, 110, 220), "osteoporosis", 0.75, 0.75)
     left = KneeResult("left", (300, 25, 398, 221), "normal", 0.125, 0.875)
     result = FileResult(path="b.png", label="osteoporosis", probability=0.75, confidence=0.75, threshold=0.5,
-                        model_version="m", knees=[right, left])
+                        model_version="m", model_sha256="7a" * 32, knees=[right, left])
     data = result.to_dict()
     assert list(data)[-1] == "knees"
     assert data["knees"] == [{"side": "right", "box": [10, 20, 110, 220], "label": "osteoporosis", "probability": 0.75,
@@ -130,7 +136,7 @@ def test_knees_go_to_json_csv_and_history_and_an_earlier_database_reads_none(tmp
     with History(tmp_path / "h.sqlite3") as history:
         entry = history.record(result.path, result, file_sha256="ab" * 32)
         assert entry.knees == [right, left]
-        assert history.find("ab" * 32, "m").knees == [right, left]
+        assert history.find("ab" * 32, "7a" * 32).knees == [right, left]
     # A database written before knees existed: the column is added and its rows read back with no knees.
     path = tmp_path / "old.sqlite3"
     connection = sqlite3.connect(path)

@@ -34,6 +34,10 @@ def test_decode_cost_of_a_dicom_reads_rows_and_columns(tmp_path):
 
     path = write(tmp_path / "x.dcm", dicom_bytes(make_dicom(np.zeros((120, 90), np.uint16))))
     assert decode_cost(path) == 120 * 90 * BYTES_PER_PIXEL
+    # A scan reads each file once: the cost comes from the bytes already read, whatever the file holds now.
+    data = path.read_bytes()
+    path.write_bytes(b"replaced")
+    assert decode_cost(path, data) == 120 * 90 * BYTES_PER_PIXEL and decode_cost(path) == 0
 
 
 def test_the_decode_budget_admits_what_fits_and_a_giant_alone():
@@ -78,20 +82,20 @@ def test_decodes_in_flight_stay_within_the_budget(monkeypatch, classifier, knee_
     guard = threading.Lock()
     real_reader = scanning.read_radiograph
 
-    def reader(path, *, target_size=None):
+    def reader(path, *, target_size=None, data=None):
         nonlocal running, most
         with guard:
             running += 1
             most = max(most, running)
         try:
             time.sleep(0.02)  # widen the window in which a second decode could start; not a timing assertion
-            return real_reader(path, target_size=target_size)
+            return real_reader(path, target_size=target_size, data=data)
         finally:
             with guard:
                 running -= 1
 
     monkeypatch.setattr(scanning, "read_radiograph", reader)
-    monkeypatch.setattr(scanning, "decode_cost", lambda path: memory.DECODE_BUDGET_BYTES * 2 // 3)
+    monkeypatch.setattr(scanning, "decode_cost", lambda path, data=None: memory.DECODE_BUDGET_BYTES * 2 // 3)
     rows = list(scan_files(knee_files * 2, classifier, batch_size=4, workers=3))
     assert all(row.ok for row in rows) and len(rows) == 2 * len(knee_files)
     assert most == 1

@@ -63,17 +63,21 @@ def _backend(args: argparse.Namespace) -> Any:
         return 2
 
 
-def _open_history(enabled: bool) -> Any:
+def _open_history(enabled: bool) -> tuple[Any, str | None]:
+    """The history, or None and why it cannot be used (a full disk, say: the scan goes on, the exit status is 1)."""
     if not enabled:
-        return None
+        return None, None
     from osteo_desktop.core.results.history import History
 
     try:
-        return History()
+        history = History()
     except OsteoError as exc:
         # The results still count; say so and go on without remembering them.
         say(f"warning: history not used: {exc}")
-        return None
+        return None, str(exc)
+    if (notice := history.damage_notice()) is not None:
+        say(f"warning: {notice}")
+    return history, None
 
 
 def run_rows(paths: list[Path], args: argparse.Namespace, *, history_enabled: bool, csv_out: Path | None,
@@ -91,7 +95,8 @@ def run_rows(paths: list[Path], args: argparse.Namespace, *, history_enabled: bo
     backend = _backend(args)
     if isinstance(backend, int):
         return backend
-    scan = BatchScan(paths, classifier, history=_open_history(history_enabled), close_history=True,
+    history, history_error = _open_history(history_enabled)
+    scan = BatchScan(paths, classifier, history=history, close_history=True,
                      backend=backend, workers=getattr(args, "workers", None),
                      batch_size=args.batch_size, include_patient=args.include_patient, on_progress=on_progress)
     signals = StopOnSignal(scan.cancel)
@@ -121,11 +126,16 @@ def run_rows(paths: list[Path], args: argparse.Namespace, *, history_enabled: bo
         return signals.exit_status
     if show_progress or tally.failed:
         say(text.scan_summary(tally.done, tally.failed, tally.reused, tally.elapsed_s, tally.declined))
+    unrecorded = tally.unrecorded or (tally.done - tally.failed - tally.declined if history_error else 0)
+    if unrecorded:
+        say(f"error: {unrecorded} results were given but not recorded in the history: "
+            f"{tally.history_error or history_error}")
     if args.json:
         say(f"model {classifier.version}. {text.DISCLAIMER}")
     else:
         print(text.DISCLAIMER)
-    return EXIT_OK if tally.all_succeeded else EXIT_FAILED  # a declined file (no result) is not a failure
+    # A declined file (no result) is not a failure; a result the history could not keep is.
+    return EXIT_OK if tally.all_succeeded and not unrecorded else EXIT_FAILED
 
 
 def _emit(rows: Any, args: argparse.Namespace) -> None:

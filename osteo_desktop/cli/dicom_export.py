@@ -24,7 +24,8 @@ log = logging.getLogger(__name__)
 
 
 def model_sha256(classifier: Any) -> str:
-    return classifier.card.model_sha256
+    """The exact model's digest (card and every file), as in every other output."""
+    return str(classifier.model_sha256)
 
 
 def report_pdf_bytes(analysis: "Analysis", positive_label: str) -> bytes | None:

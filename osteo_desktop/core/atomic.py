@@ -68,6 +68,12 @@ def atomic_writer(path: str | Path, *, newline: str | None = None, encoding: str
         with contextlib.suppress(OSError):
             os.chmod(temp, stat.S_IMODE(os.stat(target).st_mode))
         os.replace(temp, target)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            temp.unlink()
+        if exc.filename is None:  # a failed write or sync (a full disk) names no file: say which one it was
+            raise OSError(exc.errno, exc.strerror or str(exc), str(target)) from exc
+        raise
     except BaseException:
         with contextlib.suppress(OSError):
             temp.unlink()

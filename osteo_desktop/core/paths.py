@@ -56,9 +56,19 @@ def user_data_dir() -> Path:
     if override:
         return Path(override)
     if sys.platform == "win32":
-        base = Path(os.environ.get("LOCALAPPDATA", Path.home() / "AppData" / "Local"))
+        base = _absolute_from_environment("LOCALAPPDATA") or Path.home() / "AppData" / "Local"
     elif sys.platform == "darwin":
         base = Path.home() / "Library" / "Application Support"
     else:
-        base = Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share"))
+        base = _absolute_from_environment("XDG_DATA_HOME") or Path.home() / ".local" / "share"
     return base / "osteo-desktop"
+
+
+def _absolute_from_environment(name: str) -> Path | None:
+    """The folder an environment variable names, or None when it is unset, empty or relative.
+
+    The XDG Base Directory specification treats an empty value as unset and a relative one as invalid; taking
+    either as given would put the history in whatever folder the app was started from.
+    """
+    value = os.environ.get(name, "")
+    return Path(value) if value and os.path.isabs(value) else None

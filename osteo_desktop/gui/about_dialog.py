@@ -1,7 +1,8 @@
 """What the model is and how it was evaluated, read from its model card and written as a short document; and the
 application's About box.
 
-The card's raw JSON is for software; a reader wants its version and identity (the model file's SHA-256), what it
+The card's raw JSON is for software; a reader wants its version and identity (the exact model's SHA-256, over the
+card and every model file: the same digest every result, PDF and DICOM object names), what it
 was trained on, how well it did with 95 % intervals, and where it fails. :func:`model_summary` writes exactly that.
 """
 
@@ -10,10 +11,12 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
-from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QMessageBox, QTextBrowser, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QDialog, QDialogButtonBox, QMessageBox, QTextBrowser, QVBoxLayout, QWidget
 
 from osteo_desktop import DISCLAIMER, __version__
-from osteo_desktop.core.model.card import ModelCard
+from osteo_desktop.core.errors import ModelIntegrityError
+from osteo_desktop.core.model.card import ModelCard, model_sha256
+from osteo_desktop.gui.plain import PlainLabel
 
 _METRICS = (("roc_auc", "ROC AUC"), ("recall", "Sensitivity"), ("specificity", "Specificity"),
             ("precision", "Positive predictive value"), ("accuracy", "Accuracy"), ("f1", "F1 score"))
@@ -40,7 +43,11 @@ def _identity(card: ModelCard) -> str:
     rows = [("Version", escape(card.version)), ("Dated", escape(card.date))]
     if card.raw.get("status"):
         rows.append(("Status", escape(str(card.raw["status"]))))
-    rows.append(("Model file SHA-256", f"<code>{escape(card.model_sha256) or 'not recorded'}</code>"))
+    try:  # the same digest as every result names (core.model.card.model_sha256), not a second definition
+        digest = escape(model_sha256(card))
+    except ModelIntegrityError as exc:  # a file went missing since the model was loaded: say so, do not guess
+        digest = escape(f"cannot be computed: {exc}")
+    rows.append(("Model SHA-256 (card and files)", f"<code>{digest}</code>"))
     rule = f" ({escape(card.threshold_rule)})" if card.threshold_rule else ""
     rows.append(("Decision threshold", f"{card.threshold:.3f}{rule}"))
     size = card.preprocessing.input_size
@@ -118,7 +125,7 @@ class ModelDialog(QDialog):
         self.summary.setOpenLinks(False)
         self.summary.setHtml(model_summary(card))
         layout.addWidget(self.summary, 1)
-        note = QLabel(DISCLAIMER)
+        note = PlainLabel(DISCLAIMER)
         note.setWordWrap(True)
         note.setObjectName("disclaimer")
         layout.addWidget(note)

@@ -57,6 +57,10 @@ def open_main_window(file: str | None = None, *, settings=None, history=None):
 
     window = MainWindow(settings=settings, history=history)
     window.show()
+    if history is not None and (notice := history.damage_notice()) is not None:
+        from osteo_desktop.gui.plain import notify
+
+        window.history_notice = notify(window, "History", notice[:1].upper() + notice[1:] + ".")
     if file:
         window.open_file(file)
     return window

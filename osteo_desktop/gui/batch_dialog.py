@@ -24,9 +24,7 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
     QHeaderView,
-    QLabel,
     QLineEdit,
-    QMessageBox,
     QProgressBar,
     QPushButton,
     QTableView,
@@ -47,6 +45,7 @@ from osteo_desktop.gui.logic import start_folder_scan
 from osteo_desktop.gui.settings import AppSettings
 from osteo_desktop.gui.style import arrows_as_readers_expect
 from osteo_desktop.gui.worker import Worker
+from osteo_desktop.gui import plain
 
 COLUMNS = ["File", "Result", "Probability", "Confidence", "Right knee", "Left knee", "Knee (side ?)", "Warnings", "Error",
            "Reading"]
@@ -84,7 +83,7 @@ def _item(text: str, sort_value: object = None, tooltip: str = "") -> QStandardI
     item.setEditable(False)
     item.setData(text.lower() if sort_value is None else sort_value, SORT_ROLE)
     if tooltip:
-        item.setToolTip(tooltip)
+        item.setToolTip(plain.tooltip(tooltip))
     return item
 
 
@@ -157,7 +156,7 @@ class BatchDialog(QDialog):
         self.cancel_button = QPushButton("Cancel scan")
         self.cancel_button.setEnabled(False)
         self.cancel_button.clicked.connect(self.cancel_scan)
-        folder_row.addWidget(QLabel("Folder"))
+        folder_row.addWidget(plain.PlainLabel("Folder"))
         folder_row.addWidget(self.folder_edit, 1)
         folder_row.addWidget(browse)
         folder_row.addWidget(self.recursive)
@@ -170,7 +169,7 @@ class BatchDialog(QDialog):
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
         self.progress.setTextVisible(False)
-        self.progress_label = QLabel("Choose a folder and start the scan.")
+        self.progress_label = plain.PlainLabel("Choose a folder and start the scan.")
         self.progress_label.setMinimumWidth(320)
         progress_row.addWidget(self.progress, 1)
         progress_row.addWidget(self.progress_label)
@@ -190,11 +189,11 @@ class BatchDialog(QDialog):
         for button, agreement in ((self.agree_button, "agree"), (self.disagree_button, "disagree"), (self.clear_mark_button, None)):
             button.setToolTip("Your reading of the selected result, kept in the history and exported in the CSV")
             button.clicked.connect(lambda _=False, a=agreement: self.mark_selected(a))
-        filter_row.addWidget(QLabel("Show"))
+        filter_row.addWidget(plain.PlainLabel("Show"))
         filter_row.addWidget(self.filter_choice)
         filter_row.addWidget(self.suspicious_first)
         filter_row.addStretch(1)
-        filter_row.addWidget(QLabel("Your reading:"))
+        filter_row.addWidget(plain.PlainLabel("Your reading:"))
         for button in (self.agree_button, self.disagree_button, self.clear_mark_button):
             filter_row.addWidget(button)
         layout.addLayout(filter_row)
@@ -233,7 +232,7 @@ class BatchDialog(QDialog):
         self.show_declined.setChecked(True)
         self.show_declined.toggled.connect(self.proxy.set_show_declined)
         bottom.addWidget(self.show_declined)
-        self.summary = QLabel()
+        self.summary = plain.PlainLabel()
         self.summary.setObjectName("summary")
         self.summary.setContentsMargins(16, 0, 0, 0)
         self.export_button = QPushButton("Export CSV…")
@@ -349,7 +348,7 @@ class BatchDialog(QDialog):
 
     def _on_failed(self, exc: BaseException) -> None:
         message = str(exc) if isinstance(exc, ImageReadError) else f"The scan of {self.root} stopped: {plain_error(exc)}"
-        QMessageBox.warning(self, "Scan a folder", message)
+        plain.message(self, "Scan a folder", message)
 
     def _on_finished(self) -> None:
         cancelled = self.worker.stop_was_requested() if self.worker else False
@@ -431,10 +430,10 @@ class BatchDialog(QDialog):
             try:
                 written = self.export_csv(path)
             except OSError as exc:
-                QMessageBox.warning(self, "Export CSV", f"The results could not be saved: {exc.strerror or exc}")
+                plain.message(self, "Export CSV", f"The results could not be saved: {exc.strerror or exc}")
                 return
             except UnsafeOutputError as exc:
-                QMessageBox.warning(self, "Export CSV", f"The results were not saved: {exc}")
+                plain.message(self, "Export CSV", f"The results were not saved: {exc}")
                 return
             shown = self.proxy.rowCount()
             hidden = f" ({len(self.rows) - shown} hidden by the filter not saved)" if shown < len(self.rows) else ""

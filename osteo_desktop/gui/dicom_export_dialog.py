@@ -17,11 +17,12 @@ from PySide6.QtWidgets import (
     QDialogButtonBox,
     QFileDialog,
     QFormLayout,
-    QLabel,
     QLineEdit,
     QVBoxLayout,
     QWidget,
 )
+
+from osteo_desktop.gui.plain import PlainLabel
 
 if TYPE_CHECKING:
     from osteo_desktop.core.results.dicom_adapter import StudyDetails
@@ -62,7 +63,7 @@ class StudyDetailsDialog(QDialog):
         super().__init__(parent)
         self.setWindowTitle("Patient and study for DICOM export")
         layout = QVBoxLayout(self)
-        intro = QLabel(f"<b>{file_name}</b><br>{NO_STUDY}")
+        intro = PlainLabel(f"{file_name}\n{NO_STUDY}")  # a file name is text from the disk: plain (gui.plain)
         intro.setWordWrap(True)
         layout.addWidget(intro)
         form = QFormLayout()
@@ -76,7 +77,7 @@ class StudyDetailsDialog(QDialog):
             form.addRow(label, edit)
             edit.textChanged.connect(self._check)
         layout.addLayout(form)
-        self.problem = QLabel()
+        self.problem = PlainLabel()
         self.problem.setObjectName("warnings")
         self.problem.setWordWrap(True)
         layout.addWidget(self.problem)

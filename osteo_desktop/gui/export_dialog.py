@@ -10,13 +10,15 @@ from PySide6.QtWidgets import (
     QDialogButtonBox,
     QFileDialog,
     QHBoxLayout,
-    QLabel,
     QLineEdit,
     QMessageBox,
     QPushButton,
     QVBoxLayout,
     QWidget,
 )
+
+from osteo_desktop.gui import plain
+
 
 class ExportDialog(QDialog):
     def __init__(self, suggested: Path, patient: list[tuple[str, str]], parent: QWidget | None = None) -> None:
@@ -25,7 +27,7 @@ class ExportDialog(QDialog):
         self.setWindowTitle("Export report")
         self.setMinimumWidth(560)
         layout = QVBoxLayout(self)
-        layout.addWidget(QLabel("A one-page PDF with the images, the result, the model version and the date."))
+        layout.addWidget(plain.PlainLabel("A one-page PDF with the images, the result, the model version and the date."))
         row = QHBoxLayout()
         self.path_edit = QLineEdit(str(suggested))
         browse = QPushButton("Choose…")
@@ -36,8 +38,8 @@ class ExportDialog(QDialog):
         self.include_patient = QCheckBox("Include the patient's name, ID and study date")
         self.include_patient.setChecked(False)
         self.include_patient.setEnabled(bool(patient))
-        self.include_patient.setToolTip("Prints: " + ", ".join(field for field, _ in patient) if patient
-                                        else "This image carries no patient name, ID or study date.")
+        self.include_patient.setToolTip(plain.tooltip("Prints: " + ", ".join(field for field, _ in patient) if patient
+                                                      else "This image carries no patient name, ID or study date."))
         layout.addWidget(self.include_patient)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)
@@ -51,10 +53,10 @@ class ExportDialog(QDialog):
             return
         target = self.target()
         if target.is_dir():
-            QMessageBox.warning(self, "Export report", f"{target} is a folder; type a file name for the report.")
+            plain.message(self, "Export report", f"{target} is a folder; type a file name for the report.")
             return
         if target.exists():
-            answer = QMessageBox.question(self, "Export report", f"{target.name} already exists in {target.parent}. Replace it?")
+            answer = plain.question(self, "Export report", f"{target.name} already exists in {target.parent}. Replace it?")
             if answer != QMessageBox.StandardButton.Yes:
                 return
         super().accept()

@@ -11,7 +11,6 @@ from PySide6.QtWidgets import (
     QDialog,
     QHBoxLayout,
     QHeaderView,
-    QLabel,
     QPushButton,
     QTableWidget,
     QTableWidgetItem,
@@ -21,6 +20,7 @@ from PySide6.QtWidgets import (
 
 from osteo_desktop.core.results.history import History, HistoryEntry, HistoryError
 from osteo_desktop.gui.style import arrows_as_readers_expect
+from osteo_desktop.gui.plain import PlainLabel, tooltip
 
 COLUMNS = ["Recorded", "File", "Result", "Probability", "Confidence", "Model", "Folder"]
 
@@ -51,7 +51,7 @@ class _TimeItem(QTableWidgetItem):
         super().__init__(_local_time(entry.recorded_at))
         self.sort_key = (entry.recorded_at, entry.id)
         self.setData(Qt.ItemDataRole.UserRole, entry.path)
-        self.setToolTip(entry.path)
+        self.setToolTip(tooltip(entry.path))
 
     def __lt__(self, other: QTableWidgetItem) -> bool:
         return self.sort_key < getattr(other, "sort_key", ("", 0))
@@ -68,7 +68,7 @@ class HistoryDialog(QDialog):
         available = (parent.screen() if parent is not None else self.screen()).availableGeometry()
         self.resize(min(980, available.width() - 40), min(560, available.height() - 60))  # also at 150 % scaling
         layout = QVBoxLayout(self)
-        self.summary = QLabel()
+        self.summary = PlainLabel()
         layout.addWidget(self.summary)
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(COLUMNS)
@@ -121,7 +121,7 @@ class HistoryDialog(QDialog):
                 QTableWidgetItem(str(path.parent)),
             ]
             if entry.warnings:
-                cells[2].setToolTip("\n".join(entry.warnings))
+                cells[2].setToolTip(tooltip("\n".join(entry.warnings)))
             for column, item in enumerate(cells):
                 self.table.setItem(row, column, item)
         self.table.setSortingEnabled(True)

@@ -6,6 +6,7 @@ widgets and emit nothing themselves: what they return, raise or yield is what th
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import logging
 import time
@@ -14,7 +15,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator
 
 from osteo_desktop.core.errors import OsteoError
-from osteo_desktop.core.model.card import sha256_of
 from osteo_desktop.gui.worker import Job, WorkFunction
 
 if TYPE_CHECKING:
@@ -69,17 +69,16 @@ def analyse_job(path: str, classifier: "Classifier", history: "History | None") 
     def work(job: Job) -> Iterator["Radiograph"]:
         # Imported here, not at the top: the readers pull in pydicom, which would delay the first window.
         from osteo_desktop.core.pipeline.analysis import analyse_radiograph
-        from osteo_desktop.core.reading.reader import read_radiograph
+        from osteo_desktop.core.reading.reader import read_file_bytes, read_radiograph
 
         start = time.perf_counter()
-        radiograph = read_radiograph(path, target_size=classifier.input_size)
+        data = read_file_bytes(path)  # read once: the content hashed for the history is the content analysed
+        radiograph = read_radiograph(path, target_size=classifier.input_size, data=data)
         read_ms = (time.perf_counter() - start) * 1000.0
         yield radiograph
         analysis = analyse_radiograph(radiograph, classifier, read_ms=read_ms)
-        try:
-            digest: str | None = sha256_of(Path(path))
-        except OSError:
-            digest = None
+        digest = analysis.file_sha256 = hashlib.sha256(data).hexdigest()
+        del data
         elapsed = (time.perf_counter() - start) * 1000.0
         if job.stop_requested():
             return None

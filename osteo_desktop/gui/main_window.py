@@ -12,7 +12,7 @@ from typing import Callable
 
 from PySide6.QtCore import QSettings, Signal
 from PySide6.QtGui import QCloseEvent
-from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox
+from PySide6.QtWidgets import QFileDialog, QMainWindow
 
 from osteo_desktop.core.model.runtime import Classifier
 from osteo_desktop.core.reading.radiograph import Radiograph
@@ -23,6 +23,7 @@ from osteo_desktop.gui.logic import AppLogic
 from osteo_desktop.gui.main_window_ui import build_actions, build_widgets
 from osteo_desktop.gui.recent_files import RecentFiles
 from osteo_desktop.gui.settings import AppSettings
+from osteo_desktop.gui import plain
 from osteo_desktop.gui.side_windows import SideWindows
 
 log = logging.getLogger(__name__)
@@ -84,9 +85,9 @@ class MainWindow(QMainWindow):
         logic.history_changed.connect(self.side.refresh_history)
         logic.notice.connect(status.showMessage)
         logic.report_saved.connect(lambda path: status.showMessage(f"Report saved to {path}", 10000))
-        logic.report_failed.connect(lambda message: QMessageBox.warning(self, "Export report", message))
+        logic.report_failed.connect(lambda message: plain.message(self, "Export report", message))
         logic.dicom_exported.connect(lambda paths: status.showMessage(f"{len(paths)} DICOM objects saved to {paths[0].parent}", 10000))
-        logic.dicom_export_failed.connect(lambda message: QMessageBox.warning(self, "Export DICOM results", message))
+        logic.dicom_export_failed.connect(lambda message: plain.message(self, "Export DICOM results", message))
 
     # What the tests and the self-test read; the state itself lives in the logic.
     classifier = property(lambda self: self.logic.classifier)
@@ -122,7 +123,7 @@ class MainWindow(QMainWindow):
         self._clear_shown_image()
         self.invert_action.setChecked(False)
         self.result_panel.show_busy(Path(path).name)
-        self.setWindowTitle(f"{Path(path).name} — {APP_TITLE}")
+        self.setWindowTitle(plain.window_title(f"{Path(path).name} — {APP_TITLE}"))
         self.update_actions()
 
     def _on_image_ready(self, radiograph: Radiograph) -> None:

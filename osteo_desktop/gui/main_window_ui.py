@@ -13,7 +13,6 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QGroupBox,
     QHBoxLayout,
-    QLabel,
     QProgressBar,
     QScrollArea,
     QSlider,
@@ -25,6 +24,7 @@ from PySide6.QtWidgets import (
 from osteo_desktop.gui.image_view import ImageView
 from osteo_desktop.gui.metadata_panel import MetadataPanel
 from osteo_desktop.gui.result_panel import ResultPanel
+from osteo_desktop.gui.plain import PlainLabel
 
 if TYPE_CHECKING:
     from osteo_desktop.gui.main_window import MainWindow
@@ -48,7 +48,7 @@ def build_widgets(window: "MainWindow") -> None:
     window.opacity.setValue(DEFAULT_OPACITY_PERCENT)
     window.opacity.setToolTip("Opacity of the explanation map")
     opacity_row = QHBoxLayout()
-    opacity_row.addWidget(QLabel("Opacity"))
+    opacity_row.addWidget(PlainLabel("Opacity"))
     opacity_row.addWidget(window.opacity, 1)
     preview_box = QGroupBox("Model input and explanation")
     preview_layout = QVBoxLayout(preview_box)
@@ -88,8 +88,8 @@ def build_widgets(window: "MainWindow") -> None:
     splitter.setHandleWidth(8)  # wide enough to find with the mouse
     window.setCentralWidget(splitter)
 
-    window.pixel_label = QLabel()
-    window.window_label = QLabel()
+    window.pixel_label = PlainLabel()
+    window.window_label = PlainLabel()
     window.window_label.setToolTip("Right-drag on the image: up/down moves the centre, left/right the width. R resets.")
     window.busy = QProgressBar()
     window.busy.setRange(0, 0)

@@ -8,6 +8,7 @@ from PySide6.QtWidgets import QAbstractItemView, QCheckBox, QHeaderView, QTableW
 
 from osteo_desktop.core.reading.radiograph import Radiograph
 from osteo_desktop.core.results import text
+from osteo_desktop.gui.plain import tooltip
 
 
 def _format_value(value: Any) -> str:
@@ -158,5 +159,5 @@ class MetadataPanel(QWidget):
         for i, (field, value) in enumerate(rows):
             self.table.setItem(i, 0, QTableWidgetItem(field))
             item = QTableWidgetItem(value)
-            item.setToolTip(value)
+            item.setToolTip(tooltip(value))  # a tag value is text from a file: never rich text
             self.table.setItem(i, 1, item)

@@ -20,7 +20,6 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QHeaderView,
-    QLabel,
     QLineEdit,
     QPushButton,
     QTableWidget,
@@ -33,6 +32,7 @@ from osteo_desktop.core.results import text
 from osteo_desktop.gui.jobs import pacs_fetch_job, pacs_find_job, pacs_send_job, plain_error
 from osteo_desktop.gui.settings import AppSettings
 from osteo_desktop.gui.worker import Worker, start_worker
+from osteo_desktop.gui.plain import PlainLabel
 
 if TYPE_CHECKING:
     from osteo_desktop.dicomnet.pacs import Pacs, StudyMatch
@@ -85,7 +85,7 @@ class PacsDialog(QDialog):
         layout = QVBoxLayout(self)
         layout.addWidget(self._build_settings())
         layout.addWidget(self._build_search(), 1)
-        self.status = QLabel("Nothing is sent or fetched until you ask.")
+        self.status = PlainLabel("Nothing is sent or fetched until you ask.")
         self.status.setWordWrap(True)
         layout.addWidget(self.status)
         for button in self.findChildren(QPushButton):
@@ -108,7 +108,7 @@ class PacsDialog(QDialog):
         row = QHBoxLayout()
         self.save_button = QPushButton("Save")
         self.save_button.clicked.connect(self.save_settings)
-        self.settings_problem = QLabel()
+        self.settings_problem = PlainLabel()
         self.settings_problem.setObjectName("warnings")
         row.addWidget(self.settings_problem, 1)
         row.addStretch(0)

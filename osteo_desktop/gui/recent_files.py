@@ -8,6 +8,7 @@ from typing import Callable
 from PySide6.QtWidgets import QMenu
 
 from osteo_desktop.gui.settings import AppSettings
+from osteo_desktop.gui.plain import action_text, tooltip
 
 
 class RecentFiles:
@@ -30,8 +31,9 @@ class RecentFiles:
         self.menu.clear()
         recent = self.paths()
         for index, path in enumerate(recent):
-            action = self.menu.addAction(f"&{index + 1}  {Path(path).name}" if index < 9 else Path(path).name)
-            action.setToolTip(path)
+            name = action_text(Path(path).name)
+            action = self.menu.addAction(f"&{index + 1}  {name}" if index < 9 else name)
+            action.setToolTip(tooltip(path))
             action.setStatusTip(path)
             action.triggered.connect(lambda checked=False, p=path: self.open_file(p))
         if recent:

@@ -126,6 +126,8 @@ def _paint_lines(painter: QPainter, area: QRectF, lines: list[tuple[str, str]], 
         bold = i == 0
         painter.setFont(QFont("Sans Serif", 14 if bold else 10, QFont.Weight.Bold if bold else QFont.Weight.Normal))
         value_box = QRectF(area.left() + label_w, y + 1.5 * mm, area.width() - label_w, area.bottom() - y)
+        if " " not in value and painter.fontMetrics().horizontalAdvance(value) > value_box.width():
+            painter.setFont(QFont("Sans Serif", 8))  # one long word (the model's SHA-256) cannot wrap: keep it whole
         needed = painter.boundingRect(value_box, wrap, value).height()
         height = max(11 * mm if bold else 7.5 * mm, needed + 3 * mm)
         if y + height > area.bottom():

@@ -12,6 +12,7 @@ from osteo_desktop.core.model.runtime import Prediction
 from osteo_desktop.core.results import text
 from osteo_desktop.core.results.knee import KneeResult
 from osteo_desktop.gui.probability_scale import ProbabilityScale
+from osteo_desktop.gui.plain import PlainLabel
 
 POSITIVE_COLOUR = "#e8873a"
 NEGATIVE_COLOUR = "#4caf7a"
@@ -28,10 +29,10 @@ class ResultPanel(QFrame):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(14, 12, 14, 12)
         layout.setSpacing(6)
-        self.headline = QLabel()
+        self.headline = PlainLabel()  # file names and error messages: plain text (gui.plain)
         self.headline.setObjectName("headline")
         self.headline.setWordWrap(True)
-        self.confidence_text = QLabel()
+        self.confidence_text = PlainLabel()
         self.confidence_text.setToolTip(text.CONFIDENCE_EXPLAINED)
         self.confidence_bar = QProgressBar()
         self.confidence_bar.setRange(0, 100)
@@ -45,10 +46,10 @@ class ResultPanel(QFrame):
         self.details = QLabel()
         self.details.setTextFormat(Qt.TextFormat.RichText)
         self.details.setWordWrap(True)
-        self.warnings = QLabel()
+        self.warnings = PlainLabel()  # warnings quote DICOM tags
         self.warnings.setObjectName("warnings")
         self.warnings.setWordWrap(True)
-        self.disclaimer = QLabel(text.DISCLAIMER)
+        self.disclaimer = PlainLabel(text.DISCLAIMER)
         self.disclaimer.setObjectName("disclaimer")
         self.disclaimer.setWordWrap(True)
         for widget in (self.headline, self.confidence_text, self.confidence_bar, self.knee_lines, self.scale, self.details,

@@ -85,7 +85,8 @@ def run_self_test(app: QApplication, path: Path | None, *, launched: float, outp
         declined = row.declined
         report.update(
             path=outcome.path, label=row.label, probability=row.probability, confidence=row.confidence,
-            threshold=row.threshold, model_version=row.model_version, warnings=list(row.warnings),
+            threshold=row.threshold, model_version=row.model_version, model_sha256=row.model_sha256,
+            warnings=list(row.warnings),
             timings_ms={k: round(v, 1) for k, v in analysis.timings_ms.items()},
             explanation=analysis.explanation is not None, history_recorded=recorded == 1, out_of_scope=row.out_of_scope,
             knees=[knee.to_dict() for knee in row.knees],

@@ -80,12 +80,12 @@ def mark(row: FileResult, agreement: str | None, history: History | None) -> str
     if not row.ok:
         return f"{Path(row.path).name} has no result to agree or disagree with."
     row.reader_agreement = agreement
-    if history is None or row.model_version is None:
+    if history is None or row.model_sha256 is None:  # the history keys a result on the exact model
         return None
     try:
         if row.file_sha256 is None:
             row.file_sha256 = sha256_of(Path(row.path))
-        if not history.set_agreement(row.file_sha256, row.model_version, agreement):
+        if not history.set_agreement(row.file_sha256, row.model_sha256, agreement):
             history.record(row.path, row, row.file_sha256)  # scanned without a history entry: record it now
     except (HistoryError, OSError) as exc:
         log.warning("could not store the reader's agreement for %s: %s", row.path, exc)

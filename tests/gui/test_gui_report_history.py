@@ -132,15 +132,17 @@ def test_batch_double_click_opens_in_the_main_window(qtbot, window, knee_folder)
 
 
 def test_model_dialog_is_a_readable_summary_not_the_raw_card(qtbot, classifier):
-    from osteo_desktop.core.model.card import sha256_of
+    from osteo_desktop.core.model.card import model_sha256, sha256_of
 
     card = classifier.card
     dialog = ModelDialog(card)
     qtbot.addWidget(dialog)
     shown = " ".join(dialog.text().split())
     assert f"version {card.version}" in shown
-    # The identity is the file that runs: its hash computed here, not read back from the card.
-    assert sha256_of(card.directory / card.files["tflite"]["path"]) in shown
+    # The identity is the exact model, the digest every result names (over the card and every file); the .tflite's
+    # own hash (computed here) is not a second identity beside it.
+    assert model_sha256(card) == classifier.model_sha256 and classifier.model_sha256 in shown
+    assert sha256_of(card.directory / card.files["tflite"]["path"]) not in shown
     shipped = card.raw["metrics"]["shipped"]
     auc, sens = shipped["roc_auc"], shipped["recall"]
     assert f"ROC AUC {auc['value']:.3f} (95% CI {auc['ci_low']:.3f}–{auc['ci_high']:.3f})" in shown
@@ -151,8 +153,8 @@ def test_model_dialog_is_a_readable_summary_not_the_raw_card(qtbot, classifier):
         assert " ".join(limit.split()) in shown
     for raw_key in ("ci_low", "roc_auc", "binary_images_used", "{", "manifest_sha256"):
         assert raw_key not in shown, raw_key  # no JSON keys or braces: words for a reader
-    other = [entry["sha256"] for role, entry in card.files.items() if role != "tflite"]
-    assert not any(checksum in shown for checksum in other)  # only the model's identity, not every file's
+    files = [entry["sha256"] for entry in card.files.values()]
+    assert not any(checksum in shown for checksum in files)  # only the model's identity, not every file's
 
 
 def test_history_lists_newest_first_and_sorts_by_time(qtbot, window, history, knee_images):
@@ -203,6 +205,7 @@ def test_empty_history_says_so(qtbot, window):
 def test_export_dialog_refuses_an_empty_name_and_asks_before_replacing(qtbot, tmp_path, monkeypatch):
     from PySide6.QtWidgets import QMessageBox
 
+    from osteo_desktop.gui import plain
     from osteo_desktop.gui.export_dialog import ExportDialog
 
     dialog = ExportDialog(tmp_path / "r.pdf", {})
@@ -213,10 +216,10 @@ def test_export_dialog_refuses_an_empty_name_and_asks_before_replacing(qtbot, tm
     (tmp_path / "r.pdf").write_bytes(b"%PDF earlier report")
     dialog.path_edit.setText(str(tmp_path / "r.pdf"))
     asked = []
-    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: asked.append(a) or QMessageBox.StandardButton.No)
+    monkeypatch.setattr(plain, "question", lambda *a, **k: asked.append(a) or QMessageBox.StandardButton.No)
     dialog.accept()
     assert asked and dialog.result() != ExportDialog.DialogCode.Accepted
-    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+    monkeypatch.setattr(plain, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
     dialog.accept()
     assert dialog.result() == ExportDialog.DialogCode.Accepted
 

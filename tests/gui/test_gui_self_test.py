@@ -37,6 +37,7 @@ def test_self_test_prints_the_result_of_the_real_window(tmp_path, classifier, kn
     assert report["label"] == expected.label
     assert abs(report["probability"] - expected.probability) < 1e-6
     assert report["model_version"] == classifier.version
+    assert report["model_sha256"] == classifier.model_sha256  # the exact model (issue 12)
     assert report["threshold"] == expected.threshold
     for key in ("confidence", "warnings", "timings_ms"):
         assert key in report
@@ -101,3 +102,20 @@ def test_self_test_passes_on_a_file_out_of_scope_and_on_the_bundled_sample(tmp_p
     code, report = run_self_test(tmp_path=tmp_path)  # no file: the bundled sample
     assert code == 0 and report["ok"] is True, report
     assert report["label"] and report["out_of_scope"] is None and report["history_recorded"] is True
+
+
+def test_self_test_on_a_fresh_machine_never_writes_the_users_history(tmp_path):
+    """Issue 12: seen once on a fresh machine. No OSTEO_DATA_DIR; HOME and XDG_DATA_HOME point at an empty folder,
+    as a fresh account's would: after the self-test no history (and no data folder at all) exists there."""
+    home, xdg = tmp_path / "home", tmp_path / "xdg"
+    home.mkdir()
+    xdg.mkdir()
+    output = tmp_path / "self-test.json"
+    env = {k: v for k, v in os.environ.items() if k != "OSTEO_DATA_DIR"}
+    env.update(QT_QPA_PLATFORM="offscreen", HOME=str(home), XDG_DATA_HOME=str(xdg), XDG_CONFIG_HOME=str(tmp_path / "config"))
+    proc = subprocess.run([sys.executable, "-m", "osteo_desktop.gui.app", "--self-test", "--self-test-output", str(output)],
+                          capture_output=True, text=True, timeout=180, env=env)
+    report = json.loads(output.read_text())
+    assert proc.returncode == 0 and report["ok"] is True and report["history_recorded"] is True, proc.stderr[-2000:]
+    written = [p for root in (home, xdg) for p in root.rglob("*")]
+    assert not [p for p in written if "history" in p.name or p.name == "osteo-desktop"], written

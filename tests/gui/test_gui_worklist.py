@@ -22,15 +22,15 @@ def _result(name: str, probability: float, warnings=(), threshold: float = 0.339
     label = "osteoporosis" if probability >= threshold else "normal"
     return FileResult(path=f"/scan/{name}", label=label, probability=probability, threshold=threshold,
                       confidence=probability if label == "osteoporosis" else 1 - probability, model_version="m-1",
-                      warnings=list(warnings))
+                      model_sha256="5e" * 32, warnings=list(warnings))
 
 
 def _declined(name: str) -> FileResult:
-    return FileResult(path=f"/scan/{name}", model_version="m-1", out_of_scope="not a knee radiograph: looks like a chest")
+    return FileResult(path=f"/scan/{name}", model_version="m-1", model_sha256="5e" * 32, out_of_scope="not a knee radiograph: looks like a chest")
 
 
 def _failed(name: str) -> FileResult:
-    return FileResult(path=f"/scan/{name}", model_version="m-1", error=f"{name}: not an image")
+    return FileResult(path=f"/scan/{name}", model_version="m-1", model_sha256="5e" * 32, error=f"{name}: not an image")
 
 
 # Hand-made rows: probabilities chosen so that the expected orders below can be read off by eye.
@@ -101,8 +101,10 @@ def test_most_suspicious_first_and_the_csv_follows_the_table(dialog, tmp_path):
     written = dialog.export_csv(tmp_path / "table.csv")
     with open(written, newline="") as handle:
         reader = csv.DictReader(handle)
-        # the contract's columns: reader_agreement, then the knees' column groups (both added after out_of_scope)
-        assert tuple(reader.fieldnames) == tuple(csv_columns()) and reader.fieldnames[10] == "reader_agreement"
+        # the contract's columns: reader_agreement and model_sha256, then the knees' column groups (all added after
+        # out_of_scope)
+        assert tuple(reader.fieldnames) == tuple(csv_columns())
+        assert reader.fieldnames[10:12] == ["reader_agreement", "model_sha256"]
         rows = list(reader)
     assert [r["path"].rsplit("/", 1)[1] for r in rows] == shown_names(dialog)
     assert rows[0]["warnings"] == "Image is small"  # words, not the JSON list '["Image is small"]'

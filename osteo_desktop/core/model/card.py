@@ -46,6 +46,7 @@ class ModelCard:
     labels: tuple[str, str]
     files: dict[str, dict[str, str]]
     raw: dict[str, Any] = field(default_factory=dict)
+    card_bytes: bytes = field(default=b"", repr=False)  # the card file as read: what model_sha256 covers
 
     def file_path(self, role: str) -> Path:
         try:
@@ -71,13 +72,6 @@ class ModelCard:
         return path
 
     @property
-    def model_sha256(self) -> str:
-        """SHA-256 of the model file that runs (the .tflite), as the card records it and the loader checks it: the
-        model's identity in DICOM output and in the About box."""
-        entry = self.files.get("tflite") or self.files.get("model") or next(iter(self.files.values()), {})
-        return str(entry.get("sha256", ""))
-
-    @property
     def summary_metrics(self) -> dict[str, Any]:
         return dict(self.raw.get("metrics", {}).get("shipped", {}))
 
@@ -88,7 +82,8 @@ def load_model_card(directory: Path) -> ModelCard:
     if not path.is_file():
         raise ModelIntegrityError(f"no model card at {path}; the model is missing")
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
+        card_bytes = path.read_bytes()
+        raw = json.loads(card_bytes.decode("utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ModelFormatError(f"the model card {path} cannot be read: {exc}") from exc
     if not isinstance(raw, dict):
@@ -110,6 +105,7 @@ def load_model_card(directory: Path) -> ModelCard:
             labels=(str(labels["negative"]), str(labels["positive"])),
             files={str(k): dict(v) for k, v in raw["files"].items()},
             raw=raw,
+            card_bytes=card_bytes,
         )
     except (KeyError, TypeError, ValueError, AttributeError) as exc:  # AttributeError: e.g. a list where an object belongs
         raise ModelFormatError(f"the model card {path} is incomplete or invalid: {exc}") from exc
@@ -119,6 +115,27 @@ def load_model_card(directory: Path) -> ModelCard:
     if not 0.0 <= card.threshold <= 1.0:
         raise ModelFormatError(f"the model card {path} has a threshold {card.threshold!r} outside [0, 1]")
     return card
+
+
+def model_sha256(card: ModelCard) -> str:
+    """The exact model: SHA-256 over the card's bytes and the content of every model file it lists.
+
+    Any change to the card (threshold, labels, temperature, preprocessing, even a space) or to a file gives another
+    digest, so a hand-edited card is simply a different model: results are keyed on this digest (the history never
+    hands one model's rows to another) and every output names it. Each file is hashed as it is on disk now, not as
+    the card claims; the card's own checksums are checked separately (:meth:`ModelCard.verified_path`).
+    """
+    digest = hashlib.sha256()
+    digest.update(b"osteo-desktop-model-sha256/1\0")
+    digest.update(len(card.card_bytes).to_bytes(8, "big") + card.card_bytes)
+    for role in sorted(card.files):
+        path = card.file_path(role)
+        try:
+            file_digest = sha256_of(path)
+        except OSError as exc:
+            raise ModelIntegrityError(f"model file {path} cannot be read: {exc.strerror or exc}") from exc
+        digest.update(f"{role}\0{card.files[role].get('path', '')}\0{file_digest}\0".encode("utf-8"))
+    return digest.hexdigest()
 
 
 def write_model_card(directory: Path, card: dict[str, Any]) -> Path:

@@ -23,7 +23,7 @@ import numpy as np
 
 from osteo_desktop.core.errors import ModelFormatError
 from osteo_desktop.core.model.explain import HeadWeights, grad_cam
-from osteo_desktop.core.model.card import ModelCard, load_model_card
+from osteo_desktop.core.model.card import ModelCard, load_model_card, model_sha256
 from osteo_desktop.core.model.knee_detector import CARD_ROLE as DETECTOR_ROLE
 from osteo_desktop.core.model.knee_detector import KneeDetector
 from osteo_desktop.core.model.knee_model import KneeHead
@@ -44,6 +44,7 @@ class Prediction:
     model_version: str
     logit: float
     warnings: list[str] = field(default_factory=list)
+    model_sha256: str | None = None  # the exact model (card and files): :func:`~osteo_desktop.core.model.card.model_sha256`
     timings_ms: dict[str, float] = field(default_factory=dict)
     # The backbone's out_relu on the (unmirrored) input, mean-pooled to (C,): what the scope gate reads. It comes
     # from the same interpreter pass as the logit, so the gate costs no second run of the network.
@@ -120,6 +121,8 @@ class Classifier:
         self.knee_detector = KneeDetector.load(card.verified_path(DETECTOR_ROLE))
         self.knee_head = KneeHead.from_card(card)
         model_path = card.verified_path("tflite")
+        # Computed once, from the files as loaded: every result names the exact model that produced it.
+        self.model_sha256 = model_sha256(card)
         self._num_threads = num_threads or _default_threads()
         try:
             with _quiet_native_stderr():
@@ -232,6 +235,7 @@ class Classifier:
             confidence=probability if positive else 1.0 - probability,
             threshold=threshold,
             model_version=self.card.version,
+            model_sha256=self.model_sha256,
             logit=float(logit),
             warnings=list(warnings or []),
             timings_ms=dict(timings_ms or {}),

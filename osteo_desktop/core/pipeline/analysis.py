@@ -9,6 +9,7 @@ handed out.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +24,7 @@ from osteo_desktop.core.model.runtime import Classifier, Prediction
 from osteo_desktop.core.model.scope import ScopeDecision
 from osteo_desktop.core.pipeline.film import FilmVerdict, judge_film, prepare_film, run_films, settle, verdict_of
 from osteo_desktop.core.reading.radiograph import Radiograph
-from osteo_desktop.core.reading.reader import read_radiograph
+from osteo_desktop.core.reading.reader import read_file_bytes, read_radiograph
 from osteo_desktop.core.results import text
 from osteo_desktop.core.results.result import FileResult
 
@@ -69,10 +70,12 @@ class Analysis:
     knees: list[AnalysedKnee] = field(default_factory=list)
     scope: ScopeDecision | None = None
     model_version: str = ""
+    model_sha256: str | None = None
     warnings: list[str] = field(default_factory=list)
     timings_ms: dict[str, float] = field(default_factory=dict)
     scope_gate: str | None = None  # the gate that let the result through (None when declined)
     explanation: np.ndarray | None = field(default=None, repr=False)  # every knee's heat map over the original
+    file_sha256: str | None = None  # of the bytes analysed (set when the file was read here, by analyse_file)
 
     @property
     def declined(self) -> bool:
@@ -87,6 +90,7 @@ class Analysis:
     def result(self) -> FileResult:
         """The analysis as a result record: what the history stores and the words in :mod:`~osteo_desktop.core.results.text` describe."""
         row = FileResult(path=str(self.radiograph.path), model_version=self.model_version or None,
+                         model_sha256=self.model_sha256, file_sha256=self.file_sha256,
                          warnings=list(self.warnings), timings_ms=dict(self.timings_ms))
         if self.prediction is None:
             row.decline(self.out_of_scope or "not a knee radiograph")
@@ -135,7 +139,8 @@ def analyse_radiograph(radiograph: Radiograph, classifier: Classifier, explain: 
     timings = {"read": read_ms, **work.timings_ms}
     warnings = list(radiograph.warnings)
     analysis = Analysis(radiograph, work.film_input, work.geometry, None, scope=verdict.decision,
-                        model_version=classifier.version, warnings=warnings, timings_ms=timings)
+                        model_version=classifier.version, model_sha256=classifier.model_sha256, warnings=warnings,
+                        timings_ms=timings)
     if row.declined:
         return analysis
     worst = verdict.most_suspicious()
@@ -157,6 +162,9 @@ def analyse_radiograph(radiograph: Radiograph, classifier: Classifier, explain: 
 def analyse_file(path: str | Path, classifier: Classifier, explain: bool = True) -> Analysis:
     """Read and analyse one file. Raises :class:`~osteo_desktop.core.errors.ImageReadError` for unreadable input."""
     start = time.perf_counter()
-    radiograph = read_radiograph(path, target_size=classifier.input_size)
+    data = read_file_bytes(path)  # read once: the content hashed is the content analysed
+    radiograph = read_radiograph(path, target_size=classifier.input_size, data=data)
     read_ms = (time.perf_counter() - start) * 1000.0
-    return analyse_radiograph(radiograph, classifier, explain=explain, read_ms=read_ms)
+    analysis = analyse_radiograph(radiograph, classifier, explain=explain, read_ms=read_ms)
+    analysis.file_sha256 = hashlib.sha256(data).hexdigest()
+    return analysis

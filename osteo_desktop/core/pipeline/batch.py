@@ -38,6 +38,8 @@ class ScanTally:
     failed: int = 0
     reused: int = 0
     declined: int = 0  # no result (out of scope): an answer, so not counted as failed
+    unrecorded: int = 0  # results not recorded in the history (it could not be written: a full disk, say)
+    history_error: str | None = None
     started: float = field(default_factory=time.perf_counter)
 
     @property
@@ -46,7 +48,7 @@ class ScanTally:
 
     @property
     def all_succeeded(self) -> bool:
-        return self.failed == 0
+        return self.failed == 0 and self.unrecorded == 0
 
 
 def files_to_scan(folder: Path, *, recursive: bool = False, exclude: Path | None = None,
@@ -96,6 +98,7 @@ class BatchScan:
     def _count(self, progress: ScanProgress) -> None:
         self.tally.done, self.tally.failed, self.tally.reused = progress.done, progress.failed, progress.reused
         self.tally.declined = progress.declined
+        self.tally.unrecorded, self.tally.history_error = progress.unrecorded, progress.history_error
         if self._on_progress is not None:
             self._on_progress(progress)
 

@@ -155,7 +155,8 @@ def judge_film(classifier: "Classifier", work: FilmWork, outputs: tuple[np.ndarr
 def verdict_of(classifier: "Classifier", knee: KneePrediction) -> Prediction:
     """A file's verdict from one knee's (its most suspicious), in the shape of the model's :class:`Prediction`."""
     return Prediction(label=knee.label, probability=knee.probability, confidence=knee.confidence,
-                      threshold=classifier.knee_head.threshold, model_version=classifier.version, logit=knee.logit)
+                      threshold=classifier.knee_head.threshold, model_version=classifier.version, logit=knee.logit,
+                      model_sha256=classifier.model_sha256)
 
 
 def settle(row: FileResult, classifier: "Classifier", verdict: FilmVerdict) -> None:

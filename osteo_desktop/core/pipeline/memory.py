@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import io
 import logging
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -39,24 +41,30 @@ def batch_limit(batch_size: int, input_bytes: int) -> int:
     return max(1, min(batch_size, INPUT_BUDGET_BYTES // max(1, input_bytes)))
 
 
-def decode_cost(path: Path) -> int:
+def decode_cost(path: Path, data: bytes | None = None) -> int:
     """Estimated peak bytes of reading and preprocessing ``path``, from its declared size (0 when unknown).
 
-    Only the header is read (Pillow opens lazily; pydicom stops before the pixel data). A file that cannot be
+    Only the header is parsed (Pillow opens lazily; pydicom stops before the pixel data), from ``data`` when the
+    file's bytes were already read (a scan reads each file once) or else from the file. A file that cannot be
     probed costs 0 here: the reader then says why it cannot be read, or reads it with its own limits.
     """
     try:
-        with open(path, "rb") as handle:
-            head = handle.read(132)
+        if data is not None:
+            source: Any = io.BytesIO(data)
+            head = data[:132]
+        else:
+            source = path
+            with open(path, "rb") as handle:
+                head = handle.read(132)
         if head[128:132] == b"DICM":
             import pydicom
 
-            ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["Rows", "Columns", "SamplesPerPixel"])
+            ds = pydicom.dcmread(source, stop_before_pixels=True, specific_tags=["Rows", "Columns", "SamplesPerPixel"])
             pixels = int(ds.Rows) * int(ds.Columns) * int(ds.get("SamplesPerPixel", 1) or 1)
         else:
             from PIL import Image
 
-            with Image.open(path) as image:
+            with Image.open(source) as image:
                 pixels = image.width * image.height
     except Exception:  # noqa: BLE001 - any file the probe cannot read is the reader's to report
         return 0

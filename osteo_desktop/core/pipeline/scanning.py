@@ -15,6 +15,7 @@ call, then :func:`judge_film` and :func:`settle` (no result, or every knee and t
 from __future__ import annotations
 
 import collections
+import hashlib
 import logging
 import os
 import stat
@@ -29,12 +30,12 @@ from typing import TYPE_CHECKING, Any
 
 
 from osteo_desktop.core.errors import ImageReadError
-from osteo_desktop.core.model.card import sha256_of
+from osteo_desktop.core.pipeline.eta import TimeLeft
 from osteo_desktop.core.pipeline.film import FilmWork, judge_film, prepare_film, run_films, settle
 from osteo_desktop.core.pipeline.backends import ScanBackend, ThreadBackend, get_backend
 from osteo_desktop.core.pipeline.listing import list_files
 from osteo_desktop.core.pipeline.memory import DecodeBudget, batch_limit, decode_cost, return_freed_memory
-from osteo_desktop.core.reading.reader import read_radiograph
+from osteo_desktop.core.reading.reader import read_file_bytes, read_patient, read_radiograph
 from osteo_desktop.core.results.history import HistoryError
 from osteo_desktop.core.results.result import ROW_KEYS, FileResult
 
@@ -64,6 +65,8 @@ class ScanProgress:
     eta_s: float | None
     reused: int = 0
     declined: int = 0  # answered with no result: out of the model's scope (not failures)
+    unrecorded: int = 0  # results given but not recorded in the history (it could not be written)
+    history_error: str | None = None  # why, in one line
 
     @property
     def rate_per_s(self) -> float:
@@ -93,10 +96,12 @@ class _Preparer:
     """Read, hash and preprocess one file in a worker thread. Never raises: every failure becomes the row's error."""
 
     def __init__(self, classifier: "Classifier", history: "History | None", include_patient: bool, cancel: threading.Event,
-                 budget: DecodeBudget | None = None) -> None:
+                 budget: DecodeBudget | None = None, hash_files: bool = False) -> None:
         self.budget = budget
+        self.hash_files = hash_files or history is not None  # the history needs each file's hash; a cluster asks
         self.input_size = classifier.input_size
         self.model_version = classifier.version
+        self.model_sha256 = classifier.model_sha256
         self.history = history
         self.include_patient = include_patient
         self.cancel = cancel
@@ -105,7 +110,7 @@ class _Preparer:
 
     def __call__(self, path: Path) -> _Prepared:
         # Every row names the model it was meant for, even a failed one, so each output shows the model version.
-        row = FileResult(path=str(path), model_version=self.model_version)
+        row = FileResult(path=str(path), model_version=self.model_version, model_sha256=self.model_sha256)
         if self.cancel.is_set():
             row.error = _failure(path, "not read: the scan was cancelled")
             return _Prepared(row)
@@ -133,14 +138,19 @@ class _Preparer:
             # Opening a pipe would block the scan forever; a device is never an image.
             row.error = _failure(path, "not a regular file (a pipe, socket or device); not read")
             return _Prepared(row)
+        # Read once, after the size check (a huge or sparse file is refused here, before any byte is hashed), and
+        # both hashed and decoded from these bytes: a file replaced in between cannot be recorded under the hash
+        # of another content.
+        try:
+            data = read_file_bytes(path)
+        except ImageReadError as exc:
+            row.error = str(exc)
+            return _Prepared(row)
+        if self.hash_files:
+            row.file_sha256 = hashlib.sha256(data).hexdigest()
         if self.history is not None:
             try:
-                row.file_sha256 = sha256_of(path)
-            except OSError as exc:
-                row.error = _failure(path, _os_cause(exc))
-                return _Prepared(row)
-            try:
-                entry = self.history.find(row.file_sha256, self.model_version)
+                entry = self.history.find(row.file_sha256, self.model_sha256)
             except HistoryError as exc:
                 if self.cancel.is_set():  # the history was closed under a cancelled scan: nobody wants this row
                     row.error = _failure(path, "not read: the scan was cancelled")
@@ -153,21 +163,27 @@ class _Preparer:
             # before knees were found (no knees stored) is of the whole film, so the file is analysed again.
             if entry is not None and entry.scope_gate == self.scope_gate_id and entry.knees:
                 row.reuse(entry)
+                if self.include_patient:  # the history keeps no patient identifier: they come from the file
+                    try:
+                        row.patient = read_patient(path, data)
+                    except ImageReadError as exc:
+                        row.warnings.append(f"patient fields not exported: the file could not be parsed ({exc.cause})")
                 row.timings_ms = {"read": (time.perf_counter() - start) * 1000.0, "preprocess": 0.0, "inference": 0.0}
                 return _Prepared(row)
-        held = self.budget.acquire(decode_cost(path), self.cancel) if self.budget is not None else 0
+        # The budget is probed from the bytes already read (only their header is parsed), not from the file again.
+        held = self.budget.acquire(decode_cost(path, data), self.cancel) if self.budget is not None else 0
         if held is None:
             row.error = _failure(path, "not read: the scan was cancelled")
             return _Prepared(row)
         try:
-            return self._read_and_preprocess(path, row, start)
+            return self._read_and_preprocess(path, data, row, start)
         finally:
             if self.budget is not None:
                 self.budget.release(held)
 
-    def _read_and_preprocess(self, path: Path, row: FileResult, start: float) -> _Prepared:
+    def _read_and_preprocess(self, path: Path, data: bytes, row: FileResult, start: float) -> _Prepared:
         try:
-            radiograph = read_radiograph(path, target_size=self.input_size)
+            radiograph = read_radiograph(path, target_size=self.input_size, data=data)
         except ImageReadError as exc:
             row.error = str(exc)
             return _Prepared(row)
@@ -236,6 +252,9 @@ def scan_files(
     executor = backend.executor(workers)
     started = time.perf_counter()
     done = failed = reused = declined = 0
+    unrecorded: list[int] = [0]
+    history_error: list[str | None] = [None]
+    time_left = TimeLeft()
 
     def refill() -> None:
         while len(in_flight) < max_in_flight and not cancel.is_set():
@@ -248,9 +267,9 @@ def scan_files(
         if on_progress is None:
             return
         elapsed = time.perf_counter() - started
-        eta = elapsed / done * (total - done) if total is not None and done else None
-        on_progress(ScanProgress(done=done, total=total, failed=failed, elapsed_s=elapsed, eta_s=eta, reused=reused,
-                                 declined=declined))
+        on_progress(ScanProgress(done=done, total=total, failed=failed, elapsed_s=elapsed,
+                                 eta_s=time_left.update(done, total), reused=reused, declined=declined,
+                                 unrecorded=unrecorded[0], history_error=history_error[0]))
 
     try:
         refill()
@@ -271,7 +290,10 @@ def scan_files(
             if pending_inputs:
                 _infer(classifier, waiting)
                 if history is not None:
-                    _record(history, waiting)
+                    failure = _record(history, waiting)
+                    if failure is not None:
+                        unrecorded[0] += failure[0]
+                        history_error[0] = failure[1]
             for item in waiting:
                 row = item.row
                 done += 1
@@ -294,7 +316,9 @@ def _relay_rows(backend: ScanBackend, paths: list[Path], classifier: "Classifier
                 history: "History | None", include_patient: bool) -> Iterator[FileResult]:
     """The rows of a backend that runs the whole per-file work itself: recorded, counted and stopped like ours."""
     started = time.perf_counter()
-    done = failed = 0
+    done = failed = declined = 0
+    unrecorded, history_error = 0, None
+    time_left = TimeLeft()
     rows = backend.scan_rows(paths, classifier, batch_size=batch_size, include_patient=include_patient,
                              hash_files=history is not None, cancel=cancel)
     assert rows is not None
@@ -303,14 +327,18 @@ def _relay_rows(backend: ScanBackend, paths: list[Path], classifier: "Classifier
             if cancel.is_set():
                 return
             if history is not None:
-                _record(history, [_Prepared(row)])
+                failure = _record(history, [_Prepared(row)])
+                if failure is not None:
+                    unrecorded, history_error = unrecorded + failure[0], failure[1]
             done += 1
             failed += row.error is not None
+            declined += row.declined
             yield row
             if on_progress is not None:
-                elapsed = time.perf_counter() - started
-                eta = elapsed / done * (len(paths) - done)
-                on_progress(ScanProgress(done=done, total=len(paths), failed=failed, elapsed_s=elapsed, eta_s=eta))
+                on_progress(ScanProgress(done=done, total=len(paths), failed=failed,
+                                         elapsed_s=time.perf_counter() - started,
+                                         eta_s=time_left.update(done, len(paths)), declined=declined,
+                                         unrecorded=unrecorded, history_error=history_error))
             if cancel.is_set():
                 return
     finally:
@@ -323,16 +351,9 @@ def analyse_paths(paths: Iterable[Path], classifier: "Classifier", *, include_pa
                   hash_files: bool = False) -> list[FileResult]:
     """One row per path, in order, read, preprocessed and predicted in this thread: what a cluster worker runs on
     its share of a scan (one batch of inference over the files that could be read)."""
-    preparer = _Preparer(classifier, None, include_patient, threading.Event())
-    prepared = []
-    for path in paths:
-        item = preparer(Path(path))
-        if hash_files and item.row.error is None:
-            try:
-                item.row.file_sha256 = sha256_of(Path(path))
-            except OSError as exc:
-                item.row.error, item.work = _failure(Path(path), _os_cause(exc)), None
-        prepared.append(item)
+    # Hashed from the bytes the preparer decodes (read once), as in a local scan.
+    preparer = _Preparer(classifier, None, include_patient, threading.Event(), hash_files=hash_files)
+    prepared = [preparer(Path(path)) for path in paths]
     if any(item.work is not None for item in prepared):
         _infer(classifier, prepared)
     return [item.row for item in prepared]
@@ -363,14 +384,24 @@ def _infer(classifier: "Classifier", items: list[_Prepared]) -> None:
         item.work = None  # the inputs are 600 kB each; drop them as soon as they are used
 
 
-def _record(history: "History", items: list[_Prepared]) -> None:
+def _record(history: "History", items: list[_Prepared]) -> tuple[int, str] | None:
+    """Commit the batch's new results; on failure (a full disk, say) how many were not recorded and why.
+
+    The results themselves are still given (on screen, in the CSV): failing to remember them must not lose them.
+    The caller reports the failure (the command line exits non-zero); the rows recorded before stay in the history.
+    """
     new = [item.row for item in items if item.row.ok and not item.row.from_history and item.row.file_sha256]
     if not new:
-        return
+        return None
     try:
         history.record_many([(row.path, row, row.file_sha256) for row in new])
-    except Exception:  # noqa: BLE001 - failing to remember results must not lose the results themselves
+    except HistoryError as exc:  # expected (full disk, locked, read-only): the caller says it once, at the end
+        log.debug("could not record %d results in the history: %s", len(new), exc)
+        return len(new), str(exc)
+    except Exception as exc:  # noqa: BLE001 - a bug here must not lose the results either
         log.exception("could not record %d results in the history", len(new))
+        return len(new), f"{type(exc).__name__}: {exc}"
+    return None
 
 
 def scan_folder(root: Path, classifier: "Classifier", *, recursive: bool = False, include_hidden: bool = False,

@@ -13,7 +13,9 @@ import stat
 from pathlib import Path
 from typing import Any
 
-from osteo_desktop.core.reading.dicom import read_dicom
+import numpy as np
+
+from osteo_desktop.core.reading.dicom import read_dicom, read_dicom_patient
 from osteo_desktop.core.errors import ImageReadError, ImageTooLargeError, NotAnImageError
 from osteo_desktop.core.reading.limits import MAX_FILE_BYTES, MAX_PIXELS, MIN_SIDE, brief
 from osteo_desktop.core.reading.radiograph import Radiograph
@@ -27,10 +29,10 @@ SUPPORTED_FORMATS = ("DICOM", *RASTER_FORMATS)
 # to word errors and to spot a folder named like an image.
 IMAGE_SUFFIXES = frozenset({".dcm", ".dicom", ".dic", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"})
 
-__all__ = ["read_radiograph", "describe_radiograph", "SUPPORTED_FORMATS", "MAX_PIXELS", "MAX_FILE_BYTES"]
+__all__ = ["read_radiograph", "read_file_bytes", "read_patient", "describe_radiograph", "SUPPORTED_FORMATS", "MAX_PIXELS", "MAX_FILE_BYTES"]
 
 
-def read_radiograph(path: str | Path, *, target_size: int | None = None) -> Radiograph:
+def read_radiograph(path: str | Path, *, target_size: int | None = None, data: bytes | None = None) -> Radiograph:
     """Read a DICOM, PNG, JPEG, TIFF or BMP radiograph.
 
     ``target_size`` says how many pixels a side the caller needs (the model input). It is accepted but, for now,
@@ -39,12 +41,16 @@ def read_radiograph(path: str | Path, *, target_size: int | None = None) -> Radi
     (bootstrap model) and 0.10 (model 0.2.0-model2; 34 of 60 knee JPEGs moved by more than 0.01), far beyond what
     a speed hint may cost. A full-size knee JPEG decodes in about 5 ms, so the hint is not needed for speed.
 
+    ``data`` is the file's content when the caller has already read it (:func:`read_file_bytes`), so that what is
+    hashed and what is analysed are the same bytes: a file replaced in between is not read a second time.
+
     Raises :class:`NotAnImageError` for content that is neither an image nor DICOM, :class:`ImageTooLargeError`
     for files or declared sizes beyond the limits in :mod:`image_limits`, and :class:`ImageReadError` otherwise.
     """
     path = Path(path)
     try:
-        data = _read_bytes(path)
+        if data is None:
+            data = read_file_bytes(path)
         kind = sniff_format(data[:SNIFF_BYTES])
         if kind is None:
             _refuse_unknown(path, data[:SNIFF_BYTES])
@@ -62,7 +68,60 @@ def read_radiograph(path: str | Path, *, target_size: int | None = None) -> Radi
         log.warning("unexpected %s while reading %s", type(exc).__name__, path.name, exc_info=True)
         raise ImageReadError(path, f"could not be decoded ({type(exc).__name__}: {brief(exc)})") from exc
     _add_size_warning(radiograph)
+    if _finer_than_grey_levels(radiograph):
+        radiograph.pixels = on_grey_levels(radiograph.pixels)
     return radiograph
+
+
+def _finer_than_grey_levels(radiograph: Radiograph) -> bool:
+    """DICOM (windowed onto any value) and rasters of more than 8 bits a sample. An 8-bit raster, grey or colour,
+    is left exactly as decoded: that is what the model was trained on (its training reads go through here too)."""
+    try:
+        bits = int(radiograph.metadata.get("bits_stored") or 8)
+    except (TypeError, ValueError):
+        bits = 8
+    return radiograph.source_format == "dicom" or bits > 8
+
+
+GREY_LEVELS = 255
+"""The grid every reader's output is rounded to: the 256 grey levels of the 8-bit films the model was trained on."""
+
+
+def on_grey_levels(pixels: np.ndarray) -> np.ndarray:
+    """``pixels`` rounded to the nearest of the 256 grey levels k / 255 (float32, in place when possible).
+
+    The same radiograph must give the same answer however it is stored. A knee film wrapped as 12-bit DICOM holds
+    rint(k x 4095 / 255), which is k / 255 only to within 1.2e-4; the model's contrast equalisation bins the
+    resized image at 1/256 and turns that into moves of the probability of up to 0.11 (benchmarks/stored_forms.py,
+    before this step). Rounded here, every stored form of an 8-bit film (12-bit MONOCHROME1 with a window, 16-bit
+    JPEG 2000 with a rescale, 16-bit PNG) reads as exactly the film's grey levels. Nothing the model can use is
+    lost: it was trained on 8-bit films and its preprocessing resolves 256 levels; the viewer re-windows from
+    ``modality_values``, which keep the full precision. Applied to DICOM and to rasters deeper than 8 bits only.
+    """
+    pixels = np.asarray(pixels, dtype=np.float32)
+    if not pixels.flags.writeable:
+        pixels = pixels.copy()
+    np.multiply(pixels, GREY_LEVELS, out=pixels)
+    np.rint(pixels, out=pixels)
+    np.divide(pixels, GREY_LEVELS, out=pixels)
+    return pixels
+
+
+def read_patient(path: str | Path, data: bytes) -> dict[str, str]:
+    """The patient identifiers a file carries (only DICOM does; {} for any other format), pixels not decoded.
+
+    For a result taken from the history, which keeps no patient identifier, when the user asked to export them.
+    Raises :class:`ImageReadError` when the file cannot be parsed.
+    """
+    path = Path(path)
+    if sniff_format(data[:SNIFF_BYTES]) != "DICOM":
+        return {}
+    try:
+        return read_dicom_patient(path, data)
+    except ImageReadError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - as in read_radiograph: a parser's own exception is a read error
+        raise ImageReadError(path, f"could not be parsed ({type(exc).__name__}: {brief(exc)})") from exc
 
 
 def describe_radiograph(radiograph: Radiograph) -> dict[str, Any]:
@@ -89,7 +148,13 @@ def describe_radiograph(radiograph: Radiograph) -> dict[str, Any]:
     return summary
 
 
-def _read_bytes(path: Path) -> bytes:
+def read_file_bytes(path: str | Path) -> bytes:
+    """The whole file, read once, after checking it is a regular file within :data:`MAX_FILE_BYTES`.
+
+    The size is checked before a byte is read, so a huge (or sparse) file is refused at once; a file that grows
+    while it is read is refused too. Raises :class:`ImageReadError` (and its subclasses) for every failure.
+    """
+    path = Path(path)
     try:
         info = path.stat()
         if stat.S_ISDIR(info.st_mode):
@@ -98,13 +163,13 @@ def _read_bytes(path: Path) -> bytes:
             # Reading a FIFO or a device could block for ever.
             raise NotAnImageError(path, "not a regular file (a device, pipe or socket), not an image")
         if info.st_size > MAX_FILE_BYTES:
-            raise ImageTooLargeError(path, f"file is {info.st_size / 2**20:.0f} MiB, more than the {MAX_FILE_BYTES // 2**20} MiB this reader accepts")
+            raise ImageTooLargeError(path, f"too large: the file is {info.st_size / 2**20:.0f} MiB, more than the {MAX_FILE_BYTES // 2**20} MiB this reader accepts; not read")
         with open(path, "rb") as handle:
             data = handle.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         raise ImageReadError(path, _os_error_cause(exc)) from exc
     if len(data) > MAX_FILE_BYTES:
-        raise ImageTooLargeError(path, f"file grew past {MAX_FILE_BYTES // 2**20} MiB while being read")
+        raise ImageTooLargeError(path, f"too large: the file grew past {MAX_FILE_BYTES // 2**20} MiB while being read")
     return data
 
 

@@ -2,8 +2,9 @@
 
 Results are committed (one transaction per result, or per inference batch in a folder scan) with WAL journaling
 and full disk syncs, so a crash, a kill or a power cut never loses a result that was reported as recorded and never
-leaves a corrupt database. A result is keyed by the file's content (SHA-256) and the model
-version: recording the same file again with the same model updates its entry instead of adding a second one, which
+leaves a corrupt database. A result is keyed by the file's content (SHA-256) and the exact model (``model_sha256``,
+a digest of the card and every model file: a card edited by hand is another model and never inherits rows):
+recording the same file again with the same model updates its entry instead of adding a second one, which
 is what lets an interrupted folder scan be re-run without duplicating anything. No patient identifier is stored.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -29,24 +31,29 @@ from osteo_desktop.core.results.result import FileResult
 log = logging.getLogger(__name__)
 
 HISTORY_FILENAME = "history.sqlite3"
-SCHEMA_VERSION = 1
+# 2: keyed on (file_sha256, model_sha256) instead of (file_sha256, model_version); rows of version 1 are kept with
+# no model digest, so they are listed but never reused (which card computed them cannot be known).
+SCHEMA_VERSION = 2
 
 # The result's own columns come from its declaration (FileResult); the table adds where each row sits. A column
 # added to FileResult later is added to an existing table when it is opened (ALTER TABLE ADD COLUMN).
 _RESULT_COLUMNS = columns.history_columns(FileResult)
 _NAMES = [name for name, _ in _RESULT_COLUMNS]
-_KEY = ("file_sha256", "model_version")
+_KEY = ("file_sha256", "model_sha256")
 _COLUMNS = ", ".join(["id", "recorded_at", *_NAMES])
 
-_SCHEMA = f"""
-CREATE TABLE IF NOT EXISTS predictions (
+_TABLE = """
+CREATE TABLE IF NOT EXISTS {table} (
     id            INTEGER PRIMARY KEY,
     recorded_at   TEXT    NOT NULL,
-    {", ".join(f"{name} {declaration}" for name, declaration in _RESULT_COLUMNS)},
-    UNIQUE ({", ".join(_KEY)})
+    {columns},
+    UNIQUE ({key})
 );
-CREATE INDEX IF NOT EXISTS predictions_recorded_at ON predictions (recorded_at);
 """
+_TABLE_ARGUMENTS = {"columns": ", ".join(f"{name} {declaration}" for name, declaration in _RESULT_COLUMNS),
+                    "key": ", ".join(_KEY)}
+_INDEX = "CREATE INDEX IF NOT EXISTS predictions_recorded_at ON predictions (recorded_at);"
+_SCHEMA = _TABLE.format(table="predictions", **_TABLE_ARGUMENTS) + _INDEX
 
 # SQLite result codes that mean the file itself is damaged (SQLITE_CORRUPT, SQLITE_NOTADB), and their messages:
 # Python 3.10 has no sqlite_errorcode on the exception, only the text.
@@ -109,6 +116,37 @@ def _add_missing_columns(connection: sqlite3.Connection) -> None:
                     raise
 
 
+def _has_current_key(connection: sqlite3.Connection) -> bool:
+    for index in connection.execute("PRAGMA index_list(predictions)").fetchall():
+        unique, name = index[2], index[1]
+        if unique and tuple(row[2] for row in connection.execute(f"PRAGMA index_info('{name}')")) == _KEY:
+            return True
+    return False
+
+
+def _rekey(connection: sqlite3.Connection) -> None:
+    """Rebuild a table keyed on an older key (SQLite cannot drop a UNIQUE constraint in place), keeping every row.
+
+    Rows written before ``model_sha256`` existed have none (NULL): they stay listed and are never reused.
+    """
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        if not _has_current_key(connection):  # another process may have done it while this one waited
+            log.info("history database: re-keying on %s", ", ".join(_KEY))
+            present = [row[1] for row in connection.execute("PRAGMA table_info(predictions)")]
+            kept = ", ".join(name for name in ["id", "recorded_at", *_NAMES] if name in present)
+            connection.execute(_TABLE.format(table="predictions_rekeyed", **_TABLE_ARGUMENTS))
+            connection.execute(f"INSERT INTO predictions_rekeyed ({kept}) SELECT {kept} FROM predictions")
+            connection.execute("DROP TABLE predictions")
+            connection.execute("ALTER TABLE predictions_rekeyed RENAME TO predictions")
+            connection.execute(_INDEX)
+        connection.execute("COMMIT")
+    except BaseException:
+        if connection.in_transaction:  # SQLite may have rolled back already (a full disk)
+            connection.execute("ROLLBACK")
+        raise
+
+
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="microseconds")
 
@@ -119,6 +157,9 @@ class History:
     def __init__(self, path: Path | None = None) -> None:
         self.path = Path(path) if path is not None else default_history_path()
         self._lock = threading.Lock()
+        # Where a damaged database was moved when this one was opened (None: it was sound). Every face tells the
+        # user (the command line prints a line, the app shows a message), from this attribute.
+        self.set_aside: Path | None = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._connection = self._open()
@@ -144,12 +185,26 @@ class History:
                 raise HistoryError(f"the history database {self.path} was written by a newer version of osteo-desktop")
             connection.executescript(_SCHEMA)
             _add_missing_columns(connection)
+            if not _has_current_key(connection):
+                _rekey(connection)
             connection.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             connection.execute("SELECT count(*) FROM predictions").fetchone()
+            # A damaged page that the queries above do not touch (an index, a page deep in the table) would only
+            # show, as "malformed", in the middle of some later scan: check the whole file once, here.
+            problems = connection.execute("PRAGMA quick_check").fetchall()
+            if problems != [("ok",)]:
+                raise sqlite3.DatabaseError(f"database disk image is malformed ({problems[0][0]})")
         except BaseException:
             connection.close()
             raise
         return connection
+
+    def damage_notice(self) -> str | None:
+        """What to tell the user when a damaged database was set aside on opening (None when it was sound)."""
+        if self.set_aside is None:
+            return None
+        return (f"the history database was damaged: it was moved to {self.set_aside} (the earlier results are "
+                f"there) and a new, empty history was started")
 
     def _open_after_setting_aside(self, cause: Exception) -> sqlite3.Connection:
         aside = self.path.with_name(f"{self.path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
@@ -159,6 +214,7 @@ class History:
             for suffix in ("-wal", "-shm"):
                 with contextlib.suppress(FileNotFoundError):
                     Path(f"{self.path}{suffix}").replace(Path(f"{aside}{suffix}"))
+            self.set_aside = aside
             return self._open()
         except (OSError, sqlite3.DatabaseError) as exc:
             raise HistoryError(f"the history database {self.path} is damaged and cannot be replaced: {exc}") from exc
@@ -189,7 +245,10 @@ class History:
                         entries.append(HistoryEntry.from_row(row))
                     self._connection.execute("COMMIT")
                 except BaseException:
-                    self._connection.execute("ROLLBACK")
+                    # SQLite has already rolled back after some errors (SQLITE_FULL: a full disk), and then ROLLBACK
+                    # itself fails ("no transaction is active"), which would hide the real cause.
+                    if self._connection.in_transaction:
+                        self._connection.execute("ROLLBACK")
                     raise
             except sqlite3.Error as exc:
                 raise HistoryError(f"cannot write to the history database {self.path}: {exc}") from exc
@@ -199,8 +258,12 @@ class History:
     def _values(path: str | Path, result: Any, file_sha256: str | None) -> tuple[Any, ...]:
         if getattr(result, "error", None) is not None or getattr(result, "label", None) is None:
             raise ValueError("only a successful result can be recorded")
-        if file_sha256 is None:
-            file_sha256 = sha256_of(Path(path))
+        if not getattr(result, "model_sha256", None):
+            raise ValueError("a result without its model's digest (model_sha256) cannot be recorded")
+        if file_sha256 is None:  # the hash of the bytes that were analysed, when the caller kept it
+            file_sha256 = getattr(result, "file_sha256", None) or sha256_of(Path(path))
+        # Stored absolute: a relative path means nothing once the history is read from another working folder.
+        path = os.path.abspath(path)
         if isinstance(result, FileResult):
             result = replace(result, path=str(path), file_sha256=file_sha256)
         else:
@@ -208,18 +271,19 @@ class History:
         # SQLite stores UTF-8: a file name that is not (Linux names are bytes) is kept with its bytes escaped.
         return (_now(), *(escape_undecodable(v) if isinstance(v, str) else v for v in columns.to_history(result)))
 
-    def set_agreement(self, file_sha256: str, model_version: str, agreement: str | None) -> bool:
+    def set_agreement(self, file_sha256: str, model_sha256: str, agreement: str | None) -> bool:
         """Store the reader's verdict on a recorded result ("agree", "disagree", or None to clear it).
 
-        Returns False when no result of that file and model is recorded (nothing to agree with).
+        The result is the one of this content by exactly this model (card and files: the history's key). Returns
+        False when no such result is recorded (nothing to agree with).
         """
         if agreement is not None and agreement not in AGREEMENTS:
             raise ValueError(f"agreement must be one of {AGREEMENTS} or None, not {agreement!r}")
         with self._lock:
             try:
                 cursor = self._connection.execute(
-                    "UPDATE predictions SET reader_agreement = ? WHERE file_sha256 = ? AND model_version = ?",
-                    (agreement, file_sha256, model_version))
+                    "UPDATE predictions SET reader_agreement = ? WHERE file_sha256 = ? AND model_sha256 = ?",
+                    (agreement, file_sha256, model_sha256))
             except sqlite3.Error as exc:
                 raise HistoryError(f"cannot write to the history database {self.path}: {exc}") from exc
         return cursor.rowcount > 0
@@ -229,9 +293,10 @@ class History:
         rows = self._fetch(f"SELECT {_COLUMNS} FROM predictions ORDER BY recorded_at DESC, id DESC LIMIT ?", (int(limit),))
         return [HistoryEntry.from_row(row) for row in rows]
 
-    def find(self, file_sha256: str, model_version: str) -> HistoryEntry | None:
-        rows = self._fetch(f"SELECT {_COLUMNS} FROM predictions WHERE file_sha256 = ? AND model_version = ?",
-                           (file_sha256, model_version))
+    def find(self, file_sha256: str, model_sha256: str) -> HistoryEntry | None:
+        """The result recorded for this content by exactly this model (card and files), if any."""
+        rows = self._fetch(f"SELECT {_COLUMNS} FROM predictions WHERE file_sha256 = ? AND model_sha256 = ?",
+                           (file_sha256, model_sha256))
         return HistoryEntry.from_row(rows[0]) if rows else None
 
     def count(self) -> int:

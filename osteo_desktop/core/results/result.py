@@ -7,7 +7,6 @@ here (plus the code that fills it):
 
 - ``out_of_scope: str | None = declared(text(sql="TEXT"), None)``: why the image is outside what the model was
   trained on (the scope gate), or None;
-- ``model_sha256: str | None = declared(text(sql="TEXT"), None)``: the model file's content hash.
 
 ``knees`` (issue 11) lists every knee found on the film (:mod:`osteo_desktop.core.results.knee`), a CSV column group
 per side; the file's ``label``, ``probability`` and ``confidence`` are those of its most suspicious knee.
@@ -50,6 +49,7 @@ class ModelVerdict(Protocol):
     confidence: float
     threshold: float
     model_version: str
+    model_sha256: str | None
     warnings: list[str]
     timings_ms: dict[str, float]
 
@@ -64,8 +64,8 @@ class FileResult:
 
     A declined file (:attr:`declined`) is an answer, not a failure: ``error`` stays None, and label, probability,
     confidence and threshold are None, because no result was given (the threshold belongs to a result).
-    ``model_version`` is set on every row of a scan, failed and declined ones included: it says which model the
-    row was meant for (the gate ships with the model). Declined rows are not recorded in the history (its result
+    ``model_version`` and ``model_sha256`` are set on every row of a scan, failed and declined ones included: they
+    say which model the row was meant for (the gate ships with the model). Declined rows are not recorded in the history (its result
     columns are NOT NULL); ``scope_gate`` (stored, not exported) names the gate that let a recorded result through,
     so that a result recorded before that gate judged the file is analysed again rather than reused. ``file_sha256`` (when a history is used) and ``from_history`` are not exported; ``patient`` holds the
     reader's patient identifiers only when the caller asked for them and is exported only on request.
@@ -87,6 +87,8 @@ class FileResult:
     # Stored (nullable: earlier databases gain the column) and exported after out_of_scope; re-recording the same file and model
     # keeps it (see History.record_many).
     reader_agreement: str | None = declared(text(sql="TEXT"), None)
+    # The exact model (card and every file: core.model.card.model_sha256); with file_sha256 it keys the history.
+    model_sha256: str | None = declared(text(sql="TEXT", from_model=True), None)
     knees: list[KneeResult] = declared(KNEES_OUTPUT, default_factory=list)
     patient: dict[str, str] = declared(
         Output(identifying=True, to_json=dict, csv_names=PATIENT_COLUMNS, to_csv=patient_cells),
@@ -107,7 +109,7 @@ class FileResult:
     def decline(self, reason: str) -> None:
         """No result for this file, with the gate's reason: the model's verdict, if any was taken, is dropped."""
         for name in columns.model_fields(type(self)):
-            if name != "model_version":
+            if name not in ("model_version", "model_sha256"):
                 setattr(self, name, None)
         self.knees = []
         self.out_of_scope = reason
@@ -121,7 +123,7 @@ class FileResult:
         return columns.to_csv(self, include_patient)
 
     def apply_prediction(self, prediction: ModelVerdict) -> None:
-        """Take the model's verdict (label, probability, confidence, threshold, model version)."""
+        """Take the model's verdict (label, probability, confidence, threshold, model version and digest)."""
         for name in columns.model_fields(type(self)):
             setattr(self, name, getattr(prediction, name))
 

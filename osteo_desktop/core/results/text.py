@@ -146,6 +146,9 @@ def report_lines(result: Verdict, positive_label: str, *, file_name: str, create
         lines = [("Result", headline(result.label, positive_label)), ("Confidence", confidence_percent(result.confidence))]
         lines += result_facts(result, positive_label)
         lines += [(knee_name(knee.side), knee_summary(knee, positive_label)) for knee in getattr(result, "knees", [])]
+    digest = getattr(result, "model_sha256", None)
+    if digest:  # the exact model (card and files): a version string alone does not say which card was used
+        lines.append(("Model SHA-256", str(digest)))
     lines += list(patient)
     lines += [("File", file_name), ("Date", created.strftime("%Y-%m-%d %H:%M"))]
     lines += [("Warning", warning) for warning in warning_sentences(result)]
