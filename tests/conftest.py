@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import logging
 import os
 from pathlib import Path
 
@@ -68,3 +69,16 @@ def keras_model(classifier):
     if "keras" not in classifier.card.files:
         pytest.skip("the shipped model has no Keras file")
     return keras.models.load_model(classifier.card.verified_path("keras"), compile=False)
+
+
+@pytest.fixture
+def cli_isolated(tmp_path, monkeypatch):
+    """For tests that run the CLI in process: the history in tmp_path, and the root logger given back as it was
+    (the CLI configures logging). Test modules make it autouse through their own ``isolated`` fixture."""
+    monkeypatch.setenv("OSTEO_DATA_DIR", str(tmp_path / "data"))
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level, logging.getLogger("osteo_desktop").level)
+    yield
+    root.handlers[:] = saved[0]
+    root.setLevel(saved[1])
+    logging.getLogger("osteo_desktop").setLevel(saved[2])

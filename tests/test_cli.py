@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import logging
 import shutil
 import sys
 import types
@@ -23,15 +22,8 @@ BROKEN_SHARED_DICOM = {"MR_truncated_pixeldata.dcm", "no_file_meta.dcm"}
 
 
 @pytest.fixture(autouse=True)
-def isolated(tmp_path, monkeypatch):
-    """Keep the history in tmp_path, and give the root logger back as it was (the CLI configures logging)."""
-    monkeypatch.setenv("OSTEO_DATA_DIR", str(tmp_path / "data"))
-    root = logging.getLogger()
-    saved = (root.handlers[:], root.level, logging.getLogger("osteo_desktop").level)
-    yield
-    root.handlers[:] = saved[0]
-    root.setLevel(saved[1])
-    logging.getLogger("osteo_desktop").setLevel(saved[2])
+def isolated(cli_isolated):
+    """History in tmp_path and logging restored: conftest.py's cli_isolated."""
 
 
 def _run(capsys, *argv: str) -> tuple[int, str, str]:

@@ -4,7 +4,6 @@ temporary file is left, and the exit status is 130 or 143. A second signal stops
 from __future__ import annotations
 
 import csv
-import logging
 import os
 import shutil
 import signal
@@ -17,15 +16,10 @@ from osteo_desktop.core.results import exports
 
 
 @pytest.fixture(autouse=True)
-def isolated(tmp_path, monkeypatch):
-    monkeypatch.setenv("OSTEO_DATA_DIR", str(tmp_path / "data"))
-    root = logging.getLogger()
-    saved = (root.handlers[:], root.level, logging.getLogger("osteo_desktop").level)
+def isolated(cli_isolated):
+    """History in tmp_path, logging restored (conftest), and the signal handlers given back as they were."""
     handlers = (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM))
     yield
-    root.handlers[:] = saved[0]
-    root.setLevel(saved[1])
-    logging.getLogger("osteo_desktop").setLevel(saved[2])
     assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == handlers  # restored
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import json
-import logging
 import os
 import shutil
 import sqlite3
@@ -20,14 +19,8 @@ BAD_TEXT = os.fsdecode(b"notes\xe9.png")  # Latin-1 e-acute: not UTF-8
 
 
 @pytest.fixture(autouse=True)
-def isolated(tmp_path, monkeypatch):
-    monkeypatch.setenv("OSTEO_DATA_DIR", str(tmp_path / "data"))
-    root = logging.getLogger()
-    saved = (root.handlers[:], root.level, logging.getLogger("osteo_desktop").level)
-    yield
-    root.handlers[:] = saved[0]
-    root.setLevel(saved[1])
-    logging.getLogger("osteo_desktop").setLevel(saved[2])
+def isolated(cli_isolated):
+    """History in tmp_path and logging restored: conftest.py's cli_isolated."""
 
 
 def test_escape_undecodable_is_the_documented_form():

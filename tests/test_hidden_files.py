@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import shutil
 
 import pytest
@@ -13,14 +12,8 @@ from osteo_desktop.core.pipeline.listing import list_files
 
 
 @pytest.fixture(autouse=True)
-def isolated(tmp_path, monkeypatch):
-    monkeypatch.setenv("OSTEO_DATA_DIR", str(tmp_path / "data"))
-    root = logging.getLogger()
-    saved = (root.handlers[:], root.level, logging.getLogger("osteo_desktop").level)
-    yield
-    root.handlers[:] = saved[0]
-    root.setLevel(saved[1])
-    logging.getLogger("osteo_desktop").setLevel(saved[2])
+def isolated(cli_isolated):
+    """History in tmp_path and logging restored: conftest.py's cli_isolated."""
 
 
 @pytest.fixture

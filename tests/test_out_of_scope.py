@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import json
-import logging
 import sqlite3
 from pathlib import Path
 
@@ -40,15 +39,8 @@ SHARED_DICOMS = sorted(p for p in DICOM_DIR.glob("*.dcm") if p.name not in BROKE
 
 
 @pytest.fixture(autouse=True)
-def isolated(tmp_path, monkeypatch):
-    """The history in tmp_path, and the root logger given back as it was (the CLI configures logging)."""
-    monkeypatch.setenv("OSTEO_DATA_DIR", str(tmp_path / "data"))
-    root = logging.getLogger()
-    saved = (root.handlers[:], root.level, logging.getLogger("osteo_desktop").level)
-    yield
-    root.handlers[:] = saved[0]
-    root.setLevel(saved[1])
-    logging.getLogger("osteo_desktop").setLevel(saved[2])
+def isolated(cli_isolated):
+    """History in tmp_path and logging restored: conftest.py's cli_isolated."""
 
 
 def _scope_file(category: str) -> Path:

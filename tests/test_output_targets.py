@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import shutil
 from pathlib import Path
@@ -14,14 +13,8 @@ from osteo_desktop.core.results.output_target import UnsafeOutputError, check_ou
 
 
 @pytest.fixture(autouse=True)
-def isolated(tmp_path, monkeypatch):
-    monkeypatch.setenv("OSTEO_DATA_DIR", str(tmp_path / "data"))
-    root = logging.getLogger()
-    saved = (root.handlers[:], root.level, logging.getLogger("osteo_desktop").level)
-    yield
-    root.handlers[:] = saved[0]
-    root.setLevel(saved[1])
-    logging.getLogger("osteo_desktop").setLevel(saved[2])
+def isolated(cli_isolated):
+    """History in tmp_path and logging restored: conftest.py's cli_isolated."""
 
 
 @pytest.fixture
