@@ -7,19 +7,17 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QDialog,
     QHBoxLayout,
     QHeaderView,
     QPushButton,
-    QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
 from osteo_desktop.core.results.history import History, HistoryEntry, HistoryError
-from osteo_desktop.gui.style import arrows_as_readers_expect
+from osteo_desktop.gui.style import read_only_table
 from osteo_desktop.gui.plain import PlainLabel, tooltip
 
 COLUMNS = ["Recorded", "File", "Result", "Probability", "Confidence", "Model", "Folder"]
@@ -70,13 +68,7 @@ class HistoryDialog(QDialog):
         layout = QVBoxLayout(self)
         self.summary = PlainLabel()
         layout.addWidget(self.summary)
-        self.table = QTableWidget(0, len(COLUMNS))
-        self.table.setHorizontalHeaderLabels(COLUMNS)
-        self.table.verticalHeader().hide()
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        arrows_as_readers_expect(self.table.horizontalHeader())
+        self.table = read_only_table(COLUMNS)
         self.table.horizontalHeader().setSortIndicator(0, Qt.SortOrder.DescendingOrder)
         self.table.setSortingEnabled(True)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QDialog,
     QFormLayout,
     QGroupBox,
@@ -22,7 +21,6 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLineEdit,
     QPushButton,
-    QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
     QWidget,
@@ -31,6 +29,7 @@ from PySide6.QtWidgets import (
 from osteo_desktop.core.results import text
 from osteo_desktop.gui.jobs import pacs_fetch_job, pacs_find_job, pacs_send_job, plain_error
 from osteo_desktop.gui.settings import AppSettings
+from osteo_desktop.gui.style import read_only_table
 from osteo_desktop.gui.worker import Worker, start_worker
 from osteo_desktop.gui.plain import PlainLabel
 
@@ -134,12 +133,7 @@ class PacsDialog(QDialog):
             widget.returnPressed.connect(self.find)
         row.addWidget(self.find_button)
         layout.addLayout(row)
-        self.table = QTableWidget(0, len(COLUMNS))
-        self.table.setHorizontalHeaderLabels(COLUMNS)
-        self.table.verticalHeader().hide()
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table = read_only_table(COLUMNS)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         self.table.horizontalHeader().setStretchLastSection(True)
         for column, width in enumerate((160, 110, 95, 130, 150, 90)):

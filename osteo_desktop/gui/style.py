@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from PySide6.QtGui import QColor, QPalette
-from PySide6.QtWidgets import QApplication, QHeaderView, QProxyStyle, QStyle, QStyleFactory, QStyleOptionHeader
+from PySide6.QtWidgets import (
+    QAbstractItemView, QApplication, QHeaderView, QProxyStyle, QStyle, QStyleFactory, QStyleOptionHeader, QTableWidget,
+)
 
 from osteo_desktop.core.paths import resources_dir
 
@@ -49,6 +51,18 @@ def arrows_as_readers_expect(header: QHeaderView) -> None:
     style = _SortArrowStyle(QStyleFactory.create(QApplication.style().name()))
     style.setParent(header)  # lives as long as the header; the application's own style is left alone
     header.setStyle(style)
+
+
+def read_only_table(columns: list[str] | tuple[str, ...]) -> QTableWidget:
+    """A table of results to read and pick from: whole rows, one at a time, no editing, reader's sort arrows."""
+    table = QTableWidget(0, len(columns))
+    table.setHorizontalHeaderLabels(list(columns))
+    table.verticalHeader().hide()
+    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+    arrows_as_readers_expect(table.horizontalHeader())
+    return table
 
 
 def apply_theme(app: QApplication) -> None:

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from osteo_desktop.training.metrics import wilson
 from osteo_desktop.core.model.knee_detector import (
     BLOCKS, CELLS, FEATURES, WORK_SIDE, KneeDetector, Windows, box_iou, dense_windows, mirror_window, non_maximum,
     orientation_integral, partner_mask, score_map, window_descriptor, working_copy,
@@ -358,15 +359,6 @@ def match(truth: list, predicted: list) -> list[tuple[float, bool, float, float]
         offset = np.hypot((p[0] + p[2]) / 2 - cx, (p[1] + p[3]) / 2 - cy) / max(t[2] - t[0], t[3] - t[1])
         result[i] = (iou, p[0] <= cx < p[2] and p[1] <= cy < p[3], float(np.sqrt(area_p / area_t)), float(offset))
     return [result.get(i, (0.0, False, float("nan"), float("nan"))) for i in range(len(truth))]
-
-
-def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    if n == 0:
-        return float("nan"), float("nan")
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return float(centre - half), float(centre + half)
 
 
 def evaluate(outcomes: list[Outcome], template: KneeDetector) -> dict:

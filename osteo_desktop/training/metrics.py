@@ -169,3 +169,13 @@ def bootstrap_auc_interval(y: np.ndarray, scores: np.ndarray, resamples: int = 2
         if not math.isnan(value):
             values.append(value)
     return roc_auc(y, scores), float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5))
+
+
+def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95 % Wilson score interval of a proportion (nan, nan for n = 0)."""
+    if n == 0:
+        return float("nan"), float("nan")
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return centre - half, centre + half

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from osteo_desktop.training.metrics import wilson
 from osteo_desktop.core.model.preprocessing import preprocess
 from osteo_desktop.core.model.runtime import Classifier
 from osteo_desktop.core.model.scope import GATE_FILE, IN_SCOPE, gate_features
@@ -144,15 +145,6 @@ def knee_probability(params, x: np.ndarray, knee: int) -> np.ndarray:
     logits -= logits.max(1, keepdims=True)
     probs = np.exp(logits); probs /= probs.sum(1, keepdims=True)
     return probs[:, knee]
-
-
-def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    if n == 0:
-        return float("nan"), float("nan")
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return centre - half, centre + half
 
 
 def train_scope_gate(shared: Path, model_dir: Path, cache_dir: Path, out_path: Path | None = None) -> dict:
