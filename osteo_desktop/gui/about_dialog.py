@@ -48,8 +48,13 @@ def _identity(card: ModelCard) -> str:
     except ModelIntegrityError as exc:  # a file went missing since the model was loaded: say so, do not guess
         digest = escape(f"cannot be computed: {exc}")
     rows.append(("Model SHA-256 (card and files)", f"<code>{digest}</code>"))
-    rule = f" ({escape(card.threshold_rule)})" if card.threshold_rule else ""
-    rows.append(("Decision threshold", f"{card.threshold:.3f}{rule}"))
+    knee = card.raw.get("knee_model")
+    if isinstance(knee, dict) and "threshold" in knee:  # since 2.0.0 every result is a knee's: its threshold decides
+        rule = f" ({escape(str(knee['threshold_rule']))})" if knee.get("threshold_rule") else ""
+        rows.append(("Decision threshold (per knee)", f"{float(knee['threshold']):.3f}{rule}"))
+    else:
+        rule = f" ({escape(card.threshold_rule)})" if card.threshold_rule else ""
+        rows.append(("Decision threshold", f"{card.threshold:.3f}{rule}"))
     size = card.preprocessing.input_size
     rows.append(("Input", f"{size}×{size} pixels; labels {escape(card.labels[0])} / {escape(card.labels[1])}"))
     recipe = card.raw.get("recipe", {})
@@ -98,12 +103,44 @@ def _evaluation(card: ModelCard) -> str:
     return html
 
 
+def _interval(entry: object) -> str:
+    if not (isinstance(entry, dict) and {"value", "ci_low", "ci_high"} <= set(entry)):
+        return "not recorded"
+    n = f" (n = {entry['n']})" if "n" in entry else ""
+    return f"<b>{entry['value']:.3f} (95% CI {entry['ci_low']:.3f}–{entry['ci_high']:.3f})</b>{n}"
+
+
+def _knee_model(card: ModelCard) -> str:
+    """The per-knee model that gives every result since 2.0.0, with its cross-validated figures and intervals."""
+    knee = card.raw.get("knee_model")
+    if not isinstance(knee, dict):
+        return ""
+    metrics = knee.get("metrics", {}) if isinstance(knee.get("metrics"), dict) else {}
+    qus = metrics.get("qus", {}) if isinstance(metrics.get("qus"), dict) else {}
+    subsets = metrics.get("per_subset", {}) if isinstance(metrics.get("per_subset"), dict) else {}
+    rows = [("Version", escape(str(knee.get("version", "?")))), ("What it reads", escape(str(knee.get("what", ""))))]
+    rows.append(("ROC AUC per film (most suspicious knee)", _interval(metrics.get("film_roc_auc"))))
+    rows.append(("ROC AUC per knee", _interval(metrics.get("knee_roc_auc"))))
+    for name, entry in subsets.items():
+        rows.append((f"ROC AUC, {name}", _interval(entry)))
+    rows.append(("QUS T-score films: ROC AUC for T ≤ −2.5", _interval(qus.get("auc_t_le_minus_2_5"))))
+    rows.append(("QUS T-score films: Spearman(probability, T)", _interval(qus.get("spearman_probability_vs_t_score"))))
+    note = ("<p>Cross-validated out of fold on the manifest's 5 folds (both knees of a film in one fold), 95% "
+            "intervals from resampling films. The T-score subset (quantitative ultrasound, QUS) is the one labelled "
+            "from a measurement: there the model is far from reliable.</p>")
+    return note + _rows(rows)
+
+
 def model_summary(card: ModelCard) -> str:
     """The model card as a reader wants it: identity, training data, evaluation with intervals, use and limits."""
     html = f"<h3>{escape(card.name)} — version {escape(card.version)}</h3>"
     html += _section("Identity", _identity(card))
+    knee = _knee_model(card)
+    if knee:
+        html += _section("Results come from: the per-knee model", knee)
     html += _section("Training data", _training(card))
-    html += _section("Evaluation", _evaluation(card))
+    html += _section("Whole-film head 1.1.0 (kept for comparison; not used for results)" if knee else "Evaluation",
+                     _evaluation(card))
     if card.raw.get("intended_use"):
         html += _section("Intended use", f"<p>{escape(str(card.raw['intended_use']))}</p>")
     limits = card.raw.get("limitations")
