@@ -32,3 +32,20 @@ def test_jpeg_without_study_details_is_refused_with_a_reason(tmp_path, capsys):
     assert main(["dicom-export", str(jpeg), "--out", str(tmp_path), "--no-pdf", "--patient-id", "P-1",
                  "--patient-name", "Doe^Jane", "--study-date", "20250301"]) == 0
     assert {pydicom.dcmread(p).PatientID for p in tmp_path.glob("*.dcm")} == {"P-1"}
+
+
+def test_a_both_knee_film_gives_one_finding_per_knee_where_the_hand_checked_boxes_are(tmp_path, capsys):
+    # annotations/knee_boxes.csv, checked by eye: the viewer-left knee (the patient's right on a frontal film)
+    # spans x 42-418, the viewer-right knee x 570-950.
+    film = KNEE_DIR / "osteopenia" / "osteopenia_09999db31d5b.jpg"
+    if not film.is_file():
+        pytest.skip("shared knee film missing")
+    assert main(["dicom-export", str(film), "--out", str(tmp_path), "--no-pdf", "--patient-id", "P-1",
+                 "--patient-name", "Doe^Jane"]) == 0
+    sr = hd.sr.srread(next(tmp_path.glob("*.sr.dcm")))
+    centres = {}
+    for group in sr.content.get_planar_roi_measurement_groups():
+        side = group.finding_sites[0].laterality.meaning
+        centres[side] = float(group.roi.value[:, 0].mean())
+    assert set(centres) == {"Right", "Left"}
+    assert 42 < centres["Right"] < 418 and 570 < centres["Left"] < 950

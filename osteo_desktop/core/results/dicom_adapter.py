@@ -1,7 +1,4 @@
-"""Thin adapter: an :class:`Analysis` (today's one-result-per-image shape) to :class:`DicomExportInput`.
-
-When per-knee results and the Radiograph DICOM identity land, only this module changes.
-"""
+"""Thin adapter: an :class:`Analysis` (one finding per knee, or the out-of-scope reason) to :class:`DicomExportInput`."""
 
 from __future__ import annotations
 
@@ -14,6 +11,9 @@ from pydicom.uid import SecondaryCaptureImageStorage, generate_uid
 from osteo_desktop.core.errors import OsteoError
 from osteo_desktop.core.results.text import no_result_headline
 from osteo_desktop.core.results.dicom_objects import DicomExportInput, KneeFinding, annotate, read_source_header
+
+
+_DICOM_SIDE = {"right": "R", "left": "L"}  # the patient's side as DICOM codes it; "unknown" has no code
 
 
 class NoStudyError(OsteoError):
@@ -60,7 +60,9 @@ def source_for(path: Path, source_format: str, rows: int, columns: int, details:
 
 def export_input(analysis, model_sha256: str, pdf_bytes: bytes | None, algorithm_name: str,
                  details: StudyDetails | None = None, out_of_scope_reason: str | None = None) -> DicomExportInput:
-    """Today: the whole image is one finding; its side comes from the header's laterality when it has one.
+    """One finding per knee (its box, side, label and probability); a knee whose side is unknown takes the header's
+    laterality when it has one. An analysis without knees but with a result (not made by today's pipeline) is one
+    finding over the whole image.
 
     A file the scope gate declined (``analysis.out_of_scope``) has no finding: the SR carries only the "out of
     scope" evaluation with the reason, and the annotated image the "No result: <reason>" headline.
@@ -73,9 +75,16 @@ def export_input(analysis, model_sha256: str, pdf_bytes: bytes | None, algorithm
     source = source_for(Path(radiograph.path), radiograph.source_format, height, width, details)
     rows, columns = int(source.get("Rows", height)), int(source.get("Columns", width))
     side = str(source.get("ImageLaterality", source.get("Laterality", ""))).upper()
-    findings = [] if out_of_scope_reason else [KneeFinding(side if side in ("R", "L") else "", (0.0, 0.0, columns - 1.0, rows - 1.0),
-                                                           prediction.label, prediction.probability, prediction.threshold)]
+    header_side = side if side in ("R", "L") else ""
     scale_x, scale_y = width / columns, height / rows
+    knees = [] if out_of_scope_reason else analysis.result.knees
+    # Knee boxes are in the decoded pixels; the SR cites the source's pixels (the same unless a reader downscaled).
+    findings = [KneeFinding(_DICOM_SIDE.get(knee.side, header_side),
+                            (knee.box[0] / scale_x, knee.box[1] / scale_y, knee.box[2] / scale_x, knee.box[3] / scale_y),
+                            knee.label, knee.probability, prediction.threshold) for knee in knees]
+    if not findings and not out_of_scope_reason:
+        findings = [KneeFinding(header_side, (0.0, 0.0, columns - 1.0, rows - 1.0), prediction.label,
+                                prediction.probability, prediction.threshold)]
     drawn = [KneeFinding(f.side, (f.box[0] * scale_x, f.box[1] * scale_y, f.box[2] * scale_x, f.box[3] * scale_y),
                          f.label, f.probability, f.threshold) for f in findings]
     if out_of_scope_reason:
