@@ -27,9 +27,9 @@ def _copy_model(target: Path, edit=None) -> Path:
     return target
 
 
-def _threshold(card): card["threshold"] = 0.9  # noqa: E704
+def _threshold(card): card["knee_model"]["threshold"] = 0.9  # noqa: E704 - the threshold that decides (per knee)
 def _labels(card): card["labels"] = {"negative": "osteoporosis", "positive": "normal"}  # noqa: E704
-def _temperature(card): card.setdefault("calibration", {})["temperature"] = 3.0  # noqa: E704
+def _temperature(card): card["knee_model"]["temperature"] = 3.0  # noqa: E704
 
 
 def test_the_digest_covers_the_card_and_every_file(tmp_path):
