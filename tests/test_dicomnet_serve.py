@@ -22,7 +22,7 @@ from pynetdicom import AE
 from pynetdicom.sop_class import Verification
 
 from dicomnet_helpers import LOOPBACK, Receiver, free_port, store
-from shared_paths import DICOM_DIR, REPO_ROOT
+from shared_paths import DICOM_DIR, KNEE_DIR, REPO_ROOT
 
 SOURCE = DICOM_DIR / "CR_tibia_RG3_J2KR_MONO1_10bit_j2k-lossless.dcm"
 pytestmark = pytest.mark.skipif(not SOURCE.is_file(), reason=f"shared test image missing: {SOURCE}")
@@ -137,3 +137,55 @@ def test_results_arrive_in_a_real_orthanc_in_the_source_study(tmp_path):
     finally:
         orthanc.terminate()
         orthanc.wait(timeout=10)
+
+
+BOTH_KNEES = KNEE_DIR / "osteopenia" / "osteopenia_09999db31d5b.jpg"  # both knees (annotations/knee_boxes.csv)
+
+
+def test_a_knee_film_gets_an_sr_per_knee_with_the_cli_probabilities_and_sigterm_stops_it(tmp_path):
+    """What a modality sees: a frontal both-knee DX sent to the node comes back as an SR with one finding per knee,
+    each with the probability `osteo predict` gives for the same file, plus the annotated image; SIGTERM stops it."""
+    import numpy as np
+    from PIL import Image
+
+    from imaging_factories import dicom_bytes, make_dicom, write
+    from pydicom.uid import generate_uid
+
+    film = BOTH_KNEES
+    if not film.is_file():
+        pytest.skip("shared both-knee film missing")
+    with Image.open(film) as image:
+        pixels = np.asarray(image.convert("L"), dtype=np.uint8)
+    dicom = write(tmp_path / "knees.dcm", dicom_bytes(make_dicom(
+        pixels, modality="DX", body_part="KNEE", ViewPosition="AP", StudyInstanceUID=generate_uid(),
+        SeriesInstanceUID=generate_uid(), PatientOrientation=["L", "F"])))
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "QT_QPA_PLATFORM": "offscreen", "OSTEO_DATA_DIR": str(tmp_path / "cli-data")}
+    predicted = json.loads(subprocess.run([sys.executable, "-m", "osteo_desktop", "predict", "--json", str(dicom)],
+                                          capture_output=True, env=env, check=True).stdout)
+    row = predicted[0] if isinstance(predicted, list) else predicted
+    expected = {knee["side"]: knee["probability"] for knee in row["knees"]}
+    assert set(expected) == {"right", "left"}
+
+    receiver = Receiver().start()
+    proc, port = _start_serve(tmp_path, f"DEST@{LOOPBACK}:{receiver.port}")
+    try:
+        source = pydicom.dcmread(dicom)
+        assert store(source, port, "MODALITY") == (True, 0)
+        got = receiver.wait_for(2, timeout_s=60)
+    finally:
+        start = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=10)
+        took = time.monotonic() - start
+        receiver.stop()
+    assert proc.returncode == 0 and took < 10
+    assert {d.StudyInstanceUID for d in got} == {source.StudyInstanceUID}
+    sr = next(d for d in got if d.Modality == "SR")
+    found = {}
+    for group in _knee_groups(sr):
+        side = group.finding_sites[0].laterality.meaning.lower()
+        found[side] = {m.name.meaning: m.value for m in group.get_measurements()}["Osteoporosis probability"]
+    assert set(found) == set(expected)
+    for side, probability in expected.items():
+        assert float(found[side]) == pytest.approx(probability, abs=1e-3), side
+    assert any(d.Modality != "SR" for d in got)  # the annotated image
