@@ -55,6 +55,19 @@ def test_a_changed_model_file_changes_the_digest(tmp_path):
     assert model_sha256(card) != before
 
 
+def test_the_bundle_without_the_keras_file_is_the_same_model(tmp_path):
+    """The standalone bundle ships every file but the Keras model (a training artefact): its digest must equal the
+    checkout's, or a bundle could neither load nor reuse the history of the same model."""
+    directory = _copy_model(tmp_path / "bundle")
+    card = load_model_card(directory)
+    before = model_sha256(card)
+    (directory / card.files["keras"]["path"]).unlink()
+    assert model_sha256(card) == before
+    (directory / card.files["knee_head"]["path"]).unlink()  # a file the app loads: gone is an error, not a digest
+    with pytest.raises(Exception, match="cannot be read"):
+        model_sha256(card)
+
+
 @pytest.mark.slow
 def test_a_hand_edited_card_never_inherits_the_originals_history(tmp_path, classifier, knee_images):
     from osteo_desktop.core.model.runtime import Classifier

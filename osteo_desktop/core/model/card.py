@@ -117,8 +117,14 @@ def load_model_card(directory: Path) -> ModelCard:
     return card
 
 
+# Files the card lists for training and reproduction but the app never opens (the Keras model, ~17 MB): the bundle
+# leaves them out, and the model digest names them through the card's own checksum of them (the card's bytes are in
+# the digest), so a bundle and a checkout of the same model give the same digest.
+TRAINING_ONLY_ROLES = frozenset({"keras"})
+
+
 def model_sha256(card: ModelCard) -> str:
-    """The exact model: SHA-256 over the card's bytes and the content of every model file it lists.
+    """The exact model: SHA-256 over the card's bytes and the content of every model file the app loads.
 
     Any change to the card (threshold, labels, temperature, preprocessing, even a space) or to a file gives another
     digest, so a hand-edited card is simply a different model: results are keyed on this digest (the history never
@@ -128,7 +134,7 @@ def model_sha256(card: ModelCard) -> str:
     digest = hashlib.sha256()
     digest.update(b"osteo-desktop-model-sha256/1\0")
     digest.update(len(card.card_bytes).to_bytes(8, "big") + card.card_bytes)
-    for role in sorted(card.files):
+    for role in sorted(set(card.files) - TRAINING_ONLY_ROLES):
         path = card.file_path(role)
         try:
             file_digest = sha256_of(path)
