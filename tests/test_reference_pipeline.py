@@ -1,0 +1,258 @@
+"""The scan and single-file pipeline against a model whose answers are set by the test (issue 15).
+
+The model here is a stand-in: it returns, for the n-th image it is given, the n-th probability the test planned,
+and its scope gate declines what the test marked. So every expected row (its label, probability, confidence, order,
+error, reuse from the history) is known before the code under test runs, without running the real network or
+calling the pipeline to find out. The real model's numbers are checked in test_reference_contract.py.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from osteo_desktop.core.model.card import load_model_card
+from osteo_desktop.core.model.runtime import Prediction
+from osteo_desktop.core.model.scope import ScopeDecision
+from osteo_desktop.core.pipeline import analysis
+from osteo_desktop.core.pipeline.batch import BatchScan, files_to_scan, tee
+from osteo_desktop.core.pipeline.scanning import scan_files
+from osteo_desktop.core.results.history import History
+from osteo_desktop.core.results.result import FileResult
+
+from shared_paths import REPO_ROOT
+
+THRESHOLD = 0.339
+IN_SCOPE, DECLINE = 1.0, 0.0  # the stand-in gate reads the first "backbone" value
+
+
+class Gate:
+    def judge(self, evidence, backbone) -> ScopeDecision:
+        if evidence.decided is not None:
+            return evidence.decided
+        if backbone is not None and backbone[0] == DECLINE:
+            return ScopeDecision(False, "not a knee radiograph: looks like a hand", "hand", 0.01)
+        return ScopeDecision(True, None, "knee", 0.99)
+
+
+class Model:
+    """A classifier whose n-th prediction is ``planned[n]``: (probability, in scope?)."""
+
+    def __init__(self, planned: list[tuple[float, float]], version: str = "2.1.0", gate_id: str = "gate-a",
+                 fail: bool = False) -> None:
+        card = load_model_card(REPO_ROOT / "model_weights")
+        self.card = card
+        self.config = card.preprocessing
+        self.input_size = card.preprocessing.input_size
+        self.version = version
+        self.scope_gate_id = gate_id
+        self.scope_gate = Gate()
+        self.planned = list(planned)
+        self.batches: list[int] = []
+        self.fail = fail
+
+    def predict_inputs(self, inputs: np.ndarray) -> list[Prediction]:
+        assert inputs.shape[1:] == (self.input_size, self.input_size, 3)
+        self.batches.append(len(inputs))
+        if self.fail:
+            raise RuntimeError("the interpreter fell over")
+        out = []
+        for _ in range(len(inputs)):
+            probability, scope = self.planned.pop(0)
+            positive = probability >= THRESHOLD  # written out here: the label decided on the planned number
+            prediction = Prediction(label="osteoporosis" if positive else "normal", probability=probability,
+                                    confidence=probability if positive else 1.0 - probability, threshold=THRESHOLD,
+                                    model_version=self.version, logit=0.0, timings_ms={"inference": 7.0})
+            prediction.backbone = np.array([scope])
+            out.append(prediction)
+        return out
+
+    def explain(self, model_input, positive=None):
+        self.explained = positive
+        return np.ones((7, 7), dtype=np.float32)
+
+
+def _film(path: Path, seed: int) -> Path:
+    """A small grey film with structure (not blank), distinct content per seed."""
+    rng = np.random.default_rng(seed)
+    gradient = np.linspace(40, 200, 256)[None, :] + np.linspace(0, 40, 256)[:, None]
+    pixels = np.clip(gradient + rng.normal(0, 10, (256, 256)), 0, 255).astype(np.uint8)
+    Image.fromarray(pixels).save(path)
+    return path
+
+
+@pytest.fixture
+def films(tmp_path) -> dict[str, Path]:
+    folder = tmp_path / "films"
+    folder.mkdir()
+    made = {name: _film(folder / f"{name}.png", seed) for seed, name in enumerate(["a", "c", "d", "f"])}
+    made["b"] = folder / "b.png"
+    made["b"].write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    made["e"] = folder / "e"
+    made["e"].mkdir()
+    Image.fromarray(np.full((64, 64), 128, np.uint8)).save(folder / "g_blank.png")
+    made["g"] = folder / "g_blank.png"
+    return made
+
+
+def test_rows_in_input_order_with_the_planned_answers(films):
+    model = Model([(0.2, IN_SCOPE), (0.6, IN_SCOPE), (0.9, DECLINE), (0.339, IN_SCOPE)])
+    order = [films[k] for k in "abcdefg"]
+    progress = []
+    rows = list(scan_files(order, model, batch_size=2, on_progress=progress.append, workers=2))
+    assert [Path(r.path).name for r in rows] == ["a.png", "b.png", "c.png", "d.png", "e", "f.png", "g_blank.png"]
+    a, b, c, d, e, f, g = rows
+    assert (a.label, a.probability, a.confidence) == ("normal", 0.2, pytest.approx(0.8))
+    assert (c.label, c.probability, c.confidence) == ("osteoporosis", 0.6, 0.6)
+    assert (f.label, f.probability, f.confidence) == ("osteoporosis", 0.339, 0.339)
+    for ok in (a, c, f):
+        assert ok.ok and ok.error is None and ok.out_of_scope is None and ok.threshold == THRESHOLD
+        assert ok.model_version == "2.1.0" and ok.scope_gate == "gate-a"
+        assert set(ok.timings_ms) == {"read", "preprocess", "inference"} and ok.timings_ms["inference"] == 7.0
+        assert ok.timings_ms["read"] >= 0 and ok.timings_ms["preprocess"] >= 0
+    assert b.error.startswith("b.png") and b.label is None and b.model_version == "2.1.0"
+    assert e.error == "e: is a folder, not an image file"
+    assert d.declined and d.out_of_scope == "not a knee radiograph: looks like a hand"
+    assert (d.label, d.probability, d.confidence, d.threshold, d.scope_gate) == (None,) * 5
+    assert d.model_version == "2.1.0" and d.error is None
+    assert g.declined and g.out_of_scope == "not a radiograph: the image is blank"  # decided without the model
+    assert "inference" not in g.timings_ms
+    assert sum(model.batches) == 4 and not model.planned  # the blank film and the failures never reached the model
+    assert max(model.batches) <= 2
+    last = progress[-1]
+    assert (last.done, last.total, last.failed, last.declined, last.reused) == (7, 7, 2, 2, 0)
+    assert [p.done for p in progress] == list(range(1, 8))
+    assert last.eta_s == 0.0 and progress[0].eta_s is not None and progress[0].eta_s >= 0
+    assert all(p.rate_per_s >= 0 for p in progress)
+
+
+def test_one_large_batch_when_the_size_allows(films):
+    model = Model([(0.1, IN_SCOPE)] * 4)
+    rows = list(scan_files([films[k] for k in "acdf"], model, batch_size=16, workers=1))
+    assert model.batches == [4] and all(r.label == "normal" for r in rows)
+    with pytest.raises(ValueError, match="at least 1"):
+        list(scan_files([films["a"]], model, batch_size=0))
+
+
+def test_a_failed_inference_is_an_error_on_each_row_of_its_batch(films):
+    rows = list(scan_files([films["a"], films["c"]], Model([], fail=True), batch_size=2))
+    assert [r.error for r in rows] == ["a.png: inference failed (RuntimeError: the interpreter fell over)",
+                                       "c.png: inference failed (RuntimeError: the interpreter fell over)"]
+    assert all(r.label is None for r in rows)
+
+
+def test_the_history_is_reused_only_for_the_same_model_version_and_gate(films, tmp_path):
+    paths = [films["a"], films["c"], films["d"]]
+    with History(tmp_path / "h.sqlite3") as history:
+        first = list(scan_files(paths, Model([(0.2, IN_SCOPE), (0.7, IN_SCOPE), (0.5, DECLINE)]), history=history))
+        assert history.count() == 2  # the declined file is not recorded
+        assert not any(r.from_history for r in first)
+        same = Model([])
+        again = list(scan_files(paths + [films["a"]], same, history=history, batch_size=2))
+        # a and c come back from the history; d (declined) is judged again and needs the model
+        assert [r.from_history for r in again] == [True, True, False, True]
+        assert same.batches == [1]
+        assert (again[0].label, again[0].probability, again[0].confidence) == ("normal", 0.2, pytest.approx(0.8))
+        assert (again[1].label, again[1].probability) == ("osteoporosis", 0.7)
+        assert again[0].timings_ms == {"read": again[0].timings_ms["read"], "preprocess": 0.0, "inference": 0.0}
+        assert again[3].path == str(films["a"])
+        tally_model = Model([])
+        scan = BatchScan(paths[:2], tally_model, history=history)
+        assert [r.from_history for r in scan] == [True, True]
+        assert (scan.tally.done, scan.tally.reused, scan.tally.failed) == (2, 2, 0)
+
+        newer = Model([(0.9, IN_SCOPE), (0.1, IN_SCOPE)], version="3.0.0")
+        recomputed = list(scan_files(paths[:2], newer, history=history))
+        assert not any(r.from_history for r in recomputed)
+        assert [(r.probability, r.model_version) for r in recomputed] == [(0.9, "3.0.0"), (0.1, "3.0.0")]
+        other_gate = Model([(0.3, IN_SCOPE), (0.4, IN_SCOPE)], gate_id="gate-b")
+        regated = list(scan_files(paths[:2], other_gate, history=history))
+        assert not any(r.from_history for r in regated) and other_gate.batches == [2]
+        assert history.count() == 4  # (a, c) x (2.1.0, 3.0.0); the regated results replaced the 2.1.0 ones
+        assert history.find(regated[0].file_sha256, "2.1.0").probability == 0.3
+
+
+def test_batch_scan_tally_and_cancel(films, tmp_path):
+    model = Model([(0.2, IN_SCOPE), (0.5, DECLINE)])
+    seen = []
+    scan = BatchScan([films[k] for k in "abd"], model, batch_size=4, on_progress=seen.append)
+    with scan:
+        rows = list(tee(scan, lambda row: seen.append(row.path)))
+        assert not scan.cancelled
+    assert scan.cancelled  # leaving the block stops the decoders
+    tally = scan.tally
+    assert (tally.total, tally.done, tally.failed, tally.declined, tally.reused) == (3, 3, 1, 1, 0)
+    assert not tally.all_succeeded and tally.elapsed_s >= 0
+    assert len(rows) == 3 and [s for s in seen if isinstance(s, str)] == [r.path for r in rows]
+    stopped = BatchScan([films["a"]], Model([(0.2, IN_SCOPE)]))
+    stopped.cancel()
+    assert stopped.cancelled and list(stopped) == []
+    history = History(tmp_path / "h.sqlite3")
+    closing = BatchScan([films["a"]], Model([]), history=history, close_history=True)
+    closing.close()
+    closing.close()  # twice is harmless
+    with pytest.raises(Exception):
+        history.count()
+    kept = History(tmp_path / "k.sqlite3")
+    BatchScan([films["a"]], Model([]), history=kept).close()
+    assert kept.count() == 0
+    kept.close()
+
+
+def test_files_to_scan_leaves_out_the_export(films):
+    folder = films["a"].parent
+    export = folder / "results.csv"
+    export.write_text("path\n")
+    listed = files_to_scan(folder)
+    assert export in listed
+    assert export not in files_to_scan(folder, exclude=export)
+    assert len(files_to_scan(folder, exclude=export)) == len(listed) - 1
+    assert files_to_scan(folder, exclude=folder / "other.csv") == listed
+
+
+def test_analyse_file_gives_the_planned_answer_or_declines(films):
+    model = Model([(0.6, IN_SCOPE)])
+    result = analysis.analyse_file(films["a"], model, explain=True)
+    assert not result.declined and result.out_of_scope is None
+    assert model.explained is True  # the explanation is of the label given: osteoporosis
+    assert result.explanation.shape == (model.input_size, model.input_size)
+    row = result.result
+    assert (row.label, row.probability, row.confidence, row.model_version, row.scope_gate) == (
+        "osteoporosis", 0.6, 0.6, "2.1.0", "gate-a")
+    assert set(row.timings_ms) == {"read", "preprocess", "inference", "explain"} and row.timings_ms["inference"] == 7.0
+    assert result.explanation_on_original().shape == (256, 256)
+
+    normal = analysis.analyse_file(films["c"], Model([(0.1, IN_SCOPE)]), explain=True)
+    assert normal.result.confidence == pytest.approx(0.9) and normal.prediction.label == "normal"
+
+    declined = analysis.analyse_file(films["c"], Model([(0.6, DECLINE)]), explain=True)
+    assert declined.declined and declined.prediction is None and declined.explanation is None
+    assert declined.explanation_on_original() is None
+    assert declined.out_of_scope == "not a knee radiograph: looks like a hand"
+    row = declined.result
+    assert (row.label, row.probability, row.out_of_scope, row.model_version, row.error) == (
+        None, None, "not a knee radiograph: looks like a hand", "2.1.0", None)
+    assert "explain" not in declined.timings_ms
+
+    blank_model = Model([])
+    blank = analysis.analyse_file(films["g"], blank_model, explain=True)
+    assert blank.declined and blank_model.batches == [] and blank.result.out_of_scope == "not a radiograph: the image is blank"
+
+    quiet = analysis.analyse_file(films["a"], Model([(0.2, IN_SCOPE)]), explain=False)
+    assert quiet.explanation is None and "explain" not in quiet.timings_ms
+
+
+def test_settle_applies_or_declines():
+    row = FileResult(path="x.png", model_version="2.1.0")
+    model = Model([(0.8, IN_SCOPE)])
+    evidence = analysis.ScopeEvidence(None)
+    decision = analysis.settle(row, model, evidence, model.predict_inputs(np.zeros((1, model.input_size,
+                                                                                       model.input_size, 3)))[0])
+    assert decision.in_scope and row.label == "osteoporosis" and row.scope_gate == "gate-a"
+    declined = FileResult(path="y.png", model_version="2.1.0")
+    nothing = analysis.settle(declined, model, analysis.ScopeEvidence(ScopeDecision(False, None, "blank", None)), None)
+    assert not nothing.in_scope and declined.out_of_scope == "not a knee radiograph"  # no reason given: the default
