@@ -439,3 +439,116 @@ def test_an_internal_field_and_a_declared_one():
     assert "secret" not in repr(Row(secret="Doe"))
     assert json_keys(Row) == ("name", "tags") and json_keys(Row, include_patient=True) == ("name", "tags", "secret")
     assert csv_columns(Row, True) == ("name", "tags", "secret")
+
+
+# --- history: atomicity, messages, set-aside --------------------------------------------------------------------
+
+def test_a_failure_mid_transaction_rolls_back_every_row_and_leaves_the_history_usable(tmp_path, monkeypatch):
+    from osteo_desktop.core.results import history as history_module
+
+    with History(tmp_path / "h.sqlite3") as history:
+        real = history_module.HistoryEntry.from_row
+        calls = []
+
+        def second_fails(row):
+            calls.append(row)
+            if len(calls) == 2:
+                raise RuntimeError("planted")
+            return real(row)
+
+        monkeypatch.setattr(history_module.HistoryEntry, "from_row", staticmethod(second_fails))
+        with pytest.raises(RuntimeError, match="planted"):  # not turned into a HistoryError: it is not the database
+            history.record_many([("a.png", Verdict(0.1), "55" * 32), ("b.png", Verdict(0.2), "66" * 32)])
+        monkeypatch.setattr(history_module.HistoryEntry, "from_row", real)
+        assert history.count() == 0  # all or nothing
+        assert history.record("c.png", Verdict(0.3), "77" * 32).probability == 0.3  # no transaction left open
+        assert history.count() == 1
+
+
+def test_history_messages_say_what_failed(tmp_path, monkeypatch):
+    from osteo_desktop.core.results import history as history_module
+
+    with History(tmp_path / "h.sqlite3") as history:
+        for bad in (FileResult(path="e.png", label="normal", error="failed after all"), FileResult(path="u.png"),
+                    object()):
+            with pytest.raises(ValueError, match="^only a successful result can be recorded$"):
+                history.record("e.png", bad, "33" * 32)
+
+        def unreadable(path):
+            raise OSError(13, "Permission denied")  # no file name attached
+
+        monkeypatch.setattr(history_module, "sha256_of", unreadable)
+        with pytest.raises(HistoryError, match=r"^cannot record a file in the history: its content cannot be read "
+                                               r"to identify it \(Permission denied\)$"):
+            history.record("x.png", Verdict(0.1))
+    monkeypatch.undo()
+    gone = tmp_path / "gone.png"
+    with History(tmp_path / "h2.sqlite3") as history:
+        with pytest.raises(HistoryError, match=r"cannot record gone.png in the history: .*\(No such file or directory\)$"):
+            history.record(gone, Verdict(0.1))
+    closed = History(tmp_path / "h3.sqlite3")
+    closed.close()
+    with pytest.raises(HistoryError, match="^cannot write to the history database .*h3.sqlite3: "):
+        closed.record("x.png", Verdict(0.1), "44" * 32)
+    with pytest.raises(HistoryError, match="^cannot read the history database .*h3.sqlite3: "):
+        closed.entries()
+
+
+def test_history_in_a_folder_not_yet_made_and_names_that_are_not_utf8(tmp_path):
+    with History(tmp_path / "new" / "deeper" / "h.sqlite3") as history:
+        entry = history.record("/films/b\udcffad.png", Verdict(0.1), "88" * 32)  # a Linux name with a byte not UTF-8
+        assert entry.path == "/films/b\\xffad.png"
+        assert history.entries()[0].path == "/films/b\\xffad.png"
+
+
+def test_history_lists_the_latest_500_by_default(tmp_path):
+    with History(tmp_path / "h.sqlite3") as history:
+        history.record_many([(f"{i}.png", Verdict(0.1), f"{i:064x}") for i in range(501)])
+        assert history.count() == 501
+        latest = history.entries()
+        assert len(latest) == 500 and latest[0].path == "500.png"
+
+
+def test_a_damaged_history_is_set_aside_under_a_dated_name(tmp_path, caplog):
+    import re
+
+    path = tmp_path / "h.sqlite3"
+    path.write_bytes(b"this is not a database" * 100)
+    with caplog.at_level("WARNING"), History(path) as history:
+        assert history.count() == 0
+    aside = [p.name for p in tmp_path.iterdir() if ".damaged-" in p.name]
+    main = [name for name in aside if re.fullmatch(r"h\.sqlite3\.damaged-\d{8}-\d{6}", name)]
+    assert len(main) == 1, aside
+    message = caplog.text
+    assert str(path) in message and main[0] in message and "not a database" in message
+
+
+def test_a_damaged_history_that_cannot_be_replaced_says_so(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    path = tmp_path / "h.sqlite3"
+    path.write_bytes(b"this is not a database" * 100)
+
+    def refuse(self, target):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(Path, "replace", refuse)
+    with pytest.raises(HistoryError, match=r"^the history database .*h.sqlite3 is damaged and cannot be replaced: "):
+        History(path)
+
+
+def test_exports_leave_the_patient_out_by_default_and_write_plain_utf8(tmp_path):
+    from osteo_desktop.core.results.exports import csv_record
+
+    row = FileResult.from_prediction("/films/genou-été.png", Verdict(0.2))
+    row.patient = {"name": "Doe^Jane"}
+    assert "patient_name" not in csv_record(row) and csv_record(row, include_patient=True)["patient_name"] == "Doe^Jane"
+    handle = io.StringIO()
+    CsvRowWriter(handle).write(row)
+    assert "patient" not in handle.getvalue() and "\r" not in handle.getvalue()
+    out = io.StringIO()
+    write_json_array([row], out)
+    assert "Doe^Jane" not in out.getvalue() and "genou-été.png" in out.getvalue()  # UTF-8, not \\u escapes
+    shown = io.StringIO()
+    write_json_array([row], shown, include_patient=True)
+    assert json.loads(shown.getvalue())[0]["patient"] == {"name": "Doe^Jane"}
