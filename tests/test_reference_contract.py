@@ -11,19 +11,16 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
+from reference_answers import MODEL_DIR, litert_probability
 from shared_paths import KNEE_DIR, REPO_ROOT
-
-MODEL_DIR = REPO_ROOT / "model_weights"
 # Checked by eye once (2026-12-02): the first film is a normal knee the model scores well below the threshold
 # (about 0.13), the second an osteoporosis film scored well above it (about 0.63), so the pair covers both labels.
 NORMAL_FILM = KNEE_DIR / "normal" / "normal_019228cb8ecd.jpg"
@@ -83,25 +80,7 @@ def test_the_pair_covers_both_labels(two_results):
     assert two_results["normal"]["probability"] < 0.5 < two_results["normal"]["confidence"]
 
 
-def _litert_probability(path: Path) -> float:
-    """P(osteoporosis) computed without the project's runtime: LiteRT on the .tflite, sigmoid(logit / T) by hand."""
-    from ai_edge_litert.interpreter import Interpreter
-
-    from osteo_desktop.core.model.preprocessing import PreprocessConfig, preprocess
-    from osteo_desktop.core.reading.reader import read_radiograph
-
-    card = _card()
-    config = PreprocessConfig.from_dict(card["preprocessing"])
-    model_input = preprocess(read_radiograph(path).pixels, config).astype(np.float32)
-    interpreter = Interpreter(model_path=str(MODEL_DIR / card["files"]["tflite"]["path"]))
-    interpreter.allocate_tensors()
-    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], model_input[None])
-    interpreter.invoke()
-    # The logit is the output with one value per image; the other output is the feature map.
-    logit_detail = next(d for d in interpreter.get_output_details() if int(np.prod(d["shape"])) == 1)
-    logit = float(interpreter.get_tensor(logit_detail["index"]).reshape(-1)[0])
-    assert not card.get("hflip_tta"), "flip averaging would need the mirrored logit too"
-    return 1.0 / (1.0 + math.exp(-logit / card["calibration"]["temperature"]))
+_litert_probability = litert_probability
 
 
 @pytest.mark.parametrize("which,path", [("normal", NORMAL_FILM), ("positive", POSITIVE_FILM)])

@@ -8,7 +8,6 @@ calling the pipeline to find out. The real model's numbers are checked in test_r
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import numpy as np
