@@ -438,7 +438,19 @@ def test_an_internal_field_and_a_declared_one():
     assert row.name == "x" and row.tags == [] and row.tags is not Row().tags
     assert "secret" not in repr(Row(secret="Doe"))
     assert json_keys(Row) == ("name", "tags") and json_keys(Row, include_patient=True) == ("name", "tags", "secret")
-    assert csv_columns(Row, True) == ("name", "tags", "secret")
+    assert csv_columns(Row, True) == ("name", "tags", "secret") and csv_columns(Row) == ("name", "tags")
+    from osteo_desktop.core.results import columns
+
+    assert columns.to_json(Row(secret="Doe")) == {"name": "x", "tags": []}
+    assert columns.to_json(Row(secret="Doe"), True) == {"name": "x", "tags": [], "secret": "Doe"}
+
+
+def test_a_history_row_maps_back_to_the_stored_fields_only():
+    from osteo_desktop.core.results import columns
+
+    # A row from a database written before some columns existed: only what it has, and nothing unstored.
+    assert columns.from_history(FileResult, {"path": "a.png", "probability": 1, "error": "not stored"}) == {
+        "path": "a.png", "probability": 1.0}
 
 
 # --- history: atomicity, messages, set-aside --------------------------------------------------------------------
@@ -552,3 +564,55 @@ def test_exports_leave_the_patient_out_by_default_and_write_plain_utf8(tmp_path)
     shown = io.StringIO()
     write_json_array([row], shown, include_patient=True)
     assert json.loads(shown.getvalue())[0]["patient"] == {"name": "Doe^Jane"}
+
+
+def test_columns_are_added_to_an_old_history_once_and_a_race_is_harmless(tmp_path, caplog):
+    from osteo_desktop.core.results import history as history_module
+
+    old = tmp_path / "old.sqlite3"
+    connection = sqlite3.connect(old)
+    connection.executescript("""
+        CREATE TABLE predictions (
+            id INTEGER PRIMARY KEY, recorded_at TEXT NOT NULL, path TEXT NOT NULL, file_sha256 TEXT NOT NULL,
+            label TEXT NOT NULL, probability REAL NOT NULL, confidence REAL NOT NULL, threshold REAL NOT NULL,
+            model_version TEXT NOT NULL, warnings TEXT NOT NULL DEFAULT '[]', UNIQUE (file_sha256, model_version));
+        INSERT INTO predictions VALUES (1, '2026-01-01T00:00:00+00:00', 'a.png', 'ee', 'normal', 0.1, 0.9, 0.339,
+                                        '2.1.0', '["w"]');
+    """)
+    connection.close()
+    with caplog.at_level("INFO", logger="osteo_desktop.core.results.history"):
+        with History(old) as history:
+            entry = history.find("ee", "2.1.0")
+            assert (entry.path, entry.confidence, entry.warnings, entry.scope_gate) == ("a.png", 0.9, ["w"], None)
+    added = [m for m in caplog.messages if "adding column" in m]
+    assert added and all(m.startswith("history database: adding column ") for m in added)
+    assert "history database: adding column scope_gate" in added
+    caplog.clear()
+    with caplog.at_level("INFO", logger="osteo_desktop.core.results.history"), History(old):
+        pass
+    assert not [m for m in caplog.messages if "adding column" in m]  # already there: nothing to add
+
+    class Racing:
+        """A connection that lists no columns, as if another process added them between the look and the add."""
+
+        def __init__(self, real):
+            self.real = real
+
+        def execute(self, sql, *args):
+            if sql.startswith("PRAGMA table_info"):
+                return iter([])
+            return self.real.execute(sql, *args)
+
+    real = sqlite3.connect(old)
+    history_module._add_missing_columns(Racing(real))  # every ALTER fails with "duplicate column": fine
+    real.execute("DROP TABLE predictions")
+    with pytest.raises(sqlite3.OperationalError, match="no such table"):
+        history_module._add_missing_columns(Racing(real))  # any other failure is not swallowed
+    real.close()
+
+
+def test_a_history_path_that_cannot_be_made_says_why(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where the data folder should be")
+    with pytest.raises(HistoryError, match=r"^cannot open the history database .*file/h.sqlite3: File exists$"):
+        History(blocker / "h.sqlite3")
