@@ -24,9 +24,10 @@ jobs=${MUTATION_JOBS:-1}
 R=osteo_desktop/core/results
 MODULES=(
   "results|$R/result.py,$R/columns.py,$R/knee.py,$R/text.py,$R/exports.py,$R/history.py|tests/test_reference_results.py tests/test_result_declaration.py tests/test_result_text.py tests/test_history.py tests/test_exports.py tests/test_csv_injection.py"
-  "cli|osteo_desktop/cli/output.py,osteo_desktop/cli/batch.py,osteo_desktop/cli/common.py,osteo_desktop/cli/__init__.py|tests/test_reference_cli_output.py tests/test_cli.py tests/test_cli_failures.py"
-  "pipeline|osteo_desktop/core/pipeline/|tests/test_reference_pipeline.py tests/test_scanning.py tests/test_scan_backends.py tests/test_out_of_scope.py"
-  "card|osteo_desktop/core/model/card.py|tests/test_model_card.py tests/test_model_integrity.py"
+  "cli|osteo_desktop/cli/output.py|tests/test_reference_cli_output.py"
+  "cli-commands|osteo_desktop/cli/batch.py,osteo_desktop/cli/common.py,osteo_desktop/cli/__init__.py|tests/test_cli.py tests/test_cli_failures.py tests/test_reference_cli_gaps.py"
+  "pipeline|osteo_desktop/core/pipeline/analysis.py,osteo_desktop/core/pipeline/batch.py,osteo_desktop/core/pipeline/scanning.py|tests/test_reference_pipeline.py"
+  "card|osteo_desktop/core/model/card.py|tests/test_reference_card.py tests/test_model_card.py tests/test_model_integrity.py"
   "preprocessing|osteo_desktop/core/model/preprocessing.py|tests/test_preprocessing.py tests/test_reference_preprocess.py"
   "scope|osteo_desktop/core/model/scope.py|tests/test_scope_gate.py tests/test_out_of_scope.py"
   "reading|osteo_desktop/core/reading/|tests/test_imaging_raster.py tests/test_imaging_dicom.py tests/test_imaging_errors.py tests/test_reader_limits.py tests/test_reference_dicom.py"
