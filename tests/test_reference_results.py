@@ -531,8 +531,27 @@ def test_a_damaged_history_is_set_aside_under_a_dated_name(tmp_path, caplog):
     aside = [p.name for p in tmp_path.iterdir() if ".damaged-" in p.name]
     main = [name for name in aside if re.fullmatch(r"h\.sqlite3\.damaged-\d{8}-\d{6}", name)]
     assert len(main) == 1, aside
-    message = caplog.text
-    assert str(path) in message and main[0] in message and "not a database" in message
+    assert caplog.messages == [f"history database {path} is damaged (file is not a database); moved it to "
+                               f"{tmp_path / main[0]} and started a new one"]
+
+
+def test_a_damaged_history_takes_its_journal_aside_with_it(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    path = tmp_path / "h.sqlite3"
+    path.write_bytes(b"this is not a database" * 100)
+    moves = []
+    real = Path.replace
+
+    def recorded(self, target):
+        moves.append((Path(self).name, Path(target).name))
+        return real(self, target)
+
+    monkeypatch.setattr(Path, "replace", recorded)
+    History(path).close()
+    aside = moves[0][1]
+    # The journal files (absent here: nothing to move, and no error for that) follow the database.
+    assert moves == [("h.sqlite3", aside), ("h.sqlite3-wal", aside + "-wal"), ("h.sqlite3-shm", aside + "-shm")]
 
 
 def test_a_damaged_history_that_cannot_be_replaced_says_so(tmp_path, monkeypatch):
