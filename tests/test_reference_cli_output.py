@@ -44,7 +44,7 @@ def test_table_lines_by_hand():
     table.write(_normal("/films/b.png", label="osteoporosis", probability=0.6123, confidence=0.6123,
                         warnings=["the image is only 120 x 90 pixels"]))
     table.write(FileResult(path="/films/c.png", error="c.png: cannot be read (permission denied)"))
-    table.write(FileResult(path="/films/d.png", model_version="2.1.0", out_of_scope="not a knee radiograph"))
+    table.write(FileResult(path="/films/d.png", model_version="2.1.0", out_of_scope="looks like a chest film"))
     assert out.getvalue().split("\n") == [
         "RESULT        P(OSTEO)   CONF  FILE",
         "normal           0.200  0.800  /films/a.png",
@@ -53,20 +53,22 @@ def test_table_lines_by_hand():
         "ERROR                          /films/c.png",
         " " * 32 + "c.png: cannot be read (permission denied)",
         "NO RESULT                      /films/d.png",
-        " " * 32 + "No result: not a knee radiograph",
+        " " * 32 + "No result: looks like a chest film",
         "",
     ]
 
 
 def test_table_escapes_names_and_shows_the_patient_only_on_request():
-    row = _normal("/films/evil\x1b[31m\nname.png", patient={"PatientName": "Doe^Jane"})
+    row = _normal("/films/evil\x1b[31m\nname.png", patient={"PatientName": "Doe^Jane", "PatientID": "12\x1b"})
     hidden = io.StringIO()
     Table(hidden).write(row)
     assert "\x1b" not in hidden.getvalue() and hidden.getvalue().count("\n") == 2  # header and one row
     assert "Doe^Jane" not in hidden.getvalue()
     shown = io.StringIO()
     Table(shown, include_patient=True).write(row)
-    assert shown.getvalue().endswith("\n" + " " * 32 + "patient: PatientName=Doe^Jane\n")
+    lines = shown.getvalue().split("\n")
+    assert len(lines) == 4 and lines[1].startswith("normal           0.200  0.800  /films/evil")
+    assert lines[2] == " " * 32 + "patient: PatientName=Doe^Jane, PatientID=12\\x1b" and lines[3] == ""
     nobody = io.StringIO()
     Table(nobody, include_patient=True).write(_normal())
     assert "patient:" not in nobody.getvalue()
@@ -121,3 +123,27 @@ def test_the_progress_line_is_cleared_before_each_table_line(clock):
     first = "normal           0.200  0.800  /films/a.png\n"
     assert (CLEAR + "scanned 1/2 (0 failed), 1.0 files/s, about 1 s left" + CLEAR + first) in shown
     assert shown.endswith("scanned 2/2 (0 failed), 1.0 files/s" + CLEAR + "normal           0.200  0.800  /films/b.png\n")
+
+
+def test_progress_edges(clock):
+    class Pipe:  # a stream with no isatty at all: not a terminal
+        def __init__(self):
+            self.text = ""
+
+        def write(self, text):
+            self.text += text
+
+        def flush(self):
+            pass
+
+    assert not Progress(Pipe()).tty
+    quiet = Terminal()
+    Progress(quiet).clear()  # nothing shown yet: nothing to clear
+    assert quiet.getvalue() == ""
+    err = Terminal()
+    progress = Progress(err, interval_s=0.25)
+    progress.update(ScanProgress(done=0, total=None, failed=0, elapsed_s=0.0, eta_s=5.0))
+    assert err.getvalue() == CLEAR + "scanned 0 (0 failed), 0.0 files/s"  # no total: no time left to state
+    clock[0] += 0.25  # exactly the interval: time to redraw
+    progress.update(ScanProgress(done=1, total=None, failed=0, elapsed_s=0.25, eta_s=None))
+    assert err.getvalue().endswith(CLEAR + "scanned 1 (0 failed), 4.0 files/s")
