@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -23,6 +25,7 @@ from osteo_desktop.core.pipeline.scanning import scan_files
 from osteo_desktop.core.results.history import History
 from osteo_desktop.core.results.result import FileResult
 
+from imaging_factories import dicom_bytes, make_dicom
 from shared_paths import REPO_ROOT
 
 THRESHOLD = 0.339
@@ -45,8 +48,9 @@ class Model:
                  fail: bool = False) -> None:
         card = load_model_card(REPO_ROOT / "model_weights")
         self.card = card
-        self.config = card.preprocessing
-        self.input_size = card.preprocessing.input_size
+        # Not the default size: an input made with the default settings instead of the model's is caught.
+        self.config = replace(card.preprocessing, input_size=96)
+        self.input_size = 96
         self.version = version
         self.scope_gate_id = gate_id
         self.scope_gate = Gate()
@@ -71,6 +75,7 @@ class Model:
         return out
 
     def explain(self, model_input, positive=None):
+        assert model_input.shape == (self.input_size, self.input_size, 3)
         self.explained = positive
         return np.ones((7, 7), dtype=np.float32)
 
@@ -255,3 +260,105 @@ def test_settle_applies_or_declines():
     declined = FileResult(path="y.png", model_version="2.1.0")
     nothing = analysis.settle(declined, model, analysis.ScopeEvidence(ScopeDecision(False, None, "blank", None)), None)
     assert not nothing.in_scope and declined.out_of_scope == "not a knee radiograph"  # no reason given: the default
+
+
+class Clock:
+    """perf_counter for the module under test: every call is half a second later, so each measured step is a known
+    number of milliseconds, whatever the machine's load."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def perf_counter(self) -> float:
+        self.now += 0.5
+        return self.now
+
+
+def test_single_file_timings_are_milliseconds_of_each_step(films, monkeypatch):
+    monkeypatch.setattr(analysis, "time", Clock())
+    result = analysis.analyse_file(films["a"], Model([(0.6, IN_SCOPE)]))  # explained by default
+    # read: one tick; preprocess: one tick; explain: one tick; inference: what the model reported.
+    assert result.timings_ms == {"read": 500.0, "preprocess": 500.0, "inference": 7.0, "explain": 500.0}
+    assert result.prediction.timings_ms == result.timings_ms and result.result.timings_ms == result.timings_ms
+    assert result.explanation is not None
+    direct = analysis.analyse_radiograph(result.radiograph, Model([(0.1, IN_SCOPE)]), explain=False)
+    assert direct.timings_ms == {"read": 0.0, "preprocess": 500.0, "inference": 7.0}
+
+
+def test_the_analysis_carries_the_input_the_warnings_and_the_model(tmp_path):
+    small = _film(tmp_path / "small.png", 5)
+    from PIL import Image as _Image
+
+    _Image.open(small).resize((90, 70)).save(small)  # small enough for a warning
+    model = Model([(0.2, IN_SCOPE)])
+    result = analysis.analyse_file(small, model, explain=False)
+    assert result.warnings and result.warnings == list(result.radiograph.warnings)
+    assert result.prediction.warnings == result.warnings and result.result.warnings == result.warnings
+    assert result.model_input.shape == (96, 96, 3) and result.model_input.min() >= -1 and result.model_input.max() <= 1
+    assert result.geometry.input_size == 96 and result.geometry.original_shape == (70, 90)
+    assert result.model_version == "2.1.0" and result.scope.in_scope
+
+
+def test_defaults_of_a_batch_scan_and_a_folder_listing(films, tmp_path):
+    folder = films["a"].parent
+    _film(folder / "e" / "inner.png", 9)
+    _film(folder / ".hidden.png", 10)
+    listed = [p.name for p in files_to_scan(folder)]
+    assert "inner.png" not in listed and ".hidden.png" not in listed  # flat, no dot files, unless asked
+    assert "inner.png" in [p.name for p in files_to_scan(folder, recursive=True)]
+    assert ".hidden.png" in [p.name for p in files_to_scan(folder, include_hidden=True)]
+
+    from osteo_desktop.core.pipeline.scanning import scan_folder
+
+    rows = list(scan_folder(folder, Model([(0.1, IN_SCOPE)] * 10)))
+    assert [Path(r.path).name for r in rows] == listed
+    deep = list(scan_folder(folder, Model([(0.1, IN_SCOPE)] * 10), recursive=True, include_hidden=True))
+    assert {"inner.png", ".hidden.png"} <= {Path(r.path).name for r in deep}
+
+    many = [_film(tmp_path / f"m{i:02d}.png", 20 + i) for i in range(17)]
+    model = Model([(0.1, IN_SCOPE)] * 17)
+    progress = []
+    scan = BatchScan(iter(many), model, on_progress=progress.append)  # a generator: no total known
+    assert scan.classifier is model and scan.tally.total is None
+    rows = list(scan)
+    assert len(rows) == 17 and max(model.batches) == 16  # the default batch
+    assert [p.done for p in progress] == list(range(1, 18))
+
+    dicom = tmp_path / "knee.dcm"
+    pixels = (np.linspace(0, 4000, 128 * 128).reshape(128, 128)).astype(np.uint16)
+    dicom.write_bytes(dicom_bytes(make_dicom(pixels)))
+    plain = list(BatchScan([dicom], Model([(0.1, IN_SCOPE)])))[0]
+    assert plain.patient == {}  # identifiers only on request
+    asked = list(BatchScan([dicom], Model([(0.1, IN_SCOPE)]), include_patient=True))[0]
+    assert asked.patient.get("PatientName") == "Doe^Jane" or "Doe^Jane" in asked.patient.values()
+
+
+def test_scan_timings_are_whole_ticks_of_the_clock(films, monkeypatch):
+    from osteo_desktop.core.pipeline import scanning
+
+    monkeypatch.setattr(scanning, "time", Clock())
+    rows = list(scan_files([films["a"], films["g"]], Model([(0.2, IN_SCOPE)]), workers=1))
+    for row in rows:
+        for step in ("read", "preprocess"):
+            ticks = row.timings_ms[step] / 500.0
+            assert ticks >= 1 and ticks == int(ticks) and ticks < 100, (step, row.timings_ms)
+    assert rows[0].timings_ms["inference"] == 7.0
+
+
+def test_a_file_that_is_not_there_and_a_history_that_cannot_record(films, caplog):
+    missing = films["a"].parent / "gone.png"
+    row = list(scan_files([missing], Model([])))[0]
+    assert row.error == "gone.png: cannot be read (No such file or directory)"
+
+    class Failing:
+        def find(self, sha, version):
+            return None
+
+        def record_many(self, rows):
+            raise OSError("disk full")
+
+    with caplog.at_level("ERROR", logger="osteo_desktop.core.pipeline.scanning"):
+        rows = list(scan_files([films["a"], films["c"]], Model([(0.2, IN_SCOPE), (0.7, IN_SCOPE)]), history=Failing(),
+                               batch_size=2))
+    assert [r.label for r in rows] == ["normal", "osteoporosis"]  # the results survive the history
+    assert "could not record 2 results in the history" in caplog.messages
