@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import threading
 from dataclasses import replace
 
 import numpy as np
@@ -362,3 +363,80 @@ def test_a_file_that_is_not_there_and_a_history_that_cannot_record(films, caplog
                                batch_size=2))
     assert [r.label for r in rows] == ["normal", "osteoporosis"]  # the results survive the history
     assert "could not record 2 results in the history" in caplog.messages
+
+
+def test_every_way_a_file_fails_is_a_row_that_names_it(films, monkeypatch, caplog):
+    import os
+
+    from osteo_desktop.core.pipeline import scanning
+    from osteo_desktop.core.results.history import HistoryError
+
+    cancelled = threading.Event()
+    cancelled.set()
+    prepared = scanning._Preparer(Model([]), None, False, cancelled)(films["a"])
+    assert prepared.row.error == "a.png: not read: the scan was cancelled" and prepared.model_input is None
+    assert prepared.row.model_version == "2.1.0"
+
+    fifo = films["a"].parent / "pipe"
+    os.mkfifo(fifo)
+    real_read = scanning.read_radiograph
+
+    def failing(error):
+        def read(path, target_size=None):
+            if Path(path).name == "a.png":
+                raise error
+            return real_read(path, target_size=target_size)
+        return read
+
+    expected = {
+        RuntimeError("a bug"): "a.png: unexpected error while reading (RuntimeError: a bug)",
+        OSError(5, "Input/output error"): "a.png: cannot be read (Input/output error)",
+        MemoryError(): "a.png: too large to decode in the memory available",
+    }
+    for error, message in expected.items():
+        monkeypatch.setattr(scanning, "read_radiograph", failing(error))
+        with caplog.at_level("ERROR", logger="osteo_desktop.core.pipeline.scanning"):
+            rows = list(scan_files([films["a"], fifo, films["c"]], Model([(0.2, IN_SCOPE)]), workers=1))
+        assert rows[0].error == message and rows[0].label is None
+        assert rows[1].error == "pipe: not a regular file (a pipe, socket or device); not read"
+        assert rows[2].label == "normal"  # the scan goes on
+    assert "unexpected error while reading a.png" in caplog.messages
+
+    # An unexpected error under a cancelled scan (e.g. the history closed under it): nobody wants that row.
+    stop = threading.Event()
+
+    def cancelled_mid_read(path, target_size=None):
+        stop.set()
+        raise RuntimeError("history closed")
+
+    monkeypatch.setattr(scanning, "read_radiograph", cancelled_mid_read)
+    row = scanning._Preparer(Model([]), None, False, stop)(films["c"]).row
+    assert row.error == "c.png: not read: the scan was cancelled"
+    monkeypatch.setattr(scanning, "read_radiograph", real_read)
+
+    class Unreadable:
+        def __init__(self, cancel=None):
+            self.cancel = cancel
+
+        def find(self, sha, version):
+            if self.cancel is not None:
+                self.cancel.set()
+            raise HistoryError("cannot read the history database: locked")
+
+        def record_many(self, rows):
+            return []
+
+    with caplog.at_level("WARNING", logger="osteo_desktop.core.pipeline.scanning"):
+        rows = list(scan_files([films["a"]], Model([(0.7, IN_SCOPE)]), history=Unreadable()))
+    assert rows[0].label == "osteoporosis" and not rows[0].from_history  # the history costs only the reuse
+    assert any(m.startswith("history lookup failed for a.png: ") for m in caplog.messages)
+    stop = threading.Event()
+    row = scanning._Preparer(Model([]), Unreadable(stop), False, stop)(films["a"]).row
+    assert row.error == "a.png: not read: the scan was cancelled"
+
+    def unhashable(path):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(scanning, "sha256_of", unhashable)
+    rows = list(scan_files([films["a"]], Model([]), history=Unreadable()))
+    assert rows[0].error == "a.png: cannot be read (Permission denied)"
