@@ -440,3 +440,20 @@ def test_every_way_a_file_fails_is_a_row_that_names_it(films, monkeypatch, caplo
     monkeypatch.setattr(scanning, "sha256_of", unhashable)
     rows = list(scan_files([films["a"]], Model([]), history=Unreadable()))
     assert rows[0].error == "a.png: cannot be read (Permission denied)"
+
+
+def test_scan_files_defaults_and_batch_size_limits(films, tmp_path):
+    many = [_film(tmp_path / f"m{i:02d}.png", 40 + i) for i in range(17)]
+    model = Model([(0.1, IN_SCOPE)] * 17)
+    progress = []
+    rows = list(scan_files(iter(many), model, on_progress=progress.append))  # a generator: no total
+    assert len(rows) == 17 and max(model.batches) == 16 and progress[-1].total is None
+    ones = Model([(0.1, IN_SCOPE)] * 2)
+    assert [r.label for r in scan_files([films["a"], films["c"]], ones, batch_size=1)] == ["normal", "normal"]
+    assert ones.batches == [1, 1]
+    with pytest.raises(ValueError, match="^batch_size must be at least 1$"):
+        next(scan_files([films["a"]], Model([]), batch_size=0))
+    dicom = tmp_path / "knee.dcm"
+    pixels = (np.linspace(0, 4000, 128 * 128).reshape(128, 128)).astype(np.uint16)
+    dicom.write_bytes(dicom_bytes(make_dicom(pixels)))
+    assert next(scan_files([dicom], Model([(0.1, IN_SCOPE)]))).patient == {}
