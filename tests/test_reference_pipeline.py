@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import threading
+from concurrent.futures import Executor, Future
 from dataclasses import replace
 
 import numpy as np
@@ -21,6 +22,7 @@ from osteo_desktop.core.model.card import load_model_card
 from osteo_desktop.core.model.runtime import Prediction
 from osteo_desktop.core.model.scope import ScopeDecision
 from osteo_desktop.core.pipeline import analysis
+from osteo_desktop.core.pipeline.backends import ScanBackend
 from osteo_desktop.core.pipeline.batch import BatchScan, files_to_scan, tee
 from osteo_desktop.core.pipeline.scanning import scan_files
 from osteo_desktop.core.results.history import History
@@ -46,7 +48,7 @@ class Model:
     """A classifier whose n-th prediction is ``planned[n]``: (probability, in scope?)."""
 
     def __init__(self, planned: list[tuple[float, float]], version: str = "2.1.0", gate_id: str = "gate-a",
-                 fail: bool = False) -> None:
+                 fail: bool = False, timed: bool = True) -> None:
         card = load_model_card(REPO_ROOT / "model_weights")
         self.card = card
         # Not the default size: an input made with the default settings instead of the model's is caught.
@@ -58,6 +60,7 @@ class Model:
         self.planned = list(planned)
         self.batches: list[int] = []
         self.fail = fail
+        self.timed = timed
 
     def predict_inputs(self, inputs: np.ndarray) -> list[Prediction]:
         assert inputs.shape[1:] == (self.input_size, self.input_size, 3)
@@ -70,7 +73,8 @@ class Model:
             positive = probability >= THRESHOLD  # written out here: the label decided on the planned number
             prediction = Prediction(label="osteoporosis" if positive else "normal", probability=probability,
                                     confidence=probability if positive else 1.0 - probability, threshold=THRESHOLD,
-                                    model_version=self.version, logit=0.0, timings_ms={"inference": 7.0})
+                                    model_version=self.version, logit=0.0,
+                                    timings_ms={"inference": 7.0} if self.timed else {})
             prediction.backbone = np.array([scope])
             out.append(prediction)
         return out
@@ -143,8 +147,10 @@ def test_one_large_batch_when_the_size_allows(films):
         list(scan_files([films["a"]], model, batch_size=0))
 
 
-def test_a_failed_inference_is_an_error_on_each_row_of_its_batch(films):
-    rows = list(scan_files([films["a"], films["c"]], Model([], fail=True), batch_size=2))
+def test_a_failed_inference_is_an_error_on_each_row_of_its_batch(films, caplog):
+    with caplog.at_level("ERROR", logger="osteo_desktop.core.pipeline.scanning"):
+        rows = list(scan_files([films["a"], films["c"]], Model([], fail=True), batch_size=2))
+    assert "inference failed on a batch of 2 images" in caplog.messages
     assert [r.error for r in rows] == ["a.png: inference failed (RuntimeError: the interpreter fell over)",
                                        "c.png: inference failed (RuntimeError: the interpreter fell over)"]
     assert all(r.label is None for r in rows)
@@ -429,7 +435,7 @@ def test_every_way_a_file_fails_is_a_row_that_names_it(films, monkeypatch, caplo
     with caplog.at_level("WARNING", logger="osteo_desktop.core.pipeline.scanning"):
         rows = list(scan_files([films["a"]], Model([(0.7, IN_SCOPE)]), history=Unreadable()))
     assert rows[0].label == "osteoporosis" and not rows[0].from_history  # the history costs only the reuse
-    assert any(m.startswith("history lookup failed for a.png: ") for m in caplog.messages)
+    assert "history lookup failed for a.png: cannot read the history database: locked" in caplog.messages
     stop = threading.Event()
     row = scanning._Preparer(Model([]), Unreadable(stop), False, stop)(films["a"]).row
     assert row.error == "a.png: not read: the scan was cancelled"
@@ -457,3 +463,117 @@ def test_scan_files_defaults_and_batch_size_limits(films, tmp_path):
     pixels = (np.linspace(0, 4000, 128 * 128).reshape(128, 128)).astype(np.uint16)
     dicom.write_bytes(dicom_bytes(make_dicom(pixels)))
     assert next(scan_files([dicom], Model([(0.1, IN_SCOPE)]))).patient == {}
+
+
+class Recorder(ScanBackend):
+    """A backend that runs each file's work at once, in the scanning thread, and records what the scan asked of it."""
+
+    name = "recorder"
+
+    def __init__(self) -> None:
+        self.workers: list[int] = []
+        self.submitted = 0
+        self.shutdowns: list[dict] = []
+        self.submitted_at_first_row: int | None = None
+
+    def default_workers(self) -> int:
+        return 2
+
+    def executor(self, workers: int):
+        self.workers.append(workers)
+        backend = self
+
+        class Now(Executor):
+            def submit(self, fn, *args, **kwargs):
+                backend.submitted += 1
+                future: Future = Future()
+                future.set_result(fn(*args, **kwargs))
+                return future
+
+            def shutdown(self, wait=True, *, cancel_futures=False):
+                backend.shutdowns.append({"wait": wait, "cancel_futures": cancel_futures})
+
+        return Now()
+
+
+def test_a_scan_keeps_few_files_in_flight_and_hands_the_backend_its_contract(films):
+    backend = Recorder()
+    paths = [films["a"]] * 20
+    scan = scan_files(paths, Model([(0.1, IN_SCOPE)] * 20), batch_size=2, workers=1, backend=backend)
+    next(scan)
+    # At most 2 x batch + workers = 5 files in flight: 5 submitted at the start, one more for each of the two taken.
+    assert backend.submitted == 7
+    scan.close()
+    assert backend.workers == [1]
+    assert backend.shutdowns == [{"wait": False, "cancel_futures": True}]  # never waits for, or runs, queued reads
+    default = Recorder()
+    list(scan_files([films["a"]], Model([(0.1, IN_SCOPE)]), backend=default))
+    assert default.workers == [2]  # the backend's own default
+    via_batch = Recorder()
+    model = Model([(0.1, IN_SCOPE)] * 2)
+    list(BatchScan([films["a"], films["c"]], model, backend=via_batch, workers=3, batch_size=1))
+    assert via_batch.workers == [3] and model.batches == [1, 1]
+
+
+def test_a_batch_is_not_held_back_behind_many_failures(films):
+    # One film, then seven broken files, then films: with batches of 2 the first film waits for a partner only
+    # while fewer than 4 x 2 rows are held; then it goes alone, so the failures' rows are not held back longer.
+    paths = [films["a"]] + [films["b"]] * 7 + [films["c"]] * 4
+    model = Model([(0.1, IN_SCOPE)] * 5)
+    rows = list(scan_files(paths, model, batch_size=2, workers=1, backend=Recorder()))
+    assert len(rows) == 12 and model.batches[0] == 1
+
+
+def test_cancel_returns_while_a_read_hangs(films, monkeypatch):
+    from osteo_desktop.core.pipeline import scanning
+
+    monkeypatch.setattr(scanning, "_CANCEL_POLL_S", 0.01)
+    release, finished = threading.Event(), threading.Event()
+
+    def hanging(path, target_size=None):
+        release.wait(10)
+        finished.set()
+        raise OSError(5, "gave up")
+
+    monkeypatch.setattr(scanning, "read_radiograph", hanging)
+    cancel = threading.Event()
+    timer = threading.Timer(0.2, cancel.set)
+    timer.start()
+    try:
+        rows = list(scan_files([films["a"]], Model([]), cancel=cancel, workers=1))
+        assert rows == [] and not finished.is_set()  # the scan ended while the read was still hanging
+    finally:
+        release.set()
+        timer.cancel()
+
+
+def test_reuse_and_progress_timings_in_whole_ticks(films, tmp_path, monkeypatch):
+    from osteo_desktop.core.pipeline import scanning
+
+    with History(tmp_path / "h.sqlite3") as history:
+        list(scan_files([films["a"]], Model([(0.2, IN_SCOPE)]), history=history))
+        monkeypatch.setattr(scanning, "time", Clock())
+        progress = []
+        rows = list(scan_files([films["a"], films["c"]], Model([(0.3, IN_SCOPE)]), history=history, workers=1,
+                               on_progress=progress.append))
+    reused = rows[0]
+    assert reused.from_history and reused.timings_ms["preprocess"] == 0.0 and reused.timings_ms["inference"] == 0.0
+    ticks = reused.timings_ms["read"] / 500.0
+    assert ticks >= 1 and ticks == int(ticks) and ticks < 100
+    for update in progress:
+        assert 0 < update.elapsed_s < 100 and (update.elapsed_s / 0.5) == int(update.elapsed_s / 0.5)
+    first = progress[0]
+    assert first.eta_s == pytest.approx(first.elapsed_s / 1 * (2 - 1))  # the time left at the rate so far
+
+
+def test_odds_and_ends_of_the_single_and_folder_paths(films):
+    from osteo_desktop.core.pipeline.scanning import scan_folder
+
+    folder = films["a"].parent
+    model = Model([(0.1, IN_SCOPE)] * 10)
+    list(scan_folder(folder, model, batch_size=1))
+    assert model.batches and set(model.batches) == {1}
+    untimed = list(scan_files([films["a"]], Model([(0.1, IN_SCOPE)], timed=False)))[0]
+    assert untimed.timings_ms["inference"] == 0.0
+    radiograph = analysis.analyse_file(films["a"], Model([(0.1, IN_SCOPE)]), explain=False).radiograph
+    assert analysis.analyse_radiograph(radiograph, Model([(0.1, IN_SCOPE)])).explanation is not None  # default: explained
