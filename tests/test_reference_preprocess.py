@@ -146,3 +146,64 @@ def test_the_defaults_are_the_documented_ones():
     assert PreprocessConfig().to_dict() == {"input_size": 224, "trim_borders": True, "border_threshold": 0.06,
                                             "border_min_fraction": 0.02, "aspect": "pad", "contrast": "equalize",
                                             "knee_crop_aspect": 0.0}
+
+
+def test_content_box_edges_by_hand():
+    image = np.zeros((10, 12), np.float32)
+    image[4, 0:3] = 1.0  # 3 of 12 = 0.25 of a row: not more than 0.25
+    image[2:6, 5:9] = 1.0
+    assert content_box(image, 0.06, 0.25)[0:2] == (2, 6)  # row 4 has 7 of 12 > 0.25; rows 2,3,5 have 4 of 12 > 0.25
+    edge = np.zeros((10, 12), np.float32)
+    edge[1, 0:3] = 1.0
+    edge[2:6, 5:9] = 1.0
+    assert content_box(edge, 0.06, 0.25)[0] == 2  # row 1: exactly 0.25, not more: border
+    column = np.zeros((10, 12), np.float32)
+    column[3, 0] = 1.0
+    column[2:6, 5:9] = 1.0
+    assert content_box(column, 0.06, 0.09) == (2, 6, 0, 9)  # column 0: 1 of 10 (its height) = 0.1 > 0.09
+    line = np.zeros((10, 12), np.float32)
+    line[5, :] = 1.0
+    assert content_box(line, 0.06, 0.05) == (5, 6, 0, 12)  # a single bright row is the content
+    assert content_box(line, 0.06, 0.2) == (0, 10, 0, 12)  # rows found but no column: the whole image
+    assert content_box(line.T.copy(), 0.06, 0.05) == (0, 12, 5, 6)
+
+
+def test_knee_window_with_an_odd_height():
+    tall = np.full((200, 41), 0.2, np.float32)
+    tall[60:70, :] = 1.0
+    top, bottom = knee_window(tall, 1.0)
+    assert bottom - top == 41 and isinstance(top, int) and top == int(top)
+
+
+def test_equalisation_edges():
+    # With 256 bins 0.5 and 0.502 share bin 128: two levels, so 0 and 1.
+    np.testing.assert_allclose(equalize_histogram(np.array([[0.0, 0.5, 0.502]], np.float32)), [[0.0, 1.0, 1.0]])
+    np.testing.assert_array_equal(equalize_histogram(np.ones((2, 2), np.float32)), np.zeros((2, 2)))  # all in one bin
+    assert equalize_histogram(np.zeros((0, 3), np.float32)).dtype == np.float32
+    assert equalize_histogram(np.full((3, 3), 0.4, np.float64)).dtype == np.float32
+
+
+def test_equalised_contrast_by_default():
+    image = np.full((40, 40), 0.2, np.float32)
+    image[:, 20:] = 0.6
+    config = PreprocessConfig(input_size=32, trim_borders=False, aspect="squash")  # contrast: equalize
+    channel = preprocess(image, config)[:, :, 0]
+    assert channel.min() == -1.0 and channel.max() == 1.0  # the darkest level to black, the brightest to white
+
+
+def test_a_sliver_keeps_one_pixel_and_maps_back_as_float32():
+    _, tall = preprocess_with_geometry(np.ones((1000, 2), np.float32), PreprocessConfig(input_size=32, **PLAIN))
+    assert tall.placed == (0, 15, 32, 1)
+    _, wide = preprocess_with_geometry(np.ones((2, 1000), np.float32), PreprocessConfig(input_size=32, **PLAIN))
+    assert wide.placed == (15, 0, 1, 32)
+    geometry = InputGeometry((32, 24), (0, 32, 0, 24), (0, 4, 32, 24), 32)
+    values = np.zeros((32, 32), np.float32)
+    values[:, 4:28] = np.linspace(0.0, 1.0, 24)[None, :]
+    mapped = map_to_original(values, geometry)
+    assert mapped.dtype == np.float32
+    assert mapped[:, 0].max() < 0.1 and mapped[:, -1].min() > 0.9  # the whole gradient, left to right
+
+
+def test_preview_of_values_below_black():
+    model_input = np.full((2, 2, 3), -1.5, np.float32)
+    np.testing.assert_array_equal(model_input_to_preview(model_input), np.zeros((2, 2)))
