@@ -554,16 +554,17 @@ def test_reuse_and_progress_timings_in_whole_ticks(films, tmp_path, monkeypatch)
         list(scan_files([films["a"]], Model([(0.2, IN_SCOPE)]), history=history))
         monkeypatch.setattr(scanning, "time", Clock())
         progress = []
-        rows = list(scan_files([films["a"], films["c"]], Model([(0.3, IN_SCOPE)]), history=history, workers=1,
-                               on_progress=progress.append))
+        rows = list(scan_files([films["a"], films["c"], films["d"]], Model([(0.3, IN_SCOPE)] * 2), history=history,
+                               workers=1, on_progress=progress.append))
     reused = rows[0]
     assert reused.from_history and reused.timings_ms["preprocess"] == 0.0 and reused.timings_ms["inference"] == 0.0
     ticks = reused.timings_ms["read"] / 500.0
     assert ticks >= 1 and ticks == int(ticks) and ticks < 100
     for update in progress:
         assert 0 < update.elapsed_s < 100 and (update.elapsed_s / 0.5) == int(update.elapsed_s / 0.5)
-    first = progress[0]
-    assert first.eta_s == pytest.approx(first.elapsed_s / 1 * (2 - 1))  # the time left at the rate so far
+    for update in progress[:-1]:  # the time left at the rate so far: elapsed / done x files left
+        assert update.eta_s == pytest.approx(update.elapsed_s / update.done * (3 - update.done))
+    assert progress[1].done == 2 and progress[-1].eta_s == 0.0
 
 
 def test_odds_and_ends_of_the_single_and_folder_paths(films):
