@@ -29,61 +29,8 @@ from osteo_desktop.core.results.history import History
 from osteo_desktop.core.results.result import FileResult
 
 from imaging_factories import dicom_bytes, make_dicom
+from planned_model import DECLINE, IN_SCOPE, MODEL_SHA256, THRESHOLD, Model
 from shared_paths import REPO_ROOT
-
-THRESHOLD = 0.339
-IN_SCOPE, DECLINE = 1.0, 0.0  # the stand-in gate reads the first "backbone" value
-
-
-class Gate:
-    def judge(self, evidence, backbone) -> ScopeDecision:
-        if evidence.decided is not None:
-            return evidence.decided
-        if backbone is not None and backbone[0] == DECLINE:
-            return ScopeDecision(False, "not a knee radiograph: looks like a hand", "hand", 0.01)
-        return ScopeDecision(True, None, "knee", 0.99)
-
-
-class Model:
-    """A classifier whose n-th prediction is ``planned[n]``: (probability, in scope?)."""
-
-    def __init__(self, planned: list[tuple[float, float]], version: str = "2.1.0", gate_id: str = "gate-a",
-                 fail: bool = False, timed: bool = True) -> None:
-        card = load_model_card(REPO_ROOT / "model_weights")
-        self.card = card
-        # Not the default size: an input made with the default settings instead of the model's is caught.
-        self.config = replace(card.preprocessing, input_size=96)
-        self.input_size = 96
-        self.version = version
-        self.scope_gate_id = gate_id
-        self.scope_gate = Gate()
-        self.planned = list(planned)
-        self.batches: list[int] = []
-        self.fail = fail
-        self.timed = timed
-
-    def predict_inputs(self, inputs: np.ndarray) -> list[Prediction]:
-        assert inputs.shape[1:] == (self.input_size, self.input_size, 3)
-        self.batches.append(len(inputs))
-        if self.fail:
-            raise RuntimeError("the interpreter fell over")
-        out = []
-        for _ in range(len(inputs)):
-            probability, scope = self.planned.pop(0)
-            positive = probability >= THRESHOLD  # written out here: the label decided on the planned number
-            prediction = Prediction(label="osteoporosis" if positive else "normal", probability=probability,
-                                    confidence=probability if positive else 1.0 - probability, threshold=THRESHOLD,
-                                    model_version=self.version, logit=0.0,
-                                    timings_ms={"inference": 7.0} if self.timed else {})
-            prediction.backbone = np.array([scope])
-            out.append(prediction)
-        return out
-
-    def explain(self, model_input, positive=None):
-        assert model_input.shape == (self.input_size, self.input_size, 3)
-        self.explained = positive
-        return np.ones((7, 7), dtype=np.float32)
-
 
 def _film(path: Path, seed: int) -> Path:
     """A small grey film with structure (not blank), distinct content per seed."""
@@ -121,8 +68,11 @@ def test_rows_in_input_order_with_the_planned_answers(films):
     for ok in (a, c, f):
         assert ok.ok and ok.error is None and ok.out_of_scope is None and ok.threshold == THRESHOLD
         assert ok.model_version == "2.1.0" and ok.scope_gate == "gate-a"
-        assert set(ok.timings_ms) == {"read", "preprocess", "inference"} and ok.timings_ms["inference"] == 7.0
-        assert ok.timings_ms["read"] >= 0 and ok.timings_ms["preprocess"] >= 0
+        assert set(ok.timings_ms) == {"read", "preprocess", "detect", "inference"}
+        assert all(v >= 0 for v in ok.timings_ms.values())
+        assert ok.model_sha256 == MODEL_SHA256
+        # The stand-in detector's one right knee, the middle half of the 256 x 256 film; the file's answer is its.
+        assert [(k.side, k.box, k.probability) for k in ok.knees] == [("right", (64, 64, 192, 192), ok.probability)]
     assert b.error.startswith("b.png") and b.label is None and b.model_version == "2.1.0"
     assert e.error == "e: is a folder, not an image file"
     assert d.declined and d.out_of_scope == "not a knee radiograph: looks like a hand"
@@ -135,7 +85,9 @@ def test_rows_in_input_order_with_the_planned_answers(films):
     last = progress[-1]
     assert (last.done, last.total, last.failed, last.declined, last.reused) == (7, 7, 2, 2, 0)
     assert [p.done for p in progress] == list(range(1, 8))
-    assert last.eta_s == 0.0 and progress[0].eta_s is not None and progress[0].eta_s >= 0
+    # Finished: nothing left; the first row has nothing to go on (no estimate before 5 files and a measured window).
+    assert last.eta_s == 0.0 and progress[0].eta_s is None
+    assert all(p.eta_s is None or p.eta_s >= 0 for p in progress)
     assert all(p.rate_per_s >= 0 for p in progress)
 
 
@@ -176,15 +128,19 @@ def test_the_history_is_reused_only_for_the_same_model_version_and_gate(films, t
         assert [r.from_history for r in scan] == [True, True]
         assert (scan.tally.done, scan.tally.reused, scan.tally.failed) == (2, 2, 0)
 
-        newer = Model([(0.9, IN_SCOPE), (0.1, IN_SCOPE)], version="3.0.0")
+        # Another model (another digest): nothing is reused, whatever its version string says.
+        newer = Model([(0.9, IN_SCOPE), (0.1, IN_SCOPE)], version="3.0.0", model_sha256="7a" * 32)
         recomputed = list(scan_files(paths[:2], newer, history=history))
         assert not any(r.from_history for r in recomputed)
         assert [(r.probability, r.model_version) for r in recomputed] == [(0.9, "3.0.0"), (0.1, "3.0.0")]
         other_gate = Model([(0.3, IN_SCOPE), (0.4, IN_SCOPE)], gate_id="gate-b")
         regated = list(scan_files(paths[:2], other_gate, history=history))
         assert not any(r.from_history for r in regated) and other_gate.batches == [2]
-        assert history.count() == 4  # (a, c) x (2.1.0, 3.0.0); the regated results replaced the 2.1.0 ones
-        assert history.find(regated[0].file_sha256, "2.1.0").probability == 0.3
+        assert history.count() == 4  # (a, c) x (two models); the regated results replaced the first model's
+        assert history.find(regated[0].file_sha256, MODEL_SHA256).probability == 0.3
+        assert history.find(regated[0].file_sha256, "7a" * 32).probability == 0.9
+        edited = Model([(0.5, IN_SCOPE)], model_sha256="7b" * 32)  # same version, other card or files
+        assert not list(scan_files(paths[:1], edited, history=history))[0].from_history and edited.batches == [1]
 
 
 def test_batch_scan_tally_and_cancel(films, tmp_path):
@@ -229,13 +185,16 @@ def test_analyse_file_gives_the_planned_answer_or_declines(films):
     model = Model([(0.6, IN_SCOPE)])
     result = analysis.analyse_file(films["a"], model, explain=True)
     assert not result.declined and result.out_of_scope is None
-    assert model.explained is True  # the explanation is of the label given: osteoporosis
-    assert result.explanation.shape == (model.input_size, model.input_size)
+    # The knee's heat map over the original: inside the knee's region (the box made square, no margin), 0 outside.
+    assert result.explanation.shape == (256, 256) and result.explanation_on_original() is result.explanation
+    assert result.explanation[128, 128] > 0 and result.explanation[10, 10] == 0 and result.explanation[250, 128] == 0
     row = result.result
-    assert (row.label, row.probability, row.confidence, row.model_version, row.scope_gate) == (
-        "osteoporosis", 0.6, 0.6, "2.1.0", "gate-a")
-    assert set(row.timings_ms) == {"read", "preprocess", "inference", "explain"} and row.timings_ms["inference"] == 7.0
-    assert result.explanation_on_original().shape == (256, 256)
+    assert (row.label, row.probability, row.confidence, row.model_version, row.scope_gate, row.model_sha256) == (
+        "osteoporosis", 0.6, 0.6, "2.1.0", "gate-a", MODEL_SHA256)
+    assert [(k.side, k.box, k.label, k.probability) for k in row.knees] == [
+        ("right", (64, 64, 192, 192), "osteoporosis", 0.6)]
+    assert set(row.timings_ms) == {"read", "preprocess", "detect", "inference", "explain"}
+    assert model.batches == [1] and model.knee_detector.calls == 1
 
     normal = analysis.analyse_file(films["c"], Model([(0.1, IN_SCOPE)]), explain=True)
     assert normal.result.confidence == pytest.approx(0.9) and normal.prediction.label == "normal"
@@ -252,21 +211,32 @@ def test_analyse_file_gives_the_planned_answer_or_declines(films):
     blank_model = Model([])
     blank = analysis.analyse_file(films["g"], blank_model, explain=True)
     assert blank.declined and blank_model.batches == [] and blank.result.out_of_scope == "not a radiograph: the image is blank"
+    assert blank_model.knee_detector.calls == 0  # declined before the knees were looked for
 
     quiet = analysis.analyse_file(films["a"], Model([(0.2, IN_SCOPE)]), explain=False)
     assert quiet.explanation is None and "explain" not in quiet.timings_ms
 
 
 def test_settle_applies_or_declines():
+    from osteo_desktop.core.model.knee_model import KneePrediction
+    from osteo_desktop.core.pipeline.film import FilmVerdict, settle
+
+    model = Model([])
+    mild = KneePrediction((0, 0, 10, 10), "normal", 0.1, 0.9, 0.0, None, np.zeros((1, 1, 2)))
+    worse = KneePrediction((20, 0, 30, 10), "osteoporosis", 0.8, 0.8, 0.0, None, np.zeros((1, 1, 2)))
     row = FileResult(path="x.png", model_version="2.1.0")
-    model = Model([(0.8, IN_SCOPE)])
-    evidence = analysis.ScopeEvidence(None)
-    decision = analysis.settle(row, model, evidence, model.predict_inputs(np.zeros((1, model.input_size,
-                                                                                       model.input_size, 3)))[0])
-    assert decision.in_scope and row.label == "osteoporosis" and row.scope_gate == "gate-a"
+    settle(row, model, FilmVerdict(ScopeDecision(True, None, "knee", 0.9), [mild, worse], ["left", "right"]))
+    # The file's answer is its most suspicious knee's, at the knee head's threshold; every knee is listed.
+    assert (row.label, row.probability, row.confidence, row.threshold) == ("osteoporosis", 0.8, 0.8, THRESHOLD)
+    assert row.scope_gate == "gate-a" and row.model_sha256 == MODEL_SHA256 and row.out_of_scope is None
+    assert [(k.side, k.box, k.probability) for k in row.knees] == [("left", (0, 0, 10, 10), 0.1),
+                                                                    ("right", (20, 0, 30, 10), 0.8)]
     declined = FileResult(path="y.png", model_version="2.1.0")
-    nothing = analysis.settle(declined, model, analysis.ScopeEvidence(ScopeDecision(False, None, "blank", None)), None)
-    assert not nothing.in_scope and declined.out_of_scope == "not a knee radiograph"  # no reason given: the default
+    settle(declined, model, FilmVerdict(ScopeDecision(False, None, "blank", None)))
+    assert declined.out_of_scope == "not a knee radiograph" and declined.label is None  # no reason given: the default
+    no_knee = FileResult(path="z.png", model_version="2.1.0")
+    settle(no_knee, model, FilmVerdict(ScopeDecision(True, None, "knee", 0.9)))  # in scope, but no knee found
+    assert no_knee.declined and no_knee.knees == [] and no_knee.scope_gate is None
 
 
 class Clock:
@@ -282,14 +252,20 @@ class Clock:
 
 
 def test_single_file_timings_are_milliseconds_of_each_step(films, monkeypatch):
-    monkeypatch.setattr(analysis, "time", Clock())
+    from osteo_desktop.core.pipeline import film
+
+    clock = Clock()
+    monkeypatch.setattr(analysis, "time", clock)
+    monkeypatch.setattr(film, "time", clock)
     result = analysis.analyse_file(films["a"], Model([(0.6, IN_SCOPE)]))  # explained by default
-    # read: one tick; preprocess: one tick; explain: one tick; inference: what the model reported.
-    assert result.timings_ms == {"read": 500.0, "preprocess": 500.0, "inference": 7.0, "explain": 500.0}
+    # read: one tick; preprocess: two (before and after the detector); detect: one; inference: one, shared by the
+    # film's two inputs (the film and its knee); explain: one.
+    assert result.timings_ms == {"read": 500.0, "preprocess": 1000.0, "detect": 500.0, "inference": 500.0,
+                                 "explain": 500.0}
     assert result.prediction.timings_ms == result.timings_ms and result.result.timings_ms == result.timings_ms
     assert result.explanation is not None
     direct = analysis.analyse_radiograph(result.radiograph, Model([(0.1, IN_SCOPE)]), explain=False)
-    assert direct.timings_ms == {"read": 0.0, "preprocess": 500.0, "inference": 7.0}
+    assert direct.timings_ms == {"read": 0.0, "preprocess": 1000.0, "detect": 500.0, "inference": 500.0}
 
 
 def test_the_analysis_carries_the_input_the_warnings_and_the_model(tmp_path):
@@ -343,13 +319,18 @@ def test_defaults_of_a_batch_scan_and_a_folder_listing(films, tmp_path):
 def test_scan_timings_are_whole_ticks_of_the_clock(films, monkeypatch):
     from osteo_desktop.core.pipeline import scanning
 
-    monkeypatch.setattr(scanning, "time", Clock())
+    from osteo_desktop.core.pipeline import film
+
+    clock = Clock()
+    monkeypatch.setattr(scanning, "time", clock)
+    monkeypatch.setattr(film, "time", clock)
     rows = list(scan_files([films["a"], films["g"]], Model([(0.2, IN_SCOPE)]), workers=1))
     for row in rows:
         for step in ("read", "preprocess"):
             ticks = row.timings_ms[step] / 500.0
             assert ticks >= 1 and ticks == int(ticks) and ticks < 100, (step, row.timings_ms)
-    assert rows[0].timings_ms["inference"] == 7.0
+    assert rows[0].timings_ms["detect"] == 500.0 and "detect" not in rows[1].timings_ms  # the blank: no knees sought
+    assert rows[0].timings_ms["inference"] == 500.0 and "inference" not in rows[1].timings_ms
 
 
 def test_a_file_that_is_not_there_and_a_history_that_cannot_record(films, caplog):
@@ -380,7 +361,7 @@ def test_every_way_a_file_fails_is_a_row_that_names_it(films, monkeypatch, caplo
     cancelled = threading.Event()
     cancelled.set()
     prepared = scanning._Preparer(Model([]), None, False, cancelled)(films["a"])
-    assert prepared.row.error == "a.png: not read: the scan was cancelled" and prepared.model_input is None
+    assert prepared.row.error == "a.png: not read: the scan was cancelled" and prepared.work is None
     assert prepared.row.model_version == "2.1.0"
 
     fifo = films["a"].parent / "pipe"
@@ -388,10 +369,10 @@ def test_every_way_a_file_fails_is_a_row_that_names_it(films, monkeypatch, caplo
     real_read = scanning.read_radiograph
 
     def failing(error):
-        def read(path, target_size=None):
+        def read(path, target_size=None, data=None):
             if Path(path).name == "a.png":
                 raise error
-            return real_read(path, target_size=target_size)
+            return real_read(path, target_size=target_size, data=data)
         return read
 
     expected = {
@@ -411,7 +392,7 @@ def test_every_way_a_file_fails_is_a_row_that_names_it(films, monkeypatch, caplo
     # An unexpected error under a cancelled scan (e.g. the history closed under it): nobody wants that row.
     stop = threading.Event()
 
-    def cancelled_mid_read(path, target_size=None):
+    def cancelled_mid_read(path, target_size=None, data=None):
         stop.set()
         raise RuntimeError("history closed")
 
@@ -440,12 +421,15 @@ def test_every_way_a_file_fails_is_a_row_that_names_it(films, monkeypatch, caplo
     row = scanning._Preparer(Model([]), Unreadable(stop), False, stop)(films["a"]).row
     assert row.error == "a.png: not read: the scan was cancelled"
 
-    def unhashable(path):
-        raise PermissionError(13, "Permission denied")
+    from osteo_desktop.core.reading import reader
 
-    monkeypatch.setattr(scanning, "sha256_of", unhashable)
+    def unopenable(path, mode="r", *args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    # The file's bytes (read once: hashed and decoded from them) cannot be read: a row that says why.
+    monkeypatch.setattr(reader, "open", unopenable, raising=False)
     rows = list(scan_files([films["a"]], Model([]), history=Unreadable()))
-    assert rows[0].error == "a.png: cannot be read (Permission denied)"
+    assert rows[0].error == "a.png: permission denied: the file cannot be read" and rows[0].file_sha256 is None
 
 
 def test_scan_files_defaults_and_batch_size_limits(films, tmp_path):
@@ -530,7 +514,7 @@ def test_cancel_returns_while_a_read_hangs(films, monkeypatch):
     monkeypatch.setattr(scanning, "_CANCEL_POLL_S", 0.01)
     release, finished = threading.Event(), threading.Event()
 
-    def hanging(path, target_size=None):
+    def hanging(path, target_size=None, data=None):
         release.wait(10)
         finished.set()
         raise OSError(5, "gave up")
@@ -562,9 +546,9 @@ def test_reuse_and_progress_timings_in_whole_ticks(films, tmp_path, monkeypatch)
     assert ticks >= 1 and ticks == int(ticks) and ticks < 100
     for update in progress:
         assert 0 < update.elapsed_s < 100 and (update.elapsed_s / 0.5) == int(update.elapsed_s / 0.5)
-    for update in progress[:-1]:  # the time left at the rate so far: elapsed / done x files left
-        assert update.eta_s == pytest.approx(update.elapsed_s / update.done * (3 - update.done))
-    assert progress[1].done == 2 and progress[-1].eta_s == 0.0
+    for update in progress[:-1]:  # no time left shown before 5 files are done (core/pipeline/eta.py)
+        assert update.eta_s is None
+    assert [p.done for p in progress] == [1, 2, 3] and progress[-1].eta_s == 0.0
 
 
 def test_odds_and_ends_of_the_single_and_folder_paths(films):
@@ -574,7 +558,5 @@ def test_odds_and_ends_of_the_single_and_folder_paths(films):
     model = Model([(0.1, IN_SCOPE)] * 10)
     list(scan_folder(folder, model, batch_size=1))
     assert model.batches and set(model.batches) == {1}
-    untimed = list(scan_files([films["a"]], Model([(0.1, IN_SCOPE)], timed=False)))[0]
-    assert untimed.timings_ms["inference"] == 0.0
     radiograph = analysis.analyse_file(films["a"], Model([(0.1, IN_SCOPE)]), explain=False).radiograph
     assert analysis.analyse_radiograph(radiograph, Model([(0.1, IN_SCOPE)])).explanation is not None  # default: explained

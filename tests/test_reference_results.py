@@ -14,6 +14,7 @@ import io
 import json
 import sqlite3
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 
@@ -29,6 +30,7 @@ CONTRACT = ("path", "label", "probability", "confidence", "threshold", "model_ve
             "timings_ms", "out_of_scope")
 PATIENT = ("patient_name", "patient_id", "patient_birth_date")
 THRESHOLD = 0.339
+MODEL_SHA256 = "cd" * 32  # the exact model's digest (card + files); with the file's hash it keys the history
 
 
 @dataclass
@@ -38,6 +40,7 @@ class Verdict:
     probability: float
     threshold: float = THRESHOLD
     model_version: str = "2.1.0"
+    model_sha256: str = MODEL_SHA256
     warnings: list[str] = field(default_factory=list)
     timings_ms: dict[str, float] = field(default_factory=lambda: {"read": 1.23456, "preprocess": 2.0, "inference": 3.5})
 
@@ -203,7 +206,7 @@ def test_the_report_of_a_declined_file():
     result.decline("looks like a chest film")
     lines = text.report_lines(result, "osteoporosis", file_name="chest.png", created=datetime(2026, 1, 2, 3, 4))
     assert lines == [("Result", "No result: looks like a chest film"), ("Model version", "2.1.0"),
-                     ("File", "chest.png"), ("Date", "2026-01-02 03:04"), ("Warning", "w1")]
+                     ("Model SHA-256", MODEL_SHA256), ("File", "chest.png"), ("Date", "2026-01-02 03:04"), ("Warning", "w1")]
 
 
 @pytest.mark.parametrize("args, expected", [
@@ -227,14 +230,20 @@ def test_knee_results_and_their_cells():
     assert KneeResult.from_dict(left.to_dict()) == left
     cells = knee_cells([left])
     assert list(cells) == ["knee_right_label", "knee_right_probability", "knee_right_confidence", "knee_right_box",
-                           "knee_left_label", "knee_left_probability", "knee_left_confidence", "knee_left_box"]
-    assert cells["knee_right_label"] == "" and cells["knee_right_box"] == ""
+                           "knee_left_label", "knee_left_probability", "knee_left_confidence", "knee_left_box",
+                           "knee_unknown_label", "knee_unknown_probability", "knee_unknown_confidence",
+                           "knee_unknown_box"]
+    assert cells["knee_right_label"] == "" and cells["knee_right_box"] == "" and cells["knee_unknown_label"] == ""
     assert (cells["knee_left_label"], cells["knee_left_probability"], cells["knee_left_confidence"],
             cells["knee_left_box"]) == ("normal", "0.100000", "0.900000", "[60, 10, 110, 61]")
     both = knee_cells([right, left])
     assert both["knee_right_probability"] == "0.400000" and both["knee_left_confidence"] == "0.900000"
-    with pytest.raises(ValueError, match="right"):
-        knee_cells([right, right])
+    # Two knees of one side share its group: it shows the more suspicious one (the file's result is about it).
+    milder = KneeResult("right", (0, 0, 5, 5), "normal", 0.05, 0.95)
+    assert knee_cells([milder, right])["knee_right_probability"] == "0.400000"
+    assert knee_cells([right, milder])["knee_right_box"] == "[0, 10, 50, 60]"
+    with pytest.raises(ValueError, match="side"):
+        KneeResult("middle", (0, 0, 1, 1), "normal", 0.1, 0.9)
 
 
 @pytest.mark.parametrize("side, box", [("middle", (0, 0, 1, 1)), ("left", (5, 0, 5, 1)), ("left", (0, 5, 1, 5)),
@@ -315,19 +324,25 @@ def test_history_keeps_one_entry_per_content_and_model_version(tmp_path):
         assert first.id >= 1 and first.recorded_at.endswith("+00:00")
         again = history.record("/b/copy.png", Verdict(0.5), "11" * 32)  # same content and model: updated in place
         assert again.id == first.id and again.path == "/b/copy.png" and again.label == "osteoporosis"
-        other_model = history.record("/a/knee.png", Verdict(0.2, model_version="3.0.0"), "11" * 32)
+        # Keyed on the exact model (model_sha256), not its version string: an edited card under the same version
+        # is another model.
+        other_model = history.record("/a/knee.png", Verdict(0.2, model_version="3.0.0", model_sha256="ef" * 32),
+                                     "11" * 32)
         assert other_model.id != first.id
-        assert history.count() == 2
-        assert history.find("11" * 32, "2.1.0").probability == 0.5
-        assert history.find("11" * 32, "3.0.0").model_version == "3.0.0"
-        assert history.find("11" * 32, "9.9.9") is None
-        assert history.find("22" * 32, "2.1.0") is None
-        assert [e.model_version for e in history.entries()] == ["3.0.0", "2.1.0"]  # newest first
+        same_version = history.record("/a/knee.png", Verdict(0.3, model_sha256="01" * 32), "11" * 32)
+        assert same_version.id not in (first.id, other_model.id)
+        assert history.count() == 3
+        assert history.find("11" * 32, MODEL_SHA256).probability == 0.5
+        assert history.find("11" * 32, "ef" * 32).model_version == "3.0.0"
+        assert history.find("11" * 32, "01" * 32).probability == 0.3
+        assert history.find("11" * 32, "99" * 32) is None
+        assert history.find("22" * 32, MODEL_SHA256) is None
+        assert [e.probability for e in history.entries()] == [0.3, 0.2, 0.5]  # newest first
         assert len(history.entries(limit=1)) == 1
-        for bad in (FileResult(path="e.png", error="bad"), FileResult(path="u.png")):
+        for bad in (FileResult(path="e.png", error="bad"), FileResult(path="u.png"), Verdict(0.2, model_sha256="")):
             with pytest.raises(ValueError):
                 history.record("e.png", bad, "33" * 32)
-        assert history.count() == 2
+        assert history.count() == 3
 
 
 def test_history_hashes_the_file_when_no_hash_is_given(tmp_path):
@@ -518,7 +533,9 @@ def test_history_lists_the_latest_500_by_default(tmp_path):
         history.record_many([(f"{i}.png", Verdict(0.1), f"{i:064x}") for i in range(501)])
         assert history.count() == 501
         latest = history.entries()
-        assert len(latest) == 500 and latest[0].path == "500.png"
+        # Stored absolute (a relative path means nothing read from another folder), newest first.
+        assert len(latest) == 500 and latest[0].path == str(Path.cwd() / "500.png")
+        assert latest[-1].path == str(Path.cwd() / "1.png")
 
 
 def test_a_damaged_history_is_set_aside_under_a_dated_name(tmp_path, caplog):
@@ -601,11 +618,14 @@ def test_columns_are_added_to_an_old_history_once_and_a_race_is_harmless(tmp_pat
     connection.close()
     with caplog.at_level("INFO", logger="osteo_desktop.core.results.history"):
         with History(old) as history:
-            entry = history.find("ee", "2.1.0")
-            assert (entry.path, entry.confidence, entry.warnings, entry.scope_gate) == ("a.png", 0.9, ["w"], None)
+            [entry] = history.entries()  # kept, with no model digest: listed, never reused
+            assert (entry.path, entry.confidence, entry.warnings, entry.scope_gate, entry.model_sha256) == (
+                "a.png", 0.9, ["w"], None, None)
+            assert history.find("ee", MODEL_SHA256) is None
     added = [m for m in caplog.messages if "adding column" in m]
     assert added and all(m.startswith("history database: adding column ") for m in added)
     assert "history database: adding column scope_gate" in added
+    assert "history database: adding column model_sha256" in added
     caplog.clear()
     with caplog.at_level("INFO", logger="osteo_desktop.core.results.history"), History(old):
         pass
