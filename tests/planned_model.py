@@ -61,23 +61,27 @@ class PlannedHead(KneeHead):
     answers: list[float] = field(default_factory=list)
 
     def probability(self, logit: float) -> float:
+        assert float(logit) == round(logit), f"the knee's logit {logit} is not a planned answer's number"
         return self.answers[int(round(logit)) - 1]
 
 
-def planned_head(card) -> PlannedHead:
+def planned_head(card, hflip_tta: bool = False) -> PlannedHead:
     one = np.ones((1, 1, 1), np.float32)
     weights = HeadWeights(w1=np.array([[[0.0], [1.0]]], np.float32), b1=np.zeros((1, 1), np.float32), w2=one,
                           b2=np.zeros((1, 1), np.float32), w3=np.ones((1, 1), np.float32), b3=np.zeros(1, np.float32))
     region = replace(KneeRegionConfig.from_dict(card.raw["knee_model"]["region"]), input_size=INPUT_SIZE)
     return PlannedHead(version="k-test", weights=weights, region=region, temperature=1.0, threshold=THRESHOLD,
-                       hflip_tta=False, labels=card.labels, answers=[])
+                       hflip_tta=hflip_tta, labels=card.labels, answers=[])
 
 
 class Model:
-    """A classifier whose n-th film gets ``planned[n]``: (probability, in scope?). ``batches``: films per call."""
+    """A classifier whose n-th film gets ``planned[n]``: (probability, in scope?). ``batches``: films per call.
+
+    With ``hflip_tta`` each film comes with its knee and the knee's mirror image; the knee's activations then carry
+    the answer's number + 0.25 and the mirror's - 0.25, so only their average is a planned answer's number."""
 
     def __init__(self, planned: list[tuple[float, float]], version: str = "2.1.0", gate_id: str = "gate-a",
-                 fail: bool = False, model_sha256: str = MODEL_SHA256) -> None:
+                 fail: bool = False, model_sha256: str = MODEL_SHA256, hflip_tta: bool = False) -> None:
         card = load_model_card(REPO_ROOT / "model_weights")
         self.card = card
         self.config = replace(card.preprocessing, input_size=INPUT_SIZE)
@@ -87,23 +91,29 @@ class Model:
         self.scope_gate_id = gate_id
         self.scope_gate = Gate()
         self.knee_detector = Detector()
-        self.knee_head = planned_head(card)
+        self.knee_head = planned_head(card, hflip_tta)
         self.planned = list(planned)
         self.batches: list[int] = []
         self.fail = fail
 
     def run(self, inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         assert inputs.shape[1:] == (self.input_size, self.input_size, 3)
-        assert len(inputs) % 2 == 0, "each film comes with its one knee"
-        films = len(inputs) // 2
+        per_film = 3 if self.knee_head.hflip_tta else 2  # the film, its knee (and the knee's mirror image)
+        assert len(inputs) % per_film == 0, "each film comes with its one knee"
+        films = len(inputs) // per_film
         self.batches.append(films)
         if self.fail:
             raise RuntimeError("the interpreter fell over")
         features = np.zeros((len(inputs), *_FEATURES), np.float32)
         for i in range(films):
             probability, scope = self.planned.pop(0)
-            features[2 * i, ..., 0] = scope
-            features[2 * i + 1, ..., 0] = scope
+            film = per_film * i
+            features[film : film + per_film, ..., 0] = scope
             self.knee_head.answers.append(probability)
-            features[2 * i + 1, ..., 1] = len(self.knee_head.answers)
+            number = len(self.knee_head.answers)
+            if self.knee_head.hflip_tta:
+                assert np.array_equal(inputs[film + 2], inputs[film + 1][:, ::-1]), "the knee's mirror image"
+                features[film + 1, ..., 1], features[film + 2, ..., 1] = number + 0.25, number - 0.25
+            else:
+                features[film + 1, ..., 1] = number
         return np.zeros(len(inputs), np.float32), features

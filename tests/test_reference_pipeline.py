@@ -217,6 +217,15 @@ def test_analyse_file_gives_the_planned_answer_or_declines(films):
     assert quiet.explanation is None and "explain" not in quiet.timings_ms
 
 
+def test_a_knee_and_its_mirror_image_are_averaged_when_the_card_says_so(films):
+    model = Model([(0.7, IN_SCOPE), (0.2, IN_SCOPE)], hflip_tta=True)
+    rows = list(scan_files([films["a"], films["c"]], model, batch_size=2, workers=1))
+    assert [(r.label, r.probability) for r in rows] == [("osteoporosis", 0.7), ("normal", 0.2)]
+    assert model.batches == [2] and not model.planned
+    single = analysis.analyse_file(films["a"], Model([(0.6, IN_SCOPE)], hflip_tta=True), explain=True)
+    assert single.result.probability == 0.6 and single.explanation[128, 128] > 0
+
+
 def test_settle_applies_or_declines():
     from osteo_desktop.core.model.knee_model import KneePrediction
     from osteo_desktop.core.pipeline.film import FilmVerdict, settle
