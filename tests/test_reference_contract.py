@@ -12,18 +12,17 @@ from __future__ import annotations
 import csv
 import itertools
 import json
-import math
 import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from osteo_desktop.core.pipeline.memory import batch_limit
 
+from reference_answers import litert_knee_probability
 from shared_paths import KNEE_DIR, REPO_ROOT
 
 MODEL_DIR = REPO_ROOT / "model_weights"
@@ -106,40 +105,10 @@ def test_the_pair_covers_both_labels(two_results):
     assert two_results["normal"]["probability"] < 0.5 < two_results["normal"]["confidence"]
 
 
-def _litert_knee_probability(path: Path, box: list[int]) -> float:
-    """P(osteoporosis) of one knee computed without the project's runtime or knee model: the knee's region cut by the
-    one preprocessing function, LiteRT on the .tflite, the knee head's dense layers and sigmoid(logit / T) by hand."""
-    from ai_edge_litert.interpreter import Interpreter
-
-    from osteo_desktop.core.model.preprocessing import KneeRegionConfig, knee_region
-    from osteo_desktop.core.reading.reader import read_radiograph
-
-    card = _card()
-    section = card["knee_model"]
-    region, _ = knee_region(read_radiograph(path).pixels, tuple(box), KneeRegionConfig.from_dict(section["region"]))
-    inputs = [region] + ([region[:, ::-1]] if section.get("hflip_tta") else [])
-    interpreter = Interpreter(model_path=str(MODEL_DIR / card["files"]["tflite"]["path"]))
-    interpreter.allocate_tensors()
-    features_detail = next(d for d in interpreter.get_output_details() if len(d["shape"]) == 4)
-    with np.load(MODEL_DIR / card["files"]["knee_head"]["path"], allow_pickle=False) as data:
-        w1, b1, w2, b2, w3, b3 = (np.asarray(data[k], np.float64) for k in ("w1", "b1", "w2", "b2", "w3", "b3"))
-    logits = []
-    for model_input in inputs:
-        interpreter.set_tensor(interpreter.get_input_details()[0]["index"], np.ascontiguousarray(model_input, np.float32)[None])
-        interpreter.invoke()
-        pooled = interpreter.get_tensor(features_detail["index"])[0].astype(np.float64).mean(axis=(0, 1))
-        heads = []
-        for k in range(w1.shape[0]):  # ReLU(x W1 + b1) -> ReLU(. W2 + b2) -> . w3 + b3, averaged over the heads
-            hidden = np.maximum(np.maximum(pooled @ w1[k] + b1[k], 0) @ w2[k] + b2[k], 0)
-            heads.append(float(hidden @ w3[k].reshape(-1) + b3.reshape(w1.shape[0], -1)[k, 0]))
-        logits.append(np.mean(heads))
-    return 1.0 / (1.0 + math.exp(-float(np.mean(logits)) / section["temperature"]))
-
-
 @pytest.mark.parametrize("which,path", [("normal", NORMAL_FILM), ("positive", POSITIVE_FILM)])
 def test_each_knees_probability_matches_an_independent_litert_run(two_results, which, path):
     for knee in two_results[which]["knees"]:
-        assert knee["probability"] == pytest.approx(_litert_knee_probability(path, knee["box"]), abs=2e-3)
+        assert knee["probability"] == pytest.approx(litert_knee_probability(path, knee["box"]), abs=2e-3)
 
 
 def test_batch_inference_time_is_reported_per_image(tmp_path):

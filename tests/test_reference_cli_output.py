@@ -1,0 +1,149 @@
+"""What `osteo predict` and `osteo scan` print, on hand-built rows: the table's columns, the progress line on a
+terminal and in a log, and that the progress line is cleared before a table line is printed (issue 15).
+
+Every expected line is written out here; nothing is formatted by the code under test to compare against.
+"""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from osteo_desktop.cli import output
+from osteo_desktop.cli.output import Progress, Table
+from osteo_desktop.core.pipeline.scanning import ScanProgress
+from osteo_desktop.core.results.result import FileResult
+
+CLEAR = "\r\x1b[K"  # carriage return, then erase to the end of the line
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """A clock the test moves by hand, so that the redraw interval is tested without sleeping."""
+    now = [1000.0]
+    monkeypatch.setattr(output.time, "monotonic", lambda: now[0])
+    return now
+
+
+def _normal(path: str = "/films/a.png", **changes) -> FileResult:
+    values = dict(path=path, label="normal", probability=0.2, confidence=0.8, threshold=0.339, model_version="2.1.0")
+    values.update(changes)
+    return FileResult(**values)
+
+
+def test_table_lines_by_hand():
+    out = io.StringIO()
+    table = Table(out)
+    table.write(_normal())
+    table.write(_normal("/films/b.png", label="osteoporosis", probability=0.6123, confidence=0.6123,
+                        warnings=["the image is only 120 x 90 pixels"]))
+    table.write(FileResult(path="/films/c.png", error="c.png: cannot be read (permission denied)"))
+    table.write(FileResult(path="/films/d.png", model_version="2.1.0", out_of_scope="looks like a chest film"))
+    assert out.getvalue().split("\n") == [
+        "RESULT        P(OSTEO)   CONF  FILE",
+        "normal           0.200  0.800  /films/a.png",
+        "osteoporosis     0.612  0.612  /films/b.png",
+        " " * 32 + "warning: the image is only 120 x 90 pixels",
+        "ERROR                          /films/c.png",
+        " " * 32 + "c.png: cannot be read (permission denied)",
+        "NO RESULT                      /films/d.png",
+        " " * 32 + "No result: looks like a chest film",
+        "",
+    ]
+
+
+def test_table_escapes_names_and_shows_the_patient_only_on_request():
+    row = _normal("/films/evil\x1b[31m\nname.png", patient={"PatientName": "Doe^Jane", "PatientID": "12\x1b"})
+    hidden = io.StringIO()
+    Table(hidden).write(row)
+    assert "\x1b" not in hidden.getvalue() and hidden.getvalue().count("\n") == 2  # header and one row
+    assert "Doe^Jane" not in hidden.getvalue()
+    shown = io.StringIO()
+    Table(shown, include_patient=True).write(row)
+    lines = shown.getvalue().split("\n")
+    assert len(lines) == 4 and lines[1].startswith("normal           0.200  0.800  /films/evil")
+    assert lines[2] == " " * 32 + "patient: PatientName=Doe^Jane, PatientID=12\\x1b" and lines[3] == ""
+    nobody = io.StringIO()
+    Table(nobody, include_patient=True).write(_normal())
+    assert "patient:" not in nobody.getvalue()
+
+
+def test_progress_line_on_a_terminal_is_redrawn_in_place(clock):
+    err = Terminal()
+    progress = Progress(err)
+    assert progress.tty and progress.interval_s == 0.2
+    progress.update(ScanProgress(done=1, total=4, failed=0, elapsed_s=2.0, eta_s=6.0))
+    assert err.getvalue() == CLEAR + "scanned 1/4 (0 failed), 0.5 files/s, about 6 s left"
+    clock[0] += 0.1  # within the redraw interval: nothing new
+    progress.update(ScanProgress(done=2, total=4, failed=1, elapsed_s=2.1, eta_s=2.0))
+    assert err.getvalue().count(CLEAR) == 1
+    clock[0] += 0.2
+    progress.update(ScanProgress(done=3, total=4, failed=1, elapsed_s=3.0, eta_s=1.0, reused=2))
+    assert err.getvalue().endswith(CLEAR + "scanned 3/4 (1 failed, 2 from history), 1.0 files/s, about 1 s left")
+    progress.update(ScanProgress(done=4, total=4, failed=1, elapsed_s=4.0, eta_s=0.0), force=True)
+    assert err.getvalue().endswith(CLEAR + "scanned 4/4 (1 failed), 1.0 files/s")  # done: no time left to state
+    progress.clear()
+    assert err.getvalue().endswith("files/s" + CLEAR)
+    progress.clear()  # nothing shown since: nothing to clear
+    assert err.getvalue().endswith("files/s" + CLEAR)
+    assert "\n" not in err.getvalue()
+
+
+def test_progress_in_a_log_is_a_line_every_few_seconds(clock):
+    err = io.StringIO()
+    progress = Progress(err)
+    assert not progress.tty and progress.interval_s == 5.0
+    progress.update(ScanProgress(done=1, total=None, failed=0, elapsed_s=0.0, eta_s=None))
+    clock[0] += 4.9
+    progress.update(ScanProgress(done=2, total=None, failed=0, elapsed_s=4.9, eta_s=None))
+    clock[0] += 0.2
+    progress.update(ScanProgress(done=3, total=None, failed=2, elapsed_s=5.1, eta_s=None))
+    progress.clear()  # not a terminal: lines stay
+    assert err.getvalue() == "scanned 1 (0 failed), 0.0 files/s\nscanned 3 (2 failed), 0.6 files/s\n"
+    assert Progress(io.StringIO(), interval_s=1.5).interval_s == 1.5
+
+
+def test_the_progress_line_is_cleared_before_each_table_line(clock):
+    """Progress and table share a terminal: a table line printed over the progress line must start clean."""
+    terminal = Terminal()
+    progress = Progress(terminal)
+    table = Table(terminal, progress=progress)
+    progress.update(ScanProgress(done=1, total=2, failed=0, elapsed_s=1.0, eta_s=1.0))
+    table.write(_normal())
+    clock[0] += 1.0
+    progress.update(ScanProgress(done=2, total=2, failed=0, elapsed_s=2.0, eta_s=0.0))
+    table.write(_normal("/films/b.png"))
+    shown = terminal.getvalue()
+    first = "normal           0.200  0.800  /films/a.png\n"
+    assert (CLEAR + "scanned 1/2 (0 failed), 1.0 files/s, about 1 s left" + CLEAR + first) in shown
+    assert shown.endswith("scanned 2/2 (0 failed), 1.0 files/s" + CLEAR + "normal           0.200  0.800  /films/b.png\n")
+
+
+def test_progress_edges(clock):
+    class Pipe:  # a stream with no isatty at all: not a terminal
+        def __init__(self):
+            self.text = ""
+
+        def write(self, text):
+            self.text += text
+
+        def flush(self):
+            pass
+
+    assert not Progress(Pipe()).tty
+    quiet = Terminal()
+    Progress(quiet).clear()  # nothing shown yet: nothing to clear
+    assert quiet.getvalue() == ""
+    err = Terminal()
+    progress = Progress(err, interval_s=0.25)
+    progress.update(ScanProgress(done=0, total=None, failed=0, elapsed_s=0.0, eta_s=5.0))
+    assert err.getvalue() == CLEAR + "scanned 0 (0 failed), 0.0 files/s"  # no total: no time left to state
+    clock[0] += 0.25  # exactly the interval: time to redraw
+    progress.update(ScanProgress(done=1, total=None, failed=0, elapsed_s=0.25, eta_s=None))
+    assert err.getvalue().endswith(CLEAR + "scanned 1 (0 failed), 4.0 files/s")
