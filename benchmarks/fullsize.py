@@ -35,7 +35,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import REPO, RESULTS, SHARED, write_result  # noqa: E402 - before NumPy: sets its thread count
+from common import REPO, RESULTS, SHARED, time_repeated, write_result  # noqa: E402 - before NumPy: sets its thread count
 
 import numpy as np  # noqa: E402
 
@@ -48,13 +48,7 @@ def films() -> list[Path]:
 
 
 def best_ms(fn, repeats: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1000.0)
-    return min(times)
+    return min(time_repeated(fn, repeats))
 
 
 # --- reading ---------------------------------------------------------------------------------------------------

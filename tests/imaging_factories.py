@@ -72,3 +72,17 @@ def gradient(height: int = 160, width: int = 200, maximum: int = 4095, dtype: An
     image = np.clip(rows * 0.75 + cols, 0, maximum)
     image[height // 4 : height // 2, width // 3 : width // 2] = maximum
     return image.astype(dtype)
+
+
+class CountingFiles:
+    """An endless round of the given files that counts how many a consumer pulled: a scan must read only a bounded
+    window ahead of the rows it has handed out, however long the input."""
+
+    def __init__(self, files: list[Path]) -> None:
+        self.files, self.pulled = list(files), 0
+
+    def __iter__(self):
+        while True:
+            for path in self.files:
+                self.pulled += 1
+                yield path

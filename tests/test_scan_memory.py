@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from imaging_factories import CountingFiles
 from osteo_desktop.core.pipeline import memory, scanning
 from osteo_desktop.core.pipeline.memory import BYTES_PER_PIXEL, DecodeBudget, batch_limit, decode_cost
 from osteo_desktop.core.pipeline.scanning import scan_files
@@ -60,20 +61,12 @@ def test_the_decode_budget_admits_what_fits_and_a_giant_alone():
 
 
 def test_a_huge_batch_size_does_not_pull_more_files_ahead(classifier, knee_files):
-    pulled = 0
-
-    def endless():
-        nonlocal pulled
-        while True:
-            for path in knee_files:
-                pulled += 1
-                yield path
-
+    source = CountingFiles(knee_files)
     workers, limit = 2, batch_limit(100_000, classifier.input_size**2 * 12)
-    rows = scan_files(endless(), classifier, batch_size=100_000, workers=workers)
+    rows = scan_files(iter(source), classifier, batch_size=100_000, workers=workers)
     taken = [next(rows) for _ in range(limit)]
     rows.close()
-    assert pulled <= len(taken) + 2 * limit + workers + limit
+    assert source.pulled <= len(taken) + 2 * limit + workers + limit
 
 
 def test_decodes_in_flight_stay_within_the_budget(monkeypatch, classifier, knee_files):

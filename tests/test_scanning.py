@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from hostile_files import make_hostile_files
+from imaging_factories import CountingFiles
 from osteo_desktop.core.pipeline import scanning
 from osteo_desktop.core.pipeline.analysis import analyse_file
 from reference_answers import assert_a_result
@@ -109,22 +110,14 @@ def test_progress_counts_failures_and_estimates_time(tmp_path, classifier, knee_
 
 
 def test_work_in_flight_is_bounded_whatever_the_number_of_files(classifier, knee_files):
-    pulled = 0
-
-    def endless():
-        nonlocal pulled
-        while True:
-            for path in knee_files:
-                pulled += 1
-                yield path
-
+    source = CountingFiles(knee_files)
     batch_size, workers = 4, 2
-    rows = scan_files(endless(), classifier, batch_size=batch_size, workers=workers)
+    rows = scan_files(iter(source), classifier, batch_size=batch_size, workers=workers)
     taken = [next(rows) for _ in range(3 * batch_size)]
     rows.close()
     assert len(taken) == 3 * batch_size
     # Only the rows handed out plus a fixed window ahead have been read, not the (infinite) input.
-    assert pulled <= len(taken) + 2 * batch_size + workers + batch_size
+    assert source.pulled <= len(taken) + 2 * batch_size + workers + batch_size
 
 
 # A bound that shows the scan stopped instead of running on (hundreds of rows, or a 60 s hung read), with room for a
