@@ -655,3 +655,21 @@ def test_a_history_path_that_cannot_be_made_says_why(tmp_path):
     blocker.write_text("a file where the data folder should be")
     with pytest.raises(HistoryError, match=r"^cannot open the history database .*file/h.sqlite3: File exists$"):
         History(blocker / "h.sqlite3")
+
+
+def test_a_result_near_the_threshold_is_called_borderline_in_words():
+    """Hand-set numbers: 0.501 against 0.512 is within 0.05 (borderline); 0.40 and 0.62 are not; a declined file
+    (no probability) never is."""
+    from types import SimpleNamespace
+
+    from osteo_desktop.core.results import text
+
+    def verdict(p, t=0.512):
+        return SimpleNamespace(probability=p, threshold=t, warnings=["from the reader"])
+
+    near = text.warning_sentences(verdict(0.501))
+    assert near[0] == "from the reader" and near[1].startswith("Borderline: the probability 0.501")
+    assert "0.512" in near[1]
+    assert text.warning_sentences(verdict(0.40)) == ["from the reader"]
+    assert text.warning_sentences(verdict(0.62)) == ["from the reader"]
+    assert text.warning_sentences(verdict(None, None)) == ["from the reader"]

@@ -95,9 +95,26 @@ def off_bone_warning(side: str, share_on_bone: float) -> str:
             "the result may rest on soft tissue, background or markers rather than on the bone")
 
 
+# How close to the threshold a result reads as borderline. Measured, not tuned: drawing a knee's box 15 % tighter or
+# looser moves its probability by a median 0.09 (reports/per_knee.md), so a result within 0.05 of the threshold can
+# change sides with the framing alone; a confident green or orange headline there would overstate it.
+BORDERLINE_MARGIN = 0.05
+
+
+def borderline_sentence(result: Verdict) -> str | None:
+    """A warning when the probability lies within :data:`BORDERLINE_MARGIN` of the threshold, else None."""
+    probability, threshold = getattr(result, "probability", None), getattr(result, "threshold", None)
+    if probability is None or threshold is None or abs(probability - threshold) >= BORDERLINE_MARGIN:
+        return None
+    return (f"Borderline: the probability {probability:.3f} lies within {BORDERLINE_MARGIN:.2f} of the decision threshold "
+            f"{threshold:.3f}; the framing of the knee alone can move it that far, so read this result as undecided")
+
+
 def warning_sentences(result: Verdict) -> list[str]:
-    """Why the result may not hold for this image (not a knee, too small, colour, ...), one sentence each."""
-    return [str(warning) for warning in result.warnings]
+    """Why the result may not hold for this image (not a knee, too small, colour, borderline, ...), one sentence each."""
+    sentences = [str(warning) for warning in result.warnings]
+    borderline = borderline_sentence(result)
+    return sentences + [borderline] if borderline else sentences
 
 
 def person_name(value: object) -> str:
