@@ -11,8 +11,8 @@ from pydicom.uid import EncapsulatedPDFStorage, SecondaryCaptureImageStorage, ge
 
 from osteo_desktop.gui.dicom_export_dialog import StudyDetailsDialog, export_dicom_results, study_details
 from tests.imaging_factories import dicom_bytes, make_dicom, write
+from tests.sr_helpers import SR_CLASSES, sr_numbers
 
-SR_CLASSES = {"1.2.840.10008.5.1.4.1.1.88.34", "1.2.840.10008.5.1.4.1.1.88.22"}  # Comprehensive 3D SR, Enhanced SR
 
 
 def open_and_wait(qtbot, window, path):
@@ -45,17 +45,8 @@ def test_a_dicom_knee_exports_three_objects_into_its_own_study(qtbot, window, kn
             source.StudyInstanceUID, "PID-8812", "Doe^Jane", "ACC-5")
         assert ds.SeriesInstanceUID != source.SeriesInstanceUID  # new series in the same study
     sr = hd.sr.srread(next(p for p in written if p.name.endswith(".sr.dcm")))
-    probabilities = _numbers(sr)  # the SR's numeric measurements: the knee's probability among them
+    probabilities = sr_numbers(sr)  # the SR's numeric measurements: the knee's probability among them
     assert any(abs(p - outcome.analysis.prediction.probability) < 1e-3 for p in probabilities)
-
-
-def _numbers(dataset) -> list[float]:
-    found = []
-    for item in getattr(dataset, "ContentSequence", []):
-        if getattr(item, "ValueType", "") == "NUM" and "MeasuredValueSequence" in item:
-            found.append(float(item.MeasuredValueSequence[0].NumericValue))
-        found += _numbers(item)
-    return found
 
 
 def test_a_png_asks_for_a_study_and_without_one_writes_nothing(qtbot, window, knee_png, tmp_path):

@@ -13,9 +13,9 @@ from pydicom.uid import generate_uid
 from osteo_desktop.gui.pacs_dialog import pacs_from_settings, pacs_settings_problem
 from tests.dicomnet_helpers import Orthanc
 from tests.imaging_factories import make_dicom
+from tests.sr_helpers import SR_CLASSES, sr_numbers
 
 needs_orthanc = pytest.mark.skipif(shutil.which("Orthanc") is None, reason="Orthanc not installed (apt-get install -y orthanc)")
-SR_CLASSES = {"1.2.840.10008.5.1.4.1.1.88.34", "1.2.840.10008.5.1.4.1.1.88.22"}
 
 
 @pytest.fixture
@@ -84,13 +84,4 @@ def test_find_fetch_analyse_and_send_back(qtbot, make_window, orthanc, knee_png,
     sr = next(ds for ds in stored if str(ds.SOPClassUID) in SR_CLASSES)
     assert (sr.PatientID, sr.AccessionNumber) == ("PID-8812", "ACC-31")
     # The probability the scan showed is a numeric measurement of the report sent back.
-    assert any(abs(value - row.probability) < 1e-3 for value in _numbers(sr))
-
-
-def _numbers(dataset) -> list[float]:
-    found = []
-    for item in getattr(dataset, "ContentSequence", []):
-        if getattr(item, "ValueType", "") == "NUM" and "MeasuredValueSequence" in item:
-            found.append(float(item.MeasuredValueSequence[0].NumericValue))
-        found += _numbers(item)
-    return found
+    assert any(abs(value - row.probability) < 1e-3 for value in sr_numbers(sr))

@@ -6,6 +6,8 @@ import dataclasses
 import re
 from datetime import datetime
 
+import pytest
+
 from osteo_desktop.core.model.card import sha256_of
 from osteo_desktop.gui.about_dialog import ModelDialog
 from osteo_desktop.gui.report_pdf import report_lines, write_report_pdf
@@ -79,10 +81,8 @@ def test_a_failed_export_leaves_the_old_report(qtbot, window, knee_png, tmp_path
         raise RuntimeError("painting fails half-way")
 
     monkeypatch.setattr(report_pdf, "_draw_image", broken)
-    try:
+    with pytest.raises(RuntimeError, match="painting fails"):  # the failure reaches the caller, not swallowed
         write_report_pdf(target, outcome.analysis)
-    except Exception:  # noqa: BLE001 - any failure will do; what matters is what is left on disk
-        pass
     assert target.read_bytes() == b"keep me"
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".part")] == []
 
