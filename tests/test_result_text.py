@@ -40,8 +40,12 @@ def test_report_lines_in_reading_order():
         ("File", "knee.png"),
         ("Date", "2026-03-04 09:07"),
         ("Warning", "the image is only 120 x 90 pixels"),
+        # 0.380 is 0.041 from the threshold 0.339: within the 0.05 borderline margin
+        ("Warning", "Borderline: the probability 0.380 lies within 0.05 of the decision threshold 0.339; the framing "
+                    "of the knee alone can move it that far, so read this result as undecided"),
     ]
-    plain = text.report_lines(_result(warnings=[]), "osteoporosis", file_name="knee.png", created=when)
+    plain = text.report_lines(_result(warnings=[], probability=0.62, confidence=0.62), "osteoporosis",
+                              file_name="knee.png", created=when)
     assert plain[0] == ("Result", "Osteoporosis suspected") and not any(name == "Warning" for name, _ in plain)
 
 
