@@ -1,59 +1,16 @@
-"""Analyse files and write their results as DICOM objects: the logic behind `osteo dicom-export` and the node.
-
-Outside core because the one-page PDF is painted with Qt (gui/report_pdf.py); without a display it is skipped
-with a log line rather than failing the export.
-"""
+"""`osteo dicom-export`: analyse files and write their results as DICOM objects (osteo_desktop.dicom_results)."""
 
 from __future__ import annotations
 
 import argparse
 import logging
-import tempfile
 from pathlib import Path
 from typing import Any
 
-from typing import TYPE_CHECKING
-
 from osteo_desktop.core.errors import OsteoError
-
-if TYPE_CHECKING:  # highdicom costs ~0.1 s to import: only `osteo dicom-export` itself pays for it
-    from osteo_desktop.core.pipeline.analysis import Analysis
-    from osteo_desktop.core.results.dicom_adapter import StudyDetails
+from osteo_desktop.dicom_results import export_analysis
 
 log = logging.getLogger(__name__)
-
-
-def model_sha256(classifier: Any) -> str:
-    """The exact model's digest (card and every file), as in every other output."""
-    return str(classifier.model_sha256)
-
-
-def report_pdf_bytes(analysis: "Analysis", positive_label: str) -> bytes | None:
-    try:
-        from PySide6.QtGui import QGuiApplication
-
-        from osteo_desktop.gui.report_pdf import write_report_pdf
-
-        _app = QGuiApplication.instance() or QGuiApplication(["osteo", "-platform", "offscreen"])
-        with tempfile.TemporaryDirectory() as folder:
-            path = write_report_pdf(Path(folder) / "report.pdf", analysis, positive_label=positive_label)
-            return path.read_bytes()
-    except Exception as exc:  # noqa: BLE001 - the SR and the image are still worth writing
-        log.warning("no PDF report for %s: %s", analysis.radiograph.path, exc)
-        return None
-
-
-def export_analysis(analysis: "Analysis", classifier: Any, out_dir: Path, details: "StudyDetails | None" = None,
-                    with_pdf: bool = True) -> list[Path]:
-    """Write the SR, the annotated image and (when Qt can paint it) the PDF. Raises NoStudyError for raster input
-    without study details."""
-    from osteo_desktop.core.results.dicom_adapter import export_input
-    from osteo_desktop.core.results.dicom_objects import write_all
-
-    positive = classifier.card.labels[1]
-    pdf = report_pdf_bytes(analysis, positive) if with_pdf else None
-    inp = export_input(analysis, model_sha256(classifier), pdf, classifier.card.name, details)
-    return write_all(inp, out_dir, Path(analysis.radiograph.path).stem)
 
 
 def add_parser(commands: Any, parents: list[argparse.ArgumentParser]) -> None:

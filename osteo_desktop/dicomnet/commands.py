@@ -47,7 +47,7 @@ def _analyser(classifier: Any, history: Any):
     from osteo_desktop.core.pipeline.analysis import analyse_file
     from osteo_desktop.core.results.dicom_adapter import export_input
     from osteo_desktop.core.results.dicom_objects import build_secondary_capture, build_sr
-    from osteo_desktop.cli.dicom_export import model_sha256
+    from osteo_desktop.dicom_results import model_sha256
 
     def analyse(path: Path) -> list[Any]:
         analysis = analyse_file(path, classifier, explain=False)
@@ -101,7 +101,7 @@ def run_serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 def run_watch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from osteo_desktop.core.model.runtime import Classifier
     from osteo_desktop.core.pipeline.analysis import analyse_file
-    from osteo_desktop.cli.dicom_export import export_analysis
+    from osteo_desktop.dicom_results import export_analysis
     from osteo_desktop.dicomnet.watch import FolderWatch
 
     if not args.folder.is_dir():

@@ -1,6 +1,6 @@
 """File ▸ Export DICOM results…: the result on screen as a DICOM SR, an annotated Secondary Capture and the PDF
 as Encapsulated PDF, in the source's study, exactly as ``osteo dicom-export`` writes them
-(:func:`osteo_desktop.cli.dicom_export.export_analysis`, over :mod:`osteo_desktop.core.results.dicom_objects`).
+(:func:`osteo_desktop.dicom_results.export_analysis`, over :mod:`osteo_desktop.core.results.dicom_objects`).
 
 A PNG or JPEG has no patient or study to join: the user types them (:class:`StudyDetailsDialog`), or nothing is
 exported and the status bar says why.

@@ -114,7 +114,7 @@ def export_dicom_job(out_dir: Path, analysis: "Analysis", classifier: "Classifie
     """The SR, the annotated image and the PDF of ``analysis`` into ``out_dir``, as ``osteo dicom-export`` does."""
 
     def work(job: Job) -> list[Path]:
-        from osteo_desktop.cli.dicom_export import export_analysis
+        from osteo_desktop.dicom_results import export_analysis
 
         return export_analysis(analysis, classifier, out_dir, details)
 
@@ -149,7 +149,7 @@ def pacs_send_job(pacs: object, sources: list[Path], classifier: "Classifier") -
     def work(job: Job) -> list[Path]:
         import tempfile
 
-        from osteo_desktop.cli.dicom_export import export_analysis
+        from osteo_desktop.dicom_results import export_analysis
         from osteo_desktop.core.pipeline.analysis import analyse_file
         from osteo_desktop.dicomnet.pacs import send_results
 

@@ -11,7 +11,7 @@ import pydicom
 
 
 def test_about_box_json_pdf_and_dicom_sr_name_the_same_model_digest(qtbot, classifier, knee_png, tmp_path):
-    from osteo_desktop.cli.dicom_export import export_analysis
+    from osteo_desktop.dicom_results import export_analysis
     from osteo_desktop.core.model.card import load_model_card, model_sha256
     from osteo_desktop.core.paths import default_model_dir
     from osteo_desktop.core.pipeline.analysis import analyse_file
