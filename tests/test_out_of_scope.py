@@ -34,6 +34,13 @@ DICOM_REASONS = {
     "CR_chest_RG1_J2KI_MONO1_15bit_j2k-lossy.dcm": "chest radiograph",
     "MR_emri_small_multiframe10_j2k-lossless.dcm": "not a radiograph: MR image",
     "US_palette_color_RLE_2frame.dcm": "not a radiograph: ultrasound image",
+    # CR radiographs by their header (Modality CR): of the hip, the cervical spine and the distal tibia. Whatever
+    # the pixels resemble, the reason must not deny that they are radiographs.
+    "CR_hip_RG2_JLSL_MONO2_10bit_jpegls-lossless.dcm": "not a knee radiograph",
+    "CR_hip_RG2_JPLL_MONO2_10bit_jpeg-lossless-sv1.dcm": "not a knee radiograph",
+    "CR_tibia_RG3_J2KI_MONO1_10bit_j2k-lossy.dcm": "not a knee radiograph",
+    "CR_tibia_RG3_J2KR_MONO1_10bit_j2k-lossless.dcm": "not a knee radiograph",
+    "CR_cspine_16x16_MONO1_12bit_uncompressed_tiny.dcm": "not a knee radiograph",
 }
 SHARED_DICOMS = sorted(p for p in DICOM_DIR.glob("*.dcm") if p.name not in BROKEN_SHARED_DICOM) if DICOM_DIR.is_dir() else []
 
@@ -272,3 +279,22 @@ def test_dicom_tags_read_from_the_file_reach_the_gate(tmp_path, classifier, knee
     analysis = analyse_file(path, classifier, explain=False)
     assert analysis.out_of_scope == expected
     assert (analysis.prediction is None) == (expected is not None)
+
+
+def test_a_film_the_header_calls_a_radiograph_is_never_declined_as_not_a_radiograph():
+    """A hand-made gate whose pixels say "test pattern" first and "hand" second: for a PNG (no header) the reason
+    is the test pattern; for a CR or DX film the likeliest radiograph kind is named instead."""
+    from osteo_desktop.core.model.scope import ScopeGate, look
+
+    categories = ["knee", "synthetic", "hand", "chest"]
+    gate = ScopeGate(np.zeros((1, 4)), np.log([0.05, 0.6, 0.25, 0.1]), np.zeros(1), np.ones(1), categories, 0.5, 0.9)
+    gate_features = "osteo_desktop.core.model.scope._features"
+    pixels = np.random.default_rng(0).random((32, 32)).astype(np.float32)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(gate_features, lambda statistics, activations: np.zeros(1))
+        png = gate.judge(look(pixels, {}), np.zeros(4))
+        cr = gate.judge(look(pixels, {"modality": "CR"}), np.zeros(4))
+        dx = gate.judge(look(pixels, {"modality": "dx "}), np.zeros(4))
+    assert png.reason == "not a radiograph: looks like a test pattern or graphic"
+    assert cr.reason == dx.reason == "not a knee radiograph: looks like a hand or wrist radiograph"
+    assert not cr.in_scope and cr.category == "hand"

@@ -31,6 +31,8 @@ NON_RADIOGRAPH_MODALITIES = {
     "DOC": "document", "ECG": "ECG", "SEG": "segmentation", "RTSTRUCT": "radiotherapy structure set",
 }
 KNEE_BODY_PARTS = {"KNEE", "LEG", "LOWER LIMB", "LOWERLIMB", "LOW_EXM", "EXTREMITY", "TIBIA", "FEMUR", "PATELLA"}
+# Modalities that are projection radiographs: when the header says so, the reason never says "not a radiograph".
+RADIOGRAPH_MODALITIES = {"CR", "DX", "RG", "DR"}
 LATERAL_VIEWS = {"LAT", "LATERAL", "LL", "RL", "RLD", "LLD", "XTABLE", "CROSS-TABLE LATERAL"}
 # Words for the reason, per out-of-scope category the pixel model knows.
 CATEGORY_WORDS = {
@@ -42,6 +44,8 @@ CATEGORY_WORDS = {
     "non-medical": "not a radiograph: looks like a photograph, drawing or document",
     "synthetic": "not a radiograph: looks like a test pattern or graphic",
 }
+# The pixel model's categories that are radiographs (of something other than a knee).
+RADIOGRAPH_CATEGORIES = ("chest", "hand", "other-msk", "dental-skull")
 BLANK_STD = 0.01
 
 
@@ -63,13 +67,15 @@ class ScopeEvidence:
     """What the gate takes from a film before the backbone runs (:func:`look`).
 
     ``decided`` is a decision the header or a blank image already makes (then the model need not run at all);
-    otherwise ``statistics`` are the film's image statistics and ``body_part`` the header's BodyPartExamined.
+    otherwise ``statistics`` are the film's image statistics, ``body_part`` the header's BodyPartExamined and
+    ``modality`` its Modality.
     Small on purpose: a folder scan keeps it for each file in flight instead of the full-size pixels.
     """
 
     decided: ScopeDecision | None
     statistics: np.ndarray | None = None
     body_part: str = ""
+    modality: str = ""
 
 
 def image_statistics(pixels: np.ndarray) -> np.ndarray:
@@ -117,7 +123,7 @@ def look(pixels: np.ndarray, metadata: dict) -> ScopeEvidence:
         return ScopeEvidence(tagged)
     if float(np.std(pixels)) < BLANK_STD:
         return ScopeEvidence(ScopeDecision(False, "not a radiograph: the image is blank", "synthetic", None))
-    return ScopeEvidence(None, image_statistics(pixels), _tag(metadata, "body_part"))
+    return ScopeEvidence(None, image_statistics(pixels), _tag(metadata, "body_part"), _tag(metadata, "modality"))
 
 
 class ScopeGate:
@@ -167,5 +173,9 @@ class ScopeGate:
         if score >= threshold:
             return ScopeDecision(True, None, IN_SCOPE, score)
         others = [(p, c) for p, c in zip(probs, self.categories) if c != IN_SCOPE]
+        if evidence.modality in RADIOGRAPH_MODALITIES:
+            # The device recorded a radiograph (a distal tibia, say, whose pixels the model finds unlike any
+            # radiograph it knows): name the likeliest kind of radiograph instead of "not a radiograph".
+            others = [(p, c) for p, c in others if c in RADIOGRAPH_CATEGORIES] or others
         category = max(others)[1]
         return ScopeDecision(False, CATEGORY_WORDS.get(category, "not a knee radiograph"), category, score)
