@@ -90,3 +90,28 @@ def test_scan_csv_to_a_250_byte_name(tmp_path, capsys, folder, classifier):
     capsys.readouterr()
     assert len(out.read_text().splitlines()) == 3
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_an_escaped_name_turns_back_into_the_very_file_name():
+    """Round trip by construction: every byte string that is a possible file name, escaped and unescaped, is the
+    same bytes; and a file whose real name holds the text \\xff is found as it is, not unescaped."""
+    import os
+
+    from osteo_desktop.core.results.names import escape_undecodable, unescape_undecodable
+
+    for raw in (b"plain.png", b"kn\xffee.png", b"\xc3\xa9t\xe9.dcm", b"\x80\x81\xfe", b"caf\xc3\xa9 \xff\xfe.jpg"):
+        name = os.fsdecode(raw)
+        assert os.fsencode(unescape_undecodable(escape_undecodable(name))) == raw
+    assert unescape_undecodable("kn\\xffee.png") == os.fsdecode(b"kn\xffee.png")
+    assert unescape_undecodable("no escapes here") == "no escapes here"
+
+
+def test_file_named_prefers_a_file_that_exists_under_the_written_name(tmp_path):
+    import os
+
+    from osteo_desktop.core.results.names import file_named
+
+    literal = tmp_path / "literal\\xffname.png"  # a real name with a backslash in it
+    literal.write_bytes(b"x")
+    assert file_named(str(literal)) == str(literal)
+    assert os.fsencode(file_named(str(tmp_path / "gone\\xff.png"))).endswith(b"gone\xff.png")

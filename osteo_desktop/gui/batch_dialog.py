@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
 from osteo_desktop.core.results import text
 from osteo_desktop.core.results.exports import write_rows_csv
 from osteo_desktop.core.results.history import History, default_history_path
+from osteo_desktop.core.results.names import escape_undecodable
 from osteo_desktop.core.results.output_target import UnsafeOutputError, check_output_target
 from osteo_desktop.core.model.runtime import Classifier
 from osteo_desktop.core.errors import ImageReadError
@@ -421,7 +422,7 @@ class BatchDialog(QDialog):
         return problem
 
     def _open_index(self, index) -> None:
-        self.open_requested.emit(self.row_at(index.row()).path)
+        self.open_requested.emit(escape_undecodable(self.row_at(index.row()).path))  # Qt cannot carry the raw name
 
     def choose_csv_path(self) -> None:
         default = (self.root / "osteo-scan.csv") if self.root else Path.home() / "osteo-scan.csv"

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
 )
 
 from osteo_desktop.core.results.history import History, HistoryEntry, HistoryError
+from osteo_desktop.core.results.names import file_named
 from osteo_desktop.gui.style import read_only_table
 from osteo_desktop.gui.plain import PlainLabel, tooltip
 
@@ -133,7 +134,7 @@ class HistoryDialog(QDialog):
         path = self.path_at(row)
         if not path:
             return
-        if not Path(path).is_file():
+        if not Path(file_named(path)).is_file():
             self.summary.setText(f"{Path(path).name} is no longer at {Path(path).parent}; it may have been moved or deleted.")
             return
         self.open_requested.emit(path)

@@ -9,6 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from osteo_desktop.core.results.names import file_named
+
 if TYPE_CHECKING:
     from osteo_desktop.gui.batch_dialog import BatchDialog
     from osteo_desktop.gui.history_view import HistoryDialog
@@ -70,7 +72,8 @@ class SideWindows:
             self.history.refresh()
 
     def open_from_elsewhere(self, path: str) -> None:
-        self.window.open_file(path)
+        """Open a file named by the scan table or the history: names arrive escaped (names.file_named)."""
+        self.window.open_file(file_named(path))
         self.window.raise_()
         self.window.activateWindow()
 

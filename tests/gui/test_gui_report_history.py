@@ -254,3 +254,37 @@ def test_the_report_has_a_line_per_knee_and_writes(qtbot, window, knee_jpeg, tmp
     assert [caption for caption, *_ in panels] == ["Radiograph"] + [f"{names[k.side]}: model input" for k in knees][:2]
     assert len(panels[0][3]) == len(knees)  # every knee's box on the radiograph
     assert write_report_pdf(tmp_path / "knees.pdf", outcome.analysis).read_bytes().startswith(b"%PDF")
+
+
+def test_a_file_whose_name_is_not_utf8_reopens_from_the_history_and_the_scan_table(qtbot, window, history, knee_png,
+                                                                                   knee_images, tmp_path):
+    """The history stores such a name with its byte written as \\xff (core.results.names); Qt cannot carry the raw
+    name either. Reopening must still find the very file, not report it moved."""
+    import os
+
+    folder = tmp_path / "odd"
+    folder.mkdir()
+    raw = os.fsencode(folder) + b"/kn\xffee.png"
+    with open(raw, "wb") as handle:
+        handle.write(knee_images["normal"][0].read_bytes())  # not knee_png's content: the history keys on content
+    name = os.fsdecode(raw)  # the str Python hands out for it: U+DCFF in place of the byte
+    open_and_wait(qtbot, window, name)
+    assert history.entries()[0].path.endswith("/kn\\xffee.png")
+
+    open_and_wait(qtbot, window, knee_png)  # something else on screen
+    window.show_history()
+    dialog = window._history_dialog
+    row = next(r for r in range(dialog.table.rowCount()) if dialog.path_at(r).endswith("kn\\xffee.png"))
+    with qtbot.waitSignal(window.analysis_shown, timeout=60000):
+        dialog.open_row(row)
+    assert window.current.path == name
+    assert "no longer" not in dialog.summary.text()
+
+    window.show_batch_dialog()
+    batch = window._batch_dialog
+    with qtbot.waitSignal(batch.scan_finished, timeout=120000):
+        batch.start_scan(folder)
+    open_and_wait(qtbot, window, knee_png)
+    with qtbot.waitSignal(window.analysis_shown, timeout=60000):
+        batch.table.doubleClicked.emit(batch.proxy.index(0, 0))
+    assert window.current.path == name

@@ -13,12 +13,14 @@ written as Python-style escapes as well (:func:`for_terminal`).
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Any
 
-__all__ = ["escape_undecodable", "escape_undecodable_in", "for_terminal"]
+__all__ = ["escape_undecodable", "escape_undecodable_in", "file_named", "for_terminal", "unescape_undecodable"]
 
 # C0 controls, DEL, C1 controls (0x80-0x9f start escape sequences on some terminals), and line/paragraph separators.
+_ESCAPED_BYTE = re.compile(rb"\\x([0-9a-f]{2})")
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
@@ -35,6 +37,24 @@ def escape_undecodable(text: str) -> str:
     except UnicodeEncodeError:  # a lone surrogate that stands for no byte (outside U+DC80-U+DCFF)
         return text.encode("utf-8", "backslashreplace").decode("utf-8")
     return raw.decode("utf-8", "backslashreplace")
+
+
+def unescape_undecodable(text: str) -> str:
+    """The inverse of :func:`escape_undecodable` for a name read back (from the history, say): each ``\\xNN`` is
+    the byte NN again, the result a ``str`` as Python hands out file names (``os.fsdecode``), so that the file can
+    be opened. A name that really contains ``\\x`` and two hex digits reads differently; callers that can check
+    should try the text as it is first."""
+    if "\\x" not in text:
+        return text
+    raw = _ESCAPED_BYTE.sub(lambda match: bytes([int(match.group(1), 16)]), text.encode("utf-8", "surrogateescape"))
+    return raw.decode("utf-8", "surrogateescape")
+
+
+def file_named(text: str) -> str:
+    """The file a written-out name stands for: ``text`` itself when such a file exists, else ``text`` with its
+    ``\\xNN`` escapes turned back into bytes. Names cross Qt signals escaped (a QString cannot hold the lone
+    surrogates of an undecodable name) and are turned back here, on the Python side, before a file is opened."""
+    return text if os.path.lexists(text) else unescape_undecodable(text)
 
 
 def escape_undecodable_in(value: Any) -> Any:
