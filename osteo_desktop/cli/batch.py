@@ -128,8 +128,7 @@ def run_rows(paths: list[Path], args: argparse.Namespace, *, history_enabled: bo
         say(text.scan_summary(tally.done, tally.failed, tally.reused, tally.elapsed_s, tally.declined))
     unrecorded = tally.unrecorded or (tally.done - tally.failed - tally.declined if history_error else 0)
     if unrecorded:
-        say(f"error: {unrecorded} results were given but not recorded in the history: "
-            f"{tally.history_error or history_error}")
+        say(f"error: {text.not_recorded(unrecorded, tally.history_error or history_error)}")
     if args.json:
         say(f"model {classifier.version}. {text.DISCLAIMER}")
     else:

@@ -275,6 +275,7 @@ class BatchDialog(QDialog):
         self.root = root
         self.model.removeRows(0, self.model.rowCount())
         self.rows.clear()  # the same list the filter reads
+        self._not_recorded: tuple[int, str | None] = (0, None)  # results the history could not keep, and why
         self.progress.setRange(0, 0)
         self.progress_label.setText("Listing files…")
         self.summary.clear()
@@ -339,7 +340,9 @@ class BatchDialog(QDialog):
     def _on_progress(self, progress: ScanRow | ScanProgress) -> None:
         if isinstance(progress, ScanRow):
             self._add_row(progress)
-        elif progress.total:
+            return
+        self._not_recorded = (progress.unrecorded, progress.history_error)
+        if progress.total:
             self.progress.setRange(0, progress.total)
             self.progress.setValue(progress.done)
             left = f" · about {format_duration(progress.eta_s)} left" if progress.eta_s is not None and progress.done < progress.total else ""
@@ -365,6 +368,11 @@ class BatchDialog(QDialog):
             self.progress_label.setText(f"Done: {len(self.rows)} files in {elapsed}.")
         self._set_running(False)
         self._update_summary()
+        unrecorded, why = self._not_recorded
+        if unrecorded:  # the results are in the table and the CSV; the user must know the history lacks them
+            self.progress_label.setText(self.progress_label.text() + " " + text.not_recorded(unrecorded, why) + ".")
+            plain.message(self, "Scan a folder", text.not_recorded(unrecorded, why)
+                          + ". They are in this table and can be exported as CSV; free space and scan again to keep them.")
         self.scan_finished.emit(cancelled)
 
     def summary_counts(self) -> dict[str, int]:

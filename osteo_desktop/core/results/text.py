@@ -177,6 +177,11 @@ def model_line(name: str, version: str, threshold: float) -> str:
     return f"Model {name} {version} (threshold {threshold:.3f})"
 
 
+def not_recorded(count: int, why: str | None) -> str:
+    """A scan's results that the history could not keep (a full disk, say): shown, exported, but not remembered."""
+    return f"{count} result{'s' if count != 1 else ''} were given but not recorded in the history: {why or 'unknown cause'}"
+
+
 def scan_summary(done: int, failed: int, reused: int, elapsed_s: float, declined: int = 0) -> str:
     """One line on a finished scan: counts (results, out of scope, failed), reuse from the history, time and rate."""
     text = f"{done} file{'s' if done != 1 else ''}: {done - failed - declined} results, "
