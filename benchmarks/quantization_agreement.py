@@ -110,6 +110,7 @@ def main() -> int:
     logging.basicConfig(level=logging.WARNING)
 
     from osteo_desktop.core.errors import ImageReadError
+    from osteo_desktop.core.model.card import sha256_of
     from osteo_desktop.core.model.runtime import Classifier
     from osteo_desktop.core.pipeline.film import prepare_film
     from osteo_desktop.core.reading.reader import read_radiograph
@@ -129,7 +130,8 @@ def main() -> int:
             return 1
         runners[name] = Runner(path, xnnpack_flags=flags)
     result: dict = {"model_version": classifier.version, "model_sha256": classifier.model_sha256, "tolerance": TOLERANCE,
-                    "candidates": {n: {"file": CANDIDATES[n][0], "xnnpack_flags": CANDIDATES[n][1]} for n in names},
+                    "candidates": {n: {"file": CANDIDATES[n][0], "xnnpack_flags": CANDIDATES[n][1],
+                                       "sha256": sha256_of(runners[n].path)} for n in names},
                     "sets": {}}
     start = time.perf_counter()
     for set_name in [s for s in args.sets.split(",") if s]:
@@ -173,7 +175,10 @@ def main() -> int:
     result["qualifies"] = {n: all(s["candidates"][n]["qualifies"] for s in result["sets"].values()) for n in names}
     result["seconds"] = round(time.perf_counter() - start, 1)
     print("overall:", ", ".join(f"{n} {'qualifies' if q else 'does NOT qualify'}" for n, q in result["qualifies"].items()))
-    write_result("quantization_agreement", result)
+    # A sample (--limit) or a subset of sets or candidates is a check, not the record: it goes to .cache/quant.
+    partial = args.limit or set(result["sets"]) != set(SETS) or set(names) != set(CANDIDATES)
+    write_result("quantization_agreement", {**result, "limit": args.limit},
+                 path=CACHE / "quantization_agreement_partial.json" if partial else None)
     return 0
 
 
