@@ -118,7 +118,7 @@ def test_cancel_stops_and_keeps_the_rows(qtbot, make_gated, settings, knee_image
     sources = knee_images["normal"][:2]
     for i in range(40):
         shutil.copy(sources[i % 2], folder / f"knee_{i:02d}{sources[i % 2].suffix}")
-    gated = make_gated({2})  # the first batch goes through, the second waits inside the model
+    gated = make_gated({3})  # the first batch goes through (its films' call, its knees'), the second waits inside the model
     dialog = BatchDialog(gated, settings=settings)
     qtbot.addWidget(dialog)
     try:
