@@ -99,8 +99,8 @@ def prepare_film(radiograph: Radiograph, classifier: "Classifier") -> FilmWork:
     return FilmWork(evidence, film_input, geometry, list(detected), [r for r, _ in regions], [g for _, g in regions], timings)
 
 
-def run_films(classifier: "Classifier", works: list[FilmWork]) -> list[tuple[np.ndarray, np.ndarray] | None]:
-    """Each film's (logits, features): the films' own inputs in one interpreter call, then, in a second, the knees
+def run_films(classifier: "Classifier", works: list[FilmWork]) -> list[tuple[np.ndarray, list[np.ndarray]] | None]:
+    """Each film's (logits, each input's activations): the films' own inputs in one interpreter call, then, in a second, the knees
     (and their mirror images) of only the films the scope gate lets through on that first pass. None for a film
     that needs no model.
 
@@ -110,7 +110,7 @@ def run_films(classifier: "Classifier", works: list[FilmWork]) -> list[tuple[np.
     ``timings_ms['inference']`` of each film gets its share of each call (by number of inputs).
     """
     head = classifier.knee_head
-    outputs: list[tuple[np.ndarray, np.ndarray] | None] = [None] * len(works)
+    outputs: list[tuple[np.ndarray, list[np.ndarray]] | None] = [None] * len(works)
     films = [i for i, work in enumerate(works) if work.film_input is not None]
     if not films:
         return outputs
@@ -119,7 +119,7 @@ def run_films(classifier: "Classifier", works: list[FilmWork]) -> list[tuple[np.
     for row, i in enumerate(films):
         work = works[i]
         work.timings_ms["inference"] = per_film
-        outputs[i] = (film_logits[row : row + 1], film_features[row : row + 1])
+        outputs[i] = (film_logits[row : row + 1], [film_features[row]])
         if work.regions and classifier.scope_gate.judge(work.evidence, film_features[row]).in_scope:
             knees[i] = work.inputs(head)[1:]
     if knees:
@@ -128,7 +128,8 @@ def run_films(classifier: "Classifier", works: list[FilmWork]) -> list[tuple[np.
         for i, batch in knees.items():
             logits, features = outputs[i]  # type: ignore[misc]
             end = offset + len(batch)
-            outputs[i] = (np.concatenate([logits, knee_logits[offset:end]]), np.concatenate([features, knee_features[offset:end]]))
+            # A list of views, not a concatenated copy: a batch's activations are 250 kB an input.
+            outputs[i] = (np.concatenate([logits, knee_logits[offset:end]]), [*features, *knee_features[offset:end]])
             works[i].timings_ms["inference"] += per_knee * len(batch)
             offset = end
     return outputs
@@ -154,7 +155,7 @@ def _knee(head: KneeHead, detected: DetectedKnee, geometry: KneeGeometry, own: n
                           probability, probability if positive else 1.0 - probability, float(logit), geometry, own, mirrored)
 
 
-def judge_film(classifier: "Classifier", work: FilmWork, outputs: tuple[np.ndarray, np.ndarray] | None) -> FilmVerdict:
+def judge_film(classifier: "Classifier", work: FilmWork, outputs: tuple[np.ndarray, list[np.ndarray]] | None) -> FilmVerdict:
     """The gate's decision, then the knees (see the module docstring). ``outputs`` is the film's from :func:`run_films`."""
     if outputs is None:
         return FilmVerdict(classifier.scope_gate.judge(work.evidence, None))
