@@ -137,8 +137,8 @@ def _to_grey(image: Image.Image) -> tuple[np.ndarray, int, bool, bool]:
     return grey, 8, is_colour, transparent
 
 
-def _scaled_8_bit(image: Image.Image, band: str | None = None) -> np.ndarray:
-    """An 8-bit plane (an "L" image, or the ``band`` of a multi-band image, e.g. "Y" of YCbCr) as float32 in [0, 1].
+def _scaled_8_bit(image: Image.Image) -> np.ndarray:
+    """An 8-bit ("L") image as float32 in [0, 1].
 
     Copied out of Pillow a few rows at a time by its raw encoder (what ``tobytes`` does, without joining the rows
     into a full-size copy), each band divided into the float image while it is in the cache. np.asarray would make
@@ -149,7 +149,7 @@ def _scaled_8_bit(image: Image.Image, band: str | None = None) -> np.ndarray:
     width, height = image.size
     grey = np.empty((height, width), dtype=np.float32)
     top = 0
-    for rows in _raw_rows(image, band or image.mode):
+    for rows in _raw_rows(image, image.mode):
         np.divide(rows, np.float32(255.0), out=grey[top : top + rows.shape[0]], dtype=np.float32)
         top += rows.shape[0]
     if top != height:
