@@ -77,8 +77,8 @@ def planned_head(card, hflip_tta: bool = False) -> PlannedHead:
 class Model:
     """A classifier whose n-th film gets ``planned[n]``: (probability, in scope?). ``batches``: films per call.
 
-    With ``hflip_tta`` each knee comes with its mirror image; the knee's activations then carry the answer's
-    number + 0.25 and the mirror's - 0.25, so only their average is a planned answer's number."""
+    With ``hflip_tta`` each film comes with its knee and the knee's mirror image; the knee's activations then carry
+    the answer's number + 0.25 and the mirror's - 0.25, so only their average is a planned answer's number."""
 
     def __init__(self, planned: list[tuple[float, float]], version: str = "2.1.0", gate_id: str = "gate-a",
                  fail: bool = False, model_sha256: str = MODEL_SHA256, hflip_tta: bool = False) -> None:
@@ -93,36 +93,27 @@ class Model:
         self.knee_detector = Detector()
         self.knee_head = planned_head(card, hflip_tta)
         self.planned = list(planned)
-        self.batches: list[int] = []  # films per call
-        self._waiting: list[float] = []  # answers of the films let through, whose knees come in the next call
+        self.batches: list[int] = []
         self.fail = fail
 
     def run(self, inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The pipeline calls the interpreter twice a batch: the films alone (each takes its planned entry; the gate
-        reads the film's scope value), then the knees (with their mirror images) of the films the gate let through,
-        in the same order, each carrying its planned answer's number. A declined film's knee is never run."""
         assert inputs.shape[1:] == (self.input_size, self.input_size, 3)
+        per_film = 3 if self.knee_head.hflip_tta else 2  # the film, its knee (and the knee's mirror image)
+        assert len(inputs) % per_film == 0, "each film comes with its one knee"
+        films = len(inputs) // per_film
+        self.batches.append(films)
         if self.fail:
             raise RuntimeError("the interpreter fell over")
         features = np.zeros((len(inputs), *_FEATURES), np.float32)
-        if self._waiting:  # the knees of the films just let through
-            per_knee = 2 if self.knee_head.hflip_tta else 1
-            assert len(inputs) == per_knee * len(self._waiting), "one knee (and its mirror) per film let through"
-            for i, probability in enumerate(self._waiting):
-                self.knee_head.answers.append(probability)
-                number = len(self.knee_head.answers)
-                knee = per_knee * i
-                if self.knee_head.hflip_tta:
-                    assert np.array_equal(inputs[knee + 1], inputs[knee][:, ::-1]), "the knee's mirror image"
-                    features[knee, ..., 1], features[knee + 1, ..., 1] = number + 0.25, number - 0.25
-                else:
-                    features[knee, ..., 1] = number
-            self._waiting = []
-            return np.zeros(len(inputs), np.float32), features
-        self.batches.append(len(inputs))
-        for film in range(len(inputs)):
+        for i in range(films):
             probability, scope = self.planned.pop(0)
-            features[film, ..., 0] = scope
-            if scope == IN_SCOPE:
-                self._waiting.append(probability)
+            film = per_film * i
+            features[film : film + per_film, ..., 0] = scope
+            self.knee_head.answers.append(probability)
+            number = len(self.knee_head.answers)
+            if self.knee_head.hflip_tta:
+                assert np.array_equal(inputs[film + 2], inputs[film + 1][:, ::-1]), "the knee's mirror image"
+                features[film + 1, ..., 1], features[film + 2, ..., 1] = number + 0.25, number - 0.25
+            else:
+                features[film + 1, ..., 1] = number
         return np.zeros(len(inputs), np.float32), features

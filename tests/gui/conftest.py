@@ -13,8 +13,8 @@ from osteo_desktop.core.results.history import History
 
 
 class GatedClassifier:
-    """The real classifier, except that chosen calls to ``run`` (the interpreter: per film or batch of films, one
-    call for the films, then one for the knees of those in scope) wait until the test opens a gate.
+    """The real classifier, except that chosen calls to ``run`` (the interpreter: one call per analysed film, the
+    film and its knees together) wait until the test opens a gate.
 
     This holds a worker inside a prediction for as long as a test needs, without any sleep or timing guess.
     """

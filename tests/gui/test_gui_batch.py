@@ -118,7 +118,7 @@ def test_cancel_stops_and_keeps_the_rows(qtbot, make_gated, settings, knee_image
     sources = knee_images["normal"][:2]
     for i in range(40):
         shutil.copy(sources[i % 2], folder / f"knee_{i:02d}{sources[i % 2].suffix}")
-    gated = make_gated({3})  # the first batch goes through (its films' call, its knees'), the second waits inside the model
+    gated = make_gated({2})  # the first batch goes through, the second waits inside the model
     dialog = BatchDialog(gated, settings=settings)
     qtbot.addWidget(dialog)
     try:
@@ -141,3 +141,33 @@ def test_durations_read_naturally():
     assert format_duration(4.4) == "4 s"
     assert format_duration(125) == "2 min 05 s"
     assert format_duration(3 * 3600 + 60) == "3 h 01 min"
+
+
+def test_results_the_history_could_not_keep_are_reported_not_lost(qtbot, dialog, history, knee_folder, monkeypatch):
+    """A full disk under the history (stood in for by record_many failing as SQLite does): the rows are still in
+    the table and the user is told how many results the history lacks, and why."""
+    from osteo_desktop.core.results.history import HistoryError
+    from osteo_desktop.gui import plain
+
+    def full_disk(entries):
+        raise HistoryError("database or disk is full")
+
+    monkeypatch.setattr(history, "record_many", full_disk)
+    shown = []
+    monkeypatch.setattr(plain, "message", lambda parent, title, words, *rest: shown.append(words))
+    run_scan(qtbot, dialog, knee_folder)
+    results = [row for row in dialog.rows if row.ok]
+    assert results and history.count() == 0
+    expected = f"{len(results)} results were given but not recorded in the history: database or disk is full"
+    assert len(shown) == 1 and shown[0].startswith(expected)
+    assert expected in dialog.progress_label.text()
+
+
+def test_a_scan_the_history_keeps_says_nothing_about_recording(qtbot, dialog, history, knee_folder, monkeypatch):
+    from osteo_desktop.gui import plain
+
+    shown = []
+    monkeypatch.setattr(plain, "message", lambda parent, title, words, *rest: shown.append(words))
+    run_scan(qtbot, dialog, knee_folder)
+    assert history.count() == sum(1 for row in dialog.rows if row.ok) > 0
+    assert shown == [] and "not recorded" not in dialog.progress_label.text()

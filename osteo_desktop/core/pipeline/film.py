@@ -5,9 +5,8 @@
    on it), the knees the detector finds with their sides, and each knee's region cut from the film at its own
    resolution (the knee model's input, :func:`~osteo_desktop.core.model.preprocessing.knee_region`). Only these
    small inputs are kept, never the full-size pixels, so a scan's memory stays flat.
-2. :func:`run_films`: the films' own inputs (of one film or of a batch) through the interpreter in one call, then
-   the knees (and their mirror images when the knee model averages them) of the films the gate lets through, in a
-   second: a declined film's knees are never run.
+2. :func:`run_films`: the inputs of one film (the film, then its knees, then their mirror images when the knee
+   model averages them) or of a batch of films, through the interpreter in one call.
 3. :func:`judge_film`: the gate's verdict from the whole-film pass; a film in scope on which no knee was found gets
    no result either ("no knee joint found on the film"); otherwise each knee gets the knee head's probability.
 4. :func:`settle`: the row takes the verdict: no result with the reason, or every knee and, as the file's label,
@@ -99,47 +98,27 @@ def prepare_film(radiograph: Radiograph, classifier: "Classifier") -> FilmWork:
     return FilmWork(evidence, film_input, geometry, list(detected), [r for r, _ in regions], [g for _, g in regions], timings)
 
 
-def run_films(classifier: "Classifier", works: list[FilmWork]) -> list[tuple[np.ndarray, list[np.ndarray]] | None]:
-    """Each film's (logits, each input's activations): the films' own inputs in one interpreter call, then, in a second, the knees
-    (and their mirror images) of only the films the scope gate lets through on that first pass. None for a film
-    that needs no model.
-
-    A declined film's knees never go through the backbone (up to 4 of its 5 passes; issue 13): its outputs hold
-    the film's row only, which is all :func:`judge_film` reads of a declined film, so no answer changes (the gate
-    reads the film's pass alone, and each input's pass does not depend on what else is in the call).
-    ``timings_ms['inference']`` of each film gets its share of each call (by number of inputs).
-    """
+def run_films(classifier: "Classifier", works: list[FilmWork]) -> list[tuple[np.ndarray, np.ndarray] | None]:
+    """Each film's (logits, features) from one interpreter call over all their inputs; None for a film that needs
+    no model. ``timings_ms['inference']`` of each film gets its share of the call (by number of inputs)."""
     head = classifier.knee_head
-    outputs: list[tuple[np.ndarray, list[np.ndarray]] | None] = [None] * len(works)
-    films = [i for i, work in enumerate(works) if work.film_input is not None]
-    if not films:
-        return outputs
-    film_logits, film_features, per_film = _timed_run(classifier, [works[i].film_input for i in films])
-    knees: dict[int, list[np.ndarray]] = {}
-    for row, i in enumerate(films):
-        work = works[i]
-        work.timings_ms["inference"] = per_film
-        outputs[i] = (film_logits[row : row + 1], [film_features[row]])
-        if work.regions and classifier.scope_gate.judge(work.evidence, film_features[row]).in_scope:
-            knees[i] = work.inputs(head)[1:]
-    if knees:
-        knee_logits, knee_features, per_knee = _timed_run(classifier, [item for batch in knees.values() for item in batch])
-        offset = 0
-        for i, batch in knees.items():
-            logits, features = outputs[i]  # type: ignore[misc]
-            end = offset + len(batch)
-            # A list of views, not a concatenated copy: a batch's activations are 250 kB an input.
-            outputs[i] = (np.concatenate([logits, knee_logits[offset:end]]), [*features, *knee_features[offset:end]])
-            works[i].timings_ms["inference"] += per_knee * len(batch)
-            offset = end
-    return outputs
-
-
-def _timed_run(classifier: "Classifier", inputs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, float]:
-    """(logits, features, milliseconds per input) of one interpreter call over ``inputs``."""
+    batches = [work.inputs(head) for work in works]
+    total = sum(len(batch) for batch in batches)
+    if total == 0:
+        return [None] * len(works)
     start = time.perf_counter()
-    logits, features = classifier.run(np.stack(inputs))
-    return logits, features, (time.perf_counter() - start) * 1000.0 / len(inputs)
+    logits, features = classifier.run(np.stack([item for batch in batches for item in batch]))
+    per_input = (time.perf_counter() - start) * 1000.0 / total
+    outputs: list[tuple[np.ndarray, np.ndarray] | None] = []
+    offset = 0
+    for work, batch in zip(works, batches):
+        if not batch:
+            outputs.append(None)
+            continue
+        outputs.append((logits[offset : offset + len(batch)], features[offset : offset + len(batch)]))
+        work.timings_ms["inference"] = per_input * len(batch)
+        offset += len(batch)
+    return outputs
 
 
 def _knee(head: KneeHead, detected: DetectedKnee, geometry: KneeGeometry, own: np.ndarray, mirrored: np.ndarray | None) -> KneePrediction:
@@ -155,7 +134,7 @@ def _knee(head: KneeHead, detected: DetectedKnee, geometry: KneeGeometry, own: n
                           probability, probability if positive else 1.0 - probability, float(logit), geometry, own, mirrored)
 
 
-def judge_film(classifier: "Classifier", work: FilmWork, outputs: tuple[np.ndarray, list[np.ndarray]] | None) -> FilmVerdict:
+def judge_film(classifier: "Classifier", work: FilmWork, outputs: tuple[np.ndarray, np.ndarray] | None) -> FilmVerdict:
     """The gate's decision, then the knees (see the module docstring). ``outputs`` is the film's from :func:`run_films`."""
     if outputs is None:
         return FilmVerdict(classifier.scope_gate.judge(work.evidence, None))
