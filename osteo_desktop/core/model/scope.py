@@ -116,12 +116,32 @@ def decide_from_tags(metadata: dict) -> ScopeDecision | None:
     return None
 
 
+def _spread(pixels: np.ndarray, band_values: int = 1 << 16) -> float:
+    """The standard deviation of all pixels, in bands of rows that stay in the cache: np.std makes a full-size
+    temporary (pixels - mean; 23 MB at 6 megapixels, 92 MB at 24) and takes about twice as long (issue 13).
+    Within about 1e-6 of np.std (float32 pairwise sums per band, float64 across bands)."""
+    values = np.asarray(pixels, dtype=np.float32)
+    if values.size <= band_values or values.ndim != 2:
+        return float(np.std(values))
+    rows = max(1, band_values // values.shape[1])
+    total = 0.0
+    for top in range(0, values.shape[0], rows):
+        total += float(np.sum(values[top : top + rows]))
+    mean = np.float32(total / values.size)
+    squares = 0.0
+    scratch = np.empty((rows, values.shape[1]), dtype=np.float32)
+    for top in range(0, values.shape[0], rows):
+        band = np.subtract(values[top : top + rows], mean, out=scratch[: min(rows, values.shape[0] - top)])
+        squares += float(np.vdot(band, band))
+    return float(np.sqrt(squares / values.size))
+
+
 def look(pixels: np.ndarray, metadata: dict) -> ScopeEvidence:
     """The part of the decision that needs no model: the header's verdict, a blank image, else the statistics."""
     tagged = decide_from_tags(metadata)
     if tagged is not None:
         return ScopeEvidence(tagged)
-    if float(np.std(pixels)) < BLANK_STD:
+    if _spread(pixels) < BLANK_STD:
         return ScopeEvidence(ScopeDecision(False, "not a radiograph: the image is blank", "synthetic", None))
     return ScopeEvidence(None, image_statistics(pixels), _tag(metadata, "body_part"), _tag(metadata, "modality"))
 

@@ -23,12 +23,22 @@ def channel_spread(rgb: np.ndarray) -> float:
     ``rgb``: (height, width, 3), floats in [0, 1] or 8-bit integers (0..255, scaled here). Measured on an even
     grid of at most about 65,000 pixels, so the cost does not grow with the image.
     """
-    height, width = rgb.shape[:2]
-    step = max(1, int(np.ceil(np.sqrt(height * width / _SAMPLE_PIXELS))))
-    sample = np.asarray(rgb[::step, ::step, :3], dtype=np.float32)
+    step = sample_step(*rgb.shape[:2])
+    return grid_spread(rgb[::step, ::step, :3])
+
+
+def sample_step(height: int, width: int) -> int:
+    """The step of the even grid :func:`channel_spread` measures an image of this size on."""
+    return max(1, int(np.ceil(np.sqrt(height * width / _SAMPLE_PIXELS))))
+
+
+def grid_spread(grid: np.ndarray) -> float:
+    """:func:`channel_spread` of pixels already picked (the grid of :func:`sample_step`), taken whole: for a reader
+    that holds the channels as separate planes and so picks the grid itself, without making an (h, w, 3) array."""
+    sample = np.asarray(grid[..., :3], dtype=np.float32)
     if sample.size == 0:
         return 0.0
-    if rgb.dtype == np.uint8:
+    if grid.dtype == np.uint8:
         sample *= np.float32(1.0 / 255.0)
     # Channel by channel: a reduction along the short last axis is several times slower than these plane operations.
     red, green, blue = sample[..., 0], sample[..., 1], sample[..., 2]

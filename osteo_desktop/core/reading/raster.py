@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -123,8 +124,7 @@ def _to_grey(image: Image.Image) -> tuple[np.ndarray, int, bool, bool]:
         image.close()
         return _scaled_8_bit(luma), 8, is_colour, False
     if mode == "RGB":
-        rgb = np.asarray(image)  # uint8: the float image is made once, by the luma below, never for three channels
-        grey, is_colour = grey_from_rgb8(rgb)
+        grey, is_colour = _grey_from_rgb_image(image)
         return grey, 8, is_colour, False
     rgba = np.asarray(image.convert("RGBA"))
     grey, is_colour = grey_from_rgb8(rgba[..., :3])
@@ -138,15 +138,80 @@ def _to_grey(image: Image.Image) -> tuple[np.ndarray, int, bool, bool]:
 
 
 def _scaled_8_bit(image: Image.Image) -> np.ndarray:
-    """An 8-bit ("L") image as float32 in [0, 1], in bands of rows: no full-size 8-bit copy (np.asarray of the whole
-    image goes through two), and about half the time at 6 megapixels. The same float32 division, bit for bit."""
+    """An 8-bit ("L") image as float32 in [0, 1].
+
+    Copied out of Pillow a few rows at a time by its raw encoder (what ``tobytes`` does, without joining the rows
+    into a full-size copy), each band divided into the float image while it is in the cache. np.asarray would make
+    that full-size 8-bit copy (two, through ``tobytes``), and cropping the image in bands, as this did before, a
+    Pillow image a band: both cost more, in copies and in fresh pages (benchmarks/read_steps.py). The same float32
+    division, bit for bit.
+    """
     width, height = image.size
     grey = np.empty((height, width), dtype=np.float32)
-    band = max(1, _BAND_PIXELS * 2 // max(width, 1))
-    for top in range(0, height, band):
-        rows = np.asarray(image.crop((0, top, width, min(height, top + band))))
+    top = 0
+    for rows in _raw_rows(image, image.mode):
         np.divide(rows, np.float32(255.0), out=grey[top : top + rows.shape[0]], dtype=np.float32)
+        top += rows.shape[0]
+    if top != height:
+        raise ValueError(f"Pillow's raw encoder gave {top} of {height} rows")
     return grey
+
+
+def _raw_rows(image: Image.Image, rawmode: str) -> Iterator[np.ndarray]:
+    """(rows, width) uint8 bands of one 8-bit plane of ``image``, in order, each a fresh buffer of about 64 KiB.
+
+    Pillow's raw encoder writes whole rows into each chunk (RawEncode.c), the way ``Image.tobytes`` drives it.
+    ``_getencoder`` is not public API: where it is missing or refuses the mode, the plane comes from ``tobytes``.
+    """
+    width = image.width
+    try:
+        encoder = Image._getencoder(image.mode, "raw", rawmode)
+    except (AttributeError, OSError, ValueError):
+        yield np.frombuffer(image.tobytes("raw", rawmode), dtype=np.uint8).reshape(-1, width)
+        return
+    try:
+        encoder.setimage(image.im, (0, 0, *image.size))
+        chunk_bytes = max(1 << 16, width * 4)
+        while True:
+            _, status, chunk = encoder.encode(chunk_bytes)
+            if chunk:
+                yield np.frombuffer(chunk, dtype=np.uint8).reshape(-1, width)
+            if status:
+                break
+        if status < 0:
+            raise OSError(f"Pillow's raw encoder failed ({status})")
+    finally:
+        encoder.cleanup()
+
+
+def _grey_from_rgb_image(image: Image.Image) -> tuple[np.ndarray, bool]:
+    """:func:`grey_from_rgb8` of an RGB Pillow image, on its three channels as separate planes.
+
+    Pillow holds RGB as 4 bytes a pixel: np.asarray packs them into an (h, w, 3) copy, and every band of the luma
+    then reads each channel with a stride of 3 bytes; ``split`` gives three contiguous planes at about the cost of
+    one copy. Same grey, bit for bit (the same float32 products, summed in the same order), same colour check (the
+    same grid of pixels).
+    """
+    red, green, blue = (np.asarray(plane) for plane in image.split())
+    step = colour.sample_step(*red.shape)
+    grid = np.stack([red[::step, ::step], green[::step, ::step], blue[::step, ::step]], axis=-1)
+    identical = not (grid[..., 0] != grid[..., 1]).any() and not (grid[..., 1] != grid[..., 2]).any()
+    identical = identical and bool(np.array_equal(red, green) and np.array_equal(green, blue))
+    if identical:
+        return np.divide(red, np.float32(255.0), dtype=np.float32), False  # as the "L" path: bit for bit
+    is_colour = colour.grid_spread(grid) > colour.COLOUR_SPREAD
+    grey = np.multiply(red, _LUMA[0] / np.float32(255.0), dtype=np.float32)
+    height, width = red.shape
+    band = max(1, _BAND_PIXELS // max(width, 1))
+    scratch = np.empty((band, width), dtype=np.float32)
+    for top in range(0, height, band):
+        out = grey[top : top + band]
+        tmp = scratch[: out.shape[0]]
+        np.multiply(green[top : top + band], _LUMA[1] / np.float32(255.0), out=tmp, dtype=np.float32)
+        out += tmp
+        np.multiply(blue[top : top + band], _LUMA[2] / np.float32(255.0), out=tmp, dtype=np.float32)
+        out += tmp
+    return grey, is_colour
 
 
 def grey_from_rgb8(rgb: np.ndarray) -> tuple[np.ndarray, bool]:
