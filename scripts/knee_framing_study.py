@@ -119,6 +119,12 @@ def ship(args, knees, bank, framing, start) -> int:
     ship_knee_head(args.model_dir, head, linear_head_arrays(head), config, evaluation, single["framing"], TARGET, lam, knees,
                    SimpleNamespace(allow_unchecked=False, copies=args.copies, seed=0), version=VERSION, head_text=head_text,
                    augmentation=augmentation, extra_metrics=extra)
+    # The bundle's version follows its knee model (the whole-film head, gate and detector are unchanged).
+    from osteo_desktop.core.model.card import CARD_FILENAME, write_model_card
+
+    card = json.loads((args.model_dir / CARD_FILENAME).read_text(encoding="utf-8"))
+    card["version"] = VERSION
+    write_model_card(args.model_dir, card)
     report = {
         "version": VERSION, "date": __import__("datetime").date.today().isoformat(), "seed": 0,
         "boxes": [str(REPO / "annotations" / "knee_boxes.csv")], "checked_only": True,

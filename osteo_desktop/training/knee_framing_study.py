@@ -7,9 +7,10 @@ Heads compared (same folds, seed, class weights, inner-CV penalty, target and ca
   detector box and its mirror as further rows;
 - ``wide+consistency(g)``: the same with the framing-consistency penalty of strength g (the squared change of the
   logit between each knee's region and its mirror, jitter copies and detector box);
-- ``wide+consistency(inner)``: g chosen per outer fold by a rule fixed before any figure was seen: the highest
-  inner-CV per-film AUC among the strengths whose inner-CV median |dp| for box x 0.85 / 1.15 is at most
-  ``TARGET_DP``, else the strength with the smallest such median.
+- ``wide+consistency(inner)``: g chosen per outer fold: the highest inner-CV per-film AUC among the strengths whose
+  inner-CV median |dp| for box x 0.85 / 1.15 (probabilities at the fitted temperature) is at most ``TARGET_DP``,
+  else the strength with the smallest such median. (A first run measured |dp| under the card's calibration rule
+  instead, which let squeezed heads pass with T = 1: see :func:`choose`.)
 
 Every figure is on flip-averaged probabilities (as the app runs) unless marked single pass.
 """
@@ -134,10 +135,13 @@ def choose(bank: KneeBank, framing: FramingBank, knees: list[Knee], train: np.nd
             score = (float(np.nanmean(aucs)), lam)
             if best is None or score > best[0]:
                 best = (score, lam, inner)
-        # The change of the calibrated probability (the temperature fitted on these inner out-of-fold logits, by the
-        # 2.0.0 rule), as the app would show it.
+        # The change of the probability at the temperature fitted (minimum log loss) on these inner out-of-fold
+        # logits. Not the card's rule, which keeps T = 1 while the ECE at T = 1 is under 0.05: a head whose logits the
+        # penalty squeezed towards 0 meets that (a near-constant probability at the base rate is well calibrated) and
+        # would then move by almost nothing under any change, framing included.
         inner = best[2]
-        temperature, _ = calibrate([knees[i] for i in train], inner["plain"][train])
+        _, record = calibrate([knees[i] for i in train], inner["plain"][train])
+        temperature = record["fitted_temperature"]
         base = sigmoid(inner["plain"][train] / temperature)
         d = np.concatenate([np.abs(sigmoid(inner[n][train] / temperature) - base) for n in ("scale_0.85", "scale_1.15")])
         table[strength] = {"lambda": best[1], "auc": best[0][0], "dp": float(np.median(d)), "temperature": float(temperature)}

@@ -151,8 +151,8 @@ def markdown(report: dict[str, Any]) -> str:
     lines += [
         "",
         "Model 1.1.0 on the whole film (issue 11): halves vs whole median |dp| 0.23 (max 0.49), mirrored 0.03 (max 0.14).",
-        "Halves and borders change nothing when the knee's region lies inside the film; the box's own size does (tighter/looser "
-        "rows), so the result depends on how consistently the detector sizes its boxes.",
+        "Halves and borders change nothing when the knee's region lies inside the film; the box's own size and position move it "
+        "(tighter/looser rows; the box section below compares heads).",
         "",
         *framing_study_lines(report),
         "",
