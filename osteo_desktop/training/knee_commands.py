@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 KNEE_HEAD_NAME = "knee_head.npz"
-KNEE_MODEL_VERSION = "2.0.0"
+KNEE_MODEL_VERSION = "2.0.0"  # this command's recipe; the shipped 2.1.0 head comes from scripts/knee_framing_study.py --stage ship
 
 
 def _parser() -> argparse.ArgumentParser:
