@@ -13,7 +13,7 @@ import pytest
 from osteo_desktop.core.reading.reader import read_radiograph
 from osteo_desktop.core.model.preprocessing import preprocess
 
-PINNED_VERSION = "2.0.0"  # the pins are the whole-film head's (unchanged since 1.1.0), run on the same backbone pass
+PINNED_VERSION = "2.1.0"  # the pins are the whole-film head's (unchanged since 1.1.0), run on the same backbone pass
 PINNED = {
     "normal/normal_a37ea09879fd.jpg": 0.154136,
     "normal/normal_0856ae6ce4fd.jpg": 0.301198,
@@ -45,12 +45,12 @@ def test_shipped_model_outputs_are_pinned(classifier, knee_manifest):
 
 
 # The per-knee path (issue 11) pinned on its own: the knee detector's boxes and sides, each knee's region, the knee
-# head and its calibration. Pinned for knee model 2.0.0 with the knee detector shipped beside it (2026-12-02).
-PINNED_KNEE_VERSION = "2.0.0"
+# head and its calibration. Pinned for knee model 2.1.0 (the framing-consistent knee head; detector unchanged), 2026-12-02.
+PINNED_KNEE_VERSION = "2.1.0"
 PINNED_KNEES = {
-    "normal/normal_0856ae6ce4fd.jpg": {"right": 0.340854, "left": 0.349048},
-    "osteoporosis/osteoporosis_5c8fd5877ae7.jpg": {"right": 0.837894, "left": 0.726995},
-    "normal/normal_a37ea09879fd.jpg": {"unknown": 0.324701},
+    "normal/normal_0856ae6ce4fd.jpg": {"right": 0.409319, "left": 0.399094},
+    "osteoporosis/osteoporosis_5c8fd5877ae7.jpg": {"right": 0.648408, "left": 0.554043},
+    "normal/normal_a37ea09879fd.jpg": {"unknown": 0.334053},
 }
 
 

@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 KNEE_HEAD_NAME = "knee_head.npz"
-KNEE_MODEL_VERSION = "2.0.0"
+KNEE_MODEL_VERSION = "2.0.0"  # this command's recipe; the shipped 2.1.0 head comes from scripts/knee_framing_study.py --stage ship
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -121,8 +121,12 @@ def train_knee_main(argv: list[str]) -> int:
 
 
 def ship_knee_head(model_dir: Path, head, arrays: dict[str, np.ndarray], config, evaluation: dict[str, Any], framing: dict[str, Any],
-                   target: str, lam: float, knees, args: argparse.Namespace) -> None:
-    """Write knee_head.npz and the card's knee_model section (checksums filled in by write_model_card)."""
+                   target: str, lam: float, knees, args: argparse.Namespace, version: str = KNEE_MODEL_VERSION,
+                   head_text: str | None = None, augmentation: str | None = None, extra_metrics: dict[str, Any] | None = None) -> None:
+    """Write knee_head.npz and the card's knee_model section (checksums filled in by write_model_card).
+
+    ``version``, ``head_text``, ``augmentation`` and ``extra_metrics`` let a head trained by another recipe (2.1.0,
+    training/knee_framing_study.py) describe itself; train-knee's own defaults describe its recipe."""
     from osteo_desktop.core.model.card import CARD_FILENAME, write_model_card
 
     np.savez(model_dir / KNEE_HEAD_NAME, **arrays)
@@ -130,7 +134,7 @@ def ship_knee_head(model_dir: Path, head, arrays: dict[str, np.ndarray], config,
     card["files"]["knee_head"] = {"path": KNEE_HEAD_NAME}
     film = evaluation["film"]
     card["knee_model"] = {
-        "version": KNEE_MODEL_VERSION,
+        "version": version,
         "date": datetime.date.today().isoformat(),
         "status": "cross-validated (5 folds, out-of-fold, per knee and per film)",
         "what": "each knee read from a square region around its box at the file's own resolution; shipped backbone "
@@ -138,7 +142,7 @@ def ship_knee_head(model_dir: Path, head, arrays: dict[str, np.ndarray], config,
                 "a file's result is its most suspicious knee",
         "region": config.to_dict(),
         "target": target,
-        "head": f"L2 logistic regression on standardised features in their 256 leading principal components, lambda {lam:g} (inner CV)",
+        "head": head_text or f"L2 logistic regression on standardised features in their 256 leading principal components, lambda {lam:g} (inner CV)",
         "temperature": evaluation["temperature"],
         "calibration": evaluation["calibration"],
         "threshold": evaluation["threshold"],
@@ -146,6 +150,7 @@ def ship_knee_head(model_dir: Path, head, arrays: dict[str, np.ndarray], config,
         "hflip_tta": True,
         "training_data": {"knees": len(knees), "films": len({k.film for k in knees}), "boxes_checked_by_eye": not args.allow_unchecked,
                           "full_size_films": len({k.film for k in knees if k.fullsize}), "augmented_copies": args.copies, "seed": args.seed,
+                          **({"augmentation": augmentation} if augmentation else {}),
                           "knee_labels": "each knee carries its film's label (the manifest labels films, not knees)"},
         "metrics": {
             "film_roc_auc": film["subsets"]["all binary"],
@@ -154,6 +159,7 @@ def ship_knee_head(model_dir: Path, head, arrays: dict[str, np.ndarray], config,
             "qus": film["qus"],
             "ece_film": film["ece"], "ece_knee": evaluation["knee"]["ece"],
             "framing_invariance_single_pass": framing,
+            **(extra_metrics or {}),
         },
     }
     write_model_card(model_dir, card)

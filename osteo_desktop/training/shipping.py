@@ -17,7 +17,7 @@ from osteo_desktop.training.recipe import Recipe
 log = logging.getLogger(__name__)
 
 MAX_FILE_BYTES = 20_000_000
-MODEL_VERSION = "2.0.0"  # the shipped bundle: this film head with the carried scope gate, knee detector and knee head
+MODEL_VERSION = "2.1.0"  # the shipped bundle: this film head with the carried scope gate, knee detector and knee head (2.1.0)
 INTENDED_USE = (
     "Research and second-reader screening aid: flags frontal knee radiographs of adults whose appearance resembles "
     "the osteoporosis class of the public Kaggle knee sets. Not a diagnostic device; it does not measure bone "
