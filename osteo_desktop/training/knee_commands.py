@@ -44,7 +44,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--resamples", type=int, default=2000, help="bootstrap resamples for the intervals")
     parser.add_argument("--report", type=Path, default=REPO_ROOT / "reports" / "per_knee.json", help="JSON report (the Markdown goes beside it)")
-    parser.add_argument("--no-ship", action="store_true", help="evaluate only: do not write the head or touch the card")
+    # Evaluate-only by default: this is the 2.0.0 recipe, and shipping it would replace the framing-robust 2.1.0 head
+    # (scripts/knee_framing_study.py --stage ship) with an older one.
+    parser.add_argument("--ship", action="store_true",
+                        help="write this recipe's (2.0.0) head and card section; the shipped 2.1.0 head comes from "
+                             "scripts/knee_framing_study.py --stage ship")
+    parser.add_argument("--no-ship", action="store_true", help="evaluate only (the default; kept for old scripts)")
     parser.add_argument("--threads", type=int, default=2)
     return parser
 
@@ -107,7 +112,7 @@ def train_knee_main(argv: list[str]) -> int:
         "choice_rule": "highest out-of-fold per-film ROC AUC over all binary films (fixed before any subset was seen)",
         "results": results,
     }
-    if not args.no_ship:
+    if args.ship and not args.no_ship:
         all_knees = np.arange(len(knees))
         lam = choose_lambda(bank, knees, all_knees, chosen)
         head = fit_head(bank, knees, all_knees, chosen, lam)
