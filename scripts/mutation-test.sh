@@ -5,6 +5,9 @@
 #
 #   OSTEO_SHARED_DIR=/work/shared scripts/mutation-test.sh [MODULE_KEY ...]    (default: every module below)
 #
+# Keys: results, cli, cli-commands, pipeline, card, preprocessing, scope, reading-window, reading-dicom,
+# reading-raster, reading-rest, knee. `reading` runs the four reading-* keys.
+#
 # Needs the `mutation` extra (pip install -e '.[mutation]'). Results: reports/mutation/<key>.txt (mutmut's list of
 # survivors) and one summary line per module on stdout; reports/mutation.md is written from them by hand, with the
 # survivors judged equivalent. Run it niced on a shared machine: nice -n 19 scripts/mutation-test.sh
@@ -30,9 +33,16 @@ MODULES=(
   "card|osteo_desktop/core/model/card.py|tests/test_reference_card.py tests/test_model_card.py tests/test_model_integrity.py"
   "preprocessing|osteo_desktop/core/model/preprocessing.py|tests/test_preprocessing.py tests/test_reference_preprocess.py"
   "scope|osteo_desktop/core/model/scope.py|tests/test_scope_gate.py tests/test_out_of_scope.py"
-  "reading|osteo_desktop/core/reading/|tests/test_imaging_raster.py tests/test_imaging_dicom.py tests/test_imaging_errors.py tests/test_reader_limits.py tests/test_reference_dicom.py"
+  "reading-window|osteo_desktop/core/reading/window.py|tests/test_imaging_raster.py tests/test_imaging_dicom.py tests/test_imaging_errors.py tests/test_reader_limits.py tests/test_reference_dicom.py"
+  "reading-dicom|osteo_desktop/core/reading/dicom.py|tests/test_imaging_raster.py tests/test_imaging_dicom.py tests/test_imaging_errors.py tests/test_reader_limits.py tests/test_reference_dicom.py"
+  "reading-raster|osteo_desktop/core/reading/raster.py|tests/test_imaging_raster.py tests/test_imaging_dicom.py tests/test_imaging_errors.py tests/test_reader_limits.py tests/test_reference_dicom.py"
+  "reading-rest|osteo_desktop/core/reading/colour.py,osteo_desktop/core/reading/limits.py,osteo_desktop/core/reading/radiograph.py,osteo_desktop/core/reading/reader.py,osteo_desktop/core/reading/sniffing.py|tests/test_imaging_raster.py tests/test_imaging_dicom.py tests/test_imaging_errors.py tests/test_reader_limits.py tests/test_reference_dicom.py"
+  "knee|osteo_desktop/core/model/knee_model.py,osteo_desktop/core/model/knee_sides.py|tests/test_knee_sides.py"
 )
-wanted=("$@")
+wanted=()
+for w in "$@"; do
+    if [ "$w" = reading ]; then wanted+=(reading-window reading-dicom reading-raster reading-rest); else wanted+=("$w"); fi
+done
 mkdir -p "$repo/reports/mutation"
 for entry in "${MODULES[@]}"; do
     IFS='|' read -r key paths tests <<<"$entry"
