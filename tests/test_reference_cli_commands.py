@@ -1,0 +1,306 @@
+"""`osteo predict` and `osteo scan` run in process with a stand-in model whose answers the test plans (issue 15).
+
+The end-to-end tests (test_cli.py, test_cli_failures.py, test_reference_cli_gaps.py) run the real `osteo` in a child
+process with the shipped model; these run `cli.main` in this process, so that the mutation driver sees which lines
+they reach (key `cli-commands`), and fast, because the model is `tests/planned_model.py`'s stand-in: each film's
+probability is planned, so every printed number, message and exit status is written out here by hand.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import osteo_desktop.core.model.runtime as runtime
+import osteo_desktop.core.results.history as history_module
+from osteo_desktop.cli import common, main
+from osteo_desktop.cli.output import Table
+from osteo_desktop.core.errors import ModelFormatError, OsteoError
+
+from planned_model import DECLINE, IN_SCOPE, THRESHOLD, Model
+from shared_paths import REPO_ROOT
+
+CARD = json.loads((REPO_ROOT / "model_weights" / "model_card.json").read_text(encoding="utf-8"))
+DISCLAIMER = ("Research tool, not a diagnostic device. The result is a screening estimate from a machine-learning "
+              "model and must not be used on its own to diagnose or treat a patient.")
+MODEL_LINE = f"Model {CARD['name']} 2.1.0 (threshold 0.339)"
+
+
+class PlannedClassifier(Model):
+    """The stand-in with what the command line reads besides the pipeline's needs."""
+
+    threshold = THRESHOLD
+
+
+@pytest.fixture(autouse=True)
+def isolated(cli_isolated):
+    yield
+
+
+@pytest.fixture
+def plan(monkeypatch):
+    """``plan([...])``: the answers the next loaded model gives, film by film; records the folders it was loaded from."""
+    loads: list[object] = []
+
+    def planned(answers):
+        def load(model_dir=None, *args, **kwargs):
+            loads.append(model_dir)
+            return PlannedClassifier(list(answers))
+
+        monkeypatch.setattr(runtime.Classifier, "load", staticmethod(load))
+        return loads
+
+    return planned
+
+
+def _film(path: Path, seed: int) -> Path:
+    rng = np.random.default_rng(seed)
+    gradient = np.linspace(40, 200, 128)[None, :] + np.linspace(0, 40, 128)[:, None]
+    Image.fromarray(np.clip(gradient + rng.normal(0, 10, (128, 128)), 0, 255).astype(np.uint8)).save(path)
+    return path
+
+
+@pytest.fixture
+def folder(tmp_path) -> Path:
+    where = tmp_path / "films"
+    where.mkdir()
+    _film(where / "a.png", 1)
+    _film(where / "b.png", 2)
+    (where / "c.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    return where
+
+
+def _json(out: str) -> list[dict]:
+    return json.loads(out)
+
+
+def test_predict_json_rows_have_the_planned_answers_and_the_disclaimer_goes_to_stderr(plan, folder, capsys):
+    loads = plan([(0.2, IN_SCOPE), (0.7, IN_SCOPE)])
+    status = main(["predict", "--json", str(folder / "a.png"), str(folder / "b.png")])
+    out, err = capsys.readouterr()
+    rows = _json(out)
+    assert status == 0
+    assert [(Path(r["path"]).name, r["label"], r["probability"]) for r in rows] == [
+        ("a.png", "normal", 0.2), ("b.png", "osteoporosis", 0.7)]
+    assert rows[0]["confidence"] == pytest.approx(0.8) and rows[1]["confidence"] == 0.7
+    assert err.strip().splitlines()[-1] == f"osteo: model 2.1.0. {DISCLAIMER}"
+    assert MODEL_LINE not in out and DISCLAIMER not in out  # stdout is the JSON array alone
+    assert loads == [None]  # the shipped model: no --model-dir given
+    assert "files in" not in err  # predict shows no progress and no file count
+
+
+def test_predict_table_starts_with_the_model_line_and_ends_with_the_disclaimer(plan, folder, capsys):
+    plan([(0.9, IN_SCOPE)])
+    assert main(["predict", str(folder / "a.png")]) == 0
+    out, err = capsys.readouterr()
+    lines = out.splitlines()
+    assert lines[0] == MODEL_LINE
+    assert lines[-1] == DISCLAIMER
+    assert any("a.png" in line and "osteoporosis" in line and "0.900" in line for line in lines[1:-1]), out
+    assert err == ""  # every file gave a result, and predict prints no summary then
+
+
+def test_a_file_that_fails_makes_the_exit_status_1_and_a_summary(plan, folder, capsys):
+    plan([(0.2, IN_SCOPE)])
+    status = main(["predict", "--json", str(folder / "a.png"), str(folder / "c.png")])
+    out, err = capsys.readouterr()
+    rows = _json(out)
+    assert status == 1
+    assert rows[0]["probability"] == 0.2 and rows[1]["probability"] is None and rows[1]["error"]
+    assert "osteo: 2 files: 1 results, 1 failed, in " in err
+
+
+def test_a_declined_film_is_an_answer_exit_0(plan, folder, capsys):
+    plan([(0.9, DECLINE)])
+    assert main(["predict", "--json", str(folder / "a.png")]) == 0
+    row = _json(capsys.readouterr().out)[0]
+    assert row["out_of_scope"] == "not a knee radiograph: looks like a hand"
+    assert (row["label"], row["probability"], row["confidence"], row["error"]) == (None, None, None, None)
+
+
+def test_scan_says_how_many_files_then_a_summary_and_writes_the_csv(plan, folder, tmp_path, capsys):
+    plan([(0.2, IN_SCOPE), (0.7, IN_SCOPE)])
+    out_csv = tmp_path / "out.csv"
+    status = main(["scan", "--json", "--no-history", "--csv", str(out_csv), str(folder)])
+    out, err = capsys.readouterr()
+    assert status == 1  # c.png is not an image
+    assert [r["probability"] for r in _json(out)] == [0.2, 0.7, None]
+    lines = [line for line in err.splitlines() if line.startswith("osteo: ")]
+    assert lines[0] == f"osteo: 3 files in {folder}"
+    assert f"osteo: wrote 3 rows to {out_csv}" in lines
+    assert any(line.startswith("osteo: 3 files: 2 results, 1 failed, in ") for line in lines)
+    text = out_csv.read_text(encoding="utf-8").splitlines()
+    assert text[0].startswith("path,") and len(text) == 4
+    assert ",0.200000," in text[1] and ",0.700000," in text[2]
+
+
+def test_scan_of_a_file_or_a_missing_folder_is_a_usage_error(plan, folder, capsys):
+    plan([])
+    assert main(["scan", str(folder / "a.png")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: osteo ")
+    assert f"osteo: error: {folder / 'a.png'} is not a folder" in err
+
+
+def test_a_model_dir_that_is_not_a_folder_is_a_usage_error(plan, folder, tmp_path, capsys):
+    loads = plan([(0.2, IN_SCOPE)])
+    assert main(["predict", "--model-dir", str(tmp_path / "nowhere"), str(folder / "a.png")]) == 2
+    assert f"osteo: error: --model-dir {tmp_path / 'nowhere'} is not a folder" in capsys.readouterr().err
+    assert loads == []
+    assert main(["predict", "--json", "--model-dir", str(tmp_path), str(folder / "a.png")]) == 0
+    assert loads == [tmp_path]
+
+
+def test_a_model_that_cannot_be_used_is_one_line_and_exit_1(monkeypatch, folder, capsys):
+    def refuse(model_dir=None, *args, **kwargs):
+        raise ModelFormatError("the card says format 9")
+
+    monkeypatch.setattr(runtime.Classifier, "load", staticmethod(refuse))
+    assert main(["predict", str(folder / "a.png")]) == 1
+    assert capsys.readouterr().err == "osteo: error: cannot use the model: the card says format 9\n"
+
+    def garbage(model_dir=None, *args, **kwargs):
+        raise ValueError("not a flatbuffer")
+
+    monkeypatch.setattr(runtime.Classifier, "load", staticmethod(garbage))
+    assert main(["predict", str(folder / "a.png")]) == 1
+    assert capsys.readouterr().err == (
+        "osteo: error: cannot use the model in the default folder: ValueError: not a flatbuffer\n")
+    assert main(["predict", "--model-dir", str(folder), str(folder / "a.png")]) == 1
+    assert capsys.readouterr().err == f"osteo: error: cannot use the model in {folder}: ValueError: not a flatbuffer\n"
+
+
+def test_the_csv_may_not_overwrite_an_input(plan, folder, capsys):
+    plan([(0.2, IN_SCOPE)])
+    before = (folder / "a.png").read_bytes()
+    assert main(["predict", "--csv", str(folder / "a.png"), str(folder / "a.png")]) == 2
+    err = capsys.readouterr().err
+    assert "osteo: error: --csv " in err and err.startswith("usage: ")
+    assert (folder / "a.png").read_bytes() == before
+
+
+def test_a_previous_export_in_the_folder_is_not_scanned_again(plan, folder, capsys):
+    plan([(0.2, IN_SCOPE), (0.7, IN_SCOPE)])
+    (folder / "c.png").unlink()
+    target = folder / "results.csv"
+    assert main(["scan", "--no-history", "--json", "--csv", str(target), str(folder)]) == 0
+    assert "osteo: 2 files in" in capsys.readouterr().err
+    plan([(0.3, IN_SCOPE), (0.4, IN_SCOPE)])
+    assert main(["scan", "--no-history", "--json", "--csv", str(target), str(folder)]) == 0
+    out, err = capsys.readouterr()
+    assert "osteo: 2 files in" in err  # results.csv, our own export, is not an input
+    assert [r["probability"] for r in _json(out)] == [0.3, 0.4]
+
+
+def test_the_history_is_reused_by_scan_and_only_written_by_predict_when_asked(plan, folder, capsys):
+    (folder / "c.png").unlink()
+    plan([(0.2, IN_SCOPE), (0.7, IN_SCOPE)])
+    assert main(["scan", "--json", str(folder)]) == 0
+    capsys.readouterr()
+    plan([])  # nothing planned: a film that reached the model now would fail the stand-in
+    assert main(["scan", "--json", str(folder)]) == 0
+    out, err = capsys.readouterr()
+    assert [r["probability"] for r in _json(out)] == [0.2, 0.7]
+    assert "(2 reused from the history)" in err
+    # predict neither reads nor writes the history unless asked: the newly planned 0.5, not the recorded 0.2.
+    plan([(0.5, IN_SCOPE)])
+    assert main(["predict", "--json", str(folder / "a.png")]) == 0
+    assert _json(capsys.readouterr().out)[0]["probability"] == 0.5
+
+
+def test_a_history_that_cannot_open_is_a_warning_and_exit_1(plan, folder, monkeypatch, capsys):
+    (folder / "c.png").unlink()
+    plan([(0.2, IN_SCOPE), (0.7, IN_SCOPE)])
+
+    class Broken:
+        def __init__(self, *args, **kwargs):
+            raise OsteoError("the disk is full")
+
+    monkeypatch.setattr(history_module, "History", Broken)
+    status = main(["scan", "--json", str(folder)])
+    out, err = capsys.readouterr()
+    assert [r["probability"] for r in _json(out)] == [0.2, 0.7]  # the results are still given
+    assert "osteo: warning: history not used: the disk is full" in err
+    assert "osteo: error: 2 results were given but not recorded in the history: the disk is full" in err
+    assert status == 1
+
+
+def test_backend_choices_and_their_refusals(plan, folder, capsys):
+    plan([(0.2, IN_SCOPE), (0.7, IN_SCOPE)])
+    assert main(["scan", "--no-history", "--json", "--address", "auto", "--backend", "threads", str(folder)]) == 2
+    assert "osteo: error: --address is for --backend ray" in capsys.readouterr().err
+    assert main(["scan", "--no-history", "--json", "--backend", "no-such-backend", str(folder)]) == 2
+    assert "osteo: error: " in capsys.readouterr().err
+    assert main(["scan", "--no-history", "--json", "--backend", "threads", str(folder)]) == 1  # c.png fails
+    assert [r["probability"] for r in _json(capsys.readouterr().out)] == [0.2, 0.7, None]
+
+
+def test_ctrl_c_during_a_scan_writes_the_rows_done_and_exits_130(plan, folder, tmp_path, monkeypatch, capsys):
+    plan([(0.2, IN_SCOPE), (0.7, IN_SCOPE)])
+    real_write = Table.write
+
+    def write_then_interrupt(self, row):
+        real_write(self, row)
+        signal.raise_signal(signal.SIGINT)  # in the main thread: the handler runs before the next row
+
+    monkeypatch.setattr(Table, "write", write_then_interrupt)
+    before = signal.getsignal(signal.SIGINT)
+    out_csv = tmp_path / "partial.csv"
+    status = main(["scan", "--no-history", "--csv", str(out_csv), str(folder)])
+    err = capsys.readouterr().err
+    assert status == 130
+    assert "osteo: interrupted: stopped after " in err and " of 3 files; their rows were written" in err
+    assert out_csv.read_text(encoding="utf-8").startswith("path,")  # the CSV was closed, not left as a temp file
+    assert signal.getsignal(signal.SIGINT) is before  # the handlers given back
+
+
+def test_stop_on_signal_asks_once_then_stops_at_once():
+    asked: list[str] = []
+    watcher = common.StopOnSignal(lambda: asked.append("stop"))
+    assert watcher.exit_status is None
+    with watcher:
+        signal.raise_signal(signal.SIGTERM)
+        assert asked == ["stop"] and watcher.exit_status == 143
+        with pytest.raises(common.Terminated):
+            signal.raise_signal(signal.SIGTERM)
+        with pytest.raises(KeyboardInterrupt):
+            signal.raise_signal(signal.SIGINT)
+    assert asked == ["stop"]
+    other = common.StopOnSignal(lambda: None)
+    with other:
+        signal.raise_signal(signal.SIGINT)
+    assert other.exit_status == 130
+
+
+@pytest.mark.parametrize(("raised", "status", "line"), [
+    (common.Terminated(), 143, "osteo: terminated\n"),
+    (KeyboardInterrupt(), 130, "osteo: interrupted\n"),
+    (OsteoError("model missing"), 1, "osteo: error: model missing\n"),
+    (PermissionError(13, "Permission denied", "/x/out.csv"), 1, "osteo: error: /x/out.csv: Permission denied\n"),
+    (OSError("no space"), 1, "osteo: error: no space\n"),
+    (ZeroDivisionError("division by zero"), 1,
+     "osteo: internal error: ZeroDivisionError: division by zero (run with -vv for details)\n"),
+])
+def test_every_way_a_command_fails_is_one_line_and_a_status(monkeypatch, capsys, raised, status, line):
+    def handler(args, parser):
+        raise raised
+
+    monkeypatch.setattr("osteo_desktop.cli.info.info_command", handler)
+    assert main(["info", "x.png"]) == status
+    assert capsys.readouterr().err == line
+
+
+def test_say_escapes_what_could_drive_the_terminal(capsys):
+    common.say("file \x1b[2Jname\n")
+    err = capsys.readouterr().err
+    assert err.startswith("osteo: file ") and "\x1b" not in err and err.count("\n") == 1
+
+
+def test_model_description_reads_the_card_without_loading_the_model(tmp_path):
+    assert common.model_description() == f"{CARD['name']} {CARD['version']}"
+    assert common.model_description(tmp_path).startswith("unavailable (")
