@@ -43,6 +43,18 @@ def isolated(cli_isolated):
 
 
 @pytest.fixture
+def unhandled_signals():
+    """Signals that reached the test's own handlers (i.e. that the code under test did not catch), recorded instead
+    of interrupting the test run; the handlers from before are given back afterwards."""
+    seen: list[int] = []
+    saved = {signum: signal.signal(signum, lambda signum, frame: seen.append(signum))
+             for signum in (signal.SIGINT, signal.SIGTERM)}
+    yield seen
+    for signum, handler in saved.items():
+        signal.signal(signum, handler)
+
+
+@pytest.fixture
 def plan(monkeypatch):
     """``plan([...])``: the answers the next loaded model gives, film by film; records the folders it was loaded from."""
     loads: list[object] = []
@@ -240,26 +252,29 @@ def test_backend_choices_and_their_refusals(plan, folder, capsys):
     assert [r["probability"] for r in _json(capsys.readouterr().out)] == [0.2, 0.7, None]
 
 
-def test_ctrl_c_during_a_scan_writes_the_rows_done_and_exits_130(plan, folder, tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize(("signum", "status", "word"), [(signal.SIGINT, 130, "interrupted"),
+                                                        (signal.SIGTERM, 143, "terminated")])
+def test_a_signal_during_a_scan_writes_the_rows_done_and_exits_with_its_status(
+        plan, folder, tmp_path, monkeypatch, capsys, unhandled_signals, signum, status, word):
     plan([(0.2, IN_SCOPE), (0.7, IN_SCOPE)])
     real_write = Table.write
 
-    def write_then_interrupt(self, row):
+    def write_then_signal(self, row):
         real_write(self, row)
-        signal.raise_signal(signal.SIGINT)  # in the main thread: the handler runs before the next row
+        signal.raise_signal(signum)  # in the main thread: the handler runs before the next row
 
-    monkeypatch.setattr(Table, "write", write_then_interrupt)
-    before = signal.getsignal(signal.SIGINT)
+    monkeypatch.setattr(Table, "write", write_then_signal)
+    before = signal.getsignal(signum)
     out_csv = tmp_path / "partial.csv"
-    status = main(["scan", "--no-history", "--csv", str(out_csv), str(folder)])
+    assert main(["scan", "--no-history", "--csv", str(out_csv), str(folder)]) == status
     err = capsys.readouterr().err
-    assert status == 130
-    assert "osteo: interrupted: stopped after " in err and " of 3 files; their rows were written" in err
+    assert f"osteo: {word}: stopped after " in err and " of 3 files; their rows were written" in err
     assert out_csv.read_text(encoding="utf-8").startswith("path,")  # the CSV was closed, not left as a temp file
-    assert signal.getsignal(signal.SIGINT) is before  # the handlers given back
+    assert signal.getsignal(signum) is before  # the handlers given back
+    assert unhandled_signals == []  # the command caught it, not the test's own handler
 
 
-def test_stop_on_signal_asks_once_then_stops_at_once():
+def test_stop_on_signal_asks_once_then_stops_at_once(unhandled_signals):
     asked: list[str] = []
     watcher = common.StopOnSignal(lambda: asked.append("stop"))
     assert watcher.exit_status is None
@@ -275,6 +290,9 @@ def test_stop_on_signal_asks_once_then_stops_at_once():
     with other:
         signal.raise_signal(signal.SIGINT)
     assert other.exit_status == 130
+    assert unhandled_signals == []
+    signal.raise_signal(signal.SIGINT)  # after the block: the handler from before is back
+    assert unhandled_signals == [signal.SIGINT]
 
 
 @pytest.mark.parametrize(("raised", "status", "line"), [
@@ -304,3 +322,164 @@ def test_say_escapes_what_could_drive_the_terminal(capsys):
 def test_model_description_reads_the_card_without_loading_the_model(tmp_path):
     assert common.model_description() == f"{CARD['name']} {CARD['version']}"
     assert common.model_description(tmp_path).startswith("unavailable (")
+
+
+def test_scan_shows_its_last_progress_line_and_counts_declined_films(plan, folder, capsys):
+    plan([(0.2, IN_SCOPE), (0.7, DECLINE)])
+    assert main(["scan", "--no-history", "--json", str(folder)]) == 1
+    err = capsys.readouterr().err
+    # Not a terminal: a line every few seconds, and always the last one.
+    assert "scanned 3/3 (1 failed), " in err
+    assert "osteo: 3 files: 1 results, 1 out of scope (no result), 1 failed, in " in err
+
+
+def test_scan_recursive_and_hidden_files_only_when_asked(plan, folder, capsys):
+    (folder / "c.png").unlink()
+    (folder / "sub").mkdir()
+    _film(folder / "sub" / "d.png", 4)
+    _film(folder / ".e.png", 5)
+    for argv, count in ((["scan"], 2), (["scan", "-r"], 3), (["scan", "--include-hidden"], 3),
+                        (["scan", "-r", "--include-hidden"], 4)):
+        plan([(0.2, IN_SCOPE)] * count)
+        assert main([*argv, "--no-history", "--json", str(folder)]) == 0
+        out, err = capsys.readouterr()
+        assert f"osteo: {count} files in {folder}" in err and len(_json(out)) == count, argv
+
+
+def test_scan_refuses_a_csv_that_is_one_of_its_inputs(plan, folder, capsys):
+    plan([(0.2, IN_SCOPE)] * 3)
+    notes = folder / "notes.csv"
+    notes.write_text("not an export of ours\n", encoding="utf-8")
+    assert main(["scan", "--no-history", "--csv", str(notes), str(folder)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: osteo ") and "osteo: error: --csv " in err
+    assert notes.read_text(encoding="utf-8") == "not an export of ours\n"
+
+
+def test_the_csv_may_not_overwrite_the_history(plan, folder, capsys):
+    from osteo_desktop.core.paths import user_data_dir
+
+    plan([(0.2, IN_SCOPE)])
+    assert main(["predict", "--history", "--json", str(folder / "a.png")]) == 0  # the history now exists
+    capsys.readouterr()
+    database = next(user_data_dir().glob("*.sqlite*"), None) or next(user_data_dir().glob("*.db"))
+    before = database.read_bytes()
+    assert main(["predict", "--csv", str(database), str(folder / "a.png")]) == 2
+    assert "osteo: error: --csv " in capsys.readouterr().err
+    assert database.read_bytes() == before
+
+
+def test_predict_writes_its_csv_and_records_in_the_history_only_with_history(plan, folder, tmp_path, capsys):
+    (folder / "c.png").unlink()
+    plan([(0.2, IN_SCOPE)])
+    out_csv = tmp_path / "one.csv"
+    assert main(["predict", "--csv", str(out_csv), str(folder / "a.png")]) == 0
+    assert f"osteo: wrote 1 rows to {out_csv}" in capsys.readouterr().err
+    assert ",0.200000," in out_csv.read_text(encoding="utf-8").splitlines()[1]
+    # Not recorded without --history: a scan then analyses the film again (and meets the plan's 0.6).
+    plan([(0.6, IN_SCOPE), (0.7, IN_SCOPE)])
+    assert main(["scan", "--json", str(folder)]) == 0
+    assert [r["probability"] for r in _json(capsys.readouterr().out)] == [0.6, 0.7]
+    # Recorded with --history: a new film's answer then comes back from the history instead of the next plan.
+    _film(folder / "d.png", 4)
+    plan([(0.3, IN_SCOPE)])
+    assert main(["predict", "--history", "--json", str(folder / "d.png")]) == 0
+    capsys.readouterr()
+    plan([(0.9, IN_SCOPE)] * 3)
+    assert main(["scan", "--json", str(folder)]) == 0
+    out, err = capsys.readouterr()
+    assert [r["probability"] for r in _json(out)] == [0.6, 0.7, 0.3] and "(3 reused from the history)" in err
+
+
+def test_a_damaged_history_is_set_aside_with_a_warning(plan, folder, capsys):
+    from osteo_desktop.core.results.history import default_history_path
+
+    (folder / "c.png").unlink()
+    path = default_history_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"this is not an SQLite database" * 100)
+    plan([(0.2, IN_SCOPE), (0.7, IN_SCOPE)])
+    assert main(["scan", "--json", str(folder)]) == 0
+    err = capsys.readouterr().err
+    assert "osteo: warning: the history database was damaged: it was moved to " in err
+    assert list(path.parent.glob(f"{path.name}.damaged-*"))
+
+
+def test_unrecorded_counts_only_the_results(plan, folder, monkeypatch, capsys):
+    plan([(0.2, IN_SCOPE), (0.7, DECLINE)])
+
+    class Broken:
+        def __init__(self, *args, **kwargs):
+            raise OsteoError("read-only file system")
+
+    monkeypatch.setattr(history_module, "History", Broken)
+    assert main(["scan", "--json", str(folder)]) == 1
+    err = capsys.readouterr().err
+    # a.png's result; b.png was declined and c.png failed: neither is a result to record
+    assert "osteo: error: 1 result was given but not recorded in the history: read-only file system" in err
+
+
+def test_the_scan_gets_what_the_arguments_say(plan, folder, monkeypatch, capsys):
+    import osteo_desktop.cli.batch as cli_batch
+
+    given: list[dict] = []
+    real = cli_batch.BatchScan
+
+    def recording(paths, classifier, **kwargs):
+        given.append(kwargs)
+        return real(paths, classifier, **kwargs)
+
+    monkeypatch.setattr(cli_batch, "BatchScan", recording)
+    plan([(0.2, IN_SCOPE), (0.7, IN_SCOPE)])
+    assert main(["scan", "--json", "--backend", "threads", "--workers", "3", "--batch-size", "5", str(folder)]) == 1
+    kwargs = given[0]
+    assert kwargs["workers"] == 3 and kwargs["batch_size"] == 5 and kwargs["include_patient"] is False
+    assert kwargs["close_history"] is True and kwargs["history"] is not None
+    assert kwargs["backend"] is not None and kwargs["on_progress"] is not None
+    capsys.readouterr()
+    plan([(0.2, IN_SCOPE)])
+    assert main(["predict", "--json", "--include-patient", str(folder / "a.png")]) == 0
+    assert given[1]["include_patient"] is True and given[1]["history"] is None and given[1]["workers"] is None
+
+
+def test_backend_arguments_reach_get_backend(plan, folder, monkeypatch, capsys):
+    import osteo_desktop.core.pipeline.backends as backends
+
+    calls: list[tuple] = []
+
+    def get_backend(name=None, **kwargs):
+        calls.append((name, kwargs))
+        raise ValueError("recorded")
+
+    monkeypatch.setattr(backends, "get_backend", get_backend)
+    plan([(0.2, IN_SCOPE)] * 3)
+    for argv in (["--backend", "ray", "--address", "auto", "--workers", "3"], ["--address", "10.0.0.1:6379"],
+                 ["--backend", "threads", "--workers", "3"], ["--backend", "ray"]):
+        assert main(["scan", "--no-history", "--json", *argv, str(folder)]) == 2
+        assert "osteo: error: recorded" in capsys.readouterr().err
+    assert calls == [("ray", {"address": "auto", "workers": 3}), ("ray", {"address": "10.0.0.1:6379"}),
+                     ("threads", {}), ("ray", {})]
+
+
+def test_patient_fields_only_with_include_patient(plan, tmp_path, capsys):
+    from imaging_factories import dicom_bytes, make_dicom
+
+    rng = np.random.default_rng(9)
+    pixels = np.clip(np.linspace(200, 3000, 128)[None, :] + rng.normal(0, 50, (128, 128)), 0, 4095).astype(np.uint16)
+    film = tmp_path / "knee.dcm"
+    film.write_bytes(dicom_bytes(make_dicom(pixels, bits_stored=12, PatientName="Doe^Jane", PatientID="P-77")))
+    for flag in ([], ["--include-patient"]):
+        plan([(0.2, IN_SCOPE)])
+        out_csv = tmp_path / f"patient{len(flag)}.csv"
+        assert main(["predict", "--json", *flag, "--csv", str(out_csv), str(film)]) == 0
+        out = capsys.readouterr().out
+        header = out_csv.read_text(encoding="utf-8").splitlines()[0]
+        if flag:
+            assert "Doe" in out and "P-77" in out and "P-77" in out_csv.read_text(encoding="utf-8")
+            assert "patient" in header
+        else:
+            assert "Doe" not in out and "P-77" not in out and "patient" not in header
+        plan([(0.2, IN_SCOPE)])
+        assert main(["predict", *flag, str(film)]) == 0
+        table = capsys.readouterr().out
+        assert ("P-77" in table) == bool(flag), table
