@@ -483,3 +483,24 @@ def test_patient_fields_only_with_include_patient(plan, tmp_path, capsys):
         assert main(["predict", *flag, str(film)]) == 0
         table = capsys.readouterr().out
         assert ("P-77" in table) == bool(flag), table
+
+
+def test_the_log_says_which_model_was_loaded_and_keeps_the_traceback_of_one_that_was_not(plan, monkeypatch, caplog):
+    import logging
+
+    plan([])
+    with caplog.at_level(logging.DEBUG, logger="osteo_desktop.cli"):
+        assert common.load_classifier(None) is not None
+    loaded = [r for r in caplog.records if r.levelno == logging.INFO]
+    assert [r.getMessage() for r in loaded] == [f"model {CARD['name']} 2.1.0 loaded from {REPO_ROOT / 'model_weights'}"]
+    caplog.clear()
+
+    def garbage(model_dir=None, *args, **kwargs):
+        raise ValueError("not a flatbuffer")
+
+    monkeypatch.setattr(runtime.Classifier, "load", staticmethod(garbage))
+    with caplog.at_level(logging.DEBUG, logger="osteo_desktop.cli"):
+        assert common.load_classifier(None) is None
+    [failed] = [r for r in caplog.records if r.levelno == logging.DEBUG]
+    assert failed.getMessage() == "model load failed"
+    assert failed.exc_info is not None and failed.exc_info[0] is ValueError
