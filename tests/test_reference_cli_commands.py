@@ -259,9 +259,11 @@ def test_a_signal_during_a_scan_writes_the_rows_done_and_exits_with_its_status(
     plan([(0.2, IN_SCOPE), (0.7, IN_SCOPE)])
     real_write = Table.write
 
+    escaped: list[BaseException | None] = []
+
     def write_then_signal(self, row):
         real_write(self, row)
-        signal.raise_signal(signum)  # in the main thread: the handler runs before the next row
+        escaped.append(_raised_by(signum))  # in the main thread: the handler runs before the next row
 
     monkeypatch.setattr(Table, "write", write_then_signal)
     before = signal.getsignal(signum)
@@ -272,6 +274,17 @@ def test_a_signal_during_a_scan_writes_the_rows_done_and_exits_with_its_status(
     assert out_csv.read_text(encoding="utf-8").startswith("path,")  # the CSV was closed, not left as a temp file
     assert signal.getsignal(signum) is before  # the handlers given back
     assert unhandled_signals == []  # the command caught it, not the test's own handler
+    assert escaped[0] is None  # the first signal only asks the scan to stop
+
+
+def _raised_by(signum: int) -> BaseException | None:
+    """What raising ``signum`` here raised (KeyboardInterrupt and Terminated caught, so that a wrong one fails the
+    test instead of ending the test run)."""
+    try:
+        signal.raise_signal(signum)
+    except KeyboardInterrupt as exc:
+        return exc
+    return None
 
 
 def test_stop_on_signal_asks_once_then_stops_at_once(unhandled_signals):
@@ -279,16 +292,14 @@ def test_stop_on_signal_asks_once_then_stops_at_once(unhandled_signals):
     watcher = common.StopOnSignal(lambda: asked.append("stop"))
     assert watcher.exit_status is None
     with watcher:
-        signal.raise_signal(signal.SIGTERM)
+        assert _raised_by(signal.SIGTERM) is None
         assert asked == ["stop"] and watcher.exit_status == 143
-        with pytest.raises(common.Terminated):
-            signal.raise_signal(signal.SIGTERM)
-        with pytest.raises(KeyboardInterrupt):
-            signal.raise_signal(signal.SIGINT)
+        assert type(_raised_by(signal.SIGTERM)) is common.Terminated
+        assert type(_raised_by(signal.SIGINT)) is KeyboardInterrupt
     assert asked == ["stop"]
     other = common.StopOnSignal(lambda: None)
     with other:
-        signal.raise_signal(signal.SIGINT)
+        assert _raised_by(signal.SIGINT) is None
     assert other.exit_status == 130
     assert unhandled_signals == []
     signal.raise_signal(signal.SIGINT)  # after the block: the handler from before is back
@@ -454,11 +465,12 @@ def test_backend_arguments_reach_get_backend(plan, folder, monkeypatch, capsys):
     monkeypatch.setattr(backends, "get_backend", get_backend)
     plan([(0.2, IN_SCOPE)] * 3)
     for argv in (["--backend", "ray", "--address", "auto", "--workers", "3"], ["--address", "10.0.0.1:6379"],
-                 ["--backend", "threads", "--workers", "3"], ["--backend", "ray"]):
+                 ["--backend", "threads", "--workers", "3"], ["--backend", "ray"],
+                 ["--address", "auto", "--workers", "2"]):
         assert main(["scan", "--no-history", "--json", *argv, str(folder)]) == 2
         assert "osteo: error: recorded" in capsys.readouterr().err
     assert calls == [("ray", {"address": "auto", "workers": 3}), ("ray", {"address": "10.0.0.1:6379"}),
-                     ("threads", {}), ("ray", {})]
+                     ("threads", {}), ("ray", {}), ("ray", {"address": "auto", "workers": 2})]
 
 
 def test_patient_fields_only_with_include_patient(plan, tmp_path, capsys):
@@ -504,3 +516,35 @@ def test_the_log_says_which_model_was_loaded_and_keeps_the_traceback_of_one_that
     [failed] = [r for r in caplog.records if r.levelno == logging.DEBUG]
     assert failed.getMessage() == "model load failed"
     assert failed.exc_info is not None and failed.exc_info[0] is ValueError
+
+
+class FakeTerminal:
+    """stdout and stderr sharing one terminal, as they do when a scan runs in a shell."""
+
+    def __init__(self) -> None:
+        self.text = ""
+
+    def write(self, text: str) -> int:
+        self.text += text
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_on_a_terminal_the_progress_line_is_cleared_before_each_table_line(plan, folder, monkeypatch):
+    import re
+
+    terminal = FakeTerminal()
+    monkeypatch.setattr("sys.stdout", terminal)
+    monkeypatch.setattr("sys.stderr", terminal)
+    plan([(0.2, IN_SCOPE), (0.7, IN_SCOPE)])
+    assert main(["scan", "--no-history", str(folder)]) == 1
+    shown = list(re.finditer(r"\r\x1b\[Kscanned \d+/3 [^\r\n]*", terminal.text))
+    assert shown, terminal.text
+    for line in shown:  # what follows a progress line is a redraw or a clear, never a table line on top of it
+        assert terminal.text[line.end():].startswith("\r\x1b[K"), terminal.text
+    assert MODEL_LINE in terminal.text and "a.png" in terminal.text
