@@ -494,3 +494,66 @@ def test_exactly_50_megapixels_is_allowed_by_the_size_check():
         read_raster(PATH, _png_header_only(10_000, 5_000), "PNG")
     assert not isinstance(caught.value, ImageTooLargeError)
     assert caught.value.cause.startswith("truncated or damaged PNG data")
+
+
+# --- channel checks that only the full comparison can settle ----------------------------------------------------
+
+
+def _off_grid(mode: str, pixel: tuple[int, ...]) -> np.ndarray:
+    """A 512 x 512 grey image (sampled every second pixel by the quick checks) with one pixel off that grid changed."""
+    grey = _random((512, 512), seed=20)
+    channels = 4 if mode == "RGBA" else 3
+    image = np.repeat(grey[..., None], channels, axis=2)
+    if channels == 4:
+        image[..., 3] = 255
+    image[1, 1, : len(pixel)] = pixel
+    return image
+
+
+@pytest.mark.parametrize("mode", ["RGB", "RGBA"])
+@pytest.mark.parametrize("pixel", [(90, 90, 200), (200, 90, 90), (90, 200, 90)])  # two channels alike, one not
+def test_one_pixel_off_the_sampling_grid_with_one_channel_apart_is_weighed(mode, pixel):
+    image = _off_grid(mode, pixel)
+    radiograph = _read(Image.fromarray(image, mode))
+    np.testing.assert_allclose(radiograph.pixels, _luma(image), rtol=0, atol=1e-6)
+    assert radiograph.pixels[1, 1] == pytest.approx(float(np.dot(pixel, LUMA)) / 255, abs=1e-6)
+    assert radiograph.warnings == []  # one pixel is not a colour image
+
+
+def test_rgba_grey_with_channel_noise_is_not_called_colour():
+    grey = _random((HEIGHT, WIDTH), high=200, seed=22).astype(np.int16) + 20
+    noise = np.random.default_rng(23).integers(-3, 4, size=(HEIGHT, WIDTH, 3))
+    rgba = np.concatenate([(grey[..., None] + noise), np.full((HEIGHT, WIDTH, 1), 255)], axis=2).astype(np.uint8)
+    radiograph = _read(Image.fromarray(rgba, "RGBA"))
+    np.testing.assert_allclose(radiograph.pixels, _luma(rgba), rtol=0, atol=1e-6)
+    assert radiograph.warnings == []
+
+
+@pytest.mark.parametrize("rows", [slice(0, None, 3), slice(1, None, 3), slice(0, None, 1)])
+def test_the_rgb_colour_verdict_is_that_of_the_colour_module(rows):
+    """The RGB reader's quick colour check is documented as colour.is_colour on the same grid: same verdict."""
+    from osteo_desktop.core.reading import colour
+
+    rgb = np.repeat(_random((600, 600), seed=24)[..., None], 3, axis=2)
+    rgb[rows, :, 0] = 255  # red rows: on the grid colour.is_colour samples (every third), off it, or everywhere
+    rgb[rows, :, 1:] = 0
+    radiograph = _read(Image.fromarray(rgb))
+    assert bool(radiograph.warnings) == colour.is_colour(rgb)
+    np.testing.assert_allclose(radiograph.pixels, _luma(rgb), rtol=0, atol=1e-6)
+
+
+def test_integer_values_one_apart_with_a_negative_are_stretched_to_black_and_white():
+    values = np.zeros((HEIGHT, WIDTH), dtype=np.int32)
+    values[:, : WIDTH // 2] = -1
+    pixels = _read(Image.fromarray(values), "TIFF").pixels
+    assert (pixels[:, : WIDTH // 2] == 0.0).all() and (pixels[:, WIDTH // 2 :] == 1.0).all()
+
+
+def test_a_fine_colour_pattern_in_a_jpeg_is_still_colour():
+    # A red/cyan checkerboard, one pixel a square: any even grid of pixels sees colour; an average would see grey.
+    yy, xx = np.mgrid[0:512, 0:512]
+    red = (yy + xx) % 2 == 0
+    rgb = np.where(red[..., None], np.array([230, 20, 20], np.uint8), np.array([20, 230, 230], np.uint8))
+    data = _encode(Image.fromarray(rgb.astype(np.uint8)), "JPEG", quality=100, subsampling=0)
+    radiograph = read_raster(PATH, data, "JPEG")
+    assert radiograph.warnings[0].startswith("colour JPEG image")
