@@ -601,3 +601,77 @@ def test_radiograph_size_defaults_and_repr():
 def test_error_messages_name_the_file_not_its_folder():
     error = ImageReadError("/very/private/folder/knee.png", "cause")
     assert str(error) == "knee.png: cause" and error.path == "/very/private/folder/knee.png"
+
+
+# --- boundaries the first reference run left open ---------------------------------------------------------------
+
+
+def test_the_99th_percentile_interpolates_between_neighbours_in_a_large_grid():
+    grid = np.random.default_rng(25).random((25, 40, 3)).astype(np.float32)  # 1000 pixels: position 989.01
+    distances = np.abs(grid.astype(np.float64) - grid.mean(axis=2, keepdims=True)).max(axis=2).ravel()
+    assert colour.grid_spread(grid) == pytest.approx(float(np.percentile(distances, 99)), abs=1e-6)
+
+
+def test_megapixels_in_the_refusal_are_rounded_from_millions():
+    # 1004 x 60259 = 60,500,036 pixels: 60.500036 million, which rounds to 61.
+    error = _error(check_dimensions, "f", 1004, 60259)
+    assert "(61 megapixels)" in error.cause
+
+
+def test_the_window_width_is_shown_to_three_decimals():
+    radiograph = Radiograph(Path("d.dcm"), np.zeros((3, 5), np.float32), "dicom", {}, window=(40.0, 400.25))
+    assert describe_radiograph(radiograph)["window"] == {"center": 40.0, "width": 400.25}
+
+
+def test_a_file_that_keeps_growing_is_read_only_up_to_the_limit(tmp_path, monkeypatch):
+    monkeypatch.setattr(reader, "MAX_FILE_BYTES", 1000)
+    (tmp_path / "endless").write_bytes(bytes(10))
+
+    class Endless:
+        """A file that never ends (a device, or one written faster than it is read): only a bounded read returns."""
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def read(self, size=-1):
+            if size is None or size < 0:
+                raise MemoryError("read the whole of an endless file")
+            return bytes(size)
+
+    monkeypatch.setattr(reader, "open", lambda path, mode: Endless(), raising=False)
+    error = _error(read_file_bytes, tmp_path / "endless")
+    assert isinstance(error, ImageTooLargeError) and "grew past" in error.cause
+
+
+def test_a_bmp_signature_needs_exactly_18_bytes():
+    assert sniff_format(_bmp_head(40)[:18]) == "BMP"
+    assert sniff_format(_bmp_head(40)[:17]) is None
+
+
+@pytest.mark.parametrize(
+    ("head", "expected"),
+    [
+        (_element(0x0008, 0x0005, b"CS", b""), "DICOM"),  # exactly 8 bytes: one empty explicit-VR element
+        (_element(0x0008, 0x9000, b"CS", b"AB"), None),  # element 9000: above 0FFF whatever the sign
+        (struct.pack("<HHI", 0x0008, 0x0016, 0x80000000) + bytes(16), None),  # a 2 GiB first element is not sane
+    ],
+)
+def test_bare_dicom_edges(head, expected):
+    assert sniff_format(head) == expected
+
+
+@pytest.mark.parametrize(("offset", "expected"), [(1, True), (250, True), (251, False)])
+def test_a_late_dicom_element_is_looked_for_from_byte_1_within_the_first_256_bytes(offset, expected):
+    head = b"\x01" * offset + struct.pack("<HH", 0x0008, 0x0016) + b"UI" + b"\x01" * 20
+    assert looks_like_damaged_dicom(head) is expected
+
+
+def test_text_edge_cases():
+    assert describe_content(b"a") == "a text file"  # one printable character
+    assert describe_content(b"abc\xff" + bytes(range(1, 30))) == "unrecognised binary data"
+    # Cut inside a four-byte character that follows a two-byte one: dropping the last three bytes leaves text.
+    cut = ("x" * 50 + "ä").encode() + "😀".encode()[:3]
+    assert describe_content(cut) == "a text file"
