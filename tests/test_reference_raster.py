@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageFile
 
 from osteo_desktop.core.errors import ImageReadError, ImageTooLargeError, NotAnImageError
 from osteo_desktop.core.reading import raster
@@ -557,3 +557,31 @@ def test_a_fine_colour_pattern_in_a_jpeg_is_still_colour():
     data = _encode(Image.fromarray(rgb.astype(np.uint8)), "JPEG", quality=100, subsampling=0)
     radiograph = read_raster(PATH, data, "JPEG")
     assert radiograph.warnings[0].startswith("colour JPEG image")
+
+
+@pytest.mark.parametrize(("low", "high"), [(0.6, 1.4), (0.2, 1.5)])
+def test_float_values_a_little_over_1_are_stretched_too(low, high):
+    values = np.linspace(low, high, HEIGHT * WIDTH).reshape(HEIGHT, WIDTH).astype(np.float32)
+    radiograph = _read(Image.fromarray(values), "TIFF")
+    np.testing.assert_allclose(radiograph.pixels, (values.astype(np.float64) - low) / (high - low), rtol=0, atol=1e-6)
+    assert radiograph.warnings == []
+
+
+def test_float_values_up_to_exactly_1_are_kept_as_they_are():
+    values = np.linspace(0.2, 1.0, HEIGHT * WIDTH).reshape(HEIGHT, WIDTH).astype(np.float32)
+    radiograph = _read(Image.fromarray(values), "TIFF")
+    np.testing.assert_array_equal(radiograph.pixels, values)
+    assert radiograph.warnings == []  # a float image is neither colour nor transparent
+
+
+def test_running_out_of_memory_while_decoding_is_too_large(monkeypatch):
+    data = _encode(Image.fromarray(_random((HEIGHT, WIDTH))), "PNG")
+
+    def exhausted(self, *args, **kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr(raster.Image.Image, "load", exhausted)
+    monkeypatch.setattr(ImageFile.ImageFile, "load", exhausted)
+    with pytest.raises(ImageTooLargeError) as caught:
+        read_raster(PATH, data, "PNG")
+    assert caught.value.path == str(PATH) and caught.value.cause == "not enough memory to decode the PNG image"
