@@ -35,8 +35,8 @@ MODULES=(
   "scope|osteo_desktop/core/model/scope.py|tests/test_scope_gate.py tests/test_out_of_scope.py"
   "reading-window|osteo_desktop/core/reading/window.py|tests/test_imaging_raster.py tests/test_imaging_dicom.py tests/test_imaging_errors.py tests/test_reader_limits.py tests/test_reference_dicom.py"
   "reading-dicom|osteo_desktop/core/reading/dicom.py|tests/test_imaging_raster.py tests/test_imaging_dicom.py tests/test_imaging_errors.py tests/test_reader_limits.py tests/test_reference_dicom.py"
-  "reading-raster|osteo_desktop/core/reading/raster.py|tests/test_imaging_raster.py tests/test_imaging_dicom.py tests/test_imaging_errors.py tests/test_reader_limits.py tests/test_reference_dicom.py"
-  "reading-rest|osteo_desktop/core/reading/colour.py,osteo_desktop/core/reading/limits.py,osteo_desktop/core/reading/radiograph.py,osteo_desktop/core/reading/reader.py,osteo_desktop/core/reading/sniffing.py|tests/test_imaging_raster.py tests/test_imaging_dicom.py tests/test_imaging_errors.py tests/test_reader_limits.py tests/test_reference_dicom.py"
+  "reading-raster|osteo_desktop/core/reading/raster.py|tests/test_reference_raster.py tests/test_reference_reading.py tests/test_imaging_raster.py tests/test_imaging_errors.py tests/test_reader_limits.py"
+  "reading-rest|osteo_desktop/core/reading/colour.py,osteo_desktop/core/reading/limits.py,osteo_desktop/core/reading/radiograph.py,osteo_desktop/core/reading/reader.py,osteo_desktop/core/reading/sniffing.py|tests/test_reference_reading.py tests/test_reference_raster.py tests/test_imaging_raster.py tests/test_imaging_dicom.py tests/test_imaging_errors.py tests/test_reader_limits.py tests/test_reference_dicom.py"
   "knee|osteo_desktop/core/model/knee_model.py,osteo_desktop/core/model/knee_sides.py|tests/test_knee_sides.py"
 )
 wanted=()
