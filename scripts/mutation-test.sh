@@ -32,7 +32,7 @@ MODULES=(
   "pipeline|osteo_desktop/core/pipeline/analysis.py,osteo_desktop/core/pipeline/batch.py,osteo_desktop/core/pipeline/film.py,osteo_desktop/core/pipeline/scanning.py|tests/test_reference_pipeline.py"
   "card|osteo_desktop/core/model/card.py|tests/test_reference_card.py tests/test_model_card.py tests/test_model_integrity.py"
   "preprocessing|osteo_desktop/core/model/preprocessing.py|tests/test_preprocessing.py tests/test_reference_preprocess.py"
-  "scope|osteo_desktop/core/model/scope.py|tests/test_scope_gate.py tests/test_out_of_scope.py"
+  "scope|osteo_desktop/core/model/scope.py|tests/test_reference_scope.py tests/test_scope_gate.py tests/test_out_of_scope.py"
   "reading-window|osteo_desktop/core/reading/window.py|tests/test_imaging_raster.py tests/test_imaging_dicom.py tests/test_imaging_errors.py tests/test_reader_limits.py tests/test_reference_dicom.py"
   "reading-dicom|osteo_desktop/core/reading/dicom.py|tests/test_imaging_raster.py tests/test_imaging_dicom.py tests/test_imaging_errors.py tests/test_reader_limits.py tests/test_reference_dicom.py"
   "reading-raster|osteo_desktop/core/reading/raster.py|tests/test_imaging_raster.py tests/test_imaging_dicom.py tests/test_imaging_errors.py tests/test_reader_limits.py tests/test_reference_dicom.py"
