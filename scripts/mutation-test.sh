@@ -33,7 +33,7 @@ MODULES=(
   "card|osteo_desktop/core/model/card.py|tests/test_reference_card.py tests/test_model_card.py tests/test_model_integrity.py"
   "preprocessing|osteo_desktop/core/model/preprocessing.py|tests/test_preprocessing.py tests/test_reference_preprocess.py"
   "scope|osteo_desktop/core/model/scope.py|tests/test_reference_scope.py tests/test_scope_gate.py tests/test_out_of_scope.py"
-  "reading-window|osteo_desktop/core/reading/window.py|tests/test_imaging_raster.py tests/test_imaging_dicom.py tests/test_imaging_errors.py tests/test_reader_limits.py tests/test_reference_dicom.py"
+  "reading-window|osteo_desktop/core/reading/window.py|tests/test_reference_window.py tests/test_imaging_raster.py tests/test_imaging_dicom.py tests/test_imaging_errors.py tests/test_reader_limits.py tests/test_reference_dicom.py"
   "reading-dicom|osteo_desktop/core/reading/dicom.py|tests/test_imaging_raster.py tests/test_imaging_dicom.py tests/test_imaging_errors.py tests/test_reader_limits.py tests/test_reference_dicom.py"
   "reading-raster|osteo_desktop/core/reading/raster.py|tests/test_imaging_raster.py tests/test_imaging_dicom.py tests/test_imaging_errors.py tests/test_reader_limits.py tests/test_reference_dicom.py"
   "reading-rest|osteo_desktop/core/reading/colour.py,osteo_desktop/core/reading/limits.py,osteo_desktop/core/reading/radiograph.py,osteo_desktop/core/reading/reader.py,osteo_desktop/core/reading/sniffing.py|tests/test_imaging_raster.py tests/test_imaging_dicom.py tests/test_imaging_errors.py tests/test_reader_limits.py tests/test_reference_dicom.py"
