@@ -208,6 +208,25 @@ def test_the_banded_spread_equals_the_standard_deviation(shape):
     assert scope._spread(values, band_values=100) == pytest.approx(expected, rel=1e-5)
 
 
+@pytest.mark.parametrize("shape", [(37, 11), (300, 300)])
+def test_the_banded_spread_of_a_nearly_flat_image(shape):
+    # A spread of about 0.003 around 0.5: an error of a few parts in 10^4 in the mean, or a unit added to a sum,
+    # shows in the third digit.
+    values = (0.5 + 0.01 * np.random.default_rng(5).random(shape)).astype(np.float32)
+    expected = float(np.std(values.astype(np.float64)))
+    assert expected == pytest.approx(0.01 / math.sqrt(12), rel=0.05)
+    assert scope._spread(values, band_values=100) == pytest.approx(expected, rel=1e-4)
+    assert scope._spread(values) == pytest.approx(expected, rel=1e-4)
+
+
+def test_a_spread_of_exactly_one_hundredth_is_not_blank(monkeypatch):
+    # Blank means a spread below BLANK_STD; at it, the pixels decide.
+    monkeypatch.setattr(scope, "_spread", lambda pixels: 0.01)
+    assert look(np.zeros((4, 4), dtype=np.float32), {}).decided is None
+    monkeypatch.setattr(scope, "_spread", lambda pixels: 0.0099999)
+    assert look(np.zeros((4, 4), dtype=np.float32), {}).decided == BLANK
+
+
 def test_the_spread_of_a_colour_image_is_taken_over_all_values():
     values = np.zeros((200, 200, 3), dtype=np.float32)
     values[..., 0] = 1.0
