@@ -298,15 +298,17 @@ def test_the_voi_function_is_read_and_unknown_ones_are_linear(function, expected
 @pytest.mark.parametrize(("function", "width", "valid"), [
     ("LINEAR", 1.0, True), ("LINEAR", 0.99, False), ("LINEAR", 0.0, False), ("LINEAR", -5.0, False),
     ("LINEAR_EXACT", 0.5, True), ("LINEAR_EXACT", 0.0, False), ("SIGMOID", 1e-3, True), ("SIGMOID", -1.0, False),
+    # Below float32's smallest normal number (1.2e-38) a width is no width: the window is computed in float32.
+    ("SIGMOID", 1e-37, True), ("SIGMOID", 1e-300, False), ("LINEAR_EXACT", 1e-300, False),
 ])
 def test_window_width_validity(function, width, valid):
-    # The values all sit at the centre so that even the narrowest window covers them.
-    values = np.full((10, 10), 500.0, dtype=np.float32)
+    # The values all sit at the centre, 0, so that even the narrowest window covers them.
+    values = np.zeros((10, 10), dtype=np.float32)
     notes: list[str] = []
-    ds = _ds(WindowCenter=500, WindowWidth=width, VOILUTFunction=function)
+    ds = _ds(WindowCenter=0, WindowWidth=width, VOILUTFunction=function)
     (centre, chosen_width), chosen_function, source = choose_window(ds, values, notes)
     if valid:
-        assert (centre, chosen_width, chosen_function, source) == (500.0, width, function, "window centre/width")
+        assert (centre, chosen_width, chosen_function, source) == (0.0, width, function, "window centre/width")
         assert notes == []
     else:
         assert source == "percentile 0.5-99.5" and chosen_function == "LINEAR_EXACT"
