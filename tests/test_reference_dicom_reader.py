@@ -319,7 +319,7 @@ def _palette(stored: np.ndarray, red, green, blue, bits: int = 16) -> Dataset:
     ds = _dataset(stored, photometric="PALETTE COLOR")
     for colour, values in (("Red", red), ("Green", green), ("Blue", blue)):
         setattr(ds, f"{colour}PaletteColorLookupTableDescriptor", [len(values), 0, bits])
-        data = np.asarray(values, dtype="<u2" if bits == 16 else np.uint8)
+        data = np.asarray(values, dtype="<u2")  # entries are 16-bit words whatever the bits they use
         ds.add_new(getattr(pydicom.datadict, "tag_for_keyword")(f"{colour}PaletteColorLookupTableData"), "OW",
                    data.tobytes())
     return ds
@@ -345,6 +345,22 @@ def test_a_grey_palette_is_its_grey_without_a_warning():
     radiograph = _read(_palette(stored, grey, grey, grey))
     np.testing.assert_allclose(radiograph.pixels, [[0, 1000 / 65535, 1]], atol=1e-7)
     assert radiograph.warnings == []
+
+
+def test_an_8_bit_palette_is_scaled_by_255():
+    stored = np.array([[0, 1, 2]], dtype=np.uint8)
+    radiograph = _read(_palette(stored, [0, 255, 51], [0, 0, 51], [0, 0, 51], bits=8))
+    np.testing.assert_allclose(radiograph.pixels, [[0, 0.299, 0.2]], atol=1e-6)
+
+
+@pytest.mark.parametrize("channels", [(40, 40, 90), (90, 40, 40), (40, 90, 90)], ids=["R=G", "G=B", "R!=G=B"])
+def test_two_equal_channels_are_not_grey(channels):
+    # Only three equal channels make the grey one channel; two equal and one different are weighted.
+    rgb = np.zeros((20, 20, 3), dtype=np.uint8)
+    rgb[...] = channels
+    rgb[..., :] += np.arange(20, dtype=np.uint8)[:, None, None]  # smooth, so the layout check passes
+    radiograph = _read(_dataset(rgb, photometric="RGB", PlanarConfiguration=0))
+    np.testing.assert_allclose(radiograph.pixels, (rgb / 255.0) @ LUMA, atol=1e-6)
 
 
 def test_a_palette_without_its_tables_is_refused():
@@ -512,6 +528,14 @@ def test_zero_or_empty_samples_and_frames_mean_one():
     assert radiograph.pixels.shape == (4, 4) and radiograph.warnings == []
 
 
+def test_64_bits_allocated_are_read():
+    stored = np.arange(16).reshape(4, 4) + 7
+    ds = _dataset(stored.astype(np.uint16))
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit = 64, 64, 63
+    ds.PixelData = stored.astype("<u8").tobytes()
+    assert _read(ds).modality_values.tolist() == stored.tolist()
+
+
 def test_16_and_32_bits_allocated_are_read():
     stored = np.arange(16).reshape(4, 4) * 1000
     assert _read(_dataset(stored.astype(np.uint16))).modality_values.tolist() == stored.tolist()
@@ -535,6 +559,49 @@ def test_an_empty_pixel_data_element_is_refused():
     ds = _dataset(np.zeros((4, 4), np.uint8))
     ds.PixelData = b""
     assert _refusal(_bytes(ds)).cause == "DICOM pixel data element is empty (0 bytes)"
+
+
+class _Decoder:
+    is_available = False
+
+
+def test_a_syntax_whose_decoder_is_not_installed_is_refused(monkeypatch):
+    monkeypatch.setattr(dicom, "get_decoder", lambda syntax: _Decoder())
+    ds = _dataset(np.zeros((4, 4), np.uint8))
+    assert _refusal(_bytes(ds)).cause == "no decoder installed for Explicit VR Little Endian (install the pylibjpeg plugins)"
+
+
+def test_running_out_of_memory_while_decoding_is_too_large(monkeypatch):
+    def no_memory(ds, index):
+        assert index == 0  # the first frame only
+        raise MemoryError
+
+    monkeypatch.setattr(dicom, "pixel_array", no_memory)
+    error = _refusal(_bytes(_dataset(np.zeros((4, 4), np.uint8))), ImageTooLargeError)
+    assert error.cause == "not enough memory to decode the DICOM pixel data"
+
+
+@pytest.mark.parametrize("shape", [(4, 5), (5, 4), (4,), (4, 4, 3, 1)])
+def test_a_decoded_frame_of_the_wrong_shape_is_refused(monkeypatch, shape):
+    monkeypatch.setattr(dicom, "pixel_array", lambda ds, index: np.zeros(shape, np.uint8))
+    error = _refusal(_bytes(_dataset(np.zeros((4, 4), np.uint8))))
+    assert error.cause == f"decoded DICOM frame has shape {shape}, expected 4 x 4"
+
+
+def test_a_decoded_colour_frame_of_the_right_size_is_accepted(monkeypatch):
+    monkeypatch.setattr(dicom, "pixel_array", lambda ds, index: np.full((4, 4, 3), 255, np.uint8))
+    assert _read(_dataset(np.zeros((4, 4), np.uint8))).pixels.tolist() == [[1.0] * 4] * 4
+
+
+def test_not_a_number_in_the_grey_values_becomes_black(monkeypatch):
+    # No stored integer gives NaN, but a float image or a broken window might: NaN never reaches the model.
+    def windowed(values, window, function):
+        return np.array([[np.nan, 0.25], [0.5, np.nan]], dtype=np.float32)
+
+    monkeypatch.setattr(dicom, "apply_window", windowed)
+    stored = np.zeros((2, 2), np.uint8)
+    assert _read(_dataset(stored)).pixels.tolist() == [[0.0, 0.25], [0.5, 0.0]]
+    assert _read(_dataset(stored, photometric="MONOCHROME1")).pixels.tolist() == [[0.0, 0.75], [0.5, 0.0]]
 
 
 # --- transfer syntaxes and compressed data ----------------------------------------------------------------------
@@ -818,6 +885,24 @@ def test_the_end_of_the_file_meta():
     # A file that ends inside the meta has no end of it.
     assert dicom._end_of_file_meta(data[: start - 1]) is None
     assert dicom._end_of_file_meta(data[:140]) is None
+
+
+# PS3.5 7.1.2: the VRs whose explicit-VR element header is 12 bytes (2 reserved bytes, then a 4-byte length).
+LONG_VRS = ["OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR", "UT", "UV"]
+
+
+@pytest.mark.parametrize("vr", LONG_VRS)
+def test_a_file_meta_element_with_a_long_header(vr):
+    element = b"\x02\x00\x02\x01" + vr.encode() + b"\x00\x00" + struct.pack("<I", 6) + b"abcdef"
+    after = b"\x08\x00\x05\x00CS\x02\x00ab"
+    assert dicom._end_of_file_meta(element + after) == 12 + 6
+
+
+@pytest.mark.parametrize("vr", ["UI", "UL", "SH", "AE", "CS"])
+def test_a_file_meta_element_with_a_short_header(vr):
+    element = b"\x02\x00\x10\x00" + vr.encode() + struct.pack("<H", 6) + b"abcdef"
+    after = b"\x08\x00\x05\x00CS\x02\x00ab"
+    assert dicom._end_of_file_meta(element + after) == 8 + 6
 
 
 def test_the_end_of_a_file_meta_with_a_long_element_cut_short():
