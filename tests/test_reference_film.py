@@ -1,4 +1,6 @@
-"""One film through the model, knee by knee (core/pipeline/film.py), against a hand-made stand-in (issue 15).
+"""One film through the model, knee by knee (core/pipeline/film.py), and the single-file analysis built on those steps
+(core/pipeline/analysis.py: each knee's heat map, its share on bone, the film's map), against a hand-made stand-in
+(issue 15).
 
 The stand-in classifier has a gate whose answer the test sets, a detector that returns the knees the test lists,
 a linear knee head (logit = pooled activations . (1, 2, -1), as in test_reference_knee.py) and an interpreter that
@@ -324,3 +326,129 @@ def test_settle_takes_the_most_suspicious_knee_or_the_gates_reason():
     no_knee = FileResult(path="n.png", model_version="7.7.7")
     settle(no_knee, model, judge_film(model, work_with([]), (np.zeros(1), np.stack([FILM]))))
     assert no_knee.out_of_scope == "no knee joint found on the film" and no_knee.scope_gate is None
+
+
+# --- the single-file analysis on these steps (core/pipeline/analysis.py) --------------------------------------------
+# Heat maps of the linear head: Grad-CAM is ReLU(F . A) over its peak (A's sign for a positive knee), so each map
+# below is read off the activations' per-position F . A.
+
+
+def heat_features(dots: list[list[float]]) -> np.ndarray:
+    """Activations (2, 2, 3) whose per-position F . A are ``dots`` (channel 0 carries it: A[0] = 1)."""
+    features = np.zeros((2, 2, 3), np.float32)
+    features[..., 0] = dots
+    return features
+
+
+def region_knee(box, features, probability=0.9, geometry=None) -> KneePrediction:
+    from osteo_desktop.core.model.preprocessing import KneeGeometry
+
+    x0, y0, x1, y1 = box
+    geometry = geometry or KneeGeometry((6, 6), (x0, y0, x1, y1), 2, 0.0)
+    return KneePrediction(tuple(map(float, box)), "osteoporosis", probability, probability, 1.0, geometry, features)
+
+
+def test_region_view_is_the_map_under_the_region_zero_beyond_the_film():
+    from osteo_desktop.core.model.preprocessing import KneeGeometry
+    from osteo_desktop.core.pipeline.analysis import _region_view
+
+    values = (np.arange(24, dtype=np.float32) / 24).reshape(4, 6)
+    # A 4-pixel region from (3, 1), running one pixel past the right and the bottom edge; input as large: no resizing.
+    view = _region_view(values, KneeGeometry((4, 6), (3, 1, 7, 5), 4, 0.0))
+    expected = np.zeros((4, 4), np.float32)
+    expected[0:3, 0:3] = values[1:4, 3:6]
+    assert view.dtype == np.float32 and np.array_equal(view, expected)
+    # Past the top-left corner.
+    view = _region_view(values, KneeGeometry((4, 6), (-1, -1, 3, 3), 4, 0.0))
+    expected = np.zeros((4, 4), np.float32)
+    expected[1:4, 1:4] = values[0:3, 0:3]
+    assert np.array_equal(view, expected)
+    # Wholly beside the film (rows in range, columns not): nothing of the map.
+    assert np.array_equal(_region_view(values, KneeGeometry((4, 6), (10, 0, 14, 4), 4, 0.0)), np.zeros((4, 4)))
+
+
+def test_region_view_upsamples_bilinearly():
+    from osteo_desktop.core.model.preprocessing import KneeGeometry
+    from osteo_desktop.core.pipeline.analysis import _region_view
+
+    values = np.array([[0.0, 1.0], [1.0, 0.5]], np.float32)
+    # 2 -> 4 pixels, pixel centres aligned: each output is (1 - t) a + t b at t = -0.25, 0.25, 0.75, 1.25 (clamped).
+    weights = np.array([[1.0, 0.0], [0.75, 0.25], [0.25, 0.75], [0.0, 1.0]])
+    view = _region_view(values, KneeGeometry((2, 2), (0, 0, 2, 2), 4, 0.0))
+    assert np.allclose(view, weights @ values @ weights.T, atol=1e-6)
+
+
+def bone_film(x0: int, y0: int) -> np.ndarray:
+    """A dark 6 x 6 film with a 2 x 2 knee at (x0, y0) whose own Otsu split puts 0.6 and 0.65 on bone."""
+    pixels = np.zeros((6, 6), np.float32)
+    pixels[y0 : y0 + 2, x0 : x0 + 2] = [[0.6, 0.5], [0.55, 0.65]]
+    return pixels
+
+
+def test_explain_maps_the_knee_and_weighs_it_on_the_bone_of_its_own_region():
+    from osteo_desktop.core.pipeline.analysis import AnalysedKnee, _explain
+
+    model = Hand()
+    # F . A = [[3, -1], [1, 0]]: the map [[1, 0], [1/3, 0]]. Bone in the knee's region: (0, 0) and (1, 1), so the
+    # share on bone is 1 / (1 + 1/3) = 0.75. (Counted over the dark film around it, all four pixels would be bone.)
+    knee = AnalysedKnee("right", region_knee((2, 2, 4, 4), heat_features([[3, -1], [1, 0]])), np.zeros((2, 2, 3)))
+    heat = _explain(knee, model, bone_film(2, 2), None)
+    expected = np.zeros((6, 6))
+    expected[2:4, 2:4] = [[1.0, 0.0], [1.0 / 3.0, 0.0]]
+    assert np.allclose(heat, expected, atol=1e-6)
+    assert np.allclose(knee.explanation, [[1.0, 0.0], [1.0 / 3.0, 0.0]], atol=1e-6)
+    assert knee.share_on_bone == pytest.approx(0.75)
+    # In the film's corner: the first row and column count too.
+    corner = AnalysedKnee("left", region_knee((0, 0, 2, 2), heat_features([[3, -1], [1, 0]])), np.zeros((2, 2, 3)))
+    _explain(corner, model, bone_film(0, 0), None)
+    assert corner.share_on_bone == pytest.approx(0.75)
+    # Several knees: the film's map is the larger of the maps so far and this knee's.
+    combined = np.full((6, 6), 0.5, np.float32)
+    again = AnalysedKnee("right", region_knee((2, 2, 4, 4), heat_features([[3, -1], [1, 0]])), np.zeros((2, 2, 3)))
+    assert np.allclose(_explain(again, model, bone_film(2, 2), combined), np.maximum(expected, 0.5), atol=1e-6)
+
+
+TWO_KNEE_FILM = np.full((8, 8), 0.3, np.float32)
+TWO_KNEE_FILM[1:7, 0] = np.linspace(0.2, 0.5, 6)  # some structure: not blank
+TWO_KNEE_FILM[2:4, 2:4] = [[0.9, 0.1], [0.2, 0.3]]  # knee A: Otsu puts only the 0.9 on bone
+TWO_KNEE_FILM[4:6, 5:7] = [[0.1, 0.2], [0.8, 0.9]]  # knee B: bone is its lower row
+KNEE_AT_A = DetectedKnee("right", (2, 2, 4, 4), 1.0)
+KNEE_AT_B = DetectedKnee("left", (5, 4, 7, 6), 1.0)
+
+
+def test_analysis_of_a_two_knee_film_by_hand():
+    from osteo_desktop.core.pipeline.analysis import analyse_radiograph
+
+    # Knee A: F . A = [[2, 2], [-1, -1]], logit 0.5 -> sigmoid(1); map [[1, 1], [0, 0]], exactly half on bone: no
+    # warning (the warning is for less than half). Knee B: F . A = [[0, 3], [0, 0]], logit 0.75 -> sigmoid(1.5), the
+    # most suspicious; map [[0, 1], [0, 0]], none of it on bone: warned.
+    features = [FILM, heat_features([[2, 2], [-1, -1]]), heat_features([[0, 3], [0, 0]])]
+    model = Hand([KNEE_AT_A, KNEE_AT_B], features=features)
+    analysis = analyse_radiograph(radiograph(TWO_KNEE_FILM.copy()), model)
+    assert analysis.prediction.probability == pytest.approx(sigmoid(1.5)) and analysis.prediction.logit == pytest.approx(0.75)
+    assert [k.side for k in analysis.knees] == ["right", "left"] and [k.box for k in analysis.knees] == [(2, 2, 4, 4), (5, 4, 7, 6)]
+    a, b = analysis.knees
+    for knee, detected in zip(analysis.knees, (KNEE_AT_A, KNEE_AT_B)):
+        assert np.array_equal(knee.model_input, knee_region(TWO_KNEE_FILM, detected.box, model.knee_head.region)[0])
+    assert a.share_on_bone == 0.5 and b.share_on_bone == 0.0
+    assert analysis.warnings == ["Left knee: most of the heat map (100 %) lies outside bone; the result may rest on "
+                                 "soft tissue, background or markers rather than on the bone"]
+    assert analysis.prediction.warnings is analysis.warnings
+    expected = np.zeros((8, 8))
+    expected[2, 2:4] = 1.0  # knee A's map
+    expected[4, 6] = 1.0  # knee B's map
+    assert np.allclose(analysis.explanation, expected, atol=1e-6)
+    # Each knee's map over its own input (32 pixels): A's upper half bright, fading across the middle.
+    assert a.explanation.shape == (32, 32) and a.explanation[:8].min() == 1.0 and a.explanation[24:].max() == 0.0
+    assert analysis.result.model_sha256 == "ab" * 32 and analysis.model_sha256 == "ab" * 32
+
+
+def test_a_declined_analysis_names_the_exact_model():
+    from osteo_desktop.core.pipeline.analysis import analyse_radiograph
+
+    model = Hand([KNEE_AT_A], decision=HAND, features=[FILM, heat_features([[1, 1], [1, 1]])])
+    analysis = analyse_radiograph(radiograph(TWO_KNEE_FILM.copy()), model)
+    assert analysis.declined and analysis.knees == [] and analysis.explanation is None
+    assert analysis.model_sha256 == "ab" * 32 and analysis.model_version == "7.7.7"
+    row = analysis.result
+    assert (row.out_of_scope, row.model_sha256, row.model_version) == (HAND.reason, "ab" * 32, "7.7.7")

@@ -569,3 +569,48 @@ def test_odds_and_ends_of_the_single_and_folder_paths(films):
     assert model.batches and set(model.batches) == {1}
     radiograph = analysis.analyse_file(films["a"], Model([(0.1, IN_SCOPE)]), explain=False).radiograph
     assert analysis.analyse_radiograph(radiograph, Model([(0.1, IN_SCOPE)])).explanation is not None  # default: explained
+
+
+def test_analyse_file_analyses_and_hashes_the_bytes_it_read_once(films, monkeypatch):
+    import hashlib
+
+    from osteo_desktop.core.reading.reader import read_radiograph
+
+    # The bytes read are those of another film than the one on disk at that path (a file replaced mid-read): the
+    # analysis must be of the bytes hashed, not of a second read of the path.
+    other = films["c"].read_bytes()
+    monkeypatch.setattr(analysis, "read_file_bytes", lambda path: other)
+    result = analysis.analyse_file(films["a"], Model([(0.2, IN_SCOPE)]), explain=False)
+    assert result.file_sha256 == hashlib.sha256(other).hexdigest()
+    assert np.array_equal(result.radiograph.pixels, read_radiograph(films["c"]).pixels)
+    assert not np.array_equal(result.radiograph.pixels, read_radiograph(films["a"]).pixels)
+    assert result.result.file_sha256 == hashlib.sha256(other).hexdigest()
+
+
+def test_a_history_that_cannot_record_is_reported_with_its_reason(films, caplog):
+    from osteo_desktop.core.results.history import HistoryError
+
+    class Full:
+        def __init__(self, error: Exception) -> None:
+            self.error = error
+
+        def find(self, sha, version):
+            return None
+
+        def record_many(self, rows):
+            raise self.error
+
+    paths = [films["a"], films["c"]]
+    with caplog.at_level("DEBUG", logger="osteo_desktop.core.pipeline.scanning"):
+        scan = BatchScan(paths, Model([(0.2, IN_SCOPE), (0.7, IN_SCOPE)]), history=Full(HistoryError("disk full")),
+                         batch_size=2)
+        rows = list(scan)
+    assert [r.label for r in rows] == ["normal", "osteoporosis"]
+    # Expected (a full disk): said once at the end by the caller, so only a debug line here.
+    assert "could not record 2 results in the history: disk full" in caplog.messages
+    assert (scan.tally.unrecorded, scan.tally.history_error) == (2, "disk full") and not scan.tally.all_succeeded
+    caplog.clear()
+    scan = BatchScan(paths, Model([(0.2, IN_SCOPE), (0.7, IN_SCOPE)]), history=Full(OSError("gone")), batch_size=2)
+    list(scan)
+    # Unexpected: the error's type is named.
+    assert (scan.tally.unrecorded, scan.tally.history_error) == (2, "OSError: gone")
