@@ -732,6 +732,7 @@ class Relay(ScanBackend):
         self.closable = closable
         self.asked: dict = {}
         self.closed = False
+        self.produced = 0  # rows the backend was asked for: work done on a cluster
 
     def executor(self, workers: int):
         raise AssertionError("a relaying backend's rows need no executor")
@@ -748,6 +749,7 @@ class Relay(ScanBackend):
             for i, row in enumerate(self.rows):
                 if i == self.cancel_before:
                     cancel.set()
+                self.produced += 1
                 yield row
         finally:
             self.closed = True
@@ -808,6 +810,7 @@ def test_a_relayed_scan_stops_on_cancel_and_reports_a_history_that_cannot_record
     for row in scan_files(paths, Model([]), backend=backend, cancel=cancel, on_progress=lambda p: cancel.set()):
         seen.append(row)
     assert len(seen) == 1 and backend.closed
+    assert backend.produced == 1  # the next row is not even asked for
     # Cancelled while the backend produced the second row: that row is not given.
     backend = Relay(relayed_rows(), cancel_before=1)
     assert len(list(scan_files(paths, Model([]), backend=backend))) == 1 and backend.closed
