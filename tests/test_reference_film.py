@@ -452,3 +452,18 @@ def test_a_declined_analysis_names_the_exact_model():
     assert analysis.model_sha256 == "ab" * 32 and analysis.model_version == "7.7.7"
     row = analysis.result
     assert (row.out_of_scope, row.model_sha256, row.model_version) == (HAND.reason, "ab" * 32, "7.7.7")
+
+
+def test_a_knees_activations_are_pooled_in_float32():
+    # The interpreter's activations are float32 and the knee head was fitted on their float32 mean; handed float64
+    # activations, the knee is pooled the same way. Worked by hand (IEEE round-half-to-even), u = 2**-23:
+    # 1 + 0.4u and 1 + 1.4u round to 1 and 1 + u in float32; their float32 sum 2 + u lies halfway between 2 and
+    # 2 + 2u and rounds to 2, so the mean is exactly 1 (a float64 mean, 1 + 0.9u, would round to 1 + u instead).
+    u = 2.0**-23
+    features = np.zeros((1, 2, 3))
+    features[0, :, 0] = [1 + 0.4 * u, 1 + 1.4 * u]
+    assert features.dtype == np.float64
+    model = Hand(hflip_tta=True)
+    work = work_with([LEFT_KNEE])
+    verdict = judge_film(model, work, (np.zeros(3), np.stack([np.zeros((1, 2, 3)), features, features])))
+    assert verdict.knees[0].logit == 1.0  # the knee's and its mirror's pooled channel 0 both exactly 1
