@@ -364,7 +364,7 @@ def test_region_view_is_the_map_under_the_region_zero_beyond_the_film():
     expected[1:4, 1:4] = values[0:3, 0:3]
     assert np.array_equal(view, expected)
     # Wholly beside the film (rows in range, columns not): nothing of the map.
-    assert np.array_equal(_region_view(values, KneeGeometry((4, 6), (10, 0, 14, 4), 4, 0.0)), np.zeros((4, 4)))
+    assert np.array_equal(_region_view(values, KneeGeometry((4, 6), (8, 0, 16, 8), 8, 0.0)), np.zeros((8, 8)))
 
 
 def test_region_view_upsamples_bilinearly():

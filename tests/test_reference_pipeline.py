@@ -742,7 +742,9 @@ class Relay(ScanBackend):
                           hash_files=hash_files, cancel=cancel)
         if not self.closable:
             return iter(self.rows)
-        return self._rows(cancel)
+        # Kept here, so only the scan's own close() (not the garbage collector) can close it early.
+        self.generator = self._rows(cancel)
+        return self.generator
 
     def _rows(self, cancel):
         try:
@@ -766,7 +768,7 @@ def relayed_rows() -> list[FileResult]:
     failed = FileResult(path="/x/b.png", model_version="2.1.0", model_sha256=MODEL_SHA256, error="b.png: broken")
     declined = FileResult(path="/x/d.png", model_version="2.1.0", model_sha256=MODEL_SHA256, file_sha256="dd" * 32)
     declined.decline("not a knee radiograph: looks like a hand")
-    return [ok, failed, declined]
+    return [ok, declined, failed]
 
 
 def test_a_backend_that_returns_rows_is_relayed_recorded_and_counted(tmp_path, monkeypatch):
@@ -788,7 +790,7 @@ def test_a_backend_that_returns_rows_is_relayed_recorded_and_counted(tmp_path, m
                                  hash_files=True, cancel=cancel)
     assert backend.closed and model.batches == []
     assert [(p.done, p.total, p.failed, p.declined, p.unrecorded, p.history_error) for p in progress] == [
-        (1, 3, 0, 0, 0, None), (2, 3, 1, 0, 0, None), (3, 3, 1, 1, 0, None)]
+        (1, 3, 0, 0, 0, None), (2, 3, 0, 1, 0, None), (3, 3, 1, 1, 0, None)]
     # The stand-in clock: one tick to start, one for each row's progress.
     assert [p.elapsed_s for p in progress] == [0.5, 1.0, 1.5]
     assert progress[0].eta_s is None and progress[-1].eta_s == 0.0
@@ -849,11 +851,13 @@ def test_analyse_paths_reads_and_predicts_in_one_batch_in_this_thread(films, tmp
     assert model.batches == [3]  # one batch, over the films the model reads (not the broken or the blank one)
     assert a.file_sha256 == hashlib.sha256(films["a"].read_bytes()).hexdigest()
     assert all(r.model_sha256 == MODEL_SHA256 for r in rows) and a.timings_ms["inference"] >= 0
-    unhashed = analyse_paths([films["a"]], Model([(0.2, IN_SCOPE)]))
-    assert unhashed[0].file_sha256 is None and unhashed[0].patient == {}
+    unhashed = analyse_paths([films["a"]], Model([(0.2, IN_SCOPE)]))  # every file readable: still one batch
+    assert unhashed[0].label == "normal" and unhashed[0].file_sha256 is None
     nothing = Model([])
     assert [r.declined for r in analyse_paths([films["g"]], nothing)] == [True] and nothing.batches == []
     dicom = tmp_path / "knee.dcm"
     dicom.write_bytes(dicom_bytes(make_dicom((np.linspace(0, 4000, 128 * 128).reshape(128, 128)).astype(np.uint16))))
     (asked,) = analyse_paths([dicom], Model([(0.1, IN_SCOPE)]), include_patient=True)
     assert "Doe^Jane" in asked.patient.values()
+    (plain,) = analyse_paths([dicom], Model([(0.1, IN_SCOPE)]))
+    assert plain.patient == {}  # identifiers only on request
