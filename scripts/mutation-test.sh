@@ -26,7 +26,7 @@ jobs=${MUTATION_JOBS:-1}
 # child process ran, so they would cost time without killing anything), are left out.
 R=osteo_desktop/core/results
 MODULES=(
-  "results|$R/result.py,$R/columns.py,$R/knee.py,$R/text.py,$R/exports.py,$R/history.py|tests/test_reference_results.py tests/test_result_declaration.py tests/test_result_text.py tests/test_history.py tests/test_exports.py tests/test_csv_injection.py"
+  "results|$R/result.py,$R/columns.py,$R/knee.py,$R/text.py,$R/exports.py,$R/history.py|tests/test_reference_results.py tests/test_reference_results_words.py tests/test_result_declaration.py tests/test_result_text.py tests/test_history.py tests/test_exports.py tests/test_csv_injection.py"
   "cli|osteo_desktop/cli/output.py|tests/test_reference_cli_output.py"
   "cli-commands|osteo_desktop/cli/batch.py,osteo_desktop/cli/common.py,osteo_desktop/cli/__init__.py|tests/test_cli.py tests/test_cli_failures.py tests/test_reference_cli_gaps.py"
   "pipeline|osteo_desktop/core/pipeline/analysis.py,osteo_desktop/core/pipeline/batch.py,osteo_desktop/core/pipeline/film.py,osteo_desktop/core/pipeline/scanning.py|tests/test_reference_pipeline.py"
