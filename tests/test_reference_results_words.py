@@ -85,6 +85,15 @@ def test_borderline_is_within_five_hundredths_on_either_side(probability, thresh
     assert text.warning_sentences(result) == [sentence]
 
 
+def test_borderline_excludes_exactly_five_hundredths():
+    """"Within 0.05" is strictly less: 0.1 - 0.05 and 0.05 - 0.0 are exactly the float 0.05 (0.1 is twice 0.05 in
+    binary), so these sit on the margin and are not borderline."""
+    assert 0.1 - 0.05 == 0.05 and abs(0.0 - 0.05) == 0.05
+    assert text.borderline_sentence(SimpleNamespace(probability=0.1, threshold=0.05)) is None
+    assert text.borderline_sentence(SimpleNamespace(probability=0.0, threshold=0.05)) is None
+    assert text.borderline_sentence(SimpleNamespace(probability=0.0999, threshold=0.05)) is not None
+
+
 def test_borderline_needs_both_numbers():
     assert text.borderline_sentence(SimpleNamespace(probability=0.3, threshold=None)) is None
     assert text.borderline_sentence(SimpleNamespace(probability=None, threshold=0.3)) is None
@@ -174,6 +183,8 @@ def test_one_liners_by_hand():
     ("=Yamada^Tarou", "Yamada, Tarou"),  # the first group empty: the next one
     ("^=Kim^Min", "Kim, Min"),
     ("Doe^^^Dr", "Doe, Dr"),
+    ("Yamada=", "Yamada"),  # groups without "^": still the first group, not the raw value with its "="
+    ("X^^=Ex^Jan", "X"),  # a one-letter family name is a name: its group is the first that is not empty
 ])
 def test_person_names_by_hand(value, expected):
     assert text.person_name(value) == expected
