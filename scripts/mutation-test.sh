@@ -28,7 +28,9 @@ R=osteo_desktop/core/results
 MODULES=(
   "results|$R/result.py,$R/columns.py,$R/knee.py,$R/text.py,$R/exports.py,$R/history.py|tests/test_reference_results.py tests/test_reference_results_words.py tests/test_result_declaration.py tests/test_result_text.py tests/test_history.py tests/test_exports.py tests/test_csv_injection.py"
   "cli|osteo_desktop/cli/output.py|tests/test_reference_cli_output.py"
-  "cli-commands|osteo_desktop/cli/batch.py,osteo_desktop/cli/common.py,osteo_desktop/cli/__init__.py|tests/test_cli.py tests/test_cli_failures.py tests/test_reference_cli_gaps.py"
+  # cli-commands: the in-process tests with a stand-in model only; test_cli.py, test_cli_failures.py and
+  # test_reference_cli_gaps.py load the real model (or run `osteo` in a child process), over an hour per run.
+  "cli-commands|osteo_desktop/cli/batch.py,osteo_desktop/cli/common.py,osteo_desktop/cli/__init__.py|tests/test_reference_cli_commands.py"
   "pipeline|osteo_desktop/core/pipeline/analysis.py,osteo_desktop/core/pipeline/batch.py,osteo_desktop/core/pipeline/film.py,osteo_desktop/core/pipeline/scanning.py|tests/test_reference_pipeline.py"
   "card|osteo_desktop/core/model/card.py|tests/test_reference_card.py tests/test_model_card.py tests/test_model_integrity.py"
   "preprocessing|osteo_desktop/core/model/preprocessing.py|tests/test_preprocessing.py tests/test_reference_preprocess.py tests/test_reference_knee_region.py"
