@@ -37,6 +37,8 @@ PLAIN = KneeRegionConfig(input_size=32, contrast="none")
     ((0, 0, 10, 10), 0.1, (-1, -1, 11, 11)),
     # Fractional edges: no parity rule (the centre is not on a half pixel anyway); side 11, corner 0.25 + 0.5 -> 0.
     ((0.25, 0, 11.25, 10), 0.0, (0, 0, 11, 11)),
+    # Half-pixel edges whose sum is whole (0.5 + 10.5 = 11, odd): side 10 made 11, corner (11 - 11) / 2 = 0.
+    ((0.5, 0, 10.5, 10), 0.0, (0, 0, 11, 11)),
     # A box under a pixel wide still gets a one-pixel region.
     ((0, 0, 0.2, 0.2), 0.0, (0, 0, 1, 1)),
 ])
@@ -148,6 +150,45 @@ def test_a_box_off_the_film_is_refused(box):
         knee_region(np.zeros((40, 40), np.float32), box, PLAIN)
 
 
+def test_the_background_frame_is_the_configured_width():
+    # The stripes film (see above): a one-pixel frame is 0.1, a two-pixel frame (edge_fraction 0.2) is 0.5.
+    _, thin = knee_region(_stripes(), (2, 2, 8, 8), KneeRegionConfig(input_size=32, contrast="none"))
+    _, wide = knee_region(_stripes(), (2, 2, 8, 8), KneeRegionConfig(input_size=32, contrast="none", edge_fraction=0.2))
+    assert thin.background == pytest.approx(0.1) and wide.background == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("outside", [-0.5, 2.5])
+def test_out_of_range_film_pixels_are_clipped_before_the_table_is_made(outside):
+    """Film values outside [0, 1] count as black or white in the equalisation table: half 0.6 and half ``outside``
+    are two levels, black and white (left out of the table instead, the film would have one level: all black)."""
+    film = np.full((32, 32), 0.6, np.float32)
+    film[:, :16] = outside
+    channel = knee_region(film, (0, 0, 32, 32), KneeRegionConfig(input_size=32))[0][:, :, 0]
+    low, high = (channel[:, :16], channel[:, 16:]) if outside < 0 else (channel[:, 16:], channel[:, :16])
+    np.testing.assert_array_equal(low, -1.0)
+    np.testing.assert_array_equal(high, 1.0)
+
+
+def test_the_equalisation_table_has_256_bins():
+    """0.5 and 0.503 share bin 128 of 256 (0.503 x 256 = 128.8) but not of 257 (129.3): one level, white."""
+    film = np.full((32, 32), 0.25, np.float32)
+    film[:, 10:20] = 0.5
+    film[:, 20:] = 0.503
+    channel = knee_region(film, (0, 0, 32, 32), KneeRegionConfig(input_size=32))[0][:, :, 0]
+    np.testing.assert_array_equal(channel[:, :10], -1.0)
+    np.testing.assert_array_equal(channel[:, 10:], 1.0)
+
+
+def test_one_bright_pixel_is_white():
+    """One pixel above a uniform film: the table spans a single pixel's count (1), and that pixel maps to white."""
+    film = np.full((32, 32), 0.25, np.float32)
+    film[5, 7] = 0.75
+    channel = knee_region(film, (0, 0, 32, 32), KneeRegionConfig(input_size=32))[0][:, :, 0]
+    assert channel[5, 7] == 1.0
+    channel[5, 7] = -1.0
+    np.testing.assert_array_equal(channel, -1.0)
+
+
 def test_a_colour_image_is_refused():
     with pytest.raises(ValueError, match=r"expected a 2-D greyscale image, got shape \(8, 8, 3\)"):
         knee_region(np.zeros((8, 8, 3), np.float32), (0, 0, 4, 4))
@@ -214,7 +255,8 @@ def test_equalisation_table_of_a_large_region_is_taken_from_a_subsample():
     has one level and the whole region is black; the full table would map 0.75 to white."""
     film = np.full((600, 600), 0.25, np.float32)
     film[:, 1::2] = 0.75
-    model_input, _ = knee_region(film, (0, 0, 600, 600), KneeRegionConfig(input_size=32))
+    # The input the region's own size (600: no resize), so each film pixel keeps its level.
+    model_input, _ = knee_region(film, (0, 0, 600, 600), KneeRegionConfig(input_size=600))
     np.testing.assert_array_equal(model_input, -1.0)
     # 512 x 512 = 2**18 exactly: no subsample, two levels, black and white.
     small = film[:512, :512].copy()
