@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from osteo_desktop.core.errors import ModelFormatError, ModelIntegrityError
-from osteo_desktop.core.model.card import load_model_card, sha256_of, write_model_card
+from osteo_desktop.core.model.card import load_model_card, model_sha256, sha256_of, write_model_card
 
 from shared_paths import REPO_ROOT
 
@@ -174,3 +174,61 @@ def test_write_model_card_fills_checksums_and_sizes(tmp_path):
     assert list(back) == ["name", "version", "files", "format"]
     assert files["a"]["sha256"] == hashlib.sha256(b"abc").hexdigest()  # the caller's entries get them too
     assert card["format"] == "old/0"  # the caller's dict itself is not rewritten
+
+
+def _small_model(tmp_path: Path, name: str = "model", head: bytes = b"head weights", paths: dict | None = None) -> Path:
+    """A hand-made model directory: the shipped card with three small files (one of them training-only)."""
+    raw = _raw()
+    paths = paths or {"keras": "m.keras", "tflite": "m.tflite", "head": "head.npz"}
+    raw["files"] = {role: {"path": path, "sha256": ""} for role, path in paths.items()}
+    folder = tmp_path / name
+    folder.mkdir()
+    (folder / "model_card.json").write_bytes(json.dumps(raw, indent=1).encode("utf-8") + b"\n")
+    (folder / paths["keras"]).write_bytes(b"keras, never opened by the app")
+    (folder / paths["tflite"]).write_bytes(b"tflite bytes")
+    (folder / paths["head"]).write_bytes(head)
+    return folder
+
+
+def _digest_by_hand(folder: Path, loaded: dict) -> str:
+    """The model digest as documented: a format tag, the card's length (8 bytes, big-endian) and bytes, then per
+    file the app loads (sorted by role, the training-only Keras file left out) "role NUL path NUL sha256 NUL"."""
+    card_bytes = (folder / "model_card.json").read_bytes()
+    data = b"osteo-desktop-model-sha256/1\x00" + len(card_bytes).to_bytes(8, "big") + card_bytes
+    for role in sorted(loaded):
+        data += (role + "\x00" + loaded[role] + "\x00" + hashlib.sha256((folder / loaded[role]).read_bytes()).hexdigest()
+                 + "\x00").encode("utf-8")
+    return hashlib.sha256(data).hexdigest()
+
+
+def test_the_model_digest_by_hand(tmp_path):
+    """The digest keys the history and is printed with every result: its layout is a contract (another layout would
+    make every recorded result look like another model's), so it is written out here with hashlib."""
+    folder = _small_model(tmp_path)
+    card = load_model_card(folder)
+    assert card.card_bytes == (folder / "model_card.json").read_bytes()  # the bytes as read, not re-serialised
+    assert model_sha256(card) == _digest_by_hand(folder, {"head": "head.npz", "tflite": "m.tflite"})
+
+
+def test_the_model_digest_names_each_file_by_role_and_path(tmp_path):
+    first = model_sha256(load_model_card(_small_model(tmp_path, "a")))
+    assert model_sha256(load_model_card(_small_model(tmp_path, "same"))) == first  # same card and files: same model
+    # The same bytes under another file name: a different card, so a different model, and the file's path is in it.
+    renamed = _small_model(tmp_path, "b", paths={"keras": "m.keras", "tflite": "m.tflite", "head": "knee_head.npz"})
+    assert model_sha256(load_model_card(renamed)) == _digest_by_hand(renamed, {"head": "knee_head.npz",
+                                                                               "tflite": "m.tflite"})
+    assert model_sha256(load_model_card(renamed)) != first
+    changed = _small_model(tmp_path, "c", head=b"head weights, retrained")
+    assert model_sha256(load_model_card(changed)) != first  # the same card, another file: another model
+    # The training-only Keras file is not read: gone, the digest is unchanged; a file the app loads gone is an error.
+    folder = tmp_path / "a"
+    (folder / "m.keras").unlink()
+    assert model_sha256(load_model_card(folder)) == first
+
+
+def test_a_missing_model_file_is_named_in_the_digest_error(tmp_path):
+    folder = _small_model(tmp_path)
+    card = load_model_card(folder)
+    (folder / "head.npz").unlink()
+    with pytest.raises(ModelIntegrityError, match=r"^model file .*head\.npz cannot be read: No such file or directory$"):
+        model_sha256(card)

@@ -548,3 +548,22 @@ def test_on_a_terminal_the_progress_line_is_cleared_before_each_table_line(plan,
     for line in shown:  # what follows a progress line is a redraw or a clear, never a table line on top of it
         assert terminal.text[line.end():].startswith("\r\x1b[K"), terminal.text
     assert MODEL_LINE in terminal.text and "a.png" in terminal.text
+
+
+# From the mut-contract branch's version of this file (the rest of it overlapped these tests).
+def test_a_closed_pipe_points_stdout_at_the_null_device(monkeypatch, tmp_path):
+    import os
+    import sys
+
+    from osteo_desktop import cli
+
+    target = tmp_path / "stdout"
+    with target.open("w") as stream:
+        saved = os.dup(stream.fileno())
+        monkeypatch.setattr(sys, "stdout", stream)
+        monkeypatch.setattr(cli, "_dispatch", lambda argv: (_ for _ in ()).throw(BrokenPipeError(32, "Broken pipe")))
+        assert main([]) == 1
+        os.write(stream.fileno(), b"lost")  # now the null device
+        os.dup2(saved, stream.fileno())
+        os.close(saved)
+    assert target.read_bytes() == b""

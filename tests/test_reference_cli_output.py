@@ -13,6 +13,7 @@ import pytest
 from osteo_desktop.cli import output
 from osteo_desktop.cli.output import Progress, Table
 from osteo_desktop.core.pipeline.scanning import ScanProgress
+from osteo_desktop.core.results.knee import KneeResult
 from osteo_desktop.core.results.result import FileResult
 
 CLEAR = "\r\x1b[K"  # carriage return, then erase to the end of the line
@@ -56,6 +57,32 @@ def test_table_lines_by_hand():
         " " * 32 + "No result: looks like a chest film",
         "",
     ]
+
+
+def test_knee_lines_under_the_file_line_are_aligned_with_its_numbers():
+    """A line per knee under the file's, its numbers in the file line's columns, its side where the path is (two
+    further in, as the label is). Regression: a knee labelled "osteoporosis" (12 characters) was written in an
+    11-wide cell after a 2-space indent, which pushed its numbers one column to the right of the file line's."""
+    knees = [KneeResult("right", (10, 20, 110, 120), "osteoporosis", 0.6123, 0.6123),
+             KneeResult("left", (150, 20, 250, 120), "normal", 0.1, 0.9),
+             KneeResult("unknown", (0, 0, 5, 5), "normal", 0.25, 0.75)]
+    out = io.StringIO()
+    Table(out).write(_normal("/films/b.png", label="osteoporosis", probability=0.6123, confidence=0.6123, knees=knees,
+                             warnings=["a warning"]))
+    lines = out.getvalue().split("\n")
+    assert lines == [
+        "RESULT        P(OSTEO)   CONF  FILE",
+        "osteoporosis     0.612  0.612  /films/b.png",
+        "  osteoporosis   0.612  0.612    Right knee",
+        "  normal         0.100  0.900    Left knee",
+        "  normal         0.250  0.750    Knee (side unknown)",
+        " " * 32 + "warning: a warning",
+        "",
+    ]
+    # The numbers end in the same columns on every line: the header's, the file's and each knee's.
+    for line in lines[1:5]:
+        assert line[17:22] in ("0.612", "0.100", "0.250") and line[24:29] in ("0.612", "0.900", "0.750")
+    assert lines[0].index("P(OSTEO)") + len("P(OSTEO)") == 22 and lines[0].index("CONF") + len("CONF") == 29
 
 
 def test_table_escapes_names_and_shows_the_patient_only_on_request():

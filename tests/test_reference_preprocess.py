@@ -207,3 +207,67 @@ def test_a_sliver_keeps_one_pixel_and_maps_back_as_float32():
 def test_preview_of_values_below_black():
     model_input = np.full((2, 2, 3), -1.5, np.float32)
     np.testing.assert_array_equal(model_input_to_preview(model_input), np.zeros((2, 2)))
+
+
+def test_knee_window_exactly_where_the_rule_puts_it():
+    """The window's rows worked out by hand from the rule (bone: above the 85th percentile; profile smoothed over
+    max(3, height // 8) rows, np.convolve "same"; centre: the middle of the flat top, rounded half to even)."""
+    # 200 x 41, bone rows 120..129 (5 % of the film: the 85th percentile is the background 0.2). Span 25 (odd): row
+    # i averages rows i-12..i+12, all ten bone rows for i in 117..132; middle 124.5 -> 124. Window 41 rows: 124 - 20.
+    tall = np.full((200, 41), 0.2, np.float32)
+    tall[120:130, :] = 1.0
+    assert knee_window(tall, 1.0) == (104, 145)
+    # 24 x 8, bone rows 10 and 11: span max(3, 24 // 8 = 3) = 3, both bone rows in i-1..i+1 for i = 10, 11; middle
+    # 10.5 -> 10; window 8: 10 - 4 = 6.
+    short = np.full((24, 8), 0.2, np.float32)
+    short[10:12, :] = 1.0
+    assert knee_window(short, 1.0) == (6, 14)
+    # 100 x 20: 85 rows 0.2, 14 rows 1.0 (50..63), one row 0.6 (64). Sorted, the 85th percentile sits at index
+    # 0.85 x 99 = 84.15, between 0.2 (index 84) and 0.6 (index 85): 0.26, so the 0.6 row is bone too: rows 50..64.
+    # Span 12 (even): row i averages rows i-6..i+5, all bone for i in 56..59; middle 57.5 -> 58; window 20: 58 - 10.
+    graded = np.full((100, 20), 0.2, np.float32)
+    graded[50:64, :] = 1.0
+    graded[64, :] = 0.6
+    assert knee_window(graded, 1.0) == (48, 68)
+
+
+def test_out_of_range_values_are_clipped_before_resizing():
+    """The input is clipped to [0, 1] before it is resized: a film with values outside the range gives the model
+    exactly what the same film clipped gives (were it resized first, 3.0 next to 0.0 would blend to 1.5, clipped to
+    1, where the clipped film blends to 0.5)."""
+    config = PreprocessConfig(input_size=32, aspect="squash", **PLAIN)
+    for bright, dark in ((3.0, 0.0), (1.5, 0.0), (1.0, -2.0), (2.5, -0.5)):
+        film = np.full((64, 64), dark, np.float32)
+        film[:, 31:] = bright  # an odd split: its edge falls inside an input pixel, which blends both sides
+        expected = preprocess(np.clip(film, 0.0, 1.0), config)
+        np.testing.assert_allclose(preprocess(film, config), expected, atol=1e-6)
+        assert 0.0 < (expected[0, 15, 0] + 1.0) / 2.0 < 1.0  # the edge pixel is a blend: the check can see a change
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered in divide:RuntimeWarning")  # 0 / 0 rows: no content
+def test_an_empty_image_gives_a_black_input():
+    np.testing.assert_array_equal(preprocess(np.zeros((0, 5), np.float32), PreprocessConfig(input_size=32)), -1.0)
+
+
+def test_resizing_is_bilinear():
+    """Upscaling two pixels, 0 and 1, to four: the new pixel centres fall at -0.25, 0.25, 0.75 and 1.25 in the old
+    pixels' coordinates; linear interpolation (the edge pixel held beyond the edge) gives 0, 0.25, 0.75, 1. A cubic
+    filter would give other values between."""
+    geometry = InputGeometry((1, 4), (0, 1, 0, 4), (0, 0, 2, 2), 2)
+    mapped = map_to_original(np.array([[0.0, 1.0], [0.0, 1.0]], np.float32), geometry)
+    np.testing.assert_allclose(mapped, [[0.0, 0.25, 0.75, 1.0]], atol=1e-6)
+
+
+def test_a_large_trimmed_film_is_read_whole():
+    """A trimmed film is a view, not a copy; it is handed to the resize in bands of rows (issue 13). Every band must
+    land in its place: a 680 x 680 white film inside a black border gives an all-white input."""
+    film = np.zeros((700, 700), np.float32)
+    film[10:690, 10:690] = 1.0
+    model_input, geometry = preprocess_with_geometry(film, PreprocessConfig(input_size=32, contrast="none"))
+    assert geometry.crop == (10, 690, 10, 690)
+    np.testing.assert_allclose(model_input, 1.0, atol=1e-6)
+    gradient = np.zeros((700, 700), np.float32)
+    gradient[10:690, 10:690] = np.linspace(0.1, 0.9, 680, dtype=np.float32)[:, None]  # brighter downwards
+    channel = preprocess(gradient, PreprocessConfig(input_size=32, contrast="none"))[:, :, 0]
+    rows = (channel.mean(axis=1) + 1.0) / 2.0
+    assert np.all(np.diff(rows) > 0) and abs(rows[0] - 0.1125) < 0.01 and abs(rows[-1] - 0.8875) < 0.01

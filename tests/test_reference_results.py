@@ -673,3 +673,183 @@ def test_a_result_near_the_threshold_is_called_borderline_in_words():
     assert text.warning_sentences(verdict(0.40)) == ["from the reader"]
     assert text.warning_sentences(verdict(0.62)) == ["from the reader"]
     assert text.warning_sentences(verdict(None, None)) == ["from the reader"]
+
+
+# --- the window's CSV, knees of one side, and the history's edges (mutation survivors, issue 15) -----------------
+
+def _warned(path: str = "/films/w.png") -> FileResult:
+    return FileResult.from_prediction(path, Verdict(0.2, warnings=["small image", "colour image"]))
+
+
+def test_the_windows_csv_has_the_warnings_as_words(tmp_path):
+    """The command line's CSV keeps the warnings as a JSON list (for scripts); the window's export, read by people
+    in a spreadsheet, writes them as words joined by "; "."""
+    from osteo_desktop.core.results.exports import csv_record
+
+    row = _warned()
+    assert csv_record(row)["warnings"] == '["small image", "colour image"]'
+    assert csv_record(row, warnings_as_text=True)["warnings"] == "small image; colour image"
+    assert csv_record(row, False, True)["probability"] == "0.200000"  # only the warnings cell changes
+    stream = io.StringIO()
+    writer = CsvRowWriter(stream, warnings_as_text=True)
+    writer.write(row)
+    assert list(csv.DictReader(io.StringIO(stream.getvalue())))[0]["warnings"] == "small image; colour image"
+    plain = io.StringIO()
+    CsvRowWriter(plain).write(row)
+    assert list(csv.DictReader(io.StringIO(plain.getvalue())))[0]["warnings"] == '["small image", "colour image"]'
+    written = write_rows_csv([row], tmp_path / "window.csv", warnings_as_text=True)
+    assert list(csv.DictReader(written.open(newline="")))[0]["warnings"] == "small image; colour image"
+    default = write_rows_csv([row], tmp_path / "cli.csv")
+    assert list(csv.DictReader(default.open(newline="")))[0]["warnings"] == '["small image", "colour image"]'
+
+
+def test_two_knees_of_one_side_show_the_one_the_file_is_about():
+    """Two knees whose side is unknown share one CSV group: it shows the more suspicious; of two equally suspicious
+    ones the first, as the file's answer takes the first of equals (core/pipeline/film.py, most_suspicious)."""
+    first = KneeResult("unknown", (0, 0, 10, 10), "osteoporosis", 0.5, 0.5)
+    second = KneeResult("unknown", (20, 0, 30, 10), "osteoporosis", 0.5, 0.5)
+    assert knee_cells([first, second])["knee_unknown_box"] == "[0, 0, 10, 10]"
+    assert knee_cells([second, first])["knee_unknown_box"] == "[20, 0, 30, 10]"
+    higher = KneeResult("unknown", (40, 0, 50, 10), "osteoporosis", 0.51, 0.51)
+    assert knee_cells([first, higher, second])["knee_unknown_box"] == "[40, 0, 50, 10]"
+
+
+def test_a_sound_history_has_no_damage_notice_and_a_damaged_one_says_where_it_went(tmp_path):
+    with History(tmp_path / "sound.sqlite3") as sound:
+        assert sound.set_aside is None and sound.damage_notice() is None
+    path = tmp_path / "h.sqlite3"
+    path.write_bytes(b"this is not a database" * 100)
+    with History(path) as history:
+        (aside,) = [p for p in tmp_path.iterdir() if p.name.startswith("h.sqlite3.damaged-")]
+        assert history.set_aside == aside
+        assert history.damage_notice() == (f"the history database was damaged: it was moved to {aside} (the earlier "
+                                           "results are there) and a new, empty history was started")
+
+
+def test_damage_found_only_by_the_full_check_sets_the_history_aside(tmp_path, caplog):
+    """A damaged table page that counting rows does not read (the count uses an index) is found by the whole-file
+    check on opening, which names what it found. The page is chosen with sqlite3 alone: one whose damage leaves
+    count(*) working and makes PRAGMA quick_check report it."""
+    source = tmp_path / "full.sqlite3"
+    with History(source) as history:
+        history.record_many([(f"/films/{i}.png" + "x" * 300, FileResult.from_prediction("f", Verdict(0.1)), f"{i:064x}")
+                             for i in range(300)])
+    sqlite3.connect(source).execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+    data = source.read_bytes()
+    size = int.from_bytes(data[16:18], "big")  # the page size, bytes 16-17 of the file header
+    chosen = None
+    for page in range(len(data) // size, 2, -1):
+        damaged = bytearray(data)
+        damaged[(page - 1) * size] = 0  # no valid b-tree page type is 0
+        candidate = tmp_path / f"p{page}.sqlite3"
+        candidate.write_bytes(bytes(damaged))
+        connection = sqlite3.connect(candidate)
+        try:
+            connection.execute("SELECT count(*) FROM predictions").fetchone()
+            report = connection.execute("PRAGMA quick_check").fetchall()
+        except sqlite3.DatabaseError:
+            report = None
+        connection.close()
+        if report and report != [("ok",)]:
+            chosen = candidate, report[0][0]
+            break
+        candidate.unlink()
+    assert chosen is not None, "no page of 300 rows whose damage only the full check finds"
+    path, first_problem = chosen
+    with caplog.at_level("WARNING", logger="osteo_desktop.core.results.history"), History(path) as history:
+        assert history.count() == 0 and history.set_aside is not None
+    assert caplog.messages[0].startswith(f"history database {path} is damaged (database disk image is malformed "
+                                         f"({first_problem})); moved it to {path}.damaged-")
+
+
+def _version_one(path: Path, rows: str) -> None:
+    """A history as version 1 wrote it: keyed on the file and the model's version, no model digest."""
+    connection = sqlite3.connect(path)
+    connection.executescript(f"""
+        CREATE TABLE predictions (id INTEGER PRIMARY KEY, recorded_at TEXT NOT NULL, path TEXT NOT NULL,
+            file_sha256 TEXT NOT NULL, label TEXT, probability REAL NOT NULL, confidence REAL NOT NULL,
+            threshold REAL NOT NULL, model_version TEXT NOT NULL, warnings TEXT NOT NULL DEFAULT '[]',
+            UNIQUE (file_sha256, model_version));
+        {rows}
+        PRAGMA user_version=1;""")
+    connection.close()
+
+
+def test_an_old_history_is_re_keyed_once_keeping_each_rows_id(tmp_path, caplog):
+    path = tmp_path / "v1.sqlite3"
+    _version_one(path, """
+        INSERT INTO predictions VALUES (5, '2026-01-01T00:00:00+00:00', '/a.png', 'aa', 'normal', 0.1, 0.9, 0.339,
+                                        '2.0.0', '[]');
+        INSERT INTO predictions VALUES (9, '2026-01-02T00:00:00+00:00', '/b.png', 'bb', 'osteoporosis', 0.6, 0.6,
+                                        0.339, '2.0.0', '[]');""")
+    with caplog.at_level("INFO", logger="osteo_desktop.core.results.history"), History(path) as history:
+        assert [(e.id, e.path, e.model_sha256) for e in history.entries()] == [(9, "/b.png", None), (5, "/a.png", None)]
+        # Now keyed on the exact model: the same content by two models is two entries.
+        history.record("/a.png", FileResult.from_prediction("/a.png", Verdict(0.2)), file_sha256="aa")
+        history.record("/a.png", FileResult.from_prediction("/a.png", Verdict(0.2, model_sha256="ef" * 32)),
+                       file_sha256="aa")
+        assert history.count() == 4
+    assert caplog.messages.count("history database: re-keying on file_sha256, model_sha256") == 1
+    caplog.clear()
+    with caplog.at_level("INFO", logger="osteo_desktop.core.results.history"), History(path) as history:
+        assert history.count() == 4
+    assert not [m for m in caplog.messages if "re-keying" in m]  # keyed already: nothing to rebuild
+    fresh = tmp_path / "fresh.sqlite3"
+    with caplog.at_level("INFO", logger="osteo_desktop.core.results.history"):
+        History(fresh).close()
+        History(fresh).close()
+    assert not [m for m in caplog.messages if "re-keying" in m]
+
+
+def test_a_plain_index_on_the_key_columns_is_not_the_key(tmp_path):
+    """Only a UNIQUE index on (file_sha256, model_sha256) is the key: an old table with a plain index on the same
+    columns is re-keyed, so that recording the same content and model again updates instead of failing."""
+    path = tmp_path / "indexed.sqlite3"
+    _version_one(path, """
+        ALTER TABLE predictions ADD COLUMN model_sha256 TEXT;
+        CREATE INDEX plain_key ON predictions (file_sha256, model_sha256);""")
+    with History(path) as history:
+        row = FileResult.from_prediction("/a.png", Verdict(0.2))
+        history.record("/a.png", row, file_sha256="aa")
+        history.record("/a.png", row, file_sha256="aa")
+        assert history.count() == 1
+
+
+def test_a_re_key_that_fails_leaves_the_old_table_whole(tmp_path):
+    """A row the new table refuses (no label: written by a damaged or hand-edited old version) stops the re-key:
+    it is rolled back, the old table and its rows are left as they were, and the user is told why."""
+    path = tmp_path / "v1.sqlite3"
+    _version_one(path, """
+        INSERT INTO predictions VALUES (1, '2026-01-01T00:00:00+00:00', '/a.png', 'aa', NULL, 0.1, 0.9, 0.339,
+                                        '2.0.0', '[]');""")
+    with pytest.raises(HistoryError, match=r"^cannot open the history database .*v1\.sqlite3: NOT NULL constraint "
+                                           r"failed: predictions_rekeyed\.label$"):
+        History(path)
+    connection = sqlite3.connect(path)
+    tables = [name for (name,) in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+    assert tables == ["predictions"]
+    assert connection.execute("SELECT id, path, label FROM predictions").fetchall() == [(1, "/a.png", None)]
+    connection.close()
+
+
+def test_what_cannot_be_recorded_says_why(tmp_path):
+    from types import SimpleNamespace
+
+    with History(tmp_path / "h.sqlite3") as history:
+        unknown = SimpleNamespace(label="normal", probability=0.1, confidence=0.9, threshold=0.339,
+                                  model_version="2.1.0", warnings=[], timings_ms={})  # a verdict with no digest
+        with pytest.raises(ValueError, match=r"^a result without its model's digest \(model_sha256\) cannot be "
+                                             r"recorded$"):
+            history.record("/a.png", unknown, file_sha256="aa")
+        with pytest.raises(ValueError, match=r"^a result without its model's digest"):
+            history.record("/a.png", FileResult.from_prediction("/a.png", Verdict(0.1, model_sha256="")), "aa")
+        with pytest.raises(ValueError, match=r"^agreement must be one of \('agree', 'disagree'\) or None, not "
+                                             r"'maybe'$"):
+            history.set_agreement("aa", MODEL_SHA256, "maybe")
+        # The content's hash the result carries is its key: the file is not read again (it may be gone by now).
+        kept = FileResult.from_prediction(tmp_path / "gone.png", Verdict(0.1), file_sha256="12" * 32)
+        entry = history.record(tmp_path / "gone.png", kept)
+        assert entry.file_sha256 == "12" * 32 and history.find("12" * 32, MODEL_SHA256) is not None
+    with pytest.raises(HistoryError, match=r"^cannot write to the history database .*h\.sqlite3: Cannot operate on "
+                                           r"a closed database\.$"):
+        history.set_agreement("12" * 32, MODEL_SHA256, "agree")

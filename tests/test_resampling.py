@@ -83,6 +83,12 @@ def test_the_same_size_is_a_float32_copy_not_the_caller_array():
     assert pixels[0, 0] != -1.0
 
 
+def test_an_empty_image_gives_zeros_as_pillow_does():
+    for shape in [(0, 5), (5, 0), (0, 0)]:
+        got = resize_bilinear(np.zeros(shape, np.float32), 7, 3)
+        assert np.array_equal(got, _pillow(np.zeros(shape, np.float32), 7, 3)) and got.shape == (3, 7), shape
+
+
 def test_a_constant_image_stays_constant_and_a_linear_ramp_keeps_its_mean():
     # Independent of Pillow: the filter's weights are normalised, so a constant stays that constant, and a ramp
     # shrunk by an integer factor averages to the ramp's mean.

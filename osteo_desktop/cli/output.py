@@ -68,9 +68,11 @@ class Table:
             line = f"{'NO RESULT':<13} {'':>8} {'':>6}  {path}\n{'':<32}{for_terminal(text.no_result_headline(row.out_of_scope))}"
         else:
             line = f"{row.label:<13} {row.probability:>8.3f} {row.confidence:>6.3f}  {path}"
-            # One line per knee under the file's (whose result is its most suspicious knee's), numbers aligned.
+            # One line per knee under the file's (whose result is its most suspicious knee's), numbers aligned: the
+            # indented label gets the 14 columns of the file's label and its separator, since "  osteoporosis" is 14
+            # wide and the probability's own 8-wide cell (3 spaces before "0.612") still keeps them apart.
             for knee in row.knees:
-                line += f"\n  {knee.label:<11} {knee.probability:>8.3f} {knee.confidence:>6.3f}    {text.knee_name(knee.side)}"
+                line += f"\n{'  ' + knee.label:<14}{knee.probability:>8.3f} {knee.confidence:>6.3f}    {text.knee_name(knee.side)}"
             for warning in text.warning_sentences(row):
                 line += f"\n{'':<32}warning: {for_terminal(warning)}"
         if self.include_patient and row.patient:

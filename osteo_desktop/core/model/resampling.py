@@ -33,6 +33,8 @@ def resize_bilinear(pixels: np.ndarray, width: int, height: int, reducing_gap: f
     rows, columns = pixels.shape
     if (width, height) == (columns, rows):
         return np.array(pixels, dtype=np.float32)
+    if rows == 0 or columns == 0:  # Pillow gives zeros for an empty image
+        return np.zeros((height, width), np.float32)
     factor_x = factor_y = 1
     if reducing_gap is not None:
         factor_x = int(columns / width / reducing_gap) or 1
