@@ -43,7 +43,10 @@ def ray_cluster():
     temp = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # short: Ray's socket paths must fit in 107 bytes
     port = _free_port()
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
-           "RAY_USAGE_STATS_ENABLED": "0"}
+           "RAY_USAGE_STATS_ENABLED": "0",
+           # Ray 2.60 turns token authentication on for a new head unless told otherwise, while a driver without a
+           # token file connects with it off ("InvalidAuthToken"); a throwaway local cluster needs no token.
+           "RAY_AUTH_MODE": "disabled"}
     head = subprocess.Popen(
         [str(ray_cli), "start", "--head", "--block", f"--port={port}", "--num-cpus=2", f"--temp-dir={temp}",
          "--include-dashboard=false", "--disable-usage-stats"],
