@@ -366,7 +366,60 @@ def test_two_equal_channels_are_not_grey(channels):
 def test_a_palette_without_its_tables_is_refused():
     ds = _dataset(np.zeros((4, 4), np.uint8), photometric="PALETTE COLOR")
     error = _refusal(_bytes(ds))
-    assert error.cause.startswith("DICOM colour (PALETTE COLOR) could not be converted (")
+    with pytest.raises(Exception) as pydicoms:  # pydicom's own words on this dataset, quoted in the cause
+        apply_color_lut(np.zeros((4, 4), np.uint8), pydicom.dcmread(io.BytesIO(_bytes(ds))))
+    assert error.cause == f"DICOM colour (PALETTE COLOR) could not be converted ({pydicoms.value})"
+
+
+def test_palette_entries_beyond_their_bits_are_clipped_to_white():
+    # An 8-bit palette whose words hold 510 (twice the 8-bit white): grey 2 * (0.299 + 0.587 + 0.114) -> 1.
+    stored = np.array([[0, 1, 2]], dtype=np.uint8)
+    radiograph = _read(_palette(stored, [0, 510, 510], [0, 510, 0], [0, 510, 0], bits=8))
+    np.testing.assert_allclose(radiograph.pixels, [[0, 1, 0.598]], atol=1e-6)
+
+
+def test_colour_is_judged_on_the_clipped_values():
+    # Every pixel (1.2, 1, 1) of white: clipped, a white image with no colour (no warning); unclipped its red would
+    # stand 34 levels above the channel mean, more than the 24 that make colour.
+    stored = np.zeros((4, 4), dtype=np.uint8)
+    radiograph = _read(_palette(stored, [306], [255], [255], bits=8))
+    assert radiograph.pixels.tolist() == [[1.0] * 4] * 4
+    assert radiograph.warnings == []
+
+
+def test_a_grey_film_stored_as_rgb_is_exactly_its_grey_levels():
+    # Three equal channels give the channel itself, bit for bit (the luma weights would be off by a float32 unit
+    # on about a quarter of the levels).
+    levels = np.tile(np.arange(256, dtype=np.uint8), (20, 1))  # every level in each row: smooth as laid out
+    rgb = np.repeat(levels[..., None], 3, axis=-1)
+    ds = _dataset(rgb, photometric="RGB", PlanarConfiguration=0)
+    ds.PixelData = rgb.tobytes()
+    pixels = _read(ds).pixels
+    np.testing.assert_array_equal(pixels, levels.astype(np.float32) / np.float32(255))
+
+
+def test_a_flat_colour_image_is_read():
+    # Neither layout is rougher than the other (both 0): not refused.
+    radiograph = _read(_dataset(np.full((32, 32, 3), (77, 10, 200), np.uint8), photometric="RGB", PlanarConfiguration=0))
+    assert radiograph.pixels.shape == (32, 32)
+    np.testing.assert_allclose(radiograph.pixels, np.full((32, 32), (77 * 0.299 + 10 * 0.587 + 200 * 0.114) / 255),
+                               atol=1e-6)
+
+
+def test_a_multi_frame_colour_film_is_checked_on_its_first_frame():
+    rgb = _colour_ramp()
+    radiograph = _read(_dataset(np.stack([rgb, rgb[::-1]]), photometric="RGB", PlanarConfiguration=0))
+    np.testing.assert_allclose(radiograph.pixels, (rgb / 255.0) @ LUMA, atol=1e-6)
+    assert radiograph.warnings[0] == "multi-frame DICOM (2 frames): only the first frame is shown and analysed"
+
+
+def test_a_colour_film_without_a_planar_configuration_is_left_to_pydicom():
+    # The tag is required for colour: pydicom refuses; the layout check does not invent a declaration.
+    ds = _dataset(_colour_ramp(), photometric="RGB", PlanarConfiguration=0)
+    del ds.PlanarConfiguration
+    error = _refusal(_bytes(ds))
+    assert error.cause.startswith("DICOM pixel data could not be decoded (Explicit VR Little Endian): ")
+    assert "Planar Configuration" in error.cause
 
 
 # --- planar configuration ---------------------------------------------------------------------------------------
@@ -700,6 +753,23 @@ def test_markers_that_are_not_a_start_of_frame_are_skipped(marker):
     assert dicom._codestream_size(head + _jpeg_sof(30, 20)[2:]) == (30, 20)  # the real SOF after it
 
 
+def test_codestream_size_of_the_first_siz_marker():
+    # Tile data after the header may contain the same bytes; the header's SIZ comes first.
+    assert dicom._codestream_size(_j2k_siz(1000, 800) + _j2k_siz(5, 5)) == (1000, 800)
+
+
+def test_codestream_sizes_are_unsigned():
+    # 32-bit sizes of 2^31 and more are sizes, not negative numbers: far too large, never "empty".
+    assert dicom._codestream_size(_j2k_siz(2**31 + 5, 3_000_000_000, 5, 0)) == (2**31, 3_000_000_000)
+
+
+def test_a_jpeg_segment_of_more_than_32_kib_is_skipped_whole():
+    # An APP1 segment (an embedded thumbnail, say) of 40,000 bytes: its length word is above 0x7FFF.
+    app1 = b"\xff\xe1" + struct.pack(">H", 40_002) + b"\x00" * 40_000
+    head = b"\xff\xd8" + app1 + _jpeg_sof(321, 123)[2:]
+    assert dicom._codestream_size(head) == (321, 123)
+
+
 def test_codestream_size_of_jpeg_2000():
     assert dicom._codestream_size(_j2k_siz(1000, 800)) == (1000, 800)
     assert dicom._codestream_size(b"junk" + _j2k_siz(1000, 800, 100, 50)) == (900, 750)
@@ -903,6 +973,14 @@ def test_a_file_meta_element_with_a_short_header(vr):
     element = b"\x02\x00\x10\x00" + vr.encode() + struct.pack("<H", 6) + b"abcdef"
     after = b"\x08\x00\x05\x00CS\x02\x00ab"
     assert dicom._end_of_file_meta(element + after) == 8 + 6
+
+
+def test_file_meta_lengths_are_unsigned():
+    # An undefined length (0xFFFFFFFF) or a short length of 0x8000 and more runs past the data: no end is found.
+    long = b"\x02\x00\x01\x00OB\x00\x00\xff\xff\xff\xff" + b"\x08\x00\x05\x00CS\x02\x00ab" * 4
+    assert dicom._end_of_file_meta(long) is None
+    short = b"\x02\x00\x10\x00UI\x00\x80" + b"\x08\x00\x05\x00CS\x02\x00ab" * 4
+    assert dicom._end_of_file_meta(short) is None
 
 
 def test_the_end_of_a_file_meta_with_a_long_element_cut_short():
