@@ -138,6 +138,14 @@ def test_a_signed_film_with_a_rescale():
     assert meta["signed"] is True and meta["rescale_slope"] == 2.0 and meta["rescale_intercept"] == -1000.0
 
 
+def test_an_unreadable_rescale_is_ignored_with_a_warning():
+    ds = _dataset(np.array([[0, 10]], dtype=np.uint8), WindowCenter=5, WindowWidth=10, VOILUTFunction="LINEAR_EXACT")
+    ds.add_new(0x00281053, "LO", "abc")  # RescaleSlope that is no number
+    radiograph = _read(ds)
+    assert radiograph.modality_values.tolist() == [[0.0, 10.0]]
+    assert radiograph.warnings == ["DICOM rescale slope/intercept invalid; stored values used"]
+
+
 def test_an_intercept_alone_is_reported_with_slope_one():
     radiograph = _read(_dataset(np.array([[0, 10]], dtype=np.uint8), RescaleIntercept=5))
     assert radiograph.metadata["rescale_slope"] == 1.0 and radiograph.metadata["rescale_intercept"] == 5.0
@@ -733,6 +741,16 @@ def test_a_jpeg_codestream_declaring_too_many_pixels_is_refused():
     ds = _encapsulated(JPEGBaseline8Bit, encapsulate([_jpeg_sof(60000, 1000)]))
     error = _refusal(_bytes(ds), ImageTooLargeError)
     assert error.cause.startswith("JPEG Baseline (Process 1) codestream declares 60000 x 1000 pixels")
+
+
+def test_the_codestream_header_is_looked_for_in_the_first_64_kib():
+    # A SIZ whose 24 bytes end at byte 65,536 is read; one byte later it is out of reach (and the decoder answers).
+    huge = _j2k_siz(100_000, 100_000)[:24]
+    within = encapsulate([b"\x00" * (65536 - 24) + huge + b"\x00" * 100])
+    with pytest.raises(ImageTooLargeError):
+        dicom._check_codestream(PATH, JPEG2000Lossless, within)
+    beyond = encapsulate([b"\x00" * (65536 - 23) + huge + b"\x00" * 100])
+    assert dicom._check_codestream(PATH, JPEG2000Lossless, beyond) is None
 
 
 def test_the_first_non_empty_fragment_is_the_codestream():
