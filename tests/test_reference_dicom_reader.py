@@ -139,7 +139,7 @@ def test_a_signed_film_with_a_rescale():
 
 
 def test_an_unreadable_rescale_is_ignored_with_a_warning():
-    ds = _dataset(np.array([[0, 10]], dtype=np.uint8), WindowCenter=5, WindowWidth=10, VOILUTFunction="LINEAR_EXACT")
+    ds = _dataset(np.array([[0, 10]], dtype=np.uint8), WindowCenter=5, WindowWidth=12, VOILUTFunction="LINEAR_EXACT")
     ds.add_new(0x00281053, "LO", "abc")  # RescaleSlope that is no number
     radiograph = _read(ds)
     assert radiograph.modality_values.tolist() == [[0.0, 10.0]]
