@@ -839,6 +839,12 @@ def test_no_pixels_and_no_sop_class_is_damaged():
     assert error.cause == "DICOM file with neither pixel data nor a SOP class: damaged, or not an image"
 
 
+def test_the_datasets_sop_class_comes_before_the_file_metas():
+    ds = _dataset(np.zeros((4, 4), np.uint8))
+    ds.file_meta.MediaStorageSOPClassUID = BasicTextSRStorage  # inconsistent, as damaged exports are
+    assert _read(ds, enforce=False).metadata["sop_class"] == "Digital X-Ray Image Storage - For Presentation"
+
+
 def test_an_unknown_sop_class_without_pixels_is_not_an_image():
     ds = _dataset(sop_class=UID("1.2.3.4.5"))
     assert _refusal(_bytes(ds), NotAnImageError).cause == "DICOM file without pixel data (1.2.3.4.5), not an image"
@@ -869,6 +875,7 @@ def test_a_bare_dataset_gets_the_transfer_syntax_it_was_written_in(implicit, lit
     pydicom.dcmwrite(buffer, bare, implicit_vr=implicit, little_endian=little, enforce_file_format=False)
     radiograph = read_dicom(PATH, buffer.getvalue())
     assert radiograph.metadata["transfer_syntax"] == name
+    assert radiograph.metadata["sop_class"] == "Digital X-Ray Image Storage - For Presentation"  # from the dataset
     assert radiograph.modality_values.tolist() == stored.tolist()
     np.testing.assert_allclose(radiograph.pixels, [[0, 0, 0.5], [1, 1, 1]], atol=1e-6)
 
@@ -1070,10 +1077,42 @@ def test_descriptive_metadata_of_the_header():
 
 
 def test_absent_or_unreadable_descriptive_tags_are_left_out():
-    ds = _dataset(np.zeros((4, 4), np.uint8), Manufacturer="")
+    ds = _dataset(np.zeros((4, 4), np.uint8), Manufacturer="", ImagerPixelSpacing=[0.5, 0.5])
     ds.add_new(0x00280030, "LO", ["x", "y"])  # PixelSpacing that is no number
     meta = _read(ds).metadata
     assert "pixel_spacing" not in meta and "manufacturer" not in meta and "modality" not in meta
+    assert meta["imager_pixel_spacing"] == [0.5, 0.5]  # the tags after the unreadable one are still read
+
+
+class _Header(dict):
+    """A stand-in header whose ``get`` fails for one keyword, as pydicom does for a value it cannot decode."""
+
+    def __init__(self, broken: str, **tags):
+        super().__init__(tags)
+        self.broken = broken
+
+    def get(self, keyword, default=None):
+        if keyword == self.broken:
+            raise ValueError(f"cannot decode {keyword}")
+        return super().get(keyword, default)
+
+
+def test_an_undecodable_patient_identifier_is_left_out_and_the_rest_read():
+    header = _Header("PatientID", PatientName="Doe^Jane", PatientID="x", PatientBirthDate="19470312", PatientSex="F")
+    assert dicom._patient(header) == {"name": "Doe^Jane", "birth_date": "19470312", "sex": "F"}
+
+
+def test_an_undecodable_identity_value_is_none():
+    assert dicom._text(_Header("StudyID"), "StudyID") is None
+    assert dicom._text(_Header("x", StudyID="  7 "), "StudyID") == "7"
+    assert dicom._text(_Header("x", StudyID="   "), "StudyID") is None
+
+
+def test_the_metadata_reports_the_slope_that_was_applied():
+    # A slope of 0 would blank the film; it is read as no slope (1), and the metadata says so.
+    radiograph = _read(_dataset(np.array([[0, 10]], dtype=np.uint8), RescaleSlope=0, RescaleIntercept=0))
+    assert radiograph.modality_values.tolist() == [[0.0, 10.0]]
+    assert radiograph.metadata["rescale_slope"] == 1.0 and radiograph.metadata["rescale_intercept"] == 0.0
 
 
 def test_unreadable_bit_depths_are_left_out():
