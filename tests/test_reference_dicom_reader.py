@@ -524,6 +524,15 @@ def test_fewer_frames_than_declared_are_read_with_a_warning():
     assert radiograph.metadata["frames"] == 2 and radiograph.modality_values.tolist() == [[10] * 5] * 4
 
 
+def test_one_frame_of_two_declared_is_a_single_frame():
+    frames = np.stack([np.full((4, 5), 10 * (k + 1), dtype=np.uint8) for k in range(2)])
+    ds = _dataset(frames)
+    ds.PixelData = ds.PixelData[:20]
+    radiograph = _read(ds)
+    assert radiograph.warnings == ["DICOM pixel data holds fewer frames than the 2 declared"]
+    assert radiograph.metadata["frames"] == 1
+
+
 def test_one_whole_frame_of_several_declared_is_a_single_frame():
     frames = np.stack([np.full((4, 5), 10 * (k + 1), dtype=np.uint8) for k in range(3)])
     ds = _dataset(frames)
@@ -668,13 +677,39 @@ def test_not_a_number_in_the_grey_values_becomes_black(monkeypatch):
 # --- transfer syntaxes and compressed data ----------------------------------------------------------------------
 
 
+def test_a_dataset_without_a_transfer_syntax_is_refused_by_the_decoder_step():
+    # read_dicom gives a bare dataset the syntax it was read in; the step itself still refuses one without.
+    ds = _dataset(np.zeros((4, 4), np.uint8))
+    del ds.file_meta.TransferSyntaxUID
+    with pytest.raises(ImageReadError) as caught:
+        dicom._decode_first_frame(PATH, ds, [])
+    assert caught.value.path == str(PATH) and caught.value.cause == "DICOM file has no transfer syntax"
+
+
+def test_a_missing_or_zero_samples_per_pixel_is_one_and_left_to_pydicom():
+    # Read as one sample (not refused as an odd layout), then pydicom, which needs the tag, refuses.
+    for value in (None, 0):
+        ds = _dataset(np.zeros((4, 4), np.uint8))
+        if value is None:
+            del ds.SamplesPerPixel
+        else:
+            ds.add_new(0x00280002, "US", value)
+        error = _refusal(_bytes(ds))
+        assert error.cause.startswith("DICOM pixel data could not be decoded (Explicit VR Little Endian): ")
+        assert "Samples per Pixel" in error.cause
+
+
+def test_the_sop_class_of_an_undecodable_header_is_unknown():
+    assert dicom._sop_class_name(_Header("SOPClassUID")) == "unknown SOP class"
+
+
 def test_an_unknown_transfer_syntax_is_refused():
     ds = _dataset(np.zeros((4, 4), np.uint8), syntax=UID("1.2.3.4"))
     assert _refusal(_bytes(ds)).cause == "DICOM transfer syntax '1.2.3.4' is not a known transfer syntax"
 
 
 def test_a_long_unknown_transfer_syntax_is_cut_in_the_message():
-    uid = "1.2." + "3" * 60
+    uid = "1.2." + "3" * 70  # longer than the 64 characters a UID may have
     ds = _dataset(np.zeros((4, 4), np.uint8), syntax=UID(uid))
     assert _refusal(_bytes(ds)).cause == f"DICOM transfer syntax {uid[:64]!r} is not a known transfer syntax"
 
