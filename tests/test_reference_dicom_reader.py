@@ -406,8 +406,14 @@ def test_a_grey_film_stored_as_rgb_is_exactly_its_grey_levels():
     np.testing.assert_array_equal(pixels, levels.astype(np.float32) / np.float32(255))
 
 
+def test_a_flat_grey_image_stored_as_rgb_is_read():
+    # Read either way the image is the same flat grey (roughness 0 and 0): nothing says it is laid out wrongly.
+    radiograph = _read(_dataset(np.full((32, 32, 3), 77, np.uint8), photometric="RGB", PlanarConfiguration=0))
+    np.testing.assert_array_equal(radiograph.pixels, np.full((32, 32), np.float32(77) / np.float32(255)))
+
+
 def test_a_flat_colour_image_is_read():
-    # Neither layout is rougher than the other (both 0): not refused.
+    # The declared layout is flat (roughness 0), the other one is not: not refused.
     radiograph = _read(_dataset(np.full((32, 32, 3), (77, 10, 200), np.uint8), photometric="RGB", PlanarConfiguration=0))
     assert radiograph.pixels.shape == (32, 32)
     np.testing.assert_allclose(radiograph.pixels, np.full((32, 32), (77 * 0.299 + 10 * 0.587 + 200 * 0.114) / 255),
