@@ -497,6 +497,20 @@ def test_an_unreadable_planar_configuration_is_taken_as_interleaved():
         dicom._check_planar_configuration(PATH, ds, ds.PixelData, 40, 48, 8)
 
 
+def test_the_layout_of_a_tall_image_is_judged_on_its_middle_rows():
+    # 600 rows, laid out as declared: the middle rows (172 .. 427, the measured block) are a smooth grey ramp; the
+    # top 172 rows are black-and-white stripes, which alone would look smoother read the other way. They are not
+    # measured, so the file is read.
+    columns = 48
+    stripes = np.where(np.arange(columns) % 2 == 0, 0, 255).astype(np.uint8)
+    top = np.tile(stripes, (172, 1))
+    ramp = np.clip(np.arange(172, 600)[:, None] * 0.3 + np.arange(columns)[None, :] * 4, 0, 255).astype(np.uint8)
+    grey = np.concatenate([top, ramp])
+    rgb = np.repeat(grey[..., None], 3, axis=-1)
+    radiograph = read_dicom(PATH, _planar(rgb, 0, 0))
+    np.testing.assert_array_equal(radiograph.pixels, grey.astype(np.float32) / np.float32(255))
+
+
 def test_roughness_by_hand():
     image = np.array([[0, 2], [4, 10]], dtype=np.uint8)
     # rows: |4 - 0|, |10 - 2| -> mean 6; columns: |2 - 0|, |10 - 4| -> mean 4
