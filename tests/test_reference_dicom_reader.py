@@ -279,6 +279,7 @@ def test_an_rgb_film_is_converted_with_the_luma_weights_and_a_warning():
     assert radiograph.metadata["window_source"] == "none (colour image)"
     assert radiograph.modality_values is None and radiograph.window is None and not radiograph.invert_for_display
     assert (radiograph.metadata["width"], radiograph.metadata["height"]) == (24, 20)
+    assert radiograph.path == PATH and radiograph.source_format == "dicom"
 
 
 def test_a_grey_film_stored_as_rgb_is_its_grey_without_a_warning():
