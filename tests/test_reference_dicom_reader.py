@@ -901,6 +901,16 @@ def test_the_datasets_sop_class_comes_before_the_file_metas():
     assert _read(ds, enforce=False).metadata["sop_class"] == "Digital X-Ray Image Storage - For Presentation"
 
 
+def test_a_file_meta_without_a_transfer_syntax_keeps_its_other_elements():
+    # The syntax the file was read in is added to the file meta it has; its SOP class is still found there.
+    ds = _dataset(np.arange(16, dtype=np.uint8).reshape(4, 4))
+    del ds.SOPClassUID
+    del ds.file_meta.TransferSyntaxUID
+    radiograph = _read(ds, enforce=False)
+    assert radiograph.metadata["transfer_syntax"] == "Explicit VR Little Endian"
+    assert radiograph.metadata["sop_class"] == "Digital X-Ray Image Storage - For Presentation"
+
+
 def test_an_unknown_sop_class_without_pixels_is_not_an_image():
     ds = _dataset(sop_class=UID("1.2.3.4.5"))
     assert _refusal(_bytes(ds), NotAnImageError).cause == "DICOM file without pixel data (1.2.3.4.5), not an image"
