@@ -138,6 +138,14 @@ def test_a_signed_film_with_a_rescale():
     assert meta["signed"] is True and meta["rescale_slope"] == 2.0 and meta["rescale_intercept"] == -1000.0
 
 
+def test_an_unreadable_rescale_is_ignored_with_a_warning():
+    ds = _dataset(np.array([[0, 10]], dtype=np.uint8), WindowCenter=5, WindowWidth=12, VOILUTFunction="LINEAR_EXACT")
+    ds.add_new(0x00281053, "LO", "abc")  # RescaleSlope that is no number
+    radiograph = _read(ds)
+    assert radiograph.modality_values.tolist() == [[0.0, 10.0]]
+    assert radiograph.warnings == ["DICOM rescale slope/intercept invalid; stored values used"]
+
+
 def test_an_intercept_alone_is_reported_with_slope_one():
     radiograph = _read(_dataset(np.array([[0, 10]], dtype=np.uint8), RescaleIntercept=5))
     assert radiograph.metadata["rescale_slope"] == 1.0 and radiograph.metadata["rescale_intercept"] == 5.0
@@ -271,6 +279,7 @@ def test_an_rgb_film_is_converted_with_the_luma_weights_and_a_warning():
     assert radiograph.metadata["window_source"] == "none (colour image)"
     assert radiograph.modality_values is None and radiograph.window is None and not radiograph.invert_for_display
     assert (radiograph.metadata["width"], radiograph.metadata["height"]) == (24, 20)
+    assert radiograph.path == PATH and radiograph.source_format == "dicom"
 
 
 def test_a_grey_film_stored_as_rgb_is_its_grey_without_a_warning():
@@ -366,7 +375,66 @@ def test_two_equal_channels_are_not_grey(channels):
 def test_a_palette_without_its_tables_is_refused():
     ds = _dataset(np.zeros((4, 4), np.uint8), photometric="PALETTE COLOR")
     error = _refusal(_bytes(ds))
-    assert error.cause.startswith("DICOM colour (PALETTE COLOR) could not be converted (")
+    with pytest.raises(Exception) as pydicoms:  # pydicom's own words on this dataset, quoted in the cause
+        apply_color_lut(np.zeros((4, 4), np.uint8), pydicom.dcmread(io.BytesIO(_bytes(ds))))
+    assert error.cause == f"DICOM colour (PALETTE COLOR) could not be converted ({pydicoms.value})"
+
+
+def test_palette_entries_beyond_their_bits_are_clipped_to_white():
+    # An 8-bit palette whose words hold 510 (twice the 8-bit white): grey 2 * (0.299 + 0.587 + 0.114) -> 1.
+    stored = np.array([[0, 1, 2]], dtype=np.uint8)
+    radiograph = _read(_palette(stored, [0, 510, 510], [0, 510, 0], [0, 510, 0], bits=8))
+    np.testing.assert_allclose(radiograph.pixels, [[0, 1, 0.598]], atol=1e-6)
+
+
+def test_colour_is_judged_on_the_clipped_values():
+    # Every pixel (1.2, 1, 1) of white: clipped, a white image with no colour (no warning); unclipped its red would
+    # stand 34 levels above the channel mean, more than the 24 that make colour.
+    stored = np.zeros((4, 4), dtype=np.uint8)
+    radiograph = _read(_palette(stored, [306], [255], [255], bits=8))
+    assert radiograph.pixels.tolist() == [[1.0] * 4] * 4
+    assert radiograph.warnings == []
+
+
+def test_a_grey_film_stored_as_rgb_is_exactly_its_grey_levels():
+    # Three equal channels give the channel itself, bit for bit (the luma weights would be off by a float32 unit
+    # on about a quarter of the levels).
+    levels = np.tile(np.arange(256, dtype=np.uint8), (20, 1))  # every level in each row: smooth as laid out
+    rgb = np.repeat(levels[..., None], 3, axis=-1)
+    ds = _dataset(rgb, photometric="RGB", PlanarConfiguration=0)
+    ds.PixelData = rgb.tobytes()
+    pixels = _read(ds).pixels
+    np.testing.assert_array_equal(pixels, levels.astype(np.float32) / np.float32(255))
+
+
+def test_a_flat_grey_image_stored_as_rgb_is_read():
+    # Read either way the image is the same flat grey (roughness 0 and 0): nothing says it is laid out wrongly.
+    radiograph = _read(_dataset(np.full((32, 32, 3), 77, np.uint8), photometric="RGB", PlanarConfiguration=0))
+    np.testing.assert_array_equal(radiograph.pixels, np.full((32, 32), np.float32(77) / np.float32(255)))
+
+
+def test_a_flat_colour_image_is_read():
+    # The declared layout is flat (roughness 0), the other one is not: not refused.
+    radiograph = _read(_dataset(np.full((32, 32, 3), (77, 10, 200), np.uint8), photometric="RGB", PlanarConfiguration=0))
+    assert radiograph.pixels.shape == (32, 32)
+    np.testing.assert_allclose(radiograph.pixels, np.full((32, 32), (77 * 0.299 + 10 * 0.587 + 200 * 0.114) / 255),
+                               atol=1e-6)
+
+
+def test_a_multi_frame_colour_film_is_checked_on_its_first_frame():
+    rgb = _colour_ramp()
+    radiograph = _read(_dataset(np.stack([rgb, rgb[::-1]]), photometric="RGB", PlanarConfiguration=0))
+    np.testing.assert_allclose(radiograph.pixels, (rgb / 255.0) @ LUMA, atol=1e-6)
+    assert radiograph.warnings[0] == "multi-frame DICOM (2 frames): only the first frame is shown and analysed"
+
+
+def test_a_colour_film_without_a_planar_configuration_is_left_to_pydicom():
+    # The tag is required for colour: pydicom refuses; the layout check does not invent a declaration.
+    ds = _dataset(_colour_ramp(), photometric="RGB", PlanarConfiguration=0)
+    del ds.PlanarConfiguration
+    error = _refusal(_bytes(ds))
+    assert error.cause.startswith("DICOM pixel data could not be decoded (Explicit VR Little Endian): ")
+    assert "Planar Configuration" in error.cause
 
 
 # --- planar configuration ---------------------------------------------------------------------------------------
@@ -430,6 +498,20 @@ def test_an_unreadable_planar_configuration_is_taken_as_interleaved():
         dicom._check_planar_configuration(PATH, ds, ds.PixelData, 40, 48, 8)
 
 
+def test_the_layout_of_a_tall_image_is_judged_on_its_middle_rows():
+    # 600 rows, laid out as declared: the middle rows (172 .. 427, the measured block) are a smooth grey ramp; the
+    # top 172 rows are black-and-white stripes, which alone would look smoother read the other way. They are not
+    # measured, so the file is read.
+    columns = 48
+    stripes = np.where(np.arange(columns) % 2 == 0, 0, 255).astype(np.uint8)
+    top = np.tile(stripes, (172, 1))
+    ramp = np.clip(np.arange(172, 600)[:, None] * 0.3 + np.arange(columns)[None, :] * 4, 0, 255).astype(np.uint8)
+    grey = np.concatenate([top, ramp])
+    rgb = np.repeat(grey[..., None], 3, axis=-1)
+    radiograph = read_dicom(PATH, _planar(rgb, 0, 0))
+    np.testing.assert_array_equal(radiograph.pixels, grey.astype(np.float32) / np.float32(255))
+
+
 def test_roughness_by_hand():
     image = np.array([[0, 2], [4, 10]], dtype=np.uint8)
     # rows: |4 - 0|, |10 - 2| -> mean 6; columns: |2 - 0|, |10 - 4| -> mean 4
@@ -461,6 +543,15 @@ def test_fewer_frames_than_declared_are_read_with_a_warning():
     assert radiograph.warnings == ["DICOM pixel data holds fewer frames than the 3 declared",
                                    "multi-frame DICOM (2 frames): only the first frame is shown and analysed"]
     assert radiograph.metadata["frames"] == 2 and radiograph.modality_values.tolist() == [[10] * 5] * 4
+
+
+def test_one_frame_of_two_declared_is_a_single_frame():
+    frames = np.stack([np.full((4, 5), 10 * (k + 1), dtype=np.uint8) for k in range(2)])
+    ds = _dataset(frames)
+    ds.PixelData = ds.PixelData[:20]
+    radiograph = _read(ds)
+    assert radiograph.warnings == ["DICOM pixel data holds fewer frames than the 2 declared"]
+    assert radiograph.metadata["frames"] == 1
 
 
 def test_one_whole_frame_of_several_declared_is_a_single_frame():
@@ -607,13 +698,39 @@ def test_not_a_number_in_the_grey_values_becomes_black(monkeypatch):
 # --- transfer syntaxes and compressed data ----------------------------------------------------------------------
 
 
+def test_a_dataset_without_a_transfer_syntax_is_refused_by_the_decoder_step():
+    # read_dicom gives a bare dataset the syntax it was read in; the step itself still refuses one without.
+    ds = _dataset(np.zeros((4, 4), np.uint8))
+    del ds.file_meta.TransferSyntaxUID
+    with pytest.raises(ImageReadError) as caught:
+        dicom._decode_first_frame(PATH, ds, [])
+    assert caught.value.path == str(PATH) and caught.value.cause == "DICOM file has no transfer syntax"
+
+
+def test_a_missing_or_zero_samples_per_pixel_is_one_and_left_to_pydicom():
+    # Read as one sample (not refused as an odd layout), then pydicom, which needs the tag, refuses.
+    for value in (None, 0):
+        ds = _dataset(np.zeros((4, 4), np.uint8))
+        if value is None:
+            del ds.SamplesPerPixel
+        else:
+            ds.add_new(0x00280002, "US", value)
+        error = _refusal(_bytes(ds))
+        assert error.cause.startswith("DICOM pixel data could not be decoded (Explicit VR Little Endian): ")
+        assert "Samples per Pixel" in error.cause
+
+
+def test_the_sop_class_of_an_undecodable_header_is_unknown():
+    assert dicom._sop_class_name(_Header("SOPClassUID")) == "unknown SOP class"
+
+
 def test_an_unknown_transfer_syntax_is_refused():
     ds = _dataset(np.zeros((4, 4), np.uint8), syntax=UID("1.2.3.4"))
     assert _refusal(_bytes(ds)).cause == "DICOM transfer syntax '1.2.3.4' is not a known transfer syntax"
 
 
 def test_a_long_unknown_transfer_syntax_is_cut_in_the_message():
-    uid = "1.2." + "3" * 60
+    uid = "1.2." + "3" * 70  # longer than the 64 characters a UID may have
     ds = _dataset(np.zeros((4, 4), np.uint8), syntax=UID(uid))
     assert _refusal(_bytes(ds)).cause == f"DICOM transfer syntax {uid[:64]!r} is not a known transfer syntax"
 
@@ -682,6 +799,16 @@ def test_a_jpeg_codestream_declaring_too_many_pixels_is_refused():
     assert error.cause.startswith("JPEG Baseline (Process 1) codestream declares 60000 x 1000 pixels")
 
 
+def test_the_codestream_header_is_looked_for_in_the_first_64_kib():
+    # A SIZ whose 24 bytes end at byte 65,536 is read; one byte later it is out of reach (and the decoder answers).
+    huge = _j2k_siz(100_000, 100_000)[:24]
+    within = encapsulate([b"\x00" * (65536 - 24) + huge + b"\x00" * 100])
+    with pytest.raises(ImageTooLargeError):
+        dicom._check_codestream(PATH, JPEG2000Lossless, within)
+    beyond = encapsulate([b"\x00" * (65536 - 23) + huge + b"\x00" * 100])
+    assert dicom._check_codestream(PATH, JPEG2000Lossless, beyond) is None
+
+
 def test_the_first_non_empty_fragment_is_the_codestream():
     fragments = b"".join(b"\xfe\xff\x00\xe0" + struct.pack("<I", len(f)) + f for f in (b"", _jpeg_sof(0, 7)))
     ds = _encapsulated(JPEGBaseline8Bit, b"\xfe\xff\x00\xe0\x00\x00\x00\x00" + fragments + b"\xfe\xff\xdd\xe0\x00\x00\x00\x00")
@@ -698,6 +825,23 @@ def test_markers_that_are_not_a_start_of_frame_are_skipped(marker):
     head = _jpeg_sof(640, 480, marker)
     assert dicom._codestream_size(head) is None
     assert dicom._codestream_size(head + _jpeg_sof(30, 20)[2:]) == (30, 20)  # the real SOF after it
+
+
+def test_codestream_size_of_the_first_siz_marker():
+    # Tile data after the header may contain the same bytes; the header's SIZ comes first.
+    assert dicom._codestream_size(_j2k_siz(1000, 800) + _j2k_siz(5, 5)) == (1000, 800)
+
+
+def test_codestream_sizes_are_unsigned():
+    # 32-bit sizes of 2^31 and more are sizes, not negative numbers: far too large, never "empty".
+    assert dicom._codestream_size(_j2k_siz(2**31 + 5, 3_000_000_000, 5, 0)) == (2**31, 3_000_000_000)
+
+
+def test_a_jpeg_segment_of_more_than_32_kib_is_skipped_whole():
+    # An APP1 segment (an embedded thumbnail, say) of 40,000 bytes: its length word is above 0x7FFF.
+    app1 = b"\xff\xe1" + struct.pack(">H", 40_002) + b"\x00" * 40_000
+    head = b"\xff\xd8" + app1 + _jpeg_sof(321, 123)[2:]
+    assert dicom._codestream_size(head) == (321, 123)
 
 
 def test_codestream_size_of_jpeg_2000():
@@ -751,6 +895,22 @@ def test_no_pixels_and_no_sop_class_is_damaged():
     assert error.cause == "DICOM file with neither pixel data nor a SOP class: damaged, or not an image"
 
 
+def test_the_datasets_sop_class_comes_before_the_file_metas():
+    ds = _dataset(np.zeros((4, 4), np.uint8))
+    ds.file_meta.MediaStorageSOPClassUID = BasicTextSRStorage  # inconsistent, as damaged exports are
+    assert _read(ds, enforce=False).metadata["sop_class"] == "Digital X-Ray Image Storage - For Presentation"
+
+
+def test_a_file_meta_without_a_transfer_syntax_keeps_its_other_elements():
+    # The syntax the file was read in is added to the file meta it has; its SOP class is still found there.
+    ds = _dataset(np.arange(16, dtype=np.uint8).reshape(4, 4))
+    del ds.SOPClassUID
+    del ds.file_meta.TransferSyntaxUID
+    radiograph = _read(ds, enforce=False)
+    assert radiograph.metadata["transfer_syntax"] == "Explicit VR Little Endian"
+    assert radiograph.metadata["sop_class"] == "Digital X-Ray Image Storage - For Presentation"
+
+
 def test_an_unknown_sop_class_without_pixels_is_not_an_image():
     ds = _dataset(sop_class=UID("1.2.3.4.5"))
     assert _refusal(_bytes(ds), NotAnImageError).cause == "DICOM file without pixel data (1.2.3.4.5), not an image"
@@ -781,6 +941,7 @@ def test_a_bare_dataset_gets_the_transfer_syntax_it_was_written_in(implicit, lit
     pydicom.dcmwrite(buffer, bare, implicit_vr=implicit, little_endian=little, enforce_file_format=False)
     radiograph = read_dicom(PATH, buffer.getvalue())
     assert radiograph.metadata["transfer_syntax"] == name
+    assert radiograph.metadata["sop_class"] == "Digital X-Ray Image Storage - For Presentation"  # from the dataset
     assert radiograph.modality_values.tolist() == stored.tolist()
     np.testing.assert_allclose(radiograph.pixels, [[0, 0, 0.5], [1, 1, 1]], atol=1e-6)
 
@@ -905,6 +1066,14 @@ def test_a_file_meta_element_with_a_short_header(vr):
     assert dicom._end_of_file_meta(element + after) == 8 + 6
 
 
+def test_file_meta_lengths_are_unsigned():
+    # An undefined length (0xFFFFFFFF) or a short length of 0x8000 and more runs past the data: no end is found.
+    long = b"\x02\x00\x01\x00OB\x00\x00\xff\xff\xff\xff" + b"\x08\x00\x05\x00CS\x02\x00ab" * 4
+    assert dicom._end_of_file_meta(long) is None
+    short = b"\x02\x00\x10\x00UI\x00\x80" + b"\x08\x00\x05\x00CS\x02\x00ab" * 4
+    assert dicom._end_of_file_meta(short) is None
+
+
 def test_the_end_of_a_file_meta_with_a_long_element_cut_short():
     # (0002,0001) OB: a long VR needs 12 header bytes; with 11 present there is no end.
     head = b"\x02\x00\x01\x00OB\x00\x00\x02\x00\x00"
@@ -974,10 +1143,42 @@ def test_descriptive_metadata_of_the_header():
 
 
 def test_absent_or_unreadable_descriptive_tags_are_left_out():
-    ds = _dataset(np.zeros((4, 4), np.uint8), Manufacturer="")
+    ds = _dataset(np.zeros((4, 4), np.uint8), Manufacturer="", ImagerPixelSpacing=[0.5, 0.5])
     ds.add_new(0x00280030, "LO", ["x", "y"])  # PixelSpacing that is no number
     meta = _read(ds).metadata
     assert "pixel_spacing" not in meta and "manufacturer" not in meta and "modality" not in meta
+    assert meta["imager_pixel_spacing"] == [0.5, 0.5]  # the tags after the unreadable one are still read
+
+
+class _Header(dict):
+    """A stand-in header whose ``get`` fails for one keyword, as pydicom does for a value it cannot decode."""
+
+    def __init__(self, broken: str, **tags):
+        super().__init__(tags)
+        self.broken = broken
+
+    def get(self, keyword, default=None):
+        if keyword == self.broken:
+            raise ValueError(f"cannot decode {keyword}")
+        return super().get(keyword, default)
+
+
+def test_an_undecodable_patient_identifier_is_left_out_and_the_rest_read():
+    header = _Header("PatientID", PatientName="Doe^Jane", PatientID="x", PatientBirthDate="19470312", PatientSex="F")
+    assert dicom._patient(header) == {"name": "Doe^Jane", "birth_date": "19470312", "sex": "F"}
+
+
+def test_an_undecodable_identity_value_is_none():
+    assert dicom._text(_Header("StudyID"), "StudyID") is None
+    assert dicom._text(_Header("x", StudyID="  7 "), "StudyID") == "7"
+    assert dicom._text(_Header("x", StudyID="   "), "StudyID") is None
+
+
+def test_the_metadata_reports_the_slope_that_was_applied():
+    # A slope of 0 would blank the film; it is read as no slope (1), and the metadata says so.
+    radiograph = _read(_dataset(np.array([[0, 10]], dtype=np.uint8), RescaleSlope=0, RescaleIntercept=0))
+    assert radiograph.modality_values.tolist() == [[0.0, 10.0]]
+    assert radiograph.metadata["rescale_slope"] == 1.0 and radiograph.metadata["rescale_intercept"] == 0.0
 
 
 def test_unreadable_bit_depths_are_left_out():
