@@ -45,7 +45,12 @@ def planned(monkeypatch):
     def plan(answers):
         model = StandIn(answers)
         made.append(model)
-        monkeypatch.setattr(batch, "load_classifier", lambda model_dir: model)
+
+        def load(model_dir):
+            model.loaded_from = model_dir
+            return model
+
+        monkeypatch.setattr(batch, "load_classifier", load)
         return model
 
     return plan
@@ -68,8 +73,17 @@ def folder(tmp_path) -> Path:
     return films
 
 
+def _caught(function, *args):
+    """``function(*args)``, with any exception returned instead of raised: an interrupt that escapes (a broken
+    handler) must fail the test, not stop the test run (mutmut reads an escaping KeyboardInterrupt as its user's)."""
+    try:
+        return function(*args)
+    except BaseException as exc:  # noqa: BLE001 - KeyboardInterrupt included, on purpose
+        return exc
+
+
 def _run(capsys, *argv) -> tuple[int, str, str]:
-    status = main([str(a) for a in argv])
+    status = _caught(main, [str(a) for a in argv])
     out, err = capsys.readouterr()
     return status, out, err
 
@@ -211,13 +225,15 @@ def test_a_history_that_cannot_be_opened_still_gives_the_results_but_exits_1(cap
         raise history.HistoryError("cannot open the history database /h: disk I/O error")
 
     monkeypatch.setattr(history, "History", broken)
-    (folder / "b.png").unlink()
     planned([(0.2, IN_SCOPE), (0.9, DECLINE)])
-    status, out, err = _run(capsys, "predict", "--json", "--history", folder / "a.png", folder / "c.png")
-    assert status == 1 and len(json.loads(out)) == 2
-    assert err.split("\n")[:-1] == [
+    status, out, err = _run(capsys, "predict", "--json", "--history", folder / "a.png", folder / "b.png",
+                            folder / "c.png")
+    assert status == 1 and len(json.loads(out)) == 3
+    lines = err.split("\n")[:-1]
+    assert lines.pop(1).startswith("osteo: 3 files: 1 results, 1 out of scope (no result), 1 failed, in ")
+    assert lines == [
         "osteo: warning: history not used: cannot open the history database /h: disk I/O error",
-        # one result (the declined file is not one) was given but not recorded
+        # one result (3 files, less the failed and the declined one) was given but not recorded
         "osteo: error: 1 result were given but not recorded in the history: cannot open the history database /h: "
         "disk I/O error",
         f"osteo: model 2.1.0. {DISCLAIMER}",
@@ -254,7 +270,7 @@ def test_every_way_a_command_fails_is_one_line_and_a_status(capsys, monkeypatch,
         raise raised
 
     monkeypatch.setattr(cli, "_dispatch", fails)
-    assert main([]) == status
+    assert _caught(main, []) == status
     assert capsys.readouterr().err == said
 
 
@@ -283,17 +299,14 @@ def test_stop_on_signal_asks_once_then_stops(monkeypatch):
     before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     with stopper:
         assert signal.getsignal(signal.SIGINT) == stopper._handle and signal.getsignal(signal.SIGTERM) == stopper._handle
-        stopper._handle(signal.SIGTERM, None)
+        assert _caught(stopper._handle, signal.SIGTERM, None) is None
         assert asked == [1] and stopper.exit_status == 143
-        with pytest.raises(Terminated):
-            stopper._handle(signal.SIGTERM, None)  # a second signal stops at once
-        with pytest.raises(KeyboardInterrupt) as caught:
-            stopper._handle(signal.SIGINT, None)
-        assert type(caught.value) is KeyboardInterrupt
+        assert type(_caught(stopper._handle, signal.SIGTERM, None)) is Terminated  # a second signal stops at once
+        assert type(_caught(stopper._handle, signal.SIGINT, None)) is KeyboardInterrupt
         assert asked == [1]
     assert {s: signal.getsignal(s) for s in before} == before
     interrupted = StopOnSignal(lambda: None)
-    interrupted._handle(signal.SIGINT, None)
+    assert _caught(interrupted._handle, signal.SIGINT, None) is None
     assert interrupted.exit_status == 130
     # Outside the main thread no handler can be installed: the block runs without one.
     seen = []
@@ -309,3 +322,180 @@ def test_model_description_from_the_card_alone(tmp_path):
     card = json.loads((default_model_dir() / "model_card.json").read_text())
     assert common.model_description() == f"{card['name']} {card['version']}"
     assert common.model_description(tmp_path) == f"unavailable (no model card at {tmp_path / 'model_card.json'}; the model is missing)"
+
+
+def test_the_arguments_reach_the_model_and_the_scan(capsys, planned, folder, tmp_path, monkeypatch):
+    """--model-dir names the model loaded; --batch-size is the films per inference call (the stand-in counts them);
+    --workers reaches the scan; the scan closes the history it was given."""
+    made = []
+    real = batch.BatchScan
+
+    def spying(*args, **kwargs):
+        made.append(kwargs)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(batch, "BatchScan", spying)
+    (folder / "b.png").unlink()
+    model = planned([(0.2, IN_SCOPE), (0.7, IN_SCOPE)])
+    models = tmp_path / "models"
+    models.mkdir()
+    status, _, _ = _run(capsys, "scan", folder, "--json", "--batch-size", "1", "--workers", "3", "--model-dir", models)
+    assert status == 0 and model.loaded_from == models and model.batches == [1, 1]
+    assert made[-1]["workers"] == 3 and made[-1]["close_history"] is True and made[-1]["backend"] is None
+    assert made[-1]["history"] is not None and made[-1]["history"]._connection is not None
+    with pytest.raises(Exception, match="closed database"):
+        made[-1]["history"].count()  # closed by the scan
+    model = planned([(0.2, IN_SCOPE), (0.7, IN_SCOPE)])
+    status, _, _ = _run(capsys, "predict", "--json", folder / "a.png", folder / "c.png")
+    assert status == 0 and model.loaded_from is None and model.batches == [2]  # default batch: both films at once
+    assert made[-1]["workers"] is None and made[-1]["history"] is None  # predict records only with --history
+
+
+def test_scan_options_choose_the_files(capsys, planned, folder):
+    (folder / "b.png").unlink()
+    (folder / "deeper").mkdir()
+    _film(folder / "deeper" / "d.png", 4)
+    _film(folder / ".hidden.png", 5)
+    planned([(0.2, IN_SCOPE)] * 4)
+    status, out, err = _run(capsys, "scan", folder, "--json", "--no-history")
+    assert [Path(r["path"]).name for r in json.loads(out)] == ["a.png", "c.png"]
+    assert err.startswith(f"osteo: 2 files in {folder}\n")
+    planned([(0.2, IN_SCOPE)] * 4)
+    status, out, _ = _run(capsys, "scan", folder, "--json", "--no-history", "-r")
+    assert sorted(Path(r["path"]).name for r in json.loads(out)) == ["a.png", "c.png", "d.png"]
+    planned([(0.2, IN_SCOPE)] * 4)
+    status, out, _ = _run(capsys, "scan", folder, "--json", "--no-history", "--include-hidden")
+    assert sorted(Path(r["path"]).name for r in json.loads(out)) == [".hidden.png", "a.png", "c.png"]
+
+
+def test_a_scans_own_earlier_csv_in_the_folder_is_not_an_input(capsys, planned, folder):
+    (folder / "b.png").unlink()
+    planned([(0.2, IN_SCOPE)] * 2)
+    target = folder / "rows.csv"
+    assert _run(capsys, "scan", folder, "--no-history", "--csv", target)[0] == 0
+    planned([(0.2, IN_SCOPE)] * 2)
+    status, _, err = _run(capsys, "scan", folder, "--no-history", "--csv", target)
+    assert status == 0 and err.startswith(f"osteo: 2 files in {folder}\n")  # not 3: rows.csv is left out
+
+
+def test_the_history_itself_is_never_an_output(capsys, planned, folder, tmp_path):
+    planned([])
+    history_file = tmp_path / "data" / "history.sqlite3"
+    status, _, err = _run(capsys, "predict", "--csv", history_file, folder / "a.png")
+    assert status == 2 and err.split("\n")[-2].startswith(f"osteo: error: --csv {history_file}")
+
+
+def test_patient_identifiers_only_on_request(capsys, planned, tmp_path):
+    from imaging_factories import PATIENT, dicom_bytes, make_dicom
+
+    rng = np.random.default_rng(3)
+    film = tmp_path / "knee.dcm"
+    film.write_bytes(dicom_bytes(make_dicom(rng.integers(30, 220, (128, 128), dtype=np.uint8))))
+    target = tmp_path / "rows.csv"
+    planned([(0.2, IN_SCOPE)])
+    status, out, _ = _run(capsys, "predict", "--json", "--csv", target, film)
+    assert status == 0 and "patient" not in json.loads(out)[0] and PATIENT["PatientID"] not in out
+    assert "patient_id" not in next(csv.DictReader(target.open(newline="")))
+    planned([(0.2, IN_SCOPE)])
+    status, out, _ = _run(capsys, "predict", "--json", "--include-patient", "--csv", target, film)
+    assert status == 0 and PATIENT["PatientID"] in json.dumps(json.loads(out)[0]["patient"])
+    assert next(csv.DictReader(target.open(newline="")))["patient_id"] == PATIENT["PatientID"]
+    planned([(0.2, IN_SCOPE)])
+    status, out, _ = _run(capsys, "predict", "--include-patient", film)
+    assert status == 0 and [line for line in out.split("\n") if "patient: " in line][0].startswith(" " * 32 + "patient: ")
+    planned([(0.2, IN_SCOPE)])
+    assert PATIENT["PatientID"] not in _run(capsys, "predict", film)[1]
+
+
+@pytest.mark.parametrize("signum, status, word", [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")])
+def test_a_signal_stops_the_scan_and_says_how_far_it_got(capsys, planned, folder, signum, status, word):
+    """Ctrl-C or SIGTERM during a scan: the scan is asked to stop, the rows done are written, and the command says
+    how far it got (the signal is sent by the stand-in model itself, at its first call)."""
+    import os
+
+    model = planned([(0.2, IN_SCOPE)] * 3)
+    real_run = model.run
+
+    def run_and_signal(inputs):
+        if not model.batches:
+            os.kill(os.getpid(), signum)
+        return real_run(inputs)
+
+    model.run = run_and_signal
+    _film(folder / "d.png", 4)
+    got, out, err = _run(capsys, "scan", folder, "--json", "--no-history", "--batch-size", "1")
+    assert got == status
+    said = [line for line in err.split("\n") if line.startswith("osteo: " + word)]
+    assert len(said) == 1
+    import re
+
+    assert re.fullmatch(rf"osteo: {word}: stopped after [0-4] of 4 files; their rows were written", said[0]), said
+    done = int(said[0].split("stopped after ")[1].split(" ")[0])
+    assert len(json.loads(out)) == done  # the rows done were written, a complete JSON array
+
+
+class Recorder:
+    def __init__(self):
+        self.calls = []
+
+    def __call__(self, name=None, **options):
+        self.calls.append((name, options))
+        return "a backend"
+
+
+@pytest.mark.parametrize("backend, address, workers, expected", [
+    (None, None, None, None),
+    (None, None, 4, None),  # no backend named: the local pool, which takes --workers itself
+    ("threads", None, 4, ("threads", {})),  # threads: --workers goes to the scan, not to the backend
+    ("ray", None, None, ("ray", {})),
+    ("ray", None, 4, ("ray", {"workers": 4})),  # ray: --workers is the number of model actors
+    (None, "auto", None, ("ray", {"address": "auto"})),  # --address alone means ray
+    ("ray", "10.0.0.1:6379", 2, ("ray", {"address": "10.0.0.1:6379", "workers": 2})),
+])
+def test_the_backend_options(monkeypatch, backend, address, workers, expected):
+    import argparse
+
+    from osteo_desktop.core.pipeline import backends
+
+    recorder = Recorder()
+    monkeypatch.setattr(backends, "get_backend", recorder)
+    chosen = batch._backend(argparse.Namespace(backend=backend, address=address, workers=workers))
+    assert recorder.calls == ([] if expected is None else [expected])
+    assert chosen == (None if expected is None else "a backend")
+
+
+def test_an_unknown_backend_is_one_line_and_status_2(capsys):
+    import argparse
+
+    assert batch._backend(argparse.Namespace(backend="carrier-pigeon", address=None, workers=None)) == 2
+    assert capsys.readouterr().err.startswith("osteo: error: unknown scan backend 'carrier-pigeon'; available: ")
+    assert batch._backend(argparse.Namespace(backend="threads", address="auto", workers=None)) == 2
+    assert capsys.readouterr().err == "osteo: error: --address is for --backend ray\n"
+
+
+def test_loading_the_model_says_what_was_loaded_and_why_not(monkeypatch, caplog, capsys, tmp_path):
+    from osteo_desktop.core.model import runtime
+
+    loaded = []
+    model = StandIn([])
+
+    def load(model_dir):
+        loaded.append(model_dir)
+        return model
+
+    monkeypatch.setattr(runtime.Classifier, "load", staticmethod(load))
+    with caplog.at_level("INFO", logger="osteo_desktop.cli"):
+        assert common.load_classifier(tmp_path) is model
+    assert loaded == [tmp_path]
+    assert caplog.messages == [f"model {model.card.name} 2.1.0 loaded from {model.card.directory}"]
+    caplog.clear()
+
+    def garbage(model_dir):
+        raise ValueError("bad npz")
+
+    monkeypatch.setattr(runtime.Classifier, "load", staticmethod(garbage))
+    with caplog.at_level("DEBUG", logger="osteo_desktop.cli"):
+        assert common.load_classifier(None) is None
+    (record,) = caplog.records
+    assert record.getMessage() == "model load failed" and record.levelname == "DEBUG"
+    assert record.exc_info is not None and record.exc_info[0] is ValueError  # the traceback, with -vv
