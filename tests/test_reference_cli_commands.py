@@ -499,3 +499,40 @@ def test_loading_the_model_says_what_was_loaded_and_why_not(monkeypatch, caplog,
     (record,) = caplog.records
     assert record.getMessage() == "model load failed" and record.levelname == "DEBUG"
     assert record.exc_info is not None and record.exc_info[0] is ValueError  # the traceback, with -vv
+
+
+def test_a_named_backend_is_the_one_the_scan_uses(capsys, planned, folder, monkeypatch):
+    from osteo_desktop.core.pipeline import backends
+
+    made = []
+    real = batch.BatchScan
+    monkeypatch.setattr(batch, "BatchScan", lambda *args, **kwargs: made.append(kwargs) or real(*args, **kwargs))
+    chosen = backends.get_backend("threads")
+    monkeypatch.setattr(backends, "get_backend", lambda name=None, **options: chosen)
+    (folder / "b.png").unlink()
+    planned([(0.2, IN_SCOPE), (0.7, IN_SCOPE)])
+    status, out, _ = _run(capsys, "scan", folder, "--json", "--no-history", "--backend", "threads")
+    assert status == 0 and len(json.loads(out)) == 2 and made[-1]["backend"] is chosen
+
+
+def test_on_a_terminal_the_progress_line_is_cleared_before_each_table_line(capsys, planned, folder, monkeypatch):
+    """stdout and stderr on one terminal: a table line must never be glued to the progress line before it."""
+    import io
+    import sys
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    terminal = Terminal()
+    (folder / "b.png").unlink()
+    planned([(0.2, IN_SCOPE), (0.7, IN_SCOPE)])
+    monkeypatch.setattr(sys, "stdout", terminal)
+    monkeypatch.setattr(sys, "stderr", terminal)
+    assert _caught(main, ["scan", str(folder), "--no-history", "--batch-size", "1"]) == 0
+    shown = terminal.getvalue()
+    assert "scanned 1/2" in shown  # the progress line was drawn
+    rows = [line for line in shown.split("\n") if line.endswith(".png")]
+    assert len(rows) == 2
+    for line in rows:
+        assert line.split("\r\x1b[K")[-1].startswith(("normal ", "osteoporosis ")), repr(line)
