@@ -234,7 +234,7 @@ def test_a_history_that_cannot_be_opened_still_gives_the_results_but_exits_1(cap
     assert lines == [
         "osteo: warning: history not used: cannot open the history database /h: disk I/O error",
         # one result (3 files, less the failed and the declined one) was given but not recorded
-        "osteo: error: 1 result were given but not recorded in the history: cannot open the history database /h: "
+        "osteo: error: 1 result was given but not recorded in the history: cannot open the history database /h: "
         "disk I/O error",
         f"osteo: model 2.1.0. {DISCLAIMER}",
     ]

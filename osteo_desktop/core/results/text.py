@@ -179,7 +179,8 @@ def model_line(name: str, version: str, threshold: float) -> str:
 
 def not_recorded(count: int, why: str | None) -> str:
     """A scan's results that the history could not keep (a full disk, say): shown, exported, but not remembered."""
-    return f"{count} result{'s' if count != 1 else ''} were given but not recorded in the history: {why or 'unknown cause'}"
+    given = "results were" if count != 1 else "result was"
+    return f"{count} {given} given but not recorded in the history: {why or 'unknown cause'}"
 
 
 def scan_summary(done: int, failed: int, reused: int, elapsed_s: float, declined: int = 0) -> str:
