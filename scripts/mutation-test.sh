@@ -71,7 +71,9 @@ for entry in "${MODULES[@]}"; do
     started=$(date +%s)
     names=()
     for p in "${existing[@]}"; do
-        module=${p%.py}; module=${module%/}; names+=("${module//\//.}.*")
+        # A package's __init__.py is the package's own module (osteo_desktop.cli, not osteo_desktop.cli.__init__):
+        # mutmut names its mutants osteo_desktop.cli.x_main__mutmut_1, so that is the pattern to run and list.
+        module=${p%.py}; module=${module%/}; module=${module%/__init__}; names+=("${module//\//.}.*")
     done
     (cd "$scratch" && PYTHONPATH=. "$mutmut" run --max-children "$jobs" "${names[@]}" >"$scratch/run.log" 2>&1) || true
     prefixes=$(printf '%s\n' "${names[@]}" | sed 's/\*$//; s/\./\\./g' | paste -sd'|')

@@ -379,10 +379,14 @@ def test_a_scans_own_earlier_csv_in_the_folder_is_not_an_input(capsys, planned, 
 
 
 def test_the_history_itself_is_never_an_output(capsys, planned, folder, tmp_path):
+    from osteo_desktop.core.results.history import History
+
     planned([])
     history_file = tmp_path / "data" / "history.sqlite3"
+    History(history_file).close()  # the user's history exists
     status, _, err = _run(capsys, "predict", "--csv", history_file, folder / "a.png")
-    assert status == 2 and err.split("\n")[-2].startswith(f"osteo: error: --csv {history_file}")
+    assert status == 2 and err.split("\n")[-2] == (f"osteo: error: --csv {history_file} is the history database; "
+                                                   "refusing to overwrite it")
 
 
 def test_patient_identifiers_only_on_request(capsys, planned, tmp_path):
@@ -450,6 +454,7 @@ class Recorder:
     ("ray", None, None, ("ray", {})),
     ("ray", None, 4, ("ray", {"workers": 4})),  # ray: --workers is the number of model actors
     (None, "auto", None, ("ray", {"address": "auto"})),  # --address alone means ray
+    (None, "auto", 3, ("ray", {"address": "auto", "workers": 3})),  # ... and --workers its model actors
     ("ray", "10.0.0.1:6379", 2, ("ray", {"address": "10.0.0.1:6379", "workers": 2})),
 ])
 def test_the_backend_options(monkeypatch, backend, address, workers, expected):
