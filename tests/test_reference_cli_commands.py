@@ -541,3 +541,41 @@ def test_on_a_terminal_the_progress_line_is_cleared_before_each_table_line(capsy
     assert len(rows) == 2
     for line in rows:
         assert line.split("\r\x1b[K")[-1].startswith(("normal ", "osteoporosis ")), repr(line)
+
+
+def test_without_arguments_main_reads_the_command_line(capsys, planned, folder, monkeypatch):
+    import sys
+
+    planned([(0.2, IN_SCOPE)])
+    monkeypatch.setattr(sys, "argv", ["osteo", "predict", "--json", str(folder / "a.png")])
+    assert _caught(main) == 0
+    assert [row["probability"] for row in json.loads(capsys.readouterr().out)] == [0.2]
+
+
+def test_a_training_command_is_handed_its_own_arguments(monkeypatch):
+    """`osteo -v train --epochs 3`: the training package parses its own arguments; only -v before it is ours."""
+    import logging
+
+    from osteo_desktop import cli
+
+    handed = []
+    monkeypatch.setattr(cli, "run_training", lambda command, rest: handed.append((command, rest)) or 7)
+    assert _caught(main, ["-v", "train", "--epochs", "3", "-v"]) == 7
+    assert handed == [("train", ["--epochs", "3", "-v"])]
+    assert logging.getLogger("osteo_desktop").level == logging.INFO  # one -v: INFO
+    assert _caught(main, ["-vv", "evaluate"]) == 7 and handed[-1] == ("evaluate", [])
+    assert logging.getLogger("osteo_desktop").level == logging.DEBUG
+
+
+def test_an_internal_error_keeps_its_traceback_for_minus_vv(monkeypatch, caplog, capsys):
+    from osteo_desktop import cli
+
+    def fails(argv):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(cli, "_dispatch", fails)
+    with caplog.at_level("DEBUG", logger="osteo_desktop.cli"):
+        assert _caught(main, []) == 1
+    (record,) = [r for r in caplog.records if r.name == "osteo_desktop.cli"]
+    assert record.getMessage() == "internal error" and record.levelname == "DEBUG"
+    assert record.exc_info is not None and record.exc_info[0] is RuntimeError
