@@ -30,16 +30,16 @@ MODULES=(
   "cli|osteo_desktop/cli/output.py|tests/test_reference_cli_output.py"
   # cli-commands: the in-process tests with a stand-in model only; test_cli.py, test_cli_failures.py and
   # test_reference_cli_gaps.py load the real model (or run `osteo` in a child process), over an hour per run.
-  "cli-commands|osteo_desktop/cli/batch.py,osteo_desktop/cli/common.py,osteo_desktop/cli/__init__.py|tests/test_reference_cli_commands.py"
-  "pipeline|osteo_desktop/core/pipeline/analysis.py,osteo_desktop/core/pipeline/batch.py,osteo_desktop/core/pipeline/film.py,osteo_desktop/core/pipeline/scanning.py|tests/test_reference_pipeline.py"
+  "cli-commands|osteo_desktop/cli/batch.py,osteo_desktop/cli/common.py,osteo_desktop/cli/__init__.py|tests/test_reference_cli_commands.py tests/test_reference_cli_inprocess.py"
+  "pipeline|osteo_desktop/core/pipeline/analysis.py,osteo_desktop/core/pipeline/batch.py,osteo_desktop/core/pipeline/film.py,osteo_desktop/core/pipeline/scanning.py|tests/test_reference_pipeline.py tests/test_reference_film.py"
   "card|osteo_desktop/core/model/card.py|tests/test_reference_card.py tests/test_model_card.py tests/test_model_integrity.py"
   "preprocessing|osteo_desktop/core/model/preprocessing.py|tests/test_preprocessing.py tests/test_reference_preprocess.py tests/test_reference_knee_region.py"
-  "scope|osteo_desktop/core/model/scope.py|tests/test_scope_gate.py tests/test_out_of_scope.py"
-  "reading-window|osteo_desktop/core/reading/window.py|tests/test_imaging_raster.py tests/test_imaging_dicom.py tests/test_imaging_errors.py tests/test_reader_limits.py tests/test_reference_dicom.py"
-  "reading-dicom|osteo_desktop/core/reading/dicom.py|tests/test_imaging_raster.py tests/test_imaging_dicom.py tests/test_imaging_errors.py tests/test_reader_limits.py tests/test_reference_dicom.py"
-  "reading-raster|osteo_desktop/core/reading/raster.py|tests/test_imaging_raster.py tests/test_imaging_dicom.py tests/test_imaging_errors.py tests/test_reader_limits.py tests/test_reference_dicom.py"
-  "reading-rest|osteo_desktop/core/reading/colour.py,osteo_desktop/core/reading/limits.py,osteo_desktop/core/reading/radiograph.py,osteo_desktop/core/reading/reader.py,osteo_desktop/core/reading/sniffing.py|tests/test_imaging_raster.py tests/test_imaging_dicom.py tests/test_imaging_errors.py tests/test_reader_limits.py tests/test_reference_dicom.py"
-  "knee|osteo_desktop/core/model/knee_model.py,osteo_desktop/core/model/knee_sides.py|tests/test_knee_sides.py"
+  "scope|osteo_desktop/core/model/scope.py|tests/test_reference_scope.py tests/test_scope_gate.py tests/test_out_of_scope.py"
+  "reading-window|osteo_desktop/core/reading/window.py|tests/test_reference_window.py tests/test_reference_dicom_reader.py tests/test_imaging_raster.py tests/test_imaging_dicom.py tests/test_imaging_errors.py tests/test_reader_limits.py tests/test_reference_dicom.py"
+  "reading-dicom|osteo_desktop/core/reading/dicom.py|tests/test_reference_dicom_reader.py tests/test_imaging_raster.py tests/test_imaging_dicom.py tests/test_imaging_errors.py tests/test_reader_limits.py tests/test_reference_dicom.py tests/test_planar_configuration.py"
+  "reading-raster|osteo_desktop/core/reading/raster.py|tests/test_reference_raster.py tests/test_reference_reading.py tests/test_imaging_raster.py tests/test_imaging_errors.py tests/test_reader_limits.py"
+  "reading-rest|osteo_desktop/core/reading/colour.py,osteo_desktop/core/reading/limits.py,osteo_desktop/core/reading/radiograph.py,osteo_desktop/core/reading/reader.py,osteo_desktop/core/reading/sniffing.py|tests/test_reference_reading.py tests/test_reference_raster.py tests/test_imaging_raster.py tests/test_imaging_dicom.py tests/test_imaging_errors.py tests/test_reader_limits.py tests/test_reference_dicom.py"
+  "knee|osteo_desktop/core/model/knee_model.py,osteo_desktop/core/model/knee_sides.py|tests/test_knee_sides.py tests/test_reference_knee.py"
 )
 wanted=()
 for w in "$@"; do

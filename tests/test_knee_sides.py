@@ -81,3 +81,22 @@ def test_orientation_dict_from_a_dicom_identity():
     identity = SimpleNamespace(patient_orientation="L\\F", image_laterality="R", view_position="AP", modality="DX")
     assert orientation_from_identity(identity) == header("L\\F", "R", "AP")
     assert orientation_from_identity(None) == header()
+
+
+def test_without_a_header_knees_are_ordered_left_to_right_not_top_to_bottom():
+    # The viewer's left knee sits lower on the film than the other: the hanging convention still orders along x.
+    lower_left, higher_right = (100.0, 520.0), (700.0, 480.0)
+    assert assign_sides([lower_left, higher_right], None) == ["right", "left"]
+    assert assign_sides([higher_right, lower_left], header("")) == ["left", "right"]
+
+
+def test_with_three_knees_only_the_outermost_get_sides():
+    middle = (400.0, 500.0)
+    assert assign_sides([middle, VIEWER_RIGHT, VIEWER_LEFT], header("L\\F")) == ["unknown", "left", "right"]
+    assert assign_sides([VIEWER_LEFT, middle, VIEWER_RIGHT], header("R\\F")) == ["left", "unknown", "right"]
+
+
+def test_an_identity_without_the_geometry_attributes_gives_none():
+    # A reader's identity from an older version (or another source) that lacks the fields: nothing is known.
+    assert orientation_from_identity(SimpleNamespace(modality="DX")) == header()
+    assert orientation_from_identity(SimpleNamespace(image_laterality="L")) == header(None, "L")

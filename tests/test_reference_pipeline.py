@@ -569,3 +569,299 @@ def test_odds_and_ends_of_the_single_and_folder_paths(films):
     assert model.batches and set(model.batches) == {1}
     radiograph = analysis.analyse_file(films["a"], Model([(0.1, IN_SCOPE)]), explain=False).radiograph
     assert analysis.analyse_radiograph(radiograph, Model([(0.1, IN_SCOPE)])).explanation is not None  # default: explained
+
+
+def test_analyse_file_analyses_and_hashes_the_bytes_it_read_once(films, monkeypatch):
+    import hashlib
+
+    from osteo_desktop.core.reading.reader import read_radiograph
+
+    # The bytes read are those of another film than the one on disk at that path (a file replaced mid-read): the
+    # analysis must be of the bytes hashed, not of a second read of the path.
+    other = films["c"].read_bytes()
+    monkeypatch.setattr(analysis, "read_file_bytes", lambda path: other)
+    result = analysis.analyse_file(films["a"], Model([(0.2, IN_SCOPE)]), explain=False)
+    assert result.file_sha256 == hashlib.sha256(other).hexdigest()
+    assert np.array_equal(result.radiograph.pixels, read_radiograph(films["c"]).pixels)
+    assert not np.array_equal(result.radiograph.pixels, read_radiograph(films["a"]).pixels)
+    assert result.result.file_sha256 == hashlib.sha256(other).hexdigest()
+
+
+def test_a_history_that_cannot_record_is_reported_with_its_reason(films, caplog):
+    from osteo_desktop.core.results.history import HistoryError
+
+    class Full:
+        def __init__(self, error: Exception) -> None:
+            self.error = error
+
+        def find(self, sha, version):
+            return None
+
+        def record_many(self, rows):
+            raise self.error
+
+    paths = [films["a"], films["c"]]
+    with caplog.at_level("DEBUG", logger="osteo_desktop.core.pipeline.scanning"):
+        scan = BatchScan(paths, Model([(0.2, IN_SCOPE), (0.7, IN_SCOPE)]), history=Full(HistoryError("disk full")),
+                         batch_size=2)
+        rows = list(scan)
+    assert [r.label for r in rows] == ["normal", "osteoporosis"]
+    # Expected (a full disk): said once at the end by the caller, so only a debug line here.
+    assert "could not record 2 results in the history: disk full" in caplog.messages
+    assert (scan.tally.unrecorded, scan.tally.history_error) == (2, "disk full") and not scan.tally.all_succeeded
+    caplog.clear()
+    scan = BatchScan(paths, Model([(0.2, IN_SCOPE), (0.7, IN_SCOPE)]), history=Full(OSError("gone")), batch_size=2)
+    list(scan)
+    # Unexpected: the error's type is named.
+    assert (scan.tally.unrecorded, scan.tally.history_error) == (2, "OSError: gone")
+
+
+def test_every_row_names_the_exact_model_and_only_a_history_needs_the_hashes(films, tmp_path):
+    import hashlib
+
+    order = [films[k] for k in "abdg"]
+    rows = list(scan_files(order, Model([(0.2, IN_SCOPE), (0.5, DECLINE)]), workers=1))
+    a, b, d, g = rows
+    assert b.error and d.declined and g.declined and a.ok
+    assert all(r.model_sha256 == MODEL_SHA256 and r.model_version == "2.1.0" for r in rows)  # failed ones too
+    assert all(r.file_sha256 is None for r in rows)  # nothing asked for the hashes: the files are not hashed
+    with History(tmp_path / "h.sqlite3") as history:
+        hashed = list(scan_files(order, Model([(0.2, IN_SCOPE), (0.5, DECLINE)]), workers=1, history=history))
+    # Every file whose bytes were read is hashed (the broken one too: its bytes were read before it failed to decode).
+    assert [r.file_sha256 for r in hashed] == [hashlib.sha256(films[k].read_bytes()).hexdigest() for k in "abdg"]
+
+
+class Budget:
+    """A decode budget that records what each file asked for and gave back; ``refuse`` answers as a cancelled wait."""
+
+    def __init__(self, refuse: bool = False) -> None:
+        self.refuse = refuse
+        self.acquired: list[tuple[int, object]] = []
+        self.released: list[int] = []
+
+    def acquire(self, cost, cancel):
+        self.acquired.append((cost, cancel))
+        return None if self.refuse else cost + 1
+
+    def release(self, held) -> None:
+        self.released.append(held)
+
+
+def test_each_decode_takes_its_cost_from_the_scans_budget_and_gives_it_back(films, monkeypatch):
+    from osteo_desktop.core.pipeline import scanning
+    from osteo_desktop.core.pipeline.memory import decode_cost
+
+    budgets: list[Budget] = []
+    monkeypatch.setattr(scanning, "DecodeBudget", lambda: budgets.append(Budget()) or budgets[-1])
+    cancel = threading.Event()
+    rows = list(scan_files([films["a"], films["c"]], Model([(0.2, IN_SCOPE)] * 2), cancel=cancel, workers=1))
+    assert [r.label for r in rows] == ["normal", "normal"]
+    (budget,) = budgets
+    # The cost of each file as the memory module estimates it from the bytes, the scan's own cancel flag; given
+    # back exactly what was taken.
+    expected = [decode_cost(films[k], films[k].read_bytes()) for k in "ac"]
+    assert [cost for cost, _ in budget.acquired] == expected and all(flag is cancel for _, flag in budget.acquired)
+    assert budget.released == [cost + 1 for cost in expected]
+    refusing = Budget(refuse=True)
+    row = scanning._Preparer(Model([]), None, False, threading.Event(), refusing)(films["a"]).row
+    assert row.error == "a.png: not read: the scan was cancelled" and refusing.released == []
+
+
+def test_a_batch_holds_no_more_model_inputs_than_the_byte_bound_allows(films, monkeypatch):
+    from osteo_desktop.core.pipeline import scanning
+
+    asked = []
+
+    def limit(batch_size, input_bytes):
+        asked.append((batch_size, input_bytes))
+        return 1
+
+    monkeypatch.setattr(scanning, "batch_limit", limit)
+    model = Model([(0.2, IN_SCOPE)] * 2)
+    list(scan_files([films["a"], films["c"]], model, batch_size=8, workers=1))
+    # A film's model inputs at most: 96 x 96 pixels x 3 channels x 4 bytes (float32) each, for the film and up to
+    # two knees (the stand-in head does not average mirror images); the bound's answer is the batch used.
+    assert asked == [(8, 96 * 96 * 3 * 4 * 3)] and model.batches == [1, 1]
+    asked.clear()
+    list(scan_files([films["a"]], Model([(0.2, IN_SCOPE)], hflip_tta=True), batch_size=8, workers=1))
+    assert asked == [(8, 96 * 96 * 3 * 4 * 5)]  # and each knee's mirror image
+
+
+def test_the_scan_decodes_the_bytes_it_read_once(films, tmp_path, monkeypatch):
+    import hashlib
+
+    from osteo_desktop.core.pipeline import scanning
+    from osteo_desktop.core.reading.reader import read_radiograph
+
+    small = _film(tmp_path / "small.png", 5)
+    Image.open(small).resize((90, 70)).save(small)  # small enough for a warning, unlike the 256 x 256 films
+    replaced = small.read_bytes()
+    monkeypatch.setattr(scanning, "read_file_bytes", lambda path: replaced)
+    with History(tmp_path / "h.sqlite3") as history:
+        (row,) = scan_files([films["a"]], Model([(0.2, IN_SCOPE)]), history=history, workers=1)
+    assert row.warnings and row.warnings == read_radiograph(small).warnings
+    assert row.file_sha256 == hashlib.sha256(replaced).hexdigest()
+
+
+def test_a_result_from_the_history_takes_the_patient_fields_from_the_file(films, tmp_path, monkeypatch):
+    from osteo_desktop.core.errors import ImageReadError
+    from osteo_desktop.core.pipeline import scanning
+
+    dicom = tmp_path / "knee.dcm"
+    pixels = (np.linspace(0, 4000, 128 * 128).reshape(128, 128)).astype(np.uint16)
+    dicom.write_bytes(dicom_bytes(make_dicom(pixels)))
+    with History(tmp_path / "h.sqlite3") as history:
+        list(scan_files([dicom, films["a"]], Model([(0.2, IN_SCOPE)] * 2), history=history))
+        reused, plain = scan_files([dicom, films["a"]], Model([]), history=history, include_patient=True)
+        assert reused.from_history and "Doe^Jane" in reused.patient.values() and plain.patient == {}
+        assert reused.warnings == []
+
+        def unparsable(path, data):
+            raise ImageReadError(path, "could not be parsed (truncated)")
+
+        monkeypatch.setattr(scanning, "read_patient", unparsable)
+        (broken,) = scan_files([dicom], Model([]), history=history, include_patient=True)
+    assert broken.from_history and broken.label == "normal"
+    assert broken.warnings == ["patient fields not exported: the file could not be parsed (could not be parsed (truncated))"]
+
+
+class Relay(ScanBackend):
+    """A backend that runs the whole per-file work itself (as a cluster does) and hands the scan finished rows."""
+
+    name = "relay"
+
+    def __init__(self, rows: list[FileResult], cancel_before: int | None = None, closable: bool = True) -> None:
+        self.rows = rows
+        self.cancel_before = cancel_before
+        self.closable = closable
+        self.asked: dict = {}
+        self.closed = False
+        self.produced = 0  # rows the backend was asked for: work done on a cluster
+
+    def executor(self, workers: int):
+        raise AssertionError("a relaying backend's rows need no executor")
+
+    def scan_rows(self, paths, classifier, *, batch_size, include_patient, hash_files, cancel):
+        self.asked = dict(paths=paths, classifier=classifier, batch_size=batch_size, include_patient=include_patient,
+                          hash_files=hash_files, cancel=cancel)
+        if not self.closable:
+            return iter(self.rows)
+        # Kept here, so only the scan's own close() (not the garbage collector) can close it early.
+        self.generator = self._rows(cancel)
+        return self.generator
+
+    def _rows(self, cancel):
+        try:
+            for i, row in enumerate(self.rows):
+                if i == self.cancel_before:
+                    cancel.set()
+                self.produced += 1
+                yield row
+        finally:
+            self.closed = True
+
+
+def relayed_rows() -> list[FileResult]:
+    from osteo_desktop.core.results.knee import KneeResult
+
+    ok = FileResult(path="/x/a.png", model_version="2.1.0", model_sha256=MODEL_SHA256, file_sha256="aa" * 32)
+    ok.apply_knees([KneeResult("right", (1, 1, 5, 5), "normal", 0.25, 0.75)],
+                   Prediction(label="normal", probability=0.25, confidence=0.75, threshold=THRESHOLD,
+                              model_version="2.1.0", logit=-1.0, model_sha256=MODEL_SHA256))
+    ok.scope_gate = "gate-a"
+    failed = FileResult(path="/x/b.png", model_version="2.1.0", model_sha256=MODEL_SHA256, error="b.png: broken")
+    declined = FileResult(path="/x/d.png", model_version="2.1.0", model_sha256=MODEL_SHA256, file_sha256="dd" * 32)
+    declined.decline("not a knee radiograph: looks like a hand")
+    return [ok, declined, failed]
+
+
+def test_a_backend_that_returns_rows_is_relayed_recorded_and_counted(tmp_path, monkeypatch):
+    from osteo_desktop.core.pipeline import scanning
+
+    monkeypatch.setattr(scanning, "time", Clock())
+    rows = relayed_rows()
+    backend = Relay(rows)
+    model = Model([])
+    cancel = threading.Event()
+    progress = []
+    paths = (Path("/x/a.png"), Path("/x/b.png"), Path("/x/d.png"))  # a tuple: handed on as a list
+    with History(tmp_path / "h.sqlite3") as history:
+        got = list(scan_files(paths, model, backend=backend, history=history, include_patient=True, batch_size=4,
+                              cancel=cancel, on_progress=progress.append))
+        assert history.count() == 1 and history.find("aa" * 32, MODEL_SHA256).probability == 0.25
+    assert got == rows and all(g is r for g, r in zip(got, rows))
+    assert backend.asked == dict(paths=list(paths), classifier=model, batch_size=4, include_patient=True,
+                                 hash_files=True, cancel=cancel)
+    assert backend.closed and model.batches == []
+    assert [(p.done, p.total, p.failed, p.declined, p.unrecorded, p.history_error) for p in progress] == [
+        (1, 3, 0, 0, 0, None), (2, 3, 0, 1, 0, None), (3, 3, 1, 1, 0, None)]
+    # The stand-in clock: one tick to start, one for each row's progress.
+    assert [p.elapsed_s for p in progress] == [0.5, 1.0, 1.5]
+    assert progress[0].eta_s is None and progress[-1].eta_s == 0.0
+
+    quiet = Relay(relayed_rows(), closable=False)  # rows without close(): nothing to close
+    assert len(list(scan_files(list(paths), model, backend=quiet))) == 3
+    assert quiet.asked["hash_files"] is False and quiet.asked["include_patient"] is False
+    assert quiet.asked["batch_size"] == 16
+
+
+def test_a_relayed_scan_stops_on_cancel_and_reports_a_history_that_cannot_record(tmp_path):
+    from osteo_desktop.core.results.history import HistoryError
+
+    paths = [Path("/x/a.png"), Path("/x/b.png"), Path("/x/d.png")]
+    # Cancelled by the consumer after the first row: no further row, and the backend's rows are closed.
+    cancel = threading.Event()
+    backend = Relay(relayed_rows())
+    seen = []
+    for row in scan_files(paths, Model([]), backend=backend, cancel=cancel, on_progress=lambda p: cancel.set()):
+        seen.append(row)
+    assert len(seen) == 1 and backend.closed
+    assert backend.produced == 1  # the next row is not even asked for
+    # Cancelled while the backend produced the second row: that row is not given.
+    backend = Relay(relayed_rows(), cancel_before=1)
+    assert len(list(scan_files(paths, Model([]), backend=backend))) == 1 and backend.closed
+    # Cancelled before the first row came: nothing at all.
+    backend = Relay(relayed_rows(), cancel_before=0)
+    assert list(scan_files(paths, Model([]), backend=backend)) == []
+
+    class Full:
+        def record_many(self, rows):
+            raise HistoryError("disk full")
+
+    progress = []
+    scan = BatchScan(paths, Model([]), backend=Relay(relayed_rows()), history=Full(), on_progress=progress.append)
+    assert len(list(scan)) == 3
+    assert [(p.unrecorded, p.history_error) for p in progress] == [(1, "disk full"), (1, "disk full"), (1, "disk full")]
+    assert (scan.tally.unrecorded, scan.tally.history_error) == (1, "disk full")
+    # A second unrecorded row adds to the count.
+    twice = relayed_rows()
+    twice[2] = relayed_rows()[0]
+    progress = []
+    list(scan_files(paths, Model([]), backend=Relay(twice), history=Full(), on_progress=progress.append))
+    assert [p.unrecorded for p in progress] == [1, 1, 2]
+
+
+def test_analyse_paths_reads_and_predicts_in_one_batch_in_this_thread(films, tmp_path):
+    import hashlib
+
+    from osteo_desktop.core.pipeline.scanning import analyse_paths
+
+    model = Model([(0.2, IN_SCOPE), (0.5, DECLINE), (0.7, IN_SCOPE)])
+    rows = analyse_paths([films["a"], films["b"], films["d"], films["g"], str(films["c"])], model, hash_files=True)
+    assert [Path(r.path).name for r in rows] == ["a.png", "b.png", "d.png", "g_blank.png", "c.png"]
+    a, b, d, g, c = rows
+    assert (a.label, a.probability, c.label, c.probability) == ("normal", 0.2, "osteoporosis", 0.7)
+    assert b.error.startswith("b.png") and d.declined and g.declined
+    assert model.batches == [3]  # one batch, over the films the model reads (not the broken or the blank one)
+    assert a.file_sha256 == hashlib.sha256(films["a"].read_bytes()).hexdigest()
+    assert all(r.model_sha256 == MODEL_SHA256 for r in rows) and a.timings_ms["inference"] >= 0
+    unhashed = analyse_paths([films["a"]], Model([(0.2, IN_SCOPE)]))  # every file readable: still one batch
+    assert unhashed[0].label == "normal" and unhashed[0].file_sha256 is None
+    nothing = Model([])
+    assert [r.declined for r in analyse_paths([films["g"]], nothing)] == [True] and nothing.batches == []
+    dicom = tmp_path / "knee.dcm"
+    dicom.write_bytes(dicom_bytes(make_dicom((np.linspace(0, 4000, 128 * 128).reshape(128, 128)).astype(np.uint16))))
+    (asked,) = analyse_paths([dicom], Model([(0.1, IN_SCOPE)]), include_patient=True)
+    assert "Doe^Jane" in asked.patient.values()
+    (plain,) = analyse_paths([dicom], Model([(0.1, IN_SCOPE)]))
+    assert plain.patient == {}  # identifiers only on request

@@ -99,3 +99,25 @@ def knee_files(knee_manifest) -> list[Path]:
     from shared_paths import KNEE_DIR
 
     return [KNEE_DIR / row["file"] for row in knee_manifest[:6]]
+
+
+def test_a_batch_never_holds_more_model_inputs_than_the_budget(monkeypatch, classifier, knee_manifest):
+    """Counted in inputs, not films: a film is up to five (itself, two knees, their mirror images), so a batch of
+    films sized as if each were one input held five times the budget, and its stacked copy as much again."""
+    from shared_paths import KNEE_DIR
+
+    both_knee = [KNEE_DIR / row["file"] for row in knee_manifest if row.get("qus_t_score")][:8]
+    input_bytes = classifier.input_size**2 * 3 * 4
+    stacked: list[int] = []
+    real_run = classifier.run
+
+    def run(inputs):
+        stacked.append(len(inputs))
+        return real_run(inputs)
+
+    monkeypatch.setattr(classifier, "run", run)
+    rows = list(scan_files(both_knee * 2, classifier, batch_size=100_000, workers=2))
+    assert len(rows) == 16 and all(row.ok for row in rows)
+    assert sum(len(row.knees) for row in rows) >= 24  # these are films of both knees: most inputs per film
+    assert max(stacked) * input_bytes <= memory.INPUT_BUDGET_BYTES, stacked
+    assert max(stacked) > 5, stacked  # still batched: more than one film per call

@@ -27,10 +27,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from osteo_desktop.core.errors import ModelFormatError, ModelIntegrityError
 from osteo_desktop.core.model.knee_sides import assign_sides
+from osteo_desktop.core.model.resampling import resize_bilinear
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +38,7 @@ DETECTOR_FILE = "knee_detector.npz"
 CARD_ROLE = "knee_detector"
 FORMAT = "osteo-knee-detector/1"
 WORK_SIDE = 256
+MAX_KNEES = 2  # a film shows at most two knees: the best window and its partner
 NBINS = 9
 CELLS = 8  # window side in cells
 BLOCKS = CELLS - 1
@@ -74,10 +75,11 @@ def working_copy(pixels: np.ndarray, side: int = WORK_SIDE) -> tuple[np.ndarray,
     height, width = pixels.shape
     scale = side / max(height, width)
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    # reducing_gap: box-average by an integer factor first (cheap), then filter the last step properly.
-    small = Image.fromarray(np.ascontiguousarray(pixels)).resize(size, Image.BILINEAR, reducing_gap=2.0)
+    # reducing_gap: box-average by an integer factor first (cheap), then filter the last step properly; in bands,
+    # without a full-size copy of the film (issue 13).
+    small = resize_bilinear(pixels, size[0], size[1], reducing_gap=2.0)
     # Readers never give NaN, but a NaN here would become a garbage orientation bin index downstream.
-    return np.nan_to_num(np.asarray(small, dtype=np.float32), nan=0.0, posinf=1.0, neginf=0.0), scale
+    return np.nan_to_num(small, nan=0.0, posinf=1.0, neginf=0.0), scale
 
 
 def orientation_integral(image: np.ndarray) -> np.ndarray:
@@ -306,7 +308,7 @@ class KneeDetector:
         return knees
 
     def detect(self, pixels: np.ndarray, orientation: dict | None = None) -> list[DetectedKnee]:
-        """The knees on a film: 0, 1 or 2, ordered from the viewer's left (smaller x) to right.
+        """The knees on a film: 0 to :data:`MAX_KNEES`, ordered from the viewer's left (smaller x) to right.
 
         ``pixels``: 2-D float32 in [0, 1], bone bright, as the readers return them; boxes are in its pixels.
         ``orientation``: see :func:`knee_sides.orientation_from_identity` (None for a raster file).

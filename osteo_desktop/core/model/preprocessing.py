@@ -11,7 +11,8 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal
 
 import numpy as np
-from PIL import Image
+
+from osteo_desktop.core.model.resampling import resize_bilinear
 
 AspectMode = Literal["pad", "squash"]
 ContrastMode = Literal["none", "equalize"]
@@ -91,22 +92,9 @@ def knee_window(pixels: np.ndarray, aspect: float) -> tuple[int, int]:
 
 
 def _resize(pixels: np.ndarray, width: int, height: int) -> np.ndarray:
-    # Pillow's resampling is antialiased when shrinking, which a plain bilinear zoom is not.
-    return np.asarray(_float_image(pixels).resize((width, height), Image.Resampling.BILINEAR), dtype=np.float32)
-
-
-def _float_image(pixels: np.ndarray) -> Image.Image:
-    """A Pillow "F" image of a 2-D array. A crop (not contiguous) is pasted in bands of rows instead of being copied
-    whole first: at 24 megapixels that copy alone was 96 MB of a scan's peak memory (issue 13). Same pixels."""
-    if pixels.dtype == np.float32 and pixels.flags.c_contiguous:
-        return Image.fromarray(pixels, mode="F")
-    height, width = pixels.shape
-    image = Image.new("F", (width, height))
-    band = max(1, (1 << 17) // max(width, 1))
-    for top in range(0, height, band):
-        rows = np.ascontiguousarray(pixels[top : top + band], dtype=np.float32)
-        image.paste(Image.fromarray(rows, mode="F"), (0, top))
-    return image
+    # Pillow's resampling is antialiased when shrinking, which a plain bilinear zoom is not; done in bands of rows,
+    # without Pillow's full-size float copy of the image (issue 13: 92 MiB at 24 megapixels).
+    return resize_bilinear(pixels, width, height)
 
 
 def equalize_histogram(pixels: np.ndarray, bins: int = 256) -> np.ndarray:

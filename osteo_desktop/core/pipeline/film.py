@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from osteo_desktop.core.model.knee_detector import DetectedKnee
+from osteo_desktop.core.model.knee_detector import MAX_KNEES, DetectedKnee
 from osteo_desktop.core.model.knee_model import KneeHead, KneePrediction
 from osteo_desktop.core.model.knee_sides import orientation_from_identity
 from osteo_desktop.core.model.preprocessing import InputGeometry, KneeGeometry, knee_region, preprocess_with_geometry
@@ -57,6 +57,11 @@ class FilmWork:
         if head.hflip_tta:
             batch += [np.ascontiguousarray(region[:, ::-1]) for region in self.regions]
         return batch
+
+
+def most_inputs_per_film(head: KneeHead) -> int:
+    """The most inputs :meth:`FilmWork.inputs` gives for one film: the film, each knee and, if used, its mirror."""
+    return 1 + MAX_KNEES * (2 if head.hflip_tta else 1)
 
 
 @dataclass

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from osteo_desktop.core.errors import ImageReadError
 from osteo_desktop.core.pipeline.eta import TimeLeft
-from osteo_desktop.core.pipeline.film import FilmWork, judge_film, prepare_film, run_films, settle
+from osteo_desktop.core.pipeline.film import FilmWork, judge_film, most_inputs_per_film, prepare_film, run_films, settle
 from osteo_desktop.core.pipeline.backends import ScanBackend, ThreadBackend, get_backend
 from osteo_desktop.core.pipeline.listing import list_files
 from osteo_desktop.core.pipeline.memory import DecodeBudget, batch_limit, decode_cost, return_freed_memory
@@ -239,7 +239,9 @@ def scan_files(
     workers = workers or backend.default_workers()
     return_freed_memory()
     # Memory is bounded in bytes, not files (core.pipeline.memory): model inputs per batch, decoded pixels in flight.
-    batch_size = batch_limit(batch_size, classifier.input_size**2 * 3 * 4)
+    # A film is up to five inputs (the film, two knees, their mirror images): 16 films were 80 inputs, 47 MiB, and
+    # their stacked copy as much again, which put a scan of full-size films past 300 MiB (issue 13).
+    batch_size = batch_limit(batch_size, classifier.input_size**2 * 3 * 4 * most_inputs_per_film(classifier.knee_head))
     if type(backend).scan_rows is not ScanBackend.scan_rows:
         yield from _relay_rows(backend, list(paths), classifier, batch_size=batch_size, cancel=cancel,
                                on_progress=on_progress, history=history, include_patient=include_patient)

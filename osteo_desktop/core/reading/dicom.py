@@ -333,7 +333,10 @@ def _codestream_size(head: bytes) -> tuple[int, int] | None:
 
 
 def _monochrome(path: Path, ds: Dataset, frame: np.ndarray, metadata: dict[str, Any], warnings: list[str]) -> Radiograph:
-    values = modality_values(ds, frame, warnings)
+    # A rescale that overflows float32 is refused just below; numpy's overflow warnings would only repeat that.
+    with np.errstate(over="ignore", invalid="ignore"):
+        values = modality_values(ds, frame, warnings)
+    _check_value_range(path, ds, frame, values)
     voi = voi_lut(ds, warnings)
     if voi is not None:
         first_map, lut = voi
@@ -357,6 +360,36 @@ def _monochrome(path: Path, ds: Dataset, frame: np.ndarray, metadata: dict[str, 
         np.nan_to_num(pixels, copy=False, nan=0.0)
     return Radiograph(
         path, pixels, "dicom", metadata, warnings, modality_values=values, window=window, invert_for_display=invert
+    )
+
+
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def _check_value_range(path: Path, ds: Dataset, frame: np.ndarray, values: np.ndarray) -> None:
+    """Refuse modality values the rescale (or modality LUT) pushed beyond float32, or so far apart that their span does.
+
+    Such values (a RescaleSlope of 1e36, say) are not a radiograph's: they became inf or NaN, and the window made
+    from them is NaN, which read as an all-black image with no word of why. Two passes (min, max) over the values;
+    the full comparison with the stored pixels runs only when one of them is not finite.
+    """
+    low, high = float(np.min(values)), float(np.max(values))
+    if np.isfinite(low) and np.isfinite(high):
+        if high - low <= _FLOAT32_MAX:
+            return
+    else:
+        with np.errstate(invalid="ignore"):
+            made = ~np.isfinite(values) & np.isfinite(frame)
+        if not made.any():
+            return  # NaN or inf stored in float pixel data itself, not made by the rescale: handled downstream
+    try:
+        rescale = f"RescaleSlope {ds.get('RescaleSlope', 1)}, RescaleIntercept {ds.get('RescaleIntercept', 0)}"
+    except Exception:  # noqa: BLE001 - only used to word the message
+        rescale = "rescale unreadable"
+    raise ImageReadError(
+        path,
+        f"DICOM pixel values out of range after rescale ({rescale}): beyond 32-bit floating point, "
+        "not a real radiograph; not read",
     )
 
 
