@@ -28,7 +28,9 @@ R=osteo_desktop/core/results
 MODULES=(
   "results|$R/result.py,$R/columns.py,$R/knee.py,$R/text.py,$R/exports.py,$R/history.py|tests/test_reference_results.py tests/test_reference_results_words.py tests/test_result_declaration.py tests/test_result_text.py tests/test_history.py tests/test_exports.py tests/test_csv_injection.py"
   "cli|osteo_desktop/cli/output.py|tests/test_reference_cli_output.py"
-  "cli-commands|osteo_desktop/cli/batch.py,osteo_desktop/cli/common.py,osteo_desktop/cli/__init__.py|tests/test_reference_cli_commands.py"
+  # cli-commands: the in-process tests with a stand-in model only; test_cli.py, test_cli_failures.py and
+  # test_reference_cli_gaps.py load the real model (or run `osteo` in a child process), over an hour per run.
+  "cli-commands|osteo_desktop/cli/batch.py,osteo_desktop/cli/common.py,osteo_desktop/cli/__init__.py|tests/test_reference_cli_commands.py tests/test_reference_cli_inprocess.py"
   "pipeline|osteo_desktop/core/pipeline/analysis.py,osteo_desktop/core/pipeline/batch.py,osteo_desktop/core/pipeline/film.py,osteo_desktop/core/pipeline/scanning.py|tests/test_reference_pipeline.py tests/test_reference_film.py"
   "card|osteo_desktop/core/model/card.py|tests/test_reference_card.py tests/test_model_card.py tests/test_model_integrity.py"
   "preprocessing|osteo_desktop/core/model/preprocessing.py|tests/test_preprocessing.py tests/test_reference_preprocess.py tests/test_reference_knee_region.py"
@@ -38,8 +40,6 @@ MODULES=(
   "reading-raster|osteo_desktop/core/reading/raster.py|tests/test_reference_raster.py tests/test_reference_reading.py tests/test_imaging_raster.py tests/test_imaging_errors.py tests/test_reader_limits.py"
   "reading-rest|osteo_desktop/core/reading/colour.py,osteo_desktop/core/reading/limits.py,osteo_desktop/core/reading/radiograph.py,osteo_desktop/core/reading/reader.py,osteo_desktop/core/reading/sniffing.py|tests/test_reference_reading.py tests/test_reference_raster.py tests/test_imaging_raster.py tests/test_imaging_dicom.py tests/test_imaging_errors.py tests/test_reader_limits.py tests/test_reference_dicom.py"
   "knee|osteo_desktop/core/model/knee_model.py,osteo_desktop/core/model/knee_sides.py|tests/test_knee_sides.py tests/test_reference_knee.py"
-  # cli-commands: the in-process tests with a stand-in model only; test_cli.py, test_cli_failures.py and
-  # test_reference_cli_gaps.py load the real model (or run `osteo` in a child process), over an hour per run.
 )
 wanted=()
 for w in "$@"; do
@@ -71,7 +71,9 @@ for entry in "${MODULES[@]}"; do
     started=$(date +%s)
     names=()
     for p in "${existing[@]}"; do
-        module=${p%.py}; module=${module%/}; names+=("${module//\//.}.*")
+        # A package's __init__.py is the package's own module (osteo_desktop.cli, not osteo_desktop.cli.__init__):
+        # mutmut names its mutants osteo_desktop.cli.x_main__mutmut_1, so that is the pattern to run and list.
+        module=${p%.py}; module=${module%/}; module=${module%/__init__}; names+=("${module//\//.}.*")
     done
     (cd "$scratch" && PYTHONPATH=. "$mutmut" run --max-children "$jobs" "${names[@]}" >"$scratch/run.log" 2>&1) || true
     prefixes=$(printf '%s\n' "${names[@]}" | sed 's/\*$//; s/\./\\./g' | paste -sd'|')

@@ -163,6 +163,7 @@ def test_result_headline_of_a_result_and_of_a_history_entry():
 
 def test_one_liners_by_hand():
     assert text.model_line("osteo-knee", "2.1.0", 0.5125) == "Model osteo-knee 2.1.0 (threshold 0.512)"
+    # Regression: one result read "1 result were given".
     assert text.not_recorded(1, "disk full") == "1 result was given but not recorded in the history: disk full"
     assert text.not_recorded(3, None) == "3 results were given but not recorded in the history: unknown cause"
     assert text.not_recorded(0, "") == "0 results were given but not recorded in the history: unknown cause"
