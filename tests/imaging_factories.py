@@ -86,3 +86,14 @@ class CountingFiles:
             for path in self.files:
                 self.pulled += 1
                 yield path
+
+
+def grey_film(path, seed: int, side: int = 128):
+    """A small grey PNG with structure (a gradient and noise: not blank, so the scope gate's look does not decline
+    it), distinct content per seed; for tests whose model is a stand-in."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    gradient = np.linspace(40, 200, side)[None, :] + np.linspace(0, 40, side)[:, None]
+    Image.fromarray(np.clip(gradient + rng.normal(0, 10, (side, side)), 0, 255).astype(np.uint8)).save(path)
+    return path

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 
 import osteo_desktop.core.model.runtime as runtime
 import osteo_desktop.core.results.history as history_module
@@ -22,6 +21,7 @@ from osteo_desktop.cli import common, main
 from osteo_desktop.cli.output import Table
 from osteo_desktop.core.errors import ModelFormatError, OsteoError
 
+from imaging_factories import grey_film as _film
 from planned_model import DECLINE, IN_SCOPE, THRESHOLD, Model
 from shared_paths import REPO_ROOT
 
@@ -70,11 +70,6 @@ def plan(monkeypatch):
     return planned
 
 
-def _film(path: Path, seed: int) -> Path:
-    rng = np.random.default_rng(seed)
-    gradient = np.linspace(40, 200, 128)[None, :] + np.linspace(0, 40, 128)[:, None]
-    Image.fromarray(np.clip(gradient + rng.normal(0, 10, (128, 128)), 0, 255).astype(np.uint8)).save(path)
-    return path
 
 
 @pytest.fixture
@@ -548,22 +543,3 @@ def test_on_a_terminal_the_progress_line_is_cleared_before_each_table_line(plan,
     for line in shown:  # what follows a progress line is a redraw or a clear, never a table line on top of it
         assert terminal.text[line.end():].startswith("\r\x1b[K"), terminal.text
     assert MODEL_LINE in terminal.text and "a.png" in terminal.text
-
-
-# From the mut-contract branch's version of this file (the rest of it overlapped these tests).
-def test_a_closed_pipe_points_stdout_at_the_null_device(monkeypatch, tmp_path):
-    import os
-    import sys
-
-    from osteo_desktop import cli
-
-    target = tmp_path / "stdout"
-    with target.open("w") as stream:
-        saved = os.dup(stream.fileno())
-        monkeypatch.setattr(sys, "stdout", stream)
-        monkeypatch.setattr(cli, "_dispatch", lambda argv: (_ for _ in ()).throw(BrokenPipeError(32, "Broken pipe")))
-        assert main([]) == 1
-        os.write(stream.fileno(), b"lost")  # now the null device
-        os.dup2(saved, stream.fileno())
-        os.close(saved)
-    assert target.read_bytes() == b""

@@ -17,13 +17,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from osteo_desktop.cli import batch, common, main
 from osteo_desktop.cli.common import StopOnSignal, Terminated
 from osteo_desktop.core.errors import ModelIntegrityError, OsteoError
 from osteo_desktop.core.results.text import DISCLAIMER
 
+from imaging_factories import grey_film as _film
 from planned_model import DECLINE, IN_SCOPE, THRESHOLD, Model
 
 NOT_AN_IMAGE = b"\x89PNG\r\n\x1a\n not really"
@@ -59,11 +59,6 @@ def planned(monkeypatch):
     return plan
 
 
-def _film(path: Path, seed: int) -> Path:
-    rng = np.random.default_rng(seed)
-    gradient = np.linspace(40, 200, 128)[None, :] + np.linspace(0, 40, 128)[:, None]
-    Image.fromarray(np.clip(gradient + rng.normal(0, 10, (128, 128)), 0, 255).astype(np.uint8)).save(path)
-    return path
 
 
 @pytest.fixture
