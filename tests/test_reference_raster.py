@@ -64,9 +64,11 @@ def test_8_bit_grey_is_value_over_255_exactly(image_format):
     }
 
 
-def test_a_wide_8_bit_image_is_read_whole_in_its_row_bands():
-    # Wider than 16,384 pixels: a row is more than 64 KiB, so each of the raw encoder's chunks holds one row.
-    values = _random((3, 17_000), seed=1)
+@pytest.mark.parametrize("width", [17_000, 270_000])
+def test_a_wide_8_bit_image_is_read_whole_in_its_row_bands(width):
+    # Wider than 16,384 pixels: a row is more than 64 KiB, so each of the raw encoder's chunks holds one row
+    # (270,000 pixels: a row is more than 4 x 64 KiB).
+    values = _random((2, width), seed=1)
     radiograph = _read(Image.fromarray(values))
     np.testing.assert_array_equal(radiograph.pixels, values.astype(np.float32) / np.float32(255.0))
 
