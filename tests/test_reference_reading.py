@@ -235,7 +235,9 @@ def test_a_decoder_failure_of_any_kind_becomes_a_read_error(monkeypatch, caplog)
         error = _error(read_radiograph, Path("x.png"), data=_png(np.zeros((4, 4), np.uint8)))
     assert type(error) is ImageReadError
     assert error.cause == "could not be decoded (RuntimeError: decoder blew up badly)"
-    assert "unexpected RuntimeError while reading x.png" in caplog.text
+    [record] = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert record.getMessage() == "unexpected RuntimeError while reading x.png"
+    assert record.exc_info is not None and record.exc_info[0] is RuntimeError  # the traceback, for a bug report
 
 
 def test_running_out_of_memory_is_too_large(monkeypatch):
@@ -255,7 +257,14 @@ def test_a_read_error_passes_through_and_is_logged(monkeypatch, caplog):
     with caplog.at_level(logging.INFO, logger="osteo_desktop.core.reading.reader"):
         error = _error(read_radiograph, Path("big.png"), data=_png(np.zeros((4, 4), np.uint8)))
     assert isinstance(error, ImageTooLargeError) and error.cause == "declares too much"
-    assert "could not read big.png: declares too much" in caplog.text
+    [record] = [r for r in caplog.records if r.name == "osteo_desktop.core.reading.reader"]
+    assert record.levelno == logging.INFO and record.getMessage() == "could not read big.png: declares too much"
+    assert not record.exc_info  # an expected refusal: no traceback unless debugging
+    caplog.clear()
+    with caplog.at_level(logging.DEBUG, logger="osteo_desktop.core.reading.reader"):
+        _error(read_radiograph, Path("big.png"), data=_png(np.zeros((4, 4), np.uint8)))
+    [record] = [r for r in caplog.records if r.name == "osteo_desktop.core.reading.reader"]
+    assert record.exc_info is not None and record.exc_info[0] is ImageTooLargeError
 
 
 @pytest.mark.parametrize(("width", "height", "warns"), [(128, 128, False), (127, 300, True), (300, 127, True), (129, 128, False)])
