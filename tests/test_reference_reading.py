@@ -10,6 +10,7 @@ import errno
 import io
 import logging
 import os
+import signal
 import struct
 import sys
 from pathlib import Path
@@ -410,10 +411,21 @@ def test_a_folder_is_not_an_image(tmp_path):
     assert isinstance(error, NotAnImageError) and error.cause == "a folder, not an image file"
 
 
-@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes")
+@pytest.mark.skipif(not hasattr(os, "mkfifo") or not hasattr(signal, "SIGALRM"), reason="no named pipes or alarms")
 def test_a_pipe_is_not_read(tmp_path):
     os.mkfifo(tmp_path / "pipe")
-    error = _error(read_file_bytes, tmp_path / "pipe")
+
+    def blocked(signum, frame):
+        raise AssertionError("the reader opened the pipe and blocked")
+
+    # A watchdog, not a timing assert: opening a pipe with no writer would block the suite for ever.
+    previous = signal.signal(signal.SIGALRM, blocked)
+    signal.alarm(20)
+    try:
+        error = _error(read_file_bytes, tmp_path / "pipe")
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
     assert isinstance(error, NotAnImageError)
     assert error.cause == "not a regular file (a device, pipe or socket), not an image"
 
