@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import zipfile
 
@@ -102,11 +103,22 @@ def test_unreadable_file(knee_png, tmp_path):
         path.chmod(0o600)
 
 
-@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes")
+@pytest.mark.skipif(not hasattr(os, "mkfifo") or not hasattr(signal, "SIGALRM"), reason="no named pipes or alarms")
 def test_named_pipe_is_refused_without_blocking(tmp_path):
     pipe = tmp_path / "pipe.png"
     os.mkfifo(pipe)
-    assert isinstance(_error(pipe), NotAnImageError)
+
+    def blocked(signum, frame):
+        raise AssertionError("the reader opened the pipe and blocked")
+
+    # A watchdog, not a timing assert: a reader that opened the pipe would wait for a writer for ever.
+    previous = signal.signal(signal.SIGALRM, blocked)
+    signal.alarm(20)
+    try:
+        assert isinstance(_error(pipe), NotAnImageError)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def test_unsupported_image_format_says_what_it_is(tmp_path):

@@ -10,6 +10,7 @@ import errno
 import io
 import logging
 import os
+import signal
 import struct
 import sys
 from pathlib import Path
@@ -235,7 +236,9 @@ def test_a_decoder_failure_of_any_kind_becomes_a_read_error(monkeypatch, caplog)
         error = _error(read_radiograph, Path("x.png"), data=_png(np.zeros((4, 4), np.uint8)))
     assert type(error) is ImageReadError
     assert error.cause == "could not be decoded (RuntimeError: decoder blew up badly)"
-    assert "unexpected RuntimeError while reading x.png" in caplog.text
+    [record] = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert record.getMessage() == "unexpected RuntimeError while reading x.png"
+    assert record.exc_info is not None and record.exc_info[0] is RuntimeError  # the traceback, for a bug report
 
 
 def test_running_out_of_memory_is_too_large(monkeypatch):
@@ -255,7 +258,14 @@ def test_a_read_error_passes_through_and_is_logged(monkeypatch, caplog):
     with caplog.at_level(logging.INFO, logger="osteo_desktop.core.reading.reader"):
         error = _error(read_radiograph, Path("big.png"), data=_png(np.zeros((4, 4), np.uint8)))
     assert isinstance(error, ImageTooLargeError) and error.cause == "declares too much"
-    assert "could not read big.png: declares too much" in caplog.text
+    [record] = [r for r in caplog.records if r.name == "osteo_desktop.core.reading.reader"]
+    assert record.levelno == logging.INFO and record.getMessage() == "could not read big.png: declares too much"
+    assert not record.exc_info  # an expected refusal: no traceback unless debugging
+    caplog.clear()
+    with caplog.at_level(logging.DEBUG, logger="osteo_desktop.core.reading.reader"):
+        _error(read_radiograph, Path("big.png"), data=_png(np.zeros((4, 4), np.uint8)))
+    [record] = [r for r in caplog.records if r.name == "osteo_desktop.core.reading.reader"]
+    assert record.exc_info is not None and record.exc_info[0] is ImageTooLargeError
 
 
 @pytest.mark.parametrize(("width", "height", "warns"), [(128, 128, False), (127, 300, True), (300, 127, True), (129, 128, False)])
@@ -401,10 +411,21 @@ def test_a_folder_is_not_an_image(tmp_path):
     assert isinstance(error, NotAnImageError) and error.cause == "a folder, not an image file"
 
 
-@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes")
+@pytest.mark.skipif(not hasattr(os, "mkfifo") or not hasattr(signal, "SIGALRM"), reason="no named pipes or alarms")
 def test_a_pipe_is_not_read(tmp_path):
     os.mkfifo(tmp_path / "pipe")
-    error = _error(read_file_bytes, tmp_path / "pipe")
+
+    def blocked(signum, frame):
+        raise AssertionError("the reader opened the pipe and blocked")
+
+    # A watchdog, not a timing assert: opening a pipe with no writer would block the suite for ever.
+    previous = signal.signal(signal.SIGALRM, blocked)
+    signal.alarm(20)
+    try:
+        error = _error(read_file_bytes, tmp_path / "pipe")
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
     assert isinstance(error, NotAnImageError)
     assert error.cause == "not a regular file (a device, pipe or socket), not an image"
 
