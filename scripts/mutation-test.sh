@@ -5,7 +5,7 @@
 #
 #   OSTEO_SHARED_DIR=/work/shared scripts/mutation-test.sh [MODULE_KEY ...]    (default: every module below)
 #
-# Keys: results, cli, cli-commands, pipeline, card, preprocessing, scope, reading-window, reading-dicom,
+# Keys: results, cli, cli-commands, pipeline, card, preprocessing, resampling, scope, reading-window, reading-dicom,
 # reading-raster, reading-rest, knee. `reading` runs the four reading-* keys.
 #
 # Needs the `mutation` extra (pip install -e '.[mutation]'). Results: reports/mutation/<key>.txt (mutmut's list of
@@ -34,6 +34,7 @@ MODULES=(
   "pipeline|osteo_desktop/core/pipeline/analysis.py,osteo_desktop/core/pipeline/batch.py,osteo_desktop/core/pipeline/film.py,osteo_desktop/core/pipeline/scanning.py|tests/test_reference_pipeline.py tests/test_reference_film.py"
   "card|osteo_desktop/core/model/card.py|tests/test_reference_card.py tests/test_model_card.py tests/test_model_integrity.py"
   "preprocessing|osteo_desktop/core/model/preprocessing.py|tests/test_preprocessing.py tests/test_reference_preprocess.py tests/test_reference_knee_region.py"
+  "resampling|osteo_desktop/core/model/resampling.py|tests/test_resampling.py"
   "scope|osteo_desktop/core/model/scope.py|tests/test_reference_scope.py tests/test_scope_gate.py tests/test_out_of_scope.py"
   "reading-window|osteo_desktop/core/reading/window.py|tests/test_reference_window.py tests/test_reference_dicom_reader.py tests/test_imaging_raster.py tests/test_imaging_dicom.py tests/test_imaging_errors.py tests/test_reader_limits.py tests/test_reference_dicom.py"
   "reading-dicom|osteo_desktop/core/reading/dicom.py|tests/test_reference_dicom_reader.py tests/test_dicom_rescale_range.py tests/test_imaging_raster.py tests/test_imaging_dicom.py tests/test_imaging_errors.py tests/test_reader_limits.py tests/test_reference_dicom.py tests/test_planar_configuration.py"

@@ -81,12 +81,14 @@ def test_the_same_size_is_a_float32_copy_not_the_caller_array():
     assert np.array_equal(got, pixels) and got is not pixels
     got[0, 0] = -1.0
     assert pixels[0, 0] != -1.0
+    assert resize_bilinear(pixels.astype(np.float64), 4, 6).dtype == np.float32
 
 
 def test_an_empty_image_gives_zeros_as_pillow_does():
     for shape in [(0, 5), (5, 0), (0, 0)]:
-        got = resize_bilinear(np.zeros(shape, np.float32), 7, 3)
+        got = resize_bilinear(np.zeros(shape), 7, 3)  # float64 in: float32 out, as from Pillow
         assert np.array_equal(got, _pillow(np.zeros(shape, np.float32), 7, 3)) and got.shape == (3, 7), shape
+        assert got.dtype == np.float32
 
 
 def test_a_constant_image_stays_constant_and_a_linear_ramp_keeps_its_mean():
