@@ -665,6 +665,13 @@ def test_each_decode_takes_its_cost_from_the_scans_budget_and_gives_it_back(film
     refusing = Budget(refuse=True)
     row = scanning._Preparer(Model([]), None, False, threading.Event(), refusing)(films["a"]).row
     assert row.error == "a.png: not read: the scan was cancelled" and refusing.released == []
+    # The cost is probed from the bytes read (once), not from the file again: here they are a smaller image's.
+    small = _film(films["a"].parent / "small.png", 5)
+    Image.open(small).resize((90, 70)).save(small)
+    monkeypatch.setattr(scanning, "read_file_bytes", lambda path: small.read_bytes())
+    probed = Budget()
+    scanning._Preparer(Model([]), None, False, threading.Event(), probed)(films["a"])
+    assert probed.acquired[0][0] == decode_cost(small, small.read_bytes()) != decode_cost(films["a"])
 
 
 def test_a_batch_holds_no_more_model_inputs_than_the_byte_bound_allows(films, monkeypatch):
