@@ -609,6 +609,11 @@ def test_a_history_that_cannot_record_is_reported_with_its_reason(films, caplog)
     # Expected (a full disk): said once at the end by the caller, so only a debug line here.
     assert "could not record 2 results in the history: disk full" in caplog.messages
     assert (scan.tally.unrecorded, scan.tally.history_error) == (2, "disk full") and not scan.tally.all_succeeded
+    # One result per batch: the failures of each batch add up.
+    scan = BatchScan(paths, Model([(0.2, IN_SCOPE), (0.7, IN_SCOPE)]), history=Full(HistoryError("disk full")),
+                     batch_size=1)
+    list(scan)
+    assert scan.tally.unrecorded == 2
     caplog.clear()
     scan = BatchScan(paths, Model([(0.2, IN_SCOPE), (0.7, IN_SCOPE)]), history=Full(OSError("gone")), batch_size=2)
     list(scan)
