@@ -847,6 +847,11 @@ def test_a_relayed_scan_stops_on_cancel_and_reports_a_history_that_cannot_record
     progress = []
     list(scan_files(paths, Model([]), backend=Relay(twice), history=Full(), on_progress=progress.append))
     assert [p.unrecorded for p in progress] == [1, 1, 2]
+    # A failure followed by a result: the failure stays counted.
+    progress = []
+    failed_first = [relayed_rows()[2], relayed_rows()[0]]
+    list(scan_files(paths[:2], Model([]), backend=Relay(failed_first), on_progress=progress.append))
+    assert [(p.done, p.failed, p.declined) for p in progress] == [(1, 1, 0), (2, 1, 0)]
 
 
 def test_analyse_paths_reads_and_predicts_in_one_batch_in_this_thread(films, tmp_path):
