@@ -609,6 +609,11 @@ def test_a_history_that_cannot_record_is_reported_with_its_reason(films, caplog)
     # Expected (a full disk): said once at the end by the caller, so only a debug line here.
     assert "could not record 2 results in the history: disk full" in caplog.messages
     assert (scan.tally.unrecorded, scan.tally.history_error) == (2, "disk full") and not scan.tally.all_succeeded
+    # One result per batch: the failures of each batch add up.
+    scan = BatchScan(paths, Model([(0.2, IN_SCOPE), (0.7, IN_SCOPE)]), history=Full(HistoryError("disk full")),
+                     batch_size=1)
+    list(scan)
+    assert scan.tally.unrecorded == 2
     caplog.clear()
     scan = BatchScan(paths, Model([(0.2, IN_SCOPE), (0.7, IN_SCOPE)]), history=Full(OSError("gone")), batch_size=2)
     list(scan)
@@ -665,6 +670,13 @@ def test_each_decode_takes_its_cost_from_the_scans_budget_and_gives_it_back(film
     refusing = Budget(refuse=True)
     row = scanning._Preparer(Model([]), None, False, threading.Event(), refusing)(films["a"]).row
     assert row.error == "a.png: not read: the scan was cancelled" and refusing.released == []
+    # The cost is probed from the bytes read (once), not from the file again: here they are a smaller image's.
+    small = _film(films["a"].parent / "small.png", 5)
+    Image.open(small).resize((90, 70)).save(small)
+    monkeypatch.setattr(scanning, "read_file_bytes", lambda path: small.read_bytes())
+    probed = Budget()
+    scanning._Preparer(Model([]), None, False, threading.Event(), probed)(films["a"])
+    assert probed.acquired[0][0] == decode_cost(small, small.read_bytes()) != decode_cost(films["a"])
 
 
 def test_a_batch_holds_no_more_model_inputs_than_the_byte_bound_allows(films, monkeypatch):
@@ -839,6 +851,11 @@ def test_a_relayed_scan_stops_on_cancel_and_reports_a_history_that_cannot_record
     progress = []
     list(scan_files(paths, Model([]), backend=Relay(twice), history=Full(), on_progress=progress.append))
     assert [p.unrecorded for p in progress] == [1, 1, 2]
+    # A failure followed by a result: the failure stays counted.
+    progress = []
+    failed_first = [relayed_rows()[2], relayed_rows()[0]]
+    list(scan_files(paths[:2], Model([]), backend=Relay(failed_first), on_progress=progress.append))
+    assert [(p.done, p.failed, p.declined) for p in progress] == [(1, 1, 0), (2, 1, 0)]
 
 
 def test_analyse_paths_reads_and_predicts_in_one_batch_in_this_thread(films, tmp_path):
