@@ -498,7 +498,7 @@ def test_the_log_says_which_model_was_loaded_and_keeps_the_traceback_of_one_that
     plan([])
     with caplog.at_level(logging.DEBUG, logger="osteo_desktop.cli"):
         assert common.load_classifier(None) is not None
-    loaded = [r for r in caplog.records if r.levelno == logging.INFO]
+    loaded = [r for r in caplog.records if r.levelno == logging.INFO and r.name == "osteo_desktop.cli"]
     assert [r.getMessage() for r in loaded] == [f"model {CARD['name']} 2.1.0 loaded from {REPO_ROOT / 'model_weights'}"]
     caplog.clear()
 
@@ -508,7 +508,7 @@ def test_the_log_says_which_model_was_loaded_and_keeps_the_traceback_of_one_that
     monkeypatch.setattr(runtime.Classifier, "load", staticmethod(garbage))
     with caplog.at_level(logging.DEBUG, logger="osteo_desktop.cli"):
         assert common.load_classifier(None) is None
-    [failed] = [r for r in caplog.records if r.levelno == logging.DEBUG]
+    [failed] = [r for r in caplog.records if r.levelno == logging.DEBUG and r.name == "osteo_desktop.cli"]
     assert failed.getMessage() == "model load failed"
     assert failed.exc_info is not None and failed.exc_info[0] is ValueError
 
