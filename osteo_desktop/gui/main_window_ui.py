@@ -61,9 +61,11 @@ def build_widgets(window: "MainWindow") -> None:
     QVBoxLayout(metadata_box).addWidget(window.metadata)
 
     # The right-hand panel is resizable both ways: its width against the image (the outer splitter), and the share of
-    # the model input against the image details (this one), e.g. to read a long DICOM header.
+    # the model input against the image details (this one), e.g. to read a long DICOM header. The result sits above
+    # the splitter, always at its full height: in a splitter pane its word-wrapped lines (a line per knee) were given
+    # too little height and the scale, the figures and the disclaimer were drawn over the model input.
     window.side_splitter = QSplitter(Qt.Orientation.Vertical)
-    for widget, stretch in ((window.result_panel, 0), (preview_box, 3), (metadata_box, 2)):
+    for widget, stretch in ((preview_box, 3), (metadata_box, 2)):
         window.side_splitter.addWidget(widget)
         window.side_splitter.setStretchFactor(window.side_splitter.count() - 1, stretch)
     window.side_splitter.setChildrenCollapsible(False)
@@ -71,7 +73,8 @@ def build_widgets(window: "MainWindow") -> None:
     side = QWidget()
     side_layout = QVBoxLayout(side)
     side_layout.setContentsMargins(8, 8, 8, 8)
-    side_layout.addWidget(window.side_splitter)
+    side_layout.addWidget(window.result_panel)
+    side_layout.addWidget(window.side_splitter, 1)
     scroll = QScrollArea()
     scroll.setWidget(side)
     scroll.setWidgetResizable(True)

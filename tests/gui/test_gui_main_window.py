@@ -345,7 +345,34 @@ def test_the_right_hand_panel_can_be_resized_both_ways(qtbot, window):
     qtbot.mouseRelease(handle, Qt.MouseButton.LeftButton, pos=start - QPoint(200, 0))
     qtbot.waitUntil(lambda: side.width() >= before + 150, timeout=3000)
     # Inside it, the image details can be given the model input's room.
-    details_before = window.side_splitter.widget(2).height()
+    details_before = window.side_splitter.widget(1).height()
     sizes = window.side_splitter.sizes()
-    window.side_splitter.setSizes([sizes[0], sizes[1] - 150, sizes[2] + 150])
-    assert window.side_splitter.widget(2).height() > details_before
+    window.side_splitter.setSizes([sizes[0] - 150, sizes[1] + 150])
+    assert window.side_splitter.widget(1).height() > details_before
+
+
+def test_a_two_knee_result_is_not_drawn_over_the_model_input(qtbot, window):
+    """The result (a line per knee, the scale, the figures, the disclaimer) gets its full height: in a splitter pane
+    its word-wrapped lines were given too little, and the lower half was drawn over the model input."""
+    import csv
+
+    from shared_paths import KNEE_DIR
+
+    with open(KNEE_DIR / "manifest.csv", newline="", encoding="utf-8") as handle:
+        both = next(KNEE_DIR / row["file"] for row in csv.DictReader(handle) if row.get("qus_t_score"))
+    window.resize(1400, 900)
+    window.show()
+    qtbot.waitExposed(window)
+    open_and_wait(qtbot, window, both)
+    panel = window.result_panel
+    assert len(panel.knees) == 2
+    qtbot.waitUntil(lambda: panel.disclaimer.isVisible(), timeout=3000)
+
+    def top_and_bottom(widget):
+        top = widget.mapTo(window, QPoint(0, 0)).y()
+        return top, top + widget.height()
+
+    _, disclaimer_bottom = top_and_bottom(panel.disclaimer)
+    _, panel_bottom = top_and_bottom(panel)
+    preview_top, _ = top_and_bottom(window.side_splitter.widget(0))
+    assert disclaimer_bottom <= panel_bottom <= preview_top
