@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QGroupBox,
     QHBoxLayout,
+    QLayout,
     QProgressBar,
     QScrollArea,
     QSlider,
@@ -75,6 +76,9 @@ def build_widgets(window: "MainWindow") -> None:
     side_layout.setContentsMargins(8, 8, 8, 8)
     side_layout.addWidget(window.result_panel)
     side_layout.addWidget(window.side_splitter, 1)
+    # The panel's minimum height is what its parts need (the result grows with its lines): the scroll area then
+    # scrolls instead of squeezing the model input under its own controls.
+    side_layout.setSizeConstraint(QLayout.SizeConstraint.SetMinimumSize)
     scroll = QScrollArea()
     scroll.setWidget(side)
     scroll.setWidgetResizable(True)
