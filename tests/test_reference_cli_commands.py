@@ -154,6 +154,17 @@ def test_scan_of_a_file_or_a_missing_folder_is_a_usage_error(plan, folder, capsy
     assert f"osteo: error: {folder / 'a.png'} is not a folder" in err
 
 
+def test_a_usage_error_after_a_command_shows_that_commands_usage(plan, folder, capsys):
+    plan([])
+    assert main(["predict", "--bogus", str(folder / "a.png")]) == 2
+    err = capsys.readouterr().err
+    # The predict command's usage (it names FILE and --history), not the list of commands, and the option named.
+    assert err.startswith("usage: osteo predict ") and "FILE [FILE ...]" in err and "--history" in err
+    assert err.rstrip("\n").endswith("osteo predict: error: unrecognized arguments: --bogus")
+    assert main(["scan", str(folder / "a.png")]) == 2
+    assert capsys.readouterr().err.startswith("usage: osteo scan ")
+
+
 def test_a_model_dir_that_is_not_a_folder_is_a_usage_error(plan, folder, tmp_path, capsys):
     loads = plan([(0.2, IN_SCOPE)])
     assert main(["predict", "--model-dir", str(tmp_path / "nowhere"), str(folder / "a.png")]) == 2

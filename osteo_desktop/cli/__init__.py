@@ -40,13 +40,18 @@ def _dispatch(argv: list[str]) -> int:
         return run_training(command, rest)
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        # parse_args would report an unknown option after the command with the top-level usage; the command's own
+        # parser reports it instead, with the usage of the command that was meant.
+        args, unknown = parser.parse_known_args(argv)
+        command_parser = getattr(args, "command_parser", parser)
+        if unknown:
+            command_parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     except SystemExit as exc:  # argparse exits 2 on a usage error and 0 after --help/--version
         return int(exc.code or 0)
     configure_logging(args.verbose)
     if args.model_dir is not None and not args.model_dir.is_dir():
-        return usage_error(parser, f"--model-dir {args.model_dir} is not a folder")
-    return args.handler(args, parser)
+        return usage_error(command_parser, f"--model-dir {args.model_dir} is not a folder")
+    return args.handler(args, command_parser)
 
 
 def _guarded(run: Callable[[], int]) -> int:
