@@ -315,6 +315,7 @@ class BatchDialog(QDialog):
         except ValueError:
             shown = path.name
         ok = row.ok
+        warnings = text.warning_sentences(row)
         result = text.no_result_headline(row.out_of_scope) if row.declined else (row.label or "—")
         items = [
             _item(shown, tooltip=row.path),
@@ -322,7 +323,9 @@ class BatchDialog(QDialog):
             _item(f"{row.probability:.3f}" if ok else "—", row.probability if ok else -1.0),
             _item(f"{row.confidence * 100:.0f} %" if ok else "—", row.confidence if ok else -1.0),
             *(_knee_item(row, side) for side in KNEE_SIDES),
-            _item(text.warnings_line(row.warnings), tooltip=worklist.wrapped_tooltip(row.warnings)),
+            # The same sentences as the window and the CLI table: the reader's warnings and, near the threshold, the
+            # borderline one (a 0.38 "osteoporosis" against a 0.36 threshold must not read as a firm call).
+            _item(text.warnings_line(warnings), tooltip=worklist.wrapped_tooltip(warnings)),
             _item(row.error or "", tooltip=worklist.wrapped_tooltip([row.error] if row.error else [])),
             _item(worklist.agreement_words(row.reader_agreement)),
         ]
@@ -382,7 +385,8 @@ class BatchDialog(QDialog):
         return {**dict(sorted(counts.items())), "out of scope (no result)": declined, "could not be read": failed}
 
     def _update_summary(self) -> None:
-        parts = [f"{label}: <b>{count}</b>" for label, count in self.summary_counts().items()]
+        # Plain text: the summary is a PlainLabel, so markup would be shown as it is written.
+        parts = [f"{label}: {count}" for label, count in self.summary_counts().items()]
         self.summary.setText(f"{len(self.rows)} files  ·  " + "  ·  ".join(parts))
 
     # --- results -------------------------------------------------------------------------------------------------

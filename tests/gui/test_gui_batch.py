@@ -10,7 +10,7 @@ import pytest
 
 from osteo_desktop.core.pipeline.analysis import analyse_file
 from osteo_desktop.core.results.output_target import UnsafeOutputError
-from osteo_desktop.core.results.result import csv_columns
+from osteo_desktop.core.results.result import FileResult, csv_columns
 from osteo_desktop.gui.batch_dialog import COLUMNS, ROW_ROLE, BatchDialog, format_duration
 
 
@@ -44,7 +44,8 @@ def test_scan_with_a_bad_file_keeps_going(qtbot, dialog, classifier, knee_folder
     counts = dialog.summary_counts()
     assert counts["could not be read"] == 1
     assert sum(counts.values()) == len(names)
-    assert "could not be read: <b>1</b>" in dialog.summary.text()
+    assert "could not be read: 1" in dialog.summary.text()
+    assert "<" not in dialog.summary.text()  # a plain-text label: markup would show as written
     assert "Done" in dialog.progress_label.text()
 
 
@@ -171,3 +172,18 @@ def test_a_scan_the_history_keeps_says_nothing_about_recording(qtbot, dialog, hi
     run_scan(qtbot, dialog, knee_folder)
     assert history.count() == sum(1 for row in dialog.rows if row.ok) > 0
     assert shown == [] and "not recorded" not in dialog.progress_label.text()
+
+
+def test_a_result_near_the_threshold_says_borderline_in_its_row(dialog):
+    column = COLUMNS.index("Warnings")
+    cases = {"near.png": (0.38, "osteoporosis", True), "far.png": (0.70, "osteoporosis", False),
+             "near-below.png": (0.33, "normal", True), "edge.png": (0.42, "osteoporosis", False)}
+    for name, (probability, label, _) in cases.items():  # threshold 0.36, margin 0.05 (README)
+        dialog._add_row(FileResult(path=f"/films/{name}", label=label, probability=probability,
+                                   confidence=probability if label == "osteoporosis" else 1 - probability,
+                                   threshold=0.36, model_version="test", warnings=["grey test warning"]))
+    for r in range(dialog.model.rowCount()):
+        name = dialog.model.item(r, 0).text()
+        cell = dialog.model.item(r, column).text()
+        assert cell.startswith("grey test warning"), cell
+        assert ("Borderline" in cell) == cases[name][2], (name, cell)
