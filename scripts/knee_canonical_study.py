@@ -246,7 +246,9 @@ def write(args, report) -> None:
     bench = json.loads(bench_path.read_text()) if bench_path.is_file() else None
     if bench is not None and bench.get("other") is None:
         bench = None  # a run without --other-head has no canonical figures
-    args.out.with_suffix(".md").write_text(markdown(report, bench))
+    knee_benches = {name: json.loads((REPO / "benchmarks" / "results" / f"{name}.json").read_text())
+                    for name in ("knee_inference", "knee_inference_stored") if (REPO / "benchmarks" / "results" / f"{name}.json").is_file()}
+    args.out.with_suffix(".md").write_text(markdown(report, bench, knee_benches))
 
 
 def main() -> int:

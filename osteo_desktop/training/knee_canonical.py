@@ -323,7 +323,7 @@ def decision(report: dict, variants: list) -> list[str]:
     return lines
 
 
-def markdown(report: dict, bench: dict | None) -> str:
+def markdown(report: dict, bench: dict | None, knee_benches: dict[str, dict] | None = None) -> str:
     """reports/knee_canonical.md from reports/knee_canonical.json (and the film_analysis benchmark, when given)."""
     score = report["score"]
     variants = [("2.1.0 (shipped recipe, mirror-averaged: 2 passes per knee)", report["2.1.0"]),
@@ -449,4 +449,13 @@ def markdown(report: dict, bench: dict | None) -> str:
                 lines.append(f"\n{what} films ({len(films)}): ratio median {statistics.median(f['ratio'] for f in films):.2f}x now, "
                              f"{statistics.median(f['other_ratio'] for f in films):.2f}x canonical; stages now (median of the best, ms): "
                              + ", ".join(f"{k} {statistics.median(f['stages_ms'][k] for f in films):.1f}" for k in films[0]["stages_ms"]))
+    rows = [(name, b) for name, b in (knee_benches or {}).items() if "knee_model_canonical" in b.get("ratio_to_today", {})]
+    if rows:
+        lines += ["", "benchmarks/knee_inference.py (hand-checked boxes, no detector; reading the file included in every path; "
+                  "median over films of the minimum over rounds):", "",
+                  "| files | today (ms) | knee + mirror | one pass, as cut | one pass, canonical |", "|---|---|---|---|---|"]
+        for name, b in rows:
+            r = b["ratio_to_today"]
+            lines.append(f"| {b['files']} ({b['films']} films, {b['knees']} knees) | {b['ms_per_film']['today']['median']:.1f} | "
+                         f"{r['knee_model']['median']}x | {r['knee_model_single_pass']['median']}x | {r['knee_model_canonical']['median']}x |")
     return "\n".join(lines) + "\n"

@@ -5,8 +5,14 @@ and run through the same ``.tflite`` as the whole-film pass; the knee head (``kn
 layout) turns the pooled ``out_relu`` activations into a logit, so no second network is shipped and grad-CAM works
 per knee as it does for the film. The whole film and its knees go through the interpreter together, in one call.
 
-The card's ``knee_model`` section carries the region settings, temperature, threshold and whether the mirror
-image is averaged in; ``files.knee_head`` the head and its checksum. A file's result is its most suspicious knee.
+The card's ``knee_model`` section carries the region settings, temperature, threshold and how a mirrored film is
+made to give the same answer: ``hflip_tta`` (each region and its mirror image are read and their logits averaged,
+as shipped since 2.0.0) or ``canonical_orientation`` (each region read once, mirrored when an antisymmetric score
+of it is negative; measured in reports/knee_canonical.md, not shipped). ``files.knee_head`` holds the head and its
+checksum. A file's result is its most suspicious knee.
+
+:func:`knee_inputs` and :func:`knee_predictions` are the knees' part of a film's analysis, used both by the app's
+pipeline (core/pipeline/film.py) and by :func:`analyse_film` (given boxes: benchmarks, training scripts, tests).
 """
 
 from __future__ import annotations
