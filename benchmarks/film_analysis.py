@@ -11,7 +11,11 @@ knee-xray set, as many single-knee as both-knee films (by the hand-checked boxes
 Rounds alternate the two paths, so a busy machine slows both; the minimum over rounds is the undisturbed figure.
 Target (issue 11): "now" at most 2x "before" per film.
 
-    .venv/bin/python benchmarks/film_analysis.py [--films 12] [--rounds 5]
+With ``--other-head`` a third path is timed, "other": the same analysis with the knee head read the other way (a
+card that averages each knee with its mirror image is timed reading each knee once in its canonical orientation,
+and the other way round), so both ways are measured in the same rounds on the same films.
+
+    .venv/bin/python benchmarks/film_analysis.py [--films 12] [--rounds 5] [--other-head]
 
 Writes benchmarks/results/film_analysis.json.
 """
@@ -20,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
 import statistics
 import sys
 import time
@@ -55,6 +60,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--films", type=int, default=12)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--other-head", action="store_true", help="also time the knee head read the other way (see above)")
     args = parser.parse_args()
 
     from osteo_desktop.core.model.preprocessing import preprocess
@@ -63,7 +69,16 @@ def main() -> int:
     from osteo_desktop.core.pipeline.analysis import analyse_radiograph
     from osteo_desktop.core.reading.reader import read_radiograph
 
+    from dataclasses import replace
+
     classifier = Classifier.load()
+    shipped_head = classifier.knee_head
+    if shipped_head.orientation is None:
+        other_head = replace(shipped_head, hflip_tta=False, orientation="centroid_p4")
+        other_what = "each knee read once, in its canonical orientation (centroid_p4), instead of with its mirror image"
+    else:
+        other_head = replace(shipped_head, hflip_tta=True, orientation=None)
+        other_what = "each knee read with its mirror image and the two averaged, instead of once in its canonical orientation"
     chosen = films(args.films)
     if not chosen:
         print("no shared knee films found", file=sys.stderr)
@@ -82,14 +97,23 @@ def main() -> int:
     def now(radiograph) -> None:
         analyse_radiograph(radiograph, classifier, explain=False)
 
+    def other(radiograph) -> None:
+        classifier.knee_head = other_head
+        try:
+            analyse_radiograph(radiograph, classifier, explain=False)
+        finally:
+            classifier.knee_head = shipped_head
+
+    paths = [("before", before), ("now", now)] + ([("other", other)] if args.other_head else [])
     for radiograph in radiographs[:2]:  # warm-up: interpreter shapes, caches
-        before(radiograph)
-        now(radiograph)
-    times: dict[str, list[list[float]]] = {"before": [[] for _ in chosen], "now": [[] for _ in chosen]}
+        for _, run in paths:
+            run(radiograph)
+    times: dict[str, list[list[float]]] = {name: [[] for _ in chosen] for name, _ in paths}
     stages: list[dict[str, list[float]]] = [{} for _ in chosen]
+    load_start = os.getloadavg()[0]
     for _ in range(args.rounds):
         for i, radiograph in enumerate(radiographs):
-            for name, run in (("before", before), ("now", now)):
+            for name, run in paths:
                 start = time.perf_counter()
                 run(radiograph)
                 times[name][i].append((time.perf_counter() - start) * 1000.0)
@@ -104,6 +128,9 @@ def main() -> int:
                      "now_ms": round(best_now, 1), "ratio": round(best_now / best_before, 2),
                      "ratio_with_read": round((read_ms[i] + best_now) / (read_ms[i] + best_before), 2),
                      "stages_ms": {k: round(min(v), 1) for k, v in stages[i].items() if k != "read"}})
+        if args.other_head:
+            best_other = min(times["other"][i])
+            rows[-1].update({"other_ms": round(best_other, 1), "other_ratio": round(best_other / best_before, 2)})
     print(f"{'set':<10} {'file':<32} {'size':>11} {'knees':>5} {'before':>7} {'now':>7} {'ratio':>6}  stages (ms, best)")
     for r in rows:
         size = "x".join(str(v) for v in r["pixels"])
@@ -117,11 +144,20 @@ def main() -> int:
                           "median_ratio_with_read": round(statistics.median(r["ratio_with_read"] for r in rows if r["set"] == group), 2),
                           "median_before_ms": round(statistics.median(r["before_ms"] for r in rows if r["set"] == group), 1),
                           "median_now_ms": round(statistics.median(r["now_ms"] for r in rows if r["set"] == group), 1)}
+        if args.other_head:
+            summary[group]["median_other_ms"] = round(statistics.median(r["other_ms"] for r in rows if r["set"] == group), 1)
+            summary[group]["median_other_ratio"] = round(statistics.median(r["other_ratio"] for r in rows if r["set"] == group), 2)
+            summary[group]["max_other_ratio"] = max(r["other_ratio"] for r in rows if r["set"] == group)
+            print(f"{group}: other ({other_what}): median {summary[group]['median_other_ms']} ms per film, ratio median "
+                  f"{summary[group]['median_other_ratio']}x, max {summary[group]['max_other_ratio']}x")
         print(f"{group}: median {summary[group]['median_before_ms']} -> {summary[group]['median_now_ms']} ms per film, "
               f"ratio median {summary[group]['median_ratio']}x, max {summary[group]['max_ratio']}x (target <= 2x); "
               f"with reading the file: median {summary[group]['median_ratio_with_read']}x")
-    write_result("film_analysis", {"model_version": classifier.version, "rounds": args.rounds, "films": rows,
-                                   "summary": summary})
+    write_result("film_analysis", {"model_version": classifier.version, "knee_model_version": shipped_head.version,
+                                   "knee_reading": "canonical orientation, one pass per knee" if shipped_head.orientation else
+                                   ("each knee and its mirror image, averaged" if shipped_head.hflip_tta else "one pass per knee"),
+                                   "other": other_what if args.other_head else None, "rounds": args.rounds,
+                                   "load_avg_1m_at_start": round(load_start, 2), "films": rows, "summary": summary})
     return 0
 
 

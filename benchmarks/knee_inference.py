@@ -5,6 +5,8 @@ today:  read the file, preprocess the whole film, one interpreter pass (the 1.1.
 2.0.0:  read the file, preprocess the whole film (for the gate / whole-film pass), cut each knee's region, and run
         the film and every knee region (and, as shipped, each region's mirror) in one interpreter call, then the
         knee head in NumPy. Explanation off. Boxes are the hand-checked ones (the detector is timed elsewhere).
+Also timed: the knee model without the mirror images (single pass, as cut) and read once per knee in its canonical
+orientation (centroid_p4; reports/knee_canonical.md), whichever way the card reads it.
 
 Target (issue 11): 2.0.0 at most 2x today's time per film. Rounds alternate the two, so a busy machine slows both;
 the minimum over rounds is the undisturbed figure.
@@ -76,7 +78,8 @@ def main() -> int:
     if not films:
         print("no full-size films with hand-checked boxes found")
         return 1
-    single_pass = replace(head, hflip_tta=False)
+    single_pass = replace(head, hflip_tta=False, orientation=None)
+    canonical = replace(head, hflip_tta=False, orientation="centroid_p4")
 
     def today(path: Path) -> None:
         pixels = read_radiograph(path).pixels
@@ -87,7 +90,8 @@ def main() -> int:
         analyse_film(classifier, knee_head, pixels, boxes, film_input=preprocess(pixels, classifier.config))
 
     modes = {"today": lambda f: today(f[0]), "knee_model": lambda f: knees(f[0], f[1], head),
-             "knee_model_single_pass": lambda f: knees(f[0], f[1], single_pass)}
+             "knee_model_single_pass": lambda f: knees(f[0], f[1], single_pass),
+             "knee_model_canonical": lambda f: knees(f[0], f[1], canonical)}
     times: dict[str, dict[str, list[float]]] = {m: {str(f[0].name): [] for f in films} for m in modes}
     for film in films:  # warm-up: interpreter shapes, file cache
         for fn in modes.values():
@@ -99,8 +103,10 @@ def main() -> int:
                 fn(film)
                 times[mode][film[0].name].append((time.perf_counter() - start) * 1000.0)
     per_film = {m: {name: min(values) for name, values in t.items()} for m, t in times.items()}
-    ratios = {m: [per_film[m][n] / per_film["today"][n] for n in per_film["today"]] for m in ("knee_model", "knee_model_single_pass")}
+    ratios = {m: [per_film[m][n] / per_film["today"][n] for n in per_film["today"]] for m in modes if m != "today"}
     result = {
+        "knee_model_version": head.version, "knee_model_reads": "canonical orientation, one pass per knee" if head.orientation else
+        ("each knee and its mirror image, averaged" if head.hflip_tta else "one pass per knee"),
         "files": "knee-xray (<= 1024 px)" if args.stored else "knee-xray-fullsize",
         "threads": args.threads, "rounds": args.rounds, "films": len(films),
         "knees": sum(len(b) for _, b in films), "two_knee_films": sum(len(b) == 2 for _, b in films),

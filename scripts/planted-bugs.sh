@@ -27,22 +27,28 @@ PY
     fi
 }
 # Since model 2.0.0 a result is its knees' (core/pipeline/film.py, core/model/knee_model.py): the bugs are planted
-# there. The whole-film head in core/model/runtime.py no longer decides a result (it is kept for comparison).
-plant "probability and confidence swapped" osteo_desktop/core/pipeline/film.py \
-    "                          probability, probability if positive else 1.0 - probability, float(logit), geometry, own, mirrored)" \
-    "                          probability if positive else 1.0 - probability, probability, float(logit), geometry, own, mirrored)" "$@"
+# there (the knees' inputs and predictions are made once, in knee_model.knee_inputs / knee_predictions). The whole-film head in core/model/runtime.py no longer decides a result (it is kept for comparison).
+plant "probability and confidence swapped" osteo_desktop/core/model/knee_model.py \
+    "probability, probability if positive else 1.0 - probability, float(logit), geometry, own," \
+    "probability if positive else 1.0 - probability, probability, float(logit), geometry, own," "$@"
 plant "inference time not divided among the inputs" osteo_desktop/core/pipeline/film.py \
     "per_input = (time.perf_counter() - start) * 1000.0 / total" "per_input = (time.perf_counter() - start) * 1000.0" "$@"
-plant "threshold shifted by 0.3" osteo_desktop/core/pipeline/film.py \
-    "    positive = probability >= head.threshold
-    negative_label, positive_label = head.labels" \
-    "    positive = probability > head.threshold + 0.3
-    negative_label, positive_label = head.labels" "$@"
+plant "threshold shifted by 0.3" osteo_desktop/core/model/knee_model.py \
+    "        positive = probability >= head.threshold" \
+    "        positive = probability > head.threshold + 0.3" "$@"
 plant "temperature ignored" osteo_desktop/core/model/knee_model.py \
     "return float(1.0 / (1.0 + np.exp(-np.float64(logit) / self.temperature)))" \
     "return float(1.0 / (1.0 + np.exp(-np.float64(logit))))" "$@"
 plant "least suspicious knee decides the file" osteo_desktop/core/pipeline/film.py \
     "key=lambda i: (self.knees[i].probability, -i))" "key=lambda i: (-self.knees[i].probability, -i))" "$@"
-plant "mirror image not averaged" osteo_desktop/core/pipeline/film.py \
-    "        logit = (logit + mirrored_logit) / 2.0" "        logit = logit" "$@"
+plant "mirror image not averaged" osteo_desktop/core/model/knee_model.py \
+    "            logit = (logit + mirrored_logit) / 2.0" "            logit = logit" "$@"
+plant "canonical orientation ignored (every region read as cut)" osteo_desktop/core/model/knee_model.py \
+    "ORIENTATION_SCORES[self.orientation](model_input) < 0.0" "ORIENTATION_SCORES[self.orientation](model_input) < -2.0" "$@"
+plant "canonical orientation reversed" osteo_desktop/core/model/knee_model.py \
+    "ORIENTATION_SCORES[self.orientation](model_input) < 0.0" "ORIENTATION_SCORES[self.orientation](model_input) > 0.0" "$@"
+plant "heat map of a mirrored knee not flipped back" osteo_desktop/core/model/knee_model.py \
+    "        cam = cam[:, ::-1]
+    return" "        cam = cam
+    return" "$@"
 exit $status

@@ -467,3 +467,49 @@ def test_a_knees_activations_are_pooled_in_float32():
     work = work_with([LEFT_KNEE])
     verdict = judge_film(model, work, (np.zeros(3), np.stack([np.zeros((1, 2, 3)), features, features])))
     assert verdict.knees[0].logit == 1.0  # the knee's and its mirror's pooled channel 0 both exactly 1
+
+
+# --- canonical orientation (knee model 2.2.0) ------------------------------------------------------------------------
+
+
+def lopsided() -> np.ndarray:
+    """The textured film with the first knee's bone bright in the left part of its box and the second's in the right."""
+    pixels = textured()
+    pixels[10:70, 10:28] = 0.95  # LEFT_KNEE's box spans columns 10-50
+    pixels[10:70, 92:110] = 0.95  # RIGHT_KNEE's box spans columns 70-110
+    return pixels
+
+
+def test_prepare_film_says_which_regions_are_read_mirrored_and_keeps_them_as_cut():
+    pixels = lopsided()
+    model = Hand([LEFT_KNEE, RIGHT_KNEE])
+    model.knee_head = replace(model.knee_head, orientation="centroid_p4")
+    work = prepare_film(radiograph(pixels), model)
+    assert work.flipped == [True, False]
+    for region, knee in zip(work.regions, work.detected, strict=True):
+        assert np.array_equal(region, knee_region(pixels, knee.box, model.knee_head.region)[0])  # as cut, not mirrored
+    inputs = work.inputs(model.knee_head)
+    assert len(inputs) == 3 and inputs[0] is work.film_input
+    assert np.array_equal(inputs[1], work.regions[0][:, ::-1]) and inputs[2] is work.regions[1]
+    # Without an orientation in the card nothing is mirrored.
+    assert prepare_film(radiograph(pixels), Hand([LEFT_KNEE, RIGHT_KNEE])).flipped == [False, False]
+
+
+def test_a_canonical_film_goes_through_in_one_pass_per_knee_and_its_knees_say_which_was_mirrored():
+    pixels = lopsided()
+    model = Hand([LEFT_KNEE, RIGHT_KNEE], features=[FILM, KNEE_A, KNEE_B])
+    model.knee_head = replace(model.knee_head, orientation="centroid_p4")
+    work = prepare_film(radiograph(pixels), model)
+    (outputs,) = run_films(model, [work])
+    verdict = judge_film(model, work, outputs)
+    (inputs,) = model.calls
+    assert len(inputs) == 3 == film.most_inputs_per_film(model.knee_head)  # the film and its two knees, once each
+    a, b = verdict.knees
+    assert (a.flipped, b.flipped) == (True, False)
+    assert (a.logit, b.logit) == (pytest.approx(1.5), pytest.approx(-2.0)) and a.mirrored_features is None
+    assert a.geometry == work.region_geometry[0]
+
+
+def test_inputs_per_film_count_the_mirror_images_only_when_averaged():
+    assert film.most_inputs_per_film(linear_head(hflip_tta=False)) == 3
+    assert film.most_inputs_per_film(linear_head(hflip_tta=True)) == 5

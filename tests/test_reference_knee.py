@@ -363,3 +363,124 @@ def test_an_impossible_temperature_or_threshold_is_refused(tmp_path, temperature
 def test_the_edges_of_the_valid_range_are_accepted(tmp_path, temperature, threshold):
     loaded = KneeHead.from_card(card_with(tmp_path, {**SECTION, "temperature": temperature, "threshold": threshold}))
     assert (loaded.temperature, loaded.threshold) == (temperature, threshold)
+
+
+# --- canonical orientation (knee model 2.2.0: one pass per knee instead of the knee and its mirror) ------------------
+
+
+def grey_columns(values, rows: int = 2) -> np.ndarray:
+    """A model input whose grey values (channel 0, [-1, 1] mapped to [0, 1]) are ``values`` in every row."""
+    grey = np.tile(np.asarray(values, np.float32), (rows, 1))
+    return np.repeat((grey * 2.0 - 1.0)[..., None], 3, axis=2)
+
+
+def test_centroid_offset_worked_by_hand():
+    # Columns at -1, 0, 1 half-widths with grey 0, 0.5, 1: (0 * -1 + 0.5 * 0 + 1 * 1) / 1.5 = 2/3; to the 4th power
+    # the grey values are 0, 1/16, 1: 1 / (1 + 1/16) = 16/17.
+    assert knee_model.centroid_offset(grey_columns([0.0, 0.5, 1.0])) == pytest.approx(2.0 / 3.0, abs=1e-12)
+    assert knee_model.centroid_offset(grey_columns([0.0, 0.5, 1.0]), 4) == pytest.approx(16.0 / 17.0, abs=1e-12)
+    # Four columns at -1, -1/3, 1/3, 1; grey 1, 0, 0, 0.5: (-1 + 0.5) / 1.5 = -1/3.
+    assert knee_model.centroid_offset(grey_columns([1.0, 0.0, 0.0, 0.5])) == pytest.approx(-1.0 / 3.0, abs=1e-12)
+    # Symmetric or empty: 0 (no division by zero for an all-black input).
+    assert knee_model.centroid_offset(grey_columns([0.3, 0.9, 0.3])) == pytest.approx(0.0, abs=1e-12)
+    assert knee_model.centroid_offset(grey_columns([0.0, 0.0, 0.0]), 4) == 0.0
+    assert knee_model.ORIENTATION_SCORES["centroid_p4"](grey_columns([0.0, 0.5, 1.0])) == pytest.approx(16.0 / 17.0, abs=1e-12)
+
+
+@pytest.mark.parametrize("name", sorted(knee_model.ORIENTATION_SCORES))
+def test_every_orientation_score_changes_sign_under_the_mirror(name):
+    rng = np.random.default_rng(5)
+    score = knee_model.ORIENTATION_SCORES[name]
+    for _ in range(10):
+        model_input = (rng.random((32, 32, 3)) * 2 - 1).astype(np.float32)
+        assert score(np.ascontiguousarray(model_input[:, ::-1])) == pytest.approx(-score(model_input), abs=1e-12)
+
+
+def canonical_head(hflip_tta: bool = False) -> KneeHead:
+    return replace(head(temperature=0.5, hflip_tta=hflip_tta), orientation="centroid_p4")
+
+
+def test_a_canonical_head_mirrors_the_regions_whose_bone_lies_left():
+    bright_left, bright_right = grey_columns([1.0, 0.2, 0.1]), grey_columns([0.1, 0.2, 1.0])
+    assert canonical_head().mirrors(bright_left) is True and canonical_head().mirrors(bright_right) is False
+    assert canonical_head().mirrors(grey_columns([0.7, 0.1, 0.7])) is False  # a tie (score 0) is read as it is
+    assert head().mirrors(bright_left) is False  # no orientation in the card: nothing is mirrored
+
+
+def lopsided_film() -> tuple[np.ndarray, list[tuple[int, int, int, int]]]:
+    """Two 'knees': the first with its bright bone in the left part of its box, the second in the right part."""
+    pixels = np.full((64, 100), 0.1, np.float32)
+    pixels[10:50, 6:22] = 0.9  # box 0 spans columns 6-38: bright in its left half
+    pixels[10:50, 22:38] = 0.3
+    pixels[10:50, 56:74] = 0.3  # box 1 spans columns 56-90: bright in its right half
+    pixels[10:50, 74:90] = 0.9
+    return pixels, [(6, 10, 38, 50), (56, 8, 90, 52)]
+
+
+def test_a_canonical_head_reads_each_knee_once_in_its_canonical_orientation():
+    pixels, boxes = lopsided_film()
+    interpreter = Interpreter([FILM, KNEE0, KNEE1])
+    film_input = np.zeros((32, 32, 3), np.float32)
+    analysis = analyse_film(interpreter, canonical_head(), pixels, boxes, film_input=film_input)
+    (inputs,) = interpreter.calls
+    first_region, second_region = (knee_region(pixels, box, REGION)[0] for box in boxes)
+    # The film, the first knee mirrored (its bone lay left), the second as cut: three inputs, no mirror images.
+    assert len(inputs) == 3 and np.array_equal(inputs[0], film_input)
+    assert np.array_equal(inputs[1], first_region[:, ::-1]) and np.array_equal(inputs[2], second_region)
+    first, second = analysis.knees
+    assert (first.flipped, second.flipped) == (True, False)
+    # One pass each: logits 1.5 and -2 (KNEE0, KNEE1), over T = 0.5.
+    assert first.logit == pytest.approx(1.5) and second.logit == pytest.approx(-2.0)
+    assert first.probability == pytest.approx(sigmoid(3.0)) and first.mirrored_features is None
+    # The geometry is the region's on the film, as cut (the heat map is drawn there).
+    assert first.geometry == knee_region(pixels, boxes[0], REGION)[1]
+
+
+def test_with_mirror_averaging_too_the_mirror_images_are_of_the_canonical_inputs():
+    pixels, boxes = lopsided_film()
+    interpreter = Interpreter([KNEE0, KNEE1, KNEE0_MIRROR, KNEE1_MIRROR])
+    analysis = analyse_film(interpreter, canonical_head(hflip_tta=True), pixels, boxes)
+    (inputs,) = interpreter.calls
+    first_region, second_region = (knee_region(pixels, box, REGION)[0] for box in boxes)
+    assert np.array_equal(inputs[0], first_region[:, ::-1]) and np.array_equal(inputs[1], second_region)
+    assert np.array_equal(inputs[2], first_region) and np.array_equal(inputs[3], second_region[:, ::-1])
+    assert [k.logit for k in analysis.knees] == pytest.approx([1.0, -1.5])
+
+
+def test_a_mirrored_film_gives_a_canonical_head_the_same_inputs_and_answers():
+    pixels, boxes = lopsided_film()
+    width = pixels.shape[1]
+    mirrored_boxes = [(width - x1, y0, width - x0, y1) for x0, y0, x1, y1 in boxes]
+    plain, mirrored = Interpreter([KNEE0, KNEE1]), Interpreter([KNEE0, KNEE1])
+    one = analyse_film(plain, canonical_head(), pixels, boxes)
+    other = analyse_film(mirrored, canonical_head(), np.ascontiguousarray(pixels[:, ::-1]), mirrored_boxes)
+    assert np.array_equal(plain.calls[0], mirrored.calls[0])  # whole-pixel boxes: exactly the same inputs
+    assert [k.probability for k in one.knees] == [k.probability for k in other.knees]
+    assert [k.flipped for k in one.knees] == [True, False] and [k.flipped for k in other.knees] == [False, True]
+
+
+def test_knee_inputs_and_predictions_refuse_what_does_not_match():
+    region = np.zeros((32, 32, 3), np.float32)
+    with pytest.raises(ValueError):
+        knee_model.knee_inputs(head(), [region, region], [True])
+    with pytest.raises(ValueError):
+        knee_model.knee_predictions(head(hflip_tta=True), [(0, 0, 1, 1)], [GEOMETRY], np.stack([KNEE0]))
+    assert knee_model.inputs_per_knee(head()) == 1 and knee_model.inputs_per_knee(head(hflip_tta=True)) == 2
+
+
+def test_heat_map_of_a_knee_read_mirrored_is_flipped_back_onto_the_film():
+    h = head(threshold=0.5)
+    flipped = replace(heat_knee(0.9), flipped=True)
+    # The map over the mirrored input, [[1, 0], [1/3, 0]], is [[0, 1], [0, 1/3]] over the film.
+    assert np.allclose(knee_heat_map(flipped, h), on_film(HEAT_POSITIVE[:, ::-1]), atol=1e-6)
+    # With a mirror image averaged in as well, the average (over the canonical input) is flipped back last.
+    both = replace(heat_knee(0.9, HEAT_MIRROR), flipped=True)
+    assert np.allclose(knee_heat_map(both, h), on_film(np.array([[1.0, 1.0], [0.0, 1.0 / 3.0]])), atol=1e-6)
+
+
+def test_a_card_names_the_canonical_orientation_and_an_unknown_one_is_refused(tmp_path):
+    loaded = KneeHead.from_card(card_with(tmp_path, {**SECTION, "hflip_tta": False, "canonical_orientation": "centroid_p4"}))
+    assert loaded.orientation == "centroid_p4" and loaded.hflip_tta is False
+    assert KneeHead.from_card(card_with(tmp_path, SECTION)).orientation is None
+    with pytest.raises(ModelFormatError, match="canonical orientation"):
+        KneeHead.from_card(card_with(tmp_path, {**SECTION, "canonical_orientation": "upside-down"}))

@@ -51,10 +51,11 @@ class FramingBank:
 # --- out-of-fold detector boxes -------------------------------------------------------------------------------------
 
 def out_of_fold_detector_boxes(knees: list[Knee], box_files: list[Path], shared: Path, cache_dir: Path, shipped_detector,
-                               seed: int = 0) -> list[tuple[float, float, float, float] | None]:
+                               seed: int = 0, mirrored: bool = False) -> list[tuple[float, float, float, float] | None]:
     """Per knee, the box found on its read file by the detector fold model that did not see its film (the manifest's
     folds; the shipped ``min_score``/``pair_score``), matched one-to-one to the film's hand boxes by IoU (>= 0.3);
-    None when the detector missed it."""
+    None when the detector missed it. ``mirrored``: the boxes found on the mirrored film, matched to the mirrored
+    hand boxes (in the mirrored film's pixels)."""
     from osteo_desktop.core.model.knee_detector import KneeDetector
     from osteo_desktop.training.knee_detector import TRAIN_SOURCES, iou_xyxy, load_films, train_classifier
 
@@ -78,8 +79,14 @@ def out_of_fold_detector_boxes(knees: list[Knee], box_files: list[Path], shared:
         by_film.setdefault(knee.film, []).append(i)
     for indices in by_film.values():
         knee = knees[indices[0]]
-        found = [tuple(float(v) for v in k.box) for k in detectors[knee.fold].detect(read_radiograph(knee.read_path).pixels)]
-        pairs = sorted(((iou_xyxy(knees[i].read_box, b), i, j) for i in indices for j, b in enumerate(found)), reverse=True)
+        pixels = read_radiograph(knee.read_path).pixels
+        width = pixels.shape[1]
+        if mirrored:
+            pixels = np.ascontiguousarray(pixels[:, ::-1])
+        found = [tuple(float(v) for v in k.box) for k in detectors[knee.fold].detect(pixels)]
+        truth = {i: (width - knees[i].read_box[2], knees[i].read_box[1], width - knees[i].read_box[0], knees[i].read_box[3]) if mirrored
+                 else knees[i].read_box for i in indices}
+        pairs = sorted(((iou_xyxy(truth[i], b), i, j) for i in indices for j, b in enumerate(found)), reverse=True)
         used_i, used_j = set(), set()
         for iou, i, j in pairs:
             if iou < 0.3 or i in used_i or j in used_j:

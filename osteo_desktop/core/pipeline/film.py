@@ -3,12 +3,15 @@
 1. :func:`prepare_film` (in the reader's thread): what the scope gate sees without the model (the header, a blank
    image); unless that already declines the film, the whole-film model input (the gate reads the backbone's pass
    on it), the knees the detector finds with their sides, and each knee's region cut from the film at its own
-   resolution (the knee model's input, :func:`~osteo_desktop.core.model.preprocessing.knee_region`). Only these
+   resolution (the knee model's input, :func:`~osteo_desktop.core.model.preprocessing.knee_region`) and whether it
+   is read mirrored (:meth:`~osteo_desktop.core.model.knee_model.KneeHead.mirrors`). Only these
    small inputs are kept, never the full-size pixels, so a scan's memory stays flat.
-2. :func:`run_films`: the inputs of one film (the film, then its knees, then their mirror images when the knee
-   model averages them) or of a batch of films, through the interpreter in one call.
+2. :func:`run_films`: the inputs of one film (the film, then its knees, each in its canonical orientation when the
+   knee model has one, then their mirror images when it averages them) or of a batch of films, through the
+   interpreter in one call.
 3. :func:`judge_film`: the gate's verdict from the whole-film pass; a film in scope on which no knee was found gets
-   no result either ("no knee joint found on the film"); otherwise each knee gets the knee head's probability.
+   no result either ("no knee joint found on the film"); otherwise each knee gets the knee head's probability
+   (:func:`~osteo_desktop.core.model.knee_model.knee_predictions`, which analyse_film uses too).
 4. :func:`settle`: the row takes the verdict: no result with the reason, or every knee and, as the file's label,
    probability and confidence, those of its most suspicious knee.
 """
@@ -22,7 +25,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from osteo_desktop.core.model.knee_detector import MAX_KNEES, DetectedKnee
-from osteo_desktop.core.model.knee_model import KneeHead, KneePrediction
+from osteo_desktop.core.model.knee_model import KneeHead, KneePrediction, inputs_per_knee, knee_inputs, knee_predictions
 from osteo_desktop.core.model.knee_sides import orientation_from_identity
 from osteo_desktop.core.model.preprocessing import InputGeometry, KneeGeometry, knee_region, preprocess_with_geometry
 from osteo_desktop.core.model.runtime import Prediction
@@ -48,20 +51,21 @@ class FilmWork:
     regions: list[np.ndarray] = field(default_factory=list)  # each knee's model input (S, S, 3), "what the model saw"
     region_geometry: list[KneeGeometry] = field(default_factory=list)
     timings_ms: dict[str, float] = field(default_factory=dict)
+    # Per region: whether it goes through the model mirrored (its canonical orientation); empty: none is. The regions
+    # above stay as cut from the film, so what is shown as the model's input matches the film.
+    flipped: list[bool] = field(default_factory=list)
 
     def inputs(self, head: KneeHead) -> list[np.ndarray]:
-        """What goes through the interpreter, in this order: the film, its knees, their mirror images (if used)."""
+        """What goes through the interpreter, in this order: the film, then its knees as
+        :func:`~osteo_desktop.core.model.knee_model.knee_inputs` gives them."""
         if self.film_input is None:
             return []
-        batch = [self.film_input, *self.regions]
-        if head.hflip_tta:
-            batch += [np.ascontiguousarray(region[:, ::-1]) for region in self.regions]
-        return batch
+        return [self.film_input, *knee_inputs(head, self.regions, self.flipped)]
 
 
 def most_inputs_per_film(head: KneeHead) -> int:
-    """The most inputs :meth:`FilmWork.inputs` gives for one film: the film, each knee and, if used, its mirror."""
-    return 1 + MAX_KNEES * (2 if head.hflip_tta else 1)
+    """The most inputs :meth:`FilmWork.inputs` gives for one film: the film and each knee's."""
+    return 1 + MAX_KNEES * inputs_per_knee(head)
 
 
 @dataclass
@@ -97,10 +101,12 @@ def prepare_film(radiograph: Radiograph, classifier: "Classifier") -> FilmWork:
     detect_start = time.perf_counter()
     detected = classifier.knee_detector.detect(radiograph.pixels, orientation_from_identity(radiograph.dicom))
     detect_end = time.perf_counter()
-    regions = [knee_region(radiograph.pixels, knee.box, classifier.knee_head.region) for knee in detected]
+    head = classifier.knee_head
+    regions = [knee_region(radiograph.pixels, knee.box, head.region) for knee in detected]
+    flipped = [head.mirrors(region) for region, _ in regions]
     end = time.perf_counter()
     timings = {"preprocess": (detect_start - start + end - detect_end) * 1000.0, "detect": (detect_end - detect_start) * 1000.0}
-    return FilmWork(evidence, film_input, geometry, list(detected), [r for r, _ in regions], [g for _, g in regions], timings)
+    return FilmWork(evidence, film_input, geometry, list(detected), [r for r, _ in regions], [g for _, g in regions], timings, flipped)
 
 
 def run_films(classifier: "Classifier", works: list[FilmWork]) -> list[tuple[np.ndarray, np.ndarray] | None]:
@@ -126,19 +132,6 @@ def run_films(classifier: "Classifier", works: list[FilmWork]) -> list[tuple[np.
     return outputs
 
 
-def _knee(head: KneeHead, detected: DetectedKnee, geometry: KneeGeometry, own: np.ndarray, mirrored: np.ndarray | None) -> KneePrediction:
-    """The knee head on one region's activations (averaged with its mirror image's when the card says so)."""
-    logit, _ = head.weights.logit_and_gradient(own.reshape(-1, own.shape[-1]).astype(np.float32).mean(axis=0))
-    if mirrored is not None:
-        mirrored_logit, _ = head.weights.logit_and_gradient(mirrored.reshape(-1, mirrored.shape[-1]).astype(np.float32).mean(axis=0))
-        logit = (logit + mirrored_logit) / 2.0
-    probability = head.probability(logit)
-    positive = probability >= head.threshold
-    negative_label, positive_label = head.labels
-    return KneePrediction(tuple(float(v) for v in detected.box), positive_label if positive else negative_label,  # type: ignore[arg-type]
-                          probability, probability if positive else 1.0 - probability, float(logit), geometry, own, mirrored)
-
-
 def judge_film(classifier: "Classifier", work: FilmWork, outputs: tuple[np.ndarray, np.ndarray] | None) -> FilmVerdict:
     """The gate's decision, then the knees (see the module docstring). ``outputs`` is the film's from :func:`run_films`."""
     if outputs is None:
@@ -149,11 +142,7 @@ def judge_film(classifier: "Classifier", work: FilmWork, outputs: tuple[np.ndarr
         return FilmVerdict(decision)
     if not work.detected:
         return FilmVerdict(ScopeDecision(False, NO_KNEE_REASON, "no-knee", decision.score))
-    head, count = classifier.knee_head, len(work.detected)
-    knees = []
-    for i, (detected, geometry) in enumerate(zip(work.detected, work.region_geometry)):
-        mirrored = features[1 + count + i] if head.hflip_tta else None
-        knees.append(_knee(head, detected, geometry, features[1 + i], mirrored))
+    knees = knee_predictions(classifier.knee_head, [knee.box for knee in work.detected], work.region_geometry, features[1:], work.flipped)
     return FilmVerdict(decision, knees, [knee.side for knee in work.detected])
 
 
