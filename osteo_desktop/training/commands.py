@@ -175,7 +175,8 @@ def train_main(argv: list[str]) -> int:
     files = export_model(fitted.backbone or store.backbone(size), [fitted.head], args.out)
     sections = carry_companions(companions, args.out, files, fine_tuned=recipe.fine_tune)
     wall = time.perf_counter() - start
-    write_card(args.out, {**build_card(devset, recipe, files, summary, args.seed, wall, args.version), **sections})
+    write_card(args.out, {**build_card(devset, recipe, files, summary, args.seed, wall, args.version), **sections},
+               companions.markdown_before, companions.markdown_after)
     _check_export(args.out)
     log.info("wrote the model to %s in %.0f s", args.out, time.perf_counter() - start)
     return 0

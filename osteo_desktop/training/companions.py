@@ -6,6 +6,11 @@ film model trained with the backbone frozen (the shipped recipe) computes exactl
 activations, so these files stay valid and are copied over with their card sections. A fine-tuned backbone changes
 the activations: copying the gate then would ship a gate that reads features it never saw, so training stops and
 says so before it starts.
+
+The companions' words travel with them: the card's ``limitations`` (they describe the per-knee results, which a new
+film head does not change) and the sections of ``MODEL_CARD.md`` that :func:`shipping.card_markdown` does not write
+(the scope gate, knee detector and knee model sections, written by hand around their reports). Without them a
+retrained film head would ship a card that no longer describes what gives the results.
 """
 
 from __future__ import annotations
@@ -21,7 +26,8 @@ log = logging.getLogger(__name__)
 
 # Card file roles and card sections that belong to the companions, not to the film model.
 COMPANION_ROLES = ("scope_gate", "knee_detector", "knee_head")
-COMPANION_SECTIONS = ("knee_model",)
+COMPANION_SECTIONS = ("knee_model", "limitations")
+CARD_MARKDOWN = "MODEL_CARD.md"
 # Roles whose weights read the backbone's activations (invalid once the backbone is fine-tuned).
 READS_BACKBONE = ("scope_gate", "knee_head")
 
@@ -33,6 +39,9 @@ class Companions:
     source: Path
     files: dict[str, tuple[str, bytes]] = field(default_factory=dict)  # role -> (file name, content)
     sections: dict[str, Any] = field(default_factory=dict)
+    # MODEL_CARD.md's hand-written sections: (heading line, text), in order; "before" ones precede "## Intended use".
+    markdown_before: list[str] = field(default_factory=list)
+    markdown_after: list[str] = field(default_factory=list)
 
 
 def read_companions(reference_dir: Path) -> Companions:
@@ -44,7 +53,27 @@ def read_companions(reference_dir: Path) -> Companions:
             path = card.verified_path(role)
             companions.files[role] = (path.name, path.read_bytes())
     companions.sections = {name: card.raw[name] for name in COMPANION_SECTIONS if name in card.raw}
+    markdown = Path(reference_dir) / CARD_MARKDOWN
+    if markdown.is_file():
+        companions.markdown_before, companions.markdown_after = hand_written_sections(markdown.read_text(encoding="utf-8"))
     return companions
+
+
+def hand_written_sections(markdown: str) -> tuple[list[str], list[str]]:
+    """The ``## `` sections of a model card that ``card_markdown`` does not generate (each with its ``###``
+    subsections), split into those before the generated "Intended use" section and those after it."""
+    from osteo_desktop.training.shipping import GENERATED_SECTIONS
+
+    before: list[str] = []
+    after: list[str] = []
+    seen_generated = False
+    for chunk in markdown.split("\n## ")[1:]:  # the title and date line come before the first section
+        heading = chunk.split("\n", 1)[0].strip()
+        if heading in GENERATED_SECTIONS:
+            seen_generated = True
+            continue
+        (after if seen_generated else before).append("## " + chunk.rstrip("\n") + "\n")
+    return before, after
 
 
 def refuse_stale(companions: Companions, fine_tuned: bool) -> None:

@@ -118,25 +118,38 @@ def build_card(
     return card
 
 
-def write_card(out_dir: Path, card: dict[str, Any]) -> None:
+def write_card(out_dir: Path, card: dict[str, Any], before: list[str] | None = None, after: list[str] | None = None) -> None:
+    """The card's JSON and its markdown; ``before``/``after``: hand-written sections carried from the reference card
+    (:func:`companions.hand_written_sections`), put before "Intended use" and before "Limitations"."""
     write_model_card(out_dir, card)
-    (Path(out_dir) / "MODEL_CARD.md").write_text(card_markdown(card), encoding="utf-8")
+    (Path(out_dir) / "MODEL_CARD.md").write_text(card_markdown(card, before, after), encoding="utf-8")
 
 
 def _number(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3f}"
 
 
-def card_markdown(card: dict[str, Any]) -> str:
+# The sections card_markdown writes; with a knee model the film head's own are marked as kept for comparison.
+FILM_HEAD = " (whole-film head, kept for comparison)"
+GENERATED_SECTIONS = ("Intended use", "Model" + FILM_HEAD, "Model", "Training data", "Recipe",
+                      "Decision threshold and calibration" + FILM_HEAD, "Decision threshold and calibration",
+                      "Cross-validated performance" + FILM_HEAD, "Cross-validated performance", "Limitations", "Files")
+
+
+def card_markdown(card: dict[str, Any], before: list[str] | None = None, after: list[str] | None = None) -> str:
+    """MODEL_CARD.md from the card, with the hand-written sections ``before`` "Intended use" and ``after`` the film
+    head's sections (see :func:`write_card`)."""
+    film = FILM_HEAD if "knee_model" in card else ""
     lines = [
-        f"# Model card: {card['name']} {card['version']}",
+        f"# Model card: {card['name']} {card['version']}" + (" (per-knee results; whole-film head kept for comparison)" if film else ""),
         "",
         f"Date: {card['date']}. Status: {card['status']}.",
         "",
+        *(before or []),
         "## Intended use",
         card["intended_use"],
         "",
-        "## Model",
+        f"## Model{film}",
         f"{card['recipe']['backbone']}; head {card['recipe']['head']}. Input {card['preprocessing']['input_size']} px, "
         f"preprocessing {card['preprocessing']}. Test-time flip averaging: {card['hflip_tta']}.",
         "",
@@ -149,21 +162,21 @@ def card_markdown(card: dict[str, Any]) -> str:
         __import__("json").dumps(card["recipe"], indent=1),
         "```",
         "",
-        "## Decision threshold and calibration",
+        f"## Decision threshold and calibration{film}",
         f"Threshold {card['threshold']:.3f}: {card['threshold_rule']}. Temperature {card['calibration']['temperature']:.3f} "
         f"({card['calibration']['method']}); ECE {_number(card['calibration'].get('ece_uncalibrated'))} before, "
         f"{_number(card['calibration'].get('ece'))} after (10 equal-width bins, out-of-fold).",
         "",
     ]
     if "metrics" in card:
-        lines += ["## Cross-validated performance", card["metrics"]["protocol"] + ".", "", "| metric | value (95% CI) |", "|---|---|"]
+        lines += [f"## Cross-validated performance{film}", card["metrics"]["protocol"] + ".", "", "| metric | value (95% CI) |", "|---|---|"]
         for name, m in card["metrics"]["shipped"].items():
             lines.append(f"| {name} | {m['value']:.3f} ({m['ci_low']:.3f}-{m['ci_high']:.3f}) |")
         dxa = card["metrics"]["dxa"]
         lines += ["", f"QUS-labelled subset ({dxa['n_binary']} binary images): ROC AUC {dxa['roc_auc']:.3f} "
                   f"({dxa['roc_auc_ci'][0]:.3f}-{dxa['roc_auc_ci'][1]:.3f}); Spearman(probability, T-score) over all "
                   f"{dxa['n_with_t_score']} with a T-score: {dxa['spearman_probability_vs_t_score_all']:.3f}.", ""]
-    lines += ["## Limitations", *[f"- {item}" for item in card["limitations"]], "",
+    lines += [*(after or []), "## Limitations", *[f"- {item}" for item in card["limitations"]], "",
               "## Files", *[f"- `{v['path']}` sha256 `{v.get('sha256', '')}`" for v in card["files"].values()], ""]
     return "\n".join(lines)
 
