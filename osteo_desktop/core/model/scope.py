@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from osteo_desktop.core.reading.body_parts import may_show_a_knee
+
 log = logging.getLogger(__name__)
 
 GATE_FILE = "scope_gate.npz"
@@ -30,7 +32,6 @@ NON_RADIOGRAPH_MODALITIES = {
     "XC": "photograph", "OP": "ophthalmic photograph", "SM": "microscopy image", "SR": "structured report",
     "DOC": "document", "ECG": "ECG", "SEG": "segmentation", "RTSTRUCT": "radiotherapy structure set",
 }
-KNEE_BODY_PARTS = {"KNEE", "LEG", "LOWER LIMB", "LOWERLIMB", "LOW_EXM", "EXTREMITY", "TIBIA", "FEMUR", "PATELLA"}
 # Modalities that are projection radiographs: when the header says so, the reason never says "not a radiograph".
 RADIOGRAPH_MODALITIES = {"CR", "DX", "RG", "DR"}
 LATERAL_VIEWS = {"LAT", "LATERAL", "LL", "RL", "RLD", "LLD", "XTABLE", "CROSS-TABLE LATERAL"}
@@ -111,7 +112,7 @@ def decide_from_tags(metadata: dict) -> ScopeDecision | None:
     if modality in NON_RADIOGRAPH_MODALITIES:
         return ScopeDecision(False, f"not a radiograph: {NON_RADIOGRAPH_MODALITIES[modality]}", "other-modality", None)
     view = _tag(metadata, "view_position")
-    if view in LATERAL_VIEWS and _tag(metadata, "body_part") in KNEE_BODY_PARTS | {""}:
+    if view in LATERAL_VIEWS and may_show_a_knee(_tag(metadata, "body_part")):
         return ScopeDecision(False, "lateral knee view: the model reads frontal views", "knee-lateral", None)
     return None
 
@@ -189,7 +190,7 @@ class ScopeGate:
         score = float(probs[self.knee_index])
         body_part = evidence.body_part
         # A body part other than the knee in the header: the pixels may overrule it, but only with a wide margin.
-        threshold = self.strict_threshold if body_part and body_part not in KNEE_BODY_PARTS else self.threshold
+        threshold = self.threshold if may_show_a_knee(body_part) else self.strict_threshold
         if score >= threshold:
             return ScopeDecision(True, None, IN_SCOPE, score)
         others = [(p, c) for p, c in zip(probs, self.categories) if c != IN_SCOPE]

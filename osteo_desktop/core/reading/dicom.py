@@ -22,6 +22,7 @@ from pydicom.pixels import apply_color_lut, get_decoder, pixel_array
 from pydicom.uid import UID, DeflatedExplicitVRLittleEndian, ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from osteo_desktop.core.reading import colour
+from osteo_desktop.core.reading.body_parts import may_show_a_knee
 from osteo_desktop.core.reading.window import apply_window, choose_window, modality_values, voi_lut
 from osteo_desktop.core.errors import ImageReadError, ImageTooLargeError, NotAnImageError
 from osteo_desktop.core.reading.limits import MAX_INFLATED_BYTES, brief, check_dimensions
@@ -449,7 +450,7 @@ def _content_warnings(metadata: dict[str, Any]) -> list[str]:
     if modality and modality not in RADIOGRAPH_MODALITIES:
         warnings.append(f"Not a plain X-ray: the DICOM modality is {modality}; the model was trained on knee X-rays (CR/DX) only")
     body_part = str(metadata.get("body_part", ""))
-    if body_part and "KNEE" not in body_part.upper():
+    if not may_show_a_knee(body_part):  # LEG, EXTREMITY, ... are how knees are often filed: no warning for them
         warnings.append(f"Not a knee: the DICOM body part is {body_part}; the model was trained on knee radiographs only")
     return warnings
 
