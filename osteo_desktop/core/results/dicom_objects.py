@@ -109,8 +109,19 @@ def _knee_group(inp: DicomExportInput, index: int, finding: KneeFinding) -> hd.s
         qualitative_evaluations=[hd.sr.QualitativeEvaluation(name=RESULT, value=label)])
 
 
+def _code_meaning(text: str, limit: int = 64) -> str:
+    """``text`` as a Code Meaning (LO: at most 64 characters): cut at the last whole word with "..." rather than
+    mid-word ("... of another bone o"); the PDF in the same series carries the reason in full."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 3].rstrip()
+    if " " in cut:
+        cut = cut[: cut.rindex(" ")].rstrip(" ,;:")
+    return cut + "..."
+
+
 def _scope_group(inp: DicomExportInput) -> hd.sr.MeasurementsAndQualitativeEvaluations:
-    reason = (inp.out_of_scope_reason or "out of scope")[:64]
+    reason = _code_meaning(inp.out_of_scope_reason or "out of scope")
     value = hd.sr.CodedConcept("osteo-out-of-scope", _SCHEME, reason)
     source = hd.sr.SourceImageForMeasurementGroup.from_source_image(inp.source)
     return hd.sr.MeasurementsAndQualitativeEvaluations(
