@@ -183,7 +183,9 @@ class _Preparer:
 
     def _read_and_preprocess(self, path: Path, data: bytes, row: FileResult, start: float) -> _Prepared:
         try:
-            radiograph = read_radiograph(path, target_size=self.input_size, data=data)
+            # Compact: grey levels (a quarter of a float image) and no modality values, which only the viewer uses;
+            # the model inputs are the same bit for bit (core.reading.levels).
+            radiograph = read_radiograph(path, target_size=self.input_size, data=data, compact=True)
         except ImageReadError as exc:
             row.error = str(exc)
             return _Prepared(row)
