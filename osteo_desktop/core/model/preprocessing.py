@@ -316,8 +316,12 @@ def knee_region(
     cx0, cy0, cx1, cy1 = max(0, x0), max(0, y0), min(width, x1), min(height, y1)
     if cx1 <= cx0 or cy1 <= cy0:
         raise ValueError(f"knee box {box} lies outside the {width}x{height} image")
-    inside = np.clip(unit_values(pixels[cy0:cy1, cx0:cx1]), 0.0, 1.0)
-    region[cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0] = inside
+    inside = region[cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0]
+    crop = pixels[cy0:cy1, cx0:cx1]
+    if crop.dtype == np.uint8:
+        unit_values(crop, out=inside)  # grey levels: their values, in [0, 1] already, straight into the region
+    else:
+        inside[...] = np.clip(np.asarray(crop, np.float32), 0.0, 1.0)
     size = config.input_size
     content = np.clip(_resize(region, size, size), 0.0, 1.0)
     if config.contrast == "equalize":
@@ -329,9 +333,13 @@ def knee_region(
 
 def _equalize_like(values: np.ndarray, reference: np.ndarray, bins: int = 256) -> np.ndarray:
     """Histogram equalisation of ``values`` with the lookup table of ``reference`` (the region's film pixels)."""
-    flat = reference.ravel()
-    if flat.size > 1 << 18:  # a subsample gives the same table to within a bin and keeps large films fast
-        flat = flat[:: flat.size // (1 << 18) + 1]
+    if reference.size > 1 << 18:  # a subsample gives the same table to within a bin and keeps large films fast
+        # Every n-th value in row-major order, picked by index: raveling a region that is not contiguous (the part
+        # of a knee's square on the film) would copy it whole first (25 MiB for a knee of a 50-megapixel film).
+        picked = np.arange(0, reference.size, reference.size // (1 << 18) + 1)
+        flat = reference[picked // reference.shape[1], picked % reference.shape[1]]
+    else:
+        flat = reference.ravel()
     histogram, _ = np.histogram(flat, bins=bins, range=(0.0, 1.0))
     cdf = np.cumsum(histogram).astype(np.float64)
     nonzero = np.flatnonzero(histogram)
