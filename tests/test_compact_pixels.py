@@ -344,3 +344,30 @@ def test_the_model_sees_the_same_inputs_and_gives_the_same_probabilities(tmp_pat
         verdicts = [judge_film(classifier, work, out) for work, out in zip(works, run_films(classifier, works))]
         assert verdicts[0].decision == verdicts[1].decision
         assert [k.probability for k in verdicts[0].knees] == [k.probability for k in verdicts[1].knees]
+
+
+def _dicom32(values: np.ndarray, **tags):
+    ds = make_dicom(np.zeros(values.shape, np.uint16), **tags)
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit = 32, 32, 31
+    ds.PixelData = values.astype("<u4").tobytes()
+    return ds
+
+
+def test_dicom_32_bit_pixels_window_in_bands(tmp_path):
+    """Pixels too deep for the table of every stored value take the banded float steps: the same levels."""
+    values = (gradient(120, 90, maximum=65535).astype(np.uint32) * np.uint32(1000)) + np.uint32(7)
+    _, compact = _same_read(_dicom(tmp_path, "deep32.dcm", _dicom32(values, RescaleSlope=0.001, RescaleIntercept=5)))
+    assert compact.metadata["bits_stored"] == 32
+
+
+def test_a_rescale_beyond_float32_is_refused_alike(tmp_path):
+    from osteo_desktop.core.errors import ImageReadError
+
+    stored = gradient(64, 48, maximum=4095)
+    for ds, name in ((make_dicom(stored, RescaleSlope=1e36), "sixteen.dcm"), (_dicom32(stored, RescaleSlope=1e36), "deep32.dcm")):
+        path = _dicom(tmp_path, name, ds)
+        with pytest.raises(ImageReadError) as plain:
+            read_radiograph(path)
+        with pytest.raises(ImageReadError) as compact:
+            read_radiograph(path, compact=True)
+        assert str(compact.value) == str(plain.value) and "out of range" in str(plain.value)

@@ -196,21 +196,23 @@ def _to_levels(image: Image.Image) -> tuple[np.ndarray, int, bool, bool]:
         return _levels_16_bit(image)
     if mode == "YCbCr":
         is_colour = _ycbcr_is_colour(image)
-        luma = image.getchannel(0)
-        image.close()  # 4 bytes a pixel: freed before the levels are made
-        return _levels_8_bit(luma), 8, is_colour, False
+        # The Y plane straight from Pillow's raw encoder: no separate Y image (getchannel) to copy it from.
+        luma = _levels_8_bit(image, "Y")
+        image.close()
+        return luma, 8, is_colour, False
     if mode == "RGB":
         grey, is_colour = _grey_from_rgb_image(image, levels=True)
         return grey, 8, is_colour, False
     return _to_grey(image)
 
 
-def _levels_8_bit(image: Image.Image) -> np.ndarray:
-    """An 8-bit plane's grey levels, copied out of Pillow a few rows at a time (as :func:`_scaled_8_bit`)."""
+def _levels_8_bit(image: Image.Image, rawmode: str | None = None) -> np.ndarray:
+    """An 8-bit plane's grey levels (the image's own, or its plane ``rawmode``), copied out of Pillow a few rows at
+    a time (as :func:`_scaled_8_bit`)."""
     width, height = image.size
     levels = np.empty((height, width), dtype=np.uint8)
     top = 0
-    for rows in _raw_rows(image, image.mode):
+    for rows in _raw_rows(image, rawmode or image.mode):
         levels[top : top + rows.shape[0]] = rows
         top += rows.shape[0]
     if top != height:
