@@ -223,7 +223,8 @@ def _levels_8_bit(image: Image.Image, rawmode: str | None = None) -> np.ndarray:
 def _levels_16_bit(image: Image.Image) -> tuple[np.ndarray, int, bool, bool]:
     """A 16-bit grey image's grey levels, a band of rows at a time: the values of :func:`_to_grey` (scaled by the
     sample depth its largest value needs), rounded as the reader rounds them, without its two full-size float
-    copies (191 MiB each at 50 megapixels). The largest value comes from Pillow's own extrema, without a copy."""
+    copies (191 MiB each at 50 megapixels). The largest value comes from Pillow's own extrema, without a copy.
+    Big-endian rows are looked up as they are: np.take reads their values, whatever the byte order."""
     width, height = image.size
     dtype = np.dtype(_SIXTEEN_BIT[image.mode])
     try:
@@ -232,12 +233,13 @@ def _levels_16_bit(image: Image.Image) -> tuple[np.ndarray, int, bool, bool]:
         high = max((int(rows.max(initial=0)) for rows in _raw_rows(image, image.mode, dtype)), default=0)
     bits = _bits_for(np.array([high], dtype=np.float32))
     divisor = float(2**bits - 1)
+    # The float expression of _scale_high_bit_depth (an unsigned image has no negative values), then the reader's
+    # rounding, for each of the 65,536 possible values once; the image is looked up in that table a band at a time.
+    table = to_levels(np.clip(np.arange(1 << 16, dtype=np.uint16).astype(np.float32) / divisor, 0.0, 1.0))
     levels = np.empty((height, width), dtype=np.uint8)
     top = 0
     for rows in _raw_rows(image, image.mode, dtype):
-        # The float expression of _scale_high_bit_depth (an unsigned image has no negative values), band by band.
-        values = np.clip(rows.astype(np.float32) / divisor, 0.0, 1.0)
-        to_levels(values, out=levels[top : top + rows.shape[0]])
+        np.take(table, rows, out=levels[top : top + rows.shape[0]])
         top += rows.shape[0]
     if top != height:
         raise ValueError(f"Pillow's raw encoder gave {top} of {height} rows")
