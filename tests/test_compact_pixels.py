@@ -371,3 +371,8 @@ def test_a_rescale_beyond_float32_is_refused_alike(tmp_path):
         with pytest.raises(ImageReadError) as compact:
             read_radiograph(path, compact=True)
         assert str(compact.value) == str(plain.value) and "out of range" in str(plain.value)
+
+
+def test_a_rescale_whose_table_overflows_but_whose_pixels_do_not_is_read_alike(tmp_path):
+    # 4095 x 1e34 fits float32; 65535 x 1e34 (a value the table holds, not the image) does not.
+    _same_read(_dicom(tmp_path, "steep.dcm", make_dicom(gradient(64, 48, maximum=4095), RescaleSlope=1e34)))

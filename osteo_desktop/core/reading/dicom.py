@@ -463,20 +463,27 @@ def _levels_by_table(path: Path, ds: Dataset, frame: np.ndarray, unused_bits: in
     """:func:`_monochrome_levels` for 8- and 16-bit integer pixels: every step from a stored value to its grey level
     is elementwise, so each of the 65,536 possible stored values is mapped once, by the very same functions, into a
     table, and the image is looked up in it a band at a time (several times faster than the float steps on every
-    pixel). The value range is checked on the values the image holds (a count of each stored value)."""
+    pixel). The value range is checked on the values the image holds (a count of each stored value) when the
+    table's own values do not already pass it."""
     unsigned = np.dtype(f"u{frame.dtype.itemsize}")
     possible = np.arange(2 ** (8 * frame.dtype.itemsize), dtype=unsigned).view(frame.dtype)
     with np.errstate(over="ignore", invalid="ignore"):
         values = modality_values(ds, _stored_values(possible, unused_bits), [])  # its warnings came with the sample
         table = to_levels(mapping.grey(values))
-    counts = np.zeros(possible.size, dtype=np.int64)
+    # When every possible value passes the range check, the values the image holds pass it too: they are not
+    # counted (a pass over the image that costs more than the lookup). Only a rescale past float32 needs them.
+    counts = None
+    if not (np.isfinite(values).all() and float(np.max(values)) - float(np.min(values)) <= _FLOAT32_MAX):
+        counts = np.zeros(possible.size, dtype=np.int64)
     for top in range(0, frame.shape[0], rows):
         index = frame[top : top + rows].view(unsigned)
         np.take(table, index, out=levels[top : top + rows])
-        counts += np.bincount(index.ravel(), minlength=possible.size)
-    held = values[counts > 0]
-    # Stored integers are finite, so a value that is not was made by the rescale.
-    _refuse_value_range(path, ds, float(np.min(held)), float(np.max(held)), lambda: not bool(np.isfinite(held).all()))
+        if counts is not None:
+            counts += np.bincount(index.ravel(), minlength=possible.size)
+    if counts is not None:
+        held = values[counts > 0]
+        # Stored integers are finite, so a value that is not was made by the rescale.
+        _refuse_value_range(path, ds, float(np.min(held)), float(np.max(held)), lambda: not bool(np.isfinite(held).all()))
 
 
 @dataclass(frozen=True)
