@@ -303,7 +303,13 @@ def _grey_from_rgb_image(image: Image.Image, levels: bool = False) -> tuple[np.n
     same grid of pixels). With ``levels``, a grey image stored as RGB gives its grey levels (uint8); a colour one
     still gives its float32 luma, which lies between the levels.
     """
-    red, green, blue = (np.asarray(plane) for plane in image.split())
+    if levels:
+        # Each plane straight from Pillow's raw encoder, then the RGB image (4 bytes a pixel) let go before the
+        # float luma is made: a compact read never holds both (92 MiB each at 24 megapixels).
+        red, green, blue = (_levels_8_bit(image, band) for band in "RGB")
+        image.close()
+    else:
+        red, green, blue = (np.asarray(plane) for plane in image.split())
     step = colour.sample_step(*red.shape)
     grid = np.stack([red[::step, ::step], green[::step, ::step], blue[::step, ::step]], axis=-1)
     identical = not (grid[..., 0] != grid[..., 1]).any() and not (grid[..., 1] != grid[..., 2]).any()
