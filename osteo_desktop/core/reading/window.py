@@ -146,8 +146,8 @@ def sample_step(size: int, target: int = 1 << 18) -> int:
     return max(1, int(np.sqrt(size / target)))
 
 
-def _sample(values: np.ndarray) -> np.ndarray:
-    step = sample_step(values.size)
+def _sample(values: np.ndarray, target: int = 1 << 18) -> np.ndarray:
+    step = sample_step(values.size, target)
     return values[::step, ::step]
 
 
