@@ -95,7 +95,7 @@ def write_case(folder: Path, form: str, grey: np.ndarray) -> Path:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--code", type=Path, default=REPO, help="checkout whose osteo scan is measured")
-    parser.add_argument("--sizes", type=float, nargs="+", default=[24.0, 49.9], help="megapixels")
+    parser.add_argument("--sizes", type=float, nargs="*", default=[24.0, 49.9], help="megapixels (none: the films only)")
     parser.add_argument("--forms", nargs="+", choices=FORMS, default=list(FORMS))
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 16, 256])
     parser.add_argument("--no-films", action="store_true", help="skip the folder of the 83 full-size films")
