@@ -24,6 +24,9 @@ QToolButton:hover { background: #34373d; }
 QToolButton:checked { background: #2f4a66; }
 QTableView { gridline-color: #34373d; }
 QStatusBar QLabel { padding: 0 8px; color: #c8ccd2; }
+QLineEdit { background: #111215; border: 1px solid #555a63; border-radius: 4px; padding: 3px 5px; }
+QLineEdit:focus { border-color: #6aa9ec; }
+QLineEdit:disabled { color: #6b6f76; background: #1a1b1e; border-color: #3a3d44; }
 QCheckBox::indicator { width: 14px; height: 14px; border: 1px solid #8a8f98; border-radius: 3px; background: #17181b; }
 QCheckBox::indicator:checked { background: #3d6fa5; border-color: #6aa9ec; image: url(CHECK_ICON); }
 QCheckBox::indicator:disabled { border-color: #4a4d54; }
