@@ -47,7 +47,9 @@ def build_widgets(window: "MainWindow") -> None:
     window.view = ImageView(placeholder="Open a knee radiograph\n\nFile ▸ Open (Ctrl+O), or drop a file here")
     window.result_panel = ResultPanel()
     window.preview = ImageView(adjustable=False)
-    window.preview.setMinimumSize(260, 260)
+    # 220 px: a square knee input still reads at this size, and with the details table's eight rows the side panel
+    # fits a 1600x1000 window without scrolling (at 260 px the "Show patient details" box fell below the fold).
+    window.preview.setMinimumSize(220, 220)
     window.preview.setToolTip(PREVIEW_TIP)
     window.show_explanation = QCheckBox("Show explanation map")
     window.show_explanation.setChecked(True)
