@@ -107,3 +107,15 @@ def knee_folder(tmp_path, knee_images) -> Path:
     extra = knee_images["osteoporosis"][1]
     shutil.copy(extra, folder / "more" / extra.name)
     return folder
+
+
+@pytest.fixture
+def colour_bars(tmp_path):
+    """Seven saturated colour bars (a PNG): no radiograph at all, so the scope gate declines it."""
+    import numpy as np
+    from PIL import Image
+
+    bars = np.array([[255, 255, 255], [255, 255, 0], [0, 255, 255], [0, 255, 0], [255, 0, 255], [255, 0, 0], [0, 0, 255]])
+    path = tmp_path / "bars.png"
+    Image.fromarray(np.repeat(bars, 90, axis=0)[None].repeat(480, axis=0).astype(np.uint8)).save(path)
+    return path

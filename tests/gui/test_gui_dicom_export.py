@@ -12,13 +12,7 @@ from pydicom.uid import EncapsulatedPDFStorage, SecondaryCaptureImageStorage, ge
 from osteo_desktop.gui.dicom_export_dialog import StudyDetailsDialog, export_dicom_results, study_details
 from tests.imaging_factories import dicom_bytes, make_dicom, write
 from tests.sr_helpers import SR_CLASSES, sr_numbers
-
-
-
-def open_and_wait(qtbot, window, path):
-    with qtbot.waitSignal(window.analysis_shown, timeout=60000) as blocker:
-        window.open_file(path)
-    return blocker.args[0]
+from window_steps import open_and_wait
 
 
 def never_asked(*_):

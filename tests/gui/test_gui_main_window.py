@@ -11,12 +11,7 @@ from PySide6.QtWidgets import QApplication
 from osteo_desktop.core.pipeline.analysis import analyse_file
 from osteo_desktop.core.model.preprocessing import knee_region, model_input_to_preview
 from osteo_desktop.core.results.text import headline
-
-
-def open_and_wait(qtbot, window, path):
-    with qtbot.waitSignal(window.analysis_shown, timeout=60000) as blocker:
-        window.open_file(path)
-    return blocker.args[0]
+from window_steps import open_and_wait
 
 
 def test_open_shows_the_same_result_as_the_core(qtbot, window, classifier, knee_png):

@@ -5,26 +5,10 @@ from __future__ import annotations
 import shutil
 from datetime import datetime
 
-import numpy as np
-import pytest
-from PIL import Image
 
 from osteo_desktop.gui.batch_dialog import BatchDialog
 from osteo_desktop.gui.report_pdf import report_lines, write_report_pdf
-
-
-def open_and_wait(qtbot, window, path):
-    with qtbot.waitSignal(window.analysis_shown, timeout=60000) as blocker:
-        window.open_file(path)
-    return blocker.args[0]
-
-
-@pytest.fixture
-def colour_bars(tmp_path):
-    bars = np.array([[255, 255, 255], [255, 255, 0], [0, 255, 255], [0, 255, 0], [255, 0, 255], [255, 0, 0], [0, 0, 255]])
-    path = tmp_path / "bars.png"
-    Image.fromarray(np.repeat(bars, 90, axis=0)[None].repeat(480, axis=0).astype(np.uint8)).save(path)
-    return path
+from window_steps import open_and_wait
 
 
 def test_a_test_pattern_shows_no_result_and_no_heat_map(qtbot, window, history, colour_bars, knee_png):

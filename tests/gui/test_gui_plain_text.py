@@ -17,6 +17,7 @@ from PySide6.QtGui import QTextDocument
 from PySide6.QtWidgets import QLabel, QMessageBox
 
 from hostile_files import write_knee_dicom
+from window_steps import open_and_wait
 
 NAME = "<font color=green>No sign of osteoporosis.png"
 PATIENT = "<h1>Doe^Jane</h1>"
@@ -36,12 +37,6 @@ def rendered(text: str, text_format: Qt.TextFormat = Qt.TextFormat.AutoText) -> 
 
 def shown_labels(widget) -> list[str]:
     return [rendered(label.text(), label.textFormat()) for label in widget.findChildren(QLabel) if label.text()]
-
-
-def open_and_wait(qtbot, window, path):
-    with qtbot.waitSignal(window.analysis_shown, timeout=60000) as blocker:
-        window.open_file(path)
-    return blocker.args[0]
 
 
 def test_a_marked_up_file_name_is_shown_literally(qtbot, window, knee_png, tmp_path):

@@ -2,27 +2,10 @@
 
 from __future__ import annotations
 
-import numpy as np
-import pytest
-from PIL import Image
+from window_steps import open_and_wait
 
 MODEL_INPUT_TITLE = "Model input and explanation"
 GATE_TITLE = "What the scope gate saw: no result"
-
-
-def open_and_wait(qtbot, window, path):
-    with qtbot.waitSignal(window.analysis_shown, timeout=60000) as blocker:
-        window.open_file(path)
-    return blocker.args[0]
-
-
-@pytest.fixture
-def colour_bars(tmp_path):
-    """Seven saturated colour bars: no radiograph at all, so the scope gate declines it."""
-    bars = np.array([[255, 255, 255], [255, 255, 0], [0, 255, 255], [0, 255, 0], [255, 0, 255], [255, 0, 0], [0, 0, 255]])
-    path = tmp_path / "bars.png"
-    Image.fromarray(np.repeat(bars, 90, axis=0)[None].repeat(480, axis=0).astype(np.uint8)).save(path)
-    return path
 
 
 def explanation_controls(window):

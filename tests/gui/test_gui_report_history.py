@@ -11,12 +11,7 @@ import pytest
 from osteo_desktop.core.model.card import sha256_of
 from osteo_desktop.gui.about_dialog import ModelDialog
 from osteo_desktop.gui.report_pdf import report_lines, write_report_pdf
-
-
-def open_and_wait(qtbot, window, path):
-    with qtbot.waitSignal(window.analysis_shown, timeout=60000) as blocker:
-        window.open_file(path)
-    return blocker.args[0]
+from window_steps import open_and_wait
 
 
 def pdf_pages(data: bytes) -> int:
