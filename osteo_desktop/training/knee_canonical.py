@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -26,7 +27,11 @@ from osteo_desktop.core.reading.reader import read_radiograph
 from osteo_desktop.training.dataset import cache_key
 from osteo_desktop.training.features import Progress
 from osteo_desktop.training.knee_data import Knee
-from osteo_desktop.training.knee_framing import NAMES, framing_inputs
+from osteo_desktop.training.knee_framing import NAMES, framing_inputs, framing_key
+
+if TYPE_CHECKING:
+    from osteo_desktop.training.knee_features import KneeBank
+    from osteo_desktop.training.knee_framing import FramingBank
 
 log = logging.getLogger(__name__)
 
@@ -104,9 +109,8 @@ def extract_canonical_bank(knees: list[Knee], detector_boxes, mirror_detector_bo
     pixels_of: tuple[Path, np.ndarray] | None = None
     for i, (knee, detector_box, mirror_box) in enumerate(zip(knees, detector_boxes, mirror_detector_boxes)):
         # The framing bank's key: the same random copies as the 2.1.0 study.
-        framing_key = cache_key("knee-framing", 1, knee.film, knee.position, knee.read_path.name, [round(v, 2) for v in knee.read_box],
-                                None if detector_box is None else [round(v, 1) for v in detector_box], config.to_dict(), copies, seed, tflite)
-        key = cache_key("knee-canonical", REVISION, framing_key, None if mirror_box is None else [round(v, 1) for v in mirror_box])
+        framing_cache_key = framing_key(knee, detector_box, config, copies, seed, tflite)
+        key = cache_key("knee-canonical", REVISION, framing_cache_key, None if mirror_box is None else [round(v, 1) for v in mirror_box])
         path = cache_dir / "canonical" / f"{key}.npz"
         if path.is_file():
             with np.load(path, allow_pickle=False) as data:
@@ -115,7 +119,7 @@ def extract_canonical_bank(knees: list[Knee], detector_boxes, mirror_detector_bo
             if pixels_of is None or pixels_of[0] != knee.read_path:
                 pixels_of = (knee.read_path, read_radiograph(knee.read_path).pixels)
             pixels = pixels_of[1]
-            rng = np.random.default_rng([seed, int(framing_key[:8], 16)])
+            rng = np.random.default_rng([seed, int(framing_cache_key[:8], 16)])
             named, copies_in = framing_inputs(pixels, knee, detector_box, copies, rng, config)
             flipped_film = np.ascontiguousarray(pixels[:, ::-1])
             width = pixels.shape[1]
@@ -219,21 +223,12 @@ def single_pass(logits: dict[str, dict[str, np.ndarray]]) -> dict[str, dict[str,
     return {"single": logits["single"], "mirrored": logits["single"]}
 
 
-def refit_logits(bank, framing, knees: list[Knee], choices: list[dict]) -> dict[str, dict[str, np.ndarray]]:
+def refit_logits(bank: KneeBank, framing: FramingBank, knees: list[Knee], choices: list[dict]) -> dict[str, dict[str, np.ndarray]]:
     """Out-of-fold logits (single and mirrored) of every input name the framing bank holds, from the (lambda,
-    strength) each outer fold chose (:func:`knee_framing_study.refit_out_of_fold` over all names)."""
-    from osteo_desktop.training.knee_framing_study import Fitter
+    strength) each outer fold chose."""
+    from osteo_desktop.training.knee_framing_study import refit_out_of_fold
 
-    folds = np.array([k.fold for k in knees])
-    names = list(framing.single)
-    out = {"single": {n: np.full(len(knees), np.nan) for n in names}, "mirrored": {n: np.full(len(knees), np.nan) for n in names}}
-    for choice in choices:
-        train, test = np.flatnonzero(folds != choice["fold"]), np.flatnonzero(folds == choice["fold"])
-        head = Fitter(bank, knees, train).fit(choice["lambda"], choice["strength"])
-        for name in names:
-            out["single"][name][test] = head.logits(framing.single[name][test])
-            out["mirrored"][name][test] = head.logits(framing.mirrored[name][test])
-    return out
+    return refit_out_of_fold(bank, framing, knees, choices, names=list(framing.single))
 
 
 def _dp(a: np.ndarray, b: np.ndarray, temperature: float) -> dict[str, float]:

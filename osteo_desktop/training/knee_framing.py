@@ -127,6 +127,13 @@ def framing_inputs(pixels: np.ndarray, knee: Knee, detector_box, copies: int, rn
 NAMES = ("plain", *FRAMINGS, "detector", "bordered", "grey_bordered", "half")
 
 
+def framing_key(knee: Knee, detector_box, config: KneeRegionConfig, copies: int, seed: int, tflite: str) -> str:
+    """The cache key of one knee's framing rows (also the seed of its random copies, so studies that share it share
+    the copies): the knee, its boxes, the region settings, the copy count, the seed and the backbone's digest."""
+    return cache_key("knee-framing", REVISION, knee.film, knee.position, knee.read_path.name, [round(v, 2) for v in knee.read_box],
+                     None if detector_box is None else [round(v, 1) for v in detector_box], config.to_dict(), copies, seed, tflite)
+
+
 def extract_framing_bank(knees: list[Knee], detector_boxes, classifier, config: KneeRegionConfig, copies: int, seed: int,
                          cache_dir: Path) -> FramingBank:
     """Features of every framing (single and mirrored) and the jitter copies; each knee cached on its own."""
@@ -140,8 +147,7 @@ def extract_framing_bank(knees: list[Knee], detector_boxes, classifier, config: 
     progress = Progress("framing features", n)
     pixels_of: tuple[Path, np.ndarray] | None = None
     for i, (knee, detector_box) in enumerate(zip(knees, detector_boxes)):
-        key = cache_key("knee-framing", REVISION, knee.film, knee.position, knee.read_path.name, [round(v, 2) for v in knee.read_box],
-                        None if detector_box is None else [round(v, 1) for v in detector_box], config.to_dict(), copies, seed, tflite)
+        key = framing_key(knee, detector_box, config, copies, seed, tflite)
         path = cache_dir / "framing" / f"{key}.npz"
         if path.is_file():
             with np.load(path, allow_pickle=False) as data:

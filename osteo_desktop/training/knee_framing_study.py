@@ -17,6 +17,8 @@ Every figure is on flip-averaged probabilities (as the app runs) unless marked s
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import logging
 from typing import Any
 
@@ -265,10 +267,11 @@ def detector_geometry(knees: list[Knee], detector_boxes) -> dict[str, Any]:
             "centre_offset_median_p90": [float(np.median(offset)), float(np.percentile(offset, 90))]}
 
 
-def refit_out_of_fold(bank: KneeBank, framing: FramingBank, knees: list[Knee], choices: list[dict]) -> dict[str, dict[str, np.ndarray]]:
-    """The out-of-fold logits of the rule's heads again, from the (lambda, strength) each outer fold chose."""
+def refit_out_of_fold(bank: KneeBank, framing: FramingBank, knees: list[Knee], choices: list[dict],
+                      names: Sequence[str] = ("plain", *FRAMING_NAMES)) -> dict[str, dict[str, np.ndarray]]:
+    """The out-of-fold logits (single and mirrored) of the framing bank's inputs ``names``, from the rule's heads
+    refitted with the (lambda, strength) each outer fold chose."""
     folds = np.array([k.fold for k in knees])
-    names = ("plain", *FRAMING_NAMES)
     out = {"single": {n: np.full(len(knees), np.nan) for n in names}, "mirrored": {n: np.full(len(knees), np.nan) for n in names}}
     for choice in choices:
         train, test = np.flatnonzero(folds != choice["fold"]), np.flatnonzero(folds == choice["fold"])
