@@ -38,7 +38,7 @@ def _normal(path: str = "/films/a.png", **changes) -> FileResult:
     return FileResult(**values)
 
 
-# The header, worked out by hand: the call's cell is 20 wide ("borderline (above)" after a knee's two-space indent
+# The header, worked out by hand: the call's cell is 20 wide ("borderline-above" after a knee's two-space indent
 # fits), then a space, "P(OSTEO)" (8), a space, "THRESH" (6), two spaces, "FILE". No "CONF" column: a positive call's
 # confidence can be under 0.5 (the threshold is 0.339) and read as favouring normal.
 HEADER = "RESULT" + " " * 15 + "P(OSTEO) THRESH  FILE"
@@ -78,12 +78,12 @@ def test_a_borderline_row_says_so_in_its_call_and_its_warning():
     table.write(_normal("/films/f.png", probability=0.3, confidence=0.7))
     assert out.getvalue().split("\n") == [
         HEADER,
-        "borderline (above)" + " " * 6 + "0.362  0.339  /films/e.png",
-        "  borderline (above)" + " " * 4 + "0.362  0.339    Right knee",
+        "borderline-above" + " " * 8 + "0.362  0.339  /films/e.png",
+        "  borderline-above" + " " * 6 + "0.362  0.339    Right knee",
         "  normal" + " " * 16 + "0.100  0.339    Left knee",
         INDENT + "warning: Borderline: the probability 0.362 lies within 0.05 of the decision threshold 0.339; the "
                  "framing of the knee alone can move it that far, so read this result as undecided",
-        "borderline (below)" + " " * 6 + "0.300  0.339  /films/f.png",
+        "borderline-below" + " " * 8 + "0.300  0.339  /films/f.png",
         INDENT + "warning: Borderline: the probability 0.300 lies within 0.05 of the decision threshold 0.339; the "
                  "framing of the knee alone can move it that far, so read this result as undecided",
         "",

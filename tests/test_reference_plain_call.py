@@ -69,9 +69,9 @@ def test_the_probability_is_stated_against_the_threshold(probability, threshold,
 @pytest.mark.parametrize("probability, threshold, call, distance", [
     (0.44, 0.36, "osteoporosis", "0.080 above"),
     (0.10, 0.36, "normal", "0.260 below"),
-    (0.38, 0.36, "borderline (above)", "0.020 above"),
-    (0.32, 0.36, "borderline (below)", "0.040 below"),
-    (0.36, 0.36, "borderline (at)", "at the threshold"),
+    (0.38, 0.36, "borderline-above", "0.020 above"),
+    (0.32, 0.36, "borderline-below", "0.040 below"),
+    (0.36, 0.36, "borderline-at", "at the threshold"),
 ])
 def test_table_cells_say_the_call_and_the_distance_from_the_threshold(probability, threshold, call, distance):
     label = "osteoporosis" if probability >= threshold else "normal"

@@ -46,7 +46,7 @@ class Progress:
             self._shown = False
 
 
-# The call's cell: wide enough for "borderline (above)" after a knee's two-space indent, with a space to spare.
+# The call's cell: wide enough for "borderline-above" after a knee's two-space indent, with room to spare.
 CALL_WIDTH = 20
 # Where the file's path starts (call, probability, threshold): lines under it (warnings, reasons) start one further in.
 INDENT = " " * (CALL_WIDTH + 1 + 8 + 1 + 6 + 2 + 1)
@@ -58,8 +58,8 @@ class Table:
 
     The numbers are the probability of osteoporosis and the threshold it is called against, not the confidence: the
     threshold is below 0.5, so a positive call's confidence can be under 0.5 and read as favouring normal (the JSON
-    and CSV keep ``confidence``). Within the borderline margin the call reads "borderline (above)" or "borderline
-    (below)" (text.short_call), and the borderline warning says why."""
+    and CSV keep ``confidence``). Within the borderline margin the call reads "borderline-above" or
+    "borderline-below" (text.short_call), and the borderline warning says why."""
 
     def __init__(self, stream: IO[str], include_patient: bool = False, progress: Progress | None = None) -> None:
         self.stream = stream
@@ -83,7 +83,7 @@ class Table:
             call = text.short_call(row.label, row.probability, threshold)
             line = f"{call:<{CALL_WIDTH}} {row.probability:>8.3f} {threshold:>6.3f}  {path}"
             # One line per knee under the file's (whose result is its most suspicious knee's), numbers aligned: the
-            # indented call gets the columns of the file's call and its separator ("  borderline (above)" fits).
+            # indented call gets the columns of the file's call and its separator ("  borderline-above" fits).
             for knee in row.knees:
                 knee_call = "  " + text.short_call(knee.label, knee.probability, threshold)
                 line += (f"\n{knee_call:<{CALL_WIDTH + 1}}{knee.probability:>8.3f} {threshold:>6.3f}    "

@@ -110,8 +110,7 @@ class HistoryDialog(QDialog):
             cells = [
                 first,
                 QTableWidgetItem(path.name),
-                QTableWidgetItem(text.short_call(entry.label, entry.probability, entry.threshold)
-                                 + ("  ⚠" if warnings else "")),
+                QTableWidgetItem(text.verdict_headline(entry, "osteoporosis") + ("  ⚠" if warnings else "")),
                 _NumberItem(entry.probability, f"{entry.probability:.3f}"),
                 _NumberItem(entry.probability - entry.threshold, text.threshold_distance(entry.probability, entry.threshold)),
                 QTableWidgetItem(entry.model_version),

@@ -90,7 +90,7 @@ def export_input(analysis, model_sha256: str, pdf_bytes: bytes | None, algorithm
     if out_of_scope_reason:
         headline = no_result_headline(out_of_scope_reason)
     else:
-        call = short_call(prediction.label, prediction.probability, prediction.threshold)  # "borderline (above)" near it
+        call = short_call(prediction.label, prediction.probability, prediction.threshold)  # "borderline-above" near it
         headline = f"{call}: p={prediction.probability:.2f}, threshold {prediction.threshold:.2f}"
     version = prediction.model_version if prediction is not None else getattr(analysis, "model_version", "")
     return DicomExportInput(source=source, findings=findings, out_of_scope_reason=out_of_scope_reason,

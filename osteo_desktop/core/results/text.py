@@ -66,8 +66,9 @@ def verdict_headline(result: object, positive_label: str) -> str:
 
 
 def short_call(label: str, probability: float, threshold: float) -> str:
-    """The call in a table's narrow cell: the label, or "borderline (above)", "borderline (below)", "borderline (at)"."""
-    return f"borderline ({_where(probability, threshold)})" if is_borderline(probability, threshold) else label
+    """The call in a fixed-width table's cell, one word as the label is (so columns still split on spaces): the label,
+    or "borderline-above", "borderline-below", "borderline-at" within :data:`BORDERLINE_MARGIN` of the threshold."""
+    return f"borderline-{_where(probability, threshold)}" if is_borderline(probability, threshold) else label
 
 
 def percent(value: float) -> str:
