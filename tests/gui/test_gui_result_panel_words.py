@@ -66,3 +66,25 @@ def test_a_clear_negative_stays_green(panel):
     assert panel.headline.text() == "No sign of osteoporosis"
     assert NEGATIVE_COLOUR in panel.headline.styleSheet()
     assert panel.probability_text.text() == "Probability of osteoporosis 5 % — below the screening threshold of 36 %"
+
+
+def test_the_history_view_heads_an_old_borderline_entry_as_borderline(qtbot, history, tmp_path):
+    """An entry recorded before the borderline sentence was kept (warnings []), 0.38 against 0.36: its Result cell is
+    the borderline headline with the warning mark, the sentence in its tooltip; its distance from the threshold is
+    0.020 above; no column says "Confidence"."""
+    from osteo_desktop.core.results.result import FileResult
+    from osteo_desktop.gui.history_view import COLUMNS, HistoryDialog
+
+    old = FileResult(path=str(tmp_path / "old.png"), file_sha256="01" * 32, label="osteoporosis", probability=0.38,
+                     confidence=0.38, threshold=0.36, model_version="2.1.0", model_sha256="cd" * 32, warnings=[],
+                     knees=[KneeResult("right", (0, 0, 10, 10), "osteoporosis", 0.38, 0.38)])
+    history.record(old.path, old, old.file_sha256)
+    dialog = HistoryDialog(history)
+    qtbot.addWidget(dialog)
+    dialog.refresh()
+    result, against = COLUMNS.index("Result"), COLUMNS.index("Against threshold")
+    assert "Confidence" not in COLUMNS
+    assert dialog.table.item(0, result).text() == "Borderline (just above the threshold): read as undecided  ⚠"
+    assert "Borderline: the probability 0.380 lies within 0.05 of the decision threshold 0.360" in (
+        dialog.table.item(0, result).toolTip())
+    assert dialog.table.item(0, against).text() == "0.020 above"
