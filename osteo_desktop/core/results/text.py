@@ -19,12 +19,6 @@ DISCLAIMER = (
     "and must not be used on its own to diagnose or treat a patient."
 )
 
-PROBABILITY_EXPLAINED = (
-    "The calibrated probability of osteoporosis of the most suspicious knee, and where it lies against the screening "
-    "threshold. A result is positive from the threshold up, and the threshold is below 50 %, so a positive result can "
-    "have a probability under 50 %. Within 5 points of the threshold the result is borderline: read it as undecided."
-)
-
 # How close to the threshold a result reads as borderline. Measured, not tuned: drawing a knee's box 15 % tighter or
 # looser moves its probability by a median 0.09 (reports/per_knee.md), so a result within 0.05 of the threshold can
 # change sides with the framing alone; a confident green or orange headline there would overstate it.
@@ -33,6 +27,13 @@ BORDERLINE_MARGIN = 0.05
 # Every borderline warning starts with this: how the sentence is recognised in a list of warnings (one recorded by an
 # earlier version, with other numbers or words after it, must not be repeated beside today's).
 BORDERLINE_PREFIX = "Borderline:"
+
+PROBABILITY_EXPLAINED = (
+    "The calibrated probability of osteoporosis of the most suspicious knee, and where it lies against the screening "
+    "threshold. A result is positive from the threshold up, and the threshold is below 50 %, so a positive result can "
+    f"have a probability under 50 %. Within {BORDERLINE_MARGIN * 100:.0f} points of the threshold the result is "
+    "borderline: read it as undecided."
+)
 
 
 def is_borderline(probability: float | None, threshold: float | None) -> bool:
