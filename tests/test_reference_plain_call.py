@@ -168,14 +168,17 @@ def test_a_result_recorded_before_gains_the_sentence_once_when_reused(tmp_path):
         # Recorded as an earlier version did: a borderline result whose warnings lack the sentence (built directly,
         # not through apply_prediction).
         old = FileResult(path=str(tmp_path / "old.png"), file_sha256="01" * 32, label="osteoporosis", probability=0.38,
-                         confidence=0.38, threshold=0.339, model_version="2.1.0", model_sha256=DIGEST, warnings=[],
+                         confidence=0.38, threshold=0.339, model_version="2.1.0", model_sha256=DIGEST,
+                         warnings=["the image is only 120 x 90 pixels"],
                          knees=[KneeResult("right", (0, 0, 10, 10), "osteoporosis", 0.38, 0.38)])
         history.record(old.path, old, old.file_sha256)
         entry = history.find("01" * 32, DIGEST)
-        assert entry is not None and entry.warnings == []
+        assert entry is not None and entry.warnings == ["the image is only 120 x 90 pixels"]
         row = FileResult(path=str(tmp_path / "copy.png"))
         row.reuse(entry)
-        assert row.warnings == [BORDERLINE_380] and row.to_dict()["warnings"] == [BORDERLINE_380]
+        assert row.warnings == ["the image is only 120 x 90 pixels", BORDERLINE_380]
+        assert row.to_dict()["warnings"] == ["the image is only 120 x 90 pixels", BORDERLINE_380]
+        assert entry.warnings == ["the image is only 120 x 90 pixels"]  # the entry itself is left as recorded
         # An earlier wording of the sentence (any "Borderline:" one) is not repeated beside today's.
         earlier = ["Borderline: the probability 0.380 is near the threshold"]
         assert text.with_borderline(earlier, entry) == earlier
@@ -185,6 +188,7 @@ def test_a_result_recorded_before_gains_the_sentence_once_when_reused(tmp_path):
         history.record(new.path, new, new.file_sha256)
         stored = history.find("02" * 32, DIGEST)
         assert stored.warnings == [BORDERLINE_380]
+        assert history.entries()[0].warnings == [BORDERLINE_380]  # the newest entry, as the history view lists it
         again = FileResult(path=new.path)
         again.reuse(stored)
         assert again.warnings == [BORDERLINE_380]
