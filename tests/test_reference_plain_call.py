@@ -61,6 +61,8 @@ def _verdict(probability: float, threshold: float = 0.339, warnings: list[str] |
     (0.3601, 0.36, "Probability of osteoporosis 36.01 % — just above the screening threshold of 36.00 %"),
     # Equal: positive from the threshold up, said as "at".
     (0.36, 0.36, "Probability of osteoporosis 36 % — at the screening threshold of 36 %"),
+    # 0.360001 vs 0.36 differ only in the fourth decimal of the percentage: three decimals at most, then both shown.
+    (0.360001, 0.36, "Probability of osteoporosis 36.000 % — just above the screening threshold of 36.000 %"),
 ])
 def test_the_probability_is_stated_against_the_threshold(probability, threshold, line):
     assert text.probability_line(probability, threshold) == line
@@ -77,6 +79,16 @@ def test_table_cells_say_the_call_and_the_distance_from_the_threshold(probabilit
     label = "osteoporosis" if probability >= threshold else "normal"
     assert text.short_call(label, probability, threshold) == call
     assert text.threshold_distance(probability, threshold) == distance
+
+
+def test_the_report_names_the_models_own_positive_label():
+    """A model whose positive label is "osteopenia": the probability line says so (0.60 vs 0.339: above)."""
+    result = SimpleNamespace(label="osteopenia", probability=0.6, confidence=0.6, threshold=0.339,
+                             model_version="9", warnings=[])
+    lines = text.report_lines(result, "osteopenia", file_name="f.png", created=datetime(2026, 12, 3))
+    assert lines[:2] == [("Result", "Osteopenia suspected"),
+                         ("Against the threshold", "Probability of osteopenia 60 % — above the screening threshold "
+                                                   "of 34 %")]
 
 
 def test_a_positive_call_under_one_half_reads_without_confidence_everywhere():
