@@ -196,7 +196,8 @@ def osteo_scan(folder: Path, *extra: str) -> dict:
         env = {**os.environ, "PYTHONPATH": str(REPO), "OSTEO_DATA_DIR": out}
         start = time.perf_counter()
         child = subprocess.run([sys.executable, "-c", _SCAN_CHILD, str(peak), "scan", str(folder), "--csv", str(csv),
-                                "--no-history", *extra], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                                "--no-history", *extra], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               cwd=REPO)  # python -c puts the working folder first on sys.path: REPO's code runs
         wall = time.perf_counter() - start
         stderr = child.stderr.decode(errors="replace")
         lines = csv.read_text(encoding="utf-8").splitlines() if csv.exists() else []

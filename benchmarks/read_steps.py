@@ -7,6 +7,7 @@ DICOM files of the same sizes written here (12-bit: uncompressed, JPEG 2000 loss
 - ``decode``: the decoder's own full decode of the file's bytes (Pillow in the file's own mode; pydicom's
   ``pixel_array`` for DICOM), bytes read from disk included, as the reader's figure includes them;
 - ``read``: :func:`read_radiograph` of the path (read the bytes, sniff, decode, grey float32, window, grey levels);
+  with ``--compact``, the compact read ``osteo scan`` makes (grey levels as uint8, no modality values);
 - ``sha256``: hashing the bytes (what :func:`analyse_file` adds to every read so the history names the content);
 - the ratio read / decode per file, and per kind the median and worst ratio.
 
@@ -39,6 +40,7 @@ def _parse() -> argparse.Namespace:
     parser.add_argument("--no-dicom", action="store_true")
     parser.add_argument("--code", type=Path, help="checkout whose osteo_desktop is measured (default: this one)")
     parser.add_argument("--label", default="", help="suffix of the result file")
+    parser.add_argument("--compact", action="store_true", help="time read_radiograph(..., compact=True), the scan's read")
     parser.add_argument("--scan-heap", action="store_true",
                         help="fix glibc's mmap threshold as osteo scan does (memory.return_freed_memory): every "
                              "full-size buffer then comes fresh from the system, page faults included")
@@ -147,9 +149,10 @@ def main() -> int:
         return_freed_memory()
     print(f"reader from {Path(reader.__file__).resolve().parents[3]}; heap: {'as osteo scan sets it' if args.scan_heap else 'glibc default'}; "
           f"load average {os.getloadavg()[0]:.1f}")
-    rows = raster_rows(reader.read_radiograph, args.repeats, args.every) if FULLSIZE.is_dir() else []
+    read = (lambda path: reader.read_radiograph(path, compact=True)) if args.compact else reader.read_radiograph
+    rows = raster_rows(read, args.repeats, args.every) if FULLSIZE.is_dir() else []
     if not args.no_dicom and rows:
-        rows += dicom_rows(reader.read_radiograph, args.repeats)
+        rows += dicom_rows(read, args.repeats)
     if not rows:
         print(f"no full-size films in {FULLSIZE}; nothing to measure", file=sys.stderr)
         return 1
@@ -167,7 +170,7 @@ def main() -> int:
               f"({s['ratio_cpu_max']:.2f}x, {s['sum_ratio_cpu']:.2f}x)             | {s['ratio_wall_median']:.2f}x")
     name = "read_steps" + (f"_{args.label}" if args.label else "")
     write_result(name, {"code": str(Path(reader.__file__).resolve().parents[3]), "repeats": args.repeats,
-                        "scan_heap": args.scan_heap,
+                        "scan_heap": args.scan_heap, "compact": args.compact,
                         "load_avg_1m_end": round(os.getloadavg()[0], 2), "total": total, "by_kind": kinds, "files": rows})
     return 0
 

@@ -28,11 +28,13 @@ def model_sha256(classifier: Any) -> str:
 def report_pdf_bytes(analysis: "Analysis", positive_label: str) -> bytes | None:
     """The one-page PDF report as bytes, or None (logged) when Qt cannot paint it here."""
     try:
-        from PySide6.QtGui import QGuiApplication
+        from PySide6.QtWidgets import QApplication
 
         from osteo_desktop.gui.report_pdf import write_report_pdf
 
-        _app = QGuiApplication.instance() or QGuiApplication(["osteo", "-platform", "offscreen"])
+        # A QApplication, not a QGuiApplication: the instance is process-wide, and a window made later in the same
+        # process (the app, or a GUI test after a CLI one) aborts in QWidget's constructor on a QGuiApplication.
+        _app = QApplication.instance() or QApplication(["osteo", "-platform", "offscreen"])
         with tempfile.TemporaryDirectory() as folder:
             path = write_report_pdf(Path(folder) / "report.pdf", analysis, positive_label=positive_label)
             return path.read_bytes()

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import highdicom as hd
+import numpy as np
 import pydicom
 import pytest
+from PIL import Image
 
 from osteo_desktop.cli import main
 from shared_paths import DICOM_DIR, KNEE_DIR
@@ -32,6 +34,27 @@ def test_jpeg_without_study_details_is_refused_with_a_reason(tmp_path, capsys):
     assert main(["dicom-export", str(jpeg), "--out", str(tmp_path), "--no-pdf", "--patient-id", "P-1",
                  "--patient-name", "Doe^Jane", "--study-date", "20250301"]) == 0
     assert {pydicom.dcmread(p).PatientID for p in tmp_path.glob("*.dcm")} == {"P-1"}
+
+
+@pytest.mark.parametrize("date", ["2026-13-01", "2025-02-30", "01.03.2025", "2025031"])
+def test_a_study_date_that_is_not_a_date_is_a_usage_error_before_anything_is_written(tmp_path, capsys, date):
+    # A new user typed 2026-01-01 before YYYY-MM-DD was accepted, and pydicom's "Unable to convert" came out as an
+    # internal error. Each of these is not a calendar date, worked out by hand (month 13, 30 February, dots, 7 digits).
+    png = tmp_path / "knee.png"
+    Image.fromarray(np.full((300, 300), 90, np.uint8)).save(png)
+    out = tmp_path / "out"
+    assert main(["dicom-export", str(png), "--out", str(out), "--patient-id", "P-1", "--patient-name", "Doe^Jane",
+                 "--study-date", date]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: osteo dicom-export") and "The study date must be a date written YYYY-MM-DD." in err
+    assert not out.exists()
+
+
+def test_a_patient_name_without_an_id_is_named_as_the_problem(tmp_path, capsys):
+    png = tmp_path / "knee.png"
+    Image.fromarray(np.full((300, 300), 90, np.uint8)).save(png)
+    assert main(["dicom-export", str(png), "--out", str(tmp_path / "out"), "--patient-name", "Doe^Jane"]) == 2
+    assert "The patient ID and family name are needed." in capsys.readouterr().err
 
 
 def test_a_both_knee_film_gives_one_finding_per_knee_where_the_hand_checked_boxes_are(tmp_path, capsys):

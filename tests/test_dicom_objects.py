@@ -94,6 +94,16 @@ def test_out_of_scope_reason_is_the_finding(tmp_path):
     assert "Not a knee: the DICOM body part is CHEST" in _texts(sr)
 
 
+def test_a_long_reason_is_cut_at_a_word_within_the_64_characters_of_a_code_meaning(tmp_path):
+    # 70 characters: the SR cut it to "... of another bone o" (new-user trial). Whole words up to 61 characters, "...".
+    reason = "not a knee radiograph: looks like a radiograph of another bone or joint"
+    sr_path, *_ = write_all(_input([], reason=reason), tmp_path, "hip")
+    texts = _texts(hd.sr.srread(sr_path))
+    assert "not a knee radiograph: looks like a radiograph of another..." in texts
+    assert not any(t.startswith("not a knee radiograph") and t != "not a knee radiograph: looks like a radiograph of another..."
+                   for t in texts)
+
+
 def test_burnt_in_annotation_changes_pixels_inside_the_box_outline():
     gray = np.zeros((200, 300), dtype=np.float32)
     rgb = annotate(gray, [KneeFinding("R", (50, 60, 150, 160), "normal", 0.1, 0.4)], "normal")

@@ -49,7 +49,10 @@ def test_every_readable_shared_dicom_loads(dicom_dir, name):
     modality = header.get("Modality", "")
     assert any("modality" in w for w in radiograph.warnings) == bool(modality and modality not in RADIOGRAPH_MODALITIES)
     body_part = header.get("BodyPartExamined", "")
-    assert any("body part" in w for w in radiograph.warnings) == bool(body_part and "KNEE" not in body_part)
+    # Knees are filed under the joint or the limb around it (PS3.16 CID 4031 and vendor spellings): no warning then.
+    limb = {"KNEE", "LEG", "LOWER LIMB", "LOWERLIMB", "LOW_EXM", "EXTREMITY", "TIBIA", "FEMUR", "PATELLA"}
+    assert any("body part" in w for w in radiograph.warnings) == bool(body_part and "KNEE" not in body_part
+                                                                       and body_part.upper() not in limb)
     if not colour:
         assert radiograph.modality_values.shape == pixels.shape and radiograph.window is not None
         assert radiograph.invert_for_display == (photometric == "MONOCHROME1")
@@ -183,6 +186,20 @@ def test_structured_report_without_pixels_is_not_an_image(tmp_path):
 def test_knee_radiograph_gets_no_content_warnings(tmp_path):
     ds = make_dicom(gradient(height=300, width=256), bits_stored=12, window=(2000, 4000), modality="CR", body_part="KNEE")
     assert read_radiograph(write(tmp_path / "knee.dcm", dicom_bytes(ds))).warnings == []
+
+
+@pytest.mark.parametrize("body_part", ["LEG", "EXTREMITY", "LOWER LIMB", "LEFT KNEE", "knee", ""])
+def test_a_knee_filed_under_its_limb_gets_no_body_part_warning(tmp_path, body_part):
+    # A new user's knee DICOMs filed as LEG and EXTREMITY got "Not a knee: the DICOM body part is LEG" beside a result.
+    ds = make_dicom(gradient(height=300, width=256), bits_stored=12, window=(2000, 4000), modality="DX", body_part=body_part)
+    assert read_radiograph(write(tmp_path / "knee.dcm", dicom_bytes(ds))).warnings == []
+
+
+@pytest.mark.parametrize("body_part", ["CHEST", "HAND", "HIP", "SKULL"])
+def test_another_body_part_gets_the_warning(tmp_path, body_part):
+    ds = make_dicom(gradient(height=300, width=256), bits_stored=12, window=(2000, 4000), modality="DX", body_part=body_part)
+    assert read_radiograph(write(tmp_path / "other.dcm", dicom_bytes(ds))).warnings == [
+        f"Not a knee: the DICOM body part is {body_part}; the model was trained on knee radiographs only"]
 
 
 def test_out_of_scope_dicom_gets_plain_warnings(tmp_path):

@@ -554,3 +554,11 @@ def test_on_a_terminal_the_progress_line_is_cleared_before_each_table_line(plan,
     for line in shown:  # what follows a progress line is a redraw or a clear, never a table line on top of it
         assert terminal.text[line.end():].startswith("\r\x1b[K"), terminal.text
     assert MODEL_LINE in terminal.text and "a.png" in terminal.text
+
+
+def test_the_command_list_names_what_each_training_command_trains(capsys):
+    assert main(["--help"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "train-knee train the per-knee head on the checked boxes" in out
+    assert "train-knee-detector train the knee detector on the checked boxes" in out
+    assert "train-knee a model" not in out  # the old generic words read "train-knee a model"

@@ -378,10 +378,10 @@ def test_every_way_a_file_fails_is_a_row_that_names_it(films, monkeypatch, caplo
     real_read = scanning.read_radiograph
 
     def failing(error):
-        def read(path, target_size=None, data=None):
+        def read(path, target_size=None, data=None, compact=False):
             if Path(path).name == "a.png":
                 raise error
-            return real_read(path, target_size=target_size, data=data)
+            return real_read(path, target_size=target_size, data=data, compact=compact)
         return read
 
     expected = {
@@ -401,7 +401,7 @@ def test_every_way_a_file_fails_is_a_row_that_names_it(films, monkeypatch, caplo
     # An unexpected error under a cancelled scan (e.g. the history closed under it): nobody wants that row.
     stop = threading.Event()
 
-    def cancelled_mid_read(path, target_size=None, data=None):
+    def cancelled_mid_read(path, target_size=None, data=None, compact=False):
         stop.set()
         raise RuntimeError("history closed")
 
@@ -523,7 +523,7 @@ def test_cancel_returns_while_a_read_hangs(films, monkeypatch):
     monkeypatch.setattr(scanning, "_CANCEL_POLL_S", 0.01)
     release, finished = threading.Event(), threading.Event()
 
-    def hanging(path, target_size=None, data=None):
+    def hanging(path, target_size=None, data=None, compact=False):
         release.wait(10)
         finished.set()
         raise OSError(5, "gave up")

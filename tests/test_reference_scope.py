@@ -83,9 +83,13 @@ def test_statistics_of_a_large_image_sample_every_nth_row_and_column():
 
 def test_statistics_accept_integer_pixels():
     # Values above 1 fall outside the histogram's range and are not counted in any bin, but still in the mean.
-    stats = image_statistics(np.array([[0, 2]], dtype=np.uint8))
+    stats = image_statistics(np.array([[0, 2]], dtype=np.uint16))
     assert stats[1] == pytest.approx(1.0) and stats[2] == pytest.approx(1.0)
     assert stats[3:].tolist() == [0.5, 0, 0, 0, 0, 0, 0, 0]
+    # uint8 pixels are a compact read's grey levels (core.reading.levels): 0 and 2 stand for 0 and 2/255.
+    stats = image_statistics(np.array([[0, 2]], dtype=np.uint8))
+    assert stats[1] == pytest.approx(1 / 255) and stats[2] == pytest.approx(1 / 255)
+    assert stats[3:].tolist() == [1.0, 0, 0, 0, 0, 0, 0, 0]
 
 
 def test_pooled_features_are_the_per_channel_mean():

@@ -75,14 +75,14 @@ def test_decodes_in_flight_stay_within_the_budget(monkeypatch, classifier, knee_
     guard = threading.Lock()
     real_reader = scanning.read_radiograph
 
-    def reader(path, *, target_size=None, data=None):
+    def reader(path, *, target_size=None, data=None, compact=False):
         nonlocal running, most
         with guard:
             running += 1
             most = max(most, running)
         try:
             time.sleep(0.02)  # widen the window in which a second decode could start; not a timing assertion
-            return real_reader(path, target_size=target_size, data=data)
+            return real_reader(path, target_size=target_size, data=data, compact=compact)
         finally:
             with guard:
                 running -= 1

@@ -78,8 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
     describe.set_defaults(handler=info.info_command)
 
     for name in TRAINING_COMMANDS:
-        words = ("train the knee detector on the checked boxes (see 'osteo train-knee-detector --help')"
-                 if name == "train-knee-detector" else f"{name} a model (needs the training extra; see 'osteo {name} --help')")
+        words = {"train-knee-detector": "train the knee detector on the checked boxes (see 'osteo train-knee-detector --help')",
+                 "train-knee": "train the per-knee head on the checked boxes (see 'osteo train-knee --help')"}.get(
+                     name, f"{name} a model (needs the training extra; see 'osteo {name} --help')")
         commands.add_parser(name, help=words, add_help=False)
     for command in commands.choices.values():
         # A usage error after the command names that command's usage, not the top-level one (see cli.main).

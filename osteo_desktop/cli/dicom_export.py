@@ -20,7 +20,7 @@ def add_parser(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
     parser.add_argument("--out", type=Path, required=True, help="folder for the DICOM objects")
     parser.add_argument("--patient-id", default="", help="for PNG/JPEG input: the patient ID (required with --patient-name)")
     parser.add_argument("--patient-name", default="", help="for PNG/JPEG input: the patient name, DICOM style Family^Given")
-    parser.add_argument("--study-date", default="", help="for PNG/JPEG input: YYYYMMDD")
+    parser.add_argument("--study-date", default="", help="for PNG/JPEG input: YYYY-MM-DD or YYYYMMDD")
     parser.add_argument("--accession-number", default="")
     parser.add_argument("--study-uid", default="", help="for PNG/JPEG input: join this existing study")
     parser.add_argument("--no-pdf", action="store_true", help="skip the Encapsulated PDF")
@@ -30,12 +30,18 @@ def add_parser(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
 def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from osteo_desktop.core.model.runtime import Classifier
     from osteo_desktop.core.pipeline.analysis import analyse_file
-    from osteo_desktop.core.results.dicom_adapter import NoStudyError, StudyDetails
+    from osteo_desktop.cli.common import usage_error
+    from osteo_desktop.core.results.dicom_adapter import NoStudyError, study_details
 
-    classifier = Classifier.load(getattr(args, "model_dir", None))
     details = None
     if args.patient_id or args.patient_name:
-        details = StudyDetails(args.patient_id, args.patient_name, args.study_date, args.accession_number, args.study_uid)
+        # The window's rule for typed study details: a bad date or name is a usage error before anything is analysed.
+        family, _, given = args.patient_name.partition("^")
+        details = study_details(args.patient_id, family, given.replace("^", " ").strip(), args.study_date,
+                                args.accession_number, args.study_uid)
+        if isinstance(details, str):
+            return usage_error(parser, details)
+    classifier = Classifier.load(getattr(args, "model_dir", None))
     failed = 0
     for path in args.files:
         try:

@@ -58,7 +58,10 @@ def _identity(card: ModelCard) -> str:
     size = card.preprocessing.input_size
     rows.append(("Input", f"{size}×{size} pixels; labels {escape(card.labels[0])} / {escape(card.labels[1])}"))
     recipe = card.raw.get("recipe", {})
-    if isinstance(recipe, dict) and recipe.get("backbone"):
+    if isinstance(knee, dict) and knee.get("what"):  # the knee model gives the results: describe that network
+        what = str(knee["what"])
+        rows.append(("Network", escape(what[:1].upper() + what[1:])))
+    elif isinstance(recipe, dict) and recipe.get("backbone"):
         rows.append(("Network", escape(f"{recipe['backbone']}; head {recipe.get('head', '?')}")))
     return _rows(rows)
 
@@ -98,7 +101,7 @@ def _evaluation(card: ModelCard) -> str:
     dxa = metrics.get("dxa")
     if isinstance(dxa, dict) and "roc_auc" in dxa and isinstance(dxa.get("roc_auc_ci"), list):
         low, high = dxa["roc_auc_ci"]
-        html += (f"<p>On the {dxa.get('n_binary', '?')} images with a measured T-score: ROC AUC "
+        html += (f"<p>On the {dxa.get('n_binary', '?')} images with a measured QUS T-score: ROC AUC "
                  f"<b>{dxa['roc_auc']:.3f} (95% CI {low:.3f}–{high:.3f})</b>.</p>")
     return html
 
@@ -108,6 +111,21 @@ def _interval(entry: object) -> str:
         return "not recorded"
     n = f" (n = {entry['n']})" if "n" in entry else ""
     return f"<b>{entry['value']:.3f} (95% CI {entry['ci_low']:.3f}–{entry['ci_high']:.3f})</b>{n}"
+
+
+def _at_threshold(entry: object) -> list[tuple[str, str]]:
+    """Per-film sensitivity and specificity at the knee threshold, from the out-of-fold confusion counts: the figures a
+    clinician quotes, which must be this model's and not the comparison head's."""
+    confusion = entry.get("confusion") if isinstance(entry, dict) else None
+    if not (isinstance(confusion, dict) and {"tp", "fp", "tn", "fn"} <= set(confusion)):
+        return []
+    tp, fp, tn, fn = (int(confusion[k]) for k in ("tp", "fp", "tn", "fn"))
+    rows = []
+    if tp + fn:
+        rows.append(("Sensitivity per film at the threshold", f"<b>{tp / (tp + fn):.2f}</b> ({tp} of {tp + fn} osteoporosis films)"))
+    if tn + fp:
+        rows.append(("Specificity per film at the threshold", f"<b>{tn / (tn + fp):.2f}</b> ({tn} of {tn + fp} normal films)"))
+    return rows
 
 
 def _knee_model(card: ModelCard) -> str:
@@ -120,6 +138,7 @@ def _knee_model(card: ModelCard) -> str:
     subsets = metrics.get("per_subset", {}) if isinstance(metrics.get("per_subset"), dict) else {}
     rows = [("Version", escape(str(knee.get("version", "?")))), ("What it reads", escape(str(knee.get("what", ""))))]
     rows.append(("ROC AUC per film (most suspicious knee)", _interval(metrics.get("film_roc_auc"))))
+    rows += _at_threshold(metrics.get("film_roc_auc"))
     rows.append(("ROC AUC per knee", _interval(metrics.get("knee_roc_auc"))))
     for name, entry in subsets.items():
         rows.append((f"ROC AUC, {name}", _interval(entry)))

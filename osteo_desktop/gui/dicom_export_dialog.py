@@ -8,7 +8,6 @@ exported and the status bar says why.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
@@ -22,40 +21,17 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from osteo_desktop.core.results.dicom_adapter import study_details
 from osteo_desktop.gui.plain import PlainLabel
 
 if TYPE_CHECKING:
     from osteo_desktop.core.results.dicom_adapter import StudyDetails
     from osteo_desktop.gui.main_window import MainWindow
 
+__all__ = ["NO_STUDY", "StudyDetailsDialog", "export_dicom_results", "study_details"]
+
 NO_STUDY = ("A PNG or JPEG carries no patient or study, and DICOM results must belong to one. Give the patient and "
             "study details to export them, or cancel: nothing is exported.")
-_DICOM_CHARS = re.compile(r"[\\^=\x00-\x1f]")  # separators and control characters have meaning in DICOM values
-
-
-def study_details(patient_id: str, family: str, given: str = "", study_date: str = "", accession: str = "",
-                  study_uid: str = "") -> "StudyDetails | str":
-    """The typed details as :class:`StudyDetails`, or why they cannot be used (in words).
-
-    The name is written the DICOM way (``Family^Given``); the date is accepted as YYYY-MM-DD or YYYYMMDD.
-    """
-    from osteo_desktop.core.results.dicom_adapter import StudyDetails
-
-    patient_id, family, given = patient_id.strip(), family.strip(), given.strip()
-    accession, study_uid = accession.strip(), study_uid.strip()
-    if not patient_id or not family:
-        return "The patient ID and family name are needed."
-    if any(_DICOM_CHARS.search(value) for value in (patient_id, family, given, accession)):
-        return "Names and IDs cannot contain \\ ^ = or control characters."
-    date = study_date.strip().replace("-", "")
-    if date and not (len(date) == 8 and date.isdigit() and 1 <= int(date[4:6]) <= 12 and 1 <= int(date[6:]) <= 31):
-        return "The study date must be YYYY-MM-DD."
-    if study_uid and not re.fullmatch(r"[0-9]+(\.[0-9]+)+", study_uid):
-        return "A study instance UID is digits separated by dots."
-    name = f"{family}^{given}" if given else f"{family}^"
-    return StudyDetails(patient_id, name, date, accession, study_uid)
-
-
 class StudyDetailsDialog(QDialog):
     """Asks for the patient and study of a PNG/JPEG whose results are to be exported as DICOM."""
 

@@ -51,6 +51,7 @@ class ImageView(QGraphicsView):
         self.scene().addItem(self._image_item)
         self._image_item.setVisible(False)
         self._marks: list[QGraphicsItem] = []  # knee boxes and their captions, children of the image
+        self._captions: list[tuple[QGraphicsRectItem, QGraphicsSimpleTextItem]] = []  # each box with its caption
         self._pixels: np.ndarray | None = None
         self._values: np.ndarray | None = None
         self._is_raster = True
@@ -125,12 +126,14 @@ class ImageView(QGraphicsView):
         """Boxes (x0, y0, x1, y1 in image pixels) with a caption and a colour ("#rrggbb"): the knees found.
 
         The line and the caption keep their size on screen whatever the zoom (cosmetic pen, caption untransformed).
+        Each caption is a tag outside its box where the image has room for it (see :meth:`_place_captions`).
         """
         for item in self._marks:
             item.setParentItem(None)
             if item.scene() is not None:
                 item.scene().removeItem(item)
         self._marks = []
+        self._captions = []
         if self._pixels is None:
             return
         for (x0, y0, x1, y1), caption, colour in marks:
@@ -144,12 +147,53 @@ class ImageView(QGraphicsView):
             label.setFont(font)
             label.setBrush(QBrush(QColor(colour)))
             label.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations, True)
-            label.setPos(x0 + 2, y0 + 2)
             backdrop = QGraphicsRectItem(label.boundingRect().adjusted(-3, -1, 3, 1), label)
             backdrop.setBrush(QBrush(QColor(0, 0, 0, 170)))
             backdrop.setPen(QPen(Qt.PenStyle.NoPen))
             backdrop.setFlag(QGraphicsItem.GraphicsItemFlag.ItemStacksBehindParent, True)
             self._marks += [box, label]
+            self._captions.append((box, label))
+        self._place_captions()
+
+    def _place_captions(self) -> None:
+        """Put each caption tag just outside its box: above it, else below it, else (no room either way, as on a
+        preview tile that fills the image) inside its top corner; on the side of the box nearer the film's middle.
+
+        Inside the box's top-left corner the tag hid the film's own burnt-in side marker (R, L), which sits at a
+        knee's outer top corner; and the box is what the model looked at, best left uncovered. The room is measured
+        at the current zoom, in image pixels, because the tag keeps its size on screen.
+        """
+        if self._pixels is None or not self._captions:
+            return
+        scale = max(self.scale_factor(), 1e-6)
+        height, width = self._pixels.shape[:2]
+        for box, label in self._captions:
+            rect = box.rect()
+            tag = label.boundingRect().adjusted(-3, -1, 3, 1)  # the backdrop, in screen pixels
+            tag_height = (tag.height() + 1) / scale  # in image pixels, with a pixel's gap to the box line
+            toward_middle_right = rect.center().x() < width / 2  # a box on the left: its tag at its right edge
+            inside = False
+            if rect.top() >= tag_height:
+                y, dy = rect.top(), -tag.bottom() - 1
+            elif height - rect.bottom() >= tag_height:
+                y, dy = rect.bottom(), -tag.top() + 1
+            else:
+                y, dy, inside = rect.top(), -tag.top() + 2, True
+            if toward_middle_right:
+                x, dx = rect.right(), -tag.right() - (2 if inside else 0)
+            else:
+                x, dx = rect.left(), -tag.left() + (2 if inside else 0)
+            label.setPos(x, y)
+            label.setTransform(QTransform.fromTranslate(dx, dy))
+
+    def mark_caption_rects(self) -> list[QRectF]:
+        """Where each caption tag (with its backdrop) lies on the image, in image pixels at the current zoom."""
+        rects = []
+        for _, label in self._captions:
+            on_screen = label.deviceTransform(self.viewportTransform()).mapRect(label.boundingRect().adjusted(-3, -1, 3, 1))
+            top_left, bottom_right = self.mapToScene(on_screen.topLeft().toPoint()), self.mapToScene(on_screen.bottomRight().toPoint())
+            rects.append(self._image_item.mapRectFromScene(QRectF(top_left, bottom_right)))
+        return rects
 
     def mark_captions(self) -> list[str]:
         """The captions of the boxes drawn (what a test or the self-test can check)."""
@@ -246,6 +290,10 @@ class ImageView(QGraphicsView):
         self._image_item.setPixmap(QPixmap.fromImage(grey_qimage(grey)))
 
     # --- zoom ----------------------------------------------------------------------------------------------------
+    def _scale_changed(self) -> None:
+        self._update_sampling()
+        self._place_captions()  # the room for a caption tag, in image pixels, depends on the zoom
+
     def _update_sampling(self) -> None:
         """Smooth when an image pixel covers less than 3 screen pixels; beyond that, sharp pixels, as a reading
         viewer shows them (smoothing a magnified 16×16 image turns it into a blur that the file does not contain)."""
@@ -258,14 +306,14 @@ class ImageView(QGraphicsView):
         self._fit = True
         if self._pixels is not None:
             self.fitInView(self._image_item, Qt.AspectRatioMode.KeepAspectRatio)
-            self._update_sampling()
+            self._scale_changed()
 
     def actual_size(self) -> None:
         """One image pixel on one screen pixel, also on a high-DPI screen (where Qt's unit is larger)."""
         self._fit = False
         scale = 1.0 / self.devicePixelRatioF()
         self.setTransform(QTransform.fromScale(scale, scale))
-        self._update_sampling()
+        self._scale_changed()
 
     def zoom_in(self) -> None:
         self._zoom(ZOOM_STEP)
@@ -284,7 +332,7 @@ class ImageView(QGraphicsView):
             return
         self._fit = False
         self.scale(factor, factor)
-        self._update_sampling()
+        self._scale_changed()
 
     # --- events --------------------------------------------------------------------------------------------------
     def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override

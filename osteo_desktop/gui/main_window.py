@@ -20,7 +20,8 @@ from osteo_desktop.core.results.history import History
 from osteo_desktop.gui.dropping import local_file_from_mime
 from osteo_desktop.gui.jobs import AnalysisOutcome
 from osteo_desktop.gui.logic import AppLogic
-from osteo_desktop.gui.main_window_ui import build_actions, build_widgets
+from osteo_desktop.gui.main_window_ui import (DECLINED_EMPTY_TITLE, DECLINED_TIP, DECLINED_TITLE, PREVIEW_TIP,
+                                              PREVIEW_TITLE, build_actions, build_widgets)
 from osteo_desktop.gui.recent_files import RecentFiles
 from osteo_desktop.gui.settings import AppSettings
 from osteo_desktop.gui import plain
@@ -59,6 +60,7 @@ class MainWindow(QMainWindow):
         build_actions(self)
         self.recent = RecentFiles(self.settings, self.recent_menu, self.open_file)
         self._connect()
+        self._show_preview_kind(declined=False, explained=False)  # nothing to explain yet
         self.update_actions()
         # Never larger than the screen: at 150 % scaling a 1920x1080 screen is 1280x720, and a 1440x900 window would
         # put the result panel off-screen.
@@ -145,6 +147,8 @@ class MainWindow(QMainWindow):
         self.preview.set_marks(shown.preview_marks)
         self.view.set_overlay(shown.heat)
         self.view.set_marks(shown.marks)
+        explained = self.view.has_overlay() or self.preview.has_overlay()
+        self._show_preview_kind(declined=analysis.prediction is None, explained=explained, has_preview=shown.preview is not None)
         self._apply_overlay_settings()
         self.statusBar().showMessage(f"{Path(outcome.path).name}: analysed in {outcome.elapsed_ms:.0f} ms", 8000)
         self.update_actions()
@@ -154,7 +158,24 @@ class MainWindow(QMainWindow):
         """Forget the image and result on screen, so nothing stale stays beside what comes next."""
         self.view.clear()
         self.preview.clear()
+        self._show_preview_kind(declined=False, explained=False)
         self.metadata.set_radiograph(None)
+
+    def _show_preview_kind(self, *, declined: bool, explained: bool, has_preview: bool = True) -> None:
+        """Caption the preview for what it holds, and offer the explanation controls only when there is a map.
+
+        A declined file's preview is the whole film as the scope gate saw it, not a knee's model input: captioned
+        "Model input and explanation" with "Show explanation map" ticked, it read as a result whose map had failed.
+        The tick itself is kept (the reader's choice for the next result); the controls are greyed until then.
+        """
+        if declined:
+            self.preview_box.setTitle(DECLINED_TITLE if has_preview else DECLINED_EMPTY_TITLE)
+            self.preview.setToolTip(DECLINED_TIP)
+        else:
+            self.preview_box.setTitle(PREVIEW_TITLE)
+            self.preview.setToolTip(PREVIEW_TIP)
+        for control in (self.show_explanation, self.opacity, self.opacity_label, self.explain_action):
+            control.setEnabled(explained)
 
     def _on_failed(self, message: str) -> None:
         self._clear_shown_image()

@@ -31,6 +31,15 @@ if TYPE_CHECKING:
     from osteo_desktop.gui.main_window import MainWindow
 
 DEFAULT_OPACITY_PERCENT = 40
+# The preview box says what its image is: the knees' model inputs with their explanation, or, for a declined file,
+# only the whole film as the scope gate looked at it (no knee was analysed, so there is no explanation to show).
+PREVIEW_TITLE = "Model input and explanation"
+PREVIEW_TIP = ("Exactly what the model was given for each knee, from the viewer's left: the region around the joint "
+               "at the film's own resolution, resized and contrast-equalised.")
+DECLINED_TITLE = "What the scope gate saw: no result"
+DECLINED_TIP = ("The whole film as the scope gate looked at it before declining it. No knee was analysed, so there "
+                "is no result and no explanation map.")
+DECLINED_EMPTY_TITLE = "Model input: none (no result)"
 
 
 def build_widgets(window: "MainWindow") -> None:
@@ -38,9 +47,10 @@ def build_widgets(window: "MainWindow") -> None:
     window.view = ImageView(placeholder="Open a knee radiograph\n\nFile ▸ Open (Ctrl+O), or drop a file here")
     window.result_panel = ResultPanel()
     window.preview = ImageView(adjustable=False)
-    window.preview.setMinimumSize(260, 260)
-    window.preview.setToolTip("Exactly what the model was given for each knee, from the viewer's left: the region "
-                              "around the joint at the film's own resolution, resized and contrast-equalised.")
+    # 220 px: a square knee input still reads at this size, and with the details table's eight rows the side panel
+    # fits a 1600x1000 window without scrolling (at 260 px the "Show patient details" box fell below the fold).
+    window.preview.setMinimumSize(220, 220)
+    window.preview.setToolTip(PREVIEW_TIP)
     window.show_explanation = QCheckBox("Show explanation map")
     window.show_explanation.setChecked(True)
     window.show_explanation.setToolTip("Highlights the regions that weighed most in the result (Grad-CAM).  Shortcut: X")
@@ -49,9 +59,10 @@ def build_widgets(window: "MainWindow") -> None:
     window.opacity.setValue(DEFAULT_OPACITY_PERCENT)
     window.opacity.setToolTip("Opacity of the explanation map")
     opacity_row = QHBoxLayout()
-    opacity_row.addWidget(PlainLabel("Opacity"))
+    window.opacity_label = PlainLabel("Opacity")
+    opacity_row.addWidget(window.opacity_label)
     opacity_row.addWidget(window.opacity, 1)
-    preview_box = QGroupBox("Model input and explanation")
+    window.preview_box = preview_box = QGroupBox(PREVIEW_TITLE)
     preview_layout = QVBoxLayout(preview_box)
     preview_layout.addWidget(window.preview, 1)
     preview_layout.addWidget(window.show_explanation)

@@ -112,6 +112,9 @@ def _metadata_rows(metadata: dict[str, Any]) -> list[tuple[str, str]]:
     return rows
 
 
+VISIBLE_ROWS = 8  # the table is never shorter than this many rows: at 4 rows, ticked patient details were out of sight
+
+
 class MetadataPanel(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -125,14 +128,31 @@ class MetadataPanel(QWidget):
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setWordWrap(False)
+        # One line of text a row, with a little air: the style's default row was almost twice the text's height.
+        self.table.verticalHeader().setDefaultSectionSize(self.table.fontMetrics().height() + 8)
+        self.table.setMinimumHeight(self.minimum_table_height())
         self.show_patient = QCheckBox("Show patient details")
         self.show_patient.setToolTip("Patient name, ID, birth date, study date and accession number are hidden unless "
                                      "you ask for them.")
         self.show_patient.toggled.connect(self._refill)
+        self.show_patient.toggled.connect(self._reveal_patient_rows)
         layout.addWidget(self.table)
         layout.addWidget(self.show_patient)
         self._radiograph: Radiograph | None = None
         self._refill()
+
+    def minimum_table_height(self) -> int:
+        """A header and VISIBLE_ROWS rows, inside the table's frame."""
+        rows = VISIBLE_ROWS * self.table.verticalHeader().defaultSectionSize()
+        return self.table.horizontalHeader().sizeHint().height() + rows + 2 * self.table.frameWidth()
+
+    def _reveal_patient_rows(self, shown: bool) -> None:
+        """Ticked: scroll the patient rows (added at the end) into view, as many as fit, from the first."""
+        added = len(patient_rows(self._radiograph)) if shown and self._radiograph is not None else 0
+        if added:
+            first = self.table.item(self.table.rowCount() - added, 0)
+            self.table.doItemsLayout()  # the scroll range must count the rows just added (Qt updates it later)
+            self.table.scrollToItem(first, QAbstractItemView.ScrollHint.PositionAtTop)
 
     def set_radiograph(self, radiograph: Radiograph | None) -> None:
         self._radiograph = radiograph

@@ -24,9 +24,13 @@ QToolButton:hover { background: #34373d; }
 QToolButton:checked { background: #2f4a66; }
 QTableView { gridline-color: #34373d; }
 QStatusBar QLabel { padding: 0 8px; color: #c8ccd2; }
+QLineEdit { background: #111215; border: 1px solid #555a63; border-radius: 4px; padding: 3px 5px; }
+QLineEdit:focus { border-color: #6aa9ec; }
+QLineEdit:disabled { color: #6b6f76; background: #1a1b1e; border-color: #3a3d44; }
 QCheckBox::indicator { width: 14px; height: 14px; border: 1px solid #8a8f98; border-radius: 3px; background: #17181b; }
 QCheckBox::indicator:checked { background: #3d6fa5; border-color: #6aa9ec; image: url(CHECK_ICON); }
 QCheckBox::indicator:disabled { border-color: #4a4d54; }
+QCheckBox::indicator:checked:disabled { background: #34373d; border-color: #4a4d54; }
 QCheckBox:disabled { color: #6b6f76; }
 """
 
@@ -88,6 +92,8 @@ def apply_theme(app: QApplication) -> None:
         palette.setColor(role, QColor(colour))
     for role in (QPalette.ColorRole.WindowText, QPalette.ColorRole.Text, QPalette.ColorRole.ButtonText):
         palette.setColor(QPalette.ColorGroup.Disabled, role, QColor("#6b6f76"))
+    # A disabled slider's filled groove is drawn in Highlight: grey it, so a disabled control does not look live.
+    palette.setColor(QPalette.ColorGroup.Disabled, QPalette.ColorRole.Highlight, QColor("#4a4d54"))
     app.setPalette(palette)
     check = (resources_dir() / "icons" / "check.svg").as_posix()
     app.setStyleSheet(STYLE_SHEET.replace("CHECK_ICON", check))

@@ -69,6 +69,8 @@ def test_a_png_asks_for_a_study_and_without_one_writes_nothing(qtbot, window, kn
 def test_the_details_form_says_what_is_missing_or_wrong(qtbot):
     assert study_details("", "Doe") == "The patient ID and family name are needed."
     assert "YYYY-MM-DD" in study_details("P", "Doe", study_date="2025-13-01")
+    assert "YYYY-MM-DD" in study_details("P", "Doe", study_date="2025-02-29")  # 2025 is not a leap year
+    assert not isinstance(study_details("P", "Doe", study_date="2024-02-29"), str)  # 2024 is
     assert "cannot contain" in study_details("P", "Doe^John")
     assert "digits separated by dots" in study_details("P", "Doe", study_uid="abc")
     ok = study_details("P", "Doe", study_date="20250301", study_uid="1.2.3")

@@ -157,6 +157,21 @@ def test_model_dialog_is_a_readable_summary_not_the_raw_card(qtbot, classifier):
     assert not any(checksum in shown for checksum in files)  # only the model's identity, not every file's
 
 
+def test_model_dialog_gives_the_per_knee_models_sensitivity_and_network_and_says_qus(qtbot, classifier):
+    # A new user found only the comparison head's sensitivity (0.942) and network in the dialog, and "DXA T-score"
+    # for the QUS subset. The shipped knee model's per-film counts at its threshold: 84 of 104 osteoporosis films
+    # found and 91 of 124 normal films cleared (card knee_model.metrics.film_roc_auc.confusion), i.e. 0.81 and 0.73.
+    dialog = ModelDialog(classifier.card)
+    qtbot.addWidget(dialog)
+    shown = " ".join(dialog.text().split())
+    confusion = classifier.card.raw["knee_model"]["metrics"]["film_roc_auc"]["confusion"]
+    assert (confusion["tp"], confusion["fn"], confusion["tn"], confusion["fp"]) == (84, 20, 91, 33)
+    assert "Sensitivity per film at the threshold 0.81 (84 of 104 osteoporosis films)" in shown
+    assert "Specificity per film at the threshold 0.73 (91 of 124 normal films)" in shown
+    assert "Network Each knee read from a square region around its box" in shown
+    assert "DXA" not in shown.replace("must not replace DXA", "").replace("not DXA", "")
+
+
 def test_history_lists_newest_first_and_sorts_by_time(qtbot, window, history, knee_images):
     paths = knee_images["normal"][:3]
     for path in paths:

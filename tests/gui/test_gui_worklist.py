@@ -136,7 +136,8 @@ def _arrow_direction(dialog, column: int) -> str:
     header = dialog.table.horizontalHeader()
     image = header.grab().toImage()
     right = header.sectionViewportPosition(column) + header.sectionSize(column)
-    pixels = np.array([[QColor(image.pixel(x, y)).lightness() for x in range(right - 30, right)]
+    # The section's last two pixel columns are its separator, whose lower end reads as a short mark at some widths.
+    pixels = np.array([[QColor(image.pixel(x, y)).lightness() for x in range(right - 30, right - 2)]
                        for y in range(header.height())])
     ink = np.abs(pixels - np.median(pixels)) > 40
     ink[ink.sum(axis=1) > ink.shape[1] // 2] = False  # borders and section lines

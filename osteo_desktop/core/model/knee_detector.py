@@ -70,8 +70,12 @@ class Windows:
 # --- features -----------------------------------------------------------------------------------------------------
 
 def working_copy(pixels: np.ndarray, side: int = WORK_SIDE) -> tuple[np.ndarray, float]:
-    """The film resized so its longer side is ``side`` pixels, and the factor (working pixels per input pixel)."""
-    pixels = np.asarray(pixels, dtype=np.float32)
+    """The film resized so its longer side is ``side`` pixels, and the factor (working pixels per input pixel).
+
+    ``pixels``: float values, or grey levels (uint8), which the resize converts a band at a time (no float copy)."""
+    pixels = np.asarray(pixels)
+    if pixels.dtype != np.uint8:
+        pixels = pixels.astype(np.float32, copy=False)
     height, width = pixels.shape
     scale = side / max(height, width)
     size = (max(1, round(width * scale)), max(1, round(height * scale)))

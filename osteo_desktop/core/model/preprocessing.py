@@ -13,6 +13,7 @@ from typing import Any, Literal
 import numpy as np
 
 from osteo_desktop.core.model.resampling import resize_bilinear
+from osteo_desktop.core.reading.levels import first_level_above, unit_values
 
 AspectMode = Literal["pad", "squash"]
 ContrastMode = Literal["none", "equalize"]
@@ -60,11 +61,26 @@ class PreprocessConfig:
 
 
 def content_box(pixels: np.ndarray, threshold: float, min_fraction: float) -> tuple[int, int, int, int]:
-    """Return (top, bottom, left, right) of the region inside black borders; the whole image if all is dark."""
-    bright = pixels > threshold
+    """Return (top, bottom, left, right) of the region inside black borders; the whole image if all is dark.
+
+    ``pixels`` are values, or grey levels (uint8), compared as the values they stand for. Counted in bands of rows,
+    so no full-size mask is made (48 MiB at 50 megapixels)."""
+    height, width = pixels.shape
+    if pixels.dtype == np.uint8:
+        level = first_level_above(threshold)
+        bright_in = lambda band: band >= level  # noqa: E731 - the same comparison on the values they stand for
+    else:
+        bright_in = lambda band: band > threshold  # noqa: E731
+    row_counts = np.empty(height, dtype=np.intp)
+    col_counts = np.zeros(width, dtype=np.intp)
+    band_rows = max(1, (1 << 18) // max(1, width))
+    for top in range(0, height, band_rows):
+        bright = bright_in(pixels[top : top + band_rows])
+        row_counts[top : top + bright.shape[0]] = np.count_nonzero(bright, axis=1)
+        col_counts += np.count_nonzero(bright, axis=0)
     # count_nonzero / length is the same fraction as bright.mean() without a float64 pass over the whole image.
-    rows = np.flatnonzero(np.count_nonzero(bright, axis=1) / pixels.shape[1] > min_fraction)
-    cols = np.flatnonzero(np.count_nonzero(bright, axis=0) / pixels.shape[0] > min_fraction)
+    rows = np.flatnonzero(row_counts / width > min_fraction)
+    cols = np.flatnonzero(col_counts / height > min_fraction)
     if rows.size == 0 or cols.size == 0:
         return 0, pixels.shape[0], 0, pixels.shape[1]
     return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
@@ -124,7 +140,7 @@ class InputGeometry:
 
 
 def preprocess(pixels: np.ndarray, config: PreprocessConfig | None = None) -> np.ndarray:
-    """Turn radiograph pixels (2-D, float in [0, 1], bone bright) into the model input.
+    """Turn radiograph pixels (2-D, float in [0, 1], bone bright, or grey levels as uint8) into the model input.
 
     Returns a float32 array of shape (size, size, 3) scaled as MobileNetV2 expects, in [-1, 1].
     """
@@ -136,16 +152,21 @@ def preprocess_with_geometry(pixels: np.ndarray, config: PreprocessConfig | None
     config = config or PreprocessConfig()
     if pixels.ndim != 2:
         raise ValueError(f"expected a 2-D greyscale image, got shape {pixels.shape}")
-    image = np.asarray(pixels, dtype=np.float32)
+    # Grey levels (uint8, a compact read) stay levels: the resize converts what it reads, a band at a time.
+    image = np.asarray(pixels)
+    if image.dtype != np.uint8:
+        image = image.astype(np.float32, copy=False)
     crop = (0, image.shape[0], 0, image.shape[1])
     if config.trim_borders:
         crop = content_box(image, config.border_threshold, config.border_min_fraction)
         image = image[crop[0] : crop[1], crop[2] : crop[3]]
     # Clipped after the crop, which finds the same box either way, so only the kept pixels are copied; and only
-    # when needed: readers give [0, 1] already, and a full-size float copy is 23 MB at 6 megapixels (issue 13).
-    if image.size and (float(image.min()) < 0.0 or float(image.max()) > 1.0):
+    # when needed: readers give [0, 1] already (levels always are), and a full-size float copy is 23 MB at
+    # 6 megapixels (issue 13).
+    if image.dtype != np.uint8 and image.size and (float(image.min()) < 0.0 or float(image.max()) > 1.0):
         image = np.clip(image, 0.0, 1.0)
     if config.knee_crop_aspect:
+        image = unit_values(image)  # its percentile needs the values (no shipped model crops so)
         top, bottom = knee_window(image, config.knee_crop_aspect)
         image = image[top:bottom]
         crop = (crop[0] + top, crop[0] + bottom, crop[2], crop[3])
@@ -252,6 +273,8 @@ def film_background(pixels: np.ndarray, edge_fraction: float = 0.01) -> float:
     height, width = pixels.shape
     edge = max(1, int(round(edge_fraction * min(height, width))))
     frame = np.concatenate([pixels[:edge].ravel(), pixels[-edge:].ravel(), pixels[:, :edge].ravel(), pixels[:, -edge:].ravel()])
+    if frame.dtype == np.uint8:  # grey levels: the median of the values they stand for
+        frame = unit_values(frame)
     return float(np.clip(np.median(frame), 0.0, 1.0))
 
 
@@ -277,7 +300,8 @@ def knee_region(
     """The model input for one knee: the square region around ``box`` cut at the film's own resolution, padded with
     the film's background where it runs off the film, equalised, resized to the model input.
 
-    ``pixels`` is the radiograph (2-D, float in [0, 1], bone bright); ``box`` is (x0, y0, x1, y1) in its pixels.
+    ``pixels`` is the radiograph (2-D, float in [0, 1], bone bright, or its grey levels as uint8); ``box`` is
+    (x0, y0, x1, y1) in its pixels.
     Equalisation uses the film's pixels inside the region only, so the padding does not change how the knee looks.
     Returns the (size, size, 3) input in [-1, 1] and the geometry that maps it back onto the film.
     """
@@ -292,8 +316,12 @@ def knee_region(
     cx0, cy0, cx1, cy1 = max(0, x0), max(0, y0), min(width, x1), min(height, y1)
     if cx1 <= cx0 or cy1 <= cy0:
         raise ValueError(f"knee box {box} lies outside the {width}x{height} image")
-    inside = np.clip(np.asarray(pixels[cy0:cy1, cx0:cx1], np.float32), 0.0, 1.0)
-    region[cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0] = inside
+    inside = region[cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0]
+    crop = pixels[cy0:cy1, cx0:cx1]
+    if crop.dtype == np.uint8:
+        unit_values(crop, out=inside)  # grey levels: their values, in [0, 1] already, straight into the region
+    else:
+        inside[...] = np.clip(np.asarray(crop, np.float32), 0.0, 1.0)
     size = config.input_size
     content = np.clip(_resize(region, size, size), 0.0, 1.0)
     if config.contrast == "equalize":
@@ -305,9 +333,13 @@ def knee_region(
 
 def _equalize_like(values: np.ndarray, reference: np.ndarray, bins: int = 256) -> np.ndarray:
     """Histogram equalisation of ``values`` with the lookup table of ``reference`` (the region's film pixels)."""
-    flat = reference.ravel()
-    if flat.size > 1 << 18:  # a subsample gives the same table to within a bin and keeps large films fast
-        flat = flat[:: flat.size // (1 << 18) + 1]
+    if reference.size > 1 << 18:  # a subsample gives the same table to within a bin and keeps large films fast
+        # Every n-th value in row-major order, picked by index: raveling a region that is not contiguous (the part
+        # of a knee's square on the film) would copy it whole first (25 MiB for a knee of a 50-megapixel film).
+        picked = np.arange(0, reference.size, reference.size // (1 << 18) + 1)
+        flat = reference[picked // reference.shape[1], picked % reference.shape[1]]
+    else:
+        flat = reference.ravel()
     histogram, _ = np.histogram(flat, bins=bins, range=(0.0, 1.0))
     cdf = np.cumsum(histogram).astype(np.float64)
     nonzero = np.flatnonzero(histogram)

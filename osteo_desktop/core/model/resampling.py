@@ -16,6 +16,10 @@ values can differ from Pillow 13's own call in the last bits (at most 1e-6 in ``
 own call; two whole-film inputs moved by up to 0.015 in a pixel, where the histogram equalisation put a value on
 the other side of a bin edge. A fixed order also keeps the model input the same whatever Pillow version is
 installed.
+
+A ``uint8`` array is a compact radiograph's grey levels (:mod:`osteo_desktop.core.reading.levels`): each band is
+converted to the float32 values they stand for as it is copied, so a film read as levels is resized exactly as the
+float image it stands for, without ever being float32 whole.
 """
 
 from __future__ import annotations
@@ -23,16 +27,19 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
+from osteo_desktop.core.reading.levels import unit_values
+
 # Rows per band: about 512 KiB of float32 per band at any width.
 _BAND_BYTES = 1 << 19
 
 
 def resize_bilinear(pixels: np.ndarray, width: int, height: int, reducing_gap: float | None = None) -> np.ndarray:
     """``Image.fromarray(pixels, "F").resize((width, height), BILINEAR, reducing_gap=...)`` as float32, the same
-    values, for a 2-D array of any float dtype and layout (a crop need not be contiguous)."""
+    values, for a 2-D array of any float dtype and layout (a crop need not be contiguous), or of grey levels (uint8,
+    resized as the values they stand for)."""
     rows, columns = pixels.shape
     if (width, height) == (columns, rows):
-        return np.array(pixels, dtype=np.float32)
+        return np.array(unit_values(pixels), dtype=np.float32)
     if rows == 0 or columns == 0:  # Pillow gives zeros for an empty image
         return np.zeros((height, width), np.float32)
     factor_x = factor_y = 1
@@ -58,7 +65,7 @@ def _by_bands(pixels: np.ndarray, row_multiple: int, step) -> np.ndarray:
     band_rows = max(row_multiple, band_rows // row_multiple * row_multiple)
     parts = []
     for top in range(0, rows, band_rows):
-        band = np.ascontiguousarray(pixels[top : top + band_rows], dtype=np.float32)
+        band = np.ascontiguousarray(unit_values(pixels[top : top + band_rows]), dtype=np.float32)
         parts.append(np.asarray(step(Image.fromarray(band, mode="F")), dtype=np.float32))
     return np.ascontiguousarray(np.concatenate(parts, axis=0))
 

@@ -18,6 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
+from osteo_desktop.core.reading.body_parts import may_show_a_knee
+from osteo_desktop.core.reading.levels import unit_values
+
 log = logging.getLogger(__name__)
 
 GATE_FILE = "scope_gate.npz"
@@ -30,7 +33,6 @@ NON_RADIOGRAPH_MODALITIES = {
     "XC": "photograph", "OP": "ophthalmic photograph", "SM": "microscopy image", "SR": "structured report",
     "DOC": "document", "ECG": "ECG", "SEG": "segmentation", "RTSTRUCT": "radiotherapy structure set",
 }
-KNEE_BODY_PARTS = {"KNEE", "LEG", "LOWER LIMB", "LOWERLIMB", "LOW_EXM", "EXTREMITY", "TIBIA", "FEMUR", "PATELLA"}
 # Modalities that are projection radiographs: when the header says so, the reason never says "not a radiograph".
 RADIOGRAPH_MODALITIES = {"CR", "DX", "RG", "DR"}
 LATERAL_VIEWS = {"LAT", "LATERAL", "LL", "RL", "RLD", "LLD", "XTABLE", "CROSS-TABLE LATERAL"}
@@ -79,9 +81,10 @@ class ScopeEvidence:
 
 
 def image_statistics(pixels: np.ndarray) -> np.ndarray:
-    """Cheap shape and intensity statistics of the grey film (aspect, spread, histogram shape)."""
+    """Cheap shape and intensity statistics of the grey film (aspect, spread, histogram shape); ``pixels`` are values
+    or grey levels (uint8, see :mod:`~osteo_desktop.core.reading.levels`)."""
     height, width = pixels.shape[:2]
-    values = pixels[:: max(1, height // 256), :: max(1, width // 256)].astype(np.float32).ravel()
+    values = np.array(unit_values(pixels[:: max(1, height // 256), :: max(1, width // 256)]), dtype=np.float32).ravel()
     histogram, _ = np.histogram(values, bins=8, range=(0.0, 1.0))
     histogram = histogram / max(1, values.size)
     return np.array([np.log(width / height), values.mean(), values.std(), *histogram], dtype=np.float32)
@@ -111,7 +114,7 @@ def decide_from_tags(metadata: dict) -> ScopeDecision | None:
     if modality in NON_RADIOGRAPH_MODALITIES:
         return ScopeDecision(False, f"not a radiograph: {NON_RADIOGRAPH_MODALITIES[modality]}", "other-modality", None)
     view = _tag(metadata, "view_position")
-    if view in LATERAL_VIEWS and _tag(metadata, "body_part") in KNEE_BODY_PARTS | {""}:
+    if view in LATERAL_VIEWS and may_show_a_knee(_tag(metadata, "body_part")):
         return ScopeDecision(False, "lateral knee view: the model reads frontal views", "knee-lateral", None)
     return None
 
@@ -119,19 +122,27 @@ def decide_from_tags(metadata: dict) -> ScopeDecision | None:
 def _spread(pixels: np.ndarray, band_values: int = 1 << 16) -> float:
     """The standard deviation of all pixels, in bands of rows that stay in the cache: np.std makes a full-size
     temporary (pixels - mean; 23 MB at 6 megapixels, 92 MB at 24) and takes about twice as long (issue 13).
-    Within about 1e-6 of np.std (float32 pairwise sums per band, float64 across bands)."""
-    values = np.asarray(pixels, dtype=np.float32)
+    Within about 1e-6 of np.std (float32 pairwise sums per band, float64 across bands). Grey levels (uint8) are
+    converted a band at a time into the same float32 values, so they give the same figure bit for bit."""
+    values = np.asarray(pixels)
+    if values.dtype != np.uint8:
+        values = values.astype(np.float32, copy=False)
     if values.size <= band_values or values.ndim != 2:
-        return float(np.std(values))
+        return float(np.std(unit_values(values)))
     rows = max(1, band_values // values.shape[1])
+    scratch = np.empty((rows, values.shape[1]), dtype=np.float32)
+
+    def band_at(top: int) -> np.ndarray:
+        band = values[top : top + rows]
+        return unit_values(band, out=scratch[: band.shape[0]]) if band.dtype == np.uint8 else band
+
     total = 0.0
     for top in range(0, values.shape[0], rows):
-        total += float(np.sum(values[top : top + rows]))
+        total += float(np.sum(band_at(top)))
     mean = np.float32(total / values.size)
     squares = 0.0
-    scratch = np.empty((rows, values.shape[1]), dtype=np.float32)
     for top in range(0, values.shape[0], rows):
-        band = np.subtract(values[top : top + rows], mean, out=scratch[: min(rows, values.shape[0] - top)])
+        band = np.subtract(band_at(top), mean, out=scratch[: min(rows, values.shape[0] - top)])
         squares += float(np.vdot(band, band))
     return float(np.sqrt(squares / values.size))
 
@@ -189,7 +200,7 @@ class ScopeGate:
         score = float(probs[self.knee_index])
         body_part = evidence.body_part
         # A body part other than the knee in the header: the pixels may overrule it, but only with a wide margin.
-        threshold = self.strict_threshold if body_part and body_part not in KNEE_BODY_PARTS else self.threshold
+        threshold = self.threshold if may_show_a_knee(body_part) else self.strict_threshold
         if score >= threshold:
             return ScopeDecision(True, None, IN_SCOPE, score)
         others = [(p, c) for p, c in zip(probs, self.categories) if c != IN_SCOPE]

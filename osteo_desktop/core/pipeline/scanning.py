@@ -35,6 +35,7 @@ from osteo_desktop.core.pipeline.film import FilmWork, judge_film, most_inputs_p
 from osteo_desktop.core.pipeline.backends import ScanBackend, ThreadBackend, get_backend
 from osteo_desktop.core.pipeline.listing import list_files
 from osteo_desktop.core.pipeline.memory import DecodeBudget, batch_limit, decode_cost, return_freed_memory
+from osteo_desktop.core.reading.radiograph import Radiograph
 from osteo_desktop.core.reading.reader import read_file_bytes, read_patient, read_radiograph
 from osteo_desktop.core.results.history import HistoryError
 from osteo_desktop.core.results.result import ROW_KEYS, FileResult
@@ -176,24 +177,32 @@ class _Preparer:
             row.error = _failure(path, "not read: the scan was cancelled")
             return _Prepared(row)
         try:
-            return self._read_and_preprocess(path, data, row, start)
+            radiograph = self._read(path, data, row)
+            # The file's bytes are not needed past the read: not held while the film is prepared (95 MiB for a
+            # 50-megapixel 16-bit DICOM, whose pixel data the compact read left in them).
+            del data
+            if radiograph is None:
+                return _Prepared(row)
+            return self._preprocess(radiograph, row, (time.perf_counter() - start) * 1000.0)
         finally:
             if self.budget is not None:
                 self.budget.release(held)
 
-    def _read_and_preprocess(self, path: Path, data: bytes, row: FileResult, start: float) -> _Prepared:
+    def _read(self, path: Path, data: bytes, row: FileResult) -> Radiograph | None:
+        """The radiograph, or None with ``row.error`` saying why it could not be read."""
         try:
-            radiograph = read_radiograph(path, target_size=self.input_size, data=data)
+            # Compact: grey levels (a quarter of a float image) and no modality values, which only the viewer uses;
+            # the model inputs are the same bit for bit (core.reading.levels).
+            return read_radiograph(path, target_size=self.input_size, data=data, compact=True)
         except ImageReadError as exc:
             row.error = str(exc)
-            return _Prepared(row)
         except OSError as exc:
             row.error = _failure(path, _os_cause(exc))
-            return _Prepared(row)
         except MemoryError:
             row.error = _failure(path, "too large to decode in the memory available")
-            return _Prepared(row)
-        read_ms = (time.perf_counter() - start) * 1000.0
+        return None
+
+    def _preprocess(self, radiograph: Radiograph, row: FileResult, read_ms: float) -> _Prepared:
         work = prepare_film(radiograph, self.classifier)
         row.warnings = list(radiograph.warnings)
         if self.include_patient:

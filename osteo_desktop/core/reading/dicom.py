@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import io
 import struct
+from dataclasses import dataclass
 import zlib
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pydicom
+from pydicom import config
+from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.encaps import generate_fragments
 from pydicom.multival import MultiValue
@@ -22,7 +25,9 @@ from pydicom.pixels import apply_color_lut, get_decoder, pixel_array
 from pydicom.uid import UID, DeflatedExplicitVRLittleEndian, ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from osteo_desktop.core.reading import colour
-from osteo_desktop.core.reading.window import apply_window, choose_window, modality_values, voi_lut
+from osteo_desktop.core.reading.body_parts import may_show_a_knee
+from osteo_desktop.core.reading.levels import to_levels
+from osteo_desktop.core.reading.window import apply_window, choose_window, modality_values, sample_step, voi_lut
 from osteo_desktop.core.errors import ImageReadError, ImageTooLargeError, NotAnImageError
 from osteo_desktop.core.reading.limits import MAX_INFLATED_BYTES, brief, check_dimensions
 from osteo_desktop.core.reading.radiograph import DicomIdentity, PatientIdentity, Radiograph, dicom_keywords
@@ -53,16 +58,25 @@ _METADATA_TAGS = {
 }
 _LONG_VRS = {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"}
 _JPEG_SOF = set(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC} | {0xF7}  # baseline..lossless, and JPEG-LS
+# A compact read leaves pixel data longer than this in the file's bytes (see _share_pixel_data). Larger than any
+# other element a reader touches (a 16-bit VOI LUT is 128 KiB), so only the pixel data is deferred.
+_SHARED_PIXELS_BYTES = 1 << 20
+# Pixels per band of a compact read's windowing: 1 MiB of float32 per temporary.
+_BAND_PIXELS = 1 << 18
 
 
-def read_dicom(path: Path, data: bytes, target_size: int | None = None) -> Radiograph:
+def read_dicom(path: Path, data: bytes, target_size: int | None = None, *, compact: bool = False) -> Radiograph:
     """Decode the DICOM file ``path`` whose bytes are ``data`` (already read, so the file is touched once).
 
     ``target_size`` is accepted for symmetry with the raster reader; DICOM is always decoded at full resolution.
+    ``compact`` (see ``read_radiograph``): a monochrome image is windowed a band of rows at a time straight to grey
+    levels (uint8), without its float32 modality values, and uncompressed pixel data is read where it lies in
+    ``data`` instead of being copied twice (by the parser, then by the decoder): at 50 megapixels of 16 bits each
+    copy is 95 MiB, the modality values and the windowed image 191 MiB each.
     """
-    ds = _parse(path, data)
+    ds = _parse(path, data, share_pixels=compact)
     warnings: list[str] = []
-    frame = _decode_first_frame(path, ds, warnings)
+    frame, unused_bits = _decode_first_frame(path, ds, warnings, view=compact)
     metadata = _metadata(ds)
     metadata.update(width=int(frame.shape[1]), height=int(frame.shape[0]))
     photometric = metadata["photometric"]
@@ -73,7 +87,8 @@ def read_dicom(path: Path, data: bytes, target_size: int | None = None) -> Radio
         metadata["window_source"] = "none (colour image)"
         radiograph = Radiograph(path, pixels, "dicom", metadata, warnings)
     else:
-        radiograph = _monochrome(path, ds, frame, metadata, warnings)
+        radiograph = (_monochrome_levels(path, ds, frame, unused_bits, metadata, warnings) if compact
+                      else _monochrome(path, ds, frame, metadata, warnings))
     warnings.extend(_content_warnings(metadata))
     radiograph.patient = _patient(ds)
     radiograph.dicom = _identity(ds)
@@ -121,10 +136,21 @@ def _text(ds: Dataset, keyword: str) -> str | None:
 # --- parsing ---------------------------------------------------------------------------------------------------
 
 
-def _parse(path: Path, data: bytes) -> Dataset:
-    _check_deflated_size(path, data)
+def _parse(path: Path, data: bytes, *, share_pixels: bool = False) -> Dataset:
+    """The dataset of ``data``. ``share_pixels``: its PixelData, when stored uncompressed and whole, is a read-only
+    view of ``data`` instead of the parser's copy (the dataset is otherwise what a plain parse gives)."""
+    deflated = _check_deflated_size(path, data)
+    ds = None
+    if share_pixels and not deflated:  # a deflated dataset's offsets are in the inflated stream, not in data
+        try:
+            ds = pydicom.dcmread(io.BytesIO(data), force=True, defer_size=_SHARED_PIXELS_BYTES)
+            if not _share_pixel_data(ds, data):
+                ds = None
+        except Exception:  # noqa: BLE001 - parsed again as usual just below, which says what is wrong
+            ds = None
     try:
-        ds = pydicom.dcmread(io.BytesIO(data), force=True)
+        if ds is None:
+            ds = pydicom.dcmread(io.BytesIO(data), force=True)
     except Exception as exc:  # noqa: BLE001 - pydicom raises many types for damaged headers
         raise ImageReadError(path, f"damaged DICOM header ({brief(exc)})") from exc
     try:
@@ -149,13 +175,37 @@ def _parse(path: Path, data: bytes) -> Dataset:
     return ds
 
 
-def _check_deflated_size(path: Path, data: bytes) -> None:
-    """pydicom inflates a deflated dataset whole; make sure that cannot be a zip bomb."""
+def _share_pixel_data(ds: Dataset, data: bytes) -> bool:
+    """Make the deferred PixelData of ``ds`` (parsed from ``data`` with a ``defer_size``) a view of ``data``.
+
+    pydicom defers an element longer than ``defer_size``, noting where its value starts (it reads it from the
+    buffer when asked). Only whole, uncompressed pixel data is shared; False when there is something else (a
+    truncated file, a sequence, encapsulated fragments), which is then parsed again as usual, so that every error
+    and warning stays what a plain parse gives.
+    """
+    # get_item(keep_deferred=True): iterating the dataset itself would read every deferred value.
+    elements = (ds.get_item(tag, keep_deferred=True) for tag in ds.keys())
+    deferred = [elem for elem in elements if isinstance(elem, RawDataElement) and elem.value is None]
+    raw = ds.get_item("PixelData", keep_deferred=True)
+    if not deferred:
+        return True  # nothing as long: the dataset is a plain parse's
+    if len(deferred) > 1 or deferred[0] is not raw:
+        return False  # another long element (a private blob, say): parsed as usual, so it reads as usual
+    start, length = int(raw.value_tell), int(raw.length)
+    if length == 0xFFFFFFFF or start + length > len(data):
+        return False
+    vr = raw.VR or ("OW" if int(ds.get("BitsAllocated", 16) or 16) > 8 else "OB")  # implicit VR files name none
+    ds["PixelData"] = DataElement(0x7FE00010, vr, memoryview(data)[start : start + length], validation_mode=config.IGNORE)
+    return True
+
+
+def _check_deflated_size(path: Path, data: bytes) -> bool:
+    """pydicom inflates a deflated dataset whole; make sure that cannot be a zip bomb. True for a deflated file."""
     if str(DeflatedExplicitVRLittleEndian).encode() not in data[:4096]:
-        return
+        return False
     start = _end_of_file_meta(data)
     if start is None:
-        return
+        return True
     inflater = zlib.decompressobj(-zlib.MAX_WBITS)
     pending, total = data[start:], 0
     try:
@@ -170,6 +220,7 @@ def _check_deflated_size(path: Path, data: bytes) -> None:
             pending = inflater.unconsumed_tail
     except zlib.error as exc:
         raise ImageReadError(path, f"deflated DICOM data is corrupt ({exc})") from exc
+    return True
 
 
 def _end_of_file_meta(data: bytes) -> int | None:
@@ -206,7 +257,13 @@ def _sop_class_name(ds: Dataset) -> str:
 # --- pixel data ------------------------------------------------------------------------------------------------
 
 
-def _decode_first_frame(path: Path, ds: Dataset, warnings: list[str]) -> np.ndarray:
+def _decode_first_frame(path: Path, ds: Dataset, warnings: list[str], *, view: bool = False) -> tuple[np.ndarray, int]:
+    """The first frame as pydicom decodes it, and how many unused high bits are left in it (0 but with ``view``).
+
+    ``view``: uncompressed monochrome data comes as pydicom's read-only view of the pixel data instead of a copy,
+    and the unused high bits (BitsStored < BitsAllocated), which pydicom would clear or sign-extend in that copy,
+    are left for the caller to correct band by band (:func:`_stored_values`).
+    """
     try:
         rows, columns = int(ds.Rows), int(ds.Columns)
         samples = int(ds.get("SamplesPerPixel", 1) or 1)
@@ -249,15 +306,45 @@ def _decode_first_frame(path: Path, ds: Dataset, warnings: list[str]) -> np.ndar
         raise ImageReadError(path, f"DICOM transfer syntax {syntax.name or syntax} is not supported") from exc
     if not decoder.is_available:
         raise ImageReadError(path, f"no decoder installed for {syntax.name} (install the pylibjpeg plugins)")
+    unused_bits = _unused_bits(ds, syntax, samples, bits_allocated) if view else None
     try:
-        frame = pixel_array(ds, index=0)
+        if unused_bits is None:
+            frame, unused_bits = pixel_array(ds, index=0), 0
+        else:
+            frame = pixel_array(ds, index=0, view_only=True, correct_unused_bits=False)
     except MemoryError as exc:
         raise ImageTooLargeError(path, "not enough memory to decode the DICOM pixel data") from exc
     except Exception as exc:  # noqa: BLE001 - decoders raise anything from ValueError to RuntimeError
         raise ImageReadError(path, f"DICOM pixel data could not be decoded ({syntax.name}): {brief(exc)}") from exc
     if frame.ndim not in (2, 3) or frame.shape[:2] != (rows, columns):
         raise ImageReadError(path, f"decoded DICOM frame has shape {frame.shape}, expected {rows} x {columns}")
-    return frame
+    return frame, unused_bits
+
+
+def _unused_bits(ds: Dataset, syntax: UID, samples: int, bits_allocated: int) -> int | None:
+    """BitsAllocated - BitsStored where the first frame can be read as a view (uncompressed monochrome, one sample
+    of 8, 16 or 32 bits, a sound BitsStored); None where pydicom must decode it as usual."""
+    if syntax.is_encapsulated or samples != 1 or bits_allocated not in (8, 16, 32):
+        return None
+    try:
+        if str(ds.get("PhotometricInterpretation", "MONOCHROME2") or "MONOCHROME2").strip().upper() not in ("MONOCHROME1", "MONOCHROME2"):
+            return None  # a palette is looked up from the corrected values: pydicom's own decode
+        bits_stored = int(ds.BitsStored)
+    except Exception:  # noqa: BLE001 - missing or malformed: pydicom's own decode says what it makes of it
+        return None
+    if not 0 < bits_stored <= bits_allocated:
+        return None
+    return bits_allocated - bits_stored
+
+
+def _stored_values(frame: np.ndarray, unused_bits: int) -> np.ndarray:
+    """``frame`` (or a band of it) with its unused high bits cleared, or sign-extended for signed data: what
+    pydicom's decode does to a whole frame (``_correct_unused_bits``: the same two shifts in the same dtype)."""
+    if not unused_bits:
+        return frame
+    values = np.left_shift(frame, unused_bits)
+    np.right_shift(values, unused_bits, out=values)
+    return values
 
 
 def _roughness(image: np.ndarray) -> float:
@@ -337,30 +424,113 @@ def _monochrome(path: Path, ds: Dataset, frame: np.ndarray, metadata: dict[str, 
     with np.errstate(over="ignore", invalid="ignore"):
         values = modality_values(ds, frame, warnings)
     _check_value_range(path, ds, frame, values)
+    mapping = _grey_mapping(ds, values, metadata, warnings, sampled=False)
+    pixels = mapping.grey(values)
+    return Radiograph(path, pixels, "dicom", metadata, warnings, modality_values=values, window=mapping.window,
+                      invert_for_display=mapping.invert)
+
+
+def _monochrome_levels(path: Path, ds: Dataset, frame: np.ndarray, unused_bits: int, metadata: dict[str, Any],
+                       warnings: list[str]) -> Radiograph:
+    """:func:`_monochrome` for a compact read: the same mapping, chosen on the same grid of values, applied a band
+    of rows at a time and rounded to grey levels as the reader rounds :func:`_monochrome`'s image, so every level
+    stands for exactly its pixel; no modality values are kept. The value range is checked over the bands."""
+    step = sample_step(frame.shape[0] * frame.shape[1])
+    with np.errstate(over="ignore", invalid="ignore"):
+        sample = modality_values(ds, _stored_values(frame[::step, ::step], unused_bits), warnings)
+        mapping = _grey_mapping(ds, sample, metadata, warnings, sampled=True)
+    levels = np.empty(frame.shape, dtype=np.uint8)
+    rows = max(1, _BAND_PIXELS // max(1, frame.shape[1]))
+    if frame.dtype in (np.uint8, np.uint16, np.int16):
+        _levels_by_table(path, ds, frame, unused_bits, mapping, levels, rows)
+        return Radiograph(path, levels, "dicom", metadata, warnings, window=mapping.window, invert_for_display=mapping.invert)
+    lows, highs, made = [], [], False
+    for top in range(0, frame.shape[0], rows):
+        stored = _stored_values(frame[top : top + rows], unused_bits)
+        with np.errstate(over="ignore", invalid="ignore"):
+            values = modality_values(ds, stored, [])  # its warnings were given once, for the sample
+        lows.append(np.min(values))
+        highs.append(np.max(values))
+        if not (np.isfinite(lows[-1]) and np.isfinite(highs[-1])):
+            with np.errstate(invalid="ignore"):
+                made = made or bool((~np.isfinite(values) & np.isfinite(stored)).any())
+        to_levels(mapping.grey(values), out=levels[top : top + rows])
+    _refuse_value_range(path, ds, float(np.min(lows)), float(np.max(highs)), lambda: made)
+    return Radiograph(path, levels, "dicom", metadata, warnings, window=mapping.window, invert_for_display=mapping.invert)
+
+
+def _levels_by_table(path: Path, ds: Dataset, frame: np.ndarray, unused_bits: int, mapping: "_GreyMapping",
+                     levels: np.ndarray, rows: int) -> None:
+    """:func:`_monochrome_levels` for 8- and 16-bit integer pixels: every step from a stored value to its grey level
+    is elementwise, so each of the 65,536 possible stored values is mapped once, by the very same functions, into a
+    table, and the image is looked up in it a band at a time (several times faster than the float steps on every
+    pixel). The value range is checked on the values the image holds (a count of each stored value) when the
+    table's own values do not already pass it."""
+    unsigned = np.dtype(f"u{frame.dtype.itemsize}")
+    possible = np.arange(2 ** (8 * frame.dtype.itemsize), dtype=unsigned).view(frame.dtype)
+    with np.errstate(over="ignore", invalid="ignore"):
+        values = modality_values(ds, _stored_values(possible, unused_bits), [])  # its warnings came with the sample
+        table = to_levels(mapping.grey(values))
+    # When every possible value passes the range check, the values the image holds pass it too: they are not
+    # counted (a pass over the image that costs more than the lookup). Only a rescale past float32 needs them.
+    counts = None
+    if not (np.isfinite(values).all() and float(np.max(values)) - float(np.min(values)) <= _FLOAT32_MAX):
+        counts = np.zeros(possible.size, dtype=np.int64)
+    for top in range(0, frame.shape[0], rows):
+        index = frame[top : top + rows].view(unsigned)
+        np.take(table, index, out=levels[top : top + rows])
+        if counts is not None:
+            counts += np.bincount(index.ravel(), minlength=possible.size)
+    if counts is not None:
+        held = values[counts > 0]
+        # Stored integers are finite, so a value that is not was made by the rescale.
+        _refuse_value_range(path, ds, float(np.min(held)), float(np.max(held)), lambda: not bool(np.isfinite(held).all()))
+
+
+@dataclass(frozen=True)
+class _GreyMapping:
+    """Modality values to grey values in [0, 1]: a VOI LUT (first mapped value, table, its range) or a window, then
+    MONOCHROME1's inversion. Elementwise, so a band of rows maps as it would within the whole image."""
+
+    window: tuple[float, float]
+    function: str
+    invert: bool
+    voi: tuple[int, np.ndarray, float, float] | None = None
+
+    def grey(self, values: np.ndarray) -> np.ndarray:
+        if self.voi is not None:
+            first_map, lut, low, high = self.voi
+            index = np.clip(np.rint(values) - first_map, 0, lut.size - 1).astype(np.int64)
+            # Normalised by the table's own range: some tables declare 16 bits but hold 12-bit values.
+            pixels = (lut[index] - low) / max(high - low, 1.0)
+        else:
+            pixels = apply_window(values, self.window, self.function)
+        pixels = pixels.astype(np.float32, copy=False)
+        if self.invert:
+            np.subtract(np.float32(1.0), pixels, out=pixels)
+        if np.isnan(np.min(pixels)):  # one pass without a copy; only a NaN in a float image or table gets here
+            np.nan_to_num(pixels, copy=False, nan=0.0)
+        return pixels
+
+
+def _grey_mapping(ds: Dataset, values: np.ndarray, metadata: dict[str, Any], warnings: list[str], *,
+                  sampled: bool) -> _GreyMapping:
+    """The mapping of a monochrome image, recorded in ``metadata``; ``values`` are its modality values, or the
+    grid of them :func:`window.sample_step` picks (``sampled``): a window is chosen on that grid either way."""
+    invert = metadata["photometric"] == "MONOCHROME1"
     voi = voi_lut(ds, warnings)
     if voi is not None:
         first_map, lut = voi
-        index = np.clip(np.rint(values) - first_map, 0, lut.size - 1).astype(np.int64)
-        low, high = float(lut.min()), float(lut.max())
-        # Normalised by the table's own range: some tables declare 16 bits but hold 12-bit values.
-        pixels = (lut[index] - low) / max(high - low, 1.0)
-        window = (first_map + lut.size / 2.0, float(lut.size))
+        mapping = _GreyMapping((first_map + lut.size / 2.0, float(lut.size)), "LINEAR", invert,
+                               (first_map, lut, float(lut.min()), float(lut.max())))
         metadata["window_source"] = "VOI LUT sequence"
     else:
-        window, function, source = choose_window(ds, values, warnings)
-        pixels = apply_window(values, window, function)
+        window, function, source = choose_window(ds, values, warnings, sampled=sampled)
+        mapping = _GreyMapping(window, function, invert)
         metadata["window_source"] = source
         metadata["voi_lut_function"] = function
-    metadata["window_center"], metadata["window_width"] = round(window[0], 3), round(window[1], 3)
-    invert = metadata["photometric"] == "MONOCHROME1"
-    pixels = pixels.astype(np.float32, copy=False)
-    if invert:
-        np.subtract(np.float32(1.0), pixels, out=pixels)
-    if np.isnan(np.min(pixels)):  # one pass without a copy; only a NaN in a float image or table gets here
-        np.nan_to_num(pixels, copy=False, nan=0.0)
-    return Radiograph(
-        path, pixels, "dicom", metadata, warnings, modality_values=values, window=window, invert_for_display=invert
-    )
+    metadata["window_center"], metadata["window_width"] = round(mapping.window[0], 3), round(mapping.window[1], 3)
+    return mapping
 
 
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
@@ -373,15 +543,21 @@ def _check_value_range(path: Path, ds: Dataset, frame: np.ndarray, values: np.nd
     from them is NaN, which read as an all-black image with no word of why. Two passes (min, max) over the values;
     the full comparison with the stored pixels runs only when one of them is not finite.
     """
-    low, high = float(np.min(values)), float(np.max(values))
+    def made_by_rescale() -> bool:
+        with np.errstate(invalid="ignore"):
+            return bool((~np.isfinite(values) & np.isfinite(frame)).any())
+
+    _refuse_value_range(path, ds, float(np.min(values)), float(np.max(values)), made_by_rescale)
+
+
+def _refuse_value_range(path: Path, ds: Dataset, low: float, high: float, made_by_rescale) -> None:
+    """:func:`_check_value_range` from the values' range; ``made_by_rescale()`` says whether a value that is not
+    finite was made by the rescale (asked only then)."""
     if np.isfinite(low) and np.isfinite(high):
         if high - low <= _FLOAT32_MAX:
             return
-    else:
-        with np.errstate(invalid="ignore"):
-            made = ~np.isfinite(values) & np.isfinite(frame)
-        if not made.any():
-            return  # NaN or inf stored in float pixel data itself, not made by the rescale: handled downstream
+    elif not made_by_rescale():
+        return  # NaN or inf stored in float pixel data itself, not made by the rescale: handled downstream
     try:
         rescale = f"RescaleSlope {ds.get('RescaleSlope', 1)}, RescaleIntercept {ds.get('RescaleIntercept', 0)}"
     except Exception:  # noqa: BLE001 - only used to word the message
@@ -449,7 +625,7 @@ def _content_warnings(metadata: dict[str, Any]) -> list[str]:
     if modality and modality not in RADIOGRAPH_MODALITIES:
         warnings.append(f"Not a plain X-ray: the DICOM modality is {modality}; the model was trained on knee X-rays (CR/DX) only")
     body_part = str(metadata.get("body_part", ""))
-    if body_part and "KNEE" not in body_part.upper():
+    if not may_show_a_knee(body_part):  # LEG, EXTREMITY, ... are how knees are often filed: no warning for them
         warnings.append(f"Not a knee: the DICOM body part is {body_part}; the model was trained on knee radiographs only")
     return warnings
 

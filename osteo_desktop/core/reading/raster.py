@@ -15,6 +15,7 @@ from PIL import Image, ImageOps
 
 from osteo_desktop.core.errors import ImageReadError, ImageTooLargeError
 from osteo_desktop.core.reading import colour
+from osteo_desktop.core.reading.levels import to_levels
 from osteo_desktop.core.reading.limits import MAX_PIXELS, brief, check_dimensions
 from osteo_desktop.core.reading.radiograph import Radiograph
 
@@ -24,12 +25,18 @@ _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R BT.601, as Pi
 _EXIF_ORIENTATION = 0x0112
 # Pixels per band of the RGB-to-grey conversion: 4 float32 bands of this size stay in a 1 MiB L2 cache.
 _BAND_PIXELS = 1 << 16
+# Above this size a colour JPEG read compactly decodes its Y plane alone (see _luma_only_jpeg): 64 MiB as YCbCr.
+LARGE_COLOUR_JPEG_PIXELS = 16_000_000
+# The byte order of Pillow's 16-bit grey modes, as its raw encoder writes them.
+_SIXTEEN_BIT = {"I;16": "<u2", "I;16L": "<u2", "I;16B": ">u2"}
 
 
-def read_raster(path: Path, data: bytes, image_format: str, target_size: int | None = None) -> Radiograph:
+def read_raster(path: Path, data: bytes, image_format: str, target_size: int | None = None, *,
+                compact: bool = False) -> Radiograph:
     """Decode ``data`` (the bytes of ``path``), which content sniffing found to be ``image_format``.
 
     ``target_size`` is accepted but not used to decode at a reduced scale: see :func:`imaging.read_radiograph`.
+    ``compact``: grey levels (uint8) instead of float32 wherever the pixels lie on them (see ``read_radiograph``).
     """
     warnings: list[str] = []
     image = _open(path, data, image_format)
@@ -39,10 +46,18 @@ def read_raster(path: Path, data: bytes, image_format: str, target_size: int | N
         metadata: dict[str, Any] = {"format": image_format, "mode": image.mode, "original_width": width, "original_height": height}
         if getattr(image, "is_animated", False):
             warnings.append(f"{image_format} file holds several images; only the first is read")
-        image = _load_upright(path, _ycbcr_jpeg(path, data, image), image_format, metadata, warnings)
-    grey, bits, is_colour, transparent = _to_grey(image)
+        colour_check = None
+        if compact and _decodes_large_in_colour(image):
+            image, colour_check = _luma_only_jpeg(path, data, image)
+        else:
+            image = _ycbcr_jpeg(path, data, image)
+        image = _load_upright(path, image, image_format, metadata, warnings)
+    mode = "YCbCr" if colour_check is not None else image.mode  # as the warning names it when decoded as YCbCr
+    grey, bits, is_colour, transparent = (_to_levels if compact else _to_grey)(image)
+    if colour_check is not None:
+        is_colour = colour_check
     if is_colour:
-        warnings.append(f"colour {image_format} image ({image.mode}) converted to greyscale; the model was trained on greyscale radiographs")
+        warnings.append(f"colour {image_format} image ({mode}) converted to greyscale; the model was trained on greyscale radiographs")
     if transparent:
         warnings.append("transparent areas of the image are shown as black")
     metadata.update(width=int(grey.shape[1]), height=int(grey.shape[0]), bits_stored=bits, window_source="full range")
@@ -78,6 +93,37 @@ def _ycbcr_jpeg(path: Path, data: bytes, image: Image.Image) -> Image.Image:
         image.close()
         return _open(path, data, "JPEG")
     return image
+
+
+def _decodes_large_in_colour(image: Image.Image) -> bool:
+    return image.format == "JPEG" and image.mode == "RGB" and image.width * image.height > LARGE_COLOUR_JPEG_PIXELS
+
+
+def _luma_only_jpeg(path: Path, data: bytes, image: Image.Image) -> tuple[Image.Image, bool | None]:
+    """A large colour JPEG set to decode its Y plane only ("L" draft), and whether it is colour, from a decode at
+    1/8 scale a side.
+
+    Decoded as YCbCr, a JPEG is 4 bytes a pixel in Pillow (191 MiB at 50 megapixels), which alone put a scan past
+    its 300 MiB bound; libjpeg's grey output is the Y component itself (jdcolor.c copies it), so the pixels are
+    those of :func:`_ycbcr_jpeg`'s Y plane, bit for bit (tests/test_compact_pixels.py). The colour check then needs
+    the chroma, which the 1/8-scale decode (DCT scaling, each pixel an 8 x 8 block's mean) gives for a 64th of the
+    memory; it only words a warning, with a wide margin (grey-stored JPEGs spread at most 1/255, colour images
+    tens of levels, :mod:`colour`). Where the reduced YCbCr decode fails (components coded as RGB), the image is
+    read as :func:`_ycbcr_jpeg` reads it (None: the colour check is the full image's).
+    """
+    try:
+        with _open(path, data, "JPEG") as small:
+            small.draft("YCbCr", (max(1, small.width // 8), max(1, small.height // 8)))
+            if small.mode != "YCbCr":
+                return _ycbcr_jpeg(path, data, image), None
+            small.load()
+            is_colour = _ycbcr_is_colour(small)
+    except Exception:  # noqa: BLE001 - libjpeg refuses YCbCr output for RGB-coded components; read as before
+        return _ycbcr_jpeg(path, data, image), None
+    image.draft("L", None)
+    if image.mode != "L":
+        return _ycbcr_jpeg(path, data, image), None
+    return image, is_colour
 
 
 def _load_upright(path: Path, image: Image.Image, image_format: str, metadata: dict[str, Any], warnings: list[str]) -> Image.Image:
@@ -137,6 +183,69 @@ def _to_grey(image: Image.Image) -> tuple[np.ndarray, int, bool, bool]:
     return grey, 8, is_colour, transparent
 
 
+def _to_levels(image: Image.Image) -> tuple[np.ndarray, int, bool, bool]:
+    """:func:`_to_grey` for a compact read: grey levels (uint8) where the pixels lie on them, made without a float
+    image; the values they stand for are exactly :func:`_to_grey`'s (rounded as the reader rounds deeper images).
+    Modes left (colour luma, 32-bit, float, palettes) give :func:`_to_grey`'s float32, which the reader rounds."""
+    mode = image.mode
+    if mode == "1":
+        return np.asarray(image).astype(np.uint8) * np.uint8(255), 1, False, False
+    if mode == "L":
+        return _levels_8_bit(image), 8, False, False
+    if mode in _SIXTEEN_BIT:
+        return _levels_16_bit(image)
+    if mode == "YCbCr":
+        is_colour = _ycbcr_is_colour(image)
+        # The Y plane straight from Pillow's raw encoder: no separate Y image (getchannel) to copy it from.
+        luma = _levels_8_bit(image, "Y")
+        image.close()
+        return luma, 8, is_colour, False
+    if mode == "RGB":
+        grey, is_colour = _grey_from_rgb_image(image, levels=True)
+        return grey, 8, is_colour, False
+    return _to_grey(image)
+
+
+def _levels_8_bit(image: Image.Image, rawmode: str | None = None) -> np.ndarray:
+    """An 8-bit plane's grey levels (the image's own, or its plane ``rawmode``), copied out of Pillow a few rows at
+    a time (as :func:`_scaled_8_bit`)."""
+    width, height = image.size
+    levels = np.empty((height, width), dtype=np.uint8)
+    top = 0
+    for rows in _raw_rows(image, rawmode or image.mode):
+        levels[top : top + rows.shape[0]] = rows
+        top += rows.shape[0]
+    if top != height:
+        raise ValueError(f"Pillow's raw encoder gave {top} of {height} rows")
+    return levels
+
+
+def _levels_16_bit(image: Image.Image) -> tuple[np.ndarray, int, bool, bool]:
+    """A 16-bit grey image's grey levels, a band of rows at a time: the values of :func:`_to_grey` (scaled by the
+    sample depth its largest value needs), rounded as the reader rounds them, without its two full-size float
+    copies (191 MiB each at 50 megapixels). The largest value comes from Pillow's own extrema, without a copy.
+    Big-endian rows are looked up as they are: np.take reads their values, whatever the byte order."""
+    width, height = image.size
+    dtype = np.dtype(_SIXTEEN_BIT[image.mode])
+    try:
+        high = image.getextrema()[1]
+    except ValueError:  # Pillow has no extrema for its big-endian mode: one pass over the rows instead
+        high = max((int(rows.max(initial=0)) for rows in _raw_rows(image, image.mode, dtype)), default=0)
+    bits = _bits_for(np.array([high], dtype=np.float32))
+    divisor = float(2**bits - 1)
+    # The float expression of _scale_high_bit_depth (an unsigned image has no negative values), then the reader's
+    # rounding, for each of the 65,536 possible values once; the image is looked up in that table a band at a time.
+    table = to_levels(np.clip(np.arange(1 << 16, dtype=np.uint16).astype(np.float32) / divisor, 0.0, 1.0))
+    levels = np.empty((height, width), dtype=np.uint8)
+    top = 0
+    for rows in _raw_rows(image, image.mode, dtype):
+        np.take(table, rows, out=levels[top : top + rows.shape[0]])
+        top += rows.shape[0]
+    if top != height:
+        raise ValueError(f"Pillow's raw encoder gave {top} of {height} rows")
+    return levels, bits, False, False
+
+
 def _scaled_8_bit(image: Image.Image) -> np.ndarray:
     """An 8-bit ("L") image as float32 in [0, 1].
 
@@ -157,8 +266,9 @@ def _scaled_8_bit(image: Image.Image) -> np.ndarray:
     return grey
 
 
-def _raw_rows(image: Image.Image, rawmode: str) -> Iterator[np.ndarray]:
-    """(rows, width) uint8 bands of one 8-bit plane of ``image``, in order, each a fresh buffer of about 64 KiB.
+def _raw_rows(image: Image.Image, rawmode: str, dtype: np.dtype = np.dtype(np.uint8)) -> Iterator[np.ndarray]:
+    """(rows, width) bands of one plane of ``image`` (samples of ``dtype``), in order, each a fresh buffer of about
+    64 KiB.
 
     Pillow's raw encoder writes whole rows into each chunk (RawEncode.c), the way ``Image.tobytes`` drives it.
     ``_getencoder`` is not public API: where it is missing or refuses the mode, the plane comes from ``tobytes``.
@@ -167,7 +277,7 @@ def _raw_rows(image: Image.Image, rawmode: str) -> Iterator[np.ndarray]:
     try:
         encoder = Image._getencoder(image.mode, "raw", rawmode)
     except (AttributeError, OSError, ValueError):
-        yield np.frombuffer(image.tobytes("raw", rawmode), dtype=np.uint8).reshape(-1, width)
+        yield np.frombuffer(image.tobytes("raw", rawmode), dtype=dtype).reshape(-1, width)
         return
     try:
         encoder.setimage(image.im, (0, 0, *image.size))
@@ -175,7 +285,7 @@ def _raw_rows(image: Image.Image, rawmode: str) -> Iterator[np.ndarray]:
         while True:
             _, status, chunk = encoder.encode(chunk_bytes)
             if chunk:
-                yield np.frombuffer(chunk, dtype=np.uint8).reshape(-1, width)
+                yield np.frombuffer(chunk, dtype=dtype).reshape(-1, width)
             if status:
                 break
         if status < 0:
@@ -184,20 +294,29 @@ def _raw_rows(image: Image.Image, rawmode: str) -> Iterator[np.ndarray]:
         encoder.cleanup()
 
 
-def _grey_from_rgb_image(image: Image.Image) -> tuple[np.ndarray, bool]:
+def _grey_from_rgb_image(image: Image.Image, levels: bool = False) -> tuple[np.ndarray, bool]:
     """:func:`grey_from_rgb8` of an RGB Pillow image, on its three channels as separate planes.
 
     Pillow holds RGB as 4 bytes a pixel: np.asarray packs them into an (h, w, 3) copy, and every band of the luma
     then reads each channel with a stride of 3 bytes; ``split`` gives three contiguous planes at about the cost of
     one copy. Same grey, bit for bit (the same float32 products, summed in the same order), same colour check (the
-    same grid of pixels).
+    same grid of pixels). With ``levels``, a grey image stored as RGB gives its grey levels (uint8); a colour one
+    still gives its float32 luma, which lies between the levels.
     """
-    red, green, blue = (np.asarray(plane) for plane in image.split())
+    if levels:
+        # Each plane straight from Pillow's raw encoder, then the RGB image (4 bytes a pixel) let go before the
+        # float luma is made: a compact read never holds both (92 MiB each at 24 megapixels).
+        red, green, blue = (_levels_8_bit(image, band) for band in "RGB")
+        image.close()
+    else:
+        red, green, blue = (np.asarray(plane) for plane in image.split())
     step = colour.sample_step(*red.shape)
     grid = np.stack([red[::step, ::step], green[::step, ::step], blue[::step, ::step]], axis=-1)
     identical = not (grid[..., 0] != grid[..., 1]).any() and not (grid[..., 1] != grid[..., 2]).any()
     identical = identical and bool(np.array_equal(red, green) and np.array_equal(green, blue))
     if identical:
+        if levels:
+            return red, False
         return np.divide(red, np.float32(255.0), dtype=np.float32), False  # as the "L" path: bit for bit
     is_colour = colour.grid_spread(grid) > colour.COLOUR_SPREAD
     grey = np.multiply(red, _LUMA[0] / np.float32(255.0), dtype=np.float32)

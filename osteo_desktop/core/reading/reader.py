@@ -17,6 +17,7 @@ import numpy as np
 
 from osteo_desktop.core.reading.dicom import read_dicom, read_dicom_patient
 from osteo_desktop.core.errors import ImageReadError, ImageTooLargeError, NotAnImageError
+from osteo_desktop.core.reading.levels import GREY_LEVELS, is_levels, to_levels
 from osteo_desktop.core.reading.limits import MAX_FILE_BYTES, MAX_PIXELS, MIN_SIDE, brief
 from osteo_desktop.core.reading.radiograph import Radiograph
 from osteo_desktop.core.reading.raster import RASTER_FORMATS, read_raster
@@ -32,7 +33,8 @@ IMAGE_SUFFIXES = frozenset({".dcm", ".dicom", ".dic", ".png", ".jpg", ".jpeg", "
 __all__ = ["read_radiograph", "read_file_bytes", "read_patient", "describe_radiograph", "SUPPORTED_FORMATS", "MAX_PIXELS", "MAX_FILE_BYTES"]
 
 
-def read_radiograph(path: str | Path, *, target_size: int | None = None, data: bytes | None = None) -> Radiograph:
+def read_radiograph(path: str | Path, *, target_size: int | None = None, data: bytes | None = None,
+                    compact: bool = False) -> Radiograph:
     """Read a DICOM, PNG, JPEG, TIFF or BMP radiograph.
 
     ``target_size`` says how many pixels a side the caller needs (the model input). It is accepted but, for now,
@@ -43,6 +45,12 @@ def read_radiograph(path: str | Path, *, target_size: int | None = None, data: b
 
     ``data`` is the file's content when the caller has already read it (:func:`read_file_bytes`), so that what is
     hashed and what is analysed are the same bytes: a file replaced in between is not read a second time.
+
+    ``compact`` is for a caller that only analyses the image (a folder scan): the pixels come as grey levels
+    (uint8, k standing for k / 255, :mod:`~osteo_desktop.core.reading.levels`) wherever they lie on that grid (all
+    but 8-bit colour rasters, whose luma stays float32), made from the decoder's output a band of rows at a time
+    without a full-size float image, and ``modality_values`` (only the viewer re-windows) is None. Every value
+    they stand for is, bit for bit, the float32 pixel a plain read gives (tests/test_compact_pixels.py).
 
     Raises :class:`NotAnImageError` for content that is neither an image nor DICOM, :class:`ImageTooLargeError`
     for files or declared sizes beyond the limits in :mod:`image_limits`, and :class:`ImageReadError` otherwise.
@@ -55,9 +63,9 @@ def read_radiograph(path: str | Path, *, target_size: int | None = None, data: b
         if kind is None:
             _refuse_unknown(path, data[:SNIFF_BYTES])
         if kind == "DICOM":
-            radiograph = read_dicom(path, data, target_size)
+            radiograph = read_dicom(path, data, target_size, compact=compact)
         else:
-            radiograph = read_raster(path, data, kind, target_size)
+            radiograph = read_raster(path, data, kind, target_size, compact=compact)
     except ImageReadError as exc:
         # The third-party exception behind the cause is kept for debugging only.
         log.info("could not read %s: %s", path.name, exc.cause, exc_info=log.isEnabledFor(logging.DEBUG))
@@ -68,8 +76,8 @@ def read_radiograph(path: str | Path, *, target_size: int | None = None, data: b
         log.warning("unexpected %s while reading %s", type(exc).__name__, path.name, exc_info=True)
         raise ImageReadError(path, f"could not be decoded ({type(exc).__name__}: {brief(exc)})") from exc
     _add_size_warning(radiograph)
-    if _finer_than_grey_levels(radiograph):
-        radiograph.pixels = on_grey_levels(radiograph.pixels)
+    if _finer_than_grey_levels(radiograph) and not is_levels(radiograph.pixels):
+        radiograph.pixels = to_levels(radiograph.pixels) if compact else on_grey_levels(radiograph.pixels)
     return radiograph
 
 
@@ -83,10 +91,6 @@ def _finer_than_grey_levels(radiograph: Radiograph) -> bool:
     return radiograph.source_format == "dicom" or bits > 8
 
 
-GREY_LEVELS = 255
-"""The grid every reader's output is rounded to: the 256 grey levels of the 8-bit films the model was trained on."""
-
-
 def on_grey_levels(pixels: np.ndarray) -> np.ndarray:
     """``pixels`` rounded to the nearest of the 256 grey levels k / 255 (float32, in place when possible).
 
@@ -97,6 +101,7 @@ def on_grey_levels(pixels: np.ndarray) -> np.ndarray:
     JPEG 2000 with a rescale, 16-bit PNG) reads as exactly the film's grey levels. Nothing the model can use is
     lost: it was trained on 8-bit films and its preprocessing resolves 256 levels; the viewer re-windows from
     ``modality_values``, which keep the full precision. Applied to DICOM and to rasters deeper than 8 bits only.
+    A compact read (:func:`read_radiograph`) keeps the levels themselves, :func:`levels.to_levels`.
     """
     pixels = np.asarray(pixels, dtype=np.float32)
     if not pixels.flags.writeable:

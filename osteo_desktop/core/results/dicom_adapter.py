@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from pydicom import Dataset
@@ -33,6 +35,42 @@ class StudyDetails:
     patient_sex: str = ""
     study_id: str = ""
     referring_physician: str = ""
+
+
+_DICOM_CHARS = re.compile(r"[\\^=\x00-\x1f]")  # separators and control characters have meaning in DICOM values
+
+
+def study_details(patient_id: str, family: str, given: str = "", study_date: str = "", accession: str = "",
+                  study_uid: str = "") -> StudyDetails | str:
+    """The typed details as :class:`StudyDetails`, or why they cannot be used (in words). One rule for the window's
+    study dialog and ``osteo dicom-export``.
+
+    The name is written the DICOM way (``Family^Given``); the date is accepted as YYYY-MM-DD or YYYYMMDD and must be
+    a real calendar date (pydicom refuses anything else when the object is written, with a message no user can act on).
+    """
+    patient_id, family, given = patient_id.strip(), family.strip(), given.strip()
+    accession, study_uid = accession.strip(), study_uid.strip()
+    if not patient_id or not family:
+        return "The patient ID and family name are needed."
+    if any(_DICOM_CHARS.search(value) for value in (patient_id, family, given, accession)):
+        return "Names and IDs cannot contain \\ ^ = or control characters."
+    date = study_date.strip().replace("-", "")
+    if date and not _calendar_date(date):
+        return "The study date must be a date written YYYY-MM-DD."
+    if study_uid and not re.fullmatch(r"[0-9]+(\.[0-9]+)+", study_uid):
+        return "A study instance UID is digits separated by dots."
+    name = f"{family}^{given}" if given else f"{family}^"
+    return StudyDetails(patient_id, name, date, accession, study_uid)
+
+
+def _calendar_date(text: str) -> bool:
+    if len(text) != 8 or not text.isdigit():
+        return False
+    try:
+        datetime.strptime(text, "%Y%m%d")
+    except ValueError:
+        return False
+    return True
 
 
 def synthetic_source(details: StudyDetails, rows: int, columns: int) -> Dataset:

@@ -125,8 +125,19 @@ def _evaluations(label: hd.sr.CodedConcept, finding: KneeFinding) -> list[hd.sr.
     return evaluations
 
 
+def _code_meaning(text: str, limit: int = 64) -> str:
+    """``text`` as a Code Meaning (LO: at most 64 characters): cut at the last whole word with "..." rather than
+    mid-word ("... of another bone o"); the PDF in the same series carries the reason in full."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 3].rstrip()
+    if " " in cut:
+        cut = cut[: cut.rindex(" ")].rstrip(" ,;:")
+    return cut + "..."
+
+
 def _scope_group(inp: DicomExportInput) -> hd.sr.MeasurementsAndQualitativeEvaluations:
-    reason = (inp.out_of_scope_reason or "out of scope")[:64]
+    reason = _code_meaning(inp.out_of_scope_reason or "out of scope")
     value = hd.sr.CodedConcept("osteo-out-of-scope", _SCHEME, reason)
     source = hd.sr.SourceImageForMeasurementGroup.from_source_image(inp.source)
     return hd.sr.MeasurementsAndQualitativeEvaluations(

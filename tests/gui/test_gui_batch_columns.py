@@ -1,0 +1,71 @@
+"""The scan table's columns share the dialog's width: File kept within bounds, Result and Error given room."""
+
+from __future__ import annotations
+
+import pytest
+
+from osteo_desktop.core.results.result import FileResult
+from osteo_desktop.gui.batch_dialog import COLUMNS, BatchDialog
+
+FILE, RESULT, WARNINGS, ERROR = (COLUMNS.index(name) for name in ("File", "Result", "Warnings", "Error"))
+LONG_NAME = "/data/scans/" + "a_very_long_radiograph_file_name_from_a_pacs_export_" * 2 + "0001.jpg"
+
+
+def rows() -> list[FileResult]:
+    ok = FileResult(path="/data/scans/knee.jpg", label="normal", probability=0.2, confidence=0.8, threshold=0.36)
+    declined = FileResult(path="/data/scans/chest.jpg")
+    declined.decline("not a knee radiograph: looks like a chest radiograph")
+    failed = FileResult(path=LONG_NAME, error=f"{LONG_NAME}: truncated or damaged image file (the file ends early)")
+    return [ok, declined, failed]
+
+
+@pytest.fixture
+def dialog(qtbot, classifier, settings):
+    widget = BatchDialog(classifier, settings=settings)
+    qtbot.addWidget(widget)
+    for row in rows():
+        widget._add_row(row)
+    return widget
+
+
+def show_at(qtbot, dialog, width):
+    dialog.resize(width, 700)
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    table = dialog.table
+    # the fit follows the viewport's size; wait for the layout to hand the table its width
+    qtbot.waitUntil(lambda: abs(sum(table.columnWidth(c) for c in range(len(COLUMNS))) - table.viewport().width()) <= 1,
+                    timeout=3000)
+    return table
+
+
+def test_at_1500_pixels_nothing_scrolls_sideways_and_result_and_error_have_room(qtbot, dialog):
+    table = show_at(qtbot, dialog, 1500)
+    assert table.horizontalScrollBar().maximum() == 0  # every column in view
+    assert table.columnWidth(FILE) <= 320  # a very long name does not take the width (its path is in the tooltip)
+    essential = table.fontMetrics().horizontalAdvance("No result: not a knee radiograph")
+    assert table.columnWidth(RESULT) >= essential
+    assert table.columnWidth(ERROR) >= 200 and table.columnWidth(WARNINGS) >= 110
+
+
+def test_given_the_room_every_text_is_whole(qtbot, dialog):
+    table = show_at(qtbot, dialog, 2600)
+    for column in (RESULT, ERROR):
+        assert table.columnWidth(column) >= table.sizeHintForColumn(column)
+    assert table.columnWidth(FILE) <= 320 and table.horizontalScrollBar().maximum() == 0
+
+
+def test_short_file_names_leave_the_file_column_narrow(qtbot, classifier, settings):
+    dialog = BatchDialog(classifier, settings=settings)
+    qtbot.addWidget(dialog)
+    dialog._add_row(rows()[0])
+    table = show_at(qtbot, dialog, 1500)
+    assert table.columnWidth(FILE) < 200
+
+
+def test_a_width_set_by_hand_is_kept(qtbot, dialog):
+    table = show_at(qtbot, dialog, 1500)
+    table.horizontalHeader().resizeSection(FILE, 450)
+    dialog.resize(1200, 700)
+    qtbot.waitUntil(lambda: table.viewport().width() < 1200, timeout=3000)
+    assert table.columnWidth(FILE) == 450

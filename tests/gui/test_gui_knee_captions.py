@@ -1,0 +1,64 @@
+"""A knee box's caption tag sits outside the box where the image has room (above, else below), so it hides neither
+what the model looked at nor the film's burnt-in side marker at the knee's outer top corner."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from osteo_desktop.gui.image_view import ImageView
+
+WIDTH, HEIGHT = 800, 600
+GREEN = "#3cb878"
+
+
+@pytest.fixture
+def view(qtbot):
+    widget = ImageView()
+    widget.resize(400, 300)  # fitted: one image pixel is half a screen pixel, so a 16-px tag needs ~32 image px
+    qtbot.addWidget(widget)
+    widget.show()
+    widget.set_image(np.full((HEIGHT, WIDTH), 0.5, np.float32))
+    return widget
+
+
+def inside_image(rect) -> bool:
+    return rect.left() >= -1 and rect.top() >= -1 and rect.right() <= WIDTH + 1 and rect.bottom() <= HEIGHT + 1
+
+
+def test_tags_sit_above_their_boxes_toward_the_films_middle(view):
+    right_knee, left_knee = (100, 200, 300, 400), (500, 210, 700, 410)  # as on a film: R on the viewer's left
+    view.set_marks([(right_knee, "R 0.41", GREEN), (left_knee, "L 0.43", GREEN)])
+    tags = view.mark_caption_rects()
+    assert len(tags) == 2
+    for tag, (x0, y0, x1, y1) in zip(tags, (right_knee, left_knee)):
+        assert inside_image(tag)
+        assert tag.bottom() <= y0 + 1 and tag.top() < y0 - 10  # above the box, touching its line, not inside it
+        assert x0 - 1 <= tag.left() and tag.right() <= x1 + 1  # over the box's width
+    # the right knee's tag at its box's right (inner) edge, the left knee's at its box's left (inner) edge: away from
+    # the outer top corners where films carry their R and L markers
+    assert tags[0].right() == pytest.approx(right_knee[2], abs=2) and tags[0].left() > right_knee[0] + 20
+    assert tags[1].left() == pytest.approx(left_knee[0], abs=2) and tags[1].right() < left_knee[2] - 20
+
+
+def test_a_box_at_the_top_gets_its_tag_below(view):
+    box = (100, 5, 300, 300)
+    view.set_marks([(box, "R 0.41", GREEN)])
+    (tag,) = view.mark_caption_rects()
+    assert inside_image(tag)
+    assert tag.top() >= box[3] - 1 and tag.bottom() > box[3] + 10
+
+
+def test_a_box_filling_the_image_keeps_its_tag_inside(view):
+    view.set_marks([((0, 0, WIDTH, HEIGHT), "R 0.41", GREEN)])
+    (tag,) = view.mark_caption_rects()
+    assert inside_image(tag) and tag.top() >= 0 and tag.height() < 60
+
+
+def test_the_tag_moves_below_when_zooming_out_leaves_no_room_above(view):
+    box = (100, 40, 300, 300)  # 40 image px above the box: room for the tag at the fitted zoom (~32 px needed)
+    view.set_marks([(box, "R 0.41", GREEN)])
+    assert view.mark_caption_rects()[0].bottom() <= box[1] + 1
+    view.zoom_out(), view.zoom_out(), view.zoom_out()  # ~0.26 screen px per image px: the tag needs ~62 image px
+    tag = view.mark_caption_rects()[0]
+    assert tag.top() >= box[3] - 1 and inside_image(tag)

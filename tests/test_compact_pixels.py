@@ -1,0 +1,378 @@
+"""A compact read (grey levels as uint8, issue 13) stands for exactly the float32 pixels of a plain read, and every
+consumer on the model path (preprocessing, knee regions, the scope gate's look, the knee detector's working copy)
+gives exactly the same answer from it: the same model inputs bit for bit, so the same probabilities.
+
+The reference is the plain read (float32, the path the reader's own tests check against pydicom and Pillow) and the
+float32 value of level k worked out independently (k / 255 in double, rounded once to float32: exact, since a
+double holds the quotient of two small integers to far more than twice float32's precision).
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from pydicom.uid import ExplicitVRBigEndian, ImplicitVRLittleEndian, JPEG2000Lossless, RLELossless
+
+from imaging_factories import dicom_bytes, gradient, make_dicom, write
+from knee_phantom import one_knee_phantom, two_knee_phantom
+from osteo_desktop.core.model import knee_detector, preprocessing
+from osteo_desktop.core.model.preprocessing import KneeRegionConfig, PreprocessConfig, knee_region, preprocess_with_geometry
+from osteo_desktop.core.model.resampling import resize_bilinear
+from osteo_desktop.core.model.scope import look
+from osteo_desktop.core.reading import levels, raster
+from osteo_desktop.core.reading.reader import on_grey_levels, read_radiograph
+
+
+def _reference_values(k: np.ndarray) -> np.ndarray:
+    return (k.astype(np.float64) / 255.0).astype(np.float32)
+
+
+def _as_levels(pixels: np.ndarray) -> np.ndarray:
+    """Float pixels on the grid k / 255 as their levels, asserting they are on it (the test's own conversion)."""
+    k = np.rint(pixels.astype(np.float64) * 255.0)
+    assert np.array_equal(_reference_values(k), pixels), "a plain read gave pixels off the grey levels"
+    return k.astype(np.uint8)
+
+
+# --- the levels themselves --------------------------------------------------------------------------------------
+
+
+def test_each_level_stands_for_k_over_255_rounded_once_to_float32():
+    k = np.arange(256)
+    assert levels.UNIT_VALUES.dtype == np.float32
+    assert np.array_equal(levels.UNIT_VALUES, _reference_values(k))
+    image = np.arange(256, dtype=np.uint8).reshape(16, 16)
+    assert np.array_equal(levels.unit_values(image), _reference_values(image))
+    out = np.full((16, 16), -1.0, np.float32)
+    assert levels.unit_values(image, out=out) is out and np.array_equal(out, _reference_values(image))
+    floats = np.linspace(0, 1, 7, dtype=np.float32)
+    assert levels.unit_values(floats) is floats  # values stay themselves, uncopied
+
+
+def test_to_levels_is_the_readers_rounding_onto_the_grid():
+    values = np.random.default_rng(3).random((40, 50), dtype=np.float32)
+    values[0, :4] = [0.0, 1.0, 0.5 / 255, 254.5 / 255]
+    k = levels.to_levels(values)
+    assert k.dtype == np.uint8
+    assert np.array_equal(levels.unit_values(k), on_grey_levels(values.copy()))
+    assert levels.to_levels(np.array([-0.2, 1.3], np.float32)).tolist() == [0, 255]
+
+
+@pytest.mark.parametrize("threshold", [0.0, 0.06, 0.5, 16 / 255, 0.999, 1.0, -0.1])
+def test_first_level_above_splits_the_levels_as_the_float_comparison_does(threshold):
+    level = levels.first_level_above(threshold)
+    k = np.arange(256)
+    assert np.array_equal(k >= level, _reference_values(k) > np.float32(threshold))
+
+
+# --- readers: compact against plain -------------------------------------------------------------------------------
+
+
+def _same_read(path: Path, *, expect_levels: bool = True):
+    plain, compact = read_radiograph(path), read_radiograph(path, compact=True)
+    assert compact.pixels.dtype == (np.uint8 if expect_levels else np.float32)
+    if expect_levels:
+        assert np.array_equal(_reference_values(compact.pixels), plain.pixels)
+    else:
+        assert np.array_equal(compact.pixels, plain.pixels)
+    assert compact.metadata == plain.metadata
+    assert compact.warnings == plain.warnings
+    assert compact.window == plain.window and compact.invert_for_display == plain.invert_for_display
+    assert compact.patient == plain.patient and compact.dicom == plain.dicom
+    assert compact.modality_values is None
+    return plain, compact
+
+
+def _film(seed: int = 0, shape: tuple[int, int] = (160, 140)) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return np.clip(gradient(*shape, maximum=255, dtype=np.float64) + rng.normal(0, 9, shape), 0, 255).astype(np.uint8)
+
+
+def _png(tmp_path: Path, image: Image.Image, name: str = "film.png", **options) -> Path:
+    path = tmp_path / name
+    image.save(path, **options)
+    return path
+
+
+def test_8_bit_grey_png_and_jpeg(tmp_path):
+    film = _film()
+    _same_read(_png(tmp_path, Image.fromarray(film, "L")))
+    _same_read(_png(tmp_path, Image.fromarray(film, "L"), "film.jpg", quality=90))
+
+
+def test_grey_stored_as_rgb_png_and_colour_stored_jpeg(tmp_path):
+    rgb = Image.fromarray(np.repeat(_film(1)[..., None], 3, axis=2), "RGB")
+    _same_read(_png(tmp_path, rgb))
+    _, compact = _same_read(_png(tmp_path, rgb, "film.jpg", quality=90))
+    assert not any("colour" in w for w in compact.warnings)
+
+
+def test_colour_files_keep_their_float_luma_or_levels_as_the_plain_read(tmp_path):
+    film = _film(2)
+    colour = np.stack([film, np.roll(film, 9, axis=1), 255 - film], axis=-1)
+    # A colour PNG's luma lies between the grey levels: it stays float32, the same values.
+    _, compact = _same_read(_png(tmp_path, Image.fromarray(colour, "RGB")), expect_levels=False)
+    assert any("colour" in w for w in compact.warnings)
+    # A colour JPEG is read as its Y plane, which is on the levels.
+    _, compact = _same_read(_png(tmp_path, Image.fromarray(colour, "RGB"), "film.jpg", quality=90))
+    assert any("colour" in w for w in compact.warnings)
+    rgba = np.dstack([colour, np.where(np.arange(140) < 70, 255, 90).astype(np.uint8)[None, :].repeat(160, 0)])
+    _same_read(_png(tmp_path, Image.fromarray(rgba, "RGBA"), "alpha.png"), expect_levels=False)
+
+
+def test_16_bit_and_1_bit_pngs(tmp_path):
+    deep = gradient(90, 70, maximum=65535)
+    _, compact = _same_read(_png(tmp_path, Image.frombuffer("I;16", (70, 90), deep.astype("<u2").tobytes(), "raw", "I;16", 0, 1)))
+    assert compact.metadata["bits_stored"] == 16
+    twelve = gradient(90, 70, maximum=4095)
+    _same_read(_png(tmp_path, Image.frombuffer("I;16", (70, 90), twelve.astype("<u2").tobytes(), "raw", "I;16", 0, 1), "twelve.png"))
+    shallow = gradient(90, 70, maximum=200)  # a 16-bit file holding 8-bit values: read as 8 bits, not rounded
+    _, compact = _same_read(_png(tmp_path, Image.frombuffer("I;16", (70, 90), shallow.astype("<u2").tobytes(), "raw", "I;16", 0, 1), "shallow.png"))
+    assert compact.metadata["bits_stored"] == 8
+    _same_read(_png(tmp_path, Image.fromarray(_film(4) > 128), "bits.png"))
+
+
+def test_16_bit_big_endian_tiff(tmp_path):
+    deep = gradient(64, 48, maximum=40000)
+    image = Image.frombuffer("I;16B", (48, 64), deep.astype(">u2").tobytes(), "raw", "I;16B", 0, 1)
+    _same_read(_png(tmp_path, image, "film.tif"))
+
+
+def test_a_large_colour_jpeg_reads_its_y_plane_alone_with_the_same_pixels_and_colour_check(tmp_path, monkeypatch):
+    monkeypatch.setattr(raster, "LARGE_COLOUR_JPEG_PIXELS", 1000)
+    film = _film(5, (160, 136))
+    grey = _png(tmp_path, Image.fromarray(np.repeat(film[..., None], 3, axis=2), "RGB"), "grey.jpg", quality=90)
+    _, compact = _same_read(grey)
+    assert not compact.warnings
+    colour = np.stack([film, np.roll(film, 30, axis=0), 255 - film], axis=-1)
+    _, compact = _same_read(_png(tmp_path, Image.fromarray(colour, "RGB"), "colour.jpg", quality=90))
+    assert compact.warnings == ["colour JPEG image (YCbCr) converted to greyscale; the model was trained on greyscale radiographs"]
+
+
+def _dicom(tmp_path: Path, name: str, ds, **options) -> Path:
+    return write(tmp_path / name, dicom_bytes(ds, **options))
+
+
+def test_dicom_16_bit_with_a_percentile_window_and_a_rescale(tmp_path):
+    values = gradient(120, 90, maximum=65535) ^ np.uint16(0x00A5)  # every bit used, not on any 8-bit grid
+    path = _dicom(tmp_path, "deep.dcm", make_dicom(values))
+    _, compact = _same_read(path)
+    assert compact.metadata["window_source"].startswith("percentile")
+    signed = (gradient(120, 90, maximum=30000).astype(np.int32) - 15000).astype(np.int16)
+    _same_read(_dicom(tmp_path, "signed.dcm", make_dicom(signed, RescaleSlope=0.5, RescaleIntercept=-1024)))
+
+
+def test_dicom_monochrome1_with_a_window_and_unused_high_bits(tmp_path):
+    values = gradient(100, 80, maximum=4095)
+    values[::7] |= np.uint16(0xF000)  # garbage above BitsStored, which pydicom clears before anything uses it
+    ds = make_dicom(values, photometric="MONOCHROME1", window=(1800, 2400), BitsStored=12, HighBit=11)
+    _, compact = _same_read(_dicom(tmp_path, "mono1.dcm", ds))
+    assert compact.invert_for_display and compact.metadata["window_source"] == "window centre/width"
+    signed = (gradient(100, 80, maximum=2000).astype(np.int16) - 1000)
+    raw = signed.view(np.uint16).copy()
+    raw[1::5] ^= np.uint16(0xC000)  # flip the two unused bits: a signed 14-bit value is sign-extended from bit 13
+    ds = make_dicom(raw.view(np.int16), BitsStored=14, HighBit=13)
+    _same_read(_dicom(tmp_path, "signed14.dcm", ds))
+
+
+@pytest.mark.parametrize("function", ["SIGMOID", "LINEAR_EXACT"])
+def test_dicom_voi_functions(tmp_path, function):
+    ds = make_dicom(gradient(80, 70, maximum=4095), bits_stored=12, window=(2000, 1500), VOILUTFunction=function)
+    _same_read(_dicom(tmp_path, f"{function}.dcm", ds))
+
+
+def test_dicom_voi_lut_sequence_and_modality_lut(tmp_path):
+    from pydicom.dataset import Dataset
+
+    ds = make_dicom(gradient(80, 70, maximum=4095), bits_stored=12)
+    item = Dataset()
+    item.LUTDescriptor = [4096, 0, 16]
+    item.add_new(0x00283006, "US", (np.sqrt(np.arange(4096) / 4095.0) * 65535).astype(np.uint16).tolist())
+    ds.VOILUTSequence = [item]
+    _, compact = _same_read(_dicom(tmp_path, "voi.dcm", ds))
+    assert compact.metadata["window_source"] == "VOI LUT sequence"
+    ds = make_dicom(gradient(80, 70, maximum=1023), bits_stored=10)
+    modality = Dataset()
+    modality.LUTDescriptor = [1024, 0, 16]
+    modality.add_new(0x00283006, "US", (np.arange(1024) ** 2 // 16).astype(np.uint16).tolist())
+    modality.ModalityLUTType = "US"
+    ds.ModalityLUTSequence = [modality]
+    _same_read(_dicom(tmp_path, "modality.dcm", ds))
+
+
+def test_dicom_8_bit_colour_and_other_encodings(tmp_path):
+    film = _film(6)
+    _same_read(_dicom(tmp_path, "eight.dcm", make_dicom(film)))
+    colour = np.stack([film, np.roll(film, 5, axis=1), 255 - film], axis=-1)
+    _same_read(_dicom(tmp_path, "rgb.dcm", make_dicom(colour, photometric="RGB")))
+    values = gradient(64, 48, maximum=4095)
+    for syntax in (ImplicitVRLittleEndian, ExplicitVRBigEndian):
+        ds = make_dicom(values, bits_stored=12)
+        ds.file_meta.TransferSyntaxUID = syntax
+        path = tmp_path / f"{syntax.name}.dcm".replace(" ", "_")
+        ds.save_as(path, implicit_vr=syntax.is_implicit_VR, little_endian=syntax.is_little_endian, enforce_file_format=True)
+        _same_read(path)
+    _same_read(_dicom(tmp_path, "bare.dcm", make_dicom(values, bits_stored=12), bare=True))
+    _same_read(_dicom(tmp_path, "rle.dcm", make_dicom(values, bits_stored=12, compress_to=RLELossless)))
+    try:
+        j2k = make_dicom(values, bits_stored=12, compress_to=JPEG2000Lossless)
+    except Exception:  # noqa: BLE001 - no JPEG 2000 encoder installed: the other encodings still ran
+        return
+    _same_read(_dicom(tmp_path, "j2k.dcm", j2k))
+
+
+def test_compact_dicom_pixel_data_is_a_view_of_the_files_bytes(tmp_path):
+    """Not copied by the parser nor by the decoder: the levels are the only full-size array made."""
+    from osteo_desktop.core.reading import dicom
+
+    values = gradient(2000, 600, maximum=65535)  # 2.4 MB of pixel data: above the size left in place
+    data = dicom_bytes(make_dicom(values))
+    ds = dicom._parse(tmp_path / "x.dcm", data, share_pixels=True)
+    frame, unused = dicom._decode_first_frame(tmp_path / "x.dcm", ds, [], view=True)
+    assert unused == 0 and np.array_equal(frame, values)
+    assert np.shares_memory(frame, np.frombuffer(data, np.uint8))
+
+
+def test_truncated_dicom_reads_as_the_plain_read_refuses_it(tmp_path):
+    data = dicom_bytes(make_dicom(gradient(2000, 600, maximum=65535)))
+    path = write(tmp_path / "cut.dcm", data[: len(data) - 5000])
+    with pytest.raises(Exception) as plain:
+        read_radiograph(path)
+    with pytest.raises(type(plain.value)) as compact:
+        read_radiograph(path, compact=True)
+    assert str(compact.value) == str(plain.value)
+
+
+def test_shared_dicom_samples(dicom_dir):
+    from osteo_desktop.core.errors import ImageReadError
+
+    read = 0
+    for path in sorted(p for p in dicom_dir.rglob("*") if p.is_file()):
+        try:
+            plain = read_radiograph(path)
+        except ImageReadError as exc:
+            with pytest.raises(type(exc)):
+                read_radiograph(path, compact=True)
+            continue
+        _same_read(path, expect_levels=plain.pixels.dtype == np.float32 and _on_grid(plain.pixels))
+        read += 1
+    assert read >= 5
+
+
+def _on_grid(pixels: np.ndarray) -> bool:
+    return bool(np.array_equal(_reference_values(np.rint(pixels.astype(np.float64) * 255.0)), pixels))
+
+
+# --- consumers: levels against the float image --------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def phantoms():
+    two, _ = two_knee_phantom(900, 700)
+    one, _ = one_knee_phantom(300, 640)
+    # Black borders, so that trimming them is part of what is compared.
+    bordered = np.zeros((760, 980), np.float32)
+    bordered[30:730, 40:940] = two
+    return [_as_levels(on_grey_levels(image)) for image in (bordered, one)]
+
+
+def test_resize_of_levels_is_the_resize_of_their_values(phantoms):
+    for k in phantoms:
+        values = levels.unit_values(k)
+        for size, gap in (((224, 180), None), ((256, 199), 2.0), ((k.shape[1], k.shape[0]), None), ((31, 500), None)):
+            assert np.array_equal(resize_bilinear(k, *size, reducing_gap=gap), resize_bilinear(values, *size, reducing_gap=gap))
+        crop = k[17:401, 33:250]  # not contiguous
+        assert np.array_equal(resize_bilinear(crop, 100, 120), resize_bilinear(levels.unit_values(crop), 100, 120))
+
+
+def test_model_inputs_geometry_and_knee_regions_are_the_same_bit_for_bit(phantoms):
+    config = PreprocessConfig()
+    for k in phantoms:
+        values = levels.unit_values(k)
+        assert preprocessing.content_box(k, 0.06, 0.02) == preprocessing.content_box(values, 0.06, 0.02)
+        film_levels, geometry_levels = preprocess_with_geometry(k, config)
+        film_values, geometry_values = preprocess_with_geometry(values, config)
+        assert np.array_equal(film_levels, film_values) and geometry_levels == geometry_values
+        squash = PreprocessConfig(aspect="squash", contrast="none", knee_crop_aspect=1.2)
+        assert np.array_equal(preprocess_with_geometry(k, squash)[0], preprocess_with_geometry(values, squash)[0])
+        for box in ((100, 120, 420, 440), (-40, -30, 160, 170), (k.shape[1] - 90, 300, k.shape[1] + 60, 450)):
+            region_levels, where_levels = knee_region(k, box, KneeRegionConfig())
+            region_values, where_values = knee_region(values, box, KneeRegionConfig())
+            assert np.array_equal(region_levels, region_values) and where_levels == where_values
+
+
+def test_scope_look_and_working_copy_are_the_same(phantoms):
+    for k in phantoms:
+        values = levels.unit_values(k)
+        a, b = look(k, {}), look(values, {})
+        assert a.decided == b.decided and np.array_equal(a.statistics, b.statistics)
+        small_levels, scale_levels = knee_detector.working_copy(k)
+        small_values, scale_values = knee_detector.working_copy(values)
+        assert scale_levels == scale_values and np.array_equal(small_levels, small_values)
+    blank = np.full((400, 300), 77, np.uint8)
+    assert look(blank, {}).decided == look(levels.unit_values(blank), {}).decided
+    assert look(blank, {}).decided is not None
+
+
+def _stored_forms(tmp_path: Path, film: Path) -> list[Path]:
+    """A real film as a clinic might send it: 16-bit PNG, 12-bit MONOCHROME1 DICOM with a window, 16-bit DICOM."""
+    with Image.open(film) as image:
+        grey = np.asarray(image.convert("L"))
+    deep = grey.astype(np.uint16) * np.uint16(257)
+    forms = [_png(tmp_path, Image.frombuffer("I;16", grey.shape[::-1], deep.astype("<u2").tobytes(), "raw", "I;16", 0, 1), "deep.png")]
+    twelve = np.rint((255 - grey.astype(np.float64)) * 4095 / 255).astype(np.uint16)
+    forms.append(_dicom(tmp_path, "mono1.dcm", make_dicom(twelve, photometric="MONOCHROME1", bits_stored=12, window=(2047.5, 4096))))
+    forms.append(_dicom(tmp_path, "deep.dcm", make_dicom(deep + np.uint16(100))))
+    return forms
+
+
+def test_the_model_sees_the_same_inputs_and_gives_the_same_probabilities(tmp_path, classifier, knee_png, knee_jpeg):
+    from osteo_desktop.core.pipeline.film import judge_film, prepare_film, run_films
+
+    for path in [knee_png, knee_jpeg, *_stored_forms(tmp_path, knee_jpeg)]:
+        plain, compact = read_radiograph(path), read_radiograph(path, compact=True)
+        assert compact.pixels.dtype == np.uint8
+        works = [prepare_film(plain, classifier), prepare_film(compact, classifier)]
+        assert works[0].film_input is not None
+        assert np.array_equal(works[0].film_input, works[1].film_input)
+        assert works[0].detected == works[1].detected and len(works[0].regions) == len(works[1].regions) > 0
+        assert all(np.array_equal(a, b) for a, b in zip(works[0].regions, works[1].regions))
+        verdicts = [judge_film(classifier, work, out) for work, out in zip(works, run_films(classifier, works))]
+        assert verdicts[0].decision == verdicts[1].decision
+        assert [k.probability for k in verdicts[0].knees] == [k.probability for k in verdicts[1].knees]
+
+
+def _dicom32(values: np.ndarray, **tags):
+    ds = make_dicom(np.zeros(values.shape, np.uint16), **tags)
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit = 32, 32, 31
+    ds.PixelData = values.astype("<u4").tobytes()
+    return ds
+
+
+def test_dicom_32_bit_pixels_window_in_bands(tmp_path):
+    """Pixels too deep for the table of every stored value take the banded float steps: the same levels."""
+    values = (gradient(120, 90, maximum=65535).astype(np.uint32) * np.uint32(1000)) + np.uint32(7)
+    _, compact = _same_read(_dicom(tmp_path, "deep32.dcm", _dicom32(values, RescaleSlope=0.001, RescaleIntercept=5)))
+    assert compact.metadata["bits_stored"] == 32
+
+
+def test_a_rescale_beyond_float32_is_refused_alike(tmp_path):
+    from osteo_desktop.core.errors import ImageReadError
+
+    stored = gradient(64, 48, maximum=4095)
+    for ds, name in ((make_dicom(stored, RescaleSlope=1e36), "sixteen.dcm"), (_dicom32(stored, RescaleSlope=1e36), "deep32.dcm")):
+        path = _dicom(tmp_path, name, ds)
+        with pytest.raises(ImageReadError) as plain:
+            read_radiograph(path)
+        with pytest.raises(ImageReadError) as compact:
+            read_radiograph(path, compact=True)
+        assert str(compact.value) == str(plain.value) and "out of range" in str(plain.value)
+
+
+def test_a_rescale_whose_table_overflows_but_whose_pixels_do_not_is_read_alike(tmp_path):
+    # 4095 x 1e34 fits float32; 65535 x 1e34 (a value the table holds, not the image) does not.
+    _same_read(_dicom(tmp_path, "steep.dcm", make_dicom(gradient(64, 48, maximum=4095), RescaleSlope=1e34)))
