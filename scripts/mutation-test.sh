@@ -26,8 +26,8 @@ jobs=${MUTATION_JOBS:-1}
 # child process ran, so they would cost time without killing anything), are left out.
 R=osteo_desktop/core/results
 MODULES=(
-  "results|$R/result.py,$R/columns.py,$R/knee.py,$R/text.py,$R/exports.py,$R/history.py|tests/test_reference_results.py tests/test_reference_results_words.py tests/test_result_declaration.py tests/test_result_text.py tests/test_history.py tests/test_exports.py tests/test_csv_injection.py"
-  "cli|osteo_desktop/cli/output.py|tests/test_reference_cli_output.py"
+  "results|$R/result.py,$R/columns.py,$R/knee.py,$R/text.py,$R/exports.py,$R/history.py|tests/test_reference_results.py tests/test_reference_results_words.py tests/test_result_declaration.py tests/test_result_text.py tests/test_history.py tests/test_exports.py tests/test_csv_injection.py tests/test_reference_plain_call.py"
+  "cli|osteo_desktop/cli/output.py|tests/test_reference_cli_output.py tests/test_reference_plain_call.py"
   # cli-commands: the in-process tests with a stand-in model only; test_cli.py, test_cli_failures.py and
   # test_reference_cli_gaps.py load the real model (or run `osteo` in a child process), over an hour per run.
   "cli-commands|osteo_desktop/cli/batch.py,osteo_desktop/cli/common.py,osteo_desktop/cli/__init__.py|tests/test_reference_cli_commands.py tests/test_reference_cli_inprocess.py"

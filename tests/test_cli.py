@@ -63,8 +63,12 @@ def test_predict_table_shows_model_version_and_disclaimer(capsys, classifier, kn
     for path in files:
         expected = analyse_file(path, classifier, explain=False).prediction
         line = next(line for line in out.splitlines() if line.endswith(str(path)))
-        assert line.split()[0] == expected.label
-        assert float(line.split()[1]) == pytest.approx(expected.probability, abs=1e-3)
+        # The call: the label, or borderline-above/below within 0.05 of the threshold; then probability, threshold.
+        p, t = expected.probability, expected.threshold
+        call = expected.label if abs(p - t) >= 0.05 else ("borderline-above" if p > t else "borderline-below")
+        assert line.split()[0] == call
+        assert float(line.split()[1]) == pytest.approx(p, abs=1e-3)
+        assert float(line.split()[2]) == pytest.approx(t, abs=1e-3)
 
 
 def test_predict_table_has_a_line_per_knee_under_the_file(capsys, classifier, knee_images):
@@ -76,10 +80,13 @@ def test_predict_table_has_a_line_per_knee_under_the_file(capsys, classifier, kn
     at = next(i for i, line in enumerate(lines) if line.endswith(str(path)))
     names = {"right": "Right knee", "left": "Left knee", "unknown": "Knee (side unknown)"}
     for line, knee in zip(lines[at + 1 : at + 1 + len(knees)], knees):
-        # "  <label> <probability> <confidence>    <side>", the numbers under the file's own columns
+        # "  <call> <probability> <threshold>    <side>", the numbers under the file's own columns; the call is the
+        # knee's label, or borderline-above/below within 0.05 of the threshold
         assert line.startswith("  ") and line.endswith(names[knee.side])
-        label, probability, confidence = line.split()[:3]
-        assert (label, float(probability), float(confidence)) == (knee.label, round(knee.probability, 3), round(knee.confidence, 3))
+        call, probability, threshold = line.split()[:3]
+        p, t = knee.probability, classifier.knee_head.threshold
+        expected = knee.label if abs(p - t) >= 0.05 else ("borderline-above" if p > t else "borderline-below")
+        assert (call, float(probability), float(threshold)) == (expected, round(p, 3), round(t, 3))
 
 
 def test_predict_every_readable_shared_dicom(capsys, dicom_dir):

@@ -96,11 +96,12 @@ def test_predict_prints_the_table_and_the_disclaimer_and_exits_0(capsys, planned
     assert status == 0 and err == ""  # predict shows no progress and no summary when nothing failed
     assert out.split("\n") == [
         _model_line(model),
-        "RESULT        P(OSTEO)   CONF  FILE",
-        f"normal           0.200  0.800  {folder / 'a.png'}",
-        "  normal         0.200  0.800    Right knee",
-        f"osteoporosis     0.600  0.600  {folder / 'c.png'}",
-        "  osteoporosis   0.600  0.600    Right knee",
+        # The probability beside the threshold (0.339), no confidence (see test_reference_cli_output's HEADER).
+        "RESULT" + " " * 15 + "P(OSTEO) THRESH  FILE",
+        "normal" + " " * 18 + f"0.200  0.339  {folder / 'a.png'}",
+        "  normal" + " " * 16 + "0.200  0.339    Right knee",
+        "osteoporosis" + " " * 12 + f"0.600  0.339  {folder / 'c.png'}",
+        "  osteoporosis" + " " * 10 + "0.600  0.339    Right knee",
         DISCLAIMER,
         "",
     ]
@@ -404,7 +405,7 @@ def test_patient_identifiers_only_on_request(capsys, planned, tmp_path):
     assert next(csv.DictReader(target.open(newline="")))["patient_id"] == PATIENT["PatientID"]
     planned([(0.2, IN_SCOPE)])
     status, out, _ = _run(capsys, "predict", "--include-patient", film)
-    assert status == 0 and [line for line in out.split("\n") if "patient: " in line][0].startswith(" " * 32 + "patient: ")
+    assert status == 0 and [line for line in out.split("\n") if "patient: " in line][0].startswith(" " * 39 + "patient: ")
     planned([(0.2, IN_SCOPE)])
     assert PATIENT["PatientID"] not in _run(capsys, "predict", film)[1]
 

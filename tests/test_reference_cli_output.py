@@ -38,6 +38,13 @@ def _normal(path: str = "/films/a.png", **changes) -> FileResult:
     return FileResult(**values)
 
 
+# The header, worked out by hand: the call's cell is 20 wide ("borderline-above" after a knee's two-space indent
+# fits), then a space, "P(OSTEO)" (8), a space, "THRESH" (6), two spaces, "FILE". No "CONF" column: a positive call's
+# confidence can be under 0.5 (the threshold is 0.339) and read as favouring normal.
+HEADER = "RESULT" + " " * 15 + "P(OSTEO) THRESH  FILE"
+INDENT = " " * 39  # one further in than the path, which starts at column 38 (20 + 1 + 8 + 1 + 6 + 2)
+
+
 def test_table_lines_by_hand():
     out = io.StringIO()
     table = Table(out)
@@ -47,16 +54,41 @@ def test_table_lines_by_hand():
     table.write(FileResult(path="/films/c.png", error="c.png: cannot be read (permission denied)"))
     table.write(FileResult(path="/films/d.png", model_version="2.1.0", out_of_scope="looks like a chest film"))
     assert out.getvalue().split("\n") == [
-        "RESULT        P(OSTEO)   CONF  FILE",
-        "normal           0.200  0.800  /films/a.png",
-        "osteoporosis     0.612  0.612  /films/b.png",
-        " " * 32 + "warning: the image is only 120 x 90 pixels",
-        "ERROR                          /films/c.png",
-        " " * 32 + "c.png: cannot be read (permission denied)",
-        "NO RESULT                      /films/d.png",
-        " " * 32 + "No result: looks like a chest film",
+        HEADER,
+        "normal" + " " * 18 + "0.200  0.339  /films/a.png",
+        "osteoporosis" + " " * 12 + "0.612  0.339  /films/b.png",
+        INDENT + "warning: the image is only 120 x 90 pixels",
+        "ERROR" + " " * 33 + "/films/c.png",
+        INDENT + "c.png: cannot be read (permission denied)",
+        "NO RESULT" + " " * 29 + "/films/d.png",
+        INDENT + "No result: looks like a chest film",
         "",
     ]
+
+
+def test_a_borderline_row_says_so_in_its_call_and_its_warning():
+    """0.362 is 0.023 above 0.339 and 0.300 is 0.039 below it: both within the 0.05 margin, so neither is printed as
+    a firm call; the knee at 0.100 (0.239 below) is. A positive call with a probability under 0.5 shows no
+    "confidence" anywhere."""
+    knees = [KneeResult("right", (10, 20, 110, 120), "osteoporosis", 0.362, 0.362),
+             KneeResult("left", (150, 20, 250, 120), "normal", 0.1, 0.9)]
+    out = io.StringIO()
+    table = Table(out)
+    table.write(_normal("/films/e.png", label="osteoporosis", probability=0.362, confidence=0.362, knees=knees))
+    table.write(_normal("/films/f.png", probability=0.3, confidence=0.7))
+    assert out.getvalue().split("\n") == [
+        HEADER,
+        "borderline-above" + " " * 8 + "0.362  0.339  /films/e.png",
+        "  borderline-above" + " " * 6 + "0.362  0.339    Right knee",
+        "  normal" + " " * 16 + "0.100  0.339    Left knee",
+        INDENT + "warning: Borderline: the probability 0.362 lies within 0.05 of the decision threshold 0.339; the "
+                 "framing of the knee alone can move it that far, so read this result as undecided",
+        "borderline-below" + " " * 8 + "0.300  0.339  /films/f.png",
+        INDENT + "warning: Borderline: the probability 0.300 lies within 0.05 of the decision threshold 0.339; the "
+                 "framing of the knee alone can move it that far, so read this result as undecided",
+        "",
+    ]
+    assert "onfidence" not in out.getvalue() and "CONF" not in out.getvalue()
 
 
 def test_knee_lines_under_the_file_line_are_aligned_with_its_numbers():
@@ -71,18 +103,18 @@ def test_knee_lines_under_the_file_line_are_aligned_with_its_numbers():
                              warnings=["a warning"]))
     lines = out.getvalue().split("\n")
     assert lines == [
-        "RESULT        P(OSTEO)   CONF  FILE",
-        "osteoporosis     0.612  0.612  /films/b.png",
-        "  osteoporosis   0.612  0.612    Right knee",
-        "  normal         0.100  0.900    Left knee",
-        "  normal         0.250  0.750    Knee (side unknown)",
-        " " * 32 + "warning: a warning",
+        HEADER,
+        "osteoporosis" + " " * 12 + "0.612  0.339  /films/b.png",
+        "  osteoporosis" + " " * 10 + "0.612  0.339    Right knee",
+        "  normal" + " " * 16 + "0.100  0.339    Left knee",
+        "  normal" + " " * 16 + "0.250  0.339    Knee (side unknown)",
+        INDENT + "warning: a warning",
         "",
     ]
     # The numbers end in the same columns on every line: the header's, the file's and each knee's.
     for line in lines[1:5]:
-        assert line[17:22] in ("0.612", "0.100", "0.250") and line[24:29] in ("0.612", "0.900", "0.750")
-    assert lines[0].index("P(OSTEO)") + len("P(OSTEO)") == 22 and lines[0].index("CONF") + len("CONF") == 29
+        assert line[24:29] in ("0.612", "0.100", "0.250") and line[31:36] == "0.339"
+    assert lines[0].index("P(OSTEO)") + len("P(OSTEO)") == 29 and lines[0].index("THRESH") + len("THRESH") == 36
 
 
 def test_table_escapes_names_and_shows_the_patient_only_on_request():
@@ -94,8 +126,8 @@ def test_table_escapes_names_and_shows_the_patient_only_on_request():
     shown = io.StringIO()
     Table(shown, include_patient=True).write(row)
     lines = shown.getvalue().split("\n")
-    assert len(lines) == 4 and lines[1].startswith("normal           0.200  0.800  /films/evil")
-    assert lines[2] == " " * 32 + "patient: PatientName=Doe^Jane, PatientID=12\\x1b" and lines[3] == ""
+    assert len(lines) == 4 and lines[1].startswith("normal" + " " * 18 + "0.200  0.339  /films/evil")
+    assert lines[2] == INDENT + "patient: PatientName=Doe^Jane, PatientID=12\\x1b" and lines[3] == ""
     nobody = io.StringIO()
     Table(nobody, include_patient=True).write(_normal())
     assert "patient:" not in nobody.getvalue()
@@ -147,9 +179,9 @@ def test_the_progress_line_is_cleared_before_each_table_line(clock):
     progress.update(ScanProgress(done=2, total=2, failed=0, elapsed_s=2.0, eta_s=0.0))
     table.write(_normal("/films/b.png"))
     shown = terminal.getvalue()
-    first = "normal           0.200  0.800  /films/a.png\n"
+    first = "normal" + " " * 18 + "0.200  0.339  /films/a.png\n"
     assert (CLEAR + "scanned 1/2 (0 failed), 1.0 files/s, about 1 s left" + CLEAR + first) in shown
-    assert shown.endswith("scanned 2/2 (0 failed), 1.0 files/s" + CLEAR + "normal           0.200  0.800  /films/b.png\n")
+    assert shown.endswith("scanned 2/2 (0 failed), 1.0 files/s" + CLEAR + "normal" + " " * 18 + "0.200  0.339  /films/b.png\n")
 
 
 def test_progress_edges(clock):

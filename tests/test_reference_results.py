@@ -188,12 +188,15 @@ def test_patient_cells_accept_each_spelling():
 def test_the_words_of_a_normal_and_a_positive_result():
     normal = FileResult.from_prediction("n.png", Verdict(0.2))
     assert text.result_headline(normal, "osteoporosis") == "No sign of osteoporosis"
-    assert text.confidence_line(normal.confidence) == "Confidence 80 %"
+    assert text.probability_line(normal.probability, normal.threshold) == (
+        "Probability of osteoporosis 20 % — below the screening threshold of 34 %")
     assert text.result_facts(normal, "osteoporosis") == [
         ("Probability of osteoporosis", "0.200"), ("Decision threshold", "0.339"), ("Model version", "2.1.0")]
     positive = FileResult.from_prediction("p.png", Verdict(0.376))
-    assert text.result_headline(positive, "osteoporosis") == "Osteoporosis suspected"
-    assert text.confidence_percent(positive.confidence) == "38 %"
+    # 0.376 is 0.037 above 0.339: a positive call, and borderline, so its headline says so (and its warnings too)
+    assert text.result_headline(positive, "osteoporosis") == "Borderline (just above the threshold): read as undecided"
+    assert text.probability_line(positive.probability, positive.threshold) == (
+        "Probability of osteoporosis 38 % — just above the screening threshold of 34 %")
     assert text.no_result_headline(None) == "No result: not a knee radiograph"
     assert text.no_result_headline("") == "No result: not a knee radiograph"
     assert text.out_of_scope(object()) is None

@@ -37,14 +37,21 @@ def test_a_knee_is_called_by_the_patients_side(side, name, short):
 
 
 def test_each_knee_in_a_line():
+    # A knee's line gives its probability beside the threshold, never a confidence: 0.412 is a positive call whose
+    # confidence (41 %) would read as the model favouring normal.
     right, left = _film().knees
-    assert text.knee_summary(right, "osteoporosis") == "Osteoporosis suspected, probability 0.412, confidence 41 %"
-    assert text.knee_line(right, "osteoporosis") == ("Right knee: Osteoporosis suspected, probability 0.412, "
-                                                     "confidence 41 %")
-    assert text.knee_line(left, "osteoporosis") == "Left knee: No sign of osteoporosis, probability 0.120, confidence 88 %"
+    assert text.knee_summary(right, "osteoporosis", 0.339) == "Osteoporosis suspected, probability 0.412 (threshold 0.339)"
+    assert text.knee_line(right, "osteoporosis", 0.339) == ("Right knee: Osteoporosis suspected, probability 0.412 "
+                                                            "(threshold 0.339)")
+    assert text.knee_line(left, "osteoporosis", 0.339) == ("Left knee: No sign of osteoporosis, probability 0.120 "
+                                                           "(threshold 0.339)")
     unknown = KneeResult("unknown", (0, 0, 9, 9), "normal", 0.0555, 0.9445)
-    assert text.knee_line(unknown, "osteoporosis") == ("Knee (side unknown): No sign of osteoporosis, probability "
-                                                       "0.056, confidence 94 %")
+    assert text.knee_line(unknown, "osteoporosis", 0.339) == ("Knee (side unknown): No sign of osteoporosis, "
+                                                              "probability 0.056 (threshold 0.339)")
+    # 0.30 is 0.039 below 0.339: within the margin, so the knee's own line says borderline and which side.
+    near = KneeResult("left", (0, 0, 9, 9), "normal", 0.30, 0.70)
+    assert text.knee_line(near, "osteoporosis", 0.339) == ("Left knee: Borderline (just below the threshold): read as "
+                                                           "undecided, probability 0.300 (threshold 0.339)")
 
 
 def test_headlines_for_other_label_pairs():
@@ -105,13 +112,13 @@ def test_the_report_of_a_film_with_two_knees():
     lines = text.report_lines(_film(warnings=["the image is only 120 x 90 pixels"]), "osteoporosis",
                               file_name="both.png", created=WHEN, patient=[("Patient ID", "P-7")])
     assert lines == [
-        ("Result", "Osteoporosis suspected"),
-        ("Confidence", "41 %"),
+        ("Result", "Osteoporosis suspected"),  # 0.412 is 0.073 above 0.339: beyond the 0.05 margin, a firm call
+        ("Against the threshold", "Probability of osteoporosis 41 % — above the screening threshold of 34 %"),
         ("Probability of osteoporosis", "0.412"),
         ("Decision threshold", "0.339"),
         ("Model version", "2.1.0"),
-        ("Right knee", "Osteoporosis suspected, probability 0.412, confidence 41 %"),
-        ("Left knee", "No sign of osteoporosis, probability 0.120, confidence 88 %"),
+        ("Right knee", "Osteoporosis suspected, probability 0.412 (threshold 0.339)"),
+        ("Left knee", "No sign of osteoporosis, probability 0.120 (threshold 0.339)"),
         ("Model SHA-256", DIGEST),
         ("Patient ID", "P-7"),
         ("File", "both.png"),
@@ -124,13 +131,15 @@ def test_the_report_of_a_film_with_two_knees():
 def test_a_report_without_a_digest_or_knees_has_neither_line():
     lines = text.report_lines(_film(model_sha256=None, knees=[], probability=0.9, confidence=0.9), "osteoporosis",
                               file_name="f.png", created=WHEN)
-    assert [name for name, _ in lines] == ["Result", "Confidence", "Probability of osteoporosis", "Decision threshold",
+    assert [name for name, _ in lines] == ["Result", "Against the threshold", "Probability of osteoporosis", "Decision threshold",
                                            "Model version", "File", "Date"]
     # A history entry or a Prediction has no knees attribute at all: no knee lines, no error.
     bare = SimpleNamespace(label="normal", probability=0.1, confidence=0.9, threshold=0.339, model_version="2.1.0",
                            warnings=[])
     assert text.report_lines(bare, "osteoporosis", file_name="f.png", created=WHEN) == [
-        ("Result", "No sign of osteoporosis"), ("Confidence", "90 %"), ("Probability of osteoporosis", "0.100"),
+        ("Result", "No sign of osteoporosis"),
+        ("Against the threshold", "Probability of osteoporosis 10 % — below the screening threshold of 34 %"),
+        ("Probability of osteoporosis", "0.100"),
         ("Decision threshold", "0.339"), ("Model version", "2.1.0"), ("File", "f.png"), ("Date", "2026-12-03 07:05")]
 
 
@@ -169,7 +178,7 @@ def test_one_liners_by_hand():
     assert text.not_recorded(0, "") == "0 results were given but not recorded in the history: unknown cause"
     assert text.warnings_line(["first", "second"]) == "first; second"
     assert text.warnings_line(()) == ""
-    assert text.confidence_percent(0.005) == "0 %" and text.confidence_percent(1.0) == "100 %"
+    assert text.percent(0.005) == "0 %" and text.percent(1.0) == "100 %"
     assert text.scan_summary(1, 1, 0, 2.0) == "1 file: 0 results, 1 failed, in 2.0 s (0.5 files/s)"
     assert text.scan_summary(2, 0, 0, -1.0) == "2 files: 2 results, 0 failed, in -1.0 s (0.0 files/s)"
 

@@ -30,8 +30,10 @@ def test_report_lines_in_reading_order():
     when = datetime(2026, 3, 4, 9, 7)
     patient = [("Patient name", "Doe, Jane"), ("Patient ID", "P-1")]
     assert text.report_lines(_result(), "osteoporosis", file_name="knee.png", created=when, patient=patient) == [
-        ("Result", "Osteoporosis suspected"),  # the result heads the report, never the patient's name
-        ("Confidence", "38 %"),
+        # The result heads the report, never the patient's name; 0.380 is 0.041 above the threshold 0.339, within
+        # the 0.05 borderline margin, so the headline itself says borderline and on which side.
+        ("Result", "Borderline (just above the threshold): read as undecided"),
+        ("Against the threshold", "Probability of osteoporosis 38 % — just above the screening threshold of 34 %"),
         ("Probability of osteoporosis", "0.380"),
         ("Decision threshold", "0.339"),
         ("Model version", "2.1.0"),
@@ -46,14 +48,16 @@ def test_report_lines_in_reading_order():
     ]
     plain = text.report_lines(_result(warnings=[], probability=0.62, confidence=0.62), "osteoporosis",
                               file_name="knee.png", created=when)
-    assert plain[0] == ("Result", "Osteoporosis suspected") and not any(name == "Warning" for name, _ in plain)
+    assert plain[:2] == [("Result", "Osteoporosis suspected"),
+                         ("Against the threshold", "Probability of osteoporosis 62 % — above the screening threshold of 34 %")]
+    assert not any(name == "Warning" for name, _ in plain)
 
 
 def test_command_line_lines_by_hand():
     assert text.model_line("osteo-mnv2", "2.1.0", 0.33912) == "Model osteo-mnv2 2.1.0 (threshold 0.339)"
     assert text.scan_summary(1, 0, 0, 0.5) == "1 file: 1 results, 0 failed, in 0.5 s (2.0 files/s)"
     assert text.scan_summary(4, 1, 2, 2.0) == "4 files: 3 results, 1 failed (2 reused from the history), in 2.0 s (2.0 files/s)"
-    assert text.confidence_line(0.875) == "Confidence 88 %"
+    assert text.percent(0.875) == "88 %"
 
 
 def test_each_sentence_is_written_in_one_module_only():

@@ -46,15 +46,26 @@ class Progress:
             self._shown = False
 
 
+# The call's cell: wide enough for "borderline-above" after a knee's two-space indent, with room to spare.
+CALL_WIDTH = 20
+# Where the file's path starts (call, probability, threshold): lines under it (warnings, reasons) start one further in.
+INDENT = " " * (CALL_WIDTH + 1 + 8 + 1 + 6 + 2 + 1)
+
+
 class Table:
-    """The human-readable result table, printed as rows arrive: a line per file, under it a line per knee (label,
-    probability, confidence, side) and one per warning."""
+    """The human-readable result table, printed as rows arrive: a line per file, under it a line per knee (call,
+    probability, threshold, side) and one per warning.
+
+    The numbers are the probability of osteoporosis and the threshold it is called against, not the confidence: the
+    threshold is below 0.5, so a positive call's confidence can be under 0.5 and read as favouring normal (the JSON
+    and CSV keep ``confidence``). Within the borderline margin the call reads "borderline-above" or
+    "borderline-below" (text.short_call), and the borderline warning says why."""
 
     def __init__(self, stream: IO[str], include_patient: bool = False, progress: Progress | None = None) -> None:
         self.stream = stream
         self.include_patient = include_patient
         self.progress = progress
-        self.stream.write(f"{'RESULT':<13} {'P(OSTEO)':>8} {'CONF':>6}  FILE\n")
+        self.stream.write(f"{'RESULT':<{CALL_WIDTH}} {'P(OSTEO)':>8} {'THRESH':>6}  FILE\n")
 
     def write(self, row: FileResult) -> None:
         if self.progress is not None:
@@ -63,19 +74,23 @@ class Table:
         # name must not recolour the terminal or fake a row.
         path = for_terminal(row.path)
         if row.error is not None:
-            line = f"{'ERROR':<13} {'':>8} {'':>6}  {path}\n{'':<32}{for_terminal(row.error)}"
+            line = f"{'ERROR':<{CALL_WIDTH}} {'':>8} {'':>6}  {path}\n{INDENT}{for_terminal(row.error)}"
         elif row.declined:  # no result: no probability, and the reason where the number would be read
-            line = f"{'NO RESULT':<13} {'':>8} {'':>6}  {path}\n{'':<32}{for_terminal(text.no_result_headline(row.out_of_scope))}"
+            line = (f"{'NO RESULT':<{CALL_WIDTH}} {'':>8} {'':>6}  {path}\n"
+                    f"{INDENT}{for_terminal(text.no_result_headline(row.out_of_scope))}")
         else:
-            line = f"{row.label:<13} {row.probability:>8.3f} {row.confidence:>6.3f}  {path}"
+            threshold = row.threshold
+            call = text.short_call(row.label, row.probability, threshold)
+            line = f"{call:<{CALL_WIDTH}} {row.probability:>8.3f} {threshold:>6.3f}  {path}"
             # One line per knee under the file's (whose result is its most suspicious knee's), numbers aligned: the
-            # indented label gets the 14 columns of the file's label and its separator, since "  osteoporosis" is 14
-            # wide and the probability's own 8-wide cell (3 spaces before "0.612") still keeps them apart.
+            # indented call gets the columns of the file's call and its separator ("  borderline-above" fits).
             for knee in row.knees:
-                line += f"\n{'  ' + knee.label:<14}{knee.probability:>8.3f} {knee.confidence:>6.3f}    {text.knee_name(knee.side)}"
+                knee_call = "  " + text.short_call(knee.label, knee.probability, threshold)
+                line += (f"\n{knee_call:<{CALL_WIDTH + 1}}{knee.probability:>8.3f} {threshold:>6.3f}    "
+                         f"{text.knee_name(knee.side)}")
             for warning in text.warning_sentences(row):
-                line += f"\n{'':<32}warning: {for_terminal(warning)}"
+                line += f"\n{INDENT}warning: {for_terminal(warning)}"
         if self.include_patient and row.patient:
-            line += f"\n{'':<32}patient: " + ", ".join(f"{k}={for_terminal(v)}" for k, v in row.patient.items())
+            line += f"\n{INDENT}patient: " + ", ".join(f"{k}={for_terminal(v)}" for k, v in row.patient.items())
         self.stream.write(line + "\n")
         self.stream.flush()

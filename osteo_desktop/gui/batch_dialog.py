@@ -48,11 +48,13 @@ from osteo_desktop.gui.style import arrows_as_readers_expect
 from osteo_desktop.gui.worker import Worker
 from osteo_desktop.gui import plain
 
-COLUMNS = ["File", "Result", "Probability", "Confidence", "Right knee", "Left knee", "Knee (side ?)", "Warnings", "Error",
+# "Against threshold", not "Confidence": the threshold is below 0.5, so a positive call's confidence can be under 50 %
+# and read as favouring normal; how far the probability lies from the threshold, and on which side, says how sure.
+COLUMNS = ["File", "Result", "Probability", "Against threshold", "Right knee", "Left knee", "Knee (side ?)", "Warnings", "Error",
            "Reading"]
-PROBABILITY_COLUMN, CONFIDENCE_COLUMN, READING_COLUMN = 2, 3, 9
+PROBABILITY_COLUMN, THRESHOLD_COLUMN, READING_COLUMN = 2, 3, 9
 FILE_COLUMN, RESULT_COLUMN, WARNINGS_COLUMN, ERROR_COLUMN = 0, 1, 7, 8
-NUMBER_COLUMNS = (2, 3, 4, 5, 6)  # probability, confidence and the three knee columns: as wide as their headings
+NUMBER_COLUMNS = (2, 3, 4, 5, 6)  # probability, distance from the threshold, knees: as wide as their headings
 TEXT_COLUMNS = (RESULT_COLUMN, WARNINGS_COLUMN, ERROR_COLUMN)  # share what the others leave
 FILE_WIDTH = (140, 320)  # the File column's least and most, in pixels: long paths are in the tooltip
 TEXT_MIN_WIDTH = 110
@@ -81,7 +83,7 @@ def _knee_item(row: ScanRow, side: str) -> QStandardItem:
     if not knees:
         return _item("", -1.0)
     knee = max(knees, key=lambda k: k.probability)
-    return _item(f"{knee.probability:.3f}", knee.probability, tooltip=text.knee_line(knee, "osteoporosis"))
+    return _item(f"{knee.probability:.3f}", knee.probability, tooltip=text.knee_line(knee, "osteoporosis", row.threshold))
 
 
 def _item(text: str, sort_value: object = None, tooltip: str = "") -> QStandardItem:
@@ -206,7 +208,7 @@ class BatchDialog(QDialog):
 
         self.model = QStandardItemModel(0, len(COLUMNS), self)
         self.model.setHorizontalHeaderLabels(COLUMNS)
-        for column in (PROBABILITY_COLUMN, CONFIDENCE_COLUMN):  # a first click on these puts the highest first
+        for column in (PROBABILITY_COLUMN, THRESHOLD_COLUMN):  # a first click on these puts the highest first
             self.model.setHeaderData(column, Qt.Orientation.Horizontal, Qt.SortOrder.DescendingOrder, Qt.ItemDataRole.InitialSortOrderRole)
         self.proxy = _RowFilter(self.rows, self)
         self.proxy.setSourceModel(self.model)
@@ -372,12 +374,14 @@ class BatchDialog(QDialog):
             shown = path.name
         ok = row.ok
         warnings = text.warning_sentences(row)
-        result = text.no_result_headline(row.out_of_scope) if row.declined else (row.label or "—")
+        # The window's headline: "Borderline (just above the threshold): read as undecided" near the threshold.
+        result = text.result_headline(row, "osteoporosis") if ok or row.declined else "—"
         items = [
             _item(shown, tooltip=row.path),
-            _item(result, tooltip=worklist.wrapped_tooltip([result]) if row.declined else ""),
+            _item(result, tooltip=worklist.wrapped_tooltip([result]) if ok or row.declined else ""),
             _item(f"{row.probability:.3f}" if ok else "—", row.probability if ok else -1.0),
-            _item(f"{row.confidence * 100:.0f} %" if ok else "—", row.confidence if ok else -1.0),
+            _item(text.threshold_distance(row.probability, row.threshold) if ok else "—",
+                  row.probability - row.threshold if ok else -2.0),
             *(_knee_item(row, side) for side in KNEE_SIDES),
             # The same sentences as the window and the CLI table: the reader's warnings and, near the threshold, the
             # borderline one (a 0.38 "osteoporosis" against a 0.36 threshold must not read as a firm call).

@@ -16,12 +16,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from osteo_desktop.core.results import text
 from osteo_desktop.core.results.history import History, HistoryEntry, HistoryError
 from osteo_desktop.core.results.names import file_named
 from osteo_desktop.gui.style import read_only_table
 from osteo_desktop.gui.plain import PlainLabel, tooltip
 
-COLUMNS = ["Recorded", "File", "Result", "Probability", "Confidence", "Model", "Folder"]
+# "Against threshold", not "Confidence": a positive call's confidence can be under 50 % (the threshold is below 0.5).
+COLUMNS = ["Recorded", "File", "Result", "Probability", "Against threshold", "Model", "Folder"]
 
 
 def _local_time(iso: str) -> str:
@@ -104,17 +106,18 @@ class HistoryDialog(QDialog):
         for row, entry in enumerate(self.entries):
             path = Path(entry.path)
             first = _TimeItem(entry)
+            warnings = text.warning_sentences(entry)  # with the borderline one for an entry recorded before it was kept
             cells = [
                 first,
                 QTableWidgetItem(path.name),
-                QTableWidgetItem(entry.label + ("  ⚠" if entry.warnings else "")),
+                QTableWidgetItem(text.verdict_headline(entry, "osteoporosis") + ("  ⚠" if warnings else "")),
                 _NumberItem(entry.probability, f"{entry.probability:.3f}"),
-                _NumberItem(entry.confidence, f"{entry.confidence * 100:.0f} %"),
+                _NumberItem(entry.probability - entry.threshold, text.threshold_distance(entry.probability, entry.threshold)),
                 QTableWidgetItem(entry.model_version),
                 QTableWidgetItem(str(path.parent)),
             ]
-            if entry.warnings:
-                cells[2].setToolTip(tooltip("\n".join(entry.warnings)))
+            if warnings:
+                cells[2].setToolTip(tooltip("\n".join(warnings)))
             for column, item in enumerate(cells):
                 self.table.setItem(row, column, item)
         self.table.setSortingEnabled(True)

@@ -27,7 +27,7 @@ from osteo_desktop.core.reading.radiograph import Radiograph
 from osteo_desktop.core.results.history import History
 from osteo_desktop.gui.jobs import (AnalysisOutcome, analyse_job, export_dicom_job, export_report_job, load_model_job,
                                     plain_error, scan_folder_job)
-from osteo_desktop.gui.result_panel import NEGATIVE_COLOUR, POSITIVE_COLOUR
+from osteo_desktop.gui.result_panel import call_colour
 from osteo_desktop.gui.settings import AppSettings
 from osteo_desktop.gui.worker import LatestOnlyRunner, Worker, start_worker
 
@@ -77,8 +77,10 @@ def result_display(analysis: "Analysis", positive_label: str) -> ResultDisplay:
         step = max(1, -(-max(heat.shape) // MAX_OVERLAY_SIDE))
         heat = heat[::step, ::step]
     knees = analysis.result.knees
+    threshold = analysis.result.threshold
+    # A borderline knee's box is neutral, as its line and the headline are (result_panel.call_colour).
     marks = [(knee.box, f"{text.knee_short(knee.side)} {knee.probability:.2f}",
-              POSITIVE_COLOUR if knee.label == positive_label else NEGATIVE_COLOUR) for knee in knees]
+              call_colour(knee.probability, threshold, knee.label == positive_label)) for knee in knees]
     tiles = [(i * (size + PREVIEW_GAP), 0, i * (size + PREVIEW_GAP) + size, size) for i in range(len(knees))]
     preview_marks = [(tile, caption, colour) for tile, (_, caption, colour) in zip(tiles, marks)]
     explained = any(knee.explanation is not None for knee in analysis.knees)

@@ -1,12 +1,17 @@
-"""The result of one image in words: label, confidence, a line per knee, the probability on a scale with the
-threshold marked, probability, threshold, model version, warnings."""
+"""The result of one image in words: the headline (borderline near the threshold), the probability of osteoporosis
+against the screening threshold, a line per knee, the probability on a scale with the threshold marked, probability,
+threshold, model version, warnings.
+
+No "confidence" is shown: the threshold is below 50 %, so a positive call's confidence (the JSON field) can be under
+50 % and read as the model favouring normal. The probability and where it lies against the threshold say how sure the
+result is, and the scale draws it."""
 
 from __future__ import annotations
 
 import html
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QFrame, QLabel, QProgressBar, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFrame, QLabel, QVBoxLayout, QWidget
 
 from osteo_desktop.core.model.runtime import Prediction
 from osteo_desktop.core.results import text
@@ -18,6 +23,14 @@ POSITIVE_COLOUR = "#e8873a"
 NEGATIVE_COLOUR = "#4caf7a"
 ERROR_COLOUR = "#e05a5a"
 NO_RESULT_COLOUR = "#9aa3ad"  # neutral: neither a finding nor a failure
+BORDERLINE_COLOUR = "#c8ccd2"  # neutral too, lighter than "no result": a result, but not a call either way
+
+
+def call_colour(probability: float, threshold: float, positive: bool) -> str:
+    """The colour of a call: neutral when borderline (text.is_borderline), else orange for positive, green for not."""
+    if text.is_borderline(probability, threshold):
+        return BORDERLINE_COLOUR
+    return POSITIVE_COLOUR if positive else NEGATIVE_COLOUR
 
 
 class ResultPanel(QFrame):
@@ -32,13 +45,12 @@ class ResultPanel(QFrame):
         self.headline = PlainLabel()  # file names and error messages: plain text (gui.plain)
         self.headline.setObjectName("headline")
         self.headline.setWordWrap(True)
-        self.confidence_text = PlainLabel()
-        self.confidence_text.setToolTip(text.CONFIDENCE_EXPLAINED)
-        self.confidence_bar = QProgressBar()
-        self.confidence_bar.setRange(0, 100)
-        self.confidence_bar.setTextVisible(False)
-        self.confidence_bar.setFixedHeight(10)
-        self.knee_lines = QLabel()  # one line per knee: side, label, probability, confidence
+        # How sure the result is: the probability against the threshold (the scale below draws the same).
+        self.probability_text = PlainLabel()
+        self.probability_text.setObjectName("probabilityText")
+        self.probability_text.setWordWrap(True)
+        self.probability_text.setToolTip(text.PROBABILITY_EXPLAINED)
+        self.knee_lines = QLabel()  # one line per knee: side, call, probability and threshold
         self.knee_lines.setObjectName("kneeLines")
         self.knee_lines.setTextFormat(Qt.TextFormat.RichText)
         self.knee_lines.setWordWrap(True)
@@ -52,7 +64,7 @@ class ResultPanel(QFrame):
         self.disclaimer = PlainLabel(text.DISCLAIMER)
         self.disclaimer.setObjectName("disclaimer")
         self.disclaimer.setWordWrap(True)
-        for widget in (self.headline, self.confidence_text, self.confidence_bar, self.knee_lines, self.scale, self.details,
+        for widget in (self.headline, self.probability_text, self.knee_lines, self.scale, self.details,
                        self.warnings, self.disclaimer):
             layout.addWidget(widget)
         self.prediction: Prediction | None = None
@@ -63,7 +75,7 @@ class ResultPanel(QFrame):
     def _reset(self) -> None:
         self.prediction = None
         self.knees = []
-        for widget in (self.confidence_text, self.confidence_bar, self.knee_lines, self.scale, self.details):
+        for widget in (self.probability_text, self.knee_lines, self.scale, self.details):
             widget.hide()
         self.scale.clear()
         self.warnings.hide()
@@ -101,13 +113,11 @@ class ResultPanel(QFrame):
         self.state = "result"
         self.prediction = prediction
         self.knees = list(knees or [])
-        positive = prediction.label == positive_label
-        colour = POSITIVE_COLOUR if positive else NEGATIVE_COLOUR
-        self.headline.setText(text.headline(prediction.label, positive_label))
+        threshold = prediction.threshold
+        colour = call_colour(prediction.probability, threshold, prediction.label == positive_label)
+        self.headline.setText(text.verdict_headline(prediction, positive_label))
         self.headline.setStyleSheet(f"color: {colour};")
-        self.confidence_text.setText(text.confidence_line(prediction.confidence))
-        self.confidence_bar.setValue(round(prediction.confidence * 100))
-        self.confidence_bar.setStyleSheet(f"QProgressBar::chunk {{ background: {colour}; border-radius: 4px; }}")
+        self.probability_text.setText(text.probability_line(prediction.probability, threshold, positive_label))
         # The words come from core; here they are only laid out (escaped: a model version is text from a file).
         rows = []
         for index, (name, value) in enumerate(text.result_facts(prediction, positive_label)):
@@ -118,14 +128,14 @@ class ResultPanel(QFrame):
         self.details.setText(f"<table cellspacing='0' cellpadding='2'>{''.join(rows)}</table>")
         lines = []
         for knee in self.knees:
-            shade = POSITIVE_COLOUR if knee.label == positive_label else NEGATIVE_COLOUR
+            shade = call_colour(knee.probability, threshold, knee.label == positive_label)
             lines.append(f"<span style='color:{shade}'>■</span> <b>{html.escape(text.knee_name(knee.side))}</b>: "
-                         f"{html.escape(text.knee_summary(knee, positive_label))}")
+                         f"{html.escape(text.knee_summary(knee, positive_label, threshold))}")
         self.knee_lines.setText("<br>".join(lines))
-        self.scale.set_values(prediction.threshold, [
-            (text.knee_short(k.side), k.probability, POSITIVE_COLOUR if k.label == positive_label else NEGATIVE_COLOUR)
+        self.scale.set_values(threshold, [
+            (text.knee_short(k.side), k.probability, call_colour(k.probability, threshold, k.label == positive_label))
             for k in self.knees] or [("", prediction.probability, colour)])
-        for widget in (self.confidence_text, self.confidence_bar, self.knee_lines, self.scale, self.details):
+        for widget in (self.probability_text, self.knee_lines, self.scale, self.details):
             widget.show()
         self.knee_lines.setVisible(bool(self.knees))
         sentences = text.warning_sentences(prediction)

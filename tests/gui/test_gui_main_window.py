@@ -10,7 +10,7 @@ from PySide6.QtWidgets import QApplication
 
 from osteo_desktop.core.pipeline.analysis import analyse_file
 from osteo_desktop.core.model.preprocessing import knee_region, model_input_to_preview
-from osteo_desktop.core.results.text import headline
+from osteo_desktop.core.results.text import probability_line, verdict_headline
 from window_steps import open_and_wait
 
 
@@ -21,10 +21,13 @@ def test_open_shows_the_same_result_as_the_core(qtbot, window, classifier, knee_
     assert window.result_panel.state == "result"
     assert shown.label == expected.label
     assert abs(shown.probability - expected.probability) < 1e-6
-    assert window.result_panel.headline.text() == headline(expected.label, classifier.card.labels[1])
+    assert window.result_panel.headline.text() == verdict_headline(expected, classifier.card.labels[1])
     assert f"{expected.probability:.3f}" in window.result_panel.details.text()
     assert classifier.version in window.result_panel.details.text()
-    assert window.result_panel.confidence_bar.value() == round(expected.confidence * 100)
+    # How sure: the probability against the threshold, in the words core writes; no "confidence" anywhere.
+    assert window.result_panel.probability_text.text() == probability_line(expected.probability, expected.threshold)
+    assert not window.result_panel.probability_text.isHidden()
+    assert "onfidence" not in window.result_panel.probability_text.text() + window.result_panel.knee_lines.text()
     assert not window.result_panel.disclaimer.isHidden()
     assert outcome.path == str(knee_png)
     assert knee_png.name in window.windowTitle()

@@ -23,7 +23,7 @@ def test_a_test_pattern_shows_no_result_and_no_heat_map(qtbot, window, history, 
     assert panel.headline.text().startswith("No result: not a radiograph")
     assert panel.headline.text() == f"No result: {outcome.analysis.out_of_scope}"
     assert panel.prediction is None
-    assert panel.confidence_bar.isHidden() and panel.confidence_text.isHidden() and panel.details.isHidden()
+    assert panel.probability_text.isHidden() and panel.details.isHidden()
     assert not window.view.has_overlay() and not window.preview.has_overlay()
     assert not window.view.overlay_visible() and not window.preview.overlay_visible()
     assert window.view.mark_captions() == [] and window.preview.mark_captions() == []  # no knee boxes either
@@ -36,7 +36,7 @@ def test_the_pdf_report_of_a_declined_file_says_no_result(qtbot, window, colour_
     outcome = open_and_wait(qtbot, window, colour_bars)
     lines = dict(report_lines(outcome.analysis, "osteoporosis", include_patient=False, created=datetime(2026, 12, 2)))
     assert lines["Result"].startswith("No result: not a radiograph")
-    assert "Probability of osteoporosis" not in lines and "Confidence" not in lines
+    assert "Probability of osteoporosis" not in lines and "Against the threshold" not in lines and "Confidence" not in lines
     written = write_report_pdf(tmp_path / "bars.pdf", outcome.analysis)
     assert written.read_bytes().startswith(b"%PDF")
 

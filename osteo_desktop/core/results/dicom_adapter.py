@@ -11,7 +11,7 @@ from pydicom import Dataset
 from pydicom.uid import SecondaryCaptureImageStorage, generate_uid
 
 from osteo_desktop.core.errors import OsteoError
-from osteo_desktop.core.results.text import no_result_headline
+from osteo_desktop.core.results.text import no_result_headline, short_call
 from osteo_desktop.core.results.dicom_objects import DicomExportInput, KneeFinding, annotate, read_source_header
 
 
@@ -128,7 +128,8 @@ def export_input(analysis, model_sha256: str, pdf_bytes: bytes | None, algorithm
     if out_of_scope_reason:
         headline = no_result_headline(out_of_scope_reason)
     else:
-        headline = f"{prediction.label} (p={prediction.probability:.2f}, threshold {prediction.threshold:.2f})"
+        call = short_call(prediction.label, prediction.probability, prediction.threshold)  # "borderline-above" near it
+        headline = f"{call}: p={prediction.probability:.2f}, threshold {prediction.threshold:.2f}"
     version = prediction.model_version if prediction is not None else getattr(analysis, "model_version", "")
     return DicomExportInput(source=source, findings=findings, out_of_scope_reason=out_of_scope_reason,
                             algorithm_name=algorithm_name, algorithm_version=version,

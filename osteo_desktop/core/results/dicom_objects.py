@@ -17,6 +17,8 @@ from pydicom import Dataset, dcmread
 from pydicom.sr.codedict import codes
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
+from osteo_desktop.core.results import text
+
 MANUFACTURER = "osteo-desktop"
 RESEARCH_NOTICE = "RESEARCH USE, NOT FOR DIAGNOSIS"
 _SCHEME = "99OSTEO"  # private coding scheme for concepts without a standard code
@@ -24,6 +26,11 @@ PROBABILITY = hd.sr.CodedConcept("osteo-probability", _SCHEME, "Osteoporosis pro
 THRESHOLD = hd.sr.CodedConcept("osteo-threshold", _SCHEME, "Decision threshold")
 RESULT = hd.sr.CodedConcept("osteo-result", _SCHEME, "Screening result")
 SCOPE = hd.sr.CodedConcept("osteo-scope", _SCHEME, "Out of scope")
+# A knee within text.BORDERLINE_MARGIN of the threshold gets this second qualitative evaluation beside its result, so
+# a PACS reading the SR sees what the window's headline says: the call is borderline, read it as undecided.
+BORDERLINE = hd.sr.CodedConcept("osteo-borderline", _SCHEME, "Borderline")
+UNDECIDED = hd.sr.CodedConcept("osteo-undecided", _SCHEME,
+                               f"Within {text.BORDERLINE_MARGIN:.2f} of the decision threshold: read as undecided")
 UNITLESS = hd.sr.CodedConcept("1", "UCUM", "no units")
 SR_SERIES, SC_SERIES, PDF_SERIES = 9901, 9902, 9903
 ENCAPSULATED_PDF = "1.2.840.10008.5.1.4.1.1.104.1"
@@ -72,8 +79,9 @@ def annotate(gray: np.ndarray, findings: list[KneeFinding], headline: str) -> np
     width = max(2, image.width // 300)
     for finding in findings:
         draw.rectangle(finding.box, outline=(255, 200, 0), width=width)
-        draw.text((finding.box[0] + 4, finding.box[1] + 4),
-                  f"{finding.side}: {finding.label} p={finding.probability:.2f}", fill=(255, 200, 0))
+        call = text.short_call(finding.label, finding.probability, finding.threshold)
+        draw.text((finding.box[0] + 4, finding.box[1] + 4), f"{finding.side}: {call} p={finding.probability:.2f}",
+                  fill=(255, 200, 0))
     draw.rectangle((0, 0, image.width, 28), fill=(0, 0, 0))
     draw.text((6, 2), headline, fill=(255, 255, 255))
     draw.text((6, 15), RESEARCH_NOTICE, fill=(255, 80, 80))
@@ -106,7 +114,15 @@ def _knee_group(inp: DicomExportInput, index: int, finding: KneeFinding) -> hd.s
         tracking_identifier=hd.sr.TrackingIdentifier(uid=generate_uid(), identifier=f"knee {index + 1} {finding.side or 'side unknown'}".strip()),
         referenced_region=_region(inp, finding.box), finding_type=codes.SCT.Knee, algorithm_id=algorithm,
         finding_sites=[site], measurements=measurements,
-        qualitative_evaluations=[hd.sr.QualitativeEvaluation(name=RESULT, value=label)])
+        qualitative_evaluations=_evaluations(label, finding))
+
+
+def _evaluations(label: hd.sr.CodedConcept, finding: KneeFinding) -> list[hd.sr.QualitativeEvaluation]:
+    """The knee's result and, when it is borderline (text.is_borderline), the borderline evaluation after it."""
+    evaluations = [hd.sr.QualitativeEvaluation(name=RESULT, value=label)]
+    if text.is_borderline(finding.probability, finding.threshold):
+        evaluations.append(hd.sr.QualitativeEvaluation(name=BORDERLINE, value=UNDECIDED))
+    return evaluations
 
 
 def _code_meaning(text: str, limit: int = 64) -> str:

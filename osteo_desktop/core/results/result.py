@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from osteo_desktop.core.results import columns
+from osteo_desktop.core.results import text as result_text
 from osteo_desktop.core.results.columns import Output, declared, internal, number, text, text_list, timings
 from osteo_desktop.core.results.knee import KNEES_OUTPUT, KneeResult
 
@@ -123,9 +124,12 @@ class FileResult:
         return columns.to_csv(self, include_patient)
 
     def apply_prediction(self, prediction: ModelVerdict) -> None:
-        """Take the model's verdict (label, probability, confidence, threshold, model version and digest)."""
+        """Take the model's verdict (label, probability, confidence, threshold, model version and digest) and, when it
+        lies within the borderline margin of the threshold, the borderline sentence as one of the ``warnings``: the
+        JSON, the CSVs, the history and every face then carry it, not only the window that used to add it."""
         for name in columns.model_fields(type(self)):
             setattr(self, name, getattr(prediction, name))
+        self.warnings = result_text.with_borderline(self.warnings, self)
 
     def apply_knees(self, knees: list[KneeResult], verdict: ModelVerdict) -> None:
         """Take the knees found on the film and the verdict on the file: that of its most suspicious knee."""
@@ -137,7 +141,8 @@ class FileResult:
         for name, _ in columns.history_columns(type(recorded)):
             if name != "path":
                 setattr(self, name, getattr(recorded, name))
-        self.warnings = list(self.warnings)
+        # A result recorded before the borderline sentence was part of the warnings gains it here (once).
+        self.warnings = result_text.with_borderline(self.warnings or [], self)
         self.knees = list(self.knees)
         self.from_history = True
 

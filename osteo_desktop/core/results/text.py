@@ -19,19 +19,89 @@ DISCLAIMER = (
     "and must not be used on its own to diagnose or treat a patient."
 )
 
-CONFIDENCE_EXPLAINED = (
-    "How sure the model is of the result shown: the probability of osteoporosis when the result is positive, "
-    "one minus it when negative. A result is positive from the decision threshold up, so it can be below 50 %."
+# How close to the threshold a result reads as borderline. Measured, not tuned: drawing a knee's box 15 % tighter or
+# looser moves its probability by a median 0.09 (reports/per_knee.md), so a result within 0.05 of the threshold can
+# change sides with the framing alone; a confident green or orange headline there would overstate it.
+BORDERLINE_MARGIN = 0.05
+
+# Every borderline warning starts with this: how the sentence is recognised in a list of warnings (one recorded by an
+# earlier version, with other numbers or words after it, must not be repeated beside today's).
+BORDERLINE_PREFIX = "Borderline:"
+
+PROBABILITY_EXPLAINED = (
+    "The calibrated probability of osteoporosis of the most suspicious knee, and where it lies against the screening "
+    "threshold. A result is positive from the threshold up, and the threshold is below 50 %, so a positive result can "
+    f"have a probability under 50 %. Within {BORDERLINE_MARGIN * 100:.0f} points of the threshold the result is "
+    "borderline: read it as undecided."
 )
 
 
-def headline(label: str, positive_label: str) -> str:
-    """The result in a few words: "Osteoporosis suspected" or "No sign of osteoporosis"."""
-    # "Suspected", not "likely": the threshold (0.339) sits well below 0.5, so a positive result can carry a
-    # probability under one half, and "likely" beside "Confidence 38 %" reads as a contradiction.
+def is_borderline(probability: float | None, threshold: float | None) -> bool:
+    """Whether ``probability`` lies within :data:`BORDERLINE_MARGIN` of ``threshold`` (False when either is missing)."""
+    return probability is not None and threshold is not None and abs(probability - threshold) < BORDERLINE_MARGIN
+
+
+def _where(probability: float, threshold: float) -> str:
+    """Which side of the threshold: "above" (positive from the threshold up, so equal is "at"), "at" or "below"."""
+    return "above" if probability > threshold else "at" if probability == threshold else "below"
+
+
+def headline(label: str, positive_label: str, probability: float | None = None, threshold: float | None = None) -> str:
+    """The result in a few words: "Osteoporosis suspected", "No sign of osteoporosis", or, within
+    :data:`BORDERLINE_MARGIN` of the threshold (given both numbers), "Borderline (just above the threshold): read as
+    undecided": near the threshold the headline itself must not read as a firm call, yet it says which side it fell."""
+    # "Suspected", not "likely": the threshold (0.360) sits well below 0.5, so a positive result can carry a
+    # probability under one half, and "likely" beside a probability of 44 % reads as a contradiction.
+    if is_borderline(probability, threshold):
+        where = _where(probability, threshold)  # type: ignore[arg-type]
+        return f"Borderline ({'at the threshold' if where == 'at' else f'just {where} the threshold'}): read as undecided"
     if label == positive_label:
         return "Osteoporosis suspected" if label == "osteoporosis" else f"{label.capitalize()} suspected"
     return "No sign of osteoporosis" if positive_label == "osteoporosis" else f"{label.capitalize()}"
+
+
+def verdict_headline(result: object, positive_label: str) -> str:
+    """:func:`headline` of a result with the model's verdict fields (borderline when it is)."""
+    return headline(result.label, positive_label, getattr(result, "probability", None),  # type: ignore[attr-defined]
+                    getattr(result, "threshold", None))
+
+
+def short_call(label: str, probability: float, threshold: float) -> str:
+    """The call in a fixed-width table's cell, one word as the label is (so columns still split on spaces): the label,
+    or "borderline-above", "borderline-below", "borderline-at" within :data:`BORDERLINE_MARGIN` of the threshold."""
+    return f"borderline-{_where(probability, threshold)}" if is_borderline(probability, threshold) else label
+
+
+def percent(value: float) -> str:
+    """A probability as a whole percentage, "38 %"."""
+    return f"{value * 100:.0f} %"
+
+
+def _percents(probability: float, threshold: float) -> tuple[str, str]:
+    """Both as percentages with as few decimals (up to 3) as tell them apart: 0.362 and 0.360 are "36.2 %" and
+    "36.0 %", not "36 %" and "36 %" beside the words "just above"."""
+    for decimals in range(4):
+        shown = f"{probability * 100:.{decimals}f} %", f"{threshold * 100:.{decimals}f} %"
+        if probability == threshold or shown[0] != shown[1]:
+            return shown
+    return shown
+
+
+def probability_line(probability: float, threshold: float, positive_label: str = "osteoporosis") -> str:
+    """How sure the result is, in words a reader cannot misread: "Probability of osteoporosis 44 % — above the
+    screening threshold of 36 %" ("just above"/"just below" when borderline, "at" when equal). Not a "confidence":
+    the threshold is below 50 %, so a positive call's confidence can be under 50 % and read as favouring normal."""
+    shown, line = _percents(probability, threshold)
+    where = _where(probability, threshold)
+    if where != "at" and is_borderline(probability, threshold):
+        where = f"just {where}"
+    return f"Probability of {positive_label} {shown} — {where} the screening threshold of {line}"
+
+
+def threshold_distance(probability: float, threshold: float) -> str:
+    """How far from the threshold, for a table's cell: "0.080 above", "0.250 below", "at the threshold"."""
+    where = _where(probability, threshold)
+    return "at the threshold" if where == "at" else f"{abs(probability - threshold):.3f} {where}"
 
 
 def no_result_headline(reason: str | None) -> str:
@@ -47,16 +117,7 @@ def out_of_scope(result: object) -> str | None:
 def result_headline(result: Verdict, positive_label: str) -> str:
     """The headline of any result: :func:`no_result_headline` for a declined file, else :func:`headline`."""
     reason = out_of_scope(result)
-    return no_result_headline(reason) if reason is not None else headline(result.label, positive_label)
-
-
-def confidence_percent(confidence: float) -> str:
-    """Confidence as a whole percentage, "38 %"."""
-    return f"{confidence * 100:.0f} %"
-
-
-def confidence_line(confidence: float) -> str:
-    return f"Confidence {confidence_percent(confidence)}"
+    return no_result_headline(reason) if reason is not None else verdict_headline(result, positive_label)
 
 
 def result_facts(result: Verdict, positive_label: str) -> list[tuple[str, str]]:
@@ -78,15 +139,17 @@ def knee_short(side: str) -> str:
     return {"right": "R", "left": "L"}.get(side, "?")
 
 
-def knee_summary(knee: object, positive_label: str) -> str:
-    """One knee's result after its name: "Osteoporosis suspected, probability 0.412, confidence 41 %"."""
-    return (f"{headline(knee.label, positive_label)}, probability {knee.probability:.3f}, "  # type: ignore[attr-defined]
-            f"confidence {confidence_percent(knee.confidence)}")  # type: ignore[attr-defined]
+def knee_summary(knee: object, positive_label: str, threshold: float) -> str:
+    """One knee's result after its name: "Osteoporosis suspected, probability 0.412 (threshold 0.339)", or
+    "Borderline (just above the threshold): read as undecided, probability 0.362 (threshold 0.339)"."""
+    probability = knee.probability  # type: ignore[attr-defined]
+    return (f"{headline(knee.label, positive_label, probability, threshold)}, "  # type: ignore[attr-defined]
+            f"probability {probability:.3f} (threshold {threshold:.3f})")
 
 
-def knee_line(knee: object, positive_label: str) -> str:
-    """One knee's result in a line: "Right knee: Osteoporosis suspected, probability 0.412, confidence 41 %"."""
-    return f"{knee_name(knee.side)}: {knee_summary(knee, positive_label)}"  # type: ignore[attr-defined]
+def knee_line(knee: object, positive_label: str, threshold: float) -> str:
+    """One knee's result in a line: "Right knee: Osteoporosis suspected, probability 0.412 (threshold 0.339)"."""
+    return f"{knee_name(knee.side)}: {knee_summary(knee, positive_label, threshold)}"  # type: ignore[attr-defined]
 
 
 def off_bone_warning(side: str, share_on_bone: float) -> str:
@@ -95,26 +158,29 @@ def off_bone_warning(side: str, share_on_bone: float) -> str:
             "the result may rest on soft tissue, background or markers rather than on the bone")
 
 
-# How close to the threshold a result reads as borderline. Measured, not tuned: drawing a knee's box 15 % tighter or
-# looser moves its probability by a median 0.09 (reports/per_knee.md), so a result within 0.05 of the threshold can
-# change sides with the framing alone; a confident green or orange headline there would overstate it.
-BORDERLINE_MARGIN = 0.05
-
-
 def borderline_sentence(result: Verdict) -> str | None:
     """A warning when the probability lies within :data:`BORDERLINE_MARGIN` of the threshold, else None."""
     probability, threshold = getattr(result, "probability", None), getattr(result, "threshold", None)
-    if probability is None or threshold is None or abs(probability - threshold) >= BORDERLINE_MARGIN:
+    if not is_borderline(probability, threshold):
         return None
-    return (f"Borderline: the probability {probability:.3f} lies within {BORDERLINE_MARGIN:.2f} of the decision threshold "
+    return (f"{BORDERLINE_PREFIX} the probability {probability:.3f} lies within {BORDERLINE_MARGIN:.2f} of the decision threshold "
             f"{threshold:.3f}; the framing of the knee alone can move it that far, so read this result as undecided")
+
+
+def with_borderline(warnings: list[str] | tuple[str, ...], result: object) -> list[str]:
+    """``warnings`` and, when the result is borderline and they do not already say so, :func:`borderline_sentence`
+    at the end. The result's own ``warnings`` carry it from when it is given (FileResult.apply_prediction); this
+    adds it to one recorded before that, and never twice."""
+    sentences = [str(warning) for warning in warnings]
+    borderline = borderline_sentence(result)  # type: ignore[arg-type]
+    if borderline is None or any(sentence.startswith(BORDERLINE_PREFIX) for sentence in sentences):
+        return sentences
+    return sentences + [borderline]
 
 
 def warning_sentences(result: Verdict) -> list[str]:
     """Why the result may not hold for this image (not a knee, too small, colour, borderline, ...), one sentence each."""
-    sentences = [str(warning) for warning in result.warnings]
-    borderline = borderline_sentence(result)
-    return sentences + [borderline] if borderline else sentences
+    return with_borderline(result.warnings, result)
 
 
 def person_name(value: object) -> str:
@@ -156,13 +222,15 @@ def report_lines(result: Verdict, positive_label: str, *, file_name: str, create
     """A report's text as (field, value) pairs in reading order, the result first: nothing, not even the patient's
     name, takes the headline's place. ``patient`` (given only when the user chose to include it: name, ID, study
     date) follows the result's numbers. A declined file's report has the "No result" headline and the model version,
-    and no confidence, probability or threshold."""
+    and no probability or threshold. No line says "confidence": see :func:`probability_line`."""
     if out_of_scope(result) is not None:
         lines = [("Result", result_headline(result, positive_label)), ("Model version", str(result.model_version))]
     else:
-        lines = [("Result", headline(result.label, positive_label)), ("Confidence", confidence_percent(result.confidence))]
+        lines = [("Result", verdict_headline(result, positive_label)),
+                 ("Against the threshold", probability_line(result.probability, result.threshold, positive_label))]
         lines += result_facts(result, positive_label)
-        lines += [(knee_name(knee.side), knee_summary(knee, positive_label)) for knee in getattr(result, "knees", [])]
+        lines += [(knee_name(knee.side), knee_summary(knee, positive_label, result.threshold))
+                  for knee in getattr(result, "knees", [])]
     digest = getattr(result, "model_sha256", None)
     if digest:  # the exact model (card and files): a version string alone does not say which card was used
         lines.append(("Model SHA-256", str(digest)))

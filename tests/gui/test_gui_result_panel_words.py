@@ -1,0 +1,90 @@
+"""The result panel's words and colours on hand-built verdicts (threshold 0.36, margin 0.05): a positive call under
+one half reads as the probability against the threshold, never as a confidence; a borderline result's headline says
+so in the neutral colour; each knee's line says borderline when it is. Every expected string is written out here."""
+
+from __future__ import annotations
+
+import pytest
+
+from osteo_desktop.core.model.runtime import Prediction
+from osteo_desktop.core.results.knee import KneeResult
+from osteo_desktop.gui.result_panel import BORDERLINE_COLOUR, NEGATIVE_COLOUR, POSITIVE_COLOUR, ResultPanel
+
+
+@pytest.fixture
+def panel(qtbot):
+    widget = ResultPanel()
+    qtbot.addWidget(widget)
+    return widget
+
+
+def _prediction(probability: float) -> Prediction:
+    label = "osteoporosis" if probability >= 0.36 else "normal"
+    confidence = probability if label == "osteoporosis" else 1 - probability
+    return Prediction(label, probability, confidence, 0.36, "2.1.0", 0.0)
+
+
+def _everything(panel: ResultPanel) -> str:
+    return "\n".join([panel.headline.text(), panel.probability_text.text(), panel.knee_lines.text(),
+                      panel.details.text(), panel.warnings.text(), panel.probability_text.toolTip()])
+
+
+def test_a_positive_call_under_one_half_reads_against_the_threshold(panel):
+    knees = [KneeResult("right", (0, 0, 10, 10), "osteoporosis", 0.44, 0.44),
+             KneeResult("left", (20, 0, 30, 10), "normal", 0.12, 0.88)]
+    panel.show_result(_prediction(0.44), "osteoporosis", knees)
+    assert panel.headline.text() == "Osteoporosis suspected"
+    assert POSITIVE_COLOUR in panel.headline.styleSheet()
+    assert panel.probability_text.text() == "Probability of osteoporosis 44 % — above the screening threshold of 36 %"
+    assert "Osteoporosis suspected, probability 0.440 (threshold 0.360)" in panel.knee_lines.text()
+    assert "No sign of osteoporosis, probability 0.120 (threshold 0.360)" in panel.knee_lines.text()
+    assert "onfidence" not in _everything(panel)
+    assert panel.warnings.isHidden()  # 0.08 from the threshold: not borderline
+
+
+def test_a_borderline_result_heads_as_borderline_in_the_neutral_colour(panel):
+    """Right 0.38 (0.02 above 0.36) is the file's result; left 0.33 (0.03 below) is borderline too."""
+    knees = [KneeResult("right", (0, 0, 10, 10), "osteoporosis", 0.38, 0.38),
+             KneeResult("left", (20, 0, 30, 10), "normal", 0.33, 0.67)]
+    panel.show_result(_prediction(0.38), "osteoporosis", knees)
+    assert panel.headline.text() == "Borderline (just above the threshold): read as undecided"
+    assert BORDERLINE_COLOUR in panel.headline.styleSheet()
+    assert POSITIVE_COLOUR not in panel.headline.styleSheet()
+    assert panel.probability_text.text() == (
+        "Probability of osteoporosis 38 % — just above the screening threshold of 36 %")
+    lines = panel.knee_lines.text()
+    assert "Borderline (just above the threshold): read as undecided, probability 0.380 (threshold 0.360)" in lines
+    assert "Borderline (just below the threshold): read as undecided, probability 0.330 (threshold 0.360)" in lines
+    assert lines.count(BORDERLINE_COLOUR) == 2  # each knee's square is neutral
+    # The borderline warning is shown once.
+    assert panel.warnings.text().count("Borderline:") == 1
+    assert panel.warnings.text().startswith("⚠ Borderline: the probability 0.380 lies within 0.05")
+
+
+def test_a_clear_negative_stays_green(panel):
+    panel.show_result(_prediction(0.05), "osteoporosis", [KneeResult("left", (0, 0, 10, 10), "normal", 0.05, 0.95)])
+    assert panel.headline.text() == "No sign of osteoporosis"
+    assert NEGATIVE_COLOUR in panel.headline.styleSheet()
+    assert panel.probability_text.text() == "Probability of osteoporosis 5 % — below the screening threshold of 36 %"
+
+
+def test_the_history_view_heads_an_old_borderline_entry_as_borderline(qtbot, history, tmp_path):
+    """An entry recorded before the borderline sentence was kept (warnings []), 0.38 against 0.36: its Result cell is
+    the borderline headline with the warning mark, the sentence in its tooltip; its distance from the threshold is
+    0.020 above; no column says "Confidence"."""
+    from osteo_desktop.core.results.result import FileResult
+    from osteo_desktop.gui.history_view import COLUMNS, HistoryDialog
+
+    old = FileResult(path=str(tmp_path / "old.png"), file_sha256="01" * 32, label="osteoporosis", probability=0.38,
+                     confidence=0.38, threshold=0.36, model_version="2.1.0", model_sha256="cd" * 32, warnings=[],
+                     knees=[KneeResult("right", (0, 0, 10, 10), "osteoporosis", 0.38, 0.38)])
+    history.record(old.path, old, old.file_sha256)
+    dialog = HistoryDialog(history)
+    qtbot.addWidget(dialog)
+    dialog.refresh()
+    result, against = COLUMNS.index("Result"), COLUMNS.index("Against threshold")
+    assert "Confidence" not in COLUMNS
+    assert dialog.table.item(0, result).text() == "Borderline (just above the threshold): read as undecided  ⚠"
+    assert "Borderline: the probability 0.380 lies within 0.05 of the decision threshold 0.360" in (
+        dialog.table.item(0, result).toolTip())
+    assert dialog.table.item(0, against).text() == "0.020 above"
