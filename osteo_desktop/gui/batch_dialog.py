@@ -439,10 +439,11 @@ class BatchDialog(QDialog):
         self.scan_finished.emit(cancelled)
 
     def summary_counts(self) -> dict[str, int]:
-        counts = Counter(row.label for row in self.rows if row.ok)
-        declined = sum(1 for row in self.rows if row.declined)
-        failed = sum(1 for row in self.rows if not row.ok and not row.declined)
-        return {**dict(sorted(counts.items())), "out of scope (no result)": declined, "could not be read": failed}
+        """Rows per kind, in the filter's words and order (suspected, borderline, normal, out of scope, unreadable):
+        a borderline result is counted as borderline, not as the side of the threshold it happens to fall on."""
+        kinds = Counter(worklist.category(row) for row in self.rows)
+        words = {worklist.NO_RESULT: "out of scope (no result)", worklist.ERROR: "could not be read"}
+        return {words.get(key, key): kinds[key] for key, _ in worklist.FILTERS if key != worklist.ALL}
 
     def _update_summary(self) -> None:
         # Plain text: the summary is a PlainLabel, so markup would be shown as it is written.
