@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from osteo_desktop.core.results import text
+from osteo_desktop.core.results import palette, text
 from osteo_desktop.core.results.exports import write_rows_csv
 from osteo_desktop.core.results.history import History, default_history_path
 from osteo_desktop.core.results.names import escape_undecodable
@@ -61,8 +61,8 @@ TEXT_MIN_WIDTH = 110
 KNEE_SIDES = ("right", "left", "unknown")  # the per-side probability columns (4, 5, 6), in COLUMNS order
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 ROW_ROLE = Qt.ItemDataRole.UserRole + 2
-ERROR_COLOUR = QColor("#e05a5a")
-NO_RESULT_COLOUR = QColor("#8a939c")  # declined: neither a finding nor a failure
+ERROR_COLOUR = QColor(palette.ERROR_COLOUR)
+NO_RESULT_COLOUR = QColor(palette.NO_RESULT_COLOUR)  # declined: neither a finding nor a failure
 DECLINED_ROLE = Qt.ItemDataRole.UserRole + 3
 
 

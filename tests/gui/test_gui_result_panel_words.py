@@ -8,7 +8,8 @@ import pytest
 
 from osteo_desktop.core.model.runtime import Prediction
 from osteo_desktop.core.results.knee import KneeResult
-from osteo_desktop.gui.result_panel import BORDERLINE_COLOUR, NEGATIVE_COLOUR, POSITIVE_COLOUR, ResultPanel
+from osteo_desktop.core.results.palette import BORDERLINE_COLOUR, NEGATIVE_COLOUR, POSITIVE_COLOUR
+from osteo_desktop.gui.result_panel import ResultPanel
 
 
 @pytest.fixture

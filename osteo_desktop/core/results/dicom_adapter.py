@@ -11,7 +11,8 @@ from pydicom import Dataset
 from pydicom.uid import SecondaryCaptureImageStorage, generate_uid
 
 from osteo_desktop.core.errors import OsteoError
-from osteo_desktop.core.results.text import no_result_headline, short_call
+from osteo_desktop.core.results import text
+from osteo_desktop.core.results.text import no_result_headline
 from osteo_desktop.core.results.dicom_objects import DicomExportInput, KneeFinding, annotate, read_source_header
 
 
@@ -63,11 +64,11 @@ def study_details(patient_id: str, family: str, given: str = "", study_date: str
     return StudyDetails(patient_id, name, date, accession, study_uid)
 
 
-def _calendar_date(text: str) -> bool:
-    if len(text) != 8 or not text.isdigit():
+def _calendar_date(value: str) -> bool:
+    if len(value) != 8 or not value.isdigit():
         return False
     try:
-        datetime.strptime(text, "%Y%m%d")
+        datetime.strptime(value, "%Y%m%d")
     except ValueError:
         return False
     return True
@@ -97,7 +98,8 @@ def source_for(path: Path, source_format: str, rows: int, columns: int, details:
 
 
 def export_input(analysis, model_sha256: str, pdf_bytes: bytes | None, algorithm_name: str,
-                 details: StudyDetails | None = None, out_of_scope_reason: str | None = None) -> DicomExportInput:
+                 details: StudyDetails | None = None, out_of_scope_reason: str | None = None,
+                 positive_label: str = "osteoporosis") -> DicomExportInput:
     """One finding per knee (its box, side, label and probability); a knee whose side is unknown takes the header's
     laterality when it has one. An analysis without knees but with a result (not made by today's pipeline) is one
     finding over the whole image.
@@ -126,12 +128,12 @@ def export_input(analysis, model_sha256: str, pdf_bytes: bytes | None, algorithm
     drawn = [KneeFinding(f.side, (f.box[0] * scale_x, f.box[1] * scale_y, f.box[2] * scale_x, f.box[3] * scale_y),
                          f.label, f.probability, f.threshold) for f in findings]
     if out_of_scope_reason:
-        headline = no_result_headline(out_of_scope_reason)
-    else:
-        call = short_call(prediction.label, prediction.probability, prediction.threshold)  # "borderline-above" near it
-        headline = f"{call}: p={prediction.probability:.2f}, threshold {prediction.threshold:.2f}"
+        headline, detail = no_result_headline(out_of_scope_reason), ""
+    else:  # the window's words: a firm call, or "Borderline ...: read as undecided" near the threshold
+        headline = text.headline(prediction.label, positive_label, prediction.probability, prediction.threshold)
+        detail = text.probability_line(prediction.probability, prediction.threshold, positive_label)
     version = prediction.model_version if prediction is not None else getattr(analysis, "model_version", "")
     return DicomExportInput(source=source, findings=findings, out_of_scope_reason=out_of_scope_reason,
                             algorithm_name=algorithm_name, algorithm_version=version,
-                            model_sha256=model_sha256, annotated_rgb=annotate(radiograph.pixels, drawn, headline),
+                            model_sha256=model_sha256, annotated_rgb=annotate(radiograph.pixels, drawn, headline, detail),
                             pdf_bytes=pdf_bytes)
