@@ -72,3 +72,25 @@ def test_a_both_knee_film_gives_one_finding_per_knee_where_the_hand_checked_boxe
         centres[side] = float(group.roi.value[:, 0].mean())
     assert set(centres) == {"Right", "Left"}
     assert 42 < centres["Right"] < 418 and 570 < centres["Left"] < 950
+
+
+CHEST = DICOM_DIR / "CR_chest_RG1_J2KI_MONO1_15bit_j2k-lossy.dcm"  # its ReferringPhysicianName is the single word "ward"
+TRUNCATED = DICOM_DIR / "MR_truncated_pixeldata.dcm"
+
+
+@pytest.mark.skipif(not (CHEST.is_file() and TRUNCATED.is_file()), reason="shared DICOM samples missing")
+def test_the_terminal_gets_our_words_only_and_a_failed_file_is_named_once(tmp_path):
+    import subprocess
+    import sys
+
+    from shared_paths import REPO_ROOT
+
+    # A child process, as a user runs it: Python prints a library's warnings to stderr unless the code keeps them.
+    run = subprocess.run([sys.executable, "-m", "osteo_desktop", "dicom-export", str(CHEST), str(TRUNCATED),
+                          "--out", str(tmp_path), "--no-pdf"], capture_output=True, text=True, cwd=REPO_ROOT,
+                         timeout=300)
+    assert run.returncode == 1  # the truncated file failed
+    assert "Warning" not in run.stderr and "site-packages" not in run.stderr  # no highdicom UserWarning on "ward"
+    (line,) = [line for line in run.stderr.splitlines() if "ERROR" in line]
+    assert line.count(TRUNCATED.name) == 1 and "truncated" in line
+    assert len(list(tmp_path.glob(f"{CHEST.stem}.*.dcm"))) == 2  # the chest's SR and annotated image were written

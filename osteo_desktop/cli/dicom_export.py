@@ -51,8 +51,8 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             log.error("%s", exc)
             failed += 1
             continue
-        except OsteoError as exc:
-            log.error("%s: %s", path, exc)
+        except OsteoError as exc:  # its message names the file already ("knee.dcm: DICOM pixel data is truncated ...")
+            log.error("%s", exc if path.name in str(exc) else f"{path}: {exc}")
             failed += 1
             continue
         for item in written:

@@ -7,6 +7,8 @@ does not depend on the result types being restructured elsewhere; a thin adapter
 from __future__ import annotations
 
 import datetime as _dt
+import logging
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +20,8 @@ from pydicom.sr.codedict import codes
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from osteo_desktop.core.results import palette, text
+
+log = logging.getLogger(__name__)
 
 MANUFACTURER = "osteo-desktop"
 RESEARCH_NOTICE = "RESEARCH USE, NOT FOR DIAGNOSIS"
@@ -193,15 +197,23 @@ def build_sr(inp: DicomExportInput) -> hd.sr.Comprehensive3DSR:
 def build_secondary_capture(inp: DicomExportInput) -> hd.sc.SCImage:
     if inp.annotated_rgb is None:
         raise ValueError("no annotated image to capture")
-    image = hd.sc.SCImage.from_ref_dataset(
+    with warnings.catch_warnings(record=True) as caught:  # highdicom warns on names it finds odd (a header's "ward")
+        warnings.simplefilter("always")
+        image = _secondary_capture(inp)
+    for warning in caught:  # the source's own header text: logged, not printed over the user's terminal
+        log.info("annotated image: %s", warning.message)
+    if "Laterality" not in image:
+        image.Laterality = ""  # Type 2C: present but empty when the side is not known (dciodvfy asks for it)
+    return image
+
+
+def _secondary_capture(inp: DicomExportInput) -> hd.sc.SCImage:
+    return hd.sc.SCImage.from_ref_dataset(
         _with_study_defaults(inp.source), np.ascontiguousarray(inp.annotated_rgb, dtype=np.uint8), photometric_interpretation="RGB",
         bits_allocated=8, coordinate_system="PATIENT", series_instance_uid=generate_uid(), series_number=SC_SERIES,
         sop_instance_uid=generate_uid(), instance_number=1, manufacturer=MANUFACTURER,
         patient_orientation=("L", "F"), laterality=_series_laterality(inp),
         series_description="osteo-desktop annotated (research use)")
-    if "Laterality" not in image:
-        image.Laterality = ""  # Type 2C: present but empty when the side is not known (dciodvfy asks for it)
-    return image
 
 
 def _series_laterality(inp: DicomExportInput) -> str | None:
