@@ -89,3 +89,23 @@ def test_the_history_view_heads_an_old_borderline_entry_as_borderline(qtbot, his
     assert "Borderline: the probability 0.380 lies within 0.05 of the decision threshold 0.360" in (
         dialog.table.item(0, result).toolTip())
     assert dialog.table.item(0, against).text() == "0.020 above"
+
+
+def test_the_history_view_shows_the_readers_mark(qtbot, history, tmp_path):
+    """Agree/Disagree set in the worklist is stored; the history view shows it in its own column (it was stored but
+    not shown), and an unmarked entry shows nothing there."""
+    from osteo_desktop.core.results.result import FileResult
+    from osteo_desktop.gui.history_view import COLUMNS, HistoryDialog
+
+    for name, digest in (("marked.png", "02"), ("unmarked.png", "03")):
+        entry = FileResult(path=str(tmp_path / name), file_sha256=digest * 32, label="normal", probability=0.1,
+                           confidence=0.9, threshold=0.36, model_version="2.1.0", model_sha256="cd" * 32)
+        history.record(entry.path, entry, entry.file_sha256)
+    assert history.set_agreement("02" * 32, "cd" * 32, "disagree")
+    dialog = HistoryDialog(history)
+    qtbot.addWidget(dialog)
+    dialog.refresh()
+    reading, file_column = COLUMNS.index("Your reading"), COLUMNS.index("File")
+    shown = {dialog.table.item(row, file_column).text(): dialog.table.item(row, reading).text()
+             for row in range(dialog.table.rowCount())}
+    assert shown == {"marked.png": "Disagree", "unmarked.png": ""}
