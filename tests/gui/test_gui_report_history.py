@@ -261,7 +261,8 @@ def test_the_report_has_a_line_per_knee_and_writes(qtbot, window, knee_jpeg, tmp
     for (_, value), knee in zip(per_knee, knees):
         assert f"probability {knee.probability:.3f}" in value
     panels = _panels(outcome.analysis, "osteoporosis")
-    assert [caption for caption, *_ in panels] == ["Radiograph"] + [f"{names[k.side]}: model input" for k in knees][:2]
+    captions = {"right": "Model input: right knee", "left": "Model input: left knee", "unknown": "Model input: knee (side ?)"}
+    assert [caption for caption, *_ in panels] == ["Radiograph"] + [captions[k.side] for k in knees][:2]
     assert len(panels[0][3]) == len(knees)  # every knee's box on the radiograph
     assert write_report_pdf(tmp_path / "knees.pdf", outcome.analysis).read_bytes().startswith(b"%PDF")
 
