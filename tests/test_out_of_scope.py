@@ -38,8 +38,9 @@ DICOM_REASONS = {
     # the pixels resemble, the reason must not deny that they are radiographs.
     "CR_hip_RG2_JLSL_MONO2_10bit_jpegls-lossless.dcm": "not a knee radiograph",
     "CR_hip_RG2_JPLL_MONO2_10bit_jpeg-lossless-sv1.dcm": "not a knee radiograph",
-    "CR_tibia_RG3_J2KI_MONO1_10bit_j2k-lossy.dcm": "not a knee radiograph",
-    "CR_tibia_RG3_J2KR_MONO1_10bit_j2k-lossless.dcm": "not a knee radiograph",
+    # The distal tibia is filed as EXTREMITY: the reason must not call it a hand, a chest or a skull.
+    "CR_tibia_RG3_J2KI_MONO1_10bit_j2k-lossy.dcm": "not a knee radiograph: looks like a radiograph of another bone or joint",
+    "CR_tibia_RG3_J2KR_MONO1_10bit_j2k-lossless.dcm": "not a knee radiograph: looks like a radiograph of another bone or joint",
     "CR_cspine_16x16_MONO1_12bit_uncompressed_tiny.dcm": "not a knee radiograph",
 }
 SHARED_DICOMS = sorted(p for p in DICOM_DIR.glob("*.dcm") if p.name not in BROKEN_SHARED_DICOM) if DICOM_DIR.is_dir() else []
@@ -92,9 +93,10 @@ def test_a_declined_result_has_no_verdict_and_is_neither_ok_nor_failed():
     assert row.model_version == "m" and row.error is None
     assert row.declined and not row.ok
     # out_of_scope follows the original keys (issue 11); only later additions come after it, in the order they came:
-    # reader_agreement (issue 14, published first), then model_sha256 (issue 12), then knees (issue 11).
+    # reader_agreement (issue 14, published first), then model_sha256 (issue 12), then knees (issue 11), then call.
     assert list(row.to_dict()).index("out_of_scope") == ROW_KEYS.index("out_of_scope") == 9
-    assert list(row.to_dict())[-4:] == ["out_of_scope", "reader_agreement", "model_sha256", "knees"] == list(ROW_KEYS[-4:])
+    assert list(row.to_dict())[-5:] == ["out_of_scope", "reader_agreement", "model_sha256", "knees", "call"] == list(ROW_KEYS[-5:])
+    assert row.to_dict()["call"] is None  # no result, no call
     assert csv_columns()[9] == "out_of_scope"
     assert csv_columns()[9:12] == ["out_of_scope", "reader_agreement", "model_sha256"]
     assert row.to_dict()["knees"] == []  # a declined file has no knees
