@@ -85,11 +85,18 @@ def build_parser() -> argparse.ArgumentParser:
     for command in commands.choices.values():
         # A usage error after the command names that command's usage, not the top-level one (see cli.main).
         command.set_defaults(command_parser=command)
+    for listed in commands._choices_actions:  # `osteo info --help` opens with what the top-level list says of it
+        chosen = commands.choices[listed.dest]
+        if chosen.description is None and listed.help:
+            chosen.description = listed.help[0].upper() + listed.help[1:] + "."
     return parser
 
 
 def positive_int(text: str) -> int:
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:  # argparse would say "invalid positive_int value", naming this function
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError("must be at least 1")
     return value
