@@ -9,6 +9,22 @@ from typing import Any
 import numpy as np
 
 
+# The ends of the reader's warnings that only say how the pixels were turned into the grey image shown (colour
+# dropped, transparency painted black): words that qualify a result, superfluous beside a file that gets none.
+COLOUR_DROPPED = "converted to greyscale; the model was trained on greyscale radiographs"
+TRANSPARENT_AS_BLACK = "transparent areas of the image are shown as black"
+
+
+def about_appearance_only(warning: str) -> bool:
+    """Whether a reader's warning only concerns the image's appearance (its colour or transparency was dropped).
+
+    Every other warning may explain why a file gets no result, and is kept beside a declined one: a DICOM header
+    naming another modality or body part, the image being too small, which frame or image was judged, a window or
+    an orientation that could not be applied.
+    """
+    return warning.endswith(COLOUR_DROPPED) or warning == TRANSPARENT_AS_BLACK
+
+
 def _tag(keyword: str, *, identifying: bool = False) -> Any:
     # The DICOM keyword each field is read from is declared beside the field, so the reader fills it generically.
     # Identifying values are kept out of repr(), so a logged or printed identity never shows them.

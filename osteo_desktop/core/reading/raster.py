@@ -17,7 +17,7 @@ from osteo_desktop.core.errors import ImageReadError, ImageTooLargeError
 from osteo_desktop.core.reading import colour
 from osteo_desktop.core.reading.levels import to_levels
 from osteo_desktop.core.reading.limits import MAX_PIXELS, brief, check_dimensions
-from osteo_desktop.core.reading.radiograph import Radiograph
+from osteo_desktop.core.reading.radiograph import COLOUR_DROPPED, TRANSPARENT_AS_BLACK, Radiograph
 
 
 RASTER_FORMATS = ("PNG", "JPEG", "TIFF", "BMP")
@@ -57,9 +57,9 @@ def read_raster(path: Path, data: bytes, image_format: str, target_size: int | N
     if colour_check is not None:
         is_colour = colour_check
     if is_colour:
-        warnings.append(f"colour {image_format} image ({mode}) converted to greyscale; the model was trained on greyscale radiographs")
+        warnings.append(f"colour {image_format} image ({mode}) {COLOUR_DROPPED}")
     if transparent:
-        warnings.append("transparent areas of the image are shown as black")
+        warnings.append(TRANSPARENT_AS_BLACK)
     metadata.update(width=int(grey.shape[1]), height=int(grey.shape[0]), bits_stored=bits, window_source="full range")
     return Radiograph(path, grey, image_format.lower(), metadata, warnings)
 
