@@ -9,7 +9,6 @@ double holds the quotient of two small integers to far more than twice float32's
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import numpy as np
