@@ -12,7 +12,8 @@ Files: every film of ../shared/data/knee-xray-fullsize (1-6 megapixels; per-pixe
 about 7 MiB that does not grow with the image), and, written here from one of them at 12-24 megapixels (where that
 fixed part is small): 8-bit grey JPEG and PNG, colour-stored grey JPEG at 12 MP (decoded as YCbCr) and 24 MP (Y
 plane only), 16-bit grey PNG, RGB / RGBA / palette PNG, a tinted colour PNG, 12-bit DICOM uncompressed, RLE,
-JPEG 2000 and JPEG-LS; and a single-knee film at 15 MP (8-bit grey JPEG). Linux only (VmHWM).
+JPEG 2000 and JPEG-LS; colour JPEG and PNG and grey JPEG at 12 MP with an EXIF orientation (turned upright by
+the reader); and a single-knee film at 15 MP (8-bit grey JPEG). Linux only (VmHWM).
 
     .venv/bin/python benchmarks/decode_peak.py [--no-fullsize]
 
@@ -92,6 +93,12 @@ def _written(folder: Path) -> list[Path]:
     twelve_bit = np.asarray(twelve).astype(np.uint16) * 16
     for name, uid in (("rle", RLELossless), ("j2k", JPEG2000Lossless), ("jls", JPEGLSLossless)):
         made[f"grey12_{name}.dcm"] = lambda p, uid=uid: p.write_bytes(dicom_bytes(make_dicom(twelve_bit, bits_stored=12, compress_to=uid)))
+    # Turned upright by the reader (EXIF orientation 6): the decoded image and its upright copy are held at once.
+    turned = Image.Exif()
+    turned[0x0112] = 6
+    made["turned12_rgb.jpg"] = lambda p: twelve.convert("RGB").save(p, quality=90, exif=turned.tobytes())
+    made["turned12_rgb.png"] = lambda p: twelve.convert("RGB").save(p, compress_level=1, exif=turned.tobytes())
+    made["turned12_L.jpg"] = lambda p: twelve.save(p, quality=90, exif=turned.tobytes())
     # A single-knee film: its knee region (float32, at the film's resolution) is the largest a film has.
     single = Image.open(FULLSIZE / "osteoporosis_a0d82aa8d381.jpg").convert("L")
     made["single15_L.jpg"] = lambda p: single.resize((2990, 4980), Image.Resampling.BILINEAR).save(p, quality=90)

@@ -76,6 +76,20 @@ def test_a_compact_decode_costs_what_its_stored_form_holds(tmp_path, monkeypatch
     assert decode_cost(rle) == 1200 * 9 and decode_cost(colour) == 1200 * 3 * 12
 
 
+def test_a_turned_image_costs_its_decoded_copy_twice(tmp_path):
+    """An EXIF orientation makes the reader hold the decoded image and its upright copy at once: 2 x 4 bytes a pixel
+    for colour (more than the 5 or 7 of a colour read), 2 x 1 for grey (the 2 it costs anyway)."""
+    exif = Image.Exif()
+    exif[0x0112] = 6  # turned 90 degrees
+    grey = np.full((30, 40), 90, np.uint8)
+    Image.fromarray(np.stack([grey] * 3, -1)).save(tmp_path / "rgb.jpg", exif=exif.tobytes())
+    Image.fromarray(grey).save(tmp_path / "grey.jpg", exif=exif.tobytes())
+    Image.fromarray(np.stack([grey] * 3, -1)).save(tmp_path / "rgb.png", exif=exif.tobytes())
+    Image.fromarray(np.stack([grey] * 3, -1)).save(tmp_path / "upright.jpg", exif=Image.Exif().tobytes())
+    costs = {name: decode_cost(tmp_path / name) for name in ("rgb.jpg", "grey.jpg", "rgb.png", "upright.jpg")}
+    assert costs == {"rgb.jpg": 9600, "grey.jpg": 2400, "rgb.png": 9600, "upright.jpg": 6000}
+
+
 def test_the_decode_budget_admits_what_fits_and_a_giant_alone():
     budget, cancel = DecodeBudget(100), threading.Event()
     assert budget.acquire(60, cancel) == 60

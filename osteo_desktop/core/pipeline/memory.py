@@ -44,6 +44,10 @@ BYTES_PER_PIXEL = 12
 # 15 MP stays at 2.1 (38 MP as a PNG: 2.0). Not counted: a few MiB a file that do not grow with the image (up to
 # 7 MiB on the 1-megapixel films of knee-xray-fullsize), which the number of decoding workers bounds.
 COMPACT_BYTES_PER_PIXEL = {"L": 2, "I;16": 3, "I;16L": 3, "I;16B": 3, "RGB": 7}
+# An image with an EXIF orientation is turned into a copy while the decoded one is still held: twice the decoder's
+# image at the peak, which only counts for 4-byte images (12 MP, turned: RGB JPEG and RGB PNG 8.0, grey JPEG 2.1).
+_DECODED_BYTES_PER_PIXEL = {"L": 1, "I;16": 2, "I;16L": 2, "I;16B": 2, "RGB": 4}
+_EXIF_ORIENTATION = 0x0112
 COMPACT_COLOUR_JPEG_BYTES_PER_PIXEL = 5
 COMPACT_LARGE_COLOUR_JPEG_BYTES_PER_PIXEL = 2
 COMPACT_DICOM_NATIVE_BYTES_PER_PIXEL = 2
@@ -96,12 +100,33 @@ def decode_cost(path: Path, data: bytes | None = None, *, compact: bool = True) 
 
 def _compact_raster(image: Any) -> int:
     """Peak bytes a pixel of a compact read of the (opened, not decoded) Pillow ``image``."""
+    decoded = _DECODED_BYTES_PER_PIXEL.get(image.mode)
     if image.format == "JPEG" and image.mode == "RGB":
         from osteo_desktop.core.reading import raster
 
-        large = image.width * image.height > raster.LARGE_COLOUR_JPEG_PIXELS
-        return COMPACT_LARGE_COLOUR_JPEG_BYTES_PER_PIXEL if large else COMPACT_COLOUR_JPEG_BYTES_PER_PIXEL
-    return COMPACT_BYTES_PER_PIXEL.get(image.mode, BYTES_PER_PIXEL)
+        if image.width * image.height > raster.LARGE_COLOUR_JPEG_PIXELS:
+            per_pixel, decoded = COMPACT_LARGE_COLOUR_JPEG_BYTES_PER_PIXEL, 1  # its Y plane alone
+        else:
+            per_pixel = COMPACT_COLOUR_JPEG_BYTES_PER_PIXEL  # YCbCr: 4 bytes, as RGB
+    else:
+        per_pixel = COMPACT_BYTES_PER_PIXEL.get(image.mode, BYTES_PER_PIXEL)
+    if decoded is not None and _turned(image):
+        per_pixel = max(per_pixel, 2 * decoded)
+    return per_pixel
+
+
+def _turned(image: Any) -> bool:
+    """Whether the reader will turn ``image`` upright (an EXIF orientation other than 1), from what is parsed already.
+
+    A PNG may keep its eXIf chunk after the pixels, where Pillow would decode the image to reach it: only an EXIF
+    block already read with the header (JPEG's APP1, an early eXIf) or TIFF's own tags are looked at.
+    """
+    if "exif" not in image.info and image.format != "TIFF":
+        return False
+    try:
+        return int(image.getexif().get(_EXIF_ORIENTATION, 1) or 1) != 1
+    except Exception:  # noqa: BLE001 - an EXIF block the reader cannot read either: it reads the image as stored
+        return False
 
 
 def _compact_dicom(ds: Any, samples: int) -> int:
