@@ -113,18 +113,20 @@ def _interval(entry: object) -> str:
     return f"<b>{entry['value']:.3f} (95% CI {entry['ci_low']:.3f}–{entry['ci_high']:.3f})</b>{n}"
 
 
-def _at_threshold(entry: object) -> list[tuple[str, str]]:
+def _at_threshold(entry: object, labels: tuple[str, str]) -> list[tuple[str, str]]:
     """Per-film sensitivity and specificity at the knee threshold, from the out-of-fold confusion counts: the figures a
-    clinician quotes, which must be this model's and not the comparison head's."""
+    clinician quotes, which must be this model's and not the comparison head's. ``labels``: the card's (negative,
+    positive), which name the films counted."""
     confusion = entry.get("confusion") if isinstance(entry, dict) else None
     if not (isinstance(confusion, dict) and {"tp", "fp", "tn", "fn"} <= set(confusion)):
         return []
     tp, fp, tn, fn = (int(confusion[k]) for k in ("tp", "fp", "tn", "fn"))
+    negative, positive = (escape(label) for label in labels)
     rows = []
     if tp + fn:
-        rows.append(("Sensitivity per film at the threshold", f"<b>{tp / (tp + fn):.2f}</b> ({tp} of {tp + fn} osteoporosis films)"))
+        rows.append(("Sensitivity per film at the threshold", f"<b>{tp / (tp + fn):.2f}</b> ({tp} of {tp + fn} {positive} films)"))
     if tn + fp:
-        rows.append(("Specificity per film at the threshold", f"<b>{tn / (tn + fp):.2f}</b> ({tn} of {tn + fp} normal films)"))
+        rows.append(("Specificity per film at the threshold", f"<b>{tn / (tn + fp):.2f}</b> ({tn} of {tn + fp} {negative} films)"))
     return rows
 
 
@@ -138,7 +140,7 @@ def _knee_model(card: ModelCard) -> str:
     subsets = metrics.get("per_subset", {}) if isinstance(metrics.get("per_subset"), dict) else {}
     rows = [("Version", escape(str(knee.get("version", "?")))), ("What it reads", escape(str(knee.get("what", ""))))]
     rows.append(("ROC AUC per film (most suspicious knee)", _interval(metrics.get("film_roc_auc"))))
-    rows += _at_threshold(metrics.get("film_roc_auc"))
+    rows += _at_threshold(metrics.get("film_roc_auc"), card.labels)
     rows.append(("ROC AUC per knee", _interval(metrics.get("knee_roc_auc"))))
     for name, entry in subsets.items():
         rows.append((f"ROC AUC, {name}", _interval(entry)))

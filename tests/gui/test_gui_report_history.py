@@ -167,6 +167,16 @@ def test_model_dialog_gives_the_per_knee_models_sensitivity_and_network_and_says
     assert "DXA" not in shown.replace("must not replace DXA", "").replace("not DXA", "")
 
 
+def test_the_per_film_figures_name_the_cards_labels(classifier):
+    """The films counted are named by the card's labels, not by words written into the dialog."""
+    from osteo_desktop.gui.about_dialog import model_summary
+
+    card = dataclasses.replace(classifier.card, labels=("control", "low <density>"))
+    shown = " ".join(model_summary(card).split())
+    assert "(84 of 104 low &lt;density&gt; films)" in shown and "(91 of 124 control films)" in shown
+    assert "osteoporosis films" not in shown and "normal films" not in shown
+
+
 def test_history_lists_newest_first_and_sorts_by_time(qtbot, window, history, knee_images):
     paths = knee_images["normal"][:3]
     for path in paths:

@@ -8,6 +8,7 @@ from datetime import datetime
 from pathlib import Path
 
 from pydicom import Dataset
+from pydicom.valuerep import PersonName
 from pydicom.uid import SecondaryCaptureImageStorage, generate_uid
 
 from osteo_desktop.core.errors import OsteoError
@@ -42,26 +43,30 @@ _DICOM_CHARS = re.compile(r"[\\^=\x00-\x1f]")  # separators and control characte
 
 
 def study_details(patient_id: str, family: str, given: str = "", study_date: str = "", accession: str = "",
-                  study_uid: str = "") -> StudyDetails | str:
+                  study_uid: str = "", *, middle: str = "", prefix: str = "", suffix: str = "") -> StudyDetails | str:
     """The typed details as :class:`StudyDetails`, or why they cannot be used (in words). One rule for the window's
     study dialog and ``osteo dicom-export``.
 
-    The name is written the DICOM way (``Family^Given``); the date is accepted as YYYY-MM-DD or YYYYMMDD and must be
-    a real calendar date (pydicom refuses anything else when the object is written, with a message no user can act on).
+    The name is written the DICOM way, ``Family^Given^Middle^Prefix^Suffix`` (PS3.5 6.2.1, pydicom's PersonName;
+    trailing empty components dropped, but a family name alone keeps its caret, ``Family^``, so it is not read as a
+    single-component name); the date is accepted as YYYY-MM-DD or YYYYMMDD and must be a real calendar date (pydicom
+    refuses anything else when the object is written, with a message no user can act on).
     """
     patient_id, family, given = patient_id.strip(), family.strip(), given.strip()
+    middle, prefix, suffix = middle.strip(), prefix.strip(), suffix.strip()
     accession, study_uid = accession.strip(), study_uid.strip()
     if not patient_id or not family:
         return "The patient ID and family name are needed."
-    if any(_DICOM_CHARS.search(value) for value in (patient_id, family, given, accession)):
+    if any(_DICOM_CHARS.search(value) for value in (patient_id, family, given, middle, prefix, suffix, accession)):
         return "Names and IDs cannot contain \\ ^ = or control characters."
     date = study_date.strip().replace("-", "")
     if date and not _calendar_date(date):
         return "The study date must be a date written YYYY-MM-DD."
     if study_uid and not re.fullmatch(r"[0-9]+(\.[0-9]+)+", study_uid):
         return "A study instance UID is digits separated by dots."
-    name = f"{family}^{given}" if given else f"{family}^"
-    return StudyDetails(patient_id, name, date, accession, study_uid)
+    name = str(PersonName.from_named_components(family_name=family, given_name=given, middle_name=middle,
+                                                name_prefix=prefix, name_suffix=suffix))
+    return StudyDetails(patient_id, name if "^" in name else f"{name}^", date, accession, study_uid)
 
 
 def _calendar_date(value: str) -> bool:
