@@ -85,6 +85,8 @@ def main() -> int:
     report = run_study(knees, bank, old_model_probabilities(REPO / "reports" / "evaluation.json"), KneeRegionConfig(), args.resamples, 0)
     report["delegate_agreement_max_abs"] = agreement(runner, knees)
     report["wall_time_s"] = time.perf_counter() - start
+    if args.out.is_file():  # the notes are written by hand after a run: kept, and marked as such in the report
+        report["notes"] = json.loads(args.out.read_text()).get("notes", [])
     args.out.write_text(json.dumps(report, indent=1, default=float) + "\n")
     args.out.with_suffix(".md").write_text(markdown(report))
     log.info("done in %.0f s", time.perf_counter() - start)

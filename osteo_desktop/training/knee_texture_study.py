@@ -258,8 +258,9 @@ def markdown(report: dict[str, Any]) -> str:
         failed = [k for k, ok in v["checks"].items() if not ok]
         lines.append(f"- {n}: {'passes' if v['passes'] else 'fails: ' + ', '.join(failed)}")
     lines += ["", f"**Adopted: {d['adopted']}.**" if d["adopted"] else "**Not adopted: 2.1.0 stays (no candidate meets the rule).**", ""]
-    if "notes" in report:
-        lines += ["## Notes", "", *report["notes"], ""]
+    if report.get("notes"):
+        lines += ["## What the figures say (written by hand after the run; a re-run regenerates everything above, not this)", "",
+                  *report["notes"], ""]
     lines += [f"Study interpreter (no delegate, tensors preserved) against the app's (XNNPACK) on the last block: max |difference| "
               f"{report.get('delegate_agreement_max_abs', float('nan')):.1e}. Wall time of the run: {report.get('wall_time_s', float('nan')):.0f} s "
               "(features from the cache).", ""]
