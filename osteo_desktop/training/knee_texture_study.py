@@ -18,7 +18,7 @@ import numpy as np
 
 from osteo_desktop.core.model.preprocessing import KneeRegionConfig
 from osteo_desktop.training.knee_data import Knee
-from osteo_desktop.training.knee_evaluation import _bootstrap, auc_with_interval, paired_auc_difference
+from osteo_desktop.training.knee_evaluation import _bootstrap, paired_auc_difference
 from osteo_desktop.training.knee_features import KneeBank
 from osteo_desktop.training.knee_head import sigmoid
 from osteo_desktop.training.knee_texture import TextureBank, feature_set, region_side
