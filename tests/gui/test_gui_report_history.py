@@ -309,3 +309,19 @@ def test_a_file_whose_name_is_not_utf8_reopens_from_the_history_and_the_scan_tab
     with qtbot.waitSignal(window.analysis_shown, timeout=60000):
         batch.table.doubleClicked.emit(batch.proxy.index(0, 0))
     assert window.current.path == name
+
+
+def test_the_model_dialog_opens_with_plain_words_and_keeps_jargon_for_later(classifier):
+    """A radiologist reads the first section: what it reads, the threshold, films flagged/cleared and the QUS warning,
+    from the card's own counts (84 of 104 / 91 of 124 for 2.1.0, checked by hand against reports/per_knee.md); the
+    network's internals ("out_relu", "HeadWeights") and the threshold rule ("Youden") come only after it."""
+    from osteo_desktop.gui.about_dialog import model_summary
+
+    shown = " ".join(model_summary(classifier.card).split())
+    short = shown[shown.index("In short"):shown.index("Intended use")]
+    assert 'A probability of <b>0.36</b> or more is called "osteoporosis suspected"' in short
+    assert "flagged 84 of 104 osteoporosis films and cleared 91 of 124 normal films" in short
+    assert "quantitative ultrasound, QUS" in short and "far from reliable" in short
+    details = shown.index("Technical details")
+    for jargon in ("out_relu", "HeadWeights", "Youden", "npz"):
+        assert jargon in shown and shown.index(jargon) > details, jargon  # the card's words, after the plain ones
