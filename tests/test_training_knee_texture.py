@@ -13,7 +13,7 @@ from osteo_desktop.training.knee_data import Knee
 from osteo_desktop.training.knee_framing import NAMES
 from osteo_desktop.training.knee_texture import (TEXTURE_SIZE, TextureBank, cooccurrence, feature_set, glcm_statistics, lbp_histogram,
                                                  quantise, region_side, texture_statistics)
-from osteo_desktop.training.knee_texture_study import CANDIDATES, REFERENCE, decide, label_changes, size_shortcut
+from osteo_desktop.training.knee_texture_study import CANDIDATES, REFERENCE, RULE, decide, flip, label_changes, size_shortcut
 
 
 def ring(centre: float, up_left, up, up_right, left, right, down_left, down, down_right) -> np.ndarray:
@@ -40,14 +40,25 @@ def test_lbp_radius_two_reads_the_ring_two_pixels_away():
     image[2, 4] = image[4, 4] = 9.0  # right and down-right at distance 2: consecutive -> bin 2
     image[2, 3] = 9.0  # distance 1: not read at radius 2
     assert lbp_histogram(image, 2).tolist() == one_hot(2)
-    with pytest.raises(ValueError):
-        lbp_histogram(np.zeros((4, 4)), 2)
+    # the ring must fit inside the image: more than 2 r rows and columns
+    for shape in ((4, 4), (4, 9), (9, 4), (5, 3)):
+        with pytest.raises(ValueError, match="too small for radius 2"):
+            lbp_histogram(np.zeros(shape), 2)
+    assert lbp_histogram(np.zeros((5, 5)), 2).tolist() == one_hot(8)
 
 
 def test_lbp_histogram_counts_every_interior_pixel():
     image = np.array([[0, 0, 0, 0], [0, 5, 1, 0], [0, 0, 0, 0]], float)
     # two interior pixels: (1,1) centre 5, every neighbour darker -> bin 0; (1,2) centre 1: only left (5) brighter -> bin 1
     assert lbp_histogram(image, 1).tolist() == [0.5, 0.5] + [0.0] * 8
+
+
+def test_lbp_uniformity_is_decided_per_pixel():
+    image = np.zeros((3, 4))
+    image[1, 1] = 5.0
+    image[0, 1] = image[2, 1] = 9.0  # pixel (1,1): up and down brighter -> 4 changes -> bin 9
+    # pixel (1,2) (value 0): every neighbour >= 0 -> bin 8, whatever its neighbour's pattern
+    assert lbp_histogram(image, 1).tolist() == [0.0] * 8 + [0.5, 0.5]
 
 
 def test_quantise_maps_unit_grey_values_to_levels():
@@ -87,6 +98,20 @@ def test_texture_statistics_layout_and_mirror_invariance():
     assert np.array_equal(texture_statistics((model_input[..., 0] + 1.0) / 2.0), values)
 
 
+def test_texture_statistics_of_horizontal_stripes_worked_by_hand():
+    grey = np.zeros((8, 8))
+    grey[1::2] = 1.0  # rows 0, 1, 0, 1, ...: levels 0 and 15
+    model_input = np.stack([2.0 * grey - 1.0, np.zeros((8, 8)), np.ones((8, 8))], axis=2)  # only channel 0 is read
+    expected = [0.0] * 8 + [0.5, 0.5]  # radius 1: a dark-row pixel sees nothing darker (bin 8); a bright-row pixel
+    # sees its row's two neighbours as bright and the six in the dark rows as darker: 2 ones, 4 changes (bin 9)
+    expected += one_hot(8)  # radius 2: the ring's rows are 0 or 2 away, all of the pixel's own value: bin 8
+    # distance 1: horizontal pairs (0,0)/(15,15) (contrast 0, homogeneity 1, energy 0.5, correlation 1); vertical pairs
+    # (0,15)/(15,0) (contrast 225, homogeneity 1/226, energy 0.5, correlation -1); the two averaged
+    expected += [112.5, (1.0 + 1.0 / 226.0) / 2.0, 0.5, 0.0]
+    expected += [0.0, 1.0, 0.5, 1.0] * 2  # distances 2 and 4: rows of the same level both ways
+    assert texture_statistics(model_input) == pytest.approx(expected)
+
+
 def test_feature_set_concatenates_the_groups_in_order():
     n, k = 2, 3
     single = {g: {name: np.full((n, c), v, np.float32) for name in NAMES} for g, c, v in (("final", 2, 1.0), ("texture", 1, 7.0))}
@@ -124,6 +149,19 @@ def test_label_changes_counts_knee_framing_pairs_across_the_threshold():
     assert label_changes(logits, 1.0, 0.5) == pytest.approx(1 / 6)
 
 
+def test_flip_is_the_mean_of_the_input_and_its_mirror():
+    logits = {"single": {"a": np.array([1.0, 3.0])}, "mirrored": {"a": np.array([3.0, 6.0])}}
+    assert flip(logits, "a").tolist() == [2.0, 4.5]
+
+
+def test_label_changes_reads_calibrated_probabilities_against_the_threshold():
+    # one knee, logit 0.5 however framed; T = 0.5 gives sigmoid(1.0) = 0.73 >= 0.7 everywhere: no change. (Reading
+    # sigmoid(0.5 x 0.5) = 0.56 for any one of them would make it change.)
+    assert label_changes(logits_of([0.5], [0.5], [0.5]), 0.5, 0.7) == 0.0
+    # a probability exactly at the threshold is a positive call: sigmoid(0) = 0.5 >= 0.5 for the box and x0.85
+    assert label_changes(logits_of([0.0], [0.0], [1.0]), 1.0, 0.5) == 0.0
+
+
 def test_size_shortcut_ranks_logits_against_the_region_side_within_each_class():
     sides = [100, 200, 300, 400]
     knees = [knee(f"n{i}", (0.0, 0.0, float(s), float(s)), 0) for i, s in enumerate(sides)]
@@ -136,6 +174,23 @@ def test_size_shortcut_ranks_logits_against_the_region_side_within_each_class():
     assert out["osteoporosis"]["difference_vs_reference"]["value"] == pytest.approx(0.0)
     # the side alone: osteoporosis knees are no bigger than normal ones here -> 0.5
     assert out["region_side_alone_knee_auc"] == pytest.approx(0.5)
+    assert out["normal"]["n"] == 4 and out["osteoporosis"]["n"] == 4
+
+
+def test_size_shortcut_intervals_resample_films_reproducibly():
+    rng = np.random.default_rng(1)
+    sides = rng.integers(100, 1000, 16)
+    knees = [knee(f"f{i}", (0.0, 0.0, float(s), float(s)), i % 2) for i, s in enumerate(sides)]
+    logits = sides + rng.normal(0, 200, 16)
+    reference = rng.normal(0, 1, 16)
+    out = size_shortcut(knees, logits, KneeRegionConfig(), 200, 0, reference)
+    for cls in ("normal", "osteoporosis"):
+        entry, diff = out[cls], out[cls]["difference_vs_reference"]
+        assert -1.0 <= entry["ci_low"] <= entry["value"] <= entry["ci_high"] <= 1.0
+        assert -2.0 <= diff["ci_low"] <= diff["value"] <= diff["ci_high"] <= 2.0
+        assert entry["ci_low"] < entry["ci_high"] and diff["ci_low"] < diff["ci_high"]
+    # the same seed, the same resamples
+    assert size_shortcut(knees, logits, KneeRegionConfig(), 200, 0, reference) == out
 
 
 def figures(auc: float, ci_low: float, scale: float, mirror: float, half: float, labels: float) -> dict:
@@ -158,6 +213,24 @@ def test_decide_adopts_only_a_candidate_that_meets_every_condition():
     report[a]["label_changes"] = 0.041  # and more labels changed than the reference + 0.01
     assert decide(report)["adopted"] is None
     assert [k for k, ok in decide(report)["verdicts"][a]["checks"].items() if not ok] == ["halves", "label_changes"]
+
+
+def test_decide_at_the_edges_of_each_condition():
+    a, b, c = CANDIDATES
+    report = {REFERENCE: figures(0.83, 0.0, 0.0, 0.0, 0.0, 0.0)}
+    report[a] = figures(0.90, 0.0, 0.0, 0.0, 0.0, 0.0)  # an interval ending exactly at 0 does not exclude 0
+    report[b] = figures(0.85, 0.01, 0.005, 0.005, 0.05, 0.01)  # every framing figure exactly at its limit: passes
+    report[c] = figures(0.84, 0.01, 0.0, 0.0, 0.0, 0.0)  # passes too, with a lower AUC than b
+    decision = decide(report)
+    assert decision["rule"] == RULE
+    assert list(decision["verdicts"][a]["checks"]) == ["auc_interval_above_0", "scale_x0.85_x1.15", "mirror_single_pass", "halves", "label_changes"]
+    assert decision["verdicts"][a]["checks"]["auc_interval_above_0"] is False
+    assert decision["verdicts"][b]["passes"] and decision["verdicts"][c]["passes"]
+    assert decision["adopted"] == b  # the highest per-film AUC of those that pass
+    # the x0.85 / x1.15 limit is never above 0.03, however loose the reference
+    report[REFERENCE] = figures(0.83, 0.0, 0.03, 0.0, 0.0, 0.0)
+    report[b] = figures(0.85, 0.01, 0.031, 0.0, 0.0, 0.0)
+    assert decide(report)["verdicts"][b]["checks"]["scale_x0.85_x1.15"] is False
 
 
 def test_bootstrap_level_narrows_the_percentile_interval():
