@@ -127,7 +127,7 @@ def assign_sides(centres: list[tuple[float, float]], orientation: dict | None,
     from_markers = sides_from_markers(centres, markers)
     if len(centres) > 1 and _text(orientation, "view_position") in NON_FRONTAL_VIEWS:
         return from_header  # a lateral view does not put the knees side by side: nearness says nothing
-    if _header_speaks(orientation, len(centres)):
+    if header_decides(orientation, len(centres)):
         if from_markers is not None and from_markers != from_header:
             log.info("burnt-in markers say %s, the DICOM header %s: the header decides", from_markers, from_header)
         return from_header
@@ -138,7 +138,7 @@ def assign_sides(centres: list[tuple[float, float]], orientation: dict | None,
     return from_markers
 
 
-def _header_speaks(orientation: dict | None, knees: int) -> bool:
+def header_decides(orientation: dict | None, knees: int) -> bool:
     """Whether the header decides the sides: for a lone knee an Image Laterality of R or L; for two or more a Patient
     Orientation whose rows or columns run along the patient's left-right line. (A lone knee's Patient Orientation
     says how the image lies, not which knee it is, so a marker still names it.)"""
