@@ -224,6 +224,14 @@ def out_of_fold(films: list[FilmCandidates], extra: tuple[np.ndarray, np.ndarray
 
 
 OTHER_GLYPHS = "ABCDEFGHIJKMNOPQSTUVWXYZ0123456789"
+# Fonts for the rendered glyphs, where the machine has them (Debian/Ubuntu paths). Pillow's own built-in font is left
+# OUT on purpose: tests/test_side_markers.py draws its markers with it, so the tests read a font training never saw.
+TRAINING_FONTS = tuple(f"/usr/share/fonts/{name}" for name in (
+    "truetype/dejavu/DejaVuSans.ttf", "truetype/dejavu/DejaVuSans-Bold.ttf", "truetype/dejavu/DejaVuSansMono.ttf",
+    "truetype/dejavu/DejaVuSerif.ttf", "opentype/urw-base35/NimbusSans-Regular.otf",
+    "opentype/urw-base35/NimbusSans-Bold.otf", "opentype/urw-base35/NimbusSansNarrow-Regular.otf",
+    "opentype/urw-base35/URWGothic-Book.otf", "opentype/urw-base35/C059-Roman.otf",
+    "truetype/noto/NotoSansMono-Regular.ttf", "truetype/noto/NotoSansMono-Bold.ttf"))
 
 
 def synthetic_patches(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -236,6 +244,9 @@ def synthetic_patches(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     from PIL import Image, ImageDraw, ImageFont
 
     rng = np.random.default_rng(seed)
+    fonts = [path for path in TRAINING_FONTS if Path(path).is_file()]
+    if not fonts:
+        raise FileNotFoundError("none of the training fonts is installed (TRAINING_FONTS)")
     patches, labels = [], []
     for i in range(n):
         kind = i % 4  # R, L, other, other
@@ -253,7 +264,7 @@ def synthetic_patches(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
         box_value = int(rng.uniform(170, 240)) if light else int(rng.uniform(70, 140))
         letter_value = int(rng.uniform(60, 130)) if light else int(rng.uniform(200, 255))
         draw.rectangle((x0, y0, x0 + width - 1, y0 + side - 1), fill=box_value)
-        font = ImageFont.load_default(size=max(6, int(side * rng.uniform(0.6, 0.85))))
+        font = ImageFont.truetype(fonts[rng.integers(len(fonts))], size=max(6, int(side * rng.uniform(0.6, 0.85))))
         draw.text((x0 + width / 2, y0 + side / 2), glyph, fill=letter_value, font=font, anchor="mm")
         array = np.asarray(image, np.float32) / 255
         jitter = rng.integers(-1, 2, 4) * max(1, side // 8)
