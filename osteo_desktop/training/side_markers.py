@@ -249,7 +249,7 @@ def synthetic_patches(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
         raise FileNotFoundError("none of the training fonts is installed (TRAINING_FONTS)")
     patches, labels = [], []
     for i in range(n):
-        kind = i % 4  # R, L, other, other
+        kind = i % 5  # R, L, then three others: boxed labels that are not markers outnumber the markers
         glyph = "R" if kind == 0 else "L" if kind == 1 else OTHER_GLYPHS[rng.integers(len(OTHER_GLYPHS))]
         side = int(rng.integers(10, 36))
         canvas = 4 * side

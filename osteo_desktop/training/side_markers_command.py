@@ -28,8 +28,8 @@ from osteo_desktop.core.reading.reader import read_radiograph
 from osteo_desktop.training.knee_detector import is_test_holdout
 from osteo_desktop.training.metrics import wilson
 from osteo_desktop.training.side_markers import (
-    IGNORE, SEEDS, THRESHOLDS, ensemble_out_of_fold, evaluate, extract, nested_evaluation, read_knee_centres,
-    read_marker_labels, shipping_threshold, stack, train_network,
+    HIDDEN, IGNORE, SEEDS, THRESHOLDS, ensemble_out_of_fold, evaluate, extract, nested_evaluation, read_knee_centres,
+    read_marker_labels, shipping_threshold, stack, synthetic_patches, train_network,
 )
 
 log = logging.getLogger(__name__)
@@ -158,6 +158,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--labels", type=Path, default=REPO_ROOT / "annotations" / "side_markers.csv")
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "model_weights")
     parser.add_argument("--report", type=Path, default=REPO_ROOT / "reports" / "side_markers_tables.md")
+    parser.add_argument("--synthetic", type=int, default=0,
+                        help="rendered boxed glyphs (training.side_markers.synthetic_patches) added to every training set")
+    parser.add_argument("--hidden", type=int, default=HIDDEN, help="hidden units of each network")
     parser.add_argument("--list-in-card", action="store_true",
                         help="also list side_markers.npz in model_card.json, which WIRES it into the app's sides "
                              "(left out by default: reports/side_markers.md says why)")
@@ -168,7 +171,8 @@ def main(argv: list[str] | None = None) -> int:
     films = extract(args.shared, args.labels, args.cache)
     labels = read_marker_labels(args.labels)
     knees = read_knee_centres(REPO_ROOT / "annotations" / "knee_boxes.csv")
-    probs, fold_readers = ensemble_out_of_fold(films)
+    extra = synthetic_patches(args.synthetic, seed=7) if args.synthetic else None
+    probs, fold_readers = ensemble_out_of_fold(films, extra=extra, hidden=args.hidden)
     grid = [evaluate(films, probs, labels, knees, t) for t in THRESHOLDS]
     nested, chosen = nested_evaluation(films, probs, labels, knees)
     threshold = shipping_threshold(films, probs, labels, knees)
@@ -179,7 +183,10 @@ def main(argv: list[str] | None = None) -> int:
     x = np.concatenate([f.patches for f in shipped] + [f.extra_patches for f in shipped])
     y = np.concatenate([f.labels for f in shipped] + [f.extra_labels for f in shipped])
     keep = y != IGNORE
-    final = stack([train_network(x[keep], y[keep], seed=seed) for seed in SEEDS], threshold)
+    x, y = x[keep], y[keep]
+    if extra is not None:
+        x, y = np.concatenate([x, extra[0]]), np.concatenate([y, extra[1]])
+    final = stack([train_network(x, y, hidden=args.hidden, seed=seed) for seed in SEEDS], threshold)
     args.out.mkdir(parents=True, exist_ok=True)
     np.savez(args.out / MARKER_FILE, **final.to_arrays())
     final = MarkerReader.load(args.out / MARKER_FILE)  # the written file must load as the app loads it
@@ -188,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     other = other_source_reads(args.shared, final)
     args.report.parent.mkdir(parents=True, exist_ok=True)
     args.report.write_text(tables(grid, nested, chosen, threshold, full, other))
-    figures = {"grid": grid, "nested": nested, "nested_thresholds": chosen, "threshold": threshold,
+    figures = {"synthetic": args.synthetic, "hidden": args.hidden, "grid": grid, "nested": nested, "nested_thresholds": chosen, "threshold": threshold,
                "fullsize": full, "knee_other": other, "shipped_films": len(shipped)}
     args.report.with_suffix(".json").write_text(json.dumps(figures, indent=1, default=str) + "\n")
     return 0
