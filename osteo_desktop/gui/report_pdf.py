@@ -76,7 +76,7 @@ def _panels(analysis: Analysis, positive_label: str) -> list[tuple[str, QImage, 
         return panels
     for knee in analysis.knees[:2]:
         overlay = heat_qimage(knee.explanation) if knee.explanation is not None else None
-        panels.append((f"{text.knee_name(knee.side)}: model input", grey_qimage(model_input_to_preview(knee.model_input)),
+        panels.append((f"{text.knee_title(knee)}: model input", grey_qimage(model_input_to_preview(knee.model_input)),
                        overlay, []))
     return panels
 

@@ -88,3 +88,17 @@ def test_the_history_view_heads_an_old_borderline_entry_as_borderline(qtbot, his
     assert "Borderline: the probability 0.380 lies within 0.05 of the decision threshold 0.360" in (
         dialog.table.item(0, result).toolTip())
     assert dialog.table.item(0, against).text() == "0.020 above"
+
+
+def test_each_knee_line_says_where_its_side_came_from(panel):
+    knees = [KneeResult("right", (0, 0, 10, 10), "osteoporosis", 0.44, 0.44, "film_marker"),
+             KneeResult("left", (20, 0, 30, 10), "normal", 0.12, 0.88, "film_marker")]
+    panel.show_result(_prediction(0.44), "osteoporosis", knees)
+    lines = panel.knee_lines.text().split("<br>")
+    assert "<b>Right knee (film marker)</b>: Osteoporosis suspected, probability 0.440 (threshold 0.360)" in lines[0]
+    assert "<b>Left knee (film marker)</b>: No sign of osteoporosis, probability 0.120 (threshold 0.360)" in lines[1]
+    panel.show_result(_prediction(0.05), "osteoporosis",
+                      [KneeResult("left", (0, 0, 10, 10), "normal", 0.05, 0.95, "dicom_header")])
+    assert "<b>Left knee (DICOM header)</b>: " in panel.knee_lines.text()
+    panel.show_result(_prediction(0.05), "osteoporosis", [KneeResult("unknown", (0, 0, 10, 10), "normal", 0.05, 0.95)])
+    assert "<b>Knee (side unknown)</b>: " in panel.knee_lines.text()

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from osteo_desktop.core.errors import ModelFormatError, ModelIntegrityError
-from osteo_desktop.core.model.knee_sides import assign_sides
+from osteo_desktop.core.model.knee_sides import sides_with_sources
 from osteo_desktop.core.model.side_markers import CARD_ROLE as MARKER_ROLE, MarkerReader, SideMarker
 from osteo_desktop.core.model.resampling import resize_bilinear
 
@@ -55,11 +55,13 @@ WINDOW_SIDES = tuple(float(WORK_SIDE / 8 * 2 ** (k / 4)) for k in range(13))
 @dataclass(frozen=True)
 class DetectedKnee:
     """A knee: ``side`` is the PATIENT's ("right", "left" or "unknown"); ``box`` is (x0, y0, x1, y1) in the pixels
-    of the array given to :meth:`KneeDetector.detect`, x1 and y1 exclusive; ``score`` is the classifier's margin."""
+    of the array given to :meth:`KneeDetector.detect`, x1 and y1 exclusive; ``score`` is the classifier's margin;
+    ``side_source`` where the side came from (one of :data:`~knee_sides.SIDE_SOURCES`, None when it is unknown)."""
 
     side: str
     box: tuple[int, int, int, int]
     score: float
+    side_source: str | None = None
 
 
 @dataclass(frozen=True)
@@ -347,5 +349,5 @@ class KneeDetector:
             # Read even when the header decides: knee_sides then logs a marker that disagrees with it.
             markers = self.marker_reader.read(pixels)
         read = [(m.letter, *m.centre) for m in markers or []]
-        sides = assign_sides([((b[0] + b[2]) / 2, (b[1] + b[3]) / 2) for b, _ in knees], orientation, read)
-        return [DetectedKnee(side, box, score) for (box, score), side in zip(knees, sides)]
+        sides = sides_with_sources([((b[0] + b[2]) / 2, (b[1] + b[3]) / 2) for b, _ in knees], orientation, read)
+        return [DetectedKnee(side, box, score, source) for (box, score), (side, source) in zip(knees, sides)]

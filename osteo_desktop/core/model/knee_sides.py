@@ -19,6 +19,12 @@ says anything about sides (Patient Orientation or Image Laterality), it decides 
 logged. Otherwise a lone knee is "right" when every marker read is an R ("left" for L; "unknown" when R and L are
 both read), and of two knees the one a marker clearly lies nearer (see :func:`sides_from_markers`) takes the
 marker's side, the other the opposite one; markers that contradict each other leave the hanging convention.
+
+Every side says where it came from (:func:`sides_with_sources`, issue 11): :data:`DICOM_HEADER` (Image Laterality
+or Patient Orientation decided), :data:`FILM_MARKER` (burnt-in markers decided, including markers that confirm the
+hanging convention), :data:`HANGING_CONVENTION` (two knees on a film with no Patient Orientation and no marker
+read: viewer's left = patient's right), or None for an "unknown" side. These values are part of the public result
+contract (the ``side_source`` of each knee in JSON and CSV): declared here, once.
 """
 
 from __future__ import annotations
@@ -29,6 +35,10 @@ from typing import Any, Sequence
 log = logging.getLogger(__name__)
 
 RIGHT, LEFT, UNKNOWN = "right", "left", "unknown"
+# Where a knee's side came from (the result's ``side_source``; None when the side is unknown). New values go at the
+# end: consumers of the JSON/CSV may switch on them.
+DICOM_HEADER, FILM_MARKER, HANGING_CONVENTION = "dicom_header", "film_marker", "hanging_convention"
+SIDE_SOURCES = (DICOM_HEADER, FILM_MARKER, HANGING_CONVENTION)
 # View Position values that are not frontal (AP/PA): the geometry says nothing about sides there.
 NON_FRONTAL_VIEWS = {"LAT", "LATERAL", "LL", "RL", "RLD", "LLD", "XTABLE", "CROSS-TABLE LATERAL", "OBL", "LAO", "RAO",
                      "LPO", "RPO"}
@@ -119,23 +129,38 @@ def assign_sides(centres: list[tuple[float, float]], orientation: dict | None,
     (None or missing keys for a raster file); ``markers`` the burnt-in markers read, as (letter, x, y) in the same
     pixels (None or empty: no marker, the rules of the header and the hanging convention alone).
     """
+    return [side for side, _ in sides_with_sources(centres, orientation, markers)]
+
+
+def sides_with_sources(centres: list[tuple[float, float]], orientation: dict | None,
+                       markers: Sequence[tuple[str, float, float]] | None = None) -> list[tuple[str, str | None]]:
+    """(side, source) of each knee, in the order of ``centres``: :func:`assign_sides`' side and where it came from,
+    one of :data:`SIDE_SOURCES`, or None for an "unknown" side (arguments as for :func:`assign_sides`)."""
     if not centres:
         return []
-    from_header = _from_header(centres, orientation)
+    from_header = _with_header_source(_from_header(centres, orientation), orientation)
     if not markers:
         return from_header
     from_markers = sides_from_markers(centres, markers)
     if len(centres) > 1 and _text(orientation, "view_position") in NON_FRONTAL_VIEWS:
         return from_header  # a lateral view does not put the knees side by side: nearness says nothing
     if header_decides(orientation, len(centres)):
-        if from_markers is not None and from_markers != from_header:
+        if from_markers is not None and from_markers != [side for side, _ in from_header]:
             log.info("burnt-in markers say %s, the DICOM header %s: the header decides", from_markers, from_header)
         return from_header
     if from_markers is None:
         return from_header
-    if from_markers != from_header and len(centres) == 2:
+    if from_markers != [side for side, _ in from_header] and len(centres) == 2:
         log.info("burnt-in markers turn the hanging convention round: %s instead of %s", from_markers, from_header)
-    return from_markers
+    # Markers that agree with the hanging convention still decide: the film says it, not only how films are hung.
+    return [(side, FILM_MARKER) for side in from_markers]
+
+
+def _with_header_source(sides: list[str], orientation: dict | None) -> list[tuple[str, str | None]]:
+    """The header's sides with their source: the header itself when it decides, else (two knees, no Patient
+    Orientation) the hanging convention; None for every "unknown" side."""
+    source = DICOM_HEADER if header_decides(orientation, len(sides)) else HANGING_CONVENTION
+    return [(side, None if side == UNKNOWN else source) for side in sides]
 
 
 def header_decides(orientation: dict | None, knees: int) -> bool:
