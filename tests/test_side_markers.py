@@ -62,9 +62,21 @@ def test_a_step_edge_or_flat_film_proposes_nothing_that_stands_out():
     # No rectangle differs from its surroundings on all four sides with one sign: every score is 0 (to rounding).
     step = np.zeros((200, 300), np.float32)
     step[:, 150:] = 1.0
-    candidates = find_candidates(step)
+    assert find_candidates(step) == [] and find_candidates(np.full((200, 300), 0.5, np.float32)) == []  # the floor
+    candidates = find_candidates(step, floor=-1.0)  # without the score floor: every rectangle, none standing out
     assert candidates and max(c.score for c in candidates) < 1e-6
-    assert max(c.score for c in find_candidates(np.full((200, 300), 0.5, np.float32))) < 1e-9
+    assert max(c.score for c in find_candidates(np.full((200, 300), 0.5, np.float32), floor=-1.0)) < 1e-6
+
+
+def test_the_score_floor_only_drops_rectangles_below_it():
+    # A drawn R box and a faint (0.01 contrast) box: the floor (0.015) keeps the R's candidate and drops the faint one.
+    film = film_with_glyph("R", at=(40, 60), side=30)
+    film[700:730, 300:330] += 0.01
+    image, _ = prepare(film)
+    everything = find_candidates(image, keep=40, floor=-1.0)
+    floored = find_candidates(image, keep=40)
+    assert floored == [c for c in everything if c.score > 0.015][:len(floored)]
+    assert floored[0].box == everything[0].box and all(c.score > 0.015 for c in floored)
 
 
 def test_a_patch_of_the_mirrored_film_is_the_mirrored_patch():
@@ -166,6 +178,40 @@ def test_a_drawn_boxed_a_p_or_7_is_not_read_as_a_marker(reader, letter):
     for side in (18, 30, 44):
         for light_box in (True, False):
             assert reader.read(film_with_glyph(letter, light_box=light_box, side=side)) == [], (side, light_box)
+
+
+def test_the_guard_turns_away_a_symmetric_glyph_the_bare_networks_read_as_r(reader):
+    # A grey-box "I" (24 px, lower right) reads as R at 0.99 without the guard; its mirror image is the same I and
+    # reads as R again, not as a mirrored R, so the guard turns it away (reports/side_markers.md, "Guard").
+    film = film_with_glyph("I", light_box=False, side=24, at=(340, 880))
+    assert [m.letter for m in reader.read(film, guarded=False)] == ["R"]
+    assert reader.read(film) == []
+
+
+def _constant_reader(logits) -> MarkerReader:
+    """A reader that ignores its input: zero weights, so every patch gets softmax(``logits``)."""
+    d, k = PATCH * PATCH, len(CLASSES)
+    return MarkerReader(np.zeros((1, d, 2)), np.zeros((1, 2)), np.zeros((1, 2, k)), np.array([logits], float), 0.9)
+
+
+def test_the_guard_by_hand_on_a_reader_that_ignores_its_input():
+    image = np.random.default_rng(5).random((100, 100)).astype(np.float32)
+    box = (40.0, 40.0, 60.0, 60.0)
+    # R and mirrored R equally likely (e^5 each against e^0 and e^-5): P(R) + P(mirrored R) = 0.9966 > 0.9, but the
+    # mirror image reads as a mirrored R with 0.4983 only, under the 0.9 floor: turned away.
+    reader = _constant_reader([5.0, 0.0, 5.0, 0.0, -5.0])
+    probability = (2 * np.exp(5)) / (2 * np.exp(5) + 2 + np.exp(-5))
+    assert reader.probabilities(np.zeros((1, PATCH * PATCH)))[0, [0, 2]].sum() == pytest.approx(probability)
+    assert not reader.passes_guard(image, box, "R", mirrored=False)
+    # With the mirror floor under 0.4983 it passes (every jittered crop reads R at 0.9966 >= 0.8) ...
+    assert reader.passes_guard(image, box, "R", mirrored=False, mirror_floor=0.49)
+    # ... and with a steadiness floor above 0.9966 the crops fail it.
+    assert not reader.passes_guard(image, box, "R", mirrored=False, mirror_floor=0.49, steady_floor=0.997)
+    # An R-mirrored-only reader: a plain read's mirror image is a mirrored R (passes); a mirrored read's is a plain
+    # R, which it never gives (fails).
+    mirrored_only = _constant_reader([-5.0, -5.0, 8.0, -5.0, -5.0])
+    assert mirrored_only.passes_guard(image, box, "R", mirrored=False)
+    assert not mirrored_only.passes_guard(image, box, "R", mirrored=True)
 
 
 def test_odd_inputs_read_no_marker(reader):

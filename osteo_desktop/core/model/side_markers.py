@@ -14,7 +14,9 @@ with a letter in it, in two styles: a light box with a dark letter, or a larger 
    patient's side (the lead letter was seen from behind, or the file was stored flipped), so R and mirrored R both
    read as R; the ``mirrored`` flag says which.
 3. A rectangle is a marker when its letter's probability (plain + mirrored) reaches the reader's ``threshold``,
-   which was chosen on out-of-fold films so that no film got a wrong side (reports/side_markers.md).
+   which was chosen on out-of-fold films so that no film got a wrong side (reports/side_markers.md), and the read
+   passes the guard (:meth:`MarkerReader.passes_guard`: its mirror image reads as the mirror-image letter, and
+   shifted or rescaled crops read the same letter), which turns away most chance likenesses of other glyphs.
 
 Weights in ``side_markers.npz`` (``allow_pickle=False``), listed in the model card. Pure numpy at run time.
 """
@@ -88,49 +90,75 @@ def prepare(pixels: np.ndarray) -> tuple[np.ndarray, float]:
 
 
 def _window_means(integral: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Mean of every ``height`` x ``width`` window, indexed [y, x] by its top-left corner."""
-    total = integral[height:, width:] - integral[:-height, width:] - integral[height:, :-width] + integral[:-height, :-width]
-    return total / (height * width)
+    """Mean of every ``height`` x ``width`` window, indexed [y, x] by its top-left corner, as float32.
+
+    Summed in float64 (the integral image's corners reach the whole film's sum, too large for float32's 7 digits),
+    then handed on as float32: the contrasts compared below are differences of a few hundredths and more, and
+    float32 halves the memory that the four sides' arithmetic walks through (the proposal search's cost)."""
+    total = integral[height:, width:] - integral[:-height, width:]
+    total -= integral[height:, :-width]
+    total += integral[:-height, :-width]
+    total *= 1.0 / (height * width)
+    return total.astype(np.float32)
 
 
 def _overlaps(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool:
     return min(a[2], b[2]) > max(a[0], b[0]) and min(a[3], b[3]) > max(a[1], b[1])
 
 
-def find_candidates(image: np.ndarray, keep: int = KEEP, per_size: int = 60) -> list[Candidate]:
-    """The ``keep`` best non-overlapping box-like rectangles on a working copy, best first (see module docstring)."""
+# Rectangles whose contrast (stretched film, [0, 1]) stays below this are not put up at all, which spares the partial
+# sort the flat film. On the 288 knee-xray films the candidates on markers read by eye score 0.031 and more, and every
+# film's tenth-best candidate 0.019 and more, so the floor changes no candidate there (reports/side_markers.md); a
+# film with nothing box-like gets fewer than ``keep`` candidates.
+SCORE_FLOOR = 0.015
+
+
+def find_candidates(image: np.ndarray, keep: int = KEEP, per_size: int = 60, floor: float = SCORE_FLOOR) -> list[Candidate]:
+    """The ``keep`` best non-overlapping box-like rectangles on a working copy, best first (see module docstring);
+    only rectangles scoring above ``floor``."""
     image = np.asarray(image, np.float64)
     rows, columns = image.shape
     integral = np.zeros((rows + 1, columns + 1))
     integral[1:, 1:] = image.cumsum(0).cumsum(1)
     proposals: list[tuple[float, tuple[int, int, int, int]]] = []
     for width in SIZES:
+        rim = max(1, round(width / 6))  # the box's own edge, inside: the letter does not reach it
+        strip = max(2, width // 4)  # what surrounds it, one pixel out (edges are blurred by resizing)
+        margin = strip + 1
+        horizontal = None  # the top and bottom strips' means depend on the width only: shared by both aspects
         for aspect in ASPECTS:
             height = int(round(width * aspect))
-            rim = max(1, round(width / 6))  # the box's own edge, inside: the letter does not reach it
-            strip = max(2, width // 4)  # what surrounds it, one pixel out (edges are blurred by resizing)
-            margin = strip + 1
             ny, nx = rows - height - 2 * margin + 1, columns - width - 2 * margin + 1
             if ny < 1 or nx < 1:
                 continue
-            rim_v, rim_h = _window_means(integral, height, rim), _window_means(integral, rim, width)
-            out_v, out_h = _window_means(integral, height, strip), _window_means(integral, strip, width)
+            if horizontal is None:
+                horizontal = _window_means(integral, rim, width), _window_means(integral, strip, width)
+            rim_h, out_h = horizontal
+            rim_v, out_v = _window_means(integral, height, rim), _window_means(integral, height, strip)
             y, x = margin, margin  # top-left of the first rectangle that has room for its outer strips
 
             def at(array: np.ndarray, dy: int, dx: int) -> np.ndarray:
                 return array[y + dy:y + dy + ny, x + dx:x + dx + nx]
 
-            sides = (at(rim_v, 0, 0) - at(out_v, 0, -margin),  # left
-                     at(rim_v, 0, width - rim) - at(out_v, 0, width + 1),  # right
-                     at(rim_h, 0, 0) - at(out_h, -margin, 0),  # top
-                     at(rim_h, height - rim, 0) - at(out_h, height + 1, 0))  # bottom
-            brighter = np.minimum(np.minimum(sides[0], sides[1]), np.minimum(sides[2], sides[3]))
-            darker = -np.maximum(np.maximum(sides[0], sides[1]), np.maximum(sides[2], sides[3]))
-            score = np.maximum(brighter, darker).ravel()
-            best = np.argpartition(score, -per_size)[-per_size:] if score.size > per_size else np.arange(score.size)
+            left = at(rim_v, 0, 0) - at(out_v, 0, -margin)
+            right = at(rim_v, 0, width - rim) - at(out_v, 0, width + 1)
+            top = at(rim_h, 0, 0) - at(out_h, -margin, 0)
+            bottom = at(rim_h, height - rim, 0) - at(out_h, height + 1, 0)
+            # Brighter than the surroundings on all four sides (the least of the four), or darker on all four.
+            brighter = np.minimum(left, right)
+            np.minimum(brighter, top, out=brighter)
+            np.minimum(brighter, bottom, out=brighter)
+            darker = np.maximum(left, right, out=left)
+            np.maximum(darker, top, out=darker)
+            np.maximum(darker, bottom, out=darker)
+            np.negative(darker, out=darker)
+            score = np.maximum(brighter, darker, out=brighter).ravel()
+            best = np.flatnonzero(score > floor)
+            if best.size > per_size:
+                best = best[np.argpartition(score[best], -per_size)[-per_size:]]
             for flat in best:
-                top, left = divmod(int(flat), nx)
-                box = (left + x, top + y, left + x + width, top + y + height)
+                top_row, left_column = divmod(int(flat), nx)
+                box = (left_column + x, top_row + y, left_column + x + width, top_row + y + height)
                 proposals.append((float(score[flat]), box))
     proposals.sort(key=lambda item: -item[0])
     kept: list[Candidate] = []
@@ -165,6 +193,20 @@ def mirror_patch(vector: np.ndarray) -> np.ndarray:
     """A flattened patch (or rows of them) mirrored left to right."""
     shaped = np.asarray(vector).reshape(*np.shape(vector)[:-1], PATCH, PATCH)
     return shaped[..., ::-1].reshape(np.shape(vector))
+
+
+# The guard (reports/side_markers.md, "Guard"). The reader learnt the shapes of one source's markers, and on boxed
+# glyphs of typefaces it never saw it read some other letters and digits (I, T, 1, B, D, 5, ...) as R or L, a wrong
+# side being worse than none. A read now stands only when
+# 1. the candidate's mirror image reads as the mirror-image letter (R <-> mirrored R) with at least MIRROR_FLOOR:
+#    the networks were trained mirror-equivariant, a real R mirrored reads as a mirrored R, but a symmetric glyph
+#    (I, T, 1, H, ...) looks the same both ways and so reads as the same orientation again;
+# 2. every crop of JITTERS (the rectangle shifted by 12 % of its side each way, or scaled 0.88 and 1.15, within the
+#    jitter the networks were trained with) still reads the letter with at least STEADY_FLOOR: a real marker reads
+#    from any framing of it, a chance likeness from one.
+MIRROR_FLOOR = 0.9
+STEADY_FLOOR = 0.8
+JITTERS = ((-0.12, 0.0, 1.0), (0.12, 0.0, 1.0), (0.0, -0.12, 1.0), (0.0, 0.12, 1.0), (0.0, 0.0, 0.88), (0.0, 0.0, 1.15))
 
 
 class MarkerReader:
@@ -212,16 +254,20 @@ class MarkerReader:
         return {"format": np.array(FORMAT), "work_side": np.array(WORK_SIDE), "patch": np.array(PATCH),
                 "w1": self.w1, "b1": self.b1, "w2": self.w2, "b2": self.b2, "threshold": np.array(self.threshold)}
 
-    def probabilities(self, patches: np.ndarray) -> np.ndarray:
-        """(N, 5) class probabilities (:data:`CLASSES` order) of (N, PATCH * PATCH) patches."""
-        x = np.asarray(patches, np.float32)
-        total = np.zeros((len(x), len(CLASSES)), np.float64)
-        for w1, b1, w2, b2 in zip(self.w1, self.b1, self.w2, self.b2):
+    def member_probabilities(self, patches: np.ndarray) -> np.ndarray:
+        """(S, N, 5) class probabilities (:data:`CLASSES` order) of (N, PATCH * PATCH) patches, per network."""
+        x = np.asarray(patches, np.float32).reshape(-1, PATCH * PATCH)
+        out = np.zeros((len(self.w1), len(x), len(CLASSES)), np.float64)
+        for m, (w1, b1, w2, b2) in enumerate(zip(self.w1, self.b1, self.w2, self.b2)):
             logits = (np.maximum(x @ w1 + b1, 0.0) @ w2 + b2).astype(np.float64)
             logits -= logits.max(axis=1, keepdims=True)
             odds = np.exp(logits)
-            total += odds / odds.sum(axis=1, keepdims=True)
-        return total / len(self.w1)
+            out[m] = odds / odds.sum(axis=1, keepdims=True)
+        return out
+
+    def probabilities(self, patches: np.ndarray) -> np.ndarray:
+        """(N, 5) class probabilities (:data:`CLASSES` order) of (N, PATCH * PATCH) patches: the members' mean."""
+        return self.member_probabilities(patches).mean(axis=0)
 
     def scored(self, image: np.ndarray) -> tuple[list[Candidate], np.ndarray]:
         """Candidates on a working copy and their (N, 5) probabilities (training and evaluation use this too)."""
@@ -230,8 +276,31 @@ class MarkerReader:
             return [], np.zeros((0, len(CLASSES)), np.float32)
         return candidates, self.probabilities(np.stack([patch(image, c.box) for c in candidates]))
 
-    def read(self, pixels: np.ndarray, threshold: float | None = None) -> list[SideMarker]:
-        """The markers on a film (2-D, bone bright, any range), most probable first; boxes in its pixels."""
+    def passes_guard(self, image: np.ndarray, box: tuple[float, float, float, float], letter: str, mirrored: bool,
+                     mirror_floor: float = MIRROR_FLOOR, steady_floor: float = STEADY_FLOOR) -> bool:
+        """Whether a read of ``letter`` on a rectangle of the working copy survives the guard (module docstring):
+        its mirror image reads as the mirror-image letter, and every :data:`JITTERS` crop reads the same letter."""
+        k = 0 if letter == "R" else 1
+        if mirror_floor > 0:
+            flipped = self.probabilities(mirror_patch(patch(image, box))[None])[0]
+            if flipped[k if mirrored else k + 2] < mirror_floor:  # R <-> mirrored R: the other orientation
+                return False
+        if steady_floor > 0:
+            x0, y0, x1, y1 = box
+            w, h = x1 - x0, y1 - y0
+            cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+            crops = [patch(image, (cx + dx * w - f * w / 2, cy + dy * h - f * h / 2,
+                                   cx + dx * w + f * w / 2, cy + dy * h + f * h / 2)) for dx, dy, f in JITTERS]
+            p = self.probabilities(np.stack(crops))
+            if float((p[:, k] + p[:, k + 2]).min()) < steady_floor:
+                return False
+        return True
+
+    def read(self, pixels: np.ndarray, threshold: float | None = None, guarded: bool = True) -> list[SideMarker]:
+        """The markers on a film (2-D, bone bright, any range), most probable first; boxes in its pixels.
+
+        ``guarded`` False reads without the guard (:meth:`passes_guard`): the reader as first trained, for the
+        figures that compare the two."""
         pixels = np.asarray(pixels)
         if pixels.ndim != 2 or min(pixels.shape) < 16:
             return []
@@ -246,6 +315,9 @@ class MarkerReader:
             if probability < threshold:
                 continue
             mirrored = bool(p[2] > p[0]) if letter == "R" else bool(p[3] > p[1])
+            if guarded and not self.passes_guard(image, candidate.box, letter, mirrored):
+                log.debug("a %s read at %s failed the guard", letter, candidate.box)
+                continue
             x0, y0, x1, y1 = candidate.box
             box = (int(np.clip(np.floor(x0 / scale), 0, width - 1)), int(np.clip(np.floor(y0 / scale), 0, height - 1)),
                    int(np.clip(np.ceil(x1 / scale), 1, width)), int(np.clip(np.ceil(y1 / scale), 1, height)))
