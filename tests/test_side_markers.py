@@ -214,6 +214,23 @@ def test_the_guard_by_hand_on_a_reader_that_ignores_its_input():
     assert not mirrored_only.passes_guard(image, box, "R", mirrored=True)
 
 
+def test_a_lone_knees_film_that_also_reads_the_other_letter_names_nothing():
+    from osteo_desktop.core.model.side_markers import Candidate
+
+    image = np.random.default_rng(6).random((100, 100)).astype(np.float32)
+    reader = _constant_reader([-5.0, -5.0, 8.0, -5.0, -5.0])  # every crop: mirrored R (a plain R read passes the guard)
+    r_box, l_box = Candidate((10, 10, 30, 30), 0.5), Candidate((60, 10, 80, 30), 0.4)
+    sure_r = [0.99, 0.0, 0.005, 0.0, 0.005]  # R, plain, over the 0.9 threshold
+    for weak_l, lone, expected in (([0.0, 0.6, 0.0, 0.0, 0.4], True, []),  # an L at 0.6 >= 0.5: both letters, none
+                                   ([0.0, 0.6, 0.0, 0.0, 0.4], False, ["R"]),  # two knees: the L says nothing here
+                                   ([0.0, 0.4, 0.0, 0.0, 0.6], True, ["R"])):  # an L at 0.4 only: not read at all
+        found = reader.accepted(image, [r_box, l_box], np.array([sure_r, weak_l]), lone=lone)
+        assert [letter for _, letter, _, _ in found] == expected, (weak_l, lone)
+    # Unguarded (the reader as first trained) has no veto either.
+    assert len(reader.accepted(image, [r_box, l_box], np.array([sure_r, [0.0, 0.6, 0.0, 0.0, 0.4]]), guarded=False,
+                               lone=True)) == 1
+
+
 def test_odd_inputs_read_no_marker(reader):
     assert reader.read(np.zeros((8, 8), np.float32)) == []
     assert reader.read(np.zeros((3, 40, 40), np.float32)) == []

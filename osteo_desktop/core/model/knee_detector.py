@@ -347,7 +347,7 @@ class KneeDetector:
         knees.sort(key=lambda item: item[0][0] + item[0][2])
         if markers is None and self.marker_reader is not None and knees:
             # Read even when the header decides: knee_sides then logs a marker that disagrees with it.
-            markers = self.marker_reader.read(pixels)
+            markers = self.marker_reader.read(pixels, lone=len(knees) == 1)
         read = [(m.letter, *m.centre) for m in markers or []]
         sides = sides_with_sources([((b[0] + b[2]) / 2, (b[1] + b[3]) / 2) for b, _ in knees], orientation, read)
         return [DetectedKnee(side, box, score, source) for (box, score), (side, source) in zip(knees, sides)]

@@ -204,8 +204,11 @@ def mirror_patch(vector: np.ndarray) -> np.ndarray:
 # 2. every crop of JITTERS (the rectangle shifted by 12 % of its side each way, or scaled 0.88 and 1.15, within the
 #    jitter the networks were trained with) still reads the letter with at least STEADY_FLOOR: a real marker reads
 #    from any framing of it, a chance likeness from one.
+# 3. on a lone knee's film, no candidate reads the other letter with VETO_FLOOR or more: a film that carries both
+#    letters (a lone knee cut from a bilateral film) names neither, even when the guard turned one of them away.
 MIRROR_FLOOR = 0.9
 STEADY_FLOOR = 0.8
+VETO_FLOOR = 0.5
 JITTERS = ((-0.12, 0.0, 1.0), (0.12, 0.0, 1.0), (0.0, -0.12, 1.0), (0.0, 0.12, 1.0), (0.0, 0.0, 0.88), (0.0, 0.0, 1.15))
 
 
@@ -296,31 +299,48 @@ class MarkerReader:
                 return False
         return True
 
-    def read(self, pixels: np.ndarray, threshold: float | None = None, guarded: bool = True) -> list[SideMarker]:
+    def read(self, pixels: np.ndarray, threshold: float | None = None, guarded: bool = True,
+             lone: bool = False) -> list[SideMarker]:
         """The markers on a film (2-D, bone bright, any range), most probable first; boxes in its pixels.
 
         ``guarded`` False reads without the guard (:meth:`passes_guard`): the reader as first trained, for the
-        figures that compare the two."""
+        figures that compare the two. ``lone``: the film shows one knee, which takes the side of the markers' one
+        letter; then no marker is returned when any candidate reads the other letter with :data:`VETO_FLOOR` or
+        more, guarded or not (a film that carries both letters names neither, even when the guard turned one away).
+        """
         pixels = np.asarray(pixels)
         if pixels.ndim != 2 or min(pixels.shape) < 16:
             return []
-        threshold = self.threshold if threshold is None else float(threshold)
         image, scale = prepare(pixels)
         candidates, probs = self.scored(image)
         height, width = pixels.shape
         found = []
+        for candidate, letter, probability, mirrored in self.accepted(image, candidates, probs, threshold, guarded, lone):
+            x0, y0, x1, y1 = candidate.box
+            box = (int(np.clip(np.floor(x0 / scale), 0, width - 1)), int(np.clip(np.floor(y0 / scale), 0, height - 1)),
+                   int(np.clip(np.ceil(x1 / scale), 1, width)), int(np.clip(np.ceil(y1 / scale), 1, height)))
+            found.append(SideMarker(letter, box, probability, mirrored))
+        found.sort(key=lambda m: -m.probability)
+        return found
+
+    def accepted(self, image: np.ndarray, candidates: list[Candidate], probs: np.ndarray, threshold: float | None = None,
+                 guarded: bool = True, lone: bool = False) -> list[tuple[Candidate, str, float, bool]]:
+        """(candidate, letter, probability, mirrored) of each candidate read as a marker (see :meth:`read`)."""
+        threshold = self.threshold if threshold is None else float(threshold)
+        found, weak_letters = [], set()
         for candidate, p in zip(candidates, probs):
             right, left = float(p[0] + p[2]), float(p[1] + p[3])
             letter, probability = ("R", right) if right >= left else ("L", left)
+            if probability >= VETO_FLOOR:
+                weak_letters.add(letter)
             if probability < threshold:
                 continue
             mirrored = bool(p[2] > p[0]) if letter == "R" else bool(p[3] > p[1])
             if guarded and not self.passes_guard(image, candidate.box, letter, mirrored):
                 log.debug("a %s read at %s failed the guard", letter, candidate.box)
                 continue
-            x0, y0, x1, y1 = candidate.box
-            box = (int(np.clip(np.floor(x0 / scale), 0, width - 1)), int(np.clip(np.floor(y0 / scale), 0, height - 1)),
-                   int(np.clip(np.ceil(x1 / scale), 1, width)), int(np.clip(np.ceil(y1 / scale), 1, height)))
-            found.append(SideMarker(letter, box, probability, mirrored))
-        found.sort(key=lambda m: -m.probability)
+            found.append((candidate, letter, probability, mirrored))
+        if lone and guarded and found and len(weak_letters) > 1:
+            log.debug("both letters read on a lone knee's film: no marker names it")
+            return []
         return found
