@@ -344,3 +344,16 @@ def test_a_real_marker_pasted_beside_a_lone_phantom_knee_names_it_even_mirrored(
         assert [k.side for k in wired.detect(marked)] == ["right"]
         header = {"patient_orientation": None, "image_laterality": "L", "view_position": "AP"}
         assert [k.side for k in wired.detect(marked, header)] == ["left"]  # the header wins
+
+
+def test_the_guard_measurement_reads_what_the_reader_reads(reader):
+    # training/side_markers_guard.py counts reads from one proposal search; they must be the product's own reads.
+    from osteo_desktop.training.side_markers_guard import film_with_glyph as drawn, reads_both_ways
+
+    for glyph, light, side, at in (("I", False, 24, (340, 880)), ("R", True, 30, (40, 60)), ("7", False, 24, (340, 880))):
+        film = drawn(glyph, None, False, light, side, at)
+        np.testing.assert_array_equal(film, film_with_glyph(glyph, light_box=light, side=side, at=at))  # the tests' drawing
+        both = reads_both_ways(reader, film, lone=True)
+        assert [letter for letter, _ in both["guarded"]] == [m.letter for m in reader.read(film, lone=True)]
+        assert [letter for letter, _ in both["unguarded"]] == [m.letter for m in reader.read(film, guarded=False)]
+    assert [letter for letter, _ in reads_both_ways(reader, drawn("I", None, False, False, 24, (340, 880)))["unguarded"]] == ["R"]
