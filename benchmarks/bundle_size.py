@@ -11,7 +11,6 @@ scripts/build-installer.sh writes build/bundle_size.json, so that a build never 
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import sys
 from pathlib import Path

@@ -110,7 +110,6 @@ def read_section(repeats: int) -> dict:
 
 def write_dicoms(folder: Path, sources: list[Path]) -> list[tuple[Path, str, float]]:
     """12-bit MONOCHROME2 DICOM of each source film, in three transfer syntaxes; (path, syntax, megapixels)."""
-    import pydicom
     from PIL import Image
     from pydicom.dataset import Dataset, FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian, JPEG2000Lossless, JPEGLSLossless, SecondaryCaptureImageStorage, generate_uid

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -31,7 +30,7 @@ from pathlib import Path
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "2")
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import REPO, knee_images, summary_ms, write_result  # noqa: E402
+from common import knee_images, summary_ms, write_result  # noqa: E402
 
 import numpy as np  # noqa: E402
 

@@ -19,13 +19,12 @@ Writes benchmarks/results/large_files.json (or ``--out``).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import REPO, RESULTS, write_result  # noqa: E402 - before NumPy: sets its thread count
+from common import REPO, write_result  # noqa: E402 - before NumPy: sets its thread count
 
 import numpy as np  # noqa: E402
 

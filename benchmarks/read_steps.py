@@ -58,8 +58,6 @@ if ARGS is not None and ARGS.code is not None:
         del sys.modules[_name]
     sys.path.insert(0, str(ARGS.code.resolve()))
 
-import numpy as np  # noqa: E402
-
 FULLSIZE = SHARED / "data" / "knee-xray-fullsize"
 
 

@@ -34,10 +34,15 @@ def report_pdf_bytes(analysis: "Analysis", positive_label: str) -> bytes | None:
 
         # A QApplication, not a QGuiApplication: the instance is process-wide, and a window made later in the same
         # process (the app, or a GUI test after a CLI one) aborts in QWidget's constructor on a QGuiApplication.
-        _app = QApplication.instance() or QApplication(["osteo", "-platform", "offscreen"])
-        with tempfile.TemporaryDirectory() as folder:
-            path = write_report_pdf(Path(folder) / "report.pdf", analysis, positive_label=positive_label)
-            return path.read_bytes()
+        app = QApplication.instance() or QApplication(["osteo", "-platform", "offscreen"])
+        try:
+            with tempfile.TemporaryDirectory() as folder:
+                path = write_report_pdf(Path(folder) / "report.pdf", analysis, positive_label=positive_label)
+                return path.read_bytes()
+        finally:
+            # The reference kept (under a name) while the report is painted: a QApplication made here would
+            # otherwise be collected at once. Let go once the PDF is written, as before.
+            del app
     except Exception as exc:  # noqa: BLE001 - the SR and the image are still worth writing
         log.warning("no PDF report for %s: %s", analysis.radiograph.path, exc)
         return None
@@ -52,5 +57,6 @@ def export_analysis(analysis: "Analysis", classifier: Any, out_dir: Path, detail
 
     positive = classifier.card.labels[1]
     pdf = report_pdf_bytes(analysis, positive) if with_pdf else None
-    inp = export_input(analysis, model_sha256(classifier), pdf, classifier.card.name, details)
+    inp = export_input(analysis, model_sha256(classifier), pdf, classifier.card.name, details,
+                       positive_label=classifier.card.labels[1])
     return write_all(inp, out_dir, Path(analysis.radiograph.path).stem)

@@ -11,7 +11,7 @@ import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from shared_paths import DICOM_DIR, IMAGENET_WEIGHTS, KNEE_DIR, REPO_ROOT, SHARED  # noqa: F401 - re-exported
+from shared_paths import DICOM_DIR, KNEE_DIR
 
 
 def _manifest() -> list[dict[str, str]]:

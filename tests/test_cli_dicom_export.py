@@ -57,6 +57,50 @@ def test_a_patient_name_without_an_id_is_named_as_the_problem(tmp_path, capsys):
     assert "The patient ID and family name are needed." in capsys.readouterr().err
 
 
+def _grey_png(tmp_path):
+    png = tmp_path / "knee.png"
+    Image.fromarray(np.full((300, 300), 90, np.uint8)).save(png)
+    return png
+
+
+@pytest.mark.parametrize("typed, written, components", [
+    # Family^Given^Middle^Prefix^Suffix (PS3.5 6.2.1): every component where it was typed. Before, everything after
+    # the family name was flattened into the given name: "Doe^Jane Quinn Dr III".
+    ("Doe^Jane^Quinn^Dr^III", "Doe^Jane^Quinn^Dr^III", ("Doe", "Jane", "Quinn", "Dr", "III")),
+    ("Doe^^Quinn", "Doe^^Quinn", ("Doe", "", "Quinn", "", "")),
+    ("Doe", "Doe^", ("Doe", "", "", "", "")),  # a family name alone keeps its caret
+])
+def test_the_patient_names_components_are_kept(tmp_path, capsys, typed, written, components):
+    out = tmp_path / "out"
+    assert main(["dicom-export", str(_grey_png(tmp_path)), "--out", str(out), "--no-pdf", "--patient-id", "P-1",
+                 "--patient-name", typed]) == 0
+    names = {str(pydicom.dcmread(p).PatientName) for p in out.glob("*.dcm")}
+    assert names == {written}
+    name = pydicom.dcmread(next(out.glob("*.dcm"))).PatientName
+    assert (name.family_name, name.given_name, name.middle_name, name.name_prefix, name.name_suffix) == components
+
+
+@pytest.mark.parametrize("typed", ["Doe^Jane^Q^Dr^III^X", "Doe^Jane=Yamada^Hanako"])
+def test_a_patient_name_pydicom_would_cut_short_is_a_usage_error(tmp_path, capsys, typed):
+    out = tmp_path / "out"
+    assert main(["dicom-export", str(_grey_png(tmp_path)), "--out", str(out), "--patient-id", "P-1",
+                 "--patient-name", typed]) == 2
+    assert "at most five components, and no =" in capsys.readouterr().err
+    assert not out.exists()
+
+
+@pytest.mark.skipif(not SOURCE.is_file(), reason="shared DICOM test image missing")
+def test_dicom_input_keeps_its_own_patient_whatever_patient_id_says(tmp_path, capsys):
+    # As --patient-id's help says: the typed details are for PNG/JPEG input only.
+    own = pydicom.dcmread(SOURCE, stop_before_pixels=True)
+    assert own.PatientID != "P-TYPED"
+    assert main(["dicom-export", str(SOURCE), "--out", str(tmp_path), "--no-pdf", "--patient-id", "P-TYPED",
+                 "--patient-name", "Typed^Name"]) == 0
+    written = [pydicom.dcmread(p) for p in tmp_path.glob("*.dcm")]
+    assert written and {ds.PatientID for ds in written} == {own.PatientID}
+    assert {str(ds.PatientName) for ds in written} == {str(own.PatientName)}
+
+
 def test_a_both_knee_film_gives_one_finding_per_knee_where_the_hand_checked_boxes_are(tmp_path, capsys):
     # annotations/knee_boxes.csv, checked by eye: the viewer-left knee (the patient's right on a frontal film)
     # spans x 42-418, the viewer-right knee x 570-950.
@@ -72,3 +116,25 @@ def test_a_both_knee_film_gives_one_finding_per_knee_where_the_hand_checked_boxe
         centres[side] = float(group.roi.value[:, 0].mean())
     assert set(centres) == {"Right", "Left"}
     assert 42 < centres["Right"] < 418 and 570 < centres["Left"] < 950
+
+
+CHEST = DICOM_DIR / "CR_chest_RG1_J2KI_MONO1_15bit_j2k-lossy.dcm"  # its ReferringPhysicianName is the single word "ward"
+TRUNCATED = DICOM_DIR / "MR_truncated_pixeldata.dcm"
+
+
+@pytest.mark.skipif(not (CHEST.is_file() and TRUNCATED.is_file()), reason="shared DICOM samples missing")
+def test_the_terminal_gets_our_words_only_and_a_failed_file_is_named_once(tmp_path):
+    import subprocess
+    import sys
+
+    from shared_paths import REPO_ROOT
+
+    # A child process, as a user runs it: Python prints a library's warnings to stderr unless the code keeps them.
+    run = subprocess.run([sys.executable, "-m", "osteo_desktop", "dicom-export", str(CHEST), str(TRUNCATED),
+                          "--out", str(tmp_path), "--no-pdf"], capture_output=True, text=True, cwd=REPO_ROOT,
+                         timeout=300)
+    assert run.returncode == 1  # the truncated file failed
+    assert "Warning" not in run.stderr and "site-packages" not in run.stderr  # no highdicom UserWarning on "ward"
+    (line,) = [line for line in run.stderr.splitlines() if "ERROR" in line]
+    assert line.count(TRUNCATED.name) == 1 and "truncated" in line
+    assert len(list(tmp_path.glob(f"{CHEST.stem}.*.dcm"))) == 2  # the chest's SR and annotated image were written

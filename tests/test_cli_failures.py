@@ -11,9 +11,13 @@ from pathlib import Path
 import pytest
 
 from osteo_desktop.cli import main
-from test_cli import isolated  # noqa: F401 - the same autouse fixture: history in tmp_path, logging restored
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def isolated(cli_isolated):
+    """History in tmp_path and logging restored: conftest.py's cli_isolated (as test_cli.py has it)."""
 
 
 @pytest.mark.parametrize("buffered", [True, False], ids=["buffered", "unbuffered"])

@@ -9,7 +9,6 @@ double holds the quotient of two small integers to far more than twice float32's
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import numpy as np
@@ -151,6 +150,59 @@ def test_a_large_colour_jpeg_reads_its_y_plane_alone_with_the_same_pixels_and_co
     colour = np.stack([film, np.roll(film, 30, axis=0), 255 - film], axis=-1)
     _, compact = _same_read(_png(tmp_path, Image.fromarray(colour, "RGB"), "colour.jpg", quality=90))
     assert compact.warnings == ["colour JPEG image (YCbCr) converted to greyscale; the model was trained on greyscale radiographs"]
+
+
+def test_thin_coloured_lines_on_a_large_colour_jpeg_are_seen_as_the_full_size_read_sees_them(tmp_path, monkeypatch):
+    """Red 1-pixel lines every 32 rows over a grey film (3 % of the rows): the plain read's full-size check calls
+    it colour. The Y-plane read's check decodes the chroma at half scale, where a 4:2:0 JPEG's chroma is at its
+    stored resolution; at 1/8 scale each line was averaged into 8 x 8 blocks, 1/8 of its colour, and read as grey."""
+    monkeypatch.setattr(raster, "LARGE_COLOUR_JPEG_PIXELS", 1000)
+    film = _film(7, (768, 1024))
+    rgb = np.repeat(film[..., None], 3, axis=2)
+    rgb[2::32] = (200, 60, 60)  # on rows the full-size check samples (its grid is every 4th row from row 2)
+    path = _png(tmp_path, Image.fromarray(rgb, "RGB"), "lines.jpg", quality=90)
+    plain, compact = _same_read(path)
+    assert plain.warnings == ["colour JPEG image (YCbCr) converted to greyscale; the model was trained on greyscale radiographs"]
+    with Image.open(path) as image:  # the check really took the Y-plane path: its own decode is the Y plane
+        assert raster._decodes_large_in_colour(image)
+
+
+def test_running_out_of_memory_in_the_colour_check_is_not_taken_for_a_jpeg_libjpeg_refuses(tmp_path, monkeypatch):
+    """A MemoryError in the reduced decode must not send the read to the full YCbCr decode (4 bytes a pixel, more
+    than the Y plane's 1): it propagates, and the reader refuses the file as too large for the memory available."""
+    from osteo_desktop.core.errors import ImageTooLargeError
+
+    monkeypatch.setattr(raster, "LARGE_COLOUR_JPEG_PIXELS", 1000)
+    path = _png(tmp_path, Image.fromarray(np.repeat(_film(5, (160, 136))[..., None], 3, axis=2), "RGB"), "f.jpg")
+
+    def out_of_memory(image):
+        raise MemoryError
+
+    monkeypatch.setattr(raster, "_ycbcr_is_colour", out_of_memory)
+    with pytest.raises(ImageTooLargeError, match="not enough memory"):
+        read_radiograph(path, compact=True)
+    with pytest.raises(MemoryError):
+        with Image.open(path) as image:
+            raster._luma_only_jpeg(path, path.read_bytes(), image)
+
+
+def test_running_out_of_memory_in_a_ycbcr_decode_does_not_decode_again_as_rgb(tmp_path, monkeypatch):
+    from PIL import JpegImagePlugin
+
+    from osteo_desktop.core.errors import ImageTooLargeError
+
+    path = _png(tmp_path, Image.fromarray(np.repeat(_film(5, (160, 136))[..., None], 3, axis=2), "RGB"), "f.jpg")
+    opened = []
+    real_open = raster._open
+    monkeypatch.setattr(raster, "_open", lambda *args: opened.append(args) or real_open(*args))
+
+    def out_of_memory(self):
+        raise MemoryError
+
+    monkeypatch.setattr(JpegImagePlugin.JpegImageFile, "load", out_of_memory)
+    with pytest.raises(ImageTooLargeError, match="not enough memory"):
+        read_radiograph(path)
+    assert len(opened) == 1  # not opened a second time to be decoded as RGB
 
 
 def _dicom(tmp_path: Path, name: str, ds, **options) -> Path:

@@ -106,10 +106,29 @@ def test_a_long_reason_is_cut_at_a_word_within_the_64_characters_of_a_code_meani
 
 def test_burnt_in_annotation_changes_pixels_inside_the_box_outline():
     gray = np.zeros((200, 300), dtype=np.float32)
-    rgb = annotate(gray, [KneeFinding("R", (50, 60, 150, 160), "normal", 0.1, 0.4)], "normal")
-    assert rgb[100, 50].tolist() == [255, 200, 0]  # left edge of the box
+    rgb = annotate(gray, [KneeFinding("R", (50, 60, 150, 160), "normal", 0.1, 0.4)], "No sign of osteoporosis")
+    assert rgb[100, 50].tolist() == [0x4c, 0xaf, 0x7a]  # left edge of the box: the window's green for a clear normal
     assert rgb[100, 100].tolist() == [0, 0, 0]  # inside untouched
     assert rgb[5:28].any()  # headline banner with the research notice
+
+
+def test_annotation_colours_follow_the_call_and_text_grows_with_the_film():
+    gray = np.full((1800, 1200), 0.5, dtype=np.float32)  # mid-grey, so a black backdrop shows
+    boxes = [(100, 900, 500, 1300), (700, 900, 1100, 1300)]
+    rgb = annotate(gray, [KneeFinding("R", boxes[0], "osteoporosis", 0.70, 0.36),  # clear positive: orange e8873a
+                          KneeFinding("L", boxes[1], "osteoporosis", 0.38, 0.36)],  # 0.02 above: borderline c8ccd2
+                   "Osteoporosis suspected", "Probability of osteoporosis 70 %")
+    assert rgb[1100, 100].tolist() == [0xe8, 0x87, 0x3a]
+    assert rgb[1100, 700].tolist() == [0xc8, 0xcc, 0xd2]
+    # the banner's text is about 1/45 of the shorter side (1200 / 45 = 27 px) high, not Pillow's 11 px bitmap font:
+    # rows holding white (headline) pixels span well over 11 rows
+    white_rows = np.flatnonzero((rgb[:200, :, :] > 250).all(axis=2).any(axis=1))
+    assert white_rows.size and white_rows.max() - white_rows.min() >= 16
+    # each tag sits on a dark backdrop just above its box, toward the film's middle (the right knee's box is on the
+    # left half, so its tag ends at the box's right edge; the left knee's starts at its box's left edge)
+    assert (rgb[870:899, 440:500] == [0, 0, 0]).all(axis=2).mean() > 0.4
+    assert (rgb[870:899, 700:760] == [0, 0, 0]).all(axis=2).mean() > 0.4
+    assert not (rgb[870:899, 100:160] == [0, 0, 0]).all(axis=2).any()  # nothing drawn at the right knee's outer corner
 
 
 def test_raster_input_needs_patient_and_study_details(tmp_path):

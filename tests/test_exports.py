@@ -9,7 +9,7 @@ import os
 import pytest
 
 from osteo_desktop.core.atomic import atomic_write_text, atomic_writer
-from osteo_desktop.core.results.exports import PATIENT_COLUMNS, csv_columns, write_rows_csv, write_rows_json
+from osteo_desktop.core.results.exports import PATIENT_COLUMNS, write_rows_csv, write_rows_json
 from osteo_desktop.core.results.result import ROW_KEYS, FileResult, csv_columns
 
 PATIENT = {"name": "Doe^Jane", "id": "PID-73519", "birth_date": "19380417"}

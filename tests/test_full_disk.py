@@ -12,9 +12,15 @@ import logging
 import os
 import shutil
 
+import pytest
+
 from osteo_desktop.cli import main
 from osteo_desktop.core.results.history import History, HistoryError
-from test_cli import isolated  # noqa: F401 - the same autouse fixture: history in tmp_path, logging restored
+
+
+@pytest.fixture(autouse=True)
+def isolated(cli_isolated):
+    """History in tmp_path and logging restored: conftest.py's cli_isolated (as test_cli.py has it)."""
 
 
 def _folder(tmp_path, knee_images):

@@ -12,9 +12,13 @@ import pytest
 from osteo_desktop.core.paths import user_data_dir
 from osteo_desktop.core.results.history import History
 from osteo_desktop.core.results.result import FileResult
-from test_cli import isolated  # noqa: F401 - the same autouse fixture: history in tmp_path, logging restored
 
 PAGE = 4096
+
+
+@pytest.fixture(autouse=True)
+def isolated(cli_isolated):
+    """History in tmp_path and logging restored: conftest.py's cli_isolated (as test_cli.py has it)."""
 
 
 def _row(index: int) -> tuple[str, FileResult, str]:

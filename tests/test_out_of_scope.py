@@ -20,9 +20,11 @@ from PIL import Image
 from osteo_desktop.cli import main
 from osteo_desktop.core.paths import sample_image_path
 from osteo_desktop.core.pipeline.analysis import analyse_file
+from osteo_desktop.core.pipeline.film import declined_warnings
 from osteo_desktop.core.pipeline.scanning import scan_files
 from osteo_desktop.core.results import text
 from osteo_desktop.core.results.history import History
+from osteo_desktop.core.reading.reader import read_radiograph
 from osteo_desktop.core.results.result import ROW_KEYS, FileResult, csv_columns
 from shared_paths import DICOM_DIR, SHARED
 
@@ -38,8 +40,9 @@ DICOM_REASONS = {
     # the pixels resemble, the reason must not deny that they are radiographs.
     "CR_hip_RG2_JLSL_MONO2_10bit_jpegls-lossless.dcm": "not a knee radiograph",
     "CR_hip_RG2_JPLL_MONO2_10bit_jpeg-lossless-sv1.dcm": "not a knee radiograph",
-    "CR_tibia_RG3_J2KI_MONO1_10bit_j2k-lossy.dcm": "not a knee radiograph",
-    "CR_tibia_RG3_J2KR_MONO1_10bit_j2k-lossless.dcm": "not a knee radiograph",
+    # The distal tibia is filed as EXTREMITY: the reason must not call it a hand, a chest or a skull.
+    "CR_tibia_RG3_J2KI_MONO1_10bit_j2k-lossy.dcm": "not a knee radiograph: looks like a radiograph of another bone or joint",
+    "CR_tibia_RG3_J2KR_MONO1_10bit_j2k-lossless.dcm": "not a knee radiograph: looks like a radiograph of another bone or joint",
     "CR_cspine_16x16_MONO1_12bit_uncompressed_tiny.dcm": "not a knee radiograph",
 }
 SHARED_DICOMS = sorted(p for p in DICOM_DIR.glob("*.dcm") if p.name not in BROKEN_SHARED_DICOM) if DICOM_DIR.is_dir() else []
@@ -92,9 +95,10 @@ def test_a_declined_result_has_no_verdict_and_is_neither_ok_nor_failed():
     assert row.model_version == "m" and row.error is None
     assert row.declined and not row.ok
     # out_of_scope follows the original keys (issue 11); only later additions come after it, in the order they came:
-    # reader_agreement (issue 14, published first), then model_sha256 (issue 12), then knees (issue 11).
+    # reader_agreement (issue 14, published first), then model_sha256 (issue 12), then knees (issue 11), then call.
     assert list(row.to_dict()).index("out_of_scope") == ROW_KEYS.index("out_of_scope") == 9
-    assert list(row.to_dict())[-4:] == ["out_of_scope", "reader_agreement", "model_sha256", "knees"] == list(ROW_KEYS[-4:])
+    assert list(row.to_dict())[-5:] == ["out_of_scope", "reader_agreement", "model_sha256", "knees", "call"] == list(ROW_KEYS[-5:])
+    assert row.to_dict()["call"] is None  # no result, no call
     assert csv_columns()[9] == "out_of_scope"
     assert csv_columns()[9:12] == ["out_of_scope", "reader_agreement", "model_sha256"]
     assert row.to_dict()["knees"] == []  # a declined file has no knees
@@ -170,6 +174,44 @@ def test_declined_analysis_has_no_prediction_and_no_explanation(classifier, colo
     row = analysis.result
     assert row.declined and row.out_of_scope == analysis.scope.reason and row.model_version == classifier.version
     assert set(analysis.timings_ms) >= {"read", "preprocess"}
+
+
+def test_a_declined_colour_photograph_carries_no_colour_warning(classifier):
+    """The reader warns that a colour image was made grey; beside "no result: looks like a photograph" that says
+    nothing more, so a declined file does not carry it (single file, its result record, and a scan alike)."""
+    photo = SCOPE_DIR / "not-knee" / "non-medical" / "97066e0a8baf4cd0be9859f9825aa3a2.png"  # scikit-image astronaut
+    if not photo.is_file():
+        pytest.skip(f"shared scope data not found at {SCOPE_DIR}")
+    colour = "colour PNG image (RGB) converted to greyscale; the model was trained on greyscale radiographs"
+    assert read_radiograph(photo).warnings == [colour]
+    analysis = analyse_file(photo, classifier, explain=False)
+    assert analysis.declined and analysis.out_of_scope.startswith("not a radiograph")
+    assert analysis.warnings == [] and analysis.result.warnings == []
+    (row,) = scan_files([photo], classifier)
+    assert row.declined and row.warnings == []
+
+
+def test_a_declined_file_keeps_the_warnings_that_may_explain_why():
+    warnings = [
+        "colour PNG image (RGB) converted to greyscale; the model was trained on greyscale radiographs",
+        "colour DICOM (YBR_FULL) converted to greyscale; the model was trained on greyscale radiographs",
+        "transparent areas of the image are shown as black",
+        "Not a knee: the DICOM body part is CHEST; the model was trained on knee radiographs only",
+        "the image is only 90 x 120 pixels; the model needs at least 128 pixels a side, so the result is unreliable",
+        "multi-frame DICOM (3 frames): only the first frame is shown and analysed",
+    ]
+    assert declined_warnings(warnings) == warnings[3:]
+
+
+def test_an_mr_header_keeps_its_modality_warning_beside_the_decline(classifier):
+    if not SHARED_DICOMS:
+        pytest.skip("shared DICOM samples not found")
+    mr = DICOM_DIR / "MR_emri_small_multiframe10_j2k-lossless.dcm"
+    modality = "Not a plain X-ray: the DICOM modality is MR; the model was trained on knee X-rays (CR/DX) only"
+    assert modality in read_radiograph(mr).warnings
+    assert modality in analyse_file(mr, classifier).warnings
+    (row,) = scan_files([mr], classifier)
+    assert row.declined and modality in row.warnings
 
 
 def test_an_mr_header_declines_without_running_the_model(classifier, monkeypatch):

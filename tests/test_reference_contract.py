@@ -34,7 +34,7 @@ PUBLIC_KEYS = {"path", "label", "probability", "confidence", "threshold", "model
 # The published order: keys are only ever appended (out_of_scope: issue 11; reader_agreement: issue 14, published
 # before model_sha256: issue 12; knees: issue 11's per-knee results).
 PUBLISHED_ORDER = ["path", "label", "probability", "confidence", "threshold", "model_version", "warnings", "error",
-                   "timings_ms", "out_of_scope", "reader_agreement", "model_sha256", "knees"]
+                   "timings_ms", "out_of_scope", "reader_agreement", "model_sha256", "knees", "call"]
 # side_source (where the side came from) was added at the end by issue 11; its values are written out here.
 KNEE_KEYS = ["side", "box", "label", "probability", "confidence", "side_source"]
 SIDE_SOURCES = (None, "dicom_header", "film_marker", "hanging_convention")
@@ -80,6 +80,11 @@ def test_every_public_field_means_what_it_says(two_results, which):
     assert row["model_version"] == card["version"]
     positive = probability >= threshold
     assert row["label"] == (card["labels"]["positive"] if positive else card["labels"]["negative"])
+    # The call: the label, or borderline-above/below within 0.05 of the threshold (README, "Command line").
+    if abs(probability - threshold) < 0.05:
+        assert row["call"] == ("borderline-above" if probability > threshold else "borderline-below")
+    else:
+        assert row["call"] == row["label"]
     # Confidence is the probability of the label given: P(osteoporosis) for a positive, 1 - that for a normal.
     assert row["confidence"] == pytest.approx(probability if positive else 1.0 - probability, abs=1e-12)
     assert row["confidence"] >= 0.5 or positive  # a normal label is only given when P(osteoporosis) < threshold < 0.5
@@ -159,7 +164,7 @@ def test_csv_columns_carry_the_json_values(tmp_path):
     # the JSON keys, with knees spread over a column group per side (README, "Command line"), written out by hand
     knee_groups = [f"knee_{side}_{cell}" for side in ("right", "left", "unknown")
                    for cell in ("label", "probability", "confidence", "box", "side_source")]
-    assert reader.fieldnames == PUBLISHED_ORDER[:-1] + knee_groups
+    assert reader.fieldnames == PUBLISHED_ORDER[:-2] + knee_groups + ["call"]
     by_name = {Path(r["path"]).name: r for r in rows}
     assert by_name["c_broken.png"]["label"] is None and isinstance(by_name["c_broken.png"]["error"], str)
     assert by_name["c_broken.png"]["error"]  # error null iff a label

@@ -12,13 +12,11 @@ from pathlib import Path
 
 import threading
 from concurrent.futures import Executor, Future
-from dataclasses import replace
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from osteo_desktop.core.model.card import load_model_card
 from osteo_desktop.core.model.runtime import Prediction
 from osteo_desktop.core.model.scope import ScopeDecision
 from osteo_desktop.core.pipeline import analysis
@@ -30,7 +28,6 @@ from osteo_desktop.core.results.result import FileResult
 
 from imaging_factories import dicom_bytes, make_dicom
 from planned_model import DECLINE, IN_SCOPE, MODEL_SHA256, THRESHOLD, Model
-from shared_paths import REPO_ROOT
 
 def _film(path: Path, seed: int) -> Path:
     """A small grey film with structure (not blank), distinct content per seed."""

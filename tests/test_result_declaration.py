@@ -25,12 +25,13 @@ CONTRACT_KEYS = ("path", "label", "probability", "confidence", "threshold", "mod
                  "timings_ms", "out_of_scope",  # out_of_scope: added at the end by issue 11 (the scope gate)
                  "reader_agreement",  # the reader's agree/disagree from the worklist: added at the end by issue 14
                  "model_sha256",  # the exact model (card and files): added at the end by issue 12, after issue 14's
-                 "knees")  # every knee found on the film: added at the end by issue 11 (per-knee results)
+                 "knees",  # every knee found on the film: added at the end by issue 11 (per-knee results)
+                 "call")  # the call in one word, borderline included: added at the end after the new-user trial
 # The CSV spreads knees over a column group per side (README, "Command line"), written out here by hand; side_source
 # (where the side came from) was added by issue 11 at the end of each group.
 KNEE_COLUMNS = tuple(f"knee_{side}_{cell}" for side in ("right", "left", "unknown")
                      for cell in ("label", "probability", "confidence", "box", "side_source"))
-CSV_CONTRACT = CONTRACT_KEYS[:-1] + KNEE_COLUMNS
+CSV_CONTRACT = CONTRACT_KEYS[:-2] + KNEE_COLUMNS + ("call",)
 # The table as version 0.1.0 created it (copied from the schema that was written out by hand before the declaration).
 OLD_SCHEMA = """
 CREATE TABLE predictions (
@@ -80,12 +81,12 @@ def test_a_result_round_trips_through_every_output(tmp_path):
         "path": "/d/a.png", "label": "osteoporosis", "probability": 0.4375, "confidence": 0.4375, "threshold": 0.339,
         "model_version": "m-2", "warnings": ["Not a knee: the DICOM body part is CHEST"], "error": None,
         "timings_ms": {"read": 1.234, "inference": 2.0}, "out_of_scope": None, "reader_agreement": None,
-        "model_sha256": "5e" * 32, "knees": []}
+        "model_sha256": "5e" * 32, "knees": [], "call": None}  # built by hand, not from a verdict: no call set
     assert result.csv_record() == {
         "path": "/d/a.png", "label": "osteoporosis", "probability": "0.437500", "confidence": "0.437500",
         "threshold": "0.339000", "model_version": "m-2", "warnings": '["Not a knee: the DICOM body part is CHEST"]',
         "error": "", "timings_ms": '{"read": 1.234, "inference": 2.0}', "out_of_scope": "", "reader_agreement": "",
-        "model_sha256": "5e" * 32, **dict.fromkeys(KNEE_COLUMNS, "")}
+        "model_sha256": "5e" * 32, **dict.fromkeys(KNEE_COLUMNS, ""), "call": ""}
     with History(tmp_path / "h.sqlite3") as history:
         entry = history.record(result.path, result, file_sha256="ab" * 32)
     assert (entry.path, entry.file_sha256, entry.label, entry.warnings) == (result.path, "ab" * 32, result.label, result.warnings)
@@ -119,7 +120,7 @@ def test_knees_go_to_json_csv_and_history_and_an_earlier_database_reads_none(tmp
     result = FileResult(path="b.png", label="osteoporosis", probability=0.75, confidence=0.75, threshold=0.5,
                         model_version="m", model_sha256="7a" * 32, knees=[right, left])
     data = result.to_dict()
-    assert list(data)[-1] == "knees"
+    assert list(data)[-2:] == ["knees", "call"]
     assert data["knees"] == [{"side": "right", "box": [10, 20, 110, 220], "label": "osteoporosis", "probability": 0.75,
                               "confidence": 0.75, "side_source": "film_marker"},
                              {"side": "left", "box": [300, 25, 398, 221], "label": "normal", "probability": 0.125,

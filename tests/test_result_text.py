@@ -92,3 +92,10 @@ def test_a_report_is_titled_by_what_was_analysed():
                        out_of_scope="not a knee radiograph: looks like a hip radiograph")
     assert text.report_title(declined) == "Screening: no result"
     assert "knee" not in text.report_title(declined).lower()
+
+
+def test_a_scan_summary_states_a_rate_only_over_a_tenth_of_a_second_or_more():
+    # one failed file in 4 ms read "(238.0 files/s)": a rate over a few milliseconds says nothing
+    assert text.scan_summary(1, 1, 0, 0.0042) == "1 file: 0 results, 1 failed, in 0.0 s"
+    assert text.scan_summary(6, 1, 2, 3.0, declined=1) == (
+        "6 files: 4 results, 1 out of scope (no result), 1 failed (2 reused from the history), in 3.0 s (2.0 files/s)")

@@ -12,7 +12,7 @@ from PIL import Image
 
 from imaging_factories import CountingFiles
 from osteo_desktop.core.pipeline import memory, scanning
-from osteo_desktop.core.pipeline.memory import BYTES_PER_PIXEL, DecodeBudget, batch_limit, decode_cost
+from osteo_desktop.core.pipeline.memory import DecodeBudget, batch_limit, decode_cost
 from osteo_desktop.core.pipeline.scanning import scan_files
 
 
@@ -25,7 +25,10 @@ def test_the_batch_is_bounded_by_bytes_not_by_the_batch_size_asked_for():
 
 def test_decode_cost_comes_from_the_declared_size(tmp_path):
     Image.fromarray(np.zeros((300, 500), np.uint8)).save(tmp_path / "a.png")
-    assert decode_cost(tmp_path / "a.png") == 300 * 500 * BYTES_PER_PIXEL
+    # osteo scan's compact read of 8-bit grey: Pillow's image and the grey levels, 1 + 1 bytes a pixel.
+    assert decode_cost(tmp_path / "a.png") == 300 * 500 * 2
+    # A plain float32 read: 12 bytes a pixel, whatever the stored form.
+    assert decode_cost(tmp_path / "a.png", compact=False) == 300 * 500 * 12
     (tmp_path / "b.txt").write_text("not an image")
     assert decode_cost(tmp_path / "b.txt") == 0 and decode_cost(tmp_path / "missing.png") == 0
 
@@ -34,11 +37,57 @@ def test_decode_cost_of_a_dicom_reads_rows_and_columns(tmp_path):
     from imaging_factories import dicom_bytes, make_dicom, write
 
     path = write(tmp_path / "x.dcm", dicom_bytes(make_dicom(np.zeros((120, 90), np.uint16))))
-    assert decode_cost(path) == 120 * 90 * BYTES_PER_PIXEL
+    # Uncompressed: the compact read windows the pixel data where it lies in the file's bytes, into 1-byte levels.
+    assert decode_cost(path) == 120 * 90 * 2
+    assert decode_cost(path, compact=False) == 120 * 90 * 12
     # A scan reads each file once: the cost comes from the bytes already read, whatever the file holds now.
     data = path.read_bytes()
     path.write_bytes(b"replaced")
-    assert decode_cost(path, data) == 120 * 90 * BYTES_PER_PIXEL and decode_cost(path) == 0
+    assert decode_cost(path, data) == 120 * 90 * 2 and decode_cost(path) == 0
+
+
+def test_a_compact_decode_costs_what_its_stored_form_holds(tmp_path, monkeypatch):
+    """Bytes a pixel by stored form (measured peaks, benchmarks/decode_peak.py), on 40 x 30 = 1200-pixel files."""
+    from pydicom.uid import RLELossless
+
+    from imaging_factories import dicom_bytes, make_dicom, write
+    from osteo_desktop.core.reading import raster
+
+    grey = np.full((30, 40), 90, np.uint8)
+    files = {
+        "grey.jpg": Image.fromarray(grey),  # 1 + 1
+        "rgb.png": Image.fromarray(np.stack([grey] * 3, -1)),  # Pillow's 4 bytes + the 3 planes split out
+        "rgb.jpg": Image.fromarray(np.stack([grey] * 3, -1)),  # decoded as YCbCr (4 bytes) + the levels
+        "deep.png": Image.fromarray(grey.astype(np.uint16) * 257),  # 16 bits (2 bytes) + the levels
+        "rgba.png": Image.fromarray(np.stack([grey] * 4, -1)),  # still read through float32: the plain figure
+    }
+    for name, image in files.items():
+        image.save(tmp_path / name)
+    costs = {name: decode_cost(tmp_path / name) for name in files}
+    assert costs == {"grey.jpg": 2400, "rgb.png": 8400, "rgb.jpg": 6000, "deep.png": 3600, "rgba.png": 14400}
+    assert {name: decode_cost(tmp_path / name, compact=False) for name in files} == dict.fromkeys(files, 14400)
+    # Above the reader's large size a colour JPEG decodes its Y plane alone: 1 + 1 again.
+    monkeypatch.setattr(raster, "LARGE_COLOUR_JPEG_PIXELS", 1199)
+    assert decode_cost(tmp_path / "rgb.jpg") == 2400 and decode_cost(tmp_path / "grey.jpg") == 2400
+    # Compressed DICOM: the decoder's frame and its copies (up to 8.1 bytes measured), rounded up to 9; colour
+    # DICOM: 12 a sample.
+    rle = write(tmp_path / "rle.dcm", dicom_bytes(make_dicom(np.zeros((30, 40), np.uint16), compress_to=RLELossless)))
+    colour = write(tmp_path / "colour.dcm", dicom_bytes(make_dicom(np.zeros((30, 40, 3), np.uint8), photometric="RGB")))
+    assert decode_cost(rle) == 1200 * 9 and decode_cost(colour) == 1200 * 3 * 12
+
+
+def test_a_turned_image_costs_its_decoded_copy_twice(tmp_path):
+    """An EXIF orientation makes the reader hold the decoded image and its upright copy at once: 2 x 4 bytes a pixel
+    for colour (more than the 5 or 7 of a colour read), 2 x 1 for grey (the 2 it costs anyway)."""
+    exif = Image.Exif()
+    exif[0x0112] = 6  # turned 90 degrees
+    grey = np.full((30, 40), 90, np.uint8)
+    Image.fromarray(np.stack([grey] * 3, -1)).save(tmp_path / "rgb.jpg", exif=exif.tobytes())
+    Image.fromarray(grey).save(tmp_path / "grey.jpg", exif=exif.tobytes())
+    Image.fromarray(np.stack([grey] * 3, -1)).save(tmp_path / "rgb.png", exif=exif.tobytes())
+    Image.fromarray(np.stack([grey] * 3, -1)).save(tmp_path / "upright.jpg", exif=Image.Exif().tobytes())
+    costs = {name: decode_cost(tmp_path / name) for name in ("rgb.jpg", "grey.jpg", "rgb.png", "upright.jpg")}
+    assert costs == {"rgb.jpg": 9600, "grey.jpg": 2400, "rgb.png": 9600, "upright.jpg": 6000}
 
 
 def test_the_decode_budget_admits_what_fits_and_a_giant_alone():

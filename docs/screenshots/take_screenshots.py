@@ -86,7 +86,7 @@ def main() -> int:
         (folder / "scan_notes.png").write_text("this is a text file with an image name\n")
         window.show_batch_dialog()
         dialog = window._batch_dialog
-        dialog.resize(1280, 720)
+        dialog.resize(1600, 720)
         dialog.move(40, 40)
         dialog.start_scan(folder)
         wait_for(dialog.scan_finished)

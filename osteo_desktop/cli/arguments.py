@@ -29,15 +29,18 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS, help="more log messages on stderr")
     common.add_argument("--model-dir", type=Path, default=argparse.SUPPRESS, help="use the model in this folder")
-    common.add_argument("--include-patient", action="store_true",
-                        help="include patient name, ID and birth date from DICOM headers (off by default)")
+    # Only where it does something: DICOM output (dicom-export, serve, watch) always carries its study's patient
+    # module, as DICOM requires, so the option is not offered there (README, "De-identified by default").
+    patient = argparse.ArgumentParser(add_help=False)
+    patient.add_argument("--include-patient", action="store_true",
+                         help="include patient name, ID and birth date from DICOM headers (off by default)")
     many = argparse.ArgumentParser(add_help=False)
     many.add_argument("--batch-size", type=positive_int, default=16, help="images per inference batch (default 16)")
 
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
 
-    predict = commands.add_parser("predict", parents=[common, many], help="predict one or more image files",
+    predict = commands.add_parser("predict", parents=[common, patient, many], help="predict one or more image files",
                                   description="Predict each FILE; a file that cannot be read gets an error and the others still run.")
     predict.add_argument("files", nargs="+", type=Path, metavar="FILE")
     predict.add_argument("--json", action="store_true", help="print one JSON array, an object per file")
@@ -45,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--csv", type=Path, metavar="OUT", help="also write the rows to this CSV file (written atomically)")
     predict.set_defaults(handler=batch.predict_command)
 
-    scan = commands.add_parser("scan", parents=[common, many], help="predict every file in a folder",
+    scan = commands.add_parser("scan", parents=[common, patient, many], help="predict every file in a folder",
                                description="A row for every file in DIR: a result, or an error naming the cause. "
                                "Results are recorded in the history database as they come, so an interrupted scan "
                                "resumes where it stopped; --no-history turns that off.")
@@ -72,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     dicom_export.add_parser(commands, [common])
     dicomnet_commands.add_parsers(commands, [common])
-    describe = commands.add_parser("info", parents=[common], help="describe what is read from an image file")
+    describe = commands.add_parser("info", parents=[common, patient], help="describe what is read from an image file")
     describe.add_argument("file", type=Path, metavar="FILE")
     describe.add_argument("--json", action="store_true", help="print a JSON object")
     describe.set_defaults(handler=info.info_command)
@@ -85,11 +88,18 @@ def build_parser() -> argparse.ArgumentParser:
     for command in commands.choices.values():
         # A usage error after the command names that command's usage, not the top-level one (see cli.main).
         command.set_defaults(command_parser=command)
+    for listed in commands._choices_actions:  # `osteo info --help` opens with what the top-level list says of it
+        chosen = commands.choices[listed.dest]
+        if chosen.description is None and listed.help:
+            chosen.description = listed.help[0].upper() + listed.help[1:] + "."
     return parser
 
 
 def positive_int(text: str) -> int:
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:  # argparse would say "invalid positive_int value", naming this function
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError("must be at least 1")
     return value

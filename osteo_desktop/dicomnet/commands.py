@@ -52,7 +52,8 @@ def _analyser(classifier: Any, history: Any):
     def analyse(path: Path) -> list[Any]:
         analysis = analyse_file(path, classifier, explain=False)
         _remember(history, path, analysis)
-        inp = export_input(analysis, model_sha256(classifier), None, classifier.card.name)
+        inp = export_input(analysis, model_sha256(classifier), None, classifier.card.name,
+                           positive_label=classifier.card.labels[1])
         return [build_sr(inp), build_secondary_capture(inp)]
     return analyse
 

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QDialog, QDialogButtonBox, QMessageBox, QTextBrows
 from osteo_desktop import DISCLAIMER, __version__
 from osteo_desktop.core.errors import ModelIntegrityError
 from osteo_desktop.core.model.card import ModelCard, model_sha256
+from osteo_desktop.core.results import text
 from osteo_desktop.gui.plain import PlainLabel
 
 _METRICS = (("roc_auc", "ROC AUC"), ("recall", "Sensitivity"), ("specificity", "Specificity"),
@@ -113,18 +114,20 @@ def _interval(entry: object) -> str:
     return f"<b>{entry['value']:.3f} (95% CI {entry['ci_low']:.3f}–{entry['ci_high']:.3f})</b>{n}"
 
 
-def _at_threshold(entry: object) -> list[tuple[str, str]]:
+def _at_threshold(entry: object, labels: tuple[str, str]) -> list[tuple[str, str]]:
     """Per-film sensitivity and specificity at the knee threshold, from the out-of-fold confusion counts: the figures a
-    clinician quotes, which must be this model's and not the comparison head's."""
+    clinician quotes, which must be this model's and not the comparison head's. ``labels``: the card's (negative,
+    positive), which name the films counted."""
     confusion = entry.get("confusion") if isinstance(entry, dict) else None
     if not (isinstance(confusion, dict) and {"tp", "fp", "tn", "fn"} <= set(confusion)):
         return []
     tp, fp, tn, fn = (int(confusion[k]) for k in ("tp", "fp", "tn", "fn"))
+    negative, positive = (escape(label) for label in labels)
     rows = []
     if tp + fn:
-        rows.append(("Sensitivity per film at the threshold", f"<b>{tp / (tp + fn):.2f}</b> ({tp} of {tp + fn} osteoporosis films)"))
+        rows.append(("Sensitivity per film at the threshold", f"<b>{tp / (tp + fn):.2f}</b> ({tp} of {tp + fn} {positive} films)"))
     if tn + fp:
-        rows.append(("Specificity per film at the threshold", f"<b>{tn / (tn + fp):.2f}</b> ({tn} of {tn + fp} normal films)"))
+        rows.append(("Specificity per film at the threshold", f"<b>{tn / (tn + fp):.2f}</b> ({tn} of {tn + fp} {negative} films)"))
     return rows
 
 
@@ -136,9 +139,9 @@ def _knee_model(card: ModelCard) -> str:
     metrics = knee.get("metrics", {}) if isinstance(knee.get("metrics"), dict) else {}
     qus = metrics.get("qus", {}) if isinstance(metrics.get("qus"), dict) else {}
     subsets = metrics.get("per_subset", {}) if isinstance(metrics.get("per_subset"), dict) else {}
-    rows = [("Version", escape(str(knee.get("version", "?")))), ("What it reads", escape(str(knee.get("what", ""))))]
+    rows = [("Version", escape(str(knee.get("version", "?"))))]  # what it reads, in the card's words: "Network" below
     rows.append(("ROC AUC per film (most suspicious knee)", _interval(metrics.get("film_roc_auc"))))
-    rows += _at_threshold(metrics.get("film_roc_auc"))
+    rows += _at_threshold(metrics.get("film_roc_auc"), card.labels)
     rows.append(("ROC AUC per knee", _interval(metrics.get("knee_roc_auc"))))
     for name, entry in subsets.items():
         rows.append((f"ROC AUC, {name}", _interval(entry)))
@@ -150,22 +153,53 @@ def _knee_model(card: ModelCard) -> str:
     return note + _rows(rows)
 
 
+def _in_short(card: ModelCard) -> str:
+    """What a radiologist needs first, in plain words: what it reads, the threshold, how often it is right per film,
+    and where it is not to be trusted. Every figure comes from the card; the technical details follow further down."""
+    knee = card.raw.get("knee_model")
+    if not isinstance(knee, dict) or "threshold" not in knee:
+        return ""
+    negative, positive = (escape(label) for label in card.labels)
+    threshold = float(knee["threshold"])
+    lines = [f"Reads each knee found on a frontal knee radiograph and gives the probability of {positive}; a film's "
+             f"result is its most suspicious knee.",
+             f"A probability of <b>{threshold:.2f}</b> or more is called \"{positive} suspected\"; within "
+             f"{text.BORDERLINE_MARGIN:.2f} of that threshold the result is borderline and should be read as undecided."]
+    metrics = knee.get("metrics") if isinstance(knee.get("metrics"), dict) else {}
+    film = metrics.get("film_roc_auc")
+    confusion = film.get("confusion") if isinstance(film, dict) else None
+    if isinstance(confusion, dict) and {"tp", "fp", "tn", "fn"} <= set(confusion):
+        tp, fp, tn, fn = (int(confusion[k]) for k in ("tp", "fp", "tn", "fn"))
+        lines.append(f"Tested by cross-validation on {tp + fn + tn + fp} films it had not seen: it flagged {tp} of "
+                     f"{tp + fn} {positive} films and cleared {tn} of {tn + fp} {negative} films.")
+    qus = metrics.get("qus") if isinstance(metrics.get("qus"), dict) else {}
+    if _is_estimate(qus.get("auc_t_le_minus_2_5")):
+        lines.append("On the films whose label comes from a measured bone-density T-score (quantitative ultrasound, "
+                     "QUS) it is far from reliable (ROC AUC "
+                     f"{qus['auc_t_le_minus_2_5']['value']:.2f}; 1.0 is perfect, 0.5 is chance).")
+    return "<ul style='margin-left: -20px'>" + "".join(f"<li>{line}</li>" for line in lines) + "</ul>"
+
+
 def model_summary(card: ModelCard) -> str:
-    """The model card as a reader wants it: identity, training data, evaluation with intervals, use and limits."""
+    """The model card as a reader wants it: in short, use and limits first; then the figures with intervals, and the
+    technical identity (digest, threshold rule, network, status), training data and the comparison head last."""
     html = f"<h3>{escape(card.name)} — version {escape(card.version)}</h3>"
-    html += _section("Identity", _identity(card))
-    knee = _knee_model(card)
-    if knee:
-        html += _section("Results come from: the per-knee model", knee)
-    html += _section("Training data", _training(card))
-    html += _section("Whole-film head 1.1.0 (kept for comparison; not used for results)" if knee else "Evaluation",
-                     _evaluation(card))
+    short = _in_short(card)
+    if short:
+        html += _section("In short", short)
     if card.raw.get("intended_use"):
         html += _section("Intended use", f"<p>{escape(str(card.raw['intended_use']))}</p>")
     limits = card.raw.get("limitations")
     if isinstance(limits, list) and limits:
         # The limits (e.g. chance-level results on the T-score subset) matter as much as the headline figures.
         html += _section("Limits", "<ul style='margin-left: -20px'>" + "".join(f"<li>{escape(str(x))}</li>" for x in limits) + "</ul>")
+    knee = _knee_model(card)
+    if knee:
+        html += _section("Results come from: the per-knee model", knee)
+    html += _section("Technical details", _identity(card))
+    html += _section("Training data", _training(card))
+    html += _section("Whole-film head 1.1.0 (kept for comparison; not used for results)" if knee else "Evaluation",
+                     _evaluation(card))
     return html
 
 

@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from osteo_desktop.core.results import text
+from osteo_desktop.core.results import palette, text
 from osteo_desktop.core.results.exports import write_rows_csv
 from osteo_desktop.core.results.history import History, default_history_path
 from osteo_desktop.core.results.names import escape_undecodable
@@ -61,8 +61,8 @@ TEXT_MIN_WIDTH = 110
 KNEE_SIDES = ("right", "left", "unknown")  # the per-side probability columns (4, 5, 6), in COLUMNS order
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 ROW_ROLE = Qt.ItemDataRole.UserRole + 2
-ERROR_COLOUR = QColor("#e05a5a")
-NO_RESULT_COLOUR = QColor("#8a939c")  # declined: neither a finding nor a failure
+ERROR_COLOUR = QColor(palette.ERROR_COLOUR)
+NO_RESULT_COLOUR = QColor(palette.NO_RESULT_COLOUR)  # declined: neither a finding nor a failure
 DECLINED_ROLE = Qt.ItemDataRole.UserRole + 3
 
 
@@ -439,10 +439,11 @@ class BatchDialog(QDialog):
         self.scan_finished.emit(cancelled)
 
     def summary_counts(self) -> dict[str, int]:
-        counts = Counter(row.label for row in self.rows if row.ok)
-        declined = sum(1 for row in self.rows if row.declined)
-        failed = sum(1 for row in self.rows if not row.ok and not row.declined)
-        return {**dict(sorted(counts.items())), "out of scope (no result)": declined, "could not be read": failed}
+        """Rows per kind, in the filter's words and order (suspected, borderline, normal, out of scope, unreadable):
+        a borderline result is counted as borderline, not as the side of the threshold it happens to fall on."""
+        kinds = Counter(worklist.category(row) for row in self.rows)
+        words = {worklist.NO_RESULT: "out of scope (no result)", worklist.ERROR: "could not be read"}
+        return {words.get(key, key): kinds[key] for key, _ in worklist.FILTERS if key != worklist.ALL}
 
     def _update_summary(self) -> None:
         # Plain text: the summary is a PlainLabel, so markup would be shown as it is written.

@@ -20,10 +20,12 @@ from osteo_desktop.core.results import text
 from osteo_desktop.core.results.history import History, HistoryEntry, HistoryError
 from osteo_desktop.core.results.names import file_named
 from osteo_desktop.gui.style import read_only_table
+from osteo_desktop.gui.worklist import agreement_words
 from osteo_desktop.gui.plain import PlainLabel, tooltip
 
 # "Against threshold", not "Confidence": a positive call's confidence can be under 50 % (the threshold is below 0.5).
-COLUMNS = ["Recorded", "File", "Result", "Probability", "Against threshold", "Model", "Folder"]
+# "Your reading": the Agree/Disagree marked in the scan window's worklist (or with A/D in the main window).
+COLUMNS = ["Recorded", "File", "Result", "Probability", "Against threshold", "Your reading", "Model", "Folder"]
 
 
 def _local_time(iso: str) -> str:
@@ -67,7 +69,7 @@ class HistoryDialog(QDialog):
         self.entries: list[HistoryEntry] = []
         self.setWindowTitle("History")
         available = (parent.screen() if parent is not None else self.screen()).availableGeometry()
-        self.resize(min(980, available.width() - 40), min(560, available.height() - 60))  # also at 150 % scaling
+        self.resize(min(1200, available.width() - 40), min(560, available.height() - 60))  # also at 150 % scaling
         layout = QVBoxLayout(self)
         self.summary = PlainLabel()
         layout.addWidget(self.summary)
@@ -113,6 +115,7 @@ class HistoryDialog(QDialog):
                 QTableWidgetItem(text.verdict_headline(entry, "osteoporosis") + ("  ⚠" if warnings else "")),
                 _NumberItem(entry.probability, f"{entry.probability:.3f}"),
                 _NumberItem(entry.probability - entry.threshold, text.threshold_distance(entry.probability, entry.threshold)),
+                QTableWidgetItem(agreement_words(entry.reader_agreement)),
                 QTableWidgetItem(entry.model_version),
                 QTableWidgetItem(str(path.parent)),
             ]

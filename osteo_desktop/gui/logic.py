@@ -27,7 +27,7 @@ from osteo_desktop.core.reading.radiograph import Radiograph
 from osteo_desktop.core.results.history import History
 from osteo_desktop.gui.jobs import (AnalysisOutcome, analyse_job, export_dicom_job, export_report_job, load_model_job,
                                     plain_error, scan_folder_job)
-from osteo_desktop.gui.result_panel import call_colour
+from osteo_desktop.core.results.palette import call_colour
 from osteo_desktop.gui.settings import AppSettings
 from osteo_desktop.gui.worker import LatestOnlyRunner, Worker, start_worker
 

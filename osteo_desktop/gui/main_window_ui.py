@@ -36,9 +36,9 @@ DEFAULT_OPACITY_PERCENT = 40
 PREVIEW_TITLE = "Model input and explanation"
 PREVIEW_TIP = ("Exactly what the model was given for each knee, from the viewer's left: the region around the joint "
                "at the film's own resolution, resized and contrast-equalised.")
-DECLINED_TITLE = "What the scope gate saw: no result"
-DECLINED_TIP = ("The whole film as the scope gate looked at it before declining it. No knee was analysed, so there "
-                "is no result and no explanation map.")
+DECLINED_TITLE = "Checked before analysis: no result"
+DECLINED_TIP = ("The whole film as the app checked it before any analysis (is this a frontal knee radiograph?). It "
+                "was declined, so no knee was analysed: there is no result and no explanation map.")
 DECLINED_EMPTY_TITLE = "Model input: none (no result)"
 
 

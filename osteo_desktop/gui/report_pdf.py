@@ -8,7 +8,7 @@ from datetime import datetime
 from pathlib import Path
 
 from PySide6.QtCore import QMarginsF, QRectF, Qt
-from PySide6.QtGui import QColor, QFont, QImage, QPageLayout, QPageSize, QPainter, QPdfWriter, QPen
+from PySide6.QtGui import QColor, QFont, QFontMetricsF, QImage, QPageLayout, QPageSize, QPainter, QPdfWriter, QPen
 
 from osteo_desktop import __version__
 from osteo_desktop.core.pipeline.analysis import Analysis
@@ -59,9 +59,11 @@ def _draw_image(painter: QPainter, box: QRectF, image: QImage, overlay: QImage |
         painter.setPen(QPen(QColor(colour), max(1.0, box.width() / 300)))
         painter.setBrush(Qt.BrushStyle.NoBrush)
         painter.drawRect(QRectF(target.x() + x0 * scale, target.y() + y0 * scale, (x1 - x0) * scale, (y1 - y0) * scale))
-        line = painter.fontMetrics().height()  # the caption sits just above its box, clear of the bone
-        painter.drawText(QRectF(target.x() + x0 * scale, target.y() + y0 * scale - line, box.width(), line),
-                         Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignBottom, caption)
+        metrics = painter.fontMetrics()  # the caption sits just above its box, clear of the bone, on a dark
+        line, pad = metrics.height(), metrics.height() / 4  # backdrop: a light (borderline) tag on white bone vanished
+        tag = QRectF(target.x() + x0 * scale, target.y() + y0 * scale - line, metrics.horizontalAdvance(caption) + 2 * pad, line)
+        painter.fillRect(tag, QColor(12, 12, 14))
+        painter.drawText(tag.adjusted(pad, 0, 0, 0), Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignBottom, caption)
 
 
 def _panels(analysis: Analysis, positive_label: str) -> list[tuple[str, QImage, QImage | None, list]]:
@@ -76,9 +78,26 @@ def _panels(analysis: Analysis, positive_label: str) -> list[tuple[str, QImage, 
         return panels
     for knee in analysis.knees[:2]:
         overlay = heat_qimage(knee.explanation) if knee.explanation is not None else None
-        panels.append((f"{text.knee_title(knee)}: model input", grey_qimage(model_input_to_preview(knee.model_input)),
+        panels.append((_input_caption(knee.side), grey_qimage(model_input_to_preview(knee.model_input)),
                        overlay, []))
     return panels
+
+
+def _input_caption(side: str) -> str:
+    """A knee's model-input caption, short enough for a third of the page ("Knee (side unknown): model input" was
+    cut to "...: model inp"); "Knee (side ?)" as the scan table's column says it."""
+    return {"right": "Model input: right knee", "left": "Model input: left knee"}.get(side, "Model input: knee (side ?)")
+
+
+def _fitted_text(painter: QPainter, area: QRectF, caption: str) -> None:
+    """Draw ``caption`` in ``area``, a point smaller at a time (down to 6 pt) rather than cut off."""
+    font = QFont(painter.font())
+    while QFontMetricsF(font, painter.device()).horizontalAdvance(caption) > area.width() and font.pointSizeF() > 6:
+        font.setPointSizeF(font.pointSizeF() - 0.5)
+    saved = painter.font()
+    painter.setFont(font)
+    painter.drawText(area, Qt.AlignmentFlag.AlignLeft, caption)
+    painter.setFont(saved)
 
 
 def _paint(painter: QPainter, page: QRectF, analysis: Analysis, lines: list[tuple[str, str]], dpi: int,
@@ -102,7 +121,7 @@ def _paint(painter: QPainter, page: QRectF, analysis: Analysis, lines: list[tupl
     for i, (caption, image, overlay, marks) in enumerate(_panels(analysis, positive_label)):
         x = page.left() + i * (box_w + gap)
         painter.setPen(QColor(40, 40, 40))
-        painter.drawText(QRectF(x, y, box_w, 6 * mm), Qt.AlignmentFlag.AlignLeft, caption)
+        _fitted_text(painter, QRectF(x, y, box_w, 6 * mm), caption)
         _draw_image(painter, QRectF(x, y + 6 * mm, box_w, box_h), image, overlay, marks=marks)
     y += box_h + 14 * mm
 

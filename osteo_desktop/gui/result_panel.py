@@ -16,21 +16,9 @@ from PySide6.QtWidgets import QFrame, QLabel, QVBoxLayout, QWidget
 from osteo_desktop.core.model.runtime import Prediction
 from osteo_desktop.core.results import text
 from osteo_desktop.core.results.knee import KneeResult
+from osteo_desktop.core.results.palette import ERROR_COLOUR, NO_RESULT_COLOUR, call_colour
 from osteo_desktop.gui.probability_scale import ProbabilityScale
 from osteo_desktop.gui.plain import PlainLabel
-
-POSITIVE_COLOUR = "#e8873a"
-NEGATIVE_COLOUR = "#4caf7a"
-ERROR_COLOUR = "#e05a5a"
-NO_RESULT_COLOUR = "#9aa3ad"  # neutral: neither a finding nor a failure
-BORDERLINE_COLOUR = "#c8ccd2"  # neutral too, lighter than "no result": a result, but not a call either way
-
-
-def call_colour(probability: float, threshold: float, positive: bool) -> str:
-    """The colour of a call: neutral when borderline (text.is_borderline), else orange for positive, green for not."""
-    if text.is_borderline(probability, threshold):
-        return BORDERLINE_COLOUR
-    return POSITIVE_COLOUR if positive else NEGATIVE_COLOUR
 
 
 class ResultPanel(QFrame):

@@ -13,16 +13,18 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from osteo_desktop.core.model.card import sha256_of
+from osteo_desktop.core.results import text
 from osteo_desktop.core.results.history import AGREEMENTS, History, HistoryError
 from osteo_desktop.core.results.result import FileResult
 
 log = logging.getLogger(__name__)
 
-SUSPECTED, NORMAL, NO_RESULT, ERROR = "suspected", "normal", "no result", "error"
+SUSPECTED, BORDERLINE, NORMAL, NO_RESULT, ERROR = "suspected", "borderline", "normal", "no result", "error"
 ALL = "all"
 FILTERS: tuple[tuple[str, str], ...] = (
     (ALL, "All files"),
     (SUSPECTED, "Suspected"),
+    (BORDERLINE, "Borderline (undecided)"),
     (NORMAL, "Normal"),
     (NO_RESULT, "No result (out of scope)"),
     (ERROR, "Could not be read"),
@@ -36,14 +38,19 @@ def agreement_words(agreement: str | None) -> str:
 
 
 def category(row: FileResult) -> str:
-    """What a row is for the reader: a suspected finding, a normal result, no result (declined) or an error.
+    """What a row is for the reader: a suspected finding, a borderline one, a normal result, no result (declined) or
+    an error.
 
-    A result is suspected when its probability reaches the threshold it was given with: the label says so.
+    A result is borderline when its probability lies within the borderline margin of the threshold it was given
+    with (the window heads it "read as undecided", so it is neither suspected nor normal here); otherwise suspected
+    when the probability reaches the threshold.
     """
     if row.declined:
         return NO_RESULT
     if not row.ok:
         return ERROR
+    if text.is_borderline(row.probability, row.threshold):
+        return BORDERLINE
     return SUSPECTED if row.probability is not None and row.threshold is not None and row.probability >= row.threshold else NORMAL
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -30,6 +31,7 @@ from osteo_desktop.training.knee_data import Knee
 from osteo_desktop.training.knee_framing import NAMES, framing_inputs, framing_key
 
 if TYPE_CHECKING:
+    from osteo_desktop.core.model.runtime import Classifier
     from osteo_desktop.training.knee_features import KneeBank
     from osteo_desktop.training.knee_framing import FramingBank
 
@@ -38,6 +40,7 @@ log = logging.getLogger(__name__)
 REVISION = 1
 THUMB = 28  # thumbnails of every input (224 / 8), for trying other antisymmetric scores without the films
 MIRROR_NAMES = ("mirror_film", "mirror_film_detector")
+Box = tuple[float, float, float, float]  # x0, y0, x1, y1 in the film's pixels
 
 
 def column_profile(model_input: np.ndarray) -> np.ndarray:
@@ -83,13 +86,14 @@ class CanonicalBank:
 ALL_NAMES = (*NAMES, *MIRROR_NAMES)
 
 
-def mirrored_box(box, width: int) -> tuple[float, float, float, float]:
+def mirrored_box(box: Sequence[float], width: int) -> Box:
     x0, y0, x1, y1 = box
     return (width - x1, y0, width - x0, y1)
 
 
-def extract_canonical_bank(knees: list[Knee], detector_boxes, mirror_detector_boxes, classifier, config: KneeRegionConfig,
-                           copies: int, seed: int, cache_dir: Path) -> CanonicalBank:
+def extract_canonical_bank(knees: list[Knee], detector_boxes: Sequence[Sequence[float] | None],
+                           mirror_detector_boxes: Sequence[Sequence[float] | None], classifier: Classifier,
+                           config: KneeRegionConfig, copies: int, seed: int, cache_dir: Path) -> CanonicalBank:
     """Everything :class:`CanonicalBank` holds; each knee cached on its own. The random copies are drawn exactly as
     :func:`~osteo_desktop.training.knee_framing.extract_framing_bank` draws them (same key, same generator)."""
     from osteo_desktop.core.model.card import sha256_of
@@ -188,7 +192,7 @@ def sign_stability(bank: CanonicalBank, score: str) -> dict[str, float]:
 
 # --- the banks each head is trained and evaluated on ------------------------------------------------------------------
 
-def framing_bank(bank: CanonicalBank):
+def framing_bank(bank: CanonicalBank) -> FramingBank:
     """The 2.1.0 study's FramingBank (single pass and mirror of every framing, the stored random jitter copies), with
     the mirrored-film inputs added under their names."""
     from osteo_desktop.training.knee_framing import FramingBank
@@ -196,7 +200,7 @@ def framing_bank(bank: CanonicalBank):
     return FramingBank(dict(bank.single), dict(bank.mirrored), bank.jitter)
 
 
-def canonical_framing_bank(bank: CanonicalBank, score: str, keep_mirror: bool = False):
+def canonical_framing_bank(bank: CanonicalBank, score: str, keep_mirror: bool = False) -> FramingBank:
     """Every input in its canonical orientation: as read when its score is >= 0, mirrored otherwise.
 
     ``keep_mirror`` False ("canonical only"): ``mirrored`` is the canonical input again (a knee and its mirror image
@@ -276,7 +280,7 @@ def _cell(entry: dict | None) -> str:
     return f"{entry['median']:.3f} / {entry['p90']:.3f}" if entry else "-"
 
 
-def decision(report: dict, variants: list) -> list[str]:
+def decision(report: dict, variants: list[tuple[str, dict]]) -> list[str]:
     """The shipping rule (fixed in the task before any figure was seen) applied to each one-pass variant."""
     lines = ["", "## Decision: not shipped (2.1.0 stays)", "",
              "Rule: ship a one-pass head only if the per-film AUC's paired difference against 2.1.0 has an interval that "

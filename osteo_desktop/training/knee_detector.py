@@ -25,7 +25,7 @@ import numpy as np
 
 from osteo_desktop.training.metrics import wilson
 from osteo_desktop.core.model.knee_detector import (
-    BLOCKS, CELLS, FEATURES, WORK_SIDE, KneeDetector, Windows, box_iou, dense_windows, mirror_window, non_maximum,
+    BLOCKS, CELLS, FEATURES, WORK_SIDE, KneeDetector, Windows, box_iou, dense_windows, mirror_window,
     orientation_integral, partner_mask, score_map, window_descriptor, working_copy,
 )
 from osteo_desktop.core.reading.reader import read_radiograph

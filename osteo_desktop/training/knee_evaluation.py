@@ -37,8 +37,9 @@ def film_table(knees: list[Knee], probabilities: np.ndarray) -> dict[str, dict[s
     return films
 
 
-def _bootstrap(statistic, groups: np.ndarray, resamples: int, seed: int) -> tuple[float, float]:
-    """Percentile interval of ``statistic(indices)`` resampling the unique ``groups`` (films) with replacement."""
+def _bootstrap(statistic, groups: np.ndarray, resamples: int, seed: int, level: float = 0.95) -> tuple[float, float]:
+    """Percentile interval (``level``, 95 % unless told) of ``statistic(indices)`` resampling the unique ``groups``
+    (films) with replacement."""
     rng = np.random.default_rng(seed)
     unique = np.unique(groups)
     members = {g: np.flatnonzero(groups == g) for g in unique}
@@ -50,7 +51,8 @@ def _bootstrap(statistic, groups: np.ndarray, resamples: int, seed: int) -> tupl
             values.append(value)
     if not values:
         return float("nan"), float("nan")
-    return float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5))
+    tail = 100.0 * (1.0 - level) / 2.0
+    return float(np.percentile(values, tail)), float(np.percentile(values, 100.0 - tail))
 
 
 def auc_with_interval(y: np.ndarray, scores: np.ndarray, groups: np.ndarray, resamples: int, seed: int) -> dict[str, float]:
@@ -132,10 +134,10 @@ def framing_invariance(knees: list[Knee], logits: dict[str, np.ndarray], tempera
     return out
 
 
-def paired_auc_difference(y: np.ndarray, new: np.ndarray, old: np.ndarray, resamples: int, seed: int) -> dict[str, float]:
+def paired_auc_difference(y: np.ndarray, new: np.ndarray, old: np.ndarray, resamples: int, seed: int, level: float = 0.95) -> dict[str, float]:
     idx = np.arange(len(y))
     diff = lambda i: roc_auc(y[i], new[i]) - roc_auc(y[i], old[i])  # noqa: E731
-    low, high = _bootstrap(diff, idx, resamples, seed)
+    low, high = _bootstrap(diff, idx, resamples, seed, level)
     return {"value": diff(idx), "ci_low": low, "ci_high": high, "n": int(len(y))}
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from window_steps import open_and_wait
 
 MODEL_INPUT_TITLE = "Model input and explanation"
-GATE_TITLE = "What the scope gate saw: no result"
+GATE_TITLE = "Checked before analysis: no result"  # plain words: no "scope gate" jargon on screen
 
 
 def explanation_controls(window):

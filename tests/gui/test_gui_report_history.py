@@ -167,6 +167,16 @@ def test_model_dialog_gives_the_per_knee_models_sensitivity_and_network_and_says
     assert "DXA" not in shown.replace("must not replace DXA", "").replace("not DXA", "")
 
 
+def test_the_per_film_figures_name_the_cards_labels(classifier):
+    """The films counted are named by the card's labels, not by words written into the dialog."""
+    from osteo_desktop.gui.about_dialog import model_summary
+
+    card = dataclasses.replace(classifier.card, labels=("control", "low <density>"))
+    shown = " ".join(model_summary(card).split())
+    assert "(84 of 104 low &lt;density&gt; films)" in shown and "(91 of 124 control films)" in shown
+    assert "osteoporosis films" not in shown and "normal films" not in shown
+
+
 def test_history_lists_newest_first_and_sorts_by_time(qtbot, window, history, knee_images):
     paths = knee_images["normal"][:3]
     for path in paths:
@@ -261,7 +271,8 @@ def test_the_report_has_a_line_per_knee_and_writes(qtbot, window, knee_jpeg, tmp
     for (_, value), knee in zip(per_knee, knees):
         assert f"probability {knee.probability:.3f}" in value
     panels = _panels(outcome.analysis, "osteoporosis")
-    assert [caption for caption, *_ in panels] == ["Radiograph"] + [f"{names[k.side]}: model input" for k in knees][:2]
+    captions = {"right": "Model input: right knee", "left": "Model input: left knee", "unknown": "Model input: knee (side ?)"}
+    assert [caption for caption, *_ in panels] == ["Radiograph"] + [captions[k.side] for k in knees][:2]
     assert len(panels[0][3]) == len(knees)  # every knee's box on the radiograph
     assert write_report_pdf(tmp_path / "knees.pdf", outcome.analysis).read_bytes().startswith(b"%PDF")
 
@@ -298,3 +309,19 @@ def test_a_file_whose_name_is_not_utf8_reopens_from_the_history_and_the_scan_tab
     with qtbot.waitSignal(window.analysis_shown, timeout=60000):
         batch.table.doubleClicked.emit(batch.proxy.index(0, 0))
     assert window.current.path == name
+
+
+def test_the_model_dialog_opens_with_plain_words_and_keeps_jargon_for_later(classifier):
+    """A radiologist reads the first section: what it reads, the threshold, films flagged/cleared and the QUS warning,
+    from the card's own counts (84 of 104 / 91 of 124 for 2.1.0, checked by hand against reports/per_knee.md); the
+    network's internals ("out_relu", "HeadWeights") and the threshold rule ("Youden") come only after it."""
+    from osteo_desktop.gui.about_dialog import model_summary
+
+    shown = " ".join(model_summary(classifier.card).split())
+    short = shown[shown.index("In short"):shown.index("Intended use")]
+    assert 'A probability of <b>0.36</b> or more is called "osteoporosis suspected"' in short
+    assert "flagged 84 of 104 osteoporosis films and cleared 91 of 124 normal films" in short
+    assert "quantitative ultrasound, QUS" in short and "far from reliable" in short
+    details = shown.index("Technical details")
+    for jargon in ("out_relu", "HeadWeights", "Youden", "npz"):
+        assert jargon in shown and shown.index(jargon) > details, jargon  # the card's words, after the plain ones

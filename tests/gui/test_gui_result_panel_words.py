@@ -8,7 +8,8 @@ import pytest
 
 from osteo_desktop.core.model.runtime import Prediction
 from osteo_desktop.core.results.knee import KneeResult
-from osteo_desktop.gui.result_panel import BORDERLINE_COLOUR, NEGATIVE_COLOUR, POSITIVE_COLOUR, ResultPanel
+from osteo_desktop.core.results.palette import BORDERLINE_COLOUR, NEGATIVE_COLOUR, POSITIVE_COLOUR
+from osteo_desktop.gui.result_panel import ResultPanel
 
 
 @pytest.fixture
@@ -102,3 +103,23 @@ def test_each_knee_line_says_where_its_side_came_from(panel):
     assert "<b>Left knee (DICOM header)</b>: " in panel.knee_lines.text()
     panel.show_result(_prediction(0.05), "osteoporosis", [KneeResult("unknown", (0, 0, 10, 10), "normal", 0.05, 0.95)])
     assert "<b>Knee (side unknown)</b>: " in panel.knee_lines.text()
+
+
+def test_the_history_view_shows_the_readers_mark(qtbot, history, tmp_path):
+    """Agree/Disagree set in the worklist is stored; the history view shows it in its own column (it was stored but
+    not shown), and an unmarked entry shows nothing there."""
+    from osteo_desktop.core.results.result import FileResult
+    from osteo_desktop.gui.history_view import COLUMNS, HistoryDialog
+
+    for name, digest in (("marked.png", "02"), ("unmarked.png", "03")):
+        entry = FileResult(path=str(tmp_path / name), file_sha256=digest * 32, label="normal", probability=0.1,
+                           confidence=0.9, threshold=0.36, model_version="2.1.0", model_sha256="cd" * 32)
+        history.record(entry.path, entry, entry.file_sha256)
+    assert history.set_agreement("02" * 32, "cd" * 32, "disagree")
+    dialog = HistoryDialog(history)
+    qtbot.addWidget(dialog)
+    dialog.refresh()
+    reading, file_column = COLUMNS.index("Your reading"), COLUMNS.index("File")
+    shown = {dialog.table.item(row, file_column).text(): dialog.table.item(row, reading).text()
+             for row in range(dialog.table.rowCount())}
+    assert shown == {"marked.png": "Disagree", "unmarked.png": ""}

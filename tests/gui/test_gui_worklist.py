@@ -55,8 +55,13 @@ def shown_names(dialog) -> list[str]:
 # --- the rules, without widgets ----------------------------------------------------------------------------------
 
 def test_each_row_has_one_kind_and_suspected_means_at_the_threshold_or_above():
-    assert [worklist.category(row) for row in ROWS] == ["normal", "suspected", "no result", "suspected", "error", "normal"]
-    assert worklist.category(_result("edge.png", 0.339)) == "suspected"  # the threshold itself is positive
+    # c.png (0.34) lies 0.001 above the threshold 0.339: borderline, read as undecided, not "suspected"
+    assert [worklist.category(row) for row in ROWS] == ["normal", "suspected", "no result", "borderline", "error", "normal"]
+    assert worklist.category(_result("edge.png", 0.339)) == "borderline"  # at the threshold: undecided
+    # the borderline band is 0.05 either side of 0.339 (0.289-0.389): just outside it, the side of the threshold decides
+    assert worklist.category(_result("above.png", 0.40)) == "suspected"
+    assert worklist.category(_result("below.png", 0.28)) == "normal"
+    assert worklist.category(_result("inside.png", 0.30)) == "borderline"
     assert [row.path for row in ROWS if worklist.accepts(row, "all")] == [row.path for row in ROWS]
 
 
@@ -87,7 +92,7 @@ def test_a_tooltip_wraps_and_keeps_every_warning():
 # --- the dialog --------------------------------------------------------------------------------------------------
 
 def test_filters_show_one_kind_each(dialog):
-    expected = {"suspected": ["b.png", "c.png"], "normal": ["a.png", "d.png"], "no result": ["chest.dcm"],
+    expected = {"suspected": ["b.png"], "borderline": ["c.png"], "normal": ["a.png", "d.png"], "no result": ["chest.dcm"],
                 "error": ["broken.dcm"], "all": ["a.png", "b.png", "chest.dcm", "c.png", "broken.dcm", "d.png"]}
     for key, names in expected.items():
         dialog.filter_choice.setCurrentIndex(dialog.filter_choice.findData(key))
@@ -111,7 +116,10 @@ def test_most_suspicious_first_and_the_csv_follows_the_table(dialog, tmp_path):
     assert rows[1]["warnings"] == ""
     dialog.filter_choice.setCurrentIndex(dialog.filter_choice.findData("suspected"))
     with open(dialog.export_csv(tmp_path / "suspected.csv"), newline="") as handle:
-        assert [r["path"].rsplit("/", 1)[1] for r in csv.DictReader(handle)] == ["b.png", "c.png"]
+        assert [r["path"].rsplit("/", 1)[1] for r in csv.DictReader(handle)] == ["b.png"]
+    dialog.filter_choice.setCurrentIndex(dialog.filter_choice.findData("borderline"))
+    with open(dialog.export_csv(tmp_path / "borderline.csv"), newline="") as handle:
+        assert [r["path"].rsplit("/", 1)[1] for r in csv.DictReader(handle)] == ["c.png"]
 
 
 def test_a_first_click_on_probability_puts_the_highest_first_and_the_arrow_then_points_down(qtbot, dialog):

@@ -328,7 +328,9 @@ class KneeDetector:
                markers: list[SideMarker] | None = None) -> list[DetectedKnee]:
         """The knees on a film: 0 to :data:`MAX_KNEES`, ordered from the viewer's left (smaller x) to right.
 
-        ``pixels``: 2-D float32 in [0, 1], bone bright, as the readers return them; boxes are in its pixels.
+        ``pixels``: 2-D, bone bright, as the readers return them: float32 in [0, 1], or uint8 grey levels (k for
+        k / 255, a compact read), which :func:`working_copy` resizes without a float copy and which give the same
+        knees (tests/test_compact_pixels.py); boxes are in its pixels.
         ``orientation``: see :func:`knee_sides.orientation_from_identity` (None for a raster file).
         ``markers``: burnt-in side markers already read (boxes in ``pixels``' coordinates); None to have the
         detector's ``marker_reader`` read them (when there are knees).

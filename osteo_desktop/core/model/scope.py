@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from osteo_desktop.core.reading.body_parts import may_show_a_knee
+from osteo_desktop.core.reading.body_parts import contradicts, may_show_a_knee
 from osteo_desktop.core.reading.levels import unit_values
 
 log = logging.getLogger(__name__)
@@ -209,4 +209,9 @@ class ScopeGate:
             # radiograph it knows): name the likeliest kind of radiograph instead of "not a radiograph".
             others = [(p, c) for p, c in others if c in RADIOGRAPH_CATEGORIES] or others
         category = max(others)[1]
-        return ScopeDecision(False, CATEGORY_WORDS.get(category, "not a knee radiograph"), category, score)
+        words = CATEGORY_WORDS.get(category, "not a knee radiograph")
+        if body_part and contradicts(category, body_part):
+            # The header files it under another body part than the pixels' guess (a distal tibia filed as EXTREMITY
+            # that the pixels call a hand): still declined, in words that do not name the wrong body part.
+            words = CATEGORY_WORDS["other-msk"]
+        return ScopeDecision(False, words, category, score)

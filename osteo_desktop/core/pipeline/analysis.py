@@ -22,7 +22,7 @@ from osteo_desktop.core.model.knee_model import KneePrediction, knee_heat_map
 from osteo_desktop.core.model.preprocessing import InputGeometry, KneeGeometry
 from osteo_desktop.core.model.runtime import Classifier, Prediction
 from osteo_desktop.core.model.scope import ScopeDecision
-from osteo_desktop.core.pipeline.film import FilmVerdict, judge_film, prepare_film, run_films, settle, verdict_of
+from osteo_desktop.core.pipeline.film import FilmVerdict, declined_warnings, judge_film, prepare_film, run_films, settle, verdict_of
 from osteo_desktop.core.reading.radiograph import Radiograph
 from osteo_desktop.core.reading.reader import read_file_bytes, read_radiograph
 from osteo_desktop.core.results import text
@@ -61,7 +61,8 @@ class Analysis:
 
     ``prediction`` is None and ``knees`` empty when the file got no result (``scope.in_scope`` False: declined by
     the gate, or no knee found). ``model_input`` is the whole film as the scope gate's pass saw it (None when the
-    header alone declined the file). ``warnings`` and ``timings_ms`` are the file's either way.
+    header alone declined the file). ``warnings`` and ``timings_ms`` are the file's either way, except that a file
+    with no result keeps only the warnings that may explain why (:func:`~osteo_desktop.core.pipeline.film.declined_warnings`).
     """
 
     radiograph: Radiograph
@@ -144,6 +145,7 @@ def analyse_radiograph(radiograph: Radiograph, classifier: Classifier, explain: 
                         model_version=classifier.version, model_sha256=classifier.model_sha256, warnings=warnings,
                         timings_ms=timings)
     if row.declined:
+        analysis.warnings = declined_warnings(warnings)  # as settle keeps them for a scan's row
         return analysis
     worst = verdict.most_suspicious()
     analysis.prediction = verdict_of(classifier, verdict.knees[worst])  # type: ignore[index]

@@ -30,7 +30,7 @@ from osteo_desktop.core.model.knee_sides import orientation_from_identity
 from osteo_desktop.core.model.preprocessing import InputGeometry, KneeGeometry, knee_region, preprocess_with_geometry
 from osteo_desktop.core.model.runtime import Prediction
 from osteo_desktop.core.model.scope import ScopeDecision, ScopeEvidence, look
-from osteo_desktop.core.reading.radiograph import Radiograph
+from osteo_desktop.core.reading.radiograph import Radiograph, about_appearance_only
 from osteo_desktop.core.results.knee import KneeResult
 from osteo_desktop.core.results.result import FileResult
 
@@ -156,11 +156,19 @@ def verdict_of(classifier: "Classifier", knee: KneePrediction) -> Prediction:
                       model_sha256=classifier.model_sha256)
 
 
+def declined_warnings(warnings: list[str]) -> list[str]:
+    """The warnings a file that gets no result keeps: not those about its appearance only (a colour photograph's
+    "converted to greyscale" says nothing the reason for no result does not), the others, which may explain it
+    (see :func:`~osteo_desktop.core.reading.radiograph.about_appearance_only`)."""
+    return [warning for warning in warnings if not about_appearance_only(warning)]
+
+
 def settle(row: FileResult, classifier: "Classifier", verdict: FilmVerdict) -> None:
     """Give ``row`` the film's verdict: no result with the reason, or its knees and its most suspicious knee's result."""
     worst = verdict.most_suspicious()
     if not verdict.in_scope or worst is None:
         row.decline(verdict.decision.reason or "not a knee radiograph")
+        row.warnings = declined_warnings(row.warnings)
         return
     row.apply_knees(verdict.knee_results(), verdict_of(classifier, verdict.knees[worst]))
     row.scope_gate = classifier.scope_gate_id

@@ -6,12 +6,12 @@ fixed; the other two are bounded here in bytes, not in files, because a file can
 - :func:`batch_limit`: at most about :data:`INPUT_BUDGET_BYTES` of model inputs per batch, whatever
   ``--batch-size`` says (inference runs in micro-batches of 4, so a larger batch gains nothing);
 - :class:`DecodeBudget`: the decoders together hold at most :data:`DECODE_BUDGET_BYTES` of decoded pixels (an
-  estimate from the image's declared size, :func:`decode_cost`); a file larger than the whole budget is decoded
-  alone. Two 6-megapixel films fit at once, so decoding still overlaps inference.
+  estimate from the image's declared size and stored form, :func:`decode_cost`); a file larger than the whole
+  budget is decoded alone. Eleven 6-megapixel grey films fit at once, or four colour-stored JPEG ones.
 - :func:`return_freed_memory`: glibc returns big freed blocks to the system at once (a fixed mmap threshold),
   instead of keeping them in the heap after the first big image has raised its dynamic threshold.
 
-Measured with benchmarks/fullsize.py (section ``memory``).
+Measured with benchmarks/fullsize.py (section ``memory``) and benchmarks/decode_peak.py (the per-pixel figures).
 """
 
 from __future__ import annotations
@@ -29,9 +29,29 @@ log = logging.getLogger(__name__)
 
 INPUT_BUDGET_BYTES = 12 * 2**20
 DECODE_BUDGET_BYTES = 128 * 2**20
-# Bytes per decoded pixel at the peak of read + preprocess: the decoder's image (up to 4), the float32 grey (4),
-# the float32 crop and Pillow's float copy for resizing (4 + 4); measured peaks are 10-14 bytes per pixel.
+# Bytes per declared pixel at the peak of a plain (float32) read + preprocess: the decoder's image (up to 4), the
+# float32 grey (4) and float temporaries; measured peaks are 5-16 bytes per pixel (benchmarks/decode_peak.py).
+# Also the figure of the stored forms that osteo scan's compact read still converts through float32 (RGBA, LA,
+# palette, 32-bit and float, CMYK), of colour DICOM (per sample) and of what the probe cannot place.
 BYTES_PER_PIXEL = 12
+# The compact read's peaks (osteo scan: grey levels, uint8; benchmarks/decode_peak.py, peak RSS growth at 12-24
+# megapixels), by what the decoder holds: Pillow's image plus the levels (1 byte). 8-bit grey 2.0 (1 + 1); 16-bit
+# grey PNG 3.0 (2 + 1); RGB 7.0 (Pillow's 4 bytes + the 3 planes it is split into, or those planes + the float32
+# luma of a colour image); a colour JPEG 5.1 (decoded as YCbCr, 4 + 1) or 2.1 above the reader's large-JPEG size (Y
+# plane only, raster.LARGE_COLOUR_JPEG_PIXELS). A monochrome DICOM: 1.5 uncompressed (the pixel data is read where
+# it lies in the file's bytes, held anyway), 4.7 / 6.7 / 8.1 when RLE / JPEG 2000 / JPEG-LS decoded it (rounded
+# up to 9). A single-knee film (its knee region, cut in float32 at the film's resolution, the largest) upscaled to
+# 15 MP stays at 2.1 (38 MP as a PNG: 2.0). Not counted: a few MiB a file that do not grow with the image (up to
+# 7 MiB on the 1-megapixel films of knee-xray-fullsize), which the number of decoding workers bounds.
+COMPACT_BYTES_PER_PIXEL = {"L": 2, "I;16": 3, "I;16L": 3, "I;16B": 3, "RGB": 7}
+# An image with an EXIF orientation is turned into a copy while the decoded one is still held: twice the decoder's
+# image at the peak, which only counts for 4-byte images (12 MP, turned: RGB JPEG and RGB PNG 8.0, grey JPEG 2.1).
+_DECODED_BYTES_PER_PIXEL = {"L": 1, "I;16": 2, "I;16L": 2, "I;16B": 2, "RGB": 4}
+_EXIF_ORIENTATION = 0x0112
+COMPACT_COLOUR_JPEG_BYTES_PER_PIXEL = 5
+COMPACT_LARGE_COLOUR_JPEG_BYTES_PER_PIXEL = 2
+COMPACT_DICOM_NATIVE_BYTES_PER_PIXEL = 2
+COMPACT_DICOM_ENCAPSULATED_BYTES_PER_PIXEL = 9
 _M_MMAP_THRESHOLD = -3
 _tuned = False
 
@@ -41,8 +61,12 @@ def batch_limit(batch_size: int, input_bytes: int) -> int:
     return max(1, min(batch_size, INPUT_BUDGET_BYTES // max(1, input_bytes)))
 
 
-def decode_cost(path: Path, data: bytes | None = None) -> int:
+def decode_cost(path: Path, data: bytes | None = None, *, compact: bool = True) -> int:
     """Estimated peak bytes of reading and preprocessing ``path``, from its declared size (0 when unknown).
+
+    ``compact``: osteo scan's read (grey levels, ``read_radiograph(compact=True)``), whose peak depends on the stored
+    form (:data:`COMPACT_BYTES_PER_PIXEL` and the figures beside it); otherwise a plain float32 read,
+    :data:`BYTES_PER_PIXEL` a pixel whatever the form.
 
     Only the header is parsed (Pillow opens lazily; pydicom stops before the pixel data), from ``data`` when the
     file's bytes were already read (a scan reads each file once) or else from the file. A file that cannot be
@@ -60,15 +84,59 @@ def decode_cost(path: Path, data: bytes | None = None) -> int:
             import pydicom
 
             ds = pydicom.dcmread(source, stop_before_pixels=True, specific_tags=["Rows", "Columns", "SamplesPerPixel"])
-            pixels = int(ds.Rows) * int(ds.Columns) * int(ds.get("SamplesPerPixel", 1) or 1)
+            samples = int(ds.get("SamplesPerPixel", 1) or 1)
+            pixels = int(ds.Rows) * int(ds.Columns) * samples
+            per_pixel = _compact_dicom(ds, samples) if compact else BYTES_PER_PIXEL
         else:
             from PIL import Image
 
             with Image.open(source) as image:
                 pixels = image.width * image.height
+                per_pixel = _compact_raster(image) if compact else BYTES_PER_PIXEL
     except Exception:  # noqa: BLE001 - any file the probe cannot read is the reader's to report
         return 0
-    return pixels * BYTES_PER_PIXEL
+    return pixels * per_pixel
+
+
+def _compact_raster(image: Any) -> int:
+    """Peak bytes a pixel of a compact read of the (opened, not decoded) Pillow ``image``."""
+    decoded = _DECODED_BYTES_PER_PIXEL.get(image.mode)
+    if image.format == "JPEG" and image.mode == "RGB":
+        from osteo_desktop.core.reading import raster
+
+        if image.width * image.height > raster.LARGE_COLOUR_JPEG_PIXELS:
+            per_pixel, decoded = COMPACT_LARGE_COLOUR_JPEG_BYTES_PER_PIXEL, 1  # its Y plane alone
+        else:
+            per_pixel = COMPACT_COLOUR_JPEG_BYTES_PER_PIXEL  # YCbCr: 4 bytes, as RGB
+    else:
+        per_pixel = COMPACT_BYTES_PER_PIXEL.get(image.mode, BYTES_PER_PIXEL)
+    if decoded is not None and _turned(image):
+        per_pixel = max(per_pixel, 2 * decoded)
+    return per_pixel
+
+
+def _turned(image: Any) -> bool:
+    """Whether the reader will turn ``image`` upright (an EXIF orientation other than 1), from what is parsed already.
+
+    A PNG may keep its eXIf chunk after the pixels, where Pillow would decode the image to reach it: only an EXIF
+    block already read with the header (JPEG's APP1, an early eXIf) or TIFF's own tags are looked at.
+    """
+    if "exif" not in image.info and image.format != "TIFF":
+        return False
+    try:
+        return int(image.getexif().get(_EXIF_ORIENTATION, 1) or 1) != 1
+    except Exception:  # noqa: BLE001 - an EXIF block the reader cannot read either: it reads the image as stored
+        return False
+
+
+def _compact_dicom(ds: Any, samples: int) -> int:
+    """Peak bytes a pixel (a sample) of a compact read of the DICOM whose header is ``ds``."""
+    if samples != 1:
+        return BYTES_PER_PIXEL
+    syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
+    if syntax is not None and (syntax.is_compressed or syntax.is_deflated):  # decoded (or inflated) into a copy
+        return COMPACT_DICOM_ENCAPSULATED_BYTES_PER_PIXEL
+    return COMPACT_DICOM_NATIVE_BYTES_PER_PIXEL
 
 
 class DecodeBudget:

@@ -14,3 +14,21 @@ def may_show_a_knee(body_part: str) -> bool:
     """Whether a Body Part Examined value is compatible with a knee radiograph (empty: nothing said, so yes)."""
     value = body_part.strip().upper()
     return not value or value in KNEE_BODY_PARTS or "KNEE" in value
+
+
+# Body parts under which a header files the kinds of film the scope gate names (PS3.16 CID 4031 and vendor spellings).
+# A gate reason naming one of these kinds ("looks like a hand or wrist radiograph") is only given when the header
+# does not name another body part: a header saying EXTREMITY over a distal tibia makes "hand" a wrong guess.
+CATEGORY_BODY_PARTS = {
+    "chest": frozenset({"CHEST", "THORAX", "LUNG", "RIBS", "STERNUM", "HEART"}),
+    "hand": frozenset({"HAND", "WRIST", "FINGER", "THUMB", "CARPUS", "UPPER LIMB", "UPPEREXM", "UP_EXM", "ARM"}),
+    "dental-skull": frozenset({"HEAD", "SKULL", "JAW", "MANDIBLE", "MAXILLA", "TMJ", "FACE", "SINUS", "TOOTH", "TEETH"}),
+}
+
+
+def contradicts(category: str, body_part: str) -> bool:
+    """Whether a header's Body Part Examined names another body part than the kind of film ``category`` names
+    (False when the header says nothing, or for a category without body parts of its own)."""
+    value = body_part.strip().upper()
+    parts = CATEGORY_BODY_PARTS.get(category)
+    return bool(value) and parts is not None and value not in parts

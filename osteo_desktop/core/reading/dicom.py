@@ -30,7 +30,7 @@ from osteo_desktop.core.reading.levels import to_levels
 from osteo_desktop.core.reading.window import apply_window, choose_window, modality_values, sample_step, voi_lut
 from osteo_desktop.core.errors import ImageReadError, ImageTooLargeError, NotAnImageError
 from osteo_desktop.core.reading.limits import MAX_INFLATED_BYTES, brief, check_dimensions
-from osteo_desktop.core.reading.radiograph import DicomIdentity, PatientIdentity, Radiograph, dicom_keywords
+from osteo_desktop.core.reading.radiograph import COLOUR_DROPPED, DicomIdentity, PatientIdentity, Radiograph, dicom_keywords
 
 
 RADIOGRAPH_MODALITIES = frozenset({"CR", "DX", "DR", "RG", "OT", "SC"})
@@ -83,7 +83,7 @@ def read_dicom(path: Path, data: bytes, target_size: int | None = None, *, compa
     if frame.ndim == 3 or photometric == "PALETTE COLOR":
         pixels, is_colour = _colour_to_grey(path, ds, frame, photometric)
         if is_colour:
-            warnings.append(f"colour DICOM ({photometric}) converted to greyscale; the model was trained on greyscale radiographs")
+            warnings.append(f"colour DICOM ({photometric}) {COLOUR_DROPPED}")
         metadata["window_source"] = "none (colour image)"
         radiograph = Radiograph(path, pixels, "dicom", metadata, warnings)
     else:

@@ -9,6 +9,22 @@ from typing import Any
 import numpy as np
 
 
+# The ends of the reader's warnings that only say how the pixels were turned into the grey image shown (colour
+# dropped, transparency painted black): words that qualify a result, superfluous beside a file that gets none.
+COLOUR_DROPPED = "converted to greyscale; the model was trained on greyscale radiographs"
+TRANSPARENT_AS_BLACK = "transparent areas of the image are shown as black"
+
+
+def about_appearance_only(warning: str) -> bool:
+    """Whether a reader's warning only concerns the image's appearance (its colour or transparency was dropped).
+
+    Every other warning may explain why a file gets no result, and is kept beside a declined one: a DICOM header
+    naming another modality or body part, the image being too small, which frame or image was judged, a window or
+    an orientation that could not be applied.
+    """
+    return warning.endswith(COLOUR_DROPPED) or warning == TRANSPARENT_AS_BLACK
+
+
 def _tag(keyword: str, *, identifying: bool = False) -> Any:
     # The DICOM keyword each field is read from is declared beside the field, so the reader fills it generically.
     # Identifying values are kept out of repr(), so a logged or printed identity never shows them.
@@ -59,11 +75,14 @@ class Radiograph:
     """A decoded radiograph.
 
     ``pixels`` is what the display shows by default and what preprocessing turns into the model input: a 2-D
-    float32 array in [0, 1], bright bone on a dark background (MONOCHROME1 already inverted, DICOM already
-    windowed). ``modality_values`` keeps the DICOM values after the modality LUT so the viewer can re-window;
-    it is None for raster images. Patient identifiers live in ``patient`` (and ``dicom.patient``) only, so that
-    code which logs or exports ``metadata`` never leaks them by accident. ``dicom`` is the study/series/instance
-    identity of a DICOM file, None for raster files.
+    array, bright bone on a dark background (MONOCHROME1 already inverted, DICOM already windowed), either float32
+    in [0, 1] (a plain read) or, from a compact read (``read_radiograph(compact=True)``, what ``osteo scan`` makes),
+    uint8 grey levels k standing for k / 255 (:mod:`~osteo_desktop.core.reading.levels`; an 8-bit colour raster's
+    luma stays float32 there too). Every consumer on the model path takes both. ``modality_values`` keeps the
+    DICOM values after the modality LUT so the viewer can re-window; it is None for raster images and in a compact
+    read. Patient identifiers live in ``patient`` (and ``dicom.patient``) only, so that code which logs or exports
+    ``metadata`` never leaks them by accident. ``dicom`` is the study/series/instance identity of a DICOM file,
+    None for raster files.
     """
 
     path: Path

@@ -17,7 +17,7 @@ from osteo_desktop.core.errors import ImageReadError, ImageTooLargeError
 from osteo_desktop.core.reading import colour
 from osteo_desktop.core.reading.levels import to_levels
 from osteo_desktop.core.reading.limits import MAX_PIXELS, brief, check_dimensions
-from osteo_desktop.core.reading.radiograph import Radiograph
+from osteo_desktop.core.reading.radiograph import COLOUR_DROPPED, TRANSPARENT_AS_BLACK, Radiograph
 
 
 RASTER_FORMATS = ("PNG", "JPEG", "TIFF", "BMP")
@@ -57,9 +57,9 @@ def read_raster(path: Path, data: bytes, image_format: str, target_size: int | N
     if colour_check is not None:
         is_colour = colour_check
     if is_colour:
-        warnings.append(f"colour {image_format} image ({mode}) converted to greyscale; the model was trained on greyscale radiographs")
+        warnings.append(f"colour {image_format} image ({mode}) {COLOUR_DROPPED}")
     if transparent:
-        warnings.append("transparent areas of the image are shown as black")
+        warnings.append(TRANSPARENT_AS_BLACK)
     metadata.update(width=int(grey.shape[1]), height=int(grey.shape[0]), bits_stored=bits, window_source="full range")
     return Radiograph(path, grey, image_format.lower(), metadata, warnings)
 
@@ -89,6 +89,8 @@ def _ycbcr_jpeg(path: Path, data: bytes, image: Image.Image) -> Image.Image:
         return image
     try:
         image.load()
+    except MemoryError:  # not a refusal of YCbCr: decoding it again as RGB would only need more
+        raise
     except Exception:  # noqa: BLE001 - libjpeg refuses YCbCr output for RGB-coded components; read them as RGB
         image.close()
         return _open(path, data, "JPEG")
@@ -101,23 +103,29 @@ def _decodes_large_in_colour(image: Image.Image) -> bool:
 
 def _luma_only_jpeg(path: Path, data: bytes, image: Image.Image) -> tuple[Image.Image, bool | None]:
     """A large colour JPEG set to decode its Y plane only ("L" draft), and whether it is colour, from a decode at
-    1/8 scale a side.
+    half scale a side.
 
     Decoded as YCbCr, a JPEG is 4 bytes a pixel in Pillow (191 MiB at 50 megapixels), which alone put a scan past
     its 300 MiB bound; libjpeg's grey output is the Y component itself (jdcolor.c copies it), so the pixels are
     those of :func:`_ycbcr_jpeg`'s Y plane, bit for bit (tests/test_compact_pixels.py). The colour check then needs
-    the chroma, which the 1/8-scale decode (DCT scaling, each pixel an 8 x 8 block's mean) gives for a 64th of the
-    memory; it only words a warning, with a wide margin (grey-stored JPEGs spread at most 1/255, colour images
-    tens of levels, :mod:`colour`). Where the reduced YCbCr decode fails (components coded as RGB), the image is
-    read as :func:`_ycbcr_jpeg` reads it (None: the colour check is the full image's).
+    the chroma, which a half-scale decode (DCT scaling) gives for a quarter of the memory (1 byte a pixel of the
+    full image, let go before the Y plane is decoded, so the read's peak stays the Y plane and its levels): at half
+    scale the chroma of a 4:2:0 JPEG, the usual kind, is at the resolution it is stored at, so the check sees what
+    the full-size check of :func:`_ycbcr_jpeg` sees. A 1/8 scale (each pixel an 8 x 8 block's mean) was tried first:
+    it dilutes a 1-pixel coloured line 8 times, and thin coloured lines over a grey film then read as grey
+    (tests/test_compact_pixels.py). Where the reduced YCbCr decode fails (components coded as RGB), the image is
+    read as :func:`_ycbcr_jpeg` reads it (None: the colour check is the full image's). Running out of memory is not
+    such a failure: it propagates, and the reader reports the file as too large for the memory available.
     """
     try:
         with _open(path, data, "JPEG") as small:
-            small.draft("YCbCr", (max(1, small.width // 8), max(1, small.height // 8)))
+            small.draft("YCbCr", (max(1, small.width // 2), max(1, small.height // 2)))
             if small.mode != "YCbCr":
                 return _ycbcr_jpeg(path, data, image), None
             small.load()
             is_colour = _ycbcr_is_colour(small)
+    except MemoryError:
+        raise
     except Exception:  # noqa: BLE001 - libjpeg refuses YCbCr output for RGB-coded components; read as before
         return _ycbcr_jpeg(path, data, image), None
     image.draft("L", None)

@@ -8,10 +8,12 @@ from datetime import datetime
 from pathlib import Path
 
 from pydicom import Dataset
+from pydicom.valuerep import PersonName
 from pydicom.uid import SecondaryCaptureImageStorage, generate_uid
 
 from osteo_desktop.core.errors import OsteoError
-from osteo_desktop.core.results.text import no_result_headline, short_call
+from osteo_desktop.core.results import text
+from osteo_desktop.core.results.text import no_result_headline
 from osteo_desktop.core.results.dicom_objects import DicomExportInput, KneeFinding, annotate, read_source_header
 
 
@@ -41,33 +43,37 @@ _DICOM_CHARS = re.compile(r"[\\^=\x00-\x1f]")  # separators and control characte
 
 
 def study_details(patient_id: str, family: str, given: str = "", study_date: str = "", accession: str = "",
-                  study_uid: str = "") -> StudyDetails | str:
+                  study_uid: str = "", *, middle: str = "", prefix: str = "", suffix: str = "") -> StudyDetails | str:
     """The typed details as :class:`StudyDetails`, or why they cannot be used (in words). One rule for the window's
     study dialog and ``osteo dicom-export``.
 
-    The name is written the DICOM way (``Family^Given``); the date is accepted as YYYY-MM-DD or YYYYMMDD and must be
-    a real calendar date (pydicom refuses anything else when the object is written, with a message no user can act on).
+    The name is written the DICOM way, ``Family^Given^Middle^Prefix^Suffix`` (PS3.5 6.2.1, pydicom's PersonName;
+    trailing empty components dropped, but a family name alone keeps its caret, ``Family^``, so it is not read as a
+    single-component name); the date is accepted as YYYY-MM-DD or YYYYMMDD and must be a real calendar date (pydicom
+    refuses anything else when the object is written, with a message no user can act on).
     """
     patient_id, family, given = patient_id.strip(), family.strip(), given.strip()
+    middle, prefix, suffix = middle.strip(), prefix.strip(), suffix.strip()
     accession, study_uid = accession.strip(), study_uid.strip()
     if not patient_id or not family:
         return "The patient ID and family name are needed."
-    if any(_DICOM_CHARS.search(value) for value in (patient_id, family, given, accession)):
+    if any(_DICOM_CHARS.search(value) for value in (patient_id, family, given, middle, prefix, suffix, accession)):
         return "Names and IDs cannot contain \\ ^ = or control characters."
     date = study_date.strip().replace("-", "")
     if date and not _calendar_date(date):
         return "The study date must be a date written YYYY-MM-DD."
     if study_uid and not re.fullmatch(r"[0-9]+(\.[0-9]+)+", study_uid):
         return "A study instance UID is digits separated by dots."
-    name = f"{family}^{given}" if given else f"{family}^"
-    return StudyDetails(patient_id, name, date, accession, study_uid)
+    name = str(PersonName.from_named_components(family_name=family, given_name=given, middle_name=middle,
+                                                name_prefix=prefix, name_suffix=suffix))
+    return StudyDetails(patient_id, name if "^" in name else f"{name}^", date, accession, study_uid)
 
 
-def _calendar_date(text: str) -> bool:
-    if len(text) != 8 or not text.isdigit():
+def _calendar_date(value: str) -> bool:
+    if len(value) != 8 or not value.isdigit():
         return False
     try:
-        datetime.strptime(text, "%Y%m%d")
+        datetime.strptime(value, "%Y%m%d")
     except ValueError:
         return False
     return True
@@ -97,7 +103,8 @@ def source_for(path: Path, source_format: str, rows: int, columns: int, details:
 
 
 def export_input(analysis, model_sha256: str, pdf_bytes: bytes | None, algorithm_name: str,
-                 details: StudyDetails | None = None, out_of_scope_reason: str | None = None) -> DicomExportInput:
+                 details: StudyDetails | None = None, out_of_scope_reason: str | None = None,
+                 positive_label: str = "osteoporosis") -> DicomExportInput:
     """One finding per knee (its box, side, label and probability); a knee whose side is unknown takes the header's
     laterality when it has one. An analysis without knees but with a result (not made by today's pipeline) is one
     finding over the whole image.
@@ -126,12 +133,12 @@ def export_input(analysis, model_sha256: str, pdf_bytes: bytes | None, algorithm
     drawn = [KneeFinding(f.side, (f.box[0] * scale_x, f.box[1] * scale_y, f.box[2] * scale_x, f.box[3] * scale_y),
                          f.label, f.probability, f.threshold) for f in findings]
     if out_of_scope_reason:
-        headline = no_result_headline(out_of_scope_reason)
-    else:
-        call = short_call(prediction.label, prediction.probability, prediction.threshold)  # "borderline-above" near it
-        headline = f"{call}: p={prediction.probability:.2f}, threshold {prediction.threshold:.2f}"
+        headline, detail = no_result_headline(out_of_scope_reason), ""
+    else:  # the window's words: a firm call, or "Borderline ...: read as undecided" near the threshold
+        headline = text.headline(prediction.label, positive_label, prediction.probability, prediction.threshold)
+        detail = text.probability_line(prediction.probability, prediction.threshold, positive_label)
     version = prediction.model_version if prediction is not None else getattr(analysis, "model_version", "")
     return DicomExportInput(source=source, findings=findings, out_of_scope_reason=out_of_scope_reason,
                             algorithm_name=algorithm_name, algorithm_version=version,
-                            model_sha256=model_sha256, annotated_rgb=annotate(radiograph.pixels, drawn, headline),
+                            model_sha256=model_sha256, annotated_rgb=annotate(radiograph.pixels, drawn, headline, detail),
                             pdf_bytes=pdf_bytes)

@@ -7,17 +7,21 @@ does not depend on the result types being restructured elsewhere; a thin adapter
 from __future__ import annotations
 
 import datetime as _dt
+import logging
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import highdicom as hd
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 from pydicom import Dataset, dcmread
 from pydicom.sr.codedict import codes
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
-from osteo_desktop.core.results import text
+from osteo_desktop.core.results import palette, text
+
+log = logging.getLogger(__name__)
 
 MANUFACTURER = "osteo-desktop"
 RESEARCH_NOTICE = "RESEARCH USE, NOT FOR DIAGNOSIS"
@@ -72,19 +76,45 @@ def read_source_header(path: str | Path) -> Dataset:
     return dcmread(str(path), stop_before_pixels=True)
 
 
-def annotate(gray: np.ndarray, findings: list[KneeFinding], headline: str) -> np.ndarray:
-    """Burn boxes, sides, the result and the research notice into an RGB copy of ``gray`` (float in [0, 1])."""
+def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
+    try:
+        return ImageFont.load_default(size=size)  # Pillow's bundled scalable font (needs FreeType)
+    except (TypeError, OSError):  # an older or FreeType-less Pillow: the fixed bitmap font, small but readable
+        return ImageFont.load_default()
+
+
+def annotate(gray: np.ndarray, findings: list[KneeFinding], headline: str, detail: str = "") -> np.ndarray:
+    """Burn boxes, sides, the result and the research notice into an RGB copy of ``gray`` (float in [0, 1]).
+
+    Text scales with the film (about 1/45 of its shorter side, at least 12 px), so it stays readable when a viewer
+    fits a 2000-pixel film to the screen; boxes and their tags take the window's call colours (palette), and each
+    tag ("R 0.46", "? 0.32" when the side is unknown) sits on a dark backdrop above its box, off the bone and off
+    the film's own markers inside the box.
+    """
     image = Image.fromarray((np.clip(gray, 0.0, 1.0) * 255).astype(np.uint8)).convert("RGB")
     draw = ImageDraw.Draw(image)
-    width = max(2, image.width // 300)
+    size = max(12, round(min(image.size) / 45))
+    font = _font(size)
+    width = max(2, min(image.size) // 300)
     for finding in findings:
-        draw.rectangle(finding.box, outline=(255, 200, 0), width=width)
-        call = text.short_call(finding.label, finding.probability, finding.threshold)
-        draw.text((finding.box[0] + 4, finding.box[1] + 4), f"{finding.side}: {call} p={finding.probability:.2f}",
-                  fill=(255, 200, 0))
-    draw.rectangle((0, 0, image.width, 28), fill=(0, 0, 0))
-    draw.text((6, 2), headline, fill=(255, 255, 255))
-    draw.text((6, 15), RESEARCH_NOTICE, fill=(255, 80, 80))
+        colour = palette.call_colour(finding.probability, finding.threshold, finding.probability >= finding.threshold)
+        draw.rectangle(finding.box, outline=colour, width=width)
+        tag = f"{finding.side or '?'} {finding.probability:.2f}"
+        x0, y0, x1, y1 = draw.textbbox((0, 0), tag, font=font)
+        tag_width = x1 + size // 2
+        # toward the film's middle, as in the window: film markers sit near its outer edges
+        toward_middle = (finding.box[0] + finding.box[2]) / 2 < image.width / 2
+        left = finding.box[2] - tag_width if toward_middle else finding.box[0]
+        top = max(0, finding.box[1] - (y1 + size // 4))
+        draw.rectangle((left, top, left + tag_width, top + y1 + size // 4), fill=(0, 0, 0))
+        draw.text((left + size // 4, top), tag, fill=colour, font=font)
+    detail = detail.replace("\u2014", "-")  # Pillow's bundled font has no em dash (it would draw a box)
+    lines = [(line, fill) for line, fill in ((headline, (255, 255, 255)), (detail, (220, 220, 220)),
+                                              (RESEARCH_NOTICE, (255, 80, 80))) if line]
+    step = round(size * 1.3)
+    draw.rectangle((0, 0, image.width, step * len(lines) + size // 2), fill=(0, 0, 0))
+    for row, (line, fill) in enumerate(lines):
+        draw.text((size // 2, size // 4 + row * step), line, fill=fill, font=font)
     return np.asarray(image, dtype=np.uint8)
 
 
@@ -167,15 +197,23 @@ def build_sr(inp: DicomExportInput) -> hd.sr.Comprehensive3DSR:
 def build_secondary_capture(inp: DicomExportInput) -> hd.sc.SCImage:
     if inp.annotated_rgb is None:
         raise ValueError("no annotated image to capture")
-    image = hd.sc.SCImage.from_ref_dataset(
+    with warnings.catch_warnings(record=True) as caught:  # highdicom warns on names it finds odd (a header's "ward")
+        warnings.simplefilter("always")
+        image = _secondary_capture(inp)
+    for warning in caught:  # the source's own header text: logged, not printed over the user's terminal
+        log.info("annotated image: %s", warning.message)
+    if "Laterality" not in image:
+        image.Laterality = ""  # Type 2C: present but empty when the side is not known (dciodvfy asks for it)
+    return image
+
+
+def _secondary_capture(inp: DicomExportInput) -> hd.sc.SCImage:
+    return hd.sc.SCImage.from_ref_dataset(
         _with_study_defaults(inp.source), np.ascontiguousarray(inp.annotated_rgb, dtype=np.uint8), photometric_interpretation="RGB",
         bits_allocated=8, coordinate_system="PATIENT", series_instance_uid=generate_uid(), series_number=SC_SERIES,
         sop_instance_uid=generate_uid(), instance_number=1, manufacturer=MANUFACTURER,
         patient_orientation=("L", "F"), laterality=_series_laterality(inp),
         series_description="osteo-desktop annotated (research use)")
-    if "Laterality" not in image:
-        image.Laterality = ""  # Type 2C: present but empty when the side is not known (dciodvfy asks for it)
-    return image
 
 
 def _series_laterality(inp: DicomExportInput) -> str | None:

@@ -91,6 +91,11 @@ class FileResult:
     # The exact model (card and every file: core.model.card.model_sha256); with file_sha256 it keys the history.
     model_sha256: str | None = declared(text(sql="TEXT", from_model=True), None)
     knees: list[KneeResult] = declared(KNEES_OUTPUT, default_factory=list)
+    # The call in one word, as the terminal table prints it (text.short_call): the label, or "borderline-above" /
+    # "borderline-below" / "borderline-at" within the borderline margin of the threshold, which the reader should
+    # take as undecided; None without a result. Derived from probability and threshold, so not stored: it is set
+    # whenever a verdict is taken (apply_prediction, reuse) and cleared by decline.
+    call: str | None = declared(text(), None)
     patient: dict[str, str] = declared(
         Output(identifying=True, to_json=dict, csv_names=PATIENT_COLUMNS, to_csv=patient_cells),
         default_factory=dict,
@@ -113,6 +118,7 @@ class FileResult:
             if name not in ("model_version", "model_sha256"):
                 setattr(self, name, None)
         self.knees = []
+        self.call = None
         self.out_of_scope = reason
 
     def to_dict(self, include_patient: bool = False) -> dict[str, Any]:
@@ -130,6 +136,11 @@ class FileResult:
         for name in columns.model_fields(type(self)):
             setattr(self, name, getattr(prediction, name))
         self.warnings = result_text.with_borderline(self.warnings, self)
+        self._set_call()
+
+    def _set_call(self) -> None:
+        have_verdict = self.label is not None and self.probability is not None and self.threshold is not None
+        self.call = result_text.short_call(self.label, self.probability, self.threshold) if have_verdict else None
 
     def apply_knees(self, knees: list[KneeResult], verdict: ModelVerdict) -> None:
         """Take the knees found on the film and the verdict on the file: that of its most suspicious knee."""
@@ -143,6 +154,7 @@ class FileResult:
                 setattr(self, name, getattr(recorded, name))
         # A result recorded before the borderline sentence was part of the warnings gains it here (once).
         self.warnings = result_text.with_borderline(self.warnings or [], self)
+        self._set_call()
         self.knees = list(self.knees)
         self.from_history = True
 

@@ -287,4 +287,6 @@ def scan_summary(done: int, failed: int, reused: int, elapsed_s: float, declined
     text += f"{failed} failed"
     if reused:
         text += f" ({reused} reused from the history)"
-    return text + f", in {elapsed_s:.1f} s ({done / elapsed_s if elapsed_s > 0 else 0.0:.1f} files/s)"
+    if elapsed_s < 0.1:  # a rate over a few milliseconds ("238.0 files/s" for one failed file) says nothing
+        return text + f", in {elapsed_s:.1f} s"
+    return text + f", in {elapsed_s:.1f} s ({done / elapsed_s:.1f} files/s)"
