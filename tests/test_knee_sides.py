@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from osteo_desktop.core.model.knee_sides import assign_sides, orientation_from_identity
+from osteo_desktop.core.model.knee_sides import SIDE_SOURCES, assign_sides, orientation_from_identity, sides_with_sources
 
 VIEWER_LEFT, VIEWER_RIGHT = (100.0, 500.0), (700.0, 500.0)
 TOP, BOTTOM = (400.0, 100.0), (400.0, 900.0)
@@ -100,3 +100,52 @@ def test_an_identity_without_the_geometry_attributes_gives_none():
     # A reader's identity from an older version (or another source) that lacks the fields: nothing is known.
     assert orientation_from_identity(SimpleNamespace(modality="DX")) == header()
     assert orientation_from_identity(SimpleNamespace(image_laterality="L")) == header(None, "L")
+
+
+# --- where each side came from (issue 11): the result's side_source ------------------------------------------------
+
+@pytest.mark.parametrize("centres, orientation, markers, expected", [
+    # Two knees, no header at all (PNG/JPEG): the hanging convention names both.
+    ([VIEWER_LEFT, VIEWER_RIGHT], None, None, [("right", "hanging_convention"), ("left", "hanging_convention")]),
+    # An empty Patient Orientation (Type 2C) says nothing either: still the convention.
+    ([VIEWER_LEFT, VIEWER_RIGHT], header(""), None, [("right", "hanging_convention"), ("left", "hanging_convention")]),
+    # Patient Orientation with an R/L row axis: the header decides, stored mirrored or not.
+    ([VIEWER_LEFT, VIEWER_RIGHT], header("L\\F"), None, [("right", "dicom_header"), ("left", "dicom_header")]),
+    ([VIEWER_LEFT, VIEWER_RIGHT], header("R\\F"), None, [("left", "dicom_header"), ("right", "dicom_header")]),
+    ([TOP, BOTTOM], header("F\\L"), None, [("right", "dicom_header"), ("left", "dicom_header")]),
+    # Patient Orientation without a left-right axis, or a lateral view: unknown sides have no source.
+    ([VIEWER_LEFT, VIEWER_RIGHT], header("A\\F"), None, [("unknown", None), ("unknown", None)]),
+    ([VIEWER_LEFT, VIEWER_RIGHT], header("L\\F", None, "LAT"), None, [("unknown", None), ("unknown", None)]),
+    # A lone knee: Image Laterality names it (the header), otherwise nothing does.
+    ([VIEWER_LEFT], header(None, "R"), None, [("right", "dicom_header")]),
+    ([VIEWER_LEFT], header("L\\F", " l "), None, [("left", "dicom_header")]),
+    ([VIEWER_LEFT], None, None, [("unknown", None)]),
+    ([VIEWER_LEFT], header("L\\F", "B"), None, [("unknown", None)]),
+    # Markers: a lone knee named by its R; two knees, an L beside the viewer's left knee turns the convention round.
+    ([VIEWER_LEFT], None, [("R", 20.0, 50.0)], [("right", "film_marker")]),
+    ([VIEWER_LEFT, VIEWER_RIGHT], None, [("L", 60.0, 100.0)], [("left", "film_marker"), ("right", "film_marker")]),
+    # A marker that confirms the convention: the film says it, so the marker is the source.
+    ([VIEWER_LEFT, VIEWER_RIGHT], None, [("R", 60.0, 100.0)], [("right", "film_marker"), ("left", "film_marker")]),
+    # A marker inside the midline band, or markers that contradict each other, say nothing: the convention stays.
+    ([VIEWER_LEFT, VIEWER_RIGHT], None, [("L", 400.0, 100.0)], [("right", "hanging_convention"), ("left", "hanging_convention")]),
+    ([VIEWER_LEFT, VIEWER_RIGHT], None, [("R", 60.0, 100.0), ("R", 760.0, 100.0)],
+     [("right", "hanging_convention"), ("left", "hanging_convention")]),
+    # R and L read on a lone knee: unknown, no source.
+    ([VIEWER_LEFT], None, [("R", 20.0, 50.0), ("L", 380.0, 50.0)], [("unknown", None)]),
+    # The header decides over a marker that disagrees (or agrees): its source is the header.
+    ([VIEWER_LEFT], header(None, "L"), [("R", 20.0, 50.0)], [("left", "dicom_header")]),
+    ([VIEWER_LEFT], header(None, "R"), [("R", 20.0, 50.0)], [("right", "dicom_header")]),
+    ([VIEWER_LEFT, VIEWER_RIGHT], header("L\\F"), [("L", 60.0, 100.0)], [("right", "dicom_header"), ("left", "dicom_header")]),
+    # A lateral view: a marker's nearness names neither of two knees.
+    ([VIEWER_LEFT, VIEWER_RIGHT], header(view="LAT"), [("L", 60.0, 100.0)], [("unknown", None), ("unknown", None)]),
+    ([], header("L\\F", "R"), None, []),
+])
+def test_each_side_says_where_it_came_from(centres, orientation, markers, expected):
+    assert sides_with_sources(centres, orientation, markers) == expected
+    # The sides are assign_sides' own: the source is added, nothing else changes.
+    assert assign_sides(centres, orientation, markers) == [side for side, _ in expected]
+
+
+def test_the_side_sources_are_the_public_values():
+    # The result contract (README, JSON key side_source): written out here, never read back from the module.
+    assert SIDE_SOURCES == ("dicom_header", "film_marker", "hanging_convention")

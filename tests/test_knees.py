@@ -59,6 +59,10 @@ def both(films, classifier):
 def test_a_both_knee_film_gives_two_knees_right_at_the_viewers_left(both):
     row = both.result
     assert [k.side for k in sorted(row.knees, key=lambda k: _centre_x(k.box))] == ["right", "left"]
+    # A JPEG has no header: the hanging convention names the knees, and every output says so.
+    assert [k["side_source"] for k in row.to_dict()["knees"]] == ["hanging_convention"] * 2
+    assert row.csv_record()["knee_right_side_source"] == row.csv_record()["knee_left_side_source"] == "hanging_convention"
+    assert [k.side_source for k in both.knees] == ["hanging_convention"] * 2
     for found, drawn in zip(sorted(k.box for k in row.knees), _annotated(BOTH)):
         assert _iou(found, drawn) >= 0.5, (found, drawn)
 
@@ -104,6 +108,8 @@ def test_a_mirrored_film_swaps_the_sides(both, films, classifier, tmp_path):
 def test_a_lone_knee_without_a_header_has_no_side_and_dicom_laterality_names_it(films, classifier, tmp_path):
     row = analyse_file(films["single"], classifier, explain=False).result
     assert [k.side for k in row.knees] == ["unknown"]
+    assert row.to_dict()["knees"][0]["side_source"] is None  # nothing tells: no source, JSON null
+    assert row.csv_record()["knee_unknown_side_source"] == ""
     assert _iou(row.knees[0].box, _annotated(SINGLE)[0]) >= 0.5
     assert row.probability == row.knees[0].probability
     pixels = np.asarray(Image.open(films["single"]).convert("L"))
@@ -111,6 +117,19 @@ def test_a_lone_knee_without_a_header_has_no_side_and_dicom_laterality_names_it(
     dicom.write_bytes(dicom_bytes(make_dicom(pixels, ImageLaterality="L", ViewPosition="AP")))
     tagged = analyse_file(dicom, classifier, explain=False).result
     assert [k.side for k in tagged.knees] == ["left"]
+    assert tagged.to_dict()["knees"][0]["side_source"] == "dicom_header"
+    assert tagged.csv_record()["knee_left_side_source"] == "dicom_header"
+
+
+def test_a_both_knee_dicom_stored_mirrored_takes_its_sides_from_the_header(films, classifier, tmp_path):
+    # Patient Orientation "R\F": x grows towards the patient's right, so the viewer's left knee is the LEFT knee
+    # (PS3.3 C.7.6.1.1.1), against the hanging convention; the header is the source.
+    pixels = np.asarray(Image.open(films["both"]).convert("L"))
+    dicom = tmp_path / "both.dcm"
+    dicom.write_bytes(dicom_bytes(make_dicom(pixels, PatientOrientation=["R", "F"], ViewPosition="AP")))
+    row = analyse_file(dicom, classifier, explain=False).result
+    ordered = sorted(row.knees, key=lambda k: _centre_x(k.box))
+    assert [(k.side, k.side_source) for k in ordered] == [("left", "dicom_header"), ("right", "dicom_header")]
 
 
 class _NoKnees:
@@ -135,7 +154,8 @@ def test_the_scan_gives_each_knee_what_the_single_file_analysis_gives(films, cla
     assert declined.declined and declined.knees == [] and declined.to_dict()["knees"] == []
     for path, row in zip(paths, rows):
         single = analyse_file(path, classifier, explain=False).result
-        assert [(k.side, k.box, k.label) for k in row.knees] == [(k.side, k.box, k.label) for k in single.knees]
+        assert [(k.side, k.box, k.label, k.side_source) for k in row.knees] == [
+            (k.side, k.box, k.label, k.side_source) for k in single.knees]
         for a, b in zip(row.knees, single.knees):
             assert a.probability == pytest.approx(b.probability, abs=1e-5)
         assert set(row.timings_ms) >= ({"read", "preprocess"} if row.declined else {"read", "preprocess", "detect", "inference"})
@@ -187,6 +207,7 @@ def test_a_drawn_two_knee_phantom_gives_right_at_the_viewers_left_and_a_mirror_s
     _accept_every_film(monkeypatch, classifier)
     row = analyse_file(film, classifier).result
     assert [k.side for k in row.knees] == ["right", "left"]  # viewer-left first: the patient's right
+    assert [k.side_source for k in row.knees] == ["hanging_convention"] * 2  # a PNG with no marker drawn
     for knee, box in zip(row.knees, drawn):
         assert _iou(knee.box, box) >= 0.5, (knee.box, box)
     width = pixels.shape[1]
@@ -197,3 +218,4 @@ def test_a_drawn_two_knee_phantom_gives_right_at_the_viewers_left_and_a_mirror_s
     pixels, (box,) = one_knee_phantom()
     lone = analyse_file(_save(pixels, tmp_path / "lone.png"), classifier).result
     assert [k.side for k in lone.knees] == ["unknown"] and _iou(lone.knees[0].box, box) >= 0.5
+    assert lone.to_dict()["knees"][0]["side_source"] is None

@@ -117,6 +117,21 @@ def test_knee_lines_under_the_file_line_are_aligned_with_its_numbers():
     assert lines[0].index("P(OSTEO)") + len("P(OSTEO)") == 29 and lines[0].index("THRESH") + len("THRESH") == 36
 
 
+def test_each_knee_line_says_where_its_side_came_from():
+    knees = [KneeResult("right", (10, 20, 110, 120), "osteoporosis", 0.6123, 0.6123, "hanging_convention"),
+             KneeResult("left", (150, 20, 250, 120), "normal", 0.1, 0.9, "film_marker")]
+    out = io.StringIO()
+    Table(out).write(_normal("/films/b.png", label="osteoporosis", probability=0.6123, confidence=0.6123, knees=knees))
+    assert out.getvalue().split("\n")[2:4] == [
+        "  osteoporosis" + " " * 10 + "0.612  0.339    Right knee (film position)",
+        "  normal" + " " * 16 + "0.100  0.339    Left knee (film marker)",
+    ]
+    dicom = KneeResult("left", (150, 20, 250, 120), "normal", 0.1, 0.9, "dicom_header")
+    out = io.StringIO()
+    Table(out).write(_normal("/films/c.dcm", label="normal", probability=0.1, confidence=0.9, knees=[dicom]))
+    assert out.getvalue().split("\n")[2] == "  normal" + " " * 16 + "0.100  0.339    Left knee (DICOM header)"
+
+
 def test_table_escapes_names_and_shows_the_patient_only_on_request():
     row = _normal("/films/evil\x1b[31m\nname.png", patient={"PatientName": "Doe^Jane", "PatientID": "12\x1b"})
     hidden = io.StringIO()

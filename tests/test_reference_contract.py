@@ -35,7 +35,9 @@ PUBLIC_KEYS = {"path", "label", "probability", "confidence", "threshold", "model
 # before model_sha256: issue 12; knees: issue 11's per-knee results).
 PUBLISHED_ORDER = ["path", "label", "probability", "confidence", "threshold", "model_version", "warnings", "error",
                    "timings_ms", "out_of_scope", "reader_agreement", "model_sha256", "knees", "call"]
-KNEE_KEYS = ["side", "box", "label", "probability", "confidence"]
+# side_source (where the side came from) was added at the end by issue 11; its values are written out here.
+KNEE_KEYS = ["side", "box", "label", "probability", "confidence", "side_source"]
+SIDE_SOURCES = (None, "dicom_header", "film_marker", "hanging_convention")
 
 
 def _card() -> dict:
@@ -93,6 +95,7 @@ def test_every_public_field_means_what_it_says(two_results, which):
     assert row["out_of_scope"] is None and row["knees"]
     for knee in row["knees"]:
         assert list(knee) == KNEE_KEYS and knee["side"] in ("right", "left", "unknown")
+        assert knee["side_source"] in SIDE_SOURCES and (knee["side_source"] is None) == (knee["side"] == "unknown")
         x0, y0, x1, y1 = knee["box"]
         assert all(isinstance(v, int) for v in knee["box"]) and x1 > x0 and y1 > y0
         knee_positive = knee["probability"] >= threshold
@@ -160,7 +163,7 @@ def test_csv_columns_carry_the_json_values(tmp_path):
         table = list(reader)
     # the JSON keys, with knees spread over a column group per side (README, "Command line"), written out by hand
     knee_groups = [f"knee_{side}_{cell}" for side in ("right", "left", "unknown")
-                   for cell in ("label", "probability", "confidence", "box")]
+                   for cell in ("label", "probability", "confidence", "box", "side_source")]
     assert reader.fieldnames == PUBLISHED_ORDER[:-2] + knee_groups + ["call"]
     by_name = {Path(r["path"]).name: r for r in rows}
     assert by_name["c_broken.png"]["label"] is None and isinstance(by_name["c_broken.png"]["error"], str)
@@ -178,11 +181,12 @@ def test_csv_columns_carry_the_json_values(tmp_path):
         # knees: a column group per side (right, left, unknown), empty for a side without a knee
         by_side = {knee["side"]: knee for knee in row["knees"] or []}
         for side in ("right", "left", "unknown"):
-            cells = [line[f"knee_{side}_{c}"] for c in ("label", "probability", "confidence", "box")]
+            cells = [line[f"knee_{side}_{c}"] for c in ("label", "probability", "confidence", "box", "side_source")]
             if side not in by_side:
-                assert cells == ["", "", "", ""], side
+                assert cells == ["", "", "", "", ""], side
             else:
                 knee = by_side[side]
                 assert cells[0] == knee["label"] and json.loads(cells[3]) == knee["box"]
                 assert float(cells[1]) == pytest.approx(knee["probability"], abs=1e-6)
                 assert float(cells[2]) == pytest.approx(knee["confidence"], abs=1e-6)
+                assert cells[4] == (knee["side_source"] or "")

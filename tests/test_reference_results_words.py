@@ -54,6 +54,28 @@ def test_each_knee_in_a_line():
                                                            "undecided, probability 0.300 (threshold 0.339)")
 
 
+@pytest.mark.parametrize("side, source, title, tag", [
+    ("right", "film_marker", "Right knee (film marker)", "R (film marker)"),
+    ("left", "dicom_header", "Left knee (DICOM header)", "L (DICOM header)"),
+    ("right", "hanging_convention", "Right knee (film position)", "R (film position)"),
+    ("unknown", None, "Knee (side unknown)", "?"),
+    ("left", None, "Left knee", "L"),  # recorded before sources were kept: the side alone, nothing invented
+])
+def test_a_knee_says_where_its_side_came_from(side, source, title, tag):
+    knee = KneeResult(side, (0, 0, 9, 9), "osteoporosis", 0.412, 0.412, source)
+    assert text.knee_title(knee) == title
+    assert text.knee_tag(knee) == tag
+    assert text.knee_line(knee, "osteoporosis", 0.339) == f"{title}: Osteoporosis suspected, probability 0.412 (threshold 0.339)"
+
+
+def test_the_report_names_each_knee_with_its_side_source():
+    film = _film(knees=[KneeResult("right", (10, 20, 110, 120), "osteoporosis", 0.412, 0.412, "hanging_convention"),
+                        KneeResult("left", (150, 20, 250, 120), "normal", 0.12, 0.88, "hanging_convention")])
+    lines = dict(text.report_lines(film, "osteoporosis", file_name="both.png", created=datetime(2026, 12, 3, 14, 0)))
+    assert lines["Right knee (film position)"] == "Osteoporosis suspected, probability 0.412 (threshold 0.339)"
+    assert lines["Left knee (film position)"] == "No sign of osteoporosis, probability 0.120 (threshold 0.339)"
+
+
 def test_headlines_for_other_label_pairs():
     # A model whose positive label is not "osteoporosis": the label itself, capitalised.
     assert text.headline("osteopenia", "osteopenia") == "Osteopenia suspected"

@@ -27,9 +27,10 @@ CONTRACT_KEYS = ("path", "label", "probability", "confidence", "threshold", "mod
                  "model_sha256",  # the exact model (card and files): added at the end by issue 12, after issue 14's
                  "knees",  # every knee found on the film: added at the end by issue 11 (per-knee results)
                  "call")  # the call in one word, borderline included: added at the end after the new-user trial
-# The CSV spreads knees over a column group per side (README, "Command line"), written out here by hand.
+# The CSV spreads knees over a column group per side (README, "Command line"), written out here by hand; side_source
+# (where the side came from) was added by issue 11 at the end of each group.
 KNEE_COLUMNS = tuple(f"knee_{side}_{cell}" for side in ("right", "left", "unknown")
-                     for cell in ("label", "probability", "confidence", "box"))
+                     for cell in ("label", "probability", "confidence", "box", "side_source"))
 CSV_CONTRACT = CONTRACT_KEYS[:-2] + KNEE_COLUMNS + ("call",)
 # The table as version 0.1.0 created it (copied from the schema that was written out by hand before the declaration).
 OLD_SCHEMA = """
@@ -114,16 +115,16 @@ def test_an_earlier_database_gains_a_newly_declared_column(tmp_path):
 
 
 def test_knees_go_to_json_csv_and_history_and_an_earlier_database_reads_none(tmp_path):
-    right = KneeResult("right", (10, 20, 110, 220), "osteoporosis", 0.75, 0.75)
-    left = KneeResult("left", (300, 25, 398, 221), "normal", 0.125, 0.875)
+    right = KneeResult("right", (10, 20, 110, 220), "osteoporosis", 0.75, 0.75, "film_marker")
+    left = KneeResult("left", (300, 25, 398, 221), "normal", 0.125, 0.875, "film_marker")
     result = FileResult(path="b.png", label="osteoporosis", probability=0.75, confidence=0.75, threshold=0.5,
                         model_version="m", model_sha256="7a" * 32, knees=[right, left])
     data = result.to_dict()
     assert list(data)[-2:] == ["knees", "call"]
     assert data["knees"] == [{"side": "right", "box": [10, 20, 110, 220], "label": "osteoporosis", "probability": 0.75,
-                              "confidence": 0.75},
+                              "confidence": 0.75, "side_source": "film_marker"},
                              {"side": "left", "box": [300, 25, 398, 221], "label": "normal", "probability": 0.125,
-                              "confidence": 0.875}]
+                              "confidence": 0.875, "side_source": "film_marker"}]
     handle = io.StringIO()
     writer = csv.DictWriter(handle, fieldnames=csv_columns(), lineterminator="\n")
     writer.writeheader()
@@ -133,7 +134,9 @@ def test_knees_go_to_json_csv_and_history_and_an_earlier_database_reads_none(tmp
         "osteoporosis", "0.750000", "[10, 20, 110, 220]")
     assert (row["knee_left_label"], row["knee_left_confidence"], row["knee_left_box"]) == (
         "normal", "0.875000", "[300, 25, 398, 221]")
-    assert row["knee_unknown_label"] == row["knee_unknown_box"] == "" and row["out_of_scope"] == ""
+    assert row["knee_right_side_source"] == row["knee_left_side_source"] == "film_marker"
+    assert row["knee_unknown_label"] == row["knee_unknown_box"] == row["knee_unknown_side_source"] == ""
+    assert row["out_of_scope"] == ""
     with History(tmp_path / "h.sqlite3") as history:
         entry = history.record(result.path, result, file_sha256="ab" * 32)
         assert entry.knees == [right, left]
@@ -149,6 +152,46 @@ def test_knees_go_to_json_csv_and_history_and_an_earlier_database_reads_none(tmp
     with History(path) as history:
         (entry,) = history.entries()
         assert entry.knees == [] and entry.label == "normal"
+
+
+def test_knees_recorded_before_side_sources_read_back_with_none(tmp_path):
+    # The knees column as the previous version wrote it: JSON objects without side_source (text written by hand).
+    path = tmp_path / "knees-without-source.sqlite3"
+    connection = sqlite3.connect(path)
+    connection.executescript(OLD_SCHEMA)
+    connection.execute("ALTER TABLE predictions ADD COLUMN knees TEXT")
+    connection.execute("INSERT INTO predictions (id, recorded_at, path, file_sha256, label, probability, confidence, "
+                       "threshold, model_version, warnings, knees) VALUES (1, '2026-11-01T00:00:00+00:00', 'a.png', ?, "
+                       "'normal', 0.1, 0.9, 0.5, 'm-2', '[]', ?)",
+                       ("c" * 64, '[{"side": "right", "box": [1, 2, 30, 40], "label": "normal", "probability": 0.1, '
+                                  '"confidence": 0.9}]'))
+    connection.commit()
+    connection.close()
+    with History(path) as history:
+        (entry,) = history.entries()
+    assert entry.knees == [KneeResult("right", (1, 2, 30, 40), "normal", 0.1, 0.9, None)]
+    assert entry.knees[0].to_dict()["side_source"] is None
+    assert knee_cells(entry.knees)["knee_right_side_source"] == "" and knee_cells(entry.knees)["knee_right_label"] == "normal"
+
+
+@pytest.mark.parametrize("side, source", [("right", "dicom_header"), ("left", "film_marker"),
+                                          ("right", "hanging_convention"), ("left", None), ("unknown", None)])
+def test_a_knee_takes_a_declared_side_source(side, source):
+    knee = KneeResult(side, (0, 0, 4, 4), "normal", 0.125, 0.875, source)
+    assert knee.to_dict()["side_source"] == source
+    assert KneeResult.from_dict(json.loads(json.dumps(knee.to_dict()))) == knee
+    assert knee_cells([knee])[f"knee_{side}_side_source"] == (source or "")
+
+
+@pytest.mark.parametrize("side, source, message", [
+    ("right", "marker", "side source is one of"),  # not a declared value
+    ("left", "DICOM_HEADER", "side source is one of"),  # values are exact
+    ("unknown", "hanging_convention", "unknown side has no source"),  # a source that told nothing is no source
+    ("unknown", "dicom_header", "unknown side has no source"),
+])
+def test_a_knee_rejects_a_source_that_is_not_declared_or_contradicts_its_side(side, source, message):
+    with pytest.raises(ValueError, match=message):
+        KneeResult(side, (0, 0, 4, 4), "normal", 0.125, 0.875, source)
 
 
 def test_a_declined_file_has_no_knees():

@@ -87,7 +87,7 @@ class Table:
             for knee in row.knees:
                 knee_call = "  " + text.short_call(knee.label, knee.probability, threshold)
                 line += (f"\n{knee_call:<{CALL_WIDTH + 1}}{knee.probability:>8.3f} {threshold:>6.3f}    "
-                         f"{text.knee_name(knee.side)}")
+                         f"{text.knee_title(knee)}")
             for warning in text.warning_sentences(row):
                 line += f"\n{INDENT}warning: {for_terminal(warning)}"
         if self.include_patient and row.patient:

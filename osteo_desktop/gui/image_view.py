@@ -181,8 +181,12 @@ class ImageView(QGraphicsView):
                 y, dy, inside = rect.top(), -tag.top() + 2, True
             if toward_middle_right:
                 x, dx = rect.right(), -tag.right() - (2 if inside else 0)
+                # A tag wider than the room left of its anchor (a long "R (film position) 0.41" in a small window)
+                # slides right until it is whole on the image.
+                x = max(x, -(dx + tag.left()) / scale)
             else:
                 x, dx = rect.left(), -tag.left() + (2 if inside else 0)
+                x = min(x, width - (dx + tag.right()) / scale)
             label.setPos(x, y)
             label.setTransform(QTransform.fromTranslate(dx, dy))
 

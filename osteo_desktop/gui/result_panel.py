@@ -117,7 +117,7 @@ class ResultPanel(QFrame):
         lines = []
         for knee in self.knees:
             shade = call_colour(knee.probability, threshold, knee.label == positive_label)
-            lines.append(f"<span style='color:{shade}'>■</span> <b>{html.escape(text.knee_name(knee.side))}</b>: "
+            lines.append(f"<span style='color:{shade}'>■</span> <b>{html.escape(text.knee_title(knee))}</b>: "
                          f"{html.escape(text.knee_summary(knee, positive_label, threshold))}")
         self.knee_lines.setText("<br>".join(lines))
         self.scale.set_values(threshold, [

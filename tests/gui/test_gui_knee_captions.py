@@ -62,3 +62,15 @@ def test_the_tag_moves_below_when_zooming_out_leaves_no_room_above(view):
     view.zoom_out(), view.zoom_out(), view.zoom_out()  # ~0.26 screen px per image px: the tag needs ~62 image px
     tag = view.mark_caption_rects()[0]
     assert tag.top() >= box[3] - 1 and inside_image(tag)
+
+
+@pytest.mark.parametrize("caption", ["R (film position) 0.41", "L (DICOM header) 0.43", "R (film marker) 0.41"])
+def test_a_tag_that_names_the_side_source_stays_on_the_image(view, caption):
+    # The longest tags the app writes (text.knee_tag + probability), on knee boxes as wide as a film's knees.
+    right_knee, left_knee = (20, 200, 300, 480), (500, 210, 780, 490)
+    view.set_marks([(right_knee, caption, GREEN), (left_knee, caption, GREEN)])
+    for tag, (x0, y0, x1, y1) in zip(view.mark_caption_rects(), (right_knee, left_knee)):
+        assert inside_image(tag) and tag.bottom() <= y0 + 1  # above its box, whole
+    view.set_marks([((0, 0, WIDTH, HEIGHT), caption, GREEN)])  # a preview tile's box fills its image
+    (tag,) = view.mark_caption_rects()
+    assert inside_image(tag)

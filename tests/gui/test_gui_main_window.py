@@ -55,13 +55,18 @@ def test_knee_boxes_and_one_line_per_knee_are_shown(qtbot, window, classifier, k
     outcome = open_and_wait(qtbot, window, knee_jpeg)
     knees = outcome.analysis.result.knees
     sides = {"right": "R", "left": "L", "unknown": "?"}
-    assert window.view.mark_captions() == [f"{sides[k.side]} {k.probability:.2f}" for k in knees]
+    # Where each side came from, in the words the tag and the line use (README): none for an unknown side.
+    sources = {"dicom_header": " (DICOM header)", "film_marker": " (film marker)",
+               "hanging_convention": " (film position)", None: ""}
+    assert window.view.mark_captions() == [f"{sides[k.side]}{sources[k.side_source]} {k.probability:.2f}" for k in knees]
     panel = window.result_panel
     assert panel.knees == knees and not panel.knee_lines.isHidden() and not panel.scale.isHidden()
     lines = panel.knee_lines.text().split("<br>")
     assert len(lines) == len(knees)
+    names = {"right": "Right knee", "left": "Left knee", "unknown": "Knee (side unknown)"}
     for line, knee in zip(lines, knees):
         assert f"probability {knee.probability:.3f}" in line
+        assert f"<b>{names[knee.side]}{sources[knee.side_source]}</b>" in line
     assert panel.scale.threshold == classifier.knee_head.threshold
     assert [p for _, p, _ in panel.scale.markers] == pytest.approx([k.probability for k in knees])
 

@@ -54,3 +54,16 @@ def test_a_knee_report_heads_with_the_result_and_prints_long_warnings_whole(qapp
     assert printed.startswith("Knee radiograph screening")
     assert re.search(r"Result (Osteoporosis suspected|No sign of osteoporosis)", printed)
     assert long_warning in printed  # every word, the last one included
+
+
+def test_each_knee_in_the_report_says_where_its_side_came_from(qapp, classifier, knee_png, tmp_path):
+    analysis = analyse_file(knee_png, classifier, explain=False)
+    assert analysis.knees
+    knee = analysis.knees[0]
+    # As a burnt-in R would name it (the reader's own figures are elsewhere): the report prints the source's words.
+    knee.side, knee.side_source = "right", "film_marker"
+    printed = printed_text(write_report_pdf(tmp_path / "marked.pdf", analysis))
+    # The font sets "fi" as one ligature glyph, which Ghostscript's text output gives back as "û" (or U+FB01).
+    printed = printed.replace("û", "fi").replace("\ufb01", "fi")
+    assert re.search(r"Right knee \(film marker\) (Osteoporosis suspected|No sign of osteoporosis|Borderline)", printed)
+    assert "Model input: right knee" in printed  # the panel caption is short (main), the source is in the line

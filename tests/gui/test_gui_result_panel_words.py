@@ -91,6 +91,20 @@ def test_the_history_view_heads_an_old_borderline_entry_as_borderline(qtbot, his
     assert dialog.table.item(0, against).text() == "0.020 above"
 
 
+def test_each_knee_line_says_where_its_side_came_from(panel):
+    knees = [KneeResult("right", (0, 0, 10, 10), "osteoporosis", 0.44, 0.44, "film_marker"),
+             KneeResult("left", (20, 0, 30, 10), "normal", 0.12, 0.88, "film_marker")]
+    panel.show_result(_prediction(0.44), "osteoporosis", knees)
+    lines = panel.knee_lines.text().split("<br>")
+    assert "<b>Right knee (film marker)</b>: Osteoporosis suspected, probability 0.440 (threshold 0.360)" in lines[0]
+    assert "<b>Left knee (film marker)</b>: No sign of osteoporosis, probability 0.120 (threshold 0.360)" in lines[1]
+    panel.show_result(_prediction(0.05), "osteoporosis",
+                      [KneeResult("left", (0, 0, 10, 10), "normal", 0.05, 0.95, "dicom_header")])
+    assert "<b>Left knee (DICOM header)</b>: " in panel.knee_lines.text()
+    panel.show_result(_prediction(0.05), "osteoporosis", [KneeResult("unknown", (0, 0, 10, 10), "normal", 0.05, 0.95)])
+    assert "<b>Knee (side unknown)</b>: " in panel.knee_lines.text()
+
+
 def test_the_history_view_shows_the_readers_mark(qtbot, history, tmp_path):
     """Agree/Disagree set in the worklist is stored; the history view shows it in its own column (it was stored but
     not shown), and an unmarked entry shows nothing there."""

@@ -13,7 +13,9 @@ radiographs": HOG windows scored by a linear classifier), reworked for films wit
 4. Greedy non-maximum suppression; each kept box is refined by the score-weighted mean of its overlapping
    neighbours (centre and log side). The best window is a knee when it clears ``min_score``; a second, disjoint one
    beside it (similar size and height) is the other knee when it clears ``pair_score``.
-5. Boxes are mapped back to the input's pixels and clipped; sides come from :mod:`knee_sides`.
+5. Boxes are mapped back to the input's pixels and clipped; sides come from :mod:`knee_sides`, with the burnt-in
+   R/L markers that the detector's :class:`~side_markers.MarkerReader` reads (when the model has one and the DICOM
+   header does not already decide).
 
 Weights and thresholds live in ``knee_detector.npz`` (read with ``allow_pickle=False``), listed in the model card.
 Pure numpy and Pillow at run time.
@@ -29,7 +31,8 @@ from pathlib import Path
 import numpy as np
 
 from osteo_desktop.core.errors import ModelFormatError, ModelIntegrityError
-from osteo_desktop.core.model.knee_sides import assign_sides
+from osteo_desktop.core.model.knee_sides import sides_with_sources
+from osteo_desktop.core.model.side_markers import CARD_ROLE as MARKER_ROLE, MarkerReader, SideMarker
 from osteo_desktop.core.model.resampling import resize_bilinear
 
 log = logging.getLogger(__name__)
@@ -52,11 +55,13 @@ WINDOW_SIDES = tuple(float(WORK_SIDE / 8 * 2 ** (k / 4)) for k in range(13))
 @dataclass(frozen=True)
 class DetectedKnee:
     """A knee: ``side`` is the PATIENT's ("right", "left" or "unknown"); ``box`` is (x0, y0, x1, y1) in the pixels
-    of the array given to :meth:`KneeDetector.detect`, x1 and y1 exclusive; ``score`` is the classifier's margin."""
+    of the array given to :meth:`KneeDetector.detect`, x1 and y1 exclusive; ``score`` is the classifier's margin;
+    ``side_source`` where the side came from (one of :data:`~knee_sides.SIDE_SOURCES`, None when it is unknown)."""
 
     side: str
     box: tuple[int, int, int, int]
     score: float
+    side_source: str | None = None
 
 
 @dataclass(frozen=True)
@@ -251,13 +256,17 @@ class KneeDetector:
     """HOG windows scored by a linear classifier; see the module docstring. Load with :meth:`load`."""
 
     def __init__(self, weights: np.ndarray, bias: float, min_score: float, pair_score: float,
-                 pair_ratio: float = 1.5, pair_height: float = 0.6, pair_gap: float = 0.75) -> None:
+                 pair_ratio: float = 1.5, pair_height: float = 0.6, pair_gap: float = 0.75,
+                 marker_reader: MarkerReader | None = None) -> None:
         weights = np.asarray(weights, np.float32)
         if weights.shape != (BLOCKS, BLOCKS, FEATURES):
             raise ModelFormatError(f"knee detector weights have shape {weights.shape}, expected {(BLOCKS, BLOCKS, FEATURES)}")
         self.weights, self.bias = weights, float(bias)
         self.min_score, self.pair_score = float(min_score), float(pair_score)
         self.pair_ratio, self.pair_height, self.pair_gap = float(pair_ratio), float(pair_height), float(pair_gap)
+        # Reads burnt-in R/L markers for the sides (None: header and hanging convention only). Set by the runtime
+        # from the model card's "side_markers" file, or by load() given a model folder whose card lists one.
+        self.marker_reader = marker_reader
 
     @classmethod
     def load(cls, path: str | Path) -> "KneeDetector":
@@ -270,7 +279,11 @@ class KneeDetector:
         if path.is_dir():
             from osteo_desktop.core.model.card import load_model_card
 
-            path = load_model_card(path).verified_path(CARD_ROLE)
+            card = load_model_card(path)
+            detector = cls.load(card.verified_path(CARD_ROLE))
+            if MARKER_ROLE in card.files:
+                detector.marker_reader = MarkerReader.load(card.verified_path(MARKER_ROLE))
+            return detector
         if not path.is_file():
             raise ModelIntegrityError(f"knee detector file missing: {path}")
         try:
@@ -311,13 +324,16 @@ class KneeDetector:
             knees.append((rest_boxes[best], float(rest_scores[best])))
         return knees
 
-    def detect(self, pixels: np.ndarray, orientation: dict | None = None) -> list[DetectedKnee]:
+    def detect(self, pixels: np.ndarray, orientation: dict | None = None,
+               markers: list[SideMarker] | None = None) -> list[DetectedKnee]:
         """The knees on a film: 0 to :data:`MAX_KNEES`, ordered from the viewer's left (smaller x) to right.
 
         ``pixels``: 2-D, bone bright, as the readers return them: float32 in [0, 1], or uint8 grey levels (k for
         k / 255, a compact read), which :func:`working_copy` resizes without a float copy and which give the same
         knees (tests/test_compact_pixels.py); boxes are in its pixels.
         ``orientation``: see :func:`knee_sides.orientation_from_identity` (None for a raster file).
+        ``markers``: burnt-in side markers already read (boxes in ``pixels``' coordinates); None to have the
+        detector's ``marker_reader`` read them (when there are knees).
         """
         pixels = np.asarray(pixels)
         if pixels.ndim != 2 or min(pixels.shape) < 8:
@@ -331,5 +347,9 @@ class KneeDetector:
             box = (box[0], box[1], max(box[2], box[0] + 1), max(box[3], box[1] + 1))
             knees.append((box, score))
         knees.sort(key=lambda item: item[0][0] + item[0][2])
-        sides = assign_sides([((b[0] + b[2]) / 2, (b[1] + b[3]) / 2) for b, _ in knees], orientation)
-        return [DetectedKnee(side, box, score) for (box, score), side in zip(knees, sides)]
+        if markers is None and self.marker_reader is not None and knees:
+            # Read even when the header decides: knee_sides then logs a marker that disagrees with it.
+            markers = self.marker_reader.read(pixels, lone=len(knees) == 1)
+        read = [(m.letter, *m.centre) for m in markers or []]
+        sides = sides_with_sources([((b[0] + b[2]) / 2, (b[1] + b[3]) / 2) for b, _ in knees], orientation, read)
+        return [DetectedKnee(side, box, score, source) for (box, score), (side, source) in zip(knees, sides)]

@@ -28,6 +28,8 @@ from osteo_desktop.core.model.knee_detector import CARD_ROLE as DETECTOR_ROLE
 from osteo_desktop.core.model.knee_detector import KneeDetector
 from osteo_desktop.core.model.knee_model import KneeHead
 from osteo_desktop.core.model.scope import ScopeGate
+from osteo_desktop.core.model.side_markers import CARD_ROLE as MARKER_ROLE
+from osteo_desktop.core.model.side_markers import MarkerReader
 from osteo_desktop.core.paths import default_model_dir
 
 log = logging.getLogger(__name__)
@@ -119,6 +121,9 @@ class Classifier:
         # The knee detector and the per-knee head (model 2.0.0) are part of the model too: a card without them, or a
         # missing or changed file, is a model this version cannot use (ModelIntegrityError / ModelFormatError).
         self.knee_detector = KneeDetector.load(card.verified_path(DETECTOR_ROLE))
+        # Burnt-in R/L markers name the knees' sides where the header does not; a card without the reader: none read.
+        if MARKER_ROLE in card.files:
+            self.knee_detector.marker_reader = MarkerReader.load(card.verified_path(MARKER_ROLE))
         self.knee_head = KneeHead.from_card(card)
         model_path = card.verified_path("tflite")
         # Computed once, from the files as loaded: every result names the exact model that produced it.

@@ -43,6 +43,7 @@ class AnalysedKnee:
     model_input: np.ndarray  # (S, S, 3) in [-1, 1]: the knee's region as the model was given it
     explanation: np.ndarray | None = None  # on the model input grid (S, S), in [0, 1]
     share_on_bone: float | None = None
+    side_source: str | None = None  # where the side came from (knee_sides.SIDE_SOURCES); None when unknown
 
     @property
     def box(self) -> tuple[int, int, int, int]:
@@ -97,7 +98,8 @@ class Analysis:
             row.decline(self.out_of_scope or "not a knee radiograph")
         else:
             row.apply_knees(FilmVerdict(self.scope, [k.prediction for k in self.knees],  # type: ignore[arg-type]
-                                        [k.side for k in self.knees]).knee_results(), self.prediction)
+                                        [k.side for k in self.knees],
+                                        [k.side_source for k in self.knees]).knee_results(), self.prediction)
             row.scope_gate = self.scope_gate
         return row
 
@@ -149,8 +151,9 @@ def analyse_radiograph(radiograph: Radiograph, classifier: Classifier, explain: 
     analysis.prediction = verdict_of(classifier, verdict.knees[worst])  # type: ignore[index]
     analysis.prediction.warnings, analysis.prediction.timings_ms = warnings, timings
     analysis.scope_gate = row.scope_gate
-    analysis.knees = [AnalysedKnee(side, knee, model_input)
-                      for side, knee, model_input in zip(verdict.sides, verdict.knees, work.regions)]
+    sources = verdict.side_sources or [None] * len(verdict.knees)
+    analysis.knees = [AnalysedKnee(side, knee, model_input, side_source=source)
+                      for side, knee, model_input, source in zip(verdict.sides, verdict.knees, work.regions, sources)]
     if explain:
         start = time.perf_counter()
         for knee in analysis.knees:

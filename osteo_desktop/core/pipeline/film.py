@@ -70,11 +70,13 @@ def most_inputs_per_film(head: KneeHead) -> int:
 
 @dataclass
 class FilmVerdict:
-    """The gate's decision and, when in scope, every knee (same order as the detector's) with its side."""
+    """The gate's decision and, when in scope, every knee (same order as the detector's) with its side and where
+    the side came from (``side_sources``; empty: not known, every knee's source None)."""
 
     decision: ScopeDecision
     knees: list[KneePrediction] = field(default_factory=list)
     sides: list[str] = field(default_factory=list)
+    side_sources: list[str | None] = field(default_factory=list)
 
     @property
     def in_scope(self) -> bool:
@@ -87,8 +89,9 @@ class FilmVerdict:
         return max(range(len(self.knees)), key=lambda i: (self.knees[i].probability, -i))
 
     def knee_results(self) -> list[KneeResult]:
+        sources = self.side_sources or [None] * len(self.knees)
         return [KneeResult(side, tuple(int(round(v)) for v in knee.box), knee.label, knee.probability,  # type: ignore[arg-type]
-                           knee.confidence) for side, knee in zip(self.sides, self.knees)]
+                           knee.confidence, source) for side, knee, source in zip(self.sides, self.knees, sources)]
 
 
 def prepare_film(radiograph: Radiograph, classifier: "Classifier") -> FilmWork:
@@ -143,7 +146,7 @@ def judge_film(classifier: "Classifier", work: FilmWork, outputs: tuple[np.ndarr
     if not work.detected:
         return FilmVerdict(ScopeDecision(False, NO_KNEE_REASON, "no-knee", decision.score))
     knees = knee_predictions(classifier.knee_head, [knee.box for knee in work.detected], work.region_geometry, features[1:], work.flipped)
-    return FilmVerdict(decision, knees, [knee.side for knee in work.detected])
+    return FilmVerdict(decision, knees, [knee.side for knee in work.detected], [knee.side_source for knee in work.detected])
 
 
 def verdict_of(classifier: "Classifier", knee: KneePrediction) -> Prediction:

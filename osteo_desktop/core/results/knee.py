@@ -1,10 +1,14 @@
 """One knee's result (issue 11): where the knee is on the film, its side, and what the model says of it.
 
 :data:`KNEES_OUTPUT` is how the ``knees`` field of :class:`~osteo_desktop.core.results.result.FileResult` appears:
-a JSON array of objects ``{side, box, label, probability, confidence}``; in CSV a group of columns per side
-(``knee_right_*``, ``knee_left_*``, then ``knee_unknown_*`` for a knee whose side nothing on the film or in its
+a JSON array of objects ``{side, box, label, probability, confidence, side_source}``; in CSV a group of columns per
+side (``knee_right_*``, ``knee_left_*``, then ``knee_unknown_*`` for a knee whose side nothing on the film or in its
 header tells), empty when there is no such knee; in the history the JSON text (NULL, in a database written before
 knees existed, reads back as no knees).
+
+``side_source`` says where the side came from: one of :data:`~osteo_desktop.core.model.knee_sides.SIDE_SOURCES`
+("dicom_header", "film_marker", "hanging_convention"), or null when the side is unknown. A knee recorded before
+sources were kept (history, JSON written by an earlier version) reads back with None: its source was not recorded.
 """
 
 from __future__ import annotations
@@ -13,13 +17,16 @@ import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from osteo_desktop.core.model.knee_sides import SIDE_SOURCES, UNKNOWN
 from osteo_desktop.core.results.columns import Output
 
 # The patient's right and left, in the order radiologists read a bilateral film; "unknown" for a lone knee whose
 # side neither the DICOM header nor the film tells (the detector never guesses one). New sides go at the end: the
 # CSV column groups follow this order and columns are only ever added.
 SIDES = ("right", "left", "unknown")
-_KNEE_CELLS = ("label", "probability", "confidence", "box")
+# The cells of a side's column group; new cells go at the end of the group (side_source: issue 11, where the side
+# came from). Each cell is a KneeResult field written by knee_cells.
+_KNEE_CELLS = ("label", "probability", "confidence", "box", "side_source")
 KNEE_CSV_COLUMNS = tuple(f"knee_{side}_{name}" for side in SIDES for name in _KNEE_CELLS)
 
 
@@ -32,10 +39,15 @@ class KneeResult:
     label: str
     probability: float
     confidence: float
+    side_source: str | None = None  # where the side came from (module docstring); None: unknown side, or not recorded
 
     def __post_init__(self) -> None:
         if self.side not in SIDES:
             raise ValueError(f"a knee's side is one of {SIDES}, not {self.side!r}")
+        if self.side_source is not None and self.side_source not in SIDE_SOURCES:
+            raise ValueError(f"a knee's side source is one of {SIDE_SOURCES} or None, not {self.side_source!r}")
+        if self.side == UNKNOWN and self.side_source is not None:
+            raise ValueError(f"an unknown side has no source, got {self.side_source!r}")
         x0, y0, x1, y1 = self.box
         if not (x1 > x0 and y1 > y0):
             raise ValueError(f"a knee's box must have x1 > x0 and y1 > y0, got {self.box}")
@@ -47,8 +59,9 @@ class KneeResult:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "KneeResult":
+        source = data.get("side_source")  # absent in knees recorded before sources were kept
         return cls(str(data["side"]), tuple(int(v) for v in data["box"]), str(data["label"]),  # type: ignore[arg-type]
-                   float(data["probability"]), float(data["confidence"]))
+                   float(data["probability"]), float(data["confidence"]), None if source is None else str(source))
 
 
 def knee_cells(knees: list[KneeResult]) -> dict[str, str]:
@@ -68,6 +81,7 @@ def knee_cells(knees: list[KneeResult]) -> dict[str, str]:
         cells[prefix + "probability"] = f"{knee.probability:.6f}"
         cells[prefix + "confidence"] = f"{knee.confidence:.6f}"
         cells[prefix + "box"] = json.dumps([int(v) for v in knee.box])
+        cells[prefix + "side_source"] = knee.side_source or ""
     return cells
 
 

@@ -139,6 +139,33 @@ def knee_short(side: str) -> str:
     return {"right": "R", "left": "L"}.get(side, "?")
 
 
+# Where a knee's side came from, in plain words (the result's side_source; see core.model.knee_sides): "film
+# position" is the hanging convention (a film with no orientation in its header is read with the viewer's left as
+# the patient's right), said so that a reader knows the side is assumed, not marked.
+SIDE_SOURCE_WORDS = {"dicom_header": "DICOM header", "film_marker": "film marker", "hanging_convention": "film position"}
+
+
+def side_source_words(source: str | None) -> str | None:
+    """Where a side came from in words ("DICOM header", "film marker", "film position"), None when not known."""
+    return SIDE_SOURCE_WORDS.get(source) if source else None
+
+
+def _with_source(name: str, knee: object) -> str:
+    words = side_source_words(getattr(knee, "side_source", None))
+    return f"{name} ({words})" if words else name
+
+
+def knee_title(knee: object) -> str:
+    """A knee's name with where its side came from: "Right knee (film marker)", "Left knee (film position)",
+    "Knee (side unknown)"; just "Right knee" for a knee recorded before sources were kept."""
+    return _with_source(knee_name(knee.side), knee)  # type: ignore[attr-defined]
+
+
+def knee_tag(knee: object) -> str:
+    """The side as marked beside a knee's box, with where it came from: "R (DICOM header)", "L (film position)", "?"."""
+    return _with_source(knee_short(knee.side), knee)  # type: ignore[attr-defined]
+
+
 def knee_summary(knee: object, positive_label: str, threshold: float) -> str:
     """One knee's result after its name: "Osteoporosis suspected, probability 0.412 (threshold 0.339)", or
     "Borderline (just above the threshold): read as undecided, probability 0.362 (threshold 0.339)"."""
@@ -148,8 +175,9 @@ def knee_summary(knee: object, positive_label: str, threshold: float) -> str:
 
 
 def knee_line(knee: object, positive_label: str, threshold: float) -> str:
-    """One knee's result in a line: "Right knee: Osteoporosis suspected, probability 0.412 (threshold 0.339)"."""
-    return f"{knee_name(knee.side)}: {knee_summary(knee, positive_label, threshold)}"  # type: ignore[attr-defined]
+    """One knee's result in a line: "Right knee (film marker): Osteoporosis suspected, probability 0.412 (threshold
+    0.339)"."""
+    return f"{knee_title(knee)}: {knee_summary(knee, positive_label, threshold)}"
 
 
 def off_bone_warning(side: str, share_on_bone: float) -> str:
@@ -229,7 +257,7 @@ def report_lines(result: Verdict, positive_label: str, *, file_name: str, create
         lines = [("Result", verdict_headline(result, positive_label)),
                  ("Against the threshold", probability_line(result.probability, result.threshold, positive_label))]
         lines += result_facts(result, positive_label)
-        lines += [(knee_name(knee.side), knee_summary(knee, positive_label, result.threshold))
+        lines += [(knee_title(knee), knee_summary(knee, positive_label, result.threshold))
                   for knee in getattr(result, "knees", [])]
     digest = getattr(result, "model_sha256", None)
     if digest:  # the exact model (card and files): a version string alone does not say which card was used
