@@ -233,11 +233,10 @@ def test_knee_results_and_their_cells():
     assert KneeResult.from_dict(left.to_dict()) == left
     cells = knee_cells([left])
     assert list(cells) == ["knee_right_label", "knee_right_probability", "knee_right_confidence", "knee_right_box",
-                           "knee_right_side_source",
                            "knee_left_label", "knee_left_probability", "knee_left_confidence", "knee_left_box",
-                           "knee_left_side_source",
                            "knee_unknown_label", "knee_unknown_probability", "knee_unknown_confidence",
-                           "knee_unknown_box", "knee_unknown_side_source"]
+                           "knee_unknown_box",
+                           "knee_right_side_source", "knee_left_side_source"]  # added after every group
     assert cells["knee_right_label"] == "" and cells["knee_right_box"] == "" and cells["knee_unknown_label"] == ""
     assert (cells["knee_left_label"], cells["knee_left_probability"], cells["knee_left_confidence"],
             cells["knee_left_box"]) == ("normal", "0.100000", "0.900000", "[60, 10, 110, 61]")

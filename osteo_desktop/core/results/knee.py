@@ -24,10 +24,12 @@ from osteo_desktop.core.results.columns import Output
 # side neither the DICOM header nor the film tells (the detector never guesses one). New sides go at the end: the
 # CSV column groups follow this order and columns are only ever added.
 SIDES = ("right", "left", "unknown")
-# The cells of a side's column group; new cells go at the end of the group (side_source: issue 11, where the side
-# came from). Each cell is a KneeResult field written by knee_cells.
-_KNEE_CELLS = ("label", "probability", "confidence", "box", "side_source")
-KNEE_CSV_COLUMNS = tuple(f"knee_{side}_{name}" for side in SIDES for name in _KNEE_CELLS)
+# The cells of a side's column group, as first published. Each cell is a KneeResult field written by knee_cells.
+_KNEE_CELLS = ("label", "probability", "confidence", "box")
+# Cells added later go after every group, so that no published column moves (a script may read by position):
+# side_source (where the side came from) for the two sides that have one; an unknown side never has a source.
+_ADDED_CELLS = tuple(f"knee_{side}_side_source" for side in SIDES if side != UNKNOWN)
+KNEE_CSV_COLUMNS = tuple(f"knee_{side}_{name}" for side in SIDES for name in _KNEE_CELLS) + _ADDED_CELLS
 
 
 @dataclass(frozen=True)
@@ -81,7 +83,8 @@ def knee_cells(knees: list[KneeResult]) -> dict[str, str]:
         cells[prefix + "probability"] = f"{knee.probability:.6f}"
         cells[prefix + "confidence"] = f"{knee.confidence:.6f}"
         cells[prefix + "box"] = json.dumps([int(v) for v in knee.box])
-        cells[prefix + "side_source"] = knee.side_source or ""
+        if knee.side != UNKNOWN:
+            cells[prefix + "side_source"] = knee.side_source or ""
     return cells
 
 
