@@ -86,11 +86,15 @@ def _knee_item(row: ScanRow, side: str) -> QStandardItem:
     return _item(f"{knee.probability:.3f}", knee.probability, tooltip=text.knee_line(knee, "osteoporosis", row.threshold))
 
 
-def _item(text: str, sort_value: object = None, tooltip: str = "") -> QStandardItem:
+def _item(text: str, sort_value: object = None, tooltip: str = "", rich_tooltip: str = "") -> QStandardItem:
+    """A cell; ``tooltip`` is shown literally (escaped here), ``rich_tooltip`` is rich text already escaped
+    (worklist.wrapped_tooltip): escaping it again would show its markup."""
     item = QStandardItem(text)
     item.setEditable(False)
     item.setData(text.lower() if sort_value is None else sort_value, SORT_ROLE)
-    if tooltip:
+    if rich_tooltip:
+        item.setToolTip(rich_tooltip)
+    elif tooltip:
         item.setToolTip(plain.tooltip(tooltip))
     return item
 
@@ -378,15 +382,15 @@ class BatchDialog(QDialog):
         result = text.result_headline(row, "osteoporosis") if ok or row.declined else "—"
         items = [
             _item(shown, tooltip=row.path),
-            _item(result, tooltip=worklist.wrapped_tooltip([result]) if ok or row.declined else ""),
+            _item(result, rich_tooltip=worklist.wrapped_tooltip([result]) if ok or row.declined else ""),
             _item(f"{row.probability:.3f}" if ok else "—", row.probability if ok else -1.0),
             _item(text.threshold_distance(row.probability, row.threshold) if ok else "—",
                   row.probability - row.threshold if ok else -2.0),
             *(_knee_item(row, side) for side in KNEE_SIDES),
             # The same sentences as the window and the CLI table: the reader's warnings and, near the threshold, the
             # borderline one (a 0.38 "osteoporosis" against a 0.36 threshold must not read as a firm call).
-            _item(text.warnings_line(warnings), tooltip=worklist.wrapped_tooltip(warnings)),
-            _item(row.error or "", tooltip=worklist.wrapped_tooltip([row.error] if row.error else [])),
+            _item(text.warnings_line(warnings), rich_tooltip=worklist.wrapped_tooltip(warnings)),
+            _item(row.error or "", rich_tooltip=worklist.wrapped_tooltip([row.error] if row.error else [])),
             _item(worklist.agreement_words(row.reader_agreement)),
         ]
         items[0].setData(len(self.rows) - 1, ROW_ROLE)

@@ -207,6 +207,11 @@ def test_warnings_and_errors_are_never_only_clipped(dialog):
     cells = {dialog.model.item(r, 0).text(): r for r in range(dialog.model.rowCount())}
     warning_tip = dialog.model.item(cells["b.png"], COLUMNS.index("Warnings")).toolTip()
     assert GuiQt.mightBeRichText(warning_tip) and "Image is small" in warning_tip
+    # escaped once, as rich text that Qt renders: no markup shown as text (it was escaped twice, "&lt;p ...")
+    assert warning_tip == "<p style='white-space:pre-wrap'>Image is small</p>"
+    assert dialog.model.item(cells["b.png"], COLUMNS.index("Result")).toolTip() == (
+        "<p style='white-space:pre-wrap'>Osteoporosis suspected</p>")
+    assert "&lt;" not in dialog.model.item(cells["broken.dcm"], COLUMNS.index("Error")).toolTip()
     assert dialog.model.item(cells["b.png"], COLUMNS.index("Warnings")).text() == "Image is small"
     assert "not an image" in dialog.model.item(cells["broken.dcm"], COLUMNS.index("Error")).toolTip()
     # One line a cell, cut with a visible "…" (never silently wrapped off the bottom of a fixed-height row).
