@@ -15,6 +15,8 @@ from osteo_desktop.core.reading.body_parts import contradicts, may_show_a_knee
     ("dental-skull", "SKULL", False), ("dental-skull", "KNEE", True),
     ("other-msk", "HIP", False), ("other-msk", "CHEST", False),  # "another bone or joint" names no body part
     ("synthetic", "CHEST", False),
+    ("chest", "CHEST PA", False), ("hand", "L HAND", False), ("hand", "WRIST_RIGHT", False),  # a side or view added
+    ("hand", "LEFT KNEE", True),
 ])
 def test_a_header_contradicts_a_named_kind_of_film_only_when_it_names_another_body_part(category, body_part, expected):
     assert contradicts(category, body_part) is expected

@@ -143,3 +143,22 @@ def test_raster_input_needs_patient_and_study_details(tmp_path):
 def test_dciodvfy_finds_no_errors(tmp_path, findings):
     for path in write_all(_input(findings, None if findings else "out of scope"), tmp_path, "x"):
         assert _dciodvfy_errors(path) == [], path.name
+
+
+def test_a_tag_is_never_under_the_banner_nor_off_the_image():
+    """A knee box from the film's top edge at its left edge (2000 x 1500): the banner stays whole on top, and the
+    box's tag sits whole inside the image just under it, not hidden by it."""
+    gray = np.full((1500, 2000), 0.5, dtype=np.float32)
+    rgb = annotate(gray, [KneeFinding("R", (0, 20, 300, 600), "osteoporosis", 0.9, 0.36)], "Osteoporosis suspected",
+                   "Probability of osteoporosis 90 %")
+    grey_rows = np.flatnonzero((rgb[:, 1000] == 127).all(axis=1))  # column 1000: the banner, then the film
+    banner_bottom = int(grey_rows[0]) - 1
+    assert 60 < banner_bottom < 200  # three lines of text about 33 px high (1/45 of 1500)
+    orange = (rgb == [0xe8, 0x87, 0x3a]).all(axis=2)
+    assert not orange[: banner_bottom + 1].any()  # nothing of the knee drawn over the banner
+    size = 1500 // 45
+    below = orange[banner_bottom + 1: banner_bottom + 2 * size, 8:292]  # inside the box's 5 px outline
+    assert below.any()  # the tag's text, just under the banner
+    # whole: its backdrop starts inside the image and ends at the box's right edge (toward the film's middle)
+    backdrop = np.flatnonzero((rgb[banner_bottom + 3, :400] == 0).all(axis=1))
+    assert backdrop.size and backdrop.min() > 0 and backdrop.max() <= 300

@@ -7,6 +7,8 @@ around it (PS3.16 CID 4031 gives KNEE, LEG, LOWER LIMB, EXTREMITY; vendors write
 
 from __future__ import annotations
 
+import re
+
 KNEE_BODY_PARTS = frozenset({"KNEE", "LEG", "LOWER LIMB", "LOWERLIMB", "LOW_EXM", "EXTREMITY", "TIBIA", "FEMUR", "PATELLA"})
 
 
@@ -31,4 +33,8 @@ def contradicts(category: str, body_part: str) -> bool:
     (False when the header says nothing, or for a category without body parts of its own)."""
     value = body_part.strip().upper()
     parts = CATEGORY_BODY_PARTS.get(category)
-    return bool(value) and parts is not None and value not in parts
+    if not value or parts is None:
+        return False
+    # Vendors add a side or a view ("CHEST PA", "L HAND", "WRIST_RIGHT"): any word of the value may name the part.
+    words = {value, *re.split(r"[\s_^,/\\-]+", value)}
+    return not words & parts

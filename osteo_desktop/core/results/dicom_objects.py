@@ -96,25 +96,29 @@ def annotate(gray: np.ndarray, findings: list[KneeFinding], headline: str, detai
     size = max(12, round(min(image.size) / 45))
     font = _font(size)
     width = max(2, min(image.size) // 300)
-    for finding in findings:
-        colour = palette.call_colour(finding.probability, finding.threshold, finding.probability >= finding.threshold)
+    colours = [palette.call_colour(f.probability, f.threshold, f.probability >= f.threshold) for f in findings]
+    for finding, colour in zip(findings, colours):
         draw.rectangle(finding.box, outline=colour, width=width)
-        tag = f"{finding.side or '?'} {finding.probability:.2f}"
-        x0, y0, x1, y1 = draw.textbbox((0, 0), tag, font=font)
-        tag_width = x1 + size // 2
-        # toward the film's middle, as in the window: film markers sit near its outer edges
-        toward_middle = (finding.box[0] + finding.box[2]) / 2 < image.width / 2
-        left = finding.box[2] - tag_width if toward_middle else finding.box[0]
-        top = max(0, finding.box[1] - (y1 + size // 4))
-        draw.rectangle((left, top, left + tag_width, top + y1 + size // 4), fill=(0, 0, 0))
-        draw.text((left + size // 4, top), tag, fill=colour, font=font)
+    # The banner over the boxes (a box reaching the film's top stays under it), the tags last, below the banner.
     detail = detail.replace("\u2014", "-")  # Pillow's bundled font has no em dash (it would draw a box)
     lines = [(line, fill) for line, fill in ((headline, (255, 255, 255)), (detail, (220, 220, 220)),
                                               (RESEARCH_NOTICE, (255, 80, 80))) if line]
     step = round(size * 1.3)
-    draw.rectangle((0, 0, image.width, step * len(lines) + size // 2), fill=(0, 0, 0))
+    banner_bottom = step * len(lines) + size // 2
+    draw.rectangle((0, 0, image.width, banner_bottom), fill=(0, 0, 0))
     for row, (line, fill) in enumerate(lines):
         draw.text((size // 2, size // 4 + row * step), line, fill=fill, font=font)
+    for finding, colour in zip(findings, colours):
+        tag = f"{finding.side or '?'} {finding.probability:.2f}"
+        _, _, text_width, text_height = draw.textbbox((0, 0), tag, font=font)
+        tag_width, tag_height = text_width + size // 2, text_height + size // 4
+        # toward the film's middle, as in the window: film markers sit near its outer edges
+        toward_middle = (finding.box[0] + finding.box[2]) / 2 < image.width / 2
+        left = finding.box[2] - tag_width if toward_middle else finding.box[0]
+        left = min(max(0, left), max(0, image.width - tag_width))  # whole, inside the image
+        top = max(banner_bottom + 1, finding.box[1] - tag_height)  # above the box, or just under the banner
+        draw.rectangle((left, top, left + tag_width, top + tag_height), fill=(0, 0, 0))
+        draw.text((left + size // 4, top), tag, fill=colour, font=font)
     return np.asarray(image, dtype=np.uint8)
 
 
