@@ -58,5 +58,5 @@ def export_analysis(analysis: "Analysis", classifier: Any, out_dir: Path, detail
     positive = classifier.card.labels[1]
     pdf = report_pdf_bytes(analysis, positive) if with_pdf else None
     inp = export_input(analysis, model_sha256(classifier), pdf, classifier.card.name, details,
-                       positive_label=classifier.card.labels[1])
+                       positive_label=positive)
     return write_all(inp, out_dir, Path(analysis.radiograph.path).stem)

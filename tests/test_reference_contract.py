@@ -82,7 +82,8 @@ def test_every_public_field_means_what_it_says(two_results, which):
     assert row["label"] == (card["labels"]["positive"] if positive else card["labels"]["negative"])
     # The call: the label, or borderline-above/below within 0.05 of the threshold (README, "Command line").
     if abs(probability - threshold) < 0.05:
-        assert row["call"] == ("borderline-above" if probability > threshold else "borderline-below")
+        where = "above" if probability > threshold else "at" if probability == threshold else "below"
+        assert row["call"] == f"borderline-{where}"
     else:
         assert row["call"] == row["label"]
     # Confidence is the probability of the label given: P(osteoporosis) for a positive, 1 - that for a normal.

@@ -34,6 +34,10 @@ def build_parser() -> argparse.ArgumentParser:
     patient = argparse.ArgumentParser(add_help=False)
     patient.add_argument("--include-patient", action="store_true",
                          help="include patient name, ID and birth date from DICOM headers (off by default)")
+    # Scripts written for 0.1 passed it to the DICOM commands too: accepted there, unlisted and without effect,
+    # until 0.3.0 (CHANGELOG), so they do not stop with a usage error.
+    dicom_common = argparse.ArgumentParser(add_help=False, parents=[common])
+    dicom_common.add_argument("--include-patient", action="store_true", help=argparse.SUPPRESS)
     many = argparse.ArgumentParser(add_help=False)
     many.add_argument("--batch-size", type=positive_int, default=16, help="images per inference batch (default 16)")
 
@@ -73,8 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
     from osteo_desktop.cli import dicom_export  # DICOM out and the node register their own commands
     from osteo_desktop.dicomnet import commands as dicomnet_commands
 
-    dicom_export.add_parser(commands, [common])
-    dicomnet_commands.add_parsers(commands, [common])
+    dicom_export.add_parser(commands, [dicom_common])
+    dicomnet_commands.add_parsers(commands, [dicom_common])
     describe = commands.add_parser("info", parents=[common, patient], help="describe what is read from an image file")
     describe.add_argument("file", type=Path, metavar="FILE")
     describe.add_argument("--json", action="store_true", help="print a JSON object")

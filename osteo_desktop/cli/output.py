@@ -58,7 +58,7 @@ class Table:
 
     The numbers are the probability of osteoporosis and the threshold it is called against, not the confidence: the
     threshold is below 0.5, so a positive call's confidence can be under 0.5 and read as favouring normal (the JSON
-    and CSV keep ``confidence``). Within the borderline margin the call reads "borderline-above" or
+    and CSV keep ``confidence``). Within the borderline margin the call reads "borderline-above", "borderline-at" or
     "borderline-below" (text.short_call), and the borderline warning says why."""
 
     def __init__(self, stream: IO[str], include_patient: bool = False, progress: Progress | None = None) -> None:
