@@ -138,3 +138,21 @@ def test_the_terminal_gets_our_words_only_and_a_failed_file_is_named_once(tmp_pa
     (line,) = [line for line in run.stderr.splitlines() if "ERROR" in line]
     assert line.count(TRUNCATED.name) == 1 and "truncated" in line
     assert len(list(tmp_path.glob(f"{CHEST.stem}.*.dcm"))) == 2  # the chest's SR and annotated image were written
+
+
+@pytest.mark.skipif(not SOURCE.is_file(), reason="shared DICOM test image missing")
+@pytest.mark.parametrize("no_pdf", [False, True])
+def test_the_pdf_gets_each_knees_heat_map_and_without_a_pdf_none_is_computed(tmp_path, monkeypatch, no_pdf):
+    """The Encapsulated PDF is the same report as File > Export report, heat maps included (it had none)."""
+    from osteo_desktop.cli import dicom_export
+
+    seen = []
+    monkeypatch.setattr(dicom_export, "export_analysis", lambda analysis, *a, **k: seen.append(analysis) or [])
+    knee_film = next(iter(sorted(KNEE_DIR.rglob("*.jpg"))), None)
+    if knee_film is None:
+        pytest.skip("shared knee JPEGs missing")
+    args = ["dicom-export", str(knee_film), "--out", str(tmp_path), "--patient-id", "P-1", "--patient-name", "Doe^Jane"]
+    assert main(args + (["--no-pdf"] if no_pdf else [])) == 0
+    (analysis,) = seen
+    assert analysis.knees  # a knee film: knees found
+    assert all((knee.explanation is None) == no_pdf for knee in analysis.knees)

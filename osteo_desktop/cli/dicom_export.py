@@ -56,7 +56,8 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     failed = 0
     for path in args.files:
         try:
-            analysis = analyse_file(path, classifier, explain=False)
+            # The PDF shows each knee's heat map, as File > Export report does; without a PDF nothing draws one.
+            analysis = analyse_file(path, classifier, explain=not args.no_pdf)
             written = export_analysis(analysis, classifier, args.out, details, with_pdf=not args.no_pdf)
         except NoStudyError as exc:
             log.error("%s", exc)

@@ -158,7 +158,7 @@ def pacs_send_job(pacs: object, sources: list[Path], classifier: "Classifier") -
             for source in sources:
                 if job.stop_requested():
                     return []
-                analysis = analyse_file(source, classifier, explain=False)
+                analysis = analyse_file(source, classifier, explain=True)  # the PDF shows each knee's heat map
                 objects += export_analysis(analysis, classifier, Path(scratch) / Path(source).stem)
             return send_results(pacs, objects)
 
