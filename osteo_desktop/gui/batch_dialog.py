@@ -77,13 +77,13 @@ def format_duration(seconds: float) -> str:
     return f"{hours} h {minutes:02d} min"
 
 
-def _knee_item(row: ScanRow, side: str) -> QStandardItem:
+def _knee_item(row: ScanRow, side: str, positive_label: str) -> QStandardItem:
     """The probability of the row's knee on ``side`` (the more suspicious of two), or empty when there is none."""
     knees = [knee for knee in row.knees if knee.side == side]
     if not knees:
         return _item("", -1.0)
     knee = max(knees, key=lambda k: k.probability)
-    return _item(f"{knee.probability:.3f}", knee.probability, tooltip=text.knee_line(knee, "osteoporosis", row.threshold))
+    return _item(f"{knee.probability:.3f}", knee.probability, tooltip=text.knee_line(knee, positive_label, row.threshold))
 
 
 def _item(text: str, sort_value: object = None, tooltip: str = "", rich_tooltip: str = "") -> QStandardItem:
@@ -379,14 +379,15 @@ class BatchDialog(QDialog):
         ok = row.ok
         warnings = text.warning_sentences(row)
         # The window's headline: "Borderline (just above the threshold): read as undecided" near the threshold.
-        result = text.result_headline(row, "osteoporosis") if ok or row.declined else "—"
+        positive_label = self.classifier.card.labels[1]  # the card's words, not a second copy here
+        result = text.result_headline(row, positive_label) if ok or row.declined else "—"
         items = [
             _item(shown, tooltip=row.path),
             _item(result, rich_tooltip=worklist.wrapped_tooltip([result]) if ok or row.declined else ""),
             _item(f"{row.probability:.3f}" if ok else "—", row.probability if ok else -1.0),
             _item(text.threshold_distance(row.probability, row.threshold) if ok else "—",
                   row.probability - row.threshold if ok else -2.0),
-            *(_knee_item(row, side) for side in KNEE_SIDES),
+            *(_knee_item(row, side, positive_label) for side in KNEE_SIDES),
             # The same sentences as the window and the CLI table: the reader's warnings and, near the threshold, the
             # borderline one (a 0.38 "osteoporosis" against a 0.36 threshold must not read as a firm call).
             _item(text.warnings_line(warnings), rich_tooltip=worklist.wrapped_tooltip(warnings)),
