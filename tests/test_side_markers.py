@@ -11,13 +11,13 @@ import shutil
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw, ImageFont
 
 from osteo_desktop.core.errors import ModelFormatError, ModelIntegrityError
 from osteo_desktop.core.model.knee_detector import KneeDetector
 from osteo_desktop.core.model.side_markers import (
     CLASSES, MARKER_FILE, PATCH, MarkerReader, SideMarker, find_candidates, mirror_patch, patch, prepare,
 )
+from osteo_desktop.training.side_markers_guard import film_with_glyph as guard_film
 from tests.knee_phantom import two_knee_phantom
 from tests.shared_paths import KNEE_DIR, REPO_ROOT
 
@@ -28,23 +28,9 @@ MODEL_DIR = REPO_ROOT / "model_weights"
 
 def film_with_glyph(letter: str | None, mirrored: bool = False, light_box: bool = True, side: int = 30,
                     at: tuple[int, int] = (40, 60), size: tuple[int, int] = (420, 1000), seed: int = 0) -> np.ndarray:
-    """A dim film (a bright leg band down the middle, noise) with a boxed letter drawn at ``at`` (top-left), box
-    ``side`` px: a light box with a dark letter, or a grey box with a white letter, as on the project's films."""
-    rng = np.random.default_rng(seed)
-    width, height = size
-    film = np.full((height, width), 0.08, np.float32)
-    film[:, width // 3: 2 * width // 3] = 0.45  # the leg
-    film += rng.normal(0, 0.01, film.shape).astype(np.float32)
-    if letter is not None:
-        glyph = Image.new("L", (side, side), 215 if light_box else 105)
-        font = ImageFont.load_default(size=int(side * 0.75))
-        ImageDraw.Draw(glyph).text((side / 2, side / 2), letter, fill=95 if light_box else 250, font=font, anchor="mm")
-        array = np.asarray(glyph, np.float32) / 255
-        if mirrored:
-            array = array[:, ::-1]
-        x, y = at
-        film[y:y + side, x:x + side] = array
-    return np.clip(film, 0, 1)
+    """A drawn film with a boxed letter in Pillow's own font, which the reader never trained on (the drawing is the
+    guard study's, training/side_markers_guard.film_with_glyph, so both draw the same films)."""
+    return guard_film(letter, None, mirrored, light_box, side, at, size, seed)
 
 
 # --- the proposal rule ------------------------------------------------------------------------------------------

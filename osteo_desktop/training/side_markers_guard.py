@@ -55,16 +55,20 @@ def rate(k: int, n: int) -> str:
     return f"{k}/{n} ({low:.4f}-{high:.4f})" if n else "-"
 
 
-def film_with_glyph(letter: str, font: str | None, mirrored: bool = False, light_box: bool = True, side: int = 30,
+def film_with_glyph(letter: str | None, font: str | None, mirrored: bool = False, light_box: bool = True, side: int = 30,
                     at: tuple[int, int] = (40, 60), size: tuple[int, int] = (420, 1000), seed: int = 0) -> np.ndarray:
-    """A dim film with a bright leg band and a boxed glyph at ``at``, as tests/test_side_markers.py draws them."""
+    """A dim film (a bright leg band down the middle, noise) with a boxed glyph drawn at ``at`` (top-left), box
+    ``side`` px: a light box with a dark letter, or a grey box with a white letter, as on the project's films; no
+    glyph for ``letter`` None. ``font``: a TrueType file, or None for Pillow's own (the tests' unseen typeface)."""
     from PIL import Image, ImageDraw, ImageFont
 
     rng = np.random.default_rng(seed)
     width, height = size
     film = np.full((height, width), 0.08, np.float32)
-    film[:, width // 3: 2 * width // 3] = 0.45
+    film[:, width // 3: 2 * width // 3] = 0.45  # the leg
     film += rng.normal(0, 0.01, film.shape).astype(np.float32)
+    if letter is None:
+        return np.clip(film, 0, 1)
     glyph = Image.new("L", (side, side), 215 if light_box else 105)
     face = ImageFont.load_default(size=int(side * 0.75)) if font is None else ImageFont.truetype(font, int(side * 0.75))
     ImageDraw.Draw(glyph).text((side / 2, side / 2), letter, fill=95 if light_box else 250, font=face, anchor="mm")
