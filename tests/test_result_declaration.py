@@ -83,12 +83,12 @@ def test_a_result_round_trips_through_every_output(tmp_path):
         "path": "/d/a.png", "label": "osteoporosis", "probability": 0.4375, "confidence": 0.4375, "threshold": 0.339,
         "model_version": "m-2", "warnings": ["Not a knee: the DICOM body part is CHEST"], "error": None,
         "timings_ms": {"read": 1.234, "inference": 2.0}, "out_of_scope": None, "reader_agreement": None,
-        "model_sha256": "5e" * 32, "knees": [], "call": None}  # built by hand, not from a verdict: no call set
+        "model_sha256": "5e" * 32, "knees": [], "call": "osteoporosis"}  # 0.4375 is 0.0985 above 0.339: a firm call
     assert result.csv_record() == {
         "path": "/d/a.png", "label": "osteoporosis", "probability": "0.437500", "confidence": "0.437500",
         "threshold": "0.339000", "model_version": "m-2", "warnings": '["Not a knee: the DICOM body part is CHEST"]',
         "error": "", "timings_ms": '{"read": 1.234, "inference": 2.0}', "out_of_scope": "", "reader_agreement": "",
-        "model_sha256": "5e" * 32, **dict.fromkeys(KNEE_COLUMNS, ""), "call": ""}
+        "model_sha256": "5e" * 32, **dict.fromkeys(KNEE_COLUMNS, ""), "call": "osteoporosis"}
     with History(tmp_path / "h.sqlite3") as history:
         entry = history.record(result.path, result, file_sha256="ab" * 32)
     assert (entry.path, entry.file_sha256, entry.label, entry.warnings) == (result.path, "ab" * 32, result.label, result.warnings)
@@ -227,3 +227,17 @@ def test_patient_identifiers_stay_out_of_repr_and_default_outputs():
     assert "Doe" not in repr(result) and "PID-1" not in repr(result)
     assert "patient" not in result.to_dict() and "patient_name" not in result.csv_record()
     assert result.csv_record(include_patient=True)["patient_name"] == "Doe^Jane"
+
+
+def test_a_result_read_back_from_the_history_carries_its_call(tmp_path):
+    """A history entry is built whole from its stored fields: its call is derived as for a fresh result (0.38 against
+    0.36 is within 0.05: borderline-above; 0.9 is a firm call), and a failed or declined row has none."""
+    with History(tmp_path / "h.sqlite3") as history:
+        for name, probability in (("near.png", 0.38), ("far.png", 0.9)):
+            row = FileResult(path=name, label="osteoporosis", probability=probability, confidence=probability,
+                             threshold=0.36, model_version="m", model_sha256="7a" * 32)
+            history.record(name, row, file_sha256=name[0] * 64)
+        calls = {entry.path.rsplit("/", 1)[-1]: entry.to_dict()["call"] for entry in history.entries()}  # paths stored absolute
+    assert calls == {"near.png": "borderline-above", "far.png": "osteoporosis"}
+    assert FileResult(path="x.png", error="x.png: unreadable").call is None
+    assert FileResult(path="y.png", out_of_scope="not a radiograph: the image is blank").call is None

@@ -94,13 +94,17 @@ class FileResult:
     # The call in one word, as the terminal table prints it (text.short_call): the label, or "borderline-above" /
     # "borderline-below" / "borderline-at" within the borderline margin of the threshold, which the reader should
     # take as undecided; None without a result. Derived from probability and threshold, so not stored: it is set
-    # whenever a verdict is taken (apply_prediction, reuse) and cleared by decline.
+    # when a result is built with a verdict (__post_init__) or takes one (apply_prediction, reuse), cleared by decline.
     call: str | None = declared(text(), None)
     patient: dict[str, str] = declared(
         Output(identifying=True, to_json=dict, csv_names=PATIENT_COLUMNS, to_csv=patient_cells),
         default_factory=dict,
     )
     from_history: bool = False
+
+    def __post_init__(self) -> None:
+        if self.call is None and self.out_of_scope is None and self.error is None:
+            self._set_call()  # a result built whole (a history entry read back, a test's row) carries its call too
 
     @property
     def ok(self) -> bool:
