@@ -97,5 +97,7 @@ def test_a_report_is_titled_by_what_was_analysed():
 def test_a_scan_summary_states_a_rate_only_over_a_tenth_of_a_second_or_more():
     # one failed file in 4 ms read "(238.0 files/s)": a rate over a few milliseconds says nothing
     assert text.scan_summary(1, 1, 0, 0.0042) == "1 file: 0 results, 1 failed, in 0.0 s"
+    # exactly a tenth of a second is enough for a rate: 1 file / 0.1 s = 10 files/s
+    assert text.scan_summary(1, 0, 0, 0.1) == "1 file: 1 results, 0 failed, in 0.1 s (10.0 files/s)"
     assert text.scan_summary(6, 1, 2, 3.0, declined=1) == (
         "6 files: 4 results, 1 out of scope (no result), 1 failed (2 reused from the history), in 3.0 s (2.0 files/s)")

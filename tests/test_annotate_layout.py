@@ -1,0 +1,130 @@
+"""The annotated DICOM image (dicom_objects.annotate) drawn pixel for pixel: every position, size and colour below is
+worked out by hand from the rule in annotate's docstring and comments, then drawn with Pillow itself (the
+independent reference) and compared with what annotate burnt in.
+
+The rules, as worked here: text size round(shorter side / 45), at least 12 px; outline width shorter side // 300, at
+least 2 px; banner lines every round(1.3 x size) px from size // 4 down, text at size // 2 from the left, the black
+banner from row 0 to lines x step + size // 2; each tag "<side or ?> <probability to 2 places>" on a black backdrop as
+wide as the text plus size // 2 and as high plus size // 4, text at size // 4 inside it; the backdrop ends at the box's
+right edge when the box's middle lies left of the film's middle (else it starts at the box's left edge), slides to
+stay whole inside the image, and sits above the box or one row under the banner, whichever is lower. Only the text's
+own width and height come from Pillow's measurement of the string.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from osteo_desktop.core.results.dicom_objects import RESEARCH_NOTICE, KneeFinding, annotate
+
+ORANGE, GREEN, NEUTRAL = "#e8873a", "#4caf7a", "#c8ccd2"  # positive, negative, borderline (palette, by hand)
+WHITE, LIGHT, RED = (255, 255, 255), (220, 220, 220), (255, 80, 80)  # headline, detail, research notice
+
+
+def _measure(tag: str, size: int) -> tuple[int, int]:
+    """The text's own width and height as Pillow measures them (from the origin, as drawn at (0, 0))."""
+    _, _, width, height = ImageDraw.Draw(Image.new("RGB", (1, 1))).textbbox((0, 0), tag, font=_font(size))
+    return width, height
+
+
+def _font(size: int) -> ImageFont.FreeTypeFont:
+    return ImageFont.load_default(size=size)
+
+
+def _expected(base: np.ndarray, size: int, outline: int, banner_bottom: int, lines: list[tuple[str, tuple, int]],
+              boxes: list[tuple[tuple, str]], tags: list[tuple[str, str, int, int]]) -> np.ndarray:
+    """Draw by hand: ``base`` (uint8 grey), the boxes' outlines, the banner and its lines (text, fill, top), then each
+    tag (text, colour, backdrop left, backdrop top)."""
+    image = Image.fromarray(base).convert("RGB")
+    draw = ImageDraw.Draw(image)
+    font = _font(size)
+    for box, colour in boxes:
+        draw.rectangle(box, outline=colour, width=outline)
+    draw.rectangle((0, 0, image.width, banner_bottom), fill=(0, 0, 0))
+    for line, fill, top in lines:
+        draw.text((size // 2, top), line, fill=fill, font=font)
+    for tag, colour, left, top in tags:
+        width, height = _measure(tag, size)
+        draw.rectangle((left, top, left + width + size // 2, top + height + size // 4), fill=(0, 0, 0))
+        draw.text((left + size // 4, top), tag, fill=colour, font=font)
+    return np.asarray(image)
+
+
+def _differ(got: np.ndarray, want: np.ndarray) -> str:
+    rows, cols = np.nonzero((got != want).any(axis=2))
+    return f"{rows.size} pixels differ, first at {list(zip(rows[:5].tolist(), cols[:5].tolist()))}"
+
+
+def test_a_small_film_with_two_knees_and_three_banner_lines():
+    """600 x 450 (width x height): size max(12, round(450 / 45) = 10) = 12, outline max(2, 450 // 300 = 1) = 2,
+    step round(15.6) = 16, three lines at rows 3, 19, 35, banner rows 0..(3 x 16 + 6 = 54). The detail's em dash is
+    drawn as a hyphen (the bundled font has none)."""
+    gray = np.full((450, 600), 0.5, dtype=np.float32)  # 0.5 x 255 = 127.5, truncated to 127
+    right = KneeFinding("R", (40, 200, 200, 400), "osteoporosis", 0.70, 0.36)  # middle 120 < 300: tag ends at x 200
+    left = KneeFinding("L", (380, 200, 560, 400), "normal", 0.10, 0.36)  # middle 470 >= 300: tag starts at x 380
+    got = annotate(gray, [right, left], "Osteoporosis suspected", "Probability 70 % \u2014 above")
+    width_r, height_r = _measure("R 0.70", 12)
+    _, height_l = _measure("L 0.10", 12)
+    want = _expected(np.full((450, 600), 127, np.uint8), 12, 2, 54,
+                     [("Osteoporosis suspected", WHITE, 3), ("Probability 70 % - above", LIGHT, 19),
+                      (RESEARCH_NOTICE, RED, 35)],
+                     [((40, 200, 200, 400), ORANGE), ((380, 200, 560, 400), GREEN)],
+                     [("R 0.70", ORANGE, 200 - (width_r + 6), 200 - (height_r + 3)),
+                      ("L 0.10", GREEN, 380, 200 - (height_l + 3))])
+    assert got.dtype == np.uint8 and got.shape == (450, 600, 3)
+    assert (got == want).all(), _differ(got, want)
+    # the pieces the comparison rests on, by hand: a 2 px outline, a black banner down to row 54, the film below
+    assert got[300, 40:42].tolist() == [[0xe8, 0x87, 0x3a]] * 2 and got[300, 42].tolist() == [127] * 3
+    assert got[54, 599].tolist() == [0, 0, 0] and got[55, 599].tolist() == [127] * 3
+
+
+def test_a_large_film_places_tags_at_every_edge():
+    """1800 x 1200: size round(1200 / 45 = 26.67) = 27, outline 1200 // 300 = 4, step round(35.1) = 35, no detail so
+    two lines at rows 6 and 41, banner rows 0..(2 x 35 + 13 = 83); a tag never starts above row 84."""
+    gray = np.full((1200, 1800), 0.5, dtype=np.float32)
+    findings = [
+        # side unknown, at the left edge: the tag would start at 20 - width < 0, so at 0; 30 - height is under the
+        # banner, so row 84
+        KneeFinding("", (0, 30, 20, 300), "osteoporosis", 0.38, 0.36),
+        # at the right edge, right half: starts at 1770, slides left to end at the image's edge (1800 - width)
+        KneeFinding("L", (1770, 400, 1799, 600), "normal", 0.10, 0.36),
+        # middle exactly 900 = 1800 / 2: not left of the middle, so the tag starts at the box's left edge
+        KneeFinding("R", (800, 700, 1000, 900), "osteoporosis", 0.70, 0.36),
+        # middle 1080 (0.6 of the width): right half, starts at 1000
+        KneeFinding("L", (1000, 1000, 1160, 1150), "normal", 0.10, 0.36),
+        # middle 720 (0.4 of the width): left half, ends at 800
+        KneeFinding("R", (640, 1000, 800, 1150), "normal", 0.33, 0.36),
+    ]
+    got = annotate(gray, findings, "Osteoporosis suspected")
+    w = {tag: _measure(tag, 27) for tag in ("? 0.38", "L 0.10", "R 0.70", "R 0.33")}
+    pad_w, pad_h = 13, 6  # 27 // 2, 27 // 4
+    want = _expected(np.full((1200, 1800), 127, np.uint8), 27, 4, 83,
+                     [("Osteoporosis suspected", WHITE, 6), (RESEARCH_NOTICE, RED, 41)],
+                     [((0, 30, 20, 300), NEUTRAL), ((1770, 400, 1799, 600), GREEN), ((800, 700, 1000, 900), ORANGE),
+                      ((1000, 1000, 1160, 1150), GREEN), ((640, 1000, 800, 1150), NEUTRAL)],
+                     [("? 0.38", NEUTRAL, 0, 84),
+                      ("L 0.10", GREEN, 1800 - (w["L 0.10"][0] + pad_w), 400 - (w["L 0.10"][1] + pad_h)),
+                      ("R 0.70", ORANGE, 800, 700 - (w["R 0.70"][1] + pad_h)),
+                      ("L 0.10", GREEN, 1000, 1000 - (w["L 0.10"][1] + pad_h)),
+                      ("R 0.33", NEUTRAL, 800 - (w["R 0.33"][0] + pad_w), 1000 - (w["R 0.33"][1] + pad_h))])
+    assert (got == want).all(), _differ(got, want)
+    assert got[83, 1799].tolist() == [0, 0, 0] and got[84, 1799].tolist() == [127] * 3  # banner ends at row 83
+    assert got[500, 1770:1774].tolist() == [[0x4c, 0xaf, 0x7a]] * 4 and got[500, 1774].tolist() == [127] * 3
+
+
+def test_a_film_narrower_than_its_tag_and_values_outside_0_to_1():
+    """20 x 200: size 12, outline 2, banner rows 0..38 (two lines). The tag is wider than the film, so it starts at
+    column 0. Grey below 0 is black and above 1 white (clipped before the 8-bit cast, not wrapped round)."""
+    gray = np.full((200, 20), 0.5, dtype=np.float32)
+    gray[160:, :10], gray[160:, 10:] = -0.25, 1.75
+    base = np.full((200, 20), 127, np.uint8)
+    base[160:, :10], base[160:, 10:] = 0, 255
+    # middle 10 is not left of the film's middle 10: the tag would start at 2, and slides to 0 to stay whole
+    got = annotate(gray, [KneeFinding("R", (2, 100, 18, 150), "osteoporosis", 0.70, 0.36)], "x")
+    width, height = _measure("R 0.70", 12)
+    assert width + 6 > 20  # the premise: the tag is wider than the film
+    want = _expected(base, 12, 2, 38, [("x", WHITE, 3), (RESEARCH_NOTICE, RED, 19)], [((2, 100, 18, 150), ORANGE)],
+                     [("R 0.70", ORANGE, 0, 100 - (height + 3))])
+    assert (got == want).all(), _differ(got, want)
+    assert got[199, 0].tolist() == [0, 0, 0] and got[199, 19].tolist() == [255, 255, 255]
