@@ -38,11 +38,12 @@ def test_decline_clears_the_call():
 
 @pytest.mark.parametrize("probability, call", [(0.32, "borderline-below"), (0.70, "osteoporosis")])
 def test_a_reused_result_gains_its_call(probability, call):
-    """The call is not stored: a result read back from the history has none until reuse sets it."""
+    """The call is not stored: a result built from stored fields derives it when built, and the row reusing it
+    takes the same call."""
     label = "osteoporosis" if probability >= 0.36 else "normal"
     recorded = FileResult(path="old/knee.png", label=label, probability=probability, confidence=0.5, threshold=0.36,
                           model_version="2.1.0")
-    assert recorded.call is None
+    assert recorded.call == call
     row = FileResult(path="new/knee.png")
     row.reuse(recorded)
     assert row.call == call and row.path == "new/knee.png"
