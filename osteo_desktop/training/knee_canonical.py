@@ -24,11 +24,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from osteo_desktop.core.model.preprocessing import KneeRegionConfig, knee_region
-from osteo_desktop.core.reading.reader import read_radiograph
 from osteo_desktop.training.dataset import cache_key
 from osteo_desktop.training.features import Progress
 from osteo_desktop.training.knee_data import Knee
-from osteo_desktop.training.knee_framing import NAMES, framing_inputs, framing_key
+from osteo_desktop.training.knee_framing import NAMES, cached_entry, film_of, framing_inputs, framing_key, save_entry
 
 if TYPE_CHECKING:
     from osteo_desktop.core.model.runtime import Classifier
@@ -116,12 +115,9 @@ def extract_canonical_bank(knees: list[Knee], detector_boxes: Sequence[Sequence[
         framing_cache_key = framing_key(knee, detector_box, config, copies, seed, tflite)
         key = cache_key("knee-canonical", REVISION, framing_cache_key, None if mirror_box is None else [round(v, 1) for v in mirror_box])
         path = cache_dir / "canonical" / f"{key}.npz"
-        if path.is_file():
-            with np.load(path, allow_pickle=False) as data:
-                entry = {name: data[name] for name in data.files}
-        else:
-            if pixels_of is None or pixels_of[0] != knee.read_path:
-                pixels_of = (knee.read_path, read_radiograph(knee.read_path).pixels)
+        entry = cached_entry(path)
+        if entry is None:
+            pixels_of = film_of(pixels_of, knee)
             pixels = pixels_of[1]
             rng = np.random.default_rng([seed, int(framing_cache_key[:8], 16)])
             named, copies_in = framing_inputs(pixels, knee, detector_box, copies, rng, config)
@@ -148,8 +144,7 @@ def extract_canonical_bank(knees: list[Knee], detector_boxes: Sequence[Sequence[
             for s in SCORES:
                 entry[f"score_{s}_jitter"] = np.array([js[s] for js in jitter_scores])
             entry["thumb_jitter"] = np.stack([thumbnail(c) for c in copies_in])
-            path.parent.mkdir(parents=True, exist_ok=True)
-            np.savez(path, **entry)
+            save_entry(path, entry)
         for name in ALL_NAMES:
             if f"single_{name}" in entry:
                 single[name][i] = entry[f"single_{name}"]

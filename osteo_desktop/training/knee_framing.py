@@ -134,6 +134,37 @@ def framing_key(knee: Knee, detector_box, config: KneeRegionConfig, copies: int,
                      None if detector_box is None else [round(v, 1) for v in detector_box], config.to_dict(), copies, seed, tflite)
 
 
+def cached_entry(path: Path) -> dict[str, np.ndarray] | None:
+    """A knee's cached arrays (one .npz per knee), or None when they are not computed yet."""
+    if not path.is_file():
+        return None
+    with np.load(path, allow_pickle=False) as data:
+        return {name: data[name] for name in data.files}
+
+
+def save_entry(path: Path, entry: dict[str, np.ndarray]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(path, **entry)
+
+
+def film_of(pixels_of: tuple[Path, np.ndarray] | None, knee: Knee) -> tuple[Path, np.ndarray]:
+    """The knee's film as (path, pixels): read again only when the knee lies on another film than the last one (a
+    film's knees come one after the other)."""
+    if pixels_of is None or pixels_of[0] != knee.read_path:
+        pixels_of = (knee.read_path, read_radiograph(knee.read_path).pixels)
+    return pixels_of
+
+
+def framing_batch(pixels: np.ndarray, knee: Knee, detector_box, copies: int, seed: int, key: str,
+                  config: KneeRegionConfig) -> tuple[list[str], list[np.ndarray]]:
+    """A knee's framing inputs as one batch: each named input, the same mirrored, then the random copies, whose
+    generator is seeded from the framing key so that every study draws the same copies. Returns (names, batch)."""
+    rng = np.random.default_rng([seed, int(key[:8], 16)])
+    named, copies_in = framing_inputs(pixels, knee, detector_box, copies, rng, config)
+    names = list(named)
+    return names, [named[k] for k in names] + [np.ascontiguousarray(named[k][:, ::-1]) for k in names] + copies_in
+
+
 def extract_framing_bank(knees: list[Knee], detector_boxes, classifier, config: KneeRegionConfig, copies: int, seed: int,
                          cache_dir: Path) -> FramingBank:
     """Features of every framing (single and mirrored) and the jitter copies; each knee cached on its own."""
@@ -149,23 +180,16 @@ def extract_framing_bank(knees: list[Knee], detector_boxes, classifier, config: 
     for i, (knee, detector_box) in enumerate(zip(knees, detector_boxes)):
         key = framing_key(knee, detector_box, config, copies, seed, tflite)
         path = cache_dir / "framing" / f"{key}.npz"
-        if path.is_file():
-            with np.load(path, allow_pickle=False) as data:
-                entry = {name: data[name] for name in data.files}
-        else:
-            if pixels_of is None or pixels_of[0] != knee.read_path:
-                pixels_of = (knee.read_path, read_radiograph(knee.read_path).pixels)
-            rng = np.random.default_rng([seed, int(key[:8], 16)])
-            named, copies_in = framing_inputs(pixels_of[1], knee, detector_box, copies, rng, config)
-            names = list(named)
-            batch = [named[k] for k in names] + [np.ascontiguousarray(named[k][:, ::-1]) for k in names] + copies_in
+        entry = cached_entry(path)
+        if entry is None:
+            pixels_of = film_of(pixels_of, knee)
+            names, batch = framing_batch(pixels_of[1], knee, detector_box, copies, seed, key, config)
             _, features = classifier.run(np.stack(batch))
             pooled = features.reshape(len(batch), -1, features.shape[-1]).mean(axis=1).astype(np.float32)
             entry = {f"single_{k}": pooled[j] for j, k in enumerate(names)}
             entry.update({f"mirrored_{k}": pooled[len(names) + j] for j, k in enumerate(names)})
             entry["jitter"] = pooled[2 * len(names):]
-            path.parent.mkdir(parents=True, exist_ok=True)
-            np.savez(path, **entry)
+            save_entry(path, entry)
         for name in NAMES:
             if f"single_{name}" in entry:
                 single[name][i] = entry[f"single_{name}"]

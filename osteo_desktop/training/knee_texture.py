@@ -28,11 +28,11 @@ from pathlib import Path
 import numpy as np
 
 from osteo_desktop.core.model.preprocessing import KneeRegionConfig, knee_square
-from osteo_desktop.core.reading.reader import read_radiograph
 from osteo_desktop.training.dataset import cache_key
 from osteo_desktop.training.features import Progress
 from osteo_desktop.training.knee_data import Knee
-from osteo_desktop.training.knee_framing import NAMES, FramingBank, framing_inputs, framing_key
+from osteo_desktop.training.knee_framing import (NAMES, FramingBank, cached_entry, film_of, framing_batch, framing_key,
+                                                  save_entry)
 
 log = logging.getLogger(__name__)
 
@@ -195,16 +195,10 @@ def extract_texture_bank(knees: list[Knee], detector_boxes, runner: TapRunner, t
         framing_cache_key = framing_key(knee, detector_box, config, copies, seed, tflite_digest)
         key = cache_key("knee-texture", REVISION, framing_cache_key, TAPS, LBP_RADII, GLCM_LEVELS, GLCM_DISTANCES)
         path = cache_dir / "texture" / f"{key}.npz"
-        if path.is_file():
-            with np.load(path, allow_pickle=False) as data:
-                entry = {name: data[name] for name in data.files}
-        else:
-            if pixels_of is None or pixels_of[0] != knee.read_path:
-                pixels_of = (knee.read_path, read_radiograph(knee.read_path).pixels)
-            rng = np.random.default_rng([seed, int(framing_cache_key[:8], 16)])
-            named, copies_in = framing_inputs(pixels_of[1], knee, detector_box, copies, rng, config)
-            names = list(named)
-            batch = [named[k] for k in names] + [np.ascontiguousarray(named[k][:, ::-1]) for k in names] + copies_in
+        entry = cached_entry(path)
+        if entry is None:
+            pixels_of = film_of(pixels_of, knee)
+            names, batch = framing_batch(pixels_of[1], knee, detector_box, copies, seed, framing_cache_key, config)
             pooled = runner.run(np.stack(batch))
             pooled["texture"] = np.stack([texture_statistics(x) for x in batch]).astype(np.float32)
             m = len(names)
@@ -213,8 +207,7 @@ def extract_texture_bank(knees: list[Knee], detector_boxes, runner: TapRunner, t
                 entry.update({f"{g}|single|{k}": pooled[g][j] for j, k in enumerate(names)})
                 entry.update({f"{g}|mirrored|{k}": pooled[g][m + j] for j, k in enumerate(names)})
                 entry[f"{g}|jitter"] = pooled[g][2 * m :]
-            path.parent.mkdir(parents=True, exist_ok=True)
-            np.savez(path, **entry)
+            save_entry(path, entry)
             computed += 1
         for g in GROUPS:
             for name in NAMES:
