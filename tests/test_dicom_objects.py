@@ -162,3 +162,26 @@ def test_a_tag_is_never_under_the_banner_nor_off_the_image():
     # whole: its backdrop starts inside the image and ends at the box's right edge (toward the film's middle)
     backdrop = np.flatnonzero((rgb[banner_bottom + 3, :400] == 0).all(axis=1))
     assert backdrop.size and backdrop.min() > 0 and backdrop.max() <= 300
+
+
+def test_the_sr_and_the_image_say_where_each_side_came_from(tmp_path):
+    """A side taken from the film's position is an assumption: the SR's knee identifier says so beside the coded
+    laterality, and a side from the header says that; a knee with no side says 'side unknown'."""
+    findings = [KneeFinding("R", (10, 20, 250, 380), "osteoporosis", 0.81, 0.42, "hanging_convention"),
+                KneeFinding("L", (330, 20, 590, 380), "normal", 0.12, 0.42, "dicom_header")]
+    sr_path, *_ = write_all(_input(findings), tmp_path, "sides")
+    texts = _texts(hd.sr.srread(sr_path))
+    assert "knee 1 R (film position)" in texts and "knee 2 L (DICOM header)" in texts
+    lone, *_ = write_all(_input([KneeFinding("", (10, 20, 250, 380), "normal", 0.12, 0.42)]), tmp_path / "lone", "x")
+    assert "knee 1 side unknown" in _texts(hd.sr.srread(lone))
+
+
+def test_an_annotated_tag_names_the_side_source_as_the_window_does():
+    # A wider backdrop for "R (film position) 0.81" than for "R 0.81": the tag carries the words.
+    gray = np.full((900, 1200), 0.5, dtype=np.float32)
+    box = (700, 400, 1000, 800)  # right half: the tag starts at the box's left edge
+    plain = annotate(gray, [KneeFinding("R", box, "osteoporosis", 0.81, 0.42)], "x")
+    sourced = annotate(gray, [KneeFinding("R", box, "osteoporosis", 0.81, 0.42, "hanging_convention")], "x")
+    row = 385  # inside the tag's backdrop, just above the box
+    width = lambda rgb: int((rgb[row, 700:1200] == 0).all(axis=1).sum())  # noqa: E731
+    assert width(sourced) > 2 * width(plain) > 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import os
 import tempfile
 from datetime import datetime
@@ -56,12 +58,17 @@ def _draw_image(painter: QPainter, box: QRectF, image: QImage, overlay: QImage |
         painter.setOpacity(1.0)
     scale = target.width() / max(1, image.width())
     for (x0, y0, x1, y1), caption, colour in marks or []:  # the knees found: box and side, as in the app
+        # A third of a page is too small for "R (DICOM header) 0.20": the tag keeps side and probability, and the
+        # knee lines below the images say where each side came from.
+        caption = re.sub(r" \([^)]*\)", "", caption)
         painter.setPen(QPen(QColor(colour), max(1.0, box.width() / 300)))
         painter.setBrush(Qt.BrushStyle.NoBrush)
         painter.drawRect(QRectF(target.x() + x0 * scale, target.y() + y0 * scale, (x1 - x0) * scale, (y1 - y0) * scale))
         metrics = painter.fontMetrics()  # the caption sits just above its box, clear of the bone, on a dark
         line, pad = metrics.height(), metrics.height() / 4  # backdrop: a light (borderline) tag on white bone vanished
-        tag = QRectF(target.x() + x0 * scale, target.y() + y0 * scale - line, metrics.horizontalAdvance(caption) + 2 * pad, line)
+        width = metrics.horizontalAdvance(caption) + 2 * pad
+        left = min(max(target.x() + x0 * scale, target.x()), target.right() - width)  # whole, inside the image
+        tag = QRectF(left, max(target.y(), target.y() + y0 * scale - line), width, line)
         painter.fillRect(tag, QColor(12, 12, 14))
         painter.drawText(tag.adjusted(pad, 0, 0, 0), Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignBottom, caption)
 

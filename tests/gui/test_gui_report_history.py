@@ -325,3 +325,28 @@ def test_the_model_dialog_opens_with_plain_words_and_keeps_jargon_for_later(clas
     details = shown.index("Technical details")
     for jargon in ("out_relu", "HeadWeights", "Youden", "npz"):
         assert jargon in shown and shown.index(jargon) > details, jargon  # the card's words, after the plain ones
+
+
+def test_pdf_knee_tags_are_short_and_whole_inside_the_thumbnail(qtbot):
+    """On the report's third-of-a-page radiograph, "L (DICOM header) 0.39" ran off the panel over its neighbour: the
+    tag keeps side and probability only ("L 0.39") and stays inside the image (the knee lines give the source)."""
+    from PySide6.QtCore import QRectF
+    from PySide6.QtGui import QColor, QFontMetricsF, QImage, QPainter
+
+    from osteo_desktop.gui.report_pdf import _draw_image
+
+    film = QImage(200, 100, QImage.Format.Format_RGB32)
+    film.fill(QColor(200, 200, 200))
+    page = QImage(300, 200, QImage.Format.Format_RGB32)
+    page.fill(QColor(255, 255, 255))
+    painter = QPainter(page)
+    box = QRectF(50, 40, 200, 100)  # the film fills it exactly: scale 1
+    long_tag = "L (DICOM header) 0.39"
+    _draw_image(painter, box, film, marks=[((150, 30, 199, 90), long_tag, "#e8873a")])  # a knee at the right edge
+    metrics = QFontMetricsF(painter.font(), page)
+    painter.end()
+    backdrop = [x for x in range(300) if any(page.pixelColor(x, y) == QColor(12, 12, 14) for y in range(40, 75))]
+    # the dark backdrop: only inside the film's columns 50..250, and about as wide as "L 0.39", not the long tag
+    film_columns = [x for x in backdrop if not any(page.pixelColor(x, y) == QColor(12, 12, 14) for y in (150, 160))]
+    assert film_columns and min(film_columns) >= 50 and max(film_columns) <= 250
+    assert len(film_columns) < metrics.horizontalAdvance(long_tag)

@@ -126,12 +126,15 @@ def export_input(analysis, model_sha256: str, pdf_bytes: bytes | None, algorithm
     # Knee boxes are in the decoded pixels; the SR cites the source's pixels (the same unless a reader downscaled).
     findings = [KneeFinding(_DICOM_SIDE.get(knee.side, header_side),
                             (knee.box[0] / scale_x, knee.box[1] / scale_y, knee.box[2] / scale_x, knee.box[3] / scale_y),
-                            knee.label, knee.probability, prediction.threshold) for knee in knees]
+                            knee.label, knee.probability, prediction.threshold,
+                            # an unknown knee named by the header's laterality here: the header is its source
+                            knee.side_source if knee.side in _DICOM_SIDE else ("dicom_header" if header_side else None))
+                for knee in knees]
     if not findings and not out_of_scope_reason:
         findings = [KneeFinding(header_side, (0.0, 0.0, columns - 1.0, rows - 1.0), prediction.label,
                                 prediction.probability, prediction.threshold)]
     drawn = [KneeFinding(f.side, (f.box[0] * scale_x, f.box[1] * scale_y, f.box[2] * scale_x, f.box[3] * scale_y),
-                         f.label, f.probability, f.threshold) for f in findings]
+                         f.label, f.probability, f.threshold, f.side_source) for f in findings]
     if out_of_scope_reason:
         headline, detail = no_result_headline(out_of_scope_reason), ""
     else:  # the window's words: a firm call, or "Borderline ...: read as undecided" near the threshold

@@ -49,6 +49,14 @@ class KneeFinding:
     label: str
     probability: float
     threshold: float
+    side_source: str | None = None  # where the side came from (core.model.knee_sides.SIDE_SOURCES), None: not known
+
+
+def _side_words(finding: KneeFinding) -> str:
+    """The side with where it came from, as the window tags it: "R (film position)", "L (DICOM header)", "?"."""
+    words = text.side_source_words(finding.side_source) if finding.side else None
+    side = finding.side or "?"
+    return f"{side} ({words})" if words else side
 
 
 @dataclass
@@ -109,7 +117,7 @@ def annotate(gray: np.ndarray, findings: list[KneeFinding], headline: str, detai
     for row, (line, fill) in enumerate(lines):
         draw.text((size // 2, size // 4 + row * step), line, fill=fill, font=font)
     for finding, colour in zip(findings, colours):
-        tag = f"{finding.side or '?'} {finding.probability:.2f}"
+        tag = f"{_side_words(finding)} {finding.probability:.2f}"
         _, _, text_width, text_height = draw.textbbox((0, 0), tag, font=font)
         tag_width, tag_height = text_width + size // 2, text_height + size // 4
         # toward the film's middle, as in the window: film markers sit near its outer edges
@@ -145,7 +153,10 @@ def _knee_group(inp: DicomExportInput, index: int, finding: KneeFinding) -> hd.s
     ]
     label = hd.sr.CodedConcept(f"osteo-label-{finding.label}"[:16], _SCHEME, finding.label[:64])
     return hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations(
-        tracking_identifier=hd.sr.TrackingIdentifier(uid=generate_uid(), identifier=f"knee {index + 1} {finding.side or 'side unknown'}".strip()),
+        # The identifier says where the side came from: a side taken from the film's position is an assumption,
+        # and the coded laterality alone would state it as fact (LO: at most 64 characters).
+        tracking_identifier=hd.sr.TrackingIdentifier(
+            uid=generate_uid(), identifier=f"knee {index + 1} {_side_words(finding) if finding.side else 'side unknown'}"[:64]),
         referenced_region=_region(inp, finding.box), finding_type=codes.SCT.Knee, algorithm_id=algorithm,
         finding_sites=[site], measurements=measurements,
         qualitative_evaluations=_evaluations(label, finding))
