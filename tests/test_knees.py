@@ -132,6 +132,25 @@ def test_a_both_knee_dicom_stored_mirrored_takes_its_sides_from_the_header(films
     assert [(k.side, k.side_source) for k in ordered] == [("left", "dicom_header"), ("right", "dicom_header")]
 
 
+def test_a_header_naming_one_knee_on_a_two_knee_film_is_a_warning_in_every_path(films, classifier, tmp_path):
+    """Image Laterality L on a film showing both knees: the file and the film disagree. Both knees are read, their
+    sides follow the film (the hanging convention: no Patient Orientation), and the result says so, in the window's
+    single-file path and in a scan alike; the same film without the tag has no such warning."""
+    pixels = np.asarray(Image.open(films["both"]).convert("L"))
+    tagged, plain = tmp_path / "tagged.dcm", tmp_path / "plain.dcm"
+    tagged.write_bytes(dicom_bytes(make_dicom(pixels, ImageLaterality="L", ViewPosition="AP")))
+    plain.write_bytes(dicom_bytes(make_dicom(pixels, ViewPosition="AP")))
+    expected = ("The DICOM header names one knee (Image Laterality L, the left), but 2 knees were found on the film: "
+                "each is read, and their sides come from the film, not from that tag")
+    single = analyse_file(tagged, classifier, explain=False).result
+    assert sorted((k.side, k.side_source) for k in single.knees) == [("left", "hanging_convention"),
+                                                                     ("right", "hanging_convention")]
+    assert expected in single.warnings
+    scanned = {row.path.rsplit("/", 1)[-1]: row for row in scan_files([tagged, plain], classifier)}
+    assert expected in scanned["tagged.dcm"].warnings
+    assert not any("Image Laterality" in w for w in scanned["plain.dcm"].warnings)
+
+
 class _NoKnees:
     def detect(self, pixels, orientation=None):
         return []

@@ -163,6 +163,12 @@ def _with_header_source(sides: list[str], orientation: dict | None) -> list[tupl
     return [(side, None if side == UNKNOWN else source) for side in sides]
 
 
+def contradicting_laterality(orientation: dict | None, knees: int) -> str | None:
+    """The header's Image Laterality ("R" or "L": one knee) when the film shows more than one knee, else None."""
+    laterality = _text(orientation, "image_laterality")
+    return laterality if knees > 1 and laterality in ("R", "L") else None
+
+
 def header_decides(orientation: dict | None, knees: int) -> bool:
     """Whether the header decides the sides: for a lone knee an Image Laterality of R or L; for two or more a Patient
     Orientation whose rows or columns run along the patient's left-right line. (A lone knee's Patient Orientation

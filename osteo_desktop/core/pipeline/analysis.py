@@ -22,7 +22,7 @@ from osteo_desktop.core.model.knee_model import KneePrediction, knee_heat_map
 from osteo_desktop.core.model.preprocessing import InputGeometry, KneeGeometry
 from osteo_desktop.core.model.runtime import Classifier, Prediction
 from osteo_desktop.core.model.scope import ScopeDecision
-from osteo_desktop.core.pipeline.film import FilmVerdict, declined_warnings, judge_film, prepare_film, run_films, settle, verdict_of
+from osteo_desktop.core.pipeline.film import FilmVerdict, declined_warnings, film_warnings, judge_film, prepare_film, run_films, settle, verdict_of
 from osteo_desktop.core.reading.radiograph import Radiograph
 from osteo_desktop.core.reading.reader import read_file_bytes, read_radiograph
 from osteo_desktop.core.results import text
@@ -140,7 +140,7 @@ def analyse_radiograph(radiograph: Radiograph, classifier: Classifier, explain: 
     row = FileResult(path=str(radiograph.path))
     settle(row, classifier, verdict)
     timings = {"read": read_ms, **work.timings_ms}
-    warnings = list(radiograph.warnings)
+    warnings = list(radiograph.warnings) + film_warnings(radiograph, work)
     analysis = Analysis(radiograph, work.film_input, work.geometry, None, scope=verdict.decision,
                         model_version=classifier.version, model_sha256=classifier.model_sha256, warnings=warnings,
                         timings_ms=timings)

@@ -26,11 +26,12 @@ import numpy as np
 
 from osteo_desktop.core.model.knee_detector import MAX_KNEES, DetectedKnee
 from osteo_desktop.core.model.knee_model import KneeHead, KneePrediction, inputs_per_knee, knee_inputs, knee_predictions
-from osteo_desktop.core.model.knee_sides import orientation_from_identity
+from osteo_desktop.core.model.knee_sides import contradicting_laterality, orientation_from_identity
 from osteo_desktop.core.model.preprocessing import InputGeometry, KneeGeometry, knee_region, preprocess_with_geometry
 from osteo_desktop.core.model.runtime import Prediction
 from osteo_desktop.core.model.scope import ScopeDecision, ScopeEvidence, look
 from osteo_desktop.core.reading.radiograph import Radiograph, about_appearance_only
+from osteo_desktop.core.results import text
 from osteo_desktop.core.results.knee import KneeResult
 from osteo_desktop.core.results.result import FileResult
 
@@ -110,6 +111,12 @@ def prepare_film(radiograph: Radiograph, classifier: "Classifier") -> FilmWork:
     end = time.perf_counter()
     timings = {"preprocess": (detect_start - start + end - detect_end) * 1000.0, "detect": (detect_end - detect_start) * 1000.0}
     return FilmWork(evidence, film_input, geometry, list(detected), [r for r, _ in regions], [g for _, g in regions], timings, flipped)
+
+
+def film_warnings(radiograph: Radiograph, work: FilmWork) -> list[str]:
+    """Warnings that need the knees found: the header naming one knee on a film that shows two."""
+    laterality = contradicting_laterality(orientation_from_identity(radiograph.dicom), len(work.detected))
+    return [text.laterality_conflict_warning(laterality, len(work.detected))] if laterality else []
 
 
 def run_films(classifier: "Classifier", works: list[FilmWork]) -> list[tuple[np.ndarray, np.ndarray] | None]:

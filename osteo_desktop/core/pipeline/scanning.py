@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from osteo_desktop.core.errors import ImageReadError
 from osteo_desktop.core.pipeline.eta import TimeLeft
-from osteo_desktop.core.pipeline.film import FilmWork, judge_film, most_inputs_per_film, prepare_film, run_films, settle
+from osteo_desktop.core.pipeline.film import FilmWork, film_warnings, judge_film, most_inputs_per_film, prepare_film, run_films, settle
 from osteo_desktop.core.pipeline.backends import ScanBackend, ThreadBackend, get_backend
 from osteo_desktop.core.pipeline.listing import list_files
 from osteo_desktop.core.pipeline.memory import DecodeBudget, batch_limit, decode_cost, return_freed_memory
@@ -204,7 +204,7 @@ class _Preparer:
 
     def _preprocess(self, radiograph: Radiograph, row: FileResult, read_ms: float) -> _Prepared:
         work = prepare_film(radiograph, self.classifier)
-        row.warnings = list(radiograph.warnings)
+        row.warnings = list(radiograph.warnings) + film_warnings(radiograph, work)
         if self.include_patient:
             row.patient = {str(k): str(v) for k, v in radiograph.patient.items()}
         row.timings_ms = {"read": read_ms, **work.timings_ms}

@@ -166,6 +166,14 @@ def knee_tag(knee: object) -> str:
     return _with_source(knee_short(knee.side), knee)  # type: ignore[attr-defined]
 
 
+def laterality_conflict_warning(laterality: str, knees: int) -> str:
+    """The header names one knee (Image Laterality R or L) but the film shows ``knees``: a radiologist wants to know
+    that the file and the film disagree, and which one the sides follow."""
+    side = {"R": "right", "L": "left"}.get(laterality, laterality)
+    return (f"The DICOM header names one knee (Image Laterality {laterality}, the {side}), but {knees} knees were "
+            "found on the film: each is read, and their sides come from the film, not from that tag")
+
+
 def knee_summary(knee: object, positive_label: str, threshold: float) -> str:
     """One knee's result after its name: "Osteoporosis suspected, probability 0.412 (threshold 0.339)", or
     "Borderline (just above the threshold): read as undecided, probability 0.362 (threshold 0.339)"."""
