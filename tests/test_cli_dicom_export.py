@@ -46,7 +46,7 @@ def test_a_study_date_that_is_not_a_date_is_a_usage_error_before_anything_is_wri
     assert main(["dicom-export", str(png), "--out", str(out), "--patient-id", "P-1", "--patient-name", "Doe^Jane",
                  "--study-date", date]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("usage: osteo dicom-export") and "The study date must be a date written YYYY-MM-DD." in err
+    assert err.startswith("usage: osteo dicom-export") and f"The study date {date!r} is not a calendar date (write YYYY-MM-DD or YYYYMMDD)." in err
     assert not out.exists()
 
 

@@ -170,8 +170,9 @@ def _in_short(card: ModelCard) -> str:
     confusion = film.get("confusion") if isinstance(film, dict) else None
     if isinstance(confusion, dict) and {"tp", "fp", "tn", "fn"} <= set(confusion):
         tp, fp, tn, fn = (int(confusion[k]) for k in ("tp", "fp", "tn", "fn"))
-        lines.append(f"Tested by cross-validation on {tp + fn + tn + fp} films it had not seen: it flagged {tp} of "
-                     f"{tp + fn} {positive} films and cleared {tn} of {tn + fp} {negative} films.")
+        lines.append(f"Tested by cross-validation on {tp + fn + tn + fp} films it had not seen: at the threshold "
+                     f"itself (borderline results counted by their side) it flagged {tp} of {tp + fn} {positive} films "
+                     f"and cleared {tn} of {tn + fp} {negative} films.")
     qus = metrics.get("qus") if isinstance(metrics.get("qus"), dict) else {}
     if _is_estimate(qus.get("auc_t_le_minus_2_5")):
         lines.append("On the films whose label comes from a measured bone-density T-score (quantitative ultrasound, "

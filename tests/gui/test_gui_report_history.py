@@ -320,7 +320,7 @@ def test_the_model_dialog_opens_with_plain_words_and_keeps_jargon_for_later(clas
     shown = " ".join(model_summary(classifier.card).split())
     short = shown[shown.index("In short"):shown.index("Intended use")]
     assert 'A probability of <b>0.36</b> or more is called "osteoporosis suspected"' in short
-    assert "flagged 84 of 104 osteoporosis films and cleared 91 of 124 normal films" in short
+    assert "it flagged 84 of 104 osteoporosis films and cleared 91 of 124 normal films" in short
     assert "quantitative ultrasound, QUS" in short and "far from reliable" in short
     details = shown.index("Technical details")
     for jargon in ("out_relu", "HeadWeights", "Youden", "npz"):

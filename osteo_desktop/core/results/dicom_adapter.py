@@ -61,7 +61,8 @@ def study_details(patient_id: str, family: str, given: str = "", study_date: str
         return "Names and IDs cannot contain \\ ^ = or control characters."
     date = study_date.strip().replace("-", "")
     if date and not _calendar_date(date):
-        return "The study date must be a date written YYYY-MM-DD."
+        # "2026-13-01" is written as asked and still no date: say that it is not one, not how to write it
+        return f"The study date {study_date.strip()!r} is not a calendar date (write YYYY-MM-DD or YYYYMMDD)."
     if study_uid and not re.fullmatch(r"[0-9]+(\.[0-9]+)+", study_uid):
         return "A study instance UID is digits separated by dots."
     name = str(PersonName.from_named_components(family_name=family, given_name=given, middle_name=middle,
