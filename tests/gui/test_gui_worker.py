@@ -160,8 +160,16 @@ def test_the_latest_only_runner_hears_only_the_newest_job(qtbot):
 
 def test_a_job_cancelled_while_queued_never_runs(qtbot):
     runner = LatestOnlyRunner()  # one thread: the second job waits behind the first
-    gate, ran = threading.Event(), []
-    runner.start(lambda job: gate.wait(30))
+    gate, inside, ran = threading.Event(), threading.Event(), []
+
+    def first(job):
+        inside.set()
+        return gate.wait(30)
+
+    runner.start(first)
+    # The first must be running before the others are queued: started later (a loaded machine), it would be
+    # cancelled before it ran and "queued" would take the free thread, which is not what this test is about.
+    assert inside.wait(30)
     queued = runner.start(lambda job: ran.append("queued"))
     last = runner.start(lambda job: ran.append("last"))
     with qtbot.waitSignals([queued.finished, last.finished], timeout=30000):
