@@ -40,6 +40,7 @@ def _expected(base: np.ndarray, size: int, outline: int, banner_bottom: int, lin
     draw = ImageDraw.Draw(image)
     font = _font(size)
     for box, colour in boxes:
+        draw.rectangle(box, outline=(0, 0, 0), width=outline + 2)  # 2 dark pixels inside the coloured line
         draw.rectangle(box, outline=colour, width=outline)
     draw.rectangle((0, 0, image.width, banner_bottom), fill=(0, 0, 0))
     for line, fill, top in lines:
@@ -74,8 +75,10 @@ def test_a_small_film_with_two_knees_and_three_banner_lines():
                       ("L 0.10", GREEN, 380, 200 - (height_l + 3))])
     assert got.dtype == np.uint8 and got.shape == (450, 600, 3)
     assert (got == want).all(), _differ(got, want)
-    # the pieces the comparison rests on, by hand: a 2 px outline, a black banner down to row 54, the film below
-    assert got[300, 40:42].tolist() == [[0xe8, 0x87, 0x3a]] * 2 and got[300, 42].tolist() == [127] * 3
+    # the pieces the comparison rests on, by hand: a 2 px outline with 2 dark pixels inside it, a black banner down
+    # to row 54, the film below
+    assert got[300, 40:42].tolist() == [[0xe8, 0x87, 0x3a]] * 2 and got[300, 42:44].tolist() == [[0, 0, 0]] * 2
+    assert got[300, 44].tolist() == [127] * 3
     assert got[54, 599].tolist() == [0, 0, 0] and got[55, 599].tolist() == [127] * 3
 
 
@@ -110,7 +113,8 @@ def test_a_large_film_places_tags_at_every_edge():
                       ("R 0.33", NEUTRAL, 800 - (w["R 0.33"][0] + pad_w), 1000 - (w["R 0.33"][1] + pad_h))])
     assert (got == want).all(), _differ(got, want)
     assert got[83, 1799].tolist() == [0, 0, 0] and got[84, 1799].tolist() == [127] * 3  # banner ends at row 83
-    assert got[500, 1770:1774].tolist() == [[0x4c, 0xaf, 0x7a]] * 4 and got[500, 1774].tolist() == [127] * 3
+    assert got[500, 1770:1774].tolist() == [[0x4c, 0xaf, 0x7a]] * 4 and got[500, 1774:1776].tolist() == [[0, 0, 0]] * 2
+    assert got[500, 1776].tolist() == [127] * 3
 
 
 def test_a_film_narrower_than_its_tag_and_values_outside_0_to_1():

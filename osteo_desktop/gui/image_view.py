@@ -137,6 +137,11 @@ class ImageView(QGraphicsView):
         if self._pixels is None:
             return
         for (x0, y0, x1, y1), caption, colour in marks:
+            # A dark line under the coloured one: a light (borderline) box on white bone was hard to see.
+            halo_pen = QPen(QColor(0, 0, 0, 200), 4)
+            halo_pen.setCosmetic(True)
+            halo = QGraphicsRectItem(QRectF(x0, y0, x1 - x0, y1 - y0), self._image_item)
+            halo.setPen(halo_pen)
             pen = QPen(QColor(colour), 2)
             pen.setCosmetic(True)
             box = QGraphicsRectItem(QRectF(x0, y0, x1 - x0, y1 - y0), self._image_item)
@@ -151,7 +156,7 @@ class ImageView(QGraphicsView):
             backdrop.setBrush(QBrush(QColor(0, 0, 0, 170)))
             backdrop.setPen(QPen(Qt.PenStyle.NoPen))
             backdrop.setFlag(QGraphicsItem.GraphicsItemFlag.ItemStacksBehindParent, True)
-            self._marks += [box, label]
+            self._marks += [halo, box, label]
             self._captions.append((box, label))
         self._place_captions()
 

@@ -74,3 +74,22 @@ def test_a_tag_that_names_the_side_source_stays_on_the_image(view, caption):
     view.set_marks([((0, 0, WIDTH, HEIGHT), caption, GREEN)])  # a preview tile's box fills its image
     (tag,) = view.mark_caption_rects()
     assert inside_image(tag)
+
+
+def test_a_light_box_on_white_bone_has_a_dark_edge(qtbot):
+    """A borderline box is light grey (#c8ccd2); on a white film it vanished. A dark line runs under it, so the
+    screen shows dark pixels right beside the box's line (on a plain white image nothing else is dark there)."""
+    widget = ImageView()
+    widget.resize(400, 300)
+    qtbot.addWidget(widget)
+    widget.show()
+    widget.set_image(np.ones((HEIGHT, WIDTH), np.float32))  # white
+    widget.set_marks([((200, 150, 600, 450), "? 0.38", "#c8ccd2")])
+    qtbot.waitExposed(widget)
+    shot = widget.viewport().grab().toImage()
+    y = shot.height() // 2  # a row through the box's middle, away from its tag
+    # the box spans the middle half of the fitted image (x 200-600 of 800); look there, away from the view's margins
+    middle = range(shot.width() // 8, 7 * shot.width() // 8)
+    dark = [x for x in middle if shot.pixelColor(x, y).lightness() < 130]
+    assert any(x < shot.width() // 2 for x in dark) and any(x > shot.width() // 2 for x in dark)  # both sides' edges
+    assert len(dark) < 20  # only there, not a dark image

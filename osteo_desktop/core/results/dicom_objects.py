@@ -106,6 +106,8 @@ def annotate(gray: np.ndarray, findings: list[KneeFinding], headline: str, detai
     width = max(2, min(image.size) // 300)
     colours = [palette.call_colour(f.probability, f.threshold, f.probability >= f.threshold) for f in findings]
     for finding, colour in zip(findings, colours):
+        # a dark line just inside the coloured one: a light (borderline) box on white bone was hard to see
+        draw.rectangle(finding.box, outline=(0, 0, 0), width=width + 2)
         draw.rectangle(finding.box, outline=colour, width=width)
     # The banner over the boxes (a box reaching the film's top stays under it), the tags last, below the banner.
     detail = detail.replace("\u2014", "-")  # Pillow's bundled font has no em dash (it would draw a box)
