@@ -104,3 +104,24 @@ def write_result(name: str, data: dict[str, Any], path: Path | None = None) -> P
     shown = path.resolve().relative_to(REPO) if path.resolve().is_relative_to(REPO) else path
     print(f"-> {shown}")
     return path
+
+
+def knee_dicom(values: Any, bits_stored: int, sop_class: str = "1.2.840.10008.5.1.4.1.1.7") -> Any:
+    """An uncompressed MONOCHROME2 knee DICOM (DX, 16 bits allocated, ``bits_stored`` used) holding ``values``
+    (rows x columns, unsigned), with its file meta: the benchmarks' own DICOM films (default: Secondary Capture)."""
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = sop_class
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID
+    ds.Modality, ds.BodyPartExamined = "DX", "KNEE"
+    ds.Rows, ds.Columns = values.shape
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, bits_stored, bits_stored - 1, 0
+    ds.PixelData = values.astype("<u2").tobytes()
+    return ds

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import knee_images, write_result  # noqa: E402 - before NumPy: sets its thread count
+from common import knee_dicom, knee_images, write_result  # noqa: E402 - before NumPy: sets its thread count
 
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
@@ -41,23 +41,11 @@ def detector_image(source: Path) -> np.ndarray:
 
 
 def write_dicom_j2k(pixels8: np.ndarray, path: Path) -> None:
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import JPEG2000Lossless, ExplicitVRLittleEndian, generate_uid
+    from pydicom.uid import JPEG2000Lossless
 
-    pixels = (pixels8.astype(np.uint16) * 16)  # 12 bits stored, like a CR/DX detector
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.1.1"  # Digital X-Ray Image Storage - For Presentation
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID
-    ds.Modality, ds.BodyPartExamined = "DX", "KNEE"
+    # 12 bits stored, like a CR/DX detector; Digital X-Ray Image Storage - For Presentation
+    ds = knee_dicom(pixels8.astype(np.uint16) * 16, 12, sop_class="1.2.840.10008.5.1.4.1.1.1.1")
     ds.PatientName, ds.PatientID = "Benchmark^Synthetic", "BENCH0001"
-    ds.Rows, ds.Columns = pixels.shape
-    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
-    ds.PixelData = pixels.tobytes()
     ds.compress(JPEG2000Lossless, encoding_plugin="pylibjpeg")
     ds.save_as(path, enforce_file_format=True)
 

@@ -24,7 +24,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import REPO, write_result  # noqa: E402 - before NumPy: sets its thread count
+from common import REPO, knee_dicom, write_result  # noqa: E402 - before NumPy: sets its thread count
 
 import numpy as np  # noqa: E402
 
@@ -50,25 +50,7 @@ def sixteen_bit(grey: np.ndarray, seed: int = 0) -> np.ndarray:
 
 
 def write_dicom16(values: np.ndarray, path: Path) -> Path:
-    from pydicom.dataset import FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
-
-    from pydicom import Dataset
-
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID
-    ds.Modality, ds.BodyPartExamined = "DX", "KNEE"
-    ds.Rows, ds.Columns = values.shape
-    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-    ds.BitsAllocated = ds.BitsStored = 16
-    ds.HighBit, ds.PixelRepresentation = 15, 0
-    ds.PixelData = values.astype("<u2").tobytes()
-    ds.save_as(path, enforce_file_format=True)
+    knee_dicom(values, 16).save_as(path, enforce_file_format=True)
     return path
 
 
