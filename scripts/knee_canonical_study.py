@@ -39,16 +39,24 @@ def detector_boxes(args, knees, boxes, mirrored: bool):
     return found
 
 
-def load_all(args):
-    from osteo_desktop.core.model.preprocessing import KneeRegionConfig
-    from osteo_desktop.core.model.runtime import Classifier
-    from osteo_desktop.training.knee_canonical import extract_canonical_bank
+def study_knees() -> tuple[list, list[Path]]:
+    """The knees of the hand-checked boxes (full-size films where they exist) and the box files: every knee study's
+    input."""
     from osteo_desktop.training.knee_data import load_knees
 
     boxes = [REPO / "annotations" / "knee_boxes.csv"]
     knee_dir = shared_knee_dir()
     knees = load_knees(knee_dir, knee_dir.parent / "knee-xray-fullsize", boxes)
     log.info("%d knees of %d films", len(knees), len({k.film for k in knees}))
+    return knees, boxes
+
+
+def load_all(args):
+    from osteo_desktop.core.model.preprocessing import KneeRegionConfig
+    from osteo_desktop.core.model.runtime import Classifier
+    from osteo_desktop.training.knee_canonical import extract_canonical_bank
+
+    knees, boxes = study_knees()
     plain_boxes = detector_boxes(args, knees, boxes, False)
     mirror_boxes = detector_boxes(args, knees, boxes, True)
     classifier = Classifier.load(REPO / "model_weights", num_threads=args.threads)

@@ -19,23 +19,19 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "scripts"))
 
-from osteo_desktop.core.paths import shared_knee_dir  # noqa: E402
 
 log = logging.getLogger("knee_texture_study")
 
 
 def load_all(args):
-    from knee_canonical_study import detector_boxes  # the cached out-of-fold detector boxes, as the 2.1.0 studies use
+    # the same knees and cached out-of-fold detector boxes as the 2.1.0 studies
+    from knee_canonical_study import detector_boxes, study_knees
 
     from osteo_desktop.core.model.card import load_model_card, sha256_of
     from osteo_desktop.core.model.preprocessing import KneeRegionConfig
-    from osteo_desktop.training.knee_data import load_knees
     from osteo_desktop.training.knee_texture import TapRunner, extract_texture_bank
 
-    boxes = [REPO / "annotations" / "knee_boxes.csv"]
-    knee_dir = shared_knee_dir()
-    knees = load_knees(knee_dir, knee_dir.parent / "knee-xray-fullsize", boxes)
-    log.info("%d knees of %d films", len(knees), len({k.film for k in knees}))
+    knees, boxes = study_knees()
     plain_boxes = detector_boxes(args, knees, boxes, False)
     tflite = load_model_card(REPO / "model_weights").verified_path("tflite")
     runner = TapRunner(tflite, threads=args.threads)
