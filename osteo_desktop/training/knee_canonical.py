@@ -28,6 +28,7 @@ from osteo_desktop.training.dataset import cache_key
 from osteo_desktop.training.features import Progress
 from osteo_desktop.training.knee_data import Knee
 from osteo_desktop.training.knee_framing import NAMES, cached_entry, film_of, framing_inputs, framing_key, save_entry
+from osteo_desktop.training.metrics import interval_text
 
 if TYPE_CHECKING:
     from osteo_desktop.core.model.runtime import Classifier
@@ -264,13 +265,6 @@ def compact(report: dict) -> dict:
     return out
 
 
-def _ci(entry: dict | None, signed: bool = False) -> str:
-    if not entry:
-        return "-"
-    f = "{:+.3f}" if signed else "{:.3f}"
-    return f"{f.format(entry['value'])} ({f.format(entry['ci_low'])} to {f.format(entry['ci_high'])})"
-
-
 def _cell(entry: dict | None) -> str:
     return f"{entry['median']:.3f} / {entry['p90']:.3f}" if entry else "-"
 
@@ -284,7 +278,7 @@ def decision(report: dict, variants: list[tuple[str, dict]]) -> list[str]:
         diff = r["auc_difference_vs_2_1_0"]["all binary"]
         p = r["spread"]["probability_p5_p25_p50_p75_p95"]
         auc_ok = diff["ci_high"] >= 0
-        lines.append(f"- {name}: AUC difference {_ci(diff, True)} ({'meets' if auc_ok else 'fails'} the rule); mirrored film "
+        lines.append(f"- {name}: AUC difference {interval_text(diff, True)} ({'meets' if auc_ok else 'fails'} the rule); mirrored film "
                      f"{r['mirror']['mirror_film_detector']['median']:.3f} (detector boxes); calibrated knee probabilities "
                      f"{p[0]:.2f}-{p[4]:.2f} (5th-95th percentile) at T = {r['evaluation']['temperature']:.2f}.")
     lines += [
@@ -383,9 +377,9 @@ def markdown(report: dict, bench: dict | None, knee_benches: dict[str, dict] | N
         f = e["film"]
         q = f["qus"]
         spread = r.get("spread", {}).get("probability_p5_p25_p50_p75_p95")
-        lines.append(f"| {name} | {_ci(f['subsets']['all binary'])} | {_ci((r.get('auc_difference_vs_2_1_0') or {}).get('all binary'), True)} | "
-                     f"{_ci(e['knee']['roc_auc'])} | {_ci(r.get('knee_auc_difference_vs_2_1_0'), True)} | {_ci(q['auc_t_le_minus_2_5'])} | "
-                     f"{_ci(q['spearman_probability_vs_t_score'], True)} | {f['ece']:.3f} / {e['knee']['ece']:.3f} | {e['temperature']:.3f} | "
+        lines.append(f"| {name} | {interval_text(f['subsets']['all binary'])} | {interval_text((r.get('auc_difference_vs_2_1_0') or {}).get('all binary'), True)} | "
+                     f"{interval_text(e['knee']['roc_auc'])} | {interval_text(r.get('knee_auc_difference_vs_2_1_0'), True)} | {interval_text(q['auc_t_le_minus_2_5'])} | "
+                     f"{interval_text(q['spearman_probability_vs_t_score'], True)} | {f['ece']:.3f} / {e['knee']['ece']:.3f} | {e['temperature']:.3f} | "
                      f"{f'{spread[0]:.2f}-{spread[4]:.2f}' if spread else '-'} |")
     lines += [
         "",

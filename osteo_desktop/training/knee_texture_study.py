@@ -22,7 +22,7 @@ from osteo_desktop.training.knee_evaluation import _bootstrap, paired_auc_differ
 from osteo_desktop.training.knee_features import KneeBank
 from osteo_desktop.training.knee_head import sigmoid
 from osteo_desktop.training.knee_texture import TextureBank, feature_set, region_side
-from osteo_desktop.training.metrics import roc_auc, spearman
+from osteo_desktop.training.metrics import interval_text, roc_auc, spearman
 
 log = logging.getLogger(__name__)
 
@@ -180,13 +180,6 @@ def run_study(knees: list[Knee], bank: TextureBank, old: dict[str, float], confi
 
 # --- the report --------------------------------------------------------------------------------------------------------
 
-def _ci(entry: dict | None, signed: bool = False) -> str:
-    if not entry:
-        return "-"
-    f = "{:+.3f}" if signed else "{:.3f}"
-    return f"{f.format(entry['value'])} ({f.format(entry['ci_low'])} to {f.format(entry['ci_high'])})"
-
-
 def markdown(report: dict[str, Any]) -> str:
     names = list(report["variants"])
     ev = {n: report[n]["evaluation"] for n in names}
@@ -215,21 +208,21 @@ def markdown(report: dict[str, Any]) -> str:
               "|---|---|---|---|---|---|---|---|---|"]
     for n in names:
         e, r = ev[n], report[n]
-        lines.append(f"| {n} | {_ci(e['film']['subsets']['all binary'])} | {_ci(r.get('auc_difference', {}).get('all binary'), True)} | "
-                     f"{_ci(r.get('auc_difference_decision'), True)} | {_ci(e['knee']['roc_auc'])} | {_ci(r.get('knee_auc_difference'), True)} | "
+        lines.append(f"| {n} | {interval_text(e['film']['subsets']['all binary'])} | {interval_text(r.get('auc_difference', {}).get('all binary'), True)} | "
+                     f"{interval_text(r.get('auc_difference_decision'), True)} | {interval_text(e['knee']['roc_auc'])} | {interval_text(r.get('knee_auc_difference'), True)} | "
                      f"{e['film']['ece']:.3f} / {e['knee']['ece']:.3f} | {e['temperature']:.3f} | {e['threshold']:.3f} |")
     lines += ["", "Per subset (per film ROC AUC, 95 % intervals; the T-score rows are reported, never used to choose):", "",
               "| subset | n (osteoporosis) | " + " | ".join(names) + " |", "|---|---|" + "---|" * len(names)]
     for subset, entry in ev[names[0]]["film"]["subsets"].items():
-        lines.append(f"| {subset} | {entry['n']} ({entry['positives']}) | " + " | ".join(_ci(ev[n]['film']['subsets'][subset]) for n in names) + " |")
-    lines.append("| detector boxes (as the app reads knees), all binary | 228 | " + " | ".join(_ci(report[n]["film_auc_detector_boxes"]) for n in names) + " |")
+        lines.append(f"| {subset} | {entry['n']} ({entry['positives']}) | " + " | ".join(interval_text(ev[n]['film']['subsets'][subset]) for n in names) + " |")
+    lines.append("| detector boxes (as the app reads knees), all binary | 228 | " + " | ".join(interval_text(report[n]["film_auc_detector_boxes"]) for n in names) + " |")
     q0 = ev[names[0]]["film"]["qus"]
-    lines.append(f"| QUS T-score films, T <= -2.5 vs not | {q0['n_with_t_score']} | " + " | ".join(_ci(ev[n]['film']['qus']['auc_t_le_minus_2_5']) for n in names) + " |")
-    lines.append(f"| Spearman(probability, T) | {q0['n_with_t_score']} | " + " | ".join(_ci(ev[n]['film']['qus']['spearman_probability_vs_t_score'], True) for n in names) + " |")
+    lines.append(f"| QUS T-score films, T <= -2.5 vs not | {q0['n_with_t_score']} | " + " | ".join(interval_text(ev[n]['film']['qus']['auc_t_le_minus_2_5']) for n in names) + " |")
+    lines.append(f"| Spearman(probability, T) | {q0['n_with_t_score']} | " + " | ".join(interval_text(ev[n]['film']['qus']['spearman_probability_vs_t_score'], True) for n in names) + " |")
     lines += ["", "Paired per-film differences against 2.1.0 by subset (95 %):", "", "| features | all binary | without T-score | with QUS T-score |", "|---|---|---|---|"]
     for n in CANDIDATES:
         d = report[n]["auc_difference"]
-        lines.append(f"| {n} | {_ci(d['all binary'], True)} | {_ci(d['without T-score'], True)} | {_ci(d['with QUS T-score'], True)} |")
+        lines.append(f"| {n} | {interval_text(d['all binary'], True)} | {interval_text(d['without T-score'], True)} | {interval_text(d['with QUS T-score'], True)} |")
     lines += ["", "## Framing (out-of-fold, |change of the knee's calibrated probability|, median / 90th percentile)", "",
               "| features | box x0.85 and x1.15 (flip-averaged) | box moved 10 % | detector box vs hand box | half of a two-knee film | borders black / grey | mirror, single pass | labels changed under x0.85 / x1.15 | logit SD | probability 5th-95th pct |",
               "|---|---|---|---|---|---|---|---|---|---|"]
@@ -250,8 +243,8 @@ def markdown(report: dict[str, Any]) -> str:
               "| features | normal knees | difference vs 2.1.0 | osteoporosis knees | difference vs 2.1.0 |", "|---|---|---|---|---|"]
     for n in names:
         sc = report[n]["size_shortcut"]
-        lines.append(f"| {n} | {_ci(sc['normal'], True)} (n={sc['normal']['n']}) | {_ci(sc['normal'].get('difference_vs_reference'), True)} | "
-                     f"{_ci(sc['osteoporosis'], True)} (n={sc['osteoporosis']['n']}) | {_ci(sc['osteoporosis'].get('difference_vs_reference'), True)} |")
+        lines.append(f"| {n} | {interval_text(sc['normal'], True)} (n={sc['normal']['n']}) | {interval_text(sc['normal'].get('difference_vs_reference'), True)} | "
+                     f"{interval_text(sc['osteoporosis'], True)} (n={sc['osteoporosis']['n']}) | {interval_text(sc['osteoporosis'].get('difference_vs_reference'), True)} |")
     d = report["decision"]
     lines += ["", "## Decision", ""]
     for n, v in d["verdicts"].items():

@@ -179,3 +179,12 @@ def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
     return centre - half, centre + half
+
+
+def interval_text(entry: dict | None, signed: bool = False) -> str:
+    """An estimate with its interval for a study's tables: "0.831 (0.774 to 0.880)", signed "+0.014 (-0.010 to
+    +0.038)" for a difference; "-" when there is none."""
+    if not entry:
+        return "-"
+    f = "{:+.3f}" if signed else "{:.3f}"
+    return f"{f.format(entry['value'])} ({f.format(entry['ci_low'])} to {f.format(entry['ci_high'])})"
