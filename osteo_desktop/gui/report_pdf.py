@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 
 import os
 import tempfile
@@ -58,9 +57,6 @@ def _draw_image(painter: QPainter, box: QRectF, image: QImage, overlay: QImage |
         painter.setOpacity(1.0)
     scale = target.width() / max(1, image.width())
     for (x0, y0, x1, y1), caption, colour in marks or []:  # the knees found: box and side, as in the app
-        # A third of a page is too small for "R (DICOM header) 0.20": the tag keeps side and probability, and the
-        # knee lines below the images say where each side came from.
-        caption = re.sub(r" \([^)]*\)", "", caption)
         painter.setPen(QPen(QColor(colour), max(1.0, box.width() / 300)))
         painter.setBrush(Qt.BrushStyle.NoBrush)
         painter.drawRect(QRectF(target.x() + x0 * scale, target.y() + y0 * scale, (x1 - x0) * scale, (y1 - y0) * scale))
@@ -78,7 +74,11 @@ def _panels(analysis: Analysis, positive_label: str) -> list[tuple[str, QImage, 
     with its heat map (the whole film's input when there is no result)."""
     shown = result_display(analysis, positive_label)
     heat = heat_qimage(shown.heat) if shown.heat is not None else None
-    panels = [("Radiograph", grey_qimage(analysis.radiograph.pixels), heat, shown.marks)]
+    # A third of a page is too small for the window's "R (DICOM header) 0.20": the tag keeps side and probability
+    # ("R 0.20"), and the knee lines below the images say where each side came from.
+    marks = [(box, f"{text.knee_short(knee.side)} {knee.probability:.2f}", colour)
+             for (box, _, colour), knee in zip(shown.marks, shown.knees)]
+    panels = [("Radiograph", grey_qimage(analysis.radiograph.pixels), heat, marks)]
     if not analysis.knees:
         if analysis.model_input is not None:
             panels.append(("Model input", grey_qimage(model_input_to_preview(analysis.model_input)), None, []))
