@@ -85,7 +85,7 @@ class Table:
             # One line per knee under the file's (whose result is its most suspicious knee's), numbers aligned: the
             # indented call gets the columns of the file's call and its separator ("  borderline-above" fits).
             for knee in row.knees:
-                knee_call = "  " + text.short_call(knee.label, knee.probability, threshold)
+                knee_call = f"  {knee.call}"  # the knee's own call, set with the file's (FileResult): one rule
                 line += (f"\n{knee_call:<{CALL_WIDTH + 1}}{knee.probability:>8.3f} {threshold:>6.3f}    "
                          f"{text.knee_title(knee)}")
             for warning in text.warning_sentences(row):
