@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pydicom
+
 import numpy as np
 import pytest
 from pydicom.uid import MRImageStorage
@@ -121,3 +123,32 @@ def test_destination_parse():
     assert Destination.parse("PACS@127.0.0.1:4242") == Destination("PACS", "127.0.0.1", 4242)
     with pytest.raises(ValueError):
         Destination.parse("PACS:4242")
+
+
+def _own_annotated_image(study_of: "pydicom.Dataset"):
+    """The annotated Secondary Capture the app itself writes for a film (core.results.dicom_objects), in its study."""
+    from pydicom import Dataset
+
+    header = Dataset(study_of)
+    del header.PixelData
+    inp = DicomExportInput(header, [KneeFinding("R", (0, 0, 47, 63), "normal", 0.25, 0.5)], model_sha256="ab" * 32,
+                           algorithm_version="t", annotated_rgb=np.zeros((64, 48, 3), np.uint8))
+    return build_secondary_capture(inp)
+
+
+def test_the_apps_own_annotated_image_is_answered_success_and_not_analysed(tmp_path, receiver, caplog):
+    """A PACS routing a study back to the node sends it the annotated image the node made: no second result, no
+    store loop. The sender gets Success (so it does not retry), the node keeps nothing and logs one line."""
+    node = make_node(tmp_path, receiver.port)
+    own = _own_annotated_image(cr_radiograph())
+    node.start()
+    try:
+        with caplog.at_level("INFO", logger="osteo_desktop.dicomnet"):
+            assert store(own, node.config.port, "PACS") == (True, 0)
+    finally:
+        node.stop()
+    kept = [p.name for folder in (node.incoming, node.done, node.failed) for p in folder.iterdir()]
+    assert kept == []  # the handler answers only after a kept file is in incoming/: nothing was kept
+    assert list(node.outbox.pending.iterdir()) == [] and receiver.received == []
+    lines = [r.getMessage() for r in caplog.records if own.SOPInstanceUID in r.getMessage()]
+    assert lines == [f"ignored {own.SOPInstanceUID} from PACS: made by osteo-desktop (its own result), not analysed"]

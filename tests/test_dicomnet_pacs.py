@@ -85,3 +85,35 @@ def test_a_search_needs_a_criterion_and_dates_are_checked():
     assert date_query("2025-03-01") == "20250301" and date_query("20250301-20250331") == "20250301-20250331"
     with pytest.raises(ValueError):
         date_query("March 2025")
+
+
+def _own_annotated_image(film: pydicom.Dataset) -> pydicom.Dataset:
+    """The annotated Secondary Capture the app writes for ``film`` (core.results.dicom_objects), in the film's study."""
+    import numpy as np
+
+    from osteo_desktop.core.results.dicom_objects import DicomExportInput, KneeFinding, build_secondary_capture
+
+    header = pydicom.Dataset(film)
+    del header.PixelData
+    inp = DicomExportInput(header, [KneeFinding("R", (0, 0, 47, 63), "normal", 0.25, 0.5)],
+                           annotated_rgb=np.zeros((64, 48, 3), np.uint8))
+    return build_secondary_capture(inp)
+
+
+@pytest.mark.parametrize("pacs_names_the_manufacturer", [True, False])
+def test_fetch_leaves_out_the_apps_own_annotated_image(orthanc, tmp_path, monkeypatch, pacs_names_the_manufacturer):
+    """A study the app already answered holds its annotated image (a Secondary Capture, a class the app reads): it is
+    not a second film. Skipped whether the PACS's search names its Manufacturer or it is only seen on arrival."""
+    from osteo_desktop.dicomnet import pacs as pacs_module
+
+    film = _study("P-7", "ACC-7", "20250301")[0]
+    own = _own_annotated_image(film)
+    orthanc.upload(film)
+    orthanc.upload(own)
+    if not pacs_names_the_manufacturer:  # a PACS that answers no Manufacturer at image level
+        monkeypatch.setattr(pacs_module, "_own", lambda identifier: False)
+    pacs = Pacs(Destination(orthanc.ae_title, LOOPBACK, orthanc.port), "OSTEOTEST")
+    fetched = pacs_module.fetch_study_objects(pacs, film.StudyInstanceUID, tmp_path / "fetched")
+    assert [pydicom.dcmread(p).SOPInstanceUID for p in fetched.files] == [film.SOPInstanceUID]
+    assert fetched.skipped_own == 1
+    assert sorted(p.name for p in (tmp_path / "fetched").iterdir()) == [f"{film.SOPInstanceUID}.dcm"]

@@ -18,6 +18,7 @@ from pynetdicom import ALL_TRANSFER_SYNTAXES, AE, evt
 from pynetdicom.sop_class import (ComputedRadiographyImageStorage, DigitalXRayImageStorageForPresentation,
                                   SecondaryCaptureImageStorage, Verification)
 
+from osteo_desktop.core.model.scope import made_by_osteo_desktop
 from osteo_desktop.dicomnet.forward import Destination, send_files
 from osteo_desktop.dicomnet.outbox import Outbox
 
@@ -63,6 +64,12 @@ class Node:
             dataset = event.dataset
             dataset.file_meta = event.file_meta
             uid = str(dataset.SOPInstanceUID)
+            if made_by_osteo_desktop(dataset.get("Manufacturer")):
+                # The app's own annotated image (a PACS routing the study back): analysing it would send a second
+                # result for the same film, and another annotated image back, round and round. Success, so the
+                # sender does not retry; nothing is kept or sent.
+                log.info("ignored %s from %s: made by osteo-desktop (its own result), not analysed", uid, calling)
+                return 0x0000
             temp = self.incoming / f".{uid}.part"
             dataset.save_as(temp, enforce_file_format=True)
             os.replace(temp, self.incoming / f"{uid}.dcm")

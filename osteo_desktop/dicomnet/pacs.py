@@ -27,6 +27,7 @@ from pynetdicom.sop_class import (
 )
 
 from osteo_desktop.core.errors import OsteoError
+from osteo_desktop.core.model.scope import made_by_osteo_desktop
 from osteo_desktop.dicomnet.forward import Destination, send_files
 
 log = logging.getLogger(__name__)
@@ -149,44 +150,77 @@ def _match(identifier: Dataset) -> StudyMatch:
                       text("NumberOfStudyRelatedInstances"))
 
 
+@dataclass
+class FetchedStudy:
+    """What :func:`fetch_study_objects` brought: the radiographs written, and how many of the study's images were the
+    app's own annotated results (not fetched, or fetched and dropped: never analysed as a film again)."""
+
+    files: list[Path]
+    skipped_own: int = 0
+
+
+def _own(identifier: Dataset) -> bool:
+    return made_by_osteo_desktop(identifier.get("Manufacturer", ""))
+
+
 def radiograph_instances(pacs: Pacs, study_instance_uid: str) -> list[tuple[str, str]]:
     """(series, SOP instance UID) of the study's radiographs (image-level C-FIND, study root): the objects of the
     classes in :data:`RADIOGRAPH_CLASSES`, not the reports, PDFs or other images the study may also hold."""
+    return _radiograph_instances(pacs, study_instance_uid)[0]
+
+
+def _radiograph_instances(pacs: Pacs, study_instance_uid: str) -> tuple[list[tuple[str, str]], int]:
+    """:func:`radiograph_instances`, and how many of the study's images the PACS said this app made (its
+    Manufacturer, when the PACS answers it at image level; those that come without it are caught as they arrive)."""
     query = Dataset()
     query.QueryRetrieveLevel = "IMAGE"
     query.StudyInstanceUID = study_instance_uid
-    query.SeriesInstanceUID = query.SOPInstanceUID = query.SOPClassUID = ""
+    query.SeriesInstanceUID = query.SOPInstanceUID = query.SOPClassUID = query.Manufacturer = ""
     ae = pacs._ae()
     ae.add_requested_context(StudyRootQueryRetrieveInformationModelFind)
     assoc = pacs._associate(ae)
     wanted = {str(uid) for uid in RADIOGRAPH_CLASSES}
     found: list[tuple[str, str]] = []
+    own = 0
     try:
         for status, identifier in assoc.send_c_find(query, StudyRootQueryRetrieveInformationModelFind):
             if not status:
                 raise PacsError(f"the PACS {pacs._where()} stopped answering the search")
             if status.Status in (0xFF00, 0xFF01) and identifier is not None:
-                if str(identifier.get("SOPClassUID", "")) in wanted:
+                if str(identifier.get("SOPClassUID", "")) not in wanted:
+                    continue
+                if _own(identifier):
+                    own += 1
+                else:
                     found.append((str(identifier.get("SeriesInstanceUID", "")), str(identifier.SOPInstanceUID)))
             elif status.Status != 0x0000:
                 raise PacsError(f"the PACS {pacs._where()} refused the search (status 0x{status.Status:04X})")
     finally:
         assoc.release()
-    return found
+    return found, own
 
 
 def fetch_study(pacs: Pacs, study_instance_uid: str, folder: Path) -> list[Path]:
-    """C-GET a study's radiographs (CR, DX, Secondary Capture) into ``folder``; returns the files written.
+    """C-GET a study's radiographs (CR, DX, Secondary Capture) into ``folder``; returns the files written (the app's
+    own annotated images are left out: :func:`fetch_study_objects`)."""
+    return fetch_study_objects(pacs, study_instance_uid, folder).files
+
+
+def fetch_study_objects(pacs: Pacs, study_instance_uid: str, folder: Path) -> FetchedStudy:
+    """C-GET a study's radiographs (CR, DX, Secondary Capture) into ``folder``, without the app's own output.
 
     The radiographs are listed first (:func:`radiograph_instances`) and fetched one by one: a study-level C-GET
-    would also ask for the reports and PDFs in the study, which some PACS (Orthanc) then fail as a whole.
+    would also ask for the reports and PDFs in the study, which some PACS (Orthanc) then fail as a whole. An
+    annotated image this app made (its Manufacturer) is not a film: it is skipped when the search says so, else
+    dropped as it arrives, and counted in ``skipped_own``.
     """
     if not _UID.fullmatch(study_instance_uid):
         raise ValueError(f"not a study instance UID: {study_instance_uid!r}")
-    instances = radiograph_instances(pacs, study_instance_uid)
+    instances, skipped = _radiograph_instances(pacs, study_instance_uid)
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
+    dropped: list[str] = []
 
     def on_store(event: Any) -> int:  # a pynetdicom Event
         ds = event.dataset
@@ -194,6 +228,9 @@ def fetch_study(pacs: Pacs, study_instance_uid: str, folder: Path) -> list[Path]
         uid = str(ds.SOPInstanceUID)
         if not _UID.fullmatch(uid):  # the UID names the file: never let it be a path
             return 0xC210
+        if made_by_osteo_desktop(ds.get("Manufacturer", "")):  # success, so the PACS goes on; nothing kept
+            dropped.append(uid)
+            return 0x0000
         path = folder / f"{uid}.dcm"
         temp = path.with_suffix(".part")
         ds.save_as(temp, enforce_file_format=True)
@@ -202,7 +239,7 @@ def fetch_study(pacs: Pacs, study_instance_uid: str, folder: Path) -> list[Path]
         return 0x0000
 
     if not instances:
-        return written
+        return FetchedStudy(written, skipped)
     ae = pacs._ae()
     ae.add_requested_context(StudyRootQueryRetrieveInformationModelGet)
     for sop_class in RADIOGRAPH_CLASSES:
@@ -221,10 +258,14 @@ def fetch_study(pacs: Pacs, study_instance_uid: str, folder: Path) -> list[Path]
                     log.warning("C-GET of %s from %s: status 0x%04X", uid, pacs.destination.ae_title, status.Status)
     finally:
         assoc.release()
-    if not written:
+    skipped += len(dropped)
+    if not written and not dropped:
         raise PacsError(f"the PACS {pacs._where()} listed {len(instances)} radiographs but sent none")
+    if skipped:
+        log.info("C-GET from %s: %d images of study %s skipped: made by osteo-desktop", pacs.destination.ae_title,
+                 skipped, study_instance_uid)
     log.info("C-GET from %s: %d radiographs of study %s", pacs.destination.ae_title, len(written), study_instance_uid)
-    return written
+    return FetchedStudy(written, skipped)
 
 
 def send_results(pacs: Pacs, paths: list[Path]) -> list[Path]:

@@ -133,12 +133,13 @@ def pacs_find_job(pacs: object, patient_id: str, accession_number: str, study_da
 
 
 def pacs_fetch_job(pacs: object, study_instance_uid: str, folder: Path) -> WorkFunction:
-    """C-GET a study's radiographs into ``folder``; returns the folder and the files."""
+    """C-GET a study's radiographs into ``folder``; returns the folder and what was fetched (the files, and how many
+    of the app's own annotated images were skipped: :class:`~osteo_desktop.dicomnet.pacs.FetchedStudy`)."""
 
-    def work(job: Job) -> tuple[Path, list[Path]]:
-        from osteo_desktop.dicomnet.pacs import fetch_study
+    def work(job: Job) -> tuple[Path, object]:
+        from osteo_desktop.dicomnet.pacs import fetch_study_objects
 
-        return folder, fetch_study(pacs, study_instance_uid, folder)
+        return folder, fetch_study_objects(pacs, study_instance_uid, folder)
 
     return work
 

@@ -34,7 +34,7 @@ from osteo_desktop.gui.worker import Worker, start_worker
 from osteo_desktop.gui.plain import PlainLabel
 
 if TYPE_CHECKING:
-    from osteo_desktop.dicomnet.pacs import Pacs, StudyMatch
+    from osteo_desktop.dicomnet.pacs import FetchedStudy, Pacs, StudyMatch
     from osteo_desktop.gui.logic import AppLogic
 
 log = logging.getLogger(__name__)
@@ -236,13 +236,15 @@ class PacsDialog(QDialog):
         folder = Path(self.settings.data_dir) / "pacs" / study.study_instance_uid
         self._run(pacs_fetch_job(pacs, study.study_instance_uid, folder), self._fetched, "Fetching the study…")
 
-    def _fetched(self, result: tuple[Path, list[Path]]) -> None:
-        folder, files = result
-        self.fetched = list(files)
-        if not files:
-            self.status.setText("The study holds no radiograph (CR, DX or secondary capture) to analyse.")
+    def _fetched(self, result: tuple[Path, "FetchedStudy"]) -> None:
+        folder, fetched = result
+        self.fetched = list(fetched.files)
+        skipped = (f" ({fetched.skipped_own} skipped: made by osteo-desktop)" if fetched.skipped_own else "")
+        if not fetched.files:
+            self.status.setText(f"The study holds no radiograph (CR, DX or secondary capture) to analyse{skipped}.")
             return
-        self.status.setText(f"{len(files)} radiograph{'s' if len(files) != 1 else ''} fetched to {folder}; "
+        count = len(fetched.files)
+        self.status.setText(f"{count} radiograph{'s' if count != 1 else ''} fetched to {folder}{skipped}; "
                             "analysing them in the scan window.")
         self.study_fetched.emit(str(folder))
 

@@ -49,6 +49,12 @@ CATEGORY_WORDS = {
 # The pixel model's categories that are radiographs (of something other than a knee).
 RADIOGRAPH_CATEGORIES = ("chest", "hand", "other-msk", "dental-skull")
 BLANK_STD = 0.01
+# Every DICOM object the app writes (SR, annotated image, PDF: core.results.dicom_objects) carries this Manufacturer.
+# A film never does, so it tells the app's own output apart: an annotated image fetched back from a PACS, or sent to
+# the node, is not a radiograph to read again (it would give a second result for one film, and a store loop when a
+# PACS routes the study back to the node).
+OWN_MANUFACTURER = "osteo-desktop"
+OWN_OBJECT_REASON = "an image made by osteo-desktop (annotated result)"
 
 
 @dataclass(frozen=True)
@@ -108,8 +114,15 @@ def _tag(metadata: dict, key: str) -> str:
     return str(metadata.get(key, "") or "").strip().upper()
 
 
+def made_by_osteo_desktop(manufacturer: object) -> bool:
+    """Whether a header's Manufacturer says the object is this app's own output (see :data:`OWN_MANUFACTURER`)."""
+    return str(manufacturer or "").strip().lower() == OWN_MANUFACTURER
+
+
 def decide_from_tags(metadata: dict) -> ScopeDecision | None:
     """A decision the DICOM header makes on its own, or None when the pixels must decide."""
+    if made_by_osteo_desktop(metadata.get("manufacturer")):
+        return ScopeDecision(False, OWN_OBJECT_REASON, "own-result", None)
     modality = _tag(metadata, "modality")
     if modality in NON_RADIOGRAPH_MODALITIES:
         return ScopeDecision(False, f"not a radiograph: {NON_RADIOGRAPH_MODALITIES[modality]}", "other-modality", None)

@@ -19,11 +19,11 @@ from pydicom import Dataset, dcmread
 from pydicom.sr.codedict import codes
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
+from osteo_desktop.core.model.scope import OWN_MANUFACTURER as MANUFACTURER  # how the app knows its own objects
 from osteo_desktop.core.results import palette, text
 
 log = logging.getLogger(__name__)
 
-MANUFACTURER = "osteo-desktop"
 RESEARCH_NOTICE = "RESEARCH USE, NOT FOR DIAGNOSIS"
 _SCHEME = "99OSTEO"  # private coding scheme for concepts without a standard code
 PROBABILITY = hd.sr.CodedConcept("osteo-probability", _SCHEME, "Osteoporosis probability")

@@ -1,0 +1,41 @@
+"""The app's own DICOM output is not a film (trial 22): an annotated image it wrote, read back by `osteo predict` or a
+folder scan, gets no result with a reason that says what it is, instead of a second result for the same film."""
+
+from __future__ import annotations
+
+import numpy as np
+import pydicom
+from PIL import Image
+from pydicom.uid import generate_uid
+
+from osteo_desktop.core.model.scope import OWN_OBJECT_REASON, decide_from_tags, made_by_osteo_desktop
+from osteo_desktop.core.pipeline.analysis import analyse_file
+from osteo_desktop.core.results.dicom_adapter import export_input
+from osteo_desktop.core.results.dicom_objects import write_all
+from tests.imaging_factories import make_dicom
+
+
+def test_the_manufacturer_the_app_writes_is_what_it_recognises():
+    assert made_by_osteo_desktop("osteo-desktop") and made_by_osteo_desktop(" OSTEO-DESKTOP ")
+    assert not made_by_osteo_desktop("") and not made_by_osteo_desktop(None)
+    assert not made_by_osteo_desktop("Agfa") and not made_by_osteo_desktop("osteo-desktop-clone")
+    decision = decide_from_tags({"manufacturer": "osteo-desktop", "modality": "OT"})
+    assert (decision.in_scope, decision.reason) == (False, "an image made by osteo-desktop (annotated result)")
+    assert decide_from_tags({"manufacturer": "Agfa", "modality": "DX", "body_part": "KNEE"}) is None
+
+
+def test_an_annotated_image_the_app_wrote_is_declined_when_read_back(classifier, knee_png, tmp_path):
+    film = make_dicom(np.asarray(Image.open(knee_png).convert("L")), modality="DX", StudyDate="20250301",
+                      AccessionNumber="A-1", StudyID="1", StudyInstanceUID=generate_uid(),
+                      SeriesInstanceUID=generate_uid())
+    source = tmp_path / "film.dcm"
+    film.save_as(source, enforce_file_format=True)
+    analysis = analyse_file(source, classifier, explain=False)
+    assert not analysis.declined  # the film itself is read: the check is not a blanket refusal of DICOM
+    written = write_all(export_input(analysis, "ab" * 32, None, classifier.card.name), tmp_path / "out", "film")
+    annotated = next(p for p in written if p.name.endswith(".annotated.dcm"))
+    assert pydicom.dcmread(annotated).SOPClassUID == "1.2.840.10008.5.1.4.1.1.7"  # a class the app reads as a film
+
+    again = analyse_file(annotated, classifier, explain=False)
+    assert again.declined and again.out_of_scope == OWN_OBJECT_REASON
+    assert again.result.out_of_scope == OWN_OBJECT_REASON and again.result.probability is None
