@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import re
+import threading
 from pathlib import Path
 
 import pydicom
@@ -152,3 +155,74 @@ def test_the_apps_own_annotated_image_is_answered_success_and_not_analysed(tmp_p
     assert list(node.outbox.pending.iterdir()) == [] and receiver.received == []
     lines = [r.getMessage() for r in caplog.records if own.SOPInstanceUID in r.getMessage()]
     assert lines == [f"ignored {own.SOPInstanceUID} from PACS: made by osteo-desktop (its own result), not analysed"]
+
+
+class _Lines(logging.Handler):
+    """The node's log lines, with a way to wait for one (the node logs on pynetdicom's thread, maybe after the
+    sender already has its answer): a condition with a deadline, no sleep."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.lines: list[tuple[int, str]] = []
+        self.arrived = threading.Condition()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        with self.arrived:
+            self.lines.append((record.levelno, record.getMessage()))
+            self.arrived.notify_all()
+
+    def wait_for(self, needle: str, timeout_s: float = 10.0) -> list[tuple[int, str]]:
+        with self.arrived:
+            self.arrived.wait_for(lambda: any(needle in line for _, line in self.lines), timeout=timeout_s)
+            return [(level, line) for level, line in self.lines if needle in line]
+
+
+@pytest.fixture
+def node_log():
+    handler = _Lines()
+    logger = logging.getLogger("osteo_desktop.dicomnet")
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    yield handler
+    logger.removeHandler(handler)
+    logger.setLevel(level)
+
+
+def test_a_refused_caller_is_logged_with_its_ae_title_address_and_why(tmp_path, receiver, node_log):
+    """Trial 22: with --allow-ae MODALITY a C-STORE from "PACS" was rejected and the node's log, even with -v, said
+    nothing. IT needs who, from where, and why, at WARNING (shown without -v)."""
+    node = make_node(tmp_path, receiver.port, allowed=["MODALITY"])
+    node.start()
+    try:
+        assert store(cr_radiograph(), node.config.port, "PACS") == (False, None)
+        lines = node_log.wait_for("refused an association")
+    finally:
+        node.stop()
+    assert len(lines) == 1 and lines[0][0] == logging.WARNING
+    assert re.fullmatch(r"refused an association from PACS at 127\.0\.0\.1:\d+: its calling AE title is not in "
+                        r"--allow-ae", lines[0][1]), lines
+
+
+def test_an_sr_sent_to_the_node_is_refused_with_a_log_line(tmp_path, receiver, node_log):
+    """An SR is not a film: the node has no presentation context for it (the sender's store fails in the
+    negotiation), and now says so in its own log."""
+    node = make_node(tmp_path, receiver.port)
+    node.start()
+    try:
+        sr = fake_analyse_of(cr_radiograph(), tmp_path)[0]
+        established, status = store(sr, node.config.port, "PACS")
+        lines = node_log.wait_for("refused Comprehensive 3D SR")
+    finally:
+        node.stop()
+    assert status is None  # nothing was stored
+    assert len(lines) == 1 and lines[0][0] == logging.WARNING
+    assert re.fullmatch(r"refused Comprehensive 3D SR from PACS at 127\.0\.0\.1:\d+: the node takes CR, DX and "
+                        r"secondary capture images only", lines[0][1]), lines
+    assert list(node.incoming.iterdir()) == []
+
+
+def fake_analyse_of(film: "pydicom.Dataset", folder: Path):
+    path = folder / "film.dcm"
+    film.save_as(path, enforce_file_format=True)
+    return fake_analyse(path)

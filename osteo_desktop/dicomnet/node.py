@@ -25,6 +25,9 @@ from osteo_desktop.dicomnet.outbox import Outbox
 log = logging.getLogger(__name__)
 ACCEPTED_CLASSES = (ComputedRadiographyImageStorage, DigitalXRayImageStorageForPresentation, SecondaryCaptureImageStorage)
 OUT_OF_RESOURCES = 0xA700
+# Why an association was rejected, by (source, diagnostic) of the A-ASSOCIATE-RJ pynetdicom sent (PS3.8 9.3.4).
+_REJECTIONS = {(0x01, 0x03): "its calling AE title is not in --allow-ae", (0x01, 0x07): "it called another AE title",
+               (0x02, 0x01): "its user identity was refused", (0x03, 0x02): "too many associations at once"}
 
 
 @dataclass
@@ -40,6 +43,18 @@ class NodeConfig:
 
 # analyse(path) -> list of pydicom Datasets to forward (SR, annotated image); raises on failure
 Analyser = Callable[[Path], list[Any]]
+
+
+def _address(requestor: Any) -> str:
+    try:
+        return f"{requestor.address}:{requestor.port}"
+    except (AttributeError, ValueError):
+        return "an unknown address"
+
+
+def _class_name(uid: Any) -> str:
+    name = getattr(uid, "name", "") or str(uid)
+    return name.removesuffix(" Storage") or str(uid)
 
 
 class Node:
@@ -80,6 +95,22 @@ class Node:
         with self._work:
             self._work.notify_all()
         return 0x0000
+
+    def _on_rejected(self, event: Any) -> None:
+        """IT must see who was turned away and why: the node logs it whatever -v says (a PACS only says "rejected")."""
+        requestor, primitive = event.assoc.requestor, event.assoc.acceptor.primitive
+        why = _REJECTIONS.get((getattr(primitive, "result_source", None), getattr(primitive, "diagnostic", None)),
+                              "rejected by the association rules")
+        log.warning("refused an association from %s at %s: %s", requestor.ae_title, _address(requestor), why)
+
+    def _on_accepted(self, event: Any) -> None:
+        """Objects of classes the node does not take (an SR, an MR ...) are refused in the negotiation, before any
+        C-STORE: without this line the node's log showed nothing while the sender reported a failure."""
+        refused = sorted({_class_name(cx.abstract_syntax) for cx in event.assoc.rejected_contexts})
+        if refused:
+            requestor = event.assoc.requestor
+            log.warning("refused %s from %s at %s: the node takes CR, DX and secondary capture images only",
+                        ", ".join(refused), requestor.ae_title, _address(requestor))
 
     def _ae(self) -> AE:
         ae = AE(ae_title=self.config.ae_title)
@@ -131,7 +162,9 @@ class Node:
     # -------------------------------------------------------------------------------------------- life cycle
     def start(self) -> None:
         self._server = self._ae().start_server((self.config.host, self.config.port), block=False,
-                                               evt_handlers=[(evt.EVT_C_STORE, self._on_store)])
+                                               evt_handlers=[(evt.EVT_C_STORE, self._on_store),
+                                                             (evt.EVT_REJECTED, self._on_rejected),
+                                                             (evt.EVT_ACCEPTED, self._on_accepted)])
         log.info("listening as %s on %s:%d, forwarding to %s@%s:%d", self.config.ae_title, self.config.host,
                  self.config.port, self.config.destination.ae_title, self.config.destination.host,
                  self.config.destination.port)
