@@ -226,3 +226,53 @@ def fake_analyse_of(film: "pydicom.Dataset", folder: Path):
     path = folder / "film.dcm"
     film.save_as(path, enforce_file_format=True)
     return fake_analyse(path)
+
+
+def test_a_full_disk_leaves_no_part_file_and_one_log_line(tmp_path, receiver, node_log, monkeypatch):
+    """Trial 22: on a full disk the node answered 0xA700 (right) but left incoming/.<uid>.part (548 KB, keeping the
+    disk full) and logged pydicom's whole traceback. ENOSPC is raised where it struck: writing the pixel data, after
+    the header is already on disk."""
+    import errno
+    import os
+
+    from pydicom import filewriter
+
+    real_write = filewriter.write_data_element
+
+    def full_at_pixels(fp, element, *args, **kwargs):  # the sender encodes through the same function, in memory
+        if element.tag == 0x7FE00010 and str(getattr(fp, "name", "")).endswith(".part"):  # the node's file, not
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_write(fp, element, *args, **kwargs)
+
+    monkeypatch.setattr(filewriter, "write_data_element", full_at_pixels)
+    node = make_node(tmp_path, receiver.port)
+    node.start()
+    try:
+        assert store(cr_radiograph(), node.config.port, "MODALITY") == (True, 0xA700)  # out of resources: retry later
+        lines = node_log.wait_for("could not keep an image")
+    finally:
+        node.stop()
+    assert list(node.incoming.iterdir()) == []  # the header written before the disk filled is gone too
+    assert lines == [(logging.ERROR, f"could not keep an image from MODALITY in {node.incoming}: No space left on device")]
+
+
+def test_a_result_that_cannot_be_queued_leaves_no_part_file(tmp_path, monkeypatch):
+    import errno
+    import os
+
+    from pydicom import filewriter
+
+    from osteo_desktop.dicomnet.outbox import Outbox
+
+    real_write = filewriter.write_data_element
+
+    def full_at_pixels(fp, element, *args, **kwargs):
+        if element.tag == 0x7FE00010:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_write(fp, element, *args, **kwargs)
+
+    monkeypatch.setattr(filewriter, "write_data_element", full_at_pixels)
+    outbox = Outbox(tmp_path / "outbox")
+    with pytest.raises(OSError):
+        outbox.put(cr_radiograph())
+    assert list(outbox.pending.iterdir()) == []

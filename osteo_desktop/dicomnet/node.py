@@ -52,6 +52,17 @@ def _address(requestor: Any) -> str:
         return "an unknown address"
 
 
+def _cause(exc: BaseException) -> str:
+    """The root cause in one line: pydicom re-raises a write error with the whole traceback in its message ("With
+    tag (7FE0,0010) got exception: [Errno 28] No space left on device\nTraceback ..."), which went to the log."""
+    root = exc
+    while root.__cause__ is not None:
+        root = root.__cause__
+    if isinstance(root, OSError) and root.strerror:
+        return f"{root.strerror} (in {root.filename})" if root.filename else root.strerror
+    return (str(root).strip().splitlines() or [type(root).__name__])[0]
+
+
 def _class_name(uid: Any) -> str:
     name = getattr(uid, "name", "") or str(uid)
     return name.removesuffix(" Storage") or str(uid)
@@ -86,10 +97,14 @@ class Node:
                 log.info("ignored %s from %s: made by osteo-desktop (its own result), not analysed", uid, calling)
                 return 0x0000
             temp = self.incoming / f".{uid}.part"
-            dataset.save_as(temp, enforce_file_format=True)
-            os.replace(temp, self.incoming / f"{uid}.dcm")
-        except Exception as exc:  # noqa: BLE001 - tell the sender, keep serving
-            log.error("could not keep an image from %s: %s", calling, exc)
+            try:
+                dataset.save_as(temp, enforce_file_format=True)
+                os.replace(temp, self.incoming / f"{uid}.dcm")
+            except BaseException:
+                temp.unlink(missing_ok=True)  # a full disk must not stay full of half an image
+                raise
+        except Exception as exc:  # noqa: BLE001 - tell the sender (it may retry later), keep serving
+            log.error("could not keep an image from %s in %s: %s", calling, self.incoming, _cause(exc))
             return OUT_OF_RESOURCES
         log.info("received %s (%s) from %s", uid, dataset.get("Modality", "?"), calling)
         with self._work:

@@ -42,10 +42,14 @@ class Outbox:
     def put(self, dataset: Dataset) -> Path:
         target = self.pending / f"{dataset.SOPInstanceUID}.dcm"
         temp = self.pending / f".{dataset.SOPInstanceUID}.part"
-        dataset.save_as(temp, enforce_file_format=True)
-        with open(temp, "rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(temp, target)
+        try:
+            dataset.save_as(temp, enforce_file_format=True)
+            with open(temp, "rb") as handle:
+                os.fsync(handle.fileno())
+            os.replace(temp, target)
+        except BaseException:
+            temp.unlink(missing_ok=True)  # a full disk must not stay full of half a result
+            raise
         return target
 
     def due(self, now: float | None = None) -> list[Path]:
