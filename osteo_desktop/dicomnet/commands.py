@@ -3,24 +3,48 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import signal
 import threading
 from pathlib import Path
 from typing import Any
 
+from osteo_desktop.core.errors import OsteoError
+
 log = logging.getLogger(__name__)
+
+
+def port_number(text: str) -> int:
+    """A TCP port for argparse: 1 to 65535 (99999 was an 'internal error: OverflowError' from the socket)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a port is a number from 1 to 65535, not {text!r}") from None
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is a number from 1 to 65535, not {value}")
+    return value
 
 
 def add_parsers(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
     serve = commands.add_parser("serve", parents=parents, help="DICOM node: receive radiographs, analyse, forward results")
-    serve.add_argument("--port", type=int, required=True)
-    serve.add_argument("--ae-title", default="OSTEO")
-    serve.add_argument("--forward", required=True, metavar="AET@HOST:PORT", help="where SR and annotated images go")
-    serve.add_argument("--allow-ae", action="append", default=[], metavar="AET", help="accept only these callers (repeatable)")
-    serve.add_argument("--bind", default="127.0.0.1", help="address to listen on (default loopback only)")
-    serve.add_argument("--work-dir", type=Path, default=None, help="queue folders (default: the app data folder)")
-    serve.add_argument("--no-history", action="store_true")
+    serve.add_argument("--port", type=port_number, required=True,
+                       help="TCP port to listen on, 1-65535 (DICOM's usual is 104 or 11112; below 1024 needs root)")
+    serve.add_argument("--ae-title", default="OSTEO",
+                       help="this node's AE title, which senders call and results are sent from (default: OSTEO)")
+    serve.add_argument("--forward", required=True, metavar="AET@HOST:PORT",
+                       help="required: the PACS the results (structured report and annotated image, in the source's "
+                            "study) are sent to; they wait in the outbox and are retried while it is down. Without "
+                            "it the node would keep results nobody reads (the history holds only the probability)")
+    serve.add_argument("--allow-ae", action="append", default=[], metavar="AET",
+                       help="accept only these calling AE titles (repeatable); refused callers are logged")
+    serve.add_argument("--bind", default="127.0.0.1", metavar="ADDRESS",
+                       help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0 for every "
+                            "interface, so that a PACS on another host can reach the node)")
+    serve.add_argument("--work-dir", type=Path, default=None,
+                       help="queue folders incoming/, done/, failed/, outbox/ (default: node/ in the app data folder); "
+                            "they keep full patient headers until removed")
+    serve.add_argument("--no-history", action="store_true", help="do not record results in the history database")
     serve.set_defaults(handler=run_serve)
     watch = commands.add_parser("watch", parents=parents, help="analyse each new file in a folder")
     watch.add_argument("folder", type=Path)
@@ -92,11 +116,24 @@ def run_serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     stopping = threading.Event()
     _stop_on_signals(stopping)
     _log_activity()
-    node.start()
+    try:
+        node.start()
+    except OSError as exc:  # the port is taken, or the address is not this machine's: say which port, one line
+        raise OsteoError(f"cannot listen on {args.bind} port {args.port}: {_listen_problem(exc)}") from exc
     while not stopping.wait(0.2):
         pass
     node.stop()
     return 0
+
+
+def _listen_problem(exc: OSError) -> str:
+    if exc.errno == errno.EADDRINUSE:
+        return "the port is already in use (another osteo serve, or another DICOM program?)"
+    if exc.errno == errno.EACCES:
+        return "permission denied (ports below 1024 need root; use 11112)"
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return "that address is not one of this machine's"
+    return exc.strerror or str(exc)
 
 
 def run_watch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:

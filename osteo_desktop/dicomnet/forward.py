@@ -27,9 +27,12 @@ class Destination:
         try:
             ae_title, rest = text.split("@", 1)
             host, port = rest.rsplit(":", 1)
-            return cls(ae_title, host, int(port))
+            number = int(port)
         except ValueError as exc:
             raise ValueError(f"expected AET@HOST:PORT, got {text!r}") from exc
+        if not (ae_title.strip() and host.strip() and 1 <= number <= 65535):
+            raise ValueError(f"expected AET@HOST:PORT with a port from 1 to 65535, got {text!r}")
+        return cls(ae_title, host, number)
 
 
 def send_files(paths: list[Path], destination: Destination, calling_ae: str, timeout_s: float = 10.0) -> list[Path]:
