@@ -73,9 +73,33 @@ def test_find_fetch_and_send_back(orthanc, tmp_path):
 
 
 def test_an_unreachable_pacs_is_an_error_in_words(tmp_path):
-    pacs = Pacs(Destination("NOBODY", LOOPBACK, free_port()), "OSTEOTEST", timeout_s=2)
-    with pytest.raises(PacsError, match="did not accept a connection"):
+    port = free_port()  # nothing listens there: the connection is refused at once
+    pacs = Pacs(Destination("PACS", LOOPBACK, port), "OSTEOTEST", timeout_s=2)
+    with pytest.raises(PacsError) as caught:
         find_studies(pacs, patient_id="P-1")
+    # Trial 22 read "the PACS PACS at ... did not accept a connection (no answer)" for a refused connection.
+    assert str(caught.value) == (f"The PACS (AE title PACS) at {LOOPBACK}:{port} could not be reached: nothing "
+                                 "listens on that port (connection refused).")
+
+
+def test_a_pacs_that_rejects_this_app_says_so():
+    """An association the PACS rejects (here: the called AE title is not its own, and it checks) is not "unreachable"."""
+    from pynetdicom import AE
+    from pynetdicom.sop_class import Verification
+
+    ae = AE(ae_title="REALNAME")
+    ae.add_supported_context(Verification)
+    ae.require_called_aet = True
+    port = free_port()
+    server = ae.start_server((LOOPBACK, port), block=False)
+    try:
+        pacs = Pacs(Destination("WRONGNAME", LOOPBACK, port), "OSTEOTEST", timeout_s=2)
+        with pytest.raises(PacsError) as caught:
+            echo(pacs)
+    finally:
+        server.shutdown()
+    assert str(caught.value) == (f"The PACS (AE title WRONGNAME) at {LOOPBACK}:{port} refused the connection: "
+                                 "check that it knows this app's AE title OSTEOTEST and its address.")
 
 
 def test_a_search_needs_a_criterion_and_dates_are_checked():

@@ -59,15 +59,33 @@ class Pacs:
 
     def _where(self) -> str:
         d = self.destination
-        return f"{d.ae_title} at {d.host}:{d.port}"
+        return f"(AE title {d.ae_title}) at {d.host}:{d.port}"
 
     def _associate(self, ae: AE, **kwargs):
         d = self.destination
         assoc = ae.associate(d.host, d.port, ae_title=d.ae_title, **kwargs)
         if not assoc.is_established:
-            raise PacsError(f"the PACS {self._where()} did not accept a connection "
-                            f"({'rejected' if assoc.is_rejected else 'no answer'})")
+            if assoc.is_rejected:
+                raise PacsError(f"The PACS {self._where()} refused the connection: check that it knows this app's "
+                                f"AE title {self.calling_ae} and its address.")
+            raise PacsError(f"The PACS {self._where()} {_why_unreachable(d.host, d.port, self.timeout_s)}.")
         return assoc
+
+
+def _why_unreachable(host: str, port: int, timeout_s: float) -> str:
+    """Why no association came about, in words: pynetdicom only says that none did. One plain TCP connection tells a
+    port nobody listens on (refused at once) from a host that does not answer."""
+    import socket
+
+    try:
+        with socket.create_connection((host, port), timeout=min(timeout_s, 5.0)):
+            return "accepted the network connection but did not answer as a DICOM node"
+    except ConnectionRefusedError:
+        return "could not be reached: nothing listens on that port (connection refused)"
+    except socket.gaierror:
+        return "could not be reached: the host name is not known"
+    except OSError as exc:
+        return f"could not be reached ({exc.strerror or 'no answer'})"
 
 
 @dataclass(frozen=True)
@@ -94,7 +112,7 @@ def echo(pacs: Pacs) -> None:
     finally:
         assoc.release()
     if not status or status.Status != 0x0000:
-        raise PacsError(f"the PACS {pacs._where()} did not answer the echo")
+        raise PacsError(f"The PACS {pacs._where()} did not answer the echo.")
 
 
 def find_studies(pacs: Pacs, *, patient_id: str = "", accession_number: str = "", study_date: str = "") -> list[StudyMatch]:
@@ -117,11 +135,11 @@ def find_studies(pacs: Pacs, *, patient_id: str = "", accession_number: str = ""
     try:
         for status, identifier in assoc.send_c_find(query, StudyRootQueryRetrieveInformationModelFind):
             if not status:
-                raise PacsError(f"the PACS {pacs._where()} stopped answering the search")
+                raise PacsError(f"The PACS {pacs._where()} stopped answering the search.")
             if status.Status in (0xFF00, 0xFF01) and identifier is not None:
                 matches.append(_match(identifier))
             elif status.Status != 0x0000:
-                raise PacsError(f"the PACS {pacs._where()} refused the search (status 0x{status.Status:04X})")
+                raise PacsError(f"The PACS {pacs._where()} refused the search (status 0x{status.Status:04X}).")
     finally:
         assoc.release()
     log.info("C-FIND at %s: %d studies", pacs.destination.ae_title, len(matches))
@@ -185,7 +203,7 @@ def _radiograph_instances(pacs: Pacs, study_instance_uid: str) -> tuple[list[tup
     try:
         for status, identifier in assoc.send_c_find(query, StudyRootQueryRetrieveInformationModelFind):
             if not status:
-                raise PacsError(f"the PACS {pacs._where()} stopped answering the search")
+                raise PacsError(f"The PACS {pacs._where()} stopped answering the search.")
             if status.Status in (0xFF00, 0xFF01) and identifier is not None:
                 if str(identifier.get("SOPClassUID", "")) not in wanted:
                     continue
@@ -194,7 +212,7 @@ def _radiograph_instances(pacs: Pacs, study_instance_uid: str) -> tuple[list[tup
                 else:
                     found.append((str(identifier.get("SeriesInstanceUID", "")), str(identifier.SOPInstanceUID)))
             elif status.Status != 0x0000:
-                raise PacsError(f"the PACS {pacs._where()} refused the search (status 0x{status.Status:04X})")
+                raise PacsError(f"The PACS {pacs._where()} refused the search (status 0x{status.Status:04X}).")
     finally:
         assoc.release()
     return found, own
@@ -253,14 +271,14 @@ def fetch_study_objects(pacs: Pacs, study_instance_uid: str, folder: Path) -> Fe
             query.StudyInstanceUID, query.SeriesInstanceUID, query.SOPInstanceUID = study_instance_uid, series, uid
             for status, _identifier in assoc.send_c_get(query, StudyRootQueryRetrieveInformationModelGet):
                 if not status:
-                    raise PacsError(f"the PACS {pacs._where()} stopped answering while sending the study")
+                    raise PacsError(f"The PACS {pacs._where()} stopped answering while sending the study.")
                 if status.Status not in (0x0000, 0xFF00):
                     log.warning("C-GET of %s from %s: status 0x%04X", uid, pacs.destination.ae_title, status.Status)
     finally:
         assoc.release()
     skipped += len(dropped)
     if not written and not dropped:
-        raise PacsError(f"the PACS {pacs._where()} listed {len(instances)} radiographs but sent none")
+        raise PacsError(f"The PACS {pacs._where()} listed {len(instances)} radiographs but sent none.")
     if skipped:
         log.info("C-GET from %s: %d images of study %s skipped: made by osteo-desktop", pacs.destination.ae_title,
                  skipped, study_instance_uid)
@@ -272,5 +290,5 @@ def send_results(pacs: Pacs, paths: list[Path]) -> list[Path]:
     """C-STORE result objects (SR, annotated image, PDF) to the PACS; returns those it confirmed."""
     confirmed = send_files(list(paths), pacs.destination, pacs.calling_ae, pacs.timeout_s)
     if paths and not confirmed:
-        raise PacsError(f"the PACS {pacs._where()} did not accept the results")
+        raise PacsError(f"The PACS {pacs._where()} did not accept the results.")
     return confirmed

@@ -121,6 +121,17 @@ def export_dicom_job(out_dir: Path, analysis: "Analysis", classifier: "Classifie
     return work
 
 
+def pacs_echo_job(pacs: object) -> WorkFunction:
+    """C-ECHO the PACS (File ▸ PACS…, Test connection); raises PacsError in words when it does not answer."""
+
+    def work(job: Job) -> None:
+        from osteo_desktop.dicomnet.pacs import echo
+
+        echo(pacs)
+
+    return work
+
+
 def pacs_find_job(pacs: object, patient_id: str, accession_number: str, study_date: str) -> WorkFunction:
     """C-FIND the studies matching the criteria (network code in :mod:`osteo_desktop.dicomnet.pacs`)."""
 

@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from osteo_desktop.core.results import text
-from osteo_desktop.gui.jobs import pacs_fetch_job, pacs_find_job, pacs_send_job, plain_error
+from osteo_desktop.gui.jobs import pacs_echo_job, pacs_fetch_job, pacs_find_job, pacs_send_job, plain_error
 from osteo_desktop.gui.settings import AppSettings
 from osteo_desktop.gui.style import read_only_table
 from osteo_desktop.gui.worker import Worker, start_worker
@@ -54,9 +54,24 @@ def pacs_settings_problem(ae_title: str, host: str, port: str, calling_ae: str) 
     return None
 
 
-def pacs_from_settings(settings: AppSettings) -> "Pacs | None":
-    """The configured PACS, or None while none is (then nothing may connect anywhere)."""
-    if pacs_settings_problem(settings.pacs_ae_title, settings.pacs_host, settings.pacs_port, settings.pacs_calling_ae):
+NO_NETWORK = ("DICOM networking is not part of this installation (the pynetdicom package is missing), so Find, "
+              "Fetch and Send are off. Install the app with its dicom-network extra, or ask for a build that has it.")
+
+
+def network_missing() -> str | None:
+    """Why this installation cannot talk to a PACS, in words; None when it can (pynetdicom is importable)."""
+    import importlib.util
+
+    try:
+        found = importlib.util.find_spec("pynetdicom") is not None
+    except (ImportError, ValueError):
+        found = False
+    return None if found else NO_NETWORK
+
+
+def pacs_from_fields(ae_title: str, host: str, port: str, calling_ae: str) -> "Pacs | None":
+    """The PACS these settings name, or None when they cannot be used or this installation has no networking."""
+    if pacs_settings_problem(ae_title, host, port, calling_ae):
         return None
     try:  # pynetdicom (the dicom-network extra): loaded only once a PACS is configured
         from osteo_desktop.dicomnet.forward import Destination
@@ -65,8 +80,12 @@ def pacs_from_settings(settings: AppSettings) -> "Pacs | None":
         log.warning("a PACS is configured but pynetdicom is not installed (pip install 'osteo-desktop[dicom-network]')")
         return None
 
-    return Pacs(Destination(settings.pacs_ae_title.strip(), settings.pacs_host.strip(), int(settings.pacs_port)),
-                settings.pacs_calling_ae.strip())
+    return Pacs(Destination(ae_title.strip(), host.strip(), int(port)), calling_ae.strip())
+
+
+def pacs_from_settings(settings: AppSettings) -> "Pacs | None":
+    """The configured PACS, or None while none is (then nothing may connect anywhere)."""
+    return pacs_from_fields(settings.pacs_ae_title, settings.pacs_host, settings.pacs_port, settings.pacs_calling_ae)
 
 
 class PacsDialog(QDialog):
@@ -79,9 +98,15 @@ class PacsDialog(QDialog):
         self.studies: list["StudyMatch"] = []
         self.fetched: list[Path] = []
         self.worker: Worker | None = None
+        self.touched = False  # the settings' warning waits until the user edits them or presses a button
         self.setWindowTitle("PACS")
         self.resize(900, 560)
         layout = QVBoxLayout(self)
+        self.network_problem = PlainLabel(network_missing() or "")
+        self.network_problem.setObjectName("warnings")
+        self.network_problem.setWordWrap(True)
+        self.network_problem.setVisible(network_missing() is not None)
+        layout.addWidget(self.network_problem)
         layout.addWidget(self._build_settings())
         layout.addWidget(self._build_search(), 1)
         self.status = PlainLabel("Nothing is sent or fetched until you ask.")
@@ -107,14 +132,18 @@ class PacsDialog(QDialog):
         row = QHBoxLayout()
         self.save_button = QPushButton("Save")
         self.save_button.clicked.connect(self.save_settings)
+        self.test_button = QPushButton("Test connection")
+        self.test_button.setToolTip("Ask the PACS as typed here for a C-ECHO (saves nothing)")
+        self.test_button.clicked.connect(self.test_connection)
         self.settings_problem = PlainLabel()
         self.settings_problem.setObjectName("warnings")
         row.addWidget(self.settings_problem, 1)
         row.addStretch(0)
+        row.addWidget(self.test_button, 0)
         row.addWidget(self.save_button, 0)
         form.addRow(row)
         for edit in (self.ae_title, self.host, self.port, self.calling_ae):
-            edit.textChanged.connect(self._update)
+            edit.textChanged.connect(self._edited)
         return box
 
     def _build_search(self) -> QGroupBox:
@@ -148,6 +177,7 @@ class PacsDialog(QDialog):
         self.send_button.setToolTip("Structured report, annotated image and PDF of each fetched radiograph "
                                     "(or of the DICOM on screen), stored in its study (C-STORE)")
         self.send_button.clicked.connect(self.send_results)
+        self._tooltips = {button: button.toolTip() for button in (self.find_button, self.fetch_button, self.send_button)}
         buttons.addStretch(1)
         buttons.addWidget(self.fetch_button)
         buttons.addWidget(self.send_button)
@@ -158,23 +188,48 @@ class PacsDialog(QDialog):
     def _typed_problem(self) -> str | None:
         return pacs_settings_problem(self.ae_title.text(), self.host.text(), self.port.text(), self.calling_ae.text())
 
+    def _edited(self) -> None:
+        self.touched = True
+        self._update()
+
     def _update(self) -> None:
         problem = self._typed_problem()
-        self.settings_problem.setText(problem or "")
-        self.settings_problem.setVisible(problem is not None)
-        self.save_button.setEnabled(problem is None)
-        configured = pacs_from_settings(self.settings) is not None
+        shown = problem if self.touched else None  # a fresh form is not an error: nothing was typed yet
+        self.settings_problem.setText(shown or "")
+        self.settings_problem.setVisible(shown is not None)
+        no_network = network_missing()
+        configured = no_network is None and pacs_from_settings(self.settings) is not None
         idle = self.worker is None
+        self.test_button.setEnabled(no_network is None and idle)
         self.find_button.setEnabled(configured and idle)
         self.fetch_button.setEnabled(configured and idle and bool(self.table.selectionModel().selectedRows()))
         self.send_button.setEnabled(configured and idle and bool(self._send_sources()))
+        why = no_network or ("" if configured else "Save a PACS (AE title, host and port) first.")
+        for button in (self.find_button, self.fetch_button, self.send_button):
+            button.setToolTip(why or self._tooltips.get(button, ""))
 
     def save_settings(self) -> None:
+        self.touched = True
         if self._typed_problem() is None:
             self.settings.update(pacs_ae_title=self.ae_title.text().strip(), pacs_host=self.host.text().strip(),
                                  pacs_port=self.port.text().strip(), pacs_calling_ae=self.calling_ae.text().strip())
             self.status.setText(f"PACS saved: {self.settings.pacs_ae_title} at {self.settings.pacs_host}:{self.settings.pacs_port}.")
         self._update()
+
+    def test_connection(self) -> None:
+        """C-ECHO the PACS as typed (before saving it, too), on the worker: a PACS that does not answer takes up to
+        its timeout, and the window must stay responsive meanwhile."""
+        self.touched = True
+        self._update()
+        if self.worker is not None or network_missing() is not None:
+            return
+        pacs = pacs_from_fields(self.ae_title.text(), self.host.text(), self.port.text(), self.calling_ae.text())
+        if pacs is None:
+            self.status.setText(self._typed_problem() or "")
+            return
+        where = f"{pacs.destination.ae_title} at {pacs.destination.host}:{pacs.destination.port}"
+        self._run(pacs_echo_job(pacs), lambda _: self.status.setText(f"The PACS {where} answered (C-ECHO)."),
+                  f"Testing the connection to {where}…")
 
     def _send_sources(self) -> list[Path]:
         if self.fetched:
