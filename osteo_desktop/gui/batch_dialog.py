@@ -381,8 +381,9 @@ class BatchDialog(QDialog):
         # The window's headline: "Borderline (just above the threshold): read as undecided" near the threshold.
         positive_label = self.classifier.card.labels[1]  # the card's words, not a second copy here
         result = text.result_headline(row, positive_label) if ok or row.declined else "—"
+        cell = worklist.file_cell(row.path, shown)  # a film fetched from a PACS: whose it is, not its UID
         items = [
-            _item(shown, tooltip=row.path),
+            _item(cell.text, tooltip=cell.tooltip),
             _item(result, rich_tooltip=worklist.wrapped_tooltip([result]) if ok or row.declined else ""),
             _item(f"{row.probability:.3f}" if ok else "—", row.probability if ok else -1.0),
             _item(text.threshold_distance(row.probability, row.threshold) if ok else "—",

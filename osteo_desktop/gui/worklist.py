@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import html
 import logging
+import re
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 from osteo_desktop.core.model.card import sha256_of
 from osteo_desktop.core.results import text
@@ -30,6 +32,10 @@ FILTERS: tuple[tuple[str, str], ...] = (
     (ERROR, "Could not be read"),
 )
 AGREEMENT_WORDS = {"agree": "Agree", "disagree": "Disagree", None: ""}
+# A study fetched from a PACS (File ▸ PACS…) lies in <data folder>/pacs/<study UID>/<SOP instance UID>.dcm.
+PACS_FOLDER = "pacs"
+_UID = re.compile(r"[0-9]+(\.[0-9]+)+")
+_FETCHED_KEYS = ("PatientName", "PatientID", "AccessionNumber", "StudyDate", "SOPInstanceUID")
 
 
 def agreement_words(agreement: str | None) -> str:
@@ -105,3 +111,43 @@ def wrapped_tooltip(lines: Sequence[str]) -> str:
     if not lines:
         return ""
     return "<p style='white-space:pre-wrap'>" + "<br>".join(html.escape(str(line)) for line in lines) + "</p>"
+
+
+def fetched_from_pacs(path: str | Path) -> bool:
+    """Whether ``path`` is a radiograph the PACS dialog fetched (named by its UID, in its study's folder)."""
+    path = Path(path)
+    return (path.suffix == ".dcm" and _UID.fullmatch(path.stem) is not None and _UID.fullmatch(path.parent.name) is not None
+            and path.parent.parent.name == PACS_FOLDER)
+
+
+class FileCell(NamedTuple):
+    text: str
+    tooltip: str
+
+
+def file_cell(path: str | Path, shown: str) -> FileCell:
+    """The scan table's File cell (text, tooltip; both plain text) for a row.
+
+    A file fetched from a PACS is named by its SOP instance UID, which tells the reader nothing: its cell says whose
+    film it is, from its own header ("Doe, Jane · ID P-1 · Acc. A-1 · 2025-03-01"), and the UID moves to the tooltip
+    with the path. Any other file keeps ``shown`` (its name) with the path as tooltip.
+    """
+    if not fetched_from_pacs(path):
+        return FileCell(shown, str(path))
+    try:
+        from pydicom import dcmread
+
+        header = dcmread(str(path), stop_before_pixels=True, specific_tags=list(_FETCHED_KEYS))
+    except Exception as exc:  # noqa: BLE001 - an unreadable header keeps the file name; the scan says what is wrong
+        log.debug("no header for the worklist cell of %s: %s", path, exc)
+        return FileCell(shown, str(path))
+    name = text.person_name(header.get("PatientName", ""))
+    patient_id = str(header.get("PatientID", "") or "").strip()
+    accession = str(header.get("AccessionNumber", "") or "").strip()
+    date = text.dicom_date(header.get("StudyDate", ""))
+    parts = [name, f"ID {patient_id}" if patient_id else "", f"Acc. {accession}" if accession else "", date]
+    label = " · ".join(part for part in parts if part)
+    if not label:
+        return FileCell(shown, str(path))
+    uid = str(header.get("SOPInstanceUID", "") or Path(path).stem)
+    return FileCell(label, f"{path}\nSOP Instance UID {uid}")

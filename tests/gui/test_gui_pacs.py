@@ -73,6 +73,10 @@ def test_find_fetch_analyse_and_send_back(qtbot, make_window, orthanc, knee_png,
     assert fetched.args[0].startswith(str(tmp_path / "data"))
     row = batch.rows[0]
     assert row.ok and row.path.endswith(f"{knee.SOPInstanceUID}.dcm")
+    # The worklist says whose film it is, not the UID it is named by (trial 22); the UID is in the tooltip.
+    cell = batch.model.item(0, 0)
+    assert cell.text() == "Doe, Jane · ID PID-8812 · Acc. ACC-31 · 2025-03-01"
+    assert knee.SOPInstanceUID in cell.toolTip()
 
     qtbot.waitUntil(lambda: dialog.send_button.isEnabled(), timeout=10000)
     with qtbot.waitSignal(dialog.results_sent, timeout=60000) as sent:
