@@ -49,3 +49,29 @@ def test_serve_help_says_what_each_option_is(capsys):
     assert "--ae-title AE_TITLE this node's AE title" in out and "(default: OSTEO)" in out
     assert "--forward AET@HOST:PORT required: the PACS the results" in out
     assert "default 127.0.0.1: this machine only" in out
+
+
+@pytest.mark.parametrize("days", ["0", "-3", "week"])
+def test_keep_days_must_be_a_positive_number(days, capsys):
+    assert main(["serve", "--port", "11112", "--forward", "PACS@127.0.0.1:4242", "--keep-days", days]) == 2
+    assert "argument --keep-days: a number of days" in capsys.readouterr().err
+
+
+def test_serve_options_reach_the_node(tmp_path, monkeypatch, capsys):
+    import errno
+
+    from osteo_desktop.dicomnet.node import Node
+
+    seen = []
+
+    def start(node):
+        seen.append(node.config)
+        raise OSError(errno.EADDRINUSE, "Address already in use")
+
+    monkeypatch.setattr(Node, "start", start)
+    assert main(["serve", "--port", "11112", "--forward", "PACS@127.0.0.1:4242", "--keep-days", "30", "--bind", "0.0.0.0",
+                 "--allow-ae", "MOD", "--ae-title", "KNEES", "--work-dir", str(tmp_path / "w"), "--no-history"]) == 1
+    (config,) = seen
+    assert (config.port, config.host, config.ae_title, config.allowed_callers, config.keep_days, config.work_dir) == (
+        11112, "0.0.0.0", "KNEES", ["MOD"], 30.0, tmp_path / "w")
+    assert "cannot listen on 0.0.0.0 port 11112: the port is already in use" in capsys.readouterr().err

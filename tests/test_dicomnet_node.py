@@ -276,3 +276,28 @@ def test_a_result_that_cannot_be_queued_leaves_no_part_file(tmp_path, monkeypatc
     with pytest.raises(OSError):
         outbox.put(cr_radiograph())
     assert list(outbox.pending.iterdir()) == []
+
+
+def test_keep_days_removes_only_finished_files_older_than_the_limit(tmp_path):
+    """--keep-days: received images (done/, failed/) and confirmed results (outbox/sent/) carry full patient headers
+    and were kept forever; work still to do (incoming/, outbox/pending/) is never removed, however old."""
+    import os
+
+    config = NodeConfig(free_port(), "OSTEO", Destination("DEST", LOOPBACK, 1), tmp_path / "node", keep_days=2)
+    node = Node(config, fake_analyse)
+    now = 1_000_000_000.0
+    day = 86400
+    ages = {"old": 3 * day, "edge": 2 * day - 1, "new": 1 * day}  # 2 days less a second: still kept
+    made = {}
+    for folder in (node.done, node.failed, node.outbox.sent, node.incoming, node.outbox.pending):
+        for name, age in ages.items():
+            path = folder / f"{name}.dcm"
+            path.write_bytes(b"x")
+            os.utime(path, (now - age, now - age))
+            made[path] = (folder, name)
+    assert node.remove_old_files(now=now) == 3
+    gone = sorted(str(p.relative_to(tmp_path / "node")) for p in made if not p.exists())
+    assert gone == ["done/old.dcm", "failed/old.dcm", "outbox/sent/old.dcm"]
+
+    keep_all = Node(NodeConfig(free_port(), "OSTEO", Destination("DEST", LOOPBACK, 1), tmp_path / "node"), fake_analyse)
+    assert keep_all.remove_old_files(now=now + 100 * day) == 0 and (node.done / "new.dcm").exists()

@@ -26,6 +26,16 @@ def port_number(text: str) -> int:
     return value
 
 
+def _days(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a number of days, not {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"a number of days above 0, not {text}")
+    return value
+
+
 def add_parsers(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
     serve = commands.add_parser("serve", parents=parents, help="DICOM node: receive radiographs, analyse, forward results")
     serve.add_argument("--port", type=port_number, required=True,
@@ -44,6 +54,9 @@ def add_parsers(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
     serve.add_argument("--work-dir", type=Path, default=None,
                        help="queue folders incoming/, done/, failed/, outbox/ (default: node/ in the app data folder); "
                             "they keep full patient headers until removed")
+    serve.add_argument("--keep-days", type=_days, default=None, metavar="DAYS",
+                       help="delete received images (done/, failed/) and sent results (outbox/sent/) older than DAYS, "
+                            "checked hourly; default: keep everything (the administrator cleans up)")
     serve.add_argument("--no-history", action="store_true", help="do not record results in the history database")
     serve.set_defaults(handler=run_serve)
     watch = commands.add_parser("watch", parents=parents, help="analyse each new file in a folder")
@@ -111,7 +124,7 @@ def run_serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         parser.error(str(exc))
     classifier = Classifier.load(getattr(args, "model_dir", None))
     config = NodeConfig(args.port, args.ae_title, destination, args.work_dir or user_data_dir() / "node",
-                        args.allow_ae, host=args.bind)
+                        args.allow_ae, host=args.bind, keep_days=args.keep_days)
     node = Node(config, _analyser(classifier, _history(args.no_history)))
     stopping = threading.Event()
     _stop_on_signals(stopping)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -39,6 +40,7 @@ class NodeConfig:
     allowed_callers: list[str] = field(default_factory=list)
     host: str = "127.0.0.1"
     first_backoff_s: float = 1.0
+    keep_days: float | None = None  # remove handled files (done/, failed/, outbox/sent/) older than this; None: keep
 
 
 # analyse(path) -> list of pydicom Datasets to forward (SR, annotated image); raises on failure
@@ -161,8 +163,33 @@ class Node:
         with self._work:
             self._work.notify_all()
 
+    def remove_old_files(self, now: float | None = None) -> int:
+        """Delete what the node has finished with (received images in done/ and failed/, results the PACS confirmed
+        in outbox/sent/) once older than ``keep_days``; they carry full patient headers. Never incoming/ or
+        outbox/pending/: those are still to be analysed or sent. Returns how many files went."""
+        if self.config.keep_days is None:
+            return 0
+        limit = (time.time() if now is None else now) - self.config.keep_days * 86400
+        removed = 0
+        for folder in (self.done, self.failed, self.outbox.sent):
+            for path in folder.glob("*.dcm"):
+                try:
+                    if path.stat().st_mtime < limit:
+                        path.unlink()
+                        removed += 1
+                except FileNotFoundError:
+                    continue
+        if removed:
+            log.info("removed %d files older than %g days from done/, failed/ and outbox/sent/", removed,
+                     self.config.keep_days)
+        return removed
+
     def _send_loop(self) -> None:
+        next_cleanup = 0.0
         while not self.stopping.is_set():
+            if self.config.keep_days is not None and time.monotonic() >= next_cleanup:
+                self.remove_old_files()
+                next_cleanup = time.monotonic() + 3600  # hourly is enough for a limit counted in days
             due = self.outbox.due()
             if due:
                 confirmed = send_files(due, self.config.destination, self.config.ae_title)
