@@ -301,3 +301,25 @@ def test_keep_days_removes_only_finished_files_older_than_the_limit(tmp_path):
 
     keep_all = Node(NodeConfig(free_port(), "OSTEO", Destination("DEST", LOOPBACK, 1), tmp_path / "node"), fake_analyse)
     assert keep_all.remove_old_files(now=now + 100 * day) == 0 and (node.done / "new.dcm").exists()
+
+
+@pytest.mark.filterwarnings("ignore:Invalid value for VR UI")  # the sender's pydicom says so too: sent all the same
+@pytest.mark.parametrize("uid", ["/../osteo-node-test-escaped", "1.2/../../osteo-node-test-escaped", "1.2.abc"])
+def test_a_sop_instance_uid_that_is_not_a_uid_is_refused_and_names_no_file(tmp_path, receiver, uid):
+    """The received UID names the node's files: a sender's "/../x" made incoming/"./../x.part" (outside incoming/)
+    and then os.replace moved it to "/x.dcm", the root folder. Anything but a UID is refused, and nothing is written."""
+    escaped = Path("/osteo-node-test-escaped.dcm")  # where the unfixed node wrote it; removed if a regression does
+    node = make_node(tmp_path, receiver.port)
+    image = cr_radiograph()
+    image.SOPInstanceUID = uid
+    before = sorted(p for p in tmp_path.rglob("*"))
+    node.start()
+    try:
+        established, status = store(image, node.config.port, "MODALITY")
+        written_outside = escaped.exists()
+    finally:
+        node.stop()
+        escaped.unlink(missing_ok=True)
+    assert not written_outside
+    assert established and status == 0xC210  # "cannot understand": the sender should not retry as is
+    assert sorted(p for p in tmp_path.rglob("*")) == before

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -26,6 +27,8 @@ from osteo_desktop.dicomnet.outbox import Outbox
 log = logging.getLogger(__name__)
 ACCEPTED_CLASSES = (ComputedRadiographyImageStorage, DigitalXRayImageStorageForPresentation, SecondaryCaptureImageStorage)
 OUT_OF_RESOURCES = 0xA700
+CANNOT_UNDERSTAND = 0xC210
+_UID = re.compile(r"[0-9]+(\.[0-9]+)+")  # digits and dots (PS3.5 9.1), at most 64 characters
 # Why an association was rejected, by (source, diagnostic) of the A-ASSOCIATE-RJ pynetdicom sent (PS3.8 9.3.4).
 _REJECTIONS = {(0x01, 0x03): "its calling AE title is not in --allow-ae", (0x01, 0x07): "it called another AE title",
                (0x02, 0x01): "its user identity was refused", (0x03, 0x02): "too many associations at once"}
@@ -92,6 +95,9 @@ class Node:
             dataset = event.dataset
             dataset.file_meta = event.file_meta
             uid = str(dataset.SOPInstanceUID)
+            if len(uid) > 64 or not _UID.fullmatch(uid):  # the UID names the node's files: a sender's "/../x" wrote outside incoming/
+                log.warning("refused an image from %s: its SOP Instance UID %r is not a UID", calling, uid[:80])
+                return CANNOT_UNDERSTAND
             if made_by_osteo_desktop(dataset.get("Manufacturer")):
                 # The app's own annotated image (a PACS routing the study back): analysing it would send a second
                 # result for the same film, and another annotated image back, round and round. Success, so the
