@@ -141,3 +141,26 @@ def test_fetch_leaves_out_the_apps_own_annotated_image(orthanc, tmp_path, monkey
     assert [pydicom.dcmread(p).SOPInstanceUID for p in fetched.files] == [film.SOPInstanceUID]
     assert fetched.skipped_own == 1
     assert sorted(p.name for p in (tmp_path / "fetched").iterdir()) == [f"{film.SOPInstanceUID}.dcm"]
+
+
+def test_a_full_disk_while_fetching_leaves_no_part_file_and_says_so(orthanc, tmp_path, monkeypatch):
+    import errno
+    import os
+
+    from pydicom import filewriter
+
+    film = _study("P-9", "ACC-9", "20250301")[0]
+    orthanc.upload(film)
+    real_write = filewriter.write_data_element
+
+    def full_at_pixels(fp, element, *args, **kwargs):  # only the fetched file (the C-GET itself encodes in memory)
+        if element.tag == 0x7FE00010 and str(getattr(fp, "name", "")).endswith(".part"):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_write(fp, element, *args, **kwargs)
+
+    monkeypatch.setattr(filewriter, "write_data_element", full_at_pixels)
+    pacs = Pacs(Destination(orthanc.ae_title, LOOPBACK, orthanc.port), "OSTEOTEST")
+    with pytest.raises(PacsError) as caught:
+        fetch_study(pacs, film.StudyInstanceUID, tmp_path / "fetched")
+    assert str(caught.value) == f"The study's radiographs could not be kept in {tmp_path / 'fetched'}: No space left on device."
+    assert list((tmp_path / "fetched").iterdir()) == []

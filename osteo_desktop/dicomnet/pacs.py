@@ -239,6 +239,7 @@ def fetch_study_objects(pacs: Pacs, study_instance_uid: str, folder: Path) -> Fe
     folder.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     dropped: list[str] = []
+    failures: list[str] = []
 
     def on_store(event: Any) -> int:  # a pynetdicom Event
         ds = event.dataset
@@ -251,8 +252,13 @@ def fetch_study_objects(pacs: Pacs, study_instance_uid: str, folder: Path) -> Fe
             return 0x0000
         path = folder / f"{uid}.dcm"
         temp = path.with_suffix(".part")
-        ds.save_as(temp, enforce_file_format=True)
-        temp.replace(path)
+        try:
+            ds.save_as(temp, enforce_file_format=True)
+            temp.replace(path)
+        except OSError as exc:  # a full disk: no half file left behind, and the cause said once, in words
+            temp.unlink(missing_ok=True)
+            failures.append(_write_cause(exc))
+            return 0xA700
         written.append(path)
         return 0x0000
 
@@ -277,6 +283,8 @@ def fetch_study_objects(pacs: Pacs, study_instance_uid: str, folder: Path) -> Fe
     finally:
         assoc.release()
     skipped += len(dropped)
+    if failures:
+        raise PacsError(f"The study's radiographs could not be kept in {folder}: {failures[0]}.")
     if not written and not dropped:
         raise PacsError(f"The PACS {pacs._where()} listed {len(instances)} radiographs but sent none.")
     if skipped:
@@ -284,6 +292,13 @@ def fetch_study_objects(pacs: Pacs, study_instance_uid: str, folder: Path) -> Fe
                  skipped, study_instance_uid)
     log.info("C-GET from %s: %d radiographs of study %s", pacs.destination.ae_title, len(written), study_instance_uid)
     return FetchedStudy(written, skipped)
+
+
+def _write_cause(exc: BaseException) -> str:
+    """The root cause of a write error: pydicom re-raises it with the whole traceback in its message."""
+    while exc.__cause__ is not None:
+        exc = exc.__cause__
+    return exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc).splitlines()[0]
 
 
 def send_results(pacs: Pacs, paths: list[Path]) -> list[Path]:
