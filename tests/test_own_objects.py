@@ -39,3 +39,26 @@ def test_an_annotated_image_the_app_wrote_is_declined_when_read_back(classifier,
     again = analyse_file(annotated, classifier, explain=False)
     assert again.declined and again.out_of_scope == OWN_OBJECT_REASON
     assert again.result.out_of_scope == OWN_OBJECT_REASON and again.result.probability is None
+
+
+def test_osteo_watch_with_out_in_the_watched_folder_does_not_answer_its_own_files(classifier, knee_png, tmp_path):
+    """`osteo watch DIR --out DIR`: each result written is a new file in the watched folder. They are the app's own
+    (SR and annotated image): skipped, so no "no result" SR is written for them, and no endless chain of files."""
+    from osteo_desktop.dicomnet.commands import watch_handler
+    from osteo_desktop.dicomnet.watch import FolderWatch
+
+    folder = tmp_path / "watched"
+    folder.mkdir()
+    film = make_dicom(np.asarray(Image.open(knee_png).convert("L")), modality="DX", StudyDate="20250301",
+                      AccessionNumber="A-1", StudyID="1", StudyInstanceUID=generate_uid(),
+                      SeriesInstanceUID=generate_uid())
+    film.save_as(folder / "film.dcm", enforce_file_format=True)
+    watch = FolderWatch(folder, watch_handler(classifier, None, folder))
+    watch.poll_once()  # first look: sizes noted
+    assert watch.poll_once() == [folder / "film.dcm"]  # unchanged since: analysed, results written beside it
+    results = sorted(p.name for p in folder.iterdir() if p.name != "film.dcm")
+    assert len(results) == 2  # the SR and the annotated image
+    watch.poll_once()
+    handled = watch.poll_once()
+    assert sorted(p.name for p in handled) == results  # the watch saw them ...
+    assert sorted(p.name for p in folder.iterdir() if p.name != "film.dcm") == results  # ... and wrote nothing more

@@ -149,22 +149,35 @@ def _listen_problem(exc: OSError) -> str:
     return exc.strerror or str(exc)
 
 
-def run_watch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from osteo_desktop.core.model.runtime import Classifier
+def watch_handler(classifier: Any, history: Any, out: Path | None):
+    """What `osteo watch` does with each new file: analyse it, record it, and with ``out`` write its DICOM results.
+
+    The app's own objects (an SR or annotated image it wrote, e.g. with ``--out`` inside the watched folder) are
+    logged and left alone: exporting a "no result" SR for each would make a new file to watch, round and round.
+    """
+    from osteo_desktop.core.model.scope import OWN_OBJECT_REASON
     from osteo_desktop.core.pipeline.analysis import analyse_file
     from osteo_desktop.dicom_results import export_analysis
+
+    def handle(path: Path) -> None:
+        analysis = analyse_file(path, classifier, explain=False)
+        if analysis.out_of_scope == OWN_OBJECT_REASON:
+            log.info("%s: skipped: made by osteo-desktop", path.name)
+            return
+        _remember(history, path, analysis)
+        if out is not None and analysis.radiograph.source_format.lower() == "dicom":
+            export_analysis(analysis, classifier, out, with_pdf=False)
+    return handle
+
+
+def run_watch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from osteo_desktop.core.model.runtime import Classifier
     from osteo_desktop.dicomnet.watch import FolderWatch
 
     if not args.folder.is_dir():
         parser.error(f"{args.folder} is not a folder")
     classifier = Classifier.load(getattr(args, "model_dir", None))
-    history = _history(args.no_history)
-
-    def handle(path: Path) -> None:
-        analysis = analyse_file(path, classifier, explain=False)
-        _remember(history, path, analysis)
-        if args.out is not None and analysis.radiograph.source_format.lower() == "dicom":
-            export_analysis(analysis, classifier, args.out, with_pdf=False)
+    handle = watch_handler(classifier, _history(args.no_history), args.out)
     stopping = threading.Event()
     _stop_on_signals(stopping)
     _log_activity()
