@@ -1,4 +1,4 @@
-"""The annotated DICOM image (dicom_objects.annotate) drawn pixel for pixel: every position, size and colour below is
+"""The annotated DICOM image (annotated_image.annotate) drawn pixel for pixel: every position, size and colour below is
 worked out by hand from the rule in annotate's docstring and comments, then drawn with Pillow itself (the
 independent reference) and compared with what annotate burnt in.
 
@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from osteo_desktop.core.results.dicom_objects import RESEARCH_NOTICE, KneeFinding, annotate
+from osteo_desktop.core.results.annotated_image import RESEARCH_NOTICE, KneeFinding, annotate
 
 ORANGE, GREEN, NEUTRAL = "#e8873a", "#4caf7a", "#c8ccd2"  # positive, negative, borderline (palette, by hand)
 WHITE, LIGHT, RED = (255, 255, 255), (220, 220, 220), (255, 80, 80)  # headline, detail, research notice

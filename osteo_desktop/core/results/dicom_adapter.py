@@ -14,7 +14,8 @@ from pydicom.uid import SecondaryCaptureImageStorage, generate_uid
 from osteo_desktop.core.errors import OsteoError
 from osteo_desktop.core.results import text
 from osteo_desktop.core.results.text import no_result_headline
-from osteo_desktop.core.results.dicom_objects import DicomExportInput, KneeFinding, annotate, read_source_header
+from osteo_desktop.core.results.annotated_image import KneeFinding, annotate
+from osteo_desktop.core.results.dicom_objects import DicomExportInput, read_source_header
 
 
 _DICOM_SIDE = {"right": "R", "left": "L"}  # the patient's side as DICOM codes it; "unknown" has no code
