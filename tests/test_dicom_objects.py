@@ -87,6 +87,16 @@ def test_all_objects_join_the_source_study_in_new_series_with_patient_copied(tmp
     assert datasets[2].EncapsulatedDocument.startswith(b"%PDF")
 
 
+@pytest.mark.parametrize("findings", [KNEES, []])
+def test_the_annotated_image_says_its_annotation_is_burnt_in(tmp_path, findings):
+    """Text is burnt into every annotated image (at least the banner's headline and research notice): its header must
+    say so (General Image module, BurnedInAnnotation YES), with or without knees."""
+    paths = write_all(_input(findings, None if findings else "out of scope"), tmp_path, "burnt")
+    sc = pydicom.dcmread(next(p for p in paths if p.name.endswith(".annotated.dcm")))
+    assert sc.SOPClassUID == "1.2.840.10008.5.1.4.1.1.7"  # the Secondary Capture
+    assert sc.BurnedInAnnotation == "YES"
+
+
 def test_out_of_scope_reason_is_the_finding(tmp_path):
     sr_path, *_ = write_all(_input([], reason="Not a knee: the DICOM body part is CHEST"), tmp_path, "chest")
     sr = hd.sr.srread(sr_path)

@@ -157,6 +157,9 @@ def build_secondary_capture(inp: DicomExportInput) -> hd.sc.SCImage:
         log.info("annotated image: %s", warning.message)
     if "Laterality" not in image:
         image.Laterality = ""  # Type 2C: present but empty when the side is not known (dciodvfy asks for it)
+    # Every annotated image carries burnt-in text (the banner's result and research notice, the knees' tags): a
+    # viewer or de-identification tool that trusts this flag must not take the pixels for a clean film.
+    image.BurnedInAnnotation = "YES"
     return image
 
 
