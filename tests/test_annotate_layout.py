@@ -4,7 +4,8 @@ independent reference) and compared with what annotate burnt in.
 
 The rules, as worked here: text size round(shorter side / 45), at least 12 px; outline width shorter side // 300, at
 least 2 px; banner lines every round(1.3 x size) px from size // 4 down, text at size // 2 from the left, the black
-banner from row 0 to lines x step + size // 2; each tag "<side or ?> <probability to 2 places>" on a black backdrop as
+banner from row 0 to lines x step + size // 2; each tag "<side or ?> <percent> <above|below|at> threshold" (the
+percent with as few decimals as tell it from the threshold's, 0 to 3) on a black backdrop as
 wide as the text plus size // 2 and as high plus size // 4, text at size // 4 inside it; the backdrop ends at the box's
 right edge when the box's middle lies left of the film's middle (else it starts at the box's left edge), slides to
 stay whole inside the image, and sits above the box or one row under the banner, whichever is lower. Only the text's
@@ -65,14 +66,14 @@ def test_a_small_film_with_two_knees_and_three_banner_lines():
     right = KneeFinding("R", (40, 200, 200, 400), "osteoporosis", 0.70, 0.36)  # middle 120 < 300: tag ends at x 200
     left = KneeFinding("L", (380, 200, 560, 400), "normal", 0.10, 0.36)  # middle 470 >= 300: tag starts at x 380
     got = annotate(gray, [right, left], "Osteoporosis suspected", "Probability 70 % \u2014 above")
-    width_r, height_r = _measure("R 0.70", 12)
-    _, height_l = _measure("L 0.10", 12)
+    width_r, height_r = _measure("R 70 % above threshold", 12)
+    _, height_l = _measure("L 10 % below threshold", 12)
     want = _expected(np.full((450, 600), 127, np.uint8), 12, 2, 54,
                      [("Osteoporosis suspected", WHITE, 3), ("Probability 70 % - above", LIGHT, 19),
                       (RESEARCH_NOTICE, RED, 35)],
                      [((40, 200, 200, 400), ORANGE), ((380, 200, 560, 400), GREEN)],
-                     [("R 0.70", ORANGE, 200 - (width_r + 6), 200 - (height_r + 3)),
-                      ("L 0.10", GREEN, 380, 200 - (height_l + 3))])
+                     [("R 70 % above threshold", ORANGE, 200 - (width_r + 6), 200 - (height_r + 3)),
+                      ("L 10 % below threshold", GREEN, 380, 200 - (height_l + 3))])
     assert got.dtype == np.uint8 and got.shape == (450, 600, 3)
     assert (got == want).all(), _differ(got, want)
     # the pieces the comparison rests on, by hand: a 2 px outline with 2 dark pixels inside it, a black banner down
@@ -100,17 +101,18 @@ def test_a_large_film_places_tags_at_every_edge():
         KneeFinding("R", (640, 1000, 800, 1150), "normal", 0.33, 0.36),
     ]
     got = annotate(gray, findings, "Osteoporosis suspected")
-    w = {tag: _measure(tag, 27) for tag in ("? 0.38", "L 0.10", "R 0.70", "R 0.33")}
+    q38, l10, r70, r33 = "? 38 % above threshold", "L 10 % below threshold", "R 70 % above threshold", "R 33 % below threshold"
+    w = {tag: _measure(tag, 27) for tag in (q38, l10, r70, r33)}
     pad_w, pad_h = 13, 6  # 27 // 2, 27 // 4
     want = _expected(np.full((1200, 1800), 127, np.uint8), 27, 4, 83,
                      [("Osteoporosis suspected", WHITE, 6), (RESEARCH_NOTICE, RED, 41)],
                      [((0, 30, 20, 300), NEUTRAL), ((1770, 400, 1799, 600), GREEN), ((800, 700, 1000, 900), ORANGE),
                       ((1000, 1000, 1160, 1150), GREEN), ((640, 1000, 800, 1150), NEUTRAL)],
-                     [("? 0.38", NEUTRAL, 0, 84),
-                      ("L 0.10", GREEN, 1800 - (w["L 0.10"][0] + pad_w), 400 - (w["L 0.10"][1] + pad_h)),
-                      ("R 0.70", ORANGE, 800, 700 - (w["R 0.70"][1] + pad_h)),
-                      ("L 0.10", GREEN, 1000, 1000 - (w["L 0.10"][1] + pad_h)),
-                      ("R 0.33", NEUTRAL, 800 - (w["R 0.33"][0] + pad_w), 1000 - (w["R 0.33"][1] + pad_h))])
+                     [(q38, NEUTRAL, 0, 84),
+                      (l10, GREEN, 1800 - (w[l10][0] + pad_w), 400 - (w[l10][1] + pad_h)),
+                      (r70, ORANGE, 800, 700 - (w[r70][1] + pad_h)),
+                      (l10, GREEN, 1000, 1000 - (w[l10][1] + pad_h)),
+                      (r33, NEUTRAL, 800 - (w[r33][0] + pad_w), 1000 - (w[r33][1] + pad_h))])
     assert (got == want).all(), _differ(got, want)
     assert got[83, 1799].tolist() == [0, 0, 0] and got[84, 1799].tolist() == [127] * 3  # banner ends at row 83
     assert got[500, 1770:1774].tolist() == [[0x4c, 0xaf, 0x7a]] * 4 and got[500, 1774:1776].tolist() == [[0, 0, 0]] * 2
@@ -126,9 +128,54 @@ def test_a_film_narrower_than_its_tag_and_values_outside_0_to_1():
     base[160:, :10], base[160:, 10:] = 0, 255
     # middle 10 is not left of the film's middle 10: the tag would start at 2, and slides to 0 to stay whole
     got = annotate(gray, [KneeFinding("R", (2, 100, 18, 150), "osteoporosis", 0.70, 0.36)], "x")
-    width, height = _measure("R 0.70", 12)
+    width, height = _measure("R 70 % above threshold", 12)
     assert width + 6 > 20  # the premise: the tag is wider than the film
     want = _expected(base, 12, 2, 38, [("x", WHITE, 3), (RESEARCH_NOTICE, RED, 19)], [((2, 100, 18, 150), ORANGE)],
-                     [("R 0.70", ORANGE, 0, 100 - (height + 3))])
+                     [("R 70 % above threshold", ORANGE, 0, 100 - (height + 3))])
     assert (got == want).all(), _differ(got, want)
     assert got[199, 0].tolist() == [0, 0, 0] and got[199, 19].tolist() == [255, 255, 255]
+
+
+def test_a_tag_says_on_which_side_of_the_threshold_a_knee_falls():
+    """Near a 0.3597 threshold two decimals read "0.36" on both sides of it. 400 x 300: size 12, outline 2, banner
+    rows 0..38. Percent with as few decimals as tell it from the threshold's: 0.3589 -> 35.9 (35.97 at one decimal is
+    36.0), 0.3604 -> 36.04 (36.0 at one decimal, as the threshold), 0.3597 equal -> 36 and "at"."""
+    gray = np.full((300, 400), 0.5, dtype=np.float32)
+    below = KneeFinding("", (20, 100, 120, 200), "normal", 0.3589, 0.3597)  # middle 70 < 200: tag ends at x 120
+    above = KneeFinding("L", (260, 100, 380, 200), "osteoporosis", 0.3604, 0.3597)  # middle 320: starts at x 260
+    at = KneeFinding("R", (150, 230, 250, 290), "osteoporosis", 0.3597, 0.3597)  # middle 200: starts at x 150
+    got = annotate(gray, [below, above, at], "x")
+    tags = ("? 35.9 % below threshold", "L 36.04 % above threshold", "R 36 % at threshold")
+    (wb, hb), (wa, ha), (_, hat) = (_measure(tag, 12) for tag in tags)
+    assert wb + 6 > 120 and 260 + wa + 6 > 400  # the premise: the first two tags slide to stay whole in the image
+    want = _expected(np.full((300, 400), 127, np.uint8), 12, 2, 38, [("x", WHITE, 3), (RESEARCH_NOTICE, RED, 19)],
+                     [((20, 100, 120, 200), NEUTRAL), ((260, 100, 380, 200), NEUTRAL), ((150, 230, 250, 290), NEUTRAL)],
+                     [(tags[0], NEUTRAL, 0, 100 - (hb + 3)), (tags[1], NEUTRAL, 400 - (wa + 6), 100 - (ha + 3)),
+                      (tags[2], NEUTRAL, 150, 230 - (hat + 3))])
+    assert (got == want).all(), _differ(got, want)
+
+
+def test_the_tags_of_a_two_knee_film_fit_whole_and_apart():
+    """A 1024 x 1024 two-knee film with the boxes the detector drew on one (normal_9011ba5d9de1), both sides from the
+    film's position, the longest tags in use: size round(1024 / 45) = 23, outline 1024 // 300 = 3, step 30, three
+    lines (3 x 30 + 11 = banner rows 0..101). Each tag is wider than its knee's box: the right knee's would end at
+    its box's right edge (388) and slides right to start at 0, the left knee's would start at its box's left edge
+    (644) and slides left to end at the image's edge; each tag's text lies whole inside the image, below the
+    banner, and the two tags lie apart."""
+    gray = np.full((1024, 1024), 0.5, dtype=np.float32)
+    findings = [KneeFinding("R", (24, 425, 388, 789), "normal", 0.194, 0.3597, "hanging_convention"),
+                KneeFinding("L", (644, 461, 1012, 828), "osteoporosis", 0.390, 0.3597, "hanging_convention")]
+    got = annotate(gray, findings, "Borderline (just above the threshold): read as undecided", "detail")
+    tags = ("R (film position) 19 % below threshold", "L (film position) 39 % above threshold")
+    (wr, hr), (wl, hl) = (_measure(tag, 23) for tag in tags)
+    assert wr + 11 > 388 and 644 + wl + 11 > 1023  # the premise: both slide
+    rects = [(0, 425 - (hr + 5), wr + 11, 425), (1024 - (wl + 11), 461 - (hl + 5), 1024, 461)]
+    want = _expected(np.full((1024, 1024), 127, np.uint8), 23, 3, 101,
+                     [("Borderline (just above the threshold): read as undecided", WHITE, 5), ("detail", LIGHT, 35),
+                      (RESEARCH_NOTICE, RED, 65)],
+                     [((24, 425, 388, 789), GREEN), ((644, 461, 1012, 828), NEUTRAL)],
+                     [(tags[0], GREEN, rects[0][0], rects[0][1]), (tags[1], NEUTRAL, rects[1][0], rects[1][1])])
+    assert (got == want).all(), _differ(got, want)
+    for (left, top, right, _), width in zip(rects, (wr, wl)):  # the text (from left + 5) whole, under the banner
+        assert 0 <= left and left + 5 + width <= 1024 and top > 101
+    assert rects[0][2] < rects[1][0]  # apart: the right knee's tag ends before the left knee's begins

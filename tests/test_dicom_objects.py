@@ -10,6 +10,7 @@ import highdicom as hd
 import numpy as np
 import pydicom
 import pytest
+from PIL import Image, ImageDraw, ImageFont
 from pydicom.uid import ComputedRadiographyImageStorage, generate_uid
 
 from osteo_desktop.core.results.dicom_adapter import NoStudyError, StudyDetails, source_for
@@ -169,9 +170,10 @@ def test_a_tag_is_never_under_the_banner_nor_off_the_image():
     size = 1500 // 45
     below = orange[banner_bottom + 1: banner_bottom + 2 * size, 8:292]  # inside the box's 5 px outline
     assert below.any()  # the tag's text, just under the banner
-    # whole: its backdrop starts inside the image and ends at the box's right edge (toward the film's middle)
-    backdrop = np.flatnonzero((rgb[banner_bottom + 3, :400] == 0).all(axis=1))
-    assert backdrop.size and backdrop.min() > 0 and backdrop.max() <= 300
+    # whole: toward the film's middle it would end at the box's right edge (x 300), but it is wider than that, so it
+    # slides right to start at the image's left edge; one unbroken backdrop, past the box's edge
+    backdrop = np.flatnonzero((rgb[banner_bottom + 3, :1000] == 0).all(axis=1))
+    assert backdrop.size and backdrop.min() == 0 and backdrop.size == backdrop.max() + 1 and backdrop.max() > 300
 
 
 def test_the_sr_and_the_image_say_where_each_side_came_from(tmp_path):
@@ -187,11 +189,16 @@ def test_the_sr_and_the_image_say_where_each_side_came_from(tmp_path):
 
 
 def test_an_annotated_tag_names_the_side_source_as_the_window_does():
-    # A wider backdrop for "R (film position) 0.81" than for "R 0.81": the tag carries the words.
+    # The backdrop is as wide as "R (film position) 81 % above threshold" (Pillow's own measure of those words at
+    # the image's text size, 900 / 45 = 20 px, plus 20 // 2), not as "R 81 % above threshold": the tag carries them.
     gray = np.full((900, 1200), 0.5, dtype=np.float32)
     box = (700, 400, 1000, 800)  # right half: the tag starts at the box's left edge
     plain = annotate(gray, [KneeFinding("R", box, "osteoporosis", 0.81, 0.42)], "x")
     sourced = annotate(gray, [KneeFinding("R", box, "osteoporosis", 0.81, 0.42, "hanging_convention")], "x")
-    row = 385  # inside the tag's backdrop, just above the box
-    width = lambda rgb: int((rgb[row, 700:1200] == 0).all(axis=1).sum())  # noqa: E731
-    assert width(sourced) > 2 * width(plain) > 0
+    font = ImageFont.load_default(size=20)
+    measure = lambda words: ImageDraw.Draw(Image.new("RGB", (1, 1))).textbbox((0, 0), words, font=font)  # noqa: E731
+    for rgb, words in ((sourced, "R (film position) 81 % above threshold"), (plain, "R 81 % above threshold")):
+        _, _, width, height = measure(words)
+        row = 400 - (height + 20 // 4)  # the backdrop's top row, above the text's glyphs
+        backdrop = np.flatnonzero((rgb[row, :] == 0).all(axis=1))
+        assert (backdrop.min(), backdrop.max()) == (700, 700 + width + 20 // 2), words

@@ -46,8 +46,8 @@ def annotate(gray: np.ndarray, findings: list[KneeFinding], headline: str, detai
 
     Text scales with the film (about 1/45 of its shorter side, at least 12 px), so it stays readable when a viewer
     fits a 2000-pixel film to the screen; boxes and their tags take the window's call colours (palette), and each
-    tag ("R 0.46", "? 0.32" when the side is unknown) sits on a dark backdrop above its box, off the bone and off
-    the film's own markers inside the box.
+    tag ("R (film position) 46 % above threshold", "? 35.9 % below threshold" when the side is unknown:
+    text.knee_mark) sits on a dark backdrop above its box, off the bone and off the film's own markers inside the box.
     """
     image = Image.fromarray((np.clip(gray, 0.0, 1.0) * 255).astype(np.uint8)).convert("RGB")
     draw = ImageDraw.Draw(image)
@@ -69,7 +69,7 @@ def annotate(gray: np.ndarray, findings: list[KneeFinding], headline: str, detai
     for row, (line, fill) in enumerate(lines):
         draw.text((size // 2, size // 4 + row * step), line, fill=fill, font=font)
     for finding, colour in zip(findings, colours):
-        tag = f"{side_words(finding)} {finding.probability:.2f}"
+        tag = f"{side_words(finding)} {text.knee_mark(finding.probability, finding.threshold)}"
         _, _, text_width, text_height = draw.textbbox((0, 0), tag, font=font)
         tag_width, tag_height = text_width + size // 2, text_height + size // 4
         # toward the film's middle, as in the window: film markers sit near its outer edges
