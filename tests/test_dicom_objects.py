@@ -164,9 +164,12 @@ def test_a_tag_is_never_under_the_banner_nor_off_the_image():
                    "Probability of osteoporosis 90 %")
     grey_rows = np.flatnonzero((rgb[:, 1000] == 127).all(axis=1))  # column 1000: the banner, then the film
     banner_bottom = int(grey_rows[0]) - 1
-    assert 60 < banner_bottom < 200  # three lines of text about 33 px high (1/45 of 1500)
+    assert 60 < banner_bottom < 200  # three lines and the legend's row of text about 33 px high (1/45 of 1500)
     orange = (rgb == [0xe8, 0x87, 0x3a]).all(axis=2)
-    assert not orange[: banner_bottom + 1].any()  # nothing of the knee drawn over the banner
+    # nothing of the knee drawn over the banner: its only orange is the legend's, on the last row (from 33 // 4 +
+    # 3 x round(1.3 x 33) = 137) and from 33 // 2 = 16 on (the box's edge is columns 0..4)
+    assert not orange[:137].any() and orange[137: banner_bottom + 1].any()
+    assert np.flatnonzero(orange[: banner_bottom + 1].any(axis=0)).min() >= 16
     size = 1500 // 45
     below = orange[banner_bottom + 1: banner_bottom + 2 * size, 8:292]  # inside the box's 5 px outline
     assert below.any()  # the tag's text, just under the banner
@@ -202,3 +205,24 @@ def test_an_annotated_tag_names_the_side_source_as_the_window_does():
         row = 400 - (height + 20 // 4)  # the backdrop's top row, above the text's glyphs
         backdrop = np.flatnonzero((rgb[row, :] == 0).all(axis=1))
         assert (backdrop.min(), backdrop.max()) == (700, 700 + width + 20 // 2), words
+
+
+def test_the_exported_image_s_legend_names_the_calls_in_the_model_s_labels(tmp_path):
+    """export_input passes the model's positive label to the drawing: with "osteopenia" a clear normal knee's legend
+    reads "Normal" (the window's words for that model), not "No sign of osteoporosis"."""
+    from types import SimpleNamespace
+
+    from osteo_desktop.core.results import text
+    from osteo_desktop.core.results.dicom_adapter import export_input
+    from osteo_desktop.core.results.knee import KneeResult
+
+    pixels = np.full((300, 400), 0.5, dtype=np.float32)
+    knee = KneeResult("right", (40, 120, 200, 280), "normal", 0.10, 0.90, "film_marker")
+    prediction = SimpleNamespace(label="normal", probability=0.10, threshold=0.36, model_version="2.1")
+    analysis = SimpleNamespace(radiograph=SimpleNamespace(path=tmp_path / "k.png", pixels=pixels, source_format="png"),
+                               prediction=prediction, result=SimpleNamespace(knees=[knee]), out_of_scope=None)
+    got = export_input(analysis, SHA, None, "osteo", StudyDetails("P-1", "Doe^J"), positive_label="osteopenia")
+    drawn = [KneeFinding("R", (40.0, 120.0, 200.0, 280.0), "normal", 0.10, 0.36, "film_marker")]
+    headline, detail = "Normal", text.probability_line(0.10, 0.36, "osteopenia")
+    assert (got.annotated_rgb == annotate(pixels, drawn, headline, detail, positive_label="osteopenia")).all()
+    assert not (got.annotated_rgb == annotate(pixels, drawn, headline, detail)).all()  # the words differ

@@ -41,20 +41,56 @@ def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
         return ImageFont.load_default()
 
 
-def annotate(gray: np.ndarray, findings: list[KneeFinding], headline: str, detail: str = "") -> np.ndarray:
-    """Burn boxes, sides, the result and the research notice into an RGB copy of ``gray`` (float in [0, 1]).
+def legend(findings: list[KneeFinding], positive_label: str) -> list[tuple[str, str]]:
+    """The legend's entries, (colour, words), one per call colour on the film: suspected, borderline, not suspected,
+    in that order, only those present. The words are the window's (text.call_key); the colour is the box's."""
+    keys: dict[str, str] = {}
+    for finding in findings:
+        keys.setdefault(_colour(finding), text.call_key(finding.label, positive_label, finding.probability,
+                                                        finding.threshold))
+    order = (palette.POSITIVE_COLOUR, palette.BORDERLINE_COLOUR, palette.NEGATIVE_COLOUR)
+    return sorted(keys.items(), key=lambda item: order.index(item[0]))
+
+
+def _colour(finding: KneeFinding) -> str:
+    return palette.call_colour(finding.probability, finding.threshold, finding.probability >= finding.threshold)
+
+
+def _legend_rows(draw: ImageDraw.ImageDraw, entries: list[tuple[str, str]], font: ImageFont.ImageFont | ImageFont.FreeTypeFont,
+                 size: int, width: int) -> list[list[tuple[int, str, str]]]:
+    """The entries laid out left to right from size // 2, ``size`` apart, in rows that end by width - size // 2 (an
+    entry wider than that alone on its row): each row a list of (left, colour, words). An entry is a swatch
+    size * 2 // 3 wide, size // 3 of space, then its words."""
+    rows: list[list[tuple[int, str, str]]] = []
+    left = width  # past the end: the first entry starts a row
+    for colour, words in entries:
+        entry = size * 2 // 3 + size // 3 + int(draw.textbbox((0, 0), words, font=font)[2])
+        if not rows or (left > size // 2 and left + entry > width - size // 2):
+            rows.append([])
+            left = size // 2
+        rows[-1].append((left, colour, words))
+        left += entry + size
+    return rows
+
+
+def annotate(gray: np.ndarray, findings: list[KneeFinding], headline: str, detail: str = "", *,
+             positive_label: str = "osteoporosis") -> np.ndarray:
+    """Burn boxes, sides, the result, a legend of the box colours and the research notice into an RGB copy of
+    ``gray`` (float in [0, 1]).
 
     Text scales with the film (about 1/45 of its shorter side, at least 12 px), so it stays readable when a viewer
     fits a 2000-pixel film to the screen; boxes and their tags take the window's call colours (palette), and each
     tag ("R (film position) 46 % above threshold", "? 35.9 % below threshold" when the side is unknown:
     text.knee_mark) sits on a dark backdrop above its box, off the bone and off the film's own markers inside the box.
+    The banner's last rows are the legend (:func:`legend`): a swatch of each colour on the film with the window's
+    words for it, so the image reads on its own in a PACS viewer, without the window to say what orange means.
     """
     image = Image.fromarray((np.clip(gray, 0.0, 1.0) * 255).astype(np.uint8)).convert("RGB")
     draw = ImageDraw.Draw(image)
     size = max(12, round(min(image.size) / 45))
     font = _font(size)
     width = max(2, min(image.size) // 300)
-    colours = [palette.call_colour(f.probability, f.threshold, f.probability >= f.threshold) for f in findings]
+    colours = [_colour(f) for f in findings]
     for finding, colour in zip(findings, colours):
         # a dark line just inside the coloured one: a light (borderline) box on white bone was hard to see
         draw.rectangle(finding.box, outline=(0, 0, 0), width=width + 2)
@@ -63,11 +99,17 @@ def annotate(gray: np.ndarray, findings: list[KneeFinding], headline: str, detai
     detail = detail.replace("\u2014", "-")  # Pillow's bundled font has no em dash (it would draw a box)
     lines = [(line, fill) for line, fill in ((headline, (255, 255, 255)), (detail, (220, 220, 220)),
                                               (RESEARCH_NOTICE, (255, 80, 80))) if line]
+    legend_rows = _legend_rows(draw, legend(findings, positive_label), font, size, image.width)
     step = round(size * 1.3)
-    banner_bottom = step * len(lines) + size // 2
+    banner_bottom = step * (len(lines) + len(legend_rows)) + size // 2
     draw.rectangle((0, 0, image.width, banner_bottom), fill=(0, 0, 0))
     for row, (line, fill) in enumerate(lines):
         draw.text((size // 2, size // 4 + row * step), line, fill=fill, font=font)
+    for row, entries in enumerate(legend_rows, start=len(lines)):
+        top = size // 4 + row * step
+        for left, colour, words in entries:  # the swatch spans the words' capital height (about 0.3 to 1 x size)
+            draw.rectangle((left, top + size // 3, left + size * 2 // 3, top + size), fill=colour)
+            draw.text((left + size * 2 // 3 + size // 3, top), words, fill=colour, font=font)
     for finding, colour in zip(findings, colours):
         tag = f"{side_words(finding)} {text.knee_mark(finding.probability, finding.threshold)}"
         _, _, text_width, text_height = draw.textbbox((0, 0), tag, font=font)

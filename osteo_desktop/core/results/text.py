@@ -308,3 +308,14 @@ def knee_mark(probability: float, threshold: float) -> str:
     (:func:`_percents`): two decimals gave 0.359 and 0.360 both as "0.36", which did not say on which side it fell."""
     shown, _ = _percents(probability, threshold)
     return f"{shown} {_where(probability, threshold)} threshold"
+
+
+# The legend's words for the neutral colour: the borderline headline without its side (one colour stands for both
+# sides; each knee's tag, knee_mark, says which side it fell).
+BORDERLINE_KEY = "Borderline: read as undecided"
+
+
+def call_key(label: str, positive_label: str, probability: float, threshold: float) -> str:
+    """A call as a legend names its colour: :data:`BORDERLINE_KEY` within :data:`BORDERLINE_MARGIN` of the threshold,
+    else the window's headline of a firm call ("Osteoporosis suspected", "No sign of osteoporosis")."""
+    return BORDERLINE_KEY if is_borderline(probability, threshold) else headline(label, positive_label)
