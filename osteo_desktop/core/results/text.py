@@ -319,3 +319,8 @@ def call_key(label: str, positive_label: str, probability: float, threshold: flo
     """A call as a legend names its colour: :data:`BORDERLINE_KEY` within :data:`BORDERLINE_MARGIN` of the threshold,
     else the window's headline of a firm call ("Osteoporosis suspected", "No sign of osteoporosis")."""
     return BORDERLINE_KEY if is_borderline(probability, threshold) else headline(label, positive_label)
+
+
+# What a declined file's image is, as the window captions it beside the film and the PDF report captions it on the
+# page: the whole film as checked before any analysis, not a knee's model input (no knee was analysed).
+DECLINED_TITLE = "Checked before analysis: no result"
