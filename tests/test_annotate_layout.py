@@ -139,27 +139,31 @@ def test_a_large_film_places_tags_at_every_edge():
 
 
 def test_a_film_narrower_than_its_tag_and_values_outside_0_to_1():
-    """20 x 200: size 12, outline 2, banner rows 0..54 (two lines and the legend's row at 35, its one entry wider
-    than the film, from 6 and cut at the film's edge). The tag is wider than the film, so it starts at column 0. Grey below 0 is black and above 1 white (clipped before the 8-bit cast, not wrapped round)."""
+    """20 x 200: size 12, outline 2. No two words fit in 20 - 12 = 8 px, so each line's words take a row each: "x",
+    then the notice's five words (rows 3, 19, ..., 83), the legend's row at 99 (its one entry wider than the film, from
+    6 and cut at the film's edge), banner rows 0..(7 x 16 + 6 = 118). The tag is wider than the film, so it starts at
+    column 0, one row under the banner. Grey below 0 is black and above 1 white (clipped before the 8-bit cast, not
+    wrapped round)."""
     gray = np.full((200, 20), 0.5, dtype=np.float32)
     gray[160:, :10], gray[160:, 10:] = -0.25, 1.75
     base = np.full((200, 20), 127, np.uint8)
     base[160:, :10], base[160:, 10:] = 0, 255
     # middle 10 is not left of the film's middle 10: the tag would start at 2, and slides to 0 to stay whole
     got = annotate(gray, [KneeFinding("R", (2, 100, 18, 150), "osteoporosis", 0.70, 0.36)], "x")
-    width, height = _measure("R 70 % above threshold", 12)
+    width, _ = _measure("R 70 % above threshold", 12)
     assert width + 6 > 20  # the premise: the tag is wider than the film
-    want = _expected(base, 12, 2, 54, [("x", WHITE, 3), (RESEARCH_NOTICE, RED, 19)], [((2, 100, 18, 150), ORANGE)],
-                     [("R 70 % above threshold", ORANGE, 0, 100 - (height + 3))],
-                     [("Osteoporosis suspected", ORANGE, 6, 35)])
+    notice = [(word, RED, 19 + 16 * i) for i, word in enumerate(("RESEARCH", "USE,", "NOT", "FOR", "DIAGNOSIS"))]
+    want = _expected(base, 12, 2, 118, [("x", WHITE, 3), *notice], [((2, 100, 18, 150), ORANGE)],
+                     [("R 70 % above threshold", ORANGE, 0, 119)], [("Osteoporosis suspected", ORANGE, 6, 99)])
     assert (got == want).all(), _differ(got, want)
     assert got[199, 0].tolist() == [0, 0, 0] and got[199, 19].tolist() == [255, 255, 255]
 
 
 def test_a_tag_says_on_which_side_of_the_threshold_a_knee_falls():
     """Near a 0.3597 threshold two decimals read "0.36" on both sides of it. 400 x 300: size 12, outline 2, banner
-    rows 0..54 (two lines, one legend entry at row 35: all three knees are borderline). Percent with as few decimals as tell it from the threshold's: 0.3589 -> 35.9 (35.97 at one decimal is
-    36.0), 0.3604 -> 36.04 (36.0 at one decimal, as the threshold), 0.3597 equal -> 36 and "at"."""
+    rows 0..54 (two lines, one legend entry at row 35: all three knees are borderline). Percent with as few decimals
+    as tell it from the threshold's: 0.3589 -> 35.9 (35.97 at one decimal is 36.0), 0.3604 -> 36.04 (36.0 at one
+    decimal, as the threshold), 0.3597 equal -> 36 and "at"."""
     gray = np.full((300, 400), 0.5, dtype=np.float32)
     below = KneeFinding("", (20, 100, 120, 200), "normal", 0.3589, 0.3597)  # middle 70 < 200: tag ends at x 120
     above = KneeFinding("L", (260, 100, 380, 200), "osteoporosis", 0.3604, 0.3597)  # middle 320: starts at x 260
@@ -252,3 +256,38 @@ def test_the_legend_speaks_the_window_s_words_for_the_model_s_labels():
                                            (GREEN, "Normal")]
     assert legend(knees[:1], "osteoporosis") == [(GREEN, "No sign of osteoporosis")]
     assert legend([], "osteoporosis") == []
+
+
+def test_a_long_banner_line_wraps_between_words_on_a_narrow_film():
+    """419 x 1024 (osteoporosis_be0551187a39's size): size 12, room 419 - 12 = 407 px. The detail line ran past the
+    film's edge ("... threshold of 36" for 36.0 %): it breaks after the last word that still fits, the rest on the
+    next row. Rows: headline 3, detail 19 and 35, notice 51, legend 67; banner rows 0..(5 x 16 + 6 = 86)."""
+    detail = "Probability of osteoporosis 35.9 % - just below the screening threshold of 36.0 %"
+    words = detail.replace(" %", "%").split(" ")  # a number and its "%" stay together
+    fits = max(n for n in range(1, len(words) + 1) if _measure(" ".join(words[:n]).replace("%", " %"), 12)[0] <= 407)
+    first, rest = (" ".join(part).replace("%", " %") for part in (words[:fits], words[fits:]))
+    assert rest and _measure(rest, 12)[0] <= 407  # the premise: two rows, the second whole
+    gray = np.full((1024, 419), 0.5, dtype=np.float32)
+    knee = KneeFinding("", (97, 125, 360, 388), "normal", 0.3589, 0.3597)
+    got = annotate(gray, [knee], "Borderline (just below the threshold): read as undecided", detail)
+    tag = "? 35.9 % below threshold"
+    _, height = _measure(tag, 12)
+    want = _expected(np.full((1024, 419), 127, np.uint8), 12, 2, 86,
+                     [("Borderline (just below the threshold): read as undecided", WHITE, 3), (first, LIGHT, 19),
+                      (rest, LIGHT, 35), (RESEARCH_NOTICE, RED, 51)], [((97, 125, 360, 388), NEUTRAL)],
+                     [(tag, NEUTRAL, 97, max(87, 125 - (height + 3)))], [("Borderline: read as undecided", NEUTRAL, 6, 67)])
+    assert (got == want).all(), _differ(got, want)
+
+
+def test_a_number_keeps_its_percent_sign_when_a_line_wraps():
+    """300 x 400 (size 12, room 288): "... 36.0 %" breaks before "36.0 %", never between "36.0" and "%". The line is
+    built so that "... 36.0" fits and "... 36.0 %" does not: a break between words would leave "%" alone."""
+    filler = "x"
+    while _measure(f"{filler}x 36.0", 12)[0] <= 288:
+        filler += "x"
+    assert _measure(f"{filler} 36.0", 12)[0] <= 288 < _measure(f"{filler} 36.0 %", 12)[0]  # the premise
+    gray = np.full((400, 300), 0.5, dtype=np.float32)
+    got = annotate(gray, [], f"{filler} 36.0 %")
+    want = _expected(np.full((400, 300), 127, np.uint8), 12, 2, 54,
+                     [(filler, WHITE, 3), ("36.0 %", WHITE, 19), (RESEARCH_NOTICE, RED, 35)], [], [])
+    assert (got == want).all(), _differ(got, want)

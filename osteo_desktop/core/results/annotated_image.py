@@ -7,6 +7,7 @@ Secondary Capture. No Qt here (core): colours come from :mod:`~osteo_desktop.cor
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -73,6 +74,20 @@ def _legend_rows(draw: ImageDraw.ImageDraw, entries: list[tuple[str, str]], font
     return rows
 
 
+def _wrapped(draw: ImageDraw.ImageDraw, line: str, font: ImageFont.ImageFont | ImageFont.FreeTypeFont,
+             room: int) -> list[str]:
+    """``line`` in rows at most ``room`` pixels wide, broken between words (greedy; a word wider than ``room`` keeps
+    its own row; a number keeps its "%"). A narrow film cut the banner's lines at its edge: "... the screening
+    threshold of 36" for 36.0 %."""
+    rows: list[str] = []
+    for word in re.split(r" (?!%)", line):
+        if rows and draw.textbbox((0, 0), f"{rows[-1]} {word}", font=font)[2] <= room:
+            rows[-1] = f"{rows[-1]} {word}"
+        else:
+            rows.append(word)
+    return rows
+
+
 def annotate(gray: np.ndarray, findings: list[KneeFinding], headline: str, detail: str = "", *,
              positive_label: str = "osteoporosis") -> np.ndarray:
     """Burn boxes, sides, the result, a legend of the box colours and the research notice into an RGB copy of
@@ -82,7 +97,8 @@ def annotate(gray: np.ndarray, findings: list[KneeFinding], headline: str, detai
     fits a 2000-pixel film to the screen; boxes and their tags take the window's call colours (palette), and each
     tag ("R (film position) 46 % above threshold", "? 35.9 % below threshold" when the side is unknown:
     text.knee_mark) sits on a dark backdrop above its box, off the bone and off the film's own markers inside the box.
-    The banner's last rows are the legend (:func:`legend`): a swatch of each colour on the film with the window's
+    The banner's lines wrap between words to fit the film (size // 2 from each side). The banner's last rows are the
+    legend (:func:`legend`): a swatch of each colour on the film with the window's
     words for it, so the image reads on its own in a PACS viewer, without the window to say what orange means.
     """
     image = Image.fromarray((np.clip(gray, 0.0, 1.0) * 255).astype(np.uint8)).convert("RGB")
@@ -97,8 +113,9 @@ def annotate(gray: np.ndarray, findings: list[KneeFinding], headline: str, detai
         draw.rectangle(finding.box, outline=colour, width=width)
     # The banner over the boxes (a box reaching the film's top stays under it), the tags last, below the banner.
     detail = detail.replace("\u2014", "-")  # Pillow's bundled font has no em dash (it would draw a box)
-    lines = [(line, fill) for line, fill in ((headline, (255, 255, 255)), (detail, (220, 220, 220)),
-                                              (RESEARCH_NOTICE, (255, 80, 80))) if line]
+    lines = [(row, fill) for line, fill in ((headline, (255, 255, 255)), (detail, (220, 220, 220)),
+                                             (RESEARCH_NOTICE, (255, 80, 80))) if line
+             for row in _wrapped(draw, line, font, image.width - size)]
     legend_rows = _legend_rows(draw, legend(findings, positive_label), font, size, image.width)
     step = round(size * 1.3)
     banner_bottom = step * (len(lines) + len(legend_rows)) + size // 2
