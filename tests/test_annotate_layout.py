@@ -291,3 +291,61 @@ def test_a_number_keeps_its_percent_sign_when_a_line_wraps():
     want = _expected(np.full((400, 300), 127, np.uint8), 12, 2, 54,
                      [(filler, WHITE, 3), ("36.0 %", WHITE, 19), (RESEARCH_NOTICE, RED, 35)], [], [])
     assert (got == want).all(), _differ(got, want)
+
+
+def test_a_row_holds_what_ends_exactly_at_its_margin_and_no_pixel_more():
+    """Size 12 (margin 6 each side). The legend: orange from 6, green 12 after its end; a film exactly as wide as
+    green's end + 6 keeps both on one row, a film a pixel narrower moves green to a second row (at 6). A banner line
+    exactly as wide as the film - 12 stays one row; a pixel narrower film breaks it after its first word."""
+    keys = ("Osteoporosis suspected", "No sign of osteoporosis")
+    entry = [8 + 4 + _measure(words, 12)[0] for words in keys]
+    second = 6 + entry[0] + 12
+    knees = [KneeFinding("R", (10, 200, 60, 260), "osteoporosis", 0.70, 0.36),
+             KneeFinding("L", (70, 200, 120, 260), "normal", 0.10, 0.36)]
+    tags = ("R 70 % above threshold", "L 10 % below threshold")
+    (wr, hr), (wl, hl) = (_measure(tag, 12) for tag in tags)
+    for width, legend_rows in ((second + entry[1] + 6, [(keys[0], ORANGE, 6, 35), (keys[1], GREEN, second, 35)]),
+                               (second + entry[1] + 5, [(keys[0], ORANGE, 6, 35), (keys[1], GREEN, 6, 51)])):
+        got = annotate(np.full((400, width), 0.5, dtype=np.float32), knees, "x")
+        bottom = 16 * (2 + len({top for *_, top in legend_rows})) + 6
+        # both boxes lie left of the middle: each tag would end at its box's right edge, slid right to start at 0
+        want = _expected(np.full((400, width), 127, np.uint8), 12, 2, bottom,
+                         [("x", WHITE, 3), (RESEARCH_NOTICE, RED, 19)],
+                         [((10, 200, 60, 260), ORANGE), ((70, 200, 120, 260), GREEN)],
+                         [(tags[0], ORANGE, max(0, 60 - (wr + 6)), 200 - (hr + 3)),
+                          (tags[1], GREEN, max(0, 120 - (wl + 6)), 200 - (hl + 3))], legend_rows)
+        assert (got == want).all(), f"{width} px: {_differ(got, want)}"
+    line = "No result: not a knee radiograph: looks like a chest radiograph"  # wider than the notice
+    assert _measure(line, 12)[0] > _measure(RESEARCH_NOTICE, 12)[0]  # the premise: the notice stays one row
+    for width, rows in ((_measure(line, 12)[0] + 12, [line]), (_measure(line, 12)[0] + 11, None)):
+        got = annotate(np.full((400, width), 0.5, dtype=np.float32), [], line)
+        if rows is None:  # one pixel short: the last word that fits ends the first row
+            words = line.split(" ")
+            fits = max(n for n in range(1, len(words)) if _measure(" ".join(words[:n]), 12)[0] <= width - 12)
+            rows = [" ".join(words[:fits]), " ".join(words[fits:])]
+        lines = [(row, WHITE, 3 + 16 * i) for i, row in enumerate(rows)] + [(RESEARCH_NOTICE, RED, 3 + 16 * len(rows))]
+        want = _expected(np.full((400, width), 127, np.uint8), 12, 2, 16 * len(lines) + 6, lines, [], [])
+        assert (got == want).all(), f"{width} px: {_differ(got, want)}"
+
+
+def test_at_odd_text_sizes_the_legend_stands_on_whole_pixels():
+    """Sizes 13 (a 585-px film) and 14 (630 px), where 2 x size / 3 and size / 3 are not whole: the swatch is
+    size * 2 // 3 wide from left, its words size // 3 after it, its top size // 3 below the row's; step round(1.3 x
+    size) = 17 and 18, the legend's row at size // 4 + 2 steps, the banner to 3 steps + size // 2."""
+    keys = ("Osteoporosis suspected", "No sign of osteoporosis")
+    knees = [KneeFinding("R", (40, 300, 200, 500), "osteoporosis", 0.70, 0.36),
+             KneeFinding("L", (380, 300, 540, 500), "normal", 0.10, 0.36)]
+    tags = ("R 70 % above threshold", "L 10 % below threshold")
+    for side, size, step in ((585, 13, 17), (630, 14, 18)):
+        got = annotate(np.full((side, side), 0.5, dtype=np.float32), knees, "x")
+        swatch, space, margin = size * 2 // 3, size // 3, size // 2
+        second = margin + swatch + space + _measure(keys[0], size)[0] + size
+        top = size // 4 + 2 * step
+        (wr, hr), (_, hl) = (_measure(tag, size) for tag in tags)
+        want = _expected(np.full((side, side), 127, np.uint8), size, 2, 3 * step + size // 2,
+                         [("x", WHITE, size // 4), (RESEARCH_NOTICE, RED, size // 4 + step)],
+                         [((40, 300, 200, 500), ORANGE), ((380, 300, 540, 500), GREEN)],
+                         [(tags[0], ORANGE, max(0, 200 - (wr + size // 2)), 300 - (hr + size // 4)),
+                          (tags[1], GREEN, 380, 300 - (hl + size // 4))],
+                         [(keys[0], ORANGE, margin, top), (keys[1], GREEN, second, top)])
+        assert (got == want).all(), f"size {size}: {_differ(got, want)}"

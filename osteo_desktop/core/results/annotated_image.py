@@ -66,16 +66,16 @@ def _legend_rows(draw: ImageDraw.ImageDraw, entries: list[tuple[str, str]], font
     """The entries laid out left to right from size // 2, ``size`` apart, in rows that end by width - size // 2 (an
     entry wider than that alone on its row): each row a list of (left, colour, words). An entry is a swatch
     size * 2 // 3 wide, size // 3 of space, then its words."""
-    rows: list[list[tuple[int, str, str]]] = []
+    rows: list[list[tuple[int, str, str]]] = [[]]
     left = size // 2
     for colour, words in entries:
         entry = size * 2 // 3 + size // 3 + int(draw.textbbox((0, 0), words, font=font)[2])
-        if not rows or (left > size // 2 and left + entry > width - size // 2):
+        if rows[-1] and left + entry > width - size // 2:  # not the row's first, and past its end: a new row
             rows.append([])
             left = size // 2
         rows[-1].append((left, colour, words))
         left += entry + size
-    return rows
+    return [row for row in rows if row]  # no entries, no row
 
 
 def _wrapped(draw: ImageDraw.ImageDraw, line: str, font: _Font, room: int) -> list[str]:
