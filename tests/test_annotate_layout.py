@@ -22,6 +22,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from osteo_desktop.core.results.annotated_image import RESEARCH_NOTICE, KneeFinding, annotate, legend
+from osteo_desktop.core.results import text
 
 ORANGE, GREEN, NEUTRAL = "#e8873a", "#4caf7a", "#c8ccd2"  # positive, negative, borderline (palette, by hand)
 WHITE, LIGHT, RED = (255, 255, 255), (220, 220, 220), (255, 80, 80)  # headline, detail, research notice
@@ -349,3 +350,17 @@ def test_at_odd_text_sizes_the_legend_stands_on_whole_pixels():
                           (tags[1], GREEN, 380, 300 - (hl + size // 4))],
                          [(keys[0], ORANGE, margin, top), (keys[1], GREEN, second, top)])
         assert (got == want).all(), f"size {size}: {_differ(got, want)}"
+
+
+def test_the_tag_and_legend_words_by_hand():
+    """text.knee_mark: percent with as few decimals (0 to 3) as tell it from the threshold's, and its side;
+    text.call_key: the borderline words without a side within 0.05 of the threshold, else the firm call's headline."""
+    assert text.knee_mark(0.194, 0.3597) == "19 % below threshold"  # 19 vs 36 at no decimal
+    assert text.knee_mark(0.3589, 0.3597) == "35.9 % below threshold"  # 36 vs 36, then 35.9 vs 36.0
+    assert text.knee_mark(0.36004, 0.3597) == "36.00 % above threshold"  # 36.0 vs 36.0, then 36.00 vs 35.97
+    assert text.knee_mark(0.36, 0.36) == "36 % at threshold"
+    assert text.knee_mark(0.3600001, 0.36) == "36.000 % above threshold"  # never told apart: 3 decimals, and "above"
+    assert text.call_key("osteoporosis", "osteoporosis", 0.70, 0.36) == "Osteoporosis suspected"
+    assert text.call_key("normal", "osteoporosis", 0.10, 0.36) == "No sign of osteoporosis"
+    assert text.call_key("normal", "osteoporosis", 0.311, 0.36) == "Borderline: read as undecided"  # 0.049 below
+    assert text.call_key("osteoporosis", "osteoporosis", 0.42, 0.36) == "Osteoporosis suspected"  # 0.06: not within
