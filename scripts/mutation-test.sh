@@ -6,7 +6,7 @@
 #   OSTEO_SHARED_DIR=/work/shared scripts/mutation-test.sh [MODULE_KEY ...]    (default: every module below)
 #
 # Keys: results, cli, cli-commands, pipeline, card, preprocessing, resampling, scope, reading-window, reading-dicom,
-# reading-raster, reading-rest, knee. `reading` runs the four reading-* keys.
+# reading-raster, reading-rest, knee, annotated. `reading` runs the four reading-* keys.
 #
 # Needs the `mutation` extra (pip install -e '.[mutation]'). Results: reports/mutation/<key>.txt (mutmut's list of
 # survivors) and one summary line per module on stdout; reports/mutation.md is written from them by hand, with the
@@ -41,6 +41,7 @@ MODULES=(
   "reading-raster|osteo_desktop/core/reading/raster.py|tests/test_reference_raster.py tests/test_reference_reading.py tests/test_imaging_raster.py tests/test_imaging_errors.py tests/test_reader_limits.py"
   "reading-rest|osteo_desktop/core/reading/colour.py,osteo_desktop/core/reading/limits.py,osteo_desktop/core/reading/radiograph.py,osteo_desktop/core/reading/reader.py,osteo_desktop/core/reading/sniffing.py|tests/test_reference_reading.py tests/test_reference_raster.py tests/test_imaging_raster.py tests/test_imaging_dicom.py tests/test_imaging_errors.py tests/test_reader_limits.py tests/test_reference_dicom.py"
   "knee|osteo_desktop/core/model/knee_model.py,osteo_desktop/core/model/knee_sides.py|tests/test_knee_sides.py tests/test_reference_knee.py"
+  "annotated|$R/annotated_image.py|tests/test_annotate_layout.py tests/test_dicom_objects.py"
 )
 wanted=()
 for w in "$@"; do

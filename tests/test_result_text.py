@@ -62,7 +62,7 @@ def test_command_line_lines_by_hand():
 
 def test_each_sentence_is_written_in_one_module_only():
     sentences = ("Osteoporosis suspected", "No sign of osteoporosis", "Research tool, not a diagnostic device",
-                 "reused from the history")
+                 "reused from the history", "Checked before analysis: no result")
     for sentence in sentences:
         holders = [p.relative_to(PACKAGE).as_posix() for p in PACKAGE.rglob("*.py") if sentence in p.read_text()]
         assert holders == ["core/results/text.py"], f"{sentence!r} is written in {holders}"

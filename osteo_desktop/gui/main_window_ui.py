@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from osteo_desktop.core.results import text
 from osteo_desktop.gui.image_view import ImageView
 from osteo_desktop.gui.metadata_panel import MetadataPanel
 from osteo_desktop.gui.result_panel import ResultPanel
@@ -36,7 +37,7 @@ DEFAULT_OPACITY_PERCENT = 40
 PREVIEW_TITLE = "Model input and explanation"
 PREVIEW_TIP = ("Exactly what the model was given for each knee, from the viewer's left: the region around the joint "
                "at the film's own resolution, resized and contrast-equalised.")
-DECLINED_TITLE = "Checked before analysis: no result"
+DECLINED_TITLE = text.DECLINED_TITLE  # the PDF report captions the image in the same words
 DECLINED_TIP = ("The whole film as the app checked it before any analysis (is this a frontal knee radiograph?). It "
                 "was declined, so no knee was analysed: there is no result and no explanation map.")
 DECLINED_EMPTY_TITLE = "Model input: none (no result)"

@@ -71,7 +71,8 @@ def _draw_image(painter: QPainter, box: QRectF, image: QImage, overlay: QImage |
 
 def _panels(analysis: Analysis, positive_label: str) -> list[tuple[str, QImage, QImage | None, list]]:
     """The report's images: the radiograph with each knee's box and heat map in place, then each knee's model input
-    with its heat map (the whole film's input when there is no result)."""
+    with its heat map. A declined file has no model input: its second image is the whole film as checked before any
+    analysis, captioned as the window captions it (text.DECLINED_TITLE), not "Model input" as if a knee was read."""
     shown = result_display(analysis, positive_label)
     heat = heat_qimage(shown.heat) if shown.heat is not None else None
     # A third of a page is too small for the window's "R (DICOM header) 0.20": the tag keeps side and probability
@@ -81,7 +82,8 @@ def _panels(analysis: Analysis, positive_label: str) -> list[tuple[str, QImage, 
     panels = [("Radiograph", grey_qimage(analysis.radiograph.pixels), heat, marks)]
     if not analysis.knees:
         if analysis.model_input is not None:
-            panels.append(("Model input", grey_qimage(model_input_to_preview(analysis.model_input)), None, []))
+            caption = text.DECLINED_TITLE if analysis.prediction is None else "Model input"  # declined: as the window
+            panels.append((caption, grey_qimage(model_input_to_preview(analysis.model_input)), None, []))
         return panels
     for knee in analysis.knees[:2]:
         overlay = heat_qimage(knee.explanation) if knee.explanation is not None else None

@@ -298,3 +298,29 @@ def scan_summary(done: int, failed: int, reused: int, elapsed_s: float, declined
     if elapsed_s < 0.1:  # a rate over a few milliseconds ("238.0 files/s" for one failed file) says nothing
         return text + f", in {elapsed_s:.1f} s"
     return text + f", in {elapsed_s:.1f} s ({done / elapsed_s:.1f} files/s)"
+
+
+# The annotated image's words (core.results.annotated_image): short enough to burn into a film beside its knees.
+
+def knee_mark(probability: float, threshold: float) -> str:
+    """A knee's probability as burnt in beside its box, with its side of the threshold: "39 % above threshold",
+    "35.9 % below threshold", "36 % at threshold". With as many decimals as tell it from the threshold
+    (:func:`_percents`): two decimals gave 0.359 and 0.360 both as "0.36", which did not say on which side it fell."""
+    shown, _ = _percents(probability, threshold)
+    return f"{shown} {_where(probability, threshold)} threshold"
+
+
+# The legend's words for the neutral colour: the borderline headline without its side (one colour stands for both
+# sides; each knee's tag, knee_mark, says which side it fell).
+BORDERLINE_KEY = "Borderline: read as undecided"
+
+
+def call_key(label: str, positive_label: str, probability: float, threshold: float) -> str:
+    """A call as a legend names its colour: :data:`BORDERLINE_KEY` within :data:`BORDERLINE_MARGIN` of the threshold,
+    else the window's headline of a firm call ("Osteoporosis suspected", "No sign of osteoporosis")."""
+    return BORDERLINE_KEY if is_borderline(probability, threshold) else headline(label, positive_label)
+
+
+# What a declined file's image is, as the window captions it beside the film and the PDF report captions it on the
+# page: the whole film as checked before any analysis, not a knee's model input (no knee was analysed).
+DECLINED_TITLE = "Checked before analysis: no result"
