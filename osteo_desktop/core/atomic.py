@@ -54,12 +54,18 @@ def _create_temporary(directory: Path, name: str) -> tuple[int, Path]:
 @contextlib.contextmanager
 def atomic_writer(path: str | Path, *, newline: str | None = None, encoding: str = "utf-8") -> Iterator[IO[str]]:
     """Open a text stream whose content replaces ``path`` atomically when the ``with`` block ends without error."""
+    with _atomic_stream(path, "w", encoding=encoding, newline=newline) as handle:
+        yield handle
+
+
+@contextlib.contextmanager
+def _atomic_stream(path: str | Path, mode: str, **open_args: str | None) -> Iterator[IO]:
     target = Path(path)
     directory = target.parent if str(target.parent) else Path(".")
     fd, temp = _create_temporary(directory, target.name)
     try:
         # os.fdopen closes the descriptor itself if it fails (an unknown encoding, say).
-        with os.fdopen(fd, "w", encoding=encoding, newline=newline) as handle:
+        with os.fdopen(fd, mode, **open_args) as handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
@@ -85,4 +91,11 @@ def atomic_write_text(path: str | Path, text: str, *, encoding: str = "utf-8") -
     """Write ``text`` to ``path`` atomically and return the path."""
     with atomic_writer(path, encoding=encoding, newline="") as handle:
         handle.write(text)
+    return Path(path)
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically and return the path."""
+    with _atomic_stream(path, "wb") as handle:
+        handle.write(data)
     return Path(path)

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-
-import os
-import tempfile
 from datetime import datetime
 from pathlib import Path
 
-from PySide6.QtCore import QMarginsF, QRectF, Qt
+from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QMarginsF, QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetricsF, QImage, QPageLayout, QPageSize, QPainter, QPdfWriter, QPen
 
 from osteo_desktop import __version__
+from osteo_desktop.core.atomic import atomic_write_bytes
 from osteo_desktop.core.pipeline.analysis import Analysis
 from osteo_desktop.core.model.preprocessing import model_input_to_preview
 from osteo_desktop.core.reading.radiograph import Radiograph
@@ -179,27 +177,33 @@ def write_report_pdf(
     created: datetime | None = None,
     dpi: int = 200,
 ) -> Path:
-    """Write the report to ``path`` atomically (a temporary file in the same folder, then a rename)."""
+    """Write the report to ``path`` atomically (core.atomic: a temporary file in the same folder, synced, then a rename).
+
+    Qt's PDF writer reports no failed write (a full disk left an empty file that was announced as saved), so the page
+    is drawn into memory and written by core.atomic, whose errors reach the caller; the file is created like the
+    app's other exports (0666 less the umask), not private as a temporary file would be.
+    """
     target = Path(path)
     created = created or datetime.now()
     lines = report_lines(analysis, positive_label, include_patient, created)
-    handle, temp_name = tempfile.mkstemp(prefix=f".{target.stem}-", suffix=".pdf.part", dir=target.parent)
-    os.close(handle)
+    content = QByteArray()
+    buffer = QBuffer(content)
+    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+    writer = QPdfWriter(buffer)
+    writer.setResolution(dpi)
+    writer.setTitle(text.report_title(analysis.result))
+    writer.setCreator(f"osteo-desktop {__version__}")
+    writer.setPageLayout(QPageLayout(QPageSize(QPageSize.PageSizeId.A4), QPageLayout.Orientation.Portrait, QMarginsF(15, 15, 15, 15), QPageLayout.Unit.Millimeter))
+    painter = QPainter()
+    if not painter.begin(writer):
+        raise OSError(f"cannot draw the PDF report for {target.name}")
     try:
-        writer = QPdfWriter(temp_name)
-        writer.setResolution(dpi)
-        writer.setTitle(text.report_title(analysis.result))
-        writer.setCreator(f"osteo-desktop {__version__}")
-        writer.setPageLayout(QPageLayout(QPageSize(QPageSize.PageSizeId.A4), QPageLayout.Orientation.Portrait, QMarginsF(15, 15, 15, 15), QPageLayout.Unit.Millimeter))
-        painter = QPainter()
-        if not painter.begin(writer):
-            raise OSError(f"cannot write a PDF to {target.parent}")
-        try:
-            _paint(painter, QRectF(writer.pageLayout().paintRectPixels(dpi)).translated(-writer.pageLayout().paintRectPixels(dpi).topLeft()), analysis, lines, dpi, positive_label)
-        finally:
-            painter.end()
-        os.replace(temp_name, target)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
+        _paint(painter, QRectF(writer.pageLayout().paintRectPixels(dpi)).translated(-writer.pageLayout().paintRectPixels(dpi).topLeft()), analysis, lines, dpi, positive_label)
+    finally:
+        painter.end()
+    buffer.close()
+    data = bytes(content.data())
+    if not data.startswith(b"%PDF") or b"%%EOF" not in data[-64:]:
+        raise OSError(f"the PDF report for {target.name} was not completed ({len(data)} bytes drawn)")
+    atomic_write_bytes(target, data)
     return target
