@@ -167,9 +167,11 @@ def build_actions(window: "MainWindow") -> None:
                             "Find studies in a PACS, fetch and analyse them, send the results back")
     w.next_action = _action(w, "&Next file", w.next_file, ["N", "PgDown"], "Open the next file of the scanned folder, in the table's order")
     w.previous_action = _action(w, "&Previous file", w.previous_file, ["P", "PgUp"], "Open the previous file of the scanned folder")
-    w.agree_action = _action(w, "&Agree with the result", lambda: w.side.mark("agree"), "A",
+    # The reader's verdict is kept in the history: it takes Shift, so a stray key while reading the film records
+    # nothing (plain A and D did, in the IT trial). Moving through the list and the view stay single keys.
+    w.agree_action = _action(w, "&Agree with the result", lambda: w.side.mark("agree"), "Shift+A",
                              "Record that you agree with the result on screen (kept in the history)")
-    w.disagree_action = _action(w, "&Disagree with the result", lambda: w.side.mark("disagree"), "D",
+    w.disagree_action = _action(w, "&Disagree with the result", lambda: w.side.mark("disagree"), "Shift+D",
                                 "Record that you disagree with the result on screen (kept in the history)")
     w.quit_action = _action(w, "&Quit", w.close, QKeySequence.StandardKey.Quit)
     w.fit_action = _action(w, "&Fit to window", view.fit_to_window, ["F", "Ctrl+0"])
