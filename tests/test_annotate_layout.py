@@ -359,6 +359,8 @@ def test_the_tag_and_legend_words_by_hand():
     assert text.knee_mark(0.3589, 0.3597) == "35.9 % below threshold"  # 36 vs 36, then 35.9 vs 36.0
     assert text.knee_mark(0.36004, 0.3597) == "36.00 % above threshold"  # 36.0 vs 36.0, then 36.00 vs 35.97
     assert text.knee_mark(0.36, 0.36) == "36 % at threshold"
+    # the window's and the PDF's tags: the same percentage without the words (the box's colour gives the call)
+    assert [text.knee_percent(p, 0.3597) for p in (0.194, 0.3589, 0.36004, 0.3597)] == ["19 %", "35.9 %", "36.00 %", "36 %"]
     assert text.knee_mark(0.3600001, 0.36) == "36.000 % above threshold"  # never told apart: 3 decimals, and "above"
     assert text.call_key("osteoporosis", "osteoporosis", 0.70, 0.36) == "Osteoporosis suspected"
     assert text.call_key("normal", "osteoporosis", 0.10, 0.36) == "No sign of osteoporosis"

@@ -79,7 +79,7 @@ def result_display(analysis: "Analysis", positive_label: str) -> ResultDisplay:
     knees = analysis.result.knees
     threshold = analysis.result.threshold
     # A borderline knee's box is neutral, as its line and the headline are (result_panel.call_colour).
-    marks = [(knee.box, f"{text.knee_tag(knee)} {knee.probability:.2f}",
+    marks = [(knee.box, f"{text.knee_tag(knee)} {text.knee_percent(knee.probability, threshold)}",
               call_colour(knee.probability, threshold, knee.label == positive_label)) for knee in knees]
     tiles = [(i * (size + PREVIEW_GAP), 0, i * (size + PREVIEW_GAP) + size, size) for i in range(len(knees))]
     preview_marks = [(tile, caption, colour) for tile, (_, caption, colour) in zip(tiles, marks)]

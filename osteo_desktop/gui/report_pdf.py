@@ -73,9 +73,9 @@ def _panels(analysis: Analysis, positive_label: str) -> list[tuple[str, QImage, 
     analysis, captioned as the window captions it (text.DECLINED_TITLE), not "Model input" as if a knee was read."""
     shown = result_display(analysis, positive_label)
     heat = heat_qimage(shown.heat) if shown.heat is not None else None
-    # A third of a page is too small for the window's "R (DICOM header) 0.20": the tag keeps side and probability
-    # ("R 0.20"), and the knee lines below the images say where each side came from.
-    marks = [(box, f"{text.knee_short(knee.side)} {knee.probability:.2f}", colour)
+    # A third of a page is too small for the window's "R (DICOM header) 20 %": the tag keeps side and probability
+    # ("R 20 %"), and the knee lines below the images say where each side came from.
+    marks = [(box, f"{text.knee_short(knee.side)} {text.knee_percent(knee.probability, analysis.result.threshold)}", colour)
              for (box, _, colour), knee in zip(shown.marks, shown.knees)]
     panels = [("Radiograph", grey_qimage(analysis.radiograph.pixels), heat, marks)]
     if not analysis.knees:

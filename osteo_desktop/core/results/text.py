@@ -302,12 +302,18 @@ def scan_summary(done: int, failed: int, reused: int, elapsed_s: float, declined
 
 # The annotated image's words (core.results.annotated_image): short enough to burn into a film beside its knees.
 
+def knee_percent(probability: float, threshold: float) -> str:
+    """A knee's probability as its tag beside the box gives it: a percentage with as few decimals as tell it from the
+    threshold's ("39 %", "35.9 %" against 36.0 %), where two decimals drew 0.359 and 0.360 both as "0.36"; the box's
+    colour gives the call."""
+    return _percents(probability, threshold)[0]
+
+
 def knee_mark(probability: float, threshold: float) -> str:
     """A knee's probability as burnt in beside its box, with its side of the threshold: "39 % above threshold",
     "35.9 % below threshold", "36 % at threshold". With as many decimals as tell it from the threshold
     (:func:`_percents`): two decimals gave 0.359 and 0.360 both as "0.36", which did not say on which side it fell."""
-    shown, _ = _percents(probability, threshold)
-    return f"{shown} {_where(probability, threshold)} threshold"
+    return f"{knee_percent(probability, threshold)} {_where(probability, threshold)} threshold"
 
 
 # The legend's words for the neutral colour: the borderline headline without its side (one colour stands for both
