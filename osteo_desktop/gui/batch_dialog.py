@@ -58,6 +58,7 @@ NUMBER_COLUMNS = (2, 3, 4, 5, 6)  # probability, distance from the threshold, kn
 TEXT_COLUMNS = (RESULT_COLUMN, WARNINGS_COLUMN, ERROR_COLUMN)  # share what the others leave
 FILE_WIDTH = (140, 320)  # the File column's least and most, in pixels: long paths are in the tooltip
 TEXT_MIN_WIDTH = 110
+ERROR_MIN_WIDTH = 200  # an error's first words ("truncated or damaged image file") before the "…"
 KNEE_SIDES = ("right", "left", "unknown")  # the per-side probability columns (4, 5, 6), in COLUMNS order
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 ROW_ROLE = Qt.ItemDataRole.UserRole + 2
@@ -299,11 +300,15 @@ class BatchDialog(QDialog):
         widths[FILE_COLUMN] = min(max(needed(FILE_COLUMN), FILE_WIDTH[0]), FILE_WIDTH[1])
         room = self.table.viewport().width() - sum(widths.values())
         wants = {column: max(needed(column), TEXT_MIN_WIDTH) for column in TEXT_COLUMNS}
-        # Max-min fair shares: the column needing least is given all it needs if that is under an even share.
-        for column in sorted(TEXT_COLUMNS, key=wants.get):
-            left = [c for c in TEXT_COLUMNS if c not in widths]
-            widths[column] = max(TEXT_MIN_WIDTH, min(wants[column], room // len(left)))
-            room -= widths[column]
+        floors = self._text_floors(wants, room, padding)
+        room -= sum(floors.values())
+        widths.update(floors)
+        # Above the floors, max-min fair shares: the column needing least is given all it needs if that is under an
+        # even share of what is left.
+        for done, column in enumerate(sorted(TEXT_COLUMNS, key=lambda c: wants[c] - floors[c])):
+            extra = max(0, min(wants[column] - floors[column], room // (len(TEXT_COLUMNS) - done)))
+            widths[column] += extra
+            room -= extra
         if room > 0:  # spare width after every text fits: to the Warnings, the longest text
             widths[WARNINGS_COLUMN] += room
         self._fitting_columns = True
@@ -312,6 +317,29 @@ class BatchDialog(QDialog):
                 self.table.setColumnWidth(column, width)
         finally:
             self._fitting_columns = False
+
+    def _text_floors(self, wants: dict[int, int], room: int, padding: int) -> dict[int, int]:
+        """The least each text column is given before the rest is shared: the Result column its widest call whole
+        (the short words, "Borderline (above)", and a declined file's "No result: not a knee radiograph"), the Error
+        column :data:`ERROR_MIN_WIDTH`, the Warnings :data:`TEXT_MIN_WIDTH`; none more than its text needs. Short of
+        room the Error column gives way first, then the Result column, down to :data:`TEXT_MIN_WIDTH`."""
+        metrics = self.table.fontMetrics()
+        calls = max(metrics.horizontalAdvance(words) for words in self._call_words()) + padding
+        floors = {RESULT_COLUMN: min(calls, wants[RESULT_COLUMN]), WARNINGS_COLUMN: TEXT_MIN_WIDTH,
+                  ERROR_COLUMN: min(ERROR_MIN_WIDTH, wants[ERROR_COLUMN])}
+        excess = sum(floors.values()) - room
+        for column in (ERROR_COLUMN, RESULT_COLUMN):
+            given = max(0, min(excess, floors[column] - TEXT_MIN_WIDTH))
+            floors[column] -= given
+            excess -= given
+        return floors
+
+    def _call_words(self) -> list[str]:
+        """Every call the Result column can show, whatever the rows (no pass over a big table's rows)."""
+        labels = self.classifier.card.labels
+        return ([text.headline(label, labels[1]) for label in labels]
+                + [text.borderline_headline(where, short=True) for where in ("above", "at", "below")]
+                + [text.no_result_headline(None)])
 
     # --- running -------------------------------------------------------------------------------------------------
     def choose_folder(self) -> None:
@@ -378,12 +406,14 @@ class BatchDialog(QDialog):
             shown = path.name
         ok = row.ok
         warnings = text.warning_sentences(row)
-        # The window's headline: "Borderline (just above the threshold): read as undecided" near the threshold.
+        # The cell has the short words ("Borderline (above)"), whole at 1500 px beside a 200 px Error column; the
+        # tooltip has the window's headline ("Borderline (just above the threshold): read as undecided").
         positive_label = self.classifier.card.labels[1]  # the card's words, not a second copy here
-        result = text.result_headline(row, positive_label) if ok or row.declined else "—"
+        result = text.result_headline(row, positive_label, short=True) if ok or row.declined else "—"
+        headline = text.result_headline(row, positive_label)
         items = [
             _item(shown, tooltip=row.path),
-            _item(result, rich_tooltip=worklist.wrapped_tooltip([result]) if ok or row.declined else ""),
+            _item(result, rich_tooltip=worklist.wrapped_tooltip([headline]) if ok or row.declined else ""),
             _item(f"{row.probability:.3f}" if ok else "—", row.probability if ok else -1.0),
             _item(text.threshold_distance(row.probability, row.threshold) if ok else "—",
                   row.probability - row.threshold if ok else -2.0),
