@@ -17,8 +17,6 @@ from __future__ import annotations
 import collections
 import hashlib
 import logging
-import os
-import stat
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -31,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from osteo_desktop.core.errors import ImageReadError
 from osteo_desktop.core.pipeline.eta import TimeLeft
+from osteo_desktop.core.pipeline.file_faults import failure, os_cause, path_fault
 from osteo_desktop.core.pipeline.film import FilmWork, film_warnings, judge_film, most_inputs_per_film, prepare_film, run_films, settle
 from osteo_desktop.core.pipeline.backends import ScanBackend, ThreadBackend, get_backend
 from osteo_desktop.core.pipeline.listing import list_files
@@ -74,12 +73,7 @@ class ScanProgress:
         return self.done / self.elapsed_s if self.elapsed_s > 0 else 0.0
 
 
-def _failure(path: Path, cause: str) -> str:
-    return f"{path.name}: {cause}"
-
-
-def _os_cause(exc: OSError) -> str:
-    return f"cannot be read ({exc.strerror or exc})"
+_failure, _os_cause = failure, os_cause  # shared with `osteo dicom-export` (file_faults)
 
 
 class _Prepared:
@@ -128,17 +122,9 @@ class _Preparer:
 
     def _prepare(self, path: Path, row: FileResult) -> _Prepared:
         start = time.perf_counter()
-        try:
-            mode = os.stat(path).st_mode
-        except OSError as exc:
-            row.error = _failure(path, _os_cause(exc))
-            return _Prepared(row)
-        if stat.S_ISDIR(mode):
-            row.error = _failure(path, "is a folder, not an image file")
-            return _Prepared(row)
-        if not stat.S_ISREG(mode):
-            # Opening a pipe would block the scan forever; a device is never an image.
-            row.error = _failure(path, "not a regular file (a pipe, socket or device); not read")
+        fault = path_fault(path)
+        if fault is not None:
+            row.error = fault
             return _Prepared(row)
         # Read once, after the size check (a huge or sparse file is refused here, before any byte is hashed), and
         # both hashed and decoded from these bytes: a file replaced in between cannot be recorded under the hash
