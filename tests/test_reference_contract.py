@@ -36,7 +36,8 @@ PUBLIC_KEYS = {"path", "label", "probability", "confidence", "threshold", "model
 PUBLISHED_ORDER = ["path", "label", "probability", "confidence", "threshold", "model_version", "warnings", "error",
                    "timings_ms", "out_of_scope", "reader_agreement", "model_sha256", "knees", "call"]
 # side_source (where the side came from) was added at the end by issue 11; its values are written out here.
-KNEE_KEYS = ["side", "box", "label", "probability", "confidence", "side_source"]
+# call (the knee's call against the file's threshold, the file's rule) was added at the end after it.
+KNEE_KEYS = ["side", "box", "label", "probability", "confidence", "side_source", "call"]
 SIDE_SOURCES = (None, "dicom_header", "film_marker", "hanging_convention")
 
 
@@ -102,6 +103,12 @@ def test_every_public_field_means_what_it_says(two_results, which):
         knee_positive = knee["probability"] >= threshold
         assert knee["label"] == (card["labels"]["positive"] if knee_positive else card["labels"]["negative"])
         assert knee["confidence"] == pytest.approx(knee["probability"] if knee_positive else 1 - knee["probability"], abs=1e-12)
+        # The knee's call: the file's rule, with the knee's probability against the file's threshold.
+        if abs(knee["probability"] - threshold) < 0.05:
+            where = "above" if knee["probability"] > threshold else "at" if knee["probability"] == threshold else "below"
+            assert knee["call"] == f"borderline-{where}"
+        else:
+            assert knee["call"] == knee["label"]
     # The file's result is its most suspicious knee's.
     worst = max(row["knees"], key=lambda k: k["probability"])
     assert (row["label"], row["probability"], row["confidence"]) == (worst["label"], worst["probability"], worst["confidence"])
@@ -166,7 +173,8 @@ def test_csv_columns_carry_the_json_values(tmp_path):
     knee_groups = [f"knee_{side}_{cell}" for side in ("right", "left", "unknown")
                    for cell in ("label", "probability", "confidence", "box")]
     knee_groups += ["knee_right_side_source", "knee_left_side_source"]  # added after the groups: no column moved
-    assert reader.fieldnames == PUBLISHED_ORDER[:-2] + knee_groups + ["call"]
+    knee_calls = ["knee_right_call", "knee_left_call", "knee_unknown_call"]  # added after call: no column moved
+    assert reader.fieldnames == PUBLISHED_ORDER[:-2] + knee_groups + ["call"] + knee_calls
     by_name = {Path(r["path"]).name: r for r in rows}
     assert by_name["c_broken.png"]["label"] is None and isinstance(by_name["c_broken.png"]["error"], str)
     assert by_name["c_broken.png"]["error"]  # error null iff a label
@@ -185,11 +193,13 @@ def test_csv_columns_carry_the_json_values(tmp_path):
         for side in ("right", "left", "unknown"):
             cells = [line[f"knee_{side}_{c}"] for c in ("label", "probability", "confidence", "box")]
             cells.append(line.get(f"knee_{side}_side_source", ""))  # no such column for the unknown side
+            cells.append(line[f"knee_{side}_call"])
             if side not in by_side:
-                assert cells == ["", "", "", "", ""], side
+                assert cells == ["", "", "", "", "", ""], side
             else:
                 knee = by_side[side]
                 assert cells[0] == knee["label"] and json.loads(cells[3]) == knee["box"]
                 assert float(cells[1]) == pytest.approx(knee["probability"], abs=1e-6)
                 assert float(cells[2]) == pytest.approx(knee["confidence"], abs=1e-6)
                 assert cells[4] == (knee["side_source"] or "")
+                assert cells[5] == knee["call"]

@@ -229,14 +229,17 @@ def test_knee_results_and_their_cells():
     right = KneeResult("right", (0, 10, 50, 60), "osteoporosis", 0.4, 0.4)
     left = KneeResult("left", (60, 10, 110, 61), "normal", 0.1, 0.9)
     assert right.to_dict() == {"side": "right", "box": [0, 10, 50, 60], "label": "osteoporosis",
-                               "probability": 0.4, "confidence": 0.4, "side_source": None}
+                               "probability": 0.4, "confidence": 0.4, "side_source": None,
+                               "call": None}  # a knee alone has no threshold: its file gives it its call
     assert KneeResult.from_dict(left.to_dict()) == left
     cells = knee_cells([left])
     assert list(cells) == ["knee_right_label", "knee_right_probability", "knee_right_confidence", "knee_right_box",
                            "knee_left_label", "knee_left_probability", "knee_left_confidence", "knee_left_box",
                            "knee_unknown_label", "knee_unknown_probability", "knee_unknown_confidence",
                            "knee_unknown_box",
-                           "knee_right_side_source", "knee_left_side_source"]  # added after every group
+                           "knee_right_side_source", "knee_left_side_source",  # added after every group
+                           # added later still: the CSV header puts them after the file's call column
+                           "knee_right_call", "knee_left_call", "knee_unknown_call"]
     assert cells["knee_right_label"] == "" and cells["knee_right_box"] == "" and cells["knee_unknown_label"] == ""
     assert (cells["knee_left_label"], cells["knee_left_probability"], cells["knee_left_confidence"],
             cells["knee_left_box"]) == ("normal", "0.100000", "0.900000", "[60, 10, 110, 61]")
@@ -261,7 +264,7 @@ def test_knees_in_the_history_column_read_back_or_are_dropped_when_damaged():
     right = KneeResult("right", (1, 2, 3, 4), "normal", 0.25, 0.75, "dicom_header")
     stored = KNEES_OUTPUT.to_sql([right])
     assert json.loads(stored) == [{"side": "right", "box": [1, 2, 3, 4], "label": "normal", "probability": 0.25,
-                                   "confidence": 0.75, "side_source": "dicom_header"}]
+                                   "confidence": 0.75, "side_source": "dicom_header", "call": None}]
     assert KNEES_OUTPUT.from_sql(stored) == [right]
     assert KNEES_OUTPUT.to_json([right]) == [right.to_dict()]
     for damaged in (None, "not json", '[{"side": "right"}]', '[{"side": "up", "box": [0, 0, 1, 1], "label": "x", '

@@ -33,7 +33,9 @@ CONTRACT_KEYS = ("path", "label", "probability", "confidence", "threshold", "mod
 KNEE_COLUMNS = tuple(f"knee_{side}_{cell}" for side in ("right", "left", "unknown")
                      for cell in ("label", "probability", "confidence", "box")) + (
     "knee_right_side_source", "knee_left_side_source")
-CSV_CONTRACT = CONTRACT_KEYS[:-2] + KNEE_COLUMNS + ("call",)
+# Each knee's call, a column per side group, was added after the file's call (the last column then published).
+KNEE_CALL_COLUMNS = ("knee_right_call", "knee_left_call", "knee_unknown_call")
+CSV_CONTRACT = CONTRACT_KEYS[:-2] + KNEE_COLUMNS + ("call",) + KNEE_CALL_COLUMNS
 # The table as version 0.1.0 created it (copied from the schema that was written out by hand before the declaration).
 OLD_SCHEMA = """
 CREATE TABLE predictions (
@@ -88,7 +90,8 @@ def test_a_result_round_trips_through_every_output(tmp_path):
         "path": "/d/a.png", "label": "osteoporosis", "probability": "0.437500", "confidence": "0.437500",
         "threshold": "0.339000", "model_version": "m-2", "warnings": '["Not a knee: the DICOM body part is CHEST"]',
         "error": "", "timings_ms": '{"read": 1.234, "inference": 2.0}', "out_of_scope": "", "reader_agreement": "",
-        "model_sha256": "5e" * 32, **dict.fromkeys(KNEE_COLUMNS, ""), "call": "osteoporosis"}
+        "model_sha256": "5e" * 32, **dict.fromkeys(KNEE_COLUMNS, ""), "call": "osteoporosis",
+        **dict.fromkeys(KNEE_CALL_COLUMNS, "")}
     with History(tmp_path / "h.sqlite3") as history:
         entry = history.record(result.path, result, file_sha256="ab" * 32)
     assert (entry.path, entry.file_sha256, entry.label, entry.warnings) == (result.path, "ab" * 32, result.label, result.warnings)
@@ -123,10 +126,13 @@ def test_knees_go_to_json_csv_and_history_and_an_earlier_database_reads_none(tmp
                         model_version="m", model_sha256="7a" * 32, knees=[right, left])
     data = result.to_dict()
     assert list(data)[-2:] == ["knees", "call"]
+    # Each knee's call against the file's threshold 0.5: 0.75 and 0.125 are far (0.25, 0.375) from it, so the labels.
     assert data["knees"] == [{"side": "right", "box": [10, 20, 110, 220], "label": "osteoporosis", "probability": 0.75,
-                              "confidence": 0.75, "side_source": "film_marker"},
+                              "confidence": 0.75, "side_source": "film_marker", "call": "osteoporosis"},
                              {"side": "left", "box": [300, 25, 398, 221], "label": "normal", "probability": 0.125,
-                              "confidence": 0.875, "side_source": "film_marker"}]
+                              "confidence": 0.875, "side_source": "film_marker", "call": "normal"}]
+    called = [KneeResult("right", (10, 20, 110, 220), "osteoporosis", 0.75, 0.75, "film_marker", "osteoporosis"),
+              KneeResult("left", (300, 25, 398, 221), "normal", 0.125, 0.875, "film_marker", "normal")]
     handle = io.StringIO()
     writer = csv.DictWriter(handle, fieldnames=csv_columns(), lineterminator="\n")
     writer.writeheader()
@@ -141,8 +147,8 @@ def test_knees_go_to_json_csv_and_history_and_an_earlier_database_reads_none(tmp
     assert row["out_of_scope"] == ""
     with History(tmp_path / "h.sqlite3") as history:
         entry = history.record(result.path, result, file_sha256="ab" * 32)
-        assert entry.knees == [right, left]
-        assert history.find("ab" * 32, "7a" * 32).knees == [right, left]
+        assert entry.knees == called
+        assert history.find("ab" * 32, "7a" * 32).knees == called
     # A database written before knees existed: the column is added and its rows read back with no knees.
     path = tmp_path / "old.sqlite3"
     connection = sqlite3.connect(path)
@@ -171,7 +177,8 @@ def test_knees_recorded_before_side_sources_read_back_with_none(tmp_path):
     connection.close()
     with History(path) as history:
         (entry,) = history.entries()
-    assert entry.knees == [KneeResult("right", (1, 2, 30, 40), "normal", 0.1, 0.9, None)]
+    # Nor a call: it is derived on reading, 0.1 being 0.4 below the threshold 0.5, so the label.
+    assert entry.knees == [KneeResult("right", (1, 2, 30, 40), "normal", 0.1, 0.9, None, "normal")]
     assert entry.knees[0].to_dict()["side_source"] is None
     assert knee_cells(entry.knees)["knee_right_side_source"] == "" and knee_cells(entry.knees)["knee_right_label"] == "normal"
 

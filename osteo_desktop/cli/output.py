@@ -59,7 +59,8 @@ class Table:
     The numbers are the probability of osteoporosis and the threshold it is called against, not the confidence: the
     threshold is below 0.5, so a positive call's confidence can be under 0.5 and read as favouring normal (the JSON
     and CSV keep ``confidence``). Within the borderline margin the call reads "borderline-above", "borderline-at" or
-    "borderline-below" (text.short_call), and the borderline warning says why."""
+    "borderline-below" (text.short_call, applied once, by the result: the file's ``call`` and each knee's), and the
+    borderline warning says why."""
 
     def __init__(self, stream: IO[str], include_patient: bool = False, progress: Progress | None = None) -> None:
         self.stream = stream
@@ -80,12 +81,12 @@ class Table:
                     f"{INDENT}{for_terminal(text.no_result_headline(row.out_of_scope))}")
         else:
             threshold = row.threshold
-            call = text.short_call(row.label, row.probability, threshold)
+            call = row.call  # set with the result (FileResult), as each knee's is: the table does not call it again
             line = f"{call:<{CALL_WIDTH}} {row.probability:>8.3f} {threshold:>6.3f}  {path}"
             # One line per knee under the file's (whose result is its most suspicious knee's), numbers aligned: the
             # indented call gets the columns of the file's call and its separator ("  borderline-above" fits).
             for knee in row.knees:
-                knee_call = "  " + text.short_call(knee.label, knee.probability, threshold)
+                knee_call = f"  {knee.call}"  # the knee's own call, set with the file's (FileResult): one rule
                 line += (f"\n{knee_call:<{CALL_WIDTH + 1}}{knee.probability:>8.3f} {threshold:>6.3f}    "
                          f"{text.knee_title(knee)}")
             for warning in text.warning_sentences(row):

@@ -7,6 +7,8 @@ window calls these through its one worker mechanism, and only once the user has 
 
 from __future__ import annotations
 
+from typing import Any
+
 import logging
 import re
 from dataclasses import dataclass
@@ -186,7 +188,7 @@ def fetch_study(pacs: Pacs, study_instance_uid: str, folder: Path) -> list[Path]
     folder.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
 
-    def on_store(event) -> int:
+    def on_store(event: Any) -> int:  # a pynetdicom Event
         ds = event.dataset
         ds.file_meta = event.file_meta
         uid = str(ds.SOPInstanceUID)

@@ -7,8 +7,12 @@ temperature scaling) at inference, which keeps calibration out of the exported g
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 import logging
 from pathlib import Path
+
+if TYPE_CHECKING:  # Keras is imported where it is used: importing the module stays cheap
+    import keras
 
 log = logging.getLogger(__name__)
 
@@ -16,7 +20,7 @@ BACKBONE_OUTPUT = "out_relu"  # last convolutional block of Keras's MobileNetV2:
 FEATURE_CHANNELS = 1280
 
 
-def build_backbone(input_size: int = 224, imagenet_weights: str | Path | None = None, trainable: bool = False):
+def build_backbone(input_size: int = 224, imagenet_weights: str | Path | None = None, trainable: bool = False) -> keras.Model:
     """MobileNetV2 without its top, loading ImageNet weights from a local file when one is given.
 
     With no file, Keras downloads the weights (needs a network). The weights do not depend on the input size, so
@@ -44,7 +48,7 @@ def build_backbone(input_size: int = 224, imagenet_weights: str | Path | None = 
     return backbone
 
 
-def build_head(name: str = "head", dropout: float = 0.0, l2: float = 0.0):
+def build_head(name: str = "head", dropout: float = 0.0, l2: float = 0.0) -> keras.Model:
     """The paper's head on pooled features: Dense 1024 (ReLU) → Dense 512 (ReLU) → Dense 1 (logit)."""
     import keras
 
@@ -63,7 +67,7 @@ def build_head(name: str = "head", dropout: float = 0.0, l2: float = 0.0):
     return keras.Model(inputs, logit, name=name)
 
 
-def build_inference_model(backbone, heads: list):
+def build_inference_model(backbone: keras.Model, heads: list[keras.Model]) -> keras.Model:
     """Backbone + one or more heads (logits averaged) with two outputs: last-block activations and the logit."""
     import keras
 

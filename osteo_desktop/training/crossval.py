@@ -10,7 +10,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
@@ -21,6 +21,9 @@ from osteo_desktop.training.features import FeatureBank, Progress, extract_featu
 from osteo_desktop.training.finetune import CUT_LAYER, lower_model
 from osteo_desktop.training.heads import fit_head, head_logits
 from osteo_desktop.training.recipe import Recipe
+
+if TYPE_CHECKING:  # Keras is imported where it is used: importing the module stays cheap
+    import keras
 
 log = logging.getLogger(__name__)
 
@@ -41,12 +44,12 @@ class FeatureStore:
         self._backbones: dict[int, object] = {}
         self._banks: dict[tuple, FeatureBank] = {}
 
-    def backbone(self, input_size: int):
+    def backbone(self, input_size: int) -> keras.Model:
         if input_size not in self._backbones:
             self._backbones[input_size] = self.fresh_backbone(input_size)
         return self._backbones[input_size]
 
-    def fresh_backbone(self, input_size: int):
+    def fresh_backbone(self, input_size: int) -> keras.Model:
         from osteo_desktop.training.architecture import build_backbone
 
         return build_backbone(input_size, self.imagenet_weights)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 import logging
 from pathlib import Path
 
 import numpy as np
+
+if TYPE_CHECKING:  # Keras is imported where it is used: importing the module stays cheap
+    import keras
 
 log = logging.getLogger(__name__)
 
@@ -14,7 +18,7 @@ HEAD_NAME = "head.npz"
 KERAS_NAME = "osteo_mobilenetv2.keras"
 
 
-def export_tflite(model, path: Path) -> Path:
+def export_tflite(model: keras.Model, path: Path) -> Path:
     """Convert the two-output inference model to a float32 ``.tflite`` with a dynamic batch dimension.
 
     Goes through a SavedModel: converting a Keras 3 model from a concrete function drops its variables (the

@@ -7,6 +7,7 @@ everything it depends on (manifest, preprocessing, augmentation, seed, weights f
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 import logging
 import time
 from dataclasses import dataclass
@@ -17,6 +18,9 @@ import numpy as np
 from osteo_desktop.core.model.card import sha256_of
 from osteo_desktop.training.augment import AugmentConfig, augmented_copies
 from osteo_desktop.training.dataset import cache_key, to_rgb
+
+if TYPE_CHECKING:  # Keras is imported where it is used: importing the module stays cheap
+    import keras
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +51,7 @@ class Progress:
         log.info("%s: %d/%d, %.0f s elapsed, ETA %.0f s", self.what, done, self.total, elapsed, eta)
 
 
-def pooled_model(backbone):
+def pooled_model(backbone: keras.Model) -> keras.Model:
     import keras
 
     inputs = keras.Input(shape=backbone.input_shape[1:])
@@ -60,7 +64,7 @@ def _predict(model, batch: np.ndarray) -> np.ndarray:
 
 def extract_features(
     inputs: np.ndarray,
-    model,
+    model: keras.Model,
     copies: int,
     augment: AugmentConfig,
     seed: int,

@@ -8,21 +8,26 @@ normalisation stays frozen (inference statistics), as usual when fine-tuning on 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # Keras is imported where it is used: importing the module stays cheap
+    import keras
+
 CUT_LAYER = "block_15_add"
 
 
-def upper_layers(backbone) -> list:
+def upper_layers(backbone: keras.Model) -> list[keras.layers.Layer]:
     names = [layer.name for layer in backbone.layers]
     return backbone.layers[names.index(CUT_LAYER) + 1 :]
 
 
-def lower_model(backbone, cut: str = CUT_LAYER):
+def lower_model(backbone: keras.Model, cut: str = CUT_LAYER) -> keras.Model:
     import keras
 
     return keras.Model(backbone.input, backbone.get_layer(cut).output, name="backbone_lower")
 
 
-def trainable_top(backbone, head):
+def trainable_top(backbone: keras.Model, head: keras.Model) -> keras.Model:
     """Model from cached ``CUT_LAYER`` activations to the logit, sharing (and so training) the backbone's top layers."""
     import keras
 

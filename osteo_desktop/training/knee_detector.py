@@ -13,6 +13,8 @@ fitted on it. The shipped model is refitted on every checked film with threshold
 """
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
+
 import csv
 import hashlib
 import logging
@@ -158,7 +160,7 @@ def positive_descriptors(integral: np.ndarray, truth: np.ndarray, rng: np.random
     return np.array(out, np.float32).reshape(-1, BLOCKS * BLOCKS * FEATURES)
 
 
-def all_windows(integral: np.ndarray):
+def all_windows(integral: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Per grid: block features, and (rows, cols) -> (x0, y0, side) boxes."""
     for blocks, x0, y0, cell in dense_windows(integral):
         rows, cols = blocks.shape[0] - BLOCKS + 1, blocks.shape[1] - BLOCKS + 1
@@ -212,7 +214,7 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = L2, iterations: int =
 
     x = np.asarray(x, np.float32)  # products in float32 (a float64 vector would copy x on every product)
 
-    def loss_grad(t: np.ndarray):
+    def loss_grad(t: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
         z = (x @ t[:d].astype(np.float32)).astype(np.float64) + t[d]
         loss = np.sum(weight * (np.logaddexp(0, z) - target * z)) + 0.5 * l2 * t[:d] @ t[:d]
         p = 1 / (1 + np.exp(-z))
@@ -335,7 +337,7 @@ def file_boxes(found: Windows, picks: list[tuple[np.ndarray, float]], scale: flo
     return boxes
 
 
-def iou_xyxy(a, b) -> float:
+def iou_xyxy(a: Sequence[float], b: Sequence[float]) -> float:
     ix = max(0, min(a[2], b[2]) - max(a[0], b[0]))
     iy = max(0, min(a[3], b[3]) - max(a[1], b[1]))
     union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - ix * iy

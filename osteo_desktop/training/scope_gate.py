@@ -117,7 +117,7 @@ def extract(samples: list[Sample], classifier: Classifier, cache_dir: Path) -> t
     return np.stack([r if r is not None else np.zeros(width, np.float32) for r in rows]), np.array(ok)
 
 
-def fit_softmax(x: np.ndarray, y: np.ndarray, classes: int, l2: float = 1e-2, steps: int = 400, seed: int = 0):
+def fit_softmax(x: np.ndarray, y: np.ndarray, classes: int, l2: float = 1e-2, steps: int = 400, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Multinomial logistic regression by full-batch gradient descent with Adam; class-balanced loss."""
     mean, scale = x.mean(0), x.std(0) + 1e-6
     z = (x - mean) / scale
@@ -139,7 +139,7 @@ def fit_softmax(x: np.ndarray, y: np.ndarray, classes: int, l2: float = 1e-2, st
     return weights.astype(np.float32), bias.astype(np.float32), mean.astype(np.float32), scale.astype(np.float32)
 
 
-def knee_probability(params, x: np.ndarray, knee: int) -> np.ndarray:
+def knee_probability(params: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], x: np.ndarray, knee: int) -> np.ndarray:
     weights, bias, mean, scale = params
     logits = ((x - mean) / scale) @ weights + bias
     logits -= logits.max(1, keepdims=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 import datetime
 import logging
 from pathlib import Path
@@ -13,6 +14,11 @@ from osteo_desktop.core.model.card import write_model_card
 from osteo_desktop.training.dataset import DevSet
 from osteo_desktop.training.export import HEAD_NAME, KERAS_NAME, TFLITE_NAME, export_head, export_tflite
 from osteo_desktop.training.recipe import Recipe
+
+if TYPE_CHECKING:
+    import keras
+
+    from osteo_desktop.core.model.runtime import Classifier
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +40,7 @@ LIMITATIONS = [
 ]
 
 
-def export_model(backbone, heads: list, out_dir: Path) -> dict[str, dict[str, str]]:
+def export_model(backbone: keras.Model, heads: list[keras.Model], out_dir: Path) -> dict[str, dict[str, str]]:
     """Write the model files; returns the card's ``files`` entry. The Keras file is kept only under 20 MB."""
     import keras
 
@@ -181,7 +187,7 @@ def card_markdown(card: dict[str, Any], before: list[str] | None = None, after: 
     return "\n".join(lines)
 
 
-def max_probability_difference(keras_model, classifier, inputs: np.ndarray) -> float:
+def max_probability_difference(keras_model: keras.Model, classifier: Classifier, inputs: np.ndarray) -> float:
     """Largest |p_keras - p_tflite| over ``inputs`` (no flip, temperature 1): the export check."""
     from osteo_desktop.training.metrics import sigmoid
 

@@ -15,6 +15,8 @@ its fold; the shipped one is trained on every film, with the threshold chosen on
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import csv
 import logging
 from collections import defaultdict
@@ -76,7 +78,7 @@ def label_candidates(boxes: np.ndarray, markers: list) -> np.ndarray:
     return labels
 
 
-def near_marker(box, marker, reach: float = NEAR) -> bool:
+def near_marker(box: Sequence[float], marker: Sequence[float], reach: float = NEAR) -> bool:
     """Whether a candidate box lies on or beside a hand-read marker box: its centre within ``reach`` marker sides
     of the marker box. The boxes of the larger grey markers are the finder's candidates and can miss part of the
     glyph; a candidate on that part is the same physical marker, neither a clean positive nor a fair negative."""

@@ -23,6 +23,8 @@ Pure numpy and Pillow at run time.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
+
 import logging
 import zipfile
 from dataclasses import dataclass
@@ -161,7 +163,7 @@ def _grid(width: int, height: int, side: float) -> tuple[float, float, float, in
     return (width - nx * cell) / 2, (height - ny * cell) / 2, cell, nx, ny
 
 
-def dense_windows(integral: np.ndarray, sides=WINDOW_SIDES):
+def dense_windows(integral: np.ndarray, sides: Sequence[int] = WINDOW_SIDES) -> Iterator[tuple[np.ndarray, int, int, int]]:
     """Every window of every grid: yields (blocks, x0, y0, cell) per grid; window (i, j) starts at cell (i, j)."""
     width, height = integral.shape[0] - 1, integral.shape[1] - 1
     for side in sides:

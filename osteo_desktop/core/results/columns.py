@@ -32,6 +32,9 @@ class Output:
     identifiers, and then after every other field. ``csv_names``: the field's CSV columns when it spreads over several (a column group), in which
     case ``to_csv`` returns ``{column: cell}``; otherwise one column named like the field. ``sql``: the history
     column's declaration (None: not stored). ``from_model``: copied from the model's prediction of the image.
+    ``csv_added``: ``(column, names)``, columns of this field published after later fields' columns were: they sit
+    right after ``column`` (another field's), so that adding them moves no published column; ``to_csv`` writes
+    their cells too.
     """
 
     exported: bool = True
@@ -43,6 +46,7 @@ class Output:
     to_sql: Callable[[Any], Any] = _same
     from_sql: Callable[[Any], Any] = _same
     from_model: bool = False
+    csv_added: tuple[str, tuple[str, ...]] | None = None
 
 
 def declared(output: Output, default: Any = MISSING, *, default_factory: Any = MISSING) -> Any:
@@ -126,10 +130,13 @@ def json_keys(result_type: type, include_patient: bool = False) -> tuple[str, ..
 
 
 def csv_columns(result_type: type, include_patient: bool = False) -> tuple[str, ...]:
-    columns: list[str] = []
-    for name, output in outputs(result_type):
-        if _shown(output, include_patient):
-            columns.extend(output.csv_names or (name,))
+    shown = [(name, output) for name, output in outputs(result_type) if _shown(output, include_patient)]
+    columns = [column for name, output in shown for column in output.csv_names or (name,)]
+    for _, output in shown:
+        if output.csv_added is not None:
+            after, names = output.csv_added
+            at = columns.index(after) + 1  # ValueError: the declaration names a column that does not exist
+            columns[at:at] = names
     return tuple(columns)
 
 
@@ -155,7 +162,9 @@ def to_csv(result: Any, include_patient: bool = False) -> dict[str, Any]:
             continue
         cells = output.to_csv(getattr(result, name))
         record.update(cells if output.csv_names else {name: cells})
-    return record
+    # In the header's order (a field's added columns, csv_added, sit after later fields' columns); the same cells.
+    return {**{column: record[column] for column in csv_columns(type(result), include_patient) if column in record},
+            **record}
 
 
 def to_history(result: Any) -> tuple[Any, ...]:

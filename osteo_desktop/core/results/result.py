@@ -95,6 +95,7 @@ class FileResult:
     # "borderline-below" / "borderline-at" within the borderline margin of the threshold, which the reader should
     # take as undecided; None without a result. Derived from probability and threshold, so not stored: it is set
     # when a result is built with a verdict (__post_init__) or takes one (apply_prediction, reuse), cleared by decline.
+    # Each knee's call (KneeResult.call, same rule, the knee's probability against this threshold) is set with it.
     call: str | None = declared(text(), None)
     patient: dict[str, str] = declared(
         Output(identifying=True, to_json=dict, csv_names=PATIENT_COLUMNS, to_csv=patient_cells),
@@ -103,8 +104,11 @@ class FileResult:
     from_history: bool = False
 
     def __post_init__(self) -> None:
-        if self.call is None and self.out_of_scope is None and self.error is None:
-            self._set_call()  # a result built whole (a history entry read back, a test's row) carries its call too
+        # A result built whole (a history entry read back, a row rebuilt from its JSON, a test's row) carries its
+        # call too, and so does each knee: one recorded before knees had calls gains it here.
+        uncalled = self.call is None or any(knee.call is None for knee in self.knees)
+        if uncalled and self.out_of_scope is None and self.error is None:
+            self._set_call()
 
     @property
     def ok(self) -> bool:
@@ -143,13 +147,15 @@ class FileResult:
         self._set_call()
 
     def _set_call(self) -> None:
+        """The file's call and each knee's (the knee's probability against the file's threshold): one rule, here."""
         have_verdict = self.label is not None and self.probability is not None and self.threshold is not None
         self.call = result_text.short_call(self.label, self.probability, self.threshold) if have_verdict else None
+        self.knees = [knee.called(self.threshold if have_verdict else None) for knee in self.knees]
 
     def apply_knees(self, knees: list[KneeResult], verdict: ModelVerdict) -> None:
         """Take the knees found on the film and the verdict on the file: that of its most suspicious knee."""
-        self.apply_prediction(verdict)
         self.knees = list(knees)
+        self.apply_prediction(verdict)  # after the knees: it gives each its call
 
     def reuse(self, recorded: "FileResult") -> None:
         """Take an earlier recorded result for the same content and model: every stored field but the path."""
