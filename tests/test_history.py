@@ -375,3 +375,18 @@ def test_a_version_two_history_is_re_keyed_with_the_path(tmp_path):
         assert [(e.id, e.path) for e in history.entries()] == [(kept.id, str(original))]
         history.record(tmp_path / "copy.png", _prediction(0.3), file_sha256="a" * 64)
         assert history.count() == 2
+    connection = sqlite3.connect(path)
+    indexes = {name for (name,) in connection.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    connection.close()
+    assert "predictions_content" in indexes
+
+
+def test_the_lookup_by_content_uses_an_index(history):
+    """find() and the copy check look up by content and model; with the path leading the key, they need an index
+    of their own, or every file of a scan reads the whole table (a re-keyed old history gets it too)."""
+    connection = sqlite3.connect(history.path)
+    plan = connection.execute("EXPLAIN QUERY PLAN SELECT id FROM predictions WHERE file_sha256 = ? AND model_sha256 = ?",
+                              ("a" * 64, "b" * 64)).fetchall()
+    connection.close()
+    assert any("USING INDEX predictions_content" in row[-1] or "USING COVERING INDEX predictions_content" in row[-1]
+               for row in plan), plan

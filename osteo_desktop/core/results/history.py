@@ -58,6 +58,9 @@ _TABLE_ARGUMENTS = {"columns": ", ".join(f"{name} {declaration}" for name, decla
                     "key": ", ".join(_KEY)}
 _INDEX = "CREATE INDEX IF NOT EXISTS predictions_recorded_at ON predictions (recorded_at);"
 _SCHEMA = _TABLE.format(table="predictions", **_TABLE_ARGUMENTS) + _INDEX
+# The lookup by content (find(), a copy's or a moved file's entry): the key starts with the path, so its index does
+# not serve it, and a scan would read the whole table once per file. Made after any missing column is added.
+_CONTENT_INDEX = "CREATE INDEX IF NOT EXISTS predictions_content ON predictions (file_sha256, model_sha256)"
 
 # SQLite result codes that mean the file itself is damaged (SQLITE_CORRUPT, SQLITE_NOTADB), and their messages:
 # Python 3.10 has no sqlite_errorcode on the exception, only the text.
@@ -213,6 +216,7 @@ class History:
             _add_missing_columns(connection)
             if not _has_current_key(connection):
                 _rekey(connection)
+            connection.execute(_CONTENT_INDEX)
             connection.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             connection.execute("SELECT count(*) FROM predictions").fetchone()
             # A damaged page that the queries above do not touch (an index, a page deep in the table) would only
