@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QProgressBar,
     QPushButton,
+    QStyle,
     QTableView,
     QVBoxLayout,
     QWidget,
@@ -57,6 +58,7 @@ FILE_COLUMN, RESULT_COLUMN, WARNINGS_COLUMN, ERROR_COLUMN = 0, 1, 7, 8
 NUMBER_COLUMNS = (2, 3, 4, 5, 6)  # probability, distance from the threshold, knees: as wide as their headings
 TEXT_COLUMNS = (RESULT_COLUMN, WARNINGS_COLUMN, ERROR_COLUMN)  # share what the others leave
 FILE_WIDTH = (140, 320)  # the File column's least and most, in pixels: long paths are in the tooltip
+FILE_TIGHT_WIDTH = 260  # how far a long File column gives way when the calls and errors need the room (1500 px)
 TEXT_MIN_WIDTH = 110
 ERROR_MIN_WIDTH = 200  # an error's first words ("truncated or damaged image file") before the "…"
 KNEE_SIDES = ("right", "left", "unknown")  # the per-side probability columns (4, 5, 6), in COLUMNS order
@@ -300,7 +302,13 @@ class BatchDialog(QDialog):
         widths[FILE_COLUMN] = min(max(needed(FILE_COLUMN), FILE_WIDTH[0]), FILE_WIDTH[1])
         room = self.table.viewport().width() - sum(widths.values())
         wants = {column: max(needed(column), TEXT_MIN_WIDTH) for column in TEXT_COLUMNS}
-        floors = self._text_floors(wants, room, padding)
+        floors = self._text_floors(wants)
+        # Short of room, the File column gives way first (the whole path is in its tooltip), then Error, then Result.
+        given = min(max(0, sum(floors.values()) - room), max(0, widths[FILE_COLUMN] - FILE_TIGHT_WIDTH))
+        widths[FILE_COLUMN] -= given
+        room += given
+        for column in (ERROR_COLUMN, RESULT_COLUMN):
+            floors[column] -= max(0, min(sum(floors.values()) - room, floors[column] - TEXT_MIN_WIDTH))
         room -= sum(floors.values())
         widths.update(floors)
         # Above the floors, max-min fair shares: the column needing least is given all it needs if that is under an
@@ -318,28 +326,30 @@ class BatchDialog(QDialog):
         finally:
             self._fitting_columns = False
 
-    def _text_floors(self, wants: dict[int, int], room: int, padding: int) -> dict[int, int]:
-        """The least each text column is given before the rest is shared: the Result column its widest call whole
-        (the short words, "Borderline (above)", and a declined file's "No result: not a knee radiograph"), the Error
-        column :data:`ERROR_MIN_WIDTH`, the Warnings :data:`TEXT_MIN_WIDTH`; none more than its text needs. Short of
-        room the Error column gives way first, then the Result column, down to :data:`TEXT_MIN_WIDTH`."""
+    def _cell_margins(self) -> int:
+        """A column's width a cell's text does not get: the style's text margin on both sides (Qt's item delegate
+        takes the focus frame's margin and one pixel), the grid line, and 2 px that Qt's elision keeps in hand (a
+        text exactly as wide as the room was still cut)."""
+        margin = self.table.style().pixelMetric(QStyle.PixelMetric.PM_FocusFrameHMargin, None, self.table) + 1
+        return 2 * margin + (1 if self.table.showGrid() else 0) + 2
+
+    def _text_floors(self, wants: dict[int, int]) -> dict[int, int]:
+        """The least each text column is given before the rest is shared, where there is room: the Result column
+        its widest call whole (the short words, "Borderline (above)", and a declined file's "No result: not a knee
+        radiograph…", its reason cut after them), the Error column :data:`ERROR_MIN_WIDTH`, the Warnings
+        :data:`TEXT_MIN_WIDTH`; none more than its text needs."""
         metrics = self.table.fontMetrics()
-        calls = max(metrics.horizontalAdvance(words) for words in self._call_words()) + padding
-        floors = {RESULT_COLUMN: min(calls, wants[RESULT_COLUMN]), WARNINGS_COLUMN: TEXT_MIN_WIDTH,
-                  ERROR_COLUMN: min(ERROR_MIN_WIDTH, wants[ERROR_COLUMN])}
-        excess = sum(floors.values()) - room
-        for column in (ERROR_COLUMN, RESULT_COLUMN):
-            given = max(0, min(excess, floors[column] - TEXT_MIN_WIDTH))
-            floors[column] -= given
-            excess -= given
-        return floors
+        calls = max(metrics.horizontalAdvance(words) for words in self._call_words()) + self._cell_margins()
+        return {RESULT_COLUMN: min(calls, wants[RESULT_COLUMN]), WARNINGS_COLUMN: TEXT_MIN_WIDTH,
+                ERROR_COLUMN: min(ERROR_MIN_WIDTH, wants[ERROR_COLUMN])}
 
     def _call_words(self) -> list[str]:
-        """Every call the Result column can show, whatever the rows (no pass over a big table's rows)."""
+        """Every call the Result column can show, whatever the rows (no pass over a big table's rows); a declined
+        file's with the "…" its reason is cut to."""
         labels = self.classifier.card.labels
         return ([text.headline(label, labels[1]) for label in labels]
                 + [text.borderline_headline(where, short=True) for where in ("above", "at", "below")]
-                + [text.no_result_headline(None)])
+                + [text.no_result_headline(None) + "…"])
 
     # --- running -------------------------------------------------------------------------------------------------
     def choose_folder(self) -> None:

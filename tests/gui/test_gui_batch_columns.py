@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QFontMetrics
+from PySide6.QtWidgets import QStyle
 
 from osteo_desktop.core.results.result import FileResult
 from osteo_desktop.gui.batch_dialog import COLUMNS, BatchDialog
@@ -77,7 +78,7 @@ def test_at_1500_pixels_every_call_is_whole_and_error_keeps_200(qtbot, classifie
     """A scan with every kind of row, a borderline one too (its long warning wants the Warnings column's width as
     the long error wants the Error's): measured with the table's font, each call fits its column (a borderline call
     in the short words, the long headline in the tooltip; a declined file's "No result: not a knee radiograph"
-    whole, its reason may end in "…"), and the Error column still has 200 px."""
+    whole before the "…" its reason is cut to), and the Error column still has 200 px."""
     dialog = BatchDialog(classifier, settings=settings)
     qtbot.addWidget(dialog)
     # 0.38 is 0.02 above the threshold 0.36 and 0.33 is 0.03 below: within the 0.05 borderline margin
@@ -93,9 +94,15 @@ def test_at_1500_pixels_every_call_is_whole_and_error_keeps_200(qtbot, classifie
     assert shown == ["No sign of osteoporosis", "No result: not a knee radiograph: looks like a chest radiograph", "—",
                      "Borderline (above)", "Borderline (below)", "Osteoporosis suspected"]
     assert "just above the threshold): read as undecided" in cells[3].data(Qt.ItemDataRole.ToolTipRole)
+    # What Qt's item delegate leaves a cell's text: the column less the grid line and a text margin each side (the
+    # focus frame's margin and a pixel), elided to that width as the table draws it.
     metrics = QFontMetrics(table.font())
-    margin = 2 * table.style().pixelMetric(table.style().PixelMetric.PM_FocusFrameHMargin, None, table)
-    for words in shown[:1] + ["No result: not a knee radiograph"] + shown[3:]:
-        assert metrics.horizontalAdvance(words) + margin <= table.columnWidth(RESULT), words
+    text_width = (table.columnWidth(RESULT) - 1
+                  - 2 * (table.style().pixelMetric(QStyle.PixelMetric.PM_FocusFrameHMargin, None, table) + 1))
+    for words in shown[:1] + shown[3:]:
+        assert metrics.elidedText(words, Qt.TextElideMode.ElideRight, text_width) == words
+    # A declined file's reason is cut, but after "No result: not a knee radiograph"
+    declined = metrics.elidedText(shown[1], Qt.TextElideMode.ElideRight, text_width)
+    assert declined.startswith("No result: not a knee radiograph") and declined.endswith("…"), declined
     assert table.columnWidth(ERROR) >= 200 and table.columnWidth(WARNINGS) >= 110
     assert table.horizontalScrollBar().maximum() == 0
