@@ -14,7 +14,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from PySide6.QtCore import QEvent, QSettings, QSortFilterProxyModel, Qt, Signal
+from PySide6.QtCore import QSettings, QSortFilterProxyModel, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -27,7 +27,6 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QProgressBar,
     QPushButton,
-    QStyle,
     QTableView,
     QVBoxLayout,
     QWidget,
@@ -41,6 +40,8 @@ from osteo_desktop.core.results.output_target import UnsafeOutputError, check_ou
 from osteo_desktop.core.model.runtime import Classifier
 from osteo_desktop.core.errors import ImageReadError
 from osteo_desktop.core.pipeline.scanning import ScanProgress, ScanRow
+from osteo_desktop.gui.batch_columns import (COLUMNS, PROBABILITY_COLUMN, READING_COLUMN, THRESHOLD_COLUMN,
+                                             ColumnFitter)
 from osteo_desktop.gui.jobs import plain_error
 from osteo_desktop.gui import worklist
 from osteo_desktop.gui.logic import start_folder_scan
@@ -49,18 +50,6 @@ from osteo_desktop.gui.style import arrows_as_readers_expect
 from osteo_desktop.gui.worker import Worker
 from osteo_desktop.gui import plain
 
-# "Against threshold", not "Confidence": the threshold is below 0.5, so a positive call's confidence can be under 50 %
-# and read as favouring normal; how far the probability lies from the threshold, and on which side, says how sure.
-COLUMNS = ["File", "Result", "Probability", "Against threshold", "Right knee", "Left knee", "Knee (side ?)", "Warnings", "Error",
-           "Reading"]
-PROBABILITY_COLUMN, THRESHOLD_COLUMN, READING_COLUMN = 2, 3, 9
-FILE_COLUMN, RESULT_COLUMN, WARNINGS_COLUMN, ERROR_COLUMN = 0, 1, 7, 8
-NUMBER_COLUMNS = (2, 3, 4, 5, 6)  # probability, distance from the threshold, knees: as wide as their headings
-TEXT_COLUMNS = (RESULT_COLUMN, WARNINGS_COLUMN, ERROR_COLUMN)  # share what the others leave
-FILE_WIDTH = (140, 320)  # the File column's least and most, in pixels: long paths are in the tooltip
-FILE_TIGHT_WIDTH = 260  # how far a long File column gives way when the calls and errors need the room (1500 px)
-TEXT_MIN_WIDTH = 110
-ERROR_MIN_WIDTH = 200  # an error's first words ("truncated or damaged image file") before the "…"
 KNEE_SIDES = ("right", "left", "unknown")  # the per-side probability columns (4, 5, 6), in COLUMNS order
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 ROW_ROLE = Qt.ItemDataRole.UserRole + 2
@@ -235,16 +224,12 @@ class BatchDialog(QDialog):
         header = self.table.horizontalHeader()
         arrows_as_readers_expect(header)
         # Every column can be sized by hand. Until the user does, the columns are fitted to the table's width (on
-        # showing, resizing and at the end of a scan; see _fit_columns): a wide File column cut the result ("No
+        # showing, resizing and at the end of a scan; see batch_columns): a wide File column cut the result ("No
         # result: not a kn…") and the error to a few words while the file names had room to spare.
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(False)
-        self._columns_sized_by_hand = False
-        self._fitting_columns = False
-        header.sectionResized.connect(self._on_section_resized)
-        self.table.viewport().installEventFilter(self)
-        self.scan_finished.connect(lambda _: self._fit_columns())
-        self._fit_columns()
+        self.columns = ColumnFitter(self.table, self.classifier.card.labels, self)
+        self.scan_finished.connect(lambda _: self.columns.fit())
         self.table.doubleClicked.connect(self._open_index)
         layout.addWidget(self.table, 1)
 
@@ -271,85 +256,6 @@ class BatchDialog(QDialog):
         for button in self.findChildren(QPushButton):
             button.setAutoDefault(False)
             button.setDefault(False)
-
-    # --- column widths -------------------------------------------------------------------------------------------
-    def eventFilter(self, watched, event) -> bool:  # noqa: N802 - Qt's name
-        # The viewport, not the table: it also narrows when the vertical scroll bar appears.
-        if watched is self.table.viewport() and event.type() in (QEvent.Type.Resize, QEvent.Type.Show):
-            self._fit_columns()
-        return super().eventFilter(watched, event)
-
-    def _on_section_resized(self, *_: object) -> None:
-        if not self._fitting_columns:
-            self._columns_sized_by_hand = True  # the user's widths are kept from then on
-
-    def _fit_columns(self) -> None:
-        """Share the table's width out: the numbers and the reading as wide as their headings, the file names as
-        wide as they need within FILE_WIDTH, and the rest to Result, Warnings and Error, each given what its text
-        needs where there is room, else an even share (a column needing less gives its spare to the others).
-        A cut cell ends in "…" and keeps its whole text in its tooltip."""
-        if self._columns_sized_by_hand:
-            return
-        header = self.table.horizontalHeader()
-        padding = 6  # sizeHintForColumn holds the cell's margins; a little more keeps the text off the grid line
-
-        def needed(column: int) -> int:  # the wider of the heading and the cells (Qt samples a big table's rows)
-            return max(header.sectionSizeHint(column), self.table.sizeHintForColumn(column) + padding)
-
-        widths = {column: header.sectionSizeHint(column) + 4 for column in NUMBER_COLUMNS}  # the hint has the sort arrow's room
-        widths[READING_COLUMN] = max(header.sectionSizeHint(READING_COLUMN),
-                                     self.table.fontMetrics().horizontalAdvance("disagree") + padding)
-        widths[FILE_COLUMN] = min(max(needed(FILE_COLUMN), FILE_WIDTH[0]), FILE_WIDTH[1])
-        room = self.table.viewport().width() - sum(widths.values())
-        wants = {column: max(needed(column), TEXT_MIN_WIDTH) for column in TEXT_COLUMNS}
-        floors = self._text_floors(wants)
-        # Short of room, the File column gives way first (the whole path is in its tooltip), then Error, then Result.
-        given = min(max(0, sum(floors.values()) - room), max(0, widths[FILE_COLUMN] - FILE_TIGHT_WIDTH))
-        widths[FILE_COLUMN] -= given
-        room += given
-        for column in (ERROR_COLUMN, RESULT_COLUMN):
-            floors[column] -= max(0, min(sum(floors.values()) - room, floors[column] - TEXT_MIN_WIDTH))
-        room -= sum(floors.values())
-        widths.update(floors)
-        # Above the floors, max-min fair shares: the column needing least is given all it needs if that is under an
-        # even share of what is left.
-        for done, column in enumerate(sorted(TEXT_COLUMNS, key=lambda c: wants[c] - floors[c])):
-            extra = max(0, min(wants[column] - floors[column], room // (len(TEXT_COLUMNS) - done)))
-            widths[column] += extra
-            room -= extra
-        if room > 0:  # spare width after every text fits: to the Warnings, the longest text
-            widths[WARNINGS_COLUMN] += room
-        self._fitting_columns = True
-        try:
-            for column, width in widths.items():
-                self.table.setColumnWidth(column, width)
-        finally:
-            self._fitting_columns = False
-
-    def _cell_margins(self) -> int:
-        """A column's width a cell's text does not get: the style's text margin on both sides (Qt's item delegate
-        takes the focus frame's margin and one pixel), the grid line, and 2 px that Qt's elision keeps in hand (a
-        text exactly as wide as the room was still cut)."""
-        margin = self.table.style().pixelMetric(QStyle.PixelMetric.PM_FocusFrameHMargin, None, self.table) + 1
-        return 2 * margin + (1 if self.table.showGrid() else 0) + 2
-
-    def _text_floors(self, wants: dict[int, int]) -> dict[int, int]:
-        """The least each text column is given before the rest is shared, where there is room: the Result column
-        its widest call whole (the short words, "Borderline (above)", and a declined file's "No result: not a knee
-        radiograph…", its reason cut after them), the Error column :data:`ERROR_MIN_WIDTH`, the Warnings
-        :data:`TEXT_MIN_WIDTH`; none more than its text needs."""
-        metrics = self.table.fontMetrics()
-        calls = max(metrics.horizontalAdvance(words) for words in self._call_words()) + self._cell_margins()
-        return {RESULT_COLUMN: min(calls, wants[RESULT_COLUMN]), WARNINGS_COLUMN: TEXT_MIN_WIDTH,
-                ERROR_COLUMN: min(ERROR_MIN_WIDTH, wants[ERROR_COLUMN])}
-
-    def _call_words(self) -> list[str]:
-        """Every call the Result column can show, whatever the rows (no pass over a big table's rows); a declined
-        file's with the "…" its reason is cut to."""
-        labels = self.classifier.card.labels
-        return ([text.headline(label, labels[1]) for label in labels]
-                + [text.borderline_headline(where, short=True) for where in ("above", "at", "below")]
-                + [text.no_result_headline(None) + "…"])
 
     # --- running -------------------------------------------------------------------------------------------------
     def choose_folder(self) -> None:
