@@ -331,7 +331,8 @@ def test_history_keeps_one_entry_per_content_and_model_version(tmp_path):
                 first.warnings, first.file_sha256) == ("/a/knee.png", "normal", 0.2, pytest.approx(0.8), THRESHOLD,
                                                        "2.1.0", ["w"], "11" * 32)
         assert first.id >= 1 and first.recorded_at.endswith("+00:00")
-        again = history.record("/b/copy.png", Verdict(0.5), "11" * 32)  # same content and model: updated in place
+        # same content and model, and /a/knee.png is not on disk (moved): its entry is updated in place
+        again = history.record("/b/copy.png", Verdict(0.5), "11" * 32)
         assert again.id == first.id and again.path == "/b/copy.png" and again.label == "osteoporosis"
         # Keyed on the exact model (model_sha256), not its version string: an edited card under the same version
         # is another model.
@@ -804,7 +805,7 @@ def test_an_old_history_is_re_keyed_once_keeping_each_rows_id(tmp_path, caplog):
         history.record("/a.png", FileResult.from_prediction("/a.png", Verdict(0.2, model_sha256="ef" * 32)),
                        file_sha256="aa")
         assert history.count() == 4
-    assert caplog.messages.count("history database: re-keying on file_sha256, model_sha256") == 1
+    assert caplog.messages.count("history database: re-keying on path, file_sha256, model_sha256") == 1
     caplog.clear()
     with caplog.at_level("INFO", logger="osteo_desktop.core.results.history"), History(path) as history:
         assert history.count() == 4
@@ -817,8 +818,8 @@ def test_an_old_history_is_re_keyed_once_keeping_each_rows_id(tmp_path, caplog):
 
 
 def test_a_plain_index_on_the_key_columns_is_not_the_key(tmp_path):
-    """Only a UNIQUE index on (file_sha256, model_sha256) is the key: an old table with a plain index on the same
-    columns is re-keyed, so that recording the same content and model again updates instead of failing."""
+    """Only a UNIQUE index on (path, file_sha256, model_sha256) is the key: an old table with a plain index on the
+    key columns is re-keyed, so that recording the same content and model again updates instead of failing."""
     path = tmp_path / "indexed.sqlite3"
     _version_one(path, """
         ALTER TABLE predictions ADD COLUMN model_sha256 TEXT;

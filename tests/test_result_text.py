@@ -101,3 +101,19 @@ def test_a_scan_summary_states_a_rate_only_over_a_tenth_of_a_second_or_more():
     assert text.scan_summary(1, 0, 0, 0.1) == "1 file: 1 results, 0 failed, in 0.1 s (10.0 files/s)"
     assert text.scan_summary(6, 1, 2, 3.0, declined=1) == (
         "6 files: 4 results, 1 out of scope (no result), 1 failed (2 reused from the history), in 3.0 s (2.0 files/s)")
+
+
+def test_short_borderline_headline_for_table_cells():
+    # 0.380 is 0.041 above 0.339, 0.300 is 0.039 below: both within the 0.05 margin; 0.62 is a firm call.
+    assert text.verdict_headline(_result(), "osteoporosis", short=True) == "Borderline (above)"
+    assert text.verdict_headline(_result(), "osteoporosis") == "Borderline (just above the threshold): read as undecided"
+    below = _result(label="normal", probability=0.300, confidence=0.7)
+    assert text.verdict_headline(below, "osteoporosis", short=True) == "Borderline (below)"
+    at = _result(probability=0.339)
+    assert text.headline("osteoporosis", "osteoporosis", 0.339, 0.339, short=True) == "Borderline (at)"
+    assert text.verdict_headline(at, "osteoporosis") == "Borderline (at the threshold): read as undecided"
+    firm = _result(probability=0.62, confidence=0.62)
+    assert text.result_headline(firm, "osteoporosis", short=True) == "Osteoporosis suspected"
+    declined = FileResult(path="/d/chest.png")
+    declined.decline("not a knee radiograph")
+    assert text.result_headline(declined, "osteoporosis", short=True) == "No result: not a knee radiograph"

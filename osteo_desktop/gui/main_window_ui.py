@@ -47,7 +47,7 @@ def build_widgets(window: "MainWindow") -> None:
     """The image on the left; result, model input with its explanation, and image details on the right."""
     window.view = ImageView(placeholder="Open a knee radiograph\n\nFile ▸ Open (Ctrl+O), or drop a file here")
     window.result_panel = ResultPanel()
-    window.preview = ImageView(adjustable=False)
+    window.preview = ImageView(adjustable=False, fitted=True)  # every tile whole; the wheel scrolls the panel
     # 220 px: a square knee input still reads at this size, and with the details table's eight rows the side panel
     # fits a 1600x1000 window without scrolling (at 260 px the "Show patient details" box fell below the fold).
     window.preview.setMinimumSize(220, 220)

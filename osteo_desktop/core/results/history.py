@@ -2,10 +2,13 @@
 
 Results are committed (one transaction per result, or per inference batch in a folder scan) with WAL journaling
 and full disk syncs, so a crash, a kill or a power cut never loses a result that was reported as recorded and never
-leaves a corrupt database. A result is keyed by the file's content (SHA-256) and the exact model (``model_sha256``,
-a digest of the card and every model file: a card edited by hand is another model and never inherits rows):
-recording the same file again with the same model updates its entry instead of adding a second one, which
-is what lets an interrupted folder scan be re-run without duplicating anything. No patient identifier is stored.
+leaves a corrupt database. A result is keyed by the file's path, its content (SHA-256) and the exact model
+(``model_sha256``, a digest of the card and every model file: a card edited by hand is another model and never
+inherits rows): recording the same file again with the same model updates its entry instead of adding a second one,
+which is what lets an interrupted folder scan be re-run without duplicating anything. A copy of a recorded file
+elsewhere reuses its result (:meth:`History.find` looks up by content) and is listed as a row of its own, in its own
+folder; a file moved away from its recorded path takes that row over instead of leaving it behind. No patient
+identifier is stored.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from typing import Any
 from osteo_desktop.core.errors import OsteoError
 from osteo_desktop.core.model.card import sha256_of
 from osteo_desktop.core.paths import user_data_dir
-from osteo_desktop.core.results.names import escape_undecodable
+from osteo_desktop.core.results.names import escape_undecodable, file_named
 from osteo_desktop.core.results import columns
 from osteo_desktop.core.results.result import FileResult
 
@@ -33,13 +36,14 @@ log = logging.getLogger(__name__)
 HISTORY_FILENAME = "history.sqlite3"
 # 2: keyed on (file_sha256, model_sha256) instead of (file_sha256, model_version); rows of version 1 are kept with
 # no model digest, so they are listed but never reused (which card computed them cannot be known).
-SCHEMA_VERSION = 2
+# 3: the path joins the key: copies of one content were one row, listed in whichever copy's folder was recorded last.
+SCHEMA_VERSION = 3
 
 # The result's own columns come from its declaration (FileResult); the table adds where each row sits. A column
 # added to FileResult later is added to an existing table when it is opened (ALTER TABLE ADD COLUMN).
 _RESULT_COLUMNS = columns.history_columns(FileResult)
 _NAMES = [name for name, _ in _RESULT_COLUMNS]
-_KEY = ("file_sha256", "model_sha256")
+_KEY = ("path", "file_sha256", "model_sha256")
 _COLUMNS = ", ".join(["id", "recorded_at", *_NAMES])
 
 _TABLE = """
@@ -54,6 +58,9 @@ _TABLE_ARGUMENTS = {"columns": ", ".join(f"{name} {declaration}" for name, decla
                     "key": ", ".join(_KEY)}
 _INDEX = "CREATE INDEX IF NOT EXISTS predictions_recorded_at ON predictions (recorded_at);"
 _SCHEMA = _TABLE.format(table="predictions", **_TABLE_ARGUMENTS) + _INDEX
+# The lookup by content (find(), a copy's or a moved file's entry): the key starts with the path, so its index does
+# not serve it, and a scan would read the whole table once per file. Made after any missing column is added.
+_CONTENT_INDEX = "CREATE INDEX IF NOT EXISTS predictions_content ON predictions (file_sha256, model_sha256)"
 
 # SQLite result codes that mean the file itself is damaged (SQLITE_CORRUPT, SQLITE_NOTADB), and their messages:
 # Python 3.10 has no sqlite_errorcode on the exception, only the text.
@@ -147,6 +154,28 @@ def _rekey(connection: sqlite3.Connection) -> None:
         raise
 
 
+def stored_path(path: str | Path) -> str:
+    """A path as the history stores it: absolute (a relative path means nothing once the history is read from another
+    working folder), and in UTF-8 as SQLite keeps text (a Linux name's undecodable bytes escaped)."""
+    return escape_undecodable(os.path.abspath(path))
+
+
+def _take_over_moved(connection: sqlite3.Connection, value: tuple[Any, ...]) -> None:
+    """Before ``value`` (an upsert's parameters) is recorded under a path with no row for its content and model yet:
+    give it the row of that content and model whose file is no longer at its recorded path (the file was moved),
+    so that a move updates the entry in place; a copy, whose original is still there, gets a row of its own."""
+    named = dict(zip(["recorded_at", *_NAMES], value))
+    path, key = named["path"], (named["file_sha256"], named["model_sha256"])
+    if connection.execute("SELECT 1 FROM predictions WHERE path = ? AND file_sha256 = ? AND model_sha256 = ?",
+                          (path, *key)).fetchone():
+        return
+    for row_id, recorded in connection.execute(
+            "SELECT id, path FROM predictions WHERE file_sha256 = ? AND model_sha256 = ? ORDER BY id", key).fetchall():
+        if not os.path.lexists(file_named(recorded)):
+            connection.execute("UPDATE predictions SET path = ? WHERE id = ?", (path, row_id))
+            return
+
+
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="microseconds")
 
@@ -187,6 +216,7 @@ class History:
             _add_missing_columns(connection)
             if not _has_current_key(connection):
                 _rekey(connection)
+            connection.execute(_CONTENT_INDEX)
             connection.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             connection.execute("SELECT count(*) FROM predictions").fetchone()
             # A damaged page that the queries above do not touch (an index, a page deep in the table) would only
@@ -241,6 +271,7 @@ class History:
                 self._connection.execute("BEGIN IMMEDIATE")
                 try:
                     for value in values:
+                        _take_over_moved(self._connection, value)
                         row = self._connection.execute(_UPSERT, value).fetchone()
                         entries.append(HistoryEntry.from_row(row))
                     self._connection.execute("COMMIT")
@@ -262,8 +293,7 @@ class History:
             raise ValueError("a result without its model's digest (model_sha256) cannot be recorded")
         if file_sha256 is None:  # the hash of the bytes that were analysed, when the caller kept it
             file_sha256 = getattr(result, "file_sha256", None) or sha256_of(Path(path))
-        # Stored absolute: a relative path means nothing once the history is read from another working folder.
-        path = os.path.abspath(path)
+        path = os.path.abspath(path)  # stored absolute: see stored_path
         if isinstance(result, FileResult):
             result = replace(result, path=str(path), file_sha256=file_sha256)
         else:
@@ -293,10 +323,13 @@ class History:
         rows = self._fetch(f"SELECT {_COLUMNS} FROM predictions ORDER BY recorded_at DESC, id DESC LIMIT ?", (int(limit),))
         return [HistoryEntry.from_row(row) for row in rows]
 
-    def find(self, file_sha256: str, model_sha256: str) -> HistoryEntry | None:
-        """The result recorded for this content by exactly this model (card and files), if any."""
-        rows = self._fetch(f"SELECT {_COLUMNS} FROM predictions WHERE file_sha256 = ? AND model_sha256 = ?",
-                           (file_sha256, model_sha256))
+    def find(self, file_sha256: str, model_sha256: str, path: str | Path | None = None) -> HistoryEntry | None:
+        """The result recorded for this content by exactly this model (card and files), if any: the entry of ``path``
+        when it has one, else the newest of the content's copies (its ``path`` then differs from :func:`stored_path`
+        of ``path``, which tells a caller the file has no entry of its own yet)."""
+        rows = self._fetch(f"SELECT {_COLUMNS} FROM predictions WHERE file_sha256 = ? AND model_sha256 = ? "
+                           "ORDER BY path = ? DESC, recorded_at DESC, id DESC LIMIT 1",
+                           (file_sha256, model_sha256, None if path is None else stored_path(path)))
         return HistoryEntry.from_row(rows[0]) if rows else None
 
     def count(self) -> int:

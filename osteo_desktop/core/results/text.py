@@ -46,24 +46,34 @@ def _where(probability: float, threshold: float) -> str:
     return "above" if probability > threshold else "at" if probability == threshold else "below"
 
 
-def headline(label: str, positive_label: str, probability: float | None = None, threshold: float | None = None) -> str:
+def borderline_headline(where: str, *, short: bool = False) -> str:
+    """The headline of a borderline result on side ``where`` ("above", "at", "below"): "Borderline (just above the
+    threshold): read as undecided", or with ``short`` "Borderline (above)", for a table's cell (a scan table at
+    1500 px cut the long words; the cell's tooltip keeps them)."""
+    if short:
+        return f"Borderline ({where})"
+    return f"Borderline ({'at the threshold' if where == 'at' else f'just {where} the threshold'}): read as undecided"
+
+
+def headline(label: str, positive_label: str, probability: float | None = None, threshold: float | None = None,
+             *, short: bool = False) -> str:
     """The result in a few words: "Osteoporosis suspected", "No sign of osteoporosis", or, within
     :data:`BORDERLINE_MARGIN` of the threshold (given both numbers), "Borderline (just above the threshold): read as
-    undecided": near the threshold the headline itself must not read as a firm call, yet it says which side it fell."""
+    undecided": near the threshold the headline itself must not read as a firm call, yet it says which side it fell.
+    ``short`` gives a table cell's borderline words (:func:`borderline_headline`)."""
     # "Suspected", not "likely": the threshold (0.360) sits well below 0.5, so a positive result can carry a
     # probability under one half, and "likely" beside a probability of 44 % reads as a contradiction.
     if is_borderline(probability, threshold):
-        where = _where(probability, threshold)  # type: ignore[arg-type]
-        return f"Borderline ({'at the threshold' if where == 'at' else f'just {where} the threshold'}): read as undecided"
+        return borderline_headline(_where(probability, threshold), short=short)  # type: ignore[arg-type]
     if label == positive_label:
         return "Osteoporosis suspected" if label == "osteoporosis" else f"{label.capitalize()} suspected"
     return "No sign of osteoporosis" if positive_label == "osteoporosis" else f"{label.capitalize()}"
 
 
-def verdict_headline(result: object, positive_label: str) -> str:
+def verdict_headline(result: object, positive_label: str, *, short: bool = False) -> str:
     """:func:`headline` of a result with the model's verdict fields (borderline when it is)."""
     return headline(result.label, positive_label, getattr(result, "probability", None),  # type: ignore[attr-defined]
-                    getattr(result, "threshold", None))
+                    getattr(result, "threshold", None), short=short)
 
 
 def short_call(label: str, probability: float, threshold: float) -> str:
@@ -114,10 +124,11 @@ def out_of_scope(result: object) -> str | None:
     return getattr(result, "out_of_scope", None)
 
 
-def result_headline(result: Verdict, positive_label: str) -> str:
-    """The headline of any result: :func:`no_result_headline` for a declined file, else :func:`headline`."""
+def result_headline(result: Verdict, positive_label: str, *, short: bool = False) -> str:
+    """The headline of any result: :func:`no_result_headline` for a declined file, else :func:`headline` (its
+    ``short`` borderline words for a table's cell)."""
     reason = out_of_scope(result)
-    return no_result_headline(reason) if reason is not None else verdict_headline(result, positive_label)
+    return no_result_headline(reason) if reason is not None else verdict_headline(result, positive_label, short=short)
 
 
 def result_facts(result: Verdict, positive_label: str) -> list[tuple[str, str]]:
