@@ -14,7 +14,8 @@ from PIL import Image, ImageDraw, ImageFont
 from pydicom.uid import ComputedRadiographyImageStorage, generate_uid
 
 from osteo_desktop.core.results.dicom_adapter import NoStudyError, StudyDetails, source_for
-from osteo_desktop.core.results.dicom_objects import DicomExportInput, KneeFinding, annotate, write_all
+from osteo_desktop.core.results.annotated_image import annotate
+from osteo_desktop.core.results.dicom_objects import DicomExportInput, KneeFinding, write_all
 
 SHA = "0123456789abcdef" * 4
 

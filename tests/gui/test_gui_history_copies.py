@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 from osteo_desktop.core.pipeline.scanning import scan_files
 from osteo_desktop.gui.history_view import COLUMNS, HistoryDialog

@@ -19,8 +19,7 @@ from pydicom.sr.codedict import codes
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from osteo_desktop.core.results import text
-# The burnt-in image's drawing lives in its own module; its names stay importable from here, where they began.
-from osteo_desktop.core.results.annotated_image import RESEARCH_NOTICE, KneeFinding, annotate  # noqa: F401
+from osteo_desktop.core.results.annotated_image import KneeFinding
 from osteo_desktop.core.results.annotated_image import side_words as _side_words
 
 log = logging.getLogger(__name__)
