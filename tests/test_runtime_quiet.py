@@ -59,3 +59,26 @@ def test_other_stderr_lines_written_while_the_model_loads_still_come_out():
     assert "XNNPACK" not in result.stderr
     assert result.stderr.splitlines() == ["native: a warning the user must see",
                                           "native: and another after the delegate line"]
+
+
+FAILED_LOAD = """
+import os
+from osteo_desktop.core.model.native_stderr import without_native_noise
+
+try:
+    with without_native_noise():
+        os.write(2, b"ERROR: Didn't find op for builtin opcode\\n")  # LiteRT's own words, then the load fails
+        raise RuntimeError("the model did not load")
+except RuntimeError:
+    print("raised")
+"""
+
+
+def test_what_native_code_says_before_a_failed_load_still_comes_out():
+    """A model that fails to load: the native ERROR line written in the window is the reason, and must reach stderr
+    although the block raised."""
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    result = subprocess.run([sys.executable, "-c", FAILED_LOAD], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
+                            timeout=60)
+    assert result.stdout.strip() == "raised"
+    assert result.stderr.splitlines() == ["ERROR: Didn't find op for builtin opcode"]

@@ -28,7 +28,13 @@ _WINDOW = threading.Lock()
 
 @contextlib.contextmanager
 def without_native_noise() -> Iterator[None]:
-    """Run the block with fd 2 captured; then write back every line but :data:`NATIVE_NOISE`'s (logged at INFO)."""
+    """Run the block with fd 2 captured; then write back every line but :data:`NATIVE_NOISE`'s (logged at INFO).
+
+    With INFO logging on (-v) nothing is captured: the line is wanted then, and a native abort inside the window
+    must not take its last words into a deleted temporary file."""
+    if logging.getLogger().isEnabledFor(logging.INFO) or log.isEnabledFor(logging.INFO):
+        yield
+        return
     with _WINDOW:
         with _captured_stderr():
             yield
@@ -55,9 +61,10 @@ def _captured_stderr() -> Iterator[None]:
             finally:
                 _flush_python_stderr()  # what Python wrote meanwhile is in the file, not in its buffer
                 os.dup2(saved, 2)
+                # Also when the block raised: a model that fails to load says why on stderr (LiteRT's ERROR lines).
+                _write_back(captured)
         finally:
             os.close(saved)
-        _write_back(captured)
 
 
 def _flush_python_stderr() -> None:
