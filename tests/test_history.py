@@ -54,15 +54,16 @@ def test_record_find_and_list_newest_first(history, knee_png, knee_jpeg):
     assert history.find(first.file_sha256, "sha-of-another-model") is None
 
 
-def test_same_content_and_model_updates_instead_of_duplicating(history, knee_png):
+def test_same_path_content_and_model_updates_instead_of_duplicating(history, knee_png):
     sha = sha256_of(knee_png)
-    history.record("/old/place.png", _prediction(0.3), file_sha256=sha)
+    elsewhere = history.record("/old/place.png", _prediction(0.3), file_sha256=sha)
+    first = history.record("/new/place.png", _prediction(0.2), file_sha256=sha)
     updated = history.record("/new/place.png", _prediction(0.7), file_sha256=sha)
     other_model = history.record("/new/place.png", _prediction(0.6, version="test-2"), file_sha256=sha)
-    assert history.count() == 2
-    assert history.find(sha, "sha-of-test-1") == updated
+    assert history.count() == 3  # /old and /new with one model, /new with the other
+    assert updated.id == first.id and elsewhere.id != first.id and other_model.id != updated.id
+    assert history.find(sha, "sha-of-test-1") == updated  # by content alone: the newest
     assert (updated.path, updated.label) == ("/new/place.png", "osteoporosis")
-    assert other_model.id != updated.id
 
 
 def test_failed_rows_are_not_recorded(history):
@@ -307,10 +308,11 @@ def test_a_database_from_before_the_agreement_gains_the_column_empty(tmp_path, k
         assert opened.count() == 2
 
 
-def test_copies_get_a_row_each_and_a_moved_file_takes_its_row_over(history, tmp_path, knee_png):
-    """Same content and model: a copy whose original is still there is a row of its own (each listed in its own
-    folder), recording the same path again updates it, and a file moved away from its recorded path has its row
-    taken over by the new path instead of leaving it behind. The result is still found by content."""
+def test_copies_get_a_row_each_and_a_moved_file_never_takes_a_row_over(history, tmp_path, knee_png):
+    """Same content and model: a copy is a row of its own (each listed in its own folder), recording the same path
+    again updates it, and a file that is no longer at its recorded path keeps its row (it may be on a share that is
+    only unmounted for now) while the new path gets its own. The result is still found by content, the newest
+    copy's when the file has no entry of its own."""
     sha = sha256_of(knee_png)
     first, second, moved = (tmp_path / name / "knee.png" for name in ("a", "b", "c"))
     for copy in (first, second):
@@ -322,11 +324,14 @@ def test_copies_get_a_row_each_and_a_moved_file_takes_its_row_over(history, tmp_
     assert a.id != b.id and again.id == b.id and history.count() == 2
     assert sorted(Path(e.path).parent.name for e in history.entries()) == ["a", "b"]
     assert history.find(sha, "sha-of-test-1", first).id == a.id  # the file's own entry first
-    assert history.find(sha, "sha-of-test-1", tmp_path / "elsewhere.png").id in (a.id, b.id)  # reuse by content
-    second.unlink()  # b/knee.png moved to c/knee.png
-    taken = history.record(moved, _prediction(0.3), file_sha256=sha)
-    assert taken.id == b.id and history.count() == 2
-    assert sorted(Path(e.path).parent.name for e in history.entries()) == ["a", "c"]
+    assert history.find(sha, "sha-of-test-1", tmp_path / "elsewhere.png").id == b.id  # by content: the newest copy
+    assert history.set_agreement(sha, "sha-of-test-1", "disagree")
+    (tmp_path / "b").rename(tmp_path / "b.offline")  # b's folder out of reach (an unmounted share), not deleted
+    moved.parent.mkdir()
+    moved.write_bytes(knee_png.read_bytes())
+    history.record(moved, _prediction(0.3), file_sha256=sha)
+    kept = {Path(e.path).parent.name: e.reader_agreement for e in history.entries()}
+    assert kept == {"a": "disagree", "b": "disagree", "c": None}  # b's row, its folder and its verdict all kept
 
 
 def test_a_scanned_copy_reuses_the_result_and_is_listed_in_its_own_folder(tmp_path, classifier, knee_png, monkeypatch):

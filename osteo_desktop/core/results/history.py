@@ -7,8 +7,9 @@ leaves a corrupt database. A result is keyed by the file's path, its content (SH
 inherits rows): recording the same file again with the same model updates its entry instead of adding a second one,
 which is what lets an interrupted folder scan be re-run without duplicating anything. A copy of a recorded file
 elsewhere reuses its result (:meth:`History.find` looks up by content) and is listed as a row of its own, in its own
-folder; a file moved away from its recorded path takes that row over instead of leaving it behind. No patient
-identifier is stored.
+folder. A file moved elsewhere is recorded anew there and its old row stays: a row is never taken from a path that
+may only be out of reach for now (an unmounted share, a drive offline), which would lose where it was read and the
+reader's verdict kept with it. No patient identifier is stored.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from typing import Any
 from osteo_desktop.core.errors import OsteoError
 from osteo_desktop.core.model.card import sha256_of
 from osteo_desktop.core.paths import user_data_dir
-from osteo_desktop.core.results.names import escape_undecodable, file_named
+from osteo_desktop.core.results.names import escape_undecodable
 from osteo_desktop.core.results import columns
 from osteo_desktop.core.results.result import FileResult
 
@@ -68,7 +69,7 @@ _DAMAGED = (11, 26)
 _DAMAGED_MESSAGES = ("file is not a database", "database disk image is malformed")
 
 # Columns a new record leaves as they were when it brings no value: the reader's agreement belongs to the file and
-# model (the key), so analysing the same file again with the same model keeps it.
+# model (its path, content and model: the key), so analysing the same file again with the same model keeps it.
 _KEPT_WHEN_NULL = ("reader_agreement",)
 
 
@@ -158,22 +159,6 @@ def stored_path(path: str | Path) -> str:
     """A path as the history stores it: absolute (a relative path means nothing once the history is read from another
     working folder), and in UTF-8 as SQLite keeps text (a Linux name's undecodable bytes escaped)."""
     return escape_undecodable(os.path.abspath(path))
-
-
-def _take_over_moved(connection: sqlite3.Connection, value: tuple[Any, ...]) -> None:
-    """Before ``value`` (an upsert's parameters) is recorded under a path with no row for its content and model yet:
-    give it the row of that content and model whose file is no longer at its recorded path (the file was moved),
-    so that a move updates the entry in place; a copy, whose original is still there, gets a row of its own."""
-    named = dict(zip(["recorded_at", *_NAMES], value))
-    path, key = named["path"], (named["file_sha256"], named["model_sha256"])
-    if connection.execute("SELECT 1 FROM predictions WHERE path = ? AND file_sha256 = ? AND model_sha256 = ?",
-                          (path, *key)).fetchone():
-        return
-    for row_id, recorded in connection.execute(
-            "SELECT id, path FROM predictions WHERE file_sha256 = ? AND model_sha256 = ? ORDER BY id", key).fetchall():
-        if not os.path.lexists(file_named(recorded)):
-            connection.execute("UPDATE predictions SET path = ? WHERE id = ?", (path, row_id))
-            return
 
 
 def _now() -> str:
@@ -271,7 +256,6 @@ class History:
                 self._connection.execute("BEGIN IMMEDIATE")
                 try:
                     for value in values:
-                        _take_over_moved(self._connection, value)
                         row = self._connection.execute(_UPSERT, value).fetchone()
                         entries.append(HistoryEntry.from_row(row))
                     self._connection.execute("COMMIT")
@@ -304,8 +288,9 @@ class History:
     def set_agreement(self, file_sha256: str, model_sha256: str, agreement: str | None) -> bool:
         """Store the reader's verdict on a recorded result ("agree", "disagree", or None to clear it).
 
-        The result is the one of this content by exactly this model (card and files: the history's key). Returns
-        False when no such result is recorded (nothing to agree with).
+        The result is the one of this content by exactly this model (card and files); every copy's row carries it
+        (the same content and model give the same result, so a verdict on one is a verdict on all). Returns False
+        when no such result is recorded (nothing to agree with).
         """
         if agreement is not None and agreement not in AGREEMENTS:
             raise ValueError(f"agreement must be one of {AGREEMENTS} or None, not {agreement!r}")
