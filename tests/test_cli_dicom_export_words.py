@@ -61,3 +61,18 @@ def test_a_file_where_a_folder_is_wanted_is_a_usage_error_in_the_same_words(tmp_
     if option == "--model-dir":  # predict says it the same way
         assert main(["predict", str(png), option, str(not_a_folder)]) == 2
         assert capsys.readouterr().err.splitlines()[-1] == f"osteo: error: {option} {not_a_folder} is not a folder"
+
+
+def test_an_out_folder_that_cannot_be_made_is_named_as_the_fault_not_the_input(tmp_path, capsys):
+    """--out under a plain file: the input was read and analysed; what failed is the writing. The message said
+    "knee.png: cannot be read (Not a directory)" and sent the user to a good radiograph."""
+    png = next(iter(sorted(KNEE_DIR.rglob("*.png"))), None)
+    if png is None:
+        pytest.skip("shared knee PNGs missing")
+    (tmp_path / "afile").write_text("x")
+    out = tmp_path / "afile" / "out"
+    assert main(["dicom-export", str(png), "--out", str(out), "--no-pdf", "--patient-id", "P-1",
+                 "--patient-name", "Doe^Jane"]) == 1
+    errors = [line for line in capsys.readouterr().err.splitlines() if "ERROR" in line]
+    assert len(errors) == 1 and "cannot be read" not in errors[0]
+    assert f"cannot be written to --out {out}" in errors[0] and "Not a directory" in errors[0]

@@ -88,15 +88,19 @@ def _export(path: Path, classifier: Any, args: argparse.Namespace, details: Any)
     try:
         # The PDF shows each knee's heat map, as File > Export report does; without a PDF nothing draws one.
         analysis = analyse_file(path, classifier, explain=not args.no_pdf)
-        written = export_analysis(analysis, classifier, args.out, details, with_pdf=not args.no_pdf)
-    except NoStudyError as exc:
-        log.error("%s", exc)
-        return False
     except OsteoError as exc:  # its message names the file already ("knee.dcm: DICOM pixel data is truncated ...")
         log.error("%s", exc if path.name in str(exc) else failure(path, str(exc)))
         return False
     except OSError as exc:  # the file vanished or turned unreadable between the check and the read
         log.error("%s", failure(path, os_cause(exc)))
+        return False
+    try:
+        written = export_analysis(analysis, classifier, args.out, details, with_pdf=not args.no_pdf)
+    except NoStudyError as exc:
+        log.error("%s", exc)
+        return False
+    except OSError as exc:  # writing, not reading, failed: the input is fine, --out is not (a full disk, a file)
+        log.error("%s: the results cannot be written to --out %s (%s)", path, args.out, exc.strerror or exc)
         return False
     for item in written:
         print(item)
