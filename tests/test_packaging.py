@@ -72,11 +72,9 @@ def test_model_files_listed_by_the_card_exist_for_the_bundle():
         assert (REPO / "model_weights" / entry["path"]).is_file(), f"build.spec would fail: {entry['path']} missing"
 
 
-@pytest.mark.skipif(shutil.which("sh") is None, reason="needs a POSIX shell")
-def test_install_script_parses_and_installs_into_a_prefix(tmp_path):
+def _fake_archive(tmp_path: Path) -> Path:
+    """A fake unpacked archive: install.sh only copies files, links the commands and writes the menu entry."""
     script = REPO / "packaging" / "linux" / "install.sh"
-    assert subprocess.run(["sh", "-n", str(script)]).returncode == 0
-    # A fake unpacked archive: the install script only copies files and writes the menu entry.
     archive = tmp_path / "archive"
     app = archive / "osteo-desktop"
     (app / "_internal" / "resources" / "icons").mkdir(parents=True)
@@ -86,6 +84,18 @@ def test_install_script_parses_and_installs_into_a_prefix(tmp_path):
     shutil.copy(resources_dir() / "icons" / "osteo-desktop.png", app / "_internal" / "resources" / "icons")
     shutil.copy(script, archive)
     shutil.copy(REPO / "packaging" / "linux" / "osteo-desktop.desktop.in", archive)
+    return archive
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    """Every file under root (relative path -> contents), to show what an install left alone."""
+    return {str(path.relative_to(root)): path.read_bytes() for path in sorted(root.rglob("*")) if path.is_file()}
+
+
+@pytest.mark.skipif(shutil.which("sh") is None, reason="needs a POSIX shell")
+def test_install_script_parses_and_installs_for_the_user(tmp_path):
+    assert subprocess.run(["sh", "-n", str(REPO / "packaging" / "linux" / "install.sh")]).returncode == 0
+    archive = _fake_archive(tmp_path)
     home = tmp_path / "home"
     env = {"HOME": str(home), "PATH": "/usr/bin:/bin", "XDG_DATA_HOME": str(home / "share")}
     done = subprocess.run(["sh", str(archive / "install.sh"), "--user"], env=env, capture_output=True, text=True)
@@ -99,6 +109,87 @@ def test_install_script_parses_and_installs_into_a_prefix(tmp_path):
     assert removed.returncode == 0, removed.stderr
     assert not installed.exists() and not (home / ".local" / "bin" / "osteo").exists()
     assert not (home / "share" / "applications" / "osteo-desktop.desktop").exists()
+
+
+@pytest.mark.skipif(shutil.which("sh") is None, reason="needs a POSIX shell")
+def test_install_into_a_prefix_keeps_what_other_programs_keep_there(tmp_path):
+    """Trial 22: `install.sh --prefix DIR` moved DIR itself aside and deleted it (another app's files with it), then
+    failed on the bin/ link. The app must go into DIR/osteo-desktop, and install, reinstall and uninstall must leave
+    every other file in DIR as it was."""
+    archive = _fake_archive(tmp_path)
+    prefix = tmp_path / "opt"
+    (prefix / "otherapp").mkdir(parents=True)
+    (prefix / "otherapp" / "data.txt").write_text("another program's data\n")
+    (prefix / "bin").mkdir()
+    (prefix / "bin" / "otherapp").write_text("#!/bin/sh\n")
+    others = _tree(prefix)
+    home = tmp_path / "home"
+    env = {"HOME": str(home), "PATH": "/usr/bin:/bin", "XDG_DATA_HOME": str(home / "share")}
+    install = ["sh", str(archive / "install.sh"), "--user", "--prefix", str(prefix)]
+
+    for attempt in ("install", "reinstall over its own previous install"):
+        done = subprocess.run(install, env=env, capture_output=True, text=True)
+        assert done.returncode == 0, (attempt, done.stderr)
+        app = prefix / "osteo-desktop"
+        assert (app / "osteo").read_text() == "#!/bin/sh\necho fake\n", attempt
+        assert (prefix / "bin" / "osteo").resolve() == app / "osteo", attempt
+        assert (prefix / "bin" / "osteo-desktop").resolve() == app / "osteo-desktop", attempt
+        assert {name: data for name, data in _tree(prefix).items() if name in others} == others, attempt
+        # Nothing else appears in the prefix: no staging or .old folder is left behind.
+        assert sorted(path.name for path in prefix.iterdir()) == ["bin", "osteo-desktop", "otherapp"], attempt
+
+    removed = subprocess.run(["sh", str(archive / "install.sh"), "--uninstall", "--user", "--prefix", str(prefix)],
+                             env=env, capture_output=True, text=True)
+    assert removed.returncode == 0, removed.stderr
+    assert _tree(prefix) == others
+    assert not (prefix / "osteo-desktop").exists() and not (prefix / "bin" / "osteo").is_symlink()
+
+
+@pytest.mark.skipif(shutil.which("sh") is None, reason="needs a POSIX shell")
+def test_install_refuses_to_replace_a_folder_or_command_that_is_not_its_own(tmp_path):
+    archive = _fake_archive(tmp_path)
+    home = tmp_path / "home"
+    env = {"HOME": str(home), "PATH": "/usr/bin:/bin", "XDG_DATA_HOME": str(home / "share")}
+    # A folder called osteo-desktop that some other process made (no marker of an install): left alone.
+    prefix = tmp_path / "shared"
+    (prefix / "osteo-desktop").mkdir(parents=True)
+    (prefix / "osteo-desktop" / "notes.txt").write_text("not the app\n")
+    before = _tree(prefix)
+    done = subprocess.run(["sh", str(archive / "install.sh"), "--user", "--prefix", str(prefix)], env=env, capture_output=True, text=True)
+    assert done.returncode == 1 and "not an installation of osteo-desktop" in done.stderr
+    assert _tree(prefix) == before and sorted(path.name for path in prefix.iterdir()) == ["osteo-desktop"]
+    # An `osteo` command of another program in the commands folder: not overwritten, and nothing installed.
+    prefix2 = tmp_path / "usr-local"
+    (prefix2 / "bin").mkdir(parents=True)
+    (prefix2 / "bin" / "osteo").write_text("#!/bin/sh\necho another osteo\n")
+    before2 = _tree(prefix2)
+    done = subprocess.run(["sh", str(archive / "install.sh"), "--user", "--prefix", str(prefix2)], env=env, capture_output=True, text=True)
+    assert done.returncode == 1 and f"{prefix2 / 'bin' / 'osteo'} exists" in done.stderr
+    assert _tree(prefix2) == before2 and not (prefix2 / "osteo-desktop").exists()
+    # uninstall of a prefix without the app: refuses, removes nothing.
+    done = subprocess.run(["sh", str(archive / "install.sh"), "--uninstall", "--user", "--prefix", str(prefix)], env=env,
+                          capture_output=True, text=True)
+    assert done.returncode == 1 and _tree(prefix) == before
+
+
+@pytest.mark.skipif(shutil.which("sh") is None, reason="needs a POSIX shell")
+def test_install_replaces_a_previous_install_made_before_the_marker(tmp_path):
+    """0.2.0 installs have no marker file; they are recognised by the uninstall.sh install.sh wrote into them."""
+    archive = _fake_archive(tmp_path)
+    home = tmp_path / "home"
+    env = {"HOME": str(home), "PATH": "/usr/bin:/bin", "XDG_DATA_HOME": str(home / "share")}
+    old = home / ".local" / "opt" / "osteo-desktop"
+    (old / "_internal").mkdir(parents=True)
+    for name in ("osteo-desktop", "osteo"):
+        (old / name).write_text("#!/bin/sh\necho old\n")
+        (old / name).chmod(0o755)
+    (old / "uninstall.sh").write_text("#!/bin/sh\n# Remove osteo-desktop as installed by install.sh (the per-user ...)\n")
+    (home / ".local" / "bin").mkdir(parents=True)
+    (home / ".local" / "bin" / "osteo").symlink_to(old / "osteo")
+    done = subprocess.run(["sh", str(archive / "install.sh"), "--user"], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert (old / "osteo").read_text() == "#!/bin/sh\necho fake\n"
+    assert (home / ".local" / "bin" / "osteo").resolve() == old / "osteo"
 
 
 def test_pyproject_licence_is_an_spdx_string_so_pip_does_not_warn() -> None:
@@ -151,3 +242,4 @@ def test_install_as_root_without_system_refuses_and_says_how(tmp_path):
     assert not prefix.exists()  # nothing was installed
     plain = subprocess.run(["sh", str(script)], env=env, capture_output=True, text=True)
     assert plain.returncode == 2 and "/opt/osteo-desktop" in plain.stderr
+
