@@ -243,3 +243,88 @@ def test_install_as_root_without_system_refuses_and_says_how(tmp_path):
     plain = subprocess.run(["sh", str(script)], env=env, capture_output=True, text=True)
     assert plain.returncode == 2 and "/opt/osteo-desktop" in plain.stderr
 
+
+def _bundled_extras() -> list[str]:
+    """The extras scripts/build-installer.sh installs before bundling (its BUNDLED_EXTRAS line)."""
+    script = (REPO / "scripts" / "build-installer.sh").read_text(encoding="utf-8")
+    found = re.findall(r'^BUNDLED_EXTRAS="([^"]*)"', script, flags=re.MULTILINE)
+    assert len(found) == 1, "build-installer.sh must name the bundled extras once, as BUNDLED_EXTRAS=\"...\""
+    return found[0].split()
+
+
+def _distribution(requirement: str) -> str:
+    return re.split(r"[\s<>=!~;\[]", requirement, maxsplit=1)[0].lower().replace("_", "-")
+
+
+def test_every_library_the_shipped_app_imports_is_installed_by_the_bundle_build():
+    """Trial 22: a bundle built from a venv made by run-app.sh (core dependencies only) had no pynetdicom, so
+    `osteo serve` and the PACS dialog failed. Every third-party package imported by the shipped code (all of
+    osteo_desktop but training and cluster, which build.spec leaves out) must be a core dependency or come from an
+    extra that build-installer.sh installs before bundling."""
+    import ast
+    from importlib.metadata import packages_distributions
+
+    tomllib = pytest.importorskip("tomllib")
+    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    extras = project["optional-dependencies"]
+    bundled = _bundled_extras()
+    assert set(bundled) <= set(extras)
+    installed_by_build = {_distribution(text) for text in project["dependencies"]}
+    installed_by_build |= {_distribution(text) for extra in bundled for text in extras[extra]}
+    owners = packages_distributions()
+    imported: dict[str, str] = {}
+    for path in sorted((REPO / "osteo_desktop").rglob("*.py")):
+        if path.relative_to(REPO / "osteo_desktop").parts[0] in ("training", "cluster"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                modules = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                modules = [node.module]
+            else:
+                continue
+            for module in modules:
+                top = module.split(".")[0]
+                if top not in sys.stdlib_module_names and top != "osteo_desktop":
+                    imported.setdefault(top, str(path.relative_to(REPO)))
+    assert "pynetdicom" in imported  # the check sees the lazily imported networking modules
+    missing = {
+        top: where for top, where in imported.items()
+        if not {name.lower().replace("_", "-") for name in owners.get(top, [top])} & installed_by_build
+    }
+    assert not missing, f"imported by the shipped app but not installed by build-installer.sh: {missing}"
+
+
+def test_every_extra_is_either_bundled_or_deliberately_left_out():
+    """A new extra must be sorted into the bundle or out of it, not silently missing from the workstation build."""
+    tomllib = pytest.importorskip("tomllib")
+    extras = set(tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]["optional-dependencies"])
+    left_out = {"train", "cluster", "dev", "build", "mutation"}  # training, cluster, test and tool venvs only
+    assert extras - left_out == set(_bundled_extras())
+
+
+def test_bundle_requirements_prints_what_the_venv_lacks(tmp_path):
+    """packaging/bundle_requirements.py decides what build-installer.sh pip-installs: missing distributions, ones
+    outside the extra's version range, and nothing for requirements of another platform."""
+    from importlib.metadata import version
+
+    numpy_major = int(version("numpy").split(".")[0])
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text(
+        "[project]\nname = 'x'\n[project.optional-dependencies]\n"
+        "net = ['numpy>=1', 'no-such-distribution-osteo22>=1', "
+        f"'numpy<{numpy_major}', \"numpy>=999; platform_system == 'NoSuchOS'\"]\n"
+        "other = ['no-such-other-distribution-osteo22']\n",
+        encoding="utf-8",
+    )
+    script = REPO / "packaging" / "bundle_requirements.py"
+    done = subprocess.run([sys.executable, str(script), "--pyproject", str(pyproject), "net"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["no-such-distribution-osteo22>=1", f"numpy<{numpy_major}"]
+    both = subprocess.run([sys.executable, str(script), "--pyproject", str(pyproject), "net", "other"],
+                          capture_output=True, text=True, timeout=60)
+    assert both.stdout.splitlines()[-1] == "no-such-other-distribution-osteo22"
+    unknown = subprocess.run([sys.executable, str(script), "--pyproject", str(pyproject), "network"],
+                             capture_output=True, text=True, timeout=60)
+    assert unknown.returncode == 2 and "no extra 'network'" in unknown.stderr and unknown.stdout == ""
