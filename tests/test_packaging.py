@@ -328,3 +328,48 @@ def test_bundle_requirements_prints_what_the_venv_lacks(tmp_path):
     unknown = subprocess.run([sys.executable, str(script), "--pyproject", str(pyproject), "network"],
                              capture_output=True, text=True, timeout=60)
     assert unknown.returncode == 2 and "no extra 'network'" in unknown.stderr and unknown.stdout == ""
+
+
+def _load_check_bundle_dicom():
+    spec = importlib.util.spec_from_file_location("check_bundle_dicom", REPO / "packaging" / "check_bundle_dicom.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_check_bundle_dicom_accepts_real_results_and_rejects_missing_or_foreign_ones(tmp_path, knee_jpeg):
+    """scripts/check-bundle.sh's DICOM check (Trial 22: it never ran dicom-export, so a bundle that could write no
+    DICOM result passed). On the installed app's genuine output it passes; with the PDF gone, a result moved to
+    another study, or nothing written at all, it fails."""
+    import pydicom
+
+    checker = _load_check_bundle_dicom()
+    source = tmp_path / "knee.dcm"
+    checker.make_knee(knee_jpeg, source)
+    made = pydicom.dcmread(source)
+    with Image.open(knee_jpeg) as image:
+        expected = np.asarray(image.convert("L"), dtype=np.uint16) * 16
+    assert made.Modality == "DX" and made.BitsStored == 12 and np.array_equal(made.pixel_array, expected)
+    out = tmp_path / "out"
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path / "home"), "PYTHONPATH": str(REPO), "QT_QPA_PLATFORM": "offscreen"}
+    done = subprocess.run([sys.executable, "-m", "osteo_desktop", "dicom-export", str(source), "--out", str(out)],
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "3 files: SR" in checker.check_export(source, out)
+
+    with pytest.raises(checker.CheckFailed, match="expected 1 SR"):
+        checker.check_export(source, tmp_path / "nothing-written")
+    pdf = next(path for path in out.iterdir() if pydicom.dcmread(path).Modality == "DOC")
+    moved = tmp_path / "no-pdf"
+    shutil.copytree(out, moved)
+    (moved / pdf.name).unlink()
+    with pytest.raises(checker.CheckFailed, match="1 PDF"):
+        checker.check_export(source, moved)
+    foreign = tmp_path / "foreign"
+    shutil.copytree(out, foreign)
+    sr_path = next(path for path in foreign.iterdir() if pydicom.dcmread(path).Modality == "SR")
+    sr = pydicom.dcmread(sr_path)
+    sr.StudyInstanceUID = pydicom.uid.generate_uid()
+    sr.save_as(sr_path)
+    with pytest.raises(checker.CheckFailed, match="not in the source's study"):
+        checker.check_export(source, foreign)
