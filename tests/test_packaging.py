@@ -373,3 +373,50 @@ def test_check_bundle_dicom_accepts_real_results_and_rejects_missing_or_foreign_
     sr.save_as(sr_path)
     with pytest.raises(checker.CheckFailed, match="not in the source's study"):
         checker.check_export(source, foreign)
+
+
+def _fake_build_checkout(tmp_path: Path, *, pip_fails: bool) -> tuple[Path, Path, dict[str, str]]:
+    """A scratch checkout holding build-installer.sh and a stand-in Python: the venv lacks pynetdicom until the
+    script pip-installs it; PyInstaller is never really run (the stand-in stops there with status 3)."""
+    checkout = tmp_path / "checkout"
+    (checkout / "scripts").mkdir(parents=True)
+    (checkout / "osteo_desktop").mkdir()
+    shutil.copy(REPO / "scripts" / "build-installer.sh", checkout / "scripts")
+    (checkout / "osteo_desktop" / "__init__.py").write_text('__version__ = "9.9.9"\n')
+    state = tmp_path / "state"
+    state.mkdir()
+    fake = tmp_path / "python"
+    fake.write_text(f"""#!/bin/sh
+state={state}
+case "$1" in
+  -c) case "$2" in *"import PyInstaller"*|*"import osteo_desktop"*) exit 0 ;; esac ;;
+  packaging/bundle_requirements.py) echo "$*" >> "$state/asked"; [ -f "$state/installed" ] || echo 'pynetdicom>=2.1'; exit 0 ;;
+  -m) case "$2" in
+        pip) echo "$*" >> "$state/pip"; {"exit 1" if pip_fails else 'touch "$state/installed"; exit 0'} ;;
+        PyInstaller) echo "PyInstaller reached" >> "$state/pyinstaller"; exit 3 ;;
+      esac ;;
+esac
+exec {sys.executable} "$@"
+""")
+    fake.chmod(0o755)
+    return checkout, state, {"PATH": "/usr/bin:/bin", "PYTHON": str(fake), "HOME": str(tmp_path)}
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
+def test_build_installer_installs_the_missing_network_extra_before_bundling(tmp_path):
+    checkout, state, env = _fake_build_checkout(tmp_path, pip_fails=False)
+    done = subprocess.run(["bash", str(checkout / "scripts" / "build-installer.sh")], env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert (state / "pip").read_text().split() == ["-m", "pip", "install", "-q", "pynetdicom>=2.1"]
+    assert (state / "asked").read_text().splitlines() == ["packaging/bundle_requirements.py dicom-network"] * 2
+    assert (state / "pyinstaller").is_file() and done.returncode == 3, done.stderr  # went on to bundle
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
+def test_build_installer_stops_before_bundling_when_the_extra_cannot_be_installed(tmp_path):
+    checkout, state, env = _fake_build_checkout(tmp_path, pip_fails=True)
+    done = subprocess.run(["bash", str(checkout / "scripts" / "build-installer.sh")], env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 1
+    assert "FAILED to install pynetdicom>=2.1" in done.stderr and "--no-index --find-links" in done.stderr
+    assert not (state / "pyinstaller").exists()
