@@ -57,7 +57,9 @@ def _captured_stderr() -> Iterator[None]:
                 os.dup2(saved, 2)
         finally:
             os.close(saved)
-        _write_back(captured)
+            # Also when the block raised: a failing load's own reasons, written to fd 2 just before, are the lines
+            # the user needs most (once, they were thrown away with the file).
+            _write_back(captured)
 
 
 def _flush_python_stderr() -> None:
