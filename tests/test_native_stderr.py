@@ -3,6 +3,7 @@ writes them. Only a line that starts with LiteRT's delegate notice is held back 
 back to the real stderr, in its order, also when the block raises."""
 from __future__ import annotations
 
+import errno
 import logging
 import os
 
@@ -106,3 +107,20 @@ def test_python_stderr_written_in_the_window_is_flushed_into_it_in_order(monkeyp
         stream.write("python inside\n")
     os.write(2, b"after\n")
     assert capfd.readouterr().err == "python before\nnative inside\npython inside\nafter\n"
+
+
+def test_a_stderr_that_fails_on_writing_back_loses_those_lines_quietly(capfd, monkeypatch):
+    """fd 2 closed while the model loaded (a detached window): nowhere left to say it, and no error either."""
+    real_write = os.write
+
+    def closed_stderr(fd: int, data: bytes) -> int:
+        if fd == 2:
+            raise OSError(errno.EBADF, "Bad file descriptor")
+        return real_write(fd, data)
+
+    with without_native_noise():
+        real_write(2, b"first\n")
+        real_write(2, b"second\n")
+        monkeypatch.setattr(native_stderr.os, "write", closed_stderr)  # from here until the write-back is done
+    monkeypatch.undo()
+    assert capfd.readouterr().err == ""
