@@ -34,3 +34,16 @@ def test_empty_bytes_make_an_empty_file(tmp_path):
     target.write_bytes(b"old")
     atomic_write_bytes(target, b"")
     assert target.read_bytes() == b""
+
+
+def test_the_text_writer_passes_its_newline_on(tmp_path):
+    """atomic_writer and atomic_write_bytes share one stream opener (_atomic_stream): the text writer's ``newline``
+    must still reach it. "\\r\\n" translates each "\\n" written; "" writes them as they are."""
+    from osteo_desktop.core.atomic import atomic_writer
+
+    with atomic_writer(tmp_path / "crlf.txt", newline="\r\n") as handle:
+        handle.write("a\nb\n")
+    assert (tmp_path / "crlf.txt").read_bytes() == b"a\r\nb\r\n"
+    with atomic_writer(tmp_path / "plain.txt", newline="") as handle:
+        handle.write("a\r\nb\n")
+    assert (tmp_path / "plain.txt").read_bytes() == b"a\r\nb\n"

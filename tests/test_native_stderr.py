@@ -124,3 +124,15 @@ def test_a_stderr_that_fails_on_writing_back_loses_those_lines_quietly(capfd, mo
         monkeypatch.setattr(native_stderr.os, "write", closed_stderr)  # from here until the write-back is done
     monkeypatch.undo()
     assert capfd.readouterr().err == ""
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc to list open descriptors")
+def test_the_window_leaves_no_descriptor_open(capfd):
+    """Each model load opens a window: a descriptor kept per window (the saved fd 2, the temporary file) would run a
+    long session out of them."""
+    before = sorted(os.listdir("/proc/self/fd"))
+    for _ in range(3):
+        with without_native_noise():
+            os.write(2, b"x\n")
+    assert sorted(os.listdir("/proc/self/fd")) == before
+    assert capfd.readouterr().err == "x\n" * 3
