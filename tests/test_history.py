@@ -395,3 +395,24 @@ def test_the_lookup_by_content_uses_an_index(history):
     connection.close()
     assert any("USING INDEX predictions_content" in row[-1] or "USING COVERING INDEX predictions_content" in row[-1]
                for row in plan), plan
+
+
+def test_a_plain_index_on_the_key_columns_is_not_the_key(tmp_path):
+    """Only a UNIQUE index on (path, file_sha256, model_sha256) is the current key: a version-2 table that merely has
+    an ordinary index on those three columns (made by hand, say) is still re-keyed, or a copy would overwrite its
+    original's row."""
+    path = tmp_path / "v2.sqlite3"
+    (tmp_path / "a.png").write_bytes(b"a")  # still there: the copy is a copy, not the file moved
+    with History(path) as history:
+        history.record(tmp_path / "a.png", _prediction(0.3), file_sha256="a" * 64)
+    connection = sqlite3.connect(path)
+    (table,) = connection.execute("SELECT sql FROM sqlite_master WHERE name = 'predictions'").fetchone()
+    connection.executescript(f"""
+        {table.replace("predictions", "v2", 1).replace("UNIQUE (path, ", "UNIQUE (")};
+        INSERT INTO v2 SELECT * FROM predictions; DROP TABLE predictions; ALTER TABLE v2 RENAME TO predictions;
+        CREATE INDEX plain_key ON predictions (path, file_sha256, model_sha256);
+        PRAGMA user_version=2;""")
+    connection.close()
+    with History(path) as history:
+        history.record(tmp_path / "copy.png", _prediction(0.3), file_sha256="a" * 64)
+        assert sorted(Path(e.path).name for e in history.entries()) == ["a.png", "copy.png"]

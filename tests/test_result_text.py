@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
+import pytest
+
 import osteo_desktop
 from osteo_desktop.core.results import text
 from osteo_desktop.core.results.result import FileResult
@@ -117,3 +119,33 @@ def test_short_borderline_headline_for_table_cells():
     declined = FileResult(path="/d/chest.png")
     declined.decline("not a knee radiograph")
     assert text.result_headline(declined, "osteoporosis", short=True) == "No result: not a knee radiograph"
+
+
+def test_borderline_words_long_by_default_and_short_on_request():
+    assert text.borderline_headline("above") == "Borderline (just above the threshold): read as undecided"
+    assert text.borderline_headline("below") == "Borderline (just below the threshold): read as undecided"
+    assert text.borderline_headline("at") == "Borderline (at the threshold): read as undecided"
+    assert text.borderline_headline("above", short=True) == "Borderline (above)"
+    # result_headline passes `short` on to a borderline verdict (0.380 is 0.041 above 0.339), and is long without it.
+    assert text.result_headline(_result(), "osteoporosis", short=True) == "Borderline (above)"
+    assert text.result_headline(_result(), "osteoporosis") == "Borderline (just above the threshold): read as undecided"
+
+
+# (probability, threshold, knee_percent, knee_mark, call_key), worked out by hand: as few decimals (0 to 3) as make the
+# two percentages differ; equal numbers take none. 0.359 against 0.36: "36 %" twice, so one decimal, 35.9 against 36.0.
+KNEE_WORDS = [
+    (0.39, 0.36, "39 %", "39 % above threshold", "Borderline: read as undecided"),  # 0.03 above
+    (0.359, 0.36, "35.9 %", "35.9 % below threshold", "Borderline: read as undecided"),
+    (0.36, 0.36, "36 %", "36 % at threshold", "Borderline: read as undecided"),
+    (0.3605, 0.36, "36.05 %", "36.05 % above threshold", "Borderline: read as undecided"),  # 36.0 twice; 36.05 vs 36.00
+    (0.80, 0.36, "80 %", "80 % above threshold", "Osteoporosis suspected"),  # 0.44 above: a firm call
+    (0.10, 0.36, "10 %", "10 % below threshold", "No sign of osteoporosis"),
+]
+
+
+@pytest.mark.parametrize("probability, threshold, percent_words, mark, key", KNEE_WORDS)
+def test_a_knees_tag_and_legend_words_by_hand(probability, threshold, percent_words, mark, key):
+    assert text.knee_percent(probability, threshold) == percent_words
+    assert text.knee_mark(probability, threshold) == mark
+    label = "osteoporosis" if probability >= threshold else "normal"
+    assert text.call_key(label, "osteoporosis", probability, threshold) == key

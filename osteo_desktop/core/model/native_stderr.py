@@ -32,7 +32,7 @@ def without_native_noise() -> Iterator[None]:
 
     With INFO logging on (-v) nothing is captured: the line is wanted then, and a native abort inside the window
     must not take its last words into a deleted temporary file."""
-    if logging.getLogger().isEnabledFor(logging.INFO) or log.isEnabledFor(logging.INFO):
+    if logging.getLogger().isEnabledFor(logging.INFO):  # -v: the root logger at INFO
         yield
         return
     with _WINDOW:
