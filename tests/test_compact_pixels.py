@@ -428,3 +428,264 @@ def test_a_rescale_beyond_float32_is_refused_alike(tmp_path):
 def test_a_rescale_whose_table_overflows_but_whose_pixels_do_not_is_read_alike(tmp_path):
     # 4095 x 1e34 fits float32; 65535 x 1e34 (a value the table holds, not the image) does not.
     _same_read(_dicom(tmp_path, "steep.dcm", make_dicom(gradient(64, 48, maximum=4095), RescaleSlope=1e34)))
+
+
+# --- large PNGs decoded a band of rows at a time (raster._png_in_bands) --------------------------------------------
+#
+# The files are written here, filter by filter (PNG's five row filters, computed from the raw samples as the
+# specification defines them), so that every filter meets a band boundary; the reference is Pillow's whole decode
+# (the plain read), and Pillow reading back the samples the test wrote checks the writer.
+
+
+def _chunk(kind: bytes, body: bytes) -> bytes:
+    import struct
+    import zlib
+
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
+def _filtered(rows: np.ndarray, bpp: int, filters: tuple[int, ...]) -> bytes:
+    """The scanlines of ``rows`` (bytes, one row each), row y filtered by filters[y % len(filters)]."""
+    x = rows.astype(np.int32)
+    a = np.zeros_like(x)
+    a[:, bpp:] = x[:, :-bpp]  # the byte bpp to the left
+    b = np.zeros_like(x)
+    b[1:] = x[:-1]  # the byte above
+    c = np.zeros_like(x)
+    c[1:, bpp:] = x[:-1, :-bpp]
+    p = a + b - c
+    pa, pb, pc = np.abs(p - a), np.abs(p - b), np.abs(p - c)
+    paeth = np.where((pa <= pb) & (pa <= pc), a, np.where(pb <= pc, b, c))
+    predictions = [np.zeros_like(x), a, b, (a + b) // 2, paeth]
+    out = []
+    for y in range(x.shape[0]):
+        kind = filters[y % len(filters)]
+        out.append(bytes([kind]) + ((x[y] - predictions[kind][y]) % 256).astype(np.uint8).tobytes())
+    return b"".join(out)
+
+
+def _png_file(path: Path, samples: np.ndarray, *, filters: tuple[int, ...] = (0, 1, 2, 3, 4), idat: int = 97,
+              before: bytes = b"", stream: bytes | None = None) -> Path:
+    """A PNG of ``samples`` ((h, w) uint8 or uint16 grey, (h, w, 3) uint8 RGB), its zlib stream cut into IDAT chunks
+    of ``idat`` bytes (one of them empty); ``before``: chunks put before the image data."""
+    import zlib
+
+    height, width = samples.shape[:2]
+    deep = samples.dtype == np.uint16
+    rows = samples.astype(">u2" if deep else np.uint8).reshape(height, -1).view(np.uint8)
+    channels = 3 if samples.ndim == 3 else 1
+    header = np.array([width, height], ">u4").tobytes() + bytes([16 if deep else 8, 2 if channels == 3 else 0, 0, 0, 0])
+    stream = zlib.compress(_filtered(rows, channels * (2 if deep else 1), filters), 9) if stream is None else stream
+    pieces = [stream[at : at + idat] for at in range(0, len(stream), idat)]
+    pieces.insert(1, b"")
+    body = b"".join(_chunk(b"IDAT", piece) for piece in pieces)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + before + body + _chunk(b"IEND", b""))
+    return path
+
+
+@pytest.fixture
+def in_bands(monkeypatch):
+    """Every PNG of the compact read decoded in bands of 3 rows; the bands each read counts."""
+    from osteo_desktop.core.reading import png_bands
+
+    monkeypatch.setattr(raster, "LARGE_PNG_PIXELS", 0)
+    counts = []
+    real_decode = png_bands.decode
+
+    def decode(data, plan):
+        monkeypatch.setattr(png_bands, "_BAND_BYTES", 3 * (1 + plan.width * plan.sample_bytes))
+        counts.append(0)
+        for band in real_decode(data, plan):
+            counts[-1] += 1
+            yield band
+
+    monkeypatch.setattr(png_bands, "decode", decode)
+    return counts
+
+
+def _written(path: Path, samples: np.ndarray) -> None:
+    with Image.open(path) as image:  # the writer's own check: Pillow reads back what was written
+        assert np.array_equal(np.asarray(image), samples)
+
+
+def _noisy(shape: tuple[int, ...], high: int, seed: int, dtype=np.uint16) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, high + 1, size=shape).astype(dtype)
+
+
+def test_a_16_bit_png_in_bands_gives_the_whole_reads_levels(tmp_path, in_bands):
+    samples = _noisy((23, 17), 65535, 1)
+    samples[0, 0] = 65535  # 16 bits from the first band on: each band goes straight to levels
+    path = _png_file(tmp_path / "deep.png", samples)
+    _written(path, samples)
+    _, compact = _same_read(path)
+    assert compact.metadata["bits_stored"] == 16 and in_bands == [8]
+    # Levels worked out here: k = rint(v x 255 / 65535), the float32 steps of the reader (v / 65535, then x 255).
+    expected = np.rint((samples.astype(np.float32) / np.float32(65535)) * np.float32(255)).astype(np.uint8)
+    assert np.array_equal(compact.pixels, expected)
+
+
+@pytest.mark.parametrize("late_row, bits", [(20, 16), (None, 12), (None, 8)])
+def test_a_16_bit_png_whose_depth_is_known_late_or_never_reaches_16_bits(tmp_path, in_bands, late_row, bits):
+    """Values gathered until one needs 16 bits (here in the seventh band), or to the end (12 and 8 bits): the
+    scale is that of the largest value, as in the whole read."""
+    samples = _noisy((22, 19), 2**bits - 1 if late_row is None else 4000, 2)
+    if late_row is not None:
+        samples[late_row, 5] = 50000
+    path = _png_file(tmp_path / "late.png", samples)
+    _written(path, samples)
+    _, compact = _same_read(path)
+    assert compact.metadata["bits_stored"] == bits and in_bands == [8]
+
+
+def test_a_16_bit_png_without_madvise_copies_its_levels_out(tmp_path, in_bands, monkeypatch):
+    import mmap
+
+    monkeypatch.delattr(mmap, "MADV_DONTNEED")
+    samples = _noisy((21, 16), 65535, 3)
+    _, compact = _same_read(_png_file(tmp_path / "deep.png", samples))
+    assert compact.pixels.base is None or not isinstance(compact.pixels.base, mmap.mmap)
+
+
+@pytest.mark.parametrize("colour_from", [0, 11, None])
+def test_an_rgb_png_in_bands_gives_the_whole_reads_luma_or_levels_and_colour_check(tmp_path, in_bands, colour_from):
+    """Grey rows stored as RGB, in colour from the first band, from the fourth band (the grey rows before then
+    given their float luma), or never (grey levels)."""
+    grey = _noisy((25, 14), 255, 4, np.uint8)
+    rgb = np.repeat(grey[..., None], 3, axis=2)
+    if colour_from is not None:
+        rgb[colour_from:, :, 1] //= 2
+        rgb[colour_from:, :, 2] = 255 - rgb[colour_from:, :, 2]
+    path = _png_file(tmp_path / "rgb.png", rgb)
+    _written(path, rgb)
+    _, compact = _same_read(path, expect_levels=colour_from is None)
+    assert in_bands == [9]
+    assert any("colour" in w for w in compact.warnings) == (colour_from is not None)
+    if colour_from is not None:  # the luma worked out here: BT.601 weights over 255, in float32, summed in order
+        weights = np.array([0.299, 0.587, 0.114], np.float32) / np.float32(255)
+        planes = rgb.astype(np.float32)
+        expected = planes[..., 0] * weights[0] + planes[..., 1] * weights[1] + planes[..., 2] * weights[2]
+        assert np.array_equal(compact.pixels, expected)
+
+
+def test_an_rgb_png_that_differs_only_off_the_colour_grid_is_luma_but_not_colour(tmp_path, in_bands, monkeypatch):
+    """Channels unequal at one pixel the colour check's grid does not sample: the luma (not levels), no warning."""
+    from osteo_desktop.core.reading import colour
+
+    monkeypatch.setattr(colour, "_SAMPLE_PIXELS", 50)  # a grid of every 3rd row and column of this image
+    rgb = np.repeat(_noisy((24, 15), 255, 5, np.uint8)[..., None], 3, axis=2)
+    rgb[13, 4] = (10, 200, 40)
+    _, compact = _same_read(_png_file(tmp_path / "speck.png", rgb), expect_levels=False)
+    assert not any("colour" in w for w in compact.warnings)
+
+
+def test_an_8_bit_grey_png_in_bands(tmp_path, in_bands):
+    samples = _noisy((20, 33), 255, 6, np.uint8)
+    path = _png_file(tmp_path / "grey.png", samples, idat=5)
+    _written(path, samples)
+    _, compact = _same_read(path)
+    assert np.array_equal(compact.pixels, samples) and in_bands == [7]
+
+
+def test_pngs_pillow_writes_read_in_bands_as_whole(tmp_path, in_bands):
+    """Pillow's own encoder (its filter choice, one IDAT chunk), for the three forms read in bands."""
+    deep = gradient(90, 70, maximum=65535)
+    _same_read(_png(tmp_path, Image.frombuffer("I;16", (70, 90), deep.astype("<u2").tobytes(), "raw", "I;16", 0, 1)))
+    film = _film(8)
+    _same_read(_png(tmp_path, Image.fromarray(film, "L"), "grey.png"))
+    colour = np.stack([film, np.roll(film, 9, axis=1), 255 - film], axis=-1)
+    _same_read(_png(tmp_path, Image.fromarray(colour, "RGB"), "colour.png"), expect_levels=False)
+    assert len(in_bands) == 3 and min(in_bands) > 1
+
+
+def test_a_png_turned_upright_by_exif_or_xmp_is_read_whole_and_turned(tmp_path, in_bands):
+    """Pillow takes an orientation from an eXIf chunk or from XMP in an iTXt chunk: the whole read then turns the
+    image, and so must the compact read, which reads it whole."""
+    samples = _noisy((12, 20), 65535, 7)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    xmp = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:Description tiff:Orientation="6"/></x:xmpmeta>'
+    for name, chunk in (("exif.png", _chunk(b"eXIf", exif.tobytes())),
+                        ("xmp.png", _chunk(b"iTXt", b"XML:com.adobe.xmp\0\0\0\0\0" + xmp))):
+        plain, _ = _same_read(_png_file(tmp_path / name, samples, before=chunk))
+        assert plain.pixels.shape == (20, 12)
+    other_text = _chunk(b"tEXt", b"Software\0osteo test")
+    _same_read(_png_file(tmp_path / "text.png", samples, before=other_text))
+    assert in_bands == [4]  # only the file with an ordinary text chunk was read in bands
+
+
+def test_an_interlaced_png_is_read_whole(tmp_path, in_bands):
+    """Adam7: seven passes of sub-images, written here with filter type 0; only Pillow's whole decode reads it."""
+    import zlib
+
+    samples = _noisy((11, 13), 255, 9, np.uint8)
+    passes = [(0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2)]
+    scanlines = b"".join(b"\0" + row.tobytes() for x0, y0, dx, dy in passes for row in samples[y0::dy, x0::dx] if row.size)
+    path = _png_file(tmp_path / "adam7.png", samples, stream=zlib.compress(scanlines))
+    data = bytearray(path.read_bytes())
+    data[28] = 1  # IHDR's interlace method
+    data[29:33] = zlib.crc32(bytes(data[12:29])).to_bytes(4, "big")
+    path.write_bytes(bytes(data))
+    _written(path, samples)
+    _same_read(path)
+    assert in_bands == []
+
+
+@pytest.mark.parametrize("damage", ["corrupt", "short stream", "truncated file", "bad filter"])
+def test_damaged_png_data_is_read_or_refused_as_the_whole_read_does(tmp_path, in_bands, damage):
+    import zlib
+
+    from osteo_desktop.core.errors import ImageReadError
+
+    samples = _noisy((30, 16), 65535, 10)
+    rows = samples.astype(">u2").reshape(30, -1).view(np.uint8)
+    stream = None
+    if damage == "corrupt":  # the zlib stream garbled in its middle, the chunks intact
+        stream = zlib.compress(_filtered(rows, 2, (0, 1, 2, 3, 4)))
+        at = len(stream) // 2
+        stream = stream[:at] + bytes(b ^ 0x5A for b in stream[at : at + 40]) + stream[at + 40 :]
+    elif damage == "short stream":  # a complete zlib stream of half the rows: Pillow leaves the rest black
+        stream = zlib.compress(_filtered(rows[:15], 2, (0, 1, 2, 3, 4)))
+    elif damage == "bad filter":
+        scanlines = bytearray(_filtered(rows, 2, (0, 1, 2, 3, 4)))
+        scanlines[20 * 33] = 7  # row 20's filter type: no such filter
+        stream = zlib.compress(bytes(scanlines))
+    path = _png_file(tmp_path / "damaged.png", samples, stream=stream)
+    if damage == "truncated file":
+        path.write_bytes(path.read_bytes()[:-300])
+    try:
+        plain = read_radiograph(path)
+    except ImageReadError as exc:
+        with pytest.raises(ImageReadError) as compact:
+            read_radiograph(path, compact=True)
+        assert str(compact.value) == str(exc)
+    else:
+        compact = read_radiograph(path, compact=True)
+        assert np.array_equal(_reference_values(compact.pixels), plain.pixels)
+    assert damage == "truncated file" or in_bands  # damage inside the data: the band decode tried, then gave way
+
+
+def test_running_out_of_memory_in_a_band_decode_is_a_refusal(tmp_path, in_bands, monkeypatch):
+    from osteo_desktop.core.errors import ImageTooLargeError
+
+    def out_of_memory(size):
+        raise MemoryError
+
+    monkeypatch.setattr(raster, "_scratch", out_of_memory)
+    with pytest.raises(ImageTooLargeError, match="not enough memory to decode the PNG image"):
+        read_radiograph(_png_file(tmp_path / "deep.png", _noisy((9, 9), 65535, 11)), compact=True)
+
+
+def test_only_pngs_above_the_large_size_are_read_in_bands(tmp_path, monkeypatch):
+    from osteo_desktop.core.reading import png_bands
+
+    calls = []
+    real_plan = png_bands.plan
+    monkeypatch.setattr(png_bands, "plan", lambda image, data: calls.append(image.size) or real_plan(image, data))
+    path = _png_file(tmp_path / "deep.png", _noisy((10, 12), 65535, 12))
+    monkeypatch.setattr(raster, "LARGE_PNG_PIXELS", 120)
+    read_radiograph(path, compact=True)
+    read_radiograph(path)  # a plain read never
+    assert calls == []
+    monkeypatch.setattr(raster, "LARGE_PNG_PIXELS", 119)
+    read_radiograph(path, compact=True)
+    assert calls == [(12, 10)]
