@@ -9,6 +9,7 @@ double holds the quotient of two small integers to far more than twice float32's
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -485,7 +486,8 @@ def _png_file(path: Path, samples: np.ndarray, *, filters: tuple[int, ...] = (0,
 
 @pytest.fixture
 def in_bands(monkeypatch):
-    """Every PNG of the compact read decoded in bands of 3 rows; the bands each read counts."""
+    """Every PNG of the compact read decoded in bands of 4 rows (not a multiple of the colour grid's step), and the
+    levels made in place or the luma of earlier rows 2 rows at a time; the bands each read counts."""
     from osteo_desktop.core.reading import png_bands
 
     monkeypatch.setattr(raster, "LARGE_PNG_PIXELS", 0)
@@ -493,7 +495,8 @@ def in_bands(monkeypatch):
     real_decode = png_bands.decode
 
     def decode(data, plan):
-        monkeypatch.setattr(png_bands, "_BAND_BYTES", 3 * (1 + plan.width * plan.sample_bytes))
+        monkeypatch.setattr(png_bands, "_BAND_BYTES", 4 * (1 + plan.width * plan.sample_bytes))
+        monkeypatch.setattr(raster, "_BAND_PIXELS", 2 * plan.width)
         counts.append(0)
         for band in real_decode(data, plan):
             counts[-1] += 1
@@ -518,7 +521,7 @@ def test_a_16_bit_png_in_bands_gives_the_whole_reads_levels(tmp_path, in_bands):
     path = _png_file(tmp_path / "deep.png", samples)
     _written(path, samples)
     _, compact = _same_read(path)
-    assert compact.metadata["bits_stored"] == 16 and in_bands == [8]
+    assert compact.metadata["bits_stored"] == 16 and in_bands == [6]
     # Levels worked out here: k = rint(v x 255 / 65535), the float32 steps of the reader (v / 65535, then x 255).
     expected = np.rint((samples.astype(np.float32) / np.float32(65535)) * np.float32(255)).astype(np.uint8)
     assert np.array_equal(compact.pixels, expected)
@@ -526,7 +529,7 @@ def test_a_16_bit_png_in_bands_gives_the_whole_reads_levels(tmp_path, in_bands):
 
 @pytest.mark.parametrize("late_row, bits", [(20, 16), (None, 12), (None, 8)])
 def test_a_16_bit_png_whose_depth_is_known_late_or_never_reaches_16_bits(tmp_path, in_bands, late_row, bits):
-    """Values gathered until one needs 16 bits (here in the seventh band), or to the end (12 and 8 bits): the
+    """Values gathered until one needs 16 bits (here in the sixth and last band), or to the end (12 and 8 bits): the
     scale is that of the largest value, as in the whole read."""
     samples = _noisy((22, 19), 2**bits - 1 if late_row is None else 4000, 2)
     if late_row is not None:
@@ -534,7 +537,7 @@ def test_a_16_bit_png_whose_depth_is_known_late_or_never_reaches_16_bits(tmp_pat
     path = _png_file(tmp_path / "late.png", samples)
     _written(path, samples)
     _, compact = _same_read(path)
-    assert compact.metadata["bits_stored"] == bits and in_bands == [8]
+    assert compact.metadata["bits_stored"] == bits and in_bands == [6]
 
 
 def test_a_16_bit_png_without_madvise_copies_its_levels_out(tmp_path, in_bands, monkeypatch):
@@ -546,9 +549,45 @@ def test_a_16_bit_png_without_madvise_copies_its_levels_out(tmp_path, in_bands, 
     assert compact.pixels.base is None or not isinstance(compact.pixels.base, mmap.mmap)
 
 
+def _resident_pages(address: int, length: int) -> int:
+    """How many pages of [address, address + length) are in memory (Linux's mincore)."""
+    import ctypes
+    import mmap
+
+    first = address - address % mmap.PAGESIZE
+    pages = -(-(address + length - first) // mmap.PAGESIZE)
+    flags = (ctypes.c_ubyte * pages)()
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.mincore(ctypes.c_void_p(first), ctypes.c_size_t(pages * mmap.PAGESIZE), flags) != 0:
+        raise OSError(ctypes.get_errno(), "mincore failed")
+    return sum(flag & 1 for flag in flags)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the memory check asks Linux which pages are resident")
+def test_a_16_bit_png_in_bands_hands_back_the_half_its_levels_do_not_use(tmp_path, in_bands):
+    """12-bit values: every band is gathered as 16-bit values (2 bytes a pixel) before the depth is known, then
+    turned into levels in place at the start of that store: afterwards the pages past the levels are no longer in
+    memory (handed back), and the store is private memory, so handing them back frees them."""
+    import mmap
+
+    samples = _noisy((400, 600), 4095, 14)
+    _, compact = _same_read(_png_file(tmp_path / "twelve.png", samples, idat=8192))
+    store = compact.pixels
+    while not isinstance(store, mmap.mmap):  # the levels' array, the store's, a memoryview of the store
+        store = store.obj if isinstance(store, memoryview) else store.base
+    levels_end = -(-compact.pixels.nbytes // mmap.PAGESIZE) * mmap.PAGESIZE
+    assert len(store) == 2 * samples.size
+    address = compact.pixels.ctypes.data
+    assert _resident_pages(address, levels_end) == levels_end // mmap.PAGESIZE
+    assert _resident_pages(address + levels_end, len(store) - levels_end) == 0
+    maps = [line.split() for line in Path("/proc/self/maps").read_text().splitlines()]
+    perms = [fields[1] for fields in maps if int(fields[0].split("-")[0], 16) <= address < int(fields[0].split("-")[1], 16)]
+    assert perms == ["rw-p"]
+
+
 @pytest.mark.parametrize("colour_from", [0, 11, None])
 def test_an_rgb_png_in_bands_gives_the_whole_reads_luma_or_levels_and_colour_check(tmp_path, in_bands, colour_from):
-    """Grey rows stored as RGB, in colour from the first band, from the fourth band (the grey rows before then
+    """Grey rows stored as RGB, in colour from the first band, from the third band (the grey rows before then
     given their float luma), or never (grey levels)."""
     grey = _noisy((25, 14), 255, 4, np.uint8)
     rgb = np.repeat(grey[..., None], 3, axis=2)
@@ -558,7 +597,7 @@ def test_an_rgb_png_in_bands_gives_the_whole_reads_luma_or_levels_and_colour_che
     path = _png_file(tmp_path / "rgb.png", rgb)
     _written(path, rgb)
     _, compact = _same_read(path, expect_levels=colour_from is None)
-    assert in_bands == [9]
+    assert in_bands == [7]
     assert any("colour" in w for w in compact.warnings) == (colour_from is not None)
     if colour_from is not None:  # the luma worked out here: BT.601 weights over 255, in float32, summed in order
         weights = np.array([0.299, 0.587, 0.114], np.float32) / np.float32(255)
@@ -578,12 +617,37 @@ def test_an_rgb_png_that_differs_only_off_the_colour_grid_is_luma_but_not_colour
     assert not any("colour" in w for w in compact.warnings)
 
 
+def test_the_colour_grid_of_a_png_in_bands_is_the_whole_images(tmp_path, in_bands, monkeypatch):
+    """A coloured row the whole image's grid (every 3rd row from row 0) does not sample, in a band that starts off
+    the grid (rows 4-7): not colour, as the whole read sees it; row 6, which the grid samples, makes it colour."""
+    from osteo_desktop.core.reading import colour
+
+    monkeypatch.setattr(colour, "_SAMPLE_PIXELS", 50)
+    grey = np.repeat(_noisy((24, 15), 255, 13, np.uint8)[..., None], 3, axis=2)
+    for row, expected in ((5, False), (6, True)):
+        rgb = grey.copy()
+        rgb[row] = (220, 30, 30)
+        _, compact = _same_read(_png_file(tmp_path / f"row{row}.png", rgb), expect_levels=False)
+        assert any("colour" in w for w in compact.warnings) == expected
+
+
+def test_other_png_forms_are_read_whole(tmp_path, in_bands):
+    """Palette, grey with alpha, RGBA and 1-bit PNGs: not read in bands, the same pixels as the whole read."""
+    film = _film(9)
+    _same_read(_png(tmp_path, Image.fromarray(film, "L").convert("P"), "palette.png"), expect_levels=False)
+    _same_read(_png(tmp_path, Image.fromarray(film, "L").convert("LA"), "la.png"), expect_levels=False)
+    rgba = np.dstack([film, film // 2, 255 - film, np.full_like(film, 200)])
+    _same_read(_png(tmp_path, Image.fromarray(rgba, "RGBA"), "rgba.png"), expect_levels=False)
+    _same_read(_png(tmp_path, Image.fromarray(film > 100), "bits.png"))
+    assert in_bands == []
+
+
 def test_an_8_bit_grey_png_in_bands(tmp_path, in_bands):
     samples = _noisy((20, 33), 255, 6, np.uint8)
     path = _png_file(tmp_path / "grey.png", samples, idat=5)
     _written(path, samples)
     _, compact = _same_read(path)
-    assert np.array_equal(compact.pixels, samples) and in_bands == [7]
+    assert np.array_equal(compact.pixels, samples) and in_bands == [5]
 
 
 def test_pngs_pillow_writes_read_in_bands_as_whole(tmp_path, in_bands):
@@ -604,13 +668,13 @@ def test_a_png_turned_upright_by_exif_or_xmp_is_read_whole_and_turned(tmp_path, 
     exif = Image.Exif()
     exif[0x0112] = 6
     xmp = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:Description tiff:Orientation="6"/></x:xmpmeta>'
+    other_text = _chunk(b"tEXt", b"Comment\0" + b"an ordinary comment, long enough to move what follows on " * 2)
     for name, chunk in (("exif.png", _chunk(b"eXIf", exif.tobytes())),
                         ("xmp.png", _chunk(b"iTXt", b"XML:com.adobe.xmp\0\0\0\0\0" + xmp))):
-        plain, _ = _same_read(_png_file(tmp_path / name, samples, before=chunk))
+        plain, _ = _same_read(_png_file(tmp_path / name, samples, before=other_text + chunk))
         assert plain.pixels.shape == (20, 12)
-    other_text = _chunk(b"tEXt", b"Software\0osteo test")
     _same_read(_png_file(tmp_path / "text.png", samples, before=other_text))
-    assert in_bands == [4]  # only the file with an ordinary text chunk was read in bands
+    assert in_bands == [3]  # only the file with an ordinary text chunk was read in bands
 
 
 def test_an_interlaced_png_is_read_whole(tmp_path, in_bands):
@@ -630,7 +694,8 @@ def test_an_interlaced_png_is_read_whole(tmp_path, in_bands):
     assert in_bands == []
 
 
-@pytest.mark.parametrize("damage", ["corrupt", "short stream", "truncated file", "bad filter"])
+@pytest.mark.parametrize("damage", ["corrupt", "short stream", "cut stream", "truncated file", "bad filter", "no IEND",
+                                    "huge chunk"])
 def test_damaged_png_data_is_read_or_refused_as_the_whole_read_does(tmp_path, in_bands, damage):
     import zlib
 
@@ -645,13 +710,21 @@ def test_damaged_png_data_is_read_or_refused_as_the_whole_read_does(tmp_path, in
         stream = stream[:at] + bytes(b ^ 0x5A for b in stream[at : at + 40]) + stream[at + 40 :]
     elif damage == "short stream":  # a complete zlib stream of half the rows: Pillow leaves the rest black
         stream = zlib.compress(_filtered(rows[:15], 2, (0, 1, 2, 3, 4)))
+    elif damage == "cut stream":  # the chunks intact, the zlib stream stopping in the middle of a row
+        stream = zlib.compress(_filtered(rows, 2, (0, 1, 2, 3, 4)))[:300]
     elif damage == "bad filter":
         scanlines = bytearray(_filtered(rows, 2, (0, 1, 2, 3, 4)))
         scanlines[20 * 33] = 7  # row 20's filter type: no such filter
         stream = zlib.compress(bytes(scanlines))
     path = _png_file(tmp_path / "damaged.png", samples, stream=stream)
+    data = path.read_bytes()
     if damage == "truncated file":
-        path.write_bytes(path.read_bytes()[:-300])
+        path.write_bytes(data[:-300])
+    elif damage == "no IEND":  # and a few stray bytes where it was: fewer than a chunk header
+        path.write_bytes(data[:-12] + b"\0\0\0")
+    elif damage == "huge chunk":  # a chunk before the image data claiming 4 GB (the top bit set)
+        text = _chunk(b"tEXt", b"Comment\0x")
+        path = _png_file(path, samples, before=b"\xff\xff\xff\xf0" + text[4:])
     try:
         plain = read_radiograph(path)
     except ImageReadError as exc:
@@ -661,7 +734,8 @@ def test_damaged_png_data_is_read_or_refused_as_the_whole_read_does(tmp_path, in
     else:
         compact = read_radiograph(path, compact=True)
         assert np.array_equal(_reference_values(compact.pixels), plain.pixels)
-    assert damage == "truncated file" or in_bands  # damage inside the data: the band decode tried, then gave way
+    # Damage inside the image data: the band decode tried, then gave way; damage to the chunks: not tried.
+    assert bool(in_bands) == (damage in ("corrupt", "short stream", "cut stream", "bad filter"))
 
 
 def test_running_out_of_memory_in_a_band_decode_is_a_refusal(tmp_path, in_bands, monkeypatch):

@@ -61,14 +61,15 @@ class Plan:
 
 
 def plan(image: Image.Image, data: bytes) -> Plan | None:
-    """How to decode ``image`` (opened by Pillow from ``data``, not loaded) in bands, or None when it is not to be."""
-    if image.format != "PNG" or len(image.tile) != 1:
+    """How to decode ``image`` (a PNG opened by Pillow from ``data``, not loaded) in bands, or None when it is not to
+    be. An animated PNG is refused by its chunks (acTL), which Pillow's frame count is read from."""
+    if len(image.tile) != 1:
         return None
     codec, extents, offset, args = image.tile[0]
     width, height = image.size
     if codec != "zip" or tuple(extents) != (0, 0, width, height) or (image.mode, args) not in BANDED:
         return None
-    if image.info.get("interlace") or getattr(image, "n_frames", 1) != 1:
+    if image.info.get("interlace"):
         return None
     idat = _idat_chunks(data)
     if not idat or idat[0][0] != offset:
