@@ -8,7 +8,8 @@ grey PNG and a 16-bit MONOCHROME2 DICOM (uncompressed, no window: the reader tak
 16-bit forms hold the 8-bit film times 256 plus noise in the low byte, so every bit is used; and a true-colour PNG
 (``rgb``: the film tinted, red = grey, green = 0.85 grey, blue = 0.65 grey, so its luma is not on the grey levels
 and the read gives float32), and the film stored as an RGB PNG (``rgbgrey``: three equal channels, as some
-clinics export grey films). Each folder of one
+clinics export grey films); ``tiff16``, ``tiffrgb`` and ``tiffrgbgrey`` are the 16-bit, true-colour and
+grey-stored RGB films as uncompressed TIFF (one strip, as Pillow writes it). Each folder of one
 file is scanned with ``--batch-size`` 1, 16 (the default) and 256, and so is a folder of the 83 full-size films.
 Nothing is written into the repository but the JSON.
 
@@ -33,7 +34,7 @@ import numpy as np  # noqa: E402
 
 import fullsize  # noqa: E402
 
-FORMS = ("png8", "jpeg", "png16", "dicom16", "rgb", "rgbgrey")
+FORMS = ("png8", "jpeg", "png16", "dicom16", "rgb", "rgbgrey", "tiff16", "tiffrgb", "tiffrgbgrey")
 
 
 def enlarged_grey(source: Path, megapixels: float) -> np.ndarray:
@@ -83,6 +84,15 @@ def write_case(folder: Path, form: str, grey: np.ndarray) -> Path:
     elif form == "rgb":
         path = folder / "film.png"
         Image.fromarray(tinted(grey), "RGB").save(path, compress_level=1)
+    elif form == "tiff16":
+        path = folder / "film.tif"
+        Image.frombuffer("I;16", grey.shape[::-1], sixteen_bit(grey).astype("<u2").tobytes(), "raw", "I;16", 0, 1).save(path)
+    elif form == "tiffrgb":
+        path = folder / "film.tif"
+        Image.fromarray(tinted(grey), "RGB").save(path)
+    elif form == "tiffrgbgrey":
+        path = folder / "film.tif"
+        Image.fromarray(grey, "L").convert("RGB").save(path)
     elif form == "rgbgrey":
         path = folder / "film.png"
         Image.fromarray(grey, "L").convert("RGB").save(path, compress_level=1)

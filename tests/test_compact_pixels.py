@@ -490,7 +490,7 @@ def in_bands(monkeypatch):
     levels made in place or the luma of earlier rows 2 rows at a time; the bands each read counts."""
     from osteo_desktop.core.reading import png_bands
 
-    monkeypatch.setattr(raster, "LARGE_PNG_PIXELS", 0)
+    monkeypatch.setattr(raster, "LARGE_RASTER_PIXELS", 0)
     counts = []
     real_decode = png_bands.decode
 
@@ -756,10 +756,80 @@ def test_only_pngs_above_the_large_size_are_read_in_bands(tmp_path, monkeypatch)
     real_plan = png_bands.plan
     monkeypatch.setattr(png_bands, "plan", lambda image, data: calls.append(image.size) or real_plan(image, data))
     path = _png_file(tmp_path / "deep.png", _noisy((10, 12), 65535, 12))
-    monkeypatch.setattr(raster, "LARGE_PNG_PIXELS", 120)
+    monkeypatch.setattr(raster, "LARGE_RASTER_PIXELS", 120)
     read_radiograph(path, compact=True)
     read_radiograph(path)  # a plain read never
     assert calls == []
-    monkeypatch.setattr(raster, "LARGE_PNG_PIXELS", 119)
+    monkeypatch.setattr(raster, "LARGE_RASTER_PIXELS", 119)
     read_radiograph(path, compact=True)
     assert calls == [(12, 10)]
+
+
+# --- large uncompressed TIFFs read from the file's bytes (raster._tiff_in_bands) -----------------------------------
+
+
+@pytest.fixture
+def tiff_in_bands(monkeypatch):
+    """Every TIFF of the compact read taken from its bytes 5 rows at a time; what each read gave (None: read whole)."""
+    monkeypatch.setattr(raster, "LARGE_RASTER_PIXELS", 0)
+    monkeypatch.setattr(raster, "_BAND_PIXELS", 5 * 90)
+    outcomes = []
+    real = raster._tiff_in_bands
+    monkeypatch.setattr(raster, "_tiff_in_bands", lambda data, image: outcomes.append(real(data, image)) or outcomes[-1])
+    return outcomes
+
+
+def _tiff(tmp_path: Path, name: str, image: Image.Image, **options) -> Path:
+    path = tmp_path / name
+    image.save(path, **options)
+    return path
+
+
+def _sixteen(samples: np.ndarray, mode: str = "I;16") -> Image.Image:
+    return Image.frombuffer(mode, samples.shape[::-1], samples.astype("<u2" if mode == "I;16" else ">u2").tobytes(), "raw", mode, 0, 1)
+
+
+@pytest.mark.parametrize("high, bits", [(65535, 16), (4095, 12), (255, 8)])
+def test_a_16_bit_tiff_in_strips_gives_the_whole_reads_levels(tmp_path, tiff_in_bands, high, bits):
+    """Strips of 16 rows, read 5 rows at a time (bands across strip ends); little- and big-endian samples."""
+    samples = _noisy((120, 90), high, 20)
+    _, compact = _same_read(_tiff(tmp_path, "deep.tif", _sixteen(samples), tiffinfo={278: 16}))
+    assert compact.metadata["bits_stored"] == bits
+    _same_read(_tiff(tmp_path, "big_endian.tif", _sixteen(samples, "I;16B")))
+    assert len(tiff_in_bands) == 2 and all(outcome is not None for outcome in tiff_in_bands)
+    with Image.open(tmp_path / "deep.tif") as image:
+        assert len(image.tile) == 8
+
+
+@pytest.mark.parametrize("colour_from", [0, 33, None])
+def test_an_rgb_and_an_8_bit_tiff_in_strips(tmp_path, tiff_in_bands, colour_from):
+    grey = _noisy((120, 90), 255, 21, np.uint8)
+    rgb = np.repeat(grey[..., None], 3, axis=2)
+    if colour_from is not None:
+        rgb[colour_from:, :, 0] //= 3
+    _, compact = _same_read(_tiff(tmp_path, "rgb.tif", Image.fromarray(rgb, "RGB"), tiffinfo={278: 16}),
+                            expect_levels=colour_from is None)
+    assert any("colour" in w for w in compact.warnings) == (colour_from is not None)
+    _, compact = _same_read(_tiff(tmp_path, "grey.tif", Image.fromarray(grey, "L"), tiffinfo={278: 7}))
+    assert np.array_equal(compact.pixels, grey)
+    assert len(tiff_in_bands) == 2 and all(outcome is not None for outcome in tiff_in_bands)
+
+
+def test_tiffs_that_are_not_plain_strips_are_read_whole(tmp_path, tiff_in_bands):
+    """Compressed (LZW), turned by an EXIF orientation, several frames, strips cut short by the file's end."""
+    samples = _noisy((120, 90), 65535, 22)
+    _same_read(_tiff(tmp_path, "lzw.tif", _sixteen(samples), compression="tiff_lzw"))
+    plain, _ = _same_read(_tiff(tmp_path, "turned.tif", _sixteen(samples), tiffinfo={274: 6}))
+    assert plain.pixels.shape == (90, 120)
+    frames = _tiff(tmp_path, "frames.tif", _sixteen(samples), save_all=True, append_images=[_sixteen(samples // 2)])
+    _same_read(frames)
+    assert len(tiff_in_bands) == 3 and all(outcome is None for outcome in tiff_in_bands)
+    cut = tmp_path / "cut.tif"
+    cut.write_bytes(_tiff(tmp_path, "whole.tif", _sixteen(samples)).read_bytes()[:-500])
+    from osteo_desktop.core.errors import ImageReadError
+
+    with pytest.raises(ImageReadError) as plain_error:
+        read_radiograph(cut)
+    with pytest.raises(ImageReadError) as compact_error:
+        read_radiograph(cut, compact=True)
+    assert str(compact_error.value) == str(plain_error.value) and tiff_in_bands[-1] is None

@@ -30,9 +30,13 @@ _EXIF_ORIENTATION = 0x0112
 _BAND_PIXELS = 1 << 16
 # Above this size a colour JPEG read compactly decodes its Y plane alone (see _luma_only_jpeg): 64 MiB as YCbCr.
 LARGE_COLOUR_JPEG_PIXELS = 16_000_000
-# Above this size a PNG read compactly is decoded a band of rows at a time (see _png_in_bands): 95 MiB as 16-bit
-# grey, 64 MiB as RGB, if Pillow decoded it whole.
-LARGE_PNG_PIXELS = 16_000_000
+# Above this size a PNG or uncompressed TIFF read compactly is read a band of rows at a time (see _png_in_bands,
+# _tiff_in_bands), without Pillow's whole image: 32 MiB as 16-bit grey, 64 MiB as RGB.
+LARGE_RASTER_PIXELS = 16_000_000
+# An uncompressed TIFF's rows, read where they lie in the file's bytes: Pillow mode -> (raw mode, sample dtype,
+# samples a pixel). Pillow's "raw" decoder copies these raw modes as they are.
+_RAW_TIFF = {"L": ("L", np.dtype(np.uint8), 1), "I;16": ("I;16", np.dtype("<u2"), 1),
+             "I;16B": ("I;16B", np.dtype(">u2"), 1), "RGB": ("RGB", np.dtype(np.uint8), 3)}
 # The byte order of Pillow's 16-bit grey modes, as its raw encoder writes them.
 _SIXTEEN_BIT = {"I;16": "<u2", "I;16L": "<u2", "I;16B": ">u2"}
 
@@ -53,7 +57,7 @@ def read_raster(path: Path, data: bytes, image_format: str, target_size: int | N
         if getattr(image, "is_animated", False):
             warnings.append(f"{image_format} file holds several images; only the first is read")
         colour_check = None
-        banded = _png_in_bands(path, data, image) if compact else None
+        banded = (_png_in_bands(path, data, image) or _tiff_in_bands(data, image)) if compact else None
         if banded is None:
             if compact and _decodes_large_in_colour(image):
                 image, colour_check = _luma_only_jpeg(path, data, image)
@@ -270,14 +274,14 @@ def _sixteen_bit_table(high: int) -> tuple[np.ndarray, int]:
 def _png_in_bands(path: Path, data: bytes, image: Image.Image) -> tuple[np.ndarray, int, bool, bool] | None:
     """:func:`_to_levels` of a large PNG decoded a band of rows at a time (:mod:`png_bands`), without Pillow's whole
     image: the same pixels and colour check, bit for bit. None when it is not read so (smaller than
-    :data:`LARGE_PNG_PIXELS`, a form png_bands does not take, data it cannot decode): the image is then read whole,
+    :data:`LARGE_RASTER_PIXELS`, a form png_bands does not take, data it cannot decode): the image is then read whole,
     as before, and any damage is reported as the whole read reports it.
 
     What is held at the peak, besides the file's bytes: 8-bit grey, the levels (1 byte a pixel); 16-bit grey, its
     values (2 bytes), turned into the levels in place (the largest value, which sets the scale, is known only at the
     end); RGB, the levels while every band so far is grey, the float32 luma (4 bytes) from the first band in colour.
     """
-    if image.format != "PNG" or image.width * image.height <= LARGE_PNG_PIXELS:
+    if image.format != "PNG" or image.width * image.height <= LARGE_RASTER_PIXELS:
         return None
     plan = png_bands.plan(image, data)
     if plan is None:
@@ -295,6 +299,68 @@ def _png_in_bands(path: Path, data: bytes, image: Image.Image) -> tuple[np.ndarr
         return None
     except MemoryError as exc:
         raise ImageTooLargeError(path, "not enough memory to decode the PNG image") from exc
+
+
+def _tiff_in_bands(data: bytes, image: Image.Image) -> tuple[np.ndarray, int, bool, bool] | None:
+    """:func:`_to_levels` of a large uncompressed TIFF, its rows read where they lie in the file's bytes (held
+    anyway) a band at a time, without Pillow's whole image (which its raw decoder fills with the same bytes): the
+    same pixels and colour check, bit for bit. 16-bit grey takes two passes over the bytes (the largest value, then
+    the levels), so only the levels are made; RGB gives the levels or the luma as :func:`_grey_from_rgb_bands`.
+    None when it is not read so (small, compressed, tiled, padded, several frames, an EXIF orientation, strips
+    past the file's end): the image is then read whole, as before."""
+    if image.format != "TIFF" or image.width * image.height <= LARGE_RASTER_PIXELS:
+        return None
+    strips = _tiff_strips(data, image)
+    if strips is None:
+        return None
+    height, width = image.size[1], image.size[0]
+    _, dtype, samples = _RAW_TIFF[image.mode]
+    shape = (width, samples) if samples > 1 else (width,)
+    band = max(1, _BAND_PIXELS // width)
+
+    def bands() -> Iterator[tuple[int, np.ndarray]]:
+        for top, rows, offset in strips:
+            strip = np.frombuffer(data, dtype=dtype, count=rows * width * samples, offset=offset).reshape(rows, *shape)
+            for first in range(0, rows, band):
+                yield top + first, strip[first : first + band]
+
+    if image.mode == "L":
+        return _assembled(bands(), height, width), 8, False, False
+    if image.mode == "RGB":
+        grey, is_colour = _grey_from_rgb_bands(bands(), height, width)
+        return grey, 8, is_colour, False
+    table, bits = _sixteen_bit_table(max(int(rows.max(initial=0)) for _, rows in bands()))
+    levels = np.empty((height, width), dtype=np.uint8)
+    for top, rows in bands():
+        np.take(table, rows, out=levels[top : top + rows.shape[0]])
+    return levels, bits, False, False
+
+
+def _tiff_strips(data: bytes, image: Image.Image) -> list[tuple[int, int, int]] | None:
+    """(top row, rows, offset in the file) of each strip of an uncompressed, single-frame, upright TIFF whose rows
+    lie unpadded in ``data`` as Pillow's raw decoder would copy them; None for any other TIFF."""
+    form = _RAW_TIFF.get(image.mode)
+    if form is None or getattr(image, "n_frames", 1) != 1:
+        return None
+    try:
+        if int(image.getexif().get(_EXIF_ORIENTATION, 1) or 1) != 1:
+            return None
+    except Exception:  # noqa: BLE001 - an EXIF block that cannot be read: the whole read says what it does with it
+        return None
+    rawmode, dtype, samples = form
+    width, height = image.size
+    row_bytes = width * dtype.itemsize * samples
+    strips: list[tuple[int, int, int]] = []
+    top = 0
+    for codec, extents, offset, args in sorted(image.tile, key=lambda tile: tile[1][1]):
+        if codec != "raw" or not isinstance(args, tuple) or args not in ((rawmode, 0, 1), (rawmode, row_bytes, 1)):
+            return None
+        x0, y0, x1, y1 = extents
+        if (x0, y0, x1) != (0, top, width) or y1 <= y0 or offset < 0 or offset + (y1 - y0) * row_bytes > len(data):
+            return None
+        strips.append((top, y1 - y0, offset))
+        top = y1
+    return strips if top == height else None
 
 
 def _assembled(bands: Iterator[tuple[int, np.ndarray]], height: int, width: int) -> np.ndarray:
