@@ -820,17 +820,34 @@ def test_tiffs_that_are_not_plain_strips_are_read_whole(tmp_path, tiff_in_bands)
     """Compressed (LZW), turned by an EXIF orientation, several frames, strips cut short by the file's end."""
     samples = _noisy((120, 90), 65535, 22)
     _same_read(_tiff(tmp_path, "lzw.tif", _sixteen(samples), compression="tiff_lzw"))
-    plain, _ = _same_read(_tiff(tmp_path, "turned.tif", _sixteen(samples), tiffinfo={274: 6}))
+    # Orientation 6 (a quarter turn: Pillow gives the turned size) and 3 (a half turn: the stored size).
+    plain, _ = _same_read(_tiff(tmp_path, "quarter.tif", _sixteen(samples), tiffinfo={274: 6}))
     assert plain.pixels.shape == (90, 120)
+    plain, _ = _same_read(_tiff(tmp_path, "half.tif", _sixteen(samples), tiffinfo={274: 3}))
+    assert plain.pixels.shape == (120, 90)
     frames = _tiff(tmp_path, "frames.tif", _sixteen(samples), save_all=True, append_images=[_sixteen(samples // 2)])
     _same_read(frames)
-    assert len(tiff_in_bands) == 3 and all(outcome is None for outcome in tiff_in_bands)
-    cut = tmp_path / "cut.tif"
-    cut.write_bytes(_tiff(tmp_path, "whole.tif", _sixteen(samples)).read_bytes()[:-500])
+    assert len(tiff_in_bands) == 4 and all(outcome is None for outcome in tiff_in_bands)
     from osteo_desktop.core.errors import ImageReadError
 
-    with pytest.raises(ImageReadError) as plain_error:
-        read_radiograph(cut)
-    with pytest.raises(ImageReadError) as compact_error:
-        read_radiograph(cut, compact=True)
-    assert str(compact_error.value) == str(plain_error.value) and tiff_in_bands[-1] is None
+    for name, image in (("cut16.tif", _sixteen(samples)), ("cutrgb.tif", Image.fromarray(_noisy((120, 90, 3), 255, 23, np.uint8)))):
+        cut = tmp_path / name
+        cut.write_bytes(_tiff(tmp_path, "whole.tif", image).read_bytes()[:-500])
+        with pytest.raises(ImageReadError) as plain_error:
+            read_radiograph(cut)
+        with pytest.raises(ImageReadError) as compact_error:
+            read_radiograph(cut, compact=True)
+        assert str(compact_error.value) == str(plain_error.value) and tiff_in_bands[-1] is None
+
+
+def test_only_tiffs_above_the_large_size_are_read_in_bands(tmp_path, monkeypatch):
+    path = _tiff(tmp_path, "deep.tif", _sixteen(_noisy((10, 12), 65535, 24)))
+    outcomes = []
+    real = raster._tiff_strips
+    monkeypatch.setattr(raster, "_tiff_strips", lambda data, image: outcomes.append(real(data, image)) or outcomes[-1])
+    monkeypatch.setattr(raster, "LARGE_RASTER_PIXELS", 120)
+    _same_read(path)
+    assert outcomes == []
+    monkeypatch.setattr(raster, "LARGE_RASTER_PIXELS", 119)
+    _same_read(path)
+    assert len(outcomes) == 1 and outcomes[0] is not None
