@@ -1,6 +1,8 @@
 """PNG, JPEG, TIFF and BMP to :class:`Radiograph` with Pillow: 8/16-bit, greyscale stored as RGB(A), EXIF orientation.
 
 The declared size is checked before any pixel is decoded (Pillow opens lazily), so bombs are refused cheaply.
+A compact read (``osteo scan``) of a PNG or uncompressed TIFF above :data:`LARGE_RASTER_PIXELS` is made a band of
+rows at a time, without Pillow's whole image (:mod:`png_bands`, :func:`_tiff_in_bands`; issue 13's memory bound).
 """
 
 from __future__ import annotations
