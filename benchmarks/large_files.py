@@ -5,7 +5,11 @@ The bound is 300 MiB for any folder, any file size (the reader takes up to 50 me
 This writes, in a scratch folder, one real knee film (the largest of knee-xray-fullsize) enlarged to 24 and to
 49.9 megapixels in each stored form a clinic sends: an 8-bit grey PNG, a colour-stored JPEG (quality 92), a 16-bit
 grey PNG and a 16-bit MONOCHROME2 DICOM (uncompressed, no window: the reader takes a percentile window); the
-16-bit forms hold the 8-bit film times 257 plus noise in the low byte, so every bit is used. Each folder of one
+16-bit forms hold the 8-bit film times 256 plus noise in the low byte, so every bit is used; and a true-colour PNG
+(``rgb``: the film tinted, red = grey, green = 0.85 grey, blue = 0.65 grey, so its luma is not on the grey levels
+and the read gives float32), and the film stored as an RGB PNG (``rgbgrey``: three equal channels, as some
+clinics export grey films); ``tiff16``, ``tiffrgb`` and ``tiffrgbgrey`` are the 16-bit, true-colour and
+grey-stored RGB films as uncompressed TIFF (one strip, as Pillow writes it). Each folder of one
 file is scanned with ``--batch-size`` 1, 16 (the default) and 256, and so is a folder of the 83 full-size films.
 Nothing is written into the repository but the JSON.
 
@@ -30,7 +34,7 @@ import numpy as np  # noqa: E402
 
 import fullsize  # noqa: E402
 
-FORMS = ("png8", "jpeg", "png16", "dicom16")
+FORMS = ("png8", "jpeg", "png16", "dicom16", "rgb", "rgbgrey", "tiff16", "tiffrgb", "tiffrgbgrey")
 
 
 def enlarged_grey(source: Path, megapixels: float) -> np.ndarray:
@@ -44,9 +48,18 @@ def enlarged_grey(source: Path, megapixels: float) -> np.ndarray:
 
 
 def sixteen_bit(grey: np.ndarray, seed: int = 0) -> np.ndarray:
-    """The film on 16 bits: k x 257 plus noise in the low byte (so no value lies on the 8-bit grid)."""
+    """The film on 16 bits: k x 256 plus noise in the low byte (so no value lies on the 8-bit grid)."""
     noise = np.random.default_rng(seed).integers(0, 256, size=grey.shape, dtype=np.uint16)
     return grey.astype(np.uint16) * np.uint16(256) + noise
+
+
+def tinted(grey: np.ndarray) -> np.ndarray:
+    """The film in true colour (a sepia-like tint): channels that differ by up to 35 % of the grey level."""
+    rgb = np.empty((*grey.shape, 3), dtype=np.uint8)
+    rgb[..., 0] = grey
+    np.multiply(grey, 0.85, out=rgb[..., 1], casting="unsafe")
+    np.multiply(grey, 0.65, out=rgb[..., 2], casting="unsafe")
+    return rgb
 
 
 def write_dicom16(values: np.ndarray, path: Path) -> Path:
@@ -68,6 +81,21 @@ def write_case(folder: Path, form: str, grey: np.ndarray) -> Path:
         path = folder / "film.png"
         image = Image.frombuffer("I;16", grey.shape[::-1], sixteen_bit(grey).astype("<u2").tobytes(), "raw", "I;16", 0, 1)
         image.save(path, compress_level=1)
+    elif form == "rgb":
+        path = folder / "film.png"
+        Image.fromarray(tinted(grey), "RGB").save(path, compress_level=1)
+    elif form == "tiff16":
+        path = folder / "film.tif"
+        Image.frombuffer("I;16", grey.shape[::-1], sixteen_bit(grey).astype("<u2").tobytes(), "raw", "I;16", 0, 1).save(path)
+    elif form == "tiffrgb":
+        path = folder / "film.tif"
+        Image.fromarray(tinted(grey), "RGB").save(path)
+    elif form == "tiffrgbgrey":
+        path = folder / "film.tif"
+        Image.fromarray(grey, "L").convert("RGB").save(path)
+    elif form == "rgbgrey":
+        path = folder / "film.png"
+        Image.fromarray(grey, "L").convert("RGB").save(path, compress_level=1)
     else:
         path = write_dicom16(sixteen_bit(grey), folder / "film.dcm")
     return path

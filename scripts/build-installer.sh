@@ -3,7 +3,8 @@
 #   Linux:   dist/osteo-desktop-<version>-linux-<arch>.tar.gz  (the app folder + install.sh + desktop entry)
 #   macOS:   dist/Osteo Desktop.app, and dist/osteo-desktop-<version>-macos-<arch>.dmg when hdiutil is there
 #   Windows: dist/osteo-desktop/ (then packaging/windows/osteo-desktop.iss with Inno Setup; see packaging/README.md)
-# Uses ./.venv (created and filled by scripts/run-tests.sh or run-app.sh); installs PyInstaller into it if missing.
+# Uses ./.venv (created and filled by scripts/run-tests.sh or run-app.sh); installs PyInstaller and the extras the
+# app ships with (dicom-network: pynetdicom) into it if missing, and fails if it cannot.
 # Works offline once the venv has PyInstaller. Environment: PYTHON (default .venv/bin/python),
 # OSTEO_BUNDLE_LIBJPEG=0 (leave out the GPLv3 JPEG-lossless/JPEG-LS decoder), OSTEO_STRIP=0.
 set -euo pipefail
@@ -20,8 +21,26 @@ if ! "$PY" -c "import PyInstaller" 2>/dev/null; then
   "$PY" -m pip install -q "pyinstaller>=6.5"
 fi
 # The bundle must not need TensorFlow, but the spec needs the app's own run-time dependencies importable.
-"$PY" -c "import osteo_desktop, PySide6, ai_edge_litert, pydicom, pylibjpeg" || {
+"$PY" -c "import osteo_desktop, PySide6, ai_edge_litert, pydicom, pylibjpeg, highdicom" || {
   echo "build-installer: .venv lacks the app's dependencies; run: $PY -m pip install -e ." >&2; exit 1; }
+# The extras the shipped app uses at run time (pyproject's [project.optional-dependencies]); PyInstaller bundles
+# only what the venv holds, so a venv made by run-app.sh (core only) gave a bundle without DICOM networking whose
+# `osteo serve` failed with "No module named 'pynetdicom'". Install what is missing (the extras' requirements only,
+# never the project again), and stop if that fails. Not bundled: train and cluster (never on a workstation), dev,
+# build (PyInstaller, above), mutation. tests/test_packaging.py fails when pyproject gains an extra not sorted here.
+BUNDLED_EXTRAS="dicom-network"
+missing=$("$PY" packaging/bundle_requirements.py $BUNDLED_EXTRAS) || {
+  echo "build-installer: could not read the extras $BUNDLED_EXTRAS from pyproject.toml" >&2; exit 1; }
+if [ -n "$missing" ]; then
+  echo "build-installer: installing into the venv what the bundled extras ($BUNDLED_EXTRAS) need:" $missing
+  # shellcheck disable=SC2086  # one requirement per line, none with spaces
+  (IFS=$'\n'; "$PY" -m pip install -q $missing) || {
+    echo "build-installer: FAILED to install $(echo $missing); the bundle would lack them (no DICOM networking)." >&2
+    echo "  Offline: pip install them from a wheel folder (pip install --no-index --find-links DIR ...), then rerun." >&2
+    exit 1; }
+  still=$("$PY" packaging/bundle_requirements.py $BUNDLED_EXTRAS)
+  [ -z "$still" ] || { echo "build-installer: still missing after pip install: $(echo $still)" >&2; exit 1; }
+fi
 
 version=$("$PY" -c "import re,pathlib; print(re.search(r'__version__\s*=\s*\"([^\"]+)\"', pathlib.Path('osteo_desktop/__init__.py').read_text()).group(1))")
 arch=$(uname -m)

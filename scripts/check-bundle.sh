@@ -11,9 +11,15 @@
 #   2. osteo-desktop --self-test on a shared knee radiograph (when ../shared exists)
 #   3. osteo predict --json on the sample, a shared knee JPEG and PNG and shared JPEG 2000 / JPEG-lossless DICOMs
 #   4. osteo scan --csv on a folder of those files, osteo info --json on a DICOM, osteo --version
-#   5. nothing of TensorFlow/Keras is in the bundle
+#   5. osteo dicom-export on a knee DICOM (a shared knee JPEG wrapped as DX): the SR, annotated image and PDF it writes
+#      must read back with pydicom, in the source's study, the SR with the model's probability
+#   6. osteo serve: the node on a free loopback port answers C-ECHO, takes a C-STORE of that knee DICOM, forwards its
+#      SR and annotated image to a storage SCP standing in for the PACS, and stops cleanly on SIGTERM
+#   7. nothing of TensorFlow/Keras is in the bundle
 # Each runs with an empty environment (no PYTHONPATH/PYTHONHOME, PATH without the venv or any Python), and inside
-# a network namespace with no interfaces (unshare -n) where the kernel allows it.
+# a network namespace with no interfaces (unshare -n) where the kernel allows it; for 6 the namespace's loopback is
+# brought up and the stand-in PACS and modality (the checker's Python, packaging/check_bundle_dicom.py) run in it too.
+# The checker's Python is $PYTHON, else .venv/bin/python, else python3; 5 and 6 need pydicom and pynetdicom in it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
@@ -25,8 +31,12 @@ step() { echo "check-bundle: $*"; }
 
 # The checker's own JSON parsing may use any Python; the app under test never sees it.
 checker_py=$(command -v python3 || true)
-[ -x .venv/bin/python ] && checker_py=.venv/bin/python
+[ -x .venv/bin/python ] && checker_py=$repo/.venv/bin/python
+[ -n "${PYTHON:-}" ] && checker_py=$PYTHON
 [ -n "$checker_py" ] || fail "need python3 on the build machine to parse the JSON results"
+"$checker_py" -c "import numpy, PIL, pydicom, pynetdicom" 2>/dev/null \
+  || fail "the checker's Python ($checker_py) needs numpy, Pillow, pydicom and pynetdicom to check the DICOM results and the node (PYTHON=... or .venv with the dicom-network extra)"
+dicom_check() { "$checker_py" "$repo/packaging/check_bundle_dicom.py" "$@"; }
 
 # --- which bundle ------------------------------------------------------------------------------------------------
 if [ $# -ge 1 ]; then
@@ -142,7 +152,39 @@ fi
 version=$(run_clean "$bundle/osteo" --version 2>&1) || fail "osteo --version exited non-zero"
 step "$version"
 
-# --- 5: no TensorFlow in the bundle --------------------------------------------------------------------------------
+# --- 5: DICOM results (Trial 22: highdicom's data files were missing, so the installed app wrote none) -------------
+mkdir -p "$scratch/dicom"
+knee_source=$sample knee_any=--any-result  # the synthetic sample may be declined as not a knee: any answer will do
+if [ -d "$shared/data/knee-xray" ]; then knee_source=$knee_jpg knee_any=; fi
+knee_dcm=$scratch/dicom/knee.dcm
+dicom_check make-knee "$knee_source" "$knee_dcm" >/dev/null || fail "could not make the knee DICOM from $knee_source"
+start=$(date +%s%N)
+if ! run_clean "$bundle/osteo" dicom-export "$knee_dcm" --out "$scratch/dicom-export" >"$scratch/dicom-export.log" 2>&1; then
+  cat "$scratch/dicom-export.log" >&2
+  fail "osteo dicom-export on a knee DICOM exited non-zero"
+fi
+export_ms=$(( ($(date +%s%N) - start) / 1000000 ))
+summary=$(dicom_check check-export $knee_any "$knee_dcm" "$scratch/dicom-export") || fail "osteo dicom-export wrote DICOM results that do not check out"
+step "osteo dicom-export ok in $export_ms ms: $summary"
+
+# --- 6: the DICOM node (Trial 22: a bundle built from a venv without pynetdicom had none) ---------------------------
+node_env=(--app-env "HOME=$scratch/home" --app-env "PATH=$scratch/empty-path" --app-env "TMPDIR=$scratch/tmp"
+          --app-env LANG=C.UTF-8 --app-env "XDG_RUNTIME_DIR=$scratch/runtime" --app-env QT_QPA_PLATFORM=offscreen)
+smoke=(serve-smoke $knee_any "$knee_dcm" "$scratch/serve" "${node_env[@]}" -- "$bundle/osteo")
+ip_bin=$(command -v ip || true)
+if [ ${#netns[@]} -gt 0 ] && [ -n "$ip_bin" ]; then
+  # A new network namespace has only a loopback interface, and it is down: bring it up, then node, PACS and
+  # modality talk over it with no way out.
+  summary=$("${netns[@]}" sh -c '"$1" link set lo up && shift && exec "$@"' sh "$ip_bin" \
+    "$checker_py" "$repo/packaging/check_bundle_dicom.py" "${smoke[@]}") || fail "osteo serve smoke test failed"
+  where="loopback of a network namespace with no way out"
+else
+  summary=$(dicom_check "${smoke[@]}") || fail "osteo serve smoke test failed"
+  where="loopback (no network namespace here${netns[*]:+: no ip command to bring its loopback up})"
+fi
+step "osteo serve ok on the $where: $summary"
+
+# --- 7: no TensorFlow in the bundle --------------------------------------------------------------------------------
 if find "$bundle/_internal" -maxdepth 1 \( -iname 'tensorflow*' -o -iname 'keras*' -o -iname 'libtensorflow*' \) | grep -q .; then
   fail "TensorFlow or Keras found in the bundle"
 fi

@@ -6,7 +6,7 @@
 #   OSTEO_SHARED_DIR=/work/shared scripts/mutation-test.sh [MODULE_KEY ...]    (default: every module below)
 #
 # Keys: results, cli, cli-commands, pipeline, card, preprocessing, resampling, scope, reading-window, reading-dicom,
-# reading-raster, reading-rest, knee. `reading` runs the four reading-* keys.
+# reading-raster, reading-rest, knee, annotated, session22. `reading` runs the four reading-* keys.
 #
 # Needs the `mutation` extra (pip install -e '.[mutation]'). Results: reports/mutation/<key>.txt (mutmut's list of
 # survivors) and one summary line per module on stdout; reports/mutation.md is written from them by hand, with the
@@ -20,11 +20,15 @@ mutmut="$(dirname "$python")/mutmut"
 export OSTEO_SHARED_DIR QT_QPA_PLATFORM=offscreen
 jobs=${MUTATION_JOBS:-1}
 
-# key | files to mutate (comma-separated; a folder means every file in it) | the fast tests that cover them.
+# key | files to mutate (comma-separated; a folder means every file in it) | the fast tests that cover them
+# [| the mutants to run, as mutmut names them (space-separated globs: module.x_function__mutmut_*, methods
+#    module.xǁClassǁmethod__mutmut_*), when only some functions of the files are wanted; default: all of them].
+# mutmut never mutates a decorated function other than a static or class method (a @contextmanager, say).
 # In the order to run them: the result contract and its words first, then what prints it, then what computes it.
 # Tests marked slow, and those that only run `osteo` in a child process (mutmut cannot see which functions a
 # child process ran, so they would cost time without killing anything), are left out.
 R=osteo_desktop/core/results
+R_=osteo_desktop.core.results
 MODULES=(
   "results|$R/result.py,$R/columns.py,$R/knee.py,$R/text.py,$R/exports.py,$R/history.py|tests/test_reference_results.py tests/test_reference_results_words.py tests/test_result_declaration.py tests/test_result_text.py tests/test_history.py tests/test_exports.py tests/test_csv_injection.py tests/test_reference_plain_call.py"
   "cli|osteo_desktop/cli/output.py|tests/test_reference_cli_output.py tests/test_reference_plain_call.py"
@@ -41,6 +45,9 @@ MODULES=(
   "reading-raster|osteo_desktop/core/reading/raster.py|tests/test_reference_raster.py tests/test_reference_reading.py tests/test_imaging_raster.py tests/test_imaging_errors.py tests/test_reader_limits.py"
   "reading-rest|osteo_desktop/core/reading/colour.py,osteo_desktop/core/reading/limits.py,osteo_desktop/core/reading/radiograph.py,osteo_desktop/core/reading/reader.py,osteo_desktop/core/reading/sniffing.py|tests/test_reference_reading.py tests/test_reference_raster.py tests/test_imaging_raster.py tests/test_imaging_dicom.py tests/test_imaging_errors.py tests/test_reader_limits.py tests/test_reference_dicom.py"
   "knee|osteo_desktop/core/model/knee_model.py,osteo_desktop/core/model/knee_sides.py|tests/test_knee_sides.py tests/test_reference_knee.py"
+  "annotated|$R/annotated_image.py|tests/test_annotate_layout.py tests/test_dicom_objects.py"
+  # session22: the functions added or changed in session 22 (since 2c7d4d6) that no key had checked yet.
+  "session22|$R/knee.py,$R/columns.py,$R/result.py,$R/history.py,$R/text.py,osteo_desktop/core/pipeline/file_faults.py,osteo_desktop/core/model/native_stderr.py,osteo_desktop/core/atomic.py|tests/test_knee_call.py tests/test_history.py tests/test_exports.py tests/test_result_text.py tests/test_result_declaration.py tests/test_result_call.py tests/test_reference_results.py tests/test_reference_results_words.py tests/test_reference_plain_call.py tests/test_output_targets.py tests/test_full_disk.py tests/test_reference_pipeline.py tests/test_native_stderr.py tests/test_file_faults.py tests/test_atomic_bytes.py|$R_.knee.xǁKneeResultǁcalled__mutmut_* $R_.knee.xǁKneeResultǁfrom_dict__mutmut_* $R_.knee.x_knee_cells__mutmut_* $R_.columns.x_csv_columns__mutmut_* $R_.columns.x_to_csv__mutmut_* $R_.result.xǁFileResultǁ__post_init____mutmut_* $R_.result.xǁFileResultǁ_set_call__mutmut_* $R_.result.xǁFileResultǁapply_knees__mutmut_* $R_.history.x_stored_path__mutmut_* $R_.history.x__take_over_moved__mutmut_* $R_.history.xǁHistoryǁfind__mutmut_* $R_.history.x__has_current_key__mutmut_* $R_.history.x__rekey__mutmut_* $R_.text.x_borderline_headline__mutmut_* $R_.text.x_headline__mutmut_* $R_.text.x_verdict_headline__mutmut_* $R_.text.x_result_headline__mutmut_* $R_.text.x_knee_percent__mutmut_* $R_.text.x_knee_mark__mutmut_* $R_.text.x_call_key__mutmut_* osteo_desktop.core.pipeline.file_faults.* osteo_desktop.core.model.native_stderr.* osteo_desktop.core.atomic.x_atomic_write_bytes__mutmut_*"
 )
 wanted=()
 for w in "$@"; do
@@ -48,7 +55,7 @@ for w in "$@"; do
 done
 mkdir -p "$repo/reports/mutation"
 for entry in "${MODULES[@]}"; do
-    IFS='|' read -r key paths tests <<<"$entry"
+    IFS='|' read -r key paths tests globs <<<"$entry"
     if [ ${#wanted[@]} -gt 0 ] && [[ ! " ${wanted[*]} " =~ " $key " ]]; then continue; fi
     existing=()
     for p in ${paths//,/ }; do [ -e "$repo/$p" ] && existing+=("$p"); done
@@ -76,8 +83,9 @@ for entry in "${MODULES[@]}"; do
         # mutmut names its mutants osteo_desktop.cli.x_main__mutmut_1, so that is the pattern to run and list.
         module=${p%.py}; module=${module%/}; module=${module%/__init__}; names+=("${module//\//.}.*")
     done
+    if [ -n "${globs:-}" ]; then read -r -a names <<<"$globs"; fi
     (cd "$scratch" && PYTHONPATH=. "$mutmut" run --max-children "$jobs" "${names[@]}" >"$scratch/run.log" 2>&1) || true
-    prefixes=$(printf '%s\n' "${names[@]}" | sed 's/\*$//; s/\./\\./g' | paste -sd'|')
+    prefixes=$(printf '%s\n' "${names[@]}" | sed 's/\*$//; s/\./\\./g; s/\*/.*/g' | paste -sd'|')
     (cd "$scratch" && PYTHONPATH=. "$mutmut" results --all true 2>&1) | grep -E "^\s*($prefixes)" >"$repo/reports/mutation/$key.txt" || true
     killed=$(grep -c ': killed' "$repo/reports/mutation/$key.txt" || true)
     survived=$(grep -c ': survived' "$repo/reports/mutation/$key.txt" || true)

@@ -9,6 +9,7 @@ double holds the quotient of two small integers to far more than twice float32's
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -428,3 +429,425 @@ def test_a_rescale_beyond_float32_is_refused_alike(tmp_path):
 def test_a_rescale_whose_table_overflows_but_whose_pixels_do_not_is_read_alike(tmp_path):
     # 4095 x 1e34 fits float32; 65535 x 1e34 (a value the table holds, not the image) does not.
     _same_read(_dicom(tmp_path, "steep.dcm", make_dicom(gradient(64, 48, maximum=4095), RescaleSlope=1e34)))
+
+
+# --- large PNGs decoded a band of rows at a time (raster._png_in_bands) --------------------------------------------
+#
+# The files are written here, filter by filter (PNG's five row filters, computed from the raw samples as the
+# specification defines them), so that every filter meets a band boundary; the reference is Pillow's whole decode
+# (the plain read), and Pillow reading back the samples the test wrote checks the writer.
+
+
+def _chunk(kind: bytes, body: bytes) -> bytes:
+    import struct
+    import zlib
+
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
+def _filtered(rows: np.ndarray, bpp: int, filters: tuple[int, ...]) -> bytes:
+    """The scanlines of ``rows`` (bytes, one row each), row y filtered by filters[y % len(filters)]."""
+    x = rows.astype(np.int32)
+    a = np.zeros_like(x)
+    a[:, bpp:] = x[:, :-bpp]  # the byte bpp to the left
+    b = np.zeros_like(x)
+    b[1:] = x[:-1]  # the byte above
+    c = np.zeros_like(x)
+    c[1:, bpp:] = x[:-1, :-bpp]
+    p = a + b - c
+    pa, pb, pc = np.abs(p - a), np.abs(p - b), np.abs(p - c)
+    paeth = np.where((pa <= pb) & (pa <= pc), a, np.where(pb <= pc, b, c))
+    predictions = [np.zeros_like(x), a, b, (a + b) // 2, paeth]
+    out = []
+    for y in range(x.shape[0]):
+        kind = filters[y % len(filters)]
+        out.append(bytes([kind]) + ((x[y] - predictions[kind][y]) % 256).astype(np.uint8).tobytes())
+    return b"".join(out)
+
+
+def _png_file(path: Path, samples: np.ndarray, *, filters: tuple[int, ...] = (0, 1, 2, 3, 4), idat: int = 97,
+              before: bytes = b"", stream: bytes | None = None) -> Path:
+    """A PNG of ``samples`` ((h, w) uint8 or uint16 grey, (h, w, 3) uint8 RGB), its zlib stream cut into IDAT chunks
+    of ``idat`` bytes (one of them empty); ``before``: chunks put before the image data."""
+    import zlib
+
+    height, width = samples.shape[:2]
+    deep = samples.dtype == np.uint16
+    rows = samples.astype(">u2" if deep else np.uint8).reshape(height, -1).view(np.uint8)
+    channels = 3 if samples.ndim == 3 else 1
+    header = np.array([width, height], ">u4").tobytes() + bytes([16 if deep else 8, 2 if channels == 3 else 0, 0, 0, 0])
+    stream = zlib.compress(_filtered(rows, channels * (2 if deep else 1), filters), 9) if stream is None else stream
+    pieces = [stream[at : at + idat] for at in range(0, len(stream), idat)]
+    pieces.insert(1, b"")
+    body = b"".join(_chunk(b"IDAT", piece) for piece in pieces)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + before + body + _chunk(b"IEND", b""))
+    return path
+
+
+@pytest.fixture
+def in_bands(monkeypatch):
+    """Every PNG of the compact read decoded in bands of 4 rows (not a multiple of the colour grid's step), and the
+    levels made in place or the luma of earlier rows 2 rows at a time; the bands each read counts."""
+    from osteo_desktop.core.reading import png_bands
+
+    monkeypatch.setattr(raster, "LARGE_RASTER_PIXELS", 0)
+    counts = []
+    real_decode = png_bands.decode
+
+    def decode(data, plan):
+        monkeypatch.setattr(png_bands, "_BAND_BYTES", 4 * (1 + plan.width * plan.sample_bytes))
+        monkeypatch.setattr(raster, "_BAND_PIXELS", 2 * plan.width)
+        counts.append(0)
+        for band in real_decode(data, plan):
+            counts[-1] += 1
+            yield band
+
+    monkeypatch.setattr(png_bands, "decode", decode)
+    return counts
+
+
+def _written(path: Path, samples: np.ndarray) -> None:
+    with Image.open(path) as image:  # the writer's own check: Pillow reads back what was written
+        assert np.array_equal(np.asarray(image), samples)
+
+
+def _noisy(shape: tuple[int, ...], high: int, seed: int, dtype=np.uint16) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, high + 1, size=shape).astype(dtype)
+
+
+def test_a_16_bit_png_in_bands_gives_the_whole_reads_levels(tmp_path, in_bands):
+    samples = _noisy((23, 17), 65535, 1)
+    samples[0, 0] = 65535  # 16 bits from the first band on: each band goes straight to levels
+    path = _png_file(tmp_path / "deep.png", samples)
+    _written(path, samples)
+    _, compact = _same_read(path)
+    assert compact.metadata["bits_stored"] == 16 and in_bands == [6]
+    # Levels worked out here: k = rint(v x 255 / 65535), the float32 steps of the reader (v / 65535, then x 255).
+    expected = np.rint((samples.astype(np.float32) / np.float32(65535)) * np.float32(255)).astype(np.uint8)
+    assert np.array_equal(compact.pixels, expected)
+
+
+@pytest.mark.parametrize("late_row, bits", [(20, 16), (None, 12), (None, 8)])
+def test_a_16_bit_png_whose_depth_is_known_late_or_never_reaches_16_bits(tmp_path, in_bands, late_row, bits):
+    """Values gathered until one needs 16 bits (here in the sixth and last band), or to the end (12 and 8 bits): the
+    scale is that of the largest value, as in the whole read."""
+    samples = _noisy((22, 19), 2**bits - 1 if late_row is None else 4000, 2)
+    if late_row is not None:
+        samples[late_row, 5] = 50000
+    path = _png_file(tmp_path / "late.png", samples)
+    _written(path, samples)
+    _, compact = _same_read(path)
+    assert compact.metadata["bits_stored"] == bits and in_bands == [6]
+
+
+def test_a_16_bit_png_without_madvise_copies_its_levels_out(tmp_path, in_bands, monkeypatch):
+    import mmap
+
+    monkeypatch.delattr(mmap, "MADV_DONTNEED")
+    samples = _noisy((21, 16), 65535, 3)
+    _, compact = _same_read(_png_file(tmp_path / "deep.png", samples))
+    assert compact.pixels.base is None or not isinstance(compact.pixels.base, mmap.mmap)
+
+
+def _resident_pages(address: int, length: int) -> int:
+    """How many pages of [address, address + length) are in memory (Linux's mincore)."""
+    import ctypes
+    import mmap
+
+    first = address - address % mmap.PAGESIZE
+    pages = -(-(address + length - first) // mmap.PAGESIZE)
+    flags = (ctypes.c_ubyte * pages)()
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.mincore(ctypes.c_void_p(first), ctypes.c_size_t(pages * mmap.PAGESIZE), flags) != 0:
+        raise OSError(ctypes.get_errno(), "mincore failed")
+    return sum(flag & 1 for flag in flags)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the memory check asks Linux which pages are resident")
+def test_a_16_bit_png_in_bands_hands_back_the_half_its_levels_do_not_use(tmp_path, in_bands):
+    """12-bit values: every band is gathered as 16-bit values (2 bytes a pixel) before the depth is known, then
+    turned into levels in place at the start of that store: afterwards the pages past the levels are no longer in
+    memory (handed back), and the store is private memory, so handing them back frees them."""
+    import mmap
+
+    samples = _noisy((400, 600), 4095, 14)
+    _, compact = _same_read(_png_file(tmp_path / "twelve.png", samples, idat=8192))
+    store = compact.pixels
+    while not isinstance(store, mmap.mmap):  # the levels' array, the store's, a memoryview of the store
+        store = store.obj if isinstance(store, memoryview) else store.base
+    levels_end = -(-compact.pixels.nbytes // mmap.PAGESIZE) * mmap.PAGESIZE
+    assert len(store) == 2 * samples.size
+    address = compact.pixels.ctypes.data
+    assert _resident_pages(address, levels_end) == levels_end // mmap.PAGESIZE
+    assert _resident_pages(address + levels_end, len(store) - levels_end) == 0
+    maps = [line.split() for line in Path("/proc/self/maps").read_text().splitlines()]
+    perms = [fields[1] for fields in maps if int(fields[0].split("-")[0], 16) <= address < int(fields[0].split("-")[1], 16)]
+    assert perms == ["rw-p"]
+
+
+@pytest.mark.parametrize("colour_from", [0, 11, None])
+def test_an_rgb_png_in_bands_gives_the_whole_reads_luma_or_levels_and_colour_check(tmp_path, in_bands, colour_from):
+    """Grey rows stored as RGB, in colour from the first band, from the third band (the grey rows before then
+    given their float luma), or never (grey levels)."""
+    grey = _noisy((25, 14), 255, 4, np.uint8)
+    rgb = np.repeat(grey[..., None], 3, axis=2)
+    if colour_from is not None:
+        rgb[colour_from:, :, 1] //= 2
+        rgb[colour_from:, :, 2] = 255 - rgb[colour_from:, :, 2]
+    path = _png_file(tmp_path / "rgb.png", rgb)
+    _written(path, rgb)
+    _, compact = _same_read(path, expect_levels=colour_from is None)
+    assert in_bands == [7]
+    assert any("colour" in w for w in compact.warnings) == (colour_from is not None)
+    if colour_from is not None:  # the luma worked out here: BT.601 weights over 255, in float32, summed in order
+        weights = np.array([0.299, 0.587, 0.114], np.float32) / np.float32(255)
+        planes = rgb.astype(np.float32)
+        expected = planes[..., 0] * weights[0] + planes[..., 1] * weights[1] + planes[..., 2] * weights[2]
+        assert np.array_equal(compact.pixels, expected)
+
+
+def test_an_rgb_png_that_differs_only_off_the_colour_grid_is_luma_but_not_colour(tmp_path, in_bands, monkeypatch):
+    """Channels unequal at one pixel the colour check's grid does not sample: the luma (not levels), no warning."""
+    from osteo_desktop.core.reading import colour
+
+    monkeypatch.setattr(colour, "_SAMPLE_PIXELS", 50)  # a grid of every 3rd row and column of this image
+    rgb = np.repeat(_noisy((24, 15), 255, 5, np.uint8)[..., None], 3, axis=2)
+    rgb[13, 4] = (10, 200, 40)
+    _, compact = _same_read(_png_file(tmp_path / "speck.png", rgb), expect_levels=False)
+    assert not any("colour" in w for w in compact.warnings)
+
+
+def test_the_colour_grid_of_a_png_in_bands_is_the_whole_images(tmp_path, in_bands, monkeypatch):
+    """A coloured row the whole image's grid (every 3rd row from row 0) does not sample, in a band that starts off
+    the grid (rows 4-7): not colour, as the whole read sees it; row 6, which the grid samples, makes it colour."""
+    from osteo_desktop.core.reading import colour
+
+    monkeypatch.setattr(colour, "_SAMPLE_PIXELS", 50)
+    grey = np.repeat(_noisy((24, 15), 255, 13, np.uint8)[..., None], 3, axis=2)
+    for row, expected in ((5, False), (6, True)):
+        rgb = grey.copy()
+        rgb[row] = (220, 30, 30)
+        _, compact = _same_read(_png_file(tmp_path / f"row{row}.png", rgb), expect_levels=False)
+        assert any("colour" in w for w in compact.warnings) == expected
+
+
+def test_other_png_forms_are_read_whole(tmp_path, in_bands):
+    """Palette, grey with alpha, RGBA and 1-bit PNGs: not read in bands, the same pixels as the whole read."""
+    film = _film(9)
+    _same_read(_png(tmp_path, Image.fromarray(film, "L").convert("P"), "palette.png"), expect_levels=False)
+    _same_read(_png(tmp_path, Image.fromarray(film, "L").convert("LA"), "la.png"), expect_levels=False)
+    rgba = np.dstack([film, film // 2, 255 - film, np.full_like(film, 200)])
+    _same_read(_png(tmp_path, Image.fromarray(rgba, "RGBA"), "rgba.png"), expect_levels=False)
+    _same_read(_png(tmp_path, Image.fromarray(film > 100), "bits.png"))
+    assert in_bands == []
+
+
+def test_an_8_bit_grey_png_in_bands(tmp_path, in_bands):
+    samples = _noisy((20, 33), 255, 6, np.uint8)
+    path = _png_file(tmp_path / "grey.png", samples, idat=5)
+    _written(path, samples)
+    _, compact = _same_read(path)
+    assert np.array_equal(compact.pixels, samples) and in_bands == [5]
+
+
+def test_pngs_pillow_writes_read_in_bands_as_whole(tmp_path, in_bands):
+    """Pillow's own encoder (its filter choice, one IDAT chunk), for the three forms read in bands."""
+    deep = gradient(90, 70, maximum=65535)
+    _same_read(_png(tmp_path, Image.frombuffer("I;16", (70, 90), deep.astype("<u2").tobytes(), "raw", "I;16", 0, 1)))
+    film = _film(8)
+    _same_read(_png(tmp_path, Image.fromarray(film, "L"), "grey.png"))
+    colour = np.stack([film, np.roll(film, 9, axis=1), 255 - film], axis=-1)
+    _same_read(_png(tmp_path, Image.fromarray(colour, "RGB"), "colour.png"), expect_levels=False)
+    assert len(in_bands) == 3 and min(in_bands) > 1
+
+
+def test_a_png_turned_upright_by_exif_or_xmp_is_read_whole_and_turned(tmp_path, in_bands):
+    """Pillow takes an orientation from an eXIf chunk or from XMP in an iTXt chunk: the whole read then turns the
+    image, and so must the compact read, which reads it whole."""
+    samples = _noisy((12, 20), 65535, 7)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    xmp = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:Description tiff:Orientation="6"/></x:xmpmeta>'
+    other_text = _chunk(b"tEXt", b"Comment\0" + b"an ordinary comment, long enough to move what follows on " * 2)
+    for name, chunk in (("exif.png", _chunk(b"eXIf", exif.tobytes())),
+                        ("xmp.png", _chunk(b"iTXt", b"XML:com.adobe.xmp\0\0\0\0\0" + xmp))):
+        plain, _ = _same_read(_png_file(tmp_path / name, samples, before=other_text + chunk))
+        assert plain.pixels.shape == (20, 12)
+    _same_read(_png_file(tmp_path / "text.png", samples, before=other_text))
+    assert in_bands == [3]  # only the file with an ordinary text chunk was read in bands
+
+
+def test_an_interlaced_png_is_read_whole(tmp_path, in_bands):
+    """Adam7: seven passes of sub-images, written here with filter type 0; only Pillow's whole decode reads it."""
+    import zlib
+
+    samples = _noisy((11, 13), 255, 9, np.uint8)
+    passes = [(0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2)]
+    scanlines = b"".join(b"\0" + row.tobytes() for x0, y0, dx, dy in passes for row in samples[y0::dy, x0::dx] if row.size)
+    path = _png_file(tmp_path / "adam7.png", samples, stream=zlib.compress(scanlines))
+    data = bytearray(path.read_bytes())
+    data[28] = 1  # IHDR's interlace method
+    data[29:33] = zlib.crc32(bytes(data[12:29])).to_bytes(4, "big")
+    path.write_bytes(bytes(data))
+    _written(path, samples)
+    _same_read(path)
+    assert in_bands == []
+
+
+@pytest.mark.parametrize("damage", ["corrupt", "short stream", "cut stream", "truncated file", "bad filter", "no IEND",
+                                    "huge chunk"])
+def test_damaged_png_data_is_read_or_refused_as_the_whole_read_does(tmp_path, in_bands, damage):
+    import zlib
+
+    from osteo_desktop.core.errors import ImageReadError
+
+    samples = _noisy((30, 16), 65535, 10)
+    rows = samples.astype(">u2").reshape(30, -1).view(np.uint8)
+    stream = None
+    if damage == "corrupt":  # the zlib stream garbled in its middle, the chunks intact
+        stream = zlib.compress(_filtered(rows, 2, (0, 1, 2, 3, 4)))
+        at = len(stream) // 2
+        stream = stream[:at] + bytes(b ^ 0x5A for b in stream[at : at + 40]) + stream[at + 40 :]
+    elif damage == "short stream":  # a complete zlib stream of half the rows: Pillow leaves the rest black
+        stream = zlib.compress(_filtered(rows[:15], 2, (0, 1, 2, 3, 4)))
+    elif damage == "cut stream":  # the chunks intact, the zlib stream stopping in the middle of a row
+        stream = zlib.compress(_filtered(rows, 2, (0, 1, 2, 3, 4)))[:300]
+    elif damage == "bad filter":
+        scanlines = bytearray(_filtered(rows, 2, (0, 1, 2, 3, 4)))
+        scanlines[20 * 33] = 7  # row 20's filter type: no such filter
+        stream = zlib.compress(bytes(scanlines))
+    path = _png_file(tmp_path / "damaged.png", samples, stream=stream)
+    data = path.read_bytes()
+    if damage == "truncated file":
+        path.write_bytes(data[:-300])
+    elif damage == "no IEND":  # and a few stray bytes where it was: fewer than a chunk header
+        path.write_bytes(data[:-12] + b"\0\0\0")
+    elif damage == "huge chunk":  # a chunk before the image data claiming 4 GB (the top bit set)
+        text = _chunk(b"tEXt", b"Comment\0x")
+        path = _png_file(path, samples, before=b"\xff\xff\xff\xf0" + text[4:])
+    try:
+        plain = read_radiograph(path)
+    except ImageReadError as exc:
+        with pytest.raises(ImageReadError) as compact:
+            read_radiograph(path, compact=True)
+        assert str(compact.value) == str(exc)
+    else:
+        compact = read_radiograph(path, compact=True)
+        assert np.array_equal(_reference_values(compact.pixels), plain.pixels)
+    # Damage inside the image data: the band decode tried, then gave way; damage to the chunks: not tried.
+    assert bool(in_bands) == (damage in ("corrupt", "short stream", "cut stream", "bad filter"))
+
+
+def test_running_out_of_memory_in_a_band_decode_is_a_refusal(tmp_path, in_bands, monkeypatch):
+    from osteo_desktop.core.errors import ImageTooLargeError
+
+    def out_of_memory(size):
+        raise MemoryError
+
+    monkeypatch.setattr(raster, "_scratch", out_of_memory)
+    with pytest.raises(ImageTooLargeError) as refused:
+        read_radiograph(_png_file(tmp_path / "deep.png", _noisy((9, 9), 65535, 11)), compact=True)
+    assert refused.value.cause == "not enough memory to decode the PNG image"
+
+
+def test_only_pngs_above_the_large_size_are_read_in_bands(tmp_path, monkeypatch):
+    from osteo_desktop.core.reading import png_bands
+
+    calls = []
+    real_plan = png_bands.plan
+    monkeypatch.setattr(png_bands, "plan", lambda image, data: calls.append(image.size) or real_plan(image, data))
+    path = _png_file(tmp_path / "deep.png", _noisy((10, 12), 65535, 12))
+    monkeypatch.setattr(raster, "LARGE_RASTER_PIXELS", 120)
+    read_radiograph(path, compact=True)
+    read_radiograph(path)  # a plain read never
+    assert calls == []
+    monkeypatch.setattr(raster, "LARGE_RASTER_PIXELS", 119)
+    read_radiograph(path, compact=True)
+    assert calls == [(12, 10)]
+
+
+# --- large uncompressed TIFFs read from the file's bytes (raster._tiff_in_bands) -----------------------------------
+
+
+@pytest.fixture
+def tiff_in_bands(monkeypatch):
+    """Every TIFF of the compact read taken from its bytes 5 rows at a time; what each read gave (None: read whole)."""
+    monkeypatch.setattr(raster, "LARGE_RASTER_PIXELS", 0)
+    monkeypatch.setattr(raster, "_BAND_PIXELS", 5 * 90)
+    outcomes = []
+    real = raster._tiff_in_bands
+    monkeypatch.setattr(raster, "_tiff_in_bands", lambda data, image: outcomes.append(real(data, image)) or outcomes[-1])
+    return outcomes
+
+
+def _tiff(tmp_path: Path, name: str, image: Image.Image, **options) -> Path:
+    path = tmp_path / name
+    image.save(path, **options)
+    return path
+
+
+def _sixteen(samples: np.ndarray, mode: str = "I;16") -> Image.Image:
+    return Image.frombuffer(mode, samples.shape[::-1], samples.astype("<u2" if mode == "I;16" else ">u2").tobytes(), "raw", mode, 0, 1)
+
+
+@pytest.mark.parametrize("high, bits", [(65535, 16), (4095, 12), (255, 8)])
+def test_a_16_bit_tiff_in_strips_gives_the_whole_reads_levels(tmp_path, tiff_in_bands, high, bits):
+    """Strips of 16 rows, read 5 rows at a time (bands across strip ends); little- and big-endian samples."""
+    samples = _noisy((120, 90), high, 20)
+    _, compact = _same_read(_tiff(tmp_path, "deep.tif", _sixteen(samples), tiffinfo={278: 16}))
+    assert compact.metadata["bits_stored"] == bits
+    _same_read(_tiff(tmp_path, "big_endian.tif", _sixteen(samples, "I;16B")))
+    assert len(tiff_in_bands) == 2 and all(outcome is not None for outcome in tiff_in_bands)
+    with Image.open(tmp_path / "deep.tif") as image:
+        assert len(image.tile) == 8
+
+
+@pytest.mark.parametrize("colour_from", [0, 33, None])
+def test_an_rgb_and_an_8_bit_tiff_in_strips(tmp_path, tiff_in_bands, colour_from):
+    grey = _noisy((120, 90), 255, 21, np.uint8)
+    rgb = np.repeat(grey[..., None], 3, axis=2)
+    if colour_from is not None:
+        rgb[colour_from:, :, 0] //= 3
+    _, compact = _same_read(_tiff(tmp_path, "rgb.tif", Image.fromarray(rgb, "RGB"), tiffinfo={278: 16}),
+                            expect_levels=colour_from is None)
+    assert any("colour" in w for w in compact.warnings) == (colour_from is not None)
+    _, compact = _same_read(_tiff(tmp_path, "grey.tif", Image.fromarray(grey, "L"), tiffinfo={278: 7}))
+    assert np.array_equal(compact.pixels, grey)
+    assert len(tiff_in_bands) == 2 and all(outcome is not None for outcome in tiff_in_bands)
+
+
+def test_tiffs_that_are_not_plain_strips_are_read_whole(tmp_path, tiff_in_bands):
+    """Compressed (LZW), turned by an EXIF orientation, several frames, strips cut short by the file's end."""
+    samples = _noisy((120, 90), 65535, 22)
+    _same_read(_tiff(tmp_path, "lzw.tif", _sixteen(samples), compression="tiff_lzw"))
+    # Orientation 6 (a quarter turn: Pillow gives the turned size) and 3 (a half turn: the stored size).
+    plain, _ = _same_read(_tiff(tmp_path, "quarter.tif", _sixteen(samples), tiffinfo={274: 6}))
+    assert plain.pixels.shape == (90, 120)
+    plain, _ = _same_read(_tiff(tmp_path, "half.tif", _sixteen(samples), tiffinfo={274: 3}))
+    assert plain.pixels.shape == (120, 90)
+    frames = _tiff(tmp_path, "frames.tif", _sixteen(samples), save_all=True, append_images=[_sixteen(samples // 2)])
+    _same_read(frames)
+    assert len(tiff_in_bands) == 4 and all(outcome is None for outcome in tiff_in_bands)
+    from osteo_desktop.core.errors import ImageReadError
+
+    for name, image in (("cut16.tif", _sixteen(samples)), ("cutrgb.tif", Image.fromarray(_noisy((120, 90, 3), 255, 23, np.uint8)))):
+        cut = tmp_path / name
+        cut.write_bytes(_tiff(tmp_path, "whole.tif", image).read_bytes()[:-500])
+        with pytest.raises(ImageReadError) as plain_error:
+            read_radiograph(cut)
+        with pytest.raises(ImageReadError) as compact_error:
+            read_radiograph(cut, compact=True)
+        assert str(compact_error.value) == str(plain_error.value) and tiff_in_bands[-1] is None
+
+
+def test_only_tiffs_above_the_large_size_are_read_in_bands(tmp_path, monkeypatch):
+    path = _tiff(tmp_path, "deep.tif", _sixteen(_noisy((10, 12), 65535, 24)))
+    outcomes = []
+    real = raster._tiff_strips
+    monkeypatch.setattr(raster, "_tiff_strips", lambda data, image: outcomes.append(real(data, image)) or outcomes[-1])
+    monkeypatch.setattr(raster, "LARGE_RASTER_PIXELS", 120)
+    _same_read(path)
+    assert outcomes == []
+    monkeypatch.setattr(raster, "LARGE_RASTER_PIXELS", 119)
+    _same_read(path)
+    assert len(outcomes) == 1 and outcomes[0] is not None

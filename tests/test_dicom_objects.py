@@ -10,10 +10,12 @@ import highdicom as hd
 import numpy as np
 import pydicom
 import pytest
+from PIL import Image, ImageDraw, ImageFont
 from pydicom.uid import ComputedRadiographyImageStorage, generate_uid
 
 from osteo_desktop.core.results.dicom_adapter import NoStudyError, StudyDetails, source_for
-from osteo_desktop.core.results.dicom_objects import DicomExportInput, KneeFinding, annotate, write_all
+from osteo_desktop.core.results.annotated_image import annotate
+from osteo_desktop.core.results.dicom_objects import DicomExportInput, KneeFinding, write_all
 
 SHA = "0123456789abcdef" * 4
 
@@ -87,6 +89,16 @@ def test_all_objects_join_the_source_study_in_new_series_with_patient_copied(tmp
     assert datasets[2].EncapsulatedDocument.startswith(b"%PDF")
 
 
+@pytest.mark.parametrize("findings", [KNEES, []])
+def test_the_annotated_image_says_its_annotation_is_burnt_in(tmp_path, findings):
+    """Text is burnt into every annotated image (at least the banner's headline and research notice): its header must
+    say so (General Image module, BurnedInAnnotation YES), with or without knees."""
+    paths = write_all(_input(findings, None if findings else "out of scope"), tmp_path, "burnt")
+    sc = pydicom.dcmread(next(p for p in paths if p.name.endswith(".annotated.dcm")))
+    assert sc.SOPClassUID == "1.2.840.10008.5.1.4.1.1.7"  # the Secondary Capture
+    assert sc.BurnedInAnnotation == "YES"
+
+
 def test_out_of_scope_reason_is_the_finding(tmp_path):
     sr_path, *_ = write_all(_input([], reason="Not a knee: the DICOM body part is CHEST"), tmp_path, "chest")
     sr = hd.sr.srread(sr_path)
@@ -153,15 +165,19 @@ def test_a_tag_is_never_under_the_banner_nor_off_the_image():
                    "Probability of osteoporosis 90 %")
     grey_rows = np.flatnonzero((rgb[:, 1000] == 127).all(axis=1))  # column 1000: the banner, then the film
     banner_bottom = int(grey_rows[0]) - 1
-    assert 60 < banner_bottom < 200  # three lines of text about 33 px high (1/45 of 1500)
+    assert 60 < banner_bottom < 200  # three lines and the legend's row of text about 33 px high (1/45 of 1500)
     orange = (rgb == [0xe8, 0x87, 0x3a]).all(axis=2)
-    assert not orange[: banner_bottom + 1].any()  # nothing of the knee drawn over the banner
+    # nothing of the knee drawn over the banner: its only orange is the legend's, on the last row (from 33 // 4 +
+    # 3 x round(1.3 x 33) = 137) and from 33 // 2 = 16 on (the box's edge is columns 0..4)
+    assert not orange[:137].any() and orange[137: banner_bottom + 1].any()
+    assert np.flatnonzero(orange[: banner_bottom + 1].any(axis=0)).min() >= 16
     size = 1500 // 45
     below = orange[banner_bottom + 1: banner_bottom + 2 * size, 8:292]  # inside the box's 5 px outline
     assert below.any()  # the tag's text, just under the banner
-    # whole: its backdrop starts inside the image and ends at the box's right edge (toward the film's middle)
-    backdrop = np.flatnonzero((rgb[banner_bottom + 3, :400] == 0).all(axis=1))
-    assert backdrop.size and backdrop.min() > 0 and backdrop.max() <= 300
+    # whole: toward the film's middle it would end at the box's right edge (x 300), but it is wider than that, so it
+    # slides right to start at the image's left edge; one unbroken backdrop, past the box's edge
+    backdrop = np.flatnonzero((rgb[banner_bottom + 3, :1000] == 0).all(axis=1))
+    assert backdrop.size and backdrop.min() == 0 and backdrop.size == backdrop.max() + 1 and backdrop.max() > 300
 
 
 def test_the_sr_and_the_image_say_where_each_side_came_from(tmp_path):
@@ -177,11 +193,37 @@ def test_the_sr_and_the_image_say_where_each_side_came_from(tmp_path):
 
 
 def test_an_annotated_tag_names_the_side_source_as_the_window_does():
-    # A wider backdrop for "R (film position) 0.81" than for "R 0.81": the tag carries the words.
+    # The backdrop is as wide as "R (film position) 81 % above threshold" (Pillow's own measure of those words at
+    # the image's text size, 900 / 45 = 20 px, plus 20 // 2), not as "R 81 % above threshold": the tag carries them.
     gray = np.full((900, 1200), 0.5, dtype=np.float32)
     box = (700, 400, 1000, 800)  # right half: the tag starts at the box's left edge
     plain = annotate(gray, [KneeFinding("R", box, "osteoporosis", 0.81, 0.42)], "x")
     sourced = annotate(gray, [KneeFinding("R", box, "osteoporosis", 0.81, 0.42, "hanging_convention")], "x")
-    row = 385  # inside the tag's backdrop, just above the box
-    width = lambda rgb: int((rgb[row, 700:1200] == 0).all(axis=1).sum())  # noqa: E731
-    assert width(sourced) > 2 * width(plain) > 0
+    font = ImageFont.load_default(size=20)
+    measure = lambda words: ImageDraw.Draw(Image.new("RGB", (1, 1))).textbbox((0, 0), words, font=font)  # noqa: E731
+    for rgb, words in ((sourced, "R (film position) 81 % above threshold"), (plain, "R 81 % above threshold")):
+        _, _, width, height = measure(words)
+        row = 400 - (height + 20 // 4)  # the backdrop's top row, above the text's glyphs
+        backdrop = np.flatnonzero((rgb[row, :] == 0).all(axis=1))
+        assert (backdrop.min(), backdrop.max()) == (700, 700 + width + 20 // 2), words
+
+
+def test_the_exported_image_s_legend_names_the_calls_in_the_model_s_labels(tmp_path):
+    """export_input passes the model's positive label to the drawing: with "osteopenia" a clear normal knee's legend
+    reads "Normal" (the window's words for that model), not "No sign of osteoporosis"."""
+    from types import SimpleNamespace
+
+    from osteo_desktop.core.results import text
+    from osteo_desktop.core.results.dicom_adapter import export_input
+    from osteo_desktop.core.results.knee import KneeResult
+
+    pixels = np.full((300, 400), 0.5, dtype=np.float32)
+    knee = KneeResult("right", (40, 120, 200, 280), "normal", 0.10, 0.90, "film_marker")
+    prediction = SimpleNamespace(label="normal", probability=0.10, threshold=0.36, model_version="2.1")
+    analysis = SimpleNamespace(radiograph=SimpleNamespace(path=tmp_path / "k.png", pixels=pixels, source_format="png"),
+                               prediction=prediction, result=SimpleNamespace(knees=[knee]), out_of_scope=None)
+    got = export_input(analysis, SHA, None, "osteo", StudyDetails("P-1", "Doe^J"), positive_label="osteopenia")
+    drawn = [KneeFinding("R", (40.0, 120.0, 200.0, 280.0), "normal", 0.10, 0.36, "film_marker")]
+    headline, detail = "Normal", text.probability_line(0.10, 0.36, "osteopenia")
+    assert (got.annotated_rgb == annotate(pixels, drawn, headline, detail, positive_label="osteopenia")).all()
+    assert not (got.annotated_rgb == annotate(pixels, drawn, headline, detail)).all()  # the words differ

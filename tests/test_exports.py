@@ -125,3 +125,12 @@ def test_a_target_name_near_the_limit_gets_a_short_temporary_name(tmp_path, name
     assert len(seen) == 1 and seen[0].startswith(".") and seen[0].endswith(".tmp")
     assert len(os.fsencode(seen[0])) <= 120
     assert [p.name for p in tmp_path.iterdir()] == [name]
+
+
+def test_a_csv_record_leaves_the_patient_out_unless_asked():
+    from osteo_desktop.core.results import columns
+
+    row = _rows()[0]
+    assert not set(PATIENT_COLUMNS) & set(columns.to_csv(row))  # the default: de-identified
+    assert {column: columns.to_csv(row, True)[column] for column in PATIENT_COLUMNS} == {
+        "patient_name": "Doe^Jane", "patient_id": "PID-73519", "patient_birth_date": "19380417"}

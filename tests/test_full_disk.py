@@ -77,3 +77,20 @@ def test_a_full_disk_under_the_history_keeps_earlier_rows_and_exits_1(tmp_path, 
     logging.getLogger().handlers.clear()
     with History(tmp_path / "data" / "history.sqlite3") as history:
         assert history.count() == 1  # the row recorded before the disk filled is still there
+
+
+@pytest.mark.parametrize("case", ["missing folder", "folder in the way"])
+def test_a_failed_atomic_write_names_the_target_not_its_hidden_temporary(tmp_path, case):
+    """What the user is told names the file they asked for: the window showed "No such file or directory
+    (/reports/.knee.pdf.6e67fd1c.tmp)" for a missing folder."""
+    from osteo_desktop.core.atomic import atomic_write_bytes
+
+    if case == "missing folder":
+        target, expected = tmp_path / "no such folder" / "knee.pdf", errno.ENOENT
+    else:
+        target, expected = tmp_path / "knee.pdf", errno.EISDIR
+        target.mkdir()  # a folder where the file should go: the rename fails
+    with pytest.raises(OSError) as raised:
+        atomic_write_bytes(target, b"%PDF-1.4 ... %%EOF")
+    assert raised.value.errno == expected and raised.value.filename == str(target)
+    assert not [p for p in tmp_path.rglob(".*.tmp")]  # nothing hidden left behind

@@ -54,15 +54,16 @@ def test_record_find_and_list_newest_first(history, knee_png, knee_jpeg):
     assert history.find(first.file_sha256, "sha-of-another-model") is None
 
 
-def test_same_content_and_model_updates_instead_of_duplicating(history, knee_png):
+def test_same_path_content_and_model_updates_instead_of_duplicating(history, knee_png):
     sha = sha256_of(knee_png)
-    history.record("/old/place.png", _prediction(0.3), file_sha256=sha)
+    elsewhere = history.record("/old/place.png", _prediction(0.3), file_sha256=sha)
+    first = history.record("/new/place.png", _prediction(0.2), file_sha256=sha)
     updated = history.record("/new/place.png", _prediction(0.7), file_sha256=sha)
     other_model = history.record("/new/place.png", _prediction(0.6, version="test-2"), file_sha256=sha)
-    assert history.count() == 2
-    assert history.find(sha, "sha-of-test-1") == updated
+    assert history.count() == 3  # /old and /new with one model, /new with the other
+    assert updated.id == first.id and elsewhere.id != first.id and other_model.id != updated.id
+    assert history.find(sha, "sha-of-test-1") == updated  # by content alone: the newest
     assert (updated.path, updated.label) == ("/new/place.png", "osteoporosis")
-    assert other_model.id != updated.id
 
 
 def test_failed_rows_are_not_recorded(history):
@@ -305,3 +306,113 @@ def test_a_database_from_before_the_agreement_gains_the_column_empty(tmp_path, k
         assert opened.set_agreement("ab", "sha-of-test-1", "agree")
         assert opened.find("ab", "sha-of-test-1").reader_agreement == "agree"
         assert opened.count() == 2
+
+
+def test_copies_get_a_row_each_and_a_moved_file_never_takes_a_row_over(history, tmp_path, knee_png):
+    """Same content and model: a copy is a row of its own (each listed in its own folder), recording the same path
+    again updates it, and a file that is no longer at its recorded path keeps its row (it may be on a share that is
+    only unmounted for now) while the new path gets its own. The result is still found by content, the newest
+    copy's when the file has no entry of its own."""
+    sha = sha256_of(knee_png)
+    first, second, moved = (tmp_path / name / "knee.png" for name in ("a", "b", "c"))
+    for copy in (first, second):
+        copy.parent.mkdir()
+        copy.write_bytes(knee_png.read_bytes())
+    a = history.record(first, _prediction(0.3), file_sha256=sha)
+    b = history.record(second, _prediction(0.3), file_sha256=sha)
+    again = history.record(second, _prediction(0.3), file_sha256=sha)
+    assert a.id != b.id and again.id == b.id and history.count() == 2
+    assert sorted(Path(e.path).parent.name for e in history.entries()) == ["a", "b"]
+    assert history.find(sha, "sha-of-test-1", first).id == a.id  # the file's own entry first
+    assert history.find(sha, "sha-of-test-1", tmp_path / "elsewhere.png").id == b.id  # by content: the newest copy
+    assert history.set_agreement(sha, "sha-of-test-1", "disagree")
+    (tmp_path / "b").rename(tmp_path / "b.offline")  # b's folder out of reach (an unmounted share), not deleted
+    moved.parent.mkdir()
+    moved.write_bytes(knee_png.read_bytes())
+    history.record(moved, _prediction(0.3), file_sha256=sha)
+    kept = {Path(e.path).parent.name: e.reader_agreement for e in history.entries()}
+    assert kept == {"a": "disagree", "b": "disagree", "c": None}  # b's row, its folder and its verdict all kept
+
+
+def test_a_scanned_copy_reuses_the_result_and_is_listed_in_its_own_folder(tmp_path, classifier, knee_png, monkeypatch):
+    """Two copies scanned together are two entries, one per folder; a third copy scanned later reuses the result
+    (no inference) and is recorded in its own folder too; scanning them all again writes nothing new."""
+    folders = [tmp_path / name for name in ("one", "two", "three")]
+    for folder in folders:
+        folder.mkdir()
+        (folder / "knee.png").write_bytes(knee_png.read_bytes())
+    with History(tmp_path / "history.sqlite3") as history:
+        first = list(scan_files([f / "knee.png" for f in folders[:2]], classifier, history=history))
+        assert all(row.ok for row in first)
+
+        def no_inference(inputs):
+            raise AssertionError("a copy's result must be reused, not recomputed")
+
+        monkeypatch.setattr(classifier, "run", no_inference)
+        (later,) = scan_files([folders[2] / "knee.png"], classifier, history=history)
+        assert later.from_history and later.probability == first[0].probability
+        entries = history.entries()
+        assert sorted(Path(e.path).parent.name for e in entries) == ["one", "three", "two"]
+        assert {e.file_sha256 for e in entries} == {sha256_of(knee_png)}
+        before = [(e.id, e.recorded_at) for e in history.entries()]
+        rows = list(scan_files([f / "knee.png" for f in folders], classifier, history=history))
+        assert all(row.from_history for row in rows)
+        assert [(e.id, e.recorded_at) for e in history.entries()] == before  # own entries reused, none rewritten
+
+
+def test_a_version_two_history_is_re_keyed_with_the_path(tmp_path):
+    """A history keyed on (file_sha256, model_sha256) (version 2) is rebuilt with the path in the key, its rows
+    kept (id and path), so that a copy can then be recorded beside its original."""
+    path = tmp_path / "v2.sqlite3"
+    original = tmp_path / "a.png"
+    original.write_bytes(b"a")
+    with History(path) as history:
+        kept = history.record(original, _prediction(0.3), file_sha256="a" * 64)
+    connection = sqlite3.connect(path)
+    (table,) = connection.execute("SELECT sql FROM sqlite_master WHERE name = 'predictions'").fetchone()
+    assert "UNIQUE (path, file_sha256, model_sha256)" in table
+    connection.executescript(f"""
+        {table.replace("predictions", "v2", 1).replace("UNIQUE (path, ", "UNIQUE (")};
+        INSERT INTO v2 SELECT * FROM predictions; DROP TABLE predictions; ALTER TABLE v2 RENAME TO predictions;
+        PRAGMA user_version=2;""")
+    connection.close()
+    with History(path) as history:
+        assert [(e.id, e.path) for e in history.entries()] == [(kept.id, str(original))]
+        history.record(tmp_path / "copy.png", _prediction(0.3), file_sha256="a" * 64)
+        assert history.count() == 2
+    connection = sqlite3.connect(path)
+    indexes = {name for (name,) in connection.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    connection.close()
+    assert "predictions_content" in indexes
+
+
+def test_the_lookup_by_content_uses_an_index(history):
+    """find() and the copy check look up by content and model; with the path leading the key, they need an index
+    of their own, or every file of a scan reads the whole table (a re-keyed old history gets it too)."""
+    connection = sqlite3.connect(history.path)
+    plan = connection.execute("EXPLAIN QUERY PLAN SELECT id FROM predictions WHERE file_sha256 = ? AND model_sha256 = ?",
+                              ("a" * 64, "b" * 64)).fetchall()
+    connection.close()
+    assert any("USING INDEX predictions_content" in row[-1] or "USING COVERING INDEX predictions_content" in row[-1]
+               for row in plan), plan
+
+
+def test_a_plain_index_on_the_key_columns_is_not_the_key(tmp_path):
+    """Only a UNIQUE index on (path, file_sha256, model_sha256) is the current key: a version-2 table that merely has
+    an ordinary index on those three columns (made by hand, say) is still re-keyed, or a copy would overwrite its
+    original's row."""
+    path = tmp_path / "v2.sqlite3"
+    (tmp_path / "a.png").write_bytes(b"a")  # still there: the copy is a copy, not the file moved
+    with History(path) as history:
+        history.record(tmp_path / "a.png", _prediction(0.3), file_sha256="a" * 64)
+    connection = sqlite3.connect(path)
+    (table,) = connection.execute("SELECT sql FROM sqlite_master WHERE name = 'predictions'").fetchone()
+    connection.executescript(f"""
+        {table.replace("predictions", "v2", 1).replace("UNIQUE (path, ", "UNIQUE (")};
+        INSERT INTO v2 SELECT * FROM predictions; DROP TABLE predictions; ALTER TABLE v2 RENAME TO predictions;
+        CREATE INDEX plain_key ON predictions (path, file_sha256, model_sha256);
+        PRAGMA user_version=2;""")
+    connection.close()
+    with History(path) as history:
+        history.record(tmp_path / "copy.png", _prediction(0.3), file_sha256="a" * 64)
+        assert sorted(Path(e.path).name for e in history.entries()) == ["a.png", "copy.png"]

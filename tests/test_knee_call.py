@@ -22,7 +22,7 @@ from osteo_desktop.cli.output import Table
 from osteo_desktop.core.results import columns
 from osteo_desktop.core.results.columns import Output, declared, text
 from osteo_desktop.core.results.history import History
-from osteo_desktop.core.results.knee import KneeResult
+from osteo_desktop.core.results.knee import KneeResult, knee_cells
 from osteo_desktop.core.results.result import FileResult, csv_columns
 
 # The CSV header as version 0.2.0 published it (README, "Command line"), written out by hand: it must stay a prefix.
@@ -240,3 +240,29 @@ def test_added_columns_after_a_column_that_does_not_exist_are_a_declaration_erro
 
     with pytest.raises(ValueError):
         columns.csv_columns(Broken)
+
+
+def test_from_dict_reads_a_knees_recorded_call_and_none_when_it_has_none():
+    """KneeResult alone (no file to derive it): the recorded word is kept as written, even one the rule would not give
+    today; a knee written before calls were kept has None until its file sets it."""
+    written = {"side": "left", "box": [1, 2, 30, 40], "label": "normal", "probability": 0.125, "confidence": 0.875,
+               "side_source": "dicom_header"}
+    assert KneeResult.from_dict(written).call is None
+    assert KneeResult.from_dict({**written, "call": "borderline-below"}).call == "borderline-below"
+    assert KneeResult.from_dict({**written, "call": None}).call is None
+
+
+def test_a_knee_without_a_call_has_an_empty_call_cell():
+    cells = knee_cells([KneeResult("right", (0, 0, 10, 10), "normal", 0.125, 0.875)])
+    assert cells["knee_right_call"] == "" and cells["knee_right_label"] == "normal"
+
+
+def test_no_knee_call_without_the_files_verdict():
+    """A file whose verdict is incomplete (no label or no probability) gives its knees no call either, though the
+    threshold alone would let a knee be called."""
+    knee = _knee("right", 0.875)
+    for missing in ({"label": None}, {"probability": None}):
+        values = dict(path="f.png", label="osteoporosis", probability=0.875, threshold=THRESHOLD, knees=[knee])
+        result = FileResult(**{**values, **missing})
+        assert result.call is None
+        assert [k.call for k in result.knees] == [None]

@@ -97,3 +97,32 @@ def test_history_companion_files_are_protected(tmp_path):
     with pytest.raises(UnsafeOutputError, match="history database"):
         check_output_target(wal, protected=[db])
     assert check_output_target(tmp_path / "new.csv", protected=[db]) == tmp_path / "new.csv"
+
+
+# The header of a CSV written by version 0.2.0 (README "Command line"), by hand; and with --include-patient.
+HEADER_020 = ("path,label,probability,confidence,threshold,model_version,warnings,error,timings_ms,out_of_scope,"
+              "reader_agreement,model_sha256,knee_right_label,knee_right_probability,knee_right_confidence,"
+              "knee_right_box,knee_left_label,knee_left_probability,knee_left_confidence,knee_left_box,"
+              "knee_unknown_label,knee_unknown_probability,knee_unknown_confidence,knee_unknown_box,"
+              "knee_right_side_source,knee_left_side_source,call")
+
+
+@pytest.mark.parametrize("header", [HEADER_020, HEADER_020 + ",patient_name,patient_id,patient_birth_date",
+                                    "path,label,probability,confidence,threshold,model_version,warnings,error"])
+def test_an_export_written_by_an_earlier_version_is_still_its_export(capsys, folder, classifier, header):
+    """After an upgrade, last night's export in the scanned folder is replaced, not refused as an input (columns are
+    only ever added, so today's header starts differently than no earlier one)."""
+    out = folder / "results.csv"
+    out.write_text(header + "\r\n" + "/data/a.png,normal,0.1,0.9,0.36,2.1.0,,,,,,\r\n")
+    assert is_previous_csv_export(out)
+    assert main(["scan", str(folder), "--csv", str(out), "--no-history"]) == 0
+    assert out.read_text().splitlines()[0].startswith(HEADER_020)
+    capsys.readouterr()
+
+
+@pytest.mark.parametrize("header", ["path,label,probability,my_own_column", "label,path,probability", "path", "",
+                                    "\xff\xfe not text"])
+def test_a_csv_that_only_looks_like_an_export_is_an_input(folder, header):
+    other = folder / "other.csv"
+    other.write_bytes(header.encode("latin-1") + b"\n1,2,3\n")
+    assert not is_previous_csv_export(other)

@@ -345,7 +345,7 @@ def test_a_file_that_is_not_there_and_a_history_that_cannot_record(films, caplog
     assert row.error == "gone.png: cannot be read (No such file or directory)"
 
     class Failing:
-        def find(self, sha, version):
+        def find(self, sha, version, path=None):
             return None
 
         def record_many(self, rows):
@@ -411,7 +411,7 @@ def test_every_way_a_file_fails_is_a_row_that_names_it(films, monkeypatch, caplo
         def __init__(self, cancel=None):
             self.cancel = cancel
 
-        def find(self, sha, version):
+        def find(self, sha, version, path=None):
             if self.cancel is not None:
                 self.cancel.set()
             raise HistoryError("cannot read the history database: locked")
@@ -591,7 +591,7 @@ def test_a_history_that_cannot_record_is_reported_with_its_reason(films, caplog)
         def __init__(self, error: Exception) -> None:
             self.error = error
 
-        def find(self, sha, version):
+        def find(self, sha, version, path=None):
             return None
 
         def record_many(self, rows):

@@ -26,7 +26,8 @@ from osteo_desktop.cli.output import Table
 from osteo_desktop.core.model.scope import ScopeDecision
 from osteo_desktop.core.pipeline.film import FilmVerdict, settle
 from osteo_desktop.core.results import text
-from osteo_desktop.core.results.dicom_objects import DicomExportInput, KneeFinding, annotate, build_sr
+from osteo_desktop.core.results.annotated_image import annotate
+from osteo_desktop.core.results.dicom_objects import DicomExportInput, KneeFinding, build_sr
 from osteo_desktop.core.results.exports import write_rows_csv
 from osteo_desktop.core.results.history import History
 from osteo_desktop.core.results.knee import KneeResult

@@ -324,15 +324,18 @@ def test_csv_and_json_files_of_a_normal_a_positive_and_a_failed_row(tmp_path):
 
 # --- history -----------------------------------------------------------------------------------------------------
 
-def test_history_keeps_one_entry_per_content_and_model_version(tmp_path):
+def test_history_keeps_one_entry_per_path_content_and_model(tmp_path):
     with History(tmp_path / "h.sqlite3") as history:
         first = history.record("/a/knee.png", FileResult.from_prediction("x", Verdict(0.2, warnings=["w"])), "11" * 32)
         assert (first.path, first.label, first.probability, first.confidence, first.threshold, first.model_version,
                 first.warnings, first.file_sha256) == ("/a/knee.png", "normal", 0.2, pytest.approx(0.8), THRESHOLD,
                                                        "2.1.0", ["w"], "11" * 32)
         assert first.id >= 1 and first.recorded_at.endswith("+00:00")
-        again = history.record("/b/copy.png", Verdict(0.5), "11" * 32)  # same content and model: updated in place
-        assert again.id == first.id and again.path == "/b/copy.png" and again.label == "osteoporosis"
+        # same content and model at another path (a copy, or the file moved): an entry of its own; /a/knee.png's
+        # stays, since a path not on disk may only be out of reach for now
+        again = history.record("/b/copy.png", Verdict(0.5), "11" * 32)
+        assert again.id != first.id and again.path == "/b/copy.png" and again.label == "osteoporosis"
+        assert history.record("/b/copy.png", Verdict(0.5), "11" * 32).id == again.id  # the same path: updated
         # Keyed on the exact model (model_sha256), not its version string: an edited card under the same version
         # is another model.
         other_model = history.record("/a/knee.png", Verdict(0.2, model_version="3.0.0", model_sha256="ef" * 32),
@@ -340,18 +343,18 @@ def test_history_keeps_one_entry_per_content_and_model_version(tmp_path):
         assert other_model.id != first.id
         same_version = history.record("/a/knee.png", Verdict(0.3, model_sha256="01" * 32), "11" * 32)
         assert same_version.id not in (first.id, other_model.id)
-        assert history.count() == 3
-        assert history.find("11" * 32, MODEL_SHA256).probability == 0.5
+        assert history.count() == 4
+        assert history.find("11" * 32, MODEL_SHA256).probability == 0.5  # the newest of the two paths
         assert history.find("11" * 32, "ef" * 32).model_version == "3.0.0"
         assert history.find("11" * 32, "01" * 32).probability == 0.3
         assert history.find("11" * 32, "99" * 32) is None
         assert history.find("22" * 32, MODEL_SHA256) is None
-        assert [e.probability for e in history.entries()] == [0.3, 0.2, 0.5]  # newest first
+        assert [e.probability for e in history.entries()] == [0.3, 0.2, 0.5, 0.2]  # newest first
         assert len(history.entries(limit=1)) == 1
         for bad in (FileResult(path="e.png", error="bad"), FileResult(path="u.png"), Verdict(0.2, model_sha256="")):
             with pytest.raises(ValueError):
                 history.record("e.png", bad, "33" * 32)
-        assert history.count() == 3
+        assert history.count() == 4
 
 
 def test_history_hashes_the_file_when_no_hash_is_given(tmp_path):
@@ -804,7 +807,7 @@ def test_an_old_history_is_re_keyed_once_keeping_each_rows_id(tmp_path, caplog):
         history.record("/a.png", FileResult.from_prediction("/a.png", Verdict(0.2, model_sha256="ef" * 32)),
                        file_sha256="aa")
         assert history.count() == 4
-    assert caplog.messages.count("history database: re-keying on file_sha256, model_sha256") == 1
+    assert caplog.messages.count("history database: re-keying on path, file_sha256, model_sha256") == 1
     caplog.clear()
     with caplog.at_level("INFO", logger="osteo_desktop.core.results.history"), History(path) as history:
         assert history.count() == 4
@@ -817,8 +820,8 @@ def test_an_old_history_is_re_keyed_once_keeping_each_rows_id(tmp_path, caplog):
 
 
 def test_a_plain_index_on_the_key_columns_is_not_the_key(tmp_path):
-    """Only a UNIQUE index on (file_sha256, model_sha256) is the key: an old table with a plain index on the same
-    columns is re-keyed, so that recording the same content and model again updates instead of failing."""
+    """Only a UNIQUE index on (path, file_sha256, model_sha256) is the key: an old table with a plain index on the
+    key columns is re-keyed, so that recording the same content and model again updates instead of failing."""
     path = tmp_path / "indexed.sqlite3"
     _version_one(path, """
         ALTER TABLE predictions ADD COLUMN model_sha256 TEXT;

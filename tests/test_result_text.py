@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
+import pytest
+
 import osteo_desktop
 from osteo_desktop.core.results import text
 from osteo_desktop.core.results.result import FileResult
@@ -62,7 +64,7 @@ def test_command_line_lines_by_hand():
 
 def test_each_sentence_is_written_in_one_module_only():
     sentences = ("Osteoporosis suspected", "No sign of osteoporosis", "Research tool, not a diagnostic device",
-                 "reused from the history")
+                 "reused from the history", "Checked before analysis: no result")
     for sentence in sentences:
         holders = [p.relative_to(PACKAGE).as_posix() for p in PACKAGE.rglob("*.py") if sentence in p.read_text()]
         assert holders == ["core/results/text.py"], f"{sentence!r} is written in {holders}"
@@ -101,3 +103,49 @@ def test_a_scan_summary_states_a_rate_only_over_a_tenth_of_a_second_or_more():
     assert text.scan_summary(1, 0, 0, 0.1) == "1 file: 1 results, 0 failed, in 0.1 s (10.0 files/s)"
     assert text.scan_summary(6, 1, 2, 3.0, declined=1) == (
         "6 files: 4 results, 1 out of scope (no result), 1 failed (2 reused from the history), in 3.0 s (2.0 files/s)")
+
+
+def test_short_borderline_headline_for_table_cells():
+    # 0.380 is 0.041 above 0.339, 0.300 is 0.039 below: both within the 0.05 margin; 0.62 is a firm call.
+    assert text.verdict_headline(_result(), "osteoporosis", short=True) == "Borderline (above)"
+    assert text.verdict_headline(_result(), "osteoporosis") == "Borderline (just above the threshold): read as undecided"
+    below = _result(label="normal", probability=0.300, confidence=0.7)
+    assert text.verdict_headline(below, "osteoporosis", short=True) == "Borderline (below)"
+    at = _result(probability=0.339)
+    assert text.headline("osteoporosis", "osteoporosis", 0.339, 0.339, short=True) == "Borderline (at)"
+    assert text.verdict_headline(at, "osteoporosis") == "Borderline (at the threshold): read as undecided"
+    firm = _result(probability=0.62, confidence=0.62)
+    assert text.result_headline(firm, "osteoporosis", short=True) == "Osteoporosis suspected"
+    declined = FileResult(path="/d/chest.png")
+    declined.decline("not a knee radiograph")
+    assert text.result_headline(declined, "osteoporosis", short=True) == "No result: not a knee radiograph"
+
+
+def test_borderline_words_long_by_default_and_short_on_request():
+    assert text.borderline_headline("above") == "Borderline (just above the threshold): read as undecided"
+    assert text.borderline_headline("below") == "Borderline (just below the threshold): read as undecided"
+    assert text.borderline_headline("at") == "Borderline (at the threshold): read as undecided"
+    assert text.borderline_headline("above", short=True) == "Borderline (above)"
+    # result_headline passes `short` on to a borderline verdict (0.380 is 0.041 above 0.339), and is long without it.
+    assert text.result_headline(_result(), "osteoporosis", short=True) == "Borderline (above)"
+    assert text.result_headline(_result(), "osteoporosis") == "Borderline (just above the threshold): read as undecided"
+
+
+# (probability, threshold, knee_percent, knee_mark, call_key), worked out by hand: as few decimals (0 to 3) as make the
+# two percentages differ; equal numbers take none. 0.359 against 0.36: "36 %" twice, so one decimal, 35.9 against 36.0.
+KNEE_WORDS = [
+    (0.39, 0.36, "39 %", "39 % above threshold", "Borderline: read as undecided"),  # 0.03 above
+    (0.359, 0.36, "35.9 %", "35.9 % below threshold", "Borderline: read as undecided"),
+    (0.36, 0.36, "36 %", "36 % at threshold", "Borderline: read as undecided"),
+    (0.3605, 0.36, "36.05 %", "36.05 % above threshold", "Borderline: read as undecided"),  # 36.0 twice; 36.05 vs 36.00
+    (0.80, 0.36, "80 %", "80 % above threshold", "Osteoporosis suspected"),  # 0.44 above: a firm call
+    (0.10, 0.36, "10 %", "10 % below threshold", "No sign of osteoporosis"),
+]
+
+
+@pytest.mark.parametrize("probability, threshold, percent_words, mark, key", KNEE_WORDS)
+def test_a_knees_tag_and_legend_words_by_hand(probability, threshold, percent_words, mark, key):
+    assert text.knee_percent(probability, threshold) == percent_words
+    assert text.knee_mark(probability, threshold) == mark
+    label = "osteoporosis" if probability >= threshold else "normal"
+    assert text.call_key(label, "osteoporosis", probability, threshold) == key

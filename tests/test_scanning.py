@@ -230,7 +230,7 @@ def test_an_unreadable_history_costs_only_the_reuse_not_the_results(tmp_path, cl
     from osteo_desktop.core.results.history import History, HistoryError
 
     class BrokenHistory(History):
-        def find(self, file_sha256, model_version):
+        def find(self, file_sha256, model_sha256, path=None):
             raise HistoryError("cannot read the history database: disk I/O error")
 
     with BrokenHistory(tmp_path / "history.sqlite3") as history:

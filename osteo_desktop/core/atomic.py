@@ -54,12 +54,29 @@ def _create_temporary(directory: Path, name: str) -> tuple[int, Path]:
 @contextlib.contextmanager
 def atomic_writer(path: str | Path, *, newline: str | None = None, encoding: str = "utf-8") -> Iterator[IO[str]]:
     """Open a text stream whose content replaces ``path`` atomically when the ``with`` block ends without error."""
+    with _atomic_stream(path, "w", encoding=encoding, newline=newline) as handle:
+        yield handle
+
+
+def _naming(exc: OSError, target: Path) -> OSError:
+    """``exc`` naming the file the user asked for, not the hidden temporary beside it ("No such file or directory
+    (/reports/.knee.pdf.6e67fd1c.tmp)" when the folder was missing)."""
+    if exc.errno is None:
+        return exc
+    return type(exc)(exc.errno, exc.strerror or str(exc), str(target))
+
+
+@contextlib.contextmanager
+def _atomic_stream(path: str | Path, mode: str, **open_args: str | None) -> Iterator[IO]:
     target = Path(path)
     directory = target.parent if str(target.parent) else Path(".")
-    fd, temp = _create_temporary(directory, target.name)
+    try:
+        fd, temp = _create_temporary(directory, target.name)
+    except OSError as exc:
+        raise _naming(exc, target) from exc
     try:
         # os.fdopen closes the descriptor itself if it fails (an unknown encoding, say).
-        with os.fdopen(fd, "w", encoding=encoding, newline=newline) as handle:
+        with os.fdopen(fd, mode, **open_args) as handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
@@ -71,8 +88,9 @@ def atomic_writer(path: str | Path, *, newline: str | None = None, encoding: str
     except OSError as exc:
         with contextlib.suppress(OSError):
             temp.unlink()
-        if exc.filename is None:  # a failed write or sync (a full disk) names no file: say which one it was
-            raise OSError(exc.errno, exc.strerror or str(exc), str(target)) from exc
+        # A failed write or sync (a full disk) names no file, a failed rename the hidden temporary: say the target.
+        if exc.filename is None or os.fspath(exc.filename) == os.fspath(temp):
+            raise _naming(exc, target) from exc
         raise
     except BaseException:
         with contextlib.suppress(OSError):
@@ -85,4 +103,11 @@ def atomic_write_text(path: str | Path, text: str, *, encoding: str = "utf-8") -
     """Write ``text`` to ``path`` atomically and return the path."""
     with atomic_writer(path, encoding=encoding, newline="") as handle:
         handle.write(text)
+    return Path(path)
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically and return the path."""
+    with _atomic_stream(path, "wb") as handle:
+        handle.write(data)
     return Path(path)

@@ -14,7 +14,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from PySide6.QtCore import QEvent, QSettings, QSortFilterProxyModel, Qt, Signal
+from PySide6.QtCore import QSettings, QSortFilterProxyModel, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -40,6 +40,8 @@ from osteo_desktop.core.results.output_target import UnsafeOutputError, check_ou
 from osteo_desktop.core.model.runtime import Classifier
 from osteo_desktop.core.errors import ImageReadError
 from osteo_desktop.core.pipeline.scanning import ScanProgress, ScanRow
+from osteo_desktop.gui.batch_columns import (COLUMNS, PROBABILITY_COLUMN, READING_COLUMN, THRESHOLD_COLUMN,
+                                             ColumnFitter)
 from osteo_desktop.gui.jobs import plain_error
 from osteo_desktop.gui import worklist
 from osteo_desktop.gui.logic import start_folder_scan
@@ -48,16 +50,6 @@ from osteo_desktop.gui.style import arrows_as_readers_expect
 from osteo_desktop.gui.worker import Worker
 from osteo_desktop.gui import plain
 
-# "Against threshold", not "Confidence": the threshold is below 0.5, so a positive call's confidence can be under 50 %
-# and read as favouring normal; how far the probability lies from the threshold, and on which side, says how sure.
-COLUMNS = ["File", "Result", "Probability", "Against threshold", "Right knee", "Left knee", "Knee (side ?)", "Warnings", "Error",
-           "Reading"]
-PROBABILITY_COLUMN, THRESHOLD_COLUMN, READING_COLUMN = 2, 3, 9
-FILE_COLUMN, RESULT_COLUMN, WARNINGS_COLUMN, ERROR_COLUMN = 0, 1, 7, 8
-NUMBER_COLUMNS = (2, 3, 4, 5, 6)  # probability, distance from the threshold, knees: as wide as their headings
-TEXT_COLUMNS = (RESULT_COLUMN, WARNINGS_COLUMN, ERROR_COLUMN)  # share what the others leave
-FILE_WIDTH = (140, 320)  # the File column's least and most, in pixels: long paths are in the tooltip
-TEXT_MIN_WIDTH = 110
 KNEE_SIDES = ("right", "left", "unknown")  # the per-side probability columns (4, 5, 6), in COLUMNS order
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 ROW_ROLE = Qt.ItemDataRole.UserRole + 2
@@ -232,16 +224,12 @@ class BatchDialog(QDialog):
         header = self.table.horizontalHeader()
         arrows_as_readers_expect(header)
         # Every column can be sized by hand. Until the user does, the columns are fitted to the table's width (on
-        # showing, resizing and at the end of a scan; see _fit_columns): a wide File column cut the result ("No
+        # showing, resizing and at the end of a scan; see batch_columns): a wide File column cut the result ("No
         # result: not a kn…") and the error to a few words while the file names had room to spare.
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(False)
-        self._columns_sized_by_hand = False
-        self._fitting_columns = False
-        header.sectionResized.connect(self._on_section_resized)
-        self.table.viewport().installEventFilter(self)
-        self.scan_finished.connect(lambda _: self._fit_columns())
-        self._fit_columns()
+        self.columns = ColumnFitter(self.table, self.classifier.card.labels, self)
+        self.scan_finished.connect(lambda _: self.columns.fit())
         self.table.doubleClicked.connect(self._open_index)
         layout.addWidget(self.table, 1)
 
@@ -268,50 +256,6 @@ class BatchDialog(QDialog):
         for button in self.findChildren(QPushButton):
             button.setAutoDefault(False)
             button.setDefault(False)
-
-    # --- column widths -------------------------------------------------------------------------------------------
-    def eventFilter(self, watched, event) -> bool:  # noqa: N802 - Qt's name
-        # The viewport, not the table: it also narrows when the vertical scroll bar appears.
-        if watched is self.table.viewport() and event.type() in (QEvent.Type.Resize, QEvent.Type.Show):
-            self._fit_columns()
-        return super().eventFilter(watched, event)
-
-    def _on_section_resized(self, *_: object) -> None:
-        if not self._fitting_columns:
-            self._columns_sized_by_hand = True  # the user's widths are kept from then on
-
-    def _fit_columns(self) -> None:
-        """Share the table's width out: the numbers and the reading as wide as their headings, the file names as
-        wide as they need within FILE_WIDTH, and the rest to Result, Warnings and Error, each given what its text
-        needs where there is room, else an even share (a column needing less gives its spare to the others).
-        A cut cell ends in "…" and keeps its whole text in its tooltip."""
-        if self._columns_sized_by_hand:
-            return
-        header = self.table.horizontalHeader()
-        padding = 6  # sizeHintForColumn holds the cell's margins; a little more keeps the text off the grid line
-
-        def needed(column: int) -> int:  # the wider of the heading and the cells (Qt samples a big table's rows)
-            return max(header.sectionSizeHint(column), self.table.sizeHintForColumn(column) + padding)
-
-        widths = {column: header.sectionSizeHint(column) + 4 for column in NUMBER_COLUMNS}  # the hint has the sort arrow's room
-        widths[READING_COLUMN] = max(header.sectionSizeHint(READING_COLUMN),
-                                     self.table.fontMetrics().horizontalAdvance("disagree") + padding)
-        widths[FILE_COLUMN] = min(max(needed(FILE_COLUMN), FILE_WIDTH[0]), FILE_WIDTH[1])
-        room = self.table.viewport().width() - sum(widths.values())
-        wants = {column: max(needed(column), TEXT_MIN_WIDTH) for column in TEXT_COLUMNS}
-        # Max-min fair shares: the column needing least is given all it needs if that is under an even share.
-        for column in sorted(TEXT_COLUMNS, key=wants.get):
-            left = [c for c in TEXT_COLUMNS if c not in widths]
-            widths[column] = max(TEXT_MIN_WIDTH, min(wants[column], room // len(left)))
-            room -= widths[column]
-        if room > 0:  # spare width after every text fits: to the Warnings, the longest text
-            widths[WARNINGS_COLUMN] += room
-        self._fitting_columns = True
-        try:
-            for column, width in widths.items():
-                self.table.setColumnWidth(column, width)
-        finally:
-            self._fitting_columns = False
 
     # --- running -------------------------------------------------------------------------------------------------
     def choose_folder(self) -> None:
@@ -378,13 +322,15 @@ class BatchDialog(QDialog):
             shown = path.name
         ok = row.ok
         warnings = text.warning_sentences(row)
-        # The window's headline: "Borderline (just above the threshold): read as undecided" near the threshold.
+        # The cell has the short words ("Borderline (above)"), whole at 1500 px beside a 200 px Error column; the
+        # tooltip has the window's headline ("Borderline (just above the threshold): read as undecided").
         positive_label = self.classifier.card.labels[1]  # the card's words, not a second copy here
-        result = text.result_headline(row, positive_label) if ok or row.declined else "—"
+        result = text.result_headline(row, positive_label, short=True) if ok or row.declined else "—"
+        headline = text.result_headline(row, positive_label)
         cell = worklist.file_cell(row.path, shown)  # a film fetched from a PACS: whose it is, not its UID
         items = [
             _item(cell.text, tooltip=cell.tooltip),
-            _item(result, rich_tooltip=worklist.wrapped_tooltip([result]) if ok or row.declined else ""),
+            _item(result, rich_tooltip=worklist.wrapped_tooltip([headline]) if ok or row.declined else ""),
             _item(f"{row.probability:.3f}" if ok else "—", row.probability if ok else -1.0),
             _item(text.threshold_distance(row.probability, row.threshold) if ok else "—",
                   row.probability - row.threshold if ok else -2.0),

@@ -29,9 +29,14 @@ class ImageView(QGraphicsView):
     window_changed = Signal(str)  # a short description of the current window, or "" at the default
     file_dropped = Signal(str)
 
-    def __init__(self, parent: QWidget | None = None, *, adjustable: bool = True, placeholder: str = "") -> None:
+    def __init__(self, parent: QWidget | None = None, *, adjustable: bool = True, placeholder: str = "",
+                 fitted: bool = False) -> None:
+        """``adjustable``: window/level by right-drag. ``fitted``: the image is always shown whole, fitted to the
+        view (no zoom, no pan, no scroll bars), and the wheel scrolls whatever holds the view: the side panel's model
+        input tiles were zoomed, and cut, by a wheel turn meant to scroll the panel."""
         super().__init__(parent)
         self._adjustable = adjustable
+        self._fitted = fitted
         self._placeholder = placeholder
         self.setScene(QGraphicsScene(self))
         self.setBackgroundBrush(BACKGROUND)
@@ -39,7 +44,10 @@ class ImageView(QGraphicsView):
         self.setRenderHints(QPainter.RenderHint.SmoothPixmapTransform | QPainter.RenderHint.Antialiasing)
         self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorUnderMouse)
         self.setResizeAnchor(QGraphicsView.ViewportAnchor.AnchorViewCenter)
-        self.setDragMode(QGraphicsView.DragMode.ScrollHandDrag)
+        self.setDragMode(QGraphicsView.DragMode.NoDrag if fitted else QGraphicsView.DragMode.ScrollHandDrag)
+        if fitted:
+            self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+            self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setContextMenuPolicy(Qt.ContextMenuPolicy.NoContextMenu)
         self.setMouseTracking(True)
         self.setAcceptDrops(True)
@@ -319,6 +327,8 @@ class ImageView(QGraphicsView):
 
     def actual_size(self) -> None:
         """One image pixel on one screen pixel, also on a high-DPI screen (where Qt's unit is larger)."""
+        if self._fitted:
+            return
         self._fit = False
         scale = 1.0 / self.devicePixelRatioF()
         self.setTransform(QTransform.fromScale(scale, scale))
@@ -334,7 +344,7 @@ class ImageView(QGraphicsView):
         return self.transform().m11()
 
     def _zoom(self, factor: float) -> None:
-        if self._pixels is None:
+        if self._pixels is None or self._fitted:
             return
         target = self.scale_factor() * factor
         if not MIN_SCALE <= target <= MAX_SCALE:
@@ -350,6 +360,9 @@ class ImageView(QGraphicsView):
             self.fit_to_window()
 
     def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802
+        if self._fitted:
+            event.ignore()  # passed on to the scroll area that holds the view
+            return
         steps = event.angleDelta().y() / 120.0
         if steps:
             self._zoom(ZOOM_STEP ** (steps * 0.5))

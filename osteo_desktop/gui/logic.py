@@ -79,7 +79,7 @@ def result_display(analysis: "Analysis", positive_label: str) -> ResultDisplay:
     knees = analysis.result.knees
     threshold = analysis.result.threshold
     # A borderline knee's box is neutral, as its line and the headline are (result_panel.call_colour).
-    marks = [(knee.box, f"{text.knee_tag(knee)} {knee.probability:.2f}",
+    marks = [(knee.box, f"{text.knee_tag(knee)} {text.knee_percent(knee.probability, threshold)}",
               call_colour(knee.probability, threshold, knee.label == positive_label)) for knee in knees]
     tiles = [(i * (size + PREVIEW_GAP), 0, i * (size + PREVIEW_GAP) + size, size) for i in range(len(knees))]
     preview_marks = [(tile, caption, colour) for tile, (_, caption, colour) in zip(tiles, marks)]
@@ -229,15 +229,19 @@ class AppLogic(QObject):
 
     @staticmethod
     def _reason(exc: BaseException) -> str:
-        return (exc.strerror or str(exc)) if isinstance(exc, OSError) else plain_error(exc)
+        # The file an OSError names is part of the reason: "No such file or directory" alone sent a clinic's IT
+        # looking for a missing radiograph when a file of the app's own was missing.
+        if not isinstance(exc, OSError):
+            return plain_error(exc)
+        named = f" ({exc.filename})" if exc.filename else ""
+        return f"{exc.strerror or exc}{named}"
 
     def _on_report_saved(self, written: Path) -> None:
         self.settings.update(last_report_folder=str(written.parent))
         self.report_saved.emit(written)
 
     def _on_report_failed(self, exc: BaseException) -> None:
-        reason = (exc.strerror or str(exc)) if isinstance(exc, OSError) else plain_error(exc)
-        self.report_failed.emit(f"The report could not be saved: {reason}")
+        self.report_failed.emit(f"The report could not be saved: {self._reason(exc)}")
 
     # --- closing -------------------------------------------------------------------------------------------------
     def shutdown(self, wait_ms: int = 5000) -> None:

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from osteo_desktop.core.results import text
 from osteo_desktop.gui.image_view import ImageView
 from osteo_desktop.gui.metadata_panel import MetadataPanel
 from osteo_desktop.gui.result_panel import ResultPanel
@@ -36,7 +37,7 @@ DEFAULT_OPACITY_PERCENT = 40
 PREVIEW_TITLE = "Model input and explanation"
 PREVIEW_TIP = ("Exactly what the model was given for each knee, from the viewer's left: the region around the joint "
                "at the film's own resolution, resized and contrast-equalised.")
-DECLINED_TITLE = "Checked before analysis: no result"
+DECLINED_TITLE = text.DECLINED_TITLE  # the PDF report captions the image in the same words
 DECLINED_TIP = ("The whole film as the app checked it before any analysis (is this a frontal knee radiograph?). It "
                 "was declined, so no knee was analysed: there is no result and no explanation map.")
 DECLINED_EMPTY_TITLE = "Model input: none (no result)"
@@ -46,7 +47,7 @@ def build_widgets(window: "MainWindow") -> None:
     """The image on the left; result, model input with its explanation, and image details on the right."""
     window.view = ImageView(placeholder="Open a knee radiograph\n\nFile ▸ Open (Ctrl+O), or drop a file here")
     window.result_panel = ResultPanel()
-    window.preview = ImageView(adjustable=False)
+    window.preview = ImageView(adjustable=False, fitted=True)  # every tile whole; the wheel scrolls the panel
     # 220 px: a square knee input still reads at this size, and with the details table's eight rows the side panel
     # fits a 1600x1000 window without scrolling (at 260 px the "Show patient details" box fell below the fold).
     window.preview.setMinimumSize(220, 220)
@@ -166,9 +167,11 @@ def build_actions(window: "MainWindow") -> None:
                             "Find studies in a PACS, fetch and analyse them, send the results back")
     w.next_action = _action(w, "&Next file", w.next_file, ["N", "PgDown"], "Open the next file of the scanned folder, in the table's order")
     w.previous_action = _action(w, "&Previous file", w.previous_file, ["P", "PgUp"], "Open the previous file of the scanned folder")
-    w.agree_action = _action(w, "&Agree with the result", lambda: w.side.mark("agree"), "A",
+    # The reader's verdict is kept in the history: it takes Shift, so a stray key while reading the film records
+    # nothing (plain A and D did, in the IT trial). Moving through the list and the view stay single keys.
+    w.agree_action = _action(w, "&Agree with the result", lambda: w.side.mark("agree"), "Shift+A",
                              "Record that you agree with the result on screen (kept in the history)")
-    w.disagree_action = _action(w, "&Disagree with the result", lambda: w.side.mark("disagree"), "D",
+    w.disagree_action = _action(w, "&Disagree with the result", lambda: w.side.mark("disagree"), "Shift+D",
                                 "Record that you disagree with the result on screen (kept in the history)")
     w.quit_action = _action(w, "&Quit", w.close, QKeySequence.StandardKey.Quit)
     w.fit_action = _action(w, "&Fit to window", view.fit_to_window, ["F", "Ctrl+0"])

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-
-import os
-import tempfile
 from datetime import datetime
 from pathlib import Path
 
-from PySide6.QtCore import QMarginsF, QRectF, Qt
+from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QMarginsF, QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetricsF, QImage, QPageLayout, QPageSize, QPainter, QPdfWriter, QPen
 
 from osteo_desktop import __version__
+from osteo_desktop.core.atomic import atomic_write_bytes
 from osteo_desktop.core.pipeline.analysis import Analysis
 from osteo_desktop.core.model.preprocessing import model_input_to_preview
 from osteo_desktop.core.reading.radiograph import Radiograph
@@ -71,17 +69,19 @@ def _draw_image(painter: QPainter, box: QRectF, image: QImage, overlay: QImage |
 
 def _panels(analysis: Analysis, positive_label: str) -> list[tuple[str, QImage, QImage | None, list]]:
     """The report's images: the radiograph with each knee's box and heat map in place, then each knee's model input
-    with its heat map (the whole film's input when there is no result)."""
+    with its heat map. A declined file has no model input: its second image is the whole film as checked before any
+    analysis, captioned as the window captions it (text.DECLINED_TITLE), not "Model input" as if a knee was read."""
     shown = result_display(analysis, positive_label)
     heat = heat_qimage(shown.heat) if shown.heat is not None else None
-    # A third of a page is too small for the window's "R (DICOM header) 0.20": the tag keeps side and probability
-    # ("R 0.20"), and the knee lines below the images say where each side came from.
-    marks = [(box, f"{text.knee_short(knee.side)} {knee.probability:.2f}", colour)
+    # A third of a page is too small for the window's "R (DICOM header) 20 %": the tag keeps side and probability
+    # ("R 20 %"), and the knee lines below the images say where each side came from.
+    marks = [(box, f"{text.knee_short(knee.side)} {text.knee_percent(knee.probability, analysis.result.threshold)}", colour)
              for (box, _, colour), knee in zip(shown.marks, shown.knees)]
     panels = [("Radiograph", grey_qimage(analysis.radiograph.pixels), heat, marks)]
     if not analysis.knees:
         if analysis.model_input is not None:
-            panels.append(("Model input", grey_qimage(model_input_to_preview(analysis.model_input)), None, []))
+            caption = text.DECLINED_TITLE if analysis.prediction is None else "Model input"  # declined: as the window
+            panels.append((caption, grey_qimage(model_input_to_preview(analysis.model_input)), None, []))
         return panels
     for knee in analysis.knees[:2]:
         overlay = heat_qimage(knee.explanation) if knee.explanation is not None else None
@@ -177,27 +177,33 @@ def write_report_pdf(
     created: datetime | None = None,
     dpi: int = 200,
 ) -> Path:
-    """Write the report to ``path`` atomically (a temporary file in the same folder, then a rename)."""
+    """Write the report to ``path`` atomically (core.atomic: a temporary file in the same folder, synced, then a rename).
+
+    Qt's PDF writer reports no failed write (a full disk left an empty file that was announced as saved), so the page
+    is drawn into memory and written by core.atomic, whose errors reach the caller; the file is created like the
+    app's other exports (0666 less the umask), not private as a temporary file would be.
+    """
     target = Path(path)
     created = created or datetime.now()
     lines = report_lines(analysis, positive_label, include_patient, created)
-    handle, temp_name = tempfile.mkstemp(prefix=f".{target.stem}-", suffix=".pdf.part", dir=target.parent)
-    os.close(handle)
+    content = QByteArray()
+    buffer = QBuffer(content)
+    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+    writer = QPdfWriter(buffer)
+    writer.setResolution(dpi)
+    writer.setTitle(text.report_title(analysis.result))
+    writer.setCreator(f"osteo-desktop {__version__}")
+    writer.setPageLayout(QPageLayout(QPageSize(QPageSize.PageSizeId.A4), QPageLayout.Orientation.Portrait, QMarginsF(15, 15, 15, 15), QPageLayout.Unit.Millimeter))
+    painter = QPainter()
+    if not painter.begin(writer):
+        raise OSError(f"cannot draw the PDF report for {target.name}")
     try:
-        writer = QPdfWriter(temp_name)
-        writer.setResolution(dpi)
-        writer.setTitle(text.report_title(analysis.result))
-        writer.setCreator(f"osteo-desktop {__version__}")
-        writer.setPageLayout(QPageLayout(QPageSize(QPageSize.PageSizeId.A4), QPageLayout.Orientation.Portrait, QMarginsF(15, 15, 15, 15), QPageLayout.Unit.Millimeter))
-        painter = QPainter()
-        if not painter.begin(writer):
-            raise OSError(f"cannot write a PDF to {target.parent}")
-        try:
-            _paint(painter, QRectF(writer.pageLayout().paintRectPixels(dpi)).translated(-writer.pageLayout().paintRectPixels(dpi).topLeft()), analysis, lines, dpi, positive_label)
-        finally:
-            painter.end()
-        os.replace(temp_name, target)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
+        _paint(painter, QRectF(writer.pageLayout().paintRectPixels(dpi)).translated(-writer.pageLayout().paintRectPixels(dpi).topLeft()), analysis, lines, dpi, positive_label)
+    finally:
+        painter.end()
+    buffer.close()
+    data = bytes(content.data())
+    if not data.startswith(b"%PDF") or b"%%EOF" not in data[-64:]:
+        raise OSError(f"the PDF report for {target.name} was not completed ({len(data)} bytes drawn)")
+    atomic_write_bytes(target, data)
     return target

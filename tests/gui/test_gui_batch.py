@@ -187,15 +187,19 @@ def test_a_result_near_the_threshold_says_borderline_in_its_row(dialog):
         cell = dialog.model.item(r, column).text()
         assert cell.startswith("grey test warning"), cell
         assert ("Borderline" in cell) == cases[name][2], (name, cell)
-    # The Result column is the window's headline, borderline near the threshold; the column after Probability gives
-    # the distance from the threshold, not a confidence (0.38 would have read "38 %" beside a positive call).
+    # The Result column is the window's headline in a cell's words, borderline near the threshold (the long words in
+    # its tooltip); the column after Probability gives the distance from the threshold, not a confidence (0.38 would
+    # have read "38 %" beside a positive call).
     result, against = COLUMNS.index("Result"), COLUMNS.index("Against threshold")
     assert "Confidence" not in COLUMNS
     shown = {dialog.model.item(r, 0).text(): (dialog.model.item(r, result).text(), dialog.model.item(r, against).text())
              for r in range(dialog.model.rowCount())}
     assert shown == {
-        "near.png": ("Borderline (just above the threshold): read as undecided", "0.020 above"),
+        "near.png": ("Borderline (above)", "0.020 above"),
         "far.png": ("Osteoporosis suspected", "0.340 above"),
-        "near-below.png": ("Borderline (just below the threshold): read as undecided", "0.030 below"),
+        "near-below.png": ("Borderline (below)", "0.030 below"),
         "edge.png": ("Osteoporosis suspected", "0.060 above"),
     }
+    tips = {dialog.model.item(r, 0).text(): dialog.model.item(r, result).toolTip() for r in range(dialog.model.rowCount())}
+    assert "Borderline (just above the threshold): read as undecided" in tips["near.png"]
+    assert "Borderline (just below the threshold): read as undecided" in tips["near-below.png"]

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QFontMetrics
+from PySide6.QtWidgets import QStyle
 
 from osteo_desktop.core.results.result import FileResult
 from osteo_desktop.gui.batch_dialog import COLUMNS, BatchDialog
@@ -69,3 +72,37 @@ def test_a_width_set_by_hand_is_kept(qtbot, dialog):
     dialog.resize(1200, 700)
     qtbot.waitUntil(lambda: table.viewport().width() < 1200, timeout=3000)
     assert table.columnWidth(FILE) == 450
+
+
+def test_at_1500_pixels_every_call_is_whole_and_error_keeps_200(qtbot, classifier, settings):
+    """A scan with every kind of row, a borderline one too (its long warning wants the Warnings column's width as
+    the long error wants the Error's): measured with the table's font, each call fits its column (a borderline call
+    in the short words, the long headline in the tooltip; a declined file's "No result: not a knee radiograph"
+    whole before the "…" its reason is cut to), and the Error column still has 200 px."""
+    dialog = BatchDialog(classifier, settings=settings)
+    qtbot.addWidget(dialog)
+    # 0.38 is 0.02 above the threshold 0.36 and 0.33 is 0.03 below: within the 0.05 borderline margin
+    near = [FileResult(path=f"/data/scans/near{n}.jpg", label=label, probability=p, confidence=p, threshold=0.36)
+            for n, (label, p) in enumerate((("osteoporosis", 0.38), ("normal", 0.33)))]
+    firm = FileResult(path="/data/scans/firm.jpg", label="osteoporosis", probability=0.8, confidence=0.8, threshold=0.36)
+    for row in rows() + near + [firm]:
+        dialog._add_row(row)
+    table = show_at(qtbot, dialog, 1500)
+    model = table.model()
+    cells = [model.index(row, RESULT) for row in range(model.rowCount())]
+    shown = [cell.data() for cell in cells]
+    assert shown == ["No sign of osteoporosis", "No result: not a knee radiograph: looks like a chest radiograph", "—",
+                     "Borderline (above)", "Borderline (below)", "Osteoporosis suspected"]
+    assert "just above the threshold): read as undecided" in cells[3].data(Qt.ItemDataRole.ToolTipRole)
+    # What Qt's item delegate leaves a cell's text: the column less the grid line and a text margin each side (the
+    # focus frame's margin and a pixel), elided to that width as the table draws it.
+    metrics = QFontMetrics(table.font())
+    text_width = (table.columnWidth(RESULT) - 1
+                  - 2 * (table.style().pixelMetric(QStyle.PixelMetric.PM_FocusFrameHMargin, None, table) + 1))
+    for words in shown[:1] + shown[3:]:
+        assert metrics.elidedText(words, Qt.TextElideMode.ElideRight, text_width) == words
+    # A declined file's reason is cut, but after "No result: not a knee radiograph"
+    declined = metrics.elidedText(shown[1], Qt.TextElideMode.ElideRight, text_width)
+    assert declined.startswith("No result: not a knee radiograph") and declined.endswith("…"), declined
+    assert table.columnWidth(ERROR) >= 200 and table.columnWidth(WARNINGS) >= 110
+    assert table.horizontalScrollBar().maximum() == 0

@@ -65,7 +65,50 @@ def test_a_failed_export_says_why_in_words(qtbot, logic, knee_png, tmp_path):
     with qtbot.waitSignal(logic.report_failed, timeout=60000) as failed:
         logic.export_report(tmp_path / "no such folder" / "r.pdf")
     assert failed.args[0].startswith("The report could not be saved: ")
+    assert str(tmp_path / "no such folder") in failed.args[0]  # which file or folder is missing, not only that one is
     assert "Traceback" not in failed.args[0]
+
+
+def test_a_full_disk_is_a_failed_report_not_an_empty_saved_one(qtbot, logic, knee_png, tmp_path, monkeypatch):
+    # A clinic's full disk: Qt's PDF writer ignored the failed write, left a 0-byte file and the window said "Report
+    # saved". The disk is made full at the sync that every atomic write ends with.
+    import errno
+    import os
+
+    with qtbot.waitSignal(logic.analysis_ready, timeout=60000):
+        logic.open(knee_png)
+    folder = tmp_path / "reports"
+    folder.mkdir()
+    target = folder / "r.pdf"
+    target.write_bytes(b"the report saved yesterday")
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", full)
+    saved = []
+    logic.report_saved.connect(saved.append)
+    with qtbot.waitSignal(logic.report_failed, timeout=60000) as failed:
+        logic.export_report(target)
+    assert failed.args[0].startswith("The report could not be saved: No space left on device")
+    assert saved == []
+    assert target.read_bytes() == b"the report saved yesterday"  # yesterday's report is not lost either
+    assert sorted(p.name for p in folder.iterdir()) == ["r.pdf"]  # no temporary left behind
+
+
+def test_a_report_is_readable_like_the_other_exports(qtbot, logic, knee_png, tmp_path):
+    # The PDF was created by mkstemp (0600: owner only) while CSV and DICOM exports follow the umask (0644 here).
+    import stat
+
+    reference = tmp_path / "reference.csv"
+    reference.write_text("made by open(), as any new file of the user's")
+    with qtbot.waitSignal(logic.analysis_ready, timeout=60000):
+        logic.open(knee_png)
+    with qtbot.waitSignal(logic.report_saved, timeout=60000) as saved:
+        logic.export_report(tmp_path / "r.pdf")
+    written = saved.args[0]
+    assert written.read_bytes().startswith(b"%PDF") and written.read_bytes().rstrip().endswith(b"%%EOF")
+    assert stat.S_IMODE(written.stat().st_mode) == stat.S_IMODE(reference.stat().st_mode)
 
 
 def test_settings_come_back_typed_and_are_written_at_once(tmp_path):

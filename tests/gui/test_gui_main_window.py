@@ -8,6 +8,7 @@ from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QTimer, QUrl
 from PySide6.QtGui import QDropEvent
 from PySide6.QtWidgets import QApplication
 
+from osteo_desktop.core.results import text
 from osteo_desktop.core.pipeline.analysis import analyse_file
 from osteo_desktop.core.model.preprocessing import knee_region, model_input_to_preview
 from osteo_desktop.core.results.text import probability_line, verdict_headline
@@ -58,7 +59,9 @@ def test_knee_boxes_and_one_line_per_knee_are_shown(qtbot, window, classifier, k
     # Where each side came from, in the words the tag and the line use (README): none for an unknown side.
     sources = {"dicom_header": " (DICOM header)", "film_marker": " (film marker)",
                "hanging_convention": " (film position)", None: ""}
-    assert window.view.mark_captions() == [f"{sides[k.side]}{sources[k.side_source]} {k.probability:.2f}" for k in knees]
+    threshold = outcome.analysis.result.threshold  # the percentage as text.knee_percent writes it (hand cases there)
+    assert window.view.mark_captions() == [f"{sides[k.side]}{sources[k.side_source]} {text.knee_percent(k.probability, threshold)}"
+                                           for k in knees]
     panel = window.result_panel
     assert panel.knees == knees and not panel.knee_lines.isHidden() and not panel.scale.isHidden()
     lines = panel.knee_lines.text().split("<br>")

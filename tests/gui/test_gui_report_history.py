@@ -8,6 +8,7 @@ from datetime import datetime
 
 import pytest
 
+from osteo_desktop.core.results import text
 from osteo_desktop.core.model.card import sha256_of
 from osteo_desktop.gui.about_dialog import ModelDialog
 from osteo_desktop.gui.report_pdf import report_lines, write_report_pdf
@@ -274,9 +275,11 @@ def test_the_report_has_a_line_per_knee_and_writes(qtbot, window, knee_jpeg, tmp
     captions = {"right": "Model input: right knee", "left": "Model input: left knee", "unknown": "Model input: knee (side ?)"}
     assert [caption for caption, *_ in panels] == ["Radiograph"] + [captions[k.side] for k in knees][:2]
     assert len(panels[0][3]) == len(knees)  # every knee's box on the radiograph
-    # short tags on the third-of-a-page thumbnail ("R 0.41"); the knee lines above give where each side came from
+    # short tags on the third-of-a-page thumbnail ("R 41 %"); the knee lines above give where each side came from
     shorts = {"right": "R", "left": "L", "unknown": "?"}
-    assert [caption for _, caption, _ in panels[0][3]] == [f"{shorts[k.side]} {k.probability:.2f}" for k in knees]
+    threshold = outcome.analysis.result.threshold
+    assert [caption for _, caption, _ in panels[0][3]] == [f"{shorts[k.side]} {text.knee_percent(k.probability, threshold)}"
+                                                           for k in knees]
     assert write_report_pdf(tmp_path / "knees.pdf", outcome.analysis).read_bytes().startswith(b"%PDF")
 
 
@@ -344,13 +347,13 @@ def test_pdf_knee_tags_stay_whole_inside_the_thumbnail(qtbot):
     page.fill(QColor(255, 255, 255))
     painter = QPainter(page)
     box = QRectF(50, 40, 200, 100)  # the film fills it exactly: scale 1
-    tag = "L 0.39"
+    tag = "L 39 %"
     _draw_image(painter, box, film, marks=[((170, 30, 199, 90), tag, "#e8873a")])  # a knee at the right edge
     metrics = QFontMetricsF(painter.font(), page)
     painter.end()
     backdrop = [x for x in range(300) if any(page.pixelColor(x, y) == QColor(12, 12, 14) for y in range(40, 75))]
     # the dark backdrop: only inside the film's columns 50..250, ending at its right edge (the box starts at 220 and
-    # the tag is wider than the 30 px to the edge), and whole: as wide as "L 0.39" and its padding
+    # the tag is wider than the 30 px to the edge), and whole: as wide as "L 39 %" and its padding
     film_columns = [x for x in backdrop if not any(page.pixelColor(x, y) == QColor(12, 12, 14) for y in (150, 160))]
     assert film_columns and min(film_columns) >= 50 and max(film_columns) <= 250
     assert min(film_columns) < 220 and len(film_columns) >= metrics.horizontalAdvance(tag)

@@ -67,3 +67,19 @@ def test_each_knee_in_the_report_says_where_its_side_came_from(qapp, classifier,
     printed = printed.replace("û", "fi").replace("\ufb01", "fi")
     assert re.search(r"Right knee \(film marker\) (Osteoporosis suspected|No sign of osteoporosis|Borderline)", printed)
     assert "Model input: right knee" in printed  # the panel caption is short (main), the source is in the line
+
+
+def test_a_declined_chest_film_s_report_has_no_model_input_nor_knee_or_probability_wording(qapp, classifier,
+                                                                                           dicom_dir, tmp_path):
+    """The window captions a declined file's second image "Checked before analysis: no result": the report says the
+    same, and nothing on the page reads as a knee's result (no model input, no knee by side, no probability or
+    threshold). The scope gate's reason itself ("not a knee radiograph") is the result, as in the window."""
+    analysis = analyse_file(dicom_dir / "CR_chest_RG1_J2KI_MONO1_15bit_j2k-lossy.dcm", classifier)
+    assert analysis.prediction is None and analysis.model_input is not None  # declined, its whole film checked
+    printed = printed_text(write_report_pdf(tmp_path / "chest.pdf", analysis))
+    assert printed.startswith("Screening: no result")
+    assert "Checked before analysis: no result" in printed and "Radiograph" in printed  # the two images' captions
+    lowered = printed.lower()
+    for words in ("model input", "right knee", "left knee", "knee (side", "probability", "threshold", "borderline",
+                  "suspected"):
+        assert words not in lowered, words

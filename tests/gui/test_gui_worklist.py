@@ -262,7 +262,7 @@ def test_the_history_table_arrows_follow_the_same_convention(qtbot, history):
     assert _arrow_direction(dialog, 0) == "up"
 
 
-def test_a_and_d_mark_the_file_on_screen_in_the_worklist_and_the_history(qtbot, window, history, knee_folder, knee_png):
+def test_shift_a_and_shift_d_mark_the_file_on_screen_in_the_worklist_and_the_history(qtbot, window, history, knee_folder, knee_png):
     window.show_batch_dialog()
     dialog = window._batch_dialog
     with qtbot.waitSignal(dialog.scan_finished, timeout=120000):
@@ -276,7 +276,9 @@ def test_a_and_d_mark_the_file_on_screen_in_the_worklist_and_the_history(qtbot, 
     first_ok = next(row for row in dialog.shown_rows() if row.ok)
     with qtbot.waitSignal(window.analysis_shown, timeout=60000):
         window.open_file(first_ok.path)
-    qtbot.keyClick(window.view, Qt.Key.Key_D)
+    qtbot.keyClick(window.view, Qt.Key.Key_D)  # a stray key records nothing
+    assert first_ok.reader_agreement is None and all(e.reader_agreement is None for e in history.entries())
+    qtbot.keyClick(window.view, Qt.Key.Key_D, Qt.KeyboardModifier.ShiftModifier)
     assert first_ok.reader_agreement == "disagree"
     source_row = dialog.rows.index(first_ok)
     assert dialog.model.item(source_row, COLUMNS.index("Reading")).text() == "Disagree"
@@ -285,5 +287,7 @@ def test_a_and_d_mark_the_file_on_screen_in_the_worklist_and_the_history(qtbot, 
     with qtbot.waitSignal(window.analysis_shown, timeout=60000):
         window.open_file(knee_png)
     qtbot.keyClick(window.view, Qt.Key.Key_A)
+    assert {e.path: e.reader_agreement for e in history.entries()}[str(knee_png)] is None
+    qtbot.keyClick(window.view, Qt.Key.Key_A, Qt.KeyboardModifier.ShiftModifier)
     assert {e.path: e.reader_agreement for e in history.entries()}[str(knee_png)] == "agree"
     assert "Agree" in window.statusBar().currentMessage()

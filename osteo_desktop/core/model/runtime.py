@@ -10,14 +10,12 @@ scaling and the decision threshold come from the model card, so recalibrating a 
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
@@ -27,6 +25,7 @@ from osteo_desktop.core.model.card import ModelCard, load_model_card, model_sha2
 from osteo_desktop.core.model.knee_detector import CARD_ROLE as DETECTOR_ROLE
 from osteo_desktop.core.model.knee_detector import KneeDetector
 from osteo_desktop.core.model.knee_model import KneeHead
+from osteo_desktop.core.model.native_stderr import without_native_noise
 from osteo_desktop.core.model.scope import ScopeGate
 from osteo_desktop.core.model.side_markers import CARD_ROLE as MARKER_ROLE
 from osteo_desktop.core.model.side_markers import MarkerReader
@@ -62,31 +61,6 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
 # cache. Larger batches are therefore run as consecutive micro-batches; every image is computed independently, so
 # the outputs are bit-identical to one big call.
 MICRO_BATCH = 4
-
-
-@contextlib.contextmanager
-def _quiet_native_stderr() -> Iterator[None]:
-    """Silence file descriptor 2 while LiteRT sets up, unless INFO logging (-v) is on.
-
-    The native library prints "INFO: Created TensorFlow Lite XNNPACK delegate for CPU" straight to fd 2 (not through
-    Python's sys.stderr or logging), so every command printed it. Python-level errors are raised, not printed, so
-    nothing a user needs is hidden; the window is a few milliseconds.
-    """
-    if log.isEnabledFor(logging.INFO):
-        yield
-        return
-    try:
-        saved = os.dup(2)
-    except OSError:  # no fd 2 at all (a detached GUI process): nothing to silence
-        yield
-        return
-    try:
-        with open(os.devnull, "wb") as devnull:
-            os.dup2(devnull.fileno(), 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
 
 
 def _default_threads() -> int:
@@ -130,7 +104,7 @@ class Classifier:
         self.model_sha256 = model_sha256(card)
         self._num_threads = num_threads or _default_threads()
         try:
-            with _quiet_native_stderr():
+            with without_native_noise():
                 self._interpreter = Interpreter(model_path=str(model_path), num_threads=self._num_threads)
         except (RuntimeError, ValueError) as exc:  # LiteRT's ways of saying the file is not a model it can run
             raise ModelFormatError(f"the model {model_path.name} cannot be loaded by LiteRT: {exc}") from exc
@@ -178,7 +152,7 @@ class Classifier:
         # Cheap (well under a millisecond) unless the batch grows beyond any size seen before: XNNPACK reshapes in place.
         size = self.config.input_size
         self._interpreter.resize_tensor_input(self._input_index, [batch_size, size, size, 3], strict=False)
-        with _quiet_native_stderr():
+        with without_native_noise():
             self._interpreter.allocate_tensors()
         self._batch_size = batch_size
 

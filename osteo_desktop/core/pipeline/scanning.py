@@ -17,8 +17,6 @@ from __future__ import annotations
 import collections
 import hashlib
 import logging
-import os
-import stat
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -31,13 +29,14 @@ from typing import TYPE_CHECKING, Any
 
 from osteo_desktop.core.errors import ImageReadError
 from osteo_desktop.core.pipeline.eta import TimeLeft
+from osteo_desktop.core.pipeline.file_faults import failure, os_cause, path_fault
 from osteo_desktop.core.pipeline.film import FilmWork, film_warnings, judge_film, most_inputs_per_film, prepare_film, run_films, settle
 from osteo_desktop.core.pipeline.backends import ScanBackend, ThreadBackend, get_backend
 from osteo_desktop.core.pipeline.listing import list_files
 from osteo_desktop.core.pipeline.memory import DecodeBudget, batch_limit, decode_cost, return_freed_memory
 from osteo_desktop.core.reading.radiograph import Radiograph
 from osteo_desktop.core.reading.reader import read_file_bytes, read_patient, read_radiograph
-from osteo_desktop.core.results.history import HistoryError
+from osteo_desktop.core.results.history import HistoryError, stored_path
 from osteo_desktop.core.results.result import ROW_KEYS, FileResult
 
 __all__ = ["ROW_KEYS", "ScanProgress", "ScanRow", "analyse_paths", "default_workers", "list_files", "scan_files",
@@ -74,23 +73,19 @@ class ScanProgress:
         return self.done / self.elapsed_s if self.elapsed_s > 0 else 0.0
 
 
-def _failure(path: Path, cause: str) -> str:
-    return f"{path.name}: {cause}"
-
-
-def _os_cause(exc: OSError) -> str:
-    return f"cannot be read ({exc.strerror or exc})"
+_failure, _os_cause = failure, os_cause  # shared with `osteo dicom-export` (file_faults)
 
 
 class _Prepared:
     """What a worker hands back: the row so far and, when the file was read and the model must run, the film's
     inputs (the whole film for the gate, each knee's region) and what the gate took from the film."""
 
-    __slots__ = ("row", "work")
+    __slots__ = ("row", "work", "copy")
 
-    def __init__(self, row: FileResult, work: FilmWork | None = None) -> None:
+    def __init__(self, row: FileResult, work: FilmWork | None = None, copy: bool = False) -> None:
         self.row = row
         self.work = work
+        self.copy = copy  # a result reused from another file's entry: recorded under this file's path too
 
 
 class _Preparer:
@@ -127,17 +122,9 @@ class _Preparer:
 
     def _prepare(self, path: Path, row: FileResult) -> _Prepared:
         start = time.perf_counter()
-        try:
-            mode = os.stat(path).st_mode
-        except OSError as exc:
-            row.error = _failure(path, _os_cause(exc))
-            return _Prepared(row)
-        if stat.S_ISDIR(mode):
-            row.error = _failure(path, "is a folder, not an image file")
-            return _Prepared(row)
-        if not stat.S_ISREG(mode):
-            # Opening a pipe would block the scan forever; a device is never an image.
-            row.error = _failure(path, "not a regular file (a pipe, socket or device); not read")
+        fault = path_fault(path)
+        if fault is not None:
+            row.error = fault
             return _Prepared(row)
         # Read once, after the size check (a huge or sparse file is refused here, before any byte is hashed), and
         # both hashed and decoded from these bytes: a file replaced in between cannot be recorded under the hash
@@ -151,7 +138,7 @@ class _Preparer:
             row.file_sha256 = hashlib.sha256(data).hexdigest()
         if self.history is not None:
             try:
-                entry = self.history.find(row.file_sha256, self.model_sha256)
+                entry = self.history.find(row.file_sha256, self.model_sha256, path)
             except HistoryError as exc:
                 if self.cancel.is_set():  # the history was closed under a cancelled scan: nobody wants this row
                     row.error = _failure(path, "not read: the scan was cancelled")
@@ -170,7 +157,9 @@ class _Preparer:
                     except ImageReadError as exc:
                         row.warnings.append(f"patient fields not exported: the file could not be parsed ({exc.cause})")
                 row.timings_ms = {"read": (time.perf_counter() - start) * 1000.0, "preprocess": 0.0, "inference": 0.0}
-                return _Prepared(row)
+                # A copy of a recorded file (its entry is another path's) gets its own entry: the history lists
+                # each file in its own folder, not every copy in the first one's.
+                return _Prepared(row, copy=entry.path != stored_path(path))
         # The budget is probed from the bytes already read (only their header is parsed), not from the file again.
         held = self.budget.acquire(decode_cost(path, data), self.cancel) if self.budget is not None else 0
         if held is None:
@@ -300,11 +289,11 @@ def scan_files(
                 continue
             if pending_inputs:
                 _infer(classifier, waiting)
-                if history is not None:
-                    failure = _record(history, waiting)
-                    if failure is not None:
-                        unrecorded[0] += failure[0]
-                        history_error[0] = failure[1]
+            if history is not None:  # new results, and copies reusing another file's (nothing else: no write)
+                failure = _record(history, waiting)
+                if failure is not None:
+                    unrecorded[0] += failure[0]
+                    history_error[0] = failure[1]
             for item in waiting:
                 row = item.row
                 done += 1
@@ -401,7 +390,7 @@ def _record(history: "History", items: list[_Prepared]) -> tuple[int, str] | Non
     The results themselves are still given (on screen, in the CSV): failing to remember them must not lose them.
     The caller reports the failure (the command line exits non-zero); the rows recorded before stay in the history.
     """
-    new = [item.row for item in items if item.row.ok and not item.row.from_history and item.row.file_sha256]
+    new = [item.row for item in items if item.row.ok and (item.copy or not item.row.from_history) and item.row.file_sha256]
     if not new:
         return None
     try:

@@ -1,11 +1,15 @@
 """PNG, JPEG, TIFF and BMP to :class:`Radiograph` with Pillow: 8/16-bit, greyscale stored as RGB(A), EXIF orientation.
 
 The declared size is checked before any pixel is decoded (Pillow opens lazily), so bombs are refused cheaply.
+A compact read (``osteo scan``) of a PNG or uncompressed TIFF above :data:`LARGE_RASTER_PIXELS` is made a band of
+rows at a time, without Pillow's whole image (:mod:`png_bands`, :func:`_tiff_in_bands`; issue 13's memory bound).
 """
 
 from __future__ import annotations
 
 import io
+import logging
+import mmap
 from pathlib import Path
 from collections.abc import Iterator
 from typing import Any
@@ -14,11 +18,12 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from osteo_desktop.core.errors import ImageReadError, ImageTooLargeError
-from osteo_desktop.core.reading import colour
+from osteo_desktop.core.reading import colour, png_bands
 from osteo_desktop.core.reading.levels import to_levels
 from osteo_desktop.core.reading.limits import MAX_PIXELS, brief, check_dimensions
 from osteo_desktop.core.reading.radiograph import COLOUR_DROPPED, TRANSPARENT_AS_BLACK, Radiograph
 
+log = logging.getLogger(__name__)
 
 RASTER_FORMATS = ("PNG", "JPEG", "TIFF", "BMP")
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R BT.601, as Pillow's own "L" conversion
@@ -27,6 +32,13 @@ _EXIF_ORIENTATION = 0x0112
 _BAND_PIXELS = 1 << 16
 # Above this size a colour JPEG read compactly decodes its Y plane alone (see _luma_only_jpeg): 64 MiB as YCbCr.
 LARGE_COLOUR_JPEG_PIXELS = 16_000_000
+# Above this size a PNG or uncompressed TIFF read compactly is read a band of rows at a time (see _png_in_bands,
+# _tiff_in_bands), without Pillow's whole image: 32 MiB as 16-bit grey, 64 MiB as RGB.
+LARGE_RASTER_PIXELS = 16_000_000
+# An uncompressed TIFF's rows, read where they lie in the file's bytes: Pillow mode -> (raw mode, sample dtype,
+# samples a pixel). Pillow's "raw" decoder copies these raw modes as they are.
+_RAW_TIFF = {"L": ("L", np.dtype(np.uint8), 1), "I;16": ("I;16", np.dtype("<u2"), 1),
+             "I;16B": ("I;16B", np.dtype(">u2"), 1), "RGB": ("RGB", np.dtype(np.uint8), 3)}
 # The byte order of Pillow's 16-bit grey modes, as its raw encoder writes them.
 _SIXTEEN_BIT = {"I;16": "<u2", "I;16L": "<u2", "I;16B": ">u2"}
 
@@ -47,13 +59,15 @@ def read_raster(path: Path, data: bytes, image_format: str, target_size: int | N
         if getattr(image, "is_animated", False):
             warnings.append(f"{image_format} file holds several images; only the first is read")
         colour_check = None
-        if compact and _decodes_large_in_colour(image):
-            image, colour_check = _luma_only_jpeg(path, data, image)
-        else:
-            image = _ycbcr_jpeg(path, data, image)
-        image = _load_upright(path, image, image_format, metadata, warnings)
+        banded = (_png_in_bands(path, data, image) or _tiff_in_bands(data, image)) if compact else None
+        if banded is None:
+            if compact and _decodes_large_in_colour(image):
+                image, colour_check = _luma_only_jpeg(path, data, image)
+            else:
+                image = _ycbcr_jpeg(path, data, image)
+            image = _load_upright(path, image, image_format, metadata, warnings)
     mode = "YCbCr" if colour_check is not None else image.mode  # as the warning names it when decoded as YCbCr
-    grey, bits, is_colour, transparent = (_to_levels if compact else _to_grey)(image)
+    grey, bits, is_colour, transparent = banded or (_to_levels if compact else _to_grey)(image)
     if colour_check is not None:
         is_colour = colour_check
     if is_colour:
@@ -239,11 +253,7 @@ def _levels_16_bit(image: Image.Image) -> tuple[np.ndarray, int, bool, bool]:
         high = image.getextrema()[1]
     except ValueError:  # Pillow has no extrema for its big-endian mode: one pass over the rows instead
         high = max((int(rows.max(initial=0)) for rows in _raw_rows(image, image.mode, dtype)), default=0)
-    bits = _bits_for(np.array([high], dtype=np.float32))
-    divisor = float(2**bits - 1)
-    # The float expression of _scale_high_bit_depth (an unsigned image has no negative values), then the reader's
-    # rounding, for each of the 65,536 possible values once; the image is looked up in that table a band at a time.
-    table = to_levels(np.clip(np.arange(1 << 16, dtype=np.uint16).astype(np.float32) / divisor, 0.0, 1.0))
+    table, bits = _sixteen_bit_table(high)
     levels = np.empty((height, width), dtype=np.uint8)
     top = 0
     for rows in _raw_rows(image, image.mode, dtype):
@@ -252,6 +262,210 @@ def _levels_16_bit(image: Image.Image) -> tuple[np.ndarray, int, bool, bool]:
     if top != height:
         raise ValueError(f"Pillow's raw encoder gave {top} of {height} rows")
     return levels, bits, False, False
+
+
+def _sixteen_bit_table(high: int) -> tuple[np.ndarray, int]:
+    """(the grey level of each of the 65,536 16-bit values, the sample depth) of an image whose largest value is
+    ``high``: the float expression of _scale_high_bit_depth (an unsigned image has no negative values), then the
+    reader's rounding, for each possible value once; the image is looked up in that table a band at a time."""
+    bits = _bits_for(np.array([high], dtype=np.float32))
+    divisor = float(2**bits - 1)
+    return to_levels(np.clip(np.arange(1 << 16, dtype=np.uint16).astype(np.float32) / divisor, 0.0, 1.0)), bits
+
+
+def _png_in_bands(path: Path, data: bytes, image: Image.Image) -> tuple[np.ndarray, int, bool, bool] | None:
+    """:func:`_to_levels` of a large PNG decoded a band of rows at a time (:mod:`png_bands`), without Pillow's whole
+    image: the same pixels and colour check, bit for bit. None when it is not read so (smaller than
+    :data:`LARGE_RASTER_PIXELS`, a form png_bands does not take, data it cannot decode): the image is then read whole,
+    as before, and any damage is reported as the whole read reports it.
+
+    What is held at the peak, besides the file's bytes: 8-bit grey, the levels (1 byte a pixel); 16-bit grey, its
+    values (2 bytes), turned into the levels in place (the largest value, which sets the scale, is known only at the
+    end); RGB, the levels while every band so far is grey, the float32 luma (4 bytes) from the first band in colour.
+    """
+    if image.format != "PNG" or image.width * image.height <= LARGE_RASTER_PIXELS:
+        return None
+    plan = png_bands.plan(image, data)
+    if plan is None:
+        return None
+    bands = png_bands.decode(data, plan)
+    try:
+        if plan.mode == "L":
+            return _assembled(bands, plan.height, plan.width), 8, False, False
+        if plan.mode == "RGB":
+            grey, is_colour = _grey_from_rgb_bands(bands, plan.height, plan.width)
+            return grey, 8, is_colour, False
+        return _levels_16_bit_bands(bands, plan.height, plan.width)
+    except png_bands.NotBanded as exc:
+        log.info("%s read whole: its PNG data could not be decoded in bands (%s)", path.name, exc)
+        return None
+    except MemoryError as exc:
+        raise ImageTooLargeError(path, "not enough memory to decode the PNG image") from exc
+
+
+def _tiff_in_bands(data: bytes, image: Image.Image) -> tuple[np.ndarray, int, bool, bool] | None:
+    """:func:`_to_levels` of a large uncompressed TIFF, its rows read where they lie in the file's bytes (held
+    anyway) a band at a time, without Pillow's whole image (which its raw decoder fills with the same bytes): the
+    same pixels and colour check, bit for bit. 16-bit grey takes two passes over the bytes (the largest value, then
+    the levels), so only the levels are made; RGB gives the levels or the luma as :func:`_grey_from_rgb_bands`.
+    None when it is not read so (small, compressed, tiled, padded, several frames, an EXIF orientation, strips
+    past the file's end): the image is then read whole, as before."""
+    if image.format != "TIFF" or image.width * image.height <= LARGE_RASTER_PIXELS:
+        return None
+    strips = _tiff_strips(data, image)
+    if strips is None:
+        return None
+    height, width = image.size[1], image.size[0]
+    _, dtype, samples = _RAW_TIFF[image.mode]
+    shape = (width, samples) if samples > 1 else (width,)
+    band = max(1, _BAND_PIXELS // width)
+
+    def bands() -> Iterator[tuple[int, np.ndarray]]:
+        for top, rows, offset in strips:
+            strip = np.frombuffer(data, dtype=dtype, count=rows * width * samples, offset=offset).reshape(rows, *shape)
+            for first in range(0, rows, band):
+                yield top + first, strip[first : first + band]
+
+    if image.mode == "L":
+        return _assembled(bands(), height, width), 8, False, False
+    if image.mode == "RGB":
+        grey, is_colour = _grey_from_rgb_bands(bands(), height, width)
+        return grey, 8, is_colour, False
+    table, bits = _sixteen_bit_table(max(int(rows.max(initial=0)) for _, rows in bands()))
+    levels = np.empty((height, width), dtype=np.uint8)
+    for top, rows in bands():
+        np.take(table, rows, out=levels[top : top + rows.shape[0]])
+    return levels, bits, False, False
+
+
+def _tiff_strips(data: bytes, image: Image.Image) -> list[tuple[int, int, int]] | None:
+    """(top row, rows, offset in the file) of each strip of an uncompressed, single-frame, upright TIFF whose rows
+    lie unpadded in ``data`` as Pillow's raw decoder would copy them; None for any other TIFF."""
+    form = _RAW_TIFF.get(image.mode)
+    if form is None or getattr(image, "n_frames", 1) != 1:
+        return None
+    try:
+        if int(image.getexif().get(_EXIF_ORIENTATION, 1) or 1) != 1:
+            return None
+    except Exception:  # noqa: BLE001 - an EXIF block that cannot be read: the whole read says what it does with it
+        return None
+    rawmode, dtype, samples = form
+    width, height = image.size
+    row_bytes = width * dtype.itemsize * samples
+    strips: list[tuple[int, int, int]] = []
+    top = 0
+    for codec, extents, offset, args in sorted(image.tile, key=lambda tile: tile[1][1]):
+        if codec != "raw" or not isinstance(args, tuple) or args not in ((rawmode, 0, 1), (rawmode, row_bytes, 1)):
+            return None
+        x0, y0, x1, y1 = extents
+        if (x0, y0, x1) != (0, top, width) or y1 <= y0 or offset < 0 or offset + (y1 - y0) * row_bytes > len(data):
+            return None
+        strips.append((top, y1 - y0, offset))
+        top = y1
+    return strips if top == height else None
+
+
+def _assembled(bands: Iterator[tuple[int, np.ndarray]], height: int, width: int) -> np.ndarray:
+    levels = np.empty((height, width), dtype=np.uint8)
+    for top, rows in bands:
+        levels[top : top + rows.shape[0]] = rows
+    return levels
+
+
+def _levels_16_bit_bands(bands: Iterator[tuple[int, np.ndarray]], height: int, width: int) -> tuple[np.ndarray, int, bool, bool]:
+    """:func:`_levels_16_bit` of a 16-bit grey PNG's bands, bit for bit.
+
+    The levels depend on the sample depth, which the largest value sets: until a value needs 16 bits (at least
+    2**14; the depth can only grow), the bands' values are gathered (2 bytes a pixel); from then on the depth is 16
+    bits whatever follows, so the rows gathered are turned into levels in place (row r's levels lie at byte
+    r x width, its values at 2 r x width, already read) and each later band goes straight to levels (1 byte a
+    pixel). The half of the store the levels do not use is handed back to the system at the end. So a 16-bit film
+    holds about 1 byte a pixel, and one whose values all fit 14 bits 2 bytes a pixel before it is turned.
+    """
+    size = height * width
+    store = _scratch(2 * size)
+    values = np.frombuffer(store, dtype=np.uint16, count=size).reshape(height, width)
+    levels = np.frombuffer(store, dtype=np.uint8, count=size).reshape(height, width)
+    table: np.ndarray | None = None
+    high, bits = 0, 16
+    for top, rows in bands:
+        bottom = top + rows.shape[0]
+        if table is not None:
+            np.take(table, rows, out=levels[top:bottom])  # big-endian rows: np.take reads their values
+            continue
+        values[top:bottom] = rows
+        high = max(high, int(rows.max(initial=0)))
+        if high >= 1 << 14:
+            table, bits = _sixteen_bit_table(high)
+            _levels_in_place(values, levels, table, bottom)
+    if table is None:
+        table, bits = _sixteen_bit_table(high)
+        _levels_in_place(values, levels, table, height)
+    del values
+    return _shrunk(store, levels), bits, False, False
+
+
+def _levels_in_place(values: np.ndarray, levels: np.ndarray, table: np.ndarray, rows: int) -> None:
+    """The levels of the first ``rows`` rows of ``values`` written over them (``levels`` views the same bytes)."""
+    band = max(1, _BAND_PIXELS // values.shape[1])
+    for top in range(0, rows, band):
+        bottom = min(top + band, rows)
+        # A copy of the band's values first: the first band's levels overlap its own values.
+        np.take(table, values[top:bottom].copy(), out=levels[top:bottom])
+
+
+def _scratch(size: int) -> mmap.mmap | np.ndarray:
+    """``size`` bytes whose end can be handed back to the system (private anonymous memory, where the platform has
+    madvise), else a plain array."""
+    if hasattr(mmap, "MAP_PRIVATE") and hasattr(mmap, "MADV_DONTNEED") and hasattr(mmap.mmap, "madvise"):
+        return mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE)
+    return np.empty(size, dtype=np.uint8)
+
+
+def _shrunk(store: mmap.mmap | np.ndarray, head: np.ndarray) -> np.ndarray:
+    """``head`` (a view of the start of ``store``), with the rest of ``store`` handed back: its pages dropped
+    (MADV_DONTNEED; only ``head`` is ever read again), or, without madvise, ``head`` copied out of it."""
+    if not isinstance(store, mmap.mmap):
+        return head.copy()
+    start = -(-head.nbytes // mmap.PAGESIZE) * mmap.PAGESIZE
+    if start < len(store):
+        store.madvise(mmap.MADV_DONTNEED, start, len(store) - start)
+    return head
+
+
+def _grey_from_rgb_bands(bands: Iterator[tuple[int, np.ndarray]], height: int, width: int) -> tuple[np.ndarray, bool]:
+    """:func:`_grey_from_rgb_image` (``levels``) of an RGB PNG's bands: the grey levels while every band so far has
+    equal channels; from the first that has not, the float32 luma, the rows before computed from their levels (equal
+    channels) by the same float32 operations. The colour check is made on the same grid of pixels."""
+    step = colour.sample_step(height, width)
+    levels: np.ndarray | None = np.empty((height, width), dtype=np.uint8)
+    grey: np.ndarray | None = None
+    grid = []
+    for top, rgb in bands:
+        rows = rgb.shape[0]
+        grid.append(rgb[(-top) % step :: step, ::step].copy())  # rows top + i with (top + i) % step == 0
+        red, green, blue = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+        if grey is None and np.array_equal(red, green) and np.array_equal(green, blue):
+            levels[top : top + rows] = red  # type: ignore[index]
+            continue
+        if grey is None:
+            grey = np.empty((height, width), dtype=np.float32)
+            band = max(1, _BAND_PIXELS // width)
+            for above in range(0, top, band):
+                same = levels[above : min(above + band, top)]  # type: ignore[index]
+                _luma_into(same, same, same, grey[above : above + same.shape[0]])
+            levels = None
+        _luma_into(red, green, blue, grey[top : top + rows])
+    if grey is None:
+        return levels, False  # type: ignore[return-value]
+    return grey, colour.grid_spread(np.concatenate(grid)) > colour.COLOUR_SPREAD
+
+
+def _luma_into(red: np.ndarray, green: np.ndarray, blue: np.ndarray, out: np.ndarray) -> None:
+    """The float32 luma of :func:`_grey_from_rgb_image` (the same products, summed in the same order) into ``out``."""
+    np.multiply(red, _LUMA[0] / np.float32(255.0), out=out, dtype=np.float32)
+    out += np.multiply(green, _LUMA[1] / np.float32(255.0), dtype=np.float32)
+    out += np.multiply(blue, _LUMA[2] / np.float32(255.0), dtype=np.float32)
 
 
 def _scaled_8_bit(image: Image.Image) -> np.ndarray:

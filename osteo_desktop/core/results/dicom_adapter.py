@@ -14,7 +14,8 @@ from pydicom.uid import SecondaryCaptureImageStorage, generate_uid
 from osteo_desktop.core.errors import OsteoError
 from osteo_desktop.core.results import text
 from osteo_desktop.core.results.text import no_result_headline
-from osteo_desktop.core.results.dicom_objects import DicomExportInput, KneeFinding, annotate, read_source_header
+from osteo_desktop.core.results.annotated_image import KneeFinding, annotate
+from osteo_desktop.core.results.dicom_objects import DicomExportInput, read_source_header
 
 
 _DICOM_SIDE = {"right": "R", "left": "L"}  # the patient's side as DICOM codes it; "unknown" has no code
@@ -142,7 +143,8 @@ def export_input(analysis, model_sha256: str, pdf_bytes: bytes | None, algorithm
         headline = text.headline(prediction.label, positive_label, prediction.probability, prediction.threshold)
         detail = text.probability_line(prediction.probability, prediction.threshold, positive_label)
     version = prediction.model_version if prediction is not None else getattr(analysis, "model_version", "")
+    # the legend names the box colours in the window's words for this model's labels
+    annotated = annotate(radiograph.pixels, drawn, headline, detail, positive_label=positive_label)
     return DicomExportInput(source=source, findings=findings, out_of_scope_reason=out_of_scope_reason,
                             algorithm_name=algorithm_name, algorithm_version=version,
-                            model_sha256=model_sha256, annotated_rgb=annotate(radiograph.pixels, drawn, headline, detail),
-                            pdf_bytes=pdf_bytes)
+                            model_sha256=model_sha256, annotated_rgb=annotated, pdf_bytes=pdf_bytes)

@@ -14,17 +14,17 @@ from pathlib import Path
 
 import highdicom as hd
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
 from pydicom import Dataset, dcmread
 from pydicom.sr.codedict import codes
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from osteo_desktop.core.model.scope import OWN_MANUFACTURER as MANUFACTURER  # how the app knows its own objects
-from osteo_desktop.core.results import palette, text
+from osteo_desktop.core.results import text
+from osteo_desktop.core.results.annotated_image import KneeFinding
+from osteo_desktop.core.results.annotated_image import side_words as _side_words
 
 log = logging.getLogger(__name__)
 
-RESEARCH_NOTICE = "RESEARCH USE, NOT FOR DIAGNOSIS"
 _SCHEME = "99OSTEO"  # private coding scheme for concepts without a standard code
 PROBABILITY = hd.sr.CodedConcept("osteo-probability", _SCHEME, "Osteoporosis probability")
 THRESHOLD = hd.sr.CodedConcept("osteo-threshold", _SCHEME, "Decision threshold")
@@ -40,23 +40,6 @@ SR_SERIES, SC_SERIES, PDF_SERIES = 9901, 9902, 9903
 ENCAPSULATED_PDF = "1.2.840.10008.5.1.4.1.1.104.1"
 _STUDY_TAGS = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyInstanceUID", "StudyDate",
                "StudyTime", "StudyID", "AccessionNumber", "ReferringPhysicianName")
-
-
-@dataclass
-class KneeFinding:
-    side: str  # "R" or "L"
-    box: tuple[float, float, float, float]  # x0, y0, x1, y1 in source pixels
-    label: str
-    probability: float
-    threshold: float
-    side_source: str | None = None  # where the side came from (core.model.knee_sides.SIDE_SOURCES), None: not known
-
-
-def _side_words(finding: KneeFinding) -> str:
-    """The side with where it came from, as the window tags it: "R (film position)", "L (DICOM header)", "?"."""
-    words = text.side_source_words(finding.side_source) if finding.side else None
-    side = finding.side or "?"
-    return f"{side} ({words})" if words else side
 
 
 @dataclass
@@ -82,54 +65,6 @@ def _with_study_defaults(source: Dataset) -> Dataset:
 
 def read_source_header(path: str | Path) -> Dataset:
     return dcmread(str(path), stop_before_pixels=True)
-
-
-def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
-    try:
-        return ImageFont.load_default(size=size)  # Pillow's bundled scalable font (needs FreeType)
-    except (TypeError, OSError):  # an older or FreeType-less Pillow: the fixed bitmap font, small but readable
-        return ImageFont.load_default()
-
-
-def annotate(gray: np.ndarray, findings: list[KneeFinding], headline: str, detail: str = "") -> np.ndarray:
-    """Burn boxes, sides, the result and the research notice into an RGB copy of ``gray`` (float in [0, 1]).
-
-    Text scales with the film (about 1/45 of its shorter side, at least 12 px), so it stays readable when a viewer
-    fits a 2000-pixel film to the screen; boxes and their tags take the window's call colours (palette), and each
-    tag ("R 0.46", "? 0.32" when the side is unknown) sits on a dark backdrop above its box, off the bone and off
-    the film's own markers inside the box.
-    """
-    image = Image.fromarray((np.clip(gray, 0.0, 1.0) * 255).astype(np.uint8)).convert("RGB")
-    draw = ImageDraw.Draw(image)
-    size = max(12, round(min(image.size) / 45))
-    font = _font(size)
-    width = max(2, min(image.size) // 300)
-    colours = [palette.call_colour(f.probability, f.threshold, f.probability >= f.threshold) for f in findings]
-    for finding, colour in zip(findings, colours):
-        # a dark line just inside the coloured one: a light (borderline) box on white bone was hard to see
-        draw.rectangle(finding.box, outline=(0, 0, 0), width=width + 2)
-        draw.rectangle(finding.box, outline=colour, width=width)
-    # The banner over the boxes (a box reaching the film's top stays under it), the tags last, below the banner.
-    detail = detail.replace("\u2014", "-")  # Pillow's bundled font has no em dash (it would draw a box)
-    lines = [(line, fill) for line, fill in ((headline, (255, 255, 255)), (detail, (220, 220, 220)),
-                                              (RESEARCH_NOTICE, (255, 80, 80))) if line]
-    step = round(size * 1.3)
-    banner_bottom = step * len(lines) + size // 2
-    draw.rectangle((0, 0, image.width, banner_bottom), fill=(0, 0, 0))
-    for row, (line, fill) in enumerate(lines):
-        draw.text((size // 2, size // 4 + row * step), line, fill=fill, font=font)
-    for finding, colour in zip(findings, colours):
-        tag = f"{_side_words(finding)} {finding.probability:.2f}"
-        _, _, text_width, text_height = draw.textbbox((0, 0), tag, font=font)
-        tag_width, tag_height = text_width + size // 2, text_height + size // 4
-        # toward the film's middle, as in the window: film markers sit near its outer edges
-        toward_middle = (finding.box[0] + finding.box[2]) / 2 < image.width / 2
-        left = finding.box[2] - tag_width if toward_middle else finding.box[0]
-        left = min(max(0, left), max(0, image.width - tag_width))  # whole, inside the image
-        top = max(banner_bottom + 1, finding.box[1] - tag_height)  # above the box, or just under the banner
-        draw.rectangle((left, top, left + tag_width, top + tag_height), fill=(0, 0, 0))
-        draw.text((left + size // 4, top), tag, fill=colour, font=font)
-    return np.asarray(image, dtype=np.uint8)
 
 
 def _algorithm(inp: DicomExportInput) -> hd.sr.AlgorithmIdentification:
@@ -221,6 +156,9 @@ def build_secondary_capture(inp: DicomExportInput) -> hd.sc.SCImage:
         log.info("annotated image: %s", warning.message)
     if "Laterality" not in image:
         image.Laterality = ""  # Type 2C: present but empty when the side is not known (dciodvfy asks for it)
+    # Every annotated image carries burnt-in text (the banner's result and research notice, the knees' tags): a
+    # viewer or de-identification tool that trusts this flag must not take the pixels for a clean film.
+    image.BurnedInAnnotation = "YES"
     return image
 
 

@@ -2,10 +2,14 @@
 
 Results are committed (one transaction per result, or per inference batch in a folder scan) with WAL journaling
 and full disk syncs, so a crash, a kill or a power cut never loses a result that was reported as recorded and never
-leaves a corrupt database. A result is keyed by the file's content (SHA-256) and the exact model (``model_sha256``,
-a digest of the card and every model file: a card edited by hand is another model and never inherits rows):
-recording the same file again with the same model updates its entry instead of adding a second one, which
-is what lets an interrupted folder scan be re-run without duplicating anything. No patient identifier is stored.
+leaves a corrupt database. A result is keyed by the file's path, its content (SHA-256) and the exact model
+(``model_sha256``, a digest of the card and every model file: a card edited by hand is another model and never
+inherits rows): recording the same file again with the same model updates its entry instead of adding a second one,
+which is what lets an interrupted folder scan be re-run without duplicating anything. A copy of a recorded file
+elsewhere reuses its result (:meth:`History.find` looks up by content) and is listed as a row of its own, in its own
+folder. A file moved elsewhere is recorded anew there and its old row stays: a row is never taken from a path that
+may only be out of reach for now (an unmounted share, a drive offline), which would lose where it was read and the
+reader's verdict kept with it. No patient identifier is stored.
 """
 
 from __future__ import annotations
@@ -33,13 +37,14 @@ log = logging.getLogger(__name__)
 HISTORY_FILENAME = "history.sqlite3"
 # 2: keyed on (file_sha256, model_sha256) instead of (file_sha256, model_version); rows of version 1 are kept with
 # no model digest, so they are listed but never reused (which card computed them cannot be known).
-SCHEMA_VERSION = 2
+# 3: the path joins the key: copies of one content were one row, listed in whichever copy's folder was recorded last.
+SCHEMA_VERSION = 3
 
 # The result's own columns come from its declaration (FileResult); the table adds where each row sits. A column
 # added to FileResult later is added to an existing table when it is opened (ALTER TABLE ADD COLUMN).
 _RESULT_COLUMNS = columns.history_columns(FileResult)
 _NAMES = [name for name, _ in _RESULT_COLUMNS]
-_KEY = ("file_sha256", "model_sha256")
+_KEY = ("path", "file_sha256", "model_sha256")
 _COLUMNS = ", ".join(["id", "recorded_at", *_NAMES])
 
 _TABLE = """
@@ -54,6 +59,9 @@ _TABLE_ARGUMENTS = {"columns": ", ".join(f"{name} {declaration}" for name, decla
                     "key": ", ".join(_KEY)}
 _INDEX = "CREATE INDEX IF NOT EXISTS predictions_recorded_at ON predictions (recorded_at);"
 _SCHEMA = _TABLE.format(table="predictions", **_TABLE_ARGUMENTS) + _INDEX
+# The lookup by content (find(), a copy's or a moved file's entry): the key starts with the path, so its index does
+# not serve it, and a scan would read the whole table once per file. Made after any missing column is added.
+_CONTENT_INDEX = "CREATE INDEX IF NOT EXISTS predictions_content ON predictions (file_sha256, model_sha256)"
 
 # SQLite result codes that mean the file itself is damaged (SQLITE_CORRUPT, SQLITE_NOTADB), and their messages:
 # Python 3.10 has no sqlite_errorcode on the exception, only the text.
@@ -61,7 +69,7 @@ _DAMAGED = (11, 26)
 _DAMAGED_MESSAGES = ("file is not a database", "database disk image is malformed")
 
 # Columns a new record leaves as they were when it brings no value: the reader's agreement belongs to the file and
-# model (the key), so analysing the same file again with the same model keeps it.
+# model (its path, content and model: the key), so analysing the same file again with the same model keeps it.
 _KEPT_WHEN_NULL = ("reader_agreement",)
 
 
@@ -147,6 +155,12 @@ def _rekey(connection: sqlite3.Connection) -> None:
         raise
 
 
+def stored_path(path: str | Path) -> str:
+    """A path as the history stores it: absolute (a relative path means nothing once the history is read from another
+    working folder), and in UTF-8 as SQLite keeps text (a Linux name's undecodable bytes escaped)."""
+    return escape_undecodable(os.path.abspath(path))
+
+
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="microseconds")
 
@@ -187,6 +201,7 @@ class History:
             _add_missing_columns(connection)
             if not _has_current_key(connection):
                 _rekey(connection)
+            connection.execute(_CONTENT_INDEX)
             connection.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             connection.execute("SELECT count(*) FROM predictions").fetchone()
             # A damaged page that the queries above do not touch (an index, a page deep in the table) would only
@@ -262,8 +277,7 @@ class History:
             raise ValueError("a result without its model's digest (model_sha256) cannot be recorded")
         if file_sha256 is None:  # the hash of the bytes that were analysed, when the caller kept it
             file_sha256 = getattr(result, "file_sha256", None) or sha256_of(Path(path))
-        # Stored absolute: a relative path means nothing once the history is read from another working folder.
-        path = os.path.abspath(path)
+        path = os.path.abspath(path)  # stored absolute: see stored_path
         if isinstance(result, FileResult):
             result = replace(result, path=str(path), file_sha256=file_sha256)
         else:
@@ -274,8 +288,9 @@ class History:
     def set_agreement(self, file_sha256: str, model_sha256: str, agreement: str | None) -> bool:
         """Store the reader's verdict on a recorded result ("agree", "disagree", or None to clear it).
 
-        The result is the one of this content by exactly this model (card and files: the history's key). Returns
-        False when no such result is recorded (nothing to agree with).
+        The result is the one of this content by exactly this model (card and files); every copy's row carries it
+        (the same content and model give the same result, so a verdict on one is a verdict on all). Returns False
+        when no such result is recorded (nothing to agree with).
         """
         if agreement is not None and agreement not in AGREEMENTS:
             raise ValueError(f"agreement must be one of {AGREEMENTS} or None, not {agreement!r}")
@@ -293,10 +308,13 @@ class History:
         rows = self._fetch(f"SELECT {_COLUMNS} FROM predictions ORDER BY recorded_at DESC, id DESC LIMIT ?", (int(limit),))
         return [HistoryEntry.from_row(row) for row in rows]
 
-    def find(self, file_sha256: str, model_sha256: str) -> HistoryEntry | None:
-        """The result recorded for this content by exactly this model (card and files), if any."""
-        rows = self._fetch(f"SELECT {_COLUMNS} FROM predictions WHERE file_sha256 = ? AND model_sha256 = ?",
-                           (file_sha256, model_sha256))
+    def find(self, file_sha256: str, model_sha256: str, path: str | Path | None = None) -> HistoryEntry | None:
+        """The result recorded for this content by exactly this model (card and files), if any: the entry of ``path``
+        when it has one, else the newest of the content's copies (its ``path`` then differs from :func:`stored_path`
+        of ``path``, which tells a caller the file has no entry of its own yet)."""
+        rows = self._fetch(f"SELECT {_COLUMNS} FROM predictions WHERE file_sha256 = ? AND model_sha256 = ? "
+                           "ORDER BY path = ? DESC, recorded_at DESC, id DESC LIMIT 1",
+                           (file_sha256, model_sha256, None if path is None else stored_path(path)))
         return HistoryEntry.from_row(rows[0]) if rows else None
 
     def count(self) -> int:

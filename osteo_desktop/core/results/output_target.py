@@ -70,18 +70,36 @@ def check_output_target(target: str | Path, *, inputs: Iterable[str | Path] = ()
     return path
 
 
-def is_previous_csv_export(path: str | Path) -> bool:
-    """Whether ``path`` is an existing regular file that starts like one of our CSV exports (its header row).
+# A header row is far shorter than this; a file without a line break in it is no export of ours.
+_HEADER_BYTES = 64 * 1024
+# The columns every export has opened with since the first version (path, label, probability).
+_OPENING = 3
 
-    A scan leaves its CSV out of the files it analyses only then; any other file in the folder is an input.
+
+def is_previous_csv_export(path: str | Path) -> bool:
+    """Whether ``path`` is an existing regular file that starts like one of our CSV exports (its header row), of this
+    version or an earlier one.
+
+    A scan leaves its CSV out of the files it analyses only then; any other file in the folder is an input. Columns
+    are only ever added (README), so an earlier export's header is one that opens with the first published columns
+    and names no column this version does not know; matching today's header byte for byte refused, after an
+    upgrade, the export a nightly scan had written the night before.
     """
+    import csv
+    import io
+
     from osteo_desktop.core.results.result import csv_columns
 
-    header = ",".join(csv_columns()).encode()
+    known = csv_columns(include_patient=True)
     try:
         if not stat.S_ISREG(os.lstat(path).st_mode):
             return False
         with open(path, "rb") as handle:
-            return handle.read(len(header)) == header
+            first_line = handle.readline(_HEADER_BYTES)
     except OSError:
         return False
+    try:
+        header = next(csv.reader(io.StringIO(first_line.decode("utf-8"))), [])
+    except (UnicodeDecodeError, csv.Error):
+        return False
+    return header[:_OPENING] == known[:_OPENING] and set(header) <= set(known)

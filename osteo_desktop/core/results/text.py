@@ -46,24 +46,34 @@ def _where(probability: float, threshold: float) -> str:
     return "above" if probability > threshold else "at" if probability == threshold else "below"
 
 
-def headline(label: str, positive_label: str, probability: float | None = None, threshold: float | None = None) -> str:
+def borderline_headline(where: str, *, short: bool = False) -> str:
+    """The headline of a borderline result on side ``where`` ("above", "at", "below"): "Borderline (just above the
+    threshold): read as undecided", or with ``short`` "Borderline (above)", for a table's cell (a scan table at
+    1500 px cut the long words; the cell's tooltip keeps them)."""
+    if short:
+        return f"Borderline ({where})"
+    return f"Borderline ({'at the threshold' if where == 'at' else f'just {where} the threshold'}): read as undecided"
+
+
+def headline(label: str, positive_label: str, probability: float | None = None, threshold: float | None = None,
+             *, short: bool = False) -> str:
     """The result in a few words: "Osteoporosis suspected", "No sign of osteoporosis", or, within
     :data:`BORDERLINE_MARGIN` of the threshold (given both numbers), "Borderline (just above the threshold): read as
-    undecided": near the threshold the headline itself must not read as a firm call, yet it says which side it fell."""
+    undecided": near the threshold the headline itself must not read as a firm call, yet it says which side it fell.
+    ``short`` gives a table cell's borderline words (:func:`borderline_headline`)."""
     # "Suspected", not "likely": the threshold (0.360) sits well below 0.5, so a positive result can carry a
     # probability under one half, and "likely" beside a probability of 44 % reads as a contradiction.
     if is_borderline(probability, threshold):
-        where = _where(probability, threshold)  # type: ignore[arg-type]
-        return f"Borderline ({'at the threshold' if where == 'at' else f'just {where} the threshold'}): read as undecided"
+        return borderline_headline(_where(probability, threshold), short=short)  # type: ignore[arg-type]
     if label == positive_label:
         return "Osteoporosis suspected" if label == "osteoporosis" else f"{label.capitalize()} suspected"
     return "No sign of osteoporosis" if positive_label == "osteoporosis" else f"{label.capitalize()}"
 
 
-def verdict_headline(result: object, positive_label: str) -> str:
+def verdict_headline(result: object, positive_label: str, *, short: bool = False) -> str:
     """:func:`headline` of a result with the model's verdict fields (borderline when it is)."""
     return headline(result.label, positive_label, getattr(result, "probability", None),  # type: ignore[attr-defined]
-                    getattr(result, "threshold", None))
+                    getattr(result, "threshold", None), short=short)
 
 
 def short_call(label: str, probability: float, threshold: float) -> str:
@@ -114,10 +124,11 @@ def out_of_scope(result: object) -> str | None:
     return getattr(result, "out_of_scope", None)
 
 
-def result_headline(result: Verdict, positive_label: str) -> str:
-    """The headline of any result: :func:`no_result_headline` for a declined file, else :func:`headline`."""
+def result_headline(result: Verdict, positive_label: str, *, short: bool = False) -> str:
+    """The headline of any result: :func:`no_result_headline` for a declined file, else :func:`headline` (its
+    ``short`` borderline words for a table's cell)."""
     reason = out_of_scope(result)
-    return no_result_headline(reason) if reason is not None else verdict_headline(result, positive_label)
+    return no_result_headline(reason) if reason is not None else verdict_headline(result, positive_label, short=short)
 
 
 def result_facts(result: Verdict, positive_label: str) -> list[tuple[str, str]]:
@@ -298,3 +309,35 @@ def scan_summary(done: int, failed: int, reused: int, elapsed_s: float, declined
     if elapsed_s < 0.1:  # a rate over a few milliseconds ("238.0 files/s" for one failed file) says nothing
         return text + f", in {elapsed_s:.1f} s"
     return text + f", in {elapsed_s:.1f} s ({done / elapsed_s:.1f} files/s)"
+
+
+# The annotated image's words (core.results.annotated_image): short enough to burn into a film beside its knees.
+
+def knee_percent(probability: float, threshold: float) -> str:
+    """A knee's probability as its tag beside the box gives it: a percentage with as few decimals as tell it from the
+    threshold's ("39 %", "35.9 %" against 36.0 %), where two decimals drew 0.359 and 0.360 both as "0.36"; the box's
+    colour gives the call."""
+    return _percents(probability, threshold)[0]
+
+
+def knee_mark(probability: float, threshold: float) -> str:
+    """A knee's probability as burnt in beside its box, with its side of the threshold: "39 % above threshold",
+    "35.9 % below threshold", "36 % at threshold". With as many decimals as tell it from the threshold
+    (:func:`_percents`): two decimals gave 0.359 and 0.360 both as "0.36", which did not say on which side it fell."""
+    return f"{knee_percent(probability, threshold)} {_where(probability, threshold)} threshold"
+
+
+# The legend's words for the neutral colour: the borderline headline without its side (one colour stands for both
+# sides; each knee's tag, knee_mark, says which side it fell).
+BORDERLINE_KEY = "Borderline: read as undecided"
+
+
+def call_key(label: str, positive_label: str, probability: float, threshold: float) -> str:
+    """A call as a legend names its colour: :data:`BORDERLINE_KEY` within :data:`BORDERLINE_MARGIN` of the threshold,
+    else the window's headline of a firm call ("Osteoporosis suspected", "No sign of osteoporosis")."""
+    return BORDERLINE_KEY if is_borderline(probability, threshold) else headline(label, positive_label)
+
+
+# What a declined file's image is, as the window captions it beside the film and the PDF report captions it on the
+# page: the whole film as checked before any analysis, not a knee's model input (no knee was analysed).
+DECLINED_TITLE = "Checked before analysis: no result"
