@@ -237,11 +237,13 @@ def test_install_as_root_without_system_refuses_and_says_how(tmp_path):
     env = {"HOME": str(tmp_path / "home"), "PATH": _fake_root_path(tmp_path)}
     done = subprocess.run(["sh", str(script), "--prefix", str(prefix)], env=env, capture_output=True, text=True)
     assert done.returncode == 2
-    assert "every user" in done.stderr and "sudo ./install.sh --system" in done.stderr
+    # the command it advises keeps the --prefix given (trial 22b: it advised --system alone, which installs in /opt)
+    assert "every user" in done.stderr and f"sudo ./install.sh --system --prefix {prefix}" in done.stderr
     assert "without sudo" in done.stderr
     assert not prefix.exists()  # nothing was installed
     plain = subprocess.run(["sh", str(script)], env=env, capture_output=True, text=True)
     assert plain.returncode == 2 and "/opt/osteo-desktop" in plain.stderr
+    assert "say so: sudo ./install.sh --system\n" in plain.stderr
 
 
 def _bundled_extras() -> list[str]:

@@ -28,7 +28,9 @@ done
 if [ -z "$mode" ]; then
   if [ "$(id -u)" = 0 ]; then
     # As root the natural default would change the machine for every user; that must be asked for, not implied.
-    if [ "$action" = uninstall ]; then again="sudo ./install.sh --uninstall --system"; else again="sudo ./install.sh --system"; fi
+    # The command that does what was asked, with the --prefix that was given (without it, --system means /opt).
+    again="sudo ./install.sh"; [ "$action" = uninstall ] && again="$again --uninstall"
+    again="$again --system${prefix:+ --prefix $prefix}"
     echo "install.sh: run as root, this would install osteo-desktop for every user of this machine" >&2
     echo "  (into ${prefix:-/opt}/osteo-desktop, commands in ${prefix:-/usr/local}/bin, a menu entry for everyone)." >&2
     echo "  For every user, say so: $again" >&2
