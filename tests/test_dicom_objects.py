@@ -298,3 +298,64 @@ def test_a_png_exported_again_with_the_same_details_keeps_its_study_and_uids(tmp
         assert not {uid for pair in other[1].values() for uid in pair} & {uid for pair in first[1].values() for uid in pair}
     joined = export("joined", digest, StudyDetails("P-1", "Doe^J", "20250101", "A1", "1.2.3.4"))
     assert joined[0] == "1.2.3.4" and joined[1]["sr"] != first[1]["sr"]
+
+
+def _full_at(monkeypatch, call: int) -> list[int]:
+    """os.fsync fails with ENOSPC (a full disk) from its ``call``-th call on; returns the list of calls seen."""
+    import errno
+    import os
+
+    calls = []
+    real = os.fsync
+
+    def fsync(fd):
+        calls.append(fd)
+        if len(calls) >= call:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    return calls
+
+
+def test_a_full_disk_at_the_second_object_leaves_nothing_of_the_export(tmp_path, monkeypatch):
+    # Trial 22b: a full disk left an SR whose annotated image was never written, and a half-written .tmp beside it.
+    # The SR's bytes are synced first (call 1), the annotated image's second: that one fails.
+    import errno
+
+    _full_at(monkeypatch, 2)
+    out = tmp_path / "out"
+    with pytest.raises(OSError) as failed:
+        write_all(_input(KNEES), out, "knee")
+    assert failed.value.errno == errno.ENOSPC
+    assert failed.value.filename == str(out / "knee.annotated.dcm")  # the file the user would look for
+    assert list(out.iterdir()) == []  # no SR, no temporary
+
+
+def test_a_failed_export_leaves_an_earlier_export_of_the_film_as_it_was(tmp_path, monkeypatch):
+    inp = _input(KNEES)
+    out = tmp_path / "out"
+    before = {p.name: p.read_bytes() for p in write_all(inp, out, "knee")}
+    _full_at(monkeypatch, 3)  # the PDF's bytes: the SR and the image were already in their temporaries
+    with pytest.raises(OSError):
+        write_all(inp, out, "knee")
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_a_rename_that_fails_takes_back_the_objects_already_renamed(tmp_path, monkeypatch):
+    import errno
+    import os
+
+    real, calls = os.replace, []
+
+    def replace(src, dst):
+        calls.append(dst)
+        if len(calls) == 2:
+            raise OSError(errno.EIO, os.strerror(errno.EIO))
+        return real(src, dst)
+
+    monkeypatch.setattr(os, "replace", replace)
+    out = tmp_path / "out"
+    with pytest.raises(OSError):
+        write_all(_input(KNEES), out, "knee")
+    assert len(calls) == 2 and list(out.iterdir()) == []

@@ -7,6 +7,7 @@ does not depend on the result types being restructured elsewhere; a thin adapter
 from __future__ import annotations
 
 import datetime as _dt
+import io
 import logging
 import warnings
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from pydicom import Dataset, dcmread
 from pydicom.sr.codedict import codes
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
+from osteo_desktop.core.atomic import atomic_write_group
 from osteo_desktop.core.model.scope import OWN_MANUFACTURER as MANUFACTURER  # how the app knows its own objects
 from osteo_desktop.core.results import text
 from osteo_desktop.core.results.annotated_image import KneeFinding
@@ -243,19 +245,23 @@ def build_encapsulated_pdf(inp: DicomExportInput) -> Dataset:
     return ds
 
 
+def to_bytes(dataset: Dataset) -> bytes:
+    """``dataset`` as a DICOM file's bytes, made in memory: a full disk cannot interrupt it half way (pydicom wraps an
+    error while writing an element in a message with a traceback, which reached the window's dialog)."""
+    buffer = io.BytesIO()
+    dataset.save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue()
+
+
 def write_all(inp: DicomExportInput, out_dir: Path, stem: str) -> list[Path]:
-    """Write every object the input allows; return the paths written."""
+    """Write every object the input allows; return the paths written.
+
+    All or nothing: the objects are made in memory first and written together (core.atomic.atomic_write_group), so
+    a full disk leaves neither a temporary nor an SR whose annotated image was never written."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    written = []
     objects = [("sr", build_sr(inp))]
     if inp.annotated_rgb is not None:
         objects.append(("annotated", build_secondary_capture(inp)))
     if inp.pdf_bytes:
         objects.append(("report", build_encapsulated_pdf(inp)))
-    for suffix, dataset in objects:
-        path = out_dir / f"{stem}.{suffix}.dcm"
-        tmp = path.with_suffix(".tmp")
-        dataset.save_as(tmp, enforce_file_format=True)
-        tmp.replace(path)
-        written.append(path)
-    return written
+    return atomic_write_group([(out_dir / f"{stem}.{suffix}.dcm", to_bytes(dataset)) for suffix, dataset in objects])
