@@ -178,3 +178,17 @@ def test_a_full_disk_leaves_nothing_of_the_films_results(tmp_path, capsys, monke
                  "--patient-name", "Doe^Jane"]) == 1
     assert f"the results cannot be written to --out {out} (No space left on device)" in capsys.readouterr().err
     assert list(out.iterdir()) == []
+
+
+@pytest.mark.skipif(not SOURCE.is_file(), reason="shared DICOM test image missing")
+def test_the_same_film_exported_twice_gives_the_same_objects(tmp_path, capsys):
+    # Trial 22b: each export or send of one film's result added a result set with new UIDs. Every object, the PDF
+    # included, comes back under the same SOP and series UIDs, so a PACS given both sets holds one.
+    def uids(folder):
+        assert main(["dicom-export", str(SOURCE), "--out", str(tmp_path / folder)]) == 0
+        return {p.name: (pydicom.dcmread(p).SOPInstanceUID, pydicom.dcmread(p).SeriesInstanceUID)
+                for p in (tmp_path / folder).glob("*.dcm")}
+
+    first = uids("first")
+    assert len(first) == 3 and uids("again") == first
+    assert len({uid for pair in first.values() for uid in pair}) == 6
