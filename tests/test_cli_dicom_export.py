@@ -156,3 +156,39 @@ def test_the_pdf_gets_each_knees_heat_map_and_without_a_pdf_none_is_computed(tmp
     (analysis,) = seen
     assert analysis.knees  # a knee film: knees found
     assert all((knee.explanation is None) == no_pdf for knee in analysis.knees)
+
+
+def test_a_full_disk_leaves_nothing_of_the_films_results(tmp_path, capsys, monkeypatch):
+    # Trial 22b: a full --out left a 0-byte knee1.sr.tmp. Here the disk fills at the annotated image (the second
+    # object), after the SR's bytes were written: neither is left, nor a temporary.
+    import errno
+    import os
+
+    png = _grey_png(tmp_path)
+    out = tmp_path / "out"
+    real = os.fsync
+
+    def full(fd):
+        if ".annotated.dcm." in os.readlink(f"/proc/self/fd/{fd}"):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real(fd)
+
+    monkeypatch.setattr(os, "fsync", full)
+    assert main(["dicom-export", str(png), "--out", str(out), "--no-pdf", "--patient-id", "P-1",
+                 "--patient-name", "Doe^Jane"]) == 1
+    assert f"the results cannot be written to --out {out} (No space left on device)" in capsys.readouterr().err
+    assert list(out.iterdir()) == []
+
+
+@pytest.mark.skipif(not SOURCE.is_file(), reason="shared DICOM test image missing")
+def test_the_same_film_exported_twice_gives_the_same_objects(tmp_path, capsys):
+    # Trial 22b: each export or send of one film's result added a result set with new UIDs. Every object, the PDF
+    # included, comes back under the same SOP and series UIDs, so a PACS given both sets holds one.
+    def uids(folder):
+        assert main(["dicom-export", str(SOURCE), "--out", str(tmp_path / folder)]) == 0
+        return {p.name: (pydicom.dcmread(p).SOPInstanceUID, pydicom.dcmread(p).SeriesInstanceUID)
+                for p in (tmp_path / folder).glob("*.dcm")}
+
+    first = uids("first")
+    assert len(first) == 3 and uids("again") == first
+    assert len({uid for pair in first.values() for uid in pair}) == 6

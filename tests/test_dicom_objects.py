@@ -227,3 +227,135 @@ def test_the_exported_image_s_legend_names_the_calls_in_the_model_s_labels(tmp_p
     headline, detail = "Normal", text.probability_line(0.10, 0.36, "osteopenia")
     assert (got.annotated_rgb == annotate(pixels, drawn, headline, detail, positive_label="osteopenia")).all()
     assert not (got.annotated_rgb == annotate(pixels, drawn, headline, detail)).all()  # the words differ
+
+
+def _uids(paths) -> dict[str, tuple[str, str]]:
+    """Each written object's (SOP Instance UID, Series Instance UID), by its kind (the file name's middle part)."""
+    out = {}
+    for path in paths:
+        ds = pydicom.dcmread(path)
+        out[path.name.split(".")[1]] = (str(ds.SOPInstanceUID), str(ds.SeriesInstanceUID))
+    return out
+
+
+def _valid(uid: str) -> bool:
+    return len(uid) <= 64 and pydicom.uid.UID(uid).is_valid
+
+
+def test_the_same_result_exported_again_has_the_same_uids_and_another_model_or_film_new_ones(tmp_path):
+    # Trial 22b: each re-send (the node given the film again, Send results pressed twice) added another SR, image and
+    # PDF with new UIDs, four result sets for one film. The same film and the same model must give the same objects.
+    source = _source()
+    gray = np.linspace(0, 1, 200 * 300, dtype=np.float32).reshape(200, 300)
+
+    def export(folder, src=source, sha=SHA):
+        inp = DicomExportInput(src, KNEES, None, "osteo-mobilenetv2", "2.1", sha, annotate(gray, [], "h"),
+                               b"%PDF-1.4\n%%EOF\n")
+        return _uids(write_all(inp, tmp_path / folder, "knee"))
+
+    first, again = export("first"), export("again")
+    assert set(first) == {"sr", "annotated", "report"}
+    assert again == first
+    every = [uid for pair in first.values() for uid in pair]
+    assert len(set(every)) == 6  # three objects, each in its own series: no two UIDs alike
+    assert all(_valid(uid) for uid in every), every
+    assert source.SOPInstanceUID not in every and source.SeriesInstanceUID not in every
+
+    other_model = export("model", sha="fedcba9876543210" * 4)
+    other_film = source.copy()
+    other_film.SOPInstanceUID = generate_uid()
+    other_source = export("film", src=other_film)
+    for other in (other_model, other_source):
+        assert set(other) == set(first)
+        assert not {uid for pair in other.values() for uid in pair} & set(every)
+        assert all(_valid(uid) for pair in other.values() for uid in pair)
+
+
+def test_a_png_exported_again_with_the_same_details_keeps_its_study_and_uids(tmp_path):
+    # A PNG has no UIDs of its own: they come from the file's content and the study details typed, so a re-export of
+    # the same file joins the same study with the same objects; another file or other details are another image.
+    from types import SimpleNamespace
+
+    from osteo_desktop.core.results.dicom_adapter import export_input
+
+    pixels = np.full((300, 400), 0.5, dtype=np.float32)
+    prediction = SimpleNamespace(label="normal", probability=0.10, threshold=0.36, model_version="2.1")
+
+    def export(folder, digest, details):
+        analysis = SimpleNamespace(radiograph=SimpleNamespace(path=tmp_path / "k.png", pixels=pixels, source_format="png"),
+                                   prediction=prediction, result=SimpleNamespace(knees=[]), out_of_scope=None,
+                                   file_sha256=digest)
+        paths = write_all(export_input(analysis, SHA, None, "osteo", details), tmp_path / folder, "k")
+        return pydicom.dcmread(paths[0]).StudyInstanceUID, _uids(paths)
+
+    details = StudyDetails("P-1", "Doe^J", "20250101", "A1")
+    digest = "ab" * 32
+    first = export("first", digest, details)
+    assert export("again", digest, StudyDetails("P-1", "Doe^J", "20250101", "A1")) == first
+    assert _valid(first[0]) and all(_valid(uid) for pair in first[1].values() for uid in pair)
+    for other in (export("file", "cd" * 32, details), export("patient", digest, StudyDetails("P-2", "Doe^J", "20250101", "A1"))):
+        assert other[0] != first[0]  # another image starts another study
+        assert not {uid for pair in other[1].values() for uid in pair} & {uid for pair in first[1].values() for uid in pair}
+    joined = export("joined", digest, StudyDetails("P-1", "Doe^J", "20250101", "A1", "1.2.3.4"))
+    assert joined[0] == "1.2.3.4" and joined[1]["sr"] != first[1]["sr"]
+
+
+def _full_at(monkeypatch, call: int) -> list[int]:
+    """os.fsync fails with ENOSPC (a full disk) from its ``call``-th call on; returns the list of calls seen."""
+    import errno
+    import os
+
+    calls = []
+    real = os.fsync
+
+    def fsync(fd):
+        calls.append(fd)
+        if len(calls) >= call:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    return calls
+
+
+def test_a_full_disk_at_the_second_object_leaves_nothing_of_the_export(tmp_path, monkeypatch):
+    # Trial 22b: a full disk left an SR whose annotated image was never written, and a half-written .tmp beside it.
+    # The SR's bytes are synced first (call 1), the annotated image's second: that one fails.
+    import errno
+
+    _full_at(monkeypatch, 2)
+    out = tmp_path / "out"
+    with pytest.raises(OSError) as failed:
+        write_all(_input(KNEES), out, "knee")
+    assert failed.value.errno == errno.ENOSPC
+    assert failed.value.filename == str(out / "knee.annotated.dcm")  # the file the user would look for
+    assert list(out.iterdir()) == []  # no SR, no temporary
+
+
+def test_a_failed_export_leaves_an_earlier_export_of_the_film_as_it_was(tmp_path, monkeypatch):
+    inp = _input(KNEES)
+    out = tmp_path / "out"
+    before = {p.name: p.read_bytes() for p in write_all(inp, out, "knee")}
+    _full_at(monkeypatch, 3)  # the PDF's bytes: the SR and the image were already in their temporaries
+    with pytest.raises(OSError):
+        write_all(inp, out, "knee")
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_a_rename_that_fails_takes_back_the_objects_already_renamed(tmp_path, monkeypatch):
+    import errno
+    import os
+
+    real, calls = os.replace, []
+
+    def replace(src, dst):
+        calls.append(dst)
+        if len(calls) == 2:
+            raise OSError(errno.EIO, os.strerror(errno.EIO))
+        return real(src, dst)
+
+    monkeypatch.setattr(os, "replace", replace)
+    out = tmp_path / "out"
+    with pytest.raises(OSError):
+        write_all(_input(KNEES), out, "knee")
+    assert len(calls) == 2 and list(out.iterdir()) == []

@@ -75,3 +75,16 @@ def test_serve_options_reach_the_node(tmp_path, monkeypatch, capsys):
     assert (config.port, config.host, config.ae_title, config.allowed_callers, config.keep_days, config.work_dir) == (
         11112, "0.0.0.0", "KNEES", ["MOD"], 30.0, tmp_path / "w")
     assert "cannot listen on 0.0.0.0 port 11112: the port is already in use" in capsys.readouterr().err
+
+
+def test_the_node_given_the_same_film_again_sends_the_same_objects(classifier, dicom_dir):
+    # Trial 22b: storing a film to the node again forwarded a second SR and annotated image with new UIDs.
+    from osteo_desktop.dicomnet.commands import _analyser
+
+    film = dicom_dir / "CR_tibia_RG3_J2KR_MONO1_10bit_j2k-lossless.dcm"
+    if not film.is_file():
+        pytest.skip("shared DICOM test image missing")
+    analyse = _analyser(classifier, None)
+    first = [(str(ds.SOPInstanceUID), str(ds.SeriesInstanceUID)) for ds in analyse(film)]
+    again = [(str(ds.SOPInstanceUID), str(ds.SeriesInstanceUID)) for ds in analyse(film)]
+    assert len(first) == 2 and again == first

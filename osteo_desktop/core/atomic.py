@@ -111,3 +111,66 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     with _atomic_stream(path, "wb") as handle:
         handle.write(data)
     return Path(path)
+
+
+def _write_temporary(target: Path, data: bytes) -> Path:
+    """``data`` in a new temporary beside ``target``, flushed and fsync'ed, with the permissions of the file it will
+    replace; the temporary's path. A failure removes the temporary and names ``target``."""
+    directory = target.parent if str(target.parent) else Path(".")
+    try:
+        fd, temp = _create_temporary(directory, target.name)
+    except OSError as exc:
+        raise _naming(exc, target) from exc
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        with contextlib.suppress(OSError):
+            os.chmod(temp, stat.S_IMODE(os.stat(target).st_mode))
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            temp.unlink()
+        raise _naming(exc, target) from exc
+    except BaseException:
+        with contextlib.suppress(OSError):
+            temp.unlink()
+        raise
+    return temp
+
+
+def atomic_write_group(items: list[tuple[str | Path, bytes]]) -> list[Path]:
+    """Write several files as one: each ``(path, data)``'s content goes to its own temporary first, and only when
+    every one is written and synced are they renamed into place; the paths written.
+
+    Objects that belong together (an SR and the annotated image it describes) must not be left half written: a full
+    disk while writing any of them removes every temporary and leaves each target as it was (an earlier export's
+    files included). A rename needs no space; should one still fail, the targets this call already renamed are
+    removed, so no partial set is left.
+    """
+    temps: list[tuple[Path, Path]] = []
+    try:
+        for path, data in items:
+            target = Path(path)
+            temps.append((_write_temporary(target, data), target))
+    except BaseException:
+        for temp, _ in temps:
+            with contextlib.suppress(OSError):
+                temp.unlink()
+        raise
+    renamed: list[Path] = []
+    try:
+        for temp, target in temps:
+            try:
+                os.replace(temp, target)
+            except OSError as exc:
+                raise _naming(exc, target) from exc
+            renamed.append(target)
+    except BaseException:
+        for temp, target in temps:
+            with contextlib.suppress(OSError):
+                (target if target in renamed else temp).unlink()
+        raise
+    for directory in {target.parent if str(target.parent) else Path(".") for _, target in temps}:
+        _fsync_directory(directory)
+    return renamed

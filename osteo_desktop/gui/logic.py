@@ -233,8 +233,14 @@ class AppLogic(QObject):
         # looking for a missing radiograph when a file of the app's own was missing.
         if not isinstance(exc, OSError):
             return plain_error(exc)
+        cause = exc.__cause__
+        if exc.errno is None and isinstance(cause, OSError) and cause.errno is not None:
+            # pydicom re-raises a failed write as OSError("With tag (7FE0,0010) got exception: ... Traceback ..."),
+            # which reached the dialog whole on a full disk: the error it wraps says it in words.
+            exc = cause
         named = f" ({exc.filename})" if exc.filename else ""
-        return f"{exc.strerror or exc}{named}"
+        words = exc.strerror or next(iter(str(exc).splitlines()), "") or type(exc).__name__  # never a traceback
+        return f"{words}{named}"
 
     def _on_report_saved(self, written: Path) -> None:
         self.settings.update(last_report_folder=str(written.parent))

@@ -136,3 +136,47 @@ def test_folders_come_from_the_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("OSTEO_MODEL_DIR", str(tmp_path / "model"))
     settings = AppSettings.load(QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
     assert settings.data_dir == tmp_path / "data" and settings.model_dir == tmp_path / "model"
+
+
+def test_a_full_disk_writes_no_dicom_result_and_says_so_without_a_traceback(qtbot, logic, knee_png, tmp_path, monkeypatch):
+    # Trial 22b: the dialog showed pydicom's traceback, and an SR was left without its annotated image beside a
+    # half-written temporary. The disk is full when the annotated image's bytes are synced (the second object).
+    import errno
+    import os
+
+    from osteo_desktop.core.results.dicom_adapter import StudyDetails
+
+    with qtbot.waitSignal(logic.analysis_ready, timeout=60000):
+        logic.open(knee_png)
+    out = tmp_path / "dicom"
+    real = os.fsync
+
+    def full(fd):
+        if ".annotated.dcm." in os.readlink(f"/proc/self/fd/{fd}"):  # the annotated image's temporary
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real(fd)
+
+    monkeypatch.setattr(os, "fsync", full)
+    exported = []
+    logic.dicom_exported.connect(exported.append)
+    with qtbot.waitSignal(logic.dicom_export_failed, timeout=60000) as failed:
+        logic.export_dicom(out, StudyDetails("P-1", "Doe^J"))
+    stem = Path(knee_png).stem
+    assert failed.args[0] == f"The DICOM results could not be written: No space left on device ({out / stem}.annotated.dcm)"
+    assert exported == [] and list(out.iterdir()) == []  # no SR, no image, no temporary
+
+
+def test_a_write_error_pydicom_wrapped_is_told_by_the_error_it_wraps():
+    # pydicom re-raises an element's failed write as type(exc)(message with a traceback) from the error itself.
+    import errno
+    import os
+
+    try:
+        try:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        except OSError as inner:
+            raise OSError("With tag (7FE0,0010) got exception: [Errno 28] No space left on device\n"
+                          "Traceback (most recent call last):\n  File \"pydicom/tag.py\", line 29") from inner
+    except OSError as wrapped:
+        assert AppLogic._reason(wrapped) == "No space left on device"
+    assert AppLogic._reason(OSError("first line\nTraceback (most recent call last):")) == "first line"

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import re
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
 from pydicom import Dataset
 from pydicom.valuerep import PersonName
 from pydicom.uid import SecondaryCaptureImageStorage, generate_uid
@@ -15,7 +18,7 @@ from osteo_desktop.core.errors import OsteoError
 from osteo_desktop.core.results import text
 from osteo_desktop.core.results.text import no_result_headline
 from osteo_desktop.core.results.annotated_image import KneeFinding, annotate
-from osteo_desktop.core.results.dicom_objects import DicomExportInput, read_source_header
+from osteo_desktop.core.results.dicom_objects import DicomExportInput, read_source_header, stable_uid
 
 
 _DICOM_SIDE = {"right": "R", "left": "L"}  # the patient's side as DICOM codes it; "unknown" has no code
@@ -81,27 +84,50 @@ def _calendar_date(value: str) -> bool:
     return True
 
 
-def synthetic_source(details: StudyDetails, rows: int, columns: int) -> Dataset:
-    """A header standing in for a raster image: the patient and study the user named, a fresh image UID."""
+def synthetic_source(details: StudyDetails, rows: int, columns: int, content_sha256: str = "") -> Dataset:
+    """A header standing in for a raster image: the patient and study the user named.
+
+    Its UIDs (the study's, unless the user named one, the series' and the image's) come from the file's content
+    (``content_sha256``) and the details typed: the same PNG exported again with the same details is the same image
+    in the same study, so its results get the same UIDs (dicom_objects.derived_uid) and a PACS replaces them rather
+    than adding another set. Another file, or other details, is another image. Without a content digest: fresh UIDs.
+    """
+    def uid(role: str) -> str:
+        if not content_sha256:
+            return str(generate_uid())
+        return stable_uid("raster source", content_sha256, *map(str, dataclasses.astuple(details)), role)
+
     ds = Dataset()
     ds.PatientID, ds.PatientName = details.patient_id, details.patient_name
     ds.PatientBirthDate, ds.PatientSex = details.patient_birth_date, details.patient_sex
-    ds.StudyInstanceUID = details.study_instance_uid or generate_uid()
+    ds.StudyInstanceUID = details.study_instance_uid or uid("study")
     ds.StudyDate, ds.StudyTime, ds.StudyID = details.study_date, "", details.study_id
     ds.AccessionNumber, ds.ReferringPhysicianName = details.accession_number, details.referring_physician
-    ds.SeriesInstanceUID, ds.SOPInstanceUID = generate_uid(), generate_uid()
+    ds.SeriesInstanceUID, ds.SOPInstanceUID = uid("series"), uid("instance")
     ds.SOPClassUID, ds.Modality = SecondaryCaptureImageStorage, "OT"
     ds.Rows, ds.Columns = rows, columns
     return ds
 
 
-def source_for(path: Path, source_format: str, rows: int, columns: int, details: StudyDetails | None) -> Dataset:
+def source_for(path: Path, source_format: str, rows: int, columns: int, details: StudyDetails | None,
+               content_sha256: str = "") -> Dataset:
     if source_format.lower() == "dicom":
         return read_source_header(path)
     if details is None or not details.patient_id or not details.patient_name:
         raise NoStudyError(f"{path.name} is a {source_format.upper()} image with no DICOM study to join; give the "
                            "patient ID and name (and study date/accession) to export it as DICOM")
-    return synthetic_source(details, rows, columns)
+    return synthetic_source(details, rows, columns, content_sha256)
+
+
+def _content_sha256(analysis) -> str:
+    """The file's SHA-256 as read for the analysis (analyse_file and the window set it); an analysis made without
+    it (a caller that read the image itself) falls back to the digest of the decoded pixels, the same for the same
+    file."""
+    digest = getattr(analysis, "file_sha256", None)
+    if digest:
+        return str(digest)
+    pixels = np.ascontiguousarray(analysis.radiograph.pixels)
+    return f"pixels {pixels.shape} {pixels.dtype}:" + hashlib.sha256(pixels.tobytes()).hexdigest()
 
 
 def export_input(analysis, model_sha256: str, pdf_bytes: bytes | None, algorithm_name: str,
@@ -119,7 +145,8 @@ def export_input(analysis, model_sha256: str, pdf_bytes: bytes | None, algorithm
     if prediction is None and out_of_scope_reason is None:
         raise ValueError("an analysis without a prediction must say why (out_of_scope)")
     height, width = radiograph.pixels.shape[:2]
-    source = source_for(Path(radiograph.path), radiograph.source_format, height, width, details)
+    source = source_for(Path(radiograph.path), radiograph.source_format, height, width, details,
+                        _content_sha256(analysis))
     rows, columns = int(source.get("Rows", height)), int(source.get("Columns", width))
     side = str(source.get("ImageLaterality", source.get("Laterality", ""))).upper()
     header_side = side if side in ("R", "L") else ""

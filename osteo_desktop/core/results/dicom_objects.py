@@ -7,6 +7,7 @@ does not depend on the result types being restructured elsewhere; a thin adapter
 from __future__ import annotations
 
 import datetime as _dt
+import io
 import logging
 import warnings
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from pydicom import Dataset, dcmread
 from pydicom.sr.codedict import codes
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
+from osteo_desktop.core.atomic import atomic_write_group
 from osteo_desktop.core.model.scope import OWN_MANUFACTURER as MANUFACTURER  # how the app knows its own objects
 from osteo_desktop.core.results import text
 from osteo_desktop.core.results.annotated_image import KneeFinding
@@ -52,6 +54,33 @@ class DicomExportInput:
     model_sha256: str = ""
     annotated_rgb: np.ndarray | None = None  # (rows, cols, 3) uint8, already annotated
     pdf_bytes: bytes | None = None
+
+
+_UID_SCHEME = "osteo-desktop derived object UID 1"  # changing how a UID is derived: change this too
+
+
+def stable_uid(*parts: str) -> str:
+    """A UID that is the same each time for the same ``parts`` (pydicom's generate_uid over their SHA-512).
+
+    pydicom joins its entropy sources without a separator, so ("ab", "c") and ("a", "bc") would give one UID: each
+    part is written with its length first."""
+    return str(generate_uid(entropy_srcs=[_UID_SCHEME, *(f"{len(part)}:{part}" for part in parts)]))
+
+
+def derived_uid(inp: DicomExportInput, kind: str, role: str) -> str:
+    """The UID of one derived object (``kind``: "sr", "annotated", "report") in the role ``role`` ("series",
+    "instance", ...), fixed by the source image and the exact model.
+
+    Re-sending the same film's result (the node given the same image again, Send results pressed twice) then stores
+    the same instances again, which a PACS takes as the same objects rather than a further result set. The same model
+    (model_sha256: card and every file, so also its threshold) on the same source gives the same result, so the same
+    UIDs are right; another model is another result and gets new ones. Without a model digest or a source SOP
+    Instance UID nothing says two exports are the same result: a fresh random UID, as every export had before.
+    """
+    source_uid = str(inp.source.get("SOPInstanceUID", "") or "")
+    if not inp.model_sha256 or not source_uid:
+        return str(generate_uid())
+    return stable_uid(str(inp.source.get("StudyInstanceUID", "") or ""), source_uid, inp.model_sha256, kind, role)
 
 
 def _with_study_defaults(source: Dataset) -> Dataset:
@@ -93,7 +122,7 @@ def _knee_group(inp: DicomExportInput, index: int, finding: KneeFinding) -> hd.s
         # The identifier says where the side came from: a side taken from the film's position is an assumption,
         # and the coded laterality alone would state it as fact (LO: at most 64 characters).
         tracking_identifier=hd.sr.TrackingIdentifier(
-            uid=generate_uid(), identifier=f"knee {index + 1} {_side_words(finding) if finding.side else 'side unknown'}"[:64]),
+            uid=derived_uid(inp, "sr", f"knee {index + 1}"), identifier=f"knee {index + 1} {_side_words(finding) if finding.side else 'side unknown'}"[:64]),
         referenced_region=_region(inp, finding.box), finding_type=codes.SCT.Knee, algorithm_id=algorithm,
         finding_sites=[site], measurements=measurements,
         qualitative_evaluations=_evaluations(label, finding))
@@ -123,7 +152,7 @@ def _scope_group(inp: DicomExportInput) -> hd.sr.MeasurementsAndQualitativeEvalu
     value = hd.sr.CodedConcept("osteo-out-of-scope", _SCHEME, reason)
     source = hd.sr.SourceImageForMeasurementGroup.from_source_image(inp.source)
     return hd.sr.MeasurementsAndQualitativeEvaluations(
-        tracking_identifier=hd.sr.TrackingIdentifier(uid=generate_uid(), identifier="scope"),
+        tracking_identifier=hd.sr.TrackingIdentifier(uid=derived_uid(inp, "sr", "scope"), identifier="scope"),
         algorithm_id=_algorithm(inp), qualitative_evaluations=[hd.sr.QualitativeEvaluation(name=SCOPE, value=value)],
         source_images=[source])
 
@@ -136,13 +165,16 @@ def build_sr(inp: DicomExportInput) -> hd.sr.Comprehensive3DSR:
     context = hd.sr.ObservationContext(observer_person_context=None, observer_device_context=hd.sr.ObserverContext(
         observer_type=codes.DCM.Device,
         observer_identifying_attributes=hd.sr.DeviceObserverIdentifyingAttributes(
-            uid=generate_uid(), name=inp.algorithm_name, manufacturer_name=MANUFACTURER,
+            # the device is the exact model, whichever film it read
+            uid=stable_uid(inp.model_sha256, "device observer") if inp.model_sha256 else generate_uid(),
+            name=inp.algorithm_name, manufacturer_name=MANUFACTURER,
             model_name=inp.algorithm_version or "unknown")))
     report = hd.sr.MeasurementReport(observation_context=context,
                                      procedure_reported=hd.sr.CodedConcept("osteo-screen", _SCHEME, "Osteoporosis screening"),
                                      imaging_measurements=groups)
-    return hd.sr.Comprehensive3DSR(evidence=[_with_study_defaults(inp.source)], content=report[0], series_instance_uid=generate_uid(),
-                                   series_number=SR_SERIES, sop_instance_uid=generate_uid(), instance_number=1,
+    return hd.sr.Comprehensive3DSR(evidence=[_with_study_defaults(inp.source)], content=report[0],
+                                   series_instance_uid=derived_uid(inp, "sr", "series"), series_number=SR_SERIES,
+                                   sop_instance_uid=derived_uid(inp, "sr", "instance"), instance_number=1,
                                    manufacturer=MANUFACTURER, is_complete=True, series_description="osteo-desktop SR")
 
 
@@ -165,8 +197,8 @@ def build_secondary_capture(inp: DicomExportInput) -> hd.sc.SCImage:
 def _secondary_capture(inp: DicomExportInput) -> hd.sc.SCImage:
     return hd.sc.SCImage.from_ref_dataset(
         _with_study_defaults(inp.source), np.ascontiguousarray(inp.annotated_rgb, dtype=np.uint8), photometric_interpretation="RGB",
-        bits_allocated=8, coordinate_system="PATIENT", series_instance_uid=generate_uid(), series_number=SC_SERIES,
-        sop_instance_uid=generate_uid(), instance_number=1, manufacturer=MANUFACTURER,
+        bits_allocated=8, coordinate_system="PATIENT", series_instance_uid=derived_uid(inp, "annotated", "series"),
+        series_number=SC_SERIES, sop_instance_uid=derived_uid(inp, "annotated", "instance"), instance_number=1, manufacturer=MANUFACTURER,
         patient_orientation=("L", "F"), laterality=_series_laterality(inp),
         series_description="osteo-desktop annotated (research use)")
 
@@ -189,9 +221,9 @@ def build_encapsulated_pdf(inp: DicomExportInput) -> Dataset:
         ds.__setattr__(keyword, inp.source.get(keyword, ""))
     now = _dt.datetime.now()
     ds.SOPClassUID = ENCAPSULATED_PDF
-    ds.SOPInstanceUID = generate_uid()
+    ds.SOPInstanceUID = derived_uid(inp, "report", "instance")
     ds.Modality = "DOC"
-    ds.SeriesInstanceUID = generate_uid()
+    ds.SeriesInstanceUID = derived_uid(inp, "report", "series")
     ds.SeriesNumber = PDF_SERIES
     ds.InstanceNumber = 1
     ds.Manufacturer = MANUFACTURER
@@ -213,19 +245,23 @@ def build_encapsulated_pdf(inp: DicomExportInput) -> Dataset:
     return ds
 
 
+def to_bytes(dataset: Dataset) -> bytes:
+    """``dataset`` as a DICOM file's bytes, made in memory: a full disk cannot interrupt it half way (pydicom wraps an
+    error while writing an element in a message with a traceback, which reached the window's dialog)."""
+    buffer = io.BytesIO()
+    dataset.save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue()
+
+
 def write_all(inp: DicomExportInput, out_dir: Path, stem: str) -> list[Path]:
-    """Write every object the input allows; return the paths written."""
+    """Write every object the input allows; return the paths written.
+
+    All or nothing: the objects are made in memory first and written together (core.atomic.atomic_write_group), so
+    a full disk leaves neither a temporary nor an SR whose annotated image was never written."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    written = []
     objects = [("sr", build_sr(inp))]
     if inp.annotated_rgb is not None:
         objects.append(("annotated", build_secondary_capture(inp)))
     if inp.pdf_bytes:
         objects.append(("report", build_encapsulated_pdf(inp)))
-    for suffix, dataset in objects:
-        path = out_dir / f"{stem}.{suffix}.dcm"
-        tmp = path.with_suffix(".tmp")
-        dataset.save_as(tmp, enforce_file_format=True)
-        tmp.replace(path)
-        written.append(path)
-    return written
+    return atomic_write_group([(out_dir / f"{stem}.{suffix}.dcm", to_bytes(dataset)) for suffix, dataset in objects])
