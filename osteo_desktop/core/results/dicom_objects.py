@@ -21,6 +21,7 @@ from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from osteo_desktop.core.atomic import atomic_write_group
 from osteo_desktop.core.model.scope import OWN_MANUFACTURER as MANUFACTURER  # how the app knows its own objects
+from osteo_desktop import __version__
 from osteo_desktop.core.results import text
 from osteo_desktop.core.results.annotated_image import KneeFinding
 from osteo_desktop.core.results.annotated_image import side_words as _side_words
@@ -69,7 +70,7 @@ def stable_uid(*parts: str) -> str:
 
 def derived_uid(inp: DicomExportInput, kind: str, role: str) -> str:
     """The UID of one derived object (``kind``: "sr", "annotated", "report") in the role ``role`` ("series",
-    "instance", ...), fixed by the source image and the exact model.
+    "instance", ...), fixed by the source image and the exact model and the app's release.
 
     Re-sending the same film's result (the node given the same image again, Send results pressed twice) then stores
     the same instances again, which a PACS takes as the same objects rather than a further result set. The same model
@@ -80,7 +81,10 @@ def derived_uid(inp: DicomExportInput, kind: str, role: str) -> str:
     source_uid = str(inp.source.get("SOPInstanceUID", "") or "")
     if not inp.model_sha256 or not source_uid:
         return str(generate_uid())
-    return stable_uid(str(inp.source.get("StudyInstanceUID", "") or ""), source_uid, inp.model_sha256, kind, role)
+    # The app's version too: a release may read the same model differently (preprocessing, the knee regions), and a
+    # PACS that keeps the first copy of a UID (Orthanc's default) would then keep the old release's result.
+    return stable_uid(str(inp.source.get("StudyInstanceUID", "") or ""), source_uid, inp.model_sha256, __version__,
+                      kind, role)
 
 
 def _with_study_defaults(source: Dataset) -> Dataset:
