@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import shutil
 import threading
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from pydicom.uid import MRImageStorage
 from pynetdicom import AE
 from pynetdicom.sop_class import Verification
 
-from dicomnet_helpers import LOOPBACK, Receiver, cr_radiograph, free_port, store
+from dicomnet_helpers import LOOPBACK, Orthanc, Receiver, cr_radiograph, free_port, store, store_all
 from osteo_desktop.core.results.dicom_objects import (DicomExportInput, KneeFinding, build_secondary_capture, build_sr,
                                                       read_source_header)
 from osteo_desktop.dicomnet.forward import Destination
@@ -72,14 +73,17 @@ def test_a_stranger_ae_is_refused(tmp_path, receiver):
     assert list(node.incoming.glob("*.dcm")) == [] and list(node.done.glob("*.dcm")) == []
 
 
-def test_other_sop_classes_are_not_accepted(tmp_path, receiver):
+def test_other_sop_classes_are_answered_success_and_not_kept(tmp_path, receiver):
+    """An MR is not a film the node analyses: Success (a PACS routing a study must not fail on it), nothing kept."""
     node = make_node(tmp_path, receiver.port)
     node.start()
     try:
         established, status = store(cr_radiograph(MRImageStorage), node.config.port, "ANY")
     finally:
         node.stop()
-    assert not established or status is None  # no presentation context for MR
+    assert (established, status) == (True, 0)
+    assert [p for folder in (node.incoming, node.done, node.failed) for p in folder.iterdir()] == []
+    assert list(node.outbox.pending.iterdir()) == [] and receiver.received == []
 
 
 def test_results_wait_while_the_destination_is_down_then_go_exactly_once(tmp_path):
@@ -204,22 +208,96 @@ def test_a_refused_caller_is_logged_with_its_ae_title_address_and_why(tmp_path, 
                         r"--allow-ae", lines[0][1]), lines
 
 
-def test_an_sr_sent_to_the_node_is_refused_with_a_log_line(tmp_path, receiver, node_log):
-    """An SR is not a film: the node has no presentation context for it (the sender's store fails in the
-    negotiation), and now says so in its own log."""
+def _study_with_own_results() -> tuple["pydicom.Dataset", "pydicom.Dataset", "pydicom.Dataset"]:
+    """A DX film and the app's own SR and Encapsulated PDF for it, in its study: what a PACS holds once the node has
+    sent its results (and the GUI a report), and sends back whole when it routes the study to the node."""
+    from pydicom import Dataset
+    from pydicom.uid import DigitalXRayImageStorageForPresentation
+
+    from osteo_desktop.core.results.dicom_objects import build_encapsulated_pdf
+
+    film = cr_radiograph(DigitalXRayImageStorageForPresentation)
+    film.Modality = "DX"
+    header = Dataset(film)
+    del header.PixelData
+    inp = DicomExportInput(header, [KneeFinding("R", (0, 0, 47, 63), "normal", 0.25, 0.5)], model_sha256="ab" * 32,
+                           algorithm_version="t", pdf_bytes=b"%PDF-1.4\n%%EOF\n")
+    return film, build_sr(inp), build_encapsulated_pdf(inp)
+
+
+def test_a_study_with_a_film_an_sr_and_a_pdf_in_one_association_stores_all_and_analyses_the_film(tmp_path, receiver,
+                                                                                                node_log):
+    """Trial 22b: the node refused the SR and PDF classes in the negotiation, so a PACS routing a whole study failed
+    the job at the SR and the DX was never delivered. Now all three are answered Success in the one association,
+    only the DX is kept and analysed, its results go out once, and each ignored object gets one INFO line."""
+    analysed = []
+
+    def counting(path: Path):
+        analysed.append(path.name)
+        return fake_analyse(path)
+
+    film, sr, pdf = _study_with_own_results()
     node = make_node(tmp_path, receiver.port)
+    node.analyse = counting
     node.start()
     try:
-        sr = fake_analyse_of(cr_radiograph(), tmp_path)[0]
-        established, status = store(sr, node.config.port, "PACS")
-        lines = node_log.wait_for("refused Comprehensive 3D SR")
+        statuses = store_all([sr, pdf, film], node.config.port, "PACS")  # the film last: it must still arrive
+        got = receiver.wait_for(2)
+        sent = node.outbox.sent
+        with node._work:  # the sender marks a result sent after the PACS confirmed it: wait for both
+            node._work.wait_for(lambda: len(list(sent.glob("*.dcm"))) == 2, timeout=10)
     finally:
         node.stop()
-    assert status is None  # nothing was stored
-    assert len(lines) == 1 and lines[0][0] == logging.WARNING
-    assert re.fullmatch(r"refused Comprehensive 3D SR from PACS at 127\.0\.0\.1:\d+: the node takes CR, DX and "
-                        r"secondary capture images only", lines[0][1]), lines
-    assert list(node.incoming.iterdir()) == []
+    assert statuses == [0, 0, 0]
+    assert analysed == [f"{film.SOPInstanceUID}.dcm"]
+    assert [p.name for p in node.done.iterdir()] == [f"{film.SOPInstanceUID}.dcm"]
+    assert list(node.incoming.iterdir()) == [] and list(node.failed.iterdir()) == []
+    assert len(got) == 2 and len(receiver.received) == 2 and len(list(sent.glob("*.dcm"))) == 2
+    assert {d.StudyInstanceUID for d in receiver.received} == {film.StudyInstanceUID}
+    for ignored, name in ((sr, "Comprehensive 3D SR"), (pdf, "Encapsulated PDF")):
+        assert node_log.wait_for(ignored.SOPInstanceUID) == [
+            (logging.INFO, f"ignored {ignored.SOPInstanceUID} ({name}) from PACS: not a CR, DX or secondary capture "
+                           "image, not kept")]
+
+
+@pytest.mark.skipif(shutil.which("Orthanc") is None, reason="Orthanc not installed (apt-get install -y orthanc)")
+def test_orthanc_routing_a_whole_study_to_the_node_succeeds_and_the_film_is_analysed_once(tmp_path):
+    """The trial's own steps with a real PACS: the study (DX + the app's SR and PDF) is in Orthanc, and
+    POST /modalities/osteo/store of the study sends it to the node. Before, Orthanc answered HTTP 500 "Cannot
+    transcode from 1.2.840.10008.1.2.1 to one of [ ]" and the DX never came; now the job succeeds, the node analyses
+    the DX once, and its two results land in Orthanc's copy of the study."""
+    import json
+
+    film, sr, pdf = _study_with_own_results()
+    node_port = free_port()
+    orthanc = Orthanc(tmp_path, modalities={"osteo": ["OSTEO", LOOPBACK, node_port]})
+    try:
+        for ds in (film, sr, pdf):
+            orthanc.upload(ds)
+        (study,) = json.loads(orthanc.rest("/studies"))
+        config = NodeConfig(node_port, "OSTEO", Destination(orthanc.ae_title, LOOPBACK, orthanc.port), tmp_path / "node",
+                            first_backoff_s=0.05)
+        analysed = []
+
+        def counting(path: Path):
+            analysed.append(path.name)
+            return fake_analyse(path)
+
+        node = Node(config, counting)
+        node.start()
+        try:
+            orthanc.rest("/modalities/osteo/store", study.encode())  # urllib raises HTTPError on Orthanc's 500
+            sent = node.outbox.sent
+            with node._work:
+                node._work.wait_for(lambda: len(list(sent.glob("*.dcm"))) == 2, timeout=20)
+        finally:
+            node.stop()
+        instances = orthanc.instances()
+    finally:
+        orthanc.stop()
+    assert analysed == [f"{film.SOPInstanceUID}.dcm"]
+    assert len(instances) == 5 and {d.StudyInstanceUID for d in instances} == {film.StudyInstanceUID}
+    assert sorted(d.Modality for d in instances) == ["DOC", "DX", "OT", "SR", "SR"]
 
 
 def fake_analyse_of(film: "pydicom.Dataset", folder: Path):

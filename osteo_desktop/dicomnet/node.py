@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from pynetdicom import ALL_TRANSFER_SYNTAXES, AE, evt
+from pynetdicom import ALL_TRANSFER_SYNTAXES, AE, AllStoragePresentationContexts, evt
 from pynetdicom.sop_class import (ComputedRadiographyImageStorage, DigitalXRayImageStorageForPresentation,
                                   SecondaryCaptureImageStorage, Verification)
 
@@ -25,7 +25,10 @@ from osteo_desktop.dicomnet.forward import Destination, send_files
 from osteo_desktop.dicomnet.outbox import Outbox
 
 log = logging.getLogger(__name__)
-ACCEPTED_CLASSES = (ComputedRadiographyImageStorage, DigitalXRayImageStorageForPresentation, SecondaryCaptureImageStorage)
+# The classes the node keeps and analyses. Every other storage class is accepted too (see Node._ae) and answered
+# Success without being kept.
+ANALYSED_CLASSES = (ComputedRadiographyImageStorage, DigitalXRayImageStorageForPresentation, SecondaryCaptureImageStorage)
+_ANALYSED = frozenset(str(uid) for uid in ANALYSED_CLASSES)
 OUT_OF_RESOURCES = 0xA700
 CANNOT_UNDERSTAND = 0xC210
 _UID = re.compile(r"[0-9]+(\.[0-9]+)+")  # digits and dots (PS3.5 9.1), at most 64 characters
@@ -68,6 +71,12 @@ def _cause(exc: BaseException) -> str:
     return (str(root).strip().splitlines() or [type(root).__name__])[0]
 
 
+def _shown_uid(uid: Any) -> str:
+    """A sender's UID for the log: as is when it is one, else quoted and cut (it may hold anything)."""
+    text = str(uid or "")
+    return text if len(text) <= 64 and _UID.fullmatch(text) else repr(text[:80])
+
+
 def _class_name(uid: Any) -> str:
     name = getattr(uid, "name", "") or str(uid)
     return name.removesuffix(" Storage") or str(uid)
@@ -91,6 +100,14 @@ class Node:
     # -------------------------------------------------------------------------------------------- receiving
     def _on_store(self, event: Any) -> int:
         calling = event.assoc.requestor.ae_title
+        sop_class = str(event.request.AffectedSOPClassUID)
+        if sop_class not in _ANALYSED:
+            # An SR, a PDF, a CT ... of a study the PACS routes here whole (trial 22b): Success, so the PACS's job
+            # goes on to the films; the dataset is not even decoded, nothing is kept.
+            log.info("ignored %s (%s) from %s: not a CR, DX or secondary capture image, not kept",
+                     _shown_uid(event.request.AffectedSOPInstanceUID), _class_name(event.request.AffectedSOPClassUID),
+                     calling)
+            return 0x0000
         try:
             dataset = event.dataset
             dataset.file_meta = event.file_meta
@@ -138,8 +155,14 @@ class Node:
     def _ae(self) -> AE:
         ae = AE(ae_title=self.config.ae_title)
         ae.add_supported_context(Verification)
-        for sop_class in ACCEPTED_CLASSES:  # modalities send compressed too (JPEG 2000, JPEG-LS ...); pydicom decodes them
-            ae.add_supported_context(sop_class, ALL_TRANSFER_SYNTAXES)
+        # Every storage class pynetdicom knows, not only the analysed ones: a PACS routing a whole study proposes its
+        # SR and PDF in the same association, and one refused class failed the PACS's whole job (Orthanc: "Cannot
+        # transcode from ... to one of [ ]"), so the film after it never came (trial 22b). _on_store keeps only the
+        # analysed classes. The 128-context limit is the requestor's; an SCP may support more (pynetdicom checks
+        # it for requested contexts only). Any transfer syntax: modalities send compressed films too (JPEG 2000,
+        # JPEG-LS ...), which pydicom decodes, and the other objects are never decoded.
+        for context in AllStoragePresentationContexts:
+            ae.add_supported_context(context.abstract_syntax, ALL_TRANSFER_SYNTAXES)
         if self.config.allowed_callers:
             ae.require_calling_aet = list(self.config.allowed_callers)
         ae.network_timeout = ae.acse_timeout = ae.dimse_timeout = 10
