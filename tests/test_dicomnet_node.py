@@ -401,3 +401,57 @@ def test_a_sop_instance_uid_that_is_not_a_uid_is_refused_and_names_no_file(tmp_p
     assert not written_outside
     assert established and status == 0xC210  # "cannot understand": the sender should not retry as is
     assert sorted(p for p in tmp_path.rglob("*")) == before
+
+
+def _store_proposing(film: "pydicom.Dataset", port: int, extra_classes: list) -> int:
+    """Store ``film`` in an association that also proposes ``extra_classes``, as a PACS proposing many classes does."""
+    ae = AE(ae_title="PACS")
+    ae.add_requested_context(film.SOPClassUID, film.file_meta.TransferSyntaxUID)
+    for sop_class in extra_classes:
+        ae.add_requested_context(sop_class)
+    assoc = ae.associate(LOOPBACK, port, ae_title="OSTEO")
+    assert assoc.is_established
+    try:
+        return int(assoc.send_c_store(film).Status)
+    finally:
+        assoc.release()
+
+
+PRIVATE = [f"1.2.826.0.1.3680043.9.9999.{n}" for n in (5, 1, 4, 2, 3)]  # classes no node knows
+
+
+@pytest.mark.parametrize("proposed, expected", [
+    (PRIVATE[:1], "refused 1 object type from PACS at 127.0.0.1:PORT, not storage classes the node knows: "
+                  "1.2.826.0.1.3680043.9.9999.5"),
+    (PRIVATE, "refused 5 object types from PACS at 127.0.0.1:PORT, not storage classes the node knows: "
+              "1.2.826.0.1.3680043.9.9999.1, 1.2.826.0.1.3680043.9.9999.2, 1.2.826.0.1.3680043.9.9999.3 and 2 more"),
+])
+def test_refused_classes_are_one_short_warning_with_a_count_and_at_most_three_names(tmp_path, receiver, node_log,
+                                                                                    proposed, expected):
+    """Trial 22b: every association from Orthanc logged a 1,770-character WARNING naming ~60 refused classes."""
+    node = make_node(tmp_path, receiver.port)
+    node.start()
+    try:
+        film = cr_radiograph()
+        assert _store_proposing(film, node.config.port, proposed) == 0
+        lines = node_log.wait_for("refused")
+    finally:
+        node.stop()
+    assert [(level, re.sub(r":\d+,", ":PORT,", line)) for level, line in lines] == [(logging.WARNING, expected)]
+
+
+def test_an_association_proposing_every_storage_class_logs_no_refusal(tmp_path, receiver, node_log):
+    """What Orthanc does on each C-STORE: it proposes the common storage classes; none is refused, no line."""
+    from pynetdicom import StoragePresentationContexts
+
+    node = make_node(tmp_path, receiver.port)
+    node.start()
+    try:
+        film = cr_radiograph()
+        others = [cx.abstract_syntax for cx in StoragePresentationContexts if cx.abstract_syntax != film.SOPClassUID]
+        assert _store_proposing(film, node.config.port, others[:127]) == 0
+        node_log.wait_for(f"received {film.SOPInstanceUID}")  # logged after the negotiation's line would have been
+    finally:
+        node.stop()
+    assert [line for _, line in node_log.lines if "refused" in line] == []
+    assert [line for _, line in node_log.lines if f"received {film.SOPInstanceUID}" in line]

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from pynetdicom import ALL_TRANSFER_SYNTAXES, AE, AllStoragePresentationContexts, evt
+from pynetdicom import ALL_TRANSFER_SYNTAXES, AE, AllStoragePresentationContexts, StoragePresentationContexts, evt
 from pynetdicom.sop_class import (ComputedRadiographyImageStorage, DigitalXRayImageStorageForPresentation,
                                   SecondaryCaptureImageStorage, Verification)
 
@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 ANALYSED_CLASSES = (ComputedRadiographyImageStorage, DigitalXRayImageStorageForPresentation, SecondaryCaptureImageStorage)
 _ANALYSED = frozenset(str(uid) for uid in ANALYSED_CLASSES)
 OUT_OF_RESOURCES = 0xA700
+SHOWN_REFUSED = 3  # refused classes named in the log line; the rest are counted
 CANNOT_UNDERSTAND = 0xC210
 _UID = re.compile(r"[0-9]+(\.[0-9]+)+")  # digits and dots (PS3.5 9.1), at most 64 characters
 # Why an association was rejected, by (source, diagnostic) of the A-ASSOCIATE-RJ pynetdicom sent (PS3.8 9.3.4).
@@ -144,13 +145,17 @@ class Node:
         log.warning("refused an association from %s at %s: %s", requestor.ae_title, _address(requestor), why)
 
     def _on_accepted(self, event: Any) -> None:
-        """Objects of classes the node does not take (an SR, an MR ...) are refused in the negotiation, before any
-        C-STORE: without this line the node's log showed nothing while the sender reported a failure."""
-        refused = sorted({_class_name(cx.abstract_syntax) for cx in event.assoc.rejected_contexts})
+        """Objects of a class the node does not know (a private or newer storage class) are refused in the
+        negotiation, before any C-STORE: the sender reports a failure, so the node's log says so too. One short line,
+        only when something proposed was refused: listing every refused class made a 1,770-character WARNING on
+        each ordinary association from Orthanc (trial 22b)."""
+        refused = sorted({_class_name(cx.abstract_syntax)[:64] for cx in event.assoc.rejected_contexts})
         if refused:
             requestor = event.assoc.requestor
-            log.warning("refused %s from %s at %s: the node takes CR, DX and secondary capture images only",
-                        ", ".join(refused), requestor.ae_title, _address(requestor))
+            more = len(refused) - SHOWN_REFUSED
+            names = ", ".join(refused[:SHOWN_REFUSED]) + (f" and {more} more" if more > 0 else "")
+            log.warning("refused %d object type%s from %s at %s, not storage classes the node knows: %s", len(refused),
+                        "" if len(refused) == 1 else "s", requestor.ae_title, _address(requestor), names)
 
     def _ae(self) -> AE:
         ae = AE(ae_title=self.config.ae_title)
@@ -160,8 +165,10 @@ class Node:
         # transcode from ... to one of [ ]"), so the film after it never came (trial 22b). _on_store keeps only the
         # analysed classes. The 128-context limit is the requestor's; an SCP may support more (pynetdicom checks
         # it for requested contexts only). Any transfer syntax: modalities send compressed films too (JPEG 2000,
-        # JPEG-LS ...), which pydicom decodes, and the other objects are never decoded.
-        for context in AllStoragePresentationContexts:
+        # JPEG-LS ...), which pydicom decodes, and the other objects are never decoded. Both of pynetdicom's lists:
+        # StoragePresentationContexts holds 14 retired classes (Hardcopy, the old NM image ...) that the other lacks
+        # and that senders such as Orthanc still propose.
+        for context in (*AllStoragePresentationContexts, *StoragePresentationContexts):
             ae.add_supported_context(context.abstract_syntax, ALL_TRANSFER_SYNTAXES)
         if self.config.allowed_callers:
             ae.require_calling_aet = list(self.config.allowed_callers)
