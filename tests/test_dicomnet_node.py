@@ -455,3 +455,22 @@ def test_an_association_proposing_every_storage_class_logs_no_refusal(tmp_path, 
         node.stop()
     assert [line for _, line in node_log.lines if "refused" in line] == []
     assert [line for _, line in node_log.lines if f"received {film.SOPInstanceUID}" in line]
+
+
+def test_the_node_says_where_an_analysed_film_was_filed_once_it_is_there(tmp_path, receiver):
+    """Trial 22b: the history entry named node/incoming/<uid>.dcm, which the node empties right after; `osteo serve`
+    records from this call instead, which names done/<uid>.dcm, where the film stays."""
+    calls = []
+    node = make_node(tmp_path, receiver.port)
+    node.filed = lambda received, final: calls.append((received, final, final.is_file(), received.exists()))
+    film = cr_radiograph()
+    node.start()
+    try:
+        assert store(film, node.config.port, "MODALITY") == (True, 0)
+        receiver.wait_for(2)
+        with node._work:
+            node._work.wait_for(lambda: calls, timeout=10)
+    finally:
+        node.stop()
+    name = f"{film.SOPInstanceUID}.dcm"
+    assert calls == [(tmp_path / "node" / "incoming" / name, tmp_path / "node" / "done" / name, True, False)]

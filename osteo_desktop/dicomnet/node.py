@@ -52,6 +52,8 @@ class NodeConfig:
 
 # analyse(path) -> list of pydicom Datasets to forward (SR, annotated image); raises on failure
 Analyser = Callable[[Path], list[Any]]
+# filed(received, final): the analysed file at ``received`` is now at ``final`` (done/), where it stays
+Filed = Callable[[Path, Path], None]
 
 
 def _address(requestor: Any) -> str:
@@ -84,9 +86,10 @@ def _class_name(uid: Any) -> str:
 
 
 class Node:
-    def __init__(self, config: NodeConfig, analyse: Analyser) -> None:
+    def __init__(self, config: NodeConfig, analyse: Analyser, filed: Filed | None = None) -> None:
         self.config = config
         self.analyse = analyse
+        self.filed = filed
         self.incoming = config.work_dir / "incoming"
         self.done = config.work_dir / "done"
         self.failed = config.work_dir / "failed"
@@ -194,8 +197,14 @@ class Node:
             return
         for dataset in results:
             self.outbox.put(dataset)
-        os.replace(path, self.done / path.name)  # after the outbox holds the results: a crash re-analyses, loses nothing
+        final = self.done / path.name
+        os.replace(path, final)  # after the outbox holds the results: a crash re-analyses, loses nothing
         log.info("analysed %s: %d objects queued", path.name, len(results))
+        if self.filed is not None:  # the history names the file where it stays, not incoming/ (trial 22b)
+            try:
+                self.filed(path, final)
+            except Exception as exc:  # noqa: BLE001 - the results are queued already; keep serving
+                log.error("could not record %s in the history: %s", final.name, exc)
         with self._work:
             self._work.notify_all()
 
