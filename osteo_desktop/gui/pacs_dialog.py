@@ -227,9 +227,9 @@ class PacsDialog(QDialog):
         if pacs is None:
             self.status.setText(self._typed_problem() or "")
             return
-        where = f"{pacs.destination.ae_title} at {pacs.destination.host}:{pacs.destination.port}"
+        where = pacs.where()  # worded as the failures are: "The PACS (AE title X) at host:port ..."
         self._run(pacs_echo_job(pacs), lambda _: self.status.setText(f"The PACS {where} answered (C-ECHO)."),
-                  f"Testing the connection to {where}…")
+                  f"Testing the connection to the PACS {where}…")
 
     def _send_sources(self) -> list[Path]:
         if self.fetched:

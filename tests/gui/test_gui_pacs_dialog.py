@@ -99,7 +99,8 @@ def test_test_connection_echoes_the_pacs_as_typed_on_the_worker(qtbot, dialog):
         qtbot.waitUntil(lambda: dialog.worker is None, timeout=15000)
     finally:
         server.shutdown()
-    assert dialog.status.text() == f"The PACS ECHOER at {LOOPBACK}:{port} answered (C-ECHO)."
+    # Trial 22b: "The PACS PACS at ..." when the AE title was PACS; worded now as the failure below is
+    assert dialog.status.text() == f"The PACS (AE title ECHOER) at {LOOPBACK}:{port} answered (C-ECHO)."
     assert dialog.settings.pacs_ae_title == ""  # testing saves nothing
 
     closed = free_port()
