@@ -88,6 +88,11 @@ def pacs_from_settings(settings: AppSettings) -> "Pacs | None":
     return pacs_from_fields(settings.pacs_ae_title, settings.pacs_host, settings.pacs_port, settings.pacs_calling_ae)
 
 
+def _listed(multi_value: str) -> str:
+    """A DICOM multi-value as a reader lists it: "DX\\OT\\SR" (ModalitiesInStudy as the PACS sends it) is "DX, OT, SR"."""
+    return ", ".join(part.strip() for part in multi_value.split("\\") if part.strip())
+
+
 class PacsDialog(QDialog):
     study_fetched = Signal(str)  # the folder the study's radiographs were written to: to be scanned
     results_sent = Signal(int)  # how many objects the PACS confirmed
@@ -275,7 +280,7 @@ class PacsDialog(QDialog):
         self.table.setRowCount(len(studies))
         for row, study in enumerate(studies):
             cells = [text.person_name(study.patient_name), study.patient_id, text.dicom_date(study.study_date),
-                     study.accession_number, study.description, study.modalities, study.instances]
+                     study.accession_number, study.description, _listed(study.modalities), study.instances]
             for column, value in enumerate(cells):
                 self.table.setItem(row, column, QTableWidgetItem(value))
         self.status.setText(f"{len(studies)} stud{'y' if len(studies) == 1 else 'ies'} found.")
