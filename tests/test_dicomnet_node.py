@@ -175,9 +175,9 @@ class _Lines(logging.Handler):
             self.lines.append((record.levelno, record.getMessage()))
             self.arrived.notify_all()
 
-    def wait_for(self, needle: str, timeout_s: float = 10.0) -> list[tuple[int, str]]:
+    def wait_for(self, needle: str, timeout_s: float = 10.0, count: int = 1) -> list[tuple[int, str]]:
         with self.arrived:
-            self.arrived.wait_for(lambda: any(needle in line for _, line in self.lines), timeout=timeout_s)
+            self.arrived.wait_for(lambda: sum(needle in line for _, line in self.lines) >= count, timeout=timeout_s)
             return [(level, line) for level, line in self.lines if needle in line]
 
 
@@ -243,11 +243,9 @@ def test_a_study_with_a_film_an_sr_and_a_pdf_in_one_association_stores_all_and_a
     try:
         statuses = store_all([sr, pdf, film], node.config.port, "PACS")  # the film last: it must still arrive
         got = receiver.wait_for(2)
-        sent = node.outbox.sent
-        with node._work:  # the sender marks a result sent after the PACS confirmed it: wait for both
-            node._work.wait_for(lambda: len(list(sent.glob("*.dcm"))) == 2, timeout=10)
     finally:
-        node.stop()
+        node.stop()  # joins the sender thread: the results the receiver confirmed are in outbox/sent now
+    sent = node.outbox.sent
     assert statuses == [0, 0, 0]
     assert analysed == [f"{film.SOPInstanceUID}.dcm"]
     assert [p.name for p in node.done.iterdir()] == [f"{film.SOPInstanceUID}.dcm"]
@@ -261,7 +259,7 @@ def test_a_study_with_a_film_an_sr_and_a_pdf_in_one_association_stores_all_and_a
 
 
 @pytest.mark.skipif(shutil.which("Orthanc") is None, reason="Orthanc not installed (apt-get install -y orthanc)")
-def test_orthanc_routing_a_whole_study_to_the_node_succeeds_and_the_film_is_analysed_once(tmp_path):
+def test_orthanc_routing_a_whole_study_to_the_node_succeeds_and_the_film_is_analysed_once(tmp_path, node_log):
     """The trial's own steps with a real PACS: the study (DX + the app's SR and PDF) is in Orthanc, and
     POST /modalities/osteo/store of the study sends it to the node. Before, Orthanc answered HTTP 500 "Cannot
     transcode from 1.2.840.10008.1.2.1 to one of [ ]" and the DX never came; now the job succeeds, the node analyses
@@ -287,9 +285,7 @@ def test_orthanc_routing_a_whole_study_to_the_node_succeeds_and_the_film_is_anal
         node.start()
         try:
             orthanc.rest("/modalities/osteo/store", study.encode())  # urllib raises HTTPError on Orthanc's 500
-            sent = node.outbox.sent
-            with node._work:
-                node._work.wait_for(lambda: len(list(sent.glob("*.dcm"))) == 2, timeout=20)
+            node_log.wait_for(f".dcm to {orthanc.ae_title}", timeout_s=20, count=2)  # forward.py: "sent X.dcm to ORTHANC"
         finally:
             node.stop()
         instances = orthanc.instances()
