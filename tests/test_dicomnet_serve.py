@@ -195,4 +195,5 @@ def test_a_knee_film_gets_an_sr_per_knee_with_the_cli_probabilities_and_sigterm_
     from osteo_desktop.core.results.history import HISTORY_FILENAME, History
 
     with History(tmp_path / "data" / HISTORY_FILENAME) as history:
-        assert [entry.path for entry in history.entries()] == [str(tmp_path / "node" / "done" / f"{source.SOPInstanceUID}.dcm")]
+        paths = [entry.path for entry in history.entries()]
+    assert paths == [str(tmp_path / "node" / "done" / f"{source.SOPInstanceUID}.dcm")]

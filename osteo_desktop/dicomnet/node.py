@@ -27,7 +27,8 @@ from osteo_desktop.dicomnet.outbox import Outbox
 log = logging.getLogger(__name__)
 # The classes the node keeps and analyses. Every other storage class is accepted too (see Node._ae) and answered
 # Success without being kept.
-ANALYSED_CLASSES = (ComputedRadiographyImageStorage, DigitalXRayImageStorageForPresentation, SecondaryCaptureImageStorage)
+ANALYSED_CLASSES = (ComputedRadiographyImageStorage, DigitalXRayImageStorageForPresentation,
+                    SecondaryCaptureImageStorage)
 _ANALYSED = frozenset(str(uid) for uid in ANALYSED_CLASSES)
 OUT_OF_RESOURCES = 0xA700
 SHOWN_REFUSED = 3  # refused classes named in the log line; the rest are counted

@@ -89,7 +89,8 @@ def pacs_from_settings(settings: AppSettings) -> "Pacs | None":
 
 
 def _listed(multi_value: str) -> str:
-    """A DICOM multi-value as a reader lists it: "DX\\OT\\SR" (ModalitiesInStudy as the PACS sends it) is "DX, OT, SR"."""
+    """A DICOM multi-value as a reader lists it: "DX\\OT\\SR" (ModalitiesInStudy as the PACS sends it) is
+    "DX, OT, SR"."""
     return ", ".join(part.strip() for part in multi_value.split("\\") if part.strip())
 
 
