@@ -273,7 +273,8 @@ def test_orthanc_routing_a_whole_study_to_the_node_succeeds_and_the_film_is_anal
         for ds in (film, sr, pdf):
             orthanc.upload(ds)
         (study,) = json.loads(orthanc.rest("/studies"))
-        config = NodeConfig(node_port, "OSTEO", Destination(orthanc.ae_title, LOOPBACK, orthanc.port), tmp_path / "node",
+        config = NodeConfig(node_port, "OSTEO", Destination(orthanc.ae_title, LOOPBACK, orthanc.port),
+                            tmp_path / "node",
                             first_backoff_s=0.05)
         analysed = []
 
@@ -285,7 +286,8 @@ def test_orthanc_routing_a_whole_study_to_the_node_succeeds_and_the_film_is_anal
         node.start()
         try:
             orthanc.rest("/modalities/osteo/store", study.encode())  # urllib raises HTTPError on Orthanc's 500
-            node_log.wait_for(f".dcm to {orthanc.ae_title}", timeout_s=20, count=2)  # forward.py: "sent X.dcm to ORTHANC"
+            # forward.py logs "sent X.dcm to ORTHANC" once the PACS confirmed X
+            node_log.wait_for(f".dcm to {orthanc.ae_title}", timeout_s=20, count=2)
         finally:
             node.stop()
         instances = orthanc.instances()
@@ -470,3 +472,26 @@ def test_the_node_says_where_an_analysed_film_was_filed_once_it_is_there(tmp_pat
         node.stop()
     name = f"{film.SOPInstanceUID}.dcm"
     assert calls == [(tmp_path / "node" / "incoming" / name, tmp_path / "node" / "done" / name, True, False)]
+
+
+def test_a_history_that_cannot_be_written_is_logged_and_the_node_goes_on(tmp_path, receiver, node_log):
+    """Recording comes after the results are queued: a failing history costs one ERROR line, not the film (before,
+    a history error inside the analysis sent the film to failed/ and forwarded nothing) nor the analysis thread."""
+    def broken_history(received: Path, final: Path) -> None:
+        raise OSError("database is locked")
+
+    node = make_node(tmp_path, receiver.port)
+    node.filed = broken_history
+    films = [cr_radiograph(), cr_radiograph()]
+    node.start()
+    try:
+        for film in films:
+            assert store(film, node.config.port, "MODALITY") == (True, 0)
+        got = receiver.wait_for(4)
+        lines = node_log.wait_for("could not record", count=2)
+    finally:
+        node.stop()
+    assert len(got) == 4 and list(node.failed.iterdir()) == []
+    assert sorted(p.name for p in node.done.iterdir()) == sorted(f"{f.SOPInstanceUID}.dcm" for f in films)
+    assert sorted(lines) == sorted((logging.ERROR, f"could not record {f.SOPInstanceUID}.dcm in the history: database "
+                                                   "is locked") for f in films)
