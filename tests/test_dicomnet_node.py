@@ -495,3 +495,66 @@ def test_a_history_that_cannot_be_written_is_logged_and_the_node_goes_on(tmp_pat
     assert sorted(p.name for p in node.done.iterdir()) == sorted(f"{f.SOPInstanceUID}.dcm" for f in films)
     assert sorted(lines) == sorted((logging.ERROR, f"could not record {f.SOPInstanceUID}.dcm in the history: database "
                                                    "is locked") for f in films)
+
+
+def test_results_that_cannot_be_queued_are_dropped_whole_and_the_film_is_analysed_again(tmp_path, receiver, node_log,
+                                                                                       monkeypatch):
+    """Found in stop 22b: an OSError while queuing the results (a full disk) escaped the analysis thread, which died:
+    the node went on answering Success to films it never analysed. Now the film stays in incoming/, no part of the
+    set reaches the queue (the SR alone would reach the PACS beside the next set), and it is analysed again later."""
+    import errno
+    import os
+
+    from osteo_desktop.dicomnet.outbox import Outbox
+
+    real_write = Outbox._write
+    puts = []
+
+    def full_at_the_second_result_once(dataset, temp):
+        puts.append(dataset.SOPInstanceUID)
+        if len(puts) == 2:
+            assert [p.name for p in temp.parent.iterdir()] == [f".{puts[0]}.part"]  # the first: not yet in the queue
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_write(dataset, temp)
+
+    monkeypatch.setattr(Outbox, "_write", staticmethod(full_at_the_second_result_once))
+    node = make_node(tmp_path, receiver.port)
+    node.config.requeue_after_s = 0.05
+    film = cr_radiograph()
+    node.start()
+    try:
+        assert store(film, node.config.port, "MODALITY") == (True, 0)
+        lines = node_log.wait_for("could not queue the results")
+        got = receiver.wait_for(2)
+    finally:
+        node.stop()
+    assert lines == [(logging.ERROR, f"could not queue the results of {film.SOPInstanceUID}.dcm in "
+                                     f"{node.outbox.pending}: No space left on device; trying again in 0 s")]
+    assert len(puts) == 4  # SR queued, image failed; then both again
+    assert len(receiver.received) == 2 and {d.SOPInstanceUID for d in got} == set(puts[2:])
+    assert [p.name for p in node.done.iterdir()] == [f"{film.SOPInstanceUID}.dcm"]
+    assert list(node.incoming.iterdir()) == [] and list(node.outbox.pending.iterdir()) == []
+
+
+def test_results_pydicom_cannot_write_send_the_film_to_failed_and_the_node_goes_on(tmp_path, receiver, node_log,
+                                                                                   monkeypatch):
+    """Not a full disk but a result that cannot be written at all: trying again would not help (and, oldest first,
+    would hold up every later film), so the film goes to failed/ with one ERROR line."""
+    from osteo_desktop.dicomnet.outbox import Outbox
+
+    def unwritable(dataset, temp):
+        raise ValueError("bad value for (0008,0020)")
+
+    monkeypatch.setattr(Outbox, "_write", staticmethod(unwritable))
+    node = make_node(tmp_path, receiver.port)
+    film = cr_radiograph()
+    node.start()
+    try:
+        assert store(film, node.config.port, "MODALITY") == (True, 0)
+        lines = node_log.wait_for("could not write the results")
+    finally:
+        node.stop()
+    assert lines == [(logging.ERROR, f"could not write the results of {film.SOPInstanceUID}.dcm: bad value for "
+                                     "(0008,0020)")]
+    assert [p.name for p in node.failed.iterdir()] == [f"{film.SOPInstanceUID}.dcm"]
+    assert list(node.incoming.iterdir()) == [] and list(node.outbox.pending.iterdir()) == []

@@ -49,6 +49,7 @@ class NodeConfig:
     host: str = "127.0.0.1"
     first_backoff_s: float = 1.0
     keep_days: float | None = None  # remove handled files (done/, failed/, outbox/sent/) older than this; None: keep
+    requeue_after_s: float = 30.0  # results that could not be queued (a full disk): analyse the film again after this
 
 
 # analyse(path) -> list of pydicom Datasets to forward (SR, annotated image); raises on failure
@@ -187,7 +188,12 @@ class Node:
                 with self._work:
                     self._work.wait(0.5)
                 continue
-            self._analyse_one(files[0])
+            try:
+                self._analyse_one(files[0])
+            except OSError as exc:  # a full disk: the film stays in incoming/, tried again later; the thread lives on
+                log.error("could not queue the results of %s in %s: %s; trying again in %.0f s", files[0].name,
+                          self.outbox.pending, _cause(exc), self.config.requeue_after_s)
+                self.stopping.wait(self.config.requeue_after_s)
 
     def _analyse_one(self, path: Path) -> None:
         try:
@@ -196,8 +202,14 @@ class Node:
             log.error("analysis of %s failed: %s", path.name, exc)
             os.replace(path, self.failed / path.name)
             return
-        for dataset in results:
-            self.outbox.put(dataset)
+        try:
+            self.outbox.put_all(results)  # all or none: on a full disk (OSError) the film is analysed again later
+        except OSError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a result pydicom cannot write: trying again would not help
+            log.error("could not write the results of %s: %s", path.name, _cause(exc))
+            os.replace(path, self.failed / path.name)
+            return
         final = self.done / path.name
         os.replace(path, final)  # after the outbox holds the results: a crash re-analyses, loses nothing
         log.info("analysed %s: %d objects queued", path.name, len(results))
