@@ -81,6 +81,24 @@ def store(ds: pydicom.Dataset, port: int, calling: str, called: str = "OSTEO") -
         assoc.release()
 
 
+def store_all(datasets: list[pydicom.Dataset], port: int, calling: str, called: str = "OSTEO") -> list[int | None]:
+    """Send several datasets in one association, as a PACS routing a study does; the C-STORE status of each
+    (None: no answer). Raises AssertionError when the association is not established."""
+    ae = AE(ae_title=calling)
+    for ds in datasets:
+        ae.add_requested_context(ds.SOPClassUID, ds.file_meta.TransferSyntaxUID)
+    assoc = ae.associate(LOOPBACK, port, ae_title=called)
+    assert assoc.is_established, "association refused"
+    try:
+        statuses = []
+        for ds in datasets:
+            status = assoc.send_c_store(ds)
+            statuses.append(int(status.Status) if status else None)
+        return statuses
+    finally:
+        assoc.release()
+
+
 class Orthanc:
     """A real PACS for the tests: Debian's Orthanc on loopback, with its own configuration and storage in ``folder``.
 
@@ -88,7 +106,7 @@ class Orthanc:
     put studies in and look at what arrived without going through the code under test.
     """
 
-    def __init__(self, folder, ae_title: str = "ORTHANC") -> None:
+    def __init__(self, folder, ae_title: str = "ORTHANC", modalities: dict | None = None) -> None:
         import json
         import subprocess
 
@@ -98,7 +116,7 @@ class Orthanc:
                   "RemoteAccessAllowed": False, "AuthenticationEnabled": False, "DicomCheckCalledAet": False,
                   "Plugins": [], "HttpServerEnabled": True, "DicomAlwaysAllowEcho": True, "DicomAlwaysAllowStore": True,
                   "DicomAlwaysAllowFind": True, "DicomAlwaysAllowGet": True, "DicomAlwaysAllowMove": True,
-                  "DicomModalities": {}}
+                  "DicomModalities": modalities or {}}
         (folder / "orthanc.json").write_text(json.dumps(config))
         self.process = subprocess.Popen(["Orthanc", str(folder / "orthanc.json")], stdout=subprocess.DEVNULL,
                                         stderr=subprocess.DEVNULL)

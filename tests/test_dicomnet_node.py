@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import shutil
 import threading
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from pydicom.uid import MRImageStorage
 from pynetdicom import AE
 from pynetdicom.sop_class import Verification
 
-from dicomnet_helpers import LOOPBACK, Receiver, cr_radiograph, free_port, store
+from dicomnet_helpers import LOOPBACK, Orthanc, Receiver, cr_radiograph, free_port, store, store_all
 from osteo_desktop.core.results.dicom_objects import (DicomExportInput, KneeFinding, build_secondary_capture, build_sr,
                                                       read_source_header)
 from osteo_desktop.dicomnet.forward import Destination
@@ -72,14 +73,17 @@ def test_a_stranger_ae_is_refused(tmp_path, receiver):
     assert list(node.incoming.glob("*.dcm")) == [] and list(node.done.glob("*.dcm")) == []
 
 
-def test_other_sop_classes_are_not_accepted(tmp_path, receiver):
+def test_other_sop_classes_are_answered_success_and_not_kept(tmp_path, receiver):
+    """An MR is not a film the node analyses: Success (a PACS routing a study must not fail on it), nothing kept."""
     node = make_node(tmp_path, receiver.port)
     node.start()
     try:
         established, status = store(cr_radiograph(MRImageStorage), node.config.port, "ANY")
     finally:
         node.stop()
-    assert not established or status is None  # no presentation context for MR
+    assert (established, status) == (True, 0)
+    assert [p for folder in (node.incoming, node.done, node.failed) for p in folder.iterdir()] == []
+    assert list(node.outbox.pending.iterdir()) == [] and receiver.received == []
 
 
 def test_results_wait_while_the_destination_is_down_then_go_exactly_once(tmp_path):
@@ -171,9 +175,9 @@ class _Lines(logging.Handler):
             self.lines.append((record.levelno, record.getMessage()))
             self.arrived.notify_all()
 
-    def wait_for(self, needle: str, timeout_s: float = 10.0) -> list[tuple[int, str]]:
+    def wait_for(self, needle: str, timeout_s: float = 10.0, count: int = 1) -> list[tuple[int, str]]:
         with self.arrived:
-            self.arrived.wait_for(lambda: any(needle in line for _, line in self.lines), timeout=timeout_s)
+            self.arrived.wait_for(lambda: sum(needle in line for _, line in self.lines) >= count, timeout=timeout_s)
             return [(level, line) for level, line in self.lines if needle in line]
 
 
@@ -204,22 +208,94 @@ def test_a_refused_caller_is_logged_with_its_ae_title_address_and_why(tmp_path, 
                         r"--allow-ae", lines[0][1]), lines
 
 
-def test_an_sr_sent_to_the_node_is_refused_with_a_log_line(tmp_path, receiver, node_log):
-    """An SR is not a film: the node has no presentation context for it (the sender's store fails in the
-    negotiation), and now says so in its own log."""
+def _study_with_own_results() -> tuple["pydicom.Dataset", "pydicom.Dataset", "pydicom.Dataset"]:
+    """A DX film and the app's own SR and Encapsulated PDF for it, in its study: what a PACS holds once the node has
+    sent its results (and the GUI a report), and sends back whole when it routes the study to the node."""
+    from pydicom import Dataset
+    from pydicom.uid import DigitalXRayImageStorageForPresentation
+
+    from osteo_desktop.core.results.dicom_objects import build_encapsulated_pdf
+
+    film = cr_radiograph(DigitalXRayImageStorageForPresentation)
+    film.Modality = "DX"
+    header = Dataset(film)
+    del header.PixelData
+    inp = DicomExportInput(header, [KneeFinding("R", (0, 0, 47, 63), "normal", 0.25, 0.5)], model_sha256="ab" * 32,
+                           algorithm_version="t", pdf_bytes=b"%PDF-1.4\n%%EOF\n")
+    return film, build_sr(inp), build_encapsulated_pdf(inp)
+
+
+def test_a_study_with_a_film_an_sr_and_a_pdf_in_one_association_stores_all_and_analyses_the_film(tmp_path, receiver,
+                                                                                                node_log):
+    """Trial 22b: the node refused the SR and PDF classes in the negotiation, so a PACS routing a whole study failed
+    the job at the SR and the DX was never delivered. Now all three are answered Success in the one association,
+    only the DX is kept and analysed, its results go out once, and each ignored object gets one INFO line."""
+    analysed = []
+
+    def counting(path: Path):
+        analysed.append(path.name)
+        return fake_analyse(path)
+
+    film, sr, pdf = _study_with_own_results()
     node = make_node(tmp_path, receiver.port)
+    node.analyse = counting
     node.start()
     try:
-        sr = fake_analyse_of(cr_radiograph(), tmp_path)[0]
-        established, status = store(sr, node.config.port, "PACS")
-        lines = node_log.wait_for("refused Comprehensive 3D SR")
+        statuses = store_all([sr, pdf, film], node.config.port, "PACS")  # the film last: it must still arrive
+        got = receiver.wait_for(2)
     finally:
-        node.stop()
-    assert status is None  # nothing was stored
-    assert len(lines) == 1 and lines[0][0] == logging.WARNING
-    assert re.fullmatch(r"refused Comprehensive 3D SR from PACS at 127\.0\.0\.1:\d+: the node takes CR, DX and "
-                        r"secondary capture images only", lines[0][1]), lines
-    assert list(node.incoming.iterdir()) == []
+        node.stop()  # joins the sender thread: the results the receiver confirmed are in outbox/sent now
+    sent = node.outbox.sent
+    assert statuses == [0, 0, 0]
+    assert analysed == [f"{film.SOPInstanceUID}.dcm"]
+    assert [p.name for p in node.done.iterdir()] == [f"{film.SOPInstanceUID}.dcm"]
+    assert list(node.incoming.iterdir()) == [] and list(node.failed.iterdir()) == []
+    assert len(got) == 2 and len(receiver.received) == 2 and len(list(sent.glob("*.dcm"))) == 2
+    assert {d.StudyInstanceUID for d in receiver.received} == {film.StudyInstanceUID}
+    for ignored, name in ((sr, "Comprehensive 3D SR"), (pdf, "Encapsulated PDF")):
+        assert node_log.wait_for(ignored.SOPInstanceUID) == [
+            (logging.INFO, f"ignored {ignored.SOPInstanceUID} ({name}) from PACS: not a CR, DX or secondary capture "
+                           "image, not kept")]
+
+
+@pytest.mark.skipif(shutil.which("Orthanc") is None, reason="Orthanc not installed (apt-get install -y orthanc)")
+def test_orthanc_routing_a_whole_study_to_the_node_succeeds_and_the_film_is_analysed_once(tmp_path, node_log):
+    """The trial's own steps with a real PACS: the study (DX + the app's SR and PDF) is in Orthanc, and
+    POST /modalities/osteo/store of the study sends it to the node. Before, Orthanc answered HTTP 500 "Cannot
+    transcode from 1.2.840.10008.1.2.1 to one of [ ]" and the DX never came; now the job succeeds, the node analyses
+    the DX once, and its two results land in Orthanc's copy of the study."""
+    import json
+
+    film, sr, pdf = _study_with_own_results()
+    node_port = free_port()
+    orthanc = Orthanc(tmp_path, modalities={"osteo": ["OSTEO", LOOPBACK, node_port]})
+    try:
+        for ds in (film, sr, pdf):
+            orthanc.upload(ds)
+        (study,) = json.loads(orthanc.rest("/studies"))
+        config = NodeConfig(node_port, "OSTEO", Destination(orthanc.ae_title, LOOPBACK, orthanc.port),
+                            tmp_path / "node",
+                            first_backoff_s=0.05)
+        analysed = []
+
+        def counting(path: Path):
+            analysed.append(path.name)
+            return fake_analyse(path)
+
+        node = Node(config, counting)
+        node.start()
+        try:
+            orthanc.rest("/modalities/osteo/store", study.encode())  # urllib raises HTTPError on Orthanc's 500
+            # forward.py logs "sent X.dcm to ORTHANC" once the PACS confirmed X
+            node_log.wait_for(f".dcm to {orthanc.ae_title}", timeout_s=20, count=2)
+        finally:
+            node.stop()
+        instances = orthanc.instances()
+    finally:
+        orthanc.stop()
+    assert analysed == [f"{film.SOPInstanceUID}.dcm"]
+    assert len(instances) == 5 and {d.StudyInstanceUID for d in instances} == {film.StudyInstanceUID}
+    assert sorted(d.Modality for d in instances) == ["DOC", "DX", "OT", "SR", "SR"]
 
 
 def fake_analyse_of(film: "pydicom.Dataset", folder: Path):
@@ -323,3 +399,162 @@ def test_a_sop_instance_uid_that_is_not_a_uid_is_refused_and_names_no_file(tmp_p
     assert not written_outside
     assert established and status == 0xC210  # "cannot understand": the sender should not retry as is
     assert sorted(p for p in tmp_path.rglob("*")) == before
+
+
+def _store_proposing(film: "pydicom.Dataset", port: int, extra_classes: list) -> int:
+    """Store ``film`` in an association that also proposes ``extra_classes``, as a PACS proposing many classes does."""
+    ae = AE(ae_title="PACS")
+    ae.add_requested_context(film.SOPClassUID, film.file_meta.TransferSyntaxUID)
+    for sop_class in extra_classes:
+        ae.add_requested_context(sop_class)
+    assoc = ae.associate(LOOPBACK, port, ae_title="OSTEO")
+    assert assoc.is_established
+    try:
+        return int(assoc.send_c_store(film).Status)
+    finally:
+        assoc.release()
+
+
+PRIVATE = [f"1.2.826.0.1.3680043.9.9999.{n}" for n in (5, 1, 4, 2, 3)]  # classes no node knows
+
+
+@pytest.mark.parametrize("proposed, expected", [
+    (PRIVATE[:1], "refused 1 object type from PACS at 127.0.0.1:PORT, not storage classes the node knows: "
+                  "1.2.826.0.1.3680043.9.9999.5"),
+    (PRIVATE, "refused 5 object types from PACS at 127.0.0.1:PORT, not storage classes the node knows: "
+              "1.2.826.0.1.3680043.9.9999.1, 1.2.826.0.1.3680043.9.9999.2, 1.2.826.0.1.3680043.9.9999.3 and 2 more"),
+])
+def test_refused_classes_are_one_short_warning_with_a_count_and_at_most_three_names(tmp_path, receiver, node_log,
+                                                                                    proposed, expected):
+    """Trial 22b: every association from Orthanc logged a 1,770-character WARNING naming ~60 refused classes."""
+    node = make_node(tmp_path, receiver.port)
+    node.start()
+    try:
+        film = cr_radiograph()
+        assert _store_proposing(film, node.config.port, proposed) == 0
+        lines = node_log.wait_for("refused")
+    finally:
+        node.stop()
+    assert [(level, re.sub(r":\d+,", ":PORT,", line)) for level, line in lines] == [(logging.WARNING, expected)]
+
+
+def test_an_association_proposing_every_storage_class_logs_no_refusal(tmp_path, receiver, node_log):
+    """What Orthanc does on each C-STORE: it proposes the common storage classes; none is refused, no line."""
+    from pynetdicom import StoragePresentationContexts
+
+    node = make_node(tmp_path, receiver.port)
+    node.start()
+    try:
+        film = cr_radiograph()
+        others = [cx.abstract_syntax for cx in StoragePresentationContexts if cx.abstract_syntax != film.SOPClassUID]
+        assert _store_proposing(film, node.config.port, others[:127]) == 0
+        node_log.wait_for(f"received {film.SOPInstanceUID}")  # logged after the negotiation's line would have been
+    finally:
+        node.stop()
+    assert [line for _, line in node_log.lines if "refused" in line] == []
+    assert [line for _, line in node_log.lines if f"received {film.SOPInstanceUID}" in line]
+
+
+def test_the_node_says_where_an_analysed_film_was_filed_once_it_is_there(tmp_path, receiver):
+    """Trial 22b: the history entry named node/incoming/<uid>.dcm, which the node empties right after; `osteo serve`
+    records from this call instead, which names done/<uid>.dcm, where the film stays."""
+    calls = []
+    node = make_node(tmp_path, receiver.port)
+    node.filed = lambda received, final: calls.append((received, final, final.is_file(), received.exists()))
+    film = cr_radiograph()
+    node.start()
+    try:
+        assert store(film, node.config.port, "MODALITY") == (True, 0)
+        receiver.wait_for(2)
+        with node._work:
+            node._work.wait_for(lambda: calls, timeout=10)
+    finally:
+        node.stop()
+    name = f"{film.SOPInstanceUID}.dcm"
+    assert calls == [(tmp_path / "node" / "incoming" / name, tmp_path / "node" / "done" / name, True, False)]
+
+
+def test_a_history_that_cannot_be_written_is_logged_and_the_node_goes_on(tmp_path, receiver, node_log):
+    """Recording comes after the results are queued: a failing history costs one ERROR line, not the film (before,
+    a history error inside the analysis sent the film to failed/ and forwarded nothing) nor the analysis thread."""
+    def broken_history(received: Path, final: Path) -> None:
+        raise OSError("database is locked")
+
+    node = make_node(tmp_path, receiver.port)
+    node.filed = broken_history
+    films = [cr_radiograph(), cr_radiograph()]
+    node.start()
+    try:
+        for film in films:
+            assert store(film, node.config.port, "MODALITY") == (True, 0)
+        got = receiver.wait_for(4)
+        lines = node_log.wait_for("could not record", count=2)
+    finally:
+        node.stop()
+    assert len(got) == 4 and list(node.failed.iterdir()) == []
+    assert sorted(p.name for p in node.done.iterdir()) == sorted(f"{f.SOPInstanceUID}.dcm" for f in films)
+    assert sorted(lines) == sorted((logging.ERROR, f"could not record {f.SOPInstanceUID}.dcm in the history: database "
+                                                   "is locked") for f in films)
+
+
+def test_results_that_cannot_be_queued_are_dropped_whole_and_the_film_is_analysed_again(tmp_path, receiver, node_log,
+                                                                                       monkeypatch):
+    """Found in stop 22b: an OSError while queuing the results (a full disk) escaped the analysis thread, which died:
+    the node went on answering Success to films it never analysed. Now the film stays in incoming/, no part of the
+    set reaches the queue (the SR alone would reach the PACS beside the next set), and it is analysed again later."""
+    import errno
+    import os
+
+    from osteo_desktop.dicomnet.outbox import Outbox
+
+    real_write = Outbox._write
+    puts = []
+
+    def full_at_the_second_result_once(dataset, temp):
+        puts.append(dataset.SOPInstanceUID)
+        if len(puts) == 2:
+            assert [p.name for p in temp.parent.iterdir()] == [f".{puts[0]}.part"]  # the first: not yet in the queue
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_write(dataset, temp)
+
+    monkeypatch.setattr(Outbox, "_write", staticmethod(full_at_the_second_result_once))
+    node = make_node(tmp_path, receiver.port)
+    node.config.requeue_after_s = 0.05
+    film = cr_radiograph()
+    node.start()
+    try:
+        assert store(film, node.config.port, "MODALITY") == (True, 0)
+        lines = node_log.wait_for("could not queue the results")
+        got = receiver.wait_for(2)
+    finally:
+        node.stop()
+    assert lines == [(logging.ERROR, f"could not queue the results of {film.SOPInstanceUID}.dcm in "
+                                     f"{node.outbox.pending}: No space left on device; trying again in 0 s")]
+    assert len(puts) == 4  # SR queued, image failed; then both again
+    assert len(receiver.received) == 2 and {d.SOPInstanceUID for d in got} == set(puts[2:])
+    assert [p.name for p in node.done.iterdir()] == [f"{film.SOPInstanceUID}.dcm"]
+    assert list(node.incoming.iterdir()) == [] and list(node.outbox.pending.iterdir()) == []
+
+
+def test_results_pydicom_cannot_write_send_the_film_to_failed_and_the_node_goes_on(tmp_path, receiver, node_log,
+                                                                                   monkeypatch):
+    """Not a full disk but a result that cannot be written at all: trying again would not help (and, oldest first,
+    would hold up every later film), so the film goes to failed/ with one ERROR line."""
+    from osteo_desktop.dicomnet.outbox import Outbox
+
+    def unwritable(dataset, temp):
+        raise ValueError("bad value for (0008,0020)")
+
+    monkeypatch.setattr(Outbox, "_write", staticmethod(unwritable))
+    node = make_node(tmp_path, receiver.port)
+    film = cr_radiograph()
+    node.start()
+    try:
+        assert store(film, node.config.port, "MODALITY") == (True, 0)
+        lines = node_log.wait_for("could not write the results")
+    finally:
+        node.stop()
+    assert lines == [(logging.ERROR, f"could not write the results of {film.SOPInstanceUID}.dcm: bad value for "
+                                     "(0008,0020)")]
+    assert [p.name for p in node.failed.iterdir()] == [f"{film.SOPInstanceUID}.dcm"]
+    assert list(node.incoming.iterdir()) == [] and list(node.outbox.pending.iterdir()) == []

@@ -191,3 +191,9 @@ def test_a_knee_film_gets_an_sr_per_knee_with_the_cli_probabilities_and_sigterm_
     for side, probability in expected.items():
         assert float(found[side]) == pytest.approx(probability, abs=1e-3), side
     assert any(d.Modality != "SR" for d in got)  # the annotated image
+    # The history names the film where the node keeps it (done/), not incoming/, which it empties (trial 22b).
+    from osteo_desktop.core.results.history import HISTORY_FILENAME, History
+
+    with History(tmp_path / "data" / HISTORY_FILENAME) as history:
+        paths = [entry.path for entry in history.entries()]
+    assert paths == [str(tmp_path / "node" / "done" / f"{source.SOPInstanceUID}.dcm")]

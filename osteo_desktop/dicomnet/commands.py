@@ -80,28 +80,49 @@ def _stop_on_signals(stopping: threading.Event) -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
-def _analyser(classifier: Any, history: Any):
-    from osteo_desktop.core.pipeline.analysis import analyse_file
-    from osteo_desktop.core.results.dicom_adapter import export_input
-    from osteo_desktop.core.results.dicom_objects import build_secondary_capture, build_sr
-    from osteo_desktop.dicom_results import model_sha256
+class _NodeAnalyser:
+    """What `osteo serve` does with a received film: analyse it and build its results (SR, annotated image); once the
+    node has filed the film in done/, record it in the history under that path. Recorded during the analysis, the
+    entry named incoming/<uid>.dcm, which the node empties right after (trial 22b)."""
 
-    def analyse(path: Path) -> list[Any]:
+    def __init__(self, classifier: Any, history: Any) -> None:
+        self.classifier, self.history = classifier, history
+        self._unrecorded: dict[Path, Any] = {}  # received path -> result, until the node says where the file went
+
+    def __call__(self, path: Path) -> list[Any]:
+        from osteo_desktop.core.pipeline.analysis import analyse_file
+        from osteo_desktop.core.results.dicom_adapter import export_input
+        from osteo_desktop.core.results.dicom_objects import build_secondary_capture, build_sr
+        from osteo_desktop.dicom_results import model_sha256
+
+        classifier = self.classifier
         analysis = analyse_file(path, classifier, explain=False)
-        _remember(history, path, analysis)
+        _say(path, analysis)
         inp = export_input(analysis, model_sha256(classifier), None, classifier.card.name,
                            positive_label=classifier.card.labels[1])
-        return [build_sr(inp), build_secondary_capture(inp)]
-    return analyse
+        results = [build_sr(inp), build_secondary_capture(inp)]
+        if self.history is not None and not analysis.declined:
+            self._unrecorded[path] = analysis.result
+        return results
+
+    def filed(self, received: Path, final: Path) -> None:
+        result = self._unrecorded.pop(received, None)
+        if result is not None:
+            self.history.record(final, result)
+
+
+def _say(path: Path, analysis: Any) -> None:
+    """Log the outcome (a declined file, out of scope, says why)."""
+    if analysis.declined:
+        log.info("%s: no result: %s", path.name, analysis.out_of_scope)
+    else:
+        log.info("%s: %s p=%.3f", path.name, analysis.prediction.label, analysis.prediction.probability)
 
 
 def _remember(history: Any, path: Path, analysis: Any) -> None:
     """Log the outcome and record a result in the history (a declined file, out of scope, has none to record)."""
-    if analysis.declined:
-        log.info("%s: no result: %s", path.name, analysis.out_of_scope)
-        return
-    log.info("%s: %s p=%.3f", path.name, analysis.prediction.label, analysis.prediction.probability)
-    if history is not None:
+    _say(path, analysis)
+    if history is not None and not analysis.declined:
         history.record(path, analysis.result)
 
 
@@ -125,7 +146,8 @@ def run_serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     classifier = Classifier.load(getattr(args, "model_dir", None))
     config = NodeConfig(args.port, args.ae_title, destination, args.work_dir or user_data_dir() / "node",
                         args.allow_ae, host=args.bind, keep_days=args.keep_days)
-    node = Node(config, _analyser(classifier, _history(args.no_history)))
+    analyser = _NodeAnalyser(classifier, _history(args.no_history))
+    node = Node(config, analyser, analyser.filed)
     stopping = threading.Event()
     _stop_on_signals(stopping)
     _log_activity()

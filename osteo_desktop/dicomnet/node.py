@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from pynetdicom import ALL_TRANSFER_SYNTAXES, AE, evt
+from pynetdicom import ALL_TRANSFER_SYNTAXES, AE, AllStoragePresentationContexts, StoragePresentationContexts, evt
 from pynetdicom.sop_class import (ComputedRadiographyImageStorage, DigitalXRayImageStorageForPresentation,
                                   SecondaryCaptureImageStorage, Verification)
 
@@ -25,8 +25,13 @@ from osteo_desktop.dicomnet.forward import Destination, send_files
 from osteo_desktop.dicomnet.outbox import Outbox
 
 log = logging.getLogger(__name__)
-ACCEPTED_CLASSES = (ComputedRadiographyImageStorage, DigitalXRayImageStorageForPresentation, SecondaryCaptureImageStorage)
+# The classes the node keeps and analyses. Every other storage class is accepted too (see Node._ae) and answered
+# Success without being kept.
+ANALYSED_CLASSES = (ComputedRadiographyImageStorage, DigitalXRayImageStorageForPresentation,
+                    SecondaryCaptureImageStorage)
+_ANALYSED = frozenset(str(uid) for uid in ANALYSED_CLASSES)
 OUT_OF_RESOURCES = 0xA700
+SHOWN_REFUSED = 3  # refused classes named in the log line; the rest are counted
 CANNOT_UNDERSTAND = 0xC210
 _UID = re.compile(r"[0-9]+(\.[0-9]+)+")  # digits and dots (PS3.5 9.1), at most 64 characters
 # Why an association was rejected, by (source, diagnostic) of the A-ASSOCIATE-RJ pynetdicom sent (PS3.8 9.3.4).
@@ -44,10 +49,13 @@ class NodeConfig:
     host: str = "127.0.0.1"
     first_backoff_s: float = 1.0
     keep_days: float | None = None  # remove handled files (done/, failed/, outbox/sent/) older than this; None: keep
+    requeue_after_s: float = 30.0  # results that could not be queued (a full disk): analyse the film again after this
 
 
 # analyse(path) -> list of pydicom Datasets to forward (SR, annotated image); raises on failure
 Analyser = Callable[[Path], list[Any]]
+# filed(received, final): the analysed file at ``received`` is now at ``final`` (done/), where it stays
+Filed = Callable[[Path, Path], None]
 
 
 def _address(requestor: Any) -> str:
@@ -68,15 +76,22 @@ def _cause(exc: BaseException) -> str:
     return (str(root).strip().splitlines() or [type(root).__name__])[0]
 
 
+def _shown_uid(uid: Any) -> str:
+    """A sender's UID for the log: as is when it is one, else quoted and cut (it may hold anything)."""
+    text = str(uid or "")
+    return text if len(text) <= 64 and _UID.fullmatch(text) else repr(text[:80])
+
+
 def _class_name(uid: Any) -> str:
     name = getattr(uid, "name", "") or str(uid)
     return name.removesuffix(" Storage") or str(uid)
 
 
 class Node:
-    def __init__(self, config: NodeConfig, analyse: Analyser) -> None:
+    def __init__(self, config: NodeConfig, analyse: Analyser, filed: Filed | None = None) -> None:
         self.config = config
         self.analyse = analyse
+        self.filed = filed
         self.incoming = config.work_dir / "incoming"
         self.done = config.work_dir / "done"
         self.failed = config.work_dir / "failed"
@@ -91,6 +106,14 @@ class Node:
     # -------------------------------------------------------------------------------------------- receiving
     def _on_store(self, event: Any) -> int:
         calling = event.assoc.requestor.ae_title
+        sop_class = str(event.request.AffectedSOPClassUID)
+        if sop_class not in _ANALYSED:
+            # An SR, a PDF, a CT ... of a study the PACS routes here whole (trial 22b): Success, so the PACS's job
+            # goes on to the films; the dataset is not even decoded, nothing is kept.
+            log.info("ignored %s (%s) from %s: not a CR, DX or secondary capture image, not kept",
+                     _shown_uid(event.request.AffectedSOPInstanceUID), _class_name(event.request.AffectedSOPClassUID),
+                     calling)
+            return 0x0000
         try:
             dataset = event.dataset
             dataset.file_meta = event.file_meta
@@ -127,19 +150,31 @@ class Node:
         log.warning("refused an association from %s at %s: %s", requestor.ae_title, _address(requestor), why)
 
     def _on_accepted(self, event: Any) -> None:
-        """Objects of classes the node does not take (an SR, an MR ...) are refused in the negotiation, before any
-        C-STORE: without this line the node's log showed nothing while the sender reported a failure."""
-        refused = sorted({_class_name(cx.abstract_syntax) for cx in event.assoc.rejected_contexts})
+        """Objects of a class the node does not know (a private or newer storage class) are refused in the
+        negotiation, before any C-STORE: the sender reports a failure, so the node's log says so too. One short line,
+        only when something proposed was refused: listing every refused class made a 1,770-character WARNING on
+        each ordinary association from Orthanc (trial 22b)."""
+        refused = sorted({_class_name(cx.abstract_syntax)[:64] for cx in event.assoc.rejected_contexts})
         if refused:
             requestor = event.assoc.requestor
-            log.warning("refused %s from %s at %s: the node takes CR, DX and secondary capture images only",
-                        ", ".join(refused), requestor.ae_title, _address(requestor))
+            more = len(refused) - SHOWN_REFUSED
+            names = ", ".join(refused[:SHOWN_REFUSED]) + (f" and {more} more" if more > 0 else "")
+            log.warning("refused %d object type%s from %s at %s, not storage classes the node knows: %s", len(refused),
+                        "" if len(refused) == 1 else "s", requestor.ae_title, _address(requestor), names)
 
     def _ae(self) -> AE:
         ae = AE(ae_title=self.config.ae_title)
         ae.add_supported_context(Verification)
-        for sop_class in ACCEPTED_CLASSES:  # modalities send compressed too (JPEG 2000, JPEG-LS ...); pydicom decodes them
-            ae.add_supported_context(sop_class, ALL_TRANSFER_SYNTAXES)
+        # Every storage class pynetdicom knows, not only the analysed ones: a PACS routing a whole study proposes its
+        # SR and PDF in the same association, and one refused class failed the PACS's whole job (Orthanc: "Cannot
+        # transcode from ... to one of [ ]"), so the film after it never came (trial 22b). _on_store keeps only the
+        # analysed classes. The 128-context limit is the requestor's; an SCP may support more (pynetdicom checks
+        # it for requested contexts only). Any transfer syntax: modalities send compressed films too (JPEG 2000,
+        # JPEG-LS ...), which pydicom decodes, and the other objects are never decoded. Both of pynetdicom's lists:
+        # StoragePresentationContexts holds 14 retired classes (Hardcopy, the old NM image ...) that the other lacks
+        # and that senders such as Orthanc still propose.
+        for context in (*AllStoragePresentationContexts, *StoragePresentationContexts):
+            ae.add_supported_context(context.abstract_syntax, ALL_TRANSFER_SYNTAXES)
         if self.config.allowed_callers:
             ae.require_calling_aet = list(self.config.allowed_callers)
         ae.network_timeout = ae.acse_timeout = ae.dimse_timeout = 10
@@ -153,7 +188,12 @@ class Node:
                 with self._work:
                     self._work.wait(0.5)
                 continue
-            self._analyse_one(files[0])
+            try:
+                self._analyse_one(files[0])
+            except OSError as exc:  # a full disk: the film stays in incoming/, tried again later; the thread lives on
+                log.error("could not queue the results of %s in %s: %s; trying again in %.0f s", files[0].name,
+                          self.outbox.pending, _cause(exc), self.config.requeue_after_s)
+                self.stopping.wait(self.config.requeue_after_s)
 
     def _analyse_one(self, path: Path) -> None:
         try:
@@ -162,10 +202,22 @@ class Node:
             log.error("analysis of %s failed: %s", path.name, exc)
             os.replace(path, self.failed / path.name)
             return
-        for dataset in results:
-            self.outbox.put(dataset)
-        os.replace(path, self.done / path.name)  # after the outbox holds the results: a crash re-analyses, loses nothing
+        try:
+            self.outbox.put_all(results)  # all or none: on a full disk (OSError) the film is analysed again later
+        except OSError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a result pydicom cannot write: trying again would not help
+            log.error("could not write the results of %s: %s", path.name, _cause(exc))
+            os.replace(path, self.failed / path.name)
+            return
+        final = self.done / path.name
+        os.replace(path, final)  # after the outbox holds the results: a crash re-analyses, loses nothing
         log.info("analysed %s: %d objects queued", path.name, len(results))
+        if self.filed is not None:  # the history names the file where it stays, not incoming/ (trial 22b)
+            try:
+                self.filed(path, final)
+            except Exception as exc:  # noqa: BLE001 - the results are queued already; keep serving
+                log.error("could not record %s in the history: %s", final.name, exc)
         with self._work:
             self._work.notify_all()
 

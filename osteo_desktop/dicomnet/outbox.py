@@ -40,17 +40,30 @@ class Outbox:
         return self.root / "sent"
 
     def put(self, dataset: Dataset) -> Path:
-        target = self.pending / f"{dataset.SOPInstanceUID}.dcm"
-        temp = self.pending / f".{dataset.SOPInstanceUID}.part"
+        return self.put_all([dataset])[0]
+
+    def put_all(self, datasets: list[Dataset]) -> list[Path]:
+        """Queue a film's results, all or none: each is written under a temporary name first, and only once all are
+        on disk are they renamed into the queue. Put one by one, a full disk at the second left the first queued, and
+        the sender sent it alone (a second SR with new UIDs once the film was analysed again)."""
+        names = [(self.pending / f".{ds.SOPInstanceUID}.part", self.pending / f"{ds.SOPInstanceUID}.dcm")
+                 for ds in datasets]
         try:
-            dataset.save_as(temp, enforce_file_format=True)
-            with open(temp, "rb") as handle:
-                os.fsync(handle.fileno())
-            os.replace(temp, target)
+            for dataset, (temp, _) in zip(datasets, names):
+                self._write(dataset, temp)
         except BaseException:
-            temp.unlink(missing_ok=True)  # a full disk must not stay full of half a result
+            for temp, _ in names:
+                temp.unlink(missing_ok=True)  # a full disk must not stay full of half a result
             raise
-        return target
+        for temp, target in names:
+            os.replace(temp, target)
+        return [target for _, target in names]
+
+    @staticmethod
+    def _write(dataset: Dataset, temp: Path) -> None:
+        dataset.save_as(temp, enforce_file_format=True)
+        with open(temp, "rb") as handle:
+            os.fsync(handle.fileno())
 
     def due(self, now: float | None = None) -> list[Path]:
         """Pending files whose backoff has passed, oldest first."""

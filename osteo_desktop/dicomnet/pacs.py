@@ -57,7 +57,9 @@ class Pacs:
         ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = self.timeout_s
         return ae
 
-    def _where(self) -> str:
+    def where(self) -> str:
+        """How every message names this PACS: "(AE title X) at host:port" (after "The PACS"); the AE title alone
+        read "The PACS PACS at ..." when the title was PACS."""
         d = self.destination
         return f"(AE title {d.ae_title}) at {d.host}:{d.port}"
 
@@ -66,9 +68,9 @@ class Pacs:
         assoc = ae.associate(d.host, d.port, ae_title=d.ae_title, **kwargs)
         if not assoc.is_established:
             if assoc.is_rejected:
-                raise PacsError(f"The PACS {self._where()} refused the connection: check that it knows this app's "
+                raise PacsError(f"The PACS {self.where()} refused the connection: check that it knows this app's "
                                 f"AE title {self.calling_ae} and its address.")
-            raise PacsError(f"The PACS {self._where()} {_why_unreachable(d.host, d.port, self.timeout_s)}.")
+            raise PacsError(f"The PACS {self.where()} {_why_unreachable(d.host, d.port, self.timeout_s)}.")
         return assoc
 
 
@@ -112,7 +114,7 @@ def echo(pacs: Pacs) -> None:
     finally:
         assoc.release()
     if not status or status.Status != 0x0000:
-        raise PacsError(f"The PACS {pacs._where()} did not answer the echo.")
+        raise PacsError(f"The PACS {pacs.where()} did not answer the echo.")
 
 
 def find_studies(pacs: Pacs, *, patient_id: str = "", accession_number: str = "", study_date: str = "") -> list[StudyMatch]:
@@ -135,11 +137,11 @@ def find_studies(pacs: Pacs, *, patient_id: str = "", accession_number: str = ""
     try:
         for status, identifier in assoc.send_c_find(query, StudyRootQueryRetrieveInformationModelFind):
             if not status:
-                raise PacsError(f"The PACS {pacs._where()} stopped answering the search.")
+                raise PacsError(f"The PACS {pacs.where()} stopped answering the search.")
             if status.Status in (0xFF00, 0xFF01) and identifier is not None:
                 matches.append(_match(identifier))
             elif status.Status != 0x0000:
-                raise PacsError(f"The PACS {pacs._where()} refused the search (status 0x{status.Status:04X}).")
+                raise PacsError(f"The PACS {pacs.where()} refused the search (status 0x{status.Status:04X}).")
     finally:
         assoc.release()
     log.info("C-FIND at %s: %d studies", pacs.destination.ae_title, len(matches))
@@ -203,7 +205,7 @@ def _radiograph_instances(pacs: Pacs, study_instance_uid: str) -> tuple[list[tup
     try:
         for status, identifier in assoc.send_c_find(query, StudyRootQueryRetrieveInformationModelFind):
             if not status:
-                raise PacsError(f"The PACS {pacs._where()} stopped answering the search.")
+                raise PacsError(f"The PACS {pacs.where()} stopped answering the search.")
             if status.Status in (0xFF00, 0xFF01) and identifier is not None:
                 if str(identifier.get("SOPClassUID", "")) not in wanted:
                     continue
@@ -212,7 +214,7 @@ def _radiograph_instances(pacs: Pacs, study_instance_uid: str) -> tuple[list[tup
                 else:
                     found.append((str(identifier.get("SeriesInstanceUID", "")), str(identifier.SOPInstanceUID)))
             elif status.Status != 0x0000:
-                raise PacsError(f"The PACS {pacs._where()} refused the search (status 0x{status.Status:04X}).")
+                raise PacsError(f"The PACS {pacs.where()} refused the search (status 0x{status.Status:04X}).")
     finally:
         assoc.release()
     return found, own
@@ -277,7 +279,7 @@ def fetch_study_objects(pacs: Pacs, study_instance_uid: str, folder: Path) -> Fe
             query.StudyInstanceUID, query.SeriesInstanceUID, query.SOPInstanceUID = study_instance_uid, series, uid
             for status, _identifier in assoc.send_c_get(query, StudyRootQueryRetrieveInformationModelGet):
                 if not status:
-                    raise PacsError(f"The PACS {pacs._where()} stopped answering while sending the study.")
+                    raise PacsError(f"The PACS {pacs.where()} stopped answering while sending the study.")
                 if status.Status not in (0x0000, 0xFF00):
                     log.warning("C-GET of %s from %s: status 0x%04X", uid, pacs.destination.ae_title, status.Status)
     finally:
@@ -286,7 +288,7 @@ def fetch_study_objects(pacs: Pacs, study_instance_uid: str, folder: Path) -> Fe
     if failures:
         raise PacsError(f"The study's radiographs could not be kept in {folder}: {failures[0]}.")
     if not written and not dropped:
-        raise PacsError(f"The PACS {pacs._where()} listed {len(instances)} radiographs but sent none.")
+        raise PacsError(f"The PACS {pacs.where()} listed {len(instances)} radiographs but sent none.")
     if skipped:
         log.info("C-GET from %s: %d images of study %s skipped: made by osteo-desktop", pacs.destination.ae_title,
                  skipped, study_instance_uid)
@@ -305,5 +307,5 @@ def send_results(pacs: Pacs, paths: list[Path]) -> list[Path]:
     """C-STORE result objects (SR, annotated image, PDF) to the PACS; returns those it confirmed."""
     confirmed = send_files(list(paths), pacs.destination, pacs.calling_ae, pacs.timeout_s)
     if paths and not confirmed:
-        raise PacsError(f"The PACS {pacs._where()} did not accept the results.")
+        raise PacsError(f"The PACS {pacs.where()} did not accept the results.")
     return confirmed

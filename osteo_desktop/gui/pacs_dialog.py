@@ -88,6 +88,12 @@ def pacs_from_settings(settings: AppSettings) -> "Pacs | None":
     return pacs_from_fields(settings.pacs_ae_title, settings.pacs_host, settings.pacs_port, settings.pacs_calling_ae)
 
 
+def _listed(multi_value: str) -> str:
+    """A DICOM multi-value as a reader lists it: "DX\\OT\\SR" (ModalitiesInStudy as the PACS sends it) is
+    "DX, OT, SR"."""
+    return ", ".join(part.strip() for part in multi_value.split("\\") if part.strip())
+
+
 class PacsDialog(QDialog):
     study_fetched = Signal(str)  # the folder the study's radiographs were written to: to be scanned
     results_sent = Signal(int)  # how many objects the PACS confirmed
@@ -227,9 +233,9 @@ class PacsDialog(QDialog):
         if pacs is None:
             self.status.setText(self._typed_problem() or "")
             return
-        where = f"{pacs.destination.ae_title} at {pacs.destination.host}:{pacs.destination.port}"
+        where = pacs.where()  # worded as the failures are: "The PACS (AE title X) at host:port ..."
         self._run(pacs_echo_job(pacs), lambda _: self.status.setText(f"The PACS {where} answered (C-ECHO)."),
-                  f"Testing the connection to {where}…")
+                  f"Testing the connection to the PACS {where}…")
 
     def _send_sources(self) -> list[Path]:
         if self.fetched:
@@ -275,7 +281,7 @@ class PacsDialog(QDialog):
         self.table.setRowCount(len(studies))
         for row, study in enumerate(studies):
             cells = [text.person_name(study.patient_name), study.patient_id, text.dicom_date(study.study_date),
-                     study.accession_number, study.description, study.modalities, study.instances]
+                     study.accession_number, study.description, _listed(study.modalities), study.instances]
             for column, value in enumerate(cells):
                 self.table.setItem(row, column, QTableWidgetItem(value))
         self.status.setText(f"{len(studies)} stud{'y' if len(studies) == 1 else 'ies'} found.")

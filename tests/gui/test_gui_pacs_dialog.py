@@ -99,7 +99,8 @@ def test_test_connection_echoes_the_pacs_as_typed_on_the_worker(qtbot, dialog):
         qtbot.waitUntil(lambda: dialog.worker is None, timeout=15000)
     finally:
         server.shutdown()
-    assert dialog.status.text() == f"The PACS ECHOER at {LOOPBACK}:{port} answered (C-ECHO)."
+    # Trial 22b: "The PACS PACS at ..." when the AE title was PACS; worded now as the failure below is
+    assert dialog.status.text() == f"The PACS (AE title ECHOER) at {LOOPBACK}:{port} answered (C-ECHO)."
     assert dialog.settings.pacs_ae_title == ""  # testing saves nothing
 
     closed = free_port()
@@ -108,3 +109,14 @@ def test_test_connection_echoes_the_pacs_as_typed_on_the_worker(qtbot, dialog):
     qtbot.waitUntil(lambda: dialog.worker is None, timeout=15000)
     assert dialog.status.text() == (f"The PACS (AE title ECHOER) at {LOOPBACK}:{closed} could not be reached: nothing "
                                     "listens on that port (connection refused).")
+
+
+def test_the_modalities_column_lists_a_studys_modalities_in_words(dialog):
+    """Trial 22b: the Find table showed DICOM's raw multi-value, DX\\OT\\SR."""
+    from osteo_desktop.dicomnet.pacs import StudyMatch
+
+    dialog._show_studies([StudyMatch("1.2.3", modalities="DX\\OT\\SR"), StudyMatch("1.2.4", modalities="CR"),
+                          StudyMatch("1.2.5")])
+    column = 5
+    assert dialog.table.horizontalHeaderItem(column).text() == "Modalities"
+    assert [dialog.table.item(row, column).text() for row in range(3)] == ["DX, OT, SR", "CR", ""]
