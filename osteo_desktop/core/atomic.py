@@ -67,8 +67,10 @@ def _naming(exc: OSError, target: Path) -> OSError:
 
 
 @contextlib.contextmanager
-def _atomic_stream(path: str | Path, mode: str, **open_args: str | None) -> Iterator[IO]:
-    target = Path(path)
+def _synced_temporary(target: Path, mode: str, **open_args: str | None) -> Iterator[tuple[IO, Path]]:
+    """A new temporary beside ``target``, open for writing, and its path. When the block ends without error it is
+    flushed, synced and given the permissions of the file it will replace, and left for the caller to rename; any
+    failure removes it, and an error naming no file or the temporary names ``target`` instead."""
     directory = target.parent if str(target.parent) else Path(".")
     try:
         fd, temp = _create_temporary(directory, target.name)
@@ -77,18 +79,17 @@ def _atomic_stream(path: str | Path, mode: str, **open_args: str | None) -> Iter
     try:
         # os.fdopen closes the descriptor itself if it fails (an unknown encoding, say).
         with os.fdopen(fd, mode, **open_args) as handle:
-            yield handle
+            yield handle, temp
             handle.flush()
             os.fsync(handle.fileno())
         # A file being replaced keeps its permissions: an export the user made private (it may name patients)
         # must not become readable by others on the next write.
         with contextlib.suppress(OSError):
             os.chmod(temp, stat.S_IMODE(os.stat(target).st_mode))
-        os.replace(temp, target)
     except OSError as exc:
         with contextlib.suppress(OSError):
             temp.unlink()
-        # A failed write or sync (a full disk) names no file, a failed rename the hidden temporary: say the target.
+        # A failed write or sync (a full disk) names no file: say the target.
         if exc.filename is None or os.fspath(exc.filename) == os.fspath(temp):
             raise _naming(exc, target) from exc
         raise
@@ -96,7 +97,25 @@ def _atomic_stream(path: str | Path, mode: str, **open_args: str | None) -> Iter
         with contextlib.suppress(OSError):
             temp.unlink()
         raise
-    _fsync_directory(directory)
+
+
+def _replace(temp: Path, target: Path) -> None:
+    """Rename ``temp`` over ``target``; a failure removes ``temp`` and names ``target`` (not the hidden temporary)."""
+    try:
+        os.replace(temp, target)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            temp.unlink()
+        raise _naming(exc, target) from exc
+
+
+@contextlib.contextmanager
+def _atomic_stream(path: str | Path, mode: str, **open_args: str | None) -> Iterator[IO]:
+    target = Path(path)
+    with _synced_temporary(target, mode, **open_args) as (handle, temp):
+        yield handle
+    _replace(temp, target)
+    _fsync_directory(target.parent if str(target.parent) else Path("."))
 
 
 def atomic_write_text(path: str | Path, text: str, *, encoding: str = "utf-8") -> Path:
@@ -116,26 +135,8 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
 def _write_temporary(target: Path, data: bytes) -> Path:
     """``data`` in a new temporary beside ``target``, flushed and fsync'ed, with the permissions of the file it will
     replace; the temporary's path. A failure removes the temporary and names ``target``."""
-    directory = target.parent if str(target.parent) else Path(".")
-    try:
-        fd, temp = _create_temporary(directory, target.name)
-    except OSError as exc:
-        raise _naming(exc, target) from exc
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        with contextlib.suppress(OSError):
-            os.chmod(temp, stat.S_IMODE(os.stat(target).st_mode))
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            temp.unlink()
-        raise _naming(exc, target) from exc
-    except BaseException:
-        with contextlib.suppress(OSError):
-            temp.unlink()
-        raise
+    with _synced_temporary(target, "wb") as (handle, temp):
+        handle.write(data)
     return temp
 
 
@@ -161,10 +162,7 @@ def atomic_write_group(items: list[tuple[str | Path, bytes]]) -> list[Path]:
     renamed: list[Path] = []
     try:
         for temp, target in temps:
-            try:
-                os.replace(temp, target)
-            except OSError as exc:
-                raise _naming(exc, target) from exc
+            _replace(temp, target)
             renamed.append(target)
     except BaseException:
         for temp, target in temps:
