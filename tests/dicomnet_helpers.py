@@ -23,8 +23,9 @@ def free_port() -> int:
 class Receiver:
     """A storage SCP standing in for a PACS: keeps every dataset it is sent."""
 
-    def __init__(self, ae_title: str = "DEST") -> None:
+    def __init__(self, ae_title: str = "DEST", classes: list[str] | None = None) -> None:
         self.ae_title, self.port = ae_title, free_port()
+        self.classes = classes  # the storage classes it takes (None: all), as an older PACS takes only some
         self.received: list[pydicom.Dataset] = []
         self.arrived = threading.Condition()
         self._server = None
@@ -37,7 +38,11 @@ class Receiver:
 
     def start(self) -> "Receiver":
         ae = AE(ae_title=self.ae_title)
-        ae.supported_contexts = AllStoragePresentationContexts
+        if self.classes is None:
+            ae.supported_contexts = AllStoragePresentationContexts
+        else:
+            for sop_class in self.classes:
+                ae.add_supported_context(sop_class)
         self._server = ae.start_server((LOOPBACK, self.port), block=False, evt_handlers=[(evt.EVT_C_STORE, self._on_store)])
         return self
 

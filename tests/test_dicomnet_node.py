@@ -558,3 +558,100 @@ def test_results_pydicom_cannot_write_send_the_film_to_failed_and_the_node_goes_
                                      "(0008,0020)")]
     assert [p.name for p in node.failed.iterdir()] == [f"{film.SOPInstanceUID}.dcm"]
     assert list(node.incoming.iterdir()) == [] and list(node.outbox.pending.iterdir()) == []
+
+
+def test_a_dx_for_processing_film_is_analysed_like_every_radiograph_the_app_reads(tmp_path, receiver, node_log):
+    """Review of stop 22: the node answered Success to a DX "For Processing" film and dropped it as "not a CR, DX or
+    secondary capture image", although PACS fetch, File open and watch all read that class."""
+    from pynetdicom.sop_class import DigitalXRayImageStorageForProcessing
+
+    node = make_node(tmp_path, receiver.port)
+    film = cr_radiograph(DigitalXRayImageStorageForProcessing)
+    node.start()
+    try:
+        assert store(film, node.config.port, "MODALITY") == (True, 0)
+        got = receiver.wait_for(2)
+    finally:
+        node.stop()
+    assert sorted(d.SOPClassUID.name for d in got) == ["Comprehensive 3D SR Storage", "Secondary Capture Image Storage"]
+    assert [p.name for p in node.done.iterdir()] == [f"{film.SOPInstanceUID}.dcm"]
+    assert not [line for _, line in node_log.lines if "not kept" in line]
+
+
+def test_a_removed_done_folder_is_made_again_and_no_film_is_analysed_twice(tmp_path, receiver):
+    """Review of stop 22: with done/ removed (space freed by hand), moving the film failed after its results were
+    queued, the loop took it for a full disk and analysed and sent it again every pass, holding up later films."""
+    calls = []
+
+    def counting(path: Path):
+        calls.append(path.name)
+        return fake_analyse(path)
+
+    node = make_node(tmp_path, receiver.port)
+    node.analyse = counting
+    shutil.rmtree(node.done)
+    films = [cr_radiograph(), cr_radiograph()]
+    node.start()
+    try:
+        for film in films:
+            assert store(film, node.config.port, "MODALITY") == (True, 0)
+        got = receiver.wait_for(4)
+    finally:
+        node.stop()
+    names = sorted(f"{f.SOPInstanceUID}.dcm" for f in films)
+    assert sorted(calls) == names  # each film once
+    assert len(got) == 4 and sorted(p.name for p in node.done.iterdir()) == names
+
+
+def test_a_film_that_cannot_leave_incoming_is_not_analysed_again(tmp_path, receiver, node_log, monkeypatch):
+    """If even the move fails (its results are queued already): one ERROR line, and the film is not analysed and
+    sent again each pass; the next film is analysed."""
+    import os as os_module
+
+    from osteo_desktop.dicomnet import node as node_module
+
+    calls = []
+    node = make_node(tmp_path, receiver.port)
+    node.analyse = lambda path: (calls.append(path.name), fake_analyse(path))[1]
+    first, second = cr_radiograph(), cr_radiograph()
+    real_replace = os_module.replace
+
+    def stuck_first(src, dst, *args, **kwargs):
+        if Path(src).name == f"{first.SOPInstanceUID}.dcm" and Path(dst).parent == node.done:
+            raise PermissionError(13, "Permission denied", str(dst))
+        return real_replace(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(node_module.os, "replace", stuck_first)
+    node.start()
+    try:
+        assert store(first, node.config.port, "MODALITY") == (True, 0)
+        node_log.wait_for("could not move")
+        assert store(second, node.config.port, "MODALITY") == (True, 0)
+        receiver.wait_for(4)
+        with node._work:
+            node._work.wait_for(lambda: len(calls) >= 2, timeout=10)
+    finally:
+        node.stop()
+    assert calls == [f"{first.SOPInstanceUID}.dcm", f"{second.SOPInstanceUID}.dcm"]
+    assert len(receiver.received) == 4  # each film's two results, once
+
+
+def test_a_destination_that_refuses_one_class_still_gets_the_others_and_the_sender_lives(tmp_path, node_log):
+    """Review of stop 22: a PACS without Comprehensive 3D SR made send_c_store raise, the sender thread died, and no
+    result of any later film was sent."""
+    from pynetdicom.sop_class import SecondaryCaptureImageStorage
+
+    older = Receiver(classes=[SecondaryCaptureImageStorage]).start()
+    try:
+        node = make_node(tmp_path, older.port)
+        node.start()
+        try:
+            for _ in range(2):
+                assert store(cr_radiograph(), node.config.port, "MODALITY") == (True, 0)
+            got = older.wait_for(2)
+            node_log.wait_for("not sent to DEST", count=2)
+        finally:
+            node.stop()
+    finally:
+        older.stop()
+    assert [d.SOPClassUID.name for d in got] == ["Secondary Capture Image Storage"] * 2

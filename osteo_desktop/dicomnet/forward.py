@@ -48,7 +48,14 @@ def send_files(paths: list[Path], destination: Destination, calling_ae: str, tim
     confirmed = []
     try:
         for path in paths:
-            status = assoc.send_c_store(dcmread(path))
+            try:
+                dataset = dcmread(path)
+                status = assoc.send_c_store(dataset)
+            except Exception as exc:  # noqa: BLE001 - one file must not stop the rest
+                # A class the destination did not accept (an older PACS without Comprehensive 3D SR), or a file that
+                # cannot be read: this file is not sent; the others still are (the sender thread died here).
+                log.warning("%s: not sent to %s: %s", path.name, destination.ae_title, exc)
+                continue
             if status and getattr(status, "Status", 0xFFFF) == 0x0000:
                 log.info("sent %s to %s", path.name, destination.ae_title)
                 confirmed.append(path)

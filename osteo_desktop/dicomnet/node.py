@@ -17,18 +17,19 @@ from pathlib import Path
 from typing import Any, Callable
 
 from pynetdicom import ALL_TRANSFER_SYNTAXES, AE, AllStoragePresentationContexts, StoragePresentationContexts, evt
-from pynetdicom.sop_class import (ComputedRadiographyImageStorage, DigitalXRayImageStorageForPresentation,
-                                  SecondaryCaptureImageStorage, Verification)
+from pynetdicom.sop_class import Verification
 
 from osteo_desktop.core.model.scope import made_by_osteo_desktop
 from osteo_desktop.dicomnet.forward import Destination, send_files
 from osteo_desktop.dicomnet.outbox import Outbox
+from osteo_desktop.dicomnet.pacs import RADIOGRAPH_CLASSES
 
 log = logging.getLogger(__name__)
 # The classes the node keeps and analyses. Every other storage class is accepted too (see Node._ae) and answered
 # Success without being kept.
-ANALYSED_CLASSES = (ComputedRadiographyImageStorage, DigitalXRayImageStorageForPresentation,
-                    SecondaryCaptureImageStorage)
+# The classes the app reads everywhere (PACS fetch, File open, watch): a DX "For Processing" answered Success here
+# and then dropped as "not a DX" was a film lost without a word (review).
+ANALYSED_CLASSES = RADIOGRAPH_CLASSES
 _ANALYSED = frozenset(str(uid) for uid in ANALYSED_CLASSES)
 OUT_OF_RESOURCES = 0xA700
 SHOWN_REFUSED = 3  # refused classes named in the log line; the rest are counted
@@ -102,6 +103,9 @@ class Node:
         self._work = threading.Condition()
         self._server: Any = None
         self._threads: list[threading.Thread] = []
+        # Films whose work is done but that could not be moved out of incoming/: never analysed again by this run
+        # (each pass would send their results again and hold up every later film).
+        self._stuck: set[Path] = set()
 
     # -------------------------------------------------------------------------------------------- receiving
     def _on_store(self, event: Any) -> int:
@@ -183,7 +187,8 @@ class Node:
     # -------------------------------------------------------------------------------------------- workers
     def _analyse_loop(self) -> None:
         while not self.stopping.is_set():
-            files = sorted(self.incoming.glob("*.dcm"), key=lambda p: p.stat().st_mtime)
+            files = sorted((p for p in self.incoming.glob("*.dcm") if p not in self._stuck),
+                           key=lambda p: p.stat().st_mtime)
             if not files:
                 with self._work:
                     self._work.wait(0.5)
@@ -200,7 +205,7 @@ class Node:
             results = self.analyse(path)
         except Exception as exc:  # noqa: BLE001 - one bad image must not stop the node
             log.error("analysis of %s failed: %s", path.name, exc)
-            os.replace(path, self.failed / path.name)
+            self._settle(path, self.failed)
             return
         try:
             self.outbox.put_all(results)  # all or none: on a full disk (OSError) the film is analysed again later
@@ -208,11 +213,12 @@ class Node:
             raise
         except Exception as exc:  # noqa: BLE001 - a result pydicom cannot write: trying again would not help
             log.error("could not write the results of %s: %s", path.name, _cause(exc))
-            os.replace(path, self.failed / path.name)
+            self._settle(path, self.failed)
             return
-        final = self.done / path.name
-        os.replace(path, final)  # after the outbox holds the results: a crash re-analyses, loses nothing
+        final = self._settle(path, self.done)  # after the outbox holds the results: a crash re-analyses, loses nothing
         log.info("analysed %s: %d objects queued", path.name, len(results))
+        if final is None:
+            return
         if self.filed is not None:  # the history names the file where it stays, not incoming/ (trial 22b)
             try:
                 self.filed(path, final)
@@ -220,6 +226,21 @@ class Node:
                 log.error("could not record %s in the history: %s", final.name, exc)
         with self._work:
             self._work.notify_all()
+
+    def _settle(self, path: Path, folder: Path) -> Path | None:
+        """Move a film whose work is done out of incoming/ into ``folder`` (made again if an admin removed it); where
+        it now lies. When even that fails the film stays in incoming/ but this run never analyses it again (its
+        results are queued already): one ERROR line, not a re-analysis and a re-send every pass (review)."""
+        target = folder / path.name
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            os.replace(path, target)
+        except OSError as exc:
+            log.error("could not move %s to %s: %s; it stays in incoming/ and is not analysed again until the node "
+                      "restarts", path.name, folder, _cause(exc))
+            self._stuck.add(path)
+            return None
+        return target
 
     def remove_old_files(self, now: float | None = None) -> int:
         """Delete what the node has finished with (received images in done/ and failed/, results the PACS confirmed
@@ -250,7 +271,11 @@ class Node:
                 next_cleanup = time.monotonic() + 3600  # hourly is enough for a limit counted in days
             due = self.outbox.due()
             if due:
-                confirmed = send_files(due, self.config.destination, self.config.ae_title)
+                try:
+                    confirmed = send_files(due, self.config.destination, self.config.ae_title)
+                except Exception:  # noqa: BLE001 - the sender must live on: every later result depends on it
+                    log.exception("sending %d results to %s failed", len(due), self.config.destination.ae_title)
+                    confirmed = []
                 for path in confirmed:
                     self.outbox.mark_sent(path)
                 for path in set(due) - set(confirmed):
