@@ -79,12 +79,12 @@ def test_serve_options_reach_the_node(tmp_path, monkeypatch, capsys):
 
 def test_the_node_given_the_same_film_again_sends_the_same_objects(classifier, dicom_dir):
     # Trial 22b: storing a film to the node again forwarded a second SR and annotated image with new UIDs.
-    from osteo_desktop.dicomnet.commands import _analyser
+    from osteo_desktop.dicomnet.commands import _NodeAnalyser
 
     film = dicom_dir / "CR_tibia_RG3_J2KR_MONO1_10bit_j2k-lossless.dcm"
     if not film.is_file():
         pytest.skip("shared DICOM test image missing")
-    analyse = _analyser(classifier, None)
+    analyse = _NodeAnalyser(classifier, None)
     first = [(str(ds.SOPInstanceUID), str(ds.SeriesInstanceUID)) for ds in analyse(film)]
     again = [(str(ds.SOPInstanceUID), str(ds.SeriesInstanceUID)) for ds in analyse(film)]
     assert len(first) == 2 and again == first
