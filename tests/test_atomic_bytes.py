@@ -2,8 +2,11 @@
 with its permissions kept, and nothing left beside it."""
 from __future__ import annotations
 
+import os
 import stat
 from pathlib import Path
+
+import pytest
 
 from osteo_desktop.core.atomic import atomic_write_bytes
 
@@ -47,3 +50,30 @@ def test_the_text_writer_passes_its_newline_on(tmp_path):
     with atomic_writer(tmp_path / "plain.txt", newline="") as handle:
         handle.write("a\r\nb\n")
     assert (tmp_path / "plain.txt").read_bytes() == b"a\r\nb\n"
+
+
+@pytest.mark.parametrize("earlier", [True, False], ids=["over an earlier export", "into an empty folder"])
+def test_a_group_whose_second_rename_fails_leaves_the_folder_as_it_was(tmp_path, monkeypatch, earlier):
+    """Review of stop 22: the first file was renamed over the earlier export's, then removed in the rollback: the
+    folder kept an old image and PDF and no SR at all. Now the earlier files come back, or nothing is left."""
+    import errno
+
+    from osteo_desktop.core import atomic
+
+    names = ["knee.sr.dcm", "knee.annotated.dcm", "knee.report.dcm"]
+    if earlier:
+        for name in names:
+            (tmp_path / name).write_bytes(b"old " + name.encode())
+    real_replace = os.replace
+
+    def second_fails(src, dst, *args, **kwargs):
+        if str(dst).endswith("knee.annotated.dcm") and ".tmp" in str(src):
+            raise PermissionError(errno.EACCES, "the file is open in a viewer", str(dst))
+        return real_replace(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(atomic.os, "replace", second_fails)
+    with pytest.raises(PermissionError):
+        atomic.atomic_write_group([(tmp_path / name, b"new " + name.encode()) for name in names])
+    monkeypatch.undo()
+    left = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    assert left == ({name: b"old " + name.encode() for name in names} if earlier else {})

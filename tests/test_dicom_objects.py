@@ -270,7 +270,14 @@ def test_the_same_result_exported_again_has_the_same_uids_and_another_model_film
 
     monkeypatch.setattr(dicom_objects, "__version__", "99.0.0")
     other_release = export("release")
-    for other in (other_model, other_source, other_release):
+    monkeypatch.undo()
+    # Other findings under the same source UID (a header corrected in place: the knee now L, not R): new UIDs, or a
+    # PACS keeping the first copy would keep the old findings (review of stop 22).
+    moved = [KneeFinding("L" if k.side == "R" else "R", k.box, k.label, k.probability, k.threshold) for k in KNEES]
+    inp = DicomExportInput(source, moved, None, "osteo-mobilenetv2", "2.1", SHA, annotate(gray, [], "h"),
+                           b"%PDF-1.4\n%%EOF\n")
+    other_findings = _uids(write_all(inp, tmp_path / "findings", "knee"))
+    for other in (other_model, other_source, other_release, other_findings):
         assert set(other) == set(first)
         assert not {uid for pair in other.values() for uid in pair} & set(every)
         assert all(_valid(uid) for pair in other.values() for uid in pair)

@@ -146,8 +146,9 @@ def atomic_write_group(items: list[tuple[str | Path, bytes]]) -> list[Path]:
 
     Objects that belong together (an SR and the annotated image it describes) must not be left half written: a full
     disk while writing any of them removes every temporary and leaves each target as it was (an earlier export's
-    files included). A rename needs no space; should one still fail, the targets this call already renamed are
-    removed, so no partial set is left.
+    files included). A rename needs no space; should one still fail (a viewer holding the file open on Windows), the
+    targets this call already renamed are put back as they were: the earlier file from a hard link kept while
+    renaming, or removed where there was none, so neither a partial set nor a mix of two exports is left.
     """
     temps: list[tuple[Path, Path]] = []
     try:
@@ -159,16 +160,51 @@ def atomic_write_group(items: list[tuple[str | Path, bytes]]) -> list[Path]:
             with contextlib.suppress(OSError):
                 temp.unlink()
         raise
-    renamed: list[Path] = []
+    renamed: list[tuple[Path, Path | None]] = []  # (target, the hard link to the file it replaced)
     try:
         for temp, target in temps:
-            _replace(temp, target)
-            renamed.append(target)
+            earlier = _link_earlier(target)
+            try:
+                _replace(temp, target)
+            except BaseException:
+                if earlier is not None:
+                    with contextlib.suppress(OSError):
+                        earlier.unlink()
+                raise
+            renamed.append((target, earlier))
     except BaseException:
-        for temp, target in temps:
+        for temp, _ in temps:
             with contextlib.suppress(OSError):
-                (target if target in renamed else temp).unlink()
+                temp.unlink()
+        for target, earlier in renamed:
+            with contextlib.suppress(OSError):
+                if earlier is not None:
+                    os.replace(earlier, target)
+                else:
+                    target.unlink()
         raise
+    for _, earlier in renamed:
+        if earlier is not None:
+            with contextlib.suppress(OSError):
+                earlier.unlink()
     for directory in {target.parent if str(target.parent) else Path(".") for _, target in temps}:
         _fsync_directory(directory)
-    return renamed
+    return [target for target, _ in renamed]
+
+
+def _link_earlier(target: Path) -> Path | None:
+    """A hidden hard link to the file at ``target`` (no copy, no space), to put it back if the group fails; None
+    when there is none or the file system has no hard links."""
+    if not target.is_file():
+        return None
+    stem = os.fsdecode(os.fsencode(target.name)[:_TEMP_STEM_BYTES])
+    for _ in range(100):
+        link = target.parent / f".{stem}.{secrets.token_hex(4)}.earlier"
+        try:
+            os.link(target, link)
+            return link
+        except FileExistsError:
+            continue
+        except OSError:
+            return None
+    return None

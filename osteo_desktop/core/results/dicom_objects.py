@@ -84,7 +84,15 @@ def derived_uid(inp: DicomExportInput, kind: str, role: str) -> str:
     # The app's version too: a release may read the same model differently (preprocessing, the knee regions), and a
     # PACS that keeps the first copy of a UID (Orthanc's default) would then keep the old release's result.
     return stable_uid(str(inp.source.get("StudyInstanceUID", "") or ""), source_uid, inp.model_sha256, __version__,
-                      kind, role)
+                      _findings_key(inp), kind, role)
+
+
+def _findings_key(inp: DicomExportInput) -> str:
+    """What the objects say, in a fixed form: the same UIDs must never carry other findings (a header corrected under
+    its SOP Instance UID, a laterality fixed, would otherwise be dropped by a PACS keeping the first copy)."""
+    knees = [(f.side, tuple(round(float(v), 1) for v in f.box), f.label, f"{f.probability:.6f}", f"{f.threshold:.6f}",
+              f.side_source or "") for f in inp.findings]
+    return repr((knees, inp.out_of_scope_reason or ""))
 
 
 def _with_study_defaults(source: Dataset) -> Dataset:
