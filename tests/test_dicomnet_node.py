@@ -478,6 +478,21 @@ def test_the_node_says_where_an_analysed_film_was_filed_once_it_is_there(tmp_pat
     assert calls == [(tmp_path / "node" / "incoming" / name, tmp_path / "node" / "done" / name, True, False)]
 
 
+def _two_films_through(node: Node, receiver, then=None):
+    """Two films stored to the running node and their four results received; ``then()``'s answer, asked before the
+    node stops (a log line it waits for)."""
+    films = [cr_radiograph(), cr_radiograph()]
+    node.start()
+    try:
+        for film in films:
+            assert store(film, node.config.port, "MODALITY") == (True, 0)
+        got = receiver.wait_for(4)
+        answer = then() if then is not None else None
+    finally:
+        node.stop()
+    return films, got, answer
+
+
 def test_a_history_that_cannot_be_written_is_logged_and_the_node_goes_on(tmp_path, receiver, node_log):
     """Recording comes after the results are queued: a failing history costs one ERROR line, not the film (before,
     a history error inside the analysis sent the film to failed/ and forwarded nothing) nor the analysis thread."""
@@ -486,15 +501,7 @@ def test_a_history_that_cannot_be_written_is_logged_and_the_node_goes_on(tmp_pat
 
     node = make_node(tmp_path, receiver.port)
     node.filed = broken_history
-    films = [cr_radiograph(), cr_radiograph()]
-    node.start()
-    try:
-        for film in films:
-            assert store(film, node.config.port, "MODALITY") == (True, 0)
-        got = receiver.wait_for(4)
-        lines = node_log.wait_for("could not record", count=2)
-    finally:
-        node.stop()
+    films, got, lines = _two_films_through(node, receiver, lambda: node_log.wait_for("could not record", count=2))
     assert len(got) == 4 and list(node.failed.iterdir()) == []
     assert sorted(p.name for p in node.done.iterdir()) == sorted(f"{f.SOPInstanceUID}.dcm" for f in films)
     assert sorted(lines) == sorted((logging.ERROR, f"could not record {f.SOPInstanceUID}.dcm in the history: database "
@@ -594,14 +601,7 @@ def test_a_removed_done_folder_is_made_again_and_no_film_is_analysed_twice(tmp_p
     node = make_node(tmp_path, receiver.port)
     node.analyse = counting
     shutil.rmtree(node.done)
-    films = [cr_radiograph(), cr_radiograph()]
-    node.start()
-    try:
-        for film in films:
-            assert store(film, node.config.port, "MODALITY") == (True, 0)
-        got = receiver.wait_for(4)
-    finally:
-        node.stop()
+    films, got, _ = _two_films_through(node, receiver)
     names = sorted(f"{f.SOPInstanceUID}.dcm" for f in films)
     assert sorted(calls) == names  # each film once
     assert len(got) == 4 and sorted(p.name for p in node.done.iterdir()) == names
