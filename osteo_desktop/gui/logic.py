@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Callable
 import numpy as np
 from PySide6.QtCore import QObject, QThreadPool, Signal
 
+from osteo_desktop.core.errors import OsteoError
 from osteo_desktop.core.model.preprocessing import model_input_to_preview
 from osteo_desktop.core.model.runtime import Classifier
 from osteo_desktop.core.results import text
@@ -231,8 +232,11 @@ class AppLogic(QObject):
     def _reason(exc: BaseException) -> str:
         # The file an OSError names is part of the reason: "No such file or directory" alone sent a clinic's IT
         # looking for a missing radiograph when a file of the app's own was missing.
-        if not isinstance(exc, OSError):
+        if isinstance(exc, (OsteoError, MemoryError)):
             return plain_error(exc)
+        if not isinstance(exc, OSError):  # plain_error's words are about analysing an image, not writing a file
+            log.error("unexpected error", exc_info=exc)
+            return "an unexpected problem (details are in the log)"
         cause = exc.__cause__
         if exc.errno is None and isinstance(cause, OSError) and cause.errno is not None:
             # pydicom re-raises a failed write as OSError("With tag (7FE0,0010) got exception: ... Traceback ..."),

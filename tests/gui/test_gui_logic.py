@@ -180,3 +180,10 @@ def test_a_write_error_pydicom_wrapped_is_told_by_the_error_it_wraps():
     except OSError as wrapped:
         assert AppLogic._reason(wrapped) == "No space left on device"
     assert AppLogic._reason(OSError("first line\nTraceback (most recent call last):")) == "first line"
+
+
+def test_an_unexpected_failure_to_write_is_not_called_a_failed_analysis():
+    # Review of stop 22: a DICOM export failing with anything but an OSError read "The DICOM results could not be
+    # written: the image could not be analysed because of an unexpected problem": the image had been analysed.
+    reason = AppLogic._reason(RuntimeError("highdicom could not build the SR"))
+    assert reason == "an unexpected problem (details are in the log)" and "analysed" not in reason
