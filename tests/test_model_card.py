@@ -62,3 +62,22 @@ def test_a_card_with_an_unusable_temperature_or_threshold_is_refused(tmp_path, c
     card_path.write_text(json.dumps(change(json.loads(card_path.read_text()))))
     with pytest.raises(ModelFormatError, match=message):
         load_model_card(tmp_path / "m")
+
+
+def test_a_component_is_listed_in_the_card_with_its_checksum_and_nothing_else_changes(tmp_path):
+    """list_model_file (the knee detector and side-marker commands): the new entry's SHA-256 and size worked out
+    here with hashlib, every other byte of the card's content as it was."""
+    import hashlib
+    import json
+
+    from osteo_desktop.core.model.card import CARD_FILENAME, list_model_file
+
+    original = {"name": "m", "version": "9", "files": {"tflite": {"path": "m.tflite", "sha256": "ab", "bytes": 2}},
+                "threshold": 0.4}
+    (tmp_path / CARD_FILENAME).write_text(json.dumps(original), encoding="utf-8")
+    (tmp_path / "reader.npz").write_bytes(b"twelve bytes")
+    list_model_file(tmp_path, "side_markers", "reader.npz")
+    card = json.loads((tmp_path / CARD_FILENAME).read_text(encoding="utf-8"))
+    assert card["files"].pop("side_markers") == {"path": "reader.npz",
+                                                 "sha256": hashlib.sha256(b"twelve bytes").hexdigest(), "bytes": 12}
+    assert card == original

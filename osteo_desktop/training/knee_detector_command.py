@@ -17,8 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from osteo_desktop.core.atomic import atomic_write_text
-from osteo_desktop.core.model.card import CARD_FILENAME, sha256_of
+from osteo_desktop.core.model.card import CARD_FILENAME, list_model_file
 from osteo_desktop.core.model.knee_detector import CARD_ROLE, DETECTOR_FILE, KneeDetector
 from osteo_desktop.core.paths import shared_data_dir
 from osteo_desktop.core.reading.reader import read_radiograph
@@ -92,15 +91,6 @@ def not_knee_counts(shared: Path, detector: KneeDetector) -> dict:
         counts.setdefault(row["category"], {}).setdefault(found, 0)
         counts[row["category"]][found] += 1
     return counts
-
-
-def add_to_card(model_dir: Path) -> None:
-    """List knee_detector.npz in the card's files with its checksum; nothing else in the card changes."""
-    card_path = model_dir / CARD_FILENAME
-    card = json.loads(card_path.read_text(encoding="utf-8"))
-    path = model_dir / DETECTOR_FILE
-    card["files"][CARD_ROLE] = {"path": DETECTOR_FILE, "sha256": sha256_of(path), "bytes": path.stat().st_size}
-    atomic_write_text(card_path, json.dumps(card, indent=2, sort_keys=False) + "\n")
 
 
 def _rate(k: int, n: int) -> str:
@@ -193,7 +183,7 @@ def train_knee_detector_main(argv: list[str]) -> int:
     np.savez(args.out / DETECTOR_FILE, **final.to_arrays())
     KneeDetector.load(args.out / DETECTOR_FILE)  # the written file must load as the app loads it
     if (args.out / CARD_FILENAME).is_file():
-        add_to_card(args.out)
+        list_model_file(args.out, CARD_ROLE, DETECTOR_FILE)
     if summary is not None:
         args.report.parent.mkdir(parents=True, exist_ok=True)
         args.report.write_text(tables(summary, timing, not_knee, final, len(shipped_films)))

@@ -19,8 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from osteo_desktop.core.atomic import atomic_write_text
-from osteo_desktop.core.model.card import CARD_FILENAME, sha256_of
+from osteo_desktop.core.model.card import CARD_FILENAME, list_model_file
 from osteo_desktop.core.model.knee_sides import assign_sides
 from osteo_desktop.core.model.side_markers import CARD_ROLE, MARKER_FILE, MarkerReader
 from osteo_desktop.core.paths import shared_data_dir
@@ -115,15 +114,6 @@ def other_source_reads(shared: Path, reader: MarkerReader) -> dict:
     return {"files": len(files), "with_reads": found}
 
 
-def add_to_card(model_dir: Path) -> None:
-    """List side_markers.npz in the card's files with its checksum; nothing else in the card changes."""
-    card_path = model_dir / CARD_FILENAME
-    card = json.loads(card_path.read_text(encoding="utf-8"))
-    path = model_dir / MARKER_FILE
-    card["files"][CARD_ROLE] = {"path": MARKER_FILE, "sha256": sha256_of(path), "bytes": path.stat().st_size}
-    atomic_write_text(card_path, json.dumps(card, indent=2, sort_keys=False) + "\n")
-
-
 def tables(grid: list[dict], nested: dict, chosen: dict, threshold: float, full: dict, other: dict) -> str:
     def row(label: str, r: dict) -> str:
         m, f = r["markers"], r["films"]
@@ -191,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     np.savez(args.out / MARKER_FILE, **final.to_arrays())
     final = MarkerReader.load(args.out / MARKER_FILE)  # the written file must load as the app loads it
     if args.list_in_card and (args.out / CARD_FILENAME).is_file():
-        add_to_card(args.out)
+        list_model_file(args.out, CARD_ROLE, MARKER_FILE)
     other = other_source_reads(args.shared, final)
     args.report.parent.mkdir(parents=True, exist_ok=True)
     args.report.write_text(tables(grid, nested, chosen, threshold, full, other))

@@ -156,3 +156,13 @@ def write_model_card(directory: Path, card: dict[str, Any]) -> Path:
         entry["sha256"] = sha256_of(directory / entry["path"])
         entry["bytes"] = (directory / entry["path"]).stat().st_size
     return atomic_write_text(directory / CARD_FILENAME, json.dumps(card, indent=2, sort_keys=False) + "\n")
+
+
+def list_model_file(directory: Path, role: str, filename: str) -> Path:
+    """List ``filename`` (in ``directory``) in the card's files under ``role`` with its checksum and size; nothing
+    else in the card changes (a component trained on its own, the knee detector or the side-marker reader)."""
+    card_path = Path(directory) / CARD_FILENAME
+    card = json.loads(card_path.read_text(encoding="utf-8"))
+    path = Path(directory) / filename
+    card["files"][role] = {"path": filename, "sha256": sha256_of(path), "bytes": path.stat().st_size}
+    return atomic_write_text(card_path, json.dumps(card, indent=2, sort_keys=False) + "\n")
