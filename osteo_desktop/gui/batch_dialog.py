@@ -50,6 +50,7 @@ from osteo_desktop.gui.style import arrows_as_readers_expect
 from osteo_desktop.gui.worker import Worker
 from osteo_desktop.gui import plain
 
+DEFAULT_WIDTH = 1500  # what the scan table needs for every column, a call whole in Result (batch_columns)
 KNEE_SIDES = ("right", "left", "unknown")  # the per-side probability columns (4, 5, 6), in COLUMNS order
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 ROW_ROLE = Qt.ItemDataRole.UserRole + 2
@@ -143,7 +144,10 @@ class BatchDialog(QDialog):
         self._started, self._running = 0.0, False
         self.setWindowTitle("Scan a folder")
         available = (parent.screen() if parent is not None else self.screen()).availableGeometry()
-        self.resize(min(1100, available.width() - 40), min(680, available.height() - 60))  # also at 150 % scaling
+        # As wide as the screen allows up to the 1500 px the columns are fitted for (batch_columns): at 1100 px the
+        # Result cells read "Osteoporosis s…" and the Reading column (the reader's agree/disagree) lay behind a
+        # sideways scroll on a 1440x900 screen. Also at 150 % scaling.
+        self.resize(min(DEFAULT_WIDTH, available.width() - 40), min(680, available.height() - 60))
         self._build_ui()
 
     def _build_ui(self) -> None:
