@@ -123,7 +123,9 @@ class _RowFilter(QSortFilterProxyModel):
 
     def filterAcceptsRow(self, source_row: int, source_parent) -> bool:  # noqa: N802 - Qt's name
         item = self.sourceModel().index(source_row, 0, source_parent)
-        if not self.show_declined and bool(item.data(DECLINED_ROLE)):
+        # Choosing "No result (out of scope)" asks for exactly those rows: with "Show out-of-scope rows" unticked it
+        # showed an empty table, with nothing to say why.
+        if not self.show_declined and bool(item.data(DECLINED_ROLE)) and self.choice != worklist.NO_RESULT:
             return False
         return worklist.accepts(self.rows[int(item.data(ROW_ROLE))], self.choice)
 
