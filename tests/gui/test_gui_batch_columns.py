@@ -108,17 +108,20 @@ def test_at_1500_pixels_every_call_is_whole_and_error_keeps_200(qtbot, classifie
     assert table.horizontalScrollBar().maximum() == 0
 
 
-def test_on_a_1440x900_screen_the_dialog_opens_wide_enough_for_every_column(qtbot, classifier, settings, monkeypatch):
-    """A laptop's 1440x900 screen (1400x860 available): the scan window opens with every column in view, the reader's
-    Reading column too, and each call whole in Result. At the old fixed 1100 px the calls were cut ("Osteoporosis
-    s…") and Reading lay behind a sideways scroll."""
+@pytest.mark.parametrize("screen", [(1400, 860), (1280, 690)])
+def test_on_a_laptop_screen_the_dialog_opens_wide_enough_for_every_column(qtbot, classifier, settings, monkeypatch,
+                                                                          screen):
+    """A 1440x900 laptop screen (1400x860 available) and 1920x1080 at 150 % scaling (1280x720, a panel off): the scan
+    window opens with every column in view, the reader's Reading column too, and each call whole in Result, a very
+    long file name cut instead (its path is in the tooltip). At the old fixed 1100 px, and at 1240 px while the File
+    column kept 260 px, the calls were cut ("Osteoporosis s…") and Reading lay behind a sideways scroll."""
     from PySide6.QtCore import QRect
     from PySide6.QtGui import QScreen
 
-    monkeypatch.setattr(QScreen, "availableGeometry", lambda self: QRect(0, 0, 1400, 860))
+    monkeypatch.setattr(QScreen, "availableGeometry", lambda self: QRect(0, 0, *screen))
     dialog = BatchDialog(classifier, settings=settings)
     qtbot.addWidget(dialog)
-    assert dialog.width() <= 1400  # never wider than the screen
+    assert dialog.width() <= screen[0]  # never wider than the screen
     firm = FileResult(path="/data/scans/firm.jpg", label="osteoporosis", probability=0.8, confidence=0.8, threshold=0.36)
     for row in rows() + [firm]:
         dialog._add_row(row)
