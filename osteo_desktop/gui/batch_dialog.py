@@ -46,7 +46,7 @@ from osteo_desktop.gui.jobs import plain_error
 from osteo_desktop.gui import worklist
 from osteo_desktop.gui.logic import start_folder_scan
 from osteo_desktop.gui.settings import AppSettings
-from osteo_desktop.gui.style import arrows_as_readers_expect
+from osteo_desktop.gui.style import arrows_as_readers_expect, open_on_enter
 from osteo_desktop.gui.worker import Worker
 from osteo_desktop.gui import plain
 
@@ -237,6 +237,7 @@ class BatchDialog(QDialog):
         self.columns = ColumnFitter(self.table, self.classifier.card.labels, self)
         self.scan_finished.connect(lambda _: self.columns.fit())
         self.table.doubleClicked.connect(self._open_index)
+        open_on_enter(self.table, self._open_index)
         layout.addWidget(self.table, 1)
 
         bottom = QHBoxLayout()

@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
 from osteo_desktop.core.results import text
 from osteo_desktop.core.results.history import History, HistoryEntry, HistoryError
 from osteo_desktop.core.results.names import file_named
-from osteo_desktop.gui.style import read_only_table
+from osteo_desktop.gui.style import open_on_enter, read_only_table
 from osteo_desktop.gui.worklist import agreement_words
 from osteo_desktop.gui.plain import PlainLabel, tooltip
 
@@ -81,6 +81,7 @@ class HistoryDialog(QDialog):
         # One line a row: a Folder column short of room wrapped its path into two clipped lines ("/tmp/tria", "scan").
         self.table.setWordWrap(False)
         self.table.doubleClicked.connect(lambda index: self.open_row(index.row()))
+        open_on_enter(self.table, lambda index: self.open_row(index.row()))
         layout.addWidget(self.table, 1)
         buttons = QHBoxLayout()
         self.open_button = QPushButton("Open")

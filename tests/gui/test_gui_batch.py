@@ -221,3 +221,18 @@ def test_choosing_the_out_of_scope_filter_shows_those_rows_even_with_them_hidden
     assert [row.path for row in dialog.shown_rows()] == ["/films/chest.png"]
     dialog.filter_choice.setCurrentIndex(dialog.filter_choice.findData(worklist.ALL))
     assert [row.path for row in dialog.shown_rows()] == ["/films/knee.png"]
+
+
+def test_return_on_a_selected_row_asks_to_open_it(qtbot, dialog):
+    """A reader moving down the table with the arrow keys opens the row with Return (or Enter), as with a
+    double-click; before, only the mouse could open a row."""
+    from PySide6.QtCore import Qt
+
+    for name in ("first.png", "second.png"):
+        dialog._add_row(FileResult(path=f"/films/{name}", label="normal", probability=0.2, confidence=0.8,
+                                   threshold=0.36))
+    dialog.table.setCurrentIndex(dialog.proxy.index(1, 0))
+    for key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+        with qtbot.waitSignal(dialog.open_requested, timeout=2000) as blocker:
+            qtbot.keyClick(dialog.table, key)
+        assert blocker.args == ["/films/second.png"]
