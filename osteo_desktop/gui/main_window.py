@@ -125,6 +125,8 @@ class MainWindow(QMainWindow):
         self._clear_shown_image()
         self.invert_action.setChecked(False)
         self.result_panel.show_busy(Path(path).name)
+        # The last file's "analysed in 132 ms" stayed in the status bar for 8 s while the next one was analysed.
+        self.statusBar().showMessage(f"Opening {Path(path).name}…")
         self.setWindowTitle(plain.window_title(f"{Path(path).name} — {APP_TITLE}"))
         self.update_actions()
 

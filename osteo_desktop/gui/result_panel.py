@@ -68,6 +68,9 @@ class ResultPanel(QFrame):
         self.scale.clear()
         self.warnings.hide()
         self.headline.setStyleSheet("")
+        # A result claims the height of its lines (fit_height); the next state (busy, an error, no result) has fewer,
+        # and kept that height as blank space around its few words, pushing the model input and image details down.
+        self.setMinimumHeight(0)
 
     def show_empty(self, text: str = "Open a knee radiograph to screen it.") -> None:
         self._reset()

@@ -71,8 +71,8 @@ def test_a_clear_negative_stays_green(panel):
 
 def test_the_history_view_heads_an_old_borderline_entry_as_borderline(qtbot, history, tmp_path):
     """An entry recorded before the borderline sentence was kept (warnings []), 0.38 against 0.36: its Result cell is
-    the borderline headline with the warning mark, the sentence in its tooltip; its distance from the threshold is
-    0.020 above; no column says "Confidence"."""
+    the borderline call in the scan table's short words with the warning mark, the window's headline and the sentence
+    in its tooltip; its distance from the threshold is 0.020 above; no column says "Confidence"."""
     from osteo_desktop.core.results.result import FileResult
     from osteo_desktop.gui.history_view import COLUMNS, HistoryDialog
 
@@ -85,9 +85,10 @@ def test_the_history_view_heads_an_old_borderline_entry_as_borderline(qtbot, his
     dialog.refresh()
     result, against = COLUMNS.index("Result"), COLUMNS.index("Against threshold")
     assert "Confidence" not in COLUMNS
-    assert dialog.table.item(0, result).text() == "Borderline (just above the threshold): read as undecided  ⚠"
-    assert "Borderline: the probability 0.380 lies within 0.05 of the decision threshold 0.360" in (
-        dialog.table.item(0, result).toolTip())
+    assert dialog.table.item(0, result).text() == "Borderline (above)  ⚠"
+    tip = dialog.table.item(0, result).toolTip()
+    assert "Borderline (just above the threshold): read as undecided" in tip
+    assert "Borderline: the probability 0.380 lies within 0.05 of the decision threshold 0.360" in tip
     assert dialog.table.item(0, against).text() == "0.020 above"
 
 
