@@ -192,3 +192,23 @@ def test_the_same_film_exported_twice_gives_the_same_objects(tmp_path, capsys):
     first = uids("first")
     assert len(first) == 3 and uids("again") == first
     assert len({uid for pair in first.values() for uid in pair}) == 6
+
+
+def test_the_written_paths_are_printed_escaped(tmp_path, capsys, knee_png):
+    """The objects are named after the source, so a name with an escape sequence or a byte that is not UTF-8 reaches
+    the list of written paths: printed as the table prints names (\\xNN, \\x1b), not raw (a UTF-8 terminal's strict
+    stdout refused the undecodable byte with an internal error, and the files after it were never exported)."""
+    import os
+    import shutil
+
+    sources = [os.path.join(tmp_path, os.fsdecode(b"k\xffnee.png")), str(tmp_path / "k\x1b[31mred.png")]
+    for source in sources:
+        shutil.copy(knee_png, source)
+    out = tmp_path / "out"
+    assert main(["dicom-export", *sources, "--out", str(out), "--no-pdf", "--patient-id", "P-1",
+                 "--patient-name", "Doe^Jane"]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[1:-1] == [f"{out}/k\\xffnee.sr.dcm", f"{out}/k\\xffnee.annotated.dcm",
+                             f"{out}/k\\x1b[31mred.sr.dcm", f"{out}/k\\x1b[31mred.annotated.dcm"]
+    assert sorted(os.listdir(os.fsencode(out))) == sorted([b"k\xffnee.sr.dcm", b"k\xffnee.annotated.dcm",
+                                                           b"k\x1b[31mred.sr.dcm", b"k\x1b[31mred.annotated.dcm"])

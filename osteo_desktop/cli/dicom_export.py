@@ -13,6 +13,7 @@ from typing import Any
 from osteo_desktop.core.errors import OsteoError
 from osteo_desktop.core.pipeline.file_faults import failure, os_cause, path_fault
 from osteo_desktop.core.results import text
+from osteo_desktop.core.results.names import for_terminal
 from osteo_desktop.dicom_results import export_analysis
 
 log = logging.getLogger(__name__)
@@ -103,5 +104,7 @@ def _export(path: Path, classifier: Any, args: argparse.Namespace, details: Any)
         log.error("%s: the results cannot be written to --out %s (%s)", path, args.out, exc.strerror or exc)
         return False
     for item in written:
-        print(item)
+        # Named after the source: printed as the table prints names (escaped), so that a control character cannot
+        # drive the terminal and a byte that is not UTF-8 cannot stop the export of the files after it.
+        print(for_terminal(item))
     return True
