@@ -78,7 +78,19 @@ def _study_details(args: argparse.Namespace) -> Any:
 
 
 def _export(path: Path, classifier: Any, args: argparse.Namespace, details: Any) -> bool:
-    """Analyse and export one file, printing the paths written; False after logging why it failed."""
+    """Analyse and export one file, printing the paths written; False after logging why it failed.
+
+    Never raises (but for Ctrl-C): a file that fails in an unforeseen way (a source tag a DICOM library refuses) is
+    that file's error, as in a scan, and the files after it are still exported."""
+    try:
+        return _export_one(path, classifier, args, details)
+    except Exception as exc:  # noqa: BLE001 - one bad file must not stop the others; the traceback is logged (-vv)
+        log.debug("unexpected error while exporting %s", path, exc_info=True)
+        log.error("%s", failure(path, f"unexpected error ({type(exc).__name__}: {exc})"))
+        return False
+
+
+def _export_one(path: Path, classifier: Any, args: argparse.Namespace, details: Any) -> bool:
     from osteo_desktop.core.pipeline.analysis import analyse_file
     from osteo_desktop.core.results.dicom_adapter import NoStudyError
 
