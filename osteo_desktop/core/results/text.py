@@ -8,6 +8,7 @@ model's :class:`~osteo_desktop.core.model.runtime.Prediction`).
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -108,10 +109,25 @@ def probability_line(probability: float, threshold: float, positive_label: str =
     return f"Probability of {positive_label} {shown} — {where} the screening threshold of {line}"
 
 
+def _distance(difference: float, borderline: bool) -> str:
+    """``difference`` (from the threshold, not negative) with as many decimals (3 to 5) as keep it on the same side of
+    :data:`BORDERLINE_MARGIN` as the call: a borderline 0.0496 is "0.0496", not "0.050", which read as outside the
+    margin beside a borderline headline. A borderline difference that still rounds up to the margin at 5 decimals
+    (0.41 - 0.36 is 0.0499999... in floating point) is cut, not rounded: "0.04999"."""
+    for decimals in range(3, 6):
+        shown = f"{difference:.{decimals}f}"
+        if (float(shown) < BORDERLINE_MARGIN) == borderline:
+            return shown
+    return f"{math.floor(difference * 10**5) / 10**5:.5f}"  # only a borderline one gets here: rounding is monotone
+
+
 def threshold_distance(probability: float, threshold: float) -> str:
-    """How far from the threshold, for a table's cell: "0.080 above", "0.250 below", "at the threshold"."""
+    """How far from the threshold, for a table's cell: "0.080 above", "0.250 below", "at the threshold"; never on the
+    other side of the borderline margin from the call (a file 0.0496 above is "0.0496 above", see :func:`_distance`)."""
     where = _where(probability, threshold)
-    return "at the threshold" if where == "at" else f"{abs(probability - threshold):.3f} {where}"
+    if where == "at":
+        return "at the threshold"
+    return f"{_distance(abs(probability - threshold), is_borderline(probability, threshold))} {where}"
 
 
 def no_result_headline(reason: str | None) -> str:
