@@ -118,10 +118,12 @@ class ResultPanel(QFrame):
             rows.append(f"<tr><td>{html.escape(name)}&nbsp;&nbsp;</td><td>{shown}</td></tr>")
         self.details.setText(f"<table cellspacing='0' cellpadding='2'>{''.join(rows)}</table>")
         lines = []
-        for knee in self.knees:
+        # The long borderline words once: the headline says them for a borderline file, its knees the short ones.
+        summaries = text.knee_summaries(self.knees, positive_label, threshold, prediction.probability)
+        for knee, summary in zip(self.knees, summaries):
             shade = call_colour(knee.probability, threshold, knee.label == positive_label)
             lines.append(f"<span style='color:{shade}'>■</span> <b>{html.escape(text.knee_title(knee))}</b>: "
-                         f"{html.escape(text.knee_summary(knee, positive_label, threshold))}")
+                         f"{html.escape(summary)}")
         self.knee_lines.setText("<br>".join(lines))
         self.scale.set_values(threshold, [
             (text.knee_short(k.side), k.probability, call_colour(k.probability, threshold, k.label == positive_label))

@@ -201,12 +201,28 @@ def laterality_conflict_warning(laterality: str, knees: int) -> str:
             "found on the film: each is read, and their sides come from the film, not from that tag")
 
 
-def knee_summary(knee: object, positive_label: str, threshold: float) -> str:
+def knee_summary(knee: object, positive_label: str, threshold: float, *, short: bool = False) -> str:
     """One knee's result after its name: "Osteoporosis suspected, probability 0.412 (threshold 0.339)", or
-    "Borderline (just above the threshold): read as undecided, probability 0.362 (threshold 0.339)"."""
+    "Borderline (just above the threshold): read as undecided, probability 0.362 (threshold 0.339)"; with ``short``
+    a borderline knee's words are the scan table's ("Borderline (above), probability 0.362 (threshold 0.339)")."""
     probability = knee.probability  # type: ignore[attr-defined]
-    return (f"{headline(knee.label, positive_label, probability, threshold)}, "  # type: ignore[attr-defined]
+    return (f"{headline(knee.label, positive_label, probability, threshold, short=short)}, "  # type: ignore[attr-defined]
             f"probability {probability:.3f} (threshold {threshold:.3f})")
+
+
+def knee_summaries(knees: list | tuple, positive_label: str, threshold: float, file_probability: float | None) -> list[str]:
+    """Each knee's :func:`knee_summary` under a file's headline, the long borderline words said once: a borderline
+    file's headline says them, so its knees have the short ones ("Borderline (above)"); under a firm headline the
+    first borderline knee says them and any other the short ones. A two-knee borderline film showed "Borderline
+    (just above the threshold): read as undecided" three times in the result panel (trial 23); the side and the
+    numbers stay on every line."""
+    said = is_borderline(file_probability, threshold)
+    summaries = []
+    for knee in knees:
+        borderline = is_borderline(knee.probability, threshold)
+        summaries.append(knee_summary(knee, positive_label, threshold, short=borderline and said))
+        said = said or borderline
+    return summaries
 
 
 def knee_line(knee: object, positive_label: str, threshold: float) -> str:
@@ -292,8 +308,9 @@ def report_lines(result: Verdict, positive_label: str, *, file_name: str, create
         lines = [("Result", verdict_headline(result, positive_label)),
                  ("Against the threshold", probability_line(result.probability, result.threshold, positive_label))]
         lines += result_facts(result, positive_label)
-        lines += [(knee_title(knee), knee_summary(knee, positive_label, result.threshold))
-                  for knee in getattr(result, "knees", [])]
+        knees = list(getattr(result, "knees", []))
+        lines += list(zip(map(knee_title, knees),
+                          knee_summaries(knees, positive_label, result.threshold, result.probability)))
     digest = getattr(result, "model_sha256", None)
     if digest:  # the exact model (card and files): a version string alone does not say which card was used
         lines.append(("Model SHA-256", str(digest)))
