@@ -128,6 +128,7 @@ class MainWindow(QMainWindow):
         # The last file's "analysed in 132 ms" stayed in the status bar for 8 s while the next one was analysed.
         self.statusBar().showMessage(f"Opening {Path(path).name}…")
         self.setWindowTitle(plain.window_title(f"{Path(path).name} — {APP_TITLE}"))
+        self.side.show_position()
         self.update_actions()
 
     def _on_image_ready(self, radiograph: Radiograph) -> None:

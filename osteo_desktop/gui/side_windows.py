@@ -6,6 +6,7 @@ worklist's order and rules are the batch dialog's and :mod:`~osteo_desktop.gui.w
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -36,6 +37,11 @@ class SideWindows:
             self.batch.open_requested.connect(self.open_from_elsewhere)
             self.batch.scan_finished.connect(self.refresh_history)  # the scan records its results too
             self.batch.scan_finished.connect(lambda _: self.window.update_actions())
+            # The file's place changes with the list: a finished scan, another sort or filter.
+            self.batch.scan_finished.connect(lambda _: self.show_position())
+            self.batch.proxy.layoutChanged.connect(self.show_position)
+            self.batch.filter_choice.currentIndexChanged.connect(lambda _: self.show_position())
+            self.batch.show_declined.toggled.connect(lambda _: self.show_position())
         self.batch.show()
         self.batch.raise_()
         self.batch.activateWindow()
@@ -79,6 +85,18 @@ class SideWindows:
 
     def has_worklist(self) -> bool:
         return self.batch is not None and bool(self.batch.rows)
+
+    def show_position(self) -> None:
+        """Say in the status bar where the file on screen stands in the scan list ("12 of 36 in the scan list"),
+        or nothing when it is not in the list as shown."""
+        from osteo_desktop.gui import worklist
+
+        label, current = self.window.position_label, self.window.logic.current_path
+        where = None
+        if self.has_worklist() and current is not None:
+            where = worklist.position([os.path.abspath(row.path) for row in self.batch.shown_rows()], current)
+        label.setText(worklist.position_words(*where) if where else "")
+        label.setVisible(where is not None)
 
     def step(self, delta: int) -> str | None:
         """Open the next (``delta`` 1) or previous (-1) file of the scanned folder, in the order the table shows;

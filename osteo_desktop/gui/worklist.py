@@ -82,6 +82,20 @@ def step(paths: Sequence[str], current: str | None, delta: int) -> str | None:
     return paths[index] if 0 <= index < len(paths) else None
 
 
+def position(paths: Sequence[str], current: str | None) -> tuple[int, int] | None:
+    """Where ``current`` stands in the list as shown: (its place counted from 1, the number of files), or None when
+    it is not one of them (no file open, one from elsewhere, or one the filter hides)."""
+    try:
+        return list(paths).index(current) + 1, len(paths)
+    except ValueError:
+        return None
+
+
+def position_words(place: int, total: int) -> str:
+    """Where the reader is, as the status bar says it: "12 of 36 in the scan list"."""
+    return f"{place} of {total} in the scan list"
+
+
 def mark(row: FileResult, agreement: str | None, history: History | None) -> str | None:
     """Set the reader's ``agreement`` ("agree", "disagree" or None) on a row with a result, and in the history.
 
