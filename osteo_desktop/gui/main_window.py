@@ -145,6 +145,7 @@ class MainWindow(QMainWindow):
             self.result_panel.show_no_result(analysis.out_of_scope, analysis.warnings)
         else:
             self.result_panel.show_result(analysis.prediction, self.logic.positive_label(), shown.knees)
+            self.result_panel.show_reading(outcome.reader_agreement)  # as the history keeps it (jobs._record)
         self.preview.set_image(shown.preview) if shown.preview is not None else self.preview.clear()
         self.preview.set_overlay(shown.preview_heat)
         self.preview.set_marks(shown.preview_marks)

@@ -42,6 +42,7 @@ class SideWindows:
             self.batch.proxy.layoutChanged.connect(self.show_position)
             self.batch.filter_choice.currentIndexChanged.connect(lambda _: self.show_position())
             self.batch.show_declined.toggled.connect(lambda _: self.show_position())
+            self.batch.marked.connect(self._row_marked)
         self.batch.show()
         self.batch.raise_()
         self.batch.activateWindow()
@@ -126,12 +127,30 @@ class SideWindows:
         if self.batch is not None and any(row.path == path for row in self.batch.rows):
             self.batch.select_path(path)
             problem = self.batch.mark_selected(agreement)
-        else:
+        else:  # the batch dialog tells the window of its marks (_row_marked); this one is the window's own
             result = replace(logic.current.analysis.result, file_sha256=logic.current.file_sha256)
             problem = worklist.mark(result, agreement, logic.history)
+            if result.reader_agreement == agreement:  # marked (perhaps not saved: the status bar then says so)
+                self._show_reading(agreement)
         words = worklist.agreement_words(agreement) or "Mark cleared"
         status.showMessage(problem or f"{words}: {Path(path).name}", 8000)
         self.refresh_history()
+
+    def _row_marked(self, row: object) -> None:
+        """A scan row was marked: when it is the result on screen (the same file, or a copy of its content read by
+        the same model, which the history marks with it), the window shows the new verdict at once."""
+        current = self.window.logic.current
+        if current is None or current.analysis.prediction is None:
+            return
+        same_file = os.path.abspath(row.path) == current.path
+        same_content = (row.file_sha256 is not None and row.file_sha256 == current.file_sha256
+                        and row.model_sha256 == current.analysis.model_sha256)
+        if same_file or same_content:
+            self._show_reading(row.reader_agreement)
+
+    def _show_reading(self, agreement: str | None) -> None:
+        self.window.logic.current.reader_agreement = agreement  # the report prints it too
+        self.window.result_panel.show_reading(agreement)
 
     def stop(self) -> None:
         if self.batch is not None:

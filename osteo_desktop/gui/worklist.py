@@ -31,16 +31,14 @@ FILTERS: tuple[tuple[str, str], ...] = (
     (NO_RESULT, "No result (out of scope)"),
     (ERROR, "Could not be read"),
 )
-AGREEMENT_WORDS = {"agree": "Agree", "disagree": "Disagree", None: ""}
 # A study fetched from a PACS (File ▸ PACS…) lies in <data folder>/pacs/<study UID>/<SOP instance UID>.dcm.
 PACS_FOLDER = "pacs"
 _UID = re.compile(r"[0-9]+(\.[0-9]+)+")
 _FETCHED_KEYS = ("PatientName", "PatientID", "AccessionNumber", "StudyDate", "SOPInstanceUID")
 
 
-def agreement_words(agreement: str | None) -> str:
-    """The reader's mark in a cell: "Agree", "Disagree", or "" (an unknown stored value is shown as it is)."""
-    return AGREEMENT_WORDS.get(agreement, str(agreement))
+# The reader's mark in a cell: "Agree", "Disagree", or "" (the words are core.results.text's, shared by every face).
+agreement_words = text.agreement_words
 
 
 def category(row: FileResult) -> str:

@@ -299,8 +299,9 @@ def report_title(result: Verdict) -> str:
 def report_lines(result: Verdict, positive_label: str, *, file_name: str, created: datetime,
                  patient: list[tuple[str, str]] | tuple[tuple[str, str], ...] = ()) -> list[tuple[str, str]]:
     """A report's text as (field, value) pairs in reading order, the result first: nothing, not even the patient's
-    name, takes the headline's place. ``patient`` (given only when the user chose to include it: name, ID, study
-    date) follows the result's numbers. A declined file's report has the "No result" headline and the model version,
+    name, takes the headline's place. The reader's verdict (:data:`REPORT_READING_FIELD`), when the result has
+    one, follows its knees. ``patient`` (given only when the user chose to include it: name, ID, study date) follows
+    the result's numbers. A declined file's report has the "No result" headline and the model version,
     and no probability or threshold. No line says "confidence": see :func:`probability_line`."""
     if out_of_scope(result) is not None:
         lines = [("Result", result_headline(result, positive_label)), ("Model version", str(result.model_version))]
@@ -311,6 +312,9 @@ def report_lines(result: Verdict, positive_label: str, *, file_name: str, create
         knees = list(getattr(result, "knees", []))
         lines += list(zip(map(knee_title, knees),
                           knee_summaries(knees, positive_label, result.threshold, result.probability)))
+        verdict = agreement_words(getattr(result, "reader_agreement", None))
+        if verdict:  # marked with Shift+A / Shift+D or in the scan window: kept in the history with the result
+            lines.append((REPORT_READING_FIELD, verdict))
     digest = getattr(result, "model_sha256", None)
     if digest:  # the exact model (card and files): a version string alone does not say which card was used
         lines.append(("Model SHA-256", str(digest)))
@@ -318,6 +322,26 @@ def report_lines(result: Verdict, positive_label: str, *, file_name: str, create
     lines += [("File", file_name), ("Date", created.strftime("%Y-%m-%d %H:%M"))]
     lines += [("Warning", warning) for warning in warning_sentences(result)]
     return lines
+
+
+# The reader's verdict on a result (FileResult.reader_agreement, kept in the history: "agree", "disagree" or None),
+# in the words every face uses: the scan table's Reading column, the history's "Your reading", the main window's line
+# under the result and the PDF report.
+AGREEMENT_WORDS = {"agree": "Agree", "disagree": "Disagree"}
+READING_FIELD = "Your reading"
+# The report is read by others than the reader who marked it: its field names whose reading it is.
+REPORT_READING_FIELD = "Reader's verdict"
+
+
+def agreement_words(agreement: str | None) -> str:
+    """The reader's mark in words: "Agree", "Disagree", or "" when not marked (an unknown stored value as it is)."""
+    return "" if agreement is None else AGREEMENT_WORDS.get(agreement, str(agreement))
+
+
+def reading_line(agreement: str | None) -> str | None:
+    """The line the main window shows under a result the reader has marked: "Your reading: Agree"; None unmarked."""
+    words = agreement_words(agreement)
+    return f"{READING_FIELD}: {words}" if words else None
 
 
 def model_line(name: str, version: str, threshold: float) -> str:
