@@ -133,6 +133,7 @@ class _RowFilter(QSortFilterProxyModel):
 class BatchDialog(QDialog):
     open_requested = Signal(str)
     scan_finished = Signal(bool)  # True when it was cancelled
+    marked = Signal(object)  # the ScanRow whose reader's mark was set or cleared (the main window may show it)
 
     def __init__(self, classifier: Classifier, *, history: History | None = None,
                  settings: AppSettings | QSettings | None = None, parent: QWidget | None = None) -> None:
@@ -450,6 +451,7 @@ class BatchDialog(QDialog):
         if problem is None or row.reader_agreement == agreement:
             source_row = self.rows.index(row)
             self.model.item(source_row, READING_COLUMN).setText(worklist.agreement_words(row.reader_agreement))
+            self.marked.emit(row)
         self.progress_label.setText(problem or f"{Path(row.path).name}: {worklist.agreement_words(agreement) or 'mark cleared'}.")
         return problem
 

@@ -25,7 +25,7 @@ from osteo_desktop.gui.plain import PlainLabel, tooltip
 
 # "Against threshold", not "Confidence": a positive call's confidence can be under 50 % (the threshold is below 0.5).
 # "Your reading": the Agree/Disagree marked in the scan window's worklist (or with Shift+A / Shift+D in the main window).
-COLUMNS = ["Recorded", "File", "Result", "Probability", "Against threshold", "Your reading", "Model", "Folder"]
+COLUMNS = ["Recorded", "File", "Result", "Probability", "Against threshold", text.READING_FIELD, "Model", "Folder"]
 
 
 def _local_time(iso: str) -> str:

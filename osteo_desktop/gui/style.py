@@ -16,6 +16,7 @@ STYLE_SHEET = """
 QFrame#resultPanel { background: #24262b; border: 1px solid #3a3d44; border-radius: 6px; }
 QLabel#headline { font-size: 17pt; font-weight: 600; }
 QLabel#warnings { color: #f0c060; background: #3a3222; border-radius: 4px; padding: 6px; }
+QLabel#reading { font-weight: 600; }
 QLabel#disclaimer { color: #a0a4ab; font-size: 8.5pt; font-style: italic; }
 QProgressBar { border: 1px solid #3a3d44; border-radius: 5px; background: #1a1b1e; }
 QProgressBar::chunk { background: #4a90d9; border-radius: 4px; }
