@@ -16,6 +16,7 @@ from pydicom.uid import ComputedRadiographyImageStorage, generate_uid
 from osteo_desktop.core.results.dicom_adapter import NoStudyError, StudyDetails, source_for
 from osteo_desktop.core.results.annotated_image import annotate
 from osteo_desktop.core.results.dicom_objects import DicomExportInput, KneeFinding, write_all
+from shared_paths import DICOM_DIR
 
 SHA = "0123456789abcdef" * 4
 
@@ -371,3 +372,44 @@ def test_a_rename_that_fails_takes_back_the_objects_already_renamed(tmp_path, mo
     with pytest.raises(OSError):
         write_all(_input(KNEES), out, "knee")
     assert len(calls) == 2 and list(out.iterdir()) == []
+
+
+@pytest.mark.parametrize("charset, expected", [
+    ("", None),  # empty: the default repertoire, as when absent (the shared OT_16bit_VOI-LUT sample has it)
+    (["", "ISO 2022 IR 100"], ["ISO 2022 IR 6", "ISO 2022 IR 100"]),  # empty first value: ISO 2022 IR 6
+    ("ISO_IR 100", "ISO_IR 100"),  # a named one is kept
+])
+def test_a_source_with_an_empty_character_set_is_exported_with_the_default_repertoire(tmp_path, charset, expected):
+    inp = _input(KNEES)
+    inp.source.SpecificCharacterSet = charset
+    inp.source.PatientName = "Doe^Jane"  # ASCII: the same bytes in each repertoire
+    paths = write_all(inp, tmp_path, "charset")
+    for path in paths[:2]:  # the SR and the annotated image copy the source's patient and study
+        ds = pydicom.dcmread(path)
+        value = ds.get("SpecificCharacterSet")
+        assert (list(value) if value is not None and not isinstance(value, str) else value) == expected, path.name
+        assert ds.PatientName == "Doe^Jane"
+    assert inp.source.SpecificCharacterSet == charset  # the source itself is left as it was
+
+
+def test_the_shared_sample_with_an_empty_character_set_exports(tmp_path):
+    """Real case (review 23): dicom-export of this sample ended in 'internal error: ... '' is not a valid
+    SpecificCharacterSetValues'."""
+    sample = DICOM_DIR / "OT_16bit_VOI-LUT_jpeg-lossless-sv1.dcm"
+    if not sample.exists():
+        pytest.skip("shared DICOM samples not present")
+    source = pydicom.dcmread(sample, stop_before_pixels=True)
+    assert source.SpecificCharacterSet == ""
+    inp = DicomExportInput(source, [], "not a knee radiograph", "osteo-mobilenetv2", "2.1", SHA,
+                           annotate(np.zeros((50, 60), np.float32), [], "No result"), b"%PDF-1.4\n%%EOF\n")
+    paths = write_all(inp, tmp_path, "ot")
+    assert len(paths) == 3 and all(pydicom.dcmread(p).StudyInstanceUID == source.StudyInstanceUID for p in paths)
+
+
+def test_exporting_leaves_the_source_header_as_it_was(tmp_path):
+    """The Type 2 defaults and the character set are written into a copy (the copy shared the source's elements)."""
+    inp = _input(KNEES)
+    del inp.source.StudyID, inp.source.ReferringPhysicianName
+    before = {element.keyword: element.value for element in inp.source}
+    write_all(inp, tmp_path, "same")
+    assert {element.keyword: element.value for element in inp.source} == before

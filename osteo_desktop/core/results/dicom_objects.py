@@ -7,6 +7,7 @@ does not depend on the result types being restructured elsewhere; a thin adapter
 from __future__ import annotations
 
 import datetime as _dt
+from copy import deepcopy
 import io
 import logging
 import warnings
@@ -96,12 +97,31 @@ def _findings_key(inp: DicomExportInput) -> str:
 
 
 def _with_study_defaults(source: Dataset) -> Dataset:
-    """A copy where missing Type 2 patient/study attributes are present and empty (highdicom copies them)."""
-    copy = Dataset(source)
+    """A copy where missing Type 2 patient/study attributes are present and empty (highdicom copies them).
+
+    A deep copy (of a header, read without its pixels): ``Dataset(source)`` shares the source's elements, so the
+    defaults were written into the caller's header too."""
+    copy = deepcopy(source)
     for keyword in _STUDY_TAGS:
         if keyword not in copy:
             setattr(copy, keyword, "")
+    _default_repertoire_named(copy)
     return copy
+
+
+def _default_repertoire_named(copy: Dataset) -> None:
+    """Spell an empty Specific Character Set as the standard reads it (highdicom copies the value and refuses "").
+
+    An empty value is the default repertoire, as when the element is absent (PS3.3 C.12.1.1.2); an empty first of
+    several values is ISO 2022 IR 6, the default repertoire with code extensions. Other values are left as they are."""
+    if "SpecificCharacterSet" not in copy:
+        return
+    value = copy.SpecificCharacterSet
+    values = [str(item).strip() for item in value] if not isinstance(value, str) else [value.strip()]
+    if not values[0]:
+        del copy.SpecificCharacterSet
+        if any(values):
+            copy.SpecificCharacterSet = ["ISO 2022 IR 6", *values[1:]]
 
 
 def read_source_header(path: str | Path) -> Dataset:
