@@ -392,18 +392,28 @@ def test_a_source_with_an_empty_character_set_is_exported_with_the_default_reper
     assert inp.source.SpecificCharacterSet == charset  # the source itself is left as it was
 
 
-def test_the_shared_sample_with_an_empty_character_set_exports(tmp_path):
-    """Real case (review 23): dicom-export of this sample ended in 'internal error: ... '' is not a valid
-    SpecificCharacterSetValues'."""
+def test_a_dicom_file_without_study_or_instance_uid_is_refused_with_its_reason(tmp_path):
+    """The shared OT_16bit_VOI-LUT sample has empty Study, Series and SOP Instance UIDs (and an empty character set):
+    its results would be objects with empty Type 1 UIDs (dciodvfy: 10 errors), so the export is refused and says why."""
     sample = DICOM_DIR / "OT_16bit_VOI-LUT_jpeg-lossless-sv1.dcm"
     if not sample.exists():
         pytest.skip("shared DICOM samples not present")
-    source = pydicom.dcmread(sample, stop_before_pixels=True)
-    assert source.SpecificCharacterSet == ""
-    inp = DicomExportInput(source, [], "not a knee radiograph", "osteo-mobilenetv2", "2.1", SHA,
-                           annotate(np.zeros((50, 60), np.float32), [], "No result"), b"%PDF-1.4\n%%EOF\n")
-    paths = write_all(inp, tmp_path, "ot")
-    assert len(paths) == 3 and all(pydicom.dcmread(p).StudyInstanceUID == source.StudyInstanceUID for p in paths)
+    with pytest.raises(NoStudyError, match="without StudyInstanceUID or SOPInstanceUID: its results cannot be placed"):
+        source_for(sample, "dicom", 10, 10, None)
+    for keyword in ("StudyInstanceUID", "SOPInstanceUID", "SOPClassUID"):
+        ds = _source()
+        ds.file_meta = pydicom.dataset.FileMetaDataset()
+        ds.file_meta.TransferSyntaxUID = pydicom.uid.ExplicitVRLittleEndian
+        ds.file_meta.MediaStorageSOPClassUID, ds.file_meta.MediaStorageSOPInstanceUID = "1.2.3", "1.2.3.4"
+        setattr(ds, keyword, "")
+        ds.save_as(tmp_path / f"{keyword}.dcm", enforce_file_format=True)
+        with pytest.raises(NoStudyError, match=f"without {keyword}:"):
+            source_for(tmp_path / f"{keyword}.dcm", "dicom", 10, 10, None)
+    whole = _source()
+    whole.file_meta = pydicom.dataset.FileMetaDataset()
+    whole.file_meta.TransferSyntaxUID = pydicom.uid.ExplicitVRLittleEndian
+    whole.save_as(tmp_path / "whole.dcm", enforce_file_format=True)
+    assert source_for(tmp_path / "whole.dcm", "dicom", 10, 10, None).StudyInstanceUID == whole.StudyInstanceUID
 
 
 def test_exporting_leaves_the_source_header_as_it_was(tmp_path):

@@ -25,7 +25,8 @@ _DICOM_SIDE = {"right": "R", "left": "L"}  # the patient's side as DICOM codes i
 
 
 class NoStudyError(OsteoError):
-    """A raster image has no study to join and the user gave no patient and study details."""
+    """A raster image has no study to join and the user gave no patient and study details, or a DICOM file lacks the
+    UIDs that place its results in its study."""
 
 
 @dataclass
@@ -112,7 +113,15 @@ def synthetic_source(details: StudyDetails, rows: int, columns: int, content_sha
 def source_for(path: Path, source_format: str, rows: int, columns: int, details: StudyDetails | None,
                content_sha256: str = "") -> Dataset:
     if source_format.lower() == "dicom":
-        return read_source_header(path)
+        header = read_source_header(path)
+        # The results join the film's study and cite the film: without these UIDs they would be objects with empty
+        # Type 1 UIDs, which a PACS rejects or files nowhere.
+        missing = [keyword for keyword in ("StudyInstanceUID", "SOPInstanceUID", "SOPClassUID")
+                   if not str(header.get(keyword, "") or "").strip()]
+        if missing:
+            raise NoStudyError(f"{path.name} is a DICOM file without {' or '.join(missing)}: its results cannot be "
+                               "placed in its study")
+        return header
     if details is None or not details.patient_id or not details.patient_name:
         raise NoStudyError(f"{path.name} is a {source_format.upper()} image with no DICOM study to join; give the "
                            "patient ID and name (and study date/accession) to export it as DICOM")
