@@ -32,7 +32,9 @@ FILTERS: tuple[tuple[str, str], ...] = (
     (ERROR, "Could not be read"),
 )
 AGREEMENT_WORDS = {"agree": "Agree", "disagree": "Disagree", None: ""}
-# A study fetched from a PACS (File ▸ PACS…) lies in <data folder>/pacs/<study UID>/<SOP instance UID>.dcm.
+# A study fetched from a PACS (File ▸ PACS…) lies in <data folder>/pacs/<study UID>/, each film named by whose it is
+# (dicomnet.pacs.fetched_name: "Doe^Jane P-1 ACC-31 2025-03-01 knee R.dcm"; "<SOP instance UID>.dcm" when its header
+# names no one, and in studies fetched before films had such names).
 PACS_FOLDER = "pacs"
 _UID = re.compile(r"[0-9]+(\.[0-9]+)+")
 _FETCHED_KEYS = ("PatientName", "PatientID", "AccessionNumber", "StudyDate", "SOPInstanceUID")
@@ -114,9 +116,10 @@ def wrapped_tooltip(lines: Sequence[str]) -> str:
 
 
 def fetched_from_pacs(path: str | Path) -> bool:
-    """Whether ``path`` is a radiograph the PACS dialog fetched (named by its UID, in its study's folder)."""
+    """Whether ``path`` is a radiograph the PACS dialog fetched: a .dcm file in a study's folder (named by its UID)
+    under the data folder's pacs/; the film itself has a readable name or, from older versions, its UID."""
     path = Path(path)
-    return (path.suffix == ".dcm" and _UID.fullmatch(path.stem) is not None and _UID.fullmatch(path.parent.name) is not None
+    return (path.suffix == ".dcm" and not path.name.startswith(".") and _UID.fullmatch(path.parent.name) is not None
             and path.parent.parent.name == PACS_FOLDER)
 
 
@@ -128,9 +131,10 @@ class FileCell(NamedTuple):
 def file_cell(path: str | Path, shown: str) -> FileCell:
     """The scan table's File cell (text, tooltip; both plain text) for a row.
 
-    A file fetched from a PACS is named by its SOP instance UID, which tells the reader nothing: its cell says whose
-    film it is, from its own header ("Doe, Jane · ID P-1 · Acc. A-1 · 2025-03-01"), and the UID moves to the tooltip
-    with the path. Any other file keeps ``shown`` (its name) with the path as tooltip.
+    A file fetched from a PACS says whose film it is, from its own header ("Doe, Jane · ID P-1 · Acc. A-1 ·
+    2025-03-01"), as the PACS dialog lists studies (its file name may still be its SOP instance UID, fetched by an
+    older version), and the UID is in the tooltip with the path. Any other file keeps ``shown`` (its name) with the
+    path as tooltip.
     """
     if not fetched_from_pacs(path):
         return FileCell(shown, str(path))

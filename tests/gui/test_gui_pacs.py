@@ -4,6 +4,7 @@ fetch its radiographs into the scan window (the worklist) and send the results b
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ from pydicom.uid import generate_uid
 
 from osteo_desktop.gui.pacs_dialog import pacs_from_settings, pacs_settings_problem
 from tests.dicomnet_helpers import Orthanc
+from window_steps import open_and_wait
 from tests.imaging_factories import make_dicom
 from tests.sr_helpers import SR_CLASSES, sr_numbers
 
@@ -72,11 +74,19 @@ def test_find_fetch_analyse_and_send_back(qtbot, make_window, orthanc, knee_png,
     qtbot.waitUntil(lambda: batch is not None and not batch.is_running() and len(batch.rows) == 1, timeout=60000)
     assert fetched.args[0].startswith(str(tmp_path / "data"))
     row = batch.rows[0]
-    assert row.ok and row.path.endswith(f"{knee.SOPInstanceUID}.dcm")
+    # Named by whose film it is, not its SOP Instance UID: the name the window's title and status bar, the Image
+    # details and the default report name show (reported by a radiologist after trial 22).
+    readable = "Doe^Jane PID-8812 ACC-31 2025-03-01 knee"
+    assert row.ok and Path(row.path).name == f"{readable}.dcm"
     # The worklist says whose film it is, not the UID it is named by (trial 22); the UID is in the tooltip.
     cell = batch.model.item(0, 0)
     assert cell.text() == "Doe, Jane · ID PID-8812 · Acc. ACC-31 · 2025-03-01"
     assert knee.SOPInstanceUID in cell.toolTip()
+    open_and_wait(qtbot, window, row.path)
+    assert window.statusBar().currentMessage().startswith(f"{readable}.dcm: analysed in ")
+    assert window.windowTitle().startswith(f"{readable}.dcm — ")
+    assert dict(window.metadata.rows())["File"] == f"{readable}.dcm"
+    assert window.logic.suggested_report_path().name == f"{readable}-report.pdf"
 
     qtbot.waitUntil(lambda: dialog.send_button.isEnabled(), timeout=10000)
     with qtbot.waitSignal(dialog.results_sent, timeout=60000) as sent:

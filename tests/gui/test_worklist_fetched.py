@@ -49,3 +49,15 @@ def test_an_unreadable_or_anonymous_fetched_file_keeps_its_name(tmp_path):
     broken = path.parent / "1.2.3.4.dcm"
     broken.write_bytes(b"not DICOM")
     assert file_cell(broken, broken.name) == (broken.name, str(broken))
+
+
+def test_a_film_fetched_under_its_readable_name_still_reads_from_its_header(tmp_path):
+    """Fetched films are now named by whose they are (dicomnet.pacs.fetched_name); the cell still comes from the
+    header, as the PACS dialog lists studies, with the UID in the tooltip. A hidden file there (a fetch's temporary
+    file) is not a film."""
+    path, uid = _fetched(tmp_path, PatientName="Doe^Jane", PatientID="P-1", AccessionNumber="ACC-31", StudyDate="20250301")
+    readable = path.with_name("Doe^Jane P-1 ACC-31 2025-03-01 knee.dcm")
+    path.rename(readable)
+    assert fetched_from_pacs(readable) and not fetched_from_pacs(path.with_name(f".{uid}.dcm"))
+    assert file_cell(readable, readable.name) == ("Doe, Jane · ID P-1 · Acc. ACC-31 · 2025-03-01",
+                                                  f"{readable}\nSOP Instance UID {uid}")
