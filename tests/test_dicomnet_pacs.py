@@ -233,13 +233,17 @@ def _header(**tags) -> pydicom.Dataset:
       "StudyDate": "2025"}, "Doe^Jane 2nd line P[31m1 AC C 2025"),
     # the first group of a name with ideographic and phonetic groups; trailing carets; markup is only text
     ({"PatientName": "Yamada^Tarou^^=山田^太郎=やまだ^たろう"}, "Yamada^Tarou"),
-    ({"PatientName": "=山田^太郎"}, "山田^太郎"),
+    ({"PatientName": "^=山田^太郎"}, "山田^太郎"),
+    ({"PatientName": "X^", "PatientID": "XP-1X"}, "X XP-1X"),  # a one-letter family name is a name
     ({"PatientName": "<b>Evil</b>^Jane"}, "_b_Evil__b_^Jane"),
     # no leading dot (a hidden file), no trailing dot or space (Windows drops them), no device name
     ({"PatientID": ".hidden ."}, "hidden"),
     ({"PatientID": "NUL"}, "_NUL"),
     ({"PatientID": "NUL", "BodyPartExamined": "KNEE"}, "NUL knee"),  # not a device name: only "NUL" or "NUL.x" is
     ({"PatientID": "con.x"}, "_con.x"),
+    # the series' laterality when the image has none
+    ({"PatientID": "P-1", "BodyPartExamined": "KNEE", "Laterality": "L"}, "P-1 knee L"),
+    ({"PatientID": "P-1", "ImageLaterality": "R", "Laterality": "L"}, "P-1 R"),
     # body part and laterality alone do not say whose film it is
     ({"BodyPartExamined": "KNEE", "ImageLaterality": "R"}, None),
     ({"PatientName": "^^", "PatientID": " ", "StudyDate": ""}, None),

@@ -232,9 +232,8 @@ def _name_part(value: object) -> str:
     backslash is several values in pydicom (a list): its values joined with "_", not the list's Python text."""
     if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
         value = "\\".join(str(item) for item in value)
-    shown = "".join(" " if char.isspace() else char for char in str(value or "")
-                    if char.isspace() or not unicodedata.category(char).startswith("C"))
-    return " ".join(_NOT_IN_NAMES.sub("_", shown).split())
+    shown = "".join(char for char in str(value or "") if char.isspace() or not unicodedata.category(char).startswith("C"))
+    return " ".join(_NOT_IN_NAMES.sub("_", shown).split())  # split(): every white space (tab, newline) is a break
 
 
 def fetched_name(dataset: Dataset) -> str | None:
