@@ -7,6 +7,7 @@ one worker thread through the same pipeline as `osteo predict`; a sender thread 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -310,15 +311,12 @@ class Node:
         node's own temporary names only (_OWN_TEMP), never another file. Called before the node listens, so no store
         of this run is writing one. Returns how many went."""
         removed = 0
-        for folder in (self.incoming, self.outbox.pending):
-            for path in folder.glob(".*.part"):
-                if not _OWN_TEMP.fullmatch(path.name) or not path.is_file() or path.is_symlink():
-                    continue
-                try:
-                    path.unlink()
-                    removed += 1
-                except FileNotFoundError:
-                    continue
+        own = [path for folder in (self.incoming, self.outbox.pending) for path in folder.glob(".*.part")
+               if _OWN_TEMP.fullmatch(path.name) and path.is_file() and not path.is_symlink()]
+        for path in own:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+                removed += 1
         if removed:
             log.info("removed %d half-written file%s a previous run left in %s", removed, "" if removed == 1 else "s",
                      self.config.work_dir)
