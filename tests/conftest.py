@@ -71,14 +71,21 @@ def keras_model(classifier):
     return keras.models.load_model(classifier.card.verified_path("keras"), compile=False)
 
 
-@pytest.fixture
-def cli_isolated(tmp_path, monkeypatch):
-    """For tests that run the CLI in process: the history in tmp_path, and the root logger given back as it was
-    (the CLI configures logging). Test modules make it autouse through their own ``isolated`` fixture."""
-    monkeypatch.setenv("OSTEO_DATA_DIR", str(tmp_path / "data"))
+@pytest.fixture(autouse=True)
+def logging_given_back():
+    """Every test leaves the root logger as it found it: the CLI run in process (in many modules) sets its own handler
+    on a stderr that pytest closes after the test, and a later test logging through it failed ("I/O operation on a
+    closed file")."""
     root = logging.getLogger()
     saved = (root.handlers[:], root.level, logging.getLogger("osteo_desktop").level)
     yield
     root.handlers[:] = saved[0]
     root.setLevel(saved[1])
     logging.getLogger("osteo_desktop").setLevel(saved[2])
+
+
+@pytest.fixture
+def cli_isolated(tmp_path, monkeypatch):
+    """For tests that run the CLI in process: the history in tmp_path (the root logger is given back by
+    ``logging_given_back``). Test modules make it autouse through their own ``isolated`` fixture."""
+    monkeypatch.setenv("OSTEO_DATA_DIR", str(tmp_path / "data"))

@@ -232,6 +232,18 @@ def test_training_commands_without_the_training_extra(monkeypatch, capsys):
     assert code == 1 and "training extra" in err
 
 
+@pytest.mark.parametrize("before", [["--model-dir", "{model}"], ["-v", "--model-dir", "{model}"]])
+def test_an_option_before_a_training_command_is_a_usage_error(capsys, tmp_path, before):
+    """`osteo --model-dir DIR train-knee` (train-knee has a --model-dir of its own, after the command) ended in
+    'internal error: AttributeError'; the training commands read their own arguments, so an option of ours before
+    one is a usage error that says where it goes."""
+    argv = [a.format(model=tmp_path) for a in before] + ["train-knee", "--allow-unchecked"]
+    code, out, err = _run(capsys, *argv)
+    assert code == 2, err
+    assert "internal error" not in err
+    assert "osteo: error: options before 'train-knee' are not read; give them after it (osteo train-knee --help)" in err
+
+
 def test_ctrl_c_writes_a_complete_export_of_the_rows_done_so_far(tmp_path, knee_manifest):
     import os
     import signal

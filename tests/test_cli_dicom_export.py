@@ -192,3 +192,53 @@ def test_the_same_film_exported_twice_gives_the_same_objects(tmp_path, capsys):
     first = uids("first")
     assert len(first) == 3 and uids("again") == first
     assert len({uid for pair in first.values() for uid in pair}) == 6
+
+
+def test_the_written_paths_are_printed_escaped(tmp_path, capsys, knee_png):
+    """The objects are named after the source, so a name with an escape sequence or a byte that is not UTF-8 reaches
+    the list of written paths: printed as the table prints names (\\xNN, \\x1b), not raw (a UTF-8 terminal's strict
+    stdout refused the undecodable byte with an internal error, and the files after it were never exported)."""
+    import os
+    import shutil
+
+    sources = [os.path.join(tmp_path, os.fsdecode(b"k\xffnee.png")), str(tmp_path / "k\x1b[31mred.png")]
+    for source in sources:
+        shutil.copy(knee_png, source)
+    out = tmp_path / "out"
+    assert main(["dicom-export", *sources, "--out", str(out), "--no-pdf", "--patient-id", "P-1",
+                 "--patient-name", "Doe^Jane"]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[1:-1] == [f"{out}/k\\xffnee.sr.dcm", f"{out}/k\\xffnee.annotated.dcm",
+                             f"{out}/k\\x1b[31mred.sr.dcm", f"{out}/k\\x1b[31mred.annotated.dcm"]
+    assert sorted(os.listdir(os.fsencode(out))) == sorted([b"k\xffnee.sr.dcm", b"k\xffnee.annotated.dcm",
+                                                           b"k\x1b[31mred.sr.dcm", b"k\x1b[31mred.annotated.dcm"])
+
+
+def test_a_file_whose_export_fails_unexpectedly_does_not_stop_the_others(tmp_path, capsys, monkeypatch, knee_png):
+    """'A file that cannot be read gets an error and the others still run': an unexpected failure while one file's
+    objects are built (a source tag a DICOM library refuses; here a stand-in for such a bug) is that file's error,
+    and the next file is still exported. Before, it ended the whole run with 'internal error'."""
+    import shutil
+
+    from osteo_desktop.cli import dicom_export
+
+    first, second = tmp_path / "first.png", tmp_path / "second.png"
+    shutil.copy(knee_png, first)
+    shutil.copy(knee_png, second)
+    real_export = dicom_export.export_analysis
+
+    def export(analysis, *args, **kwargs):
+        if str(analysis.radiograph.path).endswith("first.png"):
+            raise ValueError("'' is not a valid SpecificCharacterSetValues")
+        return real_export(analysis, *args, **kwargs)
+
+    monkeypatch.setattr(dicom_export, "export_analysis", export)
+    out = tmp_path / "out"
+    assert main(["dicom-export", str(first), str(second), "--out", str(out), "--no-pdf", "--patient-id", "P-1",
+                 "--patient-name", "Doe^Jane"]) == 1
+    captured = capsys.readouterr()
+    assert sorted(p.name for p in out.iterdir()) == ["second.annotated.dcm", "second.sr.dcm"]
+    assert captured.out.splitlines()[1:-1] == [f"{out}/second.sr.dcm", f"{out}/second.annotated.dcm"]
+    assert ("first.png: unexpected error (ValueError: '' is not a valid SpecificCharacterSetValues)"
+            in captured.err)
+    assert "internal error" not in captured.err

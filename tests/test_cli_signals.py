@@ -74,3 +74,59 @@ def test_a_second_signal_stops_at_once_and_leaves_no_temporary(tmp_path, capsys,
     assert code == 143
     assert out.read_text() == "earlier export\n"  # the earlier file untouched, never half a CSV
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+_HUNG_READ_SCAN = """
+import sys, threading
+from pathlib import Path
+from osteo_desktop.cli import main
+from osteo_desktop.core.pipeline import scanning
+from osteo_desktop.core.results import exports
+
+real_read, real_write, written = scanning.read_radiograph, exports.CsvRowWriter.write, threading.Event()
+
+def write(self, row):
+    real_write(self, row)
+    written.set()
+
+def read(path, **kwargs):
+    if Path(path).name.startswith("01"):  # a read on a dead network share: it never returns
+        written.wait()
+        print("read hung", file=sys.stderr, flush=True)
+        threading.Event().wait()
+    return real_read(path, **kwargs)
+
+exports.CsvRowWriter.write, scanning.read_radiograph = write, read
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_ctrl_c_while_a_read_hangs_ends_the_program(tmp_path, folder):
+    """README: on Ctrl-C a scan stops within about a second, even while a read hangs, and the rows done so far are
+    written. The rows were written, but the program then waited at exit for the hung read's thread, for ever. The
+    timeout only guards the failure, which would otherwise hang; the signal is sent once the read is known to hang."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    out = tmp_path / "out.csv"
+    env = {**os.environ, "PYTHONPATH": str(repo), "OSTEO_DATA_DIR": str(tmp_path / "data")}
+    process = subprocess.Popen([sys.executable, "-c", _HUNG_READ_SCAN, "scan", str(folder), "--csv", str(out),
+                                "--batch-size", "1", "--workers", "1", "--no-history"],
+                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        for line in process.stderr:
+            if line.strip() == "read hung":
+                break
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 130, err
+    assert "interrupted: stopped after 1 of 12 files" in err
+    with open(out, newline="") as handle:
+        assert [os.path.basename(row["path"])[:2] for row in csv.DictReader(handle)] == ["00"]
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]

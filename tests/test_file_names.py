@@ -115,3 +115,34 @@ def test_file_named_prefers_a_file_that_exists_under_the_written_name(tmp_path):
     literal.write_bytes(b"x")
     assert file_named(str(literal)) == str(literal)
     assert os.fsencode(file_named(str(tmp_path / "gone\\xff.png"))).endswith(b"gone\xff.png")
+
+
+def test_log_messages_reach_the_terminal_escaped(capsys):
+    """A log line quotes a file name (dicom-export's errors, a folder that cannot be listed): written escaped, like
+    say(), so that it cannot recolour the terminal or fake a line; a traceback keeps its lines, each escaped."""
+    import logging
+
+    from osteo_desktop.cli.arguments import configure_logging
+
+    configure_logging(0)
+    name = "a\x1b[31mred\x07.png\nosteo: fake line"
+    logging.getLogger("osteo_desktop.cli").error("%s: not an image", name)
+    try:
+        raise ValueError("tag \x1b]2;title\x07")
+    except ValueError:
+        logging.getLogger("osteo_desktop.cli").warning("failed %s", BAD_TEXT, exc_info=True)
+    err = capsys.readouterr().err
+    lines = err.splitlines()
+    assert lines[0] == "osteo: ERROR: a\\x1b[31mred\\x07.png\\nosteo: fake line: not an image"
+    assert lines[1] == "osteo: WARNING: failed notes\\xe9.png"
+    assert lines[2] == "Traceback (most recent call last):"  # the traceback is still lines, not one escaped line
+    assert lines[-1] == "ValueError: tag \\x1b]2;title\\x07"
+    assert "\x1b" not in err and "\x07" not in err
+
+
+def test_dicom_export_errors_name_the_file_escaped(tmp_path, capsys):
+    missing = tmp_path / "k\x1b[2Jnee.png"
+    assert main(["dicom-export", str(missing), "--out", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err
+    assert "\x1b" not in err
+    assert "k\\x1b[2Jnee.png: cannot be read (No such file or directory)" in err

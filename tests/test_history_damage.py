@@ -65,6 +65,27 @@ def test_a_damaged_page_is_detected_set_aside_with_a_timestamp_and_a_new_history
         assert reopened.set_aside is None and reopened.damage_notice() is None and reopened.count() == 1
 
 
+def test_a_second_damaged_database_in_the_same_second_does_not_replace_the_first_one_set_aside(tmp_path, monkeypatch):
+    """The set-aside name has a one-second timestamp. A second damaged file set aside within that second (two
+    processes opening the same damaged history at once: the second moves the first one's new database over the
+    first's set-aside file) replaced the earlier results kept for recovery. Each is kept under a name of its own."""
+    import time
+
+    monkeypatch.setattr(time, "strftime", lambda fmt, *args: "20261203-120000")
+    path = tmp_path / "history.sqlite3"
+    _damaged_database(path)
+    with History(path) as history:
+        first = history.set_aside
+        kept = first.read_bytes()
+    _damaged_database(path)
+    with History(path) as history:
+        second = history.set_aside
+    assert first.name == "history.sqlite3.damaged-20261203-120000"
+    assert second is not None and second != first and second.is_file()
+    assert first.read_bytes() == kept  # untouched
+    assert sorted(p.name for p in tmp_path.glob("history.sqlite3.damaged-*") if not p.name.endswith(("-wal", "-shm"))) == sorted([first.name, second.name])
+
+
 def test_the_command_line_says_so_in_one_line(tmp_path, knee_png, capsys):
     (tmp_path / "data").mkdir()  # OSTEO_DATA_DIR (the isolated fixture)
     _damaged_database(tmp_path / "data" / "history.sqlite3")

@@ -197,7 +197,7 @@ def test_a_declined_file_keeps_the_warnings_that_may_explain_why():
         "colour DICOM (YBR_FULL) converted to greyscale; the model was trained on greyscale radiographs",
         "transparent areas of the image are shown as black",
         "Not a knee: the DICOM body part is CHEST; the model was trained on knee radiographs only",
-        "the image is only 90 x 120 pixels; the model needs at least 128 pixels a side, so the result is unreliable",
+        "the image is only 90 x 120 pixels; the model needs at least 128 pixels a side, too few to be read reliably",
         "multi-frame DICOM (3 frames): only the first frame is shown and analysed",
     ]
     assert declined_warnings(warnings) == warnings[3:]

@@ -117,3 +117,36 @@ def test_osteo_scan_backend_ray_writes_the_same_csv(ray_cluster, folder, tmp_pat
         with open(out, newline="", encoding="utf-8") as handle:
             outputs[name] = [{k: v for k, v in row.items() if k != "timings_ms"} for row in csv.DictReader(handle)]
     assert outputs["ray"] == outputs["local"] and len(outputs["ray"]) == 11
+
+
+_SIGTERM_AFTER_FIRST_ROW = """
+import os, signal, sys
+from osteo_desktop.cli import main
+from osteo_desktop.core.results import exports
+
+real_write = exports.CsvRowWriter.write
+
+def write(self, row):
+    real_write(self, row)
+    if self.count == 1:
+        os.kill(os.getpid(), signal.SIGTERM)
+
+exports.CsvRowWriter.write = write
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_sigterm_during_a_ray_scan_writes_the_rows_done_so_far_and_exits_143(ray_cluster, folder, tmp_path):
+    """README: SIGTERM stops a scan, the rows done so far are written, exit status 143; with Ray 'the exit status
+    [is] that of the local scan'. ray.init replaced the program's SIGTERM handler with its own sys.exit(15): the
+    scan ended with status 15 and no CSV at all."""
+    out = tmp_path / "out.csv"
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OSTEO_DATA_DIR": str(tmp_path / "data"), "RAY_AUTH_MODE": "disabled"}
+    done = subprocess.run([sys.executable, "-c", _SIGTERM_AFTER_FIRST_ROW, "scan", str(folder), "--csv", str(out),
+                           "--no-history", "--backend", "ray", "--address", ray_cluster, "--workers", "1",
+                           "--batch-size", "2"], env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 143, done.stderr[-2000:]
+    assert "terminated: stopped after 1 of 11 files" in done.stderr
+    with open(out, newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [row["path"] for row in rows] == [str(sorted(folder.iterdir())[0])]

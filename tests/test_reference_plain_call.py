@@ -131,14 +131,15 @@ def test_the_headline_itself_says_borderline_and_which_side(label, probability, 
 
 def test_a_two_knee_film_heads_with_its_most_suspicious_knee_and_each_knee_says_borderline():
     """Right 0.37 (0.031 above 0.339: borderline), left 0.31 (0.029 below: borderline too): the file's result is the
-    right knee's, so its headline is borderline above; each knee's line says its own side."""
+    right knee's, so its headline is borderline above and says "read as undecided"; each knee's line says its own
+    side in the scan table's short words (the long ones once, in the headline: trial 23)."""
     row = FileResult.from_prediction("/films/both.png", _verdict(0.37))
     row.knees = [KneeResult("right", (0, 0, 10, 10), "osteoporosis", 0.37, 0.37),
                  KneeResult("left", (20, 0, 30, 10), "normal", 0.31, 0.69)]
     lines = dict(text.report_lines(row, "osteoporosis", file_name="both.png", created=datetime(2026, 12, 3)))
     assert lines["Result"] == "Borderline (just above the threshold): read as undecided"
-    assert lines["Right knee"] == "Borderline (just above the threshold): read as undecided, probability 0.370 (threshold 0.339)"
-    assert lines["Left knee"] == "Borderline (just below the threshold): read as undecided, probability 0.310 (threshold 0.339)"
+    assert lines["Right knee"] == "Borderline (above), probability 0.370 (threshold 0.339)"
+    assert lines["Left knee"] == "Borderline (below), probability 0.310 (threshold 0.339)"
 
 
 # --- 3. the borderline sentence in the result's warnings -------------------------------------------------------------

@@ -272,7 +272,7 @@ def test_a_read_error_passes_through_and_is_logged(monkeypatch, caplog):
 def test_a_side_under_128_pixels_warns(width, height, warns):
     radiograph = read_radiograph(Path("s.png"), data=_png(np.zeros((height, width), np.uint8)))
     expected = (
-        [f"the image is only {width} x {height} pixels; the model needs at least 128 pixels a side, so the result is unreliable"]
+        [f"the image is only {width} x {height} pixels; the model needs at least 128 pixels a side, too few to be read reliably"]
         if warns else []
     )
     assert radiograph.warnings == expected

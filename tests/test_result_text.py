@@ -55,6 +55,20 @@ def test_report_lines_in_reading_order():
     assert not any(name == "Warning" for name, _ in plain)
 
 
+def test_a_borderline_reports_knee_lines_have_the_short_words():
+    """Two knees 0.380 and 0.320 against 0.339 (0.041 above, 0.019 below: both borderline): the report's Result line
+    says "read as undecided" for the file, each knee's line its side in short words with its numbers."""
+    from osteo_desktop.core.results.knee import KneeResult
+
+    knees = [KneeResult("right", (0, 0, 10, 10), "osteoporosis", 0.3804, 0.3804),
+             KneeResult("left", (20, 0, 30, 10), "normal", 0.32, 0.68)]
+    lines = text.report_lines(_result(knees=knees), "osteoporosis", file_name="knee.png", created=datetime(2026, 3, 4))
+    assert lines[0] == ("Result", "Borderline (just above the threshold): read as undecided")
+    assert lines[5:7] == [("Right knee", "Borderline (above), probability 0.380 (threshold 0.339)"),
+                          ("Left knee", "Borderline (below), probability 0.320 (threshold 0.339)")]
+    assert sum(value.count("read as undecided") for _, value in lines) == 1
+
+
 def test_command_line_lines_by_hand():
     assert text.model_line("osteo-mnv2", "2.1.0", 0.33912) == "Model osteo-mnv2 2.1.0 (threshold 0.339)"
     assert text.scan_summary(1, 0, 0, 0.5) == "1 file: 1 results, 0 failed, in 0.5 s (2.0 files/s)"

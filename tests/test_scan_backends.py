@@ -196,3 +196,62 @@ def test_osteo_scan_refuses_an_unknown_backend_and_an_address_without_ray(tmp_pa
     assert "unknown scan backend" in capsys.readouterr().err
     assert main(["scan", str(tmp_path), "--backend", "threads", "--address", "auto", "--no-history"]) == 2
     assert "--address is for --backend ray" in capsys.readouterr().err
+
+
+def test_a_task_still_running_does_not_keep_the_process_from_exiting(tmp_path):
+    """After Ctrl-C a scan stops within a second and gives the rest up (shutdown without waiting), but a decode still
+    running in the default pool (a 50-megapixel JPEG 2000 takes seconds; a read on a dead network share never ends)
+    kept `osteo scan` from exiting: the interpreter joined the pool's threads at exit. Here the task never ends; the
+    process must exit anyway (the timeout is only the guard for a failure, which would otherwise hang)."""
+    import subprocess
+    import sys
+
+    script = (
+        "import threading\n"
+        "from osteo_desktop.core.pipeline.backends import ThreadBackend\n"
+        "executor, started = ThreadBackend().executor(1), threading.Event()\n"
+        "def hang():\n"
+        "    started.set()\n"
+        "    threading.Event().wait()  # never set: a read that never returns\n"
+        "executor.submit(hang)\n"
+        "queued = executor.submit(print, 'never run')\n"
+        "started.wait()\n"
+        "executor.shutdown(wait=False, cancel_futures=True)\n"
+        "print('queued task cancelled:', queued.cancelled())\n"
+    )
+    repo = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                          env={**__import__("os").environ, "PYTHONPATH": str(repo)})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["queued task cancelled: True"]
+
+
+def test_the_default_pool_runs_every_task_and_hands_back_results_and_exceptions():
+    """The pool the scan uses by default: results and exceptions come back on their futures, at most ``workers``
+    tasks run at once, and a shutdown that waits lets queued tasks finish."""
+    executor = ThreadBackend().executor(2)
+    running, most, gate = [0], [0], threading.Lock()
+    release = threading.Event()
+
+    def task(n):
+        with gate:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        release.wait(timeout=60)
+        with gate:
+            running[0] -= 1
+        if n == 3:
+            raise KeyError(n)
+        return n * n
+
+    futures = [executor.submit(task, n) for n in range(6)]
+    release.set()
+    assert [f.result(timeout=60) for f in futures if f is not futures[3]] == [0, 1, 4, 16, 25]
+    with pytest.raises(KeyError):
+        futures[3].result(timeout=60)
+    assert 1 <= most[0] <= 2
+    queued = [executor.submit(pow, 2, n) for n in range(4)]
+    executor.shutdown(wait=True)
+    assert [f.result(timeout=0) for f in queued] == [1, 2, 4, 8]
+    with pytest.raises(RuntimeError):
+        executor.submit(pow, 2, 2)

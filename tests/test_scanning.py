@@ -226,6 +226,26 @@ def test_an_unexpected_reader_exception_becomes_a_row_error(monkeypatch, classif
     assert "decoder bug" in rows[1].error and rows[1].error.startswith(victim.name)
 
 
+def test_an_unexpected_error_judging_one_film_is_its_row_error_and_the_scan_goes_on(monkeypatch, classifier, knee_files):
+    """After inference each film is judged and settled; an unforeseen failure there (here a stand-in bug for one film)
+    ended the whole scan with an exception, so `osteo scan --csv` wrote no CSV at all (the atomic export is dropped
+    on an error). It is that file's row error, as a reader's unexpected error is; its batch partner keeps its result."""
+    real_settle = scanning.settle
+    victim = knee_files[2]
+
+    def flaky_settle(row, classifier, verdict):
+        if row.path == str(victim):
+            raise IndexError("knee index out of range")
+        return real_settle(row, classifier, verdict)
+
+    monkeypatch.setattr(scanning, "settle", flaky_settle)
+    rows = list(scan_files(knee_files[:4], classifier, batch_size=2))
+    assert [row.path for row in rows] == [str(p) for p in knee_files[:4]]
+    assert [row.ok for row in rows] == [True, True, False, True]
+    assert rows[2].error == f"{victim.name}: unexpected error after inference (IndexError: knee index out of range)"
+    assert rows[2].label is None and rows[2].knees == [] and rows[2].probability is None
+
+
 def test_an_unreadable_history_costs_only_the_reuse_not_the_results(tmp_path, classifier, knee_files):
     from osteo_desktop.core.results.history import History, HistoryError
 

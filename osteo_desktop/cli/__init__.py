@@ -17,7 +17,7 @@ import os
 import sys
 from collections.abc import Callable
 
-from osteo_desktop.cli.arguments import build_parser, configure_logging, training_command
+from osteo_desktop.cli.arguments import TRAINING_COMMANDS, build_parser, configure_logging, training_command
 from osteo_desktop.cli.common import (EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, EXIT_USAGE, Terminated, log,
                                      say, usage_error)
 from osteo_desktop.cli.training import run_training
@@ -44,6 +44,11 @@ def _dispatch(argv: list[str]) -> int:
         # parser reports it instead, with the usage of the command that was meant.
         args, unknown = parser.parse_known_args(argv)
         command_parser = getattr(args, "command_parser", parser)
+        if args.command in TRAINING_COMMANDS:
+            # Only -v before a training command is ours (training_command); the command reads its own arguments,
+            # so --model-dir before it would be dropped unsaid (and the command had no handler here).
+            return usage_error(command_parser, f"options before '{args.command}' are not read; give them after it "
+                                               f"(osteo {args.command} --help)")
         if unknown:
             command_parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     except SystemExit as exc:  # argparse exits 2 on a usage error and 0 after --help/--version

@@ -7,10 +7,12 @@ import logging
 import sys
 import warnings
 from pathlib import Path
+from typing import Any
 
 from osteo_desktop import __version__
 from osteo_desktop.cli import batch, info
 from osteo_desktop.cli.common import model_description
+from osteo_desktop.core.results.names import for_terminal
 from osteo_desktop.core.results.text import DISCLAIMER
 
 TRAINING_COMMANDS = ("train", "evaluate", "train-knee-detector", "train-knee")
@@ -126,10 +128,25 @@ def training_command(argv: list[str]) -> tuple[int, str, list[str]] | None:
     return None
 
 
+class TerminalFormatter(logging.Formatter):
+    """Log lines fit for a terminal: messages quote file names, tags and errors (``dicom-export``'s "knee.png: not an
+    image", a folder that cannot be listed), so control characters and undecodable bytes are escaped as ``say()``
+    escapes them; a traceback (``-vv``) keeps its lines, each escaped."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return for_terminal(super().formatMessage(record))
+
+    def formatException(self, ei: Any) -> str:
+        return "\n".join(for_terminal(line) for line in super().formatException(ei).split("\n"))
+
+    def formatStack(self, stack_info: str) -> str:
+        return "\n".join(for_terminal(line) for line in super().formatStack(stack_info).split("\n"))
+
+
 def configure_logging(verbosity: int) -> None:
     level = logging.WARNING if verbosity <= 0 else logging.INFO if verbosity == 1 else logging.DEBUG
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("osteo: %(levelname)s: %(message)s"))
+    handler.setFormatter(TerminalFormatter("osteo: %(levelname)s: %(message)s"))
     # pydicom's complaints about odd headers quote raw element values, which may be a patient's name; the reader
     # reports what matters in its own errors and warnings, so pydicom's messages are never shown. A handler filter
     # holds even though pydicom resets its logger's level when it is first imported.

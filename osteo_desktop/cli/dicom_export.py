@@ -13,6 +13,7 @@ from typing import Any
 from osteo_desktop.core.errors import OsteoError
 from osteo_desktop.core.pipeline.file_faults import failure, os_cause, path_fault
 from osteo_desktop.core.results import text
+from osteo_desktop.core.results.names import for_terminal
 from osteo_desktop.dicom_results import export_analysis
 
 log = logging.getLogger(__name__)
@@ -77,7 +78,19 @@ def _study_details(args: argparse.Namespace) -> Any:
 
 
 def _export(path: Path, classifier: Any, args: argparse.Namespace, details: Any) -> bool:
-    """Analyse and export one file, printing the paths written; False after logging why it failed."""
+    """Analyse and export one file, printing the paths written; False after logging why it failed.
+
+    Never raises (but for Ctrl-C): a file that fails in an unforeseen way (a source tag a DICOM library refuses) is
+    that file's error, as in a scan, and the files after it are still exported."""
+    try:
+        return _export_one(path, classifier, args, details)
+    except Exception as exc:  # noqa: BLE001 - one bad file must not stop the others; the traceback is logged (-vv)
+        log.debug("unexpected error while exporting %s", path, exc_info=True)
+        log.error("%s", failure(path, f"unexpected error ({type(exc).__name__}: {exc})"))
+        return False
+
+
+def _export_one(path: Path, classifier: Any, args: argparse.Namespace, details: Any) -> bool:
     from osteo_desktop.core.pipeline.analysis import analyse_file
     from osteo_desktop.core.results.dicom_adapter import NoStudyError
 
@@ -103,5 +116,7 @@ def _export(path: Path, classifier: Any, args: argparse.Namespace, details: Any)
         log.error("%s: the results cannot be written to --out %s (%s)", path, args.out, exc.strerror or exc)
         return False
     for item in written:
-        print(item)
+        # Named after the source: printed as the table prints names (escaped), so that a control character cannot
+        # drive the terminal and a byte that is not UTF-8 cannot stop the export of the files after it.
+        print(for_terminal(item))
     return True

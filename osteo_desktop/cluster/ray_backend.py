@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import signal
 import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Executor
@@ -78,8 +79,15 @@ class RayBackend(ScanBackend):
         # Ray Data logs each dataset's plan and timing at INFO on stderr; the scan reports its own progress.
         logging.getLogger("ray.data").setLevel(max(logging.WARNING, logging.getLogger().level))
         if not ray.is_initialized():
+            # ray.init puts its own SIGTERM handler in (sys.exit(15)) over the command line's, which stops the scan
+            # and writes the rows done so far (cli.common.StopOnSignal): SIGTERM then exited with status 15 and
+            # dropped the CSV. A handler of the program's own is put back; a default one is left to Ray.
+            main_thread = threading.current_thread() is threading.main_thread()
+            previous = signal.getsignal(signal.SIGTERM) if main_thread else None
             ray.init(address=self.address, logging_level=logging.WARNING, log_to_driver=False,
                      include_dashboard=False, configure_logging=False)
+            if callable(previous):
+                signal.signal(signal.SIGTERM, previous)
 
     def scan_rows(self, paths: Sequence[Path], classifier: "Classifier", *, batch_size: int, include_patient: bool,
                   hash_files: bool, cancel: threading.Event) -> Iterator[FileResult]:

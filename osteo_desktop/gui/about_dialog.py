@@ -27,8 +27,14 @@ def _is_estimate(value: Any) -> bool:
     return isinstance(value, dict) and {"value", "ci_low", "ci_high"} <= set(value)
 
 
+def _range(low: float, high: float) -> str:
+    """An interval's bounds: "0.774–0.880", but "-0.431 to -0.052" when a bound is negative (a dash between two
+    minus signs, "-0.431–-0.052", read as a subtraction)."""
+    return f"{low:.3f} to {high:.3f}" if min(low, high) < 0 else f"{low:.3f}–{high:.3f}"
+
+
 def _estimate(value: dict) -> str:
-    return f"{value['value']:.3f}  (95% CI {value['ci_low']:.3f}–{value['ci_high']:.3f})"
+    return f"{value['value']:.3f}  (95% CI {_range(value['ci_low'], value['ci_high'])})"
 
 
 def _section(title: str, body: str) -> str:
@@ -103,7 +109,7 @@ def _evaluation(card: ModelCard) -> str:
     if isinstance(dxa, dict) and "roc_auc" in dxa and isinstance(dxa.get("roc_auc_ci"), list):
         low, high = dxa["roc_auc_ci"]
         html += (f"<p>On the {dxa.get('n_binary', '?')} images with a measured QUS T-score: ROC AUC "
-                 f"<b>{dxa['roc_auc']:.3f} (95% CI {low:.3f}–{high:.3f})</b>.</p>")
+                 f"<b>{dxa['roc_auc']:.3f} (95% CI {_range(low, high)})</b>.</p>")
     return html
 
 
@@ -111,7 +117,7 @@ def _interval(entry: object) -> str:
     if not (isinstance(entry, dict) and {"value", "ci_low", "ci_high"} <= set(entry)):
         return "not recorded"
     n = f" (n = {entry['n']})" if "n" in entry else ""
-    return f"<b>{entry['value']:.3f} (95% CI {entry['ci_low']:.3f}–{entry['ci_high']:.3f})</b>{n}"
+    return f"<b>{entry['value']:.3f} (95% CI {_range(entry['ci_low'], entry['ci_high'])})</b>{n}"
 
 
 def _at_threshold(entry: object, labels: tuple[str, str]) -> list[tuple[str, str]]:

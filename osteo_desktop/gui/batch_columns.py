@@ -74,12 +74,20 @@ class ColumnFitter(QObject):
         room = table.viewport().width() - sum(widths.values())
         wants = {column: max(needed(column), TEXT_MIN_WIDTH) for column in TEXT_COLUMNS}
         floors = self._text_floors(wants)
-        # Short of room, the File column gives way first (the whole path is in its tooltip), then Error, then Result.
-        given = min(max(0, sum(floors.values()) - room), max(0, widths[FILE_COLUMN] - FILE_TIGHT_WIDTH))
-        widths[FILE_COLUMN] -= given
-        room += given
-        for column in (ERROR_COLUMN, RESULT_COLUMN):
-            floors[column] -= max(0, min(sum(floors.values()) - room, floors[column] - TEXT_MIN_WIDTH))
+        # Short of room, the File column gives way first to FILE_TIGHT_WIDTH (the whole path is in its tooltip), then
+        # Error, then File down to its least, then Result. Without File's second step the scan window of a 1280x720
+        # screen (150 % scaling of 1920x1080) cut every call ("Osteoporosis s…") and hid Reading behind a scroll.
+        for column, least in ((FILE_COLUMN, FILE_TIGHT_WIDTH), (ERROR_COLUMN, TEXT_MIN_WIDTH),
+                              (FILE_COLUMN, FILE_WIDTH[0]), (RESULT_COLUMN, TEXT_MIN_WIDTH)):
+            short = sum(floors.values()) - room
+            if short <= 0:
+                break
+            if column == FILE_COLUMN:
+                given = min(short, max(0, widths[FILE_COLUMN] - least))
+                widths[FILE_COLUMN] -= given
+                room += given
+            else:
+                floors[column] -= min(short, max(0, floors[column] - least))
         room -= sum(floors.values())
         widths.update(floors)
         # Above the floors, max-min fair shares: the column needing least is given all it needs if that is under an

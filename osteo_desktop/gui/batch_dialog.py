@@ -46,10 +46,11 @@ from osteo_desktop.gui.jobs import plain_error
 from osteo_desktop.gui import worklist
 from osteo_desktop.gui.logic import start_folder_scan
 from osteo_desktop.gui.settings import AppSettings
-from osteo_desktop.gui.style import arrows_as_readers_expect
+from osteo_desktop.gui.style import arrows_as_readers_expect, open_on_enter
 from osteo_desktop.gui.worker import Worker
 from osteo_desktop.gui import plain
 
+DEFAULT_WIDTH = 1500  # what the scan table needs for every column, a call whole in Result (batch_columns)
 KNEE_SIDES = ("right", "left", "unknown")  # the per-side probability columns (4, 5, 6), in COLUMNS order
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 ROW_ROLE = Qt.ItemDataRole.UserRole + 2
@@ -122,7 +123,9 @@ class _RowFilter(QSortFilterProxyModel):
 
     def filterAcceptsRow(self, source_row: int, source_parent) -> bool:  # noqa: N802 - Qt's name
         item = self.sourceModel().index(source_row, 0, source_parent)
-        if not self.show_declined and bool(item.data(DECLINED_ROLE)):
+        # Choosing "No result (out of scope)" asks for exactly those rows: with "Show out-of-scope rows" unticked it
+        # showed an empty table, with nothing to say why.
+        if not self.show_declined and bool(item.data(DECLINED_ROLE)) and self.choice != worklist.NO_RESULT:
             return False
         return worklist.accepts(self.rows[int(item.data(ROW_ROLE))], self.choice)
 
@@ -130,6 +133,7 @@ class _RowFilter(QSortFilterProxyModel):
 class BatchDialog(QDialog):
     open_requested = Signal(str)
     scan_finished = Signal(bool)  # True when it was cancelled
+    marked = Signal(object)  # the ScanRow whose reader's mark was set or cleared (the main window may show it)
 
     def __init__(self, classifier: Classifier, *, history: History | None = None,
                  settings: AppSettings | QSettings | None = None, parent: QWidget | None = None) -> None:
@@ -143,7 +147,10 @@ class BatchDialog(QDialog):
         self._started, self._running = 0.0, False
         self.setWindowTitle("Scan a folder")
         available = (parent.screen() if parent is not None else self.screen()).availableGeometry()
-        self.resize(min(1100, available.width() - 40), min(680, available.height() - 60))  # also at 150 % scaling
+        # As wide as the screen allows up to the 1500 px the columns are fitted for (batch_columns): at 1100 px the
+        # Result cells read "Osteoporosis s…" and the Reading column (the reader's agree/disagree) lay behind a
+        # sideways scroll on a 1440x900 screen. Also at 150 % scaling.
+        self.resize(min(DEFAULT_WIDTH, available.width() - 40), min(680, available.height() - 60))
         self._build_ui()
 
     def _build_ui(self) -> None:
@@ -231,6 +238,7 @@ class BatchDialog(QDialog):
         self.columns = ColumnFitter(self.table, self.classifier.card.labels, self)
         self.scan_finished.connect(lambda _: self.columns.fit())
         self.table.doubleClicked.connect(self._open_index)
+        open_on_enter(self.table, self._open_index)
         layout.addWidget(self.table, 1)
 
         bottom = QHBoxLayout()
@@ -443,6 +451,7 @@ class BatchDialog(QDialog):
         if problem is None or row.reader_agreement == agreement:
             source_row = self.rows.index(row)
             self.model.item(source_row, READING_COLUMN).setText(worklist.agreement_words(row.reader_agreement))
+            self.marked.emit(row)
         self.progress_label.setText(problem or f"{Path(row.path).name}: {worklist.agreement_words(agreement) or 'mark cleared'}.")
         return problem
 

@@ -19,13 +19,13 @@ from PySide6.QtWidgets import (
 from osteo_desktop.core.results import text
 from osteo_desktop.core.results.history import History, HistoryEntry, HistoryError
 from osteo_desktop.core.results.names import file_named
-from osteo_desktop.gui.style import read_only_table
+from osteo_desktop.gui.style import open_on_enter, read_only_table
 from osteo_desktop.gui.worklist import agreement_words
 from osteo_desktop.gui.plain import PlainLabel, tooltip
 
 # "Against threshold", not "Confidence": a positive call's confidence can be under 50 % (the threshold is below 0.5).
 # "Your reading": the Agree/Disagree marked in the scan window's worklist (or with Shift+A / Shift+D in the main window).
-COLUMNS = ["Recorded", "File", "Result", "Probability", "Against threshold", "Your reading", "Model", "Folder"]
+COLUMNS = ["Recorded", "File", "Result", "Probability", "Against threshold", text.READING_FIELD, "Model", "Folder"]
 
 
 def _local_time(iso: str) -> str:
@@ -78,7 +78,10 @@ class HistoryDialog(QDialog):
         self.table.setSortingEnabled(True)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.table.horizontalHeader().setStretchLastSection(True)
+        # One line a row: a Folder column short of room wrapped its path into two clipped lines ("/tmp/tria", "scan").
+        self.table.setWordWrap(False)
         self.table.doubleClicked.connect(lambda index: self.open_row(index.row()))
+        open_on_enter(self.table, lambda index: self.open_row(index.row()))
         layout.addWidget(self.table, 1)
         buttons = QHBoxLayout()
         self.open_button = QPushButton("Open")
@@ -112,15 +115,17 @@ class HistoryDialog(QDialog):
             cells = [
                 first,
                 QTableWidgetItem(path.name),
-                QTableWidgetItem(text.verdict_headline(entry, "osteoporosis") + ("  ⚠" if warnings else "")),
+                # The scan table's short words ("Borderline (above)"); the window's headline is in the tooltip. The
+                # long headline made Result about 370 px wide and pushed the Folder column off the dialog.
+                QTableWidgetItem(text.verdict_headline(entry, "osteoporosis", short=True) + ("  ⚠" if warnings else "")),
                 _NumberItem(entry.probability, f"{entry.probability:.3f}"),
                 _NumberItem(entry.probability - entry.threshold, text.threshold_distance(entry.probability, entry.threshold)),
                 QTableWidgetItem(agreement_words(entry.reader_agreement)),
                 QTableWidgetItem(entry.model_version),
                 QTableWidgetItem(str(path.parent)),
             ]
-            if warnings:
-                cells[2].setToolTip(tooltip("\n".join(warnings)))
+            cells[2].setToolTip(tooltip("\n".join([text.verdict_headline(entry, "osteoporosis"), *warnings])))
+            cells[-1].setToolTip(tooltip(str(path.parent)))
             for column, item in enumerate(cells):
                 self.table.setItem(row, column, item)
         self.table.setSortingEnabled(True)

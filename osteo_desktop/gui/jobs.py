@@ -48,6 +48,10 @@ class AnalysisOutcome:
     file_sha256: str | None
     elapsed_ms: float
     history_error: str | None = None  # why it could not be recorded, when it could not
+    # The reader's verdict on this result as the history keeps it ("agree", "disagree", None): recording the file again
+    # keeps an earlier one, so a film marked before says so when it is opened again. Kept here, not on the analysis,
+    # whose ``result`` is made afresh each time it is read.
+    reader_agreement: str | None = None
 
 
 def load_model_job(load: Callable[[], "Classifier"]) -> WorkFunction:
@@ -82,30 +86,36 @@ def analyse_job(path: str, classifier: "Classifier", history: "History | None") 
         elapsed = (time.perf_counter() - start) * 1000.0
         if job.stop_requested():
             return None
-        return AnalysisOutcome(path, analysis, digest, elapsed, _record(history, path, analysis, digest))
+        outcome = AnalysisOutcome(path, analysis, digest, elapsed)
+        outcome.history_error, outcome.reader_agreement = _record(history, path, analysis, digest)
+        return outcome
 
     return work
 
 
-def _record(history: "History | None", path: str, analysis: "Analysis", digest: str | None) -> str | None:
+def _record(history: "History | None", path: str, analysis: "Analysis", digest: str | None) -> tuple[str | None, str | None]:
+    """Record the result: (why it could not be, or None; the reader's verdict the history keeps for it, or None)."""
     if history is None or analysis.declined:  # a file out of the model's scope has no result to remember
-        return None
+        return None, None
     try:
-        history.record(path, analysis.result, file_sha256=digest)
+        entry = history.record(path, analysis.result, file_sha256=digest)
     except Exception as exc:  # noqa: BLE001 - the result matters more than its copy in the history
         log.exception("could not record %s in the history", path)
-        return f"The result is shown but could not be saved to the history: {plain_error(exc)}"
-    return None
+        return f"The result is shown but could not be saved to the history: {plain_error(exc)}", None
+    # Recording again keeps the reader's verdict on this file and model (History: _KEPT_WHEN_NULL).
+    return None, entry.reader_agreement
 
 
-def export_report_job(target: Path, analysis: "Analysis", positive_label: str, include_patient: bool) -> WorkFunction:
+def export_report_job(target: Path, analysis: "Analysis", positive_label: str, include_patient: bool,
+                      reader_agreement: str | None = None) -> WorkFunction:
     def work(job: Job) -> Path:
         from osteo_desktop.core.results.history import default_history_path
         from osteo_desktop.core.results.output_target import check_output_target
         from osteo_desktop.gui.report_pdf import write_report_pdf
 
         check_output_target(target, inputs=[analysis.radiograph.path], protected=[default_history_path()])
-        return write_report_pdf(target, analysis, positive_label=positive_label, include_patient=include_patient)
+        return write_report_pdf(target, analysis, positive_label=positive_label, include_patient=include_patient,
+                                reader_agreement=reader_agreement)
 
     return work
 

@@ -216,7 +216,8 @@ class AppLogic(QObject):
         """Write the current result's PDF in the background; ``report_saved`` or ``report_failed`` follows."""
         if self.current is None:
             raise RuntimeError("no result to export")
-        job = export_report_job(Path(target), self.current.analysis, self.positive_label(), include_patient)
+        job = export_report_job(Path(target), self.current.analysis, self.positive_label(), include_patient,
+                                self.current.reader_agreement)
         return start_worker(job, pool=self._pool, returned=self._on_report_saved, errored=self._on_report_failed)
 
     def export_dicom(self, out_dir: Path, details: object | None = None) -> Worker:

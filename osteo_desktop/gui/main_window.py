@@ -125,7 +125,10 @@ class MainWindow(QMainWindow):
         self._clear_shown_image()
         self.invert_action.setChecked(False)
         self.result_panel.show_busy(Path(path).name)
+        # The last file's "analysed in 132 ms" stayed in the status bar for 8 s while the next one was analysed.
+        self.statusBar().showMessage(f"Opening {Path(path).name}…")
         self.setWindowTitle(plain.window_title(f"{Path(path).name} — {APP_TITLE}"))
+        self.side.show_position()
         self.update_actions()
 
     def _on_image_ready(self, radiograph: Radiograph) -> None:
@@ -142,6 +145,7 @@ class MainWindow(QMainWindow):
             self.result_panel.show_no_result(analysis.out_of_scope, analysis.warnings)
         else:
             self.result_panel.show_result(analysis.prediction, self.logic.positive_label(), shown.knees)
+            self.result_panel.show_reading(outcome.reader_agreement)  # as the history keeps it (jobs._record)
         self.preview.set_image(shown.preview) if shown.preview is not None else self.preview.clear()
         self.preview.set_overlay(shown.preview_heat)
         self.preview.set_marks(shown.preview_marks)

@@ -107,6 +107,12 @@ def build_widgets(window: "MainWindow") -> None:
     splitter.setHandleWidth(8)  # wide enough to find with the mouse
     window.setCentralWidget(splitter)
 
+    # Where the file on screen stands in the scan list that N/P step through ("12 of 36 in the scan list"): a reader
+    # going through a worklist had no sign of how far along it they were. Hidden for a file not in the list.
+    window.position_label = PlainLabel()
+    window.position_label.setToolTip("This file's place in the scan window's list, in the order it shows "
+                                     "(N or Page Down: next, P or Page Up: previous)")
+    window.position_label.hide()
     window.pixel_label = PlainLabel()
     window.window_label = PlainLabel()
     window.window_label.setToolTip("Right-drag on the image: up/down moves the centre, left/right the width. R resets.")
@@ -115,7 +121,7 @@ def build_widgets(window: "MainWindow") -> None:
     window.busy.setMaximumWidth(140)
     window.busy.setMaximumHeight(14)
     window.busy.hide()
-    for widget in (window.window_label, window.pixel_label, window.busy):
+    for widget in (window.position_label, window.window_label, window.pixel_label, window.busy):
         window.statusBar().addPermanentWidget(widget)
 
 

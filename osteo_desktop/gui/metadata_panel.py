@@ -153,6 +153,8 @@ class MetadataPanel(QWidget):
             first = self.table.item(self.table.rowCount() - added, 0)
             self.table.doItemsLayout()  # the scroll range must count the rows just added (Qt updates it later)
             self.table.scrollToItem(first, QAbstractItemView.ScrollHint.PositionAtTop)
+        else:  # hidden again: back to the first rows (it stayed scrolled down, on "Bits allocated" and below)
+            self.table.scrollToTop()
 
     def set_radiograph(self, radiograph: Radiograph | None) -> None:
         self._radiograph = radiograph

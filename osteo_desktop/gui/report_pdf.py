@@ -36,10 +36,14 @@ def patient_lines(radiograph: Radiograph) -> list[tuple[str, str]]:
     return [(field, value) for field, value in lines if value]
 
 
-def report_lines(analysis: Analysis, positive_label: str, include_patient: bool, created: datetime) -> list[tuple[str, str]]:
-    """The report's text as (field, value) pairs, in print order. Patient fields appear only when asked for."""
+def report_lines(analysis: Analysis, positive_label: str, include_patient: bool, created: datetime,
+                 reader_agreement: str | None = None) -> list[tuple[str, str]]:
+    """The report's text as (field, value) pairs, in print order. Patient fields appear only when asked for; the
+    reader's verdict ("agree", "disagree", as the history keeps it) when there is one."""
     patient = patient_lines(analysis.radiograph) if include_patient else []
-    return text.report_lines(analysis.result, positive_label, file_name=analysis.radiograph.path.name,
+    result = analysis.result  # made afresh by the analysis: setting the verdict on it changes nothing else
+    result.reader_agreement = reader_agreement
+    return text.report_lines(result, positive_label, file_name=analysis.radiograph.path.name,
                              created=created, patient=patient)
 
 
@@ -176,6 +180,7 @@ def write_report_pdf(
     include_patient: bool = False,
     created: datetime | None = None,
     dpi: int = 200,
+    reader_agreement: str | None = None,
 ) -> Path:
     """Write the report to ``path`` atomically (core.atomic: a temporary file in the same folder, synced, then a rename).
 
@@ -185,7 +190,7 @@ def write_report_pdf(
     """
     target = Path(path)
     created = created or datetime.now()
-    lines = report_lines(analysis, positive_label, include_patient, created)
+    lines = report_lines(analysis, positive_label, include_patient, created, reader_agreement)
     content = QByteArray()
     buffer = QBuffer(content)
     buffer.open(QIODevice.OpenModeFlag.WriteOnly)

@@ -1,5 +1,5 @@
 """The result of one image in words: the headline (borderline near the threshold), the probability of osteoporosis
-against the screening threshold, a line per knee, the probability on a scale with the threshold marked, probability,
+against the screening threshold, the reader's own verdict when one is recorded, a line per knee, the probability on a scale with the threshold marked, probability,
 threshold, model version, warnings.
 
 No "confidence" is shown: the threshold is below 50 %, so a positive call's confidence (the JSON field) can be under
@@ -38,6 +38,13 @@ class ResultPanel(QFrame):
         self.probability_text.setObjectName("probabilityText")
         self.probability_text.setWordWrap(True)
         self.probability_text.setToolTip(text.PROBABILITY_EXPLAINED)
+        # The reader's own verdict on this result, when one is recorded (Shift+A / Shift+D, or the scan window): coming
+        # back to a marked film gave no sign that it had been read.
+        self.reading = PlainLabel()
+        self.reading.setObjectName("reading")
+        self.reading.setWordWrap(True)
+        self.reading.setToolTip("Your verdict on this result, kept in the history: Shift+A agree, Shift+D disagree "
+                                "(the scan window's Clear mark clears it)")
         self.knee_lines = QLabel()  # one line per knee: side, call, probability and threshold
         self.knee_lines.setObjectName("kneeLines")
         self.knee_lines.setTextFormat(Qt.TextFormat.RichText)
@@ -52,7 +59,7 @@ class ResultPanel(QFrame):
         self.disclaimer = PlainLabel(text.DISCLAIMER)
         self.disclaimer.setObjectName("disclaimer")
         self.disclaimer.setWordWrap(True)
-        for widget in (self.headline, self.probability_text, self.knee_lines, self.scale, self.details,
+        for widget in (self.headline, self.probability_text, self.reading, self.knee_lines, self.scale, self.details,
                        self.warnings, self.disclaimer):
             layout.addWidget(widget)
         self.prediction: Prediction | None = None
@@ -63,11 +70,15 @@ class ResultPanel(QFrame):
     def _reset(self) -> None:
         self.prediction = None
         self.knees = []
-        for widget in (self.probability_text, self.knee_lines, self.scale, self.details):
+        for widget in (self.probability_text, self.reading, self.knee_lines, self.scale, self.details):
             widget.hide()
+        self.reading.clear()
         self.scale.clear()
         self.warnings.hide()
         self.headline.setStyleSheet("")
+        # A result claims the height of its lines (fit_height); the next state (busy, an error, no result) has fewer,
+        # and kept that height as blank space around its few words, pushing the model input and image details down.
+        self.setMinimumHeight(0)
 
     def show_empty(self, text: str = "Open a knee radiograph to screen it.") -> None:
         self._reset()
@@ -115,10 +126,12 @@ class ResultPanel(QFrame):
             rows.append(f"<tr><td>{html.escape(name)}&nbsp;&nbsp;</td><td>{shown}</td></tr>")
         self.details.setText(f"<table cellspacing='0' cellpadding='2'>{''.join(rows)}</table>")
         lines = []
-        for knee in self.knees:
+        # The long borderline words once: the headline says them for a borderline file, its knees the short ones.
+        summaries = text.knee_summaries(self.knees, positive_label, threshold, prediction.probability)
+        for knee, summary in zip(self.knees, summaries):
             shade = call_colour(knee.probability, threshold, knee.label == positive_label)
             lines.append(f"<span style='color:{shade}'>■</span> <b>{html.escape(text.knee_title(knee))}</b>: "
-                         f"{html.escape(text.knee_summary(knee, positive_label, threshold))}")
+                         f"{html.escape(summary)}")
         self.knee_lines.setText("<br>".join(lines))
         self.scale.set_values(threshold, [
             (text.knee_short(k.side), k.probability, call_colour(k.probability, threshold, k.label == positive_label))
@@ -131,6 +144,15 @@ class ResultPanel(QFrame):
             self.warnings.setText("\n".join(f"⚠ {w}" for w in sentences))
             self.warnings.show()
         self.fit_height()
+
+    def show_reading(self, agreement: str | None) -> None:
+        """Show the reader's recorded verdict on the result on screen ("Your reading: Agree"), or nothing when there
+        is none; only a result can carry one (busy, error and no-result states show nothing)."""
+        line = text.reading_line(agreement) if self.state == "result" else None
+        self.reading.setText(line or "")
+        self.reading.setVisible(line is not None)
+        if self.state == "result":
+            self.fit_height()
 
     def fit_height(self) -> None:
         """Claim the height the shown lines need at the panel's width: a result with a line per knee and the scale is

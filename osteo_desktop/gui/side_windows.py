@@ -6,6 +6,7 @@ worklist's order and rules are the batch dialog's and :mod:`~osteo_desktop.gui.w
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -36,6 +37,12 @@ class SideWindows:
             self.batch.open_requested.connect(self.open_from_elsewhere)
             self.batch.scan_finished.connect(self.refresh_history)  # the scan records its results too
             self.batch.scan_finished.connect(lambda _: self.window.update_actions())
+            # The file's place changes with the list: a finished scan, another sort or filter.
+            self.batch.scan_finished.connect(lambda _: self.show_position())
+            self.batch.proxy.layoutChanged.connect(self.show_position)
+            self.batch.filter_choice.currentIndexChanged.connect(lambda _: self.show_position())
+            self.batch.show_declined.toggled.connect(lambda _: self.show_position())
+            self.batch.marked.connect(self._row_marked)
         self.batch.show()
         self.batch.raise_()
         self.batch.activateWindow()
@@ -80,6 +87,18 @@ class SideWindows:
     def has_worklist(self) -> bool:
         return self.batch is not None and bool(self.batch.rows)
 
+    def show_position(self) -> None:
+        """Say in the status bar where the file on screen stands in the scan list ("12 of 36 in the scan list"),
+        or nothing when it is not in the list as shown."""
+        from osteo_desktop.gui import worklist
+
+        label, current = self.window.position_label, self.window.logic.current_path
+        where = None
+        if self.has_worklist() and current is not None:
+            where = worklist.position([os.path.abspath(row.path) for row in self.batch.shown_rows()], current)
+        label.setText(worklist.position_words(*where) if where else "")
+        label.setVisible(where is not None)
+
     def step(self, delta: int) -> str | None:
         """Open the next (``delta`` 1) or previous (-1) file of the scanned folder, in the order the table shows;
         the main window keeps the focus, so N/P (Page Down/Up) go on stepping."""
@@ -108,12 +127,30 @@ class SideWindows:
         if self.batch is not None and any(row.path == path for row in self.batch.rows):
             self.batch.select_path(path)
             problem = self.batch.mark_selected(agreement)
-        else:
+        else:  # the batch dialog tells the window of its marks (_row_marked); this one is the window's own
             result = replace(logic.current.analysis.result, file_sha256=logic.current.file_sha256)
             problem = worklist.mark(result, agreement, logic.history)
+            if result.reader_agreement == agreement:  # marked (perhaps not saved: the status bar then says so)
+                self._show_reading(agreement)
         words = worklist.agreement_words(agreement) or "Mark cleared"
         status.showMessage(problem or f"{words}: {Path(path).name}", 8000)
         self.refresh_history()
+
+    def _row_marked(self, row: object) -> None:
+        """A scan row was marked: when it is the result on screen (the same file, or a copy of its content read by
+        the same model, which the history marks with it), the window shows the new verdict at once."""
+        current = self.window.logic.current
+        if current is None or current.analysis.prediction is None:
+            return
+        same_file = os.path.abspath(row.path) == current.path
+        same_content = (row.file_sha256 is not None and row.file_sha256 == current.file_sha256
+                        and row.model_sha256 == current.analysis.model_sha256)
+        if same_file or same_content:
+            self._show_reading(row.reader_agreement)
+
+    def _show_reading(self, agreement: str | None) -> None:
+        self.window.logic.current.reader_agreement = agreement  # the report prints it too
+        self.window.result_panel.show_reading(agreement)
 
     def stop(self) -> None:
         if self.batch is not None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from PySide6.QtCore import QEvent, QModelIndex, QObject, Qt
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import (
     QAbstractItemView, QApplication, QHeaderView, QProxyStyle, QStyle, QStyleFactory, QStyleOptionHeader, QTableWidget,
@@ -13,6 +16,7 @@ STYLE_SHEET = """
 QFrame#resultPanel { background: #24262b; border: 1px solid #3a3d44; border-radius: 6px; }
 QLabel#headline { font-size: 17pt; font-weight: 600; }
 QLabel#warnings { color: #f0c060; background: #3a3222; border-radius: 4px; padding: 6px; }
+QLabel#reading { font-weight: 600; }
 QLabel#disclaimer { color: #a0a4ab; font-size: 8.5pt; font-style: italic; }
 QProgressBar { border: 1px solid #3a3d44; border-radius: 5px; background: #1a1b1e; }
 QProgressBar::chunk { background: #4a90d9; border-radius: 4px; }
@@ -55,6 +59,29 @@ def arrows_as_readers_expect(header: QHeaderView) -> None:
     style = _SortArrowStyle(QStyleFactory.create(QApplication.style().name()))
     style.setParent(header)  # lives as long as the header; the application's own style is left alone
     header.setStyle(style)
+
+
+class _EnterOpens(QObject):
+    """Return or Enter on a table's current row does what a double-click does (see :func:`open_on_enter`)."""
+
+    def __init__(self, view: QAbstractItemView, slot: Callable[[QModelIndex], object]) -> None:
+        super().__init__(view)
+        self.slot = slot
+        view.installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt's name
+        if (event.type() == QEvent.Type.KeyPress and event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter)
+                and isinstance(watched, QAbstractItemView) and watched.currentIndex().isValid()):
+            self.slot(watched.currentIndex())
+            return True
+        return super().eventFilter(watched, event)
+
+
+def open_on_enter(view: QAbstractItemView, slot: Callable[[QModelIndex], object]) -> None:
+    """Open ``view``'s current row with Return or Enter, as a double-click does: a reader moving through the scan
+    table or the history with the arrow keys could select a row but not open it without the mouse. (Qt's
+    ``activated`` signal would do this too, but also fires on a single click where the desktop is set so.)"""
+    _EnterOpens(view, slot)
 
 
 def read_only_table(columns: list[str] | tuple[str, ...]) -> QTableWidget:

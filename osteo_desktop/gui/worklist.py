@@ -31,7 +31,6 @@ FILTERS: tuple[tuple[str, str], ...] = (
     (NO_RESULT, "No result (out of scope)"),
     (ERROR, "Could not be read"),
 )
-AGREEMENT_WORDS = {"agree": "Agree", "disagree": "Disagree", None: ""}
 # A study fetched from a PACS (File ▸ PACS…) lies in <data folder>/pacs/<study UID>/, each film named by whose it is
 # (dicomnet.pacs.fetched_name: "Doe^Jane P-1 ACC-31 2025-03-01 knee R.dcm"; "<SOP instance UID>.dcm" when its header
 # names no one, and in studies fetched before films had such names).
@@ -40,9 +39,8 @@ _UID = re.compile(r"[0-9]+(\.[0-9]+)+")
 _FETCHED_KEYS = ("PatientName", "PatientID", "AccessionNumber", "StudyDate", "SOPInstanceUID")
 
 
-def agreement_words(agreement: str | None) -> str:
-    """The reader's mark in a cell: "Agree", "Disagree", or "" (an unknown stored value is shown as it is)."""
-    return AGREEMENT_WORDS.get(agreement, str(agreement))
+# The reader's mark in a cell: "Agree", "Disagree", or "" (the words are core.results.text's, shared by every face).
+agreement_words = text.agreement_words
 
 
 def category(row: FileResult) -> str:
@@ -82,6 +80,20 @@ def step(paths: Sequence[str], current: str | None, delta: int) -> str | None:
     if index is None:
         return paths[0] if delta > 0 else paths[-1]
     return paths[index] if 0 <= index < len(paths) else None
+
+
+def position(paths: Sequence[str], current: str | None) -> tuple[int, int] | None:
+    """Where ``current`` stands in the list as shown: (its place counted from 1, the number of files), or None when
+    it is not one of them (no file open, one from elsewhere, or one the filter hides)."""
+    try:
+        return list(paths).index(current) + 1, len(paths)
+    except ValueError:
+        return None
+
+
+def position_words(place: int, total: int) -> str:
+    """Where the reader is, as the status bar says it: "12 of 36 in the scan list"."""
+    return f"{place} of {total} in the scan list"
 
 
 def mark(row: FileResult, agreement: str | None, history: History | None) -> str | None:

@@ -203,3 +203,36 @@ def test_a_result_near_the_threshold_says_borderline_in_its_row(dialog):
     tips = {dialog.model.item(r, 0).text(): dialog.model.item(r, result).toolTip() for r in range(dialog.model.rowCount())}
     assert "Borderline (just above the threshold): read as undecided" in tips["near.png"]
     assert "Borderline (just below the threshold): read as undecided" in tips["near-below.png"]
+
+
+def test_choosing_the_out_of_scope_filter_shows_those_rows_even_with_them_hidden(dialog):
+    """Unticking "Show out-of-scope rows" and then choosing "No result (out of scope)" in Show asks for exactly those
+    rows: the table showed none, with nothing to say why. Other filters still leave them out."""
+    from osteo_desktop.gui import worklist
+
+    knee = FileResult(path="/films/knee.png", label="normal", probability=0.2, confidence=0.8, threshold=0.36)
+    chest = FileResult(path="/films/chest.png")
+    chest.decline("not a knee radiograph: looks like a chest radiograph")
+    for row in (knee, chest):
+        dialog._add_row(row)
+    dialog.show_declined.setChecked(False)
+    assert [row.path for row in dialog.shown_rows()] == ["/films/knee.png"]
+    dialog.filter_choice.setCurrentIndex(dialog.filter_choice.findData(worklist.NO_RESULT))
+    assert [row.path for row in dialog.shown_rows()] == ["/films/chest.png"]
+    dialog.filter_choice.setCurrentIndex(dialog.filter_choice.findData(worklist.ALL))
+    assert [row.path for row in dialog.shown_rows()] == ["/films/knee.png"]
+
+
+def test_return_on_a_selected_row_asks_to_open_it(qtbot, dialog):
+    """A reader moving down the table with the arrow keys opens the row with Return (or Enter), as with a
+    double-click; before, only the mouse could open a row."""
+    from PySide6.QtCore import Qt
+
+    for name in ("first.png", "second.png"):
+        dialog._add_row(FileResult(path=f"/films/{name}", label="normal", probability=0.2, confidence=0.8,
+                                   threshold=0.36))
+    dialog.table.setCurrentIndex(dialog.proxy.index(1, 0))
+    for key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+        with qtbot.waitSignal(dialog.open_requested, timeout=2000) as blocker:
+            qtbot.keyClick(dialog.table, key)
+        assert blocker.args == ["/films/second.png"]

@@ -106,3 +106,33 @@ def test_at_1500_pixels_every_call_is_whole_and_error_keeps_200(qtbot, classifie
     assert declined.startswith("No result: not a knee radiograph") and declined.endswith("…"), declined
     assert table.columnWidth(ERROR) >= 200 and table.columnWidth(WARNINGS) >= 110
     assert table.horizontalScrollBar().maximum() == 0
+
+
+@pytest.mark.parametrize("screen", [(1400, 860), (1280, 690)])
+def test_on_a_laptop_screen_the_dialog_opens_wide_enough_for_every_column(qtbot, classifier, settings, monkeypatch,
+                                                                          screen):
+    """A 1440x900 laptop screen (1400x860 available) and 1920x1080 at 150 % scaling (1280x720, a panel off): the scan
+    window opens with every column in view, the reader's Reading column too, and each call whole in Result, a very
+    long file name cut instead (its path is in the tooltip). At the old fixed 1100 px, and at 1240 px while the File
+    column kept 260 px, the calls were cut ("Osteoporosis s…") and Reading lay behind a sideways scroll."""
+    from PySide6.QtCore import QRect
+    from PySide6.QtGui import QScreen
+
+    monkeypatch.setattr(QScreen, "availableGeometry", lambda self: QRect(0, 0, *screen))
+    dialog = BatchDialog(classifier, settings=settings)
+    qtbot.addWidget(dialog)
+    assert dialog.width() <= screen[0]  # never wider than the screen
+    firm = FileResult(path="/data/scans/firm.jpg", label="osteoporosis", probability=0.8, confidence=0.8, threshold=0.36)
+    for row in rows() + [firm]:
+        dialog._add_row(row)
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    table = dialog.table
+    qtbot.waitUntil(lambda: abs(sum(table.columnWidth(c) for c in range(len(COLUMNS))) - table.viewport().width()) <= 1,
+                    timeout=3000)
+    assert table.horizontalScrollBar().maximum() == 0
+    metrics = QFontMetrics(table.font())
+    text_width = (table.columnWidth(RESULT) - 1
+                  - 2 * (table.style().pixelMetric(QStyle.PixelMetric.PM_FocusFrameHMargin, None, table) + 1))
+    for words in ("Osteoporosis suspected", "No sign of osteoporosis"):
+        assert metrics.elidedText(words, Qt.TextElideMode.ElideRight, text_width) == words

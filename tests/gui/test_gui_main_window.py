@@ -382,3 +382,22 @@ def test_a_two_knee_result_is_not_drawn_over_the_model_input(qtbot, window):
     _, panel_bottom = top_and_bottom(panel)
     preview_top, _ = top_and_bottom(window.side_splitter.widget(0))
     assert disclaimer_bottom <= panel_bottom <= preview_top
+
+
+def test_the_status_bar_names_the_file_being_opened_not_the_last_one(qtbot, make_window, make_gated, knee_images):
+    """While the second film is analysed, the status bar says it is being opened; it kept the first film's
+    "analysed in … ms" (shown for 8 s), a message about another file beside the busy panel."""
+    first, second = knee_images["normal"][0], knee_images["osteoporosis"][0]
+    gated = make_gated({2})  # the second film's prediction waits for the gate
+    window = make_window(gated)
+    try:
+        open_and_wait(qtbot, window, first)
+        assert window.statusBar().currentMessage().startswith(f"{first.name}: analysed in ")
+        window.open_file(second)
+        qtbot.waitUntil(gated.entered.is_set, timeout=30000)
+        assert window.statusBar().currentMessage() == f"Opening {second.name}…"
+        with qtbot.waitSignal(window.analysis_shown, timeout=60000):
+            gated.gate.set()
+    finally:
+        gated.gate.set()
+    assert window.statusBar().currentMessage().startswith(f"{second.name}: analysed in ")

@@ -37,3 +37,22 @@ def test_a_raster_file_has_no_patient_details_to_show(qtbot, knee_png):
     qtbot.addWidget(panel)
     panel.set_radiograph(read_radiograph(knee_png))
     assert not panel.show_patient.isEnabled()
+
+
+def test_hiding_the_patient_details_again_shows_the_first_rows(qtbot, tmp_path):
+    """Ticking scrolls the patient rows (at the end) into view; unticking goes back to the top (File, Size, ...): the
+    table stayed scrolled down, on the pixel rows, with the file's name out of sight."""
+    ds = make_dicom(gradient(), StudyDate="20250301", AccessionNumber="ACC-77", PatientSex="F")
+    radiograph = read_radiograph(write(tmp_path / "knee.dcm", dicom_bytes(ds)))
+    panel = MetadataPanel()
+    qtbot.addWidget(panel)
+    panel.resize(380, panel.minimum_table_height() + 40)  # the side panel's width, the table at its least height
+    panel.set_radiograph(radiograph)
+    panel.show()
+    qtbot.waitExposed(panel)
+    panel.show_patient.setChecked(True)
+    bar = panel.table.verticalScrollBar()
+    assert bar.value() > 0  # the patient rows lie below the first screenful, so ticking scrolled
+    panel.show_patient.setChecked(False)
+    assert bar.value() == 0
+    assert panel.table.rowAt(0) == 0 and panel.table.item(0, 0).text() == "File"

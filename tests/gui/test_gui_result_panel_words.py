@@ -53,13 +53,30 @@ def test_a_borderline_result_heads_as_borderline_in_the_neutral_colour(panel):
     assert POSITIVE_COLOUR not in panel.headline.styleSheet()
     assert panel.probability_text.text() == (
         "Probability of osteoporosis 38 % — just above the screening threshold of 36 %")
-    lines = panel.knee_lines.text()
-    assert "Borderline (just above the threshold): read as undecided, probability 0.380 (threshold 0.360)" in lines
-    assert "Borderline (just below the threshold): read as undecided, probability 0.330 (threshold 0.360)" in lines
-    assert lines.count(BORDERLINE_COLOUR) == 2  # each knee's square is neutral
+    lines = panel.knee_lines.text().split("<br>")
+    # The headline says "read as undecided" for the file; each knee keeps its side of the threshold in the scan
+    # table's short words, with its numbers (trial 23: the long words stood three times in the panel).
+    assert lines[0].endswith("<b>Right knee</b>: Borderline (above), probability 0.380 (threshold 0.360)")
+    assert lines[1].endswith("<b>Left knee</b>: Borderline (below), probability 0.330 (threshold 0.360)")
+    assert _everything(panel).count("read as undecided") == 1  # the headline's (the warning says why, in its words)
+    assert _everything(panel).count("Borderline (just above the threshold)") == 1
+    assert panel.knee_lines.text().count(BORDERLINE_COLOUR) == 2  # each knee's square is neutral
     # The borderline warning is shown once.
     assert panel.warnings.text().count("Borderline:") == 1
     assert panel.warnings.text().startswith("⚠ Borderline: the probability 0.380 lies within 0.05")
+
+
+def test_under_a_firm_headline_a_borderline_knee_says_the_long_words(panel):
+    """Right 0.62 (0.26 above 0.36) heads the file as suspected; left 0.34 (0.02 below) is borderline: the headline
+    does not say "read as undecided", so that knee's line does, once."""
+    knees = [KneeResult("right", (0, 0, 10, 10), "osteoporosis", 0.62, 0.62),
+             KneeResult("left", (20, 0, 30, 10), "normal", 0.34, 0.66)]
+    panel.show_result(_prediction(0.62), "osteoporosis", knees)
+    assert panel.headline.text() == "Osteoporosis suspected"
+    lines = panel.knee_lines.text().split("<br>")
+    assert lines[0].endswith("<b>Right knee</b>: Osteoporosis suspected, probability 0.620 (threshold 0.360)")
+    assert lines[1].endswith("<b>Left knee</b>: Borderline (just below the threshold): read as undecided, "
+                             "probability 0.340 (threshold 0.360)")
 
 
 def test_a_clear_negative_stays_green(panel):
@@ -71,8 +88,8 @@ def test_a_clear_negative_stays_green(panel):
 
 def test_the_history_view_heads_an_old_borderline_entry_as_borderline(qtbot, history, tmp_path):
     """An entry recorded before the borderline sentence was kept (warnings []), 0.38 against 0.36: its Result cell is
-    the borderline headline with the warning mark, the sentence in its tooltip; its distance from the threshold is
-    0.020 above; no column says "Confidence"."""
+    the borderline call in the scan table's short words with the warning mark, the window's headline and the sentence
+    in its tooltip; its distance from the threshold is 0.020 above; no column says "Confidence"."""
     from osteo_desktop.core.results.result import FileResult
     from osteo_desktop.gui.history_view import COLUMNS, HistoryDialog
 
@@ -85,9 +102,10 @@ def test_the_history_view_heads_an_old_borderline_entry_as_borderline(qtbot, his
     dialog.refresh()
     result, against = COLUMNS.index("Result"), COLUMNS.index("Against threshold")
     assert "Confidence" not in COLUMNS
-    assert dialog.table.item(0, result).text() == "Borderline (just above the threshold): read as undecided  ⚠"
-    assert "Borderline: the probability 0.380 lies within 0.05 of the decision threshold 0.360" in (
-        dialog.table.item(0, result).toolTip())
+    assert dialog.table.item(0, result).text() == "Borderline (above)  ⚠"
+    tip = dialog.table.item(0, result).toolTip()
+    assert "Borderline (just above the threshold): read as undecided" in tip
+    assert "Borderline: the probability 0.380 lies within 0.05 of the decision threshold 0.360" in tip
     assert dialog.table.item(0, against).text() == "0.020 above"
 
 

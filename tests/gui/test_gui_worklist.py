@@ -74,6 +74,15 @@ def test_next_and_previous_stop_at_the_ends_and_start_from_outside():
     assert worklist.step([], "a", 1) is None
 
 
+def test_the_place_in_the_list_counts_from_one_and_is_none_outside_it():
+    paths = ["a", "b", "c"]
+    assert worklist.position(paths, "a") == (1, 3)
+    assert worklist.position(paths, "c") == (3, 3)
+    assert worklist.position(paths, "elsewhere") is None and worklist.position(paths, None) is None
+    assert worklist.position([], "a") is None
+    assert worklist.position_words(12, 36) == "12 of 36 in the scan list"
+
+
 def test_a_row_without_a_result_cannot_be_marked(history):
     row = _failed("x.dcm")
     assert "no result" in worklist.mark(row, "agree", history)
@@ -247,6 +256,42 @@ def test_n_and_p_step_through_the_scan_in_the_tables_order(qtbot, window, knee_f
     assert window.logic.current_path == order[0]
     assert window.previous_file() is None  # the start: nothing opened, the file stays
     assert window.logic.current_path == order[0] and "Start of the list" in window.statusBar().currentMessage()
+
+
+def test_the_status_bar_says_where_the_file_stands_in_the_list(qtbot, window, knee_folder, knee_png):
+    """The scan of knee_folder lists five files (four radiographs, one broken file), most suspicious first (the broken
+    file, with no probability, last). Stepping twice from nothing opens the second of five; sorted the other way
+    (broken file first, then the least suspicious) that file is the fourth; the filter "Could not be read" keeps only
+    broken.dcm, so the file on screen has no place; nor has a file from elsewhere (trial 23: no "12 of 36")."""
+    from PySide6.QtCore import Qt as QtCore_Qt
+
+    from osteo_desktop.gui.batch_columns import PROBABILITY_COLUMN
+
+    window.show_batch_dialog()
+    dialog = window._batch_dialog
+    with qtbot.waitSignal(dialog.scan_finished, timeout=120000):
+        assert dialog.start_scan(knee_folder, recursive=True)
+    assert len(dialog.rows) == 5
+    dialog.sort_most_suspicious_first()
+    label = window.position_label
+    assert label.isHidden()  # nothing open yet
+    for _ in range(2):
+        with qtbot.waitSignal(window.analysis_shown, timeout=60000):
+            window.next_file()
+    second = dialog.shown_rows()[1]
+    assert window.logic.current_path == second.path and second.ok
+    assert not label.isHidden() and label.text() == "2 of 5 in the scan list"
+    dialog.table.sortByColumn(PROBABILITY_COLUMN, QtCore_Qt.SortOrder.AscendingOrder)
+    assert dialog.shown_rows()[3].path == second.path  # the order the expectation rests on
+    assert label.text() == "4 of 5 in the scan list"
+    dialog.filter_choice.setCurrentIndex(dialog.filter_choice.findData(worklist.ERROR))
+    assert [row.path.rsplit("/", 1)[1] for row in dialog.shown_rows()] == ["broken.dcm"]
+    assert label.isHidden()
+    dialog.filter_choice.setCurrentIndex(dialog.filter_choice.findData(worklist.ALL))
+    assert not label.isHidden() and label.text() == "4 of 5 in the scan list"
+    with qtbot.waitSignal(window.analysis_shown, timeout=60000):
+        window.open_file(knee_png)
+    assert label.isHidden()
 
 
 def test_the_history_table_arrows_follow_the_same_convention(qtbot, history):

@@ -379,7 +379,16 @@ def _infer(classifier: "Classifier", items: list[_Prepared]) -> None:
             item.work = None
         return
     for item, output in zip(batch, outputs):
-        settle(item.row, classifier, judge_film(classifier, item.work, output))  # type: ignore[arg-type]
+        row, warnings = item.row, list(item.row.warnings)
+        try:
+            settle(row, classifier, judge_film(classifier, item.work, output))  # type: ignore[arg-type]
+        except Exception as exc:  # noqa: BLE001 - one film's fault is its row's error: the scan (and its CSV) goes on
+            log.exception("unexpected error judging %s", Path(row.path).name)
+            # A fresh row: settle may have given this one part of a result before it failed.
+            item.row = FileResult(path=row.path, model_version=row.model_version, model_sha256=row.model_sha256,
+                                  file_sha256=row.file_sha256, warnings=warnings, timings_ms=row.timings_ms,
+                                  patient=row.patient, error=_failure(
+                                      Path(row.path), f"unexpected error after inference ({type(exc).__name__}: {exc})"))
         item.row.timings_ms["inference"] = item.work.timings_ms.get("inference", 0.0)  # type: ignore[union-attr]
         item.work = None  # the inputs are 600 kB each; drop them as soon as they are used
 

@@ -207,7 +207,9 @@ def _add_size_warning(radiograph: Radiograph) -> None:
     width = radiograph.metadata.get("original_width") or radiograph.width
     height = radiograph.metadata.get("original_height") or radiograph.height
     if min(width, height) < MIN_SIDE:
+        # Said of the image, not of "the result": a file this small is often declined (no result follows), and
+        # "so the result is unreliable" under "No result" spoke of a result that was never given.
         radiograph.warnings.append(
             f"the image is only {width} x {height} pixels; the model needs at least {MIN_SIDE} pixels a side, "
-            "so the result is unreliable"
+            "too few to be read reliably"
         )

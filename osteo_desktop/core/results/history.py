@@ -161,6 +161,27 @@ def stored_path(path: str | Path) -> str:
     return escape_undecodable(os.path.abspath(path))
 
 
+def _move_aside(path: Path, name: Path) -> Path:
+    """Move ``path`` to ``name``, or to ``name-2``, ``name-3``... when that is taken; the name used.
+
+    Never over an earlier file: a set-aside database holds the results recorded before the damage, and two set aside
+    within the same second (two programs opening the same damaged history at once) must both be kept."""
+    for number in range(1, 1000):
+        aside = name if number == 1 else name.with_name(f"{name.name}-{number}")
+        try:
+            os.link(path, aside)  # fails when the name is taken, atomically
+        except FileExistsError:
+            continue
+        except OSError:  # a file system without hard links: checked, then renamed
+            if aside.exists():
+                continue
+            path.replace(aside)
+            return aside
+        path.unlink()
+        return aside
+    raise FileExistsError(f"no free name to set {path.name} aside")
+
+
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="microseconds")
 
@@ -222,10 +243,9 @@ class History:
                 f"there) and a new, empty history was started")
 
     def _open_after_setting_aside(self, cause: Exception) -> sqlite3.Connection:
-        aside = self.path.with_name(f"{self.path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
-        log.warning("history database %s is damaged (%s); moved it to %s and started a new one", self.path, cause, aside)
         try:
-            self.path.replace(aside)
+            aside = _move_aside(self.path, self.path.with_name(f"{self.path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}"))
+            log.warning("history database %s is damaged (%s); moved it to %s and started a new one", self.path, cause, aside)
             for suffix in ("-wal", "-shm"):
                 with contextlib.suppress(FileNotFoundError):
                     Path(f"{self.path}{suffix}").replace(Path(f"{aside}{suffix}"))

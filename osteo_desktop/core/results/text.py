@@ -8,6 +8,7 @@ model's :class:`~osteo_desktop.core.model.runtime.Prediction`).
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -108,10 +109,25 @@ def probability_line(probability: float, threshold: float, positive_label: str =
     return f"Probability of {positive_label} {shown} — {where} the screening threshold of {line}"
 
 
+def _distance(difference: float, borderline: bool) -> str:
+    """``difference`` (from the threshold, not negative) with as many decimals (3 to 5) as keep it on the same side of
+    :data:`BORDERLINE_MARGIN` as the call: a borderline 0.0496 is "0.0496", not "0.050", which read as outside the
+    margin beside a borderline headline. A borderline difference that still rounds up to the margin at 5 decimals
+    (0.41 - 0.36 is 0.0499999... in floating point) is cut, not rounded: "0.04999"."""
+    for decimals in range(3, 6):
+        shown = f"{difference:.{decimals}f}"
+        if (float(shown) < BORDERLINE_MARGIN) == borderline:
+            return shown
+    return f"{math.floor(difference * 10**5) / 10**5:.5f}"  # only a borderline one gets here: rounding is monotone
+
+
 def threshold_distance(probability: float, threshold: float) -> str:
-    """How far from the threshold, for a table's cell: "0.080 above", "0.250 below", "at the threshold"."""
+    """How far from the threshold, for a table's cell: "0.080 above", "0.250 below", "at the threshold"; never on the
+    other side of the borderline margin from the call (a file 0.0496 above is "0.0496 above", see :func:`_distance`)."""
     where = _where(probability, threshold)
-    return "at the threshold" if where == "at" else f"{abs(probability - threshold):.3f} {where}"
+    if where == "at":
+        return "at the threshold"
+    return f"{_distance(abs(probability - threshold), is_borderline(probability, threshold))} {where}"
 
 
 def no_result_headline(reason: str | None) -> str:
@@ -185,12 +201,28 @@ def laterality_conflict_warning(laterality: str, knees: int) -> str:
             "found on the film: each is read, and their sides come from the film, not from that tag")
 
 
-def knee_summary(knee: object, positive_label: str, threshold: float) -> str:
+def knee_summary(knee: object, positive_label: str, threshold: float, *, short: bool = False) -> str:
     """One knee's result after its name: "Osteoporosis suspected, probability 0.412 (threshold 0.339)", or
-    "Borderline (just above the threshold): read as undecided, probability 0.362 (threshold 0.339)"."""
+    "Borderline (just above the threshold): read as undecided, probability 0.362 (threshold 0.339)"; with ``short``
+    a borderline knee's words are the scan table's ("Borderline (above), probability 0.362 (threshold 0.339)")."""
     probability = knee.probability  # type: ignore[attr-defined]
-    return (f"{headline(knee.label, positive_label, probability, threshold)}, "  # type: ignore[attr-defined]
+    return (f"{headline(knee.label, positive_label, probability, threshold, short=short)}, "  # type: ignore[attr-defined]
             f"probability {probability:.3f} (threshold {threshold:.3f})")
+
+
+def knee_summaries(knees: list | tuple, positive_label: str, threshold: float, file_probability: float | None) -> list[str]:
+    """Each knee's :func:`knee_summary` under a file's headline, the long borderline words said once: a borderline
+    file's headline says them, so its knees have the short ones ("Borderline (above)"); under a firm headline the
+    first borderline knee says them and any other the short ones. A two-knee borderline film showed "Borderline
+    (just above the threshold): read as undecided" three times in the result panel (trial 23); the side and the
+    numbers stay on every line."""
+    said = is_borderline(file_probability, threshold)
+    summaries = []
+    for knee in knees:
+        borderline = is_borderline(knee.probability, threshold)
+        summaries.append(knee_summary(knee, positive_label, threshold, short=borderline and said))
+        said = said or borderline
+    return summaries
 
 
 def knee_line(knee: object, positive_label: str, threshold: float) -> str:
@@ -267,8 +299,9 @@ def report_title(result: Verdict) -> str:
 def report_lines(result: Verdict, positive_label: str, *, file_name: str, created: datetime,
                  patient: list[tuple[str, str]] | tuple[tuple[str, str], ...] = ()) -> list[tuple[str, str]]:
     """A report's text as (field, value) pairs in reading order, the result first: nothing, not even the patient's
-    name, takes the headline's place. ``patient`` (given only when the user chose to include it: name, ID, study
-    date) follows the result's numbers. A declined file's report has the "No result" headline and the model version,
+    name, takes the headline's place. The reader's verdict (:data:`REPORT_READING_FIELD`), when the result has
+    one, follows its knees. ``patient`` (given only when the user chose to include it: name, ID, study date) follows
+    the result's numbers. A declined file's report has the "No result" headline and the model version,
     and no probability or threshold. No line says "confidence": see :func:`probability_line`."""
     if out_of_scope(result) is not None:
         lines = [("Result", result_headline(result, positive_label)), ("Model version", str(result.model_version))]
@@ -276,8 +309,12 @@ def report_lines(result: Verdict, positive_label: str, *, file_name: str, create
         lines = [("Result", verdict_headline(result, positive_label)),
                  ("Against the threshold", probability_line(result.probability, result.threshold, positive_label))]
         lines += result_facts(result, positive_label)
-        lines += [(knee_title(knee), knee_summary(knee, positive_label, result.threshold))
-                  for knee in getattr(result, "knees", [])]
+        knees = list(getattr(result, "knees", []))
+        lines += list(zip(map(knee_title, knees),
+                          knee_summaries(knees, positive_label, result.threshold, result.probability)))
+        verdict = agreement_words(getattr(result, "reader_agreement", None))
+        if verdict:  # marked with Shift+A / Shift+D or in the scan window: kept in the history with the result
+            lines.append((REPORT_READING_FIELD, verdict))
     digest = getattr(result, "model_sha256", None)
     if digest:  # the exact model (card and files): a version string alone does not say which card was used
         lines.append(("Model SHA-256", str(digest)))
@@ -285,6 +322,26 @@ def report_lines(result: Verdict, positive_label: str, *, file_name: str, create
     lines += [("File", file_name), ("Date", created.strftime("%Y-%m-%d %H:%M"))]
     lines += [("Warning", warning) for warning in warning_sentences(result)]
     return lines
+
+
+# The reader's verdict on a result (FileResult.reader_agreement, kept in the history: "agree", "disagree" or None),
+# in the words every face uses: the scan table's Reading column, the history's "Your reading", the main window's line
+# under the result and the PDF report.
+AGREEMENT_WORDS = {"agree": "Agree", "disagree": "Disagree"}
+READING_FIELD = "Your reading"
+# The report is read by others than the reader who marked it: its field names whose reading it is.
+REPORT_READING_FIELD = "Reader's verdict"
+
+
+def agreement_words(agreement: str | None) -> str:
+    """The reader's mark in words: "Agree", "Disagree", or "" when not marked (an unknown stored value as it is)."""
+    return "" if agreement is None else AGREEMENT_WORDS.get(agreement, str(agreement))
+
+
+def reading_line(agreement: str | None) -> str | None:
+    """The line the main window shows under a result the reader has marked: "Your reading: Agree"; None unmarked."""
+    words = agreement_words(agreement)
+    return f"{READING_FIELD}: {words}" if words else None
 
 
 def model_line(name: str, version: str, threshold: float) -> str:
