@@ -140,7 +140,7 @@ def test_fetch_leaves_out_the_apps_own_annotated_image(orthanc, tmp_path, monkey
     fetched = pacs_module.fetch_study_objects(pacs, film.StudyInstanceUID, tmp_path / "fetched")
     assert [pydicom.dcmread(p).SOPInstanceUID for p in fetched.files] == [film.SOPInstanceUID]
     assert fetched.skipped_own == 1
-    assert sorted(p.name for p in (tmp_path / "fetched").iterdir()) == ["Doe^Jane P-7 ACC-7 2025-03-01 knee R.dcm"]
+    assert sorted(p.name for p in (tmp_path / "fetched").iterdir()) == [f"{film.SOPInstanceUID}.dcm"]
 
 
 def test_a_full_disk_while_fetching_leaves_no_part_file_and_says_so(orthanc, tmp_path, monkeypatch):
@@ -164,100 +164,3 @@ def test_a_full_disk_while_fetching_leaves_no_part_file_and_says_so(orthanc, tmp
         fetch_study(pacs, film.StudyInstanceUID, tmp_path / "fetched")
     assert str(caught.value) == f"The study's radiographs could not be kept in {tmp_path / 'fetched'}: No space left on device."
     assert list((tmp_path / "fetched").iterdir()) == []
-
-
-def test_fetched_films_are_named_by_patient_id_accession_date_and_knee_and_again_by_the_same_names(orthanc, tmp_path):
-    """The window's title and status bar, the Image details and the default report name show the file's name: a SOP
-    Instance UID told the radiologist nothing. Two films of one study with the same header words are told apart by
-    " (2)"; fetching the study again writes the same files, no third copy (the scan would list it twice)."""
-    films = _study("P-1", "ACC-1", "20250301", images=2)
-    films[1].ImageLaterality = "L"
-    third = cr_radiograph()  # the right knee again (another view): same words as the first
-    third.StudyInstanceUID, third.SeriesInstanceUID = films[0].StudyInstanceUID, films[0].SeriesInstanceUID
-    third.PatientID, third.AccessionNumber, third.StudyDate = "P-1", "ACC-1", "20250301"
-    for ds in (*films, third):
-        orthanc.upload(ds)
-    pacs = Pacs(Destination(orthanc.ae_title, LOOPBACK, orthanc.port), "OSTEOTEST")
-    folder = tmp_path / "pacs" / films[0].StudyInstanceUID
-
-    def names_and_uids() -> dict[str, str]:
-        return {p.name: pydicom.dcmread(p).SOPInstanceUID for p in folder.iterdir()}
-
-    first = fetch_study(pacs, films[0].StudyInstanceUID, folder)
-    kept = names_and_uids()
-    assert sorted(kept) == ["Doe^Jane P-1 ACC-1 2025-03-01 knee L.dcm", "Doe^Jane P-1 ACC-1 2025-03-01 knee R (2).dcm",
-                            "Doe^Jane P-1 ACC-1 2025-03-01 knee R.dcm"]
-    assert kept["Doe^Jane P-1 ACC-1 2025-03-01 knee L.dcm"] == films[1].SOPInstanceUID
-    assert {kept["Doe^Jane P-1 ACC-1 2025-03-01 knee R.dcm"],
-            kept["Doe^Jane P-1 ACC-1 2025-03-01 knee R (2).dcm"]} == {films[0].SOPInstanceUID, third.SOPInstanceUID}
-    assert sorted(first) == sorted(folder / name for name in kept)
-    again = fetch_study(pacs, films[0].StudyInstanceUID, folder)
-    assert names_and_uids() == kept and sorted(again) == sorted(first)
-
-
-def test_a_film_fetched_by_an_older_version_keeps_its_uid_name_and_an_anonymous_film_is_named_by_its_uid(orthanc,
-                                                                                                       tmp_path):
-    """A study fetched before films had readable names holds "<uid>.dcm", which the history and the recent files
-    name: fetching it again writes that file, not a second copy under another name. A film whose header names no
-    patient, accession or date keeps its UID as its name (an empty name would be ".dcm", a hidden file)."""
-    old, anonymous = _study("P-2", "ACC-2", "20250301", images=2)
-    anonymous.PatientName, anonymous.PatientID, anonymous.AccessionNumber, anonymous.StudyDate = "", "", "", ""
-    for ds in (old, anonymous):
-        orthanc.upload(ds)
-    folder = tmp_path / "pacs" / old.StudyInstanceUID
-    folder.mkdir(parents=True)
-    (folder / f"{old.SOPInstanceUID}.dcm").write_bytes(b"fetched by an older version")
-    pacs = Pacs(Destination(orthanc.ae_title, LOOPBACK, orthanc.port), "OSTEOTEST")
-    fetch_study(pacs, old.StudyInstanceUID, folder)
-    assert sorted(p.name for p in folder.iterdir()) == sorted([f"{old.SOPInstanceUID}.dcm",
-                                                               f"{anonymous.SOPInstanceUID}.dcm"])
-    assert pydicom.dcmread(folder / f"{old.SOPInstanceUID}.dcm").PatientID == "P-2"  # written again, whole
-
-
-def _header(**tags) -> pydicom.Dataset:
-    ds = pydicom.Dataset()
-    for keyword, value in tags.items():
-        setattr(ds, keyword, value)
-    return ds
-
-
-@pytest.mark.filterwarnings("ignore::UserWarning")  # pydicom warns of values no VR allows: a PACS sends them anyway
-@pytest.mark.parametrize(("tags", "expected"), [
-    ({"PatientName": "Doe^John", "PatientID": "12345", "AccessionNumber": "ACC001", "StudyDate": "20240131",
-      "BodyPartExamined": "KNEE"}, "Doe^John 12345 ACC001 2024-01-31 knee"),
-    # path separators and Windows' reserved characters as "_"; no way out of the study folder
-    ({"PatientName": "../../etc^x", "PatientID": "a/b\\c", "AccessionNumber": 'q:*?"<>|'}, "_.._etc^x a_b_c q_______"),
-    # control and format characters (a newline faking a second line, a terminal escape, a right-to-left override
-    # turning "gpj.dcm" round) dropped; tabs and runs of spaces one space
-    ({"PatientName": "Doe^Jane\n2nd line", "PatientID": "P\x1b[31m1", "AccessionNumber": "A\u202eC\tC",
-      "StudyDate": "2025"}, "Doe^Jane 2nd line P[31m1 AC C 2025"),
-    # the first group of a name with ideographic and phonetic groups; trailing carets; markup is only text
-    ({"PatientName": "Yamada^Tarou^^=山田^太郎=やまだ^たろう"}, "Yamada^Tarou"),
-    ({"PatientName": "^=山田^太郎"}, "山田^太郎"),
-    ({"PatientName": "X^", "PatientID": "XP-1X"}, "X XP-1X"),  # a one-letter family name is a name
-    ({"PatientName": "<b>Evil</b>^Jane"}, "_b_Evil__b_^Jane"),
-    # no leading dot (a hidden file), no trailing dot or space (Windows drops them), no device name
-    ({"PatientID": ".hidden ."}, "hidden"),
-    ({"PatientID": "NUL"}, "_NUL"),
-    ({"PatientID": "NUL", "BodyPartExamined": "KNEE"}, "NUL knee"),  # not a device name: only "NUL" or "NUL.x" is
-    ({"PatientID": "con.x"}, "_con.x"),
-    # the series' laterality when the image has none
-    ({"PatientID": "P-1", "BodyPartExamined": "KNEE", "Laterality": "L"}, "P-1 knee L"),
-    ({"PatientID": "P-1", "ImageLaterality": "R", "Laterality": "L"}, "P-1 R"),
-    # body part and laterality alone do not say whose film it is
-    ({"BodyPartExamined": "KNEE", "ImageLaterality": "R"}, None),
-    ({"PatientName": "^^", "PatientID": " ", "StudyDate": ""}, None),
-    ({"PatientID": "..."}, None),
-])
-def test_fetched_name_is_safe_as_a_file_name(tags, expected):
-    from osteo_desktop.dicomnet.pacs import fetched_name
-
-    assert fetched_name(_header(**tags)) == expected
-
-
-def test_fetched_name_is_cut_to_a_hundred_bytes_between_characters():
-    from osteo_desktop.dicomnet.pacs import fetched_name
-
-    name = fetched_name(_header(PatientName="é" * 80, PatientID="P-1"))  # 160 bytes of UTF-8 in the name alone
-    assert name == "é" * 50 and len(name.encode("utf-8")) == 100
-    assert fetched_name(_header(PatientName="a" * 99 + "é")) == "a" * 99  # not half a character

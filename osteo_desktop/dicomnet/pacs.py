@@ -11,7 +11,6 @@ from typing import Any
 
 import logging
 import re
-import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,11 +38,6 @@ RADIOGRAPH_CLASSES = (ComputedRadiographyImageStorage, DigitalXRayImageStorageFo
 _STUDY_KEYS = ("PatientName", "PatientID", "StudyDate", "AccessionNumber", "StudyDescription", "ModalitiesInStudy",
                "NumberOfStudyRelatedInstances", "StudyInstanceUID")
 _UID = re.compile(r"[0-9]+(\.[0-9]+)+")
-# Characters no file name may hold on some system the app runs on (path separators; Windows' reserved punctuation).
-_NOT_IN_NAMES = re.compile(r'[/\\:*?"<>|]')
-_WINDOWS_DEVICES = frozenset({"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)),
-                              *(f"LPT{i}" for i in range(1, 10))})
-NAME_BYTES = 100  # a fetched film's name without ".dcm": room for "-report.pdf" and a temporary name's additions
 
 
 class PacsError(OsteoError):
@@ -226,68 +220,6 @@ def _radiograph_instances(pacs: Pacs, study_instance_uid: str) -> tuple[list[tup
     return found, own
 
 
-def _name_part(value: object) -> str:
-    """One header value as a piece of a file name: control and format characters (newlines, escapes, bidi overrides)
-    dropped, path separators and Windows' reserved characters as "_", white space runs as one space. A value with a
-    backslash is several values in pydicom (a list): its values joined with "_", not the list's Python text."""
-    if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
-        value = "\\".join(str(item) for item in value)
-    shown = "".join(char for char in str(value or "") if char.isspace() or not unicodedata.category(char).startswith("C"))
-    return " ".join(_NOT_IN_NAMES.sub("_", shown).split())  # split(): every white space (tab, newline) is a break
-
-
-def fetched_name(dataset: Dataset) -> str | None:
-    """The readable name (without ".dcm") a film fetched from a PACS is kept under: "Doe^Jane P-1 ACC-31 2025-03-01
-    knee R" (patient name as DICOM writes it, patient ID, accession number, study date, body part and laterality;
-    those missing left out). The file name is what the window's title and status bar, the Image details and the
-    default report name show, and a SOP Instance UID told the reader nothing. Safe as a file name on any system (no
-    separators, control characters, leading dot or trailing dot or space, Windows device name) and at most
-    :data:`NAME_BYTES` bytes of UTF-8. None when the header names no patient, accession or date."""
-    raw_name = str(dataset.get("PatientName", "") or "")
-    name = next((group for group in raw_name.split("=") if group.strip("^ ")), "").rstrip("^ ")
-    date = str(dataset.get("StudyDate", "") or "").strip()
-    if len(date) == 8 and date.isdigit():
-        date = f"{date[:4]}-{date[4:6]}-{date[6:]}"
-    who = [_name_part(part) for part in (name, dataset.get("PatientID", ""), dataset.get("AccessionNumber", ""), date)]
-    if not any(who):
-        return None
-    laterality = dataset.get("ImageLaterality", "") or dataset.get("Laterality", "")
-    what = [_name_part(dataset.get("BodyPartExamined", "")).lower(), _name_part(laterality)]
-    stem = " ".join(part for part in (*who, *what) if part)
-    stem = stem.encode("utf-8")[:NAME_BYTES].decode("utf-8", "ignore").strip(" .")
-    if not stem:
-        return None
-    if stem.split(".")[0].strip().upper() in _WINDOWS_DEVICES:
-        stem = f"_{stem}"
-    return stem
-
-
-def _fetched_path(folder: Path, dataset: Dataset, uid: str) -> Path:
-    """Where a fetched film is kept: its readable name (:func:`fetched_name`), with " (2)", " (3)" ... when another
-    film of the study already has it, and the same file again when the study is fetched again. A film an earlier
-    version kept as "<uid>.dcm" stays under that name (the history and the reader's recent files name it; a second
-    copy would be scanned twice)."""
-    legacy = folder / f"{uid}.dcm"
-    stem = fetched_name(dataset)
-    if legacy.exists() or stem is None:
-        return legacy
-    for number in range(1, 1000):
-        path = folder / (f"{stem}.dcm" if number == 1 else f"{stem} ({number}).dcm")
-        if not path.exists() or _instance_uid(path) == uid:
-            return path
-    return legacy
-
-
-def _instance_uid(path: Path) -> str | None:
-    """The SOP Instance UID of a file already fetched; None when it cannot be read."""
-    from pydicom import dcmread
-
-    try:
-        return str(dcmread(path, stop_before_pixels=True, specific_tags=["SOPInstanceUID"]).SOPInstanceUID)
-    except Exception:  # noqa: BLE001 - a damaged file is another film's name: take the next one
-        return None
-
-
 def fetch_study(pacs: Pacs, study_instance_uid: str, folder: Path) -> list[Path]:
     """C-GET a study's radiographs (CR, DX, Secondary Capture) into ``folder``; returns the files written (the app's
     own annotated images are left out: :func:`fetch_study_objects`)."""
@@ -300,8 +232,7 @@ def fetch_study_objects(pacs: Pacs, study_instance_uid: str, folder: Path) -> Fe
     The radiographs are listed first (:func:`radiograph_instances`) and fetched one by one: a study-level C-GET
     would also ask for the reports and PDFs in the study, which some PACS (Orthanc) then fail as a whole. An
     annotated image this app made (its Manufacturer) is not a film: it is skipped when the search says so, else
-    dropped as it arrives, and counted in ``skipped_own``. Each film is kept under a readable name
-    (:func:`fetched_name`, :func:`_fetched_path`).
+    dropped as it arrives, and counted in ``skipped_own``.
     """
     if not _UID.fullmatch(study_instance_uid):
         raise ValueError(f"not a study instance UID: {study_instance_uid!r}")
@@ -321,8 +252,8 @@ def fetch_study_objects(pacs: Pacs, study_instance_uid: str, folder: Path) -> Fe
         if made_by_osteo_desktop(ds.get("Manufacturer", "")):  # success, so the PACS goes on; nothing kept
             dropped.append(uid)
             return 0x0000
-        path = _fetched_path(folder, ds, uid)
-        temp = path.with_name(f".{uid}.part")  # hidden: a scan of the folder meanwhile does not list it
+        path = folder / f"{uid}.dcm"
+        temp = path.with_suffix(".part")
         try:
             ds.save_as(temp, enforce_file_format=True)
             temp.replace(path)
