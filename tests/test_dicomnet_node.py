@@ -659,3 +659,122 @@ def test_a_destination_that_refuses_one_class_still_gets_the_others_and_the_send
     finally:
         older.stop()
     assert [d.SOPClassUID.name for d in got] == ["Secondary Capture Image Storage"] * 2
+
+
+def _store_event(film: "pydicom.Dataset", calling: str = "PACS"):
+    """What pynetdicom hands the C-STORE handler, for calling it directly: the decoded dataset and its file meta."""
+    from types import SimpleNamespace
+
+    from pydicom import Dataset
+
+    dataset = Dataset(film)  # a copy without the file meta (each association decodes its own)
+    request = SimpleNamespace(AffectedSOPClassUID=film.SOPClassUID, AffectedSOPInstanceUID=film.SOPInstanceUID)
+    return SimpleNamespace(assoc=SimpleNamespace(requestor=SimpleNamespace(ae_title=calling)), request=request,
+                           dataset=dataset, file_meta=film.file_meta)
+
+
+def test_two_stores_of_the_same_instance_at_once_both_succeed_and_leave_one_whole_file(tmp_path, monkeypatch):
+    """A PACS retrying while its first association is still sending the same SOP Instance UID: both stores wrote the
+    one ".<uid>.part", the second moved it into place, and the first store's rename then failed (0xA700, after its
+    pixels had gone into the file the analysis reads). The second store runs whole while the first is between its
+    header and its pixel data (driven from inside pydicom's writer, no timing)."""
+    from pydicom import filewriter
+
+    node = make_node(tmp_path, 1)  # never started: the handler alone
+    film = cr_radiograph()
+    real_write = filewriter.write_data_element
+    inner: list[int] = []
+    temps: list[str] = []
+
+    def second_store_at_the_first_ones_pixels(fp, element, *args, **kwargs):
+        name = str(getattr(fp, "name", ""))
+        if element.tag == 0x7FE00010 and name.endswith(".part"):
+            temps.append(Path(name).name)
+            if not inner:
+                inner.append(-1)
+                inner[0] = node._on_store(_store_event(film))  # the retry, whole, while the first is half written
+        return real_write(fp, element, *args, **kwargs)
+
+    monkeypatch.setattr(filewriter, "write_data_element", second_store_at_the_first_ones_pixels)
+    first = node._on_store(_store_event(film))
+    assert (first, inner) == (0, [0])
+    assert len(temps) == 2 and temps[0] != temps[1]  # each store its own temporary file
+    # named as the next start recognises a crash's leftovers (test_a_start_removes_the_temporary_files_...)
+    assert all(re.fullmatch(rf"\.{re.escape(film.SOPInstanceUID)}\.[0-9a-f]{{8}}\.part", name) for name in temps), temps
+    assert [p.name for p in node.incoming.iterdir()] == [f"{film.SOPInstanceUID}.dcm"]  # no temporary left
+    kept = pydicom.dcmread(node.incoming / f"{film.SOPInstanceUID}.dcm")
+    assert kept.SOPInstanceUID == film.SOPInstanceUID
+    assert kept.PixelData == (np.arange(64 * 48, dtype=np.uint16) % 4096).tobytes()
+
+
+def test_a_start_removes_the_temporary_files_a_crash_left_and_nothing_else(tmp_path, receiver, node_log):
+    """A node killed while receiving (or queuing results) left its hidden ".<uid>[.<8 hex>].part" files in incoming/
+    and outbox/pending/ for ever, each a partial copy of a patient's film. The next start removes exactly those: not a
+    file an admin put there, not a name that only looks like one, not the films waiting to be analysed or sent."""
+    node = make_node(tmp_path, receiver.port)
+    own = {node.incoming: [".1.2.840.5.part", ".1.2.840.5.0a1b2c3d.part", ".1.2.840.6.ffffffff.part"],
+           node.outbox.pending: [".2.25.77.part"]}
+    others = {node.incoming: ["1.2.840.5.dcm", "notes.part", ".notes.part", ".1.2.part.bak",
+                              ".1.2.840.5.0A1B2C3D.part", ".1.2.840.5.abcdefgh.part", ".1.2.840.5.0a1b2c3.part",
+                              "..1.2.part", ".1.part", "1.2.840.5.part"],
+              node.outbox.pending: ["2.25.77.dcm", ".x.2.25.part"]}
+    for folder, names in own.items():
+        for name in names:
+            (folder / name).write_bytes(b"DICM half")
+    for folder, names in others.items():
+        for name in names:
+            (folder / name).write_bytes(b"keep")
+    (node.incoming / ".1.2.840.9.part").mkdir()  # a folder by that name is not the node's file
+    (tmp_path / "precious").write_bytes(b"keep")
+    (node.incoming / ".1.2.840.8.part").symlink_to(tmp_path / "precious")  # nor a link, wherever it points
+    (node.done / ".1.2.840.7.part").write_bytes(b"keep")  # only incoming/ and outbox/pending/ are the node's
+    analysed = []
+    node.analyse = lambda path: analysed.append(path.name) or []  # the waiting film is still analysed
+    node.start()
+    try:
+        lines = node_log.wait_for("half-written")
+    finally:
+        node.stop()
+    remaining = sorted(p.name for folder in own for p in folder.iterdir())
+    expected = sorted([n for names in others.values() for n in names if n != "1.2.840.5.dcm" and n != "2.25.77.dcm"]
+                      + [".1.2.840.9.part", ".1.2.840.8.part"] + ["2.25.77.dcm"])
+    assert analysed == ["1.2.840.5.dcm"] and [p.name for p in node.done.iterdir() if p.suffix == ".dcm"] == analysed
+    assert remaining == expected
+    assert (node.done / ".1.2.840.7.part").read_bytes() == b"keep"
+    assert lines == [(logging.INFO, f"removed 4 half-written files a previous run left in {node.config.work_dir}")]
+    assert (tmp_path / "precious").read_bytes() == b"keep" and (node.incoming / ".1.2.840.8.part").is_symlink()
+
+    (node.incoming / ".1.2.840.10.part").write_bytes(b"DICM half")  # one: "file", not "files"
+    node.start()
+    node.stop()
+    assert node_log.wait_for("half-written", count=2)[1] == (
+        logging.INFO, f"removed 1 half-written file a previous run left in {node.config.work_dir}")
+
+
+def test_a_store_never_writes_into_a_temporary_file_another_store_has(tmp_path, monkeypatch):
+    """The random part of the name may repeat: a name another store holds is skipped (O_EXCL), not written into."""
+    from osteo_desktop.dicomnet import node as node_module
+
+    node = make_node(tmp_path, 1)
+    film = cr_radiograph()
+    taken = node.incoming / f".{film.SOPInstanceUID}.0000000a.part"
+    taken.write_bytes(b"another store's first bytes")
+    draws = iter(["0000000a", "0000000b"])
+    monkeypatch.setattr(node_module.secrets, "token_hex", lambda n: next(draws))
+    assert node._on_store(_store_event(film)) == 0
+    assert taken.read_bytes() == b"another store's first bytes"
+    assert sorted(p.name for p in node.incoming.iterdir()) == sorted([taken.name, f"{film.SOPInstanceUID}.dcm"])
+
+
+def test_a_received_film_is_readable_like_any_new_file_of_the_users(tmp_path):
+    """Its temporary file is made 0666 less the umask, as the node's received files always were (not mkstemp's
+    0600, which would lock out a reader in the admin's group; not 0777, executable)."""
+    import stat
+
+    node = make_node(tmp_path, 1)
+    film = cr_radiograph()
+    reference = tmp_path / "reference"
+    reference.write_text("made by open(), as any new file of the user's")
+    assert node._on_store(_store_event(film)) == 0
+    kept = node.incoming / f"{film.SOPInstanceUID}.dcm"
+    assert stat.S_IMODE(kept.stat().st_mode) == stat.S_IMODE(reference.stat().st_mode)

@@ -7,9 +7,11 @@ one worker thread through the same pipeline as `osteo predict`; a sender thread 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
+import secrets
 import threading
 import time
 from dataclasses import dataclass, field
@@ -35,6 +37,9 @@ OUT_OF_RESOURCES = 0xA700
 SHOWN_REFUSED = 3  # refused classes named in the log line; the rest are counted
 CANNOT_UNDERSTAND = 0xC210
 _UID = re.compile(r"[0-9]+(\.[0-9]+)+")  # digits and dots (PS3.5 9.1), at most 64 characters
+# The node's own temporary files: ".<uid>.<8 random hex digits>.part" in incoming/ (one per C-STORE, _new_temp) and
+# ".<uid>.part" (the outbox's, and incoming/'s before each store had its own). Nothing else there is removed at start.
+_OWN_TEMP = re.compile(r"\.[0-9]+(\.[0-9]+)+(\.[0-9a-f]{8})?\.part")
 # Why an association was rejected, by (source, diagnostic) of the A-ASSOCIATE-RJ pynetdicom sent (PS3.8 9.3.4).
 _REJECTIONS = {(0x01, 0x03): "its calling AE title is not in --allow-ae", (0x01, 0x07): "it called another AE title",
                (0x02, 0x01): "its user identity was refused", (0x03, 0x02): "too many associations at once"}
@@ -88,6 +93,20 @@ def _class_name(uid: Any) -> str:
     return name.removesuffix(" Storage") or str(uid)
 
 
+def _new_temp(folder: Path, uid: str) -> Path:
+    """A new empty file ``.<uid>.<8 hex digits>.part`` in ``folder`` that no other store has (O_EXCL). Made like any
+    new file of the user's (0666 less the umask), as the received files were before, not mkstemp's 0600."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+    for _ in range(100):
+        temp = folder / f".{uid}.{secrets.token_hex(4)}.part"
+        try:
+            os.close(os.open(temp, flags, 0o666))
+            return temp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary file name for {uid} in {folder}")
+
+
 class Node:
     def __init__(self, config: NodeConfig, analyse: Analyser, filed: Filed | None = None) -> None:
         self.config = config
@@ -131,7 +150,9 @@ class Node:
                 # sender does not retry; nothing is kept or sent.
                 log.info("ignored %s from %s: made by osteo-desktop (its own result), not analysed", uid, calling)
                 return 0x0000
-            temp = self.incoming / f".{uid}.part"
+            # A temporary name of its own per store: with one fixed ".<uid>.part", a PACS retrying while its first
+            # association was still sending wrote into the same file, and the first store's rename then failed.
+            temp = _new_temp(self.incoming, uid)
             try:
                 dataset.save_as(temp, enforce_file_format=True)
                 os.replace(temp, self.incoming / f"{uid}.dcm")
@@ -285,7 +306,24 @@ class Node:
                 self._work.wait(0.5)
 
     # -------------------------------------------------------------------------------------------- life cycle
+    def remove_stale_temp_files(self) -> int:
+        """Delete the half-written files a crash (a power cut, a kill) left in incoming/ and outbox/pending/: the
+        node's own temporary names only (_OWN_TEMP), never another file. Called before the node listens, so no store
+        of this run is writing one. Returns how many went."""
+        removed = 0
+        own = [path for folder in (self.incoming, self.outbox.pending) for path in folder.glob(".*.part")
+               if _OWN_TEMP.fullmatch(path.name) and path.is_file() and not path.is_symlink()]
+        for path in own:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+                removed += 1
+        if removed:
+            log.info("removed %d half-written file%s a previous run left in %s", removed, "" if removed == 1 else "s",
+                     self.config.work_dir)
+        return removed
+
     def start(self) -> None:
+        self.remove_stale_temp_files()
         self._server = self._ae().start_server((self.config.host, self.config.port), block=False,
                                                evt_handlers=[(evt.EVT_C_STORE, self._on_store),
                                                              (evt.EVT_REJECTED, self._on_rejected),

@@ -21,8 +21,11 @@ from osteo_desktop.gui import plain
 
 
 class ExportDialog(QDialog):
-    def __init__(self, suggested: Path, patient: list[tuple[str, str]], parent: QWidget | None = None) -> None:
-        """``patient``: the lines the report would print when ticked (:func:`report_pdf.patient_lines`)."""
+    def __init__(self, suggested: Path, patient: list[tuple[str, str]], parent: QWidget | None = None, *,
+                 identified: Path | None = None) -> None:
+        """``patient``: the lines the report would print when ticked (:func:`report_pdf.patient_lines`).
+        ``identified``: the name suggested while the patient's details are ticked (a film fetched from a PACS, which
+        lies under its UID, named as the reader knows it); ``suggested`` otherwise."""
         super().__init__(parent)
         self.setWindowTitle("Export report")
         self.setMinimumWidth(560)
@@ -41,6 +44,8 @@ class ExportDialog(QDialog):
         self.include_patient.setToolTip(plain.tooltip("Prints: " + ", ".join(field for field, _ in patient) if patient
                                                       else "This image carries no patient name, ID or study date."))
         layout.addWidget(self.include_patient)
+        self._names = (str(suggested), str(identified or suggested))
+        self.include_patient.toggled.connect(self._name_follows_patient)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
@@ -60,6 +65,12 @@ class ExportDialog(QDialog):
             if answer != QMessageBox.StandardButton.Yes:
                 return
         super().accept()
+
+    def _name_follows_patient(self, included: bool) -> None:
+        """The suggested name says whose report it is only when the report does (a de-identified PDF named
+        "Doe^Jane ..." would not be); a name the user typed or chose is left alone."""
+        if self.path_edit.text() in self._names:
+            self.path_edit.setText(self._names[1] if included else self._names[0])
 
     def _browse(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Export report", self.path_edit.text(), "PDF (*.pdf)")

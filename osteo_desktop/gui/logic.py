@@ -29,6 +29,7 @@ from osteo_desktop.core.results.history import History
 from osteo_desktop.gui.jobs import (AnalysisOutcome, analyse_job, export_dicom_job, export_report_job, load_model_job,
                                     plain_error, scan_folder_job)
 from osteo_desktop.core.results.palette import call_colour
+from osteo_desktop.gui import worklist
 from osteo_desktop.gui.settings import AppSettings
 from osteo_desktop.gui.worker import LatestOnlyRunner, Worker, start_worker
 
@@ -205,12 +206,16 @@ class AppLogic(QObject):
             self.busy_changed.emit(busy)
 
     # --- reports and scans ---------------------------------------------------------------------------------------
-    def suggested_report_path(self) -> Path | None:
+    def suggested_report_path(self, *, with_patient: bool = False) -> Path | None:
+        """Where the report of the result on screen is suggested: "<file>-report.pdf". ``with_patient`` (the report
+        will print the patient's details): a film fetched from a PACS, which lies under its SOP Instance UID, is
+        named as the reader knows it ("Doe^Jane P-1 ACC-31 2025-03-01 knee-report.pdf", worklist.shown_name)."""
         if self.current is None:
             return None
         radiograph = self.current.analysis.radiograph
         folder = Path(self.settings.last_report_folder or radiograph.path.parent)
-        return folder / f"{radiograph.path.stem}-report.pdf"
+        stem = Path(worklist.shown_name(radiograph.path)).stem if with_patient else radiograph.path.stem
+        return folder / f"{stem}-report.pdf"
 
     def export_report(self, target: str | Path, *, include_patient: bool = False) -> Worker:
         """Write the current result's PDF in the background; ``report_saved`` or ``report_failed`` follows."""

@@ -24,7 +24,7 @@ from osteo_desktop.gui.main_window_ui import (DECLINED_EMPTY_TITLE, DECLINED_TIP
                                               PREVIEW_TITLE, build_actions, build_widgets)
 from osteo_desktop.gui.recent_files import RecentFiles
 from osteo_desktop.gui.settings import AppSettings
-from osteo_desktop.gui import plain
+from osteo_desktop.gui import plain, worklist
 from osteo_desktop.gui.side_windows import SideWindows
 
 log = logging.getLogger(__name__)
@@ -124,10 +124,11 @@ class MainWindow(QMainWindow):
     def _on_opening(self, path: str) -> None:
         self._clear_shown_image()
         self.invert_action.setChecked(False)
-        self.result_panel.show_busy(Path(path).name)
+        shown = worklist.shown_name(path)  # a film fetched from a PACS: whose it is, not its UID
+        self.result_panel.show_busy(shown)
         # The last file's "analysed in 132 ms" stayed in the status bar for 8 s while the next one was analysed.
-        self.statusBar().showMessage(f"Opening {Path(path).name}…")
-        self.setWindowTitle(plain.window_title(f"{Path(path).name} — {APP_TITLE}"))
+        self.statusBar().showMessage(f"Opening {shown}…")
+        self.setWindowTitle(plain.window_title(f"{shown} — {APP_TITLE}"))
         self.side.show_position()
         self.update_actions()
 
@@ -154,7 +155,7 @@ class MainWindow(QMainWindow):
         explained = self.view.has_overlay() or self.preview.has_overlay()
         self._show_preview_kind(declined=analysis.prediction is None, explained=explained, has_preview=shown.preview is not None)
         self._apply_overlay_settings()
-        self.statusBar().showMessage(f"{Path(outcome.path).name}: analysed in {outcome.elapsed_ms:.0f} ms", 8000)
+        self.statusBar().showMessage(f"{worklist.shown_name(outcome.path)}: analysed in {outcome.elapsed_ms:.0f} ms", 8000)
         self.update_actions()
         self.analysis_shown.emit(outcome)
 
@@ -218,7 +219,8 @@ class MainWindow(QMainWindow):
         suggested = self.logic.suggested_report_path()
         if suggested is None:
             return
-        dialog = ExportDialog(suggested, patient_lines(self.logic.current.analysis.radiograph), self)
+        dialog = ExportDialog(suggested, patient_lines(self.logic.current.analysis.radiograph), self,
+                              identified=self.logic.suggested_report_path(with_patient=True))
         if dialog.exec() == ExportDialog.DialogCode.Accepted:
             self.logic.export_report(dialog.target(), include_patient=dialog.include_patient.isChecked())
 

@@ -8,6 +8,7 @@ from PySide6.QtWidgets import QAbstractItemView, QCheckBox, QHeaderView, QTableW
 
 from osteo_desktop.core.reading.radiograph import Radiograph
 from osteo_desktop.core.results import text
+from osteo_desktop.gui import worklist
 from osteo_desktop.gui.plain import tooltip
 
 
@@ -165,7 +166,10 @@ class MetadataPanel(QWidget):
         r = self._radiograph
         if r is None:
             return []
-        rows = [("File", r.path.name), ("Size", f"{r.width} × {r.height} pixels")]
+        # A film fetched from a PACS lies under its UID: with the patient's details shown, it is named as the reader
+        # knows it (worklist.shown_name); hidden, nothing here says whose it is.
+        shown = worklist.shown_name(r.path) if self.show_patient.isChecked() else r.path.name
+        rows = [("File", shown), ("Size", f"{r.width} × {r.height} pixels")]
         if not any(str(k).lower() == "format" for k in r.metadata):
             rows.insert(1, ("Format", r.source_format.upper()))
         rows += _metadata_rows(r.metadata)

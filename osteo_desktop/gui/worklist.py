@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import logging
 import re
+import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
@@ -163,3 +164,70 @@ def file_cell(path: str | Path, shown: str) -> FileCell:
         return FileCell(shown, str(path))
     uid = str(header.get("SOPInstanceUID", "") or Path(path).stem)
     return FileCell(label, f"{path}\nSOP Instance UID {uid}")
+
+
+# Characters no file name may hold on some system the app runs on (path separators; Windows' reserved punctuation).
+_NOT_IN_NAMES = re.compile(r'[/\\:*?"<>|]')
+_WINDOWS_DEVICES = frozenset({"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)),
+                              *(f"LPT{i}" for i in range(1, 10))})
+NAME_BYTES = 100  # a shown name without ".dcm": room for "-report.pdf" and a temporary file's additions
+_NAMED_KEYS = ("PatientName", "PatientID", "AccessionNumber", "StudyDate", "BodyPartExamined", "ImageLaterality",
+               "Laterality")
+
+
+def _name_part(value: object) -> str:
+    """One header value as a piece of a file name: control and format characters (newlines, escapes, bidi overrides)
+    dropped, path separators and Windows' reserved characters as "_", white space runs as one space. A value with a
+    backslash is several values in pydicom (a list): joined as they were written, then made "_"."""
+    if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
+        value = "\\".join(str(item) for item in value)
+    shown = "".join(char for char in str(value or "") if char.isspace() or not unicodedata.category(char).startswith("C"))
+    return " ".join(_NOT_IN_NAMES.sub("_", shown).split())  # split(): every white space (tab, newline) is a break
+
+
+def readable_name(header: object, *, with_patient: bool = True) -> str | None:
+    """A fetched film's name as a reader knows it, without ".dcm": "Doe^Jane P-1 ACC-31 2025-03-01 knee R" (the
+    patient's name as DICOM writes it, patient ID, accession number, study date, body part, laterality; those
+    missing left out), from its DICOM ``header``. ``with_patient=False`` leaves the name and ID out ("ACC-31
+    2025-03-01 knee R"). Safe as a file name on any system (no separators or control characters, no leading dot, no
+    trailing dot or space, no Windows device name; at most :data:`NAME_BYTES` bytes of UTF-8, cut between
+    characters). None when the header names no patient (when asked for), accession or date."""
+    get = getattr(header, "get")
+    raw_name = str(get("PatientName", "") or "")
+    name = next((group for group in raw_name.split("=") if group.strip("^ ")), "").rstrip("^ ")
+    date = str(get("StudyDate", "") or "").strip()
+    if len(date) == 8 and date.isdigit():
+        date = f"{date[:4]}-{date[4:6]}-{date[6:]}"
+    who = [name, get("PatientID", "")] if with_patient else []
+    which = [_name_part(part) for part in (*who, get("AccessionNumber", ""), date)]
+    if not any(which):
+        return None
+    laterality = get("ImageLaterality", "") or get("Laterality", "")
+    what = [_name_part(get("BodyPartExamined", "")).lower(), _name_part(laterality)]
+    stem = " ".join(part for part in (*which, *what) if part)
+    stem = stem.encode("utf-8")[:NAME_BYTES].decode("utf-8", "ignore").strip(" .")
+    if not stem:
+        return None
+    if stem.split(".")[0].strip().upper() in _WINDOWS_DEVICES:
+        stem = f"_{stem}"
+    return stem
+
+
+def shown_name(path: str | Path, *, with_patient: bool = True) -> str:
+    """The name the window shows for ``path`` (title, status bar, Image details, the report's suggested name): for a
+    film fetched from a PACS, which lies under its SOP Instance UID and so told the reader nothing, its
+    :func:`readable_name` with ".dcm"; any other file (or a fetched one whose header names no one or cannot be read)
+    its own name. The file stays where and as it is: its path is what the history, the scan's CSV and the log carry,
+    and they never hold the patient's name or ID unless the user asks."""
+    path = Path(path)
+    if not fetched_from_pacs(path):
+        return path.name
+    try:
+        from pydicom import dcmread
+
+        header = dcmread(str(path), stop_before_pixels=True, specific_tags=list(_NAMED_KEYS))
+    except Exception as exc:  # noqa: BLE001 - an unreadable header keeps the file name; the analysis says what is wrong
+        log.debug("no header for the shown name of %s: %s", path.name, exc)
+        return path.name
+    stem = readable_name(header, with_patient=with_patient)
+    return f"{stem}.dcm" if stem else path.name

@@ -4,6 +4,7 @@ fetch its radiographs into the scan window (the worklist) and send the results b
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ from pydicom.uid import generate_uid
 
 from osteo_desktop.gui.pacs_dialog import pacs_from_settings, pacs_settings_problem
 from tests.dicomnet_helpers import Orthanc
+from window_steps import open_and_wait
 from tests.imaging_factories import make_dicom
 from tests.sr_helpers import SR_CLASSES, sr_numbers
 
@@ -72,11 +74,22 @@ def test_find_fetch_analyse_and_send_back(qtbot, make_window, orthanc, knee_png,
     qtbot.waitUntil(lambda: batch is not None and not batch.is_running() and len(batch.rows) == 1, timeout=60000)
     assert fetched.args[0].startswith(str(tmp_path / "data"))
     row = batch.rows[0]
-    assert row.ok and row.path.endswith(f"{knee.SOPInstanceUID}.dcm")
+    assert row.ok and Path(row.path).name == f"{knee.SOPInstanceUID}.dcm"  # the history and CSV carry no name
     # The worklist says whose film it is, not the UID it is named by (trial 22); the UID is in the tooltip.
     cell = batch.model.item(0, 0)
     assert cell.text() == "Doe, Jane · ID PID-8812 · Acc. ACC-31 · 2025-03-01"
     assert knee.SOPInstanceUID in cell.toolTip()
+    # The window says whose film it is too, not the UID it lies under (reported after trial 22): title, status bar;
+    # the Image details and the report's suggested name only with the patient's details (hidden by default).
+    readable = "Doe^Jane PID-8812 ACC-31 2025-03-01 knee"
+    open_and_wait(qtbot, window, row.path)
+    assert window.statusBar().currentMessage().startswith(f"{readable}.dcm: analysed in ")
+    assert window.windowTitle().startswith(f"{readable}.dcm — ")
+    assert dict(window.metadata.rows())["File"] == f"{knee.SOPInstanceUID}.dcm"
+    window.metadata.show_patient.setChecked(True)
+    assert dict(window.metadata.rows())["File"] == f"{readable}.dcm"
+    assert window.logic.suggested_report_path().name == f"{knee.SOPInstanceUID}-report.pdf"
+    assert window.logic.suggested_report_path(with_patient=True).name == f"{readable}-report.pdf"
 
     qtbot.waitUntil(lambda: dialog.send_button.isEnabled(), timeout=10000)
     with qtbot.waitSignal(dialog.results_sent, timeout=60000) as sent:
