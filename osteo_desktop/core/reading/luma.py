@@ -151,8 +151,9 @@ def film_pixels(pixels: Any) -> "np.ndarray | LumaPixels":
 
 
 class LumaCoder:
-    """Codes for float32 luma values, given as they come: each distinct value gets the next code, up to
-    :data:`MAX_CODES`. ``table[code]`` is the value; the first codes are those of ``initial``."""
+    """Codes for float32 luma values, given a band at a time: each value not seen before gets the next code (those
+    new in one band in increasing order), up to :data:`MAX_CODES`. ``table[code]`` is the value; the first codes are
+    those of ``initial``, in its order. Codes are found by binary search in the values seen, kept sorted."""
 
     def __init__(self, initial: np.ndarray) -> None:
         self.table = np.asarray(initial, dtype=np.float32).copy()
@@ -163,8 +164,8 @@ class LumaCoder:
     def encode(self, values: np.ndarray, out: np.ndarray) -> bool:
         """The code of each of ``values`` into ``out`` (same shape, uint16); False, with ``out`` unfinished, when the
         values would need more than :data:`MAX_CODES` codes."""
-        position = self._positions(values)
-        missing = self._sorted[position] != values
+        position = self._positions(values) if self._sorted.size else None
+        missing = self._sorted[position] != values if position is not None else np.ones(np.shape(values), bool)
         if missing.any():
             new = np.unique(values[missing])
             if self.table.size + new.size > MAX_CODES:
