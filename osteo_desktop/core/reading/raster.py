@@ -330,7 +330,7 @@ def _tiff_in_bands(data: bytes, image: Image.Image) -> tuple[np.ndarray, int, bo
         return _assembled(bands(), height, width), 8, False, False
     if image.mode == "RGB":
         first = strips[0][2]
-        if all(offset == first + top * width * samples for top, _, offset in strips):
+        if _one_after_another(strips, width * samples):
             rgb = np.frombuffer(data, dtype=np.uint8, count=height * width * samples, offset=first).reshape(height, width, samples)
             grey, is_colour = _rgb_in_place(bands(), rgb)
         else:
@@ -341,6 +341,27 @@ def _tiff_in_bands(data: bytes, image: Image.Image) -> tuple[np.ndarray, int, bo
     for top, rows in bands():
         np.take(table, rows, out=levels[top : top + rows.shape[0]])
     return levels, bits, False, False
+
+
+def banded_read(image: Image.Image, data: bytes) -> str | None:
+    """How a compact read reads ``image`` (a PNG or TIFF opened from ``data``, not loaded), for the decode budget:
+    "bands" (:func:`_png_in_bands`, :func:`_tiff_in_bands`), "in place" (an RGB TIFF whose rows lie one after
+    another in ``data``: nothing made but a view of its bytes, :func:`_rgb_in_place`), or None (read whole)."""
+    if image.width * image.height <= LARGE_RASTER_PIXELS:
+        return None
+    if image.format == "PNG":
+        return "bands" if png_bands.plan(image, data) is not None else None
+    if image.format != "TIFF":
+        return None
+    strips = _tiff_strips(data, image)
+    if strips is None:
+        return None
+    return "in place" if image.mode == "RGB" and _one_after_another(strips, image.width * 3) else "bands"
+
+
+def _one_after_another(strips: list[tuple[int, int, int]], row_bytes: int) -> bool:
+    first = strips[0][2]
+    return all(offset == first + top * row_bytes for top, _, offset in strips)
 
 
 def _rgb_in_place(bands: Iterator[tuple[int, np.ndarray]], rgb: np.ndarray) -> tuple[np.ndarray | luma.LumaPixels, bool]:
