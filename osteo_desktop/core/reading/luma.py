@@ -176,7 +176,7 @@ class LumaCoder:
             order = np.argsort(merged, kind="stable")
             self._sorted, self._codes = merged[order], np.concatenate([self._codes, codes])[order]
             position = self._positions(values)
-        np.take(self._codes, position, out=out)
+        np.take(self._codes, position, out=out, mode="clip")  # in range: "clip" writes out directly, unbuffered
         return True
 
     def _positions(self, values: np.ndarray) -> np.ndarray:
