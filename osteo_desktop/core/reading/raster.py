@@ -2,7 +2,8 @@
 
 The declared size is checked before any pixel is decoded (Pillow opens lazily), so bombs are refused cheaply.
 A compact read (``osteo scan``) of a PNG or uncompressed TIFF above :data:`LARGE_RASTER_PIXELS` is made a band of
-rows at a time, without Pillow's whole image (:mod:`png_bands`, :func:`_tiff_in_bands`; issue 13's memory bound).
+rows at a time, without Pillow's whole image (:mod:`png_bands`, :func:`_tiff_in_bands`; issue 13's memory bound);
+a colour one's luma is then held as codes, or computed from the TIFF's own bytes (:mod:`luma`).
 """
 
 from __future__ import annotations
