@@ -72,29 +72,37 @@ def test_any_part_taken_is_the_luma_of_the_same_pixels(form):
     assert isinstance(part, luma.LumaPixels) and part.shape == (25, 18)
     assert np.array_equal(np.asarray(part), expected[5:30, 3:-2])
     assert np.array_equal(np.asarray(pixels[::4, ::3]), expected[::4, ::3])
-    assert np.array_equal(np.asarray(pixels[7]), expected[7]) and not isinstance(pixels[7:8], np.ndarray)
+    assert type(pixels[7]) is np.ndarray and np.array_equal(pixels[7], expected[7])  # not a slice: the values
+    assert not isinstance(pixels[7:8], np.ndarray)
     picked = (np.array([0, 36, 9]), np.array([22, 0, 4]))
-    assert np.array_equal(pixels[picked], expected[picked])
+    assert type(pixels[picked]) is np.ndarray and np.array_equal(pixels[picked], expected[picked])
+    bands = list(pixels.bands(values=5 * 23))  # 5 rows a band
+    assert [top for top, _ in bands] == list(range(0, 37, 5))
+    assert np.array_equal(np.concatenate([band for _, band in bands]), expected)
     assert np.array_equal(pixels[4:9] > 0.4, expected[4:9] > 0.4)
     assert float(np.sum(pixels[4:9])) == float(np.sum(expected[4:9]))
     scratch = np.empty((5, 23), np.float32)
     np.subtract(pixels[4:9], np.float32(0.5), out=scratch)
     assert np.array_equal(scratch, expected[4:9] - np.float32(0.5))
     assert pixels.min() == expected.min() and pixels.max() == expected.max()
-    assert np.array_equal(pixels.ravel(), expected.ravel())
+    assert np.array_equal(pixels.ravel(), expected.ravel()) and pixels.ravel().dtype == np.float32
     assert pixels.astype(np.float32, copy=False) is pixels
-    assert np.array_equal(pixels.astype(np.float64), expected.astype(np.float64))
+    copied = pixels.astype(np.float32)
+    assert type(copied) is np.ndarray and copied.dtype == np.float32 and np.array_equal(copied, expected)
+    for copy in (True, False):
+        wider = pixels.astype(np.float64, copy=copy)
+        assert wider.dtype == np.float64 and np.array_equal(wider, expected.astype(np.float64))
     assert luma.film_pixels(pixels) is pixels and luma.film_pixels([[1, 2]]).dtype.kind == "i"
 
 
 # --- the reads ----------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("colour_from", [0, 9])
+@pytest.mark.parametrize("colour_from", [0, 9, 24])
 def test_a_colour_png_in_bands_holds_its_luma_as_codes(tmp_path, in_bands, colour_from):
     """Colour from the first band, or from the third (the grey rows before widened in place: code k is the luma
     of (k, k, k))."""
-    grey = _noisy((26, 15), 255, 2, np.uint8)
+    grey = _noisy((25, 15), 255, 2, np.uint8)
     rgb = np.repeat(grey[..., None], 3, axis=2)
     rgb[colour_from:] = _tinted(grey[colour_from:])
     _, compact = _same_read(_png_file(tmp_path / "tinted.png", rgb), expect_levels=False)
@@ -107,24 +115,38 @@ def test_a_colour_png_in_bands_holds_its_luma_as_codes(tmp_path, in_bands, colou
     assert any("colour" in w for w in compact.warnings)
 
 
-@pytest.mark.parametrize("colour_from", [0, 9])
-def test_a_colour_png_with_more_distinct_values_than_codes_gets_its_float32_luma(tmp_path, in_bands, monkeypatch, colour_from):
-    monkeypatch.setattr(luma, "MAX_CODES", 300)
-    grey = _noisy((26, 15), 255, 3, np.uint8)
+@pytest.mark.parametrize("colour_from, decoded", [(0, 0), (9, 8), (24, 24)])
+def test_a_colour_png_with_more_distinct_values_than_codes_gets_its_float32_luma(tmp_path, in_bands, monkeypatch, colour_from, decoded):
+    """Room for 270 codes (256 for the grey levels): random colours from the first band, from the third (row 8,
+    grey, coded first), or in the last band alone (1 row; the 24 rows before, 8 tinted values, coded until then):
+    the rows coded so far are decoded into the float luma."""
+    monkeypatch.setattr(luma, "MAX_CODES", 270)
+    calls = []
+    real = raster._decoded_into
+    monkeypatch.setattr(raster, "_decoded_into", lambda codes, table, rows, out: calls.append(rows) or real(codes, table, rows, out))
+    grey = _noisy((25, 15), 255, 3, np.uint8)
     rgb = np.repeat(grey[..., None], 3, axis=2)
-    rgb[colour_from:] = _noisy((26 - colour_from, 15, 3), 255, 4, np.uint8)
+    if colour_from == 24:
+        few = grey[:24] % 8 * 30
+        rgb[:24] = np.stack([few, few // 2, few // 2], axis=-1)
+    rgb[colour_from:] = _noisy((25 - colour_from, 15, 3), 255, 4, np.uint8)
     _, compact = _same_read(_png_file(tmp_path / "photo.png", rgb), expect_levels=False)
     assert type(compact.pixels) is np.ndarray and np.array_equal(compact.pixels, _expected(rgb))
+    assert calls == [decoded]
 
 
 def test_an_rgb_tiff_is_read_from_its_own_bytes(tmp_path, tiff_in_bands):
+    """Strips of 16 rows one after another; the file's bytes given with bytes after the image (ignored by TIFF
+    readers); grey rows first, then tinted ones; a grey film stored as RGB; one whose blue alone differs."""
     grey = _noisy((120, 90), 255, 5, np.uint8)
     rgb = _tinted(grey)
     rgb[:40] = np.repeat(grey[:40, :, None], 3, axis=2)  # grey rows first: nothing made of them either
-    for name, samples in (("tinted.tif", rgb), ("grey.tif", np.repeat(grey[..., None], 3, axis=2))):
+    blue = np.repeat(grey[..., None], 3, axis=2)
+    blue[60:, :, 2] //= 2
+    for name, samples in (("tinted.tif", rgb), ("grey.tif", np.repeat(grey[..., None], 3, axis=2)), ("blue.tif", blue)):
         path = tmp_path / name
         Image.fromarray(samples, "RGB").save(path, tiffinfo={278: 16})
-        data = path.read_bytes()
+        data = path.read_bytes() + bytes(7)
         plain, compact = read_radiograph(path), read_radiograph(path, data=data, compact=True)
         held = compact.pixels._store if isinstance(compact.pixels, luma.LumaPixels) else compact.pixels
         assert np.shares_memory(held, np.frombuffer(data, np.uint8))
@@ -132,9 +154,38 @@ def test_an_rgb_tiff_is_read_from_its_own_bytes(tmp_path, tiff_in_bands):
             assert compact.pixels.dtype == np.uint8 and np.array_equal(compact.pixels, grey)
         else:
             assert isinstance(compact.pixels, luma.RgbLuma) and np.array_equal(np.asarray(compact.pixels), plain.pixels)
-            assert np.array_equal(plain.pixels, _expected(rgb))
+            assert np.array_equal(plain.pixels, _expected(samples))
         assert compact.warnings == plain.warnings and compact.metadata == plain.metadata
-    assert len(tiff_in_bands) == 2
+    assert len(tiff_in_bands) == 3
+
+
+def test_the_colour_grid_of_a_tiff_read_in_place_is_the_whole_images(tmp_path, tiff_in_bands, monkeypatch):
+    """A coloured row the whole image's grid (every 3rd row from row 0) does not sample, in a band that starts off
+    the grid (rows 5-9): not colour, as the whole read sees it; row 6, which the grid samples, makes it colour."""
+    from osteo_desktop.core.reading import colour
+
+    monkeypatch.setattr(colour, "_SAMPLE_PIXELS", 1200)  # 120 x 90: a step of 3
+    grey = np.repeat(_noisy((120, 90), 255, 8, np.uint8)[..., None], 3, axis=2)
+    for row, expected in ((7, False), (6, True)):
+        rgb = grey.copy()
+        rgb[row] = (220, 30, 30)
+        path = tmp_path / f"row{row}.tif"
+        Image.fromarray(rgb, "RGB").save(path)
+        _, compact = _same_read(path, expect_levels=False)
+        assert isinstance(compact.pixels, luma.RgbLuma) and any("colour" in w for w in compact.warnings) == expected
+
+
+def test_levels_are_widened_into_codes_in_place_from_the_last_band_up(monkeypatch):
+    """7 rows of levels, in bands of 2 rows from the bottom (rows 5-6, 3-4, 1-2, then row 0 alone), into the codes
+    that view the same bytes: the same numbers."""
+    monkeypatch.setattr(raster, "_BAND_PIXELS", 2 * 11)
+    store = bytearray(2 * 9 * 11)
+    levels = np.frombuffer(store, np.uint8, count=99).reshape(9, 11)
+    codes = np.frombuffer(store, np.uint16, count=99).reshape(9, 11)
+    expected = _noisy((7, 11), 255, 9, np.uint8)
+    levels[:7] = expected
+    raster._widened_in_place(levels, codes, 7)
+    assert np.array_equal(codes[:7], expected)
 
 
 def _tiff_strips_reversed(path: Path, rgb: np.ndarray, rows_per_strip: int) -> Path:
@@ -195,7 +246,10 @@ def test_consumers_give_the_same_answers_from_held_luma(tinted_phantoms):
             squash = PreprocessConfig(aspect="squash", contrast="none", knee_crop_aspect=1.2)
             assert np.array_equal(preprocess_with_geometry(pixels, squash)[0], preprocess_with_geometry(values, squash)[0])
             assert preprocessing.film_background(pixels) == preprocessing.film_background(values)
-            for box in ((100, 120, 420, 440), (-40, -30, 160, 170), (rgb.shape[1] - 90, 300, rgb.shape[1] + 60, 450)):
+            # Regions of 400 rows come in two bands of the resize: ones running off the top and off the bottom.
+            height = rgb.shape[0]
+            for box in ((100, 120, 420, 440), (-40, -30, 160, 170), (rgb.shape[1] - 90, 300, rgb.shape[1] + 60, 450),
+                        (100, -200, 500, 200), (100, height - 350, 500, height + 50)):
                 region, where = knee_region(pixels, box, KneeRegionConfig())
                 region_values, where_values = knee_region(values, box, KneeRegionConfig())
                 assert np.array_equal(region, region_values) and where == where_values
