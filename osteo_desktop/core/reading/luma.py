@@ -23,6 +23,7 @@ whole float image.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -93,7 +94,7 @@ class LumaPixels(NDArrayOperatorsMixin):
             kwargs["out"] = tuple(np.asarray(x) if isinstance(x, LumaPixels) else x for x in kwargs["out"])
         return getattr(ufunc, method)(*inputs, **kwargs)
 
-    def bands(self, values: int = _BAND_VALUES):
+    def bands(self, values: int = _BAND_VALUES) -> Iterator[tuple[int, np.ndarray]]:
         """(top row, float32 values) of bands of whole rows, in order."""
         rows = max(1, values // max(1, self.shape[1]))
         for top in range(0, self.shape[0], rows):
