@@ -9,7 +9,9 @@ grey PNG and a 16-bit MONOCHROME2 DICOM (uncompressed, no window: the reader tak
 (``rgb``: the film tinted, red = grey, green = 0.85 grey, blue = 0.65 grey, so its luma is not on the grey levels
 and the read gives float32), and the film stored as an RGB PNG (``rgbgrey``: three equal channels, as some
 clinics export grey films); ``tiff16``, ``tiffrgb`` and ``tiffrgbgrey`` are the 16-bit, true-colour and
-grey-stored RGB films as uncompressed TIFF (one strip, as Pillow writes it). Each folder of one
+grey-stored RGB films as uncompressed TIFF (one strip, as Pillow writes it); ``rgbphoto`` is the tinted film with
+independent noise of 0-31 levels in each channel, a true-colour PNG whose luma has more than 65,536 distinct values
+(as a photograph has: the compact read cannot hold it as codes, core.reading.luma). Each folder of one
 file is scanned with ``--batch-size`` 1, 16 (the default) and 256, and so is a folder of the 83 full-size films.
 Nothing is written into the repository but the JSON.
 
@@ -34,7 +36,7 @@ import numpy as np  # noqa: E402
 
 import fullsize  # noqa: E402
 
-FORMS = ("png8", "jpeg", "png16", "dicom16", "rgb", "rgbgrey", "tiff16", "tiffrgb", "tiffrgbgrey")
+FORMS = ("png8", "jpeg", "png16", "dicom16", "rgb", "rgbgrey", "tiff16", "tiffrgb", "tiffrgbgrey", "rgbphoto")
 
 
 def enlarged_grey(source: Path, megapixels: float) -> np.ndarray:
@@ -62,6 +64,14 @@ def tinted(grey: np.ndarray) -> np.ndarray:
     return rgb
 
 
+def photo_like(grey: np.ndarray, seed: int = 0) -> np.ndarray:
+    """The tinted film with independent noise (0-31 levels) in each channel: far more than 65,536 distinct lumas."""
+    rgb = tinted(grey)
+    np.minimum(rgb, 224, out=rgb)
+    rgb += np.random.default_rng(seed).integers(0, 32, size=rgb.shape, dtype=np.uint8)
+    return rgb
+
+
 def write_dicom16(values: np.ndarray, path: Path) -> Path:
     knee_dicom(values, 16).save_as(path, enforce_file_format=True)
     return path
@@ -84,6 +94,9 @@ def write_case(folder: Path, form: str, grey: np.ndarray) -> Path:
     elif form == "rgb":
         path = folder / "film.png"
         Image.fromarray(tinted(grey), "RGB").save(path, compress_level=1)
+    elif form == "rgbphoto":
+        path = folder / "film.png"
+        Image.fromarray(photo_like(grey), "RGB").save(path, compress_level=1)
     elif form == "tiff16":
         path = folder / "film.tif"
         Image.frombuffer("I;16", grey.shape[::-1], sixteen_bit(grey).astype("<u2").tobytes(), "raw", "I;16", 0, 1).save(path)

@@ -36,6 +36,7 @@ from osteo_desktop.core.errors import ModelFormatError, ModelIntegrityError
 from osteo_desktop.core.model.knee_sides import sides_with_sources
 from osteo_desktop.core.model.side_markers import CARD_ROLE as MARKER_ROLE, MarkerReader, SideMarker
 from osteo_desktop.core.model.resampling import resize_bilinear
+from osteo_desktop.core.reading.luma import film_pixels
 
 log = logging.getLogger(__name__)
 
@@ -79,8 +80,9 @@ class Windows:
 def working_copy(pixels: np.ndarray, side: int = WORK_SIDE) -> tuple[np.ndarray, float]:
     """The film resized so its longer side is ``side`` pixels, and the factor (working pixels per input pixel).
 
-    ``pixels``: float values, or grey levels (uint8), which the resize converts a band at a time (no float copy)."""
-    pixels = np.asarray(pixels)
+    ``pixels``: float values, or grey levels (uint8) or a colour raster's luma (:class:`LumaPixels`), which the
+    resize converts a band at a time (no float copy)."""
+    pixels = film_pixels(pixels)
     if pixels.dtype != np.uint8:
         pixels = pixels.astype(np.float32, copy=False)
     height, width = pixels.shape
@@ -337,7 +339,7 @@ class KneeDetector:
         ``markers``: burnt-in side markers already read (boxes in ``pixels``' coordinates); None to have the
         detector's ``marker_reader`` read them (when there are knees).
         """
-        pixels = np.asarray(pixels)
+        pixels = film_pixels(pixels)
         if pixels.ndim != 2 or min(pixels.shape) < 8:
             return []
         image, scale = working_copy(pixels)

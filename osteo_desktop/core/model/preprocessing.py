@@ -14,6 +14,7 @@ import numpy as np
 
 from osteo_desktop.core.model.resampling import resize_bilinear
 from osteo_desktop.core.reading.levels import first_level_above, unit_values
+from osteo_desktop.core.reading.luma import film_pixels
 
 AspectMode = Literal["pad", "squash"]
 ContrastMode = Literal["none", "equalize"]
@@ -152,8 +153,9 @@ def preprocess_with_geometry(pixels: np.ndarray, config: PreprocessConfig | None
     config = config or PreprocessConfig()
     if pixels.ndim != 2:
         raise ValueError(f"expected a 2-D greyscale image, got shape {pixels.shape}")
-    # Grey levels (uint8, a compact read) stay levels: the resize converts what it reads, a band at a time.
-    image = np.asarray(pixels)
+    # Grey levels (uint8, a compact read) stay levels, and a colour raster's luma (LumaPixels) as it is held: the
+    # resize converts what it reads, a band at a time.
+    image = film_pixels(pixels)
     if image.dtype != np.uint8:
         image = image.astype(np.float32, copy=False)
     crop = (0, image.shape[0], 0, image.shape[1])
@@ -312,34 +314,68 @@ def knee_region(
     background = film_background(pixels, config.edge_fraction)
     x0, y0, x1, y1 = knee_square(box, config.margin)
     side = x1 - x0
-    region = np.full((side, side), background, np.float32)
     cx0, cy0, cx1, cy1 = max(0, x0), max(0, y0), min(width, x1), min(height, y1)
     if cx1 <= cx0 or cy1 <= cy0:
         raise ValueError(f"knee box {box} lies outside the {width}x{height} image")
-    inside = region[cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0]
     crop = pixels[cy0:cy1, cx0:cx1]
-    if crop.dtype == np.uint8:
-        unit_values(crop, out=inside)  # grey levels: their values, in [0, 1] already, straight into the region
-    else:
-        inside[...] = np.clip(np.asarray(crop, np.float32), 0.0, 1.0)
+    # The region is made a band of rows at a time as the resize takes it, never whole at the film's resolution
+    # (about 50 MiB for a knee of a 50-megapixel film; issue 13): the same values, so the same input bit for bit.
+    region = _PaddedRegion(crop, cy0 - y0, cx0 - x0, side, background)
     size = config.input_size
     content = np.clip(_resize(region, size, size), 0.0, 1.0)
     if config.contrast == "equalize":
-        content = _equalize_like(content, inside)
+        content = _equalize_like(content, _region_sample(crop))
     scaled = content * 2.0 - 1.0
     geometry = KneeGeometry((height, width), (x0, y0, x1, y1), size, background)
     return np.repeat(scaled[:, :, None], 3, axis=2).astype(np.float32), geometry
 
 
-def _equalize_like(values: np.ndarray, reference: np.ndarray, bins: int = 256) -> np.ndarray:
-    """Histogram equalisation of ``values`` with the lookup table of ``reference`` (the region's film pixels)."""
-    if reference.size > 1 << 18:  # a subsample gives the same table to within a bin and keeps large films fast
-        # Every n-th value in row-major order, picked by index: raveling a region that is not contiguous (the part
-        # of a knee's square on the film) would copy it whole first (25 MiB for a knee of a 50-megapixel film).
-        picked = np.arange(0, reference.size, reference.size // (1 << 18) + 1)
-        flat = reference[picked // reference.shape[1], picked % reference.shape[1]]
-    else:
-        flat = reference.ravel()
+def _film_values(part: Any) -> np.ndarray:
+    """The region's values of a part of the film: grey levels' values, or values clipped to [0, 1], as float32."""
+    if part.dtype == np.uint8:
+        return unit_values(part)  # grey levels: their values, in [0, 1] already
+    return np.clip(np.asarray(part, np.float32), 0.0, 1.0)
+
+
+class _PaddedRegion:
+    """A knee's square region (``side`` x ``side``): the film's pixels ``crop`` placed at (``top``, ``left``), the
+    rest ``background``; bands of rows (``region[a:b]``) are made as they are taken, as float32. For the resize,
+    which takes its input a band of rows at a time."""
+
+    ndim = 2
+    dtype = np.dtype(np.float32)
+
+    def __init__(self, crop: Any, top: int, left: int, side: int, background: float) -> None:
+        self.crop, self.top, self.left, self.side, self.background = crop, top, left, side, background
+        self.shape = (side, side)
+
+    def __getitem__(self, rows: slice) -> np.ndarray:
+        start, stop, _ = rows.indices(self.side)
+        band = np.full((max(0, stop - start), self.side), self.background, np.float32)
+        first, last = max(start, self.top), min(stop, self.top + self.crop.shape[0])
+        if first < last:
+            band[first - start : last - start, self.left : self.left + self.crop.shape[1]] = _film_values(
+                self.crop[first - self.top : last - self.top])
+        return band
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        region = self[0 : self.side]
+        return region if dtype is None else region.astype(dtype, copy=False)
+
+
+def _region_sample(crop: Any) -> np.ndarray:
+    """The film's values inside a knee's region that its equalisation table is made from: all of them, or above
+    2**18 every n-th in row-major order (a subsample gives the same table to within a bin and keeps large films
+    fast), picked by index from ``crop`` before they are converted, so no copy of the whole crop is made."""
+    rows, columns = crop.shape
+    if rows * columns > 1 << 18:
+        picked = np.arange(0, rows * columns, rows * columns // (1 << 18) + 1)
+        return _film_values(crop[picked // columns, picked % columns])
+    return _film_values(crop[0:rows, 0:columns]).ravel()
+
+
+def _equalize_like(values: np.ndarray, flat: np.ndarray, bins: int = 256) -> np.ndarray:
+    """Histogram equalisation of ``values`` with the lookup table of ``flat`` (the region's film values)."""
     histogram, _ = np.histogram(flat, bins=bins, range=(0.0, 1.0))
     cdf = np.cumsum(histogram).astype(np.float64)
     nonzero = np.flatnonzero(histogram)

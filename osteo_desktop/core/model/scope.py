@@ -20,6 +20,7 @@ import numpy as np
 
 from osteo_desktop.core.reading.body_parts import contradicts, may_show_a_knee
 from osteo_desktop.core.reading.levels import unit_values
+from osteo_desktop.core.reading.luma import film_pixels
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +138,7 @@ def _spread(pixels: np.ndarray, band_values: int = 1 << 16) -> float:
     temporary (pixels - mean; 23 MB at 6 megapixels, 92 MB at 24) and takes about twice as long (issue 13).
     Within about 1e-6 of np.std (float32 pairwise sums per band, float64 across bands). Grey levels (uint8) are
     converted a band at a time into the same float32 values, so they give the same figure bit for bit."""
-    values = np.asarray(pixels)
+    values = film_pixels(pixels)  # a colour raster's luma (LumaPixels) is computed for each band taken
     if values.dtype != np.uint8:
         values = values.astype(np.float32, copy=False)
     if values.size <= band_values or values.ndim != 2:

@@ -32,6 +32,7 @@ import numpy as np
 
 from osteo_desktop.core.errors import ModelFormatError, ModelIntegrityError
 from osteo_desktop.core.model.resampling import resize_bilinear
+from osteo_desktop.core.reading.luma import film_pixels
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +74,7 @@ class SideMarker:
 
 def working_copy(pixels: np.ndarray, side: int = WORK_SIDE) -> tuple[np.ndarray, float]:
     """The film resized so its longer side is ``side`` px (never enlarged), and the factor (working px per input px)."""
-    pixels = np.asarray(pixels, dtype=np.float32)
+    pixels = film_pixels(pixels).astype(np.float32, copy=False)  # a colour raster's luma stays as it is held
     height, width = pixels.shape
     scale = min(1.0, side / max(height, width))
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
@@ -308,7 +309,7 @@ class MarkerReader:
         letter; then no marker is returned when any candidate reads the other letter with :data:`VETO_FLOOR` or
         more, guarded or not (a film that carries both letters names neither, even when the guard turned one away).
         """
-        pixels = np.asarray(pixels)
+        pixels = film_pixels(pixels)
         if pixels.ndim != 2 or min(pixels.shape) < 16:
             return []
         image, scale = prepare(pixels)

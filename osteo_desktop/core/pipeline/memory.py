@@ -44,6 +44,17 @@ BYTES_PER_PIXEL = 12
 # 15 MP stays at 2.1 (38 MP as a PNG: 2.0). Not counted: a few MiB a file that do not grow with the image (up to
 # 7 MiB on the 1-megapixel films of knee-xray-fullsize), which the number of decoding workers bounds.
 COMPACT_BYTES_PER_PIXEL = {"L": 2, "I;16": 3, "I;16L": 3, "I;16B": 3, "RGB": 7}
+# A PNG or uncompressed TIFF above raster.LARGE_RASTER_PIXELS that the compact read takes a band of rows at a time
+# (raster.banded_read; no Pillow image), by (format, mode), from what the read makes beside a band of about 1 MiB:
+# 8-bit grey, the levels (1); 16-bit grey PNG, its values gathered until one needs 16 bits (2; the levels are made
+# over them); 16-bit grey TIFF, two passes over the file's bytes, the levels only (1); RGB, the levels of a grey
+# image (1), the luma codes of a colour one (2, core.reading.luma), or, for an image with more than 65,536 distinct
+# luma values (a photograph, which the header cannot tell), the codes and then the float32 luma (2 + 4): priced
+# at that worst case. An RGB TIFF whose rows lie one after another is read in place (a view of its bytes): 1, for
+# what its consumers make a band at a time.
+COMPACT_BANDED_BYTES_PER_PIXEL = {("PNG", "L"): 1, ("PNG", "I;16"): 2, ("PNG", "RGB"): 6,
+                                  ("TIFF", "L"): 1, ("TIFF", "I;16"): 1, ("TIFF", "I;16B"): 1, ("TIFF", "RGB"): 6}
+COMPACT_IN_PLACE_BYTES_PER_PIXEL = 1
 # An image with an EXIF orientation is turned into a copy while the decoded one is still held: twice the decoder's
 # image at the peak, which only counts for 4-byte images (12 MP, turned: RGB JPEG and RGB PNG 8.0, grey JPEG 2.1).
 _DECODED_BYTES_PER_PIXEL = {"L": 1, "I;16": 2, "I;16L": 2, "I;16B": 2, "RGB": 4}
@@ -92,14 +103,24 @@ def decode_cost(path: Path, data: bytes | None = None, *, compact: bool = True) 
 
             with Image.open(source) as image:
                 pixels = image.width * image.height
-                per_pixel = _compact_raster(image) if compact else BYTES_PER_PIXEL
+                per_pixel = _compact_raster(image, data) if compact else BYTES_PER_PIXEL
     except Exception:  # noqa: BLE001 - any file the probe cannot read is the reader's to report
         return 0
     return pixels * per_pixel
 
 
-def _compact_raster(image: Any) -> int:
-    """Peak bytes a pixel of a compact read of the (opened, not decoded) Pillow ``image``."""
+def _compact_raster(image: Any, data: bytes | None = None) -> int:
+    """Peak bytes a pixel of a compact read of the (opened, not decoded) Pillow ``image``, opened from ``data``
+    when given (a large PNG or TIFF is only known to be read in bands from its bytes: without them, a whole decode
+    is priced)."""
+    if data is not None and image.format in ("PNG", "TIFF"):
+        from osteo_desktop.core.reading import raster
+
+        banded = raster.banded_read(image, data)
+        if banded == "in place":
+            return COMPACT_IN_PLACE_BYTES_PER_PIXEL
+        if banded is not None:
+            return COMPACT_BANDED_BYTES_PER_PIXEL[(image.format, image.mode)]
     decoded = _DECODED_BYTES_PER_PIXEL.get(image.mode)
     if image.format == "JPEG" and image.mode == "RGB":
         from osteo_desktop.core.reading import raster

@@ -78,7 +78,8 @@ class Radiograph:
     array, bright bone on a dark background (MONOCHROME1 already inverted, DICOM already windowed), either float32
     in [0, 1] (a plain read) or, from a compact read (``read_radiograph(compact=True)``, what ``osteo scan`` makes),
     uint8 grey levels k standing for k / 255 (:mod:`~osteo_desktop.core.reading.levels`; an 8-bit colour raster's
-    luma stays float32 there too). Every consumer on the model path takes both. ``modality_values`` keeps the
+    luma stays float32 there too, or, above 16 megapixels, a :class:`~osteo_desktop.core.reading.luma.LumaPixels`
+    that computes it where it is taken). Every consumer on the model path takes all three. ``modality_values`` keeps the
     DICOM values after the modality LUT so the viewer can re-window; it is None for raster images and in a compact
     read. Patient identifiers live in ``patient`` (and ``dicom.patient``) only, so that code which logs or exports
     ``metadata`` never leaks them by accident. ``dicom`` is the study/series/instance identity of a DICOM file,

@@ -2,7 +2,8 @@
 
 The declared size is checked before any pixel is decoded (Pillow opens lazily), so bombs are refused cheaply.
 A compact read (``osteo scan``) of a PNG or uncompressed TIFF above :data:`LARGE_RASTER_PIXELS` is made a band of
-rows at a time, without Pillow's whole image (:mod:`png_bands`, :func:`_tiff_in_bands`; issue 13's memory bound).
+rows at a time, without Pillow's whole image (:mod:`png_bands`, :func:`_tiff_in_bands`; issue 13's memory bound);
+a colour one's luma is then held as codes, or computed from the TIFF's own bytes (:mod:`luma`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from osteo_desktop.core.errors import ImageReadError, ImageTooLargeError
-from osteo_desktop.core.reading import colour, png_bands
+from osteo_desktop.core.reading import colour, luma, png_bands
 from osteo_desktop.core.reading.levels import to_levels
 from osteo_desktop.core.reading.limits import MAX_PIXELS, brief, check_dimensions
 from osteo_desktop.core.reading.radiograph import COLOUR_DROPPED, TRANSPARENT_AS_BLACK, Radiograph
@@ -329,13 +330,56 @@ def _tiff_in_bands(data: bytes, image: Image.Image) -> tuple[np.ndarray, int, bo
     if image.mode == "L":
         return _assembled(bands(), height, width), 8, False, False
     if image.mode == "RGB":
-        grey, is_colour = _grey_from_rgb_bands(bands(), height, width)
+        first = strips[0][2]
+        if _one_after_another(strips, width * samples):
+            rgb = np.frombuffer(data, dtype=np.uint8, count=height * width * samples, offset=first).reshape(height, width, samples)
+            grey, is_colour = _rgb_in_place(bands(), rgb)
+        else:
+            grey, is_colour = _grey_from_rgb_bands(bands(), height, width)
         return grey, 8, is_colour, False
     table, bits = _sixteen_bit_table(max(int(rows.max(initial=0)) for _, rows in bands()))
     levels = np.empty((height, width), dtype=np.uint8)
     for top, rows in bands():
         np.take(table, rows, out=levels[top : top + rows.shape[0]])
     return levels, bits, False, False
+
+
+def banded_read(image: Image.Image, data: bytes) -> str | None:
+    """How a compact read reads ``image`` (a PNG or TIFF opened from ``data``, not loaded), for the decode budget:
+    "bands" (:func:`_png_in_bands`, :func:`_tiff_in_bands`), "in place" (an RGB TIFF whose rows lie one after
+    another in ``data``: nothing made but a view of its bytes, :func:`_rgb_in_place`), or None (read whole)."""
+    if image.width * image.height <= LARGE_RASTER_PIXELS:
+        return None
+    if image.format == "PNG":
+        return "bands" if png_bands.plan(image, data) is not None else None
+    if image.format != "TIFF":
+        return None
+    strips = _tiff_strips(data, image)
+    if strips is None:
+        return None
+    return "in place" if image.mode == "RGB" and _one_after_another(strips, image.width * 3) else "bands"
+
+
+def _one_after_another(strips: list[tuple[int, int, int]], row_bytes: int) -> bool:
+    first = strips[0][2]
+    return all(offset == first + top * row_bytes for top, _, offset in strips)
+
+
+def _rgb_in_place(bands: Iterator[tuple[int, np.ndarray]], rgb: np.ndarray) -> tuple[np.ndarray | luma.LumaPixels, bool]:
+    """:func:`_grey_from_rgb_bands` of an RGB TIFF whose rows lie one after another in the file's bytes (``rgb``, a
+    view of them), with nothing copied out of the bytes (issue 13: the scan holds them while it reads, 3 bytes a
+    pixel, so levels or luma made beside them would put a 50-megapixel file past 300 MiB): a grey image's levels are
+    its red samples where they lie (a strided view), a colour image's luma is computed from them wherever it is
+    taken (:class:`luma.RgbLuma`). The same values and colour check, bit for bit."""
+    height, width = rgb.shape[:2]
+    step = colour.sample_step(height, width)
+    grid, grey = [], True
+    for top, band in bands:
+        grid.append(band[(-top) % step :: step, ::step].copy())
+        grey = grey and np.array_equal(band[..., 0], band[..., 1]) and np.array_equal(band[..., 1], band[..., 2])
+    if grey:
+        return rgb[..., 0], False
+    return luma.RgbLuma(rgb), colour.grid_spread(np.concatenate(grid)) > colour.COLOUR_SPREAD
 
 
 def _tiff_strips(data: bytes, image: Image.Image) -> list[tuple[int, int, int]] | None:
@@ -433,39 +477,67 @@ def _shrunk(store: mmap.mmap | np.ndarray, head: np.ndarray) -> np.ndarray:
     return head
 
 
-def _grey_from_rgb_bands(bands: Iterator[tuple[int, np.ndarray]], height: int, width: int) -> tuple[np.ndarray, bool]:
-    """:func:`_grey_from_rgb_image` (``levels``) of an RGB PNG's bands: the grey levels while every band so far has
-    equal channels; from the first that has not, the float32 luma, the rows before computed from their levels (equal
-    channels) by the same float32 operations. The colour check is made on the same grid of pixels."""
+def _grey_from_rgb_bands(bands: Iterator[tuple[int, np.ndarray]], height: int, width: int) -> tuple[np.ndarray | luma.LumaPixels, bool]:
+    """:func:`_grey_from_rgb_image` (``levels``) of an RGB PNG's or TIFF's bands: the grey levels while every band so
+    far has equal channels; from the first that has not, the float32 luma, as codes (:class:`luma.CodedLuma`, 2 bytes
+    a pixel instead of 4; issue 13's memory bound). The colour check is made on the same grid of pixels.
+
+    Levels and codes share one store of 2 bytes a pixel: the levels in its first half (the rest never touched, and
+    handed back when the image stays grey), widened in place into codes when colour comes (a grey pixel's luma is
+    the luma of (k, k, k), the first 256 codes). An image with more than 65,536 distinct luma values (a photograph,
+    not a tinted film) gets its luma as float32 whole, as before.
+    """
     step = colour.sample_step(height, width)
-    levels: np.ndarray | None = np.empty((height, width), dtype=np.uint8)
+    size = height * width
+    store = _scratch(2 * size)
+    levels: np.ndarray | None = np.frombuffer(store, dtype=np.uint8, count=size).reshape(height, width)
+    codes: np.ndarray | None = None
+    coder: luma.LumaCoder | None = None
     grey: np.ndarray | None = None
     grid = []
     for top, rgb in bands:
-        rows = rgb.shape[0]
+        bottom = top + rgb.shape[0]
         grid.append(rgb[(-top) % step :: step, ::step].copy())  # rows top + i with (top + i) % step == 0
         red, green, blue = rgb[..., 0], rgb[..., 1], rgb[..., 2]
-        if grey is None and np.array_equal(red, green) and np.array_equal(green, blue):
-            levels[top : top + rows] = red  # type: ignore[index]
-            continue
-        if grey is None:
-            grey = np.empty((height, width), dtype=np.float32)
-            band = max(1, _BAND_PIXELS // width)
-            for above in range(0, top, band):
-                same = levels[above : min(above + band, top)]  # type: ignore[index]
-                _luma_into(same, same, same, grey[above : above + same.shape[0]])
+        if levels is not None:
+            if np.array_equal(red, green) and np.array_equal(green, blue):
+                levels[top:bottom] = red
+                continue
+            codes = np.frombuffer(store, dtype=np.uint16, count=size).reshape(height, width)
+            every = np.arange(256, dtype=np.uint8)
+            coder = luma.LumaCoder(luma.luma_of_rgb(every, every, every))
+            _widened_in_place(levels, codes, top)
             levels = None
-        _luma_into(red, green, blue, grey[top : top + rows])
-    if grey is None:
-        return levels, False  # type: ignore[return-value]
-    return grey, colour.grid_spread(np.concatenate(grid)) > colour.COLOUR_SPREAD
+        values = luma.luma_of_rgb(red, green, blue, out=None if grey is None else grey[top:bottom])
+        if codes is not None and not coder.encode(values, codes[top:bottom]):  # type: ignore[union-attr]
+            log.info("more than %d distinct luma values: the luma is held as float32", luma.MAX_CODES)
+            grey = np.empty((height, width), dtype=np.float32)
+            _decoded_into(codes, coder.table, top, grey)  # type: ignore[union-attr]
+            grey[top:bottom] = values
+            codes = store = None
+    if levels is not None:
+        return _shrunk(store, levels), False  # type: ignore[arg-type]
+    is_colour = colour.grid_spread(np.concatenate(grid)) > colour.COLOUR_SPREAD
+    if grey is not None:
+        return grey, is_colour
+    return luma.CodedLuma(codes, coder.table), is_colour  # type: ignore[arg-type, union-attr]
 
 
-def _luma_into(red: np.ndarray, green: np.ndarray, blue: np.ndarray, out: np.ndarray) -> None:
-    """The float32 luma of :func:`_grey_from_rgb_image` (the same products, summed in the same order) into ``out``."""
-    np.multiply(red, _LUMA[0] / np.float32(255.0), out=out, dtype=np.float32)
-    out += np.multiply(green, _LUMA[1] / np.float32(255.0), dtype=np.float32)
-    out += np.multiply(blue, _LUMA[2] / np.float32(255.0), dtype=np.float32)
+def _widened_in_place(levels: np.ndarray, codes: np.ndarray, rows: int) -> None:
+    """The first ``rows`` rows of ``levels`` as uint16 codes (the same numbers: the codes of (k, k, k)) in ``codes``,
+    which views the same bytes: from the last band up, since code row r lies over level rows 2r and 2r + 1, which
+    are then already widened, or in the band being widened (copied first)."""
+    band = max(1, _BAND_PIXELS // levels.shape[1])
+    for bottom in range(rows, 0, -band):
+        top = max(0, bottom - band)
+        codes[top:bottom] = levels[top:bottom].copy()
+
+
+def _decoded_into(codes: np.ndarray, table: np.ndarray, rows: int, out: np.ndarray) -> None:
+    band = max(1, _BAND_PIXELS // codes.shape[1])
+    for top in range(0, rows, band):
+        bottom = min(top + band, rows)
+        np.take(table, codes[top:bottom], out=out[top:bottom])
 
 
 def _scaled_8_bit(image: Image.Image) -> np.ndarray:

@@ -48,7 +48,8 @@ def read_radiograph(path: str | Path, *, target_size: int | None = None, data: b
 
     ``compact`` is for a caller that only analyses the image (a folder scan): the pixels come as grey levels
     (uint8, k standing for k / 255, :mod:`~osteo_desktop.core.reading.levels`) wherever they lie on that grid (all
-    but 8-bit colour rasters, whose luma stays float32), made from the decoder's output a band of rows at a time
+    but 8-bit colour rasters, whose luma stays float32, or above 16 megapixels is held compactly and computed where
+    it is taken, :mod:`~osteo_desktop.core.reading.luma`), made from the decoder's output a band of rows at a time
     without a full-size float image, and ``modality_values`` (only the viewer re-windows) is None. Every value
     they stand for is, bit for bit, the float32 pixel a plain read gives (tests/test_compact_pixels.py).
 

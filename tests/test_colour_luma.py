@@ -1,0 +1,335 @@
+"""A large true-colour raster's luma held compactly (core.reading.luma, issue 13): uint16 codes for a PNG, the TIFF's
+own bytes for a TIFF, a strided view of the bytes for a grey film stored as an RGB TIFF, and the knee region made a
+band at a time. Every value and every model input must be the plain read's, bit for bit.
+
+The expected luma is worked out here from the samples (BT.601 weights over 255 in float32, the three products
+summed in order, as Pillow's "L" weights but unrounded), and the consumers' answers are compared against the same
+consumers given the plain float32 image.
+"""
+
+from __future__ import annotations
+
+import struct
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from knee_phantom import one_knee_phantom, two_knee_phantom
+from osteo_desktop.core.model import knee_detector, preprocessing, side_markers
+from osteo_desktop.core.model.preprocessing import KneeRegionConfig, PreprocessConfig, knee_region, preprocess_with_geometry
+from osteo_desktop.core.model.scope import look
+from osteo_desktop.core.reading import luma, raster
+from osteo_desktop.core.reading.reader import read_radiograph
+from test_compact_pixels import _noisy, _png_file, _same_read, in_bands, tiff_in_bands  # noqa: F401 - fixtures
+
+WEIGHTS = np.array([0.299, 0.587, 0.114], np.float32) / np.float32(255)
+
+
+def _expected(rgb: np.ndarray) -> np.ndarray:
+    planes = rgb.astype(np.float32)
+    return planes[..., 0] * WEIGHTS[0] + planes[..., 1] * WEIGHTS[1] + planes[..., 2] * WEIGHTS[2]
+
+
+def _tinted(grey: np.ndarray) -> np.ndarray:
+    return np.stack([grey, (grey * 0.85).astype(np.uint8), (grey * 0.65).astype(np.uint8)], axis=-1)
+
+
+def _coded(rgb: np.ndarray) -> luma.CodedLuma:
+    values = _expected(rgb)
+    coder = luma.LumaCoder(np.zeros(0, np.float32))
+    codes = np.empty(values.shape, np.uint16)
+    assert coder.encode(values, codes)
+    return luma.CodedLuma(codes, coder.table)
+
+
+# --- the codes and the array-like ---------------------------------------------------------------------------------
+
+
+def test_each_new_value_gets_the_next_code_and_too_many_are_refused(monkeypatch):
+    coder = luma.LumaCoder(np.array([0.5, 0.25], np.float32))
+    out = np.empty((2, 3), np.uint16)
+    assert coder.encode(np.array([[0.25, 0.75, 0.5], [0.125, 0.75, 0.25]], np.float32), out)
+    assert out.tolist() == [[1, 3, 0], [2, 3, 1]]  # the new values of a call take the next codes in increasing order
+    assert coder.table.tolist() == [0.5, 0.25, 0.125, 0.75]
+    assert coder.encode(np.array([0.125, 0.5], np.float32), out[0, :2]) and out[0, :2].tolist() == [2, 0]
+    monkeypatch.setattr(luma, "MAX_CODES", 5)
+    assert coder.encode(np.array([0.875, 0.5], np.float32), out[1, :2]) and coder.table.size == 5
+    assert not coder.encode(np.array([0.0625, 0.03125], np.float32), out[1, :2])
+
+
+@pytest.mark.parametrize("form", ["coded", "rgb"])
+def test_any_part_taken_is_the_luma_of_the_same_pixels(form):
+    rgb = _noisy((37, 23, 3), 255, 1, np.uint8)
+    expected = _expected(rgb)
+    pixels = _coded(rgb) if form == "coded" else luma.RgbLuma(rgb)
+    assert pixels.shape == (37, 23) and pixels.size == 37 * 23 and len(pixels) == 37 and pixels.ndim == 2
+    assert pixels.dtype == np.float32 and pixels.nbytes == rgb.size * (2 if form == "coded" else 3) // 3
+    assert np.array_equal(np.asarray(pixels), expected) and np.asarray(pixels).dtype == np.float32
+    part = pixels[5:30, 3:-2]
+    assert isinstance(part, luma.LumaPixels) and part.shape == (25, 18)
+    assert np.array_equal(np.asarray(part), expected[5:30, 3:-2])
+    assert np.array_equal(np.asarray(pixels[::4, ::3]), expected[::4, ::3])
+    assert type(pixels[7]) is np.ndarray and np.array_equal(pixels[7], expected[7])  # not a slice: the values
+    assert not isinstance(pixels[7:8], np.ndarray)
+    picked = (np.array([0, 36, 9]), np.array([22, 0, 4]))
+    assert type(pixels[picked]) is np.ndarray and np.array_equal(pixels[picked], expected[picked])
+    bands = list(pixels.bands(values=5 * 23))  # 5 rows a band
+    assert [top for top, _ in bands] == list(range(0, 37, 5))
+    assert np.array_equal(np.concatenate([band for _, band in bands]), expected)
+    assert np.array_equal(pixels[4:9] > 0.4, expected[4:9] > 0.4)
+    assert float(np.sum(pixels[4:9])) == float(np.sum(expected[4:9]))
+    scratch = np.empty((5, 23), np.float32)
+    np.subtract(pixels[4:9], np.float32(0.5), out=scratch)
+    assert np.array_equal(scratch, expected[4:9] - np.float32(0.5))
+    assert pixels.min() == expected.min() and pixels.max() == expected.max()
+    assert np.array_equal(pixels.ravel(), expected.ravel()) and pixels.ravel().dtype == np.float32
+    assert pixels.astype(np.float32, copy=False) is pixels
+    copied = pixels.astype(np.float32)
+    assert type(copied) is np.ndarray and copied.dtype == np.float32 and np.array_equal(copied, expected)
+    for copy in (True, False):
+        wider = pixels.astype(np.float64, copy=copy)
+        assert wider.dtype == np.float64 and np.array_equal(wider, expected.astype(np.float64))
+    assert luma.film_pixels(pixels) is pixels and luma.film_pixels([[1, 2]]).dtype.kind == "i"
+
+
+# --- the reads ----------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("colour_from", [0, 9, 24])
+def test_a_colour_png_in_bands_holds_its_luma_as_codes(tmp_path, in_bands, colour_from):
+    """Colour from the first band, or from the third (the grey rows before widened in place: code k is the luma
+    of (k, k, k))."""
+    grey = _noisy((25, 15), 255, 2, np.uint8)
+    rgb = np.repeat(grey[..., None], 3, axis=2)
+    rgb[colour_from:] = _tinted(grey[colour_from:])
+    _, compact = _same_read(_png_file(tmp_path / "tinted.png", rgb), expect_levels=False)
+    assert isinstance(compact.pixels, luma.CodedLuma) and compact.pixels.nbytes == 2 * grey.size
+    assert np.array_equal(np.asarray(compact.pixels), _expected(rgb))
+    codes = compact.pixels[:, :]._store
+    assert np.array_equal(codes[:colour_from], grey[:colour_from])
+    every = np.arange(256, dtype=np.uint8)
+    assert np.array_equal(compact.pixels.table[:256], _expected(np.stack([every] * 3, axis=-1)))
+    assert any("colour" in w for w in compact.warnings)
+
+
+@pytest.mark.parametrize("colour_from, decoded", [(0, 0), (9, 8), (24, 24)])
+def test_a_colour_png_with_more_distinct_values_than_codes_gets_its_float32_luma(tmp_path, in_bands, monkeypatch, colour_from, decoded):
+    """Room for 270 codes (256 for the grey levels): random colours from the first band, from the third (row 8,
+    grey, coded first), or in the last band alone (1 row; the 24 rows before, 8 tinted values, coded until then):
+    the rows coded so far are decoded into the float luma."""
+    monkeypatch.setattr(luma, "MAX_CODES", 270)
+    calls = []
+    real = raster._decoded_into
+    monkeypatch.setattr(raster, "_decoded_into", lambda codes, table, rows, out: calls.append(rows) or real(codes, table, rows, out))
+    grey = _noisy((25, 15), 255, 3, np.uint8)
+    rgb = np.repeat(grey[..., None], 3, axis=2)
+    if colour_from == 24:
+        few = grey[:24] % 8 * 30
+        rgb[:24] = np.stack([few, few // 2, few // 2], axis=-1)
+    rgb[colour_from:] = _noisy((25 - colour_from, 15, 3), 255, 4, np.uint8)
+    _, compact = _same_read(_png_file(tmp_path / "photo.png", rgb), expect_levels=False)
+    assert type(compact.pixels) is np.ndarray and np.array_equal(compact.pixels, _expected(rgb))
+    assert calls == [decoded]
+
+
+def test_an_rgb_tiff_is_read_from_its_own_bytes(tmp_path, tiff_in_bands):
+    """Strips of 16 rows one after another; the file's bytes given with bytes after the image (ignored by TIFF
+    readers); grey rows first, then tinted ones; a grey film stored as RGB; one whose blue alone differs."""
+    grey = _noisy((120, 90), 255, 5, np.uint8)
+    rgb = _tinted(grey)
+    rgb[:40] = np.repeat(grey[:40, :, None], 3, axis=2)  # grey rows first: nothing made of them either
+    blue = np.repeat(grey[..., None], 3, axis=2)
+    blue[60:, :, 2] //= 2
+    for name, samples in (("tinted.tif", rgb), ("grey.tif", np.repeat(grey[..., None], 3, axis=2)), ("blue.tif", blue)):
+        path = tmp_path / name
+        Image.fromarray(samples, "RGB").save(path, tiffinfo={278: 16})
+        data = path.read_bytes() + bytes(7)
+        plain, compact = read_radiograph(path), read_radiograph(path, data=data, compact=True)
+        held = compact.pixels._store if isinstance(compact.pixels, luma.LumaPixels) else compact.pixels
+        assert np.shares_memory(held, np.frombuffer(data, np.uint8))
+        if name == "grey.tif":
+            assert compact.pixels.dtype == np.uint8 and np.array_equal(compact.pixels, grey)
+        else:
+            assert isinstance(compact.pixels, luma.RgbLuma) and np.array_equal(np.asarray(compact.pixels), plain.pixels)
+            assert np.array_equal(plain.pixels, _expected(samples))
+        assert compact.warnings == plain.warnings and compact.metadata == plain.metadata
+    assert len(tiff_in_bands) == 3
+
+
+def test_the_colour_grid_of_a_tiff_read_in_place_is_the_whole_images(tmp_path, tiff_in_bands, monkeypatch):
+    """A coloured row the whole image's grid (every 3rd row from row 0) does not sample, in a band that starts off
+    the grid (rows 5-9): not colour, as the whole read sees it; row 6, which the grid samples, makes it colour."""
+    from osteo_desktop.core.reading import colour
+
+    monkeypatch.setattr(colour, "_SAMPLE_PIXELS", 1200)  # 120 x 90: a step of 3
+    grey = np.repeat(_noisy((120, 90), 255, 8, np.uint8)[..., None], 3, axis=2)
+    for row, expected in ((7, False), (6, True)):
+        rgb = grey.copy()
+        rgb[row] = (220, 30, 30)
+        path = tmp_path / f"row{row}.tif"
+        Image.fromarray(rgb, "RGB").save(path)
+        _, compact = _same_read(path, expect_levels=False)
+        assert isinstance(compact.pixels, luma.RgbLuma) and any("colour" in w for w in compact.warnings) == expected
+
+
+def test_levels_are_widened_into_codes_in_place_from_the_last_band_up(monkeypatch):
+    """7 rows of levels, in bands of 2 rows from the bottom (rows 5-6, 3-4, 1-2, then row 0 alone), into the codes
+    that view the same bytes: the same numbers."""
+    monkeypatch.setattr(raster, "_BAND_PIXELS", 2 * 11)
+    store = bytearray(2 * 9 * 11)
+    levels = np.frombuffer(store, np.uint8, count=99).reshape(9, 11)
+    codes = np.frombuffer(store, np.uint16, count=99).reshape(9, 11)
+    expected = _noisy((7, 11), 255, 9, np.uint8)
+    levels[:7] = expected
+    raster._widened_in_place(levels, codes, 7)
+    assert np.array_equal(codes[:7], expected)
+
+
+def _tiff_strips_reversed(path: Path, rgb: np.ndarray, rows_per_strip: int) -> Path:
+    """A baseline RGB TIFF (little-endian, uncompressed) whose strips lie in the file last first."""
+    height, width = rgb.shape[:2]
+    strips = [rgb[top : top + rows_per_strip].tobytes() for top in range(0, height, rows_per_strip)]
+    entries = 10
+    ifd_size = 2 + entries * 12 + 4
+    bits_at = 8 + ifd_size
+    offsets_at = bits_at + 6
+    counts_at = offsets_at + 4 * len(strips)
+    data_at = counts_at + 4 * len(strips)
+    offsets, at = [0] * len(strips), data_at
+    for index in reversed(range(len(strips))):
+        offsets[index], at = at, at + len(strips[index])
+    tags = [(256, 4, 1, width), (257, 4, 1, height), (258, 3, 3, bits_at), (259, 3, 1, 1), (262, 3, 1, 2),
+            (273, 4, len(strips), offsets_at), (277, 3, 1, 3), (278, 4, 1, rows_per_strip),
+            (279, 4, len(strips), counts_at), (284, 3, 1, 1)]
+    out = b"II*\0" + struct.pack("<I", 8) + struct.pack("<H", entries)
+    out += b"".join(struct.pack("<HHII", *tag) for tag in tags) + struct.pack("<I", 0)
+    out += struct.pack("<3H", 8, 8, 8) + struct.pack(f"<{len(strips)}I", *offsets)
+    out += struct.pack(f"<{len(strips)}I", *(len(s) for s in strips)) + b"".join(reversed(strips))
+    path.write_bytes(out)
+    return path
+
+
+def test_an_rgb_tiff_whose_strips_are_out_of_order_is_coded(tmp_path, tiff_in_bands):
+    rgb = _tinted(_noisy((60, 41), 255, 6, np.uint8))
+    path = _tiff_strips_reversed(tmp_path / "reversed.tif", rgb, 16)
+    with Image.open(path) as image:  # the writer's own check: Pillow reads back what was written
+        assert np.array_equal(np.asarray(image), rgb)
+    _, compact = _same_read(path, expect_levels=False)
+    assert isinstance(compact.pixels, luma.CodedLuma) and np.array_equal(np.asarray(compact.pixels), _expected(rgb))
+    assert tiff_in_bands[-1] is not None
+
+
+# --- consumers ----------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tinted_phantoms():
+    two, _ = two_knee_phantom(900, 700)
+    one, _ = one_knee_phantom(300, 640)
+    bordered = np.zeros((760, 980), np.float32)
+    bordered[30:730, 40:940] = two
+    return [_tinted(np.rint(np.clip(image, 0, 1) * 255).astype(np.uint8)) for image in (bordered, one)]
+
+
+def test_consumers_give_the_same_answers_from_held_luma(tinted_phantoms):
+    config = PreprocessConfig()
+    for rgb in tinted_phantoms:
+        values = _expected(rgb)
+        for pixels in (_coded(rgb), luma.RgbLuma(rgb)):
+            assert preprocessing.content_box(pixels, 0.06, 0.02) == preprocessing.content_box(values, 0.06, 0.02)
+            film, geometry = preprocess_with_geometry(pixels, config)
+            film_values, geometry_values = preprocess_with_geometry(values, config)
+            assert np.array_equal(film, film_values) and geometry == geometry_values
+            squash = PreprocessConfig(aspect="squash", contrast="none", knee_crop_aspect=1.2)
+            assert np.array_equal(preprocess_with_geometry(pixels, squash)[0], preprocess_with_geometry(values, squash)[0])
+            assert preprocessing.film_background(pixels) == preprocessing.film_background(values)
+            # Regions of 400 rows come in two bands of the resize: ones running off the top and off the bottom.
+            height = rgb.shape[0]
+            for box in ((100, 120, 420, 440), (-40, -30, 160, 170), (rgb.shape[1] - 90, 300, rgb.shape[1] + 60, 450),
+                        (100, -200, 500, 200), (100, height - 350, 500, height + 50)):
+                region, where = knee_region(pixels, box, KneeRegionConfig())
+                region_values, where_values = knee_region(values, box, KneeRegionConfig())
+                assert np.array_equal(region, region_values) and where == where_values
+            a, b = look(pixels, {}), look(values, {})
+            assert a.decided == b.decided is None and np.array_equal(a.statistics, b.statistics)
+            for module in (knee_detector, side_markers):
+                small, scale = module.working_copy(pixels)
+                small_values, scale_values = module.working_copy(values)
+                assert scale == scale_values and np.array_equal(small, small_values)
+
+
+def test_a_knee_region_is_made_a_band_at_a_time(monkeypatch):
+    """A knee's region at the film's resolution (3000 x 3000, 36 MB as float32) is never made whole: the memory
+    traced while it is cut and resized stays under half of it. Same input as the region made whole here."""
+    k = np.random.default_rng(7).integers(0, 256, size=(3200, 3100), dtype=np.uint8)
+    box = (-500, 100, 2500, 3100)
+    tracemalloc.start()
+    try:
+        region, _ = knee_region(k, box, KneeRegionConfig())
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 3000 * 3000 * 4 / 2
+    from osteo_desktop.core.model.resampling import resize_bilinear
+
+    background = preprocessing.film_background(k)
+    whole = np.full((3000, 3000), background, np.float32)
+    whole[:, 500:] = k[100:3100, 0:2500] / np.float32(255)
+    content = np.clip(resize_bilinear(whole, 224, 224), 0.0, 1.0)
+    picked = np.arange(0, 3000 * 2500, 3000 * 2500 // (1 << 18) + 1)
+    sample = k[100:3100, 0:2500][picked // 2500, picked % 2500] / np.float32(255)
+    expected = preprocessing._equalize_like(content, sample) * 2.0 - 1.0
+    assert np.array_equal(region[..., 0], expected.astype(np.float32))
+
+
+def test_the_model_gives_the_same_answers_for_a_tinted_film_read_compactly(tmp_path, monkeypatch, classifier, knee_png):
+    from osteo_desktop.core.pipeline.film import judge_film, prepare_film, run_films
+
+    monkeypatch.setattr(raster, "LARGE_RASTER_PIXELS", 0)
+    with Image.open(knee_png) as image:
+        rgb = _tinted(np.asarray(image.convert("L")))
+    for name in ("tinted.png", "tinted.tif"):
+        path = tmp_path / name
+        Image.fromarray(rgb, "RGB").save(path)
+        plain, compact = read_radiograph(path), read_radiograph(path, compact=True)
+        assert isinstance(compact.pixels, luma.CodedLuma if name.endswith(".png") else luma.RgbLuma)
+        works = [prepare_film(plain, classifier), prepare_film(compact, classifier)]
+        assert works[0].film_input is not None and np.array_equal(works[0].film_input, works[1].film_input)
+        assert works[0].detected == works[1].detected and len(works[0].regions) == len(works[1].regions) > 0
+        assert all(np.array_equal(a, b) for a, b in zip(works[0].regions, works[1].regions))
+        verdicts = [judge_film(classifier, work, out) for work, out in zip(works, run_films(classifier, works))]
+        assert verdicts[0].decision == verdicts[1].decision
+        assert [k.probability for k in verdicts[0].knees] == [k.probability for k in verdicts[1].knees]
+
+
+class _Counted(luma.CodedLuma):
+    """Coded luma that records how many values each conversion made."""
+
+    converted: list[int] = []
+
+    def _values(self, part: np.ndarray) -> np.ndarray:
+        _Counted.converted.append(int(part.size))
+        return super()._values(part)
+
+    def _like(self, store: np.ndarray) -> "_Counted":
+        return _Counted(store, self.table)
+
+
+def test_the_consumers_never_make_the_whole_float_image(tinted_phantoms):
+    """The film input, the scope gate's look, both working copies, the background and a knee region convert the
+    luma a band at a time: no conversion takes half the image (a consumer that took np.asarray would take all)."""
+    rgb = tinted_phantoms[0]
+    coded = _coded(rgb)
+    pixels = _Counted(coded[:, :]._store, coded.table)
+    _Counted.converted = []
+    preprocess_with_geometry(pixels, PreprocessConfig())
+    look(pixels, {})
+    knee_detector.working_copy(pixels)
+    side_markers.working_copy(pixels)
+    knee_region(pixels, (100, 120, 420, 440), KneeRegionConfig())
+    assert len(_Counted.converted) > 10 and max(_Counted.converted) < pixels.size / 2
+    np.asarray(pixels)
+    assert _Counted.converted[-1] == pixels.size  # the count sees a whole conversion
