@@ -34,7 +34,9 @@ def test_an_annotated_image_the_app_wrote_is_declined_when_read_back(classifier,
     assert not analysis.declined  # the film itself is read: the check is not a blanket refusal of DICOM
     written = write_all(export_input(analysis, "ab" * 32, None, classifier.card.name), tmp_path / "out", "film")
     annotated = next(p for p in written if p.name.endswith(".annotated.dcm"))
-    assert pydicom.dcmread(annotated).SOPClassUID == "1.2.840.10008.5.1.4.1.1.7"  # a class the app reads as a film
+    header = pydicom.dcmread(annotated)
+    assert header.SOPClassUID == "1.2.840.10008.5.1.4.1.1.7"  # a class the app reads as a film
+    assert header.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2.1.99"  # and deflated, as the app writes it
 
     again = analyse_file(annotated, classifier, explain=False)
     assert again.declined and again.out_of_scope == OWN_OBJECT_REASON
@@ -58,6 +60,8 @@ def test_osteo_watch_with_out_in_the_watched_folder_does_not_answer_its_own_file
     assert watch.poll_once() == [folder / "film.dcm"]  # unchanged since: analysed, results written beside it
     results = sorted(p.name for p in folder.iterdir() if p.name != "film.dcm")
     assert len(results) == 2  # the SR and the annotated image
+    annotated = next(name for name in results if name.endswith(".annotated.dcm"))
+    assert pydicom.dcmread(folder / annotated).file_meta.TransferSyntaxUID == "1.2.840.10008.1.2.1.99"  # deflated
     watch.poll_once()
     handled = watch.poll_once()
     assert sorted(p.name for p in handled) == results  # the watch saw them ...
