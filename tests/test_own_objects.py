@@ -66,3 +66,13 @@ def test_osteo_watch_with_out_in_the_watched_folder_does_not_answer_its_own_file
     handled = watch.poll_once()
     assert sorted(p.name for p in handled) == results  # the watch saw them ...
     assert sorted(p.name for p in folder.iterdir() if p.name != "film.dcm") == results  # ... and wrote nothing more
+
+
+def test_the_annotated_image_of_the_largest_film_read_inflates_within_the_reader_s_deflate_bound():
+    """The reader refuses a deflated file that inflates past MAX_INFLATED_BYTES (a zip bomb) before it looks at the
+    Manufacturer. The annotated image of the largest film the app reads (MAX_PIXELS, as RGB: 3 bytes a pixel, plus a
+    header well under a megabyte) must stay within it, or the app's own deflated output of such a film would be
+    refused as a bomb instead of declined as its own."""
+    from osteo_desktop.core.reading.limits import MAX_INFLATED_BYTES, MAX_PIXELS
+
+    assert MAX_PIXELS * 3 + 2**20 <= MAX_INFLATED_BYTES
