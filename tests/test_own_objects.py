@@ -34,7 +34,9 @@ def test_an_annotated_image_the_app_wrote_is_declined_when_read_back(classifier,
     assert not analysis.declined  # the film itself is read: the check is not a blanket refusal of DICOM
     written = write_all(export_input(analysis, "ab" * 32, None, classifier.card.name), tmp_path / "out", "film")
     annotated = next(p for p in written if p.name.endswith(".annotated.dcm"))
-    assert pydicom.dcmread(annotated).SOPClassUID == "1.2.840.10008.5.1.4.1.1.7"  # a class the app reads as a film
+    header = pydicom.dcmread(annotated)
+    assert header.SOPClassUID == "1.2.840.10008.5.1.4.1.1.7"  # a class the app reads as a film
+    assert header.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2.1.99"  # and deflated, as the app writes it
 
     again = analyse_file(annotated, classifier, explain=False)
     assert again.declined and again.out_of_scope == OWN_OBJECT_REASON
@@ -58,7 +60,19 @@ def test_osteo_watch_with_out_in_the_watched_folder_does_not_answer_its_own_file
     assert watch.poll_once() == [folder / "film.dcm"]  # unchanged since: analysed, results written beside it
     results = sorted(p.name for p in folder.iterdir() if p.name != "film.dcm")
     assert len(results) == 2  # the SR and the annotated image
+    annotated = next(name for name in results if name.endswith(".annotated.dcm"))
+    assert pydicom.dcmread(folder / annotated).file_meta.TransferSyntaxUID == "1.2.840.10008.1.2.1.99"  # deflated
     watch.poll_once()
     handled = watch.poll_once()
     assert sorted(p.name for p in handled) == results  # the watch saw them ...
     assert sorted(p.name for p in folder.iterdir() if p.name != "film.dcm") == results  # ... and wrote nothing more
+
+
+def test_the_annotated_image_of_the_largest_film_read_inflates_within_the_reader_s_deflate_bound():
+    """The reader refuses a deflated file that inflates past MAX_INFLATED_BYTES (a zip bomb) before it looks at the
+    Manufacturer. The annotated image of the largest film the app reads (MAX_PIXELS, as RGB: 3 bytes a pixel, plus a
+    header well under a megabyte) must stay within it, or the app's own deflated output of such a film would be
+    refused as a bomb instead of declined as its own."""
+    from osteo_desktop.core.reading.limits import MAX_INFLATED_BYTES, MAX_PIXELS
+
+    assert MAX_PIXELS * 3 + 2**20 <= MAX_INFLATED_BYTES

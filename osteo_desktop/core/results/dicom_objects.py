@@ -18,7 +18,7 @@ import highdicom as hd
 import numpy as np
 from pydicom import Dataset, dcmread
 from pydicom.sr.codedict import codes
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian, generate_uid
 
 from osteo_desktop.core.atomic import atomic_write_group
 from osteo_desktop.core.model.scope import OWN_MANUFACTURER as MANUFACTURER  # how the app knows its own objects
@@ -42,6 +42,10 @@ UNDECIDED = hd.sr.CodedConcept("osteo-undecided", _SCHEME,
 UNITLESS = hd.sr.CodedConcept("1", "UCUM", "no units")
 SR_SERIES, SC_SERIES, PDF_SERIES = 9901, 9902, 9903
 ENCAPSULATED_PDF = "1.2.840.10008.5.1.4.1.1.104.1"
+# The annotated image is written deflated (zlib over the whole dataset, lossless): about a fifth of its uncompressed
+# size (reports/sc_compression.md). A sender whose peer accepts only uncompressed syntaxes still sends it: pynetdicom
+# inflates a deflated dataset for an uncompressed context itself. The SR and the PDF stay uncompressed: a few kB.
+SC_TRANSFER_SYNTAX = DeflatedExplicitVRLittleEndian
 _STUDY_TAGS = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyInstanceUID", "StudyDate",
                "StudyTime", "StudyID", "AccessionNumber", "ReferringPhysicianName")
 
@@ -223,6 +227,9 @@ def build_secondary_capture(inp: DicomExportInput) -> hd.sc.SCImage:
     # Every annotated image carries burnt-in text (the banner's result and research notice, the knees' tags): a
     # viewer or de-identification tool that trusts this flag must not take the pixels for a clean film.
     image.BurnedInAnnotation = "YES"
+    # highdicom writes Secondary Capture as Implicit VR Little Endian and takes no deflated syntax itself; the pixels
+    # are native either way, so only the file's encoding changes (pydicom deflates as it writes: to_bytes, save_as).
+    image.file_meta.TransferSyntaxUID = SC_TRANSFER_SYNTAX
     return image
 
 
