@@ -6,7 +6,7 @@ import os as _os
 # made Grad-CAM ~15x slower on 2 cores. Set before NumPy is first imported; a user's own setting wins.
 _os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 # The words of a result live in core.results.text; the disclaimer is re-exported here, where the app has always had it.
 from osteo_desktop.core.results.text import DISCLAIMER  # noqa: E402

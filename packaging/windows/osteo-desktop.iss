@@ -1,12 +1,12 @@
 ; Inno Setup script for the Windows installer of osteo-desktop (Inno Setup 6: https://jrsoftware.org/isinfo.php).
 ; Build the bundle first (scripts/build-installer.sh in Git Bash, or: .venv\Scripts\python -m PyInstaller
 ; --noconfirm --distpath dist --workpath build\pyinstaller build.spec), then from the repository root:
-;   iscc /DAppVersion=0.2.0 packaging\windows\osteo-desktop.iss
+;   iscc /DAppVersion=0.3.0 packaging\windows\osteo-desktop.iss
 ; Output: dist\osteo-desktop-<version>-windows-setup.exe. Installs per user (no administrator rights needed) unless
 ; the user picks "install for all users"; adds Start-menu and optional desktop shortcuts and an uninstaller.
 
 #ifndef AppVersion
-  #define AppVersion "0.2.0"
+  #define AppVersion "0.3.0"
 #endif
 #define AppName "Osteo Desktop"
 #define BundleDir "..\..\dist\osteo-desktop"
