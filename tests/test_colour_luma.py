@@ -9,6 +9,7 @@ consumers given the plain float32 image.
 
 from __future__ import annotations
 
+import mmap
 import struct
 import tracemalloc
 from pathlib import Path
@@ -115,24 +116,60 @@ def test_a_colour_png_in_bands_holds_its_luma_as_codes(tmp_path, in_bands, colou
     assert any("colour" in w for w in compact.warnings)
 
 
-@pytest.mark.parametrize("colour_from, decoded", [(0, 0), (9, 8), (24, 24)])
-def test_a_colour_png_with_more_distinct_values_than_codes_gets_its_float32_luma(tmp_path, in_bands, monkeypatch, colour_from, decoded):
-    """Room for 270 codes (256 for the grey levels): random colours from the first band, from the third (row 8,
-    grey, coded first), or in the last band alone (1 row; the 24 rows before, 8 tinted values, coded until then):
-    the rows coded so far are decoded into the float luma."""
+@pytest.mark.parametrize("colour_from", [0, 9, 24])
+def test_a_colour_png_with_more_distinct_values_than_codes_holds_its_rgb_samples(tmp_path, in_bands, monkeypatch, colour_from):
+    """Room for 270 codes (256 for the grey levels): random colours from the first band, from the third (rows 0-8
+    grey, coded first), or in the last band alone (1 row; the 24 rows before, 8 tinted values, coded until then).
+    The codes cannot give back the samples of the rows already coded, so the PNG is decoded a second time, whole
+    bands, and its samples are held: 3 bytes a pixel, equal to the file's, and the luma computed from them."""
     monkeypatch.setattr(luma, "MAX_CODES", 270)
-    calls = []
-    real = raster._decoded_into
-    monkeypatch.setattr(raster, "_decoded_into", lambda codes, table, rows, out: calls.append(rows) or real(codes, table, rows, out))
     grey = _noisy((25, 15), 255, 3, np.uint8)
     rgb = np.repeat(grey[..., None], 3, axis=2)
     if colour_from == 24:
         few = grey[:24] % 8 * 30
         rgb[:24] = np.stack([few, few // 2, few // 2], axis=-1)
     rgb[colour_from:] = _noisy((25 - colour_from, 15, 3), 255, 4, np.uint8)
-    _, compact = _same_read(_png_file(tmp_path / "photo.png", rgb), expect_levels=False)
-    assert type(compact.pixels) is np.ndarray and np.array_equal(compact.pixels, _expected(rgb))
-    assert calls == [decoded]
+    plain, compact = _same_read(_png_file(tmp_path / "photo.png", rgb), expect_levels=False)
+    assert type(compact.pixels) is luma.RgbLuma and compact.pixels.nbytes == 3 * grey.size
+    samples = compact.pixels[:, :]._store
+    assert np.array_equal(samples, rgb) and not samples.flags.writeable
+    assert np.array_equal(np.asarray(compact.pixels), _expected(rgb))
+    assert np.array_equal(np.asarray(compact.pixels[3:17, 2:11]), _expected(rgb)[3:17, 2:11])
+    # Bands of 4 rows: the first decode stops in the band where the codes run out (the first, third or seventh),
+    # the second decodes all 7.
+    assert in_bands == [colour_from // 4 + 1, 7]
+    assert any("colour" in w for w in compact.warnings) and compact.warnings == plain.warnings
+
+
+def test_the_codes_are_handed_back_before_the_samples_are_gathered(tmp_path, in_bands, monkeypatch):
+    """When the codes run out, their store's pages are handed back (madvise) before the second decode starts."""
+    monkeypatch.setattr(luma, "MAX_CODES", 270)
+    events = []
+    real_released, real_held = raster._released, raster._held_rgb
+    monkeypatch.setattr(raster, "_released", lambda store: events.append(("released", len(store))) or real_released(store))
+    monkeypatch.setattr(raster, "_held_rgb", lambda bands, h, w: events.append(("held", h, w)) or real_held(bands, h, w))
+    rgb = _noisy((25, 15, 3), 255, 5, np.uint8)
+    _same_read(_png_file(tmp_path / "photo.png", rgb), expect_levels=False)
+    assert events == [("released", 2 * 25 * 15), ("held", 25, 15)]
+
+
+def test_released_drops_the_pages_of_a_mapped_store():
+    store = raster._scratch(3 * mmap.PAGESIZE)
+    if not isinstance(store, mmap.mmap):
+        pytest.skip("no madvise on this platform: the store is a plain array")
+    view = np.frombuffer(store, dtype=np.uint8)
+    view[:] = 7
+    raster._released(store)
+    assert not view.any()  # private anonymous pages, dropped: read back as zeros
+
+
+def test_an_rgb_tiff_with_strips_out_of_order_and_more_values_than_codes_holds_its_samples(tmp_path, tiff_in_bands, monkeypatch):
+    monkeypatch.setattr(luma, "MAX_CODES", 300)
+    rgb = _noisy((60, 41, 3), 255, 7, np.uint8)
+    path = _tiff_strips_reversed(tmp_path / "reversed.tif", rgb, 16)
+    _, compact = _same_read(path, expect_levels=False)
+    assert type(compact.pixels) is luma.RgbLuma and np.array_equal(compact.pixels[:, :]._store, rgb)
+    assert np.array_equal(np.asarray(compact.pixels), _expected(rgb))
 
 
 def test_an_rgb_tiff_is_read_from_its_own_bytes(tmp_path, tiff_in_bands):

@@ -9,7 +9,8 @@ is 191 MiB at the reader's 50-megapixel limit, which with the scan process itsel
 - :class:`CodedLuma`: a uint16 code a pixel and the table of the float32 values the codes stand for (the image's
   distinct luma values, at most 65,536; a tinted film has a few hundred), 2 bytes a pixel; or
 - :class:`RgbLuma`: the 8-bit RGB samples themselves where they already lie in memory (an uncompressed TIFF's
-  bytes, which the scan holds anyway), no copy at all.
+  bytes, which the scan holds anyway), no copy at all; or, for a PNG whose luma has more distinct values than there
+  are codes (a photograph), its samples gathered from a second decode, 3 bytes a pixel (float32 would take 4).
 
 Either gives, for any part of the image, exactly the float32 values the plain read's luma holds there: the table
 holds those values, and :func:`luma_of_rgb` computes them with the same float32 products summed in the same order
