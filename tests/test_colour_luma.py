@@ -328,11 +328,16 @@ def test_the_model_gives_the_same_answers_for_a_tinted_film_read_compactly(tmp_p
     monkeypatch.setattr(raster, "LARGE_RASTER_PIXELS", 0)
     with Image.open(knee_png) as image:
         rgb = _tinted(np.asarray(image.convert("L")))
-    for name in ("tinted.png", "tinted.tif"):
+    # A photograph-like film: the tint with independent noise of 0-31 levels in each channel, more distinct luma
+    # values than codes (its samples are held, from a second decode).
+    photo = np.minimum(rgb, 224) + np.random.default_rng(8).integers(0, 32, size=rgb.shape, dtype=np.uint8)
+    assert np.unique(_expected(photo)).size > luma.MAX_CODES
+    kinds = {"tinted.png": luma.CodedLuma, "tinted.tif": luma.RgbLuma, "photo.png": luma.RgbLuma}
+    for name, kind in kinds.items():
         path = tmp_path / name
-        Image.fromarray(rgb, "RGB").save(path)
+        Image.fromarray(photo if name.startswith("photo") else rgb, "RGB").save(path)
         plain, compact = read_radiograph(path), read_radiograph(path, compact=True)
-        assert isinstance(compact.pixels, luma.CodedLuma if name.endswith(".png") else luma.RgbLuma)
+        assert type(compact.pixels) is kind
         works = [prepare_film(plain, classifier), prepare_film(compact, classifier)]
         assert works[0].film_input is not None and np.array_equal(works[0].film_input, works[1].film_input)
         assert works[0].detected == works[1].detected and len(works[0].regions) == len(works[1].regions) > 0
