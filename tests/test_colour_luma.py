@@ -22,7 +22,7 @@ from knee_phantom import one_knee_phantom, two_knee_phantom
 from osteo_desktop.core.model import knee_detector, preprocessing, side_markers
 from osteo_desktop.core.model.preprocessing import KneeRegionConfig, PreprocessConfig, knee_region, preprocess_with_geometry
 from osteo_desktop.core.model.scope import look
-from osteo_desktop.core.reading import luma, raster
+from osteo_desktop.core.reading import luma, png_bands, raster
 from osteo_desktop.core.reading.reader import read_radiograph
 from test_compact_pixels import _noisy, _png_file, _same_read, in_bands, tiff_in_bands  # noqa: F401 - fixtures
 
@@ -96,6 +96,24 @@ def test_any_part_taken_is_the_luma_of_the_same_pixels(form):
     assert luma.film_pixels(pixels) is pixels and luma.film_pixels([[1, 2]]).dtype.kind == "i"
 
 
+def test_the_least_and_the_greatest_value_take_one_pass_over_the_bands():
+    """min() and max() together convert each band once (262,144 values a band: 436 rows of 600), and give the
+    least and the greatest value; an empty image gives NaN for both."""
+    rgb = _noisy((1000, 600, 3), 255, 9, np.uint8)
+    taken = []
+
+    class Counted(luma.RgbLuma):
+        def _values(self, part):
+            taken.append(part.shape[0])
+            return super()._values(part)
+
+    pixels, expected = Counted(rgb), _expected(rgb)
+    assert pixels.min() == expected.min() and pixels.max() == expected.max() and pixels.min() < pixels.max()
+    assert taken == [436, 436, 128]
+    empty = Counted(rgb[:0])
+    assert np.isnan(empty.min()) and np.isnan(empty.max())
+
+
 # --- the reads ----------------------------------------------------------------------------------------------------
 
 
@@ -117,11 +135,11 @@ def test_a_colour_png_in_bands_holds_its_luma_as_codes(tmp_path, in_bands, colou
 
 
 @pytest.mark.parametrize("colour_from", [0, 9, 24])
-def test_a_colour_png_with_more_distinct_values_than_codes_holds_its_rgb_samples(tmp_path, in_bands, monkeypatch, colour_from):
+def test_a_colour_png_with_more_distinct_values_than_codes_is_decoded_where_it_is_taken(tmp_path, in_bands, monkeypatch, colour_from):
     """Room for 270 codes (256 for the grey levels): random colours from the first band, from the third (rows 0-8
     grey, coded first), or in the last band alone (1 row; the 24 rows before, 8 tinted values, coded until then).
-    The codes cannot give back the samples of the rows already coded, so the PNG is decoded a second time, whole
-    bands, and its samples are held: 3 bytes a pixel, equal to the file's, and the luma computed from them."""
+    The codes cannot give back the samples of the rows already coded, so the PNG is passed over again, a checkpoint
+    a band (7 bands of 4 rows), and its samples are decoded from the file's bytes wherever a part is taken."""
     monkeypatch.setattr(luma, "MAX_CODES", 270)
     grey = _noisy((25, 15), 255, 3, np.uint8)
     rgb = np.repeat(grey[..., None], 3, axis=2)
@@ -129,25 +147,49 @@ def test_a_colour_png_with_more_distinct_values_than_codes_holds_its_rgb_samples
         few = grey[:24] % 8 * 30
         rgb[:24] = np.stack([few, few // 2, few // 2], axis=-1)
     rgb[colour_from:] = _noisy((25 - colour_from, 15, 3), 255, 4, np.uint8)
-    plain, compact = _same_read(_png_file(tmp_path / "photo.png", rgb), expect_levels=False)
-    assert type(compact.pixels) is luma.RgbLuma and compact.pixels.nbytes == 3 * grey.size
+    path = _png_file(tmp_path / "photo.png", rgb)
+    plain, compact = _same_read(path, expect_levels=False)
+    # The first decode stops in the band where the codes run out (the first, third or seventh).
+    assert in_bands == [colour_from // 4 + 1]
     samples = compact.pixels[:, :]._store
-    assert np.array_equal(samples, rgb) and not samples.flags.writeable
-    assert np.array_equal(np.asarray(compact.pixels), _expected(rgb))
-    assert np.array_equal(np.asarray(compact.pixels[3:17, 2:11]), _expected(rgb)[3:17, 2:11])
-    # Bands of 4 rows: the first decode stops in the band where the codes run out (the first, third or seventh),
-    # the second decodes all 7.
-    assert in_bands == [colour_from // 4 + 1, 7]
+    assert type(compact.pixels) is luma.RgbLuma and type(samples) is png_bands.Rows
+    assert compact.pixels.nbytes == path.stat().st_size  # the file's bytes, not 3 bytes a pixel
+    assert [c.top for c in samples._checkpoints] == [0, 4, 8, 12, 16, 20, 24]
+    expected = _expected(rgb)
+    assert np.array_equal(np.asarray(samples), rgb)
+    for key in [np.s_[3:17, 2:11], np.s_[::-3, ::-2], np.s_[23:], np.s_[5:5], np.s_[::7, 14:], np.s_[2:40:5, -4:-1]]:
+        assert np.array_equal(np.asarray(compact.pixels[key]), expected[key]), key
+        assert np.array_equal(np.asarray(samples[key]), rgb[key]), key
+    assert np.array_equal(compact.pixels[5], expected[5]) and np.array_equal(compact.pixels[[1, 20], 3], expected[[1, 20], 3])
+    assert np.array_equal(samples[..., 1], rgb[..., 1])
     assert any("colour" in w for w in compact.warnings) and compact.warnings == plain.warnings
 
 
-def test_the_codes_are_handed_back_before_the_samples_are_gathered(tmp_path, in_bands, monkeypatch):
-    """When the codes run out, their store's pages are handed back (madvise) before the second decode starts."""
+def test_the_samples_are_decoded_a_band_from_its_checkpoint_and_the_last_bands_kept(tmp_path, in_bands, monkeypatch):
+    """Bands of 4 rows: rows 9-10 decode the band of rows 8-11 alone, again nothing (kept), rows 2-5 the two bands
+    of rows 0-3 and 4-7."""
+    monkeypatch.setattr(luma, "MAX_CODES", 270)
+    rgb = _noisy((25, 15, 3), 255, 5, np.uint8)
+    compact = read_radiograph(_png_file(tmp_path / "photo.png", rgb), compact=True)
+    starts = []
+    real = png_bands._decode
+    monkeypatch.setattr(png_bands, "_decode", lambda *a, **k: starts.append(k["start"].top) or real(*a, **k))
+    assert np.array_equal(np.asarray(compact.pixels[9:11]), _expected(rgb)[9:11]) and starts == [8]
+    assert np.array_equal(np.asarray(compact.pixels[10:11, 3:4]), _expected(rgb)[10:11, 3:4]) and starts == [8]
+    assert np.array_equal(np.asarray(compact.pixels[2:6]), _expected(rgb)[2:6]) and starts == [8, 0, 4]
+    # Four bands kept, the least recently used dropped first: 12 and 16 push out 8; 4 is still kept.
+    assert np.array_equal(np.asarray(compact.pixels[12:20]), _expected(rgb)[12:20]) and starts == [8, 0, 4, 12, 16]
+    assert np.array_equal(np.asarray(compact.pixels[4:5]), _expected(rgb)[4:5]) and starts == [8, 0, 4, 12, 16]
+    assert np.array_equal(np.asarray(compact.pixels[8:9]), _expected(rgb)[8:9]) and starts == [8, 0, 4, 12, 16, 8]
+
+
+def test_the_codes_are_handed_back_before_the_second_pass(tmp_path, in_bands, monkeypatch):
+    """When the codes run out, their store's pages are handed back (madvise) before the second pass starts."""
     monkeypatch.setattr(luma, "MAX_CODES", 270)
     events = []
-    real_released, real_held = raster._released, raster._held_rgb
+    real_released, real_held = raster._released, raster._held_png
     monkeypatch.setattr(raster, "_released", lambda store: events.append(("released", len(store))) or real_released(store))
-    monkeypatch.setattr(raster, "_held_rgb", lambda bands, h, w: events.append(("held", h, w)) or real_held(bands, h, w))
+    monkeypatch.setattr(raster, "_held_png", lambda data, plan: events.append(("held", plan.height, plan.width)) or real_held(data, plan))
     rgb = _noisy((25, 15, 3), 255, 5, np.uint8)
     _same_read(_png_file(tmp_path / "photo.png", rgb), expect_levels=False)
     assert events == [("released", 2 * 25 * 15), ("held", 25, 15)]
@@ -169,6 +211,7 @@ def test_an_rgb_tiff_with_strips_out_of_order_and_more_values_than_codes_holds_i
     path = _tiff_strips_reversed(tmp_path / "reversed.tif", rgb, 16)
     _, compact = _same_read(path, expect_levels=False)
     assert type(compact.pixels) is luma.RgbLuma and np.array_equal(compact.pixels[:, :]._store, rgb)
+    assert compact.pixels.nbytes == rgb.nbytes and not compact.pixels[:, :]._store.flags.writeable
     assert np.array_equal(np.asarray(compact.pixels), _expected(rgb))
 
 
