@@ -23,6 +23,7 @@ is read whole as before, so that the reader's own error or Pillow's leniency is 
 from __future__ import annotations
 
 import bisect
+import copy
 import struct
 import threading
 import zlib
@@ -141,11 +142,11 @@ def _band_rows(plan: Plan) -> int:
 
 
 def _decode(data: bytes, plan: Plan, band_rows: int, start: Checkpoint | None = None, stop: int | None = None,
-            checkpoints: list[Checkpoint] | None = None) -> Iterator[tuple[int, np.ndarray]]:
+            checkpoints: list[Checkpoint] | None = None, pieces: list[tuple[int, int]] | None = None) -> Iterator[tuple[int, np.ndarray]]:
     depth, dtype = BANDED[(plan.mode, plan.rawmode)]
     shape = (plan.width, 3) if plan.mode == "RGB" else (plan.width,)
     stride = 1 + plan.width * depth  # a filter type byte, then the row
-    pieces = _pieces(plan.idat)
+    pieces = _pieces(plan.idat) if pieces is None else pieces
     view = memoryview(data)
     if start is None:
         inflater, cursor, first = zlib.decompressobj(), [0], 0
@@ -186,15 +187,14 @@ class Rows:
     dtype = np.dtype(np.uint8)
     ndim = 3
 
-    def __init__(self, data: bytes, plan: Plan, checkpoints: list[Checkpoint], rows: range | None = None,
-                 columns: range | None = None, kept: tuple[dict, threading.Lock] | None = None) -> None:
+    def __init__(self, data: bytes, plan: Plan, checkpoints: list[Checkpoint]) -> None:
         self._data, self._plan, self._checkpoints = data, plan, checkpoints
         self._tops = [checkpoint.top for checkpoint in checkpoints]
-        self._rows = range(plan.height) if rows is None else rows
-        self._columns = range(plan.width) if columns is None else columns
+        self._pieces = _pieces(plan.idat)  # made once: a band is decoded again on each pass
+        self._rows, self._columns = range(plan.height), range(plan.width)
         # Shared by the views: top row -> samples, least recently used first, and its lock (a film's consumers may
         # run in another thread than its reader).
-        self._kept = ({}, threading.Lock()) if kept is None else kept
+        self._kept: tuple[dict[int, np.ndarray], threading.Lock] = ({}, threading.Lock())
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -213,7 +213,9 @@ class Rows:
         if len(parts) <= 2 and all(isinstance(part, slice) for part in parts):
             rows = self._rows[parts[0]] if parts else self._rows
             columns = self._columns[parts[1]] if len(parts) > 1 else self._columns
-            return Rows(self._data, self._plan, self._checkpoints, rows, columns, self._kept)
+            view = copy.copy(self)  # everything shared but the rows and columns it spans
+            view._rows, view._columns = rows, columns
+            return view
         return np.asarray(self)[key]
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
@@ -242,7 +244,8 @@ class Rows:
             band = kept.pop(checkpoint.top, None)
         if band is None:
             band_rows = (self._tops[1] - self._tops[0]) if len(self._tops) > 1 else self._plan.height
-            _, band = next(_decode(self._data, self._plan, band_rows, start=checkpoint, stop=checkpoint.top + 1))
+            _, band = next(_decode(self._data, self._plan, band_rows, start=checkpoint, stop=checkpoint.top + 1,
+                                   pieces=self._pieces))
         with lock:
             while len(kept) >= _KEPT_BANDS:
                 del kept[next(iter(kept))]
