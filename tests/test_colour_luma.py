@@ -183,6 +183,30 @@ def test_the_samples_are_decoded_a_band_from_its_checkpoint_and_the_last_bands_k
     assert np.array_equal(np.asarray(compact.pixels[8:9]), _expected(rgb)[8:9]) and starts == [8, 0, 4, 12, 16, 8]
 
 
+def test_rows_columns_and_picked_samples_decode_no_more_than_a_band_at_once(tmp_path, in_bands, monkeypatch):
+    """Bands of 4 rows (184 bytes of file rows: 4 rows of samples a band when picking): a row, a column, a pixel
+    and a subsample picked over the whole image, each the file's samples, none decoding more than 4 rows at once."""
+    monkeypatch.setattr(luma, "MAX_CODES", 270)
+    rgb = _noisy((25, 15, 3), 255, 6, np.uint8)
+    compact = read_radiograph(_png_file(tmp_path / "photo.png", rgb), compact=True)
+    samples = compact.pixels[:, :]._store
+    decoded = []
+    real = png_bands.Rows.__array__
+    monkeypatch.setattr(png_bands.Rows, "__array__", lambda self, *a, **k: decoded.append(len(self)) or real(self, *a, **k))
+    picked = np.arange(0, 25 * 15, 7)
+    rows, columns = picked // 15, picked % 15
+    assert np.array_equal(samples[rows, columns], rgb[rows, columns]) and len(decoded) == 7 and max(decoded) == 4
+    assert np.array_equal(compact.pixels[rows, columns], _expected(rgb)[rows, columns])
+    decoded.clear()
+    assert np.array_equal(samples[7], rgb[7]) and np.array_equal(samples[-1, 2:9], rgb[-1, 2:9]) and decoded == [1, 1]
+    assert np.array_equal(samples[:, -3], rgb[:, -3]) and np.array_equal(samples[24, 14], rgb[24, 14])
+    assert np.array_equal(samples[[3, 3, 21], [0, 14, 2]], rgb[[3, 3, 21], [0, 14, 2]])
+    assert np.array_equal(samples[np.array([[1], [22]]), np.array([4, 5, 6])], rgb[np.array([[1], [22]]), np.array([4, 5, 6])])
+    assert np.array_equal(samples[5, [1, 2]], rgb[5, [1, 2]]) and np.array_equal(samples[..., 2], rgb[..., 2])
+    with pytest.raises(IndexError):
+        samples[25]
+
+
 def test_the_codes_are_handed_back_before_the_second_pass(tmp_path, in_bands, monkeypatch):
     """When the codes run out, their store's pages are handed back (madvise) before the second pass starts."""
     monkeypatch.setattr(luma, "MAX_CODES", 270)

@@ -216,7 +216,34 @@ class Rows:
             view = copy.copy(self)  # everything shared but the rows and columns it spans
             view._rows, view._columns = rows, columns
             return view
+        if len(parts) <= 2 and all(isinstance(part, (slice, int, np.integer)) for part in parts):
+            # A row or a column: the view of it, decoded, its axis then dropped (IndexError as NumPy's).
+            spans: list[slice] = []
+            taken: list[Any] = []
+            for axis, part in enumerate(parts):
+                if isinstance(part, slice):
+                    spans.append(part)
+                    taken.append(slice(None))
+                else:
+                    at = range(self.shape[axis])[part]
+                    spans.append(slice(at, at + 1))
+                    taken.append(0)
+            return np.asarray(self[tuple(spans)])[tuple(taken)]
+        if len(parts) == 2 and not any(isinstance(part, slice) or part is Ellipsis or part is None for part in parts):
+            return self._picked(*parts)
         return np.asarray(self)[key]
+
+    def _picked(self, first: Any, second: Any) -> np.ndarray:
+        """The samples at (row, column) indices (arrays or integers, broadcast as NumPy does), gathered a band of
+        rows at a time: a subsample picked over a large part decodes no more than a band of it at once."""
+        rows, columns = np.broadcast_arrays(np.arange(len(self._rows))[first], np.arange(len(self._columns))[second])
+        out = np.empty((*rows.shape, 3), dtype=np.uint8)
+        step = max(1, _BAND_BYTES // max(1, 3 * len(self._columns)))
+        for top in range(0, len(self._rows), step):
+            inside = (rows >= top) & (rows < top + step)
+            if inside.any():
+                out[inside] = np.asarray(self[top : top + step])[rows[inside] - top, columns[inside]]
+        return out
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         out = np.empty(self.shape, dtype=np.uint8)
