@@ -156,8 +156,12 @@ def test_a_colour_png_with_more_distinct_values_than_codes_is_decoded_where_it_i
     assert compact.pixels.nbytes == path.stat().st_size  # the file's bytes, not 3 bytes a pixel
     assert [c.top for c in samples._checkpoints] == [0, 4, 8, 12, 16, 20, 24]
     expected = _expected(rgb)
-    assert np.array_equal(np.asarray(samples), rgb)
-    for key in [np.s_[3:17, 2:11], np.s_[::-3, ::-2], np.s_[23:], np.s_[5:5], np.s_[::7, 14:], np.s_[2:40:5, -4:-1]]:
+    assert np.asarray(samples).dtype == np.uint8 and np.array_equal(np.asarray(samples), rgb)
+    assert np.array_equal(np.asarray(samples[()]), rgb)
+    as_float = np.asarray(samples[1:3], dtype=np.float32)
+    assert as_float.dtype == np.float32 and np.array_equal(as_float, rgb[1:3].astype(np.float32))
+    keys = [np.s_[3:17, 2:11], np.s_[::-3, ::-2], np.s_[23:], np.s_[5:5], np.s_[::7, 14:], np.s_[2:40:5, -4:-1], np.s_[1:20:2, 1::3]]
+    for key in keys:
         assert np.array_equal(np.asarray(compact.pixels[key]), expected[key]), key
         assert np.array_equal(np.asarray(samples[key]), rgb[key]), key
     assert np.array_equal(compact.pixels[5], expected[5]) and np.array_equal(compact.pixels[[1, 20], 3], expected[[1, 20], 3])
@@ -181,6 +185,8 @@ def test_the_samples_are_decoded_a_band_from_its_checkpoint_and_the_last_bands_k
     assert np.array_equal(np.asarray(compact.pixels[12:20]), _expected(rgb)[12:20]) and starts == [8, 0, 4, 12, 16]
     assert np.array_equal(np.asarray(compact.pixels[4:5]), _expected(rgb)[4:5]) and starts == [8, 0, 4, 12, 16]
     assert np.array_equal(np.asarray(compact.pixels[8:9]), _expected(rgb)[8:9]) and starts == [8, 0, 4, 12, 16, 8]
+    kept, _ = compact.pixels[:, :]._store._kept
+    assert {top: band.shape for top, band in kept.items()} == {top: (4, 15, 3) for top in (4, 12, 16, 8)}
 
 
 def test_rows_columns_and_picked_samples_decode_no_more_than_a_band_at_once(tmp_path, in_bands, monkeypatch):
@@ -203,6 +209,8 @@ def test_rows_columns_and_picked_samples_decode_no_more_than_a_band_at_once(tmp_
     assert np.array_equal(samples[[3, 3, 21], [0, 14, 2]], rgb[[3, 3, 21], [0, 14, 2]])
     assert np.array_equal(samples[np.array([[1], [22]]), np.array([4, 5, 6])], rgb[np.array([[1], [22]]), np.array([4, 5, 6])])
     assert np.array_equal(samples[5, [1, 2]], rgb[5, [1, 2]]) and np.array_equal(samples[..., 2], rgb[..., 2])
+    assert samples[rows, columns].dtype == np.uint8 and samples[7].dtype == np.uint8
+    assert samples[3, 2, 1] == rgb[3, 2, 1] and np.array_equal(samples[2:5, 1:4, 1:], rgb[2:5, 1:4, 1:])
     with pytest.raises(IndexError):
         samples[25]
 
