@@ -9,6 +9,7 @@ consumers given the plain float32 image.
 
 from __future__ import annotations
 
+import mmap
 import struct
 import tracemalloc
 from pathlib import Path
@@ -21,7 +22,7 @@ from knee_phantom import one_knee_phantom, two_knee_phantom
 from osteo_desktop.core.model import knee_detector, preprocessing, side_markers
 from osteo_desktop.core.model.preprocessing import KneeRegionConfig, PreprocessConfig, knee_region, preprocess_with_geometry
 from osteo_desktop.core.model.scope import look
-from osteo_desktop.core.reading import luma, raster
+from osteo_desktop.core.reading import luma, png_bands, raster
 from osteo_desktop.core.reading.reader import read_radiograph
 from test_compact_pixels import _noisy, _png_file, _same_read, in_bands, tiff_in_bands  # noqa: F401 - fixtures
 
@@ -95,6 +96,24 @@ def test_any_part_taken_is_the_luma_of_the_same_pixels(form):
     assert luma.film_pixels(pixels) is pixels and luma.film_pixels([[1, 2]]).dtype.kind == "i"
 
 
+def test_the_least_and_the_greatest_value_take_one_pass_over_the_bands():
+    """min() and max() together convert each band once (262,144 values a band: 436 rows of 600), and give the
+    least and the greatest value; an empty image gives NaN for both."""
+    rgb = _noisy((1000, 600, 3), 255, 9, np.uint8)
+    taken = []
+
+    class Counted(luma.RgbLuma):
+        def _values(self, part):
+            taken.append(part.shape[0])
+            return super()._values(part)
+
+    pixels, expected = Counted(rgb), _expected(rgb)
+    assert pixels.min() == expected.min() and pixels.max() == expected.max() and pixels.min() < pixels.max()
+    assert taken == [436, 436, 128]
+    empty = Counted(rgb[:0])
+    assert np.isnan(empty.min()) and np.isnan(empty.max())
+
+
 # --- the reads ----------------------------------------------------------------------------------------------------
 
 
@@ -115,24 +134,117 @@ def test_a_colour_png_in_bands_holds_its_luma_as_codes(tmp_path, in_bands, colou
     assert any("colour" in w for w in compact.warnings)
 
 
-@pytest.mark.parametrize("colour_from, decoded", [(0, 0), (9, 8), (24, 24)])
-def test_a_colour_png_with_more_distinct_values_than_codes_gets_its_float32_luma(tmp_path, in_bands, monkeypatch, colour_from, decoded):
-    """Room for 270 codes (256 for the grey levels): random colours from the first band, from the third (row 8,
-    grey, coded first), or in the last band alone (1 row; the 24 rows before, 8 tinted values, coded until then):
-    the rows coded so far are decoded into the float luma."""
+@pytest.mark.parametrize("colour_from", [0, 9, 24])
+def test_a_colour_png_with_more_distinct_values_than_codes_is_decoded_where_it_is_taken(tmp_path, in_bands, monkeypatch, colour_from):
+    """Room for 270 codes (256 for the grey levels): random colours from the first band, from the third (rows 0-8
+    grey, coded first), or in the last band alone (1 row; the 24 rows before, 8 tinted values, coded until then).
+    The codes cannot give back the samples of the rows already coded, so the PNG is passed over again, a checkpoint
+    a band (7 bands of 4 rows), and its samples are decoded from the file's bytes wherever a part is taken."""
     monkeypatch.setattr(luma, "MAX_CODES", 270)
-    calls = []
-    real = raster._decoded_into
-    monkeypatch.setattr(raster, "_decoded_into", lambda codes, table, rows, out: calls.append(rows) or real(codes, table, rows, out))
     grey = _noisy((25, 15), 255, 3, np.uint8)
     rgb = np.repeat(grey[..., None], 3, axis=2)
     if colour_from == 24:
         few = grey[:24] % 8 * 30
         rgb[:24] = np.stack([few, few // 2, few // 2], axis=-1)
     rgb[colour_from:] = _noisy((25 - colour_from, 15, 3), 255, 4, np.uint8)
-    _, compact = _same_read(_png_file(tmp_path / "photo.png", rgb), expect_levels=False)
-    assert type(compact.pixels) is np.ndarray and np.array_equal(compact.pixels, _expected(rgb))
-    assert calls == [decoded]
+    path = _png_file(tmp_path / "photo.png", rgb)
+    plain, compact = _same_read(path, expect_levels=False)
+    # The first decode stops in the band where the codes run out (the first, third or seventh).
+    assert in_bands == [colour_from // 4 + 1]
+    samples = compact.pixels[:, :]._store
+    assert type(compact.pixels) is luma.RgbLuma and type(samples) is png_bands.Rows
+    assert compact.pixels.nbytes == path.stat().st_size  # the file's bytes, not 3 bytes a pixel
+    assert [c.top for c in samples._checkpoints] == [0, 4, 8, 12, 16, 20, 24]
+    expected = _expected(rgb)
+    assert np.asarray(samples).dtype == np.uint8 and np.array_equal(np.asarray(samples), rgb)
+    assert np.array_equal(np.asarray(samples[()]), rgb)
+    as_float = np.asarray(samples[1:3], dtype=np.float32)
+    assert as_float.dtype == np.float32 and np.array_equal(as_float, rgb[1:3].astype(np.float32))
+    keys = [np.s_[3:17, 2:11], np.s_[::-3, ::-2], np.s_[23:], np.s_[5:5], np.s_[::7, 14:], np.s_[2:40:5, -4:-1], np.s_[1:20:2, 1::3]]
+    for key in keys:
+        assert np.array_equal(np.asarray(compact.pixels[key]), expected[key]), key
+        assert np.array_equal(np.asarray(samples[key]), rgb[key]), key
+    assert np.array_equal(compact.pixels[5], expected[5]) and np.array_equal(compact.pixels[[1, 20], 3], expected[[1, 20], 3])
+    assert np.array_equal(samples[..., 1], rgb[..., 1])
+    assert any("colour" in w for w in compact.warnings) and compact.warnings == plain.warnings
+
+
+def test_the_samples_are_decoded_a_band_from_its_checkpoint_and_the_last_bands_kept(tmp_path, in_bands, monkeypatch):
+    """Bands of 4 rows: rows 9-10 decode the band of rows 8-11 alone, again nothing (kept), rows 2-5 the two bands
+    of rows 0-3 and 4-7."""
+    monkeypatch.setattr(luma, "MAX_CODES", 270)
+    rgb = _noisy((25, 15, 3), 255, 5, np.uint8)
+    compact = read_radiograph(_png_file(tmp_path / "photo.png", rgb), compact=True)
+    starts = []
+    real = png_bands._decode
+    monkeypatch.setattr(png_bands, "_decode", lambda *a, **k: starts.append(k["start"].top) or real(*a, **k))
+    assert np.array_equal(np.asarray(compact.pixels[9:11]), _expected(rgb)[9:11]) and starts == [8]
+    assert np.array_equal(np.asarray(compact.pixels[10:11, 3:4]), _expected(rgb)[10:11, 3:4]) and starts == [8]
+    assert np.array_equal(np.asarray(compact.pixels[2:6]), _expected(rgb)[2:6]) and starts == [8, 0, 4]
+    # Four bands kept, the least recently used dropped first: 12 and 16 push out 8; 4 is still kept.
+    assert np.array_equal(np.asarray(compact.pixels[12:20]), _expected(rgb)[12:20]) and starts == [8, 0, 4, 12, 16]
+    assert np.array_equal(np.asarray(compact.pixels[4:5]), _expected(rgb)[4:5]) and starts == [8, 0, 4, 12, 16]
+    assert np.array_equal(np.asarray(compact.pixels[8:9]), _expected(rgb)[8:9]) and starts == [8, 0, 4, 12, 16, 8]
+    kept, _ = compact.pixels[:, :]._store._kept
+    assert {top: band.shape for top, band in kept.items()} == {top: (4, 15, 3) for top in (4, 12, 16, 8)}
+
+
+def test_rows_columns_and_picked_samples_decode_no_more_than_a_band_at_once(tmp_path, in_bands, monkeypatch):
+    """Bands of 4 rows (184 bytes of file rows: 4 rows of samples a band when picking): a row, a column, a pixel
+    and a subsample picked over the whole image, each the file's samples, none decoding more than 4 rows at once."""
+    monkeypatch.setattr(luma, "MAX_CODES", 270)
+    rgb = _noisy((25, 15, 3), 255, 6, np.uint8)
+    compact = read_radiograph(_png_file(tmp_path / "photo.png", rgb), compact=True)
+    samples = compact.pixels[:, :]._store
+    decoded = []
+    real = png_bands.Rows.__array__
+    monkeypatch.setattr(png_bands.Rows, "__array__", lambda self, *a, **k: decoded.append(len(self)) or real(self, *a, **k))
+    picked = np.arange(0, 25 * 15, 7)
+    rows, columns = picked // 15, picked % 15
+    assert np.array_equal(samples[rows, columns], rgb[rows, columns]) and len(decoded) == 7 and max(decoded) == 4
+    assert np.array_equal(compact.pixels[rows, columns], _expected(rgb)[rows, columns])
+    decoded.clear()
+    assert np.array_equal(samples[7], rgb[7]) and np.array_equal(samples[-1, 2:9], rgb[-1, 2:9]) and decoded == [1, 1]
+    assert np.array_equal(samples[:, -3], rgb[:, -3]) and np.array_equal(samples[24, 14], rgb[24, 14])
+    assert np.array_equal(samples[[3, 3, 21], [0, 14, 2]], rgb[[3, 3, 21], [0, 14, 2]])
+    assert np.array_equal(samples[np.array([[1], [22]]), np.array([4, 5, 6])], rgb[np.array([[1], [22]]), np.array([4, 5, 6])])
+    assert np.array_equal(samples[5, [1, 2]], rgb[5, [1, 2]]) and np.array_equal(samples[..., 2], rgb[..., 2])
+    assert samples[rows, columns].dtype == np.uint8 and samples[7].dtype == np.uint8
+    assert samples[3, 2, 1] == rgb[3, 2, 1] and np.array_equal(samples[2:5, 1:4, 1:], rgb[2:5, 1:4, 1:])
+    with pytest.raises(IndexError):
+        samples[25]
+
+
+def test_the_codes_are_handed_back_before_the_second_pass(tmp_path, in_bands, monkeypatch):
+    """When the codes run out, their store's pages are handed back (madvise) before the second pass starts."""
+    monkeypatch.setattr(luma, "MAX_CODES", 270)
+    events = []
+    real_released, real_held = raster._released, raster._held_png
+    monkeypatch.setattr(raster, "_released", lambda store: events.append(("released", len(store))) or real_released(store))
+    monkeypatch.setattr(raster, "_held_png", lambda data, plan: events.append(("held", plan.height, plan.width)) or real_held(data, plan))
+    rgb = _noisy((25, 15, 3), 255, 5, np.uint8)
+    _same_read(_png_file(tmp_path / "photo.png", rgb), expect_levels=False)
+    assert events == [("released", 2 * 25 * 15), ("held", 25, 15)]
+
+
+def test_released_drops_the_pages_of_a_mapped_store():
+    store = raster._scratch(3 * mmap.PAGESIZE)
+    if not isinstance(store, mmap.mmap):
+        pytest.skip("no madvise on this platform: the store is a plain array")
+    view = np.frombuffer(store, dtype=np.uint8)
+    view[:] = 7
+    raster._released(store)
+    assert not view.any()  # private anonymous pages, dropped: read back as zeros
+
+
+def test_an_rgb_tiff_with_strips_out_of_order_and_more_values_than_codes_holds_its_samples(tmp_path, tiff_in_bands, monkeypatch):
+    monkeypatch.setattr(luma, "MAX_CODES", 300)
+    rgb = _noisy((60, 41, 3), 255, 7, np.uint8)
+    path = _tiff_strips_reversed(tmp_path / "reversed.tif", rgb, 16)
+    _, compact = _same_read(path, expect_levels=False)
+    assert type(compact.pixels) is luma.RgbLuma and np.array_equal(compact.pixels[:, :]._store, rgb)
+    assert compact.pixels.nbytes == rgb.nbytes and not compact.pixels[:, :]._store.flags.writeable
+    assert np.array_equal(np.asarray(compact.pixels), _expected(rgb))
 
 
 def test_an_rgb_tiff_is_read_from_its_own_bytes(tmp_path, tiff_in_bands):
@@ -291,11 +403,16 @@ def test_the_model_gives_the_same_answers_for_a_tinted_film_read_compactly(tmp_p
     monkeypatch.setattr(raster, "LARGE_RASTER_PIXELS", 0)
     with Image.open(knee_png) as image:
         rgb = _tinted(np.asarray(image.convert("L")))
-    for name in ("tinted.png", "tinted.tif"):
+    # A photograph-like film: the tint with independent noise of 0-31 levels in each channel, more distinct luma
+    # values than codes (its samples are held, from a second decode).
+    photo = np.minimum(rgb, 224) + np.random.default_rng(8).integers(0, 32, size=rgb.shape, dtype=np.uint8)
+    assert np.unique(_expected(photo)).size > luma.MAX_CODES
+    kinds = {"tinted.png": luma.CodedLuma, "tinted.tif": luma.RgbLuma, "photo.png": luma.RgbLuma}
+    for name, kind in kinds.items():
         path = tmp_path / name
-        Image.fromarray(rgb, "RGB").save(path)
+        Image.fromarray(photo if name.startswith("photo") else rgb, "RGB").save(path)
         plain, compact = read_radiograph(path), read_radiograph(path, compact=True)
-        assert isinstance(compact.pixels, luma.CodedLuma if name.endswith(".png") else luma.RgbLuma)
+        assert type(compact.pixels) is kind
         works = [prepare_film(plain, classifier), prepare_film(compact, classifier)]
         assert works[0].film_input is not None and np.array_equal(works[0].film_input, works[1].film_input)
         assert works[0].detected == works[1].detected and len(works[0].regions) == len(works[1].regions) > 0

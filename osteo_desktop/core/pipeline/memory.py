@@ -49,11 +49,13 @@ COMPACT_BYTES_PER_PIXEL = {"L": 2, "I;16": 3, "I;16L": 3, "I;16B": 3, "RGB": 7}
 # 8-bit grey, the levels (1); 16-bit grey PNG, its values gathered until one needs 16 bits (2; the levels are made
 # over them); 16-bit grey TIFF, two passes over the file's bytes, the levels only (1); RGB, the levels of a grey
 # image (1), the luma codes of a colour one (2, core.reading.luma), or, for an image with more than 65,536 distinct
-# luma values (a photograph, which the header cannot tell), the codes and then the float32 luma (2 + 4): priced
-# at that worst case. An RGB TIFF whose rows lie one after another is read in place (a view of its bytes): 1, for
-# what its consumers make a band at a time.
-COMPACT_BANDED_BYTES_PER_PIXEL = {("PNG", "L"): 1, ("PNG", "I;16"): 2, ("PNG", "RGB"): 6,
-                                  ("TIFF", "L"): 1, ("TIFF", "I;16"): 1, ("TIFF", "I;16B"): 1, ("TIFF", "RGB"): 6}
+# luma values (a photograph, which the header cannot tell), the codes until they run out, then, those dropped, for
+# a PNG nothing but a checkpoint a band (its samples are decoded again from the file's bytes where they are taken,
+# png_bands.Rows), for a TIFF whose strips are out of order its RGB samples (3): priced at those worst cases. An
+# RGB TIFF whose rows lie one after another is read in place (a view of its bytes): 1, for what its consumers make
+# a band at a time.
+COMPACT_BANDED_BYTES_PER_PIXEL = {("PNG", "L"): 1, ("PNG", "I;16"): 2, ("PNG", "RGB"): 2,
+                                  ("TIFF", "L"): 1, ("TIFF", "I;16"): 1, ("TIFF", "I;16B"): 1, ("TIFF", "RGB"): 3}
 COMPACT_IN_PLACE_BYTES_PER_PIXEL = 1
 # An image with an EXIF orientation is turned into a copy while the decoded one is still held: twice the decoder's
 # image at the peak, which only counts for 4-byte images (12 MP, turned: RGB JPEG and RGB PNG 8.0, grey JPEG 2.1).

@@ -9,7 +9,9 @@ is 191 MiB at the reader's 50-megapixel limit, which with the scan process itsel
 - :class:`CodedLuma`: a uint16 code a pixel and the table of the float32 values the codes stand for (the image's
   distinct luma values, at most 65,536; a tinted film has a few hundred), 2 bytes a pixel; or
 - :class:`RgbLuma`: the 8-bit RGB samples themselves where they already lie in memory (an uncompressed TIFF's
-  bytes, which the scan holds anyway), no copy at all.
+  bytes, which the scan holds anyway), no copy at all; or, where the luma has more distinct values than there are
+  codes (a photograph), a PNG's samples decoded again from its bytes where they are taken
+  (:class:`~osteo_desktop.core.reading.png_bands.Rows`), an out-of-order TIFF's gathered (3 bytes a pixel).
 
 Either gives, for any part of the image, exactly the float32 values the plain read's luma holds there: the table
 holds those values, and :func:`luma_of_rgb` computes them with the same float32 products summed in the same order
@@ -115,10 +117,19 @@ class LumaPixels(NDArrayOperatorsMixin):
         return self.copy_into(np.empty(self.shape, dtype=np.float32)).ravel()
 
     def min(self) -> np.float32:
-        return min((band.min() for _, band in self.bands() if band.size), default=np.float32(np.nan))
+        return self._extremes()[0]
 
     def max(self) -> np.float32:
-        return max((band.max() for _, band in self.bands() if band.size), default=np.float32(np.nan))
+        return self._extremes()[1]
+
+    def _extremes(self) -> tuple[np.float32, np.float32]:
+        """The least and the greatest value, from one pass over the bands, kept (a caller that asks for both, as a
+        range check does, computes the values once: for a PNG's samples decoded where taken, one decode)."""
+        if getattr(self, "_kept_extremes", None) is None:
+            ends = [(band.min(), band.max()) for _, band in self.bands() if band.size]
+            nan = np.float32(np.nan)
+            self._kept_extremes = (min((e[0] for e in ends), default=nan), max((e[1] for e in ends), default=nan))
+        return self._kept_extremes
 
 
 class CodedLuma(LumaPixels):
@@ -139,6 +150,7 @@ class RgbLuma(LumaPixels):
     """Luma computed from (height, width, 3) 8-bit RGB samples (any strides: a view of a file's bytes)."""
 
     def _values(self, part: np.ndarray) -> np.ndarray:
+        part = np.asarray(part)  # samples decoded where they are taken (png_bands.Rows): once, not a plane at a time
         return luma_of_rgb(part[..., 0], part[..., 1], part[..., 2])
 
     def _like(self, store: np.ndarray) -> "RgbLuma":

@@ -12,7 +12,7 @@ import io
 import logging
 import mmap
 from pathlib import Path
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -282,7 +282,9 @@ def _png_in_bands(path: Path, data: bytes, image: Image.Image) -> tuple[np.ndarr
 
     What is held at the peak, besides the file's bytes: 8-bit grey, the levels (1 byte a pixel); 16-bit grey, its
     values (2 bytes), turned into the levels in place (the largest value, which sets the scale, is known only at the
-    end); RGB, the levels while every band so far is grey, the float32 luma (4 bytes) from the first band in colour.
+    end); RGB, the levels while every band so far is grey, the luma's codes (2 bytes) from the first band in colour,
+    or, once an image has more luma values than codes (a photograph), none: the codes are dropped and the samples
+    decoded again from the file's bytes where they are taken (a checkpoint a band, :func:`_held_png`).
     """
     if image.format != "PNG" or image.width * image.height <= LARGE_RASTER_PIXELS:
         return None
@@ -294,7 +296,7 @@ def _png_in_bands(path: Path, data: bytes, image: Image.Image) -> tuple[np.ndarr
         if plan.mode == "L":
             return _assembled(bands, plan.height, plan.width), 8, False, False
         if plan.mode == "RGB":
-            grey, is_colour = _grey_from_rgb_bands(bands, plan.height, plan.width)
+            grey, is_colour = _grey_from_rgb_bands(bands, plan.height, plan.width, lambda: _held_png(data, plan))
             return grey, 8, is_colour, False
         return _levels_16_bit_bands(bands, plan.height, plan.width)
     except png_bands.NotBanded as exc:
@@ -335,7 +337,7 @@ def _tiff_in_bands(data: bytes, image: Image.Image) -> tuple[np.ndarray, int, bo
             rgb = np.frombuffer(data, dtype=np.uint8, count=height * width * samples, offset=first).reshape(height, width, samples)
             grey, is_colour = _rgb_in_place(bands(), rgb)
         else:
-            grey, is_colour = _grey_from_rgb_bands(bands(), height, width)
+            grey, is_colour = _grey_from_rgb_bands(bands(), height, width, lambda: _held_rgb(bands(), height, width))
         return grey, 8, is_colour, False
     table, bits = _sixteen_bit_table(max(int(rows.max(initial=0)) for _, rows in bands()))
     levels = np.empty((height, width), dtype=np.uint8)
@@ -477,7 +479,8 @@ def _shrunk(store: mmap.mmap | np.ndarray, head: np.ndarray) -> np.ndarray:
     return head
 
 
-def _grey_from_rgb_bands(bands: Iterator[tuple[int, np.ndarray]], height: int, width: int) -> tuple[np.ndarray | luma.LumaPixels, bool]:
+def _grey_from_rgb_bands(bands: Iterator[tuple[int, np.ndarray]], height: int, width: int,
+                         again: Callable[[], tuple[luma.LumaPixels, bool]]) -> tuple[np.ndarray | luma.LumaPixels, bool]:
     """:func:`_grey_from_rgb_image` (``levels``) of an RGB PNG's or TIFF's bands: the grey levels while every band so
     far has equal channels; from the first that has not, the float32 luma, as codes (:class:`luma.CodedLuma`, 2 bytes
     a pixel instead of 4; issue 13's memory bound). The colour check is made on the same grid of pixels.
@@ -485,7 +488,8 @@ def _grey_from_rgb_bands(bands: Iterator[tuple[int, np.ndarray]], height: int, w
     Levels and codes share one store of 2 bytes a pixel: the levels in its first half (the rest never touched, and
     handed back when the image stays grey), widened in place into codes when colour comes (a grey pixel's luma is
     the luma of (k, k, k), the first 256 codes). An image with more than 65,536 distinct luma values (a photograph,
-    not a tinted film) gets its luma as float32 whole, as before.
+    not a tinted film) is read again from the start, the codes dropped first: ``again()`` gives its luma and colour
+    check from a second pass over the bands (:func:`_held_png`, :func:`_held_rgb`).
     """
     step = colour.sample_step(height, width)
     size = height * width
@@ -493,7 +497,6 @@ def _grey_from_rgb_bands(bands: Iterator[tuple[int, np.ndarray]], height: int, w
     levels: np.ndarray | None = np.frombuffer(store, dtype=np.uint8, count=size).reshape(height, width)
     codes: np.ndarray | None = None
     coder: luma.LumaCoder | None = None
-    grey: np.ndarray | None = None
     grid = []
     for top, rgb in bands:
         bottom = top + rgb.shape[0]
@@ -508,19 +511,49 @@ def _grey_from_rgb_bands(bands: Iterator[tuple[int, np.ndarray]], height: int, w
             coder = luma.LumaCoder(luma.luma_of_rgb(every, every, every))
             _widened_in_place(levels, codes, top)
             levels = None
-        values = luma.luma_of_rgb(red, green, blue, out=None if grey is None else grey[top:bottom])
-        if codes is not None and not coder.encode(values, codes[top:bottom]):  # type: ignore[union-attr]
-            log.info("more than %d distinct luma values: the luma is held as float32", luma.MAX_CODES)
-            grey = np.empty((height, width), dtype=np.float32)
-            _decoded_into(codes, coder.table, top, grey)  # type: ignore[union-attr]
-            grey[top:bottom] = values
-            codes = store = None
+        values = luma.luma_of_rgb(red, green, blue)
+        if not coder.encode(values, codes[top:bottom]):  # type: ignore[union-attr]
+            log.info("more than %d distinct luma values: the image's RGB samples are held instead", luma.MAX_CODES)
+            # The rows coded so far cannot give their samples back: the codes are dropped (their pages handed back
+            # before the samples are written) and the image is read again from the start.
+            getattr(bands, "close", lambda: None)()
+            _released(store)
+            codes = store = coder = values = None
+            return again()
     if levels is not None:
         return _shrunk(store, levels), False  # type: ignore[arg-type]
     is_colour = colour.grid_spread(np.concatenate(grid)) > colour.COLOUR_SPREAD
-    if grey is not None:
-        return grey, is_colour
     return luma.CodedLuma(codes, coder.table), is_colour  # type: ignore[arg-type, union-attr]
+
+
+def _released(store: mmap.mmap | np.ndarray) -> None:
+    """``store``'s pages handed back to the system now (views of it may still be alive until they are dropped)."""
+    if isinstance(store, mmap.mmap):
+        store.madvise(mmap.MADV_DONTNEED, 0, len(store))
+
+
+def _held_png(data: bytes, plan: png_bands.Plan) -> tuple[luma.RgbLuma, bool]:
+    """The luma of an RGB PNG computed, where it is taken, from samples decoded again from the file's bytes where
+    they are taken (:class:`png_bands.Rows`: the bytes, held through the read anyway and at most about the size of
+    the samples, 3 bytes a pixel; plus a checkpoint a band), and the colour check on the grid of
+    :func:`_grey_from_rgb_bands`, from a pass over the bands that makes the checkpoints."""
+    checkpoints: list[png_bands.Checkpoint] = []
+    step = colour.sample_step(plan.height, plan.width)
+    grid = [rgb[(-top) % step :: step, ::step].copy() for top, rgb in png_bands.checkpointed(data, plan, checkpoints)]
+    rows = png_bands.Rows(data, plan, checkpoints)
+    return luma.RgbLuma(rows), colour.grid_spread(np.concatenate(grid)) > colour.COLOUR_SPREAD  # type: ignore[arg-type]
+
+
+def _held_rgb(bands: Iterator[tuple[int, np.ndarray]], height: int, width: int) -> tuple[luma.RgbLuma, bool]:
+    """The luma of an RGB image's bands computed from its samples, gathered (3 bytes a pixel, read-only), where they
+    are taken (:class:`luma.RgbLuma`: the same float32 values as the plain read's, bit for bit), and the colour
+    check on the same grid of pixels as :func:`_grey_from_rgb_bands` (rows and columns multiple of the step)."""
+    rgb = np.empty((height, width, 3), dtype=np.uint8)
+    for top, band in bands:
+        rgb[top : top + band.shape[0]] = band
+    rgb.flags.writeable = False
+    step = colour.sample_step(height, width)
+    return luma.RgbLuma(rgb), colour.grid_spread(rgb[::step, ::step].copy()) > colour.COLOUR_SPREAD
 
 
 def _widened_in_place(levels: np.ndarray, codes: np.ndarray, rows: int) -> None:
@@ -531,13 +564,6 @@ def _widened_in_place(levels: np.ndarray, codes: np.ndarray, rows: int) -> None:
     for bottom in range(rows, 0, -band):
         top = max(0, bottom - band)
         codes[top:bottom] = levels[top:bottom].copy()
-
-
-def _decoded_into(codes: np.ndarray, table: np.ndarray, rows: int, out: np.ndarray) -> None:
-    band = max(1, _BAND_PIXELS // codes.shape[1])
-    for top in range(0, rows, band):
-        bottom = min(top + band, rows)
-        np.take(table, codes[top:bottom], out=out[top:bottom])
 
 
 def _scaled_8_bit(image: Image.Image) -> np.ndarray:
