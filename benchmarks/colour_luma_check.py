@@ -69,8 +69,8 @@ def main() -> int:
         for name in ("rgb.png", "rgb.tif", "rgbgrey.png", "rgbgrey.tif", "photo.png"):
             path = Path(scratch) / name
             data = path.read_bytes()
-            read_s, compact = cpu(lambda: read_radiograph(path, data=data, compact=True), args.repeats)
-            prepare_s, compact_work = cpu(lambda: prepare_film(compact, classifier), args.repeats)
+            read_s, compact = cpu(lambda data=data: read_radiograph(path, data=data, compact=True), args.repeats)
+            prepare_s, compact_work = cpu(lambda compact=compact: prepare_film(compact, classifier), args.repeats)
             kind = f"{type(compact.pixels).__name__} {compact.pixels.dtype}"
             del compact
             plain = read_radiograph(path, data=data)

@@ -24,7 +24,12 @@ from osteo_desktop.core.model.preprocessing import KneeRegionConfig, PreprocessC
 from osteo_desktop.core.model.scope import look
 from osteo_desktop.core.reading import luma, png_bands, raster
 from osteo_desktop.core.reading.reader import read_radiograph
-from test_compact_pixels import _noisy, _png_file, _same_read, in_bands, tiff_in_bands  # noqa: F401 - fixtures
+import test_compact_pixels
+from test_compact_pixels import _noisy, _png_file, _same_read
+
+# The banded-read fixtures, shared with test_compact_pixels (bound here so that pytest finds them by name).
+in_bands = test_compact_pixels.in_bands
+tiff_in_bands = test_compact_pixels.tiff_in_bands
 
 WEIGHTS = np.array([0.299, 0.587, 0.114], np.float32) / np.float32(255)
 
