@@ -18,7 +18,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from knee_phantom import one_knee_phantom, two_knee_phantom
 from osteo_desktop.core.model import knee_detector, preprocessing, side_markers
 from osteo_desktop.core.model.preprocessing import KneeRegionConfig, PreprocessConfig, knee_region, preprocess_with_geometry
 from osteo_desktop.core.model.scope import look
@@ -344,11 +343,7 @@ def test_an_rgb_tiff_whose_strips_are_out_of_order_is_coded(tmp_path, tiff_in_ba
 
 @pytest.fixture(scope="module")
 def tinted_phantoms():
-    two, _ = two_knee_phantom(900, 700)
-    one, _ = one_knee_phantom(300, 640)
-    bordered = np.zeros((760, 980), np.float32)
-    bordered[30:730, 40:940] = two
-    return [_tinted(np.rint(np.clip(image, 0, 1) * 255).astype(np.uint8)) for image in (bordered, one)]
+    return [_tinted(np.rint(np.clip(image, 0, 1) * 255).astype(np.uint8)) for image in test_compact_pixels.phantom_films()]
 
 
 def test_consumers_give_the_same_answers_from_held_luma(tinted_phantoms):

@@ -323,14 +323,18 @@ def _on_grid(pixels: np.ndarray) -> bool:
 # --- consumers: levels against the float image --------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def phantoms():
+def phantom_films() -> tuple[np.ndarray, np.ndarray]:
+    """A two-knee film with black borders (so that trimming them is part of what is compared) and a one-knee film."""
     two, _ = two_knee_phantom(900, 700)
     one, _ = one_knee_phantom(300, 640)
-    # Black borders, so that trimming them is part of what is compared.
     bordered = np.zeros((760, 980), np.float32)
     bordered[30:730, 40:940] = two
-    return [_as_levels(on_grey_levels(image)) for image in (bordered, one)]
+    return bordered, one
+
+
+@pytest.fixture(scope="module")
+def phantoms():
+    return [_as_levels(on_grey_levels(image)) for image in phantom_films()]
 
 
 def test_resize_of_levels_is_the_resize_of_their_values(phantoms):
