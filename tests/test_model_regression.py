@@ -54,7 +54,7 @@ PINNED_KNEES = {
 }
 
 
-def test_end_to_end_analysis_gives_the_pinned_knees_and_label(classifier):
+def test_end_to_end_analysis_gives_the_pinned_knees_and_label(classifier, knee_manifest):  # skips without the data
     # The path the GUI and `osteo predict` take: read, gate, knees, each knee's region, knee head, calibration.
     from shared_paths import KNEE_DIR
     from osteo_desktop.core.pipeline.analysis import analyse_file
