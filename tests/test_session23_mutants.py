@@ -171,3 +171,181 @@ def test_a_raster_needs_both_the_patients_id_and_name(tmp_path, details):
     with pytest.raises(NoStudyError, match=r"^knee\.png is a PNG image with no DICOM study to join; give the patient ID "
                                            r"and name \(and study date/accession\) to export it as DICOM$"):
         source_for(tmp_path / "knee.png", "png", 10, 10, details)
+
+
+# --- core.results.dicom_objects.build_secondary_capture ----------------------------------------------------------
+
+def _export_input(findings, annotated=True):
+    import numpy as np
+
+    from osteo_desktop.core.results.dicom_objects import DicomExportInput
+
+    ds = pydicom.Dataset()
+    ds.PatientName, ds.PatientID, ds.PatientBirthDate, ds.PatientSex = "Doe^Jane", "P-17", "19500102", "F"
+    ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID = generate_uid(), generate_uid(), generate_uid()
+    ds.SOPClassUID, ds.Modality, ds.StudyDate, ds.StudyTime = ComputedRadiographyImageStorage, "CR", "20250301", "1015"
+    rgb = np.zeros((40, 60, 3), dtype=np.uint8) if annotated else None
+    return DicomExportInput(ds, findings, None, "osteo-mobilenetv2", "2.1", "0" * 64, rgb, b"%PDF-1.4\n%%EOF\n")
+
+
+def test_the_annotated_image_keeps_the_one_knees_side_and_leaves_laterality_empty_only_when_unknown():
+    from osteo_desktop.core.results.dicom_objects import KneeFinding, build_secondary_capture
+
+    right = KneeFinding("R", (1, 1, 20, 30), "osteoporosis", 0.81, 0.42)
+    left = KneeFinding("L", (30, 1, 59, 30), "normal", 0.12, 0.42)
+    assert build_secondary_capture(_export_input([right])).Laterality == "R"  # one knee: its side
+    both = build_secondary_capture(_export_input([right, left]))
+    assert "Laterality" in both and both.Laterality == ""  # two sides: present (Type 2C) and empty
+
+
+def test_no_annotated_image_is_refused_in_words():
+    from osteo_desktop.core.results.dicom_objects import build_secondary_capture
+
+    with pytest.raises(ValueError, match="^no annotated image to capture$"):
+        build_secondary_capture(_export_input([], annotated=False))
+
+
+# --- cli.arguments.TerminalFormatter -----------------------------------------------------------------------------
+
+def test_a_logged_stack_keeps_its_lines_each_escaped():
+    from osteo_desktop.cli.arguments import TerminalFormatter
+
+    formatter = TerminalFormatter("osteo: %(levelname)s: %(message)s")
+    stack = 'Stack (most recent call last):\n  File "k\x1b[2Jnee.py", line 3, in <module>\n    say("\x07")'
+    record = logging.makeLogRecord({"msg": "scan stopped", "levelname": "WARNING", "levelno": logging.WARNING,
+                                    "stack_info": stack})
+    assert formatter.format(record).split("\n") == [
+        "osteo: WARNING: scan stopped", "Stack (most recent call last):",
+        '  File "k\\x1b[2Jnee.py", line 3, in <module>', '    say("\\x07")']
+
+
+# --- core.pipeline.backends.DaemonThreadPool ---------------------------------------------------------------------
+
+WAIT = 30  # seconds: only a guard against a hang, never what a test measures
+
+
+def test_a_pool_needs_a_worker():
+    from osteo_desktop.core.pipeline.backends import DaemonThreadPool
+
+    with pytest.raises(ValueError, match="^workers must be at least 1$"):
+        DaemonThreadPool(0)
+    pool = DaemonThreadPool(1)
+    assert pool.submit(lambda: 7).result(timeout=WAIT) == 7
+    pool.shutdown()
+
+
+def test_the_pool_runs_at_most_its_workers_in_daemon_threads_named_after_it():
+    from osteo_desktop.core.pipeline.backends import DaemonThreadPool
+
+    pool = DaemonThreadPool(2, "probe")
+    gate, running = threading.Event(), [threading.Event(), threading.Event()]
+    seen: list[tuple[str, bool]] = []
+
+    def task(index: int) -> int:
+        seen.append((threading.current_thread().name, threading.current_thread().daemon))
+        if index < 2:
+            running[index].set()
+        assert gate.wait(WAIT)
+        return index * 10
+
+    futures = [pool.submit(task, index) for index in range(3)]
+    assert running[0].wait(WAIT) and running[1].wait(WAIT)  # both workers busy at once
+    assert sorted(name for name, _ in seen) == ["probe_0", "probe_1"] and all(daemon for _, daemon in seen)
+    assert sorted(t.name for t in threading.enumerate() if t.name.startswith("probe_")) == ["probe_0", "probe_1"]
+    gate.set()
+    assert [future.result(timeout=WAIT) for future in futures] == [0, 10, 20]
+    pool.shutdown(wait=True)
+    assert not [t for t in threading.enumerate() if t.name.startswith("probe_")]  # joined: every thread ended
+
+
+def test_a_task_that_raises_hands_its_error_to_the_future_and_the_worker_goes_on():
+    from osteo_desktop.core.pipeline.backends import DaemonThreadPool
+
+    pool = DaemonThreadPool(1, "raising")
+
+    def fail():
+        raise KeyError("film")
+
+    failed = pool.submit(fail)
+    assert isinstance(failed.exception(timeout=WAIT), KeyError)
+    assert pool.submit(lambda a, b=0: a + b, 2, b=3).result(timeout=WAIT) == 5  # args and kwargs reach the task
+    pool.shutdown()
+
+
+def test_after_shutdown_nothing_is_scheduled():
+    from osteo_desktop.core.pipeline.backends import DaemonThreadPool
+
+    pool = DaemonThreadPool(1, "closed")
+    pool.shutdown()
+    with pytest.raises(RuntimeError, match="^cannot schedule new futures after shutdown$"):
+        pool.submit(lambda: 1)
+
+
+def test_shutdown_cancelling_futures_drops_the_queued_tasks_and_does_not_wait_when_told_not_to():
+    from osteo_desktop.core.pipeline.backends import DaemonThreadPool
+
+    pool = DaemonThreadPool(1, "cancel")
+    gate, started, ran = threading.Event(), threading.Event(), []
+
+    def first() -> str:
+        started.set()
+        assert gate.wait(WAIT)
+        return "first"
+
+    running = pool.submit(first)
+    assert started.wait(WAIT)
+    queued = [pool.submit(ran.append, index) for index in range(3)]
+    pool.shutdown(wait=False, cancel_futures=True)  # returns with the first task still running
+    assert running.running() and not running.done()
+    assert all(future.cancelled() for future in queued)
+    gate.set()
+    assert running.result(timeout=WAIT) == "first"
+    pool.shutdown(wait=True)
+    assert ran == [] and not [t for t in threading.enumerate() if t.name.startswith("cancel_")]
+
+
+def test_shutdown_without_cancelling_runs_every_queued_task_first():
+    from osteo_desktop.core.pipeline.backends import DaemonThreadPool
+
+    pool = DaemonThreadPool(2, "drain")
+    gate, done = threading.Event(), []
+    futures = [pool.submit(lambda index=index: (gate.wait(WAIT), done.append(index))) for index in range(5)]
+    gate.set()
+    pool.shutdown(wait=True)
+    assert sorted(done) == [0, 1, 2, 3, 4] and all(future.done() and not future.cancelled() for future in futures)
+
+
+def test_a_future_cancelled_before_its_turn_is_not_run():
+    from osteo_desktop.core.pipeline.backends import DaemonThreadPool
+
+    pool = DaemonThreadPool(1, "skip")
+    gate, started, ran = threading.Event(), threading.Event(), []
+    pool.submit(lambda: (started.set(), gate.wait(WAIT)))
+    assert started.wait(WAIT)
+    skipped = pool.submit(ran.append, "skipped")
+    after = pool.submit(ran.append, "after")
+    assert skipped.cancel()
+    gate.set()
+    after.result(timeout=WAIT)
+    pool.shutdown()
+    assert ran == ["after"]
+
+
+def test_the_thread_backend_gives_a_daemon_pool_of_the_asked_size():
+    from osteo_desktop.core.pipeline.backends import DaemonThreadPool, ThreadBackend
+
+    pool = ThreadBackend().executor(3)
+    assert isinstance(pool, DaemonThreadPool)
+    gate, names, both = threading.Event(), [], threading.Barrier(3, timeout=WAIT)
+
+    def task() -> None:
+        names.append(threading.current_thread().name)
+        both.wait()  # returns only when three tasks run at once: three workers
+        assert gate.wait(WAIT)
+
+    futures = [pool.submit(task) for _ in range(3)]
+    gate.set()
+    for future in futures:
+        future.result(timeout=WAIT)
+    pool.shutdown()
+    assert sorted(names) == ["osteo-scan_0", "osteo-scan_1", "osteo-scan_2"]
