@@ -350,3 +350,14 @@ def test_the_thread_backend_gives_a_daemon_pool_of_the_asked_size():
         future.result(timeout=WAIT)
     pool.shutdown()
     assert sorted(names) == ["osteo-scan_0", "osteo-scan_1", "osteo-scan_2"]
+
+
+def test_type_2_study_attributes_missing_from_the_source_are_present_and_empty_in_the_annotated_image():
+    from osteo_desktop.core.results.dicom_objects import build_secondary_capture
+
+    inp = _export_input([])
+    del inp.source.PatientBirthDate, inp.source.PatientSex  # and it never had StudyID, AccessionNumber or a referrer
+    image = build_secondary_capture(inp)
+    for keyword in ("PatientBirthDate", "PatientSex", "StudyID", "AccessionNumber", "ReferringPhysicianName"):
+        assert keyword in image and str(image[keyword].value or "") == "", keyword
+    assert image.PatientID == "P-17" and image.StudyInstanceUID == inp.source.StudyInstanceUID  # present: copied
