@@ -361,3 +361,33 @@ def test_type_2_study_attributes_missing_from_the_source_are_present_and_empty_i
     for keyword in ("PatientBirthDate", "PatientSex", "StudyID", "AccessionNumber", "ReferringPhysicianName"):
         assert keyword in image and str(image[keyword].value or "") == "", keyword
     assert image.PatientID == "P-17" and image.StudyInstanceUID == inp.source.StudyInstanceUID  # present: copied
+
+
+def test_shutdown_by_default_waits_for_the_running_task_and_cancels_nothing():
+    from osteo_desktop.core.pipeline.backends import DaemonThreadPool
+
+    pool = DaemonThreadPool(1, "default")
+    gate, started, ran = threading.Event(), threading.Event(), []
+    pool.submit(lambda: (started.set(), gate.wait(WAIT), ran.append("first")))
+    assert started.wait(WAIT)
+    queued = pool.submit(ran.append, "queued")
+    releaser = threading.Thread(target=gate.set)  # the first task ends only once shutdown has begun (or soon after)
+    releaser.start()
+    pool.shutdown()  # wait=True, cancel_futures=False
+    releaser.join()
+    assert ran == ["first", "queued"] and queued.done() and not queued.cancelled()
+    assert not [t for t in threading.enumerate() if t.name.startswith("default_")]
+
+
+def test_shutdown_cancelling_and_waiting_ends_the_workers_once_the_queue_is_dropped():
+    from osteo_desktop.core.pipeline.backends import DaemonThreadPool
+
+    pool = DaemonThreadPool(1, "dropped")
+    gate, started, ran = threading.Event(), threading.Event(), []
+    pool.submit(lambda: (started.set(), gate.wait(WAIT)))
+    assert started.wait(WAIT)
+    queued = pool.submit(ran.append, "queued")
+    queued.add_done_callback(lambda _: gate.set())  # the running task ends when the queued one is cancelled
+    pool.shutdown(cancel_futures=True)
+    assert queued.cancelled() and ran == []
+    assert not [t for t in threading.enumerate() if t.name.startswith("dropped_")]  # told to stop, and joined
