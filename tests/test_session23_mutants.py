@@ -391,3 +391,28 @@ def test_shutdown_cancelling_and_waiting_ends_the_workers_once_the_queue_is_drop
     pool.shutdown(cancel_futures=True)
     assert queued.cancelled() and ran == []
     assert not [t for t in threading.enumerate() if t.name.startswith("dropped_")]  # told to stop, and joined
+
+
+def test_a_raster_without_its_content_hash_gets_new_uids_each_time(tmp_path):
+    details = StudyDetails("P-1", "Doe^Jane", "20250301")
+    first = source_for(tmp_path / "knee.png", "png", 10, 12, details)
+    second = source_for(tmp_path / "knee.png", "png", 10, 12, details)
+    assert first.SOPInstanceUID != second.SOPInstanceUID and first.StudyInstanceUID != second.StudyInstanceUID
+    hashed = [source_for(tmp_path / "knee.png", "png", 10, 12, details, "ab" * 32) for _ in range(2)]
+    assert hashed[0].SOPInstanceUID == hashed[1].SOPInstanceUID  # with it: the same image, the same UIDs
+
+
+def test_highdicoms_complaint_about_a_header_name_is_logged_at_info_not_warned(caplog):
+    import warnings
+
+    from osteo_desktop.core.results.dicom_objects import build_secondary_capture
+
+    inp = _export_input([])
+    inp.source.ReferringPhysicianName = "ward"  # one component: highdicom warns that it is unlikely to be a name
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # none reaches the terminal
+        with caplog.at_level(logging.INFO, logger="osteo_desktop.core.results.dicom_objects"):
+            build_secondary_capture(inp)
+    messages = [r.getMessage() for r in caplog.records if r.name == "osteo_desktop.core.results.dicom_objects"]
+    assert len(messages) == 1
+    assert messages[0].startswith('annotated image: The string "ward" is unlikely to represent the intended person name')
