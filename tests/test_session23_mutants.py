@@ -4,7 +4,6 @@ key ``session23``, reports/mutation/session23.md)."""
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from datetime import datetime
 from pathlib import Path
