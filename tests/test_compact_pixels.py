@@ -346,16 +346,21 @@ def test_resize_of_levels_is_the_resize_of_their_values(phantoms):
         assert np.array_equal(resize_bilinear(crop, 100, 120), resize_bilinear(levels.unit_values(crop), 100, 120))
 
 
+def assert_same_film_inputs(pixels, values) -> None:
+    """The film's content box, model input and geometry (letterboxed and squashed) from ``pixels`` (a compact form)
+    are those from ``values`` (the float image it stands for), bit for bit."""
+    assert preprocessing.content_box(pixels, 0.06, 0.02) == preprocessing.content_box(values, 0.06, 0.02)
+    film, geometry = preprocess_with_geometry(pixels, PreprocessConfig())
+    film_values, geometry_values = preprocess_with_geometry(values, PreprocessConfig())
+    assert np.array_equal(film, film_values) and geometry == geometry_values
+    squash = PreprocessConfig(aspect="squash", contrast="none", knee_crop_aspect=1.2)
+    assert np.array_equal(preprocess_with_geometry(pixels, squash)[0], preprocess_with_geometry(values, squash)[0])
+
+
 def test_model_inputs_geometry_and_knee_regions_are_the_same_bit_for_bit(phantoms):
-    config = PreprocessConfig()
     for k in phantoms:
         values = levels.unit_values(k)
-        assert preprocessing.content_box(k, 0.06, 0.02) == preprocessing.content_box(values, 0.06, 0.02)
-        film_levels, geometry_levels = preprocess_with_geometry(k, config)
-        film_values, geometry_values = preprocess_with_geometry(values, config)
-        assert np.array_equal(film_levels, film_values) and geometry_levels == geometry_values
-        squash = PreprocessConfig(aspect="squash", contrast="none", knee_crop_aspect=1.2)
-        assert np.array_equal(preprocess_with_geometry(k, squash)[0], preprocess_with_geometry(values, squash)[0])
+        assert_same_film_inputs(k, values)
         for box in ((100, 120, 420, 440), (-40, -30, 160, 170), (k.shape[1] - 90, 300, k.shape[1] + 60, 450)):
             region_levels, where_levels = knee_region(k, box, KneeRegionConfig())
             region_values, where_values = knee_region(values, box, KneeRegionConfig())
