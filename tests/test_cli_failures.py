@@ -43,6 +43,33 @@ def test_a_closed_pipe_ends_quietly(tmp_path, knee_png, args, status, buffered):
         assert process.returncode == status, err
 
 
+@pytest.mark.parametrize("json_rows", [False, True], ids=["table", "json"])
+def test_a_closed_pipe_still_writes_the_csv_of_the_rows_done(tmp_path, knee_png, json_rows):
+    """`osteo scan DIR --csv out.csv | head`: the reader of stdout goes away; the scan stops as on Ctrl-C and the CSV
+    holds the rows done (it was not written at all: the broken pipe ended the run inside the CSV's atomic write)."""
+    import csv
+
+    folder = tmp_path / "films"
+    folder.mkdir()
+    for index in range(3):
+        (folder / f"knee{index}.png").write_bytes(knee_png.read_bytes())
+    (folder / "notes.txt").write_text("not an image\n")
+    out = tmp_path / "out.csv"
+    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), OSTEO_DATA_DIR=str(tmp_path / "data"), PYTHONUNBUFFERED="1")
+    argv = ["scan", str(folder), "--csv", str(out), *(["--json"] if json_rows else [])]
+    process = subprocess.Popen([sys.executable, "-m", "osteo_desktop", *argv], env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    process.stdout.close()  # the reader is gone before the first row
+    _, err = process.communicate(timeout=300)
+    assert "Traceback" not in err and "BrokenPipe" not in err, err
+    assert process.returncode == 1, err  # stopped early: not a complete scan
+    with open(out, newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    names = {Path(row["path"]).name for row in rows}
+    assert names <= {"knee0.png", "knee1.png", "knee2.png", "notes.txt"}
+    assert "went away: stopped after" in err and f"wrote {len(rows)} rows to" in err, err
+
+
 def test_an_internal_error_is_one_line_and_exit_1(capsys, monkeypatch, knee_png):
     from osteo_desktop.core.reading import reader
 

@@ -13,12 +13,11 @@ nor Qt: ``osteo train`` and ``osteo evaluate`` import the training package only 
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Callable
 
 from osteo_desktop.cli.arguments import TRAINING_COMMANDS, build_parser, configure_logging, training_command
-from osteo_desktop.cli.common import (EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, EXIT_USAGE, Terminated, log,
+from osteo_desktop.cli.common import (silence_stdout, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, EXIT_USAGE, Terminated, log,
                                      say, usage_error)
 from osteo_desktop.cli.training import run_training
 from osteo_desktop.core.errors import OsteoError
@@ -73,7 +72,7 @@ def _guarded(run: Callable[[], int]) -> int:
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         # The reader of our stdout went away (e.g. `| head`); nothing left to say to it.
-        _silence_stdout()
+        silence_stdout()
         return EXIT_FAILED
     except OsteoError as exc:
         say(f"error: {exc}")
@@ -86,14 +85,3 @@ def _guarded(run: Callable[[], int]) -> int:
         log.debug("internal error", exc_info=True)
         say(f"internal error: {type(exc).__name__}: {exc} (run with -vv for details)")
         return EXIT_FAILED
-
-
-def _silence_stdout() -> None:
-    """Point stdout at the null device, so the interpreter's last flush of what is still buffered cannot fail."""
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, sys.stdout.fileno())
-    except (OSError, ValueError):
-        pass
-    finally:
-        os.close(devnull)

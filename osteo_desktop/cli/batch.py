@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from osteo_desktop.cli.common import (EXIT_FAILED, EXIT_OK, EXIT_TERMINATED, StopOnSignal, load_classifier, say,
+from osteo_desktop.cli.common import (EXIT_FAILED, EXIT_OK, EXIT_TERMINATED, ReaderMayGo, StopOnSignal, load_classifier, say,
                                      usage_error)
 from osteo_desktop.cli.output import Progress, Table
 from osteo_desktop.core.errors import OsteoError
@@ -100,24 +100,31 @@ def run_rows(paths: list[Path], args: argparse.Namespace, *, history_enabled: bo
                      backend=backend, workers=getattr(args, "workers", None),
                      batch_size=args.batch_size, include_patient=args.include_patient, on_progress=on_progress)
     signals = StopOnSignal(scan.cancel)
+    # With a CSV, the rows are the user's work: a reader of stdout that goes away stops the scan as Ctrl-C does and
+    # the rows done are still written. Without one, the broken pipe ends the run (nothing else would keep them).
+    out = ReaderMayGo(sys.stdout, scan.cancel) if csv_out is not None else sys.stdout
     try:
         with scan, signals:
             if not args.json:
                 card = classifier.card
-                print(text.model_line(card.name, card.version, classifier.threshold))
-                rows = tee(scan, Table(sys.stdout, args.include_patient, progress).write)
+                out.write(text.model_line(card.name, card.version, classifier.threshold) + "\n")
+                rows = tee(scan, Table(out, args.include_patient, progress).write)
             else:
                 rows = iter(scan)
             if csv_out is not None:
                 with exports.open_csv_export(csv_out, include_patient=args.include_patient) as writer:
-                    _emit(tee(rows, writer.write), args)
+                    _emit(tee(rows, writer.write), args, out)
                 say(f"wrote {writer.count} rows to {csv_out}")
             else:
-                _emit(rows, args)
+                _emit(rows, args, out)
     finally:
         if progress is not None:
             progress.clear()
     tally = scan.tally
+    if isinstance(out, ReaderMayGo) and out.gone:
+        total = f" of {tally.total}" if tally.total is not None else ""
+        say(f"the reader of the output went away: stopped after {tally.done}{total} files; their rows were written")
+        return EXIT_FAILED
     if signals.exit_status is not None:
         # Ctrl-C or SIGTERM: the rows done so far were written (and recorded), the CSV closed; say how far it got.
         total = f" of {tally.total}" if tally.total is not None else ""
@@ -137,10 +144,10 @@ def run_rows(paths: list[Path], args: argparse.Namespace, *, history_enabled: bo
     return EXIT_OK if tally.all_succeeded and not unrecorded else EXIT_FAILED
 
 
-def _emit(rows: Any, args: argparse.Namespace) -> None:
+def _emit(rows: Any, args: argparse.Namespace, out: Any) -> None:
     if args.json:
-        exports.write_json_array(rows, sys.stdout, include_patient=args.include_patient)
-        sys.stdout.flush()
+        exports.write_json_array(rows, out, include_patient=args.include_patient)
+        out.flush()
     else:
         for _ in rows:
             pass

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -101,3 +102,40 @@ def load_classifier(model_dir: Path | None) -> "Classifier | None":
         return None
     log.info("model %s %s loaded from %s", classifier.card.name, classifier.version, classifier.card.directory)
     return classifier
+
+
+def silence_stdout() -> None:
+    """Point stdout at the null device, so the interpreter's last flush of what is still buffered cannot fail."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    finally:
+        os.close(devnull)
+
+
+class ReaderMayGo:
+    """stdout for a scan that also writes a CSV: when the reader of stdout goes away (``| head``), the scan stops as
+    on Ctrl-C (``on_gone``) and the rows done still reach the CSV, instead of the broken pipe ending the run with
+    no CSV at all. Writes after that are dropped."""
+
+    def __init__(self, stream: Any, on_gone: Callable[[], None]) -> None:
+        self.stream, self.on_gone, self.gone = stream, on_gone, False
+
+    def _guard(self, action: Callable[[], Any]) -> None:
+        if self.gone:
+            return
+        try:
+            action()
+        except BrokenPipeError:
+            self.gone = True
+            silence_stdout()
+            self.on_gone()
+
+    def write(self, text: str) -> int:
+        self._guard(lambda: self.stream.write(text))
+        return len(text)
+
+    def flush(self) -> None:
+        self._guard(self.stream.flush)
