@@ -134,7 +134,7 @@ class HistoryDialog(QDialog):
             self.summary.setText("No results recorded yet: every radiograph you open or scan is listed here.")
         else:
             noun = "result" if count == 1 else "results"
-            self.summary.setText(f"{count} recorded {noun}, newest first. Double-click a row to open it again.")
+            self.summary.setText(f"{count} recorded {noun}, newest first. Double-click a row, or press Enter, to open it again.")
         self.open_button.setEnabled(count > 0)
 
     def path_at(self, row: int) -> str | None:

@@ -43,6 +43,8 @@ def test_return_on_a_selected_entry_asks_to_open_it(qtbot, history, tmp_path):
     dialog = HistoryDialog(history)
     qtbot.addWidget(dialog)
     dialog.refresh()
+    # The hint names both ways to open an entry (it said only "Double-click").
+    assert dialog.summary.text() == "1 recorded result, newest first. Double-click a row, or press Enter, to open it again."
     dialog.table.setCurrentCell(0, 1)
     with qtbot.waitSignal(dialog.open_requested, timeout=2000) as blocker:
         qtbot.keyClick(dialog.table, Qt.Key.Key_Return)
