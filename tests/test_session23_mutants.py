@@ -315,13 +315,19 @@ def test_shutdown_without_cancelling_runs_every_queued_task_first():
     assert sorted(done) == [0, 1, 2, 3, 4] and all(future.done() and not future.cancelled() for future in futures)
 
 
-def test_a_future_cancelled_before_its_turn_is_not_run():
+def _busy_pool(name: str):
+    """A one-worker pool whose worker is held in a task until ``gate`` is set; ``ran`` collects later tasks' marks."""
     from osteo_desktop.core.pipeline.backends import DaemonThreadPool
 
-    pool = DaemonThreadPool(1, "skip")
+    pool = DaemonThreadPool(1, name)
     gate, started, ran = threading.Event(), threading.Event(), []
     pool.submit(lambda: (started.set(), gate.wait(WAIT)))
     assert started.wait(WAIT)
+    return pool, gate, ran
+
+
+def test_a_future_cancelled_before_its_turn_is_not_run():
+    pool, gate, ran = _busy_pool("skip")
     skipped = pool.submit(ran.append, "skipped")
     after = pool.submit(ran.append, "after")
     assert skipped.cancel()
@@ -379,12 +385,7 @@ def test_shutdown_by_default_waits_for_the_running_task_and_cancels_nothing():
 
 
 def test_shutdown_cancelling_and_waiting_ends_the_workers_once_the_queue_is_dropped():
-    from osteo_desktop.core.pipeline.backends import DaemonThreadPool
-
-    pool = DaemonThreadPool(1, "dropped")
-    gate, started, ran = threading.Event(), threading.Event(), []
-    pool.submit(lambda: (started.set(), gate.wait(WAIT)))
-    assert started.wait(WAIT)
+    pool, gate, ran = _busy_pool("dropped")
     queued = pool.submit(ran.append, "queued")
     queued.add_done_callback(lambda _: gate.set())  # the running task ends when the queued one is cancelled
     pool.shutdown(cancel_futures=True)
